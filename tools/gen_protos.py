@@ -7,6 +7,7 @@ offline. Run by `make proto`; the output is git-ignored.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -35,37 +36,42 @@ def copy_deps() -> None:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=GEN, help="output directory (default gen/)")
+    out: Path = parser.parse_args().out.resolve()
     copy_deps()
-    if GEN.exists():
-        shutil.rmtree(GEN)
-    GEN.mkdir()
+    generate(out)
+    return 0
+
+
+def generate(out: Path) -> None:
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
     files = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
     if not files:
-        print("no protos found", file=sys.stderr)
-        return 1
+        raise SystemExit("no protos found")
     args = [
         "protoc",
         f"-I{PROTOS}",
         f"-I{DEPS}",
         f"-I{WKT_DIR}",
-        f"--python_out={GEN}",
-        f"--grpc_python_out={GEN}",
+        f"--python_out={out}",
+        f"--grpc_python_out={out}",
         f"--plugin=protoc-gen-mypy={BIN / 'protoc-gen-mypy'}",
         f"--plugin=protoc-gen-mypy_grpc={BIN / 'protoc-gen-mypy_grpc'}",
-        f"--mypy_out={GEN}",
-        f"--mypy_grpc_out={GEN}",
+        f"--mypy_out={out}",
+        f"--mypy_grpc_out={out}",
         *files,
     ]
-    rc = protoc.main(args)
-    if rc != 0:
-        return int(rc)
+    if protoc.main(args) != 0:
+        raise SystemExit("protoc failed")
     # Regular packages (not namespace ones) so `salesops` never merges with a
     # stray directory of the same name elsewhere on sys.path.
-    for d in [GEN / "salesops", *(p for p in (GEN / "salesops").rglob("*") if p.is_dir())]:
+    for d in [out / "salesops", *(p for p in (out / "salesops").rglob("*") if p.is_dir())]:
         (d / "__init__.py").touch()
-    (GEN / "salesops" / "py.typed").touch()
-    print(f"generated stubs for {len(files)} protos into {GEN.relative_to(ROOT)}/")
-    return 0
+    (out / "salesops" / "py.typed").touch()
+    print(f"generated stubs for {len(files)} protos into {out}")
 
 
 if __name__ == "__main__":

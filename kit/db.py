@@ -1,0 +1,160 @@
+"""Async SQLAlchemy engine and sessions per service, with tenant scoping built in.
+
+Every tenant-owned table mixes in `TenantScoped`. A session opened with
+`Database.session(tenant)` adds `tenant_id = :tenant` to every ORM SELECT,
+UPDATE and DELETE touching such a table and stamps new rows; a session with no
+tenant refuses those statements, so a query that forgets the tenant cannot be
+written by accident. Cross-tenant work (the outbox relay, migrations, metrics
+jobs) must ask for it by name: `Database.system_session()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import String, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column, with_loader_criteria
+
+TENANT_KEY = "tenant"
+SYSTEM_KEY = "system"
+
+
+class TenantScopeError(RuntimeError):
+    """A tenant-owned table was touched without a tenant, or across tenants."""
+
+
+class TenantScoped:
+    """Mixin for tables whose rows belong to one tenant."""
+
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
+
+
+class ScopedSession(Session):
+    """The sync session behind our AsyncSessions; the tenant hooks listen on it only."""
+
+
+def _scoped_mappers(state: ORMExecuteState) -> bool:
+    return any(issubclass(m.class_, TenantScoped) for m in state.all_mappers)
+
+
+@event.listens_for(ScopedSession, "do_orm_execute")
+def _apply_tenant(state: ORMExecuteState) -> None:
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    info = state.session.info
+    if info.get(SYSTEM_KEY):
+        return
+    tenant = info.get(TENANT_KEY)
+    if tenant is None:
+        if _scoped_mappers(state):
+            raise TenantScopeError("tenant-owned table queried from a session without a tenant")
+        return
+    state.statement = state.statement.options(
+        with_loader_criteria(TenantScoped, lambda cls: cls.tenant_id == tenant, include_aliases=True)
+    )
+
+
+@event.listens_for(ScopedSession, "before_flush")
+def _stamp_tenant(session: Session, _ctx: Any, _instances: Any) -> None:
+    if session.info.get(SYSTEM_KEY):
+        return
+    tenant = session.info.get(TENANT_KEY)
+    for obj in list(session.new) + list(session.dirty):
+        if not isinstance(obj, TenantScoped):
+            continue
+        if tenant is None:
+            raise TenantScopeError(f"{type(obj).__name__} written from a session without a tenant")
+        if obj.tenant_id is None:
+            obj.tenant_id = tenant
+        elif obj.tenant_id != tenant:
+            raise TenantScopeError(f"{type(obj).__name__} of another tenant written in tenant {tenant!r}")
+
+
+def normalise_url(url: str) -> URL:
+    """Accept plain `postgresql://` and `sqlite:///` URLs and pick the async drivers."""
+    parsed = make_url(url)
+    if parsed.drivername in {"postgresql", "postgres", "postgresql+psycopg2"}:
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    elif parsed.drivername == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    return parsed
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets readers run beside the single writer; busy_timeout turns writer
+    # contention into a short wait instead of "database is locked".
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+class Database:
+    """One service's database: engine, session factory, readiness probe."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = normalise_url(url)
+        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        if self.is_sqlite:
+            database = self.url.database or ""
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            # SQLite has one writer; a big pool only queues on the file lock.
+            kwargs["connect_args"] = {"timeout": 10, "isolation_level": None}
+        else:
+            kwargs["pool_size"] = pool_size
+            kwargs["max_overflow"] = pool_size
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+        self._factory = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=ScopedSession
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
+
+    @asynccontextmanager
+    async def session(self, tenant: str) -> AsyncIterator[AsyncSession]:
+        """A session scoped to one tenant. Commit explicitly; leaving without it rolls back."""
+        if not tenant:
+            raise TenantScopeError("a tenant session needs a tenant")
+        async with self._factory(info={TENANT_KEY: tenant}) as session:
+            yield session
+
+    @asynccontextmanager
+    async def system_session(self) -> AsyncIterator[AsyncSession]:
+        """A session that sees every tenant: relays, migrations, cross-tenant jobs only."""
+        async with self._factory(info={SYSTEM_KEY: True}) as session:
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # pysqlite's own transaction handling is off (isolation_level=None); start
+    # transactions ourselves, IMMEDIATE so two writers never deadlock on upgrade.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+__all__ = [
+    "Database",
+    "ScopedSession",
+    "TenantScopeError",
+    "TenantScoped",
+    "normalise_url",
+]

@@ -1,0 +1,100 @@
+"""Fixtures giving tests real components: SQLite, PostgreSQL, Redis and Temporal.
+
+Each xdist worker starts its own Redis on a free port (tests may flood or stop
+it); PostgreSQL tests create a database per test on the server named by
+SALESOPS_TEST_POSTGRES_URL and skip without one, unless
+SALESOPS_TEST_REQUIRE_POSTGRES=1 (CI), where a missing server is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from deploy.local.infra import Managed, start_redis
+
+POSTGRES_URL = os.environ.get("SALESOPS_TEST_POSTGRES_URL", "").strip()
+REQUIRE_POSTGRES = os.environ.get("SALESOPS_TEST_REQUIRE_POSTGRES", "") == "1"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Managed]:
+    server = start_redis(tmp_path_factory.mktemp("redis"), persist=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: Managed) -> Iterator[str]:
+    """A fresh logical database on this worker's Redis for each test."""
+    import redis as redis_sync
+
+    url = redis_server.address.rsplit("/", 1)[0] + "/0"
+    client = redis_sync.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+
+
+async def _pg_admin(url: str, sql: str) -> None:
+    import asyncpg
+
+    u = make_url(url)
+    conn = await asyncpg.connect(
+        host=u.host or "127.0.0.1", port=u.port or 5432, user=u.username or "postgres",
+        password=u.password, database=u.database or "postgres",
+    )
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def pg_database() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database, dropped afterwards."""
+    if not POSTGRES_URL:
+        if REQUIRE_POSTGRES:
+            pytest.fail("SALESOPS_TEST_REQUIRE_POSTGRES=1 but SALESOPS_TEST_POSTGRES_URL is not set")
+        pytest.skip(
+            "PostgreSQL tests need SALESOPS_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1:5432/postgres)"
+        )
+    name = f"salesops_test_{uuid.uuid4().hex[:12]}"
+    try:
+        await _pg_admin(POSTGRES_URL, f'CREATE DATABASE "{name}"')
+    except OSError as exc:
+        if REQUIRE_POSTGRES:
+            raise
+        pytest.skip(f"PostgreSQL at {POSTGRES_URL} unreachable: {exc}")
+    url = make_url(POSTGRES_URL).set(database=name, drivername="postgresql+asyncpg")
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        await _pg_admin(POSTGRES_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    async with pg_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Runs the test once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
+    async with pg_database() as url:
+        yield url
