@@ -114,12 +114,18 @@ def start_redis(
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [
         find_redis_server(),
-        "--bind", "127.0.0.1",
-        "--port", str(port),
-        "--dir", str(data_dir),
-        "--save", "",
-        "--appendonly", "yes" if persist else "no",
-        "--protected-mode", "yes",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(data_dir),
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if persist else "no",
+        "--protected-mode",
+        "yes",
     ]
     out, log_path = _open_log(log_dir, "redis")
     proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # type: ignore[arg-type]
@@ -134,11 +140,16 @@ def start_temporal_dev(
     port = port or free_port()
     args = [
         find_temporal(),
-        "server", "start-dev",
-        "--ip", "127.0.0.1",
-        "--port", str(port),
-        "--log-level", "warn",
-        "--namespace", "default",
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warn",
+        "--namespace",
+        "default",
     ]
     if ui_port:
         args += ["--ui-port", str(ui_port)]

@@ -1,0 +1,40 @@
+"""Seed the demo tenant through the services' public APIs (never their tables).
+
+Each feature adds its own step here (grading, routing and SLA settings for
+leads, the stage model for pipeline, templates for notify...). The first step
+checks that every demo user's token is accepted by every service, so a
+misconfigured secret fails `make run` loudly instead of every later request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import grpc
+
+from deploy.local.demo import TENANT
+from salesops.common.v1 import diagnostics_pb2, diagnostics_pb2_grpc
+
+Step = Callable[[dict[str, str], dict[str, str]], Awaitable[None]]
+
+
+async def check_identities(addresses: dict[str, str], tokens: dict[str, str]) -> None:
+    for service, address in addresses.items():
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = diagnostics_pb2_grpc.DiagnosticsServiceStub(channel)
+            for user, token in tokens.items():
+                who = await stub.WhoAmI(
+                    diagnostics_pb2.WhoAmIRequest(),
+                    metadata=(("authorization", f"Bearer {token}"),),
+                    timeout=5,
+                )
+                if who.user_id != user or who.tenant != TENANT or who.service != service:
+                    raise RuntimeError(f"{service} sees {user} as {who.user_id}@{who.tenant}")
+
+
+STEPS: list[Step] = [check_identities]
+
+
+async def seed(addresses: dict[str, str], tokens: dict[str, str]) -> None:
+    for step in STEPS:
+        await step(addresses, tokens)

@@ -1,0 +1,1 @@
+"""REST gateway for web and mobile clients."""

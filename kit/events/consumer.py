@@ -1,0 +1,628 @@
+"""Stream consumers: one consumer group per consuming service, idempotent handlers, dead letters.
+
+    consumer = StreamConsumer(redis, db, "notify", [service_stream("leads")], handle)
+    task = asyncio.create_task(consumer.run())
+    ...
+    await consumer.stop()
+
+For every entry the consumer opens `db.session(envelope.tenant)`, inserts
+`(group, event id)` into `processed_events` and, only if that row is new, awaits
+`handler(envelope, session)`; then it commits, and only after the commit it
+XACKs. The handler must not commit itself. A crash anywhere before the commit
+leaves no effect and an unacknowledged entry; a crash after the commit and
+before the XACK leaves the processed row, so the redelivery is acknowledged
+without running the handler again. Effect once, delivery at least once.
+
+Entries left pending by a consumer that died are taken over with XAUTOCLAIM
+once idle for `min_idle` seconds. A failed entry is retried by this consumer
+after a backoff (`retry_delay`, doubling); the delivery count is the stream's
+own (XPENDING). When a handler fails on delivery `max_deliveries` or later, the
+entry is copied to `salesops:dlq:<group>` with the error and its origin, and
+acknowledged, so a poison event never holds up the rest. Failures classified as
+transient (database or Redis unreachable, timeouts) are retried without ever
+being dead-lettered, so an outage does not empty the stream into the DLQ.
+`replay_dead_letters` moves entries back onto their original stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import socket
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from opentelemetry.trace import Status, StatusCode, Tracer
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+from sqlalchemy import Table, insert, select
+from sqlalchemy import exc as sa_errors
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.db import Database
+from kit.events.envelope import EventEnvelope, consumer_span, parse_envelope
+from kit.events.outbox import default_processed_events
+
+log = logging.getLogger("kit.events.consumer")
+
+DLQ_PREFIX = "salesops:dlq:"
+DLQ_FIELD_PREFIX = "dlq_"
+MAX_ERROR_CHARS = 4000
+
+Handler = Callable[[EventEnvelope, AsyncSession], Awaitable[None]]
+
+
+def dlq_stream(group: str) -> str:
+    """The dead-letter stream of a consumer group: `salesops:dlq:<group>`."""
+    if not group:
+        raise ValueError("a dead-letter stream needs a group name")
+    return DLQ_PREFIX + group
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Infrastructure trouble that says nothing about the event: retry, never dead-letter."""
+    if isinstance(exc, sa_errors.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(
+        exc,
+        sa_errors.OperationalError
+        | sa_errors.InterfaceError
+        | sa_errors.TimeoutError
+        | redis_errors.ConnectionError
+        | redis_errors.TimeoutError
+        | ConnectionError
+        | TimeoutError,
+    )
+
+
+def _text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One stream entry handed to this consumer, with the stream's delivery count."""
+
+    stream: str
+    entry_id: str
+    fields: dict[str, bytes]
+    deliveries: int
+
+    @property
+    def event_id(self) -> str:
+        return _text(self.fields.get("id"))
+
+    @property
+    def event_type(self) -> str:
+        return _text(self.fields.get("type"))
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An entry of a dead-letter stream."""
+
+    dlq_id: str
+    stream: str
+    entry_id: str
+    group: str
+    consumer: str
+    event_id: str
+    event_type: str
+    tenant: str
+    error: str
+    deliveries: int
+    failed_at: str
+    fields: dict[str, bytes]
+
+
+def _fields(raw: Any) -> dict[str, bytes]:
+    if not raw:
+        return {}
+    return {_text(k): v if isinstance(v, bytes) else str(v).encode() for k, v in dict(raw).items()}
+
+
+def _stream_entries(response: Any) -> list[tuple[str, list[tuple[str, dict[str, bytes]]]]]:
+    """XREADGROUP's reply (RESP2 list or RESP3 dict) as [(stream, [(id, fields)])]."""
+    if not response:
+        return []
+    pairs = response.items() if isinstance(response, dict) else response
+    out: list[tuple[str, list[tuple[str, dict[str, bytes]]]]] = []
+    for name, entries in pairs:
+        out.append((_text(name), [(_text(eid), _fields(f)) for eid, f in entries]))
+    return out
+
+
+_instances = itertools.count()
+
+
+def default_consumer_name() -> str:
+    """`<host>-<pid>-<n>`: stable across a container restart (same host, pid 1), unique in a process."""
+    return f"{socket.gethostname()}-{os.getpid()}-{next(_instances)}"
+
+
+class StreamConsumer:
+    """Consumes `streams` as consumer group `group` (the consuming service's name).
+
+    handler: `async (envelope, session) -> None`; `session` is scoped to the
+        envelope's tenant and already holds the processed-event row; don't commit.
+    types: when given, entries of other event types are acknowledged unseen.
+    min_idle: seconds an entry may stay unacknowledged with another consumer
+        before it is taken over; keep it above the slowest handler's duration.
+    before_ack: fault-injection hook for tests: awaited with the deliveries
+        whose effects are committed, right before they are acknowledged.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        db: Database,
+        group: str,
+        streams: Sequence[str],
+        handler: Handler,
+        *,
+        name: str | None = None,
+        types: Collection[str] | None = None,
+        processed_table: Table | None = None,
+        batch_size: int = 32,
+        block: float = 1.0,
+        min_idle: float = 60.0,
+        claim_interval: float | None = None,
+        max_deliveries: int = 5,
+        retry_delay: float = 0.5,
+        start_id: str = "0",
+        dlq_maxlen: int | None = None,
+        transient: Callable[[BaseException], bool] = is_transient,
+        tracer: Tracer | None = None,
+        before_ack: Callable[[Sequence[Delivery]], Awaitable[None]] | None = None,
+    ) -> None:
+        if not streams:
+            raise ValueError("a consumer needs at least one stream")
+        if max_deliveries < 1:
+            raise ValueError("max_deliveries must be at least 1")
+        if redis.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ValueError(
+                "the consumer needs a Redis client without decode_responses (envelopes are bytes)"
+            )
+        self.redis = redis
+        self.db = db
+        self.group = group
+        self.streams = list(dict.fromkeys(streams))
+        self.handler = handler
+        self.name = name or default_consumer_name()
+        self.types = frozenset(types) if types is not None else None
+        self.processed = default_processed_events if processed_table is None else processed_table
+        self.batch_size = batch_size
+        self.block = block
+        self.min_idle = min_idle
+        self.claim_interval = claim_interval if claim_interval is not None else max(min_idle / 2, 0.05)
+        self.max_deliveries = max_deliveries
+        self.retry_delay = retry_delay
+        self.start_id = start_id
+        self.dlq = dlq_stream(group)
+        self.dlq_maxlen = dlq_maxlen
+        self.transient = transient
+        self.tracer = tracer
+        self.before_ack = before_ack
+        self.handled = 0  # handler ran and committed
+        self.skipped = 0  # already processed: acknowledged without the handler
+        self.dead_lettered = 0
+        self._retry: dict[tuple[str, str], float] = {}
+        self._stopping = False
+        self._stop_event = asyncio.Event()
+        self._done = asyncio.Event()
+        self._done.set()
+
+    # -- lifecycle --------------------------------------------------------------
+
+    async def ensure_groups(self) -> None:
+        """XGROUP CREATE ... MKSTREAM for each stream; an existing group is left as it is."""
+        for stream in self.streams:
+            try:
+                await self.redis.xgroup_create(stream, self.group, id=self.start_id, mkstream=True)
+            except redis_errors.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def stop(self) -> None:
+        """Finish the entry in flight, acknowledge what is committed, return from `run()`."""
+        self._stopping = True
+        self._stop_event.set()
+        await self._done.wait()
+
+    async def run(self) -> None:
+        """Consume until `stop()`. Redis or database outages are logged and retried with backoff."""
+        self._stopping = False
+        self._stop_event.clear()
+        self._done.clear()
+        backoff = 0.1
+        next_claim = 0.0
+        try:
+            await self._with_backoff(self._start)
+            while not self._stopping:
+                try:
+                    now = time.monotonic()
+                    if now >= next_claim:
+                        await self.reclaim()
+                        next_claim = time.monotonic() + self.claim_interval
+                    await self._retry_due()
+                    if self._stopping:
+                        break
+                    wait = min(self.block, max(next_claim - time.monotonic(), 0.0))
+                    if self._retry:
+                        wait = min(wait, max(min(self._retry.values()) - time.monotonic(), 0.0))
+                    batch = await self._read_new(wait)
+                    if batch:
+                        await self._process(batch)
+                    backoff = 0.1
+                except redis_errors.ResponseError as exc:
+                    if "NOGROUP" in str(exc):  # stream or group deleted under us
+                        log.warning("consumer group %s missing; recreating", self.group)
+                        await self._sleep(backoff)
+                        await self._with_backoff(self.ensure_groups)
+                        continue
+                    raise
+                except Exception:
+                    log.exception("consumer %s/%s failed; retrying in %.2fs", self.group, self.name, backoff)
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            self._done.set()
+
+    async def _start(self) -> None:
+        await self.ensure_groups()
+        await self._process_own_history()
+
+    async def _with_backoff(self, step: Callable[[], Awaitable[None]]) -> None:
+        backoff = 0.1
+        while not self._stopping:
+            try:
+                await step()
+                return
+            except Exception:
+                log.exception(
+                    "consumer %s/%s cannot start; retrying in %.2fs", self.group, self.name, backoff
+                )
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_event.wait(), seconds)
+
+    # -- reading ----------------------------------------------------------------
+
+    async def _read_new(self, wait: float) -> list[Delivery]:
+        """XREADGROUP '>' blocking up to `wait` s; returns early (empty) when stopped."""
+        block_ms = max(int(wait * 1000), 1)
+        read = asyncio.ensure_future(
+            self.redis.xreadgroup(
+                self.group,
+                self.name,
+                dict.fromkeys(self.streams, ">"),
+                count=self.batch_size,
+                block=block_ms,
+            )
+        )
+        stopped = asyncio.ensure_future(self._stop_event.wait())
+        try:
+            await asyncio.wait({read, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not read.done():
+                # Entries the server may have delivered meanwhile stay pending with
+                # this consumer; a restart under the same name or XAUTOCLAIM gets them.
+                read.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await read
+        if read.cancelled():
+            return []
+        return [
+            Delivery(stream, entry_id, fields, 1)
+            for stream, entries in _stream_entries(read.result())
+            for entry_id, fields in entries
+        ]
+
+    async def _process_own_history(self) -> None:
+        """Entries delivered to this consumer name before a restart and never acknowledged."""
+        for stream in self.streams:
+            last = "0"
+            while not self._stopping:
+                response = await self.redis.xreadgroup(
+                    self.group, self.name, {stream: last}, count=self.batch_size
+                )
+                entries = [e for _, found in _stream_entries(response) for e in found]
+                if not entries:
+                    break
+                last = entries[-1][0]
+                await self._process(await self._with_counts(stream, entries))
+
+    async def reclaim(self) -> int:
+        """XAUTOCLAIM entries idle longer than `min_idle` (dead or stuck consumers) and process them."""
+        min_idle_ms = int(self.min_idle * 1000)
+        total = 0
+        for stream in self.streams:
+            start = "0-0"
+            for _ in range(100):  # bounded: at most 100 pages per pass
+                if self._stopping:
+                    return total
+                reply = await self.redis.xautoclaim(
+                    stream, self.group, self.name, min_idle_ms, start, count=self.batch_size
+                )
+                start = _text(reply[0])
+                entries = [(_text(eid), _fields(f)) for eid, f in reply[1] if eid is not None]
+                deleted = reply[2] if len(reply) > 2 else []
+                if deleted:
+                    log.error(
+                        "%d pending entries of %s were trimmed before group %s processed them: %s",
+                        len(deleted),
+                        stream,
+                        self.group,
+                        [_text(d) for d in deleted][:20],
+                    )
+                if entries:
+                    total += len(entries)
+                    for entry_id, _ in entries:
+                        self._retry.pop((stream, entry_id), None)
+                    await self._process(await self._with_counts(stream, entries))
+                if start == "0-0":
+                    break
+        return total
+
+    async def _retry_due(self) -> None:
+        now = time.monotonic()
+        due = [key for key, at in self._retry.items() if at <= now]
+        if not due:
+            return
+        by_stream: dict[str, list[str]] = {}
+        for stream, entry_id in due:
+            self._retry.pop((stream, entry_id), None)
+            by_stream.setdefault(stream, []).append(entry_id)
+        for stream, ids in by_stream.items():
+            claimed = await self.redis.xclaim(stream, self.group, self.name, 0, ids)  # type: ignore[arg-type]
+            entries = [(_text(eid), _fields(f)) for eid, f in claimed if eid is not None]  # type: ignore[misc]
+            if entries:
+                await self._process(await self._with_counts(stream, entries))
+
+    async def _with_counts(
+        self, stream: str, entries: Sequence[tuple[str, dict[str, bytes]]]
+    ) -> list[Delivery]:
+        """Attach XPENDING's delivery count to entries that may have been delivered before."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for entry_id, _ in entries:
+                pipe.xpending_range(stream, self.group, entry_id, entry_id, 1)
+            replies = await pipe.execute()
+        out: list[Delivery] = []
+        for (entry_id, fields), reply in zip(entries, replies, strict=True):
+            count = int(reply[0]["times_delivered"]) if reply else 1
+            out.append(Delivery(stream, entry_id, fields, count))
+        return out
+
+    # -- processing -------------------------------------------------------------
+
+    async def _process(self, batch: Iterable[Delivery]) -> None:
+        done: list[Delivery] = []
+        try:
+            for delivery in batch:
+                if self._stopping:
+                    break  # the rest stays pending: a restart under this name or XAUTOCLAIM takes it
+                if await self._handle(delivery):
+                    done.append(delivery)
+        finally:
+            if done:
+                await self._ack(done)
+
+    async def _ack(self, done: Sequence[Delivery]) -> None:
+        if self.before_ack is not None:
+            await self.before_ack(done)
+        by_stream: dict[str, list[str]] = {}
+        for delivery in done:
+            by_stream.setdefault(delivery.stream, []).append(delivery.entry_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream, ids in by_stream.items():
+                pipe.xack(stream, self.group, *ids)
+            await pipe.execute()
+
+    async def _handle(self, delivery: Delivery) -> bool:
+        """Apply one entry. True: acknowledge it now. False: it stays pending (retry or DLQ'd)."""
+        if not delivery.fields:
+            log.error(
+                "entry %s of %s no longer exists (trimmed); acknowledging", delivery.entry_id, delivery.stream
+            )
+            return True
+        if self.types is not None and delivery.event_type not in self.types:
+            return True
+        raw = delivery.fields.get("envelope")
+        try:
+            if raw is None:
+                raise DecodeError("stream entry has no 'envelope' field")
+            envelope = parse_envelope(raw)
+        except DecodeError as exc:
+            await self._dead_letter(delivery, exc)
+            return False
+        with consumer_span(
+            envelope, tracer=self.tracer, attributes={"messaging.consumer.group.name": self.group}
+        ) as span:
+            try:
+                applied = await self._apply(envelope)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
+                if not self.transient(exc) and delivery.deliveries >= self.max_deliveries:
+                    await self._dead_letter(delivery, exc)
+                else:
+                    self._schedule_retry(delivery, exc)
+                return False
+            span.set_attribute("salesops.event.duplicate", not applied)
+        if applied:
+            self.handled += 1
+        else:
+            self.skipped += 1
+        return True
+
+    async def _apply(self, envelope: EventEnvelope) -> bool:
+        async with self.db.session(envelope.tenant) as session:
+            if not await self._claim_event(session, envelope.id):
+                return False
+            await self.handler(envelope, session)
+            await session.commit()
+        return True
+
+    async def _claim_event(self, session: AsyncSession, event_id: str) -> bool:
+        """Insert the processed-event row; False if this group has already applied the event."""
+        if not event_id:
+            raise ValueError("event without an id cannot be de-duplicated")
+        values = {"consumer_group": self.group, "event_id": event_id, "processed_at": datetime.now(UTC)}
+        dialect = session.bind.dialect.name
+        if dialect in {"sqlite", "postgresql"}:
+            make = sqlite_insert if dialect == "sqlite" else pg_insert
+            stmt = make(self.processed).values(**values).on_conflict_do_nothing()
+            result = await session.execute(stmt)
+            return int(getattr(result, "rowcount", 0) or 0) == 1
+        p = self.processed
+        seen = await session.scalar(
+            select(p.c.event_id).where(p.c.consumer_group == self.group, p.c.event_id == event_id)
+        )
+        if seen is not None:
+            return False
+        await session.execute(insert(p).values(**values))
+        return True
+
+    def _schedule_retry(self, delivery: Delivery, exc: BaseException) -> None:
+        delay = min(
+            self.retry_delay * 2 ** max(delivery.deliveries - 1, 0), max(self.min_idle / 2, self.retry_delay)
+        )
+        log.warning(
+            "event %s (%s) from %s failed on delivery %d, retry in %.2fs: %r",
+            delivery.event_id,
+            delivery.event_type,
+            delivery.stream,
+            delivery.deliveries,
+            delay,
+            exc,
+        )
+        self._retry[(delivery.stream, delivery.entry_id)] = time.monotonic() + delay
+
+    async def _dead_letter(self, delivery: Delivery, exc: BaseException) -> None:
+        error = "".join(traceback.format_exception_only(exc)).strip()[:MAX_ERROR_CHARS]
+        log.error(
+            "event %s (%s) from %s dead-lettered to %s after %d deliveries: %s",
+            delivery.event_id,
+            delivery.event_type,
+            delivery.stream,
+            self.dlq,
+            delivery.deliveries,
+            error,
+        )
+        fields: dict[str, bytes | str] = dict(delivery.fields)
+        fields.update(
+            {
+                f"{DLQ_FIELD_PREFIX}error": error,
+                f"{DLQ_FIELD_PREFIX}stream": delivery.stream,
+                f"{DLQ_FIELD_PREFIX}entry_id": delivery.entry_id,
+                f"{DLQ_FIELD_PREFIX}group": self.group,
+                f"{DLQ_FIELD_PREFIX}consumer": self.name,
+                f"{DLQ_FIELD_PREFIX}deliveries": str(delivery.deliveries),
+                f"{DLQ_FIELD_PREFIX}failed_at": datetime.now(UTC).isoformat(),
+            }
+        )
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.dlq, fields, maxlen=self.dlq_maxlen, approximate=True)  # type: ignore[arg-type]
+            pipe.xack(delivery.stream, self.group, delivery.entry_id)
+            await pipe.execute()
+        self._retry.pop((delivery.stream, delivery.entry_id), None)
+        self.dead_lettered += 1
+
+
+# -- dead letters ---------------------------------------------------------------
+
+
+def _dead_letter(dlq_id: str, fields: dict[str, bytes]) -> DeadLetter:
+    def meta(name: str) -> str:
+        return _text(fields.get(DLQ_FIELD_PREFIX + name))
+
+    return DeadLetter(
+        dlq_id=dlq_id,
+        stream=meta("stream"),
+        entry_id=meta("entry_id"),
+        group=meta("group"),
+        consumer=meta("consumer"),
+        event_id=_text(fields.get("id")),
+        event_type=_text(fields.get("type")),
+        tenant=_text(fields.get("tenant")),
+        error=meta("error"),
+        deliveries=int(meta("deliveries") or 0),
+        failed_at=meta("failed_at"),
+        fields=fields,
+    )
+
+
+async def dead_letters(redis: Redis, group: str, *, count: int = 100, start: str = "-") -> list[DeadLetter]:
+    """The oldest `count` dead letters of `group` from `start` on."""
+    entries = await redis.xrange(dlq_stream(group), min=start, max="+", count=count)
+    return [_dead_letter(_text(eid), _fields(f)) for eid, f in entries]
+
+
+async def replay_dead_letters(
+    redis: Redis,
+    group: str,
+    *,
+    ids: Collection[str] | None = None,
+    limit: int = 1000,
+) -> int:
+    """Move dead letters of `group` (all, or only `ids`) back to their original streams.
+
+    Each entry is re-added to the end of its stream with its original fields and
+    deleted from the DLQ in one MULTI. Every group on that stream sees it again;
+    groups that applied it already skip it (processed events). Returns how many moved.
+    """
+    moved = 0
+    wanted = set(ids) if ids is not None else None
+    start = "-"
+    while moved < limit:
+        batch = await dead_letters(redis, group, count=min(500, limit - moved), start=start)
+        if not batch:
+            break
+        for letter in batch:
+            if wanted is not None and letter.dlq_id not in wanted:
+                continue
+            if not letter.stream:
+                log.error("dead letter %s has no origin stream; left in place", letter.dlq_id)
+                continue
+            original = {k: v for k, v in letter.fields.items() if not k.startswith(DLQ_FIELD_PREFIX)}
+            async with redis.pipeline(transaction=True) as pipe:
+                pipe.xadd(letter.stream, original)  # type: ignore[arg-type]
+                pipe.xdel(dlq_stream(group), letter.dlq_id)
+                await pipe.execute()
+            moved += 1
+            if moved >= limit:
+                break
+        start = "(" + batch[-1].dlq_id
+    return moved
+
+
+__all__ = [
+    "DLQ_PREFIX",
+    "DeadLetter",
+    "Delivery",
+    "Handler",
+    "StreamConsumer",
+    "dead_letters",
+    "default_consumer_name",
+    "dlq_stream",
+    "is_transient",
+    "replay_dead_letters",
+]

@@ -1,0 +1,253 @@
+"""The outbox relay: publish committed outbox rows to the service's Redis stream.
+
+Loop: take up to `batch_size` unpublished rows in id order, XADD them in one
+pipeline, mark them published, repeat while the batch was full, otherwise
+sleep until `notify()` (called automatically after any local commit that wrote
+an outbox row) or `poll_interval` (rows written by other processes).
+
+Delivery is at least once: a crash after the XADD and before the rows are
+marked published sends those events again on the next run; consumers
+de-duplicate on the event id. On PostgreSQL the batch is locked with
+`SELECT ... FOR UPDATE SKIP LOCKED` for the whole publish, so several relays
+share the work without sending the same row twice (barring crashes). SQLite
+has one writer: the rows are read in one short transaction and marked in
+another, so producers are never blocked behind a Redis round trip; two relays
+on one SQLite file may duplicate, never lose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy import Row, Table, delete, func, select, update
+
+from kit.db import Database
+from kit.events.outbox import database_key, default_outbox, register_waker, unregister_waker
+
+log = logging.getLogger("kit.events.relay")
+
+STREAM_PREFIX = "salesops:events:"
+DEFAULT_MAXLEN = 1_000_000
+
+AfterXadd = Callable[[Sequence[str]], Awaitable[None]]
+
+
+def service_stream(service: str) -> str:
+    """The stream a producing service publishes to: `salesops:events:<service>`."""
+    if not service:
+        raise ValueError("a stream needs a service name")
+    return STREAM_PREFIX + service
+
+
+class OutboxRelay:
+    """Publishes one service's outbox to its stream. `await run()`; `await stop()` to end.
+
+    `maxlen` trims the stream approximately (`XADD ... MAXLEN ~`); it must stay
+    well above the largest backlog any consumer group may have, or unread
+    entries are trimmed away. `after_xadd` is a fault-injection hook for tests:
+    awaited with the batch's event ids after the XADD pipeline succeeded and
+    before the rows are marked published (a crash there exercises the re-send).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        redis: Redis,
+        stream: str,
+        *,
+        table: Table | None = None,
+        batch_size: int = 500,
+        poll_interval: float = 0.05,
+        maxlen: int | None = DEFAULT_MAXLEN,
+        retention: timedelta = timedelta(days=7),
+        cleanup_interval: float = 600.0,
+        max_backoff: float = 5.0,
+        after_xadd: AfterXadd | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be positive")
+        self.db = db
+        self.redis = redis
+        self.stream = stream
+        self.table = default_outbox if table is None else table
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.maxlen = maxlen
+        self.retention = retention
+        self.cleanup_interval = cleanup_interval
+        self.max_backoff = max_backoff
+        self.after_xadd = after_xadd
+        self.published = 0
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._done = asyncio.Event()
+        self._done.set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._key = database_key(db.engine.sync_engine)
+
+    # -- control ----------------------------------------------------------------
+
+    def notify(self) -> None:
+        """Wake the relay now (new outbox rows were committed). Safe from any thread."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                loop.call_soon_threadsafe(self._wake.set)
+
+    async def stop(self) -> None:
+        """Finish the batch in flight, then return from `run()`; waits until it has."""
+        self._stopping = True
+        self._wake.set()
+        await self._done.wait()
+
+    async def run(self) -> None:
+        """Publish until `stop()`. Errors (Redis or database down) are logged and retried with backoff."""
+        self._loop = asyncio.get_running_loop()
+        self._stopping = False
+        self._done.clear()
+        register_waker(self._key, self.notify)
+        backoff = self.poll_interval
+        next_cleanup = time.monotonic() + min(self.cleanup_interval, 5.0)
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                try:
+                    sent = await self.publish_once()
+                    if time.monotonic() >= next_cleanup:
+                        next_cleanup = time.monotonic() + self.cleanup_interval
+                        await self.cleanup()
+                except Exception:
+                    log.exception("outbox relay to %s failed; retrying in %.2fs", self.stream, backoff)
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+                    continue
+                backoff = self.poll_interval
+                if sent < self.batch_size:
+                    await self._sleep(self.poll_interval)
+        finally:
+            unregister_waker(self._key, self.notify)
+            self._done.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        if self._stopping:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    # -- one batch --------------------------------------------------------------
+
+    def _select(self) -> Any:
+        t = self.table
+        return (
+            select(t.c.id, t.c.type, t.c.tenant_id, t.c.envelope)
+            .where(t.c.published_at.is_(None))
+            .order_by(t.c.id)
+            .limit(self.batch_size)
+        )
+
+    def _mark(self, ids: Sequence[str]) -> Any:
+        t = self.table
+        return (
+            update(t).where(t.c.id.in_(ids)).values(published_at=datetime.now(UTC), attempts=t.c.attempts + 1)
+        )
+
+    async def publish_once(self) -> int:
+        """Publish one batch; returns how many events were sent."""
+        if self.db.is_sqlite:
+            async with self.db.system_session() as session:
+                rows = (await session.execute(self._select())).all()
+                await session.commit()
+            if not rows:
+                return 0
+            ids = await self._publish(rows)
+            async with self.db.system_session() as session:
+                await session.execute(self._mark(ids))
+                await session.commit()
+        else:
+            async with self.db.system_session() as session:
+                stmt = self._select().with_for_update(skip_locked=True)
+                rows = (await session.execute(stmt)).all()
+                if not rows:
+                    return 0
+                ids = await self._publish(rows)
+                await session.execute(self._mark(ids))
+                await session.commit()
+        self.published += len(ids)
+        return len(ids)
+
+    async def _publish(self, rows: Sequence[Row[Any]]) -> list[str]:
+        ids = [str(row.id) for row in rows]
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for row in rows:
+                    fields: dict[str | bytes, bytes | str] = {
+                        "envelope": bytes(row.envelope),
+                        "type": str(row.type),
+                        "tenant": str(row.tenant_id),
+                        "id": str(row.id),
+                    }
+                    pipe.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)  # type: ignore[arg-type]
+                await pipe.execute()
+        except Exception:
+            await self._count_failed_attempt(ids)
+            raise
+        if self.after_xadd is not None:
+            await self.after_xadd(ids)
+        return ids
+
+    async def _count_failed_attempt(self, ids: Sequence[str]) -> None:
+        t = self.table
+        try:
+            async with self.db.system_session() as session:
+                await session.execute(update(t).where(t.c.id.in_(ids)).values(attempts=t.c.attempts + 1))
+                await session.commit()
+        except Exception:  # the database may be what failed; the attempt count is advisory
+            log.debug("could not record failed publish attempt", exc_info=True)
+
+    # -- housekeeping -----------------------------------------------------------
+
+    async def cleanup(self, *, older_than: timedelta | None = None, chunk: int = 5000) -> int:
+        """Delete published rows older than the retention, in chunks; returns how many."""
+        t = self.table
+        cutoff = datetime.now(UTC) - (self.retention if older_than is None else older_than)
+        removed = 0
+        while True:
+            async with self.db.system_session() as session:
+                doomed = (
+                    select(t.c.id)
+                    .where(t.c.published_at.is_not(None), t.c.published_at < cutoff)
+                    .order_by(t.c.id)
+                    .limit(chunk)
+                    .scalar_subquery()
+                )
+                result = await session.execute(delete(t).where(t.c.id.in_(doomed)))
+                await session.commit()
+            count = int(getattr(result, "rowcount", 0) or 0)
+            removed += count
+            if count < chunk:
+                return removed
+
+    async def backlog(self) -> int:
+        """Number of committed events not yet published (for lag metrics and readiness)."""
+        t = self.table
+        async with self.db.system_session() as session:
+            value = await session.scalar(select(func.count()).where(t.c.published_at.is_(None)))
+        return int(value or 0)
+
+
+__all__ = ["DEFAULT_MAXLEN", "STREAM_PREFIX", "OutboxRelay", "service_stream"]

@@ -1,0 +1,180 @@
+"""The server pipeline every RPC goes through: trace -> authenticate -> deadline -> map errors.
+
+One interceptor doing the four steps in order keeps the per-call overhead to
+a single wrapper (measured in `make bench` against a bare grpc.aio server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from ulid import ULID
+
+from kit import errors
+from kit.auth import AuthError, TokenVerifier
+from kit.grpc import context as call
+from kit.grpc.errors import internal_status, to_grpc_status
+
+log = logging.getLogger("salesops.grpc")
+tracer = trace.get_tracer("salesops.kit.grpc")
+
+# Infrastructure services answer without a token (probes, grpcurl discovery).
+PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+class _MetadataGetter:
+    def get(self, carrier: dict[str, str], key: str) -> list[str] | None:
+        value = carrier.get(key)
+        return [value] if value is not None else None
+
+    def keys(self, carrier: dict[str, str]) -> list[str]:
+        return list(carrier)
+
+
+_GETTER = _MetadataGetter()
+
+
+class ServerPipeline(grpc.aio.ServerInterceptor):
+    def __init__(self, service: str, verifier: TokenVerifier, default_deadline: float) -> None:
+        self.service = service
+        self.verifier = verifier
+        self.default_deadline = default_deadline
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        if method.startswith(PUBLIC_PREFIXES):
+            return handler
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # client-streaming RPCs are not part of our contracts
+
+    def _start(self, method: str, ctx: grpc.aio.ServicerContext) -> tuple[Any, list[Any], dict[str, str]]:
+        metadata = {k: v for k, v in (ctx.invocation_metadata() or ()) if isinstance(v, str)}
+        tokens = [otel_context.attach(propagate.extract(metadata, getter=_GETTER))]  # type: ignore[arg-type]
+        span = tracer.start_span(
+            method,
+            kind=SpanKind.SERVER,
+            attributes={"rpc.system": "grpc", "rpc.method": method, "salesops.service": self.service},
+        )
+        tokens.append(otel_context.attach(trace.set_span_in_context(span)))
+        return span, tokens, metadata
+
+    def _authenticate(
+        self, ctx: grpc.aio.ServicerContext, metadata: dict[str, str], span: Any
+    ) -> float | None:
+        """Verify the caller and set the call context; returns the deadline to enforce, if the client set none."""
+        remaining = ctx.time_remaining()
+        enforce = None if remaining is not None else self.default_deadline
+        deadline = asyncio.get_running_loop().time() + (
+            remaining if remaining is not None else self.default_deadline
+        )
+        auth = metadata.get("authorization", "")
+        try:
+            principal = self.verifier.verify_bearer(auth)
+        except AuthError as exc:
+            call.set_call(None, "", deadline)
+            span.set_attribute("salesops.auth_refused", exc.reason)
+            raise errors.Unauthenticated(
+                f"authentication failed: {exc.reason}", reason=exc.reason.upper()
+            ) from None
+        span.set_attribute("enduser.id", principal.user_id)
+        span.set_attribute("salesops.tenant", principal.tenant)
+        call.set_call(principal, auth.split(" ", 1)[-1], deadline)
+        return enforce
+
+    async def _fail(self, ctx: grpc.aio.ServicerContext, method: str, span: Any, exc: BaseException) -> None:
+        if isinstance(exc, errors.SalesopsError):
+            span.set_attribute("rpc.grpc.status_code", exc.code_name)
+            if isinstance(exc, errors.Unauthenticated):
+                await ctx.send_initial_metadata((("www-authenticate", 'Bearer realm="salesops"'),))
+            await ctx.abort_with_status(to_grpc_status(exc, self.service))
+        if isinstance(exc, NotImplementedError):
+            # The generated base servicer answers this way for RPCs not built yet.
+            await ctx.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet")
+        if isinstance(exc, TimeoutError):
+            span.set_status(Status(StatusCode.ERROR, "deadline exceeded"))
+            await ctx.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
+        if isinstance(exc, grpc.aio.AioRpcError) and exc.code() in (
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+        ):
+            span.set_status(Status(StatusCode.ERROR, exc.code().name))
+            await ctx.abort(exc.code(), f"a dependency failed: {exc.code().name.lower()}")
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+        sc = span.get_span_context()
+        # The reference lets support find this log line; with tracing on it is the trace id.
+        reference = format(sc.trace_id, "032x") if sc.is_valid else str(ULID())
+        log.error("unhandled error in %s", method, exc_info=exc, extra={"error_reference": reference})
+        await ctx.abort_with_status(internal_status(reference))
+
+    def _wrap_unary(
+        self, method: str, behavior: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+    ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+        async def run(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+            span, tokens, metadata = self._start(method, ctx)
+            try:
+                enforce = self._authenticate(ctx, metadata, span)
+                if enforce is None:
+                    return await behavior(request, ctx)
+                async with asyncio.timeout(enforce):
+                    return await behavior(request, ctx)
+            except (grpc.aio.AbortError, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                await self._fail(ctx, method, span, exc)
+                raise
+            finally:
+                _end(span, tokens)
+
+        return run
+
+    def _wrap_stream(
+        self, method: str, behavior: Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+    ) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:
+        # Streams (the live inbox) are long-lived by design: no default deadline.
+        async def run(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            span, tokens, metadata = self._start(method, ctx)
+            try:
+                self._authenticate(ctx, metadata, span)
+                async for item in behavior(request, ctx):
+                    yield item
+            except (grpc.aio.AbortError, asyncio.CancelledError, GeneratorExit):
+                raise
+            except Exception as exc:
+                await self._fail(ctx, method, span, exc)
+                raise
+            finally:
+                _end(span, tokens)
+
+        return run
+
+
+def _end(span: Any, tokens: Sequence[Any]) -> None:
+    span.end()
+    for token in reversed(tokens):
+        otel_context.detach(token)

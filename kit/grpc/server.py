@@ -1,0 +1,87 @@
+"""Bootstrap a grpc.aio server: our pipeline, health, reflection, limits, graceful stop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from kit.auth import TokenVerifier
+from kit.config import GrpcSettings
+from kit.grpc.interceptors import ServerPipeline
+
+log = logging.getLogger("salesops.grpc")
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One servicer: `add` is the generated `add_XServicer_to_server`, `name` its full service name."""
+
+    add: Callable[[Any, grpc.aio.Server], None]
+    servicer: Any
+    name: str
+
+
+def server_options(settings: GrpcSettings) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.keepalive_time_ms", settings.keepalive_time_ms),
+        ("grpc.keepalive_timeout_ms", settings.keepalive_timeout_ms),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+class GrpcServer:
+    def __init__(
+        self,
+        service: str,
+        settings: GrpcSettings,
+        verifier: TokenVerifier,
+        registrations: Iterable[Registration],
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.registrations = list(registrations)
+        self.health = health.aio.HealthServicer()
+        self.server = grpc.aio.server(
+            interceptors=[ServerPipeline(service, verifier, settings.default_deadline_seconds)],
+            options=server_options(settings),
+        )
+        for reg in self.registrations:
+            reg.add(reg.servicer, self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        if settings.reflection:
+            names = [r.name for r in self.registrations]
+            names += [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
+            reflection.enable_server_reflection(names, self.server)
+        self.port = self.server.add_insecure_port(settings.listen)
+        if self.port == 0:
+            raise RuntimeError(f"cannot listen on {settings.listen}")
+
+    @property
+    def service_names(self) -> list[str]:
+        return [r.name for r in self.registrations]
+
+    @property
+    def address(self) -> str:
+        host = self.settings.listen.rsplit(":", 1)[0]
+        return f"{host}:{self.port}"
+
+    async def start(self) -> None:
+        # NOT_SERVING until the readiness monitor has seen every dependency up.
+        for name in ["", *self.service_names]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.start()
+        log.info("gRPC %s listening on %s", self.service, self.address)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Refuse new calls, let calls in flight finish within the grace period."""
+        await self.server.stop(self.settings.grace_seconds if grace is None else grace)

@@ -1,0 +1,175 @@
+"""Run one service process: `python -m services.<name> --role api|worker|all`.
+
+The runtime owns the process-wide dependencies (database, Redis, Temporal
+client), migrations in embedded mode, the gRPC server with readiness-aware
+health, the outbox relay, stream consumers and the Temporal worker, and stops
+them in the right order on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from sqlalchemy import MetaData
+from temporalio.client import Client
+
+from kit import temporal
+from kit.auth import AuthConfig, TokenVerifier
+from kit.config import Settings
+from kit.db import Database
+from kit.grpc.health import ReadinessMonitor
+from kit.grpc.server import GrpcServer, Registration
+from kit.migrations import upgrade_to_head
+from kit.telemetry import setup_logging, setup_tracing, shutdown_tracing
+
+log = logging.getLogger("salesops.runtime")
+
+ROLES = ("api", "worker", "all")
+
+
+class Runtime:
+    """Shared dependencies of one service process, handed to the service's builders."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15
+        )
+        self.auth_config = AuthConfig.from_env()
+        self.verifier = TokenVerifier(self.auth_config)
+        self._temporal: Client | None = None
+        self._temporal_task: asyncio.Task[None] | None = None
+
+    @property
+    def temporal(self) -> Client:
+        if self._temporal is None:
+            from kit.errors import Unavailable
+
+            raise Unavailable("the workflow engine is not connected yet")
+        return self._temporal
+
+    def connect_temporal_in_background(self) -> None:
+        async def go() -> None:
+            self._temporal = await temporal.connect(
+                self.settings.temporal_address, self.settings.temporal_namespace, retry_for=3600
+            )
+            log.info("connected to Temporal at %s", self.settings.temporal_address)
+
+        self._temporal_task = asyncio.create_task(go(), name="temporal-connect")
+
+    async def wait_temporal(self, timeout: float) -> Client:
+        assert self._temporal_task is not None
+        await asyncio.wait_for(asyncio.shield(self._temporal_task), timeout)
+        return self.temporal
+
+    async def check_temporal(self) -> None:
+        await temporal.check_health(self.temporal)
+
+    async def check_redis(self) -> None:
+        await self.redis.ping()
+
+    async def close(self) -> None:
+        if self._temporal_task is not None and not self._temporal_task.done():
+            self._temporal_task.cancel()
+        with contextlib.suppress(Exception):
+            await self.redis.aclose()
+        await self.db.dispose()
+
+
+Starter = Callable[[Runtime], Awaitable[Callable[[], Awaitable[None]]]]
+
+
+@dataclass
+class ServiceSpec:
+    """What a service plugs into the runtime. Builders receive the Runtime."""
+
+    name: str
+    metadata: MetaData
+    servicers: Callable[[Runtime], list[Registration]]
+    workflows: Sequence[type] = ()
+    activities: Callable[[Runtime], Sequence[Callable[..., Any]]] = lambda _rt: ()
+    # Background parts (outbox relay, stream consumers): each starts and returns its stopper.
+    api_background: Sequence[Starter] = field(default_factory=tuple)
+    worker_background: Sequence[Starter] = field(default_factory=tuple)
+
+
+async def serve(spec: ServiceSpec, role: str, settings: Settings | None = None) -> None:
+    settings = settings or Settings.from_env(spec.name)
+    rt = Runtime(settings)
+    if settings.environment == "production" and rt.auth_config.uses_dev_secret:
+        log.warning("SALESOPS_JWT_SECRET is the documented dev default: set a real secret")
+    if settings.migrate_on_start:
+        await upgrade_to_head(spec.name, rt.db)
+        log.info("%s database migrated", spec.name)
+    rt.connect_temporal_in_background()
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    stoppers: list[Callable[[], Awaitable[None]]] = []
+    server: GrpcServer | None = None
+    monitor: ReadinessMonitor | None = None
+    runner: temporal.WorkerRunner | None = None
+    try:
+        if role in ("api", "all"):
+            server = GrpcServer(spec.name, settings.grpc, rt.verifier, spec.servicers(rt))
+            checks = {"database": rt.db.ping, "redis": rt.check_redis, "temporal": rt.check_temporal}
+            monitor = ReadinessMonitor(
+                server.health, server.service_names, checks, interval=settings.health_interval_seconds
+            )
+            await server.start()
+            monitor.start()
+            for start in spec.api_background:
+                stoppers.append(await start(rt))
+        if role in ("worker", "all"):
+            client = await rt.wait_temporal(timeout=120)
+            worker = temporal.build_worker(
+                client, settings.task_queue, workflows=spec.workflows, activities=spec.activities(rt)
+            )
+            runner = temporal.WorkerRunner(worker)
+            runner.start()
+            for start in spec.worker_background:
+                stoppers.append(await start(rt))
+        log.info("%s running as %s", spec.name, role)
+        await stop.wait()
+        log.info("%s stopping", spec.name)
+    finally:
+        # Drain order: stop advertising readiness, finish calls in flight, then
+        # let the worker and background loops finish their current item.
+        if monitor is not None:
+            await monitor.stop()
+        if server is not None:
+            await server.stop()
+        if runner is not None:
+            await runner.stop()
+        for stopper in reversed(stoppers):
+            with contextlib.suppress(Exception):
+                await stopper()
+        await rt.close()
+        shutdown_tracing()
+        log.info("%s stopped", spec.name)
+
+
+def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=f"python -m services.{spec.name}")
+    parser.add_argument(
+        "--role", choices=ROLES, default="all", help="api: gRPC server; worker: Temporal worker"
+    )
+    args = parser.parse_args(argv)
+    settings = Settings.from_env(spec.name)
+    setup_logging(spec.name, settings.log_level, settings.log_format)
+    setup_tracing(spec.name)
+    import uvloop
+
+    asyncio.run(serve(spec, args.role, settings), loop_factory=uvloop.new_event_loop)
