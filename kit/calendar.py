@@ -46,6 +46,8 @@ returns UTC. The work is done per working interval and per day, never per minute
 
 from __future__ import annotations
 
+import logging
+
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -53,6 +55,8 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
+
+log = logging.getLogger("salesops.calendar")
 
 __all__ = [
     "DEFAULT_TIMEZONE",
@@ -293,11 +297,26 @@ _CONFIG_KEYS: Final = frozenset(
         "extra_holidays",
         "extra_working_dates",
         "makeup_hours_weekday",
+        "beyond_cn_data",
     }
 )
 
 
 # --------------------------------------------------------------------------- calendar
+
+_warned_years: set[int] = set()
+
+
+def _warn_beyond(year: int) -> None:
+    if year not in _warned_years:
+        _warned_years.add(year)
+        log.warning(
+            "chinese-calendar has no holiday data for %d: using the weekly schedule and tenant extra "
+            "dates (upgrade the package once the State Council publishes %d's holidays)",
+            year,
+            year,
+        )
+
 
 
 @dataclass(frozen=True)
@@ -317,6 +336,11 @@ class BusinessCalendar:
     extra_holidays: frozenset[date] = frozenset()
     extra_working_dates: frozenset[date] = frozenset()
     makeup_hours_weekday: int = 0
+    # Years the chinese-calendar package does not cover yet (the State Council
+    # publishes the next year late in the year): "weekly" falls back to the
+    # weekly schedule plus the tenant's extra dates, so SLA clocks keep running
+    # (ops enter the new holidays as extra dates); "error" raises CalendarRangeError.
+    beyond_cn_data: str = "weekly"
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
     _spans: dict[date, tuple[_Span, ...]] = field(init=False, repr=False, compare=False, default_factory=dict)
 
@@ -339,6 +363,8 @@ class BusinessCalendar:
             raise CalendarConfigError("weekly_hours has no working interval on any weekday")
         object.__setattr__(self, "weekly_hours", normalized)
 
+        if self.beyond_cn_data not in ("weekly", "error"):
+            raise CalendarConfigError(f"beyond_cn_data must be 'weekly' or 'error', got {self.beyond_cn_data!r}")
         if not isinstance(self.use_cn_holidays, bool):
             raise CalendarConfigError(f"use_cn_holidays must be a bool, got {self.use_cn_holidays!r}")
         holidays = _to_dates(self.extra_holidays, "extra_holidays")
@@ -393,6 +419,8 @@ class BusinessCalendar:
                 kwargs[key] = _to_dates(config[key], key)
         if "makeup_hours_weekday" in config:
             kwargs["makeup_hours_weekday"] = _weekday_index(config["makeup_hours_weekday"])
+        if "beyond_cn_data" in config:
+            kwargs["beyond_cn_data"] = config["beyond_cn_data"]
         return cls(**kwargs)
 
     def to_config(self) -> dict[str, Any]:
@@ -406,6 +434,7 @@ class BusinessCalendar:
             "extra_holidays": [d.isoformat() for d in sorted(self.extra_holidays)],
             "extra_working_dates": [d.isoformat() for d in sorted(self.extra_working_dates)],
             "makeup_hours_weekday": WEEKDAY_NAMES[self.makeup_hours_weekday],
+            "beyond_cn_data": self.beyond_cn_data,
         }
 
     # ---------------------------------------------------------------- days
@@ -427,7 +456,13 @@ class BusinessCalendar:
         if day in self.extra_working_dates:
             return makeup
         if self.use_cn_holidays:
-            on_holiday, name = self._cn_detail(day)
+            try:
+                on_holiday, name = self._cn_detail(day)
+            except CalendarRangeError:
+                if self.beyond_cn_data == "error":
+                    raise
+                _warn_beyond(day.year)
+                name = None
             if name is not None:  # a statutory holiday or a make-up working day
                 return () if on_holiday else makeup
         return self.weekly_hours[day.weekday()]
