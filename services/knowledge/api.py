@@ -1,0 +1,29 @@
+"""gRPC servicer of the knowledge service: proto <-> domain, validation, error mapping.
+
+RPCs not overridden here answer UNIMPLEMENTED (the generated base class), until
+the issue that builds them lands; the contract in protos/ is already complete.
+"""
+
+from __future__ import annotations
+
+from salesops.knowledge.v1 import knowledge_service_pb2, knowledge_service_pb2_grpc
+
+from kit.grpc import diagnostics
+from kit.grpc.server import Registration
+from kit.runtime import Runtime
+
+
+class KnowledgeServiceApi(knowledge_service_pb2_grpc.KnowledgeServiceServicer):
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+
+def registrations(rt: Runtime) -> list[Registration]:
+    return [
+        Registration(
+            knowledge_service_pb2_grpc.add_KnowledgeServiceServicer_to_server,
+            KnowledgeServiceApi(rt),
+            knowledge_service_pb2.DESCRIPTOR.services_by_name["KnowledgeService"].full_name,
+        ),
+        diagnostics.registration("knowledge"),
+    ]

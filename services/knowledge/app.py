@@ -1,0 +1,14 @@
+"""How the knowledge service plugs into the kit runtime."""
+
+from __future__ import annotations
+
+from kit.runtime import ServiceSpec
+from services.knowledge import api, store
+
+SPEC = ServiceSpec(
+    name="knowledge",
+    metadata=store.metadata,
+    outbox=store.outbox,
+    processed_events=store.processed_events,
+    servicers=api.registrations,
+)

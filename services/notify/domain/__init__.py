@@ -1,0 +1,1 @@
+"""Pure rules of the notify service: no gRPC, SQLAlchemy, Redis or Temporal here."""
