@@ -1,0 +1,29 @@
+"""gRPC servicer of the pipeline service: proto <-> domain, validation, error mapping.
+
+RPCs not overridden here answer UNIMPLEMENTED (the generated base class), until
+the issue that builds them lands; the contract in protos/ is already complete.
+"""
+
+from __future__ import annotations
+
+from salesops.pipeline.v1 import pipeline_service_pb2, pipeline_service_pb2_grpc
+
+from kit.grpc import diagnostics
+from kit.grpc.server import Registration
+from kit.runtime import Runtime
+
+
+class PipelineServiceApi(pipeline_service_pb2_grpc.PipelineServiceServicer):
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+
+def registrations(rt: Runtime) -> list[Registration]:
+    return [
+        Registration(
+            pipeline_service_pb2_grpc.add_PipelineServiceServicer_to_server,
+            PipelineServiceApi(rt),
+            pipeline_service_pb2.DESCRIPTOR.services_by_name["PipelineService"].full_name,
+        ),
+        diagnostics.registration("pipeline"),
+    ]

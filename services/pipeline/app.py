@@ -1,0 +1,14 @@
+"""How the pipeline service plugs into the kit runtime."""
+
+from __future__ import annotations
+
+from kit.runtime import ServiceSpec
+from services.pipeline import api, store
+
+SPEC = ServiceSpec(
+    name="pipeline",
+    metadata=store.metadata,
+    outbox=store.outbox,
+    processed_events=store.processed_events,
+    servicers=api.registrations,
+)
