@@ -1,0 +1,91 @@
+"""The v1 contracts as one coherent API: every unary RPC is reachable over REST, routes don't clash."""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+import pytest
+from google.api import annotations_pb2, http_pb2
+from google.protobuf.descriptor import FileDescriptor, MethodDescriptor, ServiceDescriptor
+
+AREAS = ("leads", "pipeline", "knowledge", "integration", "notify")
+
+
+def _service_files() -> list[FileDescriptor]:
+    files = [importlib.import_module(f"salesops.{a}.v1.{a}_service_pb2").DESCRIPTOR for a in AREAS]
+    files.append(importlib.import_module("salesops.common.v1.diagnostics_pb2").DESCRIPTOR)
+    return files
+
+
+def _services() -> list[ServiceDescriptor]:
+    return [s for f in _service_files() for s in f.services_by_name.values()]
+
+
+def _methods() -> list[MethodDescriptor]:
+    return [m for s in _services() for m in s.methods]
+
+
+def _rule(method: MethodDescriptor) -> http_pb2.HttpRule | None:
+    options = method.GetOptions()
+    if not options.HasExtension(annotations_pb2.http):
+        return None
+    return options.Extensions[annotations_pb2.http]
+
+
+def _verb_path(rule: http_pb2.HttpRule) -> tuple[str, str]:
+    kind = rule.WhichOneof("pattern")
+    assert kind is not None
+    return kind, getattr(rule, kind)
+
+
+def test_each_area_has_one_service_with_many_rpcs() -> None:
+    names = sorted(s.full_name for s in _services())
+    assert names == [
+        "salesops.common.v1.DiagnosticsService",
+        "salesops.integration.v1.IntegrationService",
+        "salesops.knowledge.v1.KnowledgeService",
+        "salesops.leads.v1.LeadsService",
+        "salesops.notify.v1.NotifyService",
+        "salesops.pipeline.v1.PipelineService",
+    ]
+    assert len(_methods()) > 200
+
+
+@pytest.mark.parametrize("method", _methods(), ids=lambda m: m.full_name)
+def test_every_unary_rpc_has_an_http_rule_whose_variables_exist(method: MethodDescriptor) -> None:
+    rule = _rule(method)
+    if method.client_streaming:
+        pytest.fail("client-streaming RPCs are not part of the contracts")
+    if method.server_streaming:
+        return  # served as Server-Sent Events when annotated
+    assert rule is not None, f"{method.full_name} has no google.api.http annotation"
+    _, path = _verb_path(rule)
+    assert path.startswith("/v1/"), path
+    request = method.input_type
+    for var in re.findall(r"{([^}=]+)", path):
+        message = request
+        for part in var.split("."):
+            assert part in message.fields_by_name, f"{method.full_name}: path variable {var} not in request"
+            field = message.fields_by_name[part]
+            message = field.message_type or message
+    if rule.body and rule.body != "*":
+        assert rule.body in request.fields_by_name, f"{method.full_name}: body {rule.body} not in request"
+
+
+def test_no_two_rpcs_share_a_route() -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for method in _methods():
+        rule = _rule(method)
+        if rule is None:
+            continue
+        verb, path = _verb_path(rule)
+        key = (verb, re.sub(r"{[^}]+}", "{}", path))
+        assert key not in seen, f"{method.full_name} and {seen[key]} both serve {verb.upper()} {path}"
+        seen[key] = method.full_name
+
+
+@pytest.mark.parametrize("area", AREAS)
+def test_each_area_publishes_events(area: str) -> None:
+    events = importlib.import_module(f"salesops.{area}.v1.events_pb2").DESCRIPTOR
+    assert len(events.message_types_by_name) >= 4
