@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from ulid import ULID
 
 from kit import errors
-from kit.auth import AuthError, TokenVerifier
+from kit.auth import AuthError, Principal, TokenVerifier
 from kit.grpc import context as call
 from kit.grpc.errors import internal_status, to_grpc_status
 
@@ -46,18 +47,27 @@ class ServerPipeline(grpc.aio.ServerInterceptor):
         self.service = service
         self.verifier = verifier
         self.default_deadline = default_deadline
+        # intercept_service runs per call; the wrapped handler of a method never changes.
+        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
+        self._principals = PrincipalCache(verifier)
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
         method: str = handler_call_details.method  # type: ignore[attr-defined]
-        if method.startswith(PUBLIC_PREFIXES):
+        cached = self._handlers.get(method)
+        if cached is not None:
+            return cached
+        handler = await continuation(handler_call_details)
+        if handler is None or method.startswith(PUBLIC_PREFIXES):
             return handler
+        wrapped = self._wrap(method, handler)
+        self._handlers[method] = wrapped
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(method, handler.unary_unary),
@@ -94,7 +104,7 @@ class ServerPipeline(grpc.aio.ServerInterceptor):
         )
         auth = metadata.get("authorization", "")
         try:
-            principal = self.verifier.verify_bearer(auth)
+            principal = self._principals.verify_bearer(auth)
         except AuthError as exc:
             call.set_call(None, "", deadline)
             span.set_attribute("salesops.auth_refused", exc.reason)
@@ -172,6 +182,31 @@ class ServerPipeline(grpc.aio.ServerInterceptor):
                 _end(span, tokens)
 
         return run
+
+
+class PrincipalCache:
+    """Verified tokens by value until they expire: a phone repeats its token on every call.
+
+    A JWT cannot change, so the only thing that can turn a cached answer wrong is
+    time; entries are re-checked against `exp` on every hit.
+    """
+
+    def __init__(self, verifier: TokenVerifier, size: int = 10_000) -> None:
+        self.verifier = verifier
+        self.size = size
+        self._cache: dict[str, Principal] = {}
+
+    def verify_bearer(self, header: str) -> Principal:
+        found = self._cache.get(header)
+        if found is not None:
+            if found.expires_at > datetime.now(UTC):
+                return found
+            del self._cache[header]
+        principal = self.verifier.verify_bearer(header)
+        if len(self._cache) >= self.size:
+            self._cache.pop(next(iter(self._cache)))  # oldest insertion first
+        self._cache[header] = principal
+        return principal
 
 
 def _end(span: Any, tokens: Sequence[Any]) -> None:
