@@ -2,8 +2,8 @@
 
 Measures, in one run:
 - latency from a producer's commit to the consumer's handler, p50/p99 ms, at a modest steady rate;
-- events/s through one relay (commit N events in transactions of 500, time until all
-  are published and until all are handled);
+- events/s through one relay (commit N events in transactions of 500 with the relay
+  stopped, start it, time until all are published and until all are handled);
 - bare Redis XADD pipelined by 100 as the baseline, and the relay's ratio to it.
 
     .venv/bin/python -m bench.bench_events        # own redis-server + temporary SQLite file
@@ -117,8 +117,17 @@ async def run(redis_url: str, database_url: str) -> dict[str, float]:
         consumer = StreamConsumer(
             redis, db, "bench-consumer", [stream], handler, processed_table=PROCESSED, batch_size=100
         )
-        tasks = [asyncio.create_task(relay.run()), asyncio.create_task(consumer.run())]
+        relay_task = asyncio.create_task(relay.run())
+        tasks = [relay_task, asyncio.create_task(consumer.run())]
         try:
+            # 0. warm up: connections, consumer group, first round trips
+            for i in range(20):
+                async with db.session("t1") as session:
+                    await emit(session, EVENT_TYPE, StringValue(value=str(i)), source=SOURCE)
+                    await session.commit()
+            await _wait(lambda: len(handled) >= 20, 30)
+            handled.clear()
+
             # 1. latency at a steady, modest rate: one transaction (state row + event) per event
             count = int(LATENCY_RATE * LATENCY_SECONDS)
             start = time.perf_counter()
@@ -134,17 +143,22 @@ async def run(redis_url: str, database_url: str) -> dict[str, float]:
             await _wait(lambda: len(handled) >= count, 30)
             latency = list(latencies)
 
-            # 2. throughput: N events committed in transactions of COMMIT_BATCH
+            # 2. throughput: N events committed in transactions of COMMIT_BATCH while the
+            #    relay is stopped, then one relay publishes the backlog (consumer running)
             handled.clear()
             committed_at.clear()
-            published_before = relay.published
+            await relay.stop()
+            await relay_task
             start = time.perf_counter()
             for first in range(0, THROUGHPUT_EVENTS, COMMIT_BATCH):
                 async with db.session("t1") as session:
                     for i in range(first, first + COMMIT_BATCH):
                         await emit(session, EVENT_TYPE, StringValue(value=str(i)), source=SOURCE)
                     await session.commit()
-            committed = time.perf_counter()
+            commit_rate = THROUGHPUT_EVENTS / (time.perf_counter() - start)
+            published_before = relay.published
+            start = time.perf_counter()
+            tasks.append(asyncio.create_task(relay.run()))
             await _wait(lambda: relay.published - published_before >= THROUGHPUT_EVENTS, 60)
             published = time.perf_counter()
             await _wait(lambda: len(handled) >= THROUGHPUT_EVENTS, 60)
@@ -161,7 +175,7 @@ async def run(redis_url: str, database_url: str) -> dict[str, float]:
             "latency_p99_ms": _percentile(latency, 0.99),
             "latency_max_ms": max(latency),
             "latency_events": float(len(latency)),
-            "commit_events_per_s": THROUGHPUT_EVENTS / (committed - start),
+            "commit_events_per_s": commit_rate,
             "relay_events_per_s": relay_rate,
             "end_to_end_events_per_s": THROUGHPUT_EVENTS / (consumed - start),
             "baseline_xadd_pipelined100_per_s": baseline,

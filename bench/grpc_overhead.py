@@ -16,15 +16,15 @@ import time
 from typing import Any
 
 import grpc
-from salesops.common.v1 import diagnostics_pb2, diagnostics_pb2_grpc
 
 from deploy.local.infra import free_port, wait_port
+from salesops.common.v1 import diagnostics_pb2, diagnostics_pb2_grpc
 
 CONCURRENCY = 64
 
 
 class Bare(diagnostics_pb2_grpc.DiagnosticsServiceServicer):
-    async def WhoAmI(self, request: Any, context: Any) -> diagnostics_pb2.WhoAmIResponse:  # noqa: N802
+    async def WhoAmI(self, request: Any, context: Any) -> diagnostics_pb2.WhoAmIResponse:
         return diagnostics_pb2.WhoAmIResponse(user_id="rep-a1", tenant="demo", service="bare")
 
 
@@ -46,7 +46,9 @@ async def _serve(kind: str, port: int) -> None:
     setup_tracing("bench")  # spans recorded as in a real deployment, not exported
 
     settings = GrpcSettings(listen, True, 1.0, 10.0, 8 << 20, 30_000, 10_000)
-    ours = GrpcServer("bench", settings, TokenVerifier(AuthConfig.from_env()), [diagnostics.registration("bench")])
+    ours = GrpcServer(
+        "bench", settings, TokenVerifier(AuthConfig.from_env()), [diagnostics.registration("bench")]
+    )
     await ours.start()
     await ours.server.wait_for_termination()
 
@@ -92,7 +94,9 @@ def run(seconds: float = 5.0, rounds: int = 3) -> dict[str, float]:
         for kind in ("bare", "kit"):
             port = free_port()
             procs[kind] = (
-                subprocess.Popen([sys.executable, "-m", "bench.grpc_overhead", "serve", kind, str(port)], env=os.environ),
+                subprocess.Popen(
+                    [sys.executable, "-m", "bench.grpc_overhead", "serve", kind, str(port)], env=os.environ
+                ),
                 f"127.0.0.1:{port}",
             )
             wait_port("127.0.0.1", port, 20, procs[kind][0])

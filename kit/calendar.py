@@ -47,7 +47,6 @@ returns UTC. The work is done per working interval and per day, never per minute
 from __future__ import annotations
 
 import logging
-
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -318,7 +317,6 @@ def _warn_beyond(year: int) -> None:
         )
 
 
-
 @dataclass(frozen=True)
 class BusinessCalendar:
     """A tenant's business calendar. Immutable, hashable and safe to share.
@@ -364,7 +362,9 @@ class BusinessCalendar:
         object.__setattr__(self, "weekly_hours", normalized)
 
         if self.beyond_cn_data not in ("weekly", "error"):
-            raise CalendarConfigError(f"beyond_cn_data must be 'weekly' or 'error', got {self.beyond_cn_data!r}")
+            raise CalendarConfigError(
+                f"beyond_cn_data must be 'weekly' or 'error', got {self.beyond_cn_data!r}"
+            )
         if not isinstance(self.use_cn_holidays, bool):
             raise CalendarConfigError(f"use_cn_holidays must be a bool, got {self.use_cn_holidays!r}")
         holidays = _to_dates(self.extra_holidays, "extra_holidays")

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 from temporalio.client import Client
 
-from kit import temporal
+from kit import housekeeping, temporal
 from kit.auth import AuthConfig, TokenVerifier
 from kit.config import Settings
 from kit.db import Database
+from kit.events import OutboxRelay, service_stream
 from kit.grpc.health import ReadinessMonitor
 from kit.grpc.server import GrpcServer, Registration
 from kit.migrations import upgrade_to_head
@@ -94,6 +95,8 @@ class ServiceSpec:
 
     name: str
     metadata: MetaData
+    outbox: Table
+    processed_events: Table
     servicers: Callable[[Runtime], list[Registration]]
     workflows: Sequence[type] = ()
     activities: Callable[[Runtime], Sequence[Callable[..., Any]]] = lambda _rt: ()
@@ -130,15 +133,24 @@ async def serve(spec: ServiceSpec, role: str, settings: Settings | None = None) 
             )
             await server.start()
             monitor.start()
+            # The relay runs beside the API: commits there wake it at once.
+            relay = OutboxRelay(rt.db, rt.redis, service_stream(spec.name), table=spec.outbox)
+            relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+            stoppers.append(_stopper(relay.stop, relay_task))
             for start in spec.api_background:
                 stoppers.append(await start(rt))
         if role in ("worker", "all"):
             client = await rt.wait_temporal(timeout=120)
+            purger = housekeeping.EventTablePurger(rt.db, spec.outbox, spec.processed_events)
             worker = temporal.build_worker(
-                client, settings.task_queue, workflows=spec.workflows, activities=spec.activities(rt)
+                client,
+                settings.task_queue,
+                workflows=[housekeeping.HousekeepingWorkflow, *spec.workflows],
+                activities=[purger.purge, *spec.activities(rt)],
             )
             runner = temporal.WorkerRunner(worker)
             runner.start()
+            await housekeeping.ensure_schedule(client, spec.name, settings.task_queue)
             for start in spec.worker_background:
                 stoppers.append(await start(rt))
         log.info("%s running as %s", spec.name, role)
@@ -161,6 +173,15 @@ async def serve(spec: ServiceSpec, role: str, settings: Settings | None = None) 
         log.info("%s stopped", spec.name)
 
 
+def _stopper(stop: Callable[[], Awaitable[None]], task: asyncio.Task[None]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        await stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return run
+
+
 def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog=f"python -m services.{spec.name}")
     parser.add_argument(
@@ -172,4 +193,5 @@ def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> None:
     setup_tracing(spec.name)
     import uvloop
 
-    asyncio.run(serve(spec, args.role, settings), loop_factory=uvloop.new_event_loop)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve(spec, args.role, settings))

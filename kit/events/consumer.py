@@ -266,14 +266,12 @@ class StreamConsumer:
                     if batch:
                         await self._process(batch)
                     backoff = 0.1
-                except redis_errors.ResponseError as exc:
-                    if "NOGROUP" in str(exc):  # stream or group deleted under us
-                        log.warning("consumer group %s missing; recreating", self.group)
+                except Exception as exc:
+                    if isinstance(exc, redis_errors.ResponseError) and "NOGROUP" in str(exc):
+                        log.warning("consumer group %s missing (stream deleted?); recreating", self.group)
                         await self._sleep(backoff)
                         await self._with_backoff(self.ensure_groups)
                         continue
-                    raise
-                except Exception:
                     log.exception("consumer %s/%s failed; retrying in %.2fs", self.group, self.name, backoff)
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
@@ -390,8 +388,8 @@ class StreamConsumer:
             self._retry.pop((stream, entry_id), None)
             by_stream.setdefault(stream, []).append(entry_id)
         for stream, ids in by_stream.items():
-            claimed = await self.redis.xclaim(stream, self.group, self.name, 0, ids)  # type: ignore[arg-type]
-            entries = [(_text(eid), _fields(f)) for eid, f in claimed if eid is not None]  # type: ignore[misc]
+            claimed: Any = await self.redis.xclaim(stream, self.group, self.name, 0, ids)  # type: ignore[arg-type]
+            entries = [(_text(eid), _fields(f)) for eid, f in claimed if eid is not None]
             if entries:
                 await self._process(await self._with_counts(stream, entries))
 
@@ -486,7 +484,7 @@ class StreamConsumer:
         if not event_id:
             raise ValueError("event without an id cannot be de-duplicated")
         values = {"consumer_group": self.group, "event_id": event_id, "processed_at": datetime.now(UTC)}
-        dialect = session.bind.dialect.name
+        dialect = session.get_bind().dialect.name
         if dialect in {"sqlite", "postgresql"}:
             make = sqlite_insert if dialect == "sqlite" else pg_insert
             stmt = make(self.processed).values(**values).on_conflict_do_nothing()
@@ -573,7 +571,7 @@ def _dead_letter(dlq_id: str, fields: dict[str, bytes]) -> DeadLetter:
 async def dead_letters(redis: Redis, group: str, *, count: int = 100, start: str = "-") -> list[DeadLetter]:
     """The oldest `count` dead letters of `group` from `start` on."""
     entries = await redis.xrange(dlq_stream(group), min=start, max="+", count=count)
-    return [_dead_letter(_text(eid), _fields(f)) for eid, f in entries]
+    return [_dead_letter(_text(eid), _fields(f)) for eid, f in entries or []]
 
 
 async def replay_dead_letters(

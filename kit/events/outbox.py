@@ -71,7 +71,7 @@ def outbox_table(metadata: MetaData, name: str = OUTBOX_TABLE) -> Table:
         postgresql_where=table.c.published_at.is_(None),
         sqlite_where=table.c.published_at.is_(None),
     )
-    # Retention cleanup of published rows.
+    # Retention purge of published rows (kit.housekeeping).
     Index(f"ix_{name}_published_at", table.c.published_at)
     return table
 

@@ -20,13 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import Row, Table, delete, func, select, update
+from sqlalchemy import Row, Table, func, select, update
 
 from kit.db import Database
 from kit.events.outbox import database_key, default_outbox, register_waker, unregister_waker
@@ -66,8 +65,6 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 0.05,
         maxlen: int | None = DEFAULT_MAXLEN,
-        retention: timedelta = timedelta(days=7),
-        cleanup_interval: float = 600.0,
         max_backoff: float = 5.0,
         after_xadd: AfterXadd | None = None,
     ) -> None:
@@ -80,8 +77,6 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.maxlen = maxlen
-        self.retention = retention
-        self.cleanup_interval = cleanup_interval
         self.max_backoff = max_backoff
         self.after_xadd = after_xadd
         self.published = 0
@@ -122,15 +117,11 @@ class OutboxRelay:
         self._done.clear()
         register_waker(self._key, self.notify)
         backoff = self.poll_interval
-        next_cleanup = time.monotonic() + min(self.cleanup_interval, 5.0)
         try:
             while not self._stopping:
                 self._wake.clear()
                 try:
                     sent = await self.publish_once()
-                    if time.monotonic() >= next_cleanup:
-                        next_cleanup = time.monotonic() + self.cleanup_interval
-                        await self.cleanup()
                 except Exception:
                     log.exception("outbox relay to %s failed; retrying in %.2fs", self.stream, backoff)
                     await self._sleep(backoff)
@@ -219,28 +210,7 @@ class OutboxRelay:
         except Exception:  # the database may be what failed; the attempt count is advisory
             log.debug("could not record failed publish attempt", exc_info=True)
 
-    # -- housekeeping -----------------------------------------------------------
-
-    async def cleanup(self, *, older_than: timedelta | None = None, chunk: int = 5000) -> int:
-        """Delete published rows older than the retention, in chunks; returns how many."""
-        t = self.table
-        cutoff = datetime.now(UTC) - (self.retention if older_than is None else older_than)
-        removed = 0
-        while True:
-            async with self.db.system_session() as session:
-                doomed = (
-                    select(t.c.id)
-                    .where(t.c.published_at.is_not(None), t.c.published_at < cutoff)
-                    .order_by(t.c.id)
-                    .limit(chunk)
-                    .scalar_subquery()
-                )
-                result = await session.execute(delete(t).where(t.c.id.in_(doomed)))
-                await session.commit()
-            count = int(getattr(result, "rowcount", 0) or 0)
-            removed += count
-            if count < chunk:
-                return removed
+    # -- metrics ----------------------------------------------------------------
 
     async def backlog(self) -> int:
         """Number of committed events not yet published (for lag metrics and readiness)."""

@@ -20,9 +20,9 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from salesops.common.v1 import diagnostics_pb2, diagnostics_pb2_grpc
 
 from kit.config import SERVICES
+from salesops.common.v1 import diagnostics_pb2, diagnostics_pb2_grpc
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stack")]
 
@@ -33,7 +33,16 @@ def _start(var: Path, tokens: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SALESOPS_", "REDIS_URL"))}
     env["SALESOPS_LOG_FORMAT"] = "json"
     return subprocess.Popen(
-        [sys.executable, "-m", "deploy.local", "--var", str(var), "--auto-ports", "--tokens-file", str(tokens)],
+        [
+            sys.executable,
+            "-m",
+            "deploy.local",
+            "--var",
+            str(var),
+            "--auto-ports",
+            "--tokens-file",
+            str(tokens),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -41,7 +41,11 @@ async def _seed(db: Database) -> tuple[object, object]:
         await s.execute(
             insert(processed),
             [
-                {"consumer_group": g, "event_id": f"{i:026d}", "processed_at": now - timedelta(days=10 if i < 5 else 0)}
+                {
+                    "consumer_group": g,
+                    "event_id": f"{i:026d}",
+                    "processed_at": now - timedelta(days=10 if i < 5 else 0),
+                }
                 for g in ("notify", "pipeline")
                 for i in range(10)
             ],
@@ -63,7 +67,7 @@ async def test_purge_workflow_removes_only_old_published_rows(
     async with worker:
         result = await client.execute_workflow(
             housekeeping.HousekeepingWorkflow.run,
-            housekeeping.PurgeRequest(retention_days=7, chunk=4),
+            housekeeping.PurgeRequest(outbox_retention_days=7, processed_retention_days=7, chunk=4),
             id=f"hk-{uuid.uuid4()}",
             task_queue="hk-test",
         )
