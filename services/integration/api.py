@@ -6,11 +6,10 @@ the issue that builds them lands; the contract in protos/ is already complete.
 
 from __future__ import annotations
 
-from salesops.integration.v1 import integration_service_pb2, integration_service_pb2_grpc
-
 from kit.grpc import diagnostics
 from kit.grpc.server import Registration
 from kit.runtime import Runtime
+from salesops.integration.v1 import integration_service_pb2, integration_service_pb2_grpc
 
 
 class IntegrationServiceApi(integration_service_pb2_grpc.IntegrationServiceServicer):

@@ -6,11 +6,10 @@ the issue that builds them lands; the contract in protos/ is already complete.
 
 from __future__ import annotations
 
-from salesops.leads.v1 import leads_service_pb2, leads_service_pb2_grpc
-
 from kit.grpc import diagnostics
 from kit.grpc.server import Registration
 from kit.runtime import Runtime
+from salesops.leads.v1 import leads_service_pb2, leads_service_pb2_grpc
 
 
 class LeadsServiceApi(leads_service_pb2_grpc.LeadsServiceServicer):

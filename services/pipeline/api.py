@@ -6,11 +6,10 @@ the issue that builds them lands; the contract in protos/ is already complete.
 
 from __future__ import annotations
 
-from salesops.pipeline.v1 import pipeline_service_pb2, pipeline_service_pb2_grpc
-
 from kit.grpc import diagnostics
 from kit.grpc.server import Registration
 from kit.runtime import Runtime
+from salesops.pipeline.v1 import pipeline_service_pb2, pipeline_service_pb2_grpc
 
 
 class PipelineServiceApi(pipeline_service_pb2_grpc.PipelineServiceServicer):
