@@ -26,6 +26,7 @@ def create_app(backends: BackendHealth | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        health.open()
         yield
         await health.close()
 

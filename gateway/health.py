@@ -16,6 +16,10 @@ class BackendHealth:
     def __init__(self, addresses: dict[str, str] | None = None, timeout: float = 1.0) -> None:
         self.addresses = addresses or {name: service_address(name) for name in SERVICES}
         self.timeout = timeout
+        self.channels: dict[str, grpc.aio.Channel] = {}
+
+    def open(self) -> None:
+        """Channels bind to the running event loop: open them inside it (the app's lifespan)."""
         self.channels = {name: grpc.aio.insecure_channel(addr) for name, addr in self.addresses.items()}
 
     async def _check(self, name: str) -> str:
