@@ -75,7 +75,7 @@ async def _drive(address: str, token: str, seconds: float) -> tuple[float, list[
     await asyncio.gather(*(worker(i) for i in range(CONCURRENCY)))
     elapsed = time.perf_counter() - start
     for c in channels:
-        await c.close()
+        await c.close(None)
     return len(latencies) / elapsed, latencies
 
 

@@ -36,4 +36,4 @@ class BackendHealth:
         return dict(zip(names, results, strict=True))
 
     async def close(self) -> None:
-        await asyncio.gather(*(ch.close() for ch in self.channels.values()))
+        await asyncio.gather(*(ch.close(None) for ch in self.channels.values()))

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import google.api
-import grpc_tools
-from grpc_tools import protoc
+import grpc_tools  # type: ignore[import-untyped]
+from grpc_tools import protoc  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
@@ -60,8 +60,8 @@ def generate(out: Path) -> None:
         f"--grpc_python_out={out}",
         f"--plugin=protoc-gen-mypy={BIN / 'protoc-gen-mypy'}",
         f"--plugin=protoc-gen-mypy_grpc={BIN / 'protoc-gen-mypy_grpc'}",
-        f"--mypy_out={out}",
-        f"--mypy_grpc_out={out}",
+        f"--mypy_out=quiet:{out}",
+        f"--mypy_grpc_out=quiet:{out}",
         *files,
     ]
     if protoc.main(args) != 0:

@@ -59,7 +59,7 @@ class _Outbound:
         return tracer.start_span(method, kind=SpanKind.CLIENT, attributes={"rpc.system": "grpc"})
 
 
-class UnaryClientInterceptor(_Outbound, grpc.aio.UnaryUnaryClientInterceptor):
+class UnaryClientInterceptor(_Outbound, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
     async def intercept_unary_unary(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
         span = self._span(client_call_details)
         try:
@@ -72,7 +72,7 @@ class UnaryClientInterceptor(_Outbound, grpc.aio.UnaryUnaryClientInterceptor):
             span.end()
 
 
-class StreamClientInterceptor(_Outbound, grpc.aio.UnaryStreamClientInterceptor):
+class StreamClientInterceptor(_Outbound, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[type-arg]
     async def intercept_unary_stream(self, continuation: Any, client_call_details: Any, request: Any) -> Any:
         span = self._span(client_call_details)
         try:

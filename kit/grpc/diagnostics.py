@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 from kit.grpc import context as call
@@ -14,7 +16,7 @@ class Diagnostics(diagnostics_pb2_grpc.DiagnosticsServiceServicer):
         self.service = service
 
     async def WhoAmI(
-        self, request: diagnostics_pb2.WhoAmIRequest, context: grpc.aio.ServicerContext
+        self, request: diagnostics_pb2.WhoAmIRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> diagnostics_pb2.WhoAmIResponse:
         who = call.principal()
         return diagnostics_pb2.WhoAmIResponse(

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
 
-from grpc_health.v1 import health, health_pb2
+from grpc_health.v1 import health_pb2
 
 log = logging.getLogger("salesops.health")
 
@@ -21,9 +22,9 @@ Check = Callable[[], Awaitable[object]]
 class ReadinessMonitor:
     def __init__(
         self,
-        servicer: health.aio.HealthServicer,
+        servicer: Any,  # grpc_health.v1.health.aio.HealthServicer (untyped)
         service_names: Iterable[str],
-        checks: dict[str, Check],
+        checks: Mapping[str, Check],
         *,
         interval: float = 2.0,
         timeout: float = 2.0,

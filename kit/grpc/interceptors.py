@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from opentelemetry import context as otel_context
@@ -41,21 +41,27 @@ class _MetadataGetter:
 
 _GETTER = _MetadataGetter()
 
+if TYPE_CHECKING:  # the stubs' generics do not exist at run time
+    Ctx = grpc.aio.ServicerContext[Any, Any]
+    Handler = grpc.RpcMethodHandler[Any, Any]
+else:
+    Ctx = Handler = Any
 
-class ServerPipeline(grpc.aio.ServerInterceptor):
+
+class ServerPipeline(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def __init__(self, service: str, verifier: TokenVerifier, default_deadline: float) -> None:
         self.service = service
         self.verifier = verifier
         self.default_deadline = default_deadline
         # intercept_service runs per call; the wrapped handler of a method never changes.
-        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
+        self._handlers: dict[str, Handler] = {}
         self._principals = PrincipalCache(verifier)
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler:
         method: str = handler_call_details.method  # type: ignore[attr-defined]
         cached = self._handlers.get(method)
         if cached is not None:
@@ -67,22 +73,22 @@ class ServerPipeline(grpc.aio.ServerInterceptor):
         self._handlers[method] = wrapped
         return wrapped
 
-    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def _wrap(self, method: str, handler: Handler) -> Handler:
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(method, handler.unary_unary),
+                self._wrap_unary(method, handler.unary_unary),  # type: ignore[arg-type]
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(method, handler.unary_stream),
+                self._wrap_stream(method, handler.unary_stream),  # type: ignore[arg-type]
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler  # client-streaming RPCs are not part of our contracts
 
-    def _start(self, method: str, ctx: grpc.aio.ServicerContext) -> tuple[Any, list[Any], dict[str, str]]:
+    def _start(self, method: str, ctx: Ctx) -> tuple[Any, list[Any], dict[str, str]]:
         metadata = {k: v for k, v in (ctx.invocation_metadata() or ()) if isinstance(v, str)}
         tokens = [otel_context.attach(propagate.extract(metadata, getter=_GETTER))]  # type: ignore[arg-type]
         span = tracer.start_span(
@@ -93,9 +99,7 @@ class ServerPipeline(grpc.aio.ServerInterceptor):
         tokens.append(otel_context.attach(trace.set_span_in_context(span)))
         return span, tokens, metadata
 
-    def _authenticate(
-        self, ctx: grpc.aio.ServicerContext, metadata: dict[str, str], span: Any
-    ) -> float | None:
+    def _authenticate(self, ctx: Ctx, metadata: dict[str, str], span: Any) -> float | None:
         """Verify the caller and set the call context; returns the deadline to enforce, if the client set none."""
         remaining = ctx.time_remaining()
         enforce = None if remaining is not None else self.default_deadline
@@ -116,12 +120,14 @@ class ServerPipeline(grpc.aio.ServerInterceptor):
         call.set_call(principal, auth.split(" ", 1)[-1], deadline)
         return enforce
 
-    async def _fail(self, ctx: grpc.aio.ServicerContext, method: str, span: Any, exc: BaseException) -> None:
+    async def _fail(self, ctx: Ctx, method: str, span: Any, exc: BaseException) -> None:
         if isinstance(exc, errors.SalesopsError):
             span.set_attribute("rpc.grpc.status_code", exc.code_name)
             if isinstance(exc, errors.Unauthenticated):
                 await ctx.send_initial_metadata((("www-authenticate", 'Bearer realm="salesops"'),))
-            await ctx.abort_with_status(to_grpc_status(exc, self.service))
+            await ctx.abort_with_status(  # type: ignore[attr-defined]
+                to_grpc_status(exc, self.service)
+            )
         if isinstance(exc, NotImplementedError):
             # The generated base servicer answers this way for RPCs not built yet.
             await ctx.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet")
@@ -140,12 +146,14 @@ class ServerPipeline(grpc.aio.ServerInterceptor):
         # The reference lets support find this log line; with tracing on it is the trace id.
         reference = format(sc.trace_id, "032x") if sc.is_valid else str(ULID())
         log.error("unhandled error in %s", method, exc_info=exc, extra={"error_reference": reference})
-        await ctx.abort_with_status(internal_status(reference))
+        await ctx.abort_with_status(  # type: ignore[attr-defined]
+            internal_status(reference)
+        )
 
     def _wrap_unary(
-        self, method: str, behavior: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-    ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
-        async def run(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+        self, method: str, behavior: Callable[[Any, Ctx], Awaitable[Any]]
+    ) -> Callable[[Any, Ctx], Awaitable[Any]]:
+        async def run(request: Any, ctx: Ctx) -> Any:
             span, tokens, metadata = self._start(method, ctx)
             try:
                 enforce = self._authenticate(ctx, metadata, span)
@@ -164,10 +172,10 @@ class ServerPipeline(grpc.aio.ServerInterceptor):
         return run
 
     def _wrap_stream(
-        self, method: str, behavior: Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
-    ) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:
+        self, method: str, behavior: Callable[[Any, Ctx], AsyncIterator[Any]]
+    ) -> Callable[[Any, Ctx], AsyncIterator[Any]]:
         # Streams (the live inbox) are long-lived by design: no default deadline.
-        async def run(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def run(request: Any, ctx: Ctx) -> AsyncIterator[Any]:
             span, tokens, metadata = self._start(method, ctx)
             try:
                 self._authenticate(ctx, metadata, span)

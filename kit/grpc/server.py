@@ -50,7 +50,7 @@ class GrpcServer:
         self.service = service
         self.settings = settings
         self.registrations = list(registrations)
-        self.health = health.aio.HealthServicer()
+        self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self.server = grpc.aio.server(
             interceptors=[ServerPipeline(service, verifier, settings.default_deadline_seconds)],
             options=server_options(settings),

@@ -21,7 +21,8 @@ def registrations(rt: Runtime) -> list[Registration]:
     return [
         Registration(
             integration_service_pb2_grpc.add_IntegrationServiceServicer_to_server,
-            IntegrationServiceApi(rt),
+            # RPCs not built yet are abstract in the stubs and answer UNIMPLEMENTED at run time.
+            IntegrationServiceApi(rt),  # type: ignore[abstract]
             integration_service_pb2.DESCRIPTOR.services_by_name["IntegrationService"].full_name,
         ),
         diagnostics.registration("integration"),

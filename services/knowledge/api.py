@@ -21,7 +21,8 @@ def registrations(rt: Runtime) -> list[Registration]:
     return [
         Registration(
             knowledge_service_pb2_grpc.add_KnowledgeServiceServicer_to_server,
-            KnowledgeServiceApi(rt),
+            # RPCs not built yet are abstract in the stubs and answer UNIMPLEMENTED at run time.
+            KnowledgeServiceApi(rt),  # type: ignore[abstract]
             knowledge_service_pb2.DESCRIPTOR.services_by_name["KnowledgeService"].full_name,
         ),
         diagnostics.registration("knowledge"),

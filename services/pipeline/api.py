@@ -21,7 +21,8 @@ def registrations(rt: Runtime) -> list[Registration]:
     return [
         Registration(
             pipeline_service_pb2_grpc.add_PipelineServiceServicer_to_server,
-            PipelineServiceApi(rt),
+            # RPCs not built yet are abstract in the stubs and answer UNIMPLEMENTED at run time.
+            PipelineServiceApi(rt),  # type: ignore[abstract]
             pipeline_service_pb2.DESCRIPTOR.services_by_name["PipelineService"].full_name,
         ),
         diagnostics.registration("pipeline"),

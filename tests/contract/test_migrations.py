@@ -24,7 +24,9 @@ async def test_migrations_match_the_store_and_are_idempotent(service: str, datab
         async with db.engine.connect() as conn:
             tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
             diff = await conn.run_sync(
-                lambda c: compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), metadata)
+                lambda c: compare_metadata(
+                    MigrationContext.configure(c, opts={"compare_type": True}), metadata
+                )
             )
         assert {"outbox", "processed_events", "alembic_version"} <= tables
         assert diff == [], f"{service}: store and migrations differ: {diff}"
