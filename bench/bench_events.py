@@ -187,21 +187,23 @@ async def run(redis_url: str, database_url: str) -> dict[str, float]:
 
 
 def main() -> None:
+    print(json.dumps({k: round(v, 3) for k, v in measure().items()}, indent=2))
+
+
+def measure() -> dict[str, float]:
+    """Run against a private redis-server and a temporary SQLite file, on uvloop as services run."""
+    import uvloop
+
     from deploy.local.infra import start_redis
 
     with tempfile.TemporaryDirectory() as tmp:
         server = start_redis(Path(tmp) / "redis", persist=False)
         try:
             url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-            try:
-                import uvloop
-
-                figures = uvloop.run(run(server.address, url))
-            except ImportError:
-                figures = asyncio.run(run(server.address, url))
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                return runner.run(run(server.address, url))
         finally:
             server.stop()
-    print(json.dumps({k: round(v, 3) for k, v in figures.items()}, indent=2))
 
 
 if __name__ == "__main__":
