@@ -9,6 +9,9 @@ SALESOPS_TEST_REQUIRE_POSTGRES=1 (CI), where a missing server is a failure.
 from __future__ import annotations
 
 import os
+
+# gRPC core logs connection churn (GOAWAY on server stop) at INFO; tests stop servers on purpose.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
