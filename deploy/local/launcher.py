@@ -28,7 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from deploy.local import infra
 from deploy.local.demo import TENANT, demo_tokens, demo_users
 from deploy.local.seed import seed
-from kit.config import SERVICE_PORTS, SERVICES, env_int, env_str, redis_url
+from kit.config import SERVICE_PORTS, SERVICES, env_int, env_str
 
 READY_TIMEOUT = 90.0
 
@@ -186,7 +186,7 @@ def main() -> None:
         took = asyncio.run(wait_ready(stack, addresses, gateway, READY_TIMEOUT))
         tokens = demo_tokens()
         asyncio.run(seed(addresses, tokens))
-        _summary(addresses, gateway, ui, tokens, took)
+        _summary(addresses, gateway, ui, redis, tokens, took)
         if args.tokens_file:
             args.tokens_file.write_text(
                 json.dumps({"gateway": gateway, "services": addresses, "tokens": tokens}, indent=2)
@@ -209,13 +209,15 @@ def main() -> None:
     raise SystemExit(code)
 
 
-def _summary(addresses: dict[str, str], gateway: str, ui: str, tokens: dict[str, str], took: float) -> None:
+def _summary(
+    addresses: dict[str, str], gateway: str, ui: str, redis: str, tokens: dict[str, str], took: float
+) -> None:
     print(f"\nsalesops is up in {took:.1f}s; tenant '{TENANT}'")
     print(f"  gateway      {gateway}   (/healthz, /readyz)")
     for name, addr in addresses.items():
         print(f"  {name:<12} grpc://{addr}")
     print(f"  temporal UI  {ui}")
-    print(f"  redis        {redis_url() if os.environ.get('SALESOPS_REDIS_URL') else '(private, see above)'}")
+    print(f"  redis        {redis}")
     print("\ndemo users (Authorization: Bearer <token>, valid 7 days):")
     for user in demo_users():
         print(f"  {user.user_id:<14} {','.join(user.roles):<11} {user.org or '-':<12} {tokens[user.user_id]}")
