@@ -2,8 +2,49 @@
 
 from __future__ import annotations
 
-from kit.runtime import ServiceSpec
-from services.notify import api, store
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import httpx
+
+from kit.runtime import Runtime, ServiceSpec
+from salesops.notify.v1 import notification_pb2 as N
+from services.notify import api, consumers, deliveries, escalation, store
+from services.notify.channels.email import SmtpEmail
+from services.notify.channels.http_channels import DingTalkBot, SignedWebhook, SmsGateway, WeComBot
+
+
+def adapters(client: httpx.AsyncClient) -> dict[int, Any]:
+    return {
+        N.CHANNEL_SMS: SmsGateway(client),
+        N.CHANNEL_EMAIL: SmtpEmail(),
+        N.CHANNEL_WECOM_BOT: WeComBot(client),
+        N.CHANNEL_DINGTALK_BOT: DingTalkBot(client),
+        N.CHANNEL_WEBHOOK: SignedWebhook(client),
+    }
+
+
+def activities(rt: Runtime) -> Sequence[Callable[..., Any]]:
+    client = httpx.AsyncClient(timeout=10.0)
+    return [
+        *deliveries.DeliveryActivities(rt.db, adapters(client)).all(),  # type: ignore[list-item]
+        *escalation.EscalationActivities(rt.db, rt.redis).all(),  # type: ignore[list-item]
+    ]
+
+
+async def start_dispatcher(rt: Runtime) -> Callable[[], Awaitable[None]]:
+    dispatcher = deliveries.Dispatcher(rt.db, rt.temporal, rt.settings.task_queue)
+    task = asyncio.create_task(dispatcher.run(), name="notify-dispatcher")
+
+    async def stop() -> None:
+        await dispatcher.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return stop
+
 
 SPEC = ServiceSpec(
     name="notify",
@@ -11,4 +52,8 @@ SPEC = ServiceSpec(
     outbox=store.outbox,
     processed_events=store.processed_events,
     servicers=api.registrations,
+    workflows=[deliveries.DeliveryWorkflow, escalation.EscalationWorkflow],
+    activities=activities,
+    api_background=[consumers.start_consumer],
+    worker_background=[start_dispatcher],
 )

@@ -1,0 +1,1 @@
+"""Channel adapters: one interface, one real protocol client per external provider."""

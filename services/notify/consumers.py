@@ -1,0 +1,198 @@
+"""Other services' events -> notifications, applied once per event inside the consumer's transaction.
+
+leads.SlaReminderDue -> the owner (SLA reminder); leads.SlaBreached -> the owner
+and, when the policy escalates, the supervisor (critical); leads.LeadNeedsAttention
+-> the supervisor; pipeline.ApprovalStepWaiting -> the approvers; pipeline.DealFrozen
+-> the owner. Dedupe keys carry the subject and deadline, so a re-emitted event
+(or a producer retry with a new event id) does not notify twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+
+from google.protobuf.struct_pb2 import Struct
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.events import EventEnvelope, StreamConsumer, service_stream, unpack_payload
+from kit.runtime import Runtime
+from salesops.common.v1 import types_pb2
+from salesops.leads.v1 import events_pb2 as leads_events
+from salesops.notify.v1 import notification_pb2
+from salesops.pipeline.v1 import events_pb2 as pipeline_events
+from services.notify import sending, store
+
+N = notification_pb2
+TYPES = (
+    "leads.SlaReminderDue",
+    "leads.SlaBreached",
+    "leads.LeadNeedsAttention",
+    "pipeline.ApprovalStepWaiting",
+    "pipeline.DealFrozen",
+)
+
+
+def _ts_key(t: Timestamp) -> str:
+    return str(t.seconds)
+
+
+def _notification(
+    category: int,
+    users: list[str],
+    variables: Mapping[str, object],
+    subject: types_pb2.ResourceRef,
+    dedupe: str,
+    due: Timestamp | None = None,
+) -> notification_pb2.Notification:
+    values = Struct()
+    values.update(dict(variables))  # type: ignore[arg-type]
+    n = N.Notification(
+        category=category,  # type: ignore[arg-type]
+        recipients=[N.Recipient(user_id=u) for u in dict.fromkeys(users) if u],
+        template=N.TemplateContent(variables=values),
+        subject=subject,
+        dedupe_key=dedupe,
+    )
+    if due is not None and (due.seconds or due.nanos):
+        n.due_time.CopyFrom(due)
+    return n
+
+
+def translate(envelope: EventEnvelope) -> list[notification_pb2.Notification]:
+    """The notifications an event asks for (pure, apart from proto unpacking)."""
+    kind = envelope.type
+    if kind == "leads.SlaReminderDue":
+        e = unpack_payload(envelope, leads_events.SlaReminderDue)
+        ref = types_pb2.ResourceRef(service="leads", kind="lead", id=e.lead.lead_id)
+        owner = e.owner_user_id or e.lead.owner_user_id
+        vars_ = {"lead_name": e.lead.display_name or e.lead.lead_id, "lead_id": e.lead.lead_id}
+        return [
+            _notification(
+                N.NOTIFICATION_CATEGORY_SLA_REMINDER,
+                [owner],
+                vars_,
+                ref,
+                f"sla_reminder:{e.lead.lead_id}:{_ts_key(e.due_time)}",
+                e.due_time,
+            )
+        ]
+    if kind == "leads.SlaBreached":
+        e2 = unpack_payload(envelope, leads_events.SlaBreached)
+        ref = types_pb2.ResourceRef(service="leads", kind="lead", id=e2.lead.lead_id)
+        users = [e2.owner_user_id] + ([e2.supervisor_user_id] if e2.escalate else [])
+        vars_ = {
+            "lead_name": e2.lead.display_name or e2.lead.lead_id,
+            "lead_id": e2.lead.lead_id,
+            "owner": e2.owner_user_id,
+        }
+        return [
+            _notification(
+                N.NOTIFICATION_CATEGORY_SLA_BREACH,
+                users,
+                vars_,
+                ref,
+                f"sla_breach:{e2.lead.lead_id}:{_ts_key(e2.due_time)}",
+                e2.due_time,
+            )
+        ]
+    if kind == "leads.LeadNeedsAttention":
+        e3 = unpack_payload(envelope, leads_events.LeadNeedsAttention)
+        ref = types_pb2.ResourceRef(service="leads", kind="lead", id=e3.lead.lead_id)
+        vars_ = {"title": f"{e3.lead.display_name or e3.lead.lead_id}: {e3.idle_days} days without follow-up"}
+        return [
+            _notification(
+                N.NOTIFICATION_CATEGORY_ANOMALY,
+                [e3.supervisor_user_id or e3.lead.supervisor_user_id],
+                vars_,
+                ref,
+                f"lead_attention:{e3.lead.lead_id}:{e3.idle_days}",
+            )
+        ]
+    if kind == "pipeline.ApprovalStepWaiting":
+        e4 = unpack_payload(envelope, pipeline_events.ApprovalStepWaiting)
+        ref = types_pb2.ResourceRef(service="pipeline", kind="approval", id=e4.approval.approval_id)
+        vars_ = {
+            "deal_name": e4.approval.title or e4.approval.deal_id,
+            "deal_id": e4.approval.deal_id,
+            "step": e4.step_display_name or e4.step_key,
+        }
+        return [
+            _notification(
+                N.NOTIFICATION_CATEGORY_APPROVAL_WAITING,
+                list(e4.approver_user_ids),
+                vars_,
+                ref,
+                f"approval:{e4.approval.approval_id}:{e4.step_key}:{envelope.id if e4.reassigned else ''}",
+                e4.due_time,
+            )
+        ]
+    if kind == "pipeline.DealFrozen":
+        e5 = unpack_payload(envelope, pipeline_events.DealFrozen)
+        ref = types_pb2.ResourceRef(service="pipeline", kind="deal", id=e5.deal.deal_id)
+        vars_ = {"deal_name": e5.deal.title or e5.deal.deal_id, "deal_id": e5.deal.deal_id}
+        return [
+            _notification(
+                N.NOTIFICATION_CATEGORY_FROZEN_DEAL,
+                [e5.deal.owner_user_id],
+                vars_,
+                ref,
+                f"frozen:{e5.deal.deal_id}:{_ts_key(e5.frozen_time)}",
+            )
+        ]
+    return []
+
+
+class EventNotifier:
+    """The StreamConsumer handler: sends in the consumer's transaction, publishes after it commits."""
+
+    def __init__(self, sender: sending.Sender) -> None:
+        self.sender = sender
+        self.pending: list[tuple[str, sending.SendOutcome]] = []
+
+    async def __call__(self, envelope: EventEnvelope, session: AsyncSession) -> None:
+        for n in translate(envelope):
+            if not n.recipients:
+                continue
+            source = N.NotificationSource(
+                service=envelope.source, event_id=envelope.id, event_type=envelope.type
+            )
+            outcome = await self.sender.send(
+                envelope.tenant, n, source=source, session=session, is_admin=False
+            )
+            self.pending.append((envelope.tenant, outcome))
+
+    async def flush(self, _deliveries: object = None) -> None:
+        pending, self.pending = self.pending, []
+        for tenant, outcome in pending:
+            await self.sender.announce(tenant, outcome)
+
+
+def build_consumer(rt: Runtime, **kwargs: object) -> tuple[StreamConsumer, EventNotifier]:
+    notifier = EventNotifier(sending.Sender(rt.db, rt.redis))
+    consumer = StreamConsumer(
+        rt.redis,
+        rt.db,
+        "notify",
+        [service_stream("leads"), service_stream("pipeline")],
+        notifier,
+        types=TYPES,
+        processed_table=store.processed_events,
+        before_ack=notifier.flush,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    return consumer, notifier
+
+
+async def start_consumer(rt: Runtime) -> Callable[[], Awaitable[None]]:
+    consumer, _ = build_consumer(rt)
+    task = asyncio.create_task(consumer.run(), name="notify-events")
+
+    async def stop() -> None:
+        await consumer.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return stop

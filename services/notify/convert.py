@@ -1,0 +1,76 @@
+"""Proto enums and messages <-> the names and rows the service stores."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from salesops.common.v1 import types_pb2
+from salesops.notify.v1 import inbox_pb2, notification_pb2
+from services.notify.store import InboxItemRow
+
+_CAT_PREFIX = "NOTIFICATION_CATEGORY_"
+
+
+def category_key(value: int) -> str:
+    """NOTIFICATION_CATEGORY_SLA_BREACH -> "sla_breach"."""
+    return notification_pb2.NotificationCategory.Name(value)[len(_CAT_PREFIX) :].lower()  # type: ignore[arg-type]
+
+
+def category_enum(key: str) -> int:
+    return int(notification_pb2.NotificationCategory.Value(_CAT_PREFIX + key.upper()))
+
+
+def role_name(value: int) -> str:
+    return types_pb2.Role.Name(value)[len("ROLE_") :].lower()  # type: ignore[arg-type]
+
+
+def role_enum(name: str) -> int:
+    return int(types_pb2.Role.Value("ROLE_" + name.upper()))
+
+
+def ts(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    out = Timestamp()
+    out.FromDatetime(aware(value))
+    return out
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite returns naive datetimes for timezone-aware columns: they are UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def inbox_item(row: InboxItemRow, escalation_state: int = 0) -> inbox_pb2.InboxItem:
+    item = inbox_pb2.InboxItem(
+        item_id=row.id,
+        notification_id=row.notification_id,
+        category=category_enum(row.category),  # type: ignore[arg-type]
+        priority=row.priority,  # type: ignore[arg-type]
+        title=row.title,
+        body=row.body,
+        locale=row.locale,
+        action_url=row.action_url,
+        read=row.read_at is not None,
+        ack_required=row.ack_required,
+        escalation_state=escalation_state,  # type: ignore[arg-type]
+        escalation_level=row.escalation_level,
+        escalated_from_user_ids=[u for u in row.escalated_from.split(",") if u],
+        state=row.state,  # type: ignore[arg-type]
+    )
+    if row.subject_id:
+        item.subject.CopyFrom(
+            types_pb2.ResourceRef(service=row.subject_service, kind=row.subject_kind, id=row.subject_id)
+        )
+    for name, value in (
+        ("due_time", row.due_time),
+        ("read_time", row.read_at),
+        ("ack_deadline", row.ack_deadline),
+        ("create_time", row.created_at),
+    ):
+        stamp = ts(value)
+        if stamp is not None:
+            getattr(item, name).CopyFrom(stamp)
+    return item

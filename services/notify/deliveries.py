@@ -1,0 +1,307 @@
+"""Delivery tracking: external deliveries run as Temporal workflows whose attempts are activities.
+
+A delivery row is the truth; a DeliveryWorkflow (id `delivery-<id>`) owns it once
+started: it waits out quiet hours with a durable timer, attempts the send as an
+activity retried with exponential back-off, and marks permanent failures FAILED
+(visible, re-sendable). The dispatcher loop starts workflows for due rows nobody
+owns yet, so rows queued while Temporal was down are picked up later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from ulid import ULID
+
+    from kit.db import Database
+    from kit.errors import FailedPrecondition, NotFound
+    from salesops.notify.v1 import channel_config_pb2, delivery_pb2
+    from services.notify import convert
+    from services.notify.channels.base import Adapter, Message, SendError
+    from services.notify.store import ChannelConfigRow, DeliveryRow, NotificationRow
+
+log = logging.getLogger("salesops.notify.deliveries")
+D = delivery_pb2
+PENDING = (D.DELIVERY_STATUS_QUEUED, D.DELIVERY_STATUS_HELD, D.DELIVERY_STATUS_RETRYING)
+TASK_QUEUE_DEFAULT = "notify"
+
+
+@dataclass
+class DeliveryRef:
+    tenant: str
+    delivery_id: str
+    hold_until: str = ""  # RFC 3339, empty = now
+    max_attempts: int = 6
+    initial_backoff_seconds: float = 2.0
+
+
+def proto(row: DeliveryRow) -> delivery_pb2.Delivery:
+    out = delivery_pb2.Delivery(
+        delivery_id=row.id,
+        notification_id=row.notification_id,
+        recipient_user_id=row.user_id,
+        channel=row.channel,  # type: ignore[arg-type]
+        channel_config_id=row.channel_config_id,  # type: ignore[arg-type]
+        address_masked=_mask(row.address),
+        status=row.status,  # type: ignore[arg-type]
+        attempt_count=row.attempts,  # type: ignore[arg-type]
+        provider_message_id=row.provider_message_id,
+        resent_from_delivery_id=row.resent_from,
+    )
+    if row.last_error_code:
+        out.last_error.CopyFrom(
+            D.DeliveryError(
+                code=row.last_error_code,
+                message=row.last_error,
+                permanent=row.status == D.DELIVERY_STATUS_FAILED,
+            )
+        )
+    out.rendered.CopyFrom(D.RenderedMessage(locale=row.locale, title=row.title, body=row.body))
+    for name, value in (
+        ("queue_time", row.queued_at),
+        ("sent_time", row.sent_at),
+        ("failed_time", row.failed_at),
+        ("hold_until", row.hold_until),
+    ):
+        stamp = convert.ts(value)
+        if stamp is not None:
+            getattr(out, name).CopyFrom(stamp)
+    return out
+
+
+def _mask(address: str) -> str:
+    if "@" in address:
+        return address[:1] + "***" + address[address.find("@") :]
+    return address[:3] + "****" + address[-4:] if len(address) > 7 else address
+
+
+async def for_notification(session: AsyncSession, notification_id: str) -> list[DeliveryRow]:
+    exists = await session.scalar(select(NotificationRow.id).where(NotificationRow.id == notification_id))
+    if exists is None:
+        raise NotFound("notification", notification_id)
+    query = select(DeliveryRow).where(DeliveryRow.notification_id == notification_id).order_by(DeliveryRow.id)
+    return list(await session.scalars(query))
+
+
+async def resend(
+    session: AsyncSession, notification_id: str, delivery_id: str, *, force: bool
+) -> DeliveryRow:
+    """A new QUEUED delivery copying a FAILED one (or any, with force); the dispatcher sends it."""
+    row = await session.scalar(
+        select(DeliveryRow).where(
+            DeliveryRow.id == delivery_id, DeliveryRow.notification_id == notification_id
+        )
+    )
+    if row is None:
+        raise NotFound("delivery", delivery_id)
+    if row.status != D.DELIVERY_STATUS_FAILED and not force:
+        raise FailedPrecondition(f"delivery {delivery_id} is not FAILED (use force to resend anyway)")
+    now = datetime.now(UTC)
+    copy = DeliveryRow(
+        id=str(ULID()),
+        notification_id=row.notification_id,
+        user_id=row.user_id,
+        channel=row.channel,
+        channel_config_id=row.channel_config_id,
+        address=row.address,
+        status=D.DELIVERY_STATUS_QUEUED,
+        attempts=0,
+        title=row.title,
+        body=row.body,
+        locale=row.locale,
+        next_attempt_at=now,
+        resent_from=row.id,
+        queued_at=now,
+        dispatched=False,
+    )
+    session.add(copy)
+    await session.flush()
+    return copy
+
+
+class DeliveryActivities:
+    def __init__(self, db: Database, adapters: Mapping[int, Adapter]) -> None:
+        self.db = db
+        self.adapters = adapters
+
+    @activity.defn(name="notify.attempt_delivery")
+    async def attempt(self, ref: DeliveryRef) -> str:
+        """One attempt. Transient failures raise (Temporal retries with back-off); permanent ones do not retry."""
+        async with self.db.session(ref.tenant) as s:
+            row = await s.scalar(select(DeliveryRow).where(DeliveryRow.id == ref.delivery_id))
+            if row is None or row.status not in PENDING:
+                return "skipped"  # cancelled, or a previous attempt already succeeded
+            config_payload = await s.scalar(
+                select(ChannelConfigRow.payload).where(
+                    ChannelConfigRow.id == row.channel_config_id, ChannelConfigRow.enabled.is_(True)
+                )
+            )
+            category = await s.scalar(
+                select(NotificationRow.category).where(NotificationRow.id == row.notification_id)
+            )
+            message = Message(row.id, row.notification_id, category or "", row.address, row.title, row.body)
+        adapter = self.adapters.get(row.channel)
+        try:
+            if config_payload is None or adapter is None:
+                raise SendError("CHANNEL_DISABLED", "no enabled channel configuration", permanent=True)
+            config = channel_config_pb2.ChannelConfig.FromString(config_payload)
+            provider_id = await adapter.send(config, message)
+        except SendError as exc:
+            await self._record_failure(ref, exc)
+            raise ApplicationError(str(exc), exc.code, non_retryable=exc.permanent) from None
+        async with self.db.session(ref.tenant) as s:
+            await s.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id == ref.delivery_id)
+                .values(
+                    status=D.DELIVERY_STATUS_SENT,
+                    sent_at=datetime.now(UTC),
+                    provider_message_id=provider_id,
+                    attempts=DeliveryRow.attempts + 1,
+                    last_error_code="",
+                    last_error="",
+                )
+                .execution_options(synchronize_session=False)
+            )
+            await s.commit()
+        return "sent"
+
+    async def _record_failure(self, ref: DeliveryRef, exc: SendError) -> None:
+        now = datetime.now(UTC)
+        values: dict[str, object] = {
+            "attempts": DeliveryRow.attempts + 1,
+            "last_error_code": exc.code,
+            "last_error": exc.message[:1000],
+            "status": D.DELIVERY_STATUS_FAILED if exc.permanent else D.DELIVERY_STATUS_RETRYING,
+        }
+        if exc.permanent:
+            values["failed_at"] = now
+        async with self.db.session(ref.tenant) as s:
+            await s.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id == ref.delivery_id)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            await s.commit()
+
+    @activity.defn(name="notify.give_up_delivery")
+    async def give_up(self, ref: DeliveryRef) -> None:
+        """Retries exhausted: the delivery is FAILED, visible and re-sendable."""
+        async with self.db.session(ref.tenant) as s:
+            await s.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id == ref.delivery_id, DeliveryRow.status.in_(PENDING))
+                .values(status=D.DELIVERY_STATUS_FAILED, failed_at=datetime.now(UTC))
+                .execution_options(synchronize_session=False)
+            )
+            await s.commit()
+
+    def all(self) -> list[object]:
+        return [self.attempt, self.give_up]
+
+
+@workflow.defn(name="notify.Delivery")
+class DeliveryWorkflow:
+    @workflow.run
+    async def run(self, ref: DeliveryRef) -> str:
+        if ref.hold_until:
+            wait = datetime.fromisoformat(ref.hold_until) - workflow.now()
+            if wait > timedelta(0):
+                await workflow.sleep(wait)  # quiet hours: a durable timer, survives restarts
+        try:
+            return str(
+                await workflow.execute_activity(
+                    "notify.attempt_delivery",
+                    ref,
+                    start_to_close_timeout=timedelta(seconds=60),
+                    retry_policy=RetryPolicy(
+                        initial_interval=timedelta(seconds=ref.initial_backoff_seconds),
+                        backoff_coefficient=2.0,
+                        maximum_interval=timedelta(minutes=10),
+                        maximum_attempts=ref.max_attempts,
+                    ),
+                )
+            )
+        except ActivityError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.non_retryable:
+                return "failed"
+            await workflow.execute_activity(
+                "notify.give_up_delivery", ref, start_to_close_timeout=timedelta(seconds=30)
+            )
+            return "failed"
+
+
+async def start_due(db: Database, client: object, task_queue: str, *, limit: int = 200) -> int:
+    """Start a DeliveryWorkflow for every due delivery no workflow owns yet. Idempotent on workflow id."""
+    from temporalio.client import Client
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    assert isinstance(client, Client)
+    async with db.system_session() as s:
+        rows = (
+            await s.execute(
+                select(DeliveryRow.id, DeliveryRow.tenant_id, DeliveryRow.hold_until)
+                .where(DeliveryRow.dispatched.is_(False), DeliveryRow.status.in_(PENDING))
+                .order_by(DeliveryRow.id)
+                .limit(limit)
+            )
+        ).all()
+    started: list[str] = []
+    for delivery_id, tenant, held in rows:
+        ref = DeliveryRef(tenant, delivery_id, convert.aware(held).isoformat() if held else "")
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await client.start_workflow(
+                DeliveryWorkflow.run, ref, id=f"delivery-{tenant}-{delivery_id}", task_queue=task_queue
+            )
+        started.append(delivery_id)
+    if started:
+        async with db.system_session() as s:
+            await s.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id.in_(started))
+                .values(dispatched=True)
+                .execution_options(synchronize_session=False)
+            )
+            await s.commit()
+    return len(started)
+
+
+class Dispatcher:
+    """Worker-side loop: due deliveries and pending escalations -> Temporal workflows."""
+
+    def __init__(self, db: Database, client: object, task_queue: str, interval: float = 1.0) -> None:
+        self.db, self.client, self.task_queue, self.interval = db, client, task_queue, interval
+        self._stop = asyncio.Event()
+
+    async def run(self) -> None:
+        from services.notify import escalation
+
+        while not self._stop.is_set():
+            try:
+                await start_due(self.db, self.client, self.task_queue)
+                await escalation.start_pending(self.db, self.client, self.task_queue)
+            except Exception:
+                log.warning("dispatcher pass failed; retrying", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.interval)
+
+    async def stop(self) -> None:
+        self._stop.set()
+
+
+def _unused(_: Sequence[object]) -> None:
+    pass

@@ -1,0 +1,254 @@
+"""Escalation chains as a durable Temporal workflow: rep -> supervisor -> director.
+
+`EscalationWorkflow` (id `escalation-<tenant>-<notification>`) waits for an
+acknowledge signal with a durable timer per level; on timeout the next level
+(the managers of the previous level's users) gets inbox items, until the chain
+is exhausted. The database row is the truth for "acknowledged": the escalate
+activity re-checks it, so a lost signal cannot cause a wrong escalation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from temporalio import activity, workflow
+
+with workflow.unsafe.imports_passed_through():
+    import redis.asyncio as aioredis
+
+    from kit.db import Database
+    from kit.errors import FailedPrecondition, NotFound
+    from salesops.notify.v1 import notification_pb2
+    from services.notify import directory, sending
+    from services.notify.domain.recipients import DEFAULT_CHAIN, escalation_targets
+    from services.notify.store import InboxItemRow, NotificationRow
+
+log = logging.getLogger("salesops.notify.escalation")
+N = notification_pb2
+AWAITING = N.ESCALATION_STATE_AWAITING_ACK
+
+
+@dataclass
+class ChainRequest:
+    tenant: str
+    notification_id: str
+    initial_timeout_seconds: float
+    roles: list[str] = field(default_factory=lambda: list(DEFAULT_CHAIN))
+    step_timeout_seconds: float = 0.0  # 0 = same as the initial timeout
+
+
+@dataclass
+class StepRequest:
+    tenant: str
+    notification_id: str
+    level: int
+    role: str
+    ack_timeout_seconds: float
+
+
+def workflow_id(tenant: str, notification_id: str) -> str:
+    return f"escalation-{tenant}-{notification_id}"
+
+
+class EscalationActivities:
+    def __init__(self, db: Database, redis: aioredis.Redis) -> None:
+        self.db = db
+        self.sender = sending.Sender(db, redis)
+
+    @activity.defn(name="notify.escalate")
+    async def escalate(self, step: StepRequest) -> list[str]:
+        """Notify the next level; returns its users ([] = nobody: still awaiting, or chain over)."""
+        async with self.db.session(step.tenant) as s:
+            row = await s.scalar(
+                select(NotificationRow).where(NotificationRow.id == step.notification_id).with_for_update()
+            )
+            if row is None or row.escalation_state != AWAITING or row.escalation_level >= step.level:
+                return []
+            previous = list(
+                await s.scalars(
+                    select(InboxItemRow.user_id).where(
+                        InboxItemRow.notification_id == row.id,
+                        InboxItemRow.escalation_level == step.level - 1,
+                    )
+                )
+            )
+            already = set(
+                await s.scalars(select(InboxItemRow.user_id).where(InboxItemRow.notification_id == row.id))
+            )
+            users = [
+                u
+                for u in escalation_targets(await directory.members(s), previous, step.role)
+                if u not in already
+            ]
+            n = sending.stored(row)
+            n.priority = min(n.priority + 1, N.NOTIFICATION_PRIORITY_CRITICAL)  # type: ignore[assignment]
+            deadline = datetime.now(UTC) + timedelta(seconds=step.ack_timeout_seconds)
+            items, _ = await self.sender.fan_out(
+                s, n, users, level=step.level, ack_deadline=deadline, escalated_from=previous
+            )
+            row.escalation_level = step.level
+            await s.commit()
+        await self.sender.announce(step.tenant, sending.SendOutcome(n, False, items, []))
+        return users
+
+    @activity.defn(name="notify.exhaust_escalation")
+    async def exhaust(self, ref: StepRequest) -> None:
+        async with self.db.session(ref.tenant) as s:
+            await s.execute(
+                update(NotificationRow)
+                .where(
+                    NotificationRow.id == ref.notification_id, NotificationRow.escalation_state == AWAITING
+                )
+                .values(escalation_state=N.ESCALATION_STATE_EXHAUSTED)
+                .execution_options(synchronize_session=False)
+            )
+            await s.commit()
+
+    def all(self) -> list[object]:
+        return [self.escalate, self.exhaust]
+
+
+@workflow.defn(name="notify.Escalation")
+class EscalationWorkflow:
+    def __init__(self) -> None:
+        self.acknowledged_by = ""
+
+    @workflow.signal
+    def acknowledge(self, user_id: str) -> None:
+        self.acknowledged_by = user_id or "unknown"
+
+    @workflow.query
+    def level_acknowledged(self) -> str:
+        return self.acknowledged_by
+
+    @workflow.run
+    async def run(self, req: ChainRequest) -> str:
+        timeout = timedelta(seconds=req.initial_timeout_seconds)
+        for level, role in enumerate([*req.roles, ""], start=1):
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(lambda: bool(self.acknowledged_by), timeout=timeout)
+            if self.acknowledged_by:
+                return f"acknowledged by {self.acknowledged_by}"
+            step = StepRequest(
+                req.tenant,
+                req.notification_id,
+                level,
+                role,
+                req.step_timeout_seconds or req.initial_timeout_seconds,
+            )
+            if not role:
+                await workflow.execute_activity(
+                    "notify.exhaust_escalation", step, start_to_close_timeout=timedelta(seconds=30)
+                )
+                return "exhausted"
+            await workflow.execute_activity(
+                "notify.escalate", step, result_type=list[str], start_to_close_timeout=timedelta(seconds=60)
+            )
+            timeout = timedelta(seconds=step.ack_timeout_seconds)
+        return "exhausted"
+
+
+def chain_request(tenant: str, row: NotificationRow) -> ChainRequest:
+    n = sending.stored(row)
+    timeout = n.ack.ack_timeout.ToTimedelta() if n.ack.HasField("ack_timeout") else timedelta(hours=24)
+    return ChainRequest(tenant, row.id, timeout.total_seconds())
+
+
+async def start(client: object, tenant: str, row: NotificationRow, task_queue: str) -> None:
+    from temporalio.client import Client
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    assert isinstance(client, Client)
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            EscalationWorkflow.run,
+            chain_request(tenant, row),
+            id=workflow_id(tenant, row.id),
+            task_queue=task_queue,
+        )
+
+
+async def start_pending(db: Database, client: object, task_queue: str) -> int:
+    """Start chains for notifications awaiting acknowledgement whose workflow is not running yet."""
+    async with db.system_session() as s:
+        rows = list(
+            await s.scalars(
+                select(NotificationRow)
+                .where(
+                    NotificationRow.escalation_state == AWAITING,
+                    NotificationRow.escalation_started.is_(False),
+                )
+                .limit(100)
+            )
+        )
+        for row in rows:
+            await start(client, row.tenant_id, row, task_queue)
+            row.escalation_started = True
+        await s.commit()
+    return len(rows)
+
+
+async def start_quietly(rt: object, tenant: str, notification_id: str) -> None:
+    """Start the chain now if Temporal is reachable; otherwise the dispatcher starts it later."""
+    from kit.runtime import Runtime
+
+    assert isinstance(rt, Runtime)
+    try:
+        client = rt.temporal
+        async with rt.db.session(tenant) as s:
+            row = await s.scalar(select(NotificationRow).where(NotificationRow.id == notification_id))
+            if row is None or row.escalation_started:
+                return
+            await start(client, tenant, row, rt.settings.task_queue)
+            row.escalation_started = True
+            await s.commit()
+    except Exception:
+        log.info("escalation of %s left to the dispatcher", notification_id, exc_info=True)
+
+
+async def acknowledge(
+    rt: object, tenant: str, notification_id: str, user_id: str, channel: int
+) -> notification_pb2.Notification:
+    from kit.runtime import Runtime
+
+    assert isinstance(rt, Runtime)
+    async with rt.db.session(tenant) as s:
+        row = await s.scalar(select(NotificationRow).where(NotificationRow.id == notification_id))
+        mine = await s.scalar(
+            select(InboxItemRow.id).where(
+                InboxItemRow.notification_id == notification_id, InboxItemRow.user_id == user_id
+            )
+        )
+        if row is None or mine is None:
+            raise NotFound("notification", notification_id)
+        if row.escalation_state == N.ESCALATION_STATE_ACKNOWLEDGED:
+            return sending.stored(row)
+        if row.escalation_state != AWAITING:
+            raise FailedPrecondition(f"notification {notification_id} does not await acknowledgement")
+        result = await s.execute(
+            update(NotificationRow)
+            .where(NotificationRow.id == notification_id, NotificationRow.escalation_state == AWAITING)
+            .values(
+                escalation_state=N.ESCALATION_STATE_ACKNOWLEDGED,
+                acknowledged_by=user_id,
+                ack_at=datetime.now(UTC),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        await s.execute(
+            update(InboxItemRow)
+            .where(InboxItemRow.notification_id == notification_id)
+            .values(ack_required=False)
+            .execution_options(synchronize_session=False)
+        )
+        await s.commit()
+        await s.refresh(row)
+        _ = result
+    with contextlib.suppress(Exception):  # the row is the truth; the workflow re-checks it before escalating
+        handle = rt.temporal.get_workflow_handle(workflow_id(tenant, notification_id))
+        await handle.signal(EscalationWorkflow.acknowledge, user_id)
+    return sending.stored(row)

@@ -1,0 +1,109 @@
+"""The caller's inbox: pages, unread counts, read marks. Every query is the owner's own rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.errors import InvalidArgument, NotFound
+from salesops.notify.v1 import inbox_pb2
+from services.notify import convert
+from services.notify.store import InboxItemRow
+
+OPEN = inbox_pb2.INBOX_ITEM_STATE_OPEN
+
+
+def _mine(user_id: str):  # type: ignore[no-untyped-def]
+    return InboxItemRow.user_id == user_id
+
+
+async def unread_count(session: AsyncSession, user_id: str) -> inbox_pb2.UnreadCount:
+    rows = await session.execute(
+        select(InboxItemRow.category, func.count())
+        .where(_mine(user_id), InboxItemRow.read_at.is_(None), InboxItemRow.counts_unread.is_(True))
+        .where(InboxItemRow.state == OPEN)
+        .group_by(InboxItemRow.category)
+    )
+    counts = inbox_pb2.UnreadCount()
+    for category, count in sorted(rows, key=lambda r: convert.category_enum(r[0])):
+        counts.total += count
+        cat = inbox_pb2.CategoryCount(count=count)
+        cat.category = convert.category_enum(category)  # type: ignore[assignment]
+        counts.by_category.append(cat)
+    counts.awaiting_ack = (
+        await session.scalar(
+            select(func.count()).where(
+                _mine(user_id), InboxItemRow.ack_required.is_(True), InboxItemRow.state == OPEN
+            )
+        )
+        or 0
+    )
+    return counts
+
+
+async def page(
+    session: AsyncSession, user_id: str, *, size: int, token: str, unread_only: bool, categories: list[str]
+) -> tuple[list[InboxItemRow], str, int]:
+    """Newest first; the page token is the last item id seen (ULIDs sort by arrival)."""
+    size = 50 if size <= 0 else min(size, 200)
+    where = [_mine(user_id)]
+    if unread_only:
+        where += [InboxItemRow.read_at.is_(None), InboxItemRow.counts_unread.is_(True)]
+    if categories:
+        where.append(InboxItemRow.category.in_(categories))
+    total = await session.scalar(select(func.count()).select_from(InboxItemRow).where(*where)) or 0
+    query = select(InboxItemRow).where(*where)
+    if token:
+        if len(token) != 26:
+            raise InvalidArgument.field("page_token", "not a token of this list")
+        query = query.where(InboxItemRow.id < token)
+    rows = list(await session.scalars(query.order_by(InboxItemRow.id.desc()).limit(size + 1)))
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, (rows[-1].id if more else ""), total
+
+
+async def get(session: AsyncSession, user_id: str, item_id: str) -> InboxItemRow:
+    # Another user's (or tenant's) item is NOT_FOUND, never PERMISSION_DENIED: ids leak nothing.
+    row = await session.scalar(select(InboxItemRow).where(InboxItemRow.id == item_id, _mine(user_id)))
+    if row is None:
+        raise NotFound("inbox_item", item_id)
+    return row
+
+
+async def set_read(session: AsyncSession, user_id: str, item_id: str, read: bool) -> InboxItemRow:
+    row = await get(session, user_id, item_id)
+    if read and row.read_at is None:
+        row.read_at = datetime.now(UTC)
+    elif not read:
+        row.read_at = None
+    await session.flush()
+    return row
+
+
+async def mark_all_read(session: AsyncSession, user_id: str, up_to: str, categories: list[str]) -> int:
+    where = [_mine(user_id), InboxItemRow.read_at.is_(None)]
+    if up_to:
+        where.append(InboxItemRow.id <= up_to)
+    if categories:
+        where.append(InboxItemRow.category.in_(categories))
+    result = await session.execute(
+        update(InboxItemRow)
+        .where(*where)
+        .values(read_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def since(session: AsyncSession, user_id: str, cursor: str, limit: int = 500) -> list[InboxItemRow]:
+    """Items after `cursor`, oldest first: the replay of a resumed stream."""
+    query = (
+        select(InboxItemRow)
+        .where(_mine(user_id), InboxItemRow.id > cursor)
+        .order_by(InboxItemRow.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(query))

@@ -1,0 +1,100 @@
+"""Live inbox fan-out: Redis pub/sub per tenant and user, one subscriber connection per process.
+
+Publishers send serialized StreamInboxResponse messages to
+`salesops:notify:inbox:<tenant>:<user>`. Each API process holds a single
+pattern subscription and hands messages to the in-process queues of the open
+StreamInbox calls, so 500 open streams cost one Redis connection, not 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+
+from salesops.notify.v1 import notify_service_pb2
+
+log = logging.getLogger("salesops.notify.live")
+
+PREFIX = "salesops:notify:inbox:"
+
+
+def channel_name(tenant: str, user_id: str) -> str:
+    return f"{PREFIX}{tenant}:{user_id}"
+
+
+async def publish(
+    redis: aioredis.Redis, events: Iterable[tuple[str, str, notify_service_pb2.StreamInboxResponse]]
+) -> None:
+    """Publish (tenant, user, event) triples in one round trip."""
+    pipe = redis.pipeline(transaction=False)
+    count = 0
+    for tenant, user, event in events:
+        pipe.publish(channel_name(tenant, user), event.SerializeToString())
+        count += 1
+    if count:
+        await pipe.execute()
+
+
+class InboxHub:
+    """Routes published inbox events to the open streams of this process."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._queues: dict[str, set[asyncio.Queue[bytes]]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def _run(self) -> None:
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.psubscribe(PREFIX + "*")
+                self._ready.set()
+                while True:
+                    msg = await pubsub.get_message(timeout=5.0)
+                    if msg is None:
+                        continue
+                    channel = msg["channel"].decode() if isinstance(msg["channel"], bytes) else msg["channel"]
+                    for queue in list(self._queues.get(channel, ())):
+                        queue.put_nowait(msg["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis went away: resubscribe; streams replay from their cursor.
+                log.warning("inbox hub lost its Redis subscription; retrying", exc_info=True)
+                self._ready.clear()
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="notify-inbox-hub")
+        await asyncio.wait_for(self._ready.wait(), 10)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    @asynccontextmanager
+    async def listen(self, tenant: str, user_id: str) -> AsyncIterator[asyncio.Queue[bytes]]:
+        """A queue receiving the user's events while the block runs (subscribed before it starts)."""
+        await self.start()
+        key = channel_name(tenant, user_id)
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._queues[key].add(queue)
+        try:
+            yield queue
+        finally:
+            self._queues[key].discard(queue)
+            if not self._queues[key]:
+                del self._queues[key]

@@ -1,0 +1,68 @@
+"""A user's effective preferences: stored Preference proto over the tenant defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from salesops.notify.v1 import preference_pb2
+from services.notify.domain.quiet_hours import QuietWindow
+from services.notify.domain.templates import LOCALES
+from services.notify.store import PreferenceRow
+
+DEFAULT_LOCALE = "zh-CN"
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+
+
+@dataclass(frozen=True)
+class Effective:
+    locale: str
+    time_zone: str
+    quiet: QuietWindow | None
+    # category key -> external channels chosen (None = not set, use the sender's / defaults)
+    channels: dict[str, tuple[int, ...]]
+    inbox_only: frozenset[str]
+
+
+def quiet_window(q: preference_pb2.QuietHours) -> QuietWindow | None:
+    if not q.enabled:
+        return None
+    from datetime import time
+
+    start = time(q.start_time.hours % 24, q.start_time.minutes)
+    end = time(q.end_time.hours % 24, q.end_time.minutes)
+    # google.type.DayOfWeek: MONDAY = 1 ... SUNDAY = 7; Python weekday(): Monday = 0.
+    return QuietWindow(start, end, frozenset(int(d) - 1 for d in q.days))
+
+
+def effective(pref: preference_pb2.Preference | None) -> Effective:
+    if pref is None:
+        return Effective(DEFAULT_LOCALE, DEFAULT_TIME_ZONE, None, {}, frozenset())
+    from services.notify.convert import category_key
+
+    return Effective(
+        locale=pref.locale if pref.locale in LOCALES else DEFAULT_LOCALE,
+        time_zone=pref.time_zone or DEFAULT_TIME_ZONE,
+        quiet=quiet_window(pref.quiet_hours),
+        channels={category_key(c.category): tuple(c.channels) for c in pref.categories if c.channels},
+        inbox_only=frozenset(category_key(c.category) for c in pref.categories if c.inbox_only),
+    )
+
+
+async def load(session: AsyncSession, user_ids: Iterable[str]) -> dict[str, preference_pb2.Preference]:
+    ids = list(dict.fromkeys(user_ids))
+    found: dict[str, preference_pb2.Preference] = {}
+    for start in range(0, len(ids), 500):
+        rows = await session.execute(
+            select(PreferenceRow.user_id, PreferenceRow.payload, PreferenceRow.version).where(
+                PreferenceRow.user_id.in_(ids[start : start + 500])
+            )
+        )
+        for user_id, payload, version in rows:
+            pref = preference_pb2.Preference.FromString(payload)
+            pref.etag = str(version)
+            found[user_id] = pref
+    return found

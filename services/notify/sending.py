@@ -1,0 +1,439 @@
+"""SendNotification: validate, dedupe, resolve recipients, render, file inbox items, queue deliveries.
+
+Everything a send writes (notification, dedupe key, inbox items, deliveries)
+commits in one transaction; the live stream is told after the commit, and
+external deliveries are picked up by the dispatcher from their rows, so a
+crash after the commit loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis.asyncio as aioredis
+from google.protobuf.json_format import MessageToDict
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from ulid import ULID
+
+from kit.db import Database
+from kit.errors import InvalidArgument, NotFound, PermissionDenied, Violations
+from salesops.notify.v1 import delivery_pb2, notification_pb2, notify_service_pb2
+from services.notify import convert, directory, live, preferences, template_store
+from services.notify.domain import categories, recipients
+from services.notify.domain.quiet_hours import hold_until
+from services.notify.domain.templates import TemplateError, check_variables, context, render
+from services.notify.store import DedupeRow, DeliveryRow, InboxItemRow, NotificationRow, SubscriberRow
+
+log = logging.getLogger("salesops.notify.send")
+
+N = notification_pb2
+ACTIVE = N.NOTIFICATION_STATE_ACTIVE
+EXTERNAL_CHANNELS = (
+    N.CHANNEL_SMS,
+    N.CHANNEL_EMAIL,
+    N.CHANNEL_WECOM_BOT,
+    N.CHANNEL_DINGTALK_BOT,
+    N.CHANNEL_WEBHOOK,
+)
+
+
+@dataclass
+class SendOutcome:
+    notification: notification_pb2.Notification
+    deduplicated: bool
+    inbox_items: list[dict[str, Any]]
+    delivery_ids: list[str]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def address_for(sub: SubscriberRow | None, channel: int) -> str:
+    if sub is None:
+        return ""
+    by_channel: dict[int, str] = {
+        N.CHANNEL_SMS: sub.phone,
+        N.CHANNEL_EMAIL: sub.email,
+        N.CHANNEL_WECOM_BOT: sub.wecom_user_id or sub.phone,
+        N.CHANNEL_DINGTALK_BOT: sub.dingtalk_user_id or sub.phone,
+        N.CHANNEL_WEBHOOK: sub.user_id,
+    }
+    return by_channel.get(channel, "")
+
+
+async def resolve(session: AsyncSession, targets: Sequence[notification_pb2.Recipient]) -> list[str]:
+    """User ids of the targets, in order, each once. Inactive subscribers are skipped."""
+    snapshot: list[recipients.Member] | None = None
+    found: dict[str, None] = {}
+    for target in targets:
+        kind = target.WhichOneof("target")
+        if kind == "user_id":
+            found[target.user_id] = None
+            continue
+        if snapshot is None:
+            snapshot = await directory.members(session)
+        if kind == "org_role":
+            role = convert.role_name(target.org_role.role)
+            users = recipients.holders(
+                snapshot, role, target.org_role.org_unit_path, descendants=target.org_role.include_descendants
+            )
+        elif kind == "manager":
+            users = recipients.managers(
+                snapshot, target.manager.user_id, convert.role_name(target.manager.role)
+            )
+        else:
+            continue  # group destinations (channel_config_id) have no inbox
+        found.update(dict.fromkeys(users))
+    if not found:
+        return []
+    subs = await directory.subscribers(session, found)
+    return [u for u in found if u not in subs or subs[u].active]
+
+
+def validate(n: notification_pb2.Notification, *, is_admin: bool) -> None:
+    v = Violations()
+    if not n.category:
+        v.add("notification.category", "required")
+    if not n.recipients:
+        v.add("notification.recipients", "at least one recipient")
+    for i, r in enumerate(n.recipients):
+        kind = r.WhichOneof("target")
+        if kind is None:
+            v.add(f"notification.recipients[{i}]", "one target is required")
+        elif kind == "user_id" and not r.user_id.strip():
+            v.add(f"notification.recipients[{i}].user_id", "empty")
+        elif kind == "org_role" and (not r.org_role.role or not r.org_role.org_unit_path):
+            v.add(f"notification.recipients[{i}].org_role", "role and org_unit_path are required")
+        elif kind == "manager" and (not r.manager.role or not r.manager.user_id):
+            v.add(f"notification.recipients[{i}].manager", "user_id and role are required")
+    content = n.WhichOneof("content")
+    if content is None:
+        v.add("notification.content", "a template or raw content is required")
+    elif content == "raw":
+        if not n.raw.title.strip() or len(n.raw.title) > 200:
+            v.add("notification.raw.title", "1 to 200 characters")
+        if not n.raw.body.strip():
+            v.add("notification.raw.body", "required")
+    if len(n.dedupe_key) > 300:
+        v.add("notification.dedupe_key", "at most 300 characters")
+    if n.notification_id and len(n.notification_id) != 26:
+        v.add("notification.notification_id", "a ULID")
+    for ch in n.channels:
+        if ch not in EXTERNAL_CHANNELS and ch != N.CHANNEL_IN_APP:
+            v.add("notification.channels", f"channel {ch} is not supported")
+    v.raise_if_any("invalid notification")
+    if content == "raw" and not is_admin:
+        raise PermissionDenied("raw content is for admins only; services send templates")
+
+
+class Sender:
+    def __init__(self, db: Database, redis: aioredis.Redis, *, clock: Callable[[], datetime] = _now) -> None:
+        self.db = db
+        self.redis = redis
+        self.clock = clock
+
+    async def send(
+        self,
+        tenant: str,
+        n: notification_pb2.Notification,
+        *,
+        is_admin: bool = False,
+        source: notification_pb2.NotificationSource | None = None,
+        session: AsyncSession | None = None,
+    ) -> SendOutcome:
+        """Send `n`. With `session` (an event consumer's), the caller commits and publishes."""
+        validate(n, is_admin=is_admin)
+        if session is not None:
+            return await self._send(session, n, source)
+        async with self.db.session(tenant) as own:
+            outcome = await self._send(own, n, source)
+            await own.commit()
+        await self.announce(tenant, outcome)
+        return outcome
+
+    async def announce(self, tenant: str, outcome: SendOutcome) -> None:
+        """Tell open streams about new items (after the commit; a lost publish is replayed on resume)."""
+        if outcome.deduplicated or not outcome.inbox_items:
+            return
+        try:
+            events = []
+            for row in outcome.inbox_items:
+                item = convert.inbox_item(InboxItemRow(**row), outcome.notification.escalation.state)
+                events.append(
+                    (
+                        tenant,
+                        row["user_id"],
+                        notify_service_pb2.StreamInboxResponse(cursor=row["id"], item_added=item),
+                    )
+                )
+            await live.publish(self.redis, events)
+        except Exception:  # the items are committed; streams catch up on resume
+            log.warning(
+                "live publish failed for notification %s", outcome.notification.notification_id, exc_info=True
+            )
+
+    async def _existing(
+        self, session: AsyncSession, notification_id: str
+    ) -> notification_pb2.Notification | None:
+        row = await session.get(NotificationRow, notification_id)
+        if row is None or row.tenant_id != session.info.get("tenant"):
+            return None
+        return stored(row)
+
+    async def _claim_dedupe(self, session: AsyncSession, key: str, nid: str, window: timedelta) -> str | None:
+        """Claim `key` for `nid`; returns the live holder's notification id when another has it."""
+        now = self.clock()
+        for _ in range(3):
+            row = await session.scalar(select(DedupeRow).where(DedupeRow.dedupe_key == key))
+            if row is None:
+                try:
+                    async with session.begin_nested():
+                        session.add(DedupeRow(dedupe_key=key, notification_id=nid, expires_at=now + window))
+                    return None
+                except IntegrityError:
+                    continue  # a concurrent send claimed it first: read the winner
+            if convert.aware(row.expires_at) > now:
+                return row.notification_id
+            # Expired: take it over with compare-and-set on the old expiry.
+            result = await session.execute(
+                update(DedupeRow)
+                .where(DedupeRow.id == row.id, DedupeRow.expires_at == row.expires_at)
+                .values(notification_id=nid, expires_at=now + window)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                return None
+        raise InvalidArgument.field("notification.dedupe_key", "contended; retry")
+
+    async def _send(
+        self,
+        session: AsyncSession,
+        n: notification_pb2.Notification,
+        source: notification_pb2.NotificationSource | None,
+    ) -> SendOutcome:
+        tenant = session.info["tenant"]
+        if n.notification_id:
+            existing = await self._existing(session, n.notification_id)
+            if existing is not None:
+                return SendOutcome(existing, False, [], [])
+        nid = n.notification_id or str(ULID())
+        category = convert.category_key(n.category)
+        pol = categories.policy(category)
+        now = self.clock()
+        if n.dedupe_key:
+            window = n.dedupe_window.ToTimedelta() if n.HasField("dedupe_window") else pol.dedupe_window
+            holder = await self._claim_dedupe(session, n.dedupe_key, nid, window)
+            if holder is not None:
+                first = await self._existing(session, holder)
+                if first is None:
+                    raise NotFound("notification", holder)
+                return SendOutcome(first, True, [], [])
+
+        accepted = notification_pb2.Notification()
+        accepted.CopyFrom(n)
+        accepted.notification_id = nid
+        accepted.priority = n.priority or pol.default_priority  # type: ignore[assignment]
+        accepted.state = ACTIVE
+        if source is not None:
+            accepted.source.CopyFrom(source)
+        accepted.audit.create_time.FromDatetime(now)
+        users = await resolve(session, n.recipients)
+        accepted.resolved_user_ids[:] = users
+
+        ack_deadline: datetime | None = None
+        if n.HasField("ack"):
+            timeout = (
+                n.ack.ack_timeout.ToTimedelta() if n.ack.HasField("ack_timeout") else timedelta(hours=24)
+            )
+            ack_deadline = now + timeout
+            accepted.escalation.state = N.ESCALATION_STATE_AWAITING_ACK
+            accepted.escalation.escalation_policy_id = n.ack.escalation_policy_id or "default"
+            accepted.escalation.next_escalation_time.FromDatetime(ack_deadline)
+        else:
+            accepted.escalation.state = N.ESCALATION_STATE_NOT_REQUIRED
+
+        items, deliveries = await self.fan_out(session, accepted, users, level=0, ack_deadline=ack_deadline)
+        session.add(
+            NotificationRow(
+                id=nid,
+                tenant_id=tenant,
+                category=category,
+                priority=accepted.priority,
+                dedupe_key=n.dedupe_key,
+                state=ACTIVE,
+                escalation_state=accepted.escalation.state,
+                source_service=accepted.source.service,
+                payload=accepted.SerializeToString(),
+                created_at=now,
+            )
+        )
+        await session.flush()
+        return SendOutcome(accepted, False, items, [d["id"] for d in deliveries])
+
+    async def fan_out(
+        self,
+        session: AsyncSession,
+        n: notification_pb2.Notification,
+        users: Sequence[str],
+        *,
+        level: int,
+        ack_deadline: datetime | None,
+        escalated_from: Sequence[str] = (),
+        channels: Sequence[int] = (),
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Render and insert inbox items (and external deliveries) for `users`; returns the rows."""
+        tenant = session.info["tenant"]
+        category = convert.category_key(n.category)
+        now = self.clock()
+        prefs = await preferences.load(session, users)
+        subs = await directory.subscribers(session, users)
+        digest_mode = n.delivery_mode == N.DELIVERY_MODE_DIGEST and not categories.is_critical(
+            category, n.priority
+        )
+        critical = categories.is_critical(category, n.priority)
+        specs: dict[tuple[str, str], Any] = {}
+        variables = MessageToDict(n.template.variables) if n.WhichOneof("content") == "template" else {}
+        due = convert.aware(n.due_time.ToDatetime(tzinfo=UTC)) if n.HasField("due_time") else None
+        subject = n.subject
+        items: list[dict[str, Any]] = []
+        deliveries: list[dict[str, Any]] = []
+        configs = await _enabled_channel_configs(session)
+        for user in users:
+            eff = preferences.effective(prefs.get(user))
+            sub = subs.get(user)
+            name = sub.display_name if sub is not None else user
+            if n.WhichOneof("content") == "raw":
+                title, body, locale = n.raw.title, n.raw.body, eff.locale
+            else:
+                locale = n.template.locale or eff.locale
+                key = n.template.template_key or category
+                if (key, locale) not in specs:
+                    spec = await template_store.find(session, key, locale)
+                    if spec is None:
+                        raise NotFound("template", f"{key}/{locale}")
+                    if spec.category and spec.category != category:
+                        raise InvalidArgument.field(
+                            "notification.template.template_key", f"renders {spec.category}, not {category}"
+                        )
+                    try:
+                        check_variables(spec, variables)
+                    except TemplateError as exc:
+                        raise InvalidArgument(str(exc), _violations(exc)) from None
+                    specs[(key, locale)] = spec
+                values = context(
+                    variables,
+                    recipient_name=name,
+                    due_time=due,
+                    now=now,
+                    action_url=n.action_url,
+                    subject={"service": subject.service, "kind": subject.kind, "id": subject.id},
+                )
+                rendered = render(specs[(key, locale)], values, time_zone=eff.time_zone)
+                title, body = rendered.title, rendered.body
+            item_id = str(ULID())
+            items.append(
+                {
+                    "id": item_id,
+                    "tenant_id": tenant,
+                    "user_id": user,
+                    "notification_id": n.notification_id,
+                    "category": category,
+                    "priority": n.priority,
+                    "title": title[:200],
+                    "body": body,
+                    "locale": locale,
+                    "subject_service": subject.service,
+                    "subject_kind": subject.kind,
+                    "subject_id": subject.id,
+                    "action_url": n.action_url,
+                    "due_time": due,
+                    "read_at": None,
+                    "counts_unread": not digest_mode,
+                    "ack_required": ack_deadline is not None,
+                    "ack_deadline": ack_deadline,
+                    "escalation_level": level,
+                    "escalated_from": ",".join(escalated_from),
+                    "state": 1,
+                    "created_at": now,
+                }
+            )
+            if digest_mode or (category in eff.inbox_only and not channels):
+                continue
+            wanted = list(channels) or list(n.channels) or list(eff.channels.get(category, ()))
+            for channel in dict.fromkeys(c for c in wanted if c in EXTERNAL_CHANNELS):
+                config_id = configs.get(channel, "")
+                address = address_for(sub, channel)
+                status = delivery_pb2.DELIVERY_STATUS_QUEUED
+                held = hold_until(now, eff.quiet, eff.time_zone, critical=critical)
+                if not config_id or not address:
+                    status = delivery_pb2.DELIVERY_STATUS_SUPPRESSED
+                elif held is not None:
+                    status = delivery_pb2.DELIVERY_STATUS_HELD
+                deliveries.append(
+                    {
+                        "id": str(ULID()),
+                        "tenant_id": tenant,
+                        "notification_id": n.notification_id,
+                        "user_id": user,
+                        "channel": channel,
+                        "channel_config_id": config_id,
+                        "address": address,
+                        "status": status,
+                        "attempts": 0,
+                        "title": title[:200],
+                        "body": body,
+                        "locale": locale,
+                        "hold_until": held,
+                        "next_attempt_at": held or now,
+                        "last_error_code": ""
+                        if config_id and address
+                        else ("CHANNEL_DISABLED" if not config_id else "NO_ADDRESS"),
+                        "last_error": "",
+                        "provider_message_id": "",
+                        "resent_from": "",
+                        "dispatched": False,
+                        "queued_at": now,
+                    }
+                )
+        for start in range(0, len(items), 1000):
+            await session.execute(insert(InboxItemRow), items[start : start + 1000])
+        if deliveries:
+            await session.execute(insert(DeliveryRow), deliveries)
+        return items, deliveries
+
+
+async def _enabled_channel_configs(session: AsyncSession) -> dict[int, str]:
+    """Channel -> the tenant's enabled config for it (the oldest when several)."""
+    from services.notify.store import ChannelConfigRow
+
+    rows = await session.execute(
+        select(ChannelConfigRow.channel, ChannelConfigRow.id)
+        .where(ChannelConfigRow.enabled.is_(True))
+        .order_by(ChannelConfigRow.id.desc())
+    )
+    return {channel: cid for channel, cid in rows}
+
+
+def _violations(exc: TemplateError) -> list[Any]:
+    from kit.errors import FieldViolation
+
+    return [FieldViolation(f, d) for f, d in exc.problems]
+
+
+def stored(row: NotificationRow) -> notification_pb2.Notification:
+    n = notification_pb2.Notification.FromString(row.payload)
+    n.state = row.state  # type: ignore[assignment]
+    n.escalation.state = row.escalation_state  # type: ignore[assignment]
+    n.escalation.current_level = row.escalation_level
+    if row.acknowledged_by:
+        n.escalation.acknowledged_by = row.acknowledged_by
+    if row.ack_at is not None:
+        n.escalation.ack_time.FromDatetime(convert.aware(row.ack_at))
+    return n

@@ -1,0 +1,61 @@
+"""Template lookup (tenant override, else built-in) and Template proto <-> TemplateSpec."""
+
+from __future__ import annotations
+
+from google.protobuf.json_format import MessageToDict
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from salesops.notify.v1 import template_pb2
+from services.notify.convert import category_enum, category_key
+from services.notify.domain.templates import BUILT_INS, TemplateSpec, Variable
+from services.notify.store import TemplateRow
+
+_TYPE_PREFIX = "VARIABLE_TYPE_"
+
+
+def spec_from_proto(t: template_pb2.Template, *, built_in: bool = False) -> TemplateSpec:
+    variables = tuple(
+        Variable(
+            v.name,
+            template_pb2.VariableType.Name(v.type)[len(_TYPE_PREFIX) :].lower() if v.type else "",
+            v.required,
+        )
+        for v in t.variables
+    )
+    category = category_key(t.category) if t.category else ""
+    return TemplateSpec(t.template_key, t.locale, category, t.title, t.body, variables, built_in)
+
+
+def proto_from_spec(spec: TemplateSpec) -> template_pb2.Template:
+    return template_pb2.Template(
+        template_id=f"builtin.{spec.key}.{spec.locale}" if spec.built_in else "",
+        template_key=spec.key,
+        locale=spec.locale,
+        category=category_enum(spec.category),  # type: ignore[arg-type]
+        display_name=spec.key,
+        built_in=spec.built_in,
+        title=spec.title,
+        body=spec.body,
+        variables=[
+            template_pb2.TemplateVariable(
+                name=v.name,
+                type=template_pb2.VariableType.Value(_TYPE_PREFIX + v.type.upper()),  # type: ignore[arg-type]
+                required=v.required,
+            )
+            for v in spec.variables
+        ],
+    )
+
+
+async def find(session: AsyncSession, key: str, locale: str) -> TemplateSpec | None:
+    payload = await session.scalar(
+        select(TemplateRow.payload).where(TemplateRow.template_key == key, TemplateRow.locale == locale)
+    )
+    if payload is not None:
+        return spec_from_proto(template_pb2.Template.FromString(payload))
+    return BUILT_INS.get((key, locale))
+
+
+def as_json(t: template_pb2.Template) -> dict[str, object]:
+    return MessageToDict(t)
