@@ -1,20 +1,100 @@
-"""The gateway's ASGI app. For now: liveness and readiness; REST routes come from the protos."""
+"""The gateway's ASGI app: REST routes from the protos, OpenAPI, offline batch, health."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+from redis.asyncio import Redis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route as StarletteRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from ulid import ULID
 
+from gateway.backends import Backends
+from gateway.batch import BATCH_PATH, handle_batch
+from gateway.comments import load_comments
+from gateway.config import GatewaySettings
 from gateway.health import BackendHealth
+from gateway.idempotency import IdempotencyStore
+from gateway.openapi import DOCS_HTML, build_openapi
+from gateway.proxy import Gateway
+from gateway.ratelimit import RateLimiter
+from gateway.routes import Router, load_routes
+from kit.auth import AuthConfig, TokenVerifier
+
+access_log = logging.getLogger("salesops.gateway.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")
+ALL_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 
 
-def create_app(backends: BackendHealth | None = None) -> Starlette:
-    health = backends or BackendHealth()
+class RequestIdMiddleware:
+    """Echo (or make) X-Request-ID, expose it to handlers, and log one line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
+        rid = given if _REQUEST_ID.match(given) else str(ULID())
+        scope.setdefault("state", {})["request_id"] = rid
+        started = time.perf_counter()
+        status = [0]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            access_log.info(
+                "%s %s %d",
+                scope["method"],
+                scope["path"],
+                status[0],
+                extra={
+                    "request_id": rid,
+                    "status": status[0],
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+
+
+def create_app(
+    backends: BackendHealth | None = None,
+    settings: GatewaySettings | None = None,
+    verifier: TokenVerifier | None = None,
+) -> Starlette:
+    cfg = settings or GatewaySettings.from_env()
+    health = backends or BackendHealth(cfg.addresses)
+    router = Router(load_routes())
+    gateway = Gateway(
+        router,
+        verifier or TokenVerifier(AuthConfig.from_env()),
+        Backends(cfg.addresses, cfg.channels_per_backend),
+        None,
+        None,
+        cfg.timeout_seconds,
+        cfg.max_body_bytes,
+    )
+    openapi_cache: list[bytes] = []
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -24,10 +104,64 @@ def create_app(backends: BackendHealth | None = None) -> Starlette:
         ready = all(s == "SERVING" for s in statuses.values())
         return JSONResponse({"ready": ready, "services": statuses}, status_code=200 if ready else 503)
 
+    async def openapi(_request: Request) -> Response:
+        if not openapi_cache:
+            comments = await asyncio.to_thread(load_comments)
+            doc: dict[str, Any] = build_openapi(router.routes, comments, BATCH_PATH)
+            openapi_cache.append(json.dumps(doc).encode())
+        return Response(openapi_cache[0], media_type="application/json")
+
+    async def docs(_request: Request) -> HTMLResponse:
+        return HTMLResponse(DOCS_HTML)
+
+    async def batch(request: Request) -> Response:
+        return await handle_batch(gateway, request, cfg.batch_max_items)
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         health.open()
-        yield
-        await health.close()
+        gateway.backends.open()
+        redis = Redis.from_url(cfg.redis_url)
+        gateway.limiter = RateLimiter(redis, cfg.tenant_limit, cfg.user_limit, cfg.window_seconds)
+        gateway.idempotency = IdempotencyStore(redis, cfg.idempotency_ttl_seconds, cfg.timeout_seconds + 30)
+        try:
+            yield
+        finally:
+            await health.close()
+            await gateway.backends.close()
+            await redis.aclose()
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz)], lifespan=lifespan)
+    middleware = [Middleware(RequestIdMiddleware)]
+    if cfg.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(cfg.cors_origins),
+                allow_methods=ALL_METHODS,
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "Idempotency-Key",
+                    "X-Request-ID",
+                    "Last-Event-ID",
+                ],
+                expose_headers=[
+                    "RateLimit",
+                    "RateLimit-Policy",
+                    "Retry-After",
+                    "X-Request-ID",
+                    "Idempotent-Replayed",
+                ],
+                max_age=600,
+            )
+        )
+    middleware.append(Middleware(GZipMiddleware, minimum_size=cfg.gzip_min_bytes))
+    routes = [
+        StarletteRoute("/healthz", healthz),
+        StarletteRoute("/readyz", readyz),
+        StarletteRoute("/openapi.json", openapi),
+        StarletteRoute("/docs", docs),
+        StarletteRoute(BATCH_PATH, batch, methods=["POST"]),
+        StarletteRoute("/{path:path}", gateway.handle, methods=ALL_METHODS),
+    ]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

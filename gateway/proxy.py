@@ -1,0 +1,313 @@
+"""The REST -> gRPC pipeline: route, authenticate, rate-limit, idempotency, transcode, call.
+
+`dispatch` is the core shared by plain requests and the offline batch; `handle`
+wraps it for Starlette and serves server-streaming RPCs as Server-Sent Events.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from gateway import errors as gw_errors
+from gateway.backends import Backends
+from gateway.idempotency import IdempotencyStore, KeyReused, Stored, fingerprint
+from gateway.ratelimit import RateLimiter
+from gateway.routes import Route, Router
+from gateway.transcode import build_request, to_json_bytes
+from kit import errors
+from kit.auth import AuthError, Principal, TokenVerifier
+from kit.grpc.errors import status_from_error
+from kit.grpc.interceptors import PrincipalCache
+
+log = logging.getLogger("salesops.gateway")
+tracer = trace.get_tracer("salesops.gateway")
+
+JSON = "application/json"
+IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
+# Streaming requests with this field resume from the SSE Last-Event-ID; events carry `cursor` as id.
+RESUME_FIELD = "resume_cursor"
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+@dataclass
+class Outcome:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = JSON
+    replayed: bool = False
+
+
+@dataclass
+class Caller:
+    principal: Principal
+    authorization: str
+
+
+def _error(err: errors.SalesopsError) -> Outcome:
+    if isinstance(err, KeyReused):
+        status, body = gw_errors.from_error(err)
+        return Outcome(422, body)
+    status, body = gw_errors.from_error(err)
+    return Outcome(status, body)
+
+
+class Gateway:
+    def __init__(
+        self,
+        router: Router,
+        verifier: TokenVerifier,
+        backends: Backends,
+        limiter: RateLimiter | None,
+        idempotency: IdempotencyStore | None,
+        timeout_seconds: float,
+        max_body_bytes: int,
+    ) -> None:
+        self.router = router
+        self.verifier = verifier
+        self.backends = backends
+        self.limiter = limiter
+        self.idempotency = idempotency
+        self.timeout = timeout_seconds
+        self.max_body = max_body_bytes
+        self._tokens = PrincipalCache(verifier)
+
+    # ------------------------------------------------------------------ pieces
+
+    def authenticate(self, header: str | None) -> Caller:
+        """The verified caller; raises AuthError. Verified tokens are cached until they expire."""
+        if not header:
+            raise AuthError("missing")
+        return Caller(self._tokens.verify_bearer(header), header)
+
+    async def read_body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            raise BodyTooLarge
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body:
+                raise BodyTooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def metadata(self, caller: Caller, request_id: str) -> list[tuple[str, str]]:
+        md = [("authorization", caller.authorization), ("x-request-id", request_id)]
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        md.extend(carrier.items())
+        return md
+
+    # ------------------------------------------------------------------ core
+
+    async def call(
+        self,
+        route: Route,
+        path_vars: dict[str, str],
+        query: list[tuple[str, str]],
+        body: bytes,
+        caller: Caller,
+        request_id: str,
+    ) -> Outcome:
+        try:
+            message = build_request(route, path_vars, query, body)
+        except errors.SalesopsError as err:
+            return _error(err)
+        try:
+            reply = await self.backends.unary(route, message, self.metadata(caller, request_id), self.timeout)
+        except grpc.aio.AioRpcError as exc:
+            status = status_from_error(exc)
+            return Outcome(gw_errors.http_status(status.code), gw_errors.status_json(status))
+        return Outcome(200, to_json_bytes(route, reply))
+
+    async def dispatch(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        raw_query: str,
+        body: bytes,
+        caller: Caller,
+        request_id: str,
+        idempotency_key: str | None,
+    ) -> Outcome:
+        """One REST call after authentication: used by plain requests and by the offline batch."""
+        found = self.router.match(method, path)
+        if found is None:
+            return self.not_routed(method, path)
+        route, path_vars = found
+        if route.server_streaming:
+            status, data = gw_errors.simple(grpc.StatusCode.INVALID_ARGUMENT, "streams are not served here")
+            return Outcome(status, data)
+        if idempotency_key is None or method not in IDEMPOTENT_METHODS or self.idempotency is None:
+            return await self.call(route, path_vars, query, body, caller, request_id)
+        who = caller.principal
+        fp = fingerprint(method, path, raw_query, body)
+        try:
+            stored = await self.idempotency.begin(who.tenant, who.user_id, idempotency_key, fp)
+        except errors.SalesopsError as err:
+            return _error(err)
+        if stored is not None:
+            return Outcome(
+                stored.status, stored.body, {"Idempotent-Replayed": "true"}, stored.content_type, True
+            )
+        try:
+            outcome = await self.call(route, path_vars, query, body, caller, request_id)
+        except BaseException:
+            await self.idempotency.release(who.tenant, who.user_id, idempotency_key)
+            raise
+        await self.idempotency.finish(
+            who.tenant,
+            who.user_id,
+            idempotency_key,
+            fp,
+            Stored(outcome.status, outcome.body, outcome.content_type),
+        )
+        return outcome
+
+    def not_routed(self, method: str, path: str) -> Outcome:
+        allowed = self.router.allowed(path)
+        if allowed:
+            _, data = gw_errors.simple(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not allowed on {path}")
+            return Outcome(405, data, {"Allow": ", ".join(allowed)})
+        status, data = gw_errors.simple(grpc.StatusCode.NOT_FOUND, f"no route for {method} {path}")
+        return Outcome(status, data)
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def guard(self, request: Request) -> tuple[Caller, dict[str, str]] | Outcome:
+        """Authentication and rate limits shared by every authenticated endpoint."""
+        try:
+            caller = self.authenticate(request.headers.get("authorization"))
+        except AuthError as exc:
+            return unauthorized(exc)
+        headers: dict[str, str] = {}
+        if self.limiter is not None:
+            decision = await self.limiter.check(caller.principal.tenant, caller.principal.user_id)
+            headers = decision.headers
+            if not decision.allowed:
+                err = errors.ResourceExhausted(
+                    f"rate limit exceeded ({decision.blocked_by})",
+                    subject=decision.blocked_by,
+                    retry_after_seconds=decision.retry_after_seconds,
+                    reason="RATE_LIMITED",
+                )
+                status, data = gw_errors.from_error(err)
+                return Outcome(status, data, headers)
+        return caller, headers
+
+    async def handle(self, request: Request) -> Response:
+        request_id = request.state.request_id
+        method, path = request.method, request.url.path
+        found = self.router.match(method, path)
+        if found is None:
+            return respond(self.not_routed(method, path))
+        route = found[0]
+        with tracer.start_as_current_span(
+            f"{method} {route.path.template}",
+            kind=SpanKind.SERVER,
+            attributes={"rpc.method": route.grpc_path},
+        ):
+            guarded = await self.guard(request)
+            if isinstance(guarded, Outcome):
+                return respond(guarded)
+            caller, headers = guarded
+            try:
+                body = await self.read_body(request)
+            except BodyTooLarge:
+                _, data = gw_errors.simple(grpc.StatusCode.INVALID_ARGUMENT, "request body too large")
+                return respond(Outcome(413, data, headers))
+            query = request.query_params.multi_items()
+            if route.server_streaming:
+                return await self.stream(route, found[1], query, request, caller, request_id, headers)
+            outcome = await self.dispatch(
+                method,
+                path,
+                query,
+                request.url.query,
+                body,
+                caller,
+                request_id,
+                request.headers.get("idempotency-key"),
+            )
+            outcome.headers.update(headers)
+            return respond(outcome)
+
+    async def stream(
+        self,
+        route: Route,
+        path_vars: dict[str, str],
+        query: list[tuple[str, str]],
+        request: Request,
+        caller: Caller,
+        request_id: str,
+        headers: dict[str, str],
+    ) -> Response:
+        """A server-streaming RPC as Server-Sent Events; the event id is the message's `cursor`."""
+        try:
+            message = build_request(route, path_vars, query, b"")
+        except errors.SalesopsError as err:
+            return respond(_error(err))
+        resume = request.headers.get("last-event-id")
+        if (
+            resume
+            and RESUME_FIELD in message.DESCRIPTOR.fields_by_name
+            and not getattr(message, RESUME_FIELD)
+        ):
+            setattr(message, RESUME_FIELD, resume)
+        call = self.backends.stream(route, message, self.metadata(caller, request_id))
+        try:
+            first = await call.read()
+        except grpc.aio.AioRpcError as exc:
+            status = status_from_error(exc)
+            return respond(
+                Outcome(gw_errors.http_status(status.code), gw_errors.status_json(status), headers)
+            )
+
+        async def events() -> AsyncIterator[bytes]:
+            item = first
+            try:
+                while item is not grpc.aio.EOF:  # type: ignore[attr-defined]
+                    yield sse_event(route, item)
+                    item = await call.read()
+            except grpc.aio.AioRpcError as exc:
+                yield b"event: error\ndata: " + gw_errors.status_json(status_from_error(exc)) + b"\n\n"
+            finally:
+                call.cancel()
+
+        sse_headers = {**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(events(), media_type="text/event-stream", headers=sse_headers)
+
+
+def sse_event(route: Route, message: Any) -> bytes:
+    data = to_json_bytes(route, message)
+    cursor = getattr(message, "cursor", "") if "cursor" in message.DESCRIPTOR.fields_by_name else ""
+    head = f"id: {cursor}\n".encode() if cursor else b""
+    return head + b"event: message\ndata: " + data + b"\n\n"
+
+
+def unauthorized(exc: AuthError) -> Outcome:
+    _, data = gw_errors.simple(grpc.StatusCode.UNAUTHENTICATED, f"authentication failed: {exc.reason}")
+    error = "invalid_request" if exc.reason == "missing" else "invalid_token"
+    challenge = f'Bearer realm="salesops", error="{error}", error_description="{exc.reason}"'
+    if exc.reason == "missing":
+        challenge = 'Bearer realm="salesops"'
+    return Outcome(401, data, {"WWW-Authenticate": challenge})
+
+
+def respond(outcome: Outcome) -> Response:
+    return Response(outcome.body, outcome.status, outcome.headers, media_type=outcome.content_type)

@@ -1,0 +1,97 @@
+"""A real gateway (uvicorn on a free port, in the test's loop) in front of test-only gRPC backends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from deploy.local.infra import free_port
+from gateway.app import create_app
+from gateway.config import GatewaySettings
+from kit.auth import AuthConfig, TokenMinter
+from kit.config import SERVICES
+from kit.grpc.server import GrpcServer
+from kit.telemetry import setup_tracing
+from tests.gateway.backends import EchoLeads, StreamingNotify, build_server
+
+MINTER = TokenMinter(AuthConfig.from_env({}))
+
+
+def token(user: str = "rep-a1", tenant: str = "demo", roles: tuple[str, ...] = ("rep",)) -> str:
+    return MINTER.mint(user, tenant, list(roles), org="east/team-a")
+
+
+def auth(user: str = "rep-a1", tenant: str = "demo") -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(user, tenant)}"}
+
+
+@dataclass
+class Running:
+    url: str
+    client: httpx.AsyncClient
+    leads: EchoLeads
+    settings: GatewaySettings
+
+
+@asynccontextmanager
+async def serve_app(app: Any) -> AsyncIterator[str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, http="httptools")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@asynccontextmanager
+async def running_gateway(redis_url: str, **overrides: Any) -> AsyncIterator[Running]:
+    setup_tracing("gateway-test")  # as `python -m gateway` does: spans and trace propagation on
+    leads = EchoLeads()
+    servers: list[GrpcServer] = [build_server("leads", leads), build_server("notify", StreamingNotify())]
+    for s in servers:
+        await s.start()
+    # The other services are not running: their address is a closed port.
+    addresses = {name: f"127.0.0.1:{free_port()}" for name in SERVICES}
+    addresses["leads"], addresses["notify"] = servers[0].address, servers[1].address
+    settings = replace(GatewaySettings(addresses=addresses, redis_url=redis_url), **overrides)
+    try:
+        async with (
+            serve_app(create_app(settings=settings)) as url,
+            httpx.AsyncClient(base_url=url, timeout=10) as client,
+        ):
+            yield Running(url, client, leads, settings)
+    finally:
+        for s in servers:
+            await s.stop(0)
+
+
+GatewayFactory = Callable[..., AbstractAsyncContextManager[Running]]
+
+
+@pytest.fixture
+def gateway_factory(redis_url: str) -> GatewayFactory:
+    def make(**overrides: Any) -> AbstractAsyncContextManager[Running]:
+        return running_gateway(redis_url, **overrides)
+
+    return make
+
+
+@pytest.fixture
+async def gw(gateway_factory: GatewayFactory) -> AsyncIterator[Running]:
+    async with gateway_factory() as running:
+        yield running
