@@ -24,6 +24,7 @@ from kit.grpc.server import Registration
 from kit.runtime import Runtime
 from salesops.common.v1 import types_pb2
 from salesops.notify.v1 import (
+    channel_config_pb2,
     notification_pb2,
     notify_service_pb2,
     notify_service_pb2_grpc,
@@ -36,7 +37,7 @@ from services.notify.domain.quiet_hours import QuietWindow
 from services.notify.domain.templates import LOCALES, TemplateError, render, validate
 from services.notify.domain.templates import context as template_context
 from services.notify.preferences import effective
-from services.notify.store import NotificationRow, PreferenceRow, SubscriberRow, TemplateRow
+from services.notify.store import ChannelConfigRow, NotificationRow, PreferenceRow, SubscriberRow, TemplateRow
 
 M = notify_service_pb2
 Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -417,6 +418,47 @@ class NotifyServiceApi(notify_service_pb2_grpc.NotifyServiceServicer):
             ]
         )
 
+    # ---- channel configs ----------------------------------------------------
+
+    async def CreateChannelConfig(
+        self, request: M.CreateChannelConfigRequest, context: Ctx
+    ) -> M.CreateChannelConfigResponse:
+        p = call.principal()
+        _admin(p)
+        cfg = channel_config_pb2.ChannelConfig()
+        cfg.CopyFrom(request.channel_config)
+        _check_channel_config(cfg)
+        cfg.channel_config_id = cfg.channel_config_id or str(ULID())
+        async with self.rt.db.session(p.tenant) as s:
+            s.add(
+                ChannelConfigRow(
+                    id=cfg.channel_config_id,
+                    channel=cfg.channel,
+                    enabled=cfg.enabled,
+                    version=1,
+                    payload=cfg.SerializeToString(),
+                    updated_at=datetime.now(UTC),
+                )
+            )
+            await s.commit()
+        cfg.etag = "1"
+        return M.CreateChannelConfigResponse(channel_config=_redacted(cfg))
+
+    async def GetChannelConfig(
+        self, request: M.GetChannelConfigRequest, context: Ctx
+    ) -> M.GetChannelConfigResponse:
+        p = call.principal()
+        _admin(p, reads_for_services=True)
+        async with self.rt.db.session(p.tenant) as s:
+            row = await s.scalar(
+                select(ChannelConfigRow).where(ChannelConfigRow.id == request.channel_config_id)
+            )
+        if row is None:
+            raise NotFound("channel_config", request.channel_config_id)
+        cfg = channel_config_pb2.ChannelConfig.FromString(row.payload)
+        cfg.etag = str(row.version)
+        return M.GetChannelConfigResponse(channel_config=_redacted(cfg))
+
     # ---- subscribers --------------------------------------------------------
 
     async def BatchUpsertSubscribers(
@@ -528,6 +570,60 @@ def _check_preference(pref: preference_pb2.Preference) -> None:
     v.raise_if_any("invalid preference")
     effective(pref)  # parses cleanly
     _ = QuietWindow
+
+
+_SECRET_PATHS = (
+    ("sms", "access_key_secret"),
+    ("email", "password"),
+    ("wecom_bot", "webhook_key"),
+    ("dingtalk_bot", "access_token"),
+    ("dingtalk_bot", "signing_secret"),
+    ("webhook", "signing_secret"),
+    ("mobile_push", "credentials"),
+)
+
+
+def _redacted(cfg: channel_config_pb2.ChannelConfig) -> channel_config_pb2.ChannelConfig:
+    """Secrets are write-only: responses say whether one is set and show its last characters."""
+    out = channel_config_pb2.ChannelConfig()
+    out.CopyFrom(cfg)
+    for group, name in _SECRET_PATHS:
+        if out.WhichOneof("settings") != group:
+            continue
+        secret = getattr(getattr(out, group), name)
+        value = secret.value
+        secret.Clear()
+        if value:
+            secret.set = True
+            secret.hint = value[-4:] if len(value) > 8 else ""
+    return out
+
+
+def _check_channel_config(cfg: channel_config_pb2.ChannelConfig) -> None:
+    from kit.errors import Violations
+
+    v = Violations()
+    if not cfg.display_name.strip():
+        v.add("channel_config.display_name", "required")
+    expected = {
+        notification_pb2.CHANNEL_SMS: "sms",
+        notification_pb2.CHANNEL_EMAIL: "email",
+        notification_pb2.CHANNEL_WECOM_BOT: "wecom_bot",
+        notification_pb2.CHANNEL_DINGTALK_BOT: "dingtalk_bot",
+        notification_pb2.CHANNEL_WEBHOOK: "webhook",
+        notification_pb2.CHANNEL_MOBILE_PUSH: "mobile_push",
+    }.get(cfg.channel)
+    if expected is None:
+        v.add("channel_config.channel", "an external channel is required")
+    elif cfg.WhichOneof("settings") != expected:
+        v.add(f"channel_config.{expected}", f"settings for {expected} are required")
+    if cfg.WhichOneof("settings") == "webhook" and not cfg.webhook.url.startswith(
+        ("https://", "http://127.0.0.1", "http://localhost")
+    ):
+        v.add("channel_config.webhook.url", "https only (http for localhost)")
+    if cfg.WhichOneof("settings") == "email" and (not cfg.email.host or "@" not in cfg.email.from_address):
+        v.add("channel_config.email", "host and from_address are required")
+    v.raise_if_any("invalid channel configuration")
 
 
 def registrations(rt: Runtime) -> list[Registration]:

@@ -1,0 +1,209 @@
+"""External deliveries as Temporal workflows: retried with back-off, poison fails alone, resend works."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from google.protobuf.struct_pb2 import Struct
+from temporalio.testing import WorkflowEnvironment
+
+from kit import temporal
+from salesops.notify.v1 import channel_config_pb2 as C
+from salesops.notify.v1 import delivery_pb2 as D
+from salesops.notify.v1 import notification_pb2 as N
+from salesops.notify.v1 import notify_service_pb2 as M
+from salesops.notify.v1 import preference_pb2
+from services.notify import deliveries
+from services.notify.channels.http_channels import SignedWebhook
+from tests.notify.conftest import ADMIN, REP_A1, SERVICE, TENANT, NotifyStack, auth
+from tests.notify.fakes import http_provider
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def breach(lead_name: str, *users: str, channels: tuple[int, ...] = (N.CHANNEL_WEBHOOK,)) -> N.Notification:
+    values = Struct()
+    values.update({"lead_name": lead_name})
+    return N.Notification(
+        category=N.NOTIFICATION_CATEGORY_SLA_REMINDER,
+        recipients=[N.Recipient(user_id=u) for u in users],
+        template=N.TemplateContent(variables=values),
+        channels=list(channels),
+    )
+
+
+async def _webhook_config(stack: NotifyStack, url: str) -> str:
+    created = await stack.stub.CreateChannelConfig(
+        M.CreateChannelConfigRequest(
+            channel_config=C.ChannelConfig(
+                display_name="ops hook",
+                channel=N.CHANNEL_WEBHOOK,
+                enabled=True,
+                webhook=C.WebhookSettings(url=f"{url}/hook", signing_secret=C.Secret(value="0123456789abc")),
+            )
+        ),
+        metadata=auth(ADMIN),
+    )
+    assert created.channel_config.webhook.signing_secret.set
+    assert not created.channel_config.webhook.signing_secret.value  # write-only
+    return created.channel_config.channel_config_id
+
+
+async def _drain(stack: NotifyStack, env: WorkflowEnvironment, adapters: dict[int, Any]) -> list[str]:
+    """Run the dispatcher once and wait for every delivery workflow it started."""
+    activities = deliveries.DeliveryActivities(stack.rt.db, adapters)
+    queue = stack.rt.settings.task_queue
+    worker = temporal.build_worker(
+        env.client, queue, workflows=[deliveries.DeliveryWorkflow], activities=activities.all()
+    )
+    async with worker:
+        started = await deliveries.start_due(stack.rt.db, env.client, queue)
+        assert started > 0
+        async with stack.rt.db.system_session() as s:
+            from sqlalchemy import select
+
+            from services.notify.store import DeliveryRow
+
+            ids = list(await s.scalars(select(DeliveryRow.id).order_by(DeliveryRow.id)))
+        results = []
+        for delivery_id in ids:
+            handle = env.client.get_workflow_handle(f"delivery-{TENANT}-{delivery_id}")
+            results.append(await finished(env, handle))
+    return results
+
+
+async def finished(env: WorkflowEnvironment, handle: Any) -> Any:
+    """The workflow's result; skips time while it waits (history long-polls end early in skipped time)."""
+    from temporalio.client import WorkflowExecutionStatus
+
+    for _ in range(2000):
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+            return await handle.result()
+        await env.sleep(60)
+    raise AssertionError("workflow did not finish")
+
+
+async def _deliveries(stack: NotifyStack, notification_id: str) -> list[D.Delivery]:
+    page = await stack.stub.ListDeliveries(
+        M.ListDeliveriesRequest(notification_id=notification_id), metadata=auth(ADMIN)
+    )
+    return list(page.deliveries)
+
+
+async def test_provider_down_is_retried_then_delivered(
+    notify: NotifyStack, temporal_skipping: WorkflowEnvironment
+) -> None:
+    async with http_provider(fail_times=3) as fake, httpx.AsyncClient() as client:
+        await _webhook_config(notify, fake.url)
+        sent = await notify.stub.SendNotification(
+            M.SendNotificationRequest(notification=breach("ACME", "rep-a1")), metadata=auth(SERVICE)
+        )
+        queued = await _deliveries(notify, sent.notification.notification_id)
+        assert [d.status for d in queued] == [D.DELIVERY_STATUS_QUEUED]
+        results = await _drain(notify, temporal_skipping, {N.CHANNEL_WEBHOOK: SignedWebhook(client)})
+    assert results == ["sent"]
+    assert len(fake.requests) == 4  # three 503s, then accepted
+    [done] = await _deliveries(notify, sent.notification.notification_id)
+    assert done.status == D.DELIVERY_STATUS_SENT and done.attempt_count == 4
+    assert done.address_masked == "rep-a1"
+
+
+async def test_poison_payload_fails_visibly_and_others_are_unaffected(
+    notify: NotifyStack, temporal_skipping: WorkflowEnvironment
+) -> None:
+    async with http_provider(poison_marker="POISON") as fake, httpx.AsyncClient() as client:
+        await _webhook_config(notify, fake.url)
+        bad = await notify.stub.SendNotification(
+            M.SendNotificationRequest(notification=breach("POISON", "rep-a1")), metadata=auth(SERVICE)
+        )
+        good = await notify.stub.SendNotification(
+            M.SendNotificationRequest(notification=breach("Fine Ltd", "rep-a1", "rep-a2")),
+            metadata=auth(SERVICE),
+        )
+        results = await _drain(notify, temporal_skipping, {N.CHANNEL_WEBHOOK: SignedWebhook(client)})
+        assert sorted(results) == ["failed", "sent", "sent"]
+        [failed] = await _deliveries(notify, bad.notification.notification_id)
+        assert failed.status == D.DELIVERY_STATUS_FAILED
+        assert failed.last_error.permanent and failed.last_error.code == "HTTP_400"
+        assert failed.attempt_count == 1  # permanent: not retried
+        assert {d.status for d in await _deliveries(notify, good.notification.notification_id)} == {
+            D.DELIVERY_STATUS_SENT
+        }
+        # Re-send after the payload was fixed upstream: a new delivery, linked to the failed one.
+        fake.poison_marker = ""
+        resent = await notify.stub.ResendDelivery(
+            M.ResendDeliveryRequest(
+                notification_id=bad.notification.notification_id, delivery_id=failed.delivery_id
+            ),
+            metadata=auth(ADMIN),
+        )
+        assert resent.delivery.resent_from_delivery_id == failed.delivery_id
+        await _drain(notify, temporal_skipping, {N.CHANNEL_WEBHOOK: SignedWebhook(client)})
+    statuses = {d.delivery_id: d.status for d in await _deliveries(notify, bad.notification.notification_id)}
+    assert statuses[resent.delivery.delivery_id] == D.DELIVERY_STATUS_SENT
+    assert statuses[failed.delivery_id] == D.DELIVERY_STATUS_FAILED
+
+
+async def test_retries_exhausted_end_failed(
+    notify: NotifyStack, temporal_skipping: WorkflowEnvironment
+) -> None:
+    async with http_provider(fail_times=100) as fake, httpx.AsyncClient() as client:
+        await _webhook_config(notify, fake.url)
+        sent = await notify.stub.SendNotification(
+            M.SendNotificationRequest(notification=breach("ACME", "rep-a1")), metadata=auth(SERVICE)
+        )
+        assert await _drain(notify, temporal_skipping, {N.CHANNEL_WEBHOOK: SignedWebhook(client)}) == [
+            "failed"
+        ]
+    [failed] = await _deliveries(notify, sent.notification.notification_id)
+    assert failed.status == D.DELIVERY_STATUS_FAILED and failed.attempt_count == 6
+    assert failed.last_error.code == "HTTP_503"
+
+
+async def test_quiet_hours_hold_external_delivery_but_not_the_inbox(
+    notify: NotifyStack, temporal_skipping: WorkflowEnvironment
+) -> None:
+    # A quiet window from 5 minutes ago to 3 hours from now (UTC), whatever the clock says.
+    from datetime import UTC, datetime, timedelta
+
+    from google.type import timeofday_pb2
+
+    utc_now = datetime.now(UTC)
+    begin = utc_now - timedelta(minutes=5)
+    finish = utc_now + timedelta(hours=3)
+    pref = preference_pb2.Preference(
+        user_id="me",
+        time_zone="UTC",
+        quiet_hours=preference_pb2.QuietHours(
+            enabled=True,
+            start_time=timeofday_pb2.TimeOfDay(hours=begin.hour, minutes=begin.minute),
+            end_time=timeofday_pb2.TimeOfDay(hours=finish.hour, minutes=finish.minute),
+        ),
+    )
+    await notify.stub.UpdatePreference(M.UpdatePreferenceRequest(preference=pref), metadata=auth(REP_A1))
+    async with http_provider() as fake, httpx.AsyncClient() as client:
+        await _webhook_config(notify, fake.url)
+        normal = await notify.stub.SendNotification(
+            M.SendNotificationRequest(notification=breach("Quiet", "rep-a1")), metadata=auth(SERVICE)
+        )
+        critical = breach("Loud", "rep-a1")
+        critical.priority = N.NOTIFICATION_PRIORITY_CRITICAL
+        loud = await notify.stub.SendNotification(
+            M.SendNotificationRequest(notification=critical), metadata=auth(SERVICE)
+        )
+        [held] = await _deliveries(notify, normal.notification.notification_id)
+        [urgent] = await _deliveries(notify, loud.notification.notification_id)
+        assert held.status == D.DELIVERY_STATUS_HELD
+        assert abs(
+            held.hold_until.ToDatetime(tzinfo=UTC) - finish.replace(second=0, microsecond=0)
+        ) < timedelta(minutes=1)
+        assert urgent.status == D.DELIVERY_STATUS_QUEUED
+        inbox = await notify.stub.ListInboxItems(M.ListInboxItemsRequest(), metadata=auth(REP_A1))
+        assert inbox.total_size == 2  # the inbox is never held
+        # The held delivery's workflow sleeps until the window ends (skipped time), then sends.
+        results = await _drain(notify, temporal_skipping, {N.CHANNEL_WEBHOOK: SignedWebhook(client)})
+    assert results == ["sent", "sent"]
+    titles = [r.json()["title"] for r in fake.requests]
+    assert titles[0].endswith("Loud")  # the critical one went first; the other waited for the window's end
