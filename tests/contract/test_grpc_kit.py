@@ -261,8 +261,9 @@ async def test_deadline_propagates_to_outbound_calls() -> None:
         reply = await call_probe(srv_up, "forward", timeout=1.5)
         assert reply.user_id == "rep-a1"
         (remaining,) = downstream.inbound_remaining
-        # The downstream call inherited what was left of the 1.5 s, not the 10 s client default.
-        assert remaining is not None and remaining <= 1.5
+        # The downstream call inherited what was left of the 1.5 s, not the 10 s client default
+        # (grpc-timeout travels with coarse units that round up, hence the small margin).
+        assert remaining is not None and remaining < 1.6
     finally:
         await srv_up.stop(0)
         await srv_down.stop(0)
