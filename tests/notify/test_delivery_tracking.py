@@ -81,7 +81,7 @@ async def finished(env: WorkflowEnvironment, handle: Any) -> Any:
     for _ in range(2000):
         if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
             return await handle.result()
-        await env.sleep(60)
+        await env.sleep(600)
     raise AssertionError("workflow did not finish")
 
 

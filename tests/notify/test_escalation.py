@@ -1,0 +1,153 @@
+"""Escalation chains on Temporal's time-skipping server: fires after T, stops on acknowledge."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from kit import temporal
+from salesops.notify.v1 import notification_pb2 as N
+from salesops.notify.v1 import notify_service_pb2 as M
+from services.notify import escalation
+from tests.notify.conftest import REP_A1, SERVICE, TENANT, NotifyStack, auth, token
+from tests.notify.test_delivery_tracking import finished
+from tests.notify.test_send_inbox import reminder
+
+pytestmark = pytest.mark.timeout(120)
+SUP = token("sup-a", ["supervisor"], org="east/team-a")
+DIRECTOR = token("director-east", ["director"], org="east")
+
+
+def needs_ack(hours: int = 24) -> N.Notification:
+    n = reminder("rep-a1")
+    n.ack.ack_timeout.FromSeconds(hours * 3600)
+    return n
+
+
+async def _titles(stack: NotifyStack, tok: str) -> list[tuple[str, int, list[str]]]:
+    page = await stack.stub.ListInboxItems(M.ListInboxItemsRequest(), metadata=auth(tok))
+    return [(i.notification_id, i.escalation_level, list(i.escalated_from_user_ids)) for i in page.items]
+
+
+def _worker(stack: NotifyStack, env: WorkflowEnvironment):  # type: ignore[no-untyped-def]
+    acts = escalation.EscalationActivities(stack.rt.db, stack.rt.redis)
+    return temporal.build_worker(
+        env.client,
+        stack.rt.settings.task_queue,
+        workflows=[escalation.EscalationWorkflow],
+        activities=acts.all(),
+    )
+
+
+async def test_unacknowledged_escalates_rep_supervisor_director_then_exhausts(
+    notify: NotifyStack, temporal_skipping: WorkflowEnvironment
+) -> None:
+    sent = await notify.stub.SendNotification(
+        M.SendNotificationRequest(notification=needs_ack()), metadata=auth(SERVICE)
+    )
+    nid = sent.notification.notification_id
+    assert sent.notification.escalation.state == N.ESCALATION_STATE_AWAITING_ACK
+    item = (await notify.stub.ListInboxItems(M.ListInboxItemsRequest(), metadata=auth(REP_A1))).items[0]
+    assert item.ack_required and item.ack_deadline.seconds > 0
+    async with _worker(notify, temporal_skipping):
+        assert (
+            await escalation.start_pending(
+                notify.rt.db, temporal_skipping.client, notify.rt.settings.task_queue
+            )
+            == 1
+        )
+        # Started once only: the row remembers it.
+        assert (
+            await escalation.start_pending(
+                notify.rt.db, temporal_skipping.client, notify.rt.settings.task_queue
+            )
+            == 0
+        )
+        handle = temporal_skipping.client.get_workflow_handle(escalation.workflow_id(TENANT, nid))
+        assert await finished(temporal_skipping, handle) == "exhausted"
+    assert await _titles(notify, SUP) == [(nid, 1, ["rep-a1"])]
+    assert await _titles(notify, DIRECTOR) == [(nid, 2, ["sup-a"])]
+    got = await notify.stub.GetNotification(
+        M.GetNotificationRequest(notification_id=nid), metadata=auth(SERVICE)
+    )
+    assert got.notification.escalation.state == N.ESCALATION_STATE_EXHAUSTED
+    assert got.notification.escalation.current_level == 2
+
+
+async def test_acknowledge_stops_the_chain(
+    notify: NotifyStack, temporal_skipping: WorkflowEnvironment
+) -> None:
+    sent = await notify.stub.SendNotification(
+        M.SendNotificationRequest(notification=needs_ack(2)), metadata=auth(SERVICE)
+    )
+    nid = sent.notification.notification_id
+    async with _worker(notify, temporal_skipping):
+        await escalation.start_pending(notify.rt.db, temporal_skipping.client, notify.rt.settings.task_queue)
+        handle = temporal_skipping.client.get_workflow_handle(escalation.workflow_id(TENANT, nid))
+        # One hour in (before T = 2 h), the rep acknowledges.
+        await temporal_skipping.sleep(3600)
+        assert await _titles(notify, SUP) == []
+        # The service's Runtime has no Temporal client here: the DB row is the truth, the signal goes directly.
+        acked = await notify.stub.AcknowledgeNotification(
+            M.AcknowledgeNotificationRequest(notification_id=nid, channel=N.CHANNEL_IN_APP),
+            metadata=auth(REP_A1),
+        )
+        assert acked.notification.escalation.state == N.ESCALATION_STATE_ACKNOWLEDGED
+        assert acked.notification.escalation.acknowledged_by == "rep-a1"
+        await handle.signal(escalation.EscalationWorkflow.acknowledge, "rep-a1")
+        assert (await finished(temporal_skipping, handle)).startswith("acknowledged")
+    assert await _titles(notify, SUP) == []
+    assert await _titles(notify, DIRECTOR) == []
+    item = (await notify.stub.ListInboxItems(M.ListInboxItemsRequest(), metadata=auth(REP_A1))).items[0]
+    assert not item.ack_required
+
+
+async def test_a_lost_signal_cannot_escalate_an_acknowledged_notification(
+    notify: NotifyStack, temporal_skipping: WorkflowEnvironment
+) -> None:
+    sent = await notify.stub.SendNotification(
+        M.SendNotificationRequest(notification=needs_ack(1)), metadata=auth(SERVICE)
+    )
+    nid = sent.notification.notification_id
+    await notify.stub.AcknowledgeNotification(
+        M.AcknowledgeNotificationRequest(notification_id=nid), metadata=auth(REP_A1)
+    )
+    async with _worker(notify, temporal_skipping):
+        await escalation.start(
+            temporal_skipping.client, TENANT, await _row(notify, nid), notify.rt.settings.task_queue
+        )
+        handle = temporal_skipping.client.get_workflow_handle(escalation.workflow_id(TENANT, nid))
+        await finished(temporal_skipping, handle)
+    assert await _titles(notify, SUP) == []
+
+
+async def test_only_recipients_acknowledge(notify: NotifyStack) -> None:
+    import grpc
+
+    sent = await notify.stub.SendNotification(
+        M.SendNotificationRequest(notification=needs_ack()), metadata=auth(SERVICE)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await notify.stub.AcknowledgeNotification(
+            M.AcknowledgeNotificationRequest(notification_id=sent.notification.notification_id),
+            metadata=auth(SUP),
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    plain = await notify.stub.SendNotification(
+        M.SendNotificationRequest(notification=reminder("rep-a1", lead="L9")), metadata=auth(SERVICE)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await notify.stub.AcknowledgeNotification(
+            M.AcknowledgeNotificationRequest(notification_id=plain.notification.notification_id),
+            metadata=auth(REP_A1),
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def _row(stack: NotifyStack, nid: str):  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from services.notify.store import NotificationRow
+
+    async with stack.rt.db.session(TENANT) as s:
+        return await s.scalar(select(NotificationRow).where(NotificationRow.id == nid))
