@@ -162,6 +162,13 @@ def create_app(
         StarletteRoute("/openapi.json", openapi),
         StarletteRoute("/docs", docs),
         StarletteRoute(BATCH_PATH, batch, methods=["POST"]),
-        StarletteRoute("/{path:path}", gateway.handle, methods=ALL_METHODS),
     ]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+
+    async def rest(scope: Scope, receive: Receive, send: Send) -> None:
+        # Everything the fixed routes do not take (any path, even one no path pattern matches).
+        response = await gateway.handle(Request(scope, receive))
+        await response(scope, receive, send)
+
+    app.router.default = rest
+    return app
