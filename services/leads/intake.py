@@ -1,0 +1,359 @@
+"""Intake: validate and normalise, dedupe (merge or flag), grade, then route or pool. Nothing is dropped."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from google.protobuf import json_format
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from ulid import ULID
+
+from kit.auth import Principal
+from kit.errors import InvalidArgument, Violations
+from salesops.leads.v1 import enums_pb2, events_pb2, lead_pb2
+from services.leads import assignment, policies
+from services.leads.convert import aware, context, long, short, to_dict, ts
+from services.leads.domain import dedupe, grading, normalize
+from services.leads.domain import pool as pool_rules
+from services.leads.store import BehaviorRow, DuplicateRow, IntakeRow, LeadRow
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+CLOSED = ("CONVERTED", "DISQUALIFIED")
+
+
+@dataclass
+class IntakeResult:
+    row: LeadRow
+    outcome: str  # CREATED, CREATED_FLAGGED, MERGED
+    intake_id: str
+    replayed: bool = False
+    candidates: list[dedupe.Match] = field(default_factory=list)
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else k, v, out)
+    else:
+        out[prefix] = value
+
+
+def grading_facts(lead: lead_pb2.Lead, behaviors: list[grading.Behavior]) -> grading.LeadFacts:
+    data = json_format.MessageToDict(lead, preserving_proto_field_name=True)
+    fields: dict[str, Any] = {}
+    for key in ("contact", "company", "attributes"):
+        _flatten(key, data.get(key, {}), fields)
+    for key in ("region", "language_code", "description", "product_lines", "tags", "display_name"):
+        if key in data:
+            fields[key] = data[key]
+    budget = lead.stated_budget if lead.HasField("stated_budget") else None
+    if budget is not None:
+        fields["stated_budget"] = budget.amount_minor / 100
+    return grading.LeadFacts(
+        fields=fields,
+        channel=short(enums_pb2.LeadChannel, lead.source.channel),
+        source_code=lead.source.source_code,
+        budget_currency=budget.currency if budget is not None else "",
+        budget_units=budget.amount_minor / 100 if budget is not None else None,
+        behaviors=behaviors,
+    )
+
+
+def grading_json(result: grading.Result, trigger: str, at: datetime) -> dict[str, Any]:
+    msg = lead_pb2.GradingResult(
+        score=result.score,
+        grade=long(enums_pb2.LeadGrade, result.grade),
+        rules_version=result.version,
+        trigger=long(lead_pb2.GradingTrigger, trigger),
+    )
+    msg.grade_time.CopyFrom(ts(at))
+    for f in result.fired:
+        msg.fired_rules.add(
+            rule_id=f.rule_id, display_name=f.display_name, points=f.points, explanation=f.explanation
+        )
+    return to_dict(msg)
+
+
+async def behaviors_of(session: AsyncSession, lead_id: str) -> list[grading.Behavior]:
+    rows = (
+        await session.execute(
+            select(BehaviorRow.event_type, BehaviorRow.occur_time).where(BehaviorRow.lead_id == lead_id)
+        )
+    ).all()
+    return [grading.Behavior(t, aware(o)) for t, o in rows]  # type: ignore[arg-type]
+
+
+def validate(lead: lead_pb2.Lead, policy: Any, prefix: str = "lead") -> lead_pb2.Lead:
+    """Normalise contact keys and check required fields; every problem is reported at once."""
+    v = Violations()
+    out = lead_pb2.Lead()
+    out.CopyFrom(lead)
+    if lead.lead_id and not _ID.match(lead.lead_id):
+        v.add(f"{prefix}.lead_id", "1-64 letters, digits, '-' or '_'")
+    if not lead.source.channel:
+        v.add(f"{prefix}.source.channel", "required")
+    try:
+        out.contact.phone = normalize.normalize_phone(
+            lead.contact.phone, policy.default_phone_region or "CN", f"{prefix}.contact.phone"
+        )
+    except InvalidArgument as exc:
+        v.items.extend(exc.violations)
+    try:
+        out.contact.email = normalize.normalize_email(lead.contact.email, f"{prefix}.contact.email")
+    except InvalidArgument as exc:
+        v.items.extend(exc.violations)
+    if not lead.contact.phone.strip() and not lead.contact.email.strip():
+        v.add(f"{prefix}.contact", "a phone or an e-mail is required")
+    data = json_format.MessageToDict(lead, preserving_proto_field_name=True)
+    flat: dict[str, Any] = {}
+    _flatten("", data, flat)
+    for path in policy.required_fields:
+        if not any(k == path or k.startswith(path + ".") for k in flat):
+            v.add(f"{prefix}.{path}", "required by the tenant's intake policy")
+    if lead.HasField("stated_budget") and lead.stated_budget.amount_minor < 0:
+        v.add(f"{prefix}.stated_budget", "must not be negative")
+    v.raise_if_any("invalid lead")
+    if lead.HasField("company"):
+        out.company.normalized_name = normalize.normalize_company(lead.company.name)
+    if not out.display_name:
+        out.display_name = out.company.name or out.contact.name or out.contact.email or out.contact.phone
+    if not out.language_code:
+        out.language_code = "zh-CN"
+    return out
+
+
+async def _replay(session: AsyncSession, intake_id: str) -> IntakeResult | None:
+    intake = await session.get(IntakeRow, (session.info["tenant"], intake_id))
+    if intake is None:
+        return None
+    row = await session.get(LeadRow, (session.info["tenant"], intake.lead_id))
+    assert row is not None
+    return IntakeResult(row, intake.outcome, intake_id, replayed=True)
+
+
+async def _existing(session: AsyncSession, phone: str, email: str) -> list[LeadRow]:
+    keys = []
+    if phone:
+        keys.append(LeadRow.phone == phone)
+    if email:
+        keys.append(LeadRow.email == email)
+    stmt = select(LeadRow).where(or_(*keys), LeadRow.status != "MERGED").order_by(LeadRow.created_at)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def _similar(session: AsyncSession, company_norm: str, threshold: float) -> list[dedupe.Match]:
+    if not company_norm or threshold <= 0:
+        return []
+    # Blocking on the first two characters keeps the fuzzy scan small at millions of leads.
+    stmt = (
+        select(LeadRow.lead_id, LeadRow.company_norm, LeadRow.display_name)
+        .where(LeadRow.company_norm.startswith(company_norm[:2]), LeadRow.status != "MERGED")
+        .limit(2000)
+    )
+    names = [(str(a), str(b), str(c)) for a, b, c in (await session.execute(stmt)).all()]
+    return dedupe.similar_companies(company_norm, names, threshold)
+
+
+async def create(
+    session: AsyncSession,
+    who: Principal,
+    raw: lead_pb2.Lead,
+    at: datetime,
+    *,
+    assign_to_creator: bool = False,
+    import_id: str = "",
+    intake_id: str = "",
+    skip_routing: bool = False,
+    prefix: str = "lead",
+) -> IntakeResult:
+    intake_id = intake_id or raw.lead_id or str(ULID())
+    replay = await _replay(session, intake_id)
+    if replay is not None:
+        return replay
+    intake_policy = await policies.load(session, policies.INTAKE)
+    lead = validate(raw, intake_policy, prefix)
+    if import_id:
+        lead.source.import_id = import_id
+    if who.is_service and lead.source.channel == enums_pb2.LEAD_CHANNEL_PARTNER_API:
+        lead.source.partner_id = who.user_id
+    elif not who.is_service:
+        lead.source.captured_by_user_id = who.user_id
+    phone, email = lead.contact.phone, lead.contact.email
+    existing = await _existing(session, phone, email)
+    similar = await _similar(
+        session, lead.company.normalized_name, intake_policy.company_similarity_threshold or 0.0
+    )
+    action = dedupe.FLAG if intake_policy.exact_match_action == 2 else dedupe.MERGE
+    decision = dedupe.decide(
+        phone,
+        email,
+        [
+            dedupe.ExistingLead(
+                r.lead_id, r.phone, r.email, r.company_norm, r.status in CLOSED, r.display_name
+            )
+            for r in existing
+        ],
+        similar,
+        action,
+    )
+    if decision.action == dedupe.MERGE:
+        return await _merge(session, lead, decision, intake_id, at)
+    lead_id = raw.lead_id or intake_id
+    grading_msg = await policies.load(session, policies.GRADING)
+    result = grading.grade(grading_facts(lead, []), policies.grading_rules(grading_msg), at)
+    lead.form_completeness_percent = result.completeness
+    row = LeadRow(
+        lead_id=lead_id,
+        status="IN_POOL",
+        display_name=lead.display_name[:300],
+        phone=phone,
+        email=email,
+        company_norm=lead.company.normalized_name[:200],
+        region=lead.region,
+        language=lead.language_code,
+        channel=short(enums_pb2.LeadChannel, lead.source.channel),
+        source_code=lead.source.source_code,
+        grade=result.grade,
+        score=result.score,
+        grading=grading_json(result, "INTAKE", at),
+        sla_state="NOT_APPLICABLE",
+        duplicate_review_needed=bool(decision.candidates),
+        intake_count=1,
+        body=to_dict(lead),
+        version=1,
+        created_by=who.user_id,
+        created_at=at,
+        updated_at=at,
+    )
+    for key in ("lead_id",):
+        row.body.pop(key, None)
+    session.add(row)
+    outcome = "CREATED_FLAGGED" if decision.candidates else "CREATED"
+    session.add(IntakeRow(intake_id=intake_id, lead_id=lead_id, outcome=outcome, receive_time=at, body={}))
+    for m in decision.candidates:
+        session.add(
+            DuplicateRow(
+                lead_id=lead_id,
+                other_lead_id=m.lead_id,
+                kind=m.kind,
+                score=m.score,
+                display_name=m.display_name,
+                detect_time=at,
+            )
+        )
+    await session.flush()
+    await assignment.publish(
+        session,
+        "LeadCreated",
+        events_pb2.LeadCreated(
+            lead=context(row),
+            channel=lead.source.channel,
+            source_code=lead.source.source_code,
+            campaign_id=lead.source.campaign_id,
+            product_lines=list(lead.product_lines),
+            score=result.score,
+            duplicate_flagged=bool(decision.candidates),
+            created_by=who.user_id,
+            import_id=import_id,
+        ),
+        lead_id,
+    )
+    if decision.candidates:
+        flagged = events_pb2.LeadDuplicateFlagged(lead=context(row))
+        for m in decision.candidates:
+            flagged.candidates.add(
+                lead_id=m.lead_id,
+                match_kind=long(enums_pb2.DuplicateMatchKind, m.kind),
+                score=m.score,
+                display_name=m.display_name,
+                state=lead_pb2.DUPLICATE_CANDIDATE_STATE_OPEN,
+            )
+        await assignment.publish(session, "LeadDuplicateFlagged", flagged, lead_id)
+    settings = await assignment.Settings.load(session)
+    region_pool = pool_rules.pool_for_region(settings.pools, row.region)
+    row.pool_id, row.pool_entry_reason = region_pool.pool_id, "NEW_LEAD"
+    if assign_to_creator and who.has_role("rep", "supervisor"):
+        await assignment.claim(session, who, lead_id, at)
+    elif not skip_routing:
+        await assignment.route(session, row, settings, at=at)
+    return IntakeResult(row, outcome, intake_id, candidates=list(decision.candidates))
+
+
+async def _merge(
+    session: AsyncSession, lead: lead_pb2.Lead, decision: dedupe.DedupeDecision, intake_id: str, at: datetime
+) -> IntakeResult:
+    target = await session.get(LeadRow, (session.info["tenant"], decision.merge_into))
+    assert target is not None
+    record = lead_pb2.IntakeRecord(
+        intake_id=intake_id,
+        source=lead.source,
+        match_kinds=[long(enums_pb2.DuplicateMatchKind, k) for k in decision.match_kinds],
+        contact=lead.contact,
+        company_name=lead.company.name,
+        description=lead.description,
+    )
+    record.receive_time.CopyFrom(ts(at))
+    if lead.HasField("attributes"):
+        record.attributes.CopyFrom(lead.attributes)
+    session.add(
+        IntakeRow(
+            intake_id=intake_id,
+            lead_id=target.lead_id,
+            outcome="MERGED",
+            receive_time=at,
+            body=to_dict(record),
+        )
+    )
+    target.intake_count += 1
+    target.version += 1
+    target.updated_at = at
+    await assignment.publish(
+        session,
+        "LeadMerged",
+        events_pb2.LeadMerged(
+            lead=context(target),
+            intake_id=intake_id,
+            match_kinds=record.match_kinds,
+            channel=lead.source.channel,
+            automatic=True,
+        ),
+        target.lead_id,
+    )
+    return IntakeResult(target, "MERGED", intake_id)
+
+
+async def recent_intakes(session: AsyncSession, lead_id: str) -> list[lead_pb2.IntakeRecord]:
+    rows = (
+        await session.execute(
+            select(IntakeRow)
+            .where(IntakeRow.lead_id == lead_id, IntakeRow.outcome == "MERGED")
+            .order_by(IntakeRow.receive_time.desc())
+            .limit(20)
+        )
+    ).scalars()
+    out = []
+    for r in rows:
+        rec = lead_pb2.IntakeRecord()
+        json_format.ParseDict(r.body, rec, ignore_unknown_fields=True)
+        out.append(rec)
+    return out
+
+
+async def duplicates(session: AsyncSession, lead_id: str) -> list[lead_pb2.DuplicateCandidate]:
+    rows = (await session.execute(select(DuplicateRow).where(DuplicateRow.lead_id == lead_id))).scalars()
+    out = []
+    for r in rows:
+        c = lead_pb2.DuplicateCandidate(
+            lead_id=r.other_lead_id,
+            match_kind=long(enums_pb2.DuplicateMatchKind, r.kind),
+            score=r.score,
+            display_name=r.display_name,
+            state=long(lead_pb2.DuplicateCandidateState, r.state),
+        )
+        c.detect_time.CopyFrom(ts(r.detect_time))
+        out.append(c)
+    return out
