@@ -11,12 +11,16 @@ import json
 import time
 from pathlib import Path
 
-from bench import bench_events, grpc_overhead
+from bench import bench_events, bench_notify, grpc_overhead
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-SUITES = {"grpc_overhead": grpc_overhead.run, "events": bench_events.measure}
+SUITES = {
+    "grpc_overhead": grpc_overhead.run,
+    "events": bench_events.measure,
+    "notify": bench_notify.measure,
+}
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -43,7 +44,8 @@ def aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def inbox_item(row: InboxItemRow, escalation_state: int = 0) -> inbox_pb2.InboxItem:
+def inbox_item(row: InboxItemRow | Any, escalation_state: int = 0) -> inbox_pb2.InboxItem:
+    """An item from a stored row, or from the row values a fan-out just inserted."""
     item = inbox_pb2.InboxItem(
         item_id=row.id,
         notification_id=row.notification_id,

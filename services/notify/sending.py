@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -28,7 +29,7 @@ from services.notify import convert, directory, live, preferences, template_stor
 from services.notify.domain import categories, recipients
 from services.notify.domain.quiet_hours import hold_until
 from services.notify.domain.templates import TemplateError, check_variables, context, render
-from services.notify.store import DedupeRow, DeliveryRow, InboxItemRow, NotificationRow, SubscriberRow
+from services.notify.store import DedupeRow, DeliveryRow, InboxItemRow, NotificationRow
 
 log = logging.getLogger("salesops.notify.send")
 
@@ -55,7 +56,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def address_for(sub: SubscriberRow | None, channel: int) -> str:
+def address_for(sub: Any, channel: int) -> str:
     if sub is None:
         return ""
     by_channel: dict[int, str] = {
@@ -165,7 +166,7 @@ class Sender:
         try:
             events = []
             for row in outcome.inbox_items:
-                item = convert.inbox_item(InboxItemRow(**row), outcome.notification.escalation.state)
+                item = convert.inbox_item(SimpleNamespace(**row), outcome.notification.escalation.state)
                 events.append(
                     (
                         tenant,
