@@ -32,7 +32,37 @@ async def check_identities(addresses: dict[str, str], tokens: dict[str, str]) ->
                     raise RuntimeError(f"{service} sees {user} as {who.user_id}@{who.tenant}")
 
 
-STEPS: list[Step] = [check_identities]
+async def seed_notify_directory(addresses: dict[str, str], tokens: dict[str, str]) -> None:
+    """Notify's subscriber directory: the demo users with their org units and roles (idempotent upsert).
+
+    Built-in templates (zh-CN and en for every category) ship with the service and need no seeding.
+    """
+    from deploy.local.demo import demo_users
+    from salesops.common.v1 import types_pb2
+    from salesops.notify.v1 import notify_service_pb2, notify_service_pb2_grpc, subscriber_pb2
+
+    if "notify" not in addresses:
+        return
+    subscribers = [
+        subscriber_pb2.Subscriber(
+            user_id=u.user_id,
+            display_name=u.display_name,
+            org_unit_path=u.org,
+            roles=[types_pb2.Role.Value("ROLE_" + r.upper()) for r in u.roles],
+            active=True,
+            email=f"{u.user_id}@demo.salesops.test",
+        )
+        for u in demo_users()
+    ]
+    async with grpc.aio.insecure_channel(addresses["notify"]) as channel:
+        await notify_service_pb2_grpc.NotifyServiceStub(channel).BatchUpsertSubscribers(
+            notify_service_pb2.BatchUpsertSubscribersRequest(subscribers=subscribers),
+            metadata=(("authorization", f"Bearer {tokens['admin']}"),),
+            timeout=10,
+        )
+
+
+STEPS: list[Step] = [check_identities, seed_notify_directory]
 
 
 async def seed(addresses: dict[str, str], tokens: dict[str, str]) -> None:

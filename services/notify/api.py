@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import grpc
 from google.protobuf.json_format import MessageToDict
@@ -32,11 +33,13 @@ from salesops.notify.v1 import (
     subscriber_pb2,
     template_pb2,
 )
-from services.notify import convert, deliveries, escalation, inbox, live, sending, template_store
+from services.notify import convert, deliveries, digests, escalation, inbox, live, sending, template_store
+from services.notify.domain import digest as digest_rules
 from services.notify.domain.quiet_hours import QuietWindow
 from services.notify.domain.templates import LOCALES, TemplateError, render, validate
 from services.notify.domain.templates import context as template_context
 from services.notify.preferences import effective
+from services.notify.preferences import load as load_preferences
 from services.notify.store import ChannelConfigRow, NotificationRow, PreferenceRow, SubscriberRow, TemplateRow
 
 M = notify_service_pb2
@@ -287,6 +290,27 @@ class NotifyServiceApi(notify_service_pb2_grpc.NotifyServiceServicer):
             await s.commit()
             pref.etag = str(row.version)
         return M.UpdatePreferenceResponse(preference=pref)
+
+    async def PreviewDigest(self, request: M.PreviewDigestRequest, context: Ctx) -> M.PreviewDigestResponse:
+        p = call.principal()
+        user = _user(p, request.user_id)
+        async with self.rt.db.session(p.tenant) as s:
+            pref = (await load_preferences(s, [user])).get(user)
+            roles = await s.scalar(select(SubscriberRow.roles).where(SubscriberRow.user_id == user))
+            cfg = digests.settings_for(pref, set((roles or "").split(",")))
+            if request.HasField("date"):
+                try:
+                    day = date(request.date.year, request.date.month, request.date.day)
+                except ValueError:
+                    raise InvalidArgument.field("date", "not a calendar date") from None
+            else:
+                day = datetime.now(ZoneInfo(cfg.time_zone)).date()
+            sections = digest_rules.build(await digests.entries(s, user, day), day, cfg.time_zone)
+        out = digests.as_proto(user, day, cfg.time_zone, sections)
+        if cfg.enabled and (sections or not cfg.skip_when_empty):
+            local = datetime.combine(day, cfg.send_time, tzinfo=ZoneInfo(cfg.time_zone))
+            out.scheduled_time.FromDatetime(local.astimezone(UTC))
+        return M.PreviewDigestResponse(digest=out)
 
     # ---- templates ----------------------------------------------------------
 

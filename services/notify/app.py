@@ -11,7 +11,7 @@ import httpx
 
 from kit.runtime import Runtime, ServiceSpec
 from salesops.notify.v1 import notification_pb2 as N
-from services.notify import api, consumers, deliveries, escalation, store
+from services.notify import api, consumers, deliveries, digests, escalation, store
 from services.notify.channels.email import SmtpEmail
 from services.notify.channels.http_channels import DingTalkBot, SignedWebhook, SmsGateway, WeComBot
 
@@ -31,6 +31,7 @@ def activities(rt: Runtime) -> Sequence[Callable[..., Any]]:
     return [
         *deliveries.DeliveryActivities(rt.db, adapters(client)).all(),  # type: ignore[list-item]
         *escalation.EscalationActivities(rt.db, rt.redis).all(),  # type: ignore[list-item]
+        *digests.DigestActivities(rt.db, rt.redis).all(),  # type: ignore[list-item]
     ]
 
 
@@ -46,14 +47,23 @@ async def start_dispatcher(rt: Runtime) -> Callable[[], Awaitable[None]]:
     return stop
 
 
+async def ensure_digest_schedule(rt: Runtime) -> Callable[[], Awaitable[None]]:
+    await digests.ensure_schedule(rt.temporal, rt.settings.task_queue)
+
+    async def nothing() -> None:
+        return None
+
+    return nothing
+
+
 SPEC = ServiceSpec(
     name="notify",
     metadata=store.metadata,
     outbox=store.outbox,
     processed_events=store.processed_events,
     servicers=api.registrations,
-    workflows=[deliveries.DeliveryWorkflow, escalation.EscalationWorkflow],
+    workflows=[deliveries.DeliveryWorkflow, escalation.EscalationWorkflow, digests.DigestSweepWorkflow],
     activities=activities,
     api_background=[consumers.start_consumer],
-    worker_background=[start_dispatcher],
+    worker_background=[start_dispatcher, ensure_digest_schedule],
 )

@@ -242,6 +242,8 @@ def render_text(source: str, values: Mapping[str, Any], *, locale: str, time_zon
             value = _apply(fm.group(1), arg.strip().strip("'\"") if arg else None, value, locale, tz)
         if isinstance(value, datetime):
             return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON (Struct) numbers arrive as floats: "3", not "3.0"
         return "" if value is None else str(value)
 
     return _EXPR.sub(one, source)

@@ -1,0 +1,200 @@
+"""Daily digests: a Temporal schedule sweeps every 15 minutes and sends each due user's digest once.
+
+"Once" is the dedupe key `digest:<user>:<local date>`: a sweep that runs twice,
+or two workers, cannot send a second digest for the same day.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity, workflow
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+)
+
+with workflow.unsafe.imports_passed_through():
+    import redis.asyncio as aioredis
+
+    from kit.db import Database
+    from salesops.notify.v1 import digest_pb2, notification_pb2, preference_pb2
+    from services.notify import convert, preferences, sending
+    from services.notify.domain import digest as rules
+    from services.notify.store import InboxItemRow, SubscriberRow
+
+log = logging.getLogger("salesops.notify.digests")
+N = notification_pb2
+DIGEST_ROLES = ("rep", "supervisor", "director")
+_KINDS = {
+    rules.DUE_TODAY: digest_pb2.DIGEST_SECTION_KIND_DUE_TODAY,
+    rules.BREACHED: digest_pb2.DIGEST_SECTION_KIND_BREACHED,
+    rules.APPROVALS_WAITING: digest_pb2.DIGEST_SECTION_KIND_APPROVALS_WAITING,
+    rules.AWAITING_ACK: digest_pb2.DIGEST_SECTION_KIND_AWAITING_ACK,
+}
+
+
+@dataclass
+class SweepRequest:
+    now: str = ""  # RFC 3339; empty = the activity's clock
+
+
+@dataclass
+class DigestSettings:
+    enabled: bool
+    send_time: time
+    skip_when_empty: bool
+    time_zone: str
+
+
+def settings_for(pref: preference_pb2.Preference | None, roles: set[str]) -> DigestSettings:
+    eff = preferences.effective(pref)
+    default_on = bool(roles & set(DIGEST_ROLES))
+    if pref is None or not pref.HasField("digest"):
+        return DigestSettings(default_on, rules.DEFAULT_SEND_TIME, True, eff.time_zone)
+    d = pref.digest
+    send = (
+        time(d.send_time.hours % 24, d.send_time.minutes)
+        if d.HasField("send_time")
+        else rules.DEFAULT_SEND_TIME
+    )
+    return DigestSettings(d.enabled, send, d.skip_when_empty, eff.time_zone)
+
+
+async def entries(session: AsyncSession, user_id: str, day: date) -> list[rules.Entry]:
+    horizon = datetime.combine(day, time(0), tzinfo=UTC) - timedelta(days=14)
+    rows = await session.scalars(
+        select(InboxItemRow).where(
+            InboxItemRow.user_id == user_id,
+            or_(InboxItemRow.created_at >= horizon, InboxItemRow.due_time >= horizon),
+        )
+    )
+    return [
+        rules.Entry(
+            r.notification_id,
+            r.category,
+            r.priority,
+            r.title,
+            convert.aware(r.created_at),
+            convert.aware(r.due_time) if r.due_time else None,
+            r.state == 1,
+            r.ack_required,
+        )
+        for r in rows
+    ]
+
+
+def as_proto(user_id: str, day: date, tz: str, sections: list[rules.Section]) -> digest_pb2.Digest:
+    out = digest_pb2.Digest(user_id=user_id, time_zone=tz)
+    out.date.year, out.date.month, out.date.day = day.year, day.month, day.day
+    for section in sections:
+        s = out.sections.add(kind=_KINDS[section.kind], total_count=section.total)  # type: ignore[arg-type]
+        for e in section.entries:
+            entry = s.entries.add(notification_id=e.notification_id, title=e.title)
+            entry.category = convert.category_enum(e.category)  # type: ignore[assignment]
+            entry.priority = e.priority  # type: ignore[assignment]
+            entry.create_time.FromDatetime(e.created_at)
+            if e.due_time is not None:
+                entry.due_time.FromDatetime(e.due_time)
+    return out
+
+
+def digest_notification(user_id: str, day: date, sections: list[rules.Section]) -> N.Notification:
+    counts = {s.kind: s.total for s in sections}
+    n = N.Notification(
+        category=N.NOTIFICATION_CATEGORY_DIGEST,
+        recipients=[N.Recipient(user_id=user_id)],
+        template=N.TemplateContent(),
+        dedupe_key=f"digest:{user_id}:{day.isoformat()}",
+    )
+    n.template.variables.update(
+        {
+            "due_today": counts.get(rules.DUE_TODAY, 0),
+            "breached": counts.get(rules.BREACHED, 0),
+            "approvals": counts.get(rules.APPROVALS_WAITING, 0),
+        }
+    )
+    n.dedupe_window.FromSeconds(36 * 3600)
+    return n
+
+
+class DigestActivities:
+    def __init__(self, db: Database, redis: aioredis.Redis) -> None:
+        self.db = db
+        self.sender = sending.Sender(db, redis)
+
+    @activity.defn(name="notify.send_due_digests")
+    async def sweep(self, request: SweepRequest) -> int:
+        """Send the digest of every user whose local send time has passed today; returns how many went out."""
+        now = datetime.fromisoformat(request.now) if request.now else datetime.now(UTC)
+        async with self.db.system_session() as s:
+            people = (
+                await s.execute(
+                    select(SubscriberRow.tenant_id, SubscriberRow.user_id, SubscriberRow.roles).where(
+                        SubscriberRow.active.is_(True)
+                    )
+                )
+            ).all()
+        sent = 0
+        for tenant, user_id, roles in people:
+            activity.heartbeat(sent)
+            async with self.db.session(tenant) as s:
+                pref = (await preferences.load(s, [user_id])).get(user_id)
+                cfg = settings_for(pref, set(roles.split(",")))
+                day = rules.due_date(now, cfg.time_zone, cfg.send_time) if cfg.enabled else None
+                if day is None:
+                    continue
+                sections = rules.build(await entries(s, user_id, day), day, cfg.time_zone)
+                if not sections and cfg.skip_when_empty:
+                    continue
+                outcome = await self.sender.send(
+                    tenant, digest_notification(user_id, day, sections), session=s
+                )
+                await s.commit()
+            await self.sender.announce(tenant, outcome)
+            sent += 0 if outcome.deduplicated else 1
+        return sent
+
+    def all(self) -> list[object]:
+        return [self.sweep]
+
+
+@workflow.defn(name="notify.DigestSweep")
+class DigestSweepWorkflow:
+    @workflow.run
+    async def run(self, request: SweepRequest) -> int:
+        return int(
+            await workflow.execute_activity(
+                "notify.send_due_digests",
+                request,
+                start_to_close_timeout=timedelta(minutes=30),
+                heartbeat_timeout=timedelta(minutes=2),
+            )
+        )
+
+
+SCHEDULE_ID = "notify/daily-digest"
+
+
+async def ensure_schedule(client: Client, task_queue: str, every: timedelta = timedelta(minutes=15)) -> None:
+    """Create the digest schedule once; a second worker finding it is fine."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            DigestSweepWorkflow.run, SweepRequest(), id="notify-digest-sweep", task_queue=task_queue
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    with contextlib.suppress(ScheduleAlreadyRunningError):
+        await client.create_schedule(SCHEDULE_ID, schedule)
