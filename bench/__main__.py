@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from bench import bench_events, bench_notify, grpc_overhead
+from bench import bench_events, bench_gateway, bench_notify, grpc_overhead
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -20,6 +20,7 @@ SUITES = {
     "grpc_overhead": grpc_overhead.run,
     "events": bench_events.measure,
     "notify": bench_notify.measure,
+    "gateway": bench_gateway.run,
 }
 
 

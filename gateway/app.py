@@ -29,7 +29,7 @@ from gateway.config import GatewaySettings
 from gateway.health import BackendHealth
 from gateway.idempotency import IdempotencyStore
 from gateway.openapi import DOCS_HTML, build_openapi
-from gateway.proxy import Gateway
+from gateway.proxy import Gateway, internal_error
 from gateway.ratelimit import RateLimiter
 from gateway.routes import Router, load_routes
 from kit.auth import AuthConfig, TokenVerifier
@@ -81,7 +81,7 @@ def create_app(
     backends: BackendHealth | None = None,
     settings: GatewaySettings | None = None,
     verifier: TokenVerifier | None = None,
-) -> Starlette:
+) -> ASGIApp:
     cfg = settings or GatewaySettings.from_env()
     health = backends or BackendHealth(cfg.addresses)
     router = Router(load_routes())
@@ -93,6 +93,7 @@ def create_app(
         None,
         cfg.timeout_seconds,
         cfg.max_body_bytes,
+        cfg.gzip_min_bytes,
     )
     openapi_cache: list[bytes] = []
 
@@ -131,44 +132,52 @@ def create_app(
             await gateway.backends.close()
             await redis.aclose()
 
-    middleware = [Middleware(RequestIdMiddleware)]
+    app = Starlette(
+        routes=[
+            StarletteRoute("/healthz", healthz),
+            StarletteRoute("/readyz", readyz),
+            StarletteRoute("/openapi.json", openapi),
+            StarletteRoute("/docs", docs),
+            StarletteRoute(BATCH_PATH, batch, methods=["POST"]),
+        ],
+        middleware=[Middleware(GZipMiddleware, minimum_size=cfg.gzip_min_bytes)],
+        lifespan=lifespan,
+    )
+    fixed = {"/healthz", "/readyz", "/openapi.json", "/docs", BATCH_PATH}
+
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        # REST calls skip Starlette's routing and middleware layers: they are the hot path.
+        if scope["type"] == "http" and scope["path"] not in fixed:
+            request = Request(scope, receive)
+            try:
+                response = await gateway.handle(request)
+            except Exception:
+                access_log.exception("unhandled error", extra={"request_id": request.state.request_id})
+                response = internal_error(request.state.request_id)
+            await response(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    outer: ASGIApp = dispatch
     if cfg.cors_origins:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(cfg.cors_origins),
-                allow_methods=ALL_METHODS,
-                allow_headers=[
-                    "Authorization",
-                    "Content-Type",
-                    "Idempotency-Key",
-                    "X-Request-ID",
-                    "Last-Event-ID",
-                ],
-                expose_headers=[
-                    "RateLimit",
-                    "RateLimit-Policy",
-                    "Retry-After",
-                    "X-Request-ID",
-                    "Idempotent-Replayed",
-                ],
-                max_age=600,
-            )
+        outer = CORSMiddleware(
+            outer,
+            allow_origins=list(cfg.cors_origins),
+            allow_methods=ALL_METHODS,
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "X-Request-ID",
+                "Last-Event-ID",
+            ],
+            expose_headers=[
+                "RateLimit",
+                "RateLimit-Policy",
+                "Retry-After",
+                "X-Request-ID",
+                "Idempotent-Replayed",
+            ],
+            max_age=600,
         )
-    middleware.append(Middleware(GZipMiddleware, minimum_size=cfg.gzip_min_bytes))
-    routes = [
-        StarletteRoute("/healthz", healthz),
-        StarletteRoute("/readyz", readyz),
-        StarletteRoute("/openapi.json", openapi),
-        StarletteRoute("/docs", docs),
-        StarletteRoute(BATCH_PATH, batch, methods=["POST"]),
-    ]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
-
-    async def rest(scope: Scope, receive: Receive, send: Send) -> None:
-        # Everything the fixed routes do not take (any path, even one no path pattern matches).
-        response = await gateway.handle(Request(scope, receive))
-        await response(scope, receive, send)
-
-    app.router.default = rest
-    return app
+    return RequestIdMiddleware(outer)

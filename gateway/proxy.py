@@ -6,12 +6,14 @@ wraps it for Starlette and serves server-streaming RPCs as Server-Sent Events.
 
 from __future__ import annotations
 
+import gzip
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.rpc import status_pb2
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 from starlette.requests import Request
@@ -74,7 +76,9 @@ class Gateway:
         idempotency: IdempotencyStore | None,
         timeout_seconds: float,
         max_body_bytes: int,
+        gzip_min_bytes: int = 1024,
     ) -> None:
+        self.gzip_min = gzip_min_bytes
         self.router = router
         self.verifier = verifier
         self.backends = backends
@@ -245,6 +249,9 @@ class Gateway:
                 request.headers.get("idempotency-key"),
             )
             outcome.headers.update(headers)
+            if len(outcome.body) >= self.gzip_min and "gzip" in request.headers.get("accept-encoding", ""):
+                outcome.body = gzip.compress(outcome.body, 5)
+                outcome.headers.update({"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
             return respond(outcome)
 
     async def stream(
@@ -307,6 +314,11 @@ def unauthorized(exc: AuthError) -> Outcome:
     if exc.reason == "missing":
         challenge = 'Bearer realm="salesops"'
     return Outcome(401, data, {"WWW-Authenticate": challenge})
+
+
+def internal_error(request_id: str) -> Response:
+    status = status_pb2.Status(code=13, message=f"internal error (reference {request_id})")
+    return respond(Outcome(500, gw_errors.status_json(status)))
 
 
 def respond(outcome: Outcome) -> Response:

@@ -1,12 +1,16 @@
 """Per-tenant and per-user rate limits in Redis: a sliding window (two weighted fixed windows).
 
-One script call checks and counts both policies atomically, so a request is
-counted only when every policy lets it through. Keys carry the tenant, so one
-tenant's flood only ever fills its own counters.
+One script call checks and counts every policy of a request atomically, so a
+request is counted only when all its policies let it through. Keys carry the
+tenant, so one tenant's flood only ever fills its own counters. Checks made in
+the same event-loop turn travel together in one script call (one round trip and
+one reply line per request instead of a command each): the script still takes
+them one by one, in arrival order, so the result is the same as separate calls.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -17,47 +21,57 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger("salesops.gateway.ratelimit")
 
+# KEYS: per request, one counter prefix per policy. ARGV: now_ms, window_ms, policies, limits...
+# Reply: one line per request, "allowed" then per policy "remaining,wait_ms,over", comma-separated.
 _SCRIPT = """
 local now = tonumber(ARGV[1])
 local w = tonumber(ARGV[2])
+local np = tonumber(ARGV[3])
 local idx = math.floor(now / w)
 local into = now - idx * w
 local elapsed = into / w
-local allowed = 1
-local state = {}
-for i, key in ipairs(KEYS) do
-  local limit = tonumber(ARGV[2 + i])
-  local cur = tonumber(redis.call('GET', key .. ':' .. idx) or '0')
-  local prev = tonumber(redis.call('GET', key .. ':' .. (idx - 1)) or '0')
-  local est = prev * (1 - elapsed) + cur
-  state[i] = {limit, cur, prev, est}
-  if est + 1 > limit then allowed = 0 end
-end
-local out = {allowed}
-for i, key in ipairs(KEYS) do
-  local limit, cur, prev, est = state[i][1], state[i][2], state[i][3], state[i][4]
-  if allowed == 1 then
-    redis.call('INCR', key .. ':' .. idx)
-    redis.call('PEXPIRE', key .. ':' .. idx, w * 2)
-    est = est + 1
+local lines = {}
+for r = 0, (#KEYS / np) - 1 do
+  local allowed = 1
+  local state = {}
+  for p = 1, np do
+    local key = KEYS[r * np + p]
+    local limit = tonumber(ARGV[3 + p])
+    local cur = tonumber(redis.call('GET', key .. ':' .. idx) or '0')
+    local prev = tonumber(redis.call('GET', key .. ':' .. (idx - 1)) or '0')
+    local est = prev * (1 - elapsed) + cur
+    state[p] = {limit, cur, prev, est}
+    if est + 1 > limit then allowed = 0 end
   end
-  local wait = 0
-  if est + 1 > limit then
-    if cur + 1 <= limit and prev > 0 then
-      wait = (1 - (limit - 1 - cur) / prev) * w - into
-    else
-      local again = 0
-      if cur > 0 then again = math.max(0, 1 - (limit - 1) / cur) end
-      wait = (w - into) + again * w
+  local out = {tostring(allowed)}
+  for p = 1, np do
+    local key = KEYS[r * np + p]
+    local limit, cur, prev, est = state[p][1], state[p][2], state[p][3], state[p][4]
+    if allowed == 1 then
+      redis.call('INCR', key .. ':' .. idx)
+      redis.call('PEXPIRE', key .. ':' .. idx, w * 2)
+      est = est + 1
+      cur = cur + 1
     end
-  else
-    wait = w - into
+    local wait
+    local over = 0
+    if est + 1 > limit then
+      over = 1
+      if cur + 1 <= limit and prev > 0 then
+        wait = (1 - (limit - 1 - cur) / prev) * w - into
+      else
+        local again = 0
+        if cur > 0 then again = math.max(0, 1 - (limit - 1) / cur) end
+        wait = (w - into) + again * w
+      end
+    else
+      wait = w - into
+    end
+    out[#out + 1] = string.format('%d,%d,%d', math.max(0, math.floor(limit - est)), math.ceil(math.max(wait, 1)), over)
   end
-  out[#out + 1] = math.max(0, math.floor(limit - est))
-  out[#out + 1] = math.ceil(math.max(wait, 1))
-  out[#out + 1] = (est + 1 > limit) and 1 or 0
+  lines[#lines + 1] = table.concat(out, ',')
 end
-return out
+return table.concat(lines, ';')
 """
 
 
@@ -79,32 +93,66 @@ class RateLimiter:
     def __init__(self, redis: Redis, tenant_limit: int, user_limit: int, window_seconds: int) -> None:
         self.redis = redis
         self.window_ms = window_seconds * 1000
-        self.window = window_seconds
         self.policies = [
             p for p in (Policy("tenant", tenant_limit), Policy("user", user_limit)) if p.limit > 0
         ]
         self._script: Any = redis.register_script(_SCRIPT)
         self.policy_header = ", ".join(f'"{p.name}";q={p.limit};w={window_seconds}' for p in self.policies)
+        self._pending: list[tuple[list[str], asyncio.Future[str | None]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _keys(self, tenant: str, user: str) -> list[str]:
+        # Length-prefixed so no tenant/user pair can collide with another.
+        return [
+            f"gw:rl:t:{len(tenant)}:{tenant}"
+            if p.name == "tenant"
+            else f"gw:rl:u:{len(tenant)}:{tenant}:{user}"
+            for p in self.policies
+        ]
 
     async def check(self, tenant: str, user: str) -> Decision:
         if not self.policies:
             return Decision(True, {})
-        keys = [
-            f"gw:rl:{p.name}:{tenant}" if p.name == "tenant" else f"gw:rl:{p.name}:{tenant}:{user}"
-            for p in self.policies
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[str | None] = loop.create_future()
+        self._pending.append((self._keys(tenant, user), future))
+        if len(self._pending) == 1:
+            loop.call_soon(self._flush)
+        line = await future
+        if line is None:  # Redis unreachable: fail open, the services keep their own caps
+            return Decision(True, {})
+        return self._decision(line)
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        task = asyncio.get_running_loop().create_task(self._run(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, batch: list[tuple[list[str], asyncio.Future[str | None]]]) -> None:
+        keys = [k for ks, _ in batch for k in ks]
+        args = [
+            int(time.time() * 1000),
+            self.window_ms,
+            len(self.policies),
+            *(p.limit for p in self.policies),
         ]
         try:
-            raw = await self._script(
-                keys=keys, args=[int(time.time() * 1000), self.window_ms, *(p.limit for p in self.policies)]
-            )
-        except RedisError as exc:
-            # Fail open: a Redis outage must not take the API down; the services keep their own caps.
+            raw = await self._script(keys=keys, args=args)
+            lines: list[str | None] = list(raw.decode().split(";"))
+        except (RedisError, OSError) as exc:
             log.warning("rate limit check skipped: %s", exc)
-            return Decision(True, {})
-        allowed = bool(raw[0])
+            lines = [None] * len(batch)
+        for (_, future), line in zip(batch, lines, strict=True):
+            if not future.done():
+                future.set_result(line)
+
+    def _decision(self, line: str) -> Decision:
+        values = [int(v) for v in line.split(",")]
+        allowed = bool(values[0])
         parts, retry, blocked = [], 0, ""
         for i, p in enumerate(self.policies):
-            remaining, wait_ms, over = int(raw[1 + 3 * i]), int(raw[2 + 3 * i]), int(raw[3 + 3 * i])
+            remaining, wait_ms, over = values[1 + 3 * i : 4 + 3 * i]
             seconds = max(1, -(-wait_ms // 1000))
             parts.append(f'"{p.name}";r={remaining};t={seconds}')
             if not allowed and over and seconds > retry:

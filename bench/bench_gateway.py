@@ -1,0 +1,126 @@
+"""Gateway overhead: authenticated WhoAmI as REST through the gateway vs the same RPC over gRPC.
+
+One backend process (the kit's server pipeline, as `grpc_overhead` runs it), one
+gateway process (`python -m gateway`: uvicorn + httptools + uvloop, real Redis
+rate limits, default logging) in front of it. The same client process drives
+64 requests in flight at each, alternating rounds so drift hits both alike. The
+REST client is a minimal keep-alive HTTP/1.1 client on raw sockets, so the
+figure measures the gateway rather than a heavyweight client library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.grpc_overhead import CONCURRENCY, _drive, _pct
+from deploy.local.infra import free_port, start_redis, wait_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    await reader.readexactly(length)
+    return status
+
+
+async def _drive_rest(port: int, token: str, seconds: float) -> tuple[float, list[float]]:
+    request = (
+        f"GET /v1/whoami HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    ).encode()
+    conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(CONCURRENCY)]
+    for reader, writer in conns:  # warm up, and prove the call works
+        writer.write(request)
+        status = await _read_response(reader)
+        if status != 200:
+            raise RuntimeError(f"gateway answered {status}")
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal errors
+        while time.perf_counter() < stop_at:
+            t0 = time.perf_counter()
+            writer.write(request)
+            if await _read_response(reader) != 200:
+                errors += 1
+            latencies.append(time.perf_counter() - t0)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(r, w) for r, w in conns))
+    elapsed = time.perf_counter() - start
+    for _, writer in conns:
+        writer.close()
+    if errors:
+        raise RuntimeError(f"{errors} gateway calls failed")
+    return len(latencies) / elapsed, latencies
+
+
+def run(seconds: float = 4.0, rounds: int = 3) -> dict[str, float]:
+    from kit.auth import AuthConfig, TokenMinter
+
+    token = TokenMinter(AuthConfig.from_env()).mint("rep-a1", "demo", ["rep"], org="east/team-a")
+    qps: dict[str, list[float]] = {"grpc": [], "rest": []}
+    lat: dict[str, list[float]] = {"grpc": [], "rest": []}
+    procs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        redis = start_redis(Path(tmp), persist=False)
+        try:
+            grpc_port, gw_port = free_port(), free_port()
+            backend = subprocess.Popen(
+                [sys.executable, "-m", "bench.grpc_overhead", "serve", "kit", str(grpc_port)], cwd=ROOT
+            )
+            procs.append(backend)
+            wait_port("127.0.0.1", grpc_port, 20, backend)
+            env = {
+                **os.environ,
+                "SALESOPS_LEADS_ADDR": f"127.0.0.1:{grpc_port}",
+                "SALESOPS_GATEWAY_PORT": str(gw_port),
+                "SALESOPS_REDIS_URL": redis.address.rsplit("/", 1)[0] + "/0",
+                "SALESOPS_GATEWAY_RATE_TENANT": "1000000000",
+                "SALESOPS_GATEWAY_RATE_USER": "1000000000",
+            }
+            gateway = subprocess.Popen(
+                [sys.executable, "-m", "gateway"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL
+            )
+            procs.append(gateway)
+            wait_port("127.0.0.1", gw_port, 30, gateway)
+            for _ in range(rounds):
+                q, latencies = asyncio.run(_drive(f"127.0.0.1:{grpc_port}", token, seconds))
+                qps["grpc"].append(q)
+                lat["grpc"].extend(latencies)
+                q, latencies = asyncio.run(_drive_rest(gw_port, token, seconds))
+                qps["rest"].append(q)
+                lat["rest"].extend(latencies)
+        finally:
+            for proc in procs:
+                proc.terminate()
+                proc.wait(10)
+            redis.stop()
+    direct, rest = statistics.median(qps["grpc"]), statistics.median(qps["rest"])
+    return {
+        "grpc_direct_qps": direct,
+        "gateway_rest_qps": rest,
+        "ratio": rest / direct,
+        "grpc_p50_ms": _pct(lat["grpc"], 50),
+        "grpc_p99_ms": _pct(lat["grpc"], 99),
+        "gateway_p50_ms": _pct(lat["rest"], 50),
+        "gateway_p99_ms": _pct(lat["rest"], 99),
+    }
+
+
+if __name__ == "__main__":
+    print(run())
