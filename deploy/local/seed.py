@@ -62,7 +62,15 @@ async def seed_notify_directory(addresses: dict[str, str], tokens: dict[str, str
         )
 
 
-STEPS: list[Step] = [check_identities, seed_notify_directory]
+async def seed_leads(addresses: dict[str, str], tokens: dict[str, str]) -> None:
+    """Leads: grading, routing, pool and SLA settings and the reps' routing profiles (services/leads/seed.py)."""
+    from services.leads import seed as leads_seed
+
+    if "leads" in addresses:
+        await leads_seed.seed(addresses["leads"], tokens["admin"])
+
+
+STEPS: list[Step] = [check_identities, seed_notify_directory, seed_leads]
 
 
 async def seed(addresses: dict[str, str], tokens: dict[str, str]) -> None:

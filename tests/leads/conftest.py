@@ -42,6 +42,7 @@ class Leads:
     db: Database
     channel: grpc.aio.Channel
     stub: leads_service_pb2_grpc.LeadsServiceStub
+    address: str
 
     def md(self, user: str, tenant: str = "demo") -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {token(user, tenant)}"),)
@@ -68,7 +69,7 @@ async def leads(database_url: str) -> AsyncIterator[Leads]:
     await server.start()
     channel = grpc.aio.insecure_channel(server.address)
     try:
-        yield Leads(db, channel, leads_service_pb2_grpc.LeadsServiceStub(channel))
+        yield Leads(db, channel, leads_service_pb2_grpc.LeadsServiceStub(channel), server.address)
     finally:
         await channel.close()
         await server.stop(0)
