@@ -227,7 +227,7 @@ def operation(route: Route, b: SchemaBuilder, op_id: str) -> dict[str, Any]:
         op["description"] = text
     params = [_path_param(route, v, b) for v in route.path.variables]
     params += b.query_parameters(route)
-    write = route.http_method in {"POST", "PATCH"}
+    write = route.http_method in {"POST", "PATCH", "PUT", "DELETE"}
     if write:
         params.append({"$ref": "#/components/parameters/IdempotencyKey"})
     if route.server_streaming:

@@ -16,6 +16,7 @@ import grpc
 from google.rpc import status_pb2
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -34,7 +35,7 @@ log = logging.getLogger("salesops.gateway")
 tracer = trace.get_tracer("salesops.gateway")
 
 JSON = "application/json"
-IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
+IDEMPOTENT_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 # Streaming requests with this field resume from the SSE Last-Event-ID; events carry `cursor` as id.
 RESUME_FIELD = "resume_cursor"
 
@@ -165,6 +166,10 @@ class Gateway:
             stored = await self.idempotency.begin(who.tenant, who.user_id, idempotency_key, fp)
         except errors.SalesopsError as err:
             return _error(err)
+        except (RedisError, OSError) as exc:
+            # Without the store a retry could apply twice: refuse rather than guess.
+            log.warning("idempotency store unavailable: %s", exc)
+            return _error(errors.Unavailable("idempotency store unavailable, retry later"))
         if stored is not None:
             return Outcome(
                 stored.status, stored.body, {"Idempotent-Replayed": "true"}, stored.content_type, True
@@ -174,13 +179,16 @@ class Gateway:
         except BaseException:
             await self.idempotency.release(who.tenant, who.user_id, idempotency_key)
             raise
-        await self.idempotency.finish(
-            who.tenant,
-            who.user_id,
-            idempotency_key,
-            fp,
-            Stored(outcome.status, outcome.body, outcome.content_type),
-        )
+        try:
+            await self.idempotency.finish(
+                who.tenant,
+                who.user_id,
+                idempotency_key,
+                fp,
+                Stored(outcome.status, outcome.body, outcome.content_type),
+            )
+        except (RedisError, OSError) as exc:  # applied already: answer, the key expires
+            log.warning("idempotency result not stored: %s", exc)
         return outcome
 
     def not_routed(self, method: str, path: str) -> Outcome:

@@ -86,7 +86,7 @@ GatewayFactory = Callable[..., AbstractAsyncContextManager[Running]]
 @pytest.fixture
 def gateway_factory(redis_url: str) -> GatewayFactory:
     def make(**overrides: Any) -> AbstractAsyncContextManager[Running]:
-        return running_gateway(redis_url, **overrides)
+        return running_gateway(overrides.pop("redis_url", redis_url), **overrides)
 
     return make
 

@@ -172,3 +172,20 @@ async def test_batch_stop_on_failure_and_validation(gw: Running) -> None:
     )
     r = await gw.client.post("/v1/sync:batch", json=BATCH)
     assert r.status_code == 401
+
+
+async def test_redis_down_rate_limits_fail_open_idempotent_writes_refused(
+    gateway_factory: GatewayFactory,
+) -> None:
+    from deploy.local.infra import free_port
+
+    async with gateway_factory(redis_url=f"redis://127.0.0.1:{free_port()}/0") as gw:
+        r = await gw.client.get("/v1/whoami", headers=auth())
+        assert r.status_code == 200 and "ratelimit" not in r.headers
+        r = await gw.client.post(
+            "/v1/leads", json={"displayName": "A"}, headers={**auth(), "Idempotency-Key": "k"}
+        )
+        assert r.status_code == 503 and r.json()["code"] == 14
+        assert gw.leads.created == 0
+        r = await gw.client.post("/v1/leads", json={"displayName": "A"}, headers=auth())
+        assert r.status_code == 200 and gw.leads.created == 1
