@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
@@ -30,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
     from salesops.notify.v1 import channel_config_pb2, delivery_pb2
     from services.notify import convert
     from services.notify.channels.base import Adapter, Message, SendError
+    from services.notify.domain import rate_limit
+    from services.notify.domain.templates import BUILT_INS, render
     from services.notify.store import ChannelConfigRow, DeliveryRow, NotificationRow
 
 log = logging.getLogger("salesops.notify.deliveries")
@@ -60,6 +62,9 @@ def proto(row: DeliveryRow) -> delivery_pb2.Delivery:
         provider_message_id=row.provider_message_id,
         resent_from_delivery_id=row.resent_from,
     )
+    if row.folded_into:
+        out.folded_into_delivery_id = row.folded_into
+    out.suppression_reason = row.suppression_reason  # type: ignore[assignment]
     if row.last_error_code:
         out.last_error.CopyFrom(
             D.DeliveryError(
@@ -131,6 +136,23 @@ async def resend(
     return copy
 
 
+async def _summary_message(session: AsyncSession, row: DeliveryRow) -> Message:
+    """The text of a summary delivery: how many were folded into it, by category, in the recipient's locale."""
+    folded = await session.execute(
+        select(NotificationRow.category, func.count())
+        .join(DeliveryRow, DeliveryRow.notification_id == NotificationRow.id)
+        .where(DeliveryRow.folded_into == row.id)
+        .group_by(NotificationRow.category)
+    )
+    counts = {str(category): int(n) for category, n in folded.all()}
+    locale = row.locale if ("summary", row.locale) in BUILT_INS else "zh-CN"
+    values = {"count": sum(counts.values()), "detail": rate_limit.summary_detail(counts, locale)}
+    rendered = render(BUILT_INS[("summary", locale)], values)
+    row.title, row.body = rendered.title, rendered.body
+    await session.commit()
+    return Message(row.id, row.notification_id, "summary", row.address, rendered.title, rendered.body)
+
+
 class DeliveryActivities:
     def __init__(self, db: Database, adapters: Mapping[int, Adapter]) -> None:
         self.db = db
@@ -152,6 +174,8 @@ class DeliveryActivities:
                 select(NotificationRow.category).where(NotificationRow.id == row.notification_id)
             )
             message = Message(row.id, row.notification_id, category or "", row.address, row.title, row.body)
+            if row.is_summary:
+                message = await _summary_message(s, row)
         adapter = self.adapters.get(row.channel)
         try:
             if config_payload is None or adapter is None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from google.protobuf.json_format import MessageToDict
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from ulid import ULID
@@ -26,7 +26,7 @@ from kit.db import Database
 from kit.errors import InvalidArgument, NotFound, PermissionDenied, Violations
 from salesops.notify.v1 import delivery_pb2, notification_pb2, notify_service_pb2
 from services.notify import convert, directory, live, preferences, template_store
-from services.notify.domain import categories, recipients
+from services.notify.domain import categories, rate_limit, recipients
 from services.notify.domain.quiet_hours import hold_until
 from services.notify.domain.templates import TemplateError, check_variables, context, render
 from services.notify.store import DedupeRow, DeliveryRow, InboxItemRow, NotificationRow
@@ -371,43 +371,106 @@ class Sender:
             for channel in dict.fromkeys(c for c in wanted if c in EXTERNAL_CHANNELS):
                 config_id = configs.get(channel, "")
                 address = address_for(sub, channel)
-                status = delivery_pb2.DELIVERY_STATUS_QUEUED
-                held = hold_until(now, eff.quiet, eff.time_zone, critical=critical)
+                row = {
+                    "id": str(ULID()),
+                    "tenant_id": tenant,
+                    "notification_id": n.notification_id,
+                    "user_id": user,
+                    "channel": channel,
+                    "channel_config_id": config_id,
+                    "address": address,
+                    "status": delivery_pb2.DELIVERY_STATUS_QUEUED,
+                    "attempts": 0,
+                    "title": title[:200],
+                    "body": body,
+                    "locale": locale,
+                    "hold_until": None,
+                    "next_attempt_at": now,
+                    "last_error_code": "",
+                    "last_error": "",
+                    "provider_message_id": "",
+                    "resent_from": "",
+                    "dispatched": False,
+                    "queued_at": now,
+                    "is_summary": False,
+                    "folded_into": "",
+                    "suppression_reason": 0,
+                }
                 if not config_id or not address:
-                    status = delivery_pb2.DELIVERY_STATUS_SUPPRESSED
-                elif held is not None:
-                    status = delivery_pb2.DELIVERY_STATUS_HELD
-                deliveries.append(
-                    {
-                        "id": str(ULID()),
-                        "tenant_id": tenant,
-                        "notification_id": n.notification_id,
-                        "user_id": user,
-                        "channel": channel,
-                        "channel_config_id": config_id,
-                        "address": address,
-                        "status": status,
-                        "attempts": 0,
-                        "title": title[:200],
-                        "body": body,
-                        "locale": locale,
-                        "hold_until": held,
-                        "next_attempt_at": held or now,
-                        "last_error_code": ""
-                        if config_id and address
-                        else ("CHANNEL_DISABLED" if not config_id else "NO_ADDRESS"),
-                        "last_error": "",
-                        "provider_message_id": "",
-                        "resent_from": "",
-                        "dispatched": False,
-                        "queued_at": now,
-                    }
-                )
+                    row["status"] = delivery_pb2.DELIVERY_STATUS_SUPPRESSED
+                    row["suppression_reason"] = (
+                        delivery_pb2.SUPPRESSION_REASON_CHANNEL_DISABLED
+                        if not config_id
+                        else delivery_pb2.SUPPRESSION_REASON_NO_ADDRESS
+                    )
+                    row["last_error_code"] = "CHANNEL_DISABLED" if not config_id else "NO_ADDRESS"
+                else:
+                    summary = await self._fold(session, row, prefs.get(user), critical=critical, now=now)
+                    if summary is not None:
+                        row["status"] = delivery_pb2.DELIVERY_STATUS_SUPPRESSED
+                        row["suppression_reason"] = delivery_pb2.SUPPRESSION_REASON_FOLDED
+                        row["folded_into"] = summary
+                    else:
+                        held = hold_until(now, eff.quiet, eff.time_zone, critical=critical)
+                        if held is not None:
+                            row["status"] = delivery_pb2.DELIVERY_STATUS_HELD
+                            row["hold_until"] = row["next_attempt_at"] = held
+                deliveries.append(row)
         for start in range(0, len(items), 1000):
             await session.execute(insert(InboxItemRow), items[start : start + 1000])
         if deliveries:
             await session.execute(insert(DeliveryRow), deliveries)
         return items, deliveries
+
+    async def _fold(
+        self, session: AsyncSession, row: dict[str, Any], pref: Any, *, critical: bool, now: datetime
+    ) -> str | None:
+        """The summary delivery `row` folds into when the recipient's channel is over its limit, else None."""
+        requested = pref.rate_limit if pref is not None and pref.HasField("rate_limit") else None
+        limit = rate_limit.effective(
+            rate_limit.Limit(),
+            requested.max_deliveries if requested is not None else 0,
+            requested.window.ToTimedelta()
+            if requested is not None and requested.HasField("window")
+            else None,
+        )
+        if critical or limit.max_deliveries == 0:
+            return None
+        mine = (DeliveryRow.user_id == row["user_id"], DeliveryRow.channel == row["channel"])
+        count, oldest = (
+            await session.execute(
+                select(func.count(), func.min(DeliveryRow.queued_at)).where(
+                    *mine,
+                    DeliveryRow.queued_at > now - limit.window,
+                    DeliveryRow.is_summary.is_(False),
+                    DeliveryRow.status != delivery_pb2.DELIVERY_STATUS_SUPPRESSED,
+                )
+            )
+        ).one()
+        if not rate_limit.must_fold(limit, count, critical=critical):
+            return None
+        pending = await session.scalar(
+            select(DeliveryRow.id).where(
+                *mine,
+                DeliveryRow.is_summary.is_(True),
+                DeliveryRow.status == delivery_pb2.DELIVERY_STATUS_HELD,
+            )
+        )
+        if pending is not None:
+            return str(pending)
+        due = rate_limit.summary_due(convert.aware(oldest) if oldest else now, limit)
+        summary = dict(
+            row,
+            id=str(ULID()),
+            status=delivery_pb2.DELIVERY_STATUS_HELD,
+            hold_until=due,
+            next_attempt_at=due,
+            is_summary=True,
+            title="",
+            body="",
+        )
+        await session.execute(insert(DeliveryRow), [summary])
+        return str(summary["id"])
 
 
 async def _enabled_channel_configs(session: AsyncSession) -> dict[int, str]:

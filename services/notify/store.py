@@ -123,7 +123,11 @@ class DeliveryRow(TenantScoped, Base):
     """One external delivery: a recipient on one channel, with its tracking status."""
 
     __tablename__ = "notify_deliveries"
-    __table_args__ = (Index("ix_notify_deliveries_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_notify_deliveries_due", "status", "next_attempt_at"),
+        # The rate limit counts one recipient's recent deliveries on one channel.
+        Index("ix_notify_deliveries_recipient", "tenant_id", "user_id", "channel", "queued_at"),
+    )
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
     notification_id: Mapped[str] = mapped_column(String(26), index=True)
     user_id: Mapped[str] = mapped_column(String(128), default="")
@@ -141,6 +145,10 @@ class DeliveryRow(TenantScoped, Base):
     last_error: Mapped[str] = mapped_column(String(1000), default="")
     provider_message_id: Mapped[str] = mapped_column(String(200), default="")
     resent_from: Mapped[str] = mapped_column(String(26), default="")
+    # Rate limiting: a summary delivery stands for the ones folded into it (SUPPRESSED, folded_into = its id).
+    is_summary: Mapped[bool] = mapped_column(Boolean, default=False)
+    folded_into: Mapped[str] = mapped_column(String(26), default="")
+    suppression_reason: Mapped[int] = mapped_column(Integer, default=0)
     # Set once a DeliveryWorkflow owns the row; the dispatcher starts workflows for unowned due rows.
     dispatched: Mapped[bool] = mapped_column(Boolean, default=False)
     queued_at: Mapped[datetime] = mapped_column(UTC_TS)

@@ -66,7 +66,11 @@ async def _drain(stack: NotifyStack, env: WorkflowEnvironment, adapters: dict[in
 
             from services.notify.store import DeliveryRow
 
-            ids = list(await s.scalars(select(DeliveryRow.id).order_by(DeliveryRow.id)))
+            ids = list(
+                await s.scalars(
+                    select(DeliveryRow.id).where(DeliveryRow.dispatched.is_(True)).order_by(DeliveryRow.id)
+                )
+            )
         results = []
         for delivery_id in ids:
             handle = env.client.get_workflow_handle(f"delivery-{TENANT}-{delivery_id}")
@@ -207,3 +211,39 @@ async def test_quiet_hours_hold_external_delivery_but_not_the_inbox(
     assert results == ["sent", "sent"]
     titles = [r.json()["title"] for r in fake.requests]
     assert titles[0].endswith("Loud")  # the critical one went first; the other waited for the window's end
+
+
+async def test_bursts_beyond_the_rate_limit_fold_into_one_summary(
+    notify: NotifyStack, temporal_skipping: WorkflowEnvironment
+) -> None:
+    async with http_provider() as fake, httpx.AsyncClient() as client:
+        await _webhook_config(notify, fake.url)
+        ids = []
+        for i in range(7):  # tenant default: 5 per 10 minutes per channel
+            sent = await notify.stub.SendNotification(
+                M.SendNotificationRequest(notification=breach(f"Lead {i}", "rep-a1")), metadata=auth(SERVICE)
+            )
+            ids.append(sent.notification.notification_id)
+        critical = breach("Urgent", "rep-a1")
+        critical.priority = N.NOTIFICATION_PRIORITY_CRITICAL
+        urgent = await notify.stub.SendNotification(
+            M.SendNotificationRequest(notification=critical), metadata=auth(SERVICE)
+        )
+        firsts = [(await _deliveries(notify, nid))[0] for nid in ids]
+        assert [d.status for d in firsts[:5]] == [D.DELIVERY_STATUS_QUEUED] * 5
+        folded = firsts[5:]
+        assert {d.status for d in folded} == {D.DELIVERY_STATUS_SUPPRESSED}
+        assert {d.suppression_reason for d in folded} == {D.SUPPRESSION_REASON_FOLDED}
+        assert len({d.folded_into_delivery_id for d in folded}) == 1  # one summary per channel
+        [loud] = await _deliveries(notify, urgent.notification.notification_id)
+        assert loud.status == D.DELIVERY_STATUS_QUEUED  # critical is never folded
+        # The inbox is never limited.
+        inbox = await notify.stub.ListInboxItems(M.ListInboxItemsRequest(), metadata=auth(REP_A1))
+        assert inbox.total_size == 8
+        results = await _drain(notify, temporal_skipping, {N.CHANNEL_WEBHOOK: SignedWebhook(client)})
+    # 5 + the critical one + the summary; the folded two are never sent alone.
+    assert results == ["sent"] * 7
+    titles = [r.json()["title"] for r in fake.requests]
+    assert len(titles) == 7
+    assert titles[-1] == "还有 2 条通知"
+    assert fake.requests[-1].json()["body"] == "2 x sla_reminder"

@@ -168,3 +168,22 @@ def test_render_formats_times_in_the_recipients_zone_and_truncates() -> None:
         context({"lead_name": "x"}, recipient_name="r", due_time=due, now=due),
     )
     assert "未分配" in breach.body  # default filter
+
+
+def test_rate_limit_is_only_ever_stricter_and_never_folds_critical() -> None:
+    from services.notify.domain import rate_limit as rl
+
+    tenant = rl.Limit(5, timedelta(minutes=10))
+    assert rl.effective(tenant, 0, None) == tenant
+    assert rl.effective(tenant, 3, timedelta(minutes=30)) == rl.Limit(3, timedelta(minutes=30))
+    assert rl.effective(tenant, 50, timedelta(minutes=1)) == tenant  # looser asks are ignored
+    assert rl.effective(rl.Limit(0), 4, None).max_deliveries == 4
+    assert not rl.must_fold(tenant, 4, critical=False)
+    assert rl.must_fold(tenant, 5, critical=False)
+    assert not rl.must_fold(tenant, 50, critical=True)
+    assert not rl.must_fold(rl.Limit(0), 50, critical=False)
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    assert rl.summary_due(start, tenant) == start + timedelta(minutes=10)
+    assert (
+        rl.summary_detail({"dwell_alert": 3, "sla_reminder": 4}, "en") == "4 x sla_reminder, 3 x dwell_alert"
+    )
