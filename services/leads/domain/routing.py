@@ -6,6 +6,7 @@ Pure and allocation-light: it runs on every intake (benchmark: 200 rules x 2,000
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -137,36 +138,29 @@ def team_contains(team: str, path: str, include_sub: bool) -> bool:
 
 
 def _check(rule: Rule, lead: LeadFacts) -> tuple[bool, tuple[Condition, ...]]:
+    """Conditions in order, stopping at the first that fails (lazy: 200 rules are scanned per lead)."""
     out: list[Condition] = []
-    checks: tuple[tuple[str, tuple[str, ...], str, bool], ...] = (
-        ("region", rule.regions, lead.region, not rule.regions or region_matches(rule.regions, lead.region)),
-        (
-            "product_lines",
-            rule.product_lines,
-            ",".join(lead.product_lines),
-            not rule.product_lines or any(p in rule.product_lines for p in lead.product_lines),
-        ),
-        ("channel", rule.channels, lead.channel, not rule.channels or lead.channel in rule.channels),
-        (
-            "source_code",
-            rule.source_codes,
-            lead.source_code,
-            not rule.source_codes or lead.source_code in rule.source_codes,
-        ),
-        ("grade", rule.grades, lead.grade, not rule.grades or lead.grade in rule.grades),
-        (
-            "language_code",
-            rule.language_codes,
-            lead.language,
-            not rule.language_codes or lead.language in rule.language_codes,
-        ),
-    )
-    for name, expected, actual, passed in checks:
-        if not expected:
-            continue
-        out.append(Condition(name, ",".join(expected), actual, passed))
-        if not passed:
+    if rule.regions:
+        ok = region_matches(rule.regions, lead.region)
+        out.append(Condition("region", ",".join(rule.regions), lead.region, ok))
+        if not ok:
             return False, tuple(out)
+    if rule.product_lines:
+        ok = any(p in rule.product_lines for p in lead.product_lines)
+        out.append(Condition("product_lines", ",".join(rule.product_lines), ",".join(lead.product_lines), ok))
+        if not ok:
+            return False, tuple(out)
+    for name, expected, actual in (
+        ("channel", rule.channels, lead.channel),
+        ("source_code", rule.source_codes, lead.source_code),
+        ("grade", rule.grades, lead.grade),
+        ("language_code", rule.language_codes, lead.language),
+    ):
+        if expected:
+            ok = actual in expected
+            out.append(Condition(name, ",".join(expected), actual, ok))
+            if not ok:
+                return False, tuple(out)
     return True, tuple(out)
 
 
@@ -183,6 +177,22 @@ def match_rule(rules: Sequence[Rule], lead: LeadFacts) -> tuple[Rule | None, lis
     return None, tried
 
 
+def _candidate(rep: Rep, reasons: list[str], score: float, rank: int) -> Candidate:
+    ratio = rep.open_leads / rep.capacity if rep.capacity else 0.0
+    return Candidate(
+        rep.user_id,
+        rep.display_name,
+        not reasons,
+        reasons,
+        rep.open_leads,
+        rep.capacity,
+        round(ratio, 6),
+        rep.weight,
+        score,
+        rank,
+    )
+
+
 def tie_key(lead_id: str, user_id: str) -> int:
     """Fair, stable tie-break: a hash of lead and rep, so no rep wins ties by list or creation order."""
     return int.from_bytes(hashlib.blake2b(f"{lead_id}|{user_id}".encode(), digest_size=8).digest(), "big")
@@ -195,15 +205,22 @@ def skip_reasons(
     now: datetime,
     tenant_calendar: BusinessCalendar | None,
     excluded: Mapping[str, str],
+    tenant_working: bool | None = None,
 ) -> list[str]:
+    """Why `rep` cannot take `lead` now; `tenant_working` is the tenant calendar's answer, computed once."""
     reasons: list[str] = []
     if not rep.accepting:
         reasons.append(NOT_ACCEPTING)
-    if any(s <= now < e for s, e in rep.leaves):
+    if rep.leaves and any(s <= now < e for s, e in rep.leaves):
         reasons.append(ON_LEAVE)
     if not rule.allow_outside_working_hours:
-        cal = rep.calendar or tenant_calendar
-        if cal is not None and not cal.is_working_time(now):
+        if rep.calendar is not None:
+            working = rep.calendar.is_working_time(now)
+        elif tenant_working is not None:
+            working = tenant_working
+        else:
+            working = tenant_calendar is None or tenant_calendar.is_working_time(now)
+        if not working:
             reasons.append(OUTSIDE_WORKING_HOURS)
     if rep.capacity and rep.open_leads >= rep.capacity:
         reasons.append(AT_CAPACITY)
@@ -216,43 +233,55 @@ def skip_reasons(
     return reasons
 
 
+TRACE_TOP = 10  # ranked eligible candidates kept in a trace
+TRACE_SKIPPED = 20  # skipped candidates kept in a trace (the summary counts the rest)
+
+
 def pick(
     strategy: str,
     lead_id: str,
-    eligible: list[tuple[Rep, Candidate]],
+    eligible: list[Rep],
     wrr_state: Mapping[str, int],
-) -> tuple[Rep | None, dict[str, int]]:
-    """Apply the strategy to eligible candidates; fills score and rank. Returns winner and new WRR state."""
-    if not eligible:
-        return None, dict(wrr_state)
+) -> tuple[Rep | None, list[tuple[Rep, float]], dict[str, int]]:
+    """Apply the strategy. Returns the winner, the best candidates with scores (best first) and the WRR state.
+
+    Linear in the number of reps; the fair hash is only computed for reps tied with the best.
+    """
     state = dict(wrr_state)
+    if not eligible:
+        return None, [], state
     if strategy == WRR:
         # Smooth weighted round robin (nginx): deterministic, spreads picks by weight.
         total = 0
-        for rep, cand in eligible:
-            w = max(rep.weight, 1)
+        for rep in eligible:
+            w = rep.weight if rep.weight > 0 else 1
             total += w
             state[rep.user_id] = state.get(rep.user_id, 0) + w
-            cand.score = float(state[rep.user_id])
-        order = sorted(eligible, key=lambda rc: (-state[rc[0].user_id], tie_key(lead_id, rc[0].user_id)))
-        winner = order[0][0]
+        scores = {rep.user_id: float(state[rep.user_id]) for rep in eligible}
+        top = heapq.nsmallest(TRACE_TOP, eligible, key=lambda r: -scores[r.user_id])
+        best = -scores[top[0].user_id]
+        tied = [r for r in eligible if -scores[r.user_id] == best]
+        winner = min(tied, key=lambda r: tie_key(lead_id, r.user_id))
         state[winner.user_id] -= total
     else:
-        for _rep, cand in eligible:
-            cand.score = round(1.0 - cand.load_ratio, 6)
         # Least loaded; ties to the longest idle rep (never assigned first), then the fair hash.
-        order = sorted(
-            eligible,
-            key=lambda rc: (
-                -rc[1].score,
-                rc[0].last_assigned.timestamp() if rc[0].last_assigned else float("-inf"),
-                tie_key(lead_id, rc[0].user_id),
-            ),
-        )
-        winner = order[0][0]
-    for rank, (_, cand) in enumerate(order, start=1):
-        cand.rank = rank
-    return winner, state
+        keys = [
+            (
+                -round(1.0 - (r.open_leads / r.capacity if r.capacity else 0.0), 6),
+                r.last_assigned.timestamp() if r.last_assigned else float("-inf"),
+                i,
+            )
+            for i, r in enumerate(eligible)
+        ]
+        top_keys = heapq.nsmallest(TRACE_TOP, keys)
+        b0, b1 = top_keys[0][0], top_keys[0][1]
+        tied = [eligible[k[2]] for k in keys if k[0] == b0 and k[1] == b1]
+        winner = min(tied, key=lambda r: tie_key(lead_id, r.user_id))
+        top = [eligible[k[2]] for k in top_keys]
+        scores = {eligible[k[2]].user_id: -k[0] for k in top_keys}
+        scores[winner.user_id] = -b0
+    ranked = [winner, *[r for r in top if r is not winner][: TRACE_TOP - 1]]
+    return winner, [(r, scores[r.user_id]) for r in ranked], state
 
 
 def route(
@@ -289,39 +318,41 @@ def route(
         decision.summary = f"{head}, claim-only: the lead waits in pool {decision.pool_id!r} for a claim."
         decision.wrr_state = dict(wrr_state or {})
         return decision
-    eligible: list[tuple[Rep, Candidate]] = []
+    eligible: list[Rep] = []
+    skipped: list[tuple[Rep, list[str]]] = []
+    tenant_working = None
+    if tenant_calendar is not None and not rule.allow_outside_working_hours:
+        tenant_working = tenant_calendar.is_working_time(now)
+    team, sub = rule.team_path, rule.include_sub_teams
+    prefix = team + "/"
+    skip = excluded or {}
     for rep in reps:
-        if not team_contains(rule.team_path, rep.team_path, rule.include_sub_teams):
+        path = rep.team_path
+        if path != team and not (sub and path.startswith(prefix)):
             continue
-        reasons = skip_reasons(rep, rule, lead, now, tenant_calendar, excluded or {})
-        ratio = rep.open_leads / rep.capacity if rep.capacity else 0.0
-        cand = Candidate(
-            rep.user_id,
-            rep.display_name,
-            not reasons,
-            reasons,
-            rep.open_leads,
-            rep.capacity,
-            round(ratio, 6),
-            rep.weight,
-        )
-        decision.candidates.append(cand)
-        if not reasons:
-            eligible.append((rep, cand))
-    winner, decision.wrr_state = pick(rule.strategy, lead.lead_id, eligible, wrr_state or {})
-    decision.candidates.sort(key=lambda c: (not c.eligible, c.rank or 1 << 30))
+        reasons = skip_reasons(rep, rule, lead, now, tenant_calendar, skip, tenant_working)
+        if reasons:
+            skipped.append((rep, reasons))
+        else:
+            eligible.append(rep)
+    winner, ranked, decision.wrr_state = pick(rule.strategy, lead.lead_id, eligible, wrr_state or {})
+    for rank, (rep, score) in enumerate(ranked, start=1):
+        decision.candidates.append(_candidate(rep, [], score, rank))
+    for rep, reasons in skipped[:TRACE_SKIPPED]:
+        decision.candidates.append(_candidate(rep, reasons, 0.0, 0))
+    counts = f"{len(eligible)} eligible, {len(skipped)} skipped"
     if winner is None:
         decision.fallback_used = True
         decision.pool_id = rule.pool_id or fallback_pool
-        skipped = ", ".join(f"{c.user_id} ({'/'.join(c.skip_reasons)})" for c in decision.candidates[:5])
+        shown = ", ".join(f"{c.user_id} ({'/'.join(c.skip_reasons)})" for c in decision.candidates[:5])
         decision.summary = (
-            f"{head}, but no rep was eligible ({skipped or 'no reps in the team'}); "
+            f"{head}, but no rep was eligible ({shown or 'no reps in the team'}); "
             f"the lead waits in pool {decision.pool_id!r}."
         )
         return decision
     decision.winner = winner.user_id
-    ranked = [c for c in decision.candidates if c.eligible][:3]
-    detail = "; ".join(f"{c.user_id} score {c.score:g}" for c in ranked)
+    best = [c for c in decision.candidates if c.eligible][:3]
+    detail = "; ".join(f"{c.user_id} score {c.score:g}" for c in best)
     label = "weighted round robin" if rule.strategy == WRR else "least loaded"
-    decision.summary = f"{head}; {label}: {winner.user_id} won ({detail})."
+    decision.summary = f"{head}; {label}: {winner.user_id} won ({detail}; {counts})."
     return decision
