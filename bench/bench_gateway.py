@@ -23,6 +23,13 @@ from bench.grpc_overhead import CONCURRENCY, _drive, _pct
 from deploy.local.infra import free_port, start_redis, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc): a figure the neighbours' load does not skew."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:
@@ -75,6 +82,7 @@ def run(seconds: float = 4.0, rounds: int = 3) -> dict[str, float]:
     token = TokenMinter(AuthConfig.from_env()).mint("rep-a1", "demo", ["rep"], org="east/team-a")
     qps: dict[str, list[float]] = {"grpc": [], "rest": []}
     lat: dict[str, list[float]] = {"grpc": [], "rest": []}
+    cpu = {"backend_grpc": 0.0, "backend_rest": 0.0, "gateway": 0.0}
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp:
         redis = start_redis(Path(tmp), persist=False)
@@ -99,10 +107,15 @@ def run(seconds: float = 4.0, rounds: int = 3) -> dict[str, float]:
             procs.append(gateway)
             wait_port("127.0.0.1", gw_port, 30, gateway)
             for _ in range(rounds):
+                b0 = _cpu_seconds(backend.pid)
                 q, latencies = asyncio.run(_drive(f"127.0.0.1:{grpc_port}", token, seconds))
+                cpu["backend_grpc"] += _cpu_seconds(backend.pid) - b0
                 qps["grpc"].append(q)
                 lat["grpc"].extend(latencies)
+                b0, g0 = _cpu_seconds(backend.pid), _cpu_seconds(gateway.pid)
                 q, latencies = asyncio.run(_drive_rest(gw_port, token, seconds))
+                cpu["backend_rest"] += _cpu_seconds(backend.pid) - b0
+                cpu["gateway"] += _cpu_seconds(gateway.pid) - g0
                 qps["rest"].append(q)
                 lat["rest"].extend(latencies)
         finally:
@@ -111,6 +124,7 @@ def run(seconds: float = 4.0, rounds: int = 3) -> dict[str, float]:
                 proc.wait(10)
             redis.stop()
     direct, rest = statistics.median(qps["grpc"]), statistics.median(qps["rest"])
+    n_grpc, n_rest = len(lat["grpc"]), len(lat["rest"])
     return {
         "grpc_direct_qps": direct,
         "gateway_rest_qps": rest,
@@ -119,6 +133,10 @@ def run(seconds: float = 4.0, rounds: int = 3) -> dict[str, float]:
         "grpc_p99_ms": _pct(lat["grpc"], 99),
         "gateway_p50_ms": _pct(lat["rest"], 50),
         "gateway_p99_ms": _pct(lat["rest"], 99),
+        # CPU per call: what the gateway adds, next to what the service itself spends.
+        "backend_cpu_us_per_call": cpu["backend_grpc"] / n_grpc * 1e6,
+        "gateway_cpu_us_per_call": cpu["gateway"] / n_rest * 1e6,
+        "backend_cpu_us_per_rest_call": cpu["backend_rest"] / n_rest * 1e6,
     }
 
 
