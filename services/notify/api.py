@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from ulid import ULID
 
 from kit.auth import Principal
-from kit.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
+from kit.errors import Aborted, AlreadyExists, InvalidArgument, NotFound, PermissionDenied, SalesopsError
 from kit.grpc import context as call
 from kit.grpc import diagnostics
 from kit.grpc.server import Registration
@@ -33,14 +33,32 @@ from salesops.notify.v1 import (
     subscriber_pb2,
     template_pb2,
 )
-from services.notify import convert, deliveries, digests, escalation, inbox, live, sending, template_store
+from services.notify import (
+    cancelling,
+    convert,
+    deliveries,
+    digests,
+    escalation,
+    inbox,
+    live,
+    sending,
+    template_store,
+)
 from services.notify.domain import digest as digest_rules
 from services.notify.domain.quiet_hours import QuietWindow
 from services.notify.domain.templates import LOCALES, TemplateError, render, validate
 from services.notify.domain.templates import context as template_context
 from services.notify.preferences import effective
 from services.notify.preferences import load as load_preferences
-from services.notify.store import ChannelConfigRow, NotificationRow, PreferenceRow, SubscriberRow, TemplateRow
+from services.notify.store import (
+    ChannelConfigRow,
+    DeliveryRow,
+    InboxItemRow,
+    NotificationRow,
+    PreferenceRow,
+    SubscriberRow,
+    TemplateRow,
+)
 
 M = notify_service_pb2
 Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -110,6 +128,104 @@ class NotifyServiceApi(notify_service_pb2_grpc.NotifyServiceServicer):
         )
         return M.AcknowledgeNotificationResponse(notification=n)
 
+    async def BatchSendNotifications(
+        self, request: M.BatchSendNotificationsRequest, context: Ctx
+    ) -> M.BatchSendNotificationsResponse:
+        from kit.grpc.errors import to_status_proto
+
+        p = call.principal()
+        _sender(p)
+        if not 1 <= len(request.requests) <= 100:
+            raise InvalidArgument.field("requests", "1 to 100 sends per batch")
+        source = notification_pb2.NotificationSource(service="admin" if p.is_admin else p.user_id)
+        results = []
+        for one in request.requests:
+            try:
+                outcome = await self.sender.send(
+                    p.tenant, one.notification, is_admin=p.is_admin, source=source
+                )
+            except SalesopsError as exc:  # each item stands alone: one bad notification fails only itself
+                results.append(M.BatchSendResult(error=to_status_proto(exc, "notify")))
+                continue
+            if outcome.notification.escalation.state == notification_pb2.ESCALATION_STATE_AWAITING_ACK:
+                await escalation.start_quietly(self.rt, p.tenant, outcome.notification.notification_id)
+            results.append(
+                M.BatchSendResult(notification=outcome.notification, deduplicated=outcome.deduplicated)
+            )
+        return M.BatchSendNotificationsResponse(results=results)
+
+    async def ListNotifications(
+        self, request: M.ListNotificationsRequest, context: Ctx
+    ) -> M.ListNotificationsResponse:
+        p = call.principal()
+        _admin(p, reads_for_services=True)
+        size = 50 if request.page_size <= 0 else min(request.page_size, 200)
+        f = request.filter
+        query = select(NotificationRow)
+        if f.categories:
+            query = query.where(NotificationRow.category.in_([convert.category_key(c) for c in f.categories]))
+        if f.states:
+            query = query.where(NotificationRow.state.in_(list(f.states)))
+        if f.escalation_states:
+            query = query.where(NotificationRow.escalation_state.in_(list(f.escalation_states)))
+        if f.dedupe_key:
+            query = query.where(NotificationRow.dedupe_key == f.dedupe_key)
+        if f.source_service:
+            query = query.where(NotificationRow.source_service == f.source_service)
+        if request.page_token:
+            query = query.where(NotificationRow.id < request.page_token)
+        async with self.rt.db.session(p.tenant) as s:
+            rows = list(await s.scalars(query.order_by(NotificationRow.id.desc()).limit(size + 1)))
+        more = len(rows) > size
+        rows = rows[:size]
+        return M.ListNotificationsResponse(
+            notifications=[sending.stored(r) for r in rows], next_page_token=rows[-1].id if more else ""
+        )
+
+    async def CancelNotification(
+        self, request: M.CancelNotificationRequest, context: Ctx
+    ) -> M.CancelNotificationResponse:
+        p = call.principal()
+        _sender(p)
+        async with self.rt.db.session(p.tenant) as s:
+            row = await s.scalar(select(NotificationRow).where(NotificationRow.id == request.notification_id))
+            if row is None:
+                raise NotFound("notification", request.notification_id)
+            items = await cancelling.cancel(s, [row], request.reason)
+            await s.commit()
+            n = sending.stored(row)
+        await self._tell_items(p.tenant, items)
+        return M.CancelNotificationResponse(notification=n)
+
+    async def CancelMatchingNotifications(
+        self, request: M.CancelMatchingNotificationsRequest, context: Ctx
+    ) -> M.CancelMatchingNotificationsResponse:
+        p = call.principal()
+        _sender(p)
+        if not request.dedupe_key and not request.subject.id:
+            raise InvalidArgument.field("dedupe_key", "a dedupe key or a subject is required")
+        async with self.rt.db.session(p.tenant) as s:
+            rows = await cancelling.matching(
+                s,
+                dedupe_key=request.dedupe_key,
+                subject_service=request.subject.service,
+                subject_kind=request.subject.kind,
+                subject_id=request.subject.id,
+                categories=[convert.category_key(c) for c in request.categories],
+            )
+            items = await cancelling.cancel(s, rows, request.reason)
+            await s.commit()
+        await self._tell_items(p.tenant, items)
+        return M.CancelMatchingNotificationsResponse(notification_ids=[r.id for r in rows])
+
+    async def _tell_items(self, tenant: str, items: list[InboxItemRow]) -> None:
+        events = [
+            (tenant, i.user_id, M.StreamInboxResponse(cursor=i.id, item_updated=convert.inbox_item(i)))
+            for i in items
+        ]
+        with contextlib.suppress(Exception):  # committed; streams resync on reconnect
+            await live.publish(self.rt.redis, events)
+
     # ---- deliveries ---------------------------------------------------------
 
     async def ListDeliveries(
@@ -132,6 +248,20 @@ class NotifyServiceApi(notify_service_pb2_grpc.NotifyServiceServicer):
             )
             await s.commit()
         return M.ResendDeliveryResponse(delivery=deliveries.proto(row))
+
+    async def GetDelivery(self, request: M.GetDeliveryRequest, context: Ctx) -> M.GetDeliveryResponse:
+        p = call.principal()
+        _admin(p, reads_for_services=True)
+        async with self.rt.db.session(p.tenant) as s:
+            row = await s.scalar(
+                select(DeliveryRow).where(
+                    DeliveryRow.id == request.delivery_id,
+                    DeliveryRow.notification_id == request.notification_id,
+                )
+            )
+        if row is None:
+            raise NotFound("delivery", request.delivery_id)
+        return M.GetDeliveryResponse(delivery=deliveries.proto(row))
 
     # ---- inbox --------------------------------------------------------------
 
@@ -280,8 +410,6 @@ class NotifyServiceApi(notify_service_pb2_grpc.NotifyServiceServicer):
                 s.add(row)
             else:
                 if pref.etag and pref.etag != str(row.version):
-                    from kit.errors import Aborted
-
                     raise Aborted("the preference changed since it was read; reload and retry")
                 row.version += 1
             pref.etag = ""
@@ -391,6 +519,57 @@ class NotifyServiceApi(notify_service_pb2_grpc.NotifyServiceServicer):
             and (not f.HasField("built_in") or t.built_in == f.built_in.value)
         ]
         return M.ListTemplatesResponse(templates=out, total_size=len(out))
+
+    async def UpdateTemplate(
+        self, request: M.UpdateTemplateRequest, context: Ctx
+    ) -> M.UpdateTemplateResponse:
+        p = call.principal()
+        _admin(p)
+        incoming = request.template
+        if incoming.template_id.startswith("builtin."):
+            raise InvalidArgument.field("template.template_id", "built-in templates are read-only")
+        async with self.rt.db.session(p.tenant) as s:
+            row = await s.scalar(select(TemplateRow).where(TemplateRow.id == incoming.template_id))
+            if row is None:
+                raise NotFound("template", incoming.template_id)
+            if incoming.etag and incoming.etag != str(row.revision):
+                raise Aborted("the template changed since it was read; reload and retry")
+            current = template_pb2.Template.FromString(row.payload)
+            paths = list(request.update_mask.paths) or [
+                "display_name",
+                "description",
+                "variables",
+                "title",
+                "body",
+                "channel_templates",
+            ]
+            for path in paths:
+                if path in ("template_key", "locale", "category", "template_id"):
+                    raise InvalidArgument.field(f"update_mask.{path}", "immutable")
+                if path not in (
+                    "display_name",
+                    "description",
+                    "variables",
+                    "title",
+                    "body",
+                    "channel_templates",
+                ):
+                    raise InvalidArgument.field("update_mask", f"unknown field {path!r}")
+                current.ClearField(path)  # type: ignore[arg-type]
+                value = getattr(incoming, path)
+                if path in ("variables", "channel_templates"):
+                    getattr(current, path).extend(value)
+                else:
+                    setattr(current, path, value)
+            _validate_template(current)
+            row.revision += 1
+            current.revision = row.revision
+            current.etag = ""
+            row.payload = current.SerializeToString()
+            row.updated_at = datetime.now(UTC)
+            await s.commit()
+            current.etag = str(row.revision)
+        return M.UpdateTemplateResponse(template=current)
 
     async def DeleteTemplate(
         self, request: M.DeleteTemplateRequest, context: Ctx
@@ -507,6 +686,72 @@ class NotifyServiceApi(notify_service_pb2_grpc.NotifyServiceServicer):
                 results.append(M.BatchUpsertSubscriberResult(user_id=sub.user_id, created=created))
             await s.commit()
         return M.BatchUpsertSubscribersResponse(results=results)
+
+    async def ListSubscribers(
+        self, request: M.ListSubscribersRequest, context: Ctx
+    ) -> M.ListSubscribersResponse:
+        p = call.principal()
+        _admin(p, reads_for_services=True)
+        size = 100 if request.page_size <= 0 else min(request.page_size, 500)
+        query = select(SubscriberRow)
+        if request.org_unit_path:
+            unit = request.org_unit_path.strip("/")
+            if request.include_descendants:
+                query = query.where(
+                    (SubscriberRow.org_unit_path == unit) | SubscriberRow.org_unit_path.startswith(unit + "/")
+                )
+            else:
+                query = query.where(SubscriberRow.org_unit_path == unit)
+        if request.HasField("active"):
+            query = query.where(SubscriberRow.active.is_(request.active.value))
+        if request.display_name_query:
+            query = query.where(SubscriberRow.display_name.contains(request.display_name_query))
+        if request.page_token:
+            query = query.where(SubscriberRow.user_id > request.page_token)
+        async with self.rt.db.session(p.tenant) as s:
+            rows = list(await s.scalars(query.order_by(SubscriberRow.user_id).limit(size * 4 + 1)))
+        if request.role:
+            role = convert.role_name(request.role)
+            rows = [r for r in rows if role in r.roles.split(",")]
+        more = len(rows) > size
+        rows = rows[:size]
+        return M.ListSubscribersResponse(
+            subscribers=[_subscriber(r) for r in rows], next_page_token=rows[-1].user_id if more else ""
+        )
+
+    async def UpdateSubscriber(
+        self, request: M.UpdateSubscriberRequest, context: Ctx
+    ) -> M.UpdateSubscriberResponse:
+        p = call.principal()
+        _admin(p, reads_for_services=True)
+        sub = request.subscriber
+        if not sub.user_id or not sub.display_name:
+            raise InvalidArgument.field("subscriber", "user_id and display_name are required")
+        async with self.rt.db.session(p.tenant) as s:
+            row = await s.scalar(select(SubscriberRow).where(SubscriberRow.user_id == sub.user_id))
+            if row is None:
+                if not request.allow_missing:
+                    raise NotFound("subscriber", sub.user_id)
+                row = SubscriberRow(user_id=sub.user_id, version=0)
+                s.add(row)
+            elif sub.etag and sub.etag != str(row.version):
+                raise Aborted("the subscriber changed since it was read; reload and retry")
+            _fill_subscriber(row, sub, datetime.now(UTC))
+            await s.commit()
+            return M.UpdateSubscriberResponse(subscriber=_subscriber(row))
+
+    async def DeleteSubscriber(
+        self, request: M.DeleteSubscriberRequest, context: Ctx
+    ) -> M.DeleteSubscriberResponse:
+        p = call.principal()
+        _admin(p)
+        async with self.rt.db.session(p.tenant) as s:
+            row = await s.scalar(select(SubscriberRow).where(SubscriberRow.user_id == request.user_id))
+            if row is None:
+                raise NotFound("subscriber", request.user_id)
+            await s.delete(row)
+            await s.commit()
+        return M.DeleteSubscriberResponse()
 
     async def GetSubscriber(self, request: M.GetSubscriberRequest, context: Ctx) -> M.GetSubscriberResponse:
         p = call.principal()
