@@ -108,11 +108,31 @@ class EchoLeads(leads_service_pb2_grpc.LeadsServiceServicer):
 
 
 class StreamingNotify(notify_service_pb2_grpc.NotifyServiceServicer):
-    """StreamInbox: three unread counts with cursors after resume_cursor, then the end."""
+    """StreamInbox: three unread counts with cursors after resume_cursor, then the end.
+
+    resume_cursor "bad" fails at once, "fail" fails after one event, "forever" never ends
+    (until the call is cancelled, which `cancelled` records).
+    """
+
+    def __init__(self) -> None:
+        self.cancelled = asyncio.Event()
 
     async def StreamInbox(self, request: Any, context: Any) -> Any:
         if request.resume_cursor == "bad":
             raise errors.InvalidArgument.field("resume_cursor", "unknown cursor")
+        if request.resume_cursor in {"fail", "forever"}:
+            yield notify_service_pb2.StreamInboxResponse(cursor="1")
+            if request.resume_cursor == "fail":
+                raise errors.Unavailable("inbox store went away")
+            try:
+                while True:
+                    await asyncio.sleep(0.05)
+                    yield notify_service_pb2.StreamInboxResponse(
+                        heartbeat=notify_service_pb2.StreamHeartbeat()
+                    )
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
         start = int(request.resume_cursor or "0")
         for n in range(start + 1, start + 4):
             yield notify_service_pb2.StreamInboxResponse(

@@ -37,6 +37,7 @@ class Running:
     url: str
     client: httpx.AsyncClient
     leads: EchoLeads
+    notify: StreamingNotify
     settings: GatewaySettings
 
 
@@ -61,8 +62,8 @@ async def serve_app(app: Any) -> AsyncIterator[str]:
 @asynccontextmanager
 async def running_gateway(redis_url: str, **overrides: Any) -> AsyncIterator[Running]:
     setup_tracing("gateway-test")  # as `python -m gateway` does: spans and trace propagation on
-    leads = EchoLeads()
-    servers: list[GrpcServer] = [build_server("leads", leads), build_server("notify", StreamingNotify())]
+    leads, notify = EchoLeads(), StreamingNotify()
+    servers: list[GrpcServer] = [build_server("leads", leads), build_server("notify", notify)]
     for s in servers:
         await s.start()
     # The other services are not running: their address is a closed port.
@@ -74,7 +75,7 @@ async def running_gateway(redis_url: str, **overrides: Any) -> AsyncIterator[Run
             serve_app(create_app(settings=settings)) as url,
             httpx.AsyncClient(base_url=url, timeout=10) as client,
         ):
-            yield Running(url, client, leads, settings)
+            yield Running(url, client, leads, notify, settings)
     finally:
         for s in servers:
             await s.stop(0)

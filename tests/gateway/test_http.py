@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
@@ -154,7 +155,12 @@ async def test_bad_input_is_400_with_field_violations(
 
 
 def _expired() -> str:
-    return MINTER.mint("rep-a1", "demo", ["rep"], ttl=timedelta(seconds=1)).rsplit(".", 1)[0] + ".sig"
+    past = TokenMinter(AuthConfig.from_env({}), clock=lambda: datetime.now(UTC) - timedelta(hours=2))
+    return past.mint("rep-a1", "demo", ["rep"], ttl=timedelta(hours=1))
+
+
+def _tampered() -> str:
+    return MINTER.mint("rep-a1", "demo", ["rep"]).rsplit(".", 1)[0] + ".c2ln"
 
 
 @pytest.mark.parametrize(
@@ -164,7 +170,8 @@ def _expired() -> str:
         ("Bearer", "missing"),
         ("Basic dXNlcjpwYXNz", "malformed"),
         ("Bearer not-a-jwt", "malformed"),
-        ("Bearer " + _expired(), "bad_signature"),
+        ("Bearer " + _expired(), "expired"),
+        ("Bearer " + _tampered(), "bad_signature"),
         (
             "Bearer "
             + TokenMinter(
@@ -278,6 +285,27 @@ async def test_server_sent_events(gw: Running) -> None:
     # An error before the first event is a plain HTTP error.
     r = await gw.client.get("/v1/inbox:stream", headers={**auth(), "Last-Event-ID": "bad"})
     assert r.status_code == 400 and r.json()["details"][0]["fieldViolations"][0]["field"] == "resume_cursor"
+
+
+async def test_stream_error_after_events_is_an_error_event(gw: Running) -> None:
+    async with gw.client.stream("GET", "/v1/inbox:stream", headers={**auth(), "Last-Event-ID": "fail"}) as r:
+        assert r.status_code == 200
+        text = (await r.aread()).decode()
+    events = [e for e in text.split("\n\n") if e.strip()]
+    assert events[0].startswith("id: 1\n")
+    assert events[1].startswith("event: error\ndata: ")
+    assert json.loads(events[1].split("data: ", 1)[1])["code"] == 14
+
+
+async def test_client_disconnect_cancels_the_grpc_stream(gw: Running) -> None:
+    async with gw.client.stream(
+        "GET", "/v1/inbox:stream", headers={**auth(), "Last-Event-ID": "forever"}
+    ) as r:
+        lines = r.aiter_lines()
+        assert await anext(lines) == "id: 1"
+        assert await anext(lines) == "event: message"
+    # The client went away: the gateway must not keep the service's stream open.
+    await asyncio.wait_for(gw.notify.cancelled.wait(), 10)
 
 
 async def test_healthz_and_readyz(gw: Running) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import redis.asyncio as redis_async
+
 from tests.gateway.conftest import GatewayFactory, Running, auth
 
 
@@ -49,6 +51,11 @@ async def test_idempotent_replay(gw: Running) -> None:
     assert again.json() == first.json() == {"lead": {"displayName": "Acme", "leadId": "L1"}}
     assert again.headers["idempotent-replayed"] == "true" and "idempotent-replayed" not in first.headers
     assert gw.leads.applied["create:Acme"] == 1
+    # Kept 24 h.
+    store = redis_async.Redis.from_url(gw.settings.redis_url)
+    keys = await store.keys("gw:idem:*")
+    assert len(keys) == 1 and 86_000 < await store.ttl(keys[0]) <= 86_400
+    await store.aclose()
     # The key is scoped to the user: another rep's same key is a different request.
     other = await gw.client.post(
         "/v1/leads", json={"displayName": "Acme"}, headers={**auth("rep-b2"), "Idempotency-Key": "k-1"}
