@@ -153,6 +153,21 @@ async def _summary_message(session: AsyncSession, row: DeliveryRow) -> Message:
     return Message(row.id, row.notification_id, "summary", row.address, rendered.title, rendered.body)
 
 
+async def _announce_failure(session: AsyncSession, delivery_id: str, at: datetime) -> None:
+    """DeliveryFailed, in the transaction that marks the delivery FAILED."""
+    from services.notify import events
+    from services.notify.sending import stored
+
+    row = await session.scalar(select(DeliveryRow).where(DeliveryRow.id == delivery_id))
+    note = (
+        None
+        if row is None
+        else await session.scalar(select(NotificationRow).where(NotificationRow.id == row.notification_id))
+    )
+    if row is not None and note is not None:
+        await events.delivery_failed(session, stored(note), proto(row), at)
+
+
 class DeliveryActivities:
     def __init__(self, db: Database, adapters: Mapping[int, Adapter]) -> None:
         self.db = db
@@ -219,18 +234,23 @@ class DeliveryActivities:
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
+            if exc.permanent:
+                await _announce_failure(s, ref.delivery_id, now)
             await s.commit()
 
     @activity.defn(name="notify.give_up_delivery")
     async def give_up(self, ref: DeliveryRef) -> None:
         """Retries exhausted: the delivery is FAILED, visible and re-sendable."""
+        now = datetime.now(UTC)
         async with self.db.session(ref.tenant) as s:
-            await s.execute(
+            result = await s.execute(
                 update(DeliveryRow)
                 .where(DeliveryRow.id == ref.delivery_id, DeliveryRow.status.in_(PENDING))
-                .values(status=D.DELIVERY_STATUS_FAILED, failed_at=datetime.now(UTC))
+                .values(status=D.DELIVERY_STATUS_FAILED, failed_at=now)
                 .execution_options(synchronize_session=False)
             )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                await _announce_failure(s, ref.delivery_id, now)
             await s.commit()
 
     def all(self) -> list[object]:

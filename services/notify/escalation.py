@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from kit.db import Database
     from kit.errors import FailedPrecondition, NotFound
     from salesops.notify.v1 import notification_pb2
-    from services.notify import directory, sending
+    from services.notify import directory, events, sending
     from services.notify.domain.recipients import DEFAULT_CHAIN, escalation_targets
     from services.notify.store import InboxItemRow, NotificationRow
 
@@ -91,6 +91,7 @@ class EscalationActivities:
                 s, n, users, level=step.level, ack_deadline=deadline, escalated_from=previous
             )
             row.escalation_level = step.level
+            await events.escalated(s, n, step.level, previous, users, deadline, datetime.now(UTC))
             await s.commit()
         await self.sender.announce(step.tenant, sending.SendOutcome(n, False, items, []))
         return users
@@ -98,7 +99,7 @@ class EscalationActivities:
     @activity.defn(name="notify.exhaust_escalation")
     async def exhaust(self, ref: StepRequest) -> None:
         async with self.db.session(ref.tenant) as s:
-            await s.execute(
+            result = await s.execute(
                 update(NotificationRow)
                 .where(
                     NotificationRow.id == ref.notification_id, NotificationRow.escalation_state == AWAITING
@@ -106,6 +107,13 @@ class EscalationActivities:
                 .values(escalation_state=N.ESCALATION_STATE_EXHAUSTED)
                 .execution_options(synchronize_session=False)
             )
+            row = await s.scalar(select(NotificationRow).where(NotificationRow.id == ref.notification_id))
+            if result.rowcount == 1 and row is not None:  # type: ignore[attr-defined]
+                notified = await s.scalars(
+                    select(InboxItemRow.user_id).where(InboxItemRow.notification_id == ref.notification_id)
+                )
+                at = datetime.now(UTC)
+                await events.exhausted(s, sending.stored(row), row.escalation_level, list(notified), at)
             await s.commit()
 
     def all(self) -> list[object]:
@@ -229,13 +237,14 @@ async def acknowledge(
             return sending.stored(row)
         if row.escalation_state != AWAITING:
             raise FailedPrecondition(f"notification {notification_id} does not await acknowledgement")
+        now = datetime.now(UTC)
         result = await s.execute(
             update(NotificationRow)
             .where(NotificationRow.id == notification_id, NotificationRow.escalation_state == AWAITING)
             .values(
                 escalation_state=N.ESCALATION_STATE_ACKNOWLEDGED,
                 acknowledged_by=user_id,
-                ack_at=datetime.now(UTC),
+                ack_at=now,
             )
             .execution_options(synchronize_session=False)
         )
@@ -245,9 +254,10 @@ async def acknowledge(
             .values(ack_required=False)
             .execution_options(synchronize_session=False)
         )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            await events.acknowledged(s, sending.stored(row), user_id, row.escalation_level, channel, now)
         await s.commit()
         await s.refresh(row)
-        _ = result
     with contextlib.suppress(Exception):  # the row is the truth; the workflow re-checks it before escalating
         handle = rt.temporal.get_workflow_handle(workflow_id(tenant, notification_id))
         await handle.signal(EscalationWorkflow.acknowledge, user_id)

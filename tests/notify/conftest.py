@@ -130,3 +130,13 @@ async def _stack(database_url: str, redis_url: str) -> AsyncIterator[NotifyStack
                 await hub.stop()
         await server.stop(0)
         await rt.close()
+
+
+async def outbox_types(stack: NotifyStack) -> list[str]:
+    """Types of the events notify wrote to its outbox, oldest first."""
+    from sqlalchemy import select
+
+    from services.notify.store import outbox
+
+    async with stack.rt.db.system_session() as s:
+        return list(await s.scalars(select(outbox.c.type).order_by(outbox.c.created_at, outbox.c.id)))

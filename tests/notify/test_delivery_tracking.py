@@ -17,7 +17,7 @@ from salesops.notify.v1 import notify_service_pb2 as M
 from salesops.notify.v1 import preference_pb2
 from services.notify import deliveries
 from services.notify.channels.http_channels import SignedWebhook
-from tests.notify.conftest import ADMIN, REP_A1, SERVICE, TENANT, NotifyStack, auth
+from tests.notify.conftest import ADMIN, REP_A1, SERVICE, TENANT, NotifyStack, auth, outbox_types
 from tests.notify.fakes import http_provider
 
 pytestmark = pytest.mark.timeout(120)
@@ -132,6 +132,7 @@ async def test_poison_payload_fails_visibly_and_others_are_unaffected(
         assert failed.status == D.DELIVERY_STATUS_FAILED
         assert failed.last_error.permanent and failed.last_error.code == "HTTP_400"
         assert failed.attempt_count == 1  # permanent: not retried
+        assert await outbox_types(notify) == ["notify.DeliveryFailed"]
         assert {d.status for d in await _deliveries(notify, good.notification.notification_id)} == {
             D.DELIVERY_STATUS_SENT
         }
@@ -164,6 +165,7 @@ async def test_retries_exhausted_end_failed(
     [failed] = await _deliveries(notify, sent.notification.notification_id)
     assert failed.status == D.DELIVERY_STATUS_FAILED and failed.attempt_count == 6
     assert failed.last_error.code == "HTTP_503"
+    assert await outbox_types(notify) == ["notify.DeliveryFailed"]
 
 
 async def test_quiet_hours_hold_external_delivery_but_not_the_inbox(

@@ -9,7 +9,7 @@ from kit import temporal
 from salesops.notify.v1 import notification_pb2 as N
 from salesops.notify.v1 import notify_service_pb2 as M
 from services.notify import escalation
-from tests.notify.conftest import REP_A1, SERVICE, TENANT, NotifyStack, auth, token
+from tests.notify.conftest import REP_A1, SERVICE, TENANT, NotifyStack, auth, outbox_types, token
 from tests.notify.test_delivery_tracking import finished
 from tests.notify.test_send_inbox import reminder
 
@@ -72,6 +72,11 @@ async def test_unacknowledged_escalates_rep_supervisor_director_then_exhausts(
     )
     assert got.notification.escalation.state == N.ESCALATION_STATE_EXHAUSTED
     assert got.notification.escalation.current_level == 2
+    assert await outbox_types(notify) == [
+        "notify.EscalationTriggered",
+        "notify.EscalationTriggered",
+        "notify.EscalationExhausted",
+    ]
 
 
 async def test_acknowledge_stops_the_chain(
@@ -100,6 +105,7 @@ async def test_acknowledge_stops_the_chain(
     assert await _titles(notify, DIRECTOR) == []
     item = (await notify.stub.ListInboxItems(M.ListInboxItemsRequest(), metadata=auth(REP_A1))).items[0]
     assert not item.ack_required
+    assert await outbox_types(notify) == ["notify.NotificationAcknowledged"]
 
 
 async def test_a_lost_signal_cannot_escalate_an_acknowledged_notification(
