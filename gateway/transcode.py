@@ -132,6 +132,8 @@ def build_request(
         repeated = chain[-1].is_repeated
         _set(data, chain, _scalar(chain[-1], raw, key), append=repeated)
     msg = route.request_cls()
+    if not data:
+        return msg  # nothing to parse (a bare GET such as /v1/whoami)
     try:
         json_format.ParseDict(data, msg)
     except json_format.ParseError as exc:
