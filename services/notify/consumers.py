@@ -2,8 +2,9 @@
 
 leads.SlaReminderDue -> the owner (SLA reminder); leads.SlaBreached -> the owner
 and, when the policy escalates, the supervisor (critical); leads.LeadNeedsAttention
--> the supervisor; pipeline.ApprovalStepWaiting -> the approvers; pipeline.DealFrozen
--> the owner. Dedupe keys carry the subject and deadline, so a re-emitted event
+-> the supervisor; pipeline.ApprovalStepWaiting -> the approvers; pipeline.ApprovalStepIdle
+-> the approvers (or the escalation targets) also by SMS and WeCom; pipeline.DealFrozen
+-> the owner; pipeline.DealDwellExceeded -> owner and supervisor; knowledge.FeedbackDue -> the user. Dedupe keys carry the subject and deadline, so a re-emitted event
 (or a producer retry with a new event id) does not notify twice.
 """
 
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.events import EventEnvelope, StreamConsumer, service_stream, unpack_payload
 from kit.runtime import Runtime
 from salesops.common.v1 import types_pb2
+from salesops.knowledge.v1 import events_pb2 as knowledge_events
 from salesops.leads.v1 import events_pb2 as leads_events
 from salesops.notify.v1 import notification_pb2
 from salesops.pipeline.v1 import events_pb2 as pipeline_events
@@ -32,6 +34,9 @@ TYPES = (
     "leads.LeadNeedsAttention",
     "pipeline.ApprovalStepWaiting",
     "pipeline.DealFrozen",
+    "pipeline.ApprovalStepIdle",
+    "pipeline.DealDwellExceeded",
+    "knowledge.FeedbackDue",
 )
 
 
@@ -142,6 +147,66 @@ def translate(envelope: EventEnvelope) -> list[notification_pb2.Notification]:
                 f"frozen:{e5.deal.deal_id}:{_ts_key(e5.frozen_time)}",
             )
         ]
+    if kind == "pipeline.ApprovalStepIdle":
+        e6 = unpack_payload(envelope, pipeline_events.ApprovalStepIdle)
+        ref = types_pb2.ResourceRef(service="pipeline", kind="approval", id=e6.approval.approval_id)
+        escalate = e6.action == pipeline_events.IDLE_ACTION_ESCALATE
+        users = list(e6.escalate_to_user_ids) if escalate else list(e6.approver_user_ids)
+        vars_ = {
+            "deal_name": e6.approval.title or e6.approval.deal_id,
+            "deal_id": e6.approval.deal_id,
+            "step": e6.step_display_name or e6.step_key,
+        }
+        n = _notification(
+            N.NOTIFICATION_CATEGORY_APPROVAL_WAITING,
+            users,
+            vars_,
+            ref,
+            f"approval_idle:{e6.approval.approval_id}:{e6.step_key}:{e6.reminder_count}:{int(escalate)}",
+        )
+        # An idle approval goes beyond the inbox: SMS and the team's WeCom bot, as the domain asks.
+        n.channels[:] = [N.CHANNEL_SMS, N.CHANNEL_WECOM_BOT]
+        n.priority = N.NOTIFICATION_PRIORITY_HIGH
+        return [n]
+    if kind == "pipeline.DealDwellExceeded":
+        e7 = unpack_payload(envelope, pipeline_events.DealDwellExceeded)
+        ref = types_pb2.ResourceRef(service="pipeline", kind="deal", id=e7.deal.deal_id)
+        vars_ = {
+            "deal_name": e7.deal.title or e7.deal.deal_id,
+            "deal_id": e7.deal.deal_id,
+            "stage": e7.stage_id,
+        }
+        users = [e7.deal.owner_user_id, e7.deal.supervisor_user_id]
+        return [
+            _notification(
+                N.NOTIFICATION_CATEGORY_DWELL_ALERT,
+                users,
+                vars_,
+                ref,
+                f"dwell:{e7.deal.deal_id}:{e7.stage_id}:{_ts_key(e7.stage_enter_time)}",
+            )
+        ]
+    if kind == "knowledge.FeedbackDue":
+        e8 = unpack_payload(envelope, knowledge_events.FeedbackDue)
+        which = e8.WhichOneof("subject")
+        ref = (
+            types_pb2.ResourceRef(service="pipeline", kind="deal", id=e8.deal_id)
+            if which == "deal_id"
+            else types_pb2.ResourceRef(service="leads", kind="lead", id=e8.lead_id)
+            if which == "lead_id"
+            else types_pb2.ResourceRef(service="knowledge", kind="card", id=e8.card_id)
+        )
+        vars_ = {"card_title": e8.card_title or e8.card_id}
+        return [
+            _notification(
+                N.NOTIFICATION_CATEGORY_FEEDBACK_DUE,
+                [e8.user_id],
+                vars_,
+                ref,
+                f"feedback:{e8.use_id}:{e8.reminder_number}",
+                e8.due_time,
+            )
+        ]
     return []
 
 
@@ -176,7 +241,7 @@ def build_consumer(rt: Runtime, **kwargs: object) -> tuple[StreamConsumer, Event
         rt.redis,
         rt.db,
         "notify",
-        [service_stream("leads"), service_stream("pipeline")],
+        [service_stream("leads"), service_stream("pipeline"), service_stream("knowledge")],
         notifier,
         types=TYPES,
         processed_table=store.processed_events,

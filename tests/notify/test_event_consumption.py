@@ -133,3 +133,42 @@ def test_translate_approval_waiting_targets_every_approver() -> None:
     assert n.category == N.NOTIFICATION_CATEGORY_APPROVAL_WAITING
     assert n.dedupe_key == "approval:A1:finance:"
     assert n.subject.kind == "approval"
+
+
+def test_translate_idle_dwell_and_feedback() -> None:
+    from kit.events import new_envelope
+    from salesops.knowledge.v1 import events_pb2 as knowledge_events
+
+    approval = pipeline_events.ApprovalContext(approval_id="A1", title="Discount", deal_id="D1")
+    remind = pipeline_events.ApprovalStepIdle(
+        approval=approval,
+        step_key="fin",
+        action=pipeline_events.IDLE_ACTION_REMIND,
+        approver_user_ids=["fin-1"],
+        escalate_to_user_ids=["cfo"],
+        reminder_count=1,
+    )
+    [n] = consumers.translate(new_envelope("pipeline.ApprovalStepIdle", TENANT, remind, source="pipeline"))
+    assert [r.user_id for r in n.recipients] == ["fin-1"]
+    assert list(n.channels) == [N.CHANNEL_SMS, N.CHANNEL_WECOM_BOT]
+    remind.action = pipeline_events.IDLE_ACTION_ESCALATE
+    [up] = consumers.translate(new_envelope("pipeline.ApprovalStepIdle", TENANT, remind, source="pipeline"))
+    assert [r.user_id for r in up.recipients] == ["cfo"] and up.dedupe_key != n.dedupe_key
+    dwell = pipeline_events.DealDwellExceeded(
+        deal=pipeline_events.DealContext(
+            deal_id="D2", title="Big", owner_user_id="rep-a1", supervisor_user_id="sup-a"
+        ),
+        stage_id="negotiation",
+    )
+    [d] = consumers.translate(new_envelope("pipeline.DealDwellExceeded", TENANT, dwell, source="pipeline"))
+    assert [r.user_id for r in d.recipients] == ["rep-a1", "sup-a"]
+    assert d.category == N.NOTIFICATION_CATEGORY_DWELL_ALERT
+    due = knowledge_events.FeedbackDue(
+        use_id="U1", user_id="rep-a1", card_id="C1", card_title="Cold call", deal_id="D3"
+    )
+    [f] = consumers.translate(new_envelope("knowledge.FeedbackDue", TENANT, due, source="knowledge"))
+    assert (
+        f.category == N.NOTIFICATION_CATEGORY_FEEDBACK_DUE
+        and f.subject.kind == "deal"
+        and f.subject.id == "D3"
+    )
