@@ -145,14 +145,18 @@ async def _existing(session: AsyncSession, phone: str, email: str) -> list[LeadR
     return list((await session.execute(stmt)).scalars())
 
 
+def company_key(company_norm: str) -> str:
+    return company_norm[:2]
+
+
 async def _similar(session: AsyncSession, company_norm: str, threshold: float) -> list[dedupe.Match]:
     if not company_norm or threshold <= 0:
         return []
     # Blocking on the first two characters keeps the fuzzy scan small at millions of leads.
     stmt = (
         select(LeadRow.lead_id, LeadRow.company_norm, LeadRow.display_name)
-        .where(LeadRow.company_norm.startswith(company_norm[:2]), LeadRow.status != "MERGED")
-        .limit(2000)
+        .where(LeadRow.company_key == company_key(company_norm), LeadRow.status != "MERGED")
+        .limit(1000)
     )
     names = [(str(a), str(b), str(c)) for a, b, c in (await session.execute(stmt)).all()]
     return dedupe.similar_companies(company_norm, names, threshold)
@@ -213,6 +217,7 @@ async def create(
         phone=phone,
         email=email,
         company_norm=lead.company.normalized_name[:200],
+        company_key=company_key(lead.company.normalized_name),
         region=lead.region,
         language=lead.language_code,
         channel=short(enums_pb2.LeadChannel, lead.source.channel),

@@ -49,6 +49,7 @@ class LeadRow(TenantScoped, Base):
         Index("ix_leads_tenant_owner_status", "tenant_id", "owner_user_id", "status"),
         Index("ix_leads_tenant_status_pool", "tenant_id", "status", "pool_id"),
         Index("ix_leads_tenant_created", "tenant_id", "created_at"),
+        Index("ix_leads_tenant_company_key", "tenant_id", "company_key"),
     )
 
     lead_id: Mapped[str] = mapped_column(String(64))
@@ -57,6 +58,8 @@ class LeadRow(TenantScoped, Base):
     phone: Mapped[str] = mapped_column(String(32), default="")
     email: Mapped[str] = mapped_column(String(254), default="")
     company_norm: Mapped[str] = mapped_column(String(200), default="")
+    # Blocking key of the fuzzy company match (first characters of company_norm), indexed.
+    company_key: Mapped[str] = mapped_column(String(8), default="")
     region: Mapped[str] = mapped_column(String(128), default="")
     language: Mapped[str] = mapped_column(String(16), default="")
     channel: Mapped[str] = mapped_column(String(32), default="")

@@ -1,0 +1,430 @@
+"""Benchmarks of the leads service, each against a bare baseline measured in the same run.
+
+- routing: one decision over 200 rules and 2,000 reps (the last rule matches), p50/p99 ms,
+  for a team of 100 reps and for the worst case of one team holding all 2,000; baseline:
+  a bare scan touching every rule and rep once.
+- intake: CreateLead over gRPC with dedupe against 100,000 existing leads (scaled down
+  from 1,000,000 to fit ~60 s on this machine) on PostgreSQL when
+  SALESOPS_BENCH_POSTGRES_URL or SALESOPS_TEST_POSTGRES_URL is set (else SQLite):
+  leads/s and p99; baseline: a bare batched INSERT of the same number of rows.
+- sla: 2,000 open SLA watch workflows (scaled down from 10,000) on a Temporal dev
+  server: start rate, and reminder lateness (event written - reminder due) p50/p99.
+
+    .venv/bin/python -m bench.bench_leads [routing|intake|sla]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+EXISTING = 100_000
+INTAKE_REQUESTS = 400
+INTAKE_CONCURRENCY = 8
+WORKFLOWS = 2_000
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+# --------------------------------------------------------------------------- routing
+
+
+def routing() -> dict[str, float]:
+    from kit.calendar import BusinessCalendar
+    from services.leads.domain import routing as r
+
+    now = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai
+    cal = BusinessCalendar()
+    rules = [
+        r.Rule(
+            f"r{i}",
+            f"east/t{i % 20}",
+            r.LEAST_LOADED if i % 2 else r.WRR,
+            regions=(f"reg{i}/*",),
+            grades=("A", "B"),
+        )
+        for i in range(199)
+    ]
+    reps = [
+        r.Rep(
+            f"u{i}",
+            f"east/t{i % 20}",
+            capacity=30,
+            open_leads=i % 31,
+            skills=frozenset({"erp"}) if i % 3 else frozenset(),
+            languages=frozenset({"zh-CN"}),
+        )
+        for i in range(2000)
+    ]
+    team = r.Rule(
+        "last", "east/t7", r.LEAST_LOADED, regions=("east/*",), required_skills=("erp",), match_language=True
+    )
+    everyone = r.Rule("last", "east", r.LEAST_LOADED, regions=("east/*",), include_sub_teams=True)
+
+    def run(last: r.Rule, n: int = 500) -> list[float]:
+        lat = []
+        for i in range(n):
+            lead = r.LeadFacts(f"lead{i}", region="east/sh", grade="A", language="zh-CN")
+            t = time.perf_counter()
+            d = r.route(lead, [*rules, last], reps, now, tenant_calendar=cal)
+            lat.append((time.perf_counter() - t) * 1000)
+            assert d.winner
+        return lat
+
+    def bare(n: int = 500) -> list[float]:
+        lat = []
+        for _ in range(n):
+            t = time.perf_counter()
+            hits = sum(1 for rule in rules if rule.regions[0] == "east/*")
+            hits += sum(1 for rep in reps if rep.team_path == "east/t7")
+            lat.append((time.perf_counter() - t) * 1000)
+            assert hits
+        return lat
+
+    run(team, 50)  # warm caches
+    team_lat, all_lat, bare_lat = run(team), run(everyone), bare()
+    return {
+        "routing_team100_p50_ms": _pct(team_lat, 0.5),
+        "routing_team100_p99_ms": _pct(team_lat, 0.99),
+        "routing_all2000_p50_ms": _pct(all_lat, 0.5),
+        "routing_all2000_p99_ms": _pct(all_lat, 0.99),
+        "bare_scan_p50_ms": _pct(bare_lat, 0.5),
+        "routing_team100_vs_bare_scan": statistics.median(team_lat) / statistics.median(bare_lat),
+    }
+
+
+# --------------------------------------------------------------------------- intake
+
+
+def _lead_rows(n: int, seed: int, prefix: str) -> list[dict[str, Any]]:
+    rnd = random.Random(seed)
+    now = datetime.now(UTC)
+    words = [
+        "acme",
+        "zenith",
+        "sino",
+        "east",
+        "hua",
+        "tech",
+        "trade",
+        "motor",
+        "data",
+        "cloud",
+        "bio",
+        "steel",
+    ]
+    rows = []
+    for i in range(n):
+        company = "".join(rnd.choice(words) for _ in range(3)) + str(rnd.randint(1, 999))
+        rows.append(
+            {
+                "tenant_id": "demo",
+                "lead_id": f"{prefix}{i:08d}",
+                "status": "IN_POOL",
+                "display_name": company,
+                "phone": f"+86139{seed % 10}{i:07d}",
+                "email": f"{prefix.lower()}{i}@example.com",
+                "company_norm": company,
+                "company_key": company[:2],
+                "region": "east/shanghai",
+                "language": "zh-CN",
+                "channel": "WEB_FORM",
+                "source_code": "",
+                "grade": "C",
+                "score": 0,
+                "grading": {},
+                "owner_user_id": None,
+                "team_path": "",
+                "supervisor_user_id": "",
+                "pool_id": "default",
+                "pool_entry_reason": "NEW_LEAD",
+                "assignment_reason": "",
+                "assign_time": None,
+                "last_decision_id": "",
+                "last_activity_time": None,
+                "activity_count": 0,
+                "sla_state": "NOT_APPLICABLE",
+                "sla_grade": "",
+                "sla_start": None,
+                "sla_due": None,
+                "sla_reminder": None,
+                "sla_reminded": False,
+                "sla_response_time": None,
+                "sla_response_activity_id": "",
+                "sla_responder": "",
+                "sla_business_seconds": None,
+                "sla_breach_time": None,
+                "sla_breach_action": "",
+                "sla_reassignments": 0,
+                "needs_attention": False,
+                "recycle_warned": False,
+                "duplicate_review_needed": False,
+                "intake_count": 1,
+                "merged_into": "",
+                "converted_opportunity_id": "",
+                "close_time": None,
+                "body": {},
+                "version": 1,
+                "created_by": "bench",
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    return rows
+
+
+async def _insert(db: Any, rows: list[dict[str, Any]], chunk: int = 5000) -> float:
+    from sqlalchemy import Table, insert
+
+    from services.leads.store import LeadRow
+
+    table = cast(Table, LeadRow.__table__)
+    started = time.perf_counter()
+    async with db.engine.begin() as conn:
+        if db.is_sqlite:
+            for i in range(0, len(rows), chunk):
+                await conn.execute(insert(table), rows[i : i + chunk])
+        else:
+            raw = await conn.get_raw_connection()
+            columns = [c.name for c in table.columns]
+            import json
+
+            records = [
+                tuple(json.dumps(r[c]) if c in ("grading", "body") else r[c] for c in columns) for r in rows
+            ]
+            await raw.driver_connection.copy_records_to_table("leads", records=records, columns=columns)
+    return time.perf_counter() - started
+
+
+async def _intake(url: str) -> dict[str, float]:
+    import grpc
+
+    from deploy.local.infra import free_port
+    from kit.auth import AuthConfig, TokenMinter, TokenVerifier
+    from kit.config import GrpcSettings
+    from kit.db import Database
+    from kit.grpc.server import GrpcServer
+    from kit.migrations import upgrade_to_head
+    from salesops.leads.v1 import enums_pb2, lead_pb2, leads_service_pb2_grpc
+    from salesops.leads.v1 import leads_service_pb2 as pb
+    from services.leads import api
+
+    db = Database(url, pool_size=20)
+    await upgrade_to_head("leads", db)
+    existing_s = await _insert(db, _lead_rows(EXISTING, 1, "EX"))
+    settings = GrpcSettings(f"127.0.0.1:{free_port()}", False, 1.0, 30.0, 16 << 20, 30_000, 10_000)
+    config = AuthConfig.from_env({})
+    server = GrpcServer("leads", settings, TokenVerifier(config), api.registrations(SimpleNamespace(db=db)))  # type: ignore[arg-type]
+    await server.start()
+    token = TokenMinter(config).mint("admin", "demo", ["admin"], org="")
+    md = (("authorization", f"Bearer {token}"),)
+    rows = _lead_rows(INTAKE_REQUESTS, 2, "IN")
+    latencies: list[float] = []
+    try:
+        async with grpc.aio.insecure_channel(server.address) as ch:
+            stub = leads_service_pb2_grpc.LeadsServiceStub(ch)
+            queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+            for row in rows:
+                queue.put_nowait(row)
+
+            async def client() -> None:
+                while not queue.empty():
+                    row = queue.get_nowait()
+                    lead = lead_pb2.Lead(
+                        lead_id=row["lead_id"],
+                        contact=lead_pb2.LeadContact(name="Li", phone=row["phone"], email=row["email"]),
+                        company=lead_pb2.LeadCompany(name=row["company_norm"]),
+                        source=lead_pb2.LeadSource(channel=enums_pb2.LEAD_CHANNEL_WEB_FORM),
+                        region=row["region"],
+                    )
+                    t = time.perf_counter()
+                    await stub.CreateLead(pb.CreateLeadRequest(lead=lead), metadata=md, timeout=30)
+                    latencies.append((time.perf_counter() - t) * 1000)
+
+            started = time.perf_counter()
+            await asyncio.gather(*(client() for _ in range(INTAKE_CONCURRENCY)))
+            intake_s = time.perf_counter() - started
+        bare_s = await _insert(db, _lead_rows(INTAKE_REQUESTS, 3, "BA"))
+    finally:
+        await server.stop(0)
+        await db.dispose()
+    return {
+        "existing_leads": float(EXISTING),
+        "existing_load_s": existing_s,
+        "intake_leads_per_s": INTAKE_REQUESTS / intake_s,
+        "intake_p50_ms": _pct(latencies, 0.5),
+        "intake_p99_ms": _pct(latencies, 0.99),
+        "bare_insert_rows_per_s": INTAKE_REQUESTS / bare_s,
+        "bare_insert_vs_intake_ratio": (INTAKE_REQUESTS / bare_s) / (INTAKE_REQUESTS / intake_s),
+    }
+
+
+async def _pg_database(admin_url: str, name: str, drop: bool = False) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(admin_url)
+    conn = await asyncpg.connect(
+        host=u.host or "127.0.0.1",
+        port=u.port or 5432,
+        user=u.username or "postgres",
+        password=u.password,
+        database=u.database or "postgres",
+    )
+    try:
+        await conn.execute(
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' if drop else f'CREATE DATABASE "{name}"'
+        )
+    finally:
+        await conn.close()
+
+
+def intake() -> dict[str, float]:
+    import uvloop
+    from sqlalchemy.engine import make_url
+
+    admin = os.environ.get("SALESOPS_BENCH_POSTGRES_URL") or os.environ.get("SALESOPS_TEST_POSTGRES_URL", "")
+    with tempfile.TemporaryDirectory() as tmp, asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        if not admin:
+            out = runner.run(_intake(f"sqlite+aiosqlite:///{Path(tmp) / 'leads.db'}"))
+            out["postgres"] = 0.0
+            return out
+        name = f"salesops_bench_{uuid.uuid4().hex[:8]}"
+        runner.run(_pg_database(admin, name))
+        try:
+            url = (
+                make_url(admin)
+                .set(database=name, drivername="postgresql+asyncpg")
+                .render_as_string(hide_password=False)
+            )
+            out = runner.run(_intake(url))
+            out["postgres"] = 1.0
+            return out
+        finally:
+            runner.run(_pg_database(admin, name, drop=True))
+
+
+# --------------------------------------------------------------------------- SLA workflows
+
+
+async def _sla(url: str) -> dict[str, float]:
+    from sqlalchemy import select
+    from temporalio.testing import WorkflowEnvironment
+
+    from deploy.local.infra import find_temporal
+    from kit.db import Database
+    from kit.migrations import upgrade_to_head
+    from kit.temporal import WorkerRunner, build_worker
+    from services.leads import watch
+    from services.leads.store import outbox
+
+    db = Database(url)
+    await upgrade_to_head("leads", db)
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=find_temporal(), dev_server_extra_args=["--log-level", "error"]
+    )
+    queue = f"bench-{uuid.uuid4().hex[:6]}"
+    acts = watch.WatchActivities(db)
+    runner = WorkerRunner(
+        build_worker(
+            env.client,
+            queue,
+            workflows=[watch.LeadWatchWorkflow],
+            activities=[acts.next_timer, acts.fire],
+            max_pollers=10,
+        )
+    )
+    runner.start()
+    try:
+        rows = _lead_rows(WORKFLOWS, 4, "SL")
+        t0 = datetime.now(UTC) + timedelta(seconds=25)
+        due: dict[str, datetime] = {}
+        for i, row in enumerate(rows):
+            # Reminders spread over 10 s, starting once every workflow has surely started.
+            reminder = t0 + timedelta(milliseconds=5 * i)
+            row.update(
+                status="ASSIGNED",
+                owner_user_id=f"rep-{i % 50}",
+                pool_id=None,
+                assign_time=datetime.now(UTC),
+                sla_state="PENDING",
+                sla_grade="A",
+                sla_start=datetime.now(UTC),
+                sla_reminder=reminder,
+                sla_due=reminder + timedelta(minutes=30),
+                grade="A",
+            )
+            due[row["lead_id"]] = reminder
+        await _insert(db, rows)
+        sem = asyncio.Semaphore(64)
+
+        async def start(lead_id: str) -> None:
+            async with sem:
+                await watch.poke(env.client, queue, "demo", lead_id)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(start(r["lead_id"]) for r in rows))
+        start_s = time.perf_counter() - started
+        deadline = time.monotonic() + 60
+        found: list[Any] = []
+        while time.monotonic() < deadline:
+            async with db.system_session() as s:
+                result = await s.execute(
+                    select(outbox.c.subject, outbox.c.created_at).where(
+                        outbox.c.type == "leads.SlaReminderDue"
+                    )
+                )
+                found = list(result.all())
+            if len(found) >= WORKFLOWS:
+                break
+            await asyncio.sleep(0.5)
+        lateness = [
+            ((c if c.tzinfo else c.replace(tzinfo=UTC)) - due[subject]).total_seconds()
+            for subject, c in found
+        ]
+    finally:
+        await runner.stop()
+        await env.shutdown()
+        await db.dispose()
+    return {
+        "workflows": float(WORKFLOWS),
+        "start_rate_per_s": WORKFLOWS / start_s,
+        "reminders_fired": float(len(found)),
+        "reminder_lateness_p50_s": _pct(lateness, 0.5),
+        "reminder_lateness_p99_s": _pct(lateness, 0.99),
+    }
+
+
+def sla() -> dict[str, float]:
+    import uvloop
+
+    with tempfile.TemporaryDirectory() as tmp, asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_sla(f"sqlite+aiosqlite:///{Path(tmp) / 'leads.db'}"))
+
+
+def measure() -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, fn in (("routing", routing), ("intake", intake), ("sla", sla)):
+        for key, value in fn().items():
+            out[f"{name}.{key}"] = value
+    return out
+
+
+if __name__ == "__main__":
+    chosen = sys.argv[1:] or ["routing", "intake", "sla"]
+    for name in chosen:
+        for key, value in {"routing": routing, "intake": intake, "sla": sla}[name]().items():
+            print(f"{name}.{key:<36} {value:12.3f}", flush=True)
