@@ -202,9 +202,11 @@ def _path_param(route: Route, name: str, b: SchemaBuilder) -> dict[str, Any]:
     schema = b.value(f) if f is not None and f.type != FD.TYPE_MESSAGE else {"type": "string"}
     if schema.get("type") == "string" and "pattern" not in schema and "$ref" not in schema:
         schema = {**schema, "pattern": "^[^/]+$"}
-    param = {"name": name, "in": "path", "required": True, "schema": schema}
-    if f is not None and f.full_name in b.comments:
-        param["description"] = b.comments[f.full_name]
+    param = {"name": route.path.param_name(name), "in": "path", "required": True, "schema": schema}
+    text = b.comments.get(f.full_name, "") if f is not None else ""
+    param["description"] = (f"Sets `{name}`. " + text).strip() if "." in name else text
+    if not param["description"]:
+        del param["description"]
     return param
 
 

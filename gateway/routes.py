@@ -34,6 +34,15 @@ def service_modules() -> dict[str, str]:
     return mods
 
 
+def _param_names(variables: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """`lead.lead_id` -> `lead_id`, unless two variables end alike (then `lead_lead_id`)."""
+    last = [v.rsplit(".", 1)[-1] for v in variables]
+    return {
+        v: (tail if last.count(tail) == 1 else v.replace(".", "_"))
+        for v, tail in zip(variables, last, strict=True)
+    }
+
+
 class TemplateError(ValueError):
     """An annotation's path template cannot be served."""
 
@@ -78,8 +87,13 @@ class PathTemplate:
         pattern += re.escape(body[pos:])
         if verb:
             pattern += re.escape(":" + verb)
-        openapi = _VAR.sub(lambda m: "{" + m.group(1).strip() + "}", template)
+        names = _param_names(variables)
+        openapi = _VAR.sub(lambda m: "{" + names[m.group(1).strip()] + "}", template)
         return cls(template, re.compile("^" + pattern + "$"), tuple(variables), verb, literal, openapi)
+
+    def param_name(self, variable: str) -> str:
+        """The OpenAPI name of a path variable (dotted field paths are not valid there)."""
+        return _param_names(self.variables)[variable]
 
     def match(self, path: str) -> dict[str, str] | None:
         m = self.regex.match(path)

@@ -141,6 +141,27 @@ class StreamingNotify(notify_service_pb2_grpc.NotifyServiceServicer):
             await asyncio.sleep(0.01)
 
 
+def unbuilt_registrations(
+    names: tuple[str, ...] = ("pipeline", "knowledge", "integration"),
+) -> list[Registration]:
+    """The generated base servicers of these services: every RPC answers UNIMPLEMENTED."""
+    import importlib
+
+    regs = []
+    for name in names:
+        grpc_mod = importlib.import_module(f"salesops.{name}.v1.{name}_service_pb2_grpc")
+        pb2 = importlib.import_module(f"salesops.{name}.v1.{name}_service_pb2")
+        service = f"{name.capitalize()}Service"
+        regs.append(
+            Registration(
+                getattr(grpc_mod, f"add_{service}Servicer_to_server"),
+                getattr(grpc_mod, f"{service}Servicer")(),
+                pb2.DESCRIPTOR.services_by_name[service].full_name,
+            )
+        )
+    return regs
+
+
 def grpc_settings() -> GrpcSettings:
     return GrpcSettings(f"127.0.0.1:{free_port()}", False, 1.0, 10.0, 4 << 20, 30_000, 10_000)
 
@@ -148,7 +169,9 @@ def grpc_settings() -> GrpcSettings:
 def build_server(name: str, *servicers: Any) -> GrpcServer:
     regs = [diagnostics.registration(name)]
     for servicer in servicers:
-        if isinstance(servicer, EchoLeads):
+        if isinstance(servicer, Registration):
+            regs.append(servicer)
+        elif isinstance(servicer, EchoLeads):
             regs.append(
                 Registration(
                     leads_service_pb2_grpc.add_LeadsServiceServicer_to_server,

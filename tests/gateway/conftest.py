@@ -19,7 +19,7 @@ from kit.auth import AuthConfig, TokenMinter
 from kit.config import SERVICES
 from kit.grpc.server import GrpcServer
 from kit.telemetry import setup_tracing
-from tests.gateway.backends import EchoLeads, StreamingNotify, build_server
+from tests.gateway.backends import EchoLeads, StreamingNotify, build_server, unbuilt_registrations
 
 MINTER = TokenMinter(AuthConfig.from_env({}))
 
@@ -60,15 +60,23 @@ async def serve_app(app: Any) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def running_gateway(redis_url: str, **overrides: Any) -> AsyncIterator[Running]:
+async def running_gateway(
+    redis_url: str, *, all_services: bool = False, **overrides: Any
+) -> AsyncIterator[Running]:
+    """`all_services`: pipeline, knowledge and integration answer (UNIMPLEMENTED) instead of being down."""
     setup_tracing("gateway-test")  # as `python -m gateway` does: spans and trace propagation on
     leads, notify = EchoLeads(), StreamingNotify()
     servers: list[GrpcServer] = [build_server("leads", leads), build_server("notify", notify)]
+    if all_services:
+        servers.append(build_server("unbuilt", *unbuilt_registrations()))
     for s in servers:
         await s.start()
-    # The other services are not running: their address is a closed port.
+    # Otherwise the other services are not running: their address is a closed port.
     addresses = {name: f"127.0.0.1:{free_port()}" for name in SERVICES}
     addresses["leads"], addresses["notify"] = servers[0].address, servers[1].address
+    if all_services:
+        for name in ("pipeline", "knowledge", "integration"):
+            addresses[name] = servers[2].address
     settings = replace(GatewaySettings(addresses=addresses, redis_url=redis_url), **overrides)
     try:
         async with (
