@@ -36,9 +36,17 @@ class Stored:
     content_type: str
 
 
+def _canonical(body: bytes) -> bytes:
+    """The same JSON with other spacing or key order is the same request (a phone re-serialises)."""
+    try:
+        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, UnicodeDecodeError):
+        return body
+
+
 def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
     h = hashlib.sha256()
-    for part in (method.encode(), path.encode(), query.encode(), body):
+    for part in (method.encode(), path.encode(), query.encode(), _canonical(body) if body else b""):
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
     return h.hexdigest()

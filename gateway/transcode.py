@@ -108,6 +108,7 @@ def build_request(
     if route.body:
         parsed = _json_body(body)
         if route.body == "*":
+            parsed = {} if parsed is None else parsed  # a custom method posted without a body
             if not isinstance(parsed, dict):
                 raise bad_request("", "the request body must be a JSON object")
             data = parsed

@@ -77,6 +77,21 @@ async def test_client_errors_are_replayed_server_errors_are_not(gw: Running) -> 
     assert r1.status_code == r2.status_code == 503 and "idempotent-replayed" not in r2.headers
 
 
+async def test_same_json_in_another_layout_is_the_same_request(gw: Running) -> None:
+    headers = {**auth(), "Idempotency-Key": "k-layout", "Content-Type": "application/json"}
+    first = await gw.client.post("/v1/leads", content=b'{"displayName":"Z","tags":["a"]}', headers=headers)
+    again = await gw.client.post(
+        "/v1/leads", content=b'{ "tags": ["a"],\n  "displayName": "Z" }', headers=headers
+    )
+    assert first.status_code == again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
+    assert gw.leads.applied["create:Z"] == 1
+
+
+async def test_custom_method_without_a_body(gw: Running) -> None:
+    r = await gw.client.post("/v1/leads/E1:claim", headers=auth())
+    assert r.status_code == 200 and r.json()["lead"]["leadId"] == "E1"
+
+
 async def test_same_key_other_body_is_422(gw: Running) -> None:
     headers = {**auth(), "Idempotency-Key": "k-2"}
     assert (await gw.client.post("/v1/leads", json={"displayName": "A"}, headers=headers)).status_code == 200
