@@ -354,8 +354,35 @@ def _health(description: str) -> dict[str, Any]:
     }
 
 
+def _all_types(b: SchemaBuilder, routes: list[Route]) -> None:
+    """Every message and enum of the contract files behind the routes (and the files they import)."""
+    seen: set[str] = set()
+    files = [r.method.containing_service.file for r in routes]
+
+    def nested(desc: Any) -> None:
+        if desc.GetOptions().map_entry:
+            return
+        b.message(desc)
+        for inner in desc.nested_types:
+            nested(inner)
+        for en in desc.enum_types:
+            b.enum(en)
+
+    while files:
+        fd = files.pop()
+        if fd.name in seen or not fd.name.startswith("salesops/"):
+            continue
+        seen.add(fd.name)
+        files.extend(fd.dependencies)
+        for msg in fd.message_types_by_name.values():
+            nested(msg)
+        for en in fd.enum_types_by_name.values():
+            b.enum(en)
+
+
 def build_openapi(routes: list[Route], comments: dict[str, str], batch_path: str) -> dict[str, Any]:
     b = SchemaBuilder(comments)
+    _all_types(b, routes)
     paths: dict[str, dict[str, Any]] = {}
     used_ids: set[str] = set()
     for route in routes:

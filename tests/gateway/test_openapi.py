@@ -38,6 +38,11 @@ async def test_document_is_valid_and_complete(gw: Running) -> None:
     assert doc["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     lead = doc["components"]["schemas"]["salesops.leads.v1.Lead"]
     assert lead["properties"]["leadId"]["type"] == "string" and lead.get("description")
+    # Every message and enum of the contracts, reachable from a route or not.
+    from salesops.leads.v1 import leads_service_pb2
+
+    for name in leads_service_pb2.DESCRIPTOR.message_types_by_name:
+        assert f"salesops.leads.v1.{name}" in doc["components"]["schemas"]
     status = doc["components"]["schemas"]["salesops.leads.v1.LeadStatus"]
     assert "LEAD_STATUS_IN_POOL" in status["enum"]
     listing = {p["name"] for p in doc["paths"]["/v1/leads"]["get"]["parameters"] if "name" in p}
