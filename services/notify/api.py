@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import grpc
+import httpx
 from google.protobuf.json_format import MessageToDict
 from sqlalchemy import func, select
 from ulid import ULID
@@ -26,6 +27,7 @@ from kit.runtime import Runtime
 from salesops.common.v1 import types_pb2
 from salesops.notify.v1 import (
     channel_config_pb2,
+    delivery_pb2,
     notification_pb2,
     notify_service_pb2,
     notify_service_pb2_grpc,
@@ -38,12 +40,15 @@ from services.notify import (
     convert,
     deliveries,
     digests,
+    directory,
     escalation,
     inbox,
     live,
     sending,
     template_store,
 )
+from services.notify.channels import registry
+from services.notify.channels.base import Message, SendError
 from services.notify.domain import digest as digest_rules
 from services.notify.domain.quiet_hours import QuietWindow
 from services.notify.domain.templates import LOCALES, TemplateError, render, validate
@@ -88,6 +93,8 @@ def _user(p: Principal, user_id: str) -> str:
 class NotifyServiceApi(notify_service_pb2_grpc.NotifyServiceServicer):
     def __init__(self, rt: Runtime, hub: live.InboxHub | None = None) -> None:
         self.rt = rt
+        # TestChannelConfig sends through the same adapters as the delivery activities.
+        self.adapters = registry.adapters(httpx.AsyncClient(timeout=10.0))
         self.sender = sending.Sender(rt.db, rt.redis)
         self.hub = hub or live.InboxHub(rt.redis)
 
@@ -227,6 +234,20 @@ class NotifyServiceApi(notify_service_pb2_grpc.NotifyServiceServicer):
             await live.publish(self.rt.redis, events)
 
     # ---- deliveries ---------------------------------------------------------
+
+    async def RecordDeliveryReceipts(
+        self, request: M.RecordDeliveryReceiptsRequest, context: Ctx
+    ) -> M.RecordDeliveryReceiptsResponse:
+        p = call.principal()
+        _sender(p)
+        if not 1 <= len(request.receipts) <= 500:
+            raise InvalidArgument.field("receipts", "1 to 500 receipts")
+        async with self.rt.db.session(p.tenant) as s:
+            matched, unmatched = await deliveries.record_receipts(s, list(request.receipts))
+            await s.commit()
+        return M.RecordDeliveryReceiptsResponse(
+            matched_count=matched, unmatched_provider_message_ids=unmatched
+        )
 
     async def ListDeliveries(
         self, request: M.ListDeliveriesRequest, context: Ctx
@@ -647,6 +668,109 @@ class NotifyServiceApi(notify_service_pb2_grpc.NotifyServiceServicer):
         cfg.etag = "1"
         return M.CreateChannelConfigResponse(channel_config=_redacted(cfg))
 
+    async def ListChannelConfigs(
+        self, request: M.ListChannelConfigsRequest, context: Ctx
+    ) -> M.ListChannelConfigsResponse:
+        p = call.principal()
+        _admin(p, reads_for_services=True)
+        query = select(ChannelConfigRow).order_by(ChannelConfigRow.id)
+        if request.channel:
+            query = query.where(ChannelConfigRow.channel == request.channel)
+        if request.HasField("enabled"):
+            query = query.where(ChannelConfigRow.enabled.is_(request.enabled.value))
+        async with self.rt.db.session(p.tenant) as s:
+            rows = list(await s.scalars(query))
+        out = []
+        for row in rows:
+            cfg = channel_config_pb2.ChannelConfig.FromString(row.payload)
+            cfg.etag = str(row.version)
+            out.append(_redacted(cfg))
+        return M.ListChannelConfigsResponse(channel_configs=out, total_size=len(out))
+
+    async def UpdateChannelConfig(
+        self, request: M.UpdateChannelConfigRequest, context: Ctx
+    ) -> M.UpdateChannelConfigResponse:
+        p = call.principal()
+        _admin(p)
+        incoming = request.channel_config
+        async with self.rt.db.session(p.tenant) as s:
+            row = await s.scalar(
+                select(ChannelConfigRow).where(ChannelConfigRow.id == incoming.channel_config_id)
+            )
+            if row is None:
+                raise NotFound("channel_config", incoming.channel_config_id)
+            if incoming.etag and incoming.etag != str(row.version):
+                raise Aborted("the channel configuration changed since it was read; reload and retry")
+            current = channel_config_pb2.ChannelConfig.FromString(row.payload)
+            merged = _merge_channel_config(current, incoming, list(request.update_mask.paths))
+            _check_channel_config(merged)
+            row.payload = merged.SerializeToString()
+            row.enabled = merged.enabled
+            row.version += 1
+            row.updated_at = datetime.now(UTC)
+            await s.commit()
+            merged.etag = str(row.version)
+        return M.UpdateChannelConfigResponse(channel_config=_redacted(merged))
+
+    async def DeleteChannelConfig(
+        self, request: M.DeleteChannelConfigRequest, context: Ctx
+    ) -> M.DeleteChannelConfigResponse:
+        p = call.principal()
+        _admin(p)
+        async with self.rt.db.session(p.tenant) as s:
+            row = await s.scalar(
+                select(ChannelConfigRow).where(ChannelConfigRow.id == request.channel_config_id)
+            )
+            if row is None:
+                raise NotFound("channel_config", request.channel_config_id)
+            if request.etag and request.etag != str(row.version):
+                raise Aborted("the channel configuration changed since it was read; reload and retry")
+            await s.delete(row)
+            await s.commit()
+        return M.DeleteChannelConfigResponse()
+
+    async def TestChannelConfig(
+        self, request: M.TestChannelConfigRequest, context: Ctx
+    ) -> M.TestChannelConfigResponse:
+        p = call.principal()
+        _admin(p)
+        async with self.rt.db.session(p.tenant) as s:
+            row = await s.scalar(
+                select(ChannelConfigRow).where(ChannelConfigRow.id == request.channel_config_id)
+            )
+            if row is None:
+                raise NotFound("channel_config", request.channel_config_id)
+            address = request.address
+            if not address:
+                user = request.recipient_user_id or p.user_id
+                subs = await directory.subscribers(s, [user])
+                address = sending.address_for(subs.get(user), row.channel)
+        if not address:
+            raise InvalidArgument.field(
+                "address", "no address for this channel: give one or a recipient_user_id"
+            )
+        cfg = channel_config_pb2.ChannelConfig.FromString(row.payload)
+        adapter = self.adapters.get(row.channel)
+        if adapter is None:
+            raise InvalidArgument.field("channel_config_id", "this channel has no adapter")
+        message = Message(str(ULID()), "", "system", address, "SalesOps test message", "This is a test.")
+        started = asyncio.get_running_loop().time()
+        out = M.TestChannelConfigResponse()
+        try:
+            out.provider_message_id = await adapter.send(cfg, message)
+            out.success = True
+        except SendError as exc:
+            out.error.CopyFrom(
+                delivery_pb2.DeliveryError(
+                    code=exc.code,
+                    message=exc.message,
+                    provider_code=exc.provider_code,
+                    permanent=exc.permanent,
+                )
+            )
+        out.latency.FromTimedelta(timedelta(seconds=asyncio.get_running_loop().time() - started))
+        return out
+
     async def GetChannelConfig(
         self, request: M.GetChannelConfigRequest, context: Ctx
     ) -> M.GetChannelConfigResponse:
@@ -866,6 +990,42 @@ def _redacted(cfg: channel_config_pb2.ChannelConfig) -> channel_config_pb2.Chann
             secret.set = True
             secret.hint = value[-4:] if len(value) > 8 else ""
     return out
+
+
+_CONFIG_FIELDS = ("display_name", "enabled", "is_default", "org_unit_path", "retry_policy")
+_SETTINGS = ("sms", "email", "wecom_bot", "dingtalk_bot", "webhook", "mobile_push")
+
+
+def _merge_channel_config(
+    current: channel_config_pb2.ChannelConfig, incoming: channel_config_pb2.ChannelConfig, paths: list[str]
+) -> channel_config_pb2.ChannelConfig:
+    """Apply the masked fields; a secret left empty in the update keeps its stored value."""
+    merged = channel_config_pb2.ChannelConfig()
+    merged.CopyFrom(current)
+    kind = current.WhichOneof("settings") or ""
+    for path in paths or [*_CONFIG_FIELDS, kind]:
+        root = path.split(".")[0]
+        if root in ("channel", "channel_config_id"):
+            raise InvalidArgument.field(f"update_mask.{path}", "immutable")
+        if root not in (*_CONFIG_FIELDS, *_SETTINGS):
+            raise InvalidArgument.field("update_mask", f"unknown field {path!r}")
+        if root in _SETTINGS:
+            if root != kind:
+                raise InvalidArgument.field(
+                    f"channel_config.{root}", f"this configuration holds {kind} settings"
+                )
+            new = getattr(incoming, root)
+            kept = channel_config_pb2.ChannelConfig()
+            kept.CopyFrom(merged)
+            getattr(merged, root).CopyFrom(new)
+            for group, name in _SECRET_PATHS:
+                if group == root and not getattr(new, name).value:
+                    getattr(getattr(merged, root), name).CopyFrom(getattr(getattr(kept, root), name))
+        elif root == "retry_policy":
+            merged.retry_policy.CopyFrom(incoming.retry_policy)
+        else:
+            setattr(merged, root, getattr(incoming, root))
+    return merged
 
 
 def _check_channel_config(cfg: channel_config_pb2.ChannelConfig) -> None:

@@ -10,26 +10,14 @@ from typing import Any
 import httpx
 
 from kit.runtime import Runtime, ServiceSpec
-from salesops.notify.v1 import notification_pb2 as N
 from services.notify import api, consumers, deliveries, digests, escalation, store
-from services.notify.channels.email import SmtpEmail
-from services.notify.channels.http_channels import DingTalkBot, SignedWebhook, SmsGateway, WeComBot
-
-
-def adapters(client: httpx.AsyncClient) -> dict[int, Any]:
-    return {
-        N.CHANNEL_SMS: SmsGateway(client),
-        N.CHANNEL_EMAIL: SmtpEmail(),
-        N.CHANNEL_WECOM_BOT: WeComBot(client),
-        N.CHANNEL_DINGTALK_BOT: DingTalkBot(client),
-        N.CHANNEL_WEBHOOK: SignedWebhook(client),
-    }
+from services.notify.channels import registry
 
 
 def activities(rt: Runtime) -> Sequence[Callable[..., Any]]:
     client = httpx.AsyncClient(timeout=10.0)
     return [
-        *deliveries.DeliveryActivities(rt.db, adapters(client)).all(),  # type: ignore[list-item]
+        *deliveries.DeliveryActivities(rt.db, registry.adapters(client)).all(),  # type: ignore[list-item]
         *escalation.EscalationActivities(rt.db, rt.redis).all(),  # type: ignore[list-item]
         *digests.DigestActivities(rt.db, rt.redis).all(),  # type: ignore[list-item]
     ]

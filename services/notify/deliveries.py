@@ -168,6 +168,39 @@ async def _announce_failure(session: AsyncSession, delivery_id: str, at: datetim
         await events.delivery_failed(session, stored(note), proto(row), at)
 
 
+# Receipts only move a delivery forward: SENT -> DELIVERED -> READ (or SENT -> FAILED, a bounce).
+_FORWARD = {
+    D.DELIVERY_STATUS_DELIVERED: (D.DELIVERY_STATUS_SENT,),
+    D.DELIVERY_STATUS_READ: (D.DELIVERY_STATUS_SENT, D.DELIVERY_STATUS_DELIVERED),
+    D.DELIVERY_STATUS_FAILED: (D.DELIVERY_STATUS_SENT,),
+}
+
+
+async def record_receipts(
+    session: AsyncSession, receipts: Sequence[D.DeliveryReceipt]
+) -> tuple[int, list[str]]:
+    matched, unmatched = 0, []
+    for receipt in receipts:
+        row = await session.scalar(
+            select(DeliveryRow).where(
+                DeliveryRow.provider_message_id == receipt.provider_message_id,
+                DeliveryRow.channel == receipt.channel,
+            )
+        )
+        if row is None:
+            unmatched.append(receipt.provider_message_id)
+            continue
+        matched += 1
+        if row.status in _FORWARD.get(receipt.status, ()):
+            row.status = receipt.status
+            if receipt.status == D.DELIVERY_STATUS_FAILED:
+                row.failed_at = datetime.now(UTC)
+                row.last_error_code = receipt.error.code or "BOUNCED"
+                row.last_error = receipt.error.message
+    await session.flush()
+    return matched, unmatched
+
+
 class DeliveryActivities:
     def __init__(self, db: Database, adapters: Mapping[int, Adapter]) -> None:
         self.db = db

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 from google.protobuf.struct_pb2 import Struct
@@ -249,3 +250,118 @@ async def test_bursts_beyond_the_rate_limit_fold_into_one_summary(
     assert len(titles) == 7
     assert titles[-1] == "还有 2 条通知"
     assert fake.requests[-1].json()["body"] == "2 x sla_reminder"
+
+
+async def test_channel_config_management_and_test_send(notify: NotifyStack) -> None:
+    from google.protobuf.field_mask_pb2 import FieldMask
+
+    async with http_provider(fail_times=1) as fake:
+        config_id = await _webhook_config(notify, fake.url)
+        failed = await notify.stub.TestChannelConfig(
+            M.TestChannelConfigRequest(channel_config_id=config_id, recipient_user_id="rep-a1"),
+            metadata=auth(ADMIN),
+        )
+        assert not failed.success and failed.error.code == "HTTP_503" and not failed.error.permanent
+        ok = await notify.stub.TestChannelConfig(
+            M.TestChannelConfigRequest(channel_config_id=config_id, address="ops-room"), metadata=auth(ADMIN)
+        )
+        assert ok.success and ok.latency.ToTimedelta().total_seconds() > 0
+        assert fake.requests[-1].json()["recipient"] == "ops-room"
+        assert fake.requests[-1].headers["x-salesops-signature"].startswith("v1=")
+        # Renaming keeps the stored secret (secrets are write-only and not resent).
+        got = (
+            await notify.stub.GetChannelConfig(
+                M.GetChannelConfigRequest(channel_config_id=config_id), metadata=auth(ADMIN)
+            )
+        ).channel_config
+        got.display_name = "renamed"
+        renamed = await notify.stub.UpdateChannelConfig(
+            M.UpdateChannelConfigRequest(
+                channel_config=got, update_mask=FieldMask(paths=["display_name", "webhook"])
+            ),
+            metadata=auth(ADMIN),
+        )
+        assert renamed.channel_config.display_name == "renamed"
+        assert renamed.channel_config.webhook.signing_secret.set
+        await notify.stub.TestChannelConfig(
+            M.TestChannelConfigRequest(channel_config_id=config_id, address="x"), metadata=auth(ADMIN)
+        )
+        assert fake.requests[-1].headers["x-salesops-signature"].startswith("v1=")
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # stale etag
+        await notify.stub.UpdateChannelConfig(
+            M.UpdateChannelConfigRequest(channel_config=got), metadata=auth(ADMIN)
+        )
+    assert err.value.code() == grpc.StatusCode.ABORTED
+    listed = await notify.stub.ListChannelConfigs(M.ListChannelConfigsRequest(), metadata=auth(SERVICE))
+    assert [c.display_name for c in listed.channel_configs] == ["renamed"]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await notify.stub.CreateChannelConfig(
+            M.CreateChannelConfigRequest(
+                channel_config=C.ChannelConfig(
+                    display_name="bad",
+                    channel=N.CHANNEL_WEBHOOK,
+                    webhook=C.WebhookSettings(url="http://example.com/hook"),
+                )
+            ),
+            metadata=auth(ADMIN),
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    await notify.stub.DeleteChannelConfig(
+        M.DeleteChannelConfigRequest(channel_config_id=config_id), metadata=auth(ADMIN)
+    )
+    assert not (
+        await notify.stub.ListChannelConfigs(M.ListChannelConfigsRequest(), metadata=auth(ADMIN))
+    ).channel_configs
+
+
+async def test_dispatcher_loop_delivers_rows_queued_while_temporal_was_away(
+    notify: NotifyStack, temporal_skipping: WorkflowEnvironment
+) -> None:
+    import asyncio
+
+    async with http_provider() as fake, httpx.AsyncClient() as client:
+        await _webhook_config(notify, fake.url)
+        # Sent while no worker or dispatcher runs: the delivery waits in its row.
+        sent = await notify.stub.SendNotification(
+            M.SendNotificationRequest(notification=breach("Later", "rep-a1")), metadata=auth(SERVICE)
+        )
+        activities = deliveries.DeliveryActivities(notify.rt.db, {N.CHANNEL_WEBHOOK: SignedWebhook(client)})
+        queue = notify.rt.settings.task_queue
+        dispatcher = deliveries.Dispatcher(notify.rt.db, temporal_skipping.client, queue, interval=0.05)
+        async with temporal.build_worker(
+            temporal_skipping.client,
+            queue,
+            workflows=[deliveries.DeliveryWorkflow],
+            activities=activities.all(),
+        ):
+            task = asyncio.create_task(dispatcher.run())
+            for _ in range(200):
+                [d] = await _deliveries(notify, sent.notification.notification_id)
+                if d.status == D.DELIVERY_STATUS_SENT:
+                    break
+                await asyncio.sleep(0.05)
+            await dispatcher.stop()
+            await task
+    assert d.status == D.DELIVERY_STATUS_SENT and len(fake.requests) == 1
+    # The provider later reports the message read; receipts never move a status backwards.
+    receipts = [
+        D.DeliveryReceipt(
+            channel=N.CHANNEL_WEBHOOK,
+            provider_message_id=d.provider_message_id,
+            status=D.DELIVERY_STATUS_READ,
+        ),
+        D.DeliveryReceipt(
+            channel=N.CHANNEL_WEBHOOK,
+            provider_message_id=d.provider_message_id,
+            status=D.DELIVERY_STATUS_DELIVERED,
+        ),
+        D.DeliveryReceipt(
+            channel=N.CHANNEL_WEBHOOK, provider_message_id="nope", status=D.DELIVERY_STATUS_READ
+        ),
+    ]
+    out = await notify.stub.RecordDeliveryReceipts(
+        M.RecordDeliveryReceiptsRequest(receipts=receipts), metadata=auth(SERVICE)
+    )
+    assert out.matched_count == 2 and list(out.unmatched_provider_message_ids) == ["nope"]
+    [after] = await _deliveries(notify, sent.notification.notification_id)
+    assert after.status == D.DELIVERY_STATUS_READ
