@@ -153,6 +153,16 @@ async def _summary_message(session: AsyncSession, row: DeliveryRow) -> Message:
     return Message(row.id, row.notification_id, "summary", row.address, rendered.title, rendered.body)
 
 
+async def _expired(session: AsyncSession, notification_id: str) -> bool:
+    from services.notify.sending import stored
+
+    note = await session.scalar(select(NotificationRow).where(NotificationRow.id == notification_id))
+    if note is None:
+        return False
+    n = stored(note)
+    return n.HasField("expire_time") and n.expire_time.ToDatetime(tzinfo=UTC) <= datetime.now(UTC)
+
+
 async def _announce_failure(session: AsyncSession, delivery_id: str, at: datetime) -> None:
     """DeliveryFailed, in the transaction that marks the delivery FAILED."""
     from services.notify import events
@@ -213,6 +223,11 @@ class DeliveryActivities:
             row = await s.scalar(select(DeliveryRow).where(DeliveryRow.id == ref.delivery_id))
             if row is None or row.status not in PENDING:
                 return "skipped"  # cancelled, or a previous attempt already succeeded
+            if await _expired(s, row.notification_id):
+                # A reminder after its deadline is noise: expire_time drops what has not gone out yet.
+                row.status = D.DELIVERY_STATUS_CANCELLED
+                await s.commit()
+                return "expired"
             config_payload = await s.scalar(
                 select(ChannelConfigRow.payload).where(
                     ChannelConfigRow.id == row.channel_config_id, ChannelConfigRow.enabled.is_(True)

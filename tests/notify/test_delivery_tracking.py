@@ -365,3 +365,25 @@ async def test_dispatcher_loop_delivers_rows_queued_while_temporal_was_away(
     assert out.matched_count == 2 and list(out.unmatched_provider_message_ids) == ["nope"]
     [after] = await _deliveries(notify, sent.notification.notification_id)
     assert after.status == D.DELIVERY_STATUS_READ
+
+
+async def test_expired_notifications_drop_pending_deliveries(
+    notify: NotifyStack, temporal_skipping: WorkflowEnvironment
+) -> None:
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    async with http_provider() as fake, httpx.AsyncClient() as client:
+        await _webhook_config(notify, fake.url)
+        n = breach("Soon stale", "rep-a1")
+        n.expire_time.FromDatetime(datetime.now(UTC) + timedelta(seconds=1))
+        sent = await notify.stub.SendNotification(
+            M.SendNotificationRequest(notification=n), metadata=auth(SERVICE)
+        )
+        await asyncio.sleep(1.2)
+        assert await _drain(notify, temporal_skipping, {N.CHANNEL_WEBHOOK: SignedWebhook(client)}) == [
+            "expired"
+        ]
+    assert fake.requests == []
+    [d] = await _deliveries(notify, sent.notification.notification_id)
+    assert d.status == D.DELIVERY_STATUS_CANCELLED
