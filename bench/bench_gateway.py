@@ -1,5 +1,10 @@
 """Gateway overhead: authenticated WhoAmI as REST through the gateway vs the same RPC over gRPC.
 
+A third figure, `bare_proxy`, is the floor of this architecture: a bare ASGI app on
+the same uvicorn settings forwarding the call over one grpc.aio channel, with no
+routing, auth, rate limits, tracing or logging; the gap between it and the gateway
+is what the gateway's features cost.
+
 One backend process (the kit's server pipeline, as `grpc_overhead` runs it), one
 gateway process (`python -m gateway`: uvicorn + httptools + uvloop, real Redis
 rate limits, default logging) in front of it. The same client process drives
@@ -11,6 +16,7 @@ figure measures the gateway rather than a heavyweight client library.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
 import subprocess
@@ -18,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.grpc_overhead import CONCURRENCY, _drive, _pct
 from deploy.local.infra import free_port, start_redis, wait_port
@@ -76,13 +83,56 @@ async def _drive_rest(port: int, token: str, seconds: float) -> tuple[float, lis
     return len(latencies) / elapsed, latencies
 
 
+def _bare_proxy(backend: str) -> Any:
+    """The bare baseline: HTTP in, WhoAmI over gRPC, JSON out."""
+    import grpc
+    from google.protobuf import json_format
+
+    from salesops.common.v1 import diagnostics_pb2
+
+    calls: list[Any] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                channel = grpc.aio.insecure_channel(backend)
+                calls.append(
+                    channel.unary_unary(
+                        "/salesops.common.v1.DiagnosticsService/WhoAmI",
+                        request_serializer=diagnostics_pb2.WhoAmIRequest.SerializeToString,
+                        response_deserializer=diagnostics_pb2.WhoAmIResponse.FromString,
+                    )
+                )
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        auth = next(v for k, v in scope["headers"] if k == b"authorization").decode()
+        reply = await calls[0](
+            diagnostics_pb2.WhoAmIRequest(), metadata=(("authorization", auth),), timeout=10
+        )
+        body = json.dumps(json_format.MessageToDict(reply)).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
 def run(seconds: float = 4.0, rounds: int = 3) -> dict[str, float]:
     from kit.auth import AuthConfig, TokenMinter
 
     token = TokenMinter(AuthConfig.from_env()).mint("rep-a1", "demo", ["rep"], org="east/team-a")
-    qps: dict[str, list[float]] = {"grpc": [], "rest": []}
-    lat: dict[str, list[float]] = {"grpc": [], "rest": []}
-    cpu = {"backend_grpc": 0.0, "backend_rest": 0.0, "gateway": 0.0}
+    qps: dict[str, list[float]] = {"grpc": [], "rest": [], "bare": []}
+    lat: dict[str, list[float]] = {"grpc": [], "rest": [], "bare": []}
+    cpu = {"backend_grpc": 0.0, "backend_rest": 0.0, "gateway": 0.0, "bare": 0.0}
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp:
         redis = start_redis(Path(tmp), persist=False)
@@ -106,6 +156,13 @@ def run(seconds: float = 4.0, rounds: int = 3) -> dict[str, float]:
             )
             procs.append(gateway)
             wait_port("127.0.0.1", gw_port, 30, gateway)
+            bare_port = free_port()
+            bare = subprocess.Popen(
+                [sys.executable, "-m", "bench.bench_gateway", "serve-bare", str(bare_port), str(grpc_port)],
+                cwd=ROOT,
+            )
+            procs.append(bare)
+            wait_port("127.0.0.1", bare_port, 30, bare)
             for _ in range(rounds):
                 b0 = _cpu_seconds(backend.pid)
                 q, latencies = asyncio.run(_drive(f"127.0.0.1:{grpc_port}", token, seconds))
@@ -118,6 +175,11 @@ def run(seconds: float = 4.0, rounds: int = 3) -> dict[str, float]:
                 cpu["gateway"] += _cpu_seconds(gateway.pid) - g0
                 qps["rest"].append(q)
                 lat["rest"].extend(latencies)
+                p0 = _cpu_seconds(bare.pid)
+                q, latencies = asyncio.run(_drive_rest(bare_port, token, seconds))
+                cpu["bare"] += _cpu_seconds(bare.pid) - p0
+                qps["bare"].append(q)
+                lat["bare"].extend(latencies)
         finally:
             for proc in procs:
                 proc.terminate()
@@ -125,6 +187,7 @@ def run(seconds: float = 4.0, rounds: int = 3) -> dict[str, float]:
             redis.stop()
     direct, rest = statistics.median(qps["grpc"]), statistics.median(qps["rest"])
     n_grpc, n_rest = len(lat["grpc"]), len(lat["rest"])
+    bare_qps = statistics.median(qps["bare"])
     return {
         "grpc_direct_qps": direct,
         "gateway_rest_qps": rest,
@@ -133,12 +196,29 @@ def run(seconds: float = 4.0, rounds: int = 3) -> dict[str, float]:
         "grpc_p99_ms": _pct(lat["grpc"], 99),
         "gateway_p50_ms": _pct(lat["rest"], 50),
         "gateway_p99_ms": _pct(lat["rest"], 99),
+        "bare_proxy_qps": bare_qps,
+        "bare_proxy_ratio": bare_qps / direct,
+        "gateway_vs_bare_proxy": rest / bare_qps,
         # CPU per call: what the gateway adds, next to what the service itself spends.
         "backend_cpu_us_per_call": cpu["backend_grpc"] / n_grpc * 1e6,
         "gateway_cpu_us_per_call": cpu["gateway"] / n_rest * 1e6,
         "backend_cpu_us_per_rest_call": cpu["backend_rest"] / n_rest * 1e6,
+        "bare_proxy_cpu_us_per_call": cpu["bare"] / len(lat["bare"]) * 1e6,
     }
 
 
 if __name__ == "__main__":
-    print(run())
+    if len(sys.argv) == 4 and sys.argv[1] == "serve-bare":
+        import uvicorn
+
+        uvicorn.run(
+            _bare_proxy(f"127.0.0.1:{sys.argv[3]}"),
+            host="127.0.0.1",
+            port=int(sys.argv[2]),
+            loop="uvloop",
+            http="httptools",
+            log_config=None,
+            access_log=False,
+        )
+    else:
+        print(run())
