@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -22,9 +23,9 @@ with workflow.unsafe.imports_passed_through():
 
     from kit.db import Database
     from kit.errors import FailedPrecondition, NotFound
-    from salesops.notify.v1 import notification_pb2
-    from services.notify import directory, events, sending
-    from services.notify.domain.recipients import DEFAULT_CHAIN, escalation_targets
+    from salesops.notify.v1 import escalation_pb2, notification_pb2
+    from services.notify import convert, directory, events, policies, sending
+    from services.notify.domain.recipients import escalation_targets
     from services.notify.store import InboxItemRow, NotificationRow
 
 log = logging.getLogger("salesops.notify.escalation")
@@ -33,12 +34,22 @@ AWAITING = N.ESCALATION_STATE_AWAITING_ACK
 
 
 @dataclass
+class ChainStep:
+    """One level of the chain, copied from the policy when the chain starts."""
+
+    ack_timeout_seconds: float
+    role: str = ""  # relative: the holders of this role above the previous level's users
+    recipients: bytes = b""  # absolute: a serialized RecipientList, resolved when the step fires
+    channels: list[int] = field(default_factory=list)
+    priority: int = 0
+
+
+@dataclass
 class ChainRequest:
     tenant: str
     notification_id: str
     initial_timeout_seconds: float
-    roles: list[str] = field(default_factory=lambda: list(DEFAULT_CHAIN))
-    step_timeout_seconds: float = 0.0  # 0 = same as the initial timeout
+    steps: list[ChainStep] = field(default_factory=list)
 
 
 @dataclass
@@ -46,8 +57,7 @@ class StepRequest:
     tenant: str
     notification_id: str
     level: int
-    role: str
-    ack_timeout_seconds: float
+    step: ChainStep | None  # None = the chain is exhausted
 
 
 def workflow_id(tenant: str, notification_id: str) -> str:
@@ -79,16 +89,24 @@ class EscalationActivities:
             already = set(
                 await s.scalars(select(InboxItemRow.user_id).where(InboxItemRow.notification_id == row.id))
             )
-            users = [
-                u
-                for u in escalation_targets(await directory.members(s), previous, step.role)
-                if u not in already
-            ]
+            assert step.step is not None
+            if step.step.recipients:
+                targets = escalation_pb2.RecipientList.FromString(step.step.recipients).recipients
+                candidates = await sending.resolve(s, targets)
+            else:
+                candidates = escalation_targets(await directory.members(s), previous, step.step.role)
+            users = [u for u in candidates if u not in already]
             n = sending.stored(row)
-            n.priority = min(n.priority + 1, N.NOTIFICATION_PRIORITY_CRITICAL)  # type: ignore[assignment]
-            deadline = datetime.now(UTC) + timedelta(seconds=step.ack_timeout_seconds)
+            n.priority = step.step.priority or min(n.priority + 1, N.NOTIFICATION_PRIORITY_CRITICAL)  # type: ignore[assignment]
+            deadline = datetime.now(UTC) + timedelta(seconds=step.step.ack_timeout_seconds)
             items, _ = await self.sender.fan_out(
-                s, n, users, level=step.level, ack_deadline=deadline, escalated_from=previous
+                s,
+                n,
+                users,
+                level=step.level,
+                ack_deadline=deadline,
+                escalated_from=previous,
+                channels=step.step.channels,
             )
             row.escalation_level = step.level
             await events.escalated(s, n, step.level, previous, users, deadline, datetime.now(UTC))
@@ -136,37 +154,52 @@ class EscalationWorkflow:
     @workflow.run
     async def run(self, req: ChainRequest) -> str:
         timeout = timedelta(seconds=req.initial_timeout_seconds)
-        for level, role in enumerate([*req.roles, ""], start=1):
+        steps: list[ChainStep | None] = [*req.steps, None]
+        for level, step in enumerate(steps, start=1):
+            # A durable timer: a restarted worker resumes the wait where it was.
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: bool(self.acknowledged_by), timeout=timeout)
             if self.acknowledged_by:
                 return f"acknowledged by {self.acknowledged_by}"
-            step = StepRequest(
-                req.tenant,
-                req.notification_id,
-                level,
-                role,
-                req.step_timeout_seconds or req.initial_timeout_seconds,
-            )
-            if not role:
+            request = StepRequest(req.tenant, req.notification_id, level, step)
+            if step is None:
                 await workflow.execute_activity(
-                    "notify.exhaust_escalation", step, start_to_close_timeout=timedelta(seconds=30)
+                    "notify.exhaust_escalation", request, start_to_close_timeout=timedelta(seconds=30)
                 )
                 return "exhausted"
             await workflow.execute_activity(
-                "notify.escalate", step, result_type=list[str], start_to_close_timeout=timedelta(seconds=60)
+                "notify.escalate",
+                request,
+                result_type=list[str],
+                start_to_close_timeout=timedelta(seconds=60),
             )
             timeout = timedelta(seconds=step.ack_timeout_seconds)
         return "exhausted"
 
 
-def chain_request(tenant: str, row: NotificationRow) -> ChainRequest:
+async def chain_request(session: AsyncSession, tenant: str, row: NotificationRow) -> ChainRequest:
+    """The chain of `row`: its policy's steps, and the notification's own ack timeout if it gives one."""
     n = sending.stored(row)
-    timeout = n.ack.ack_timeout.ToTimedelta() if n.ack.HasField("ack_timeout") else timedelta(hours=24)
-    return ChainRequest(tenant, row.id, timeout.total_seconds())
+    policy = await policies.load(session, tenant, n.ack.escalation_policy_id)
+    initial = n.ack.ack_timeout if n.ack.HasField("ack_timeout") else policy.initial_ack_timeout
+    steps = [
+        ChainStep(
+            ack_timeout_seconds=step.ack_timeout.ToTimedelta().total_seconds(),
+            role=convert.role_name(step.manager_role) if step.WhichOneof("target") == "manager_role" else "",
+            recipients=step.recipients.SerializeToString()
+            if step.WhichOneof("target") == "recipients"
+            else b"",
+            channels=list(step.channels),
+            priority=int(step.priority),
+        )
+        for step in policy.steps
+    ]
+    return ChainRequest(tenant, row.id, initial.ToTimedelta().total_seconds(), steps)
 
 
-async def start(client: object, tenant: str, row: NotificationRow, task_queue: str) -> None:
+async def start(
+    session: AsyncSession, client: object, tenant: str, row: NotificationRow, task_queue: str
+) -> None:
     from temporalio.client import Client
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -174,7 +207,7 @@ async def start(client: object, tenant: str, row: NotificationRow, task_queue: s
     with contextlib.suppress(WorkflowAlreadyStartedError):
         await client.start_workflow(
             EscalationWorkflow.run,
-            chain_request(tenant, row),
+            await chain_request(session, tenant, row),
             id=workflow_id(tenant, row.id),
             task_queue=task_queue,
         )
@@ -194,7 +227,7 @@ async def start_pending(db: Database, client: object, task_queue: str) -> int:
             )
         )
         for row in rows:
-            await start(client, row.tenant_id, row, task_queue)
+            await start(s, client, row.tenant_id, row, task_queue)
             row.escalation_started = True
         await s.commit()
     return len(rows)
@@ -211,7 +244,7 @@ async def start_quietly(rt: object, tenant: str, notification_id: str) -> None:
             row = await s.scalar(select(NotificationRow).where(NotificationRow.id == notification_id))
             if row is None or row.escalation_started:
                 return
-            await start(client, tenant, row, rt.settings.task_queue)
+            await start(s, client, tenant, row, rt.settings.task_queue)
             row.escalation_started = True
             await s.commit()
     except Exception:

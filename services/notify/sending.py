@@ -249,6 +249,15 @@ class Sender:
         accepted.resolved_user_ids[:] = users
 
         ack_deadline: datetime | None = None
+        if n.HasField("ack") and n.ack.escalation_policy_id:
+            from services.notify import policies
+
+            try:
+                await policies.load(session, tenant, n.ack.escalation_policy_id)
+            except NotFound:
+                raise InvalidArgument.field(
+                    "notification.ack.escalation_policy_id", "no such policy"
+                ) from None
         if n.HasField("ack"):
             timeout = (
                 n.ack.ack_timeout.ToTimedelta() if n.ack.HasField("ack_timeout") else timedelta(hours=24)

@@ -186,3 +186,11 @@ class ChannelConfigRow(TenantScoped, Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     payload: Mapped[bytes] = mapped_column(LargeBinary)  # the ChannelConfig proto, secrets included
     updated_at: Mapped[datetime] = mapped_column(UTC_TS)
+
+
+class EscalationPolicyRow(TenantScoped, Base):
+    __tablename__ = "notify_escalation_policies"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)  # the EscalationPolicy proto
+    updated_at: Mapped[datetime] = mapped_column(UTC_TS)

@@ -119,9 +119,10 @@ async def test_a_lost_signal_cannot_escalate_an_acknowledged_notification(
         M.AcknowledgeNotificationRequest(notification_id=nid), metadata=auth(REP_A1)
     )
     async with _worker(notify, temporal_skipping):
-        await escalation.start(
-            temporal_skipping.client, TENANT, await _row(notify, nid), notify.rt.settings.task_queue
-        )
+        async with notify.rt.db.session(TENANT) as s:
+            await escalation.start(
+                s, temporal_skipping.client, TENANT, await _row(notify, nid), notify.rt.settings.task_queue
+            )
         handle = temporal_skipping.client.get_workflow_handle(escalation.workflow_id(TENANT, nid))
         await finished(temporal_skipping, handle)
     assert await _titles(notify, SUP) == []
@@ -157,3 +158,58 @@ async def _row(stack: NotifyStack, nid: str):  # type: ignore[no-untyped-def]
 
     async with stack.rt.db.session(TENANT) as s:
         return await s.scalar(select(NotificationRow).where(NotificationRow.id == nid))
+
+
+async def test_custom_policy_with_absolute_recipients_and_validation(
+    notify: NotifyStack, temporal_skipping: WorkflowEnvironment
+) -> None:
+    import grpc
+
+    from salesops.common.v1 import types_pb2
+    from salesops.notify.v1 import escalation_pb2
+    from tests.notify.conftest import ADMIN
+
+    bad = escalation_pb2.EscalationPolicy(display_name="empty")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await notify.stub.CreateEscalationPolicy(
+            M.CreateEscalationPolicyRequest(escalation_policy=bad), metadata=auth(ADMIN)
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    policy = escalation_pb2.EscalationPolicy(display_name="Ops duty")
+    policy.initial_ack_timeout.FromSeconds(600)
+    duty = policy.steps.add(
+        recipients=escalation_pb2.RecipientList(recipients=[N.Recipient(user_id="sup-b")])
+    )
+    duty.ack_timeout.FromSeconds(600)
+    top = policy.steps.add(manager_role=types_pb2.ROLE_DIRECTOR)
+    top.ack_timeout.FromSeconds(600)
+    created = (
+        await notify.stub.CreateEscalationPolicy(
+            M.CreateEscalationPolicyRequest(escalation_policy=policy), metadata=auth(ADMIN)
+        )
+    ).escalation_policy
+    listed = await notify.stub.ListEscalationPolicies(
+        M.ListEscalationPoliciesRequest(), metadata=auth(SERVICE)
+    )
+    assert [p.escalation_policy_id for p in listed.escalation_policies] == [
+        "default",
+        created.escalation_policy_id,
+    ]
+    n = reminder("rep-a1")
+    n.ack.escalation_policy_id = "nope"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await notify.stub.SendNotification(M.SendNotificationRequest(notification=n), metadata=auth(SERVICE))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    n.ack.escalation_policy_id = created.escalation_policy_id
+    sent = await notify.stub.SendNotification(
+        M.SendNotificationRequest(notification=n), metadata=auth(SERVICE)
+    )
+    nid = sent.notification.notification_id
+    async with _worker(notify, temporal_skipping):
+        await escalation.start_pending(notify.rt.db, temporal_skipping.client, notify.rt.settings.task_queue)
+        handle = temporal_skipping.client.get_workflow_handle(escalation.workflow_id(TENANT, nid))
+        assert await finished(temporal_skipping, handle) == "exhausted"
+    sup_b = token("sup-b", ["supervisor"], org="east/team-b")
+    assert await _titles(notify, sup_b) == [(nid, 1, ["rep-a1"])]  # the duty person, not rep-a1's supervisor
+    assert await _titles(notify, SUP) == []
+    assert await _titles(notify, DIRECTOR) == [(nid, 2, ["sup-b"])]

@@ -52,10 +52,6 @@ def managers(members: Iterable[Member], user_id: str, role: str) -> list[str]:
     return []
 
 
-# The default escalation chain: the rep's supervisor, then the director above.
-DEFAULT_CHAIN: tuple[str, ...] = ("supervisor", "director")
-
-
 def escalation_targets(members: Iterable[Member], user_ids: Iterable[str], role: str) -> list[str]:
     """The `role` managers of every user in `user_ids`, deduplicated, in a stable order."""
     snapshot = list(members)

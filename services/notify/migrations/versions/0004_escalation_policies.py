@@ -1,0 +1,39 @@
+"""escalation policies
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-23 13:51:33.637820
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "notify_escalation_policies",
+        sa.Column("id", sa.String(length=26), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notify_escalation_policies")),
+    )
+    with op.batch_alter_table("notify_escalation_policies", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_notify_escalation_policies_tenant_id"), ["tenant_id"], unique=False
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("notify_escalation_policies", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_notify_escalation_policies_tenant_id"))
+
+    op.drop_table("notify_escalation_policies")
