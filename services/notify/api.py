@@ -257,9 +257,34 @@ class NotifyServiceApi(notify_service_pb2_grpc.NotifyServiceServicer):
     ) -> M.ListDeliveriesResponse:
         p = call.principal()
         _admin(p, reads_for_services=True)
+        size = 100 if request.page_size <= 0 else min(request.page_size, 500)
         async with self.rt.db.session(p.tenant) as s:
-            rows = await deliveries.for_notification(s, request.notification_id)
-        return M.ListDeliveriesResponse(deliveries=[deliveries.proto(r) for r in rows], total_size=len(rows))
+            rows, token = await deliveries.listing(
+                s, request.notification_id or "-", request.filter, size=size, token=request.page_token
+            )
+        return M.ListDeliveriesResponse(deliveries=[deliveries.proto(r) for r in rows], next_page_token=token)
+
+    async def BatchResendDeliveries(
+        self, request: M.BatchResendDeliveriesRequest, context: Ctx
+    ) -> M.BatchResendDeliveriesResponse:
+        from kit.grpc.errors import to_status_proto
+
+        p = call.principal()
+        _admin(p)
+        if not 1 <= len(request.delivery_ids) <= 100:
+            raise InvalidArgument.field("delivery_ids", "1 to 100 deliveries")
+        results = []
+        for delivery_id in request.delivery_ids:
+            try:
+                async with self.rt.db.session(p.tenant) as s:
+                    row = await deliveries.resend(s, "-", delivery_id, force=False)
+                    await s.commit()
+                results.append(M.BatchResendResult(delivery_id=delivery_id, delivery=deliveries.proto(row)))
+            except SalesopsError as exc:  # each stands alone
+                results.append(
+                    M.BatchResendResult(delivery_id=delivery_id, error=to_status_proto(exc, "notify"))
+                )
+        return M.BatchResendDeliveriesResponse(results=results)
 
     async def ResendDelivery(
         self, request: M.ResendDeliveryRequest, context: Ctx

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -92,23 +93,44 @@ def _mask(address: str) -> str:
     return address[:3] + "****" + address[-4:] if len(address) > 7 else address
 
 
-async def for_notification(session: AsyncSession, notification_id: str) -> list[DeliveryRow]:
-    exists = await session.scalar(select(NotificationRow.id).where(NotificationRow.id == notification_id))
-    if exists is None:
-        raise NotFound("notification", notification_id)
-    query = select(DeliveryRow).where(DeliveryRow.notification_id == notification_id).order_by(DeliveryRow.id)
-    return list(await session.scalars(query))
+async def listing(
+    session: AsyncSession, notification_id: str, f: Any, *, size: int, token: str
+) -> tuple[list[DeliveryRow], str]:
+    """Deliveries of one notification, or of all with "-" (e.g. every FAILED one of the week), oldest first."""
+    query = select(DeliveryRow)
+    if notification_id != "-":
+        exists = await session.scalar(select(NotificationRow.id).where(NotificationRow.id == notification_id))
+        if exists is None:
+            raise NotFound("notification", notification_id)
+        query = query.where(DeliveryRow.notification_id == notification_id)
+    if f.statuses:
+        query = query.where(DeliveryRow.status.in_(list(f.statuses)))
+    if f.channels:
+        query = query.where(DeliveryRow.channel.in_(list(f.channels)))
+    if f.recipient_user_id:
+        query = query.where(DeliveryRow.user_id == f.recipient_user_id)
+    if f.channel_config_id:
+        query = query.where(DeliveryRow.channel_config_id == f.channel_config_id)
+    if f.HasField("queue_time_start"):
+        query = query.where(DeliveryRow.queued_at >= f.queue_time_start.ToDatetime(tzinfo=UTC))
+    if f.HasField("queue_time_end"):
+        query = query.where(DeliveryRow.queued_at < f.queue_time_end.ToDatetime(tzinfo=UTC))
+    if token:
+        query = query.where(DeliveryRow.id > token)
+    rows = list(await session.scalars(query.order_by(DeliveryRow.id).limit(size + 1)))
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, (rows[-1].id if more else "")
 
 
 async def resend(
     session: AsyncSession, notification_id: str, delivery_id: str, *, force: bool
 ) -> DeliveryRow:
     """A new QUEUED delivery copying a FAILED one (or any, with force); the dispatcher sends it."""
-    row = await session.scalar(
-        select(DeliveryRow).where(
-            DeliveryRow.id == delivery_id, DeliveryRow.notification_id == notification_id
-        )
-    )
+    query = select(DeliveryRow).where(DeliveryRow.id == delivery_id)
+    if notification_id != "-":
+        query = query.where(DeliveryRow.notification_id == notification_id)
+    row = await session.scalar(query)
     if row is None:
         raise NotFound("delivery", delivery_id)
     if row.status != D.DELIVERY_STATUS_FAILED and not force:

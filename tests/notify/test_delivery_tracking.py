@@ -167,6 +167,21 @@ async def test_retries_exhausted_end_failed(
     assert failed.status == D.DELIVERY_STATUS_FAILED and failed.attempt_count == 6
     assert failed.last_error.code == "HTTP_503"
     assert await outbox_types(notify) == ["notify.DeliveryFailed"]
+    # Visible across notifications, and re-sendable in bulk (each id on its own).
+    failures = await notify.stub.ListDeliveries(
+        M.ListDeliveriesRequest(
+            notification_id="-", filter=M.DeliveryFilter(statuses=[D.DELIVERY_STATUS_FAILED])
+        ),
+        metadata=auth(ADMIN),
+    )
+    assert [d.delivery_id for d in failures.deliveries] == [failed.delivery_id]
+    batch = await notify.stub.BatchResendDeliveries(
+        M.BatchResendDeliveriesRequest(delivery_ids=[failed.delivery_id, "01JC0000000000000000000000"]),
+        metadata=auth(ADMIN),
+    )
+    assert batch.results[0].delivery.resent_from_delivery_id == failed.delivery_id
+    assert batch.results[0].delivery.status == D.DELIVERY_STATUS_QUEUED
+    assert batch.results[1].error.code == grpc.StatusCode.NOT_FOUND.value[0]
 
 
 async def test_quiet_hours_hold_external_delivery_but_not_the_inbox(
