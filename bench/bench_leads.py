@@ -7,8 +7,10 @@
   from 1,000,000 to fit ~60 s on this machine) on PostgreSQL when
   SALESOPS_BENCH_POSTGRES_URL or SALESOPS_TEST_POSTGRES_URL is set (else SQLite):
   leads/s and p99; baseline: a bare batched INSERT of the same number of rows.
-- sla: 2,000 open SLA watch workflows (scaled down from 10,000) on a Temporal dev
-  server: start rate, and reminder lateness (event written - reminder due) p50/p99.
+- sla: 500 open SLA watch workflows (scaled down from 10,000: 2,000 overloads this
+  shared 2-core machine) on a Temporal dev server, PostgreSQL when available: start
+  rate, and reminder lateness (event written - reminder due) p50/p99; baseline: the same
+  number of bare timer workflows (timer + no-op activity, no database) on the same schedule.
 
     .venv/bin/python -m bench.bench_leads [routing|intake|sla]
 """
@@ -31,7 +33,7 @@ from typing import Any, cast
 EXISTING = 100_000
 INTAKE_REQUESTS = 400
 INTAKE_CONCURRENCY = 8
-WORKFLOWS = 2_000
+WORKFLOWS = 500
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -319,6 +321,28 @@ def intake() -> dict[str, float]:
 
 # --------------------------------------------------------------------------- SLA workflows
 
+from temporalio import activity as _activity  # noqa: E402
+from temporalio import workflow as _workflow  # noqa: E402
+
+_FIRED: dict[str, float] = {}
+
+
+@_activity.defn(name="bench.bare_fire")
+async def _bare_fire(key: str) -> None:
+    _FIRED[key] = time.time()
+
+
+@_workflow.defn(name="BenchBareTimer", sandboxed=False)
+class BareTimerWorkflow:
+    """The baseline: a timer and a no-op activity, no database."""
+
+    @_workflow.run
+    async def run(self, key: str, due_epoch: float) -> None:
+        delay = due_epoch - _workflow.now().timestamp()
+        if delay > 0:
+            await _workflow.sleep(delay)
+        await _workflow.execute_activity(_bare_fire, key, start_to_close_timeout=timedelta(seconds=30))
+
 
 async def _sla(url: str) -> dict[str, float]:
     from sqlalchemy import select
@@ -331,7 +355,7 @@ async def _sla(url: str) -> dict[str, float]:
     from services.leads import watch
     from services.leads.store import outbox
 
-    db = Database(url)
+    db = Database(url, pool_size=20)
     await upgrade_to_head("leads", db)
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_temporal(), dev_server_extra_args=["--log-level", "error"]
@@ -342,19 +366,19 @@ async def _sla(url: str) -> dict[str, float]:
         build_worker(
             env.client,
             queue,
-            workflows=[watch.LeadWatchWorkflow],
-            activities=[acts.next_timer, acts.fire],
+            workflows=[watch.LeadWatchWorkflow, BareTimerWorkflow],
+            activities=[acts.next_timer, acts.fire, _bare_fire],
             max_pollers=10,
         )
     )
     runner.start()
     try:
         rows = _lead_rows(WORKFLOWS, 4, "SL")
-        t0 = datetime.now(UTC) + timedelta(seconds=25)
+        t0 = datetime.now(UTC) + timedelta(seconds=20)
         due: dict[str, datetime] = {}
         for i, row in enumerate(rows):
-            # Reminders spread over 10 s, starting once every workflow has surely started.
-            reminder = t0 + timedelta(milliseconds=5 * i)
+            # Reminders spread over 25 s (40/s), starting once every workflow has started.
+            reminder = t0 + timedelta(milliseconds=25 * i)
             row.update(
                 status="ASSIGNED",
                 owner_user_id=f"rep-{i % 50}",
@@ -395,6 +419,28 @@ async def _sla(url: str) -> dict[str, float]:
             ((c if c.tzinfo else c.replace(tzinfo=UTC)) - due[subject]).total_seconds()
             for subject, c in found
         ]
+        # Baseline in the same run: the same number of bare timers on the same schedule.
+        _FIRED.clear()
+        base0 = time.time() + 12
+        bare_due = {f"b{i}": base0 + 0.025 * i for i in range(WORKFLOWS)}
+
+        async def start_bare(key: str) -> None:
+            async with sem:
+                await env.client.start_workflow(
+                    BareTimerWorkflow.run,
+                    args=[key, bare_due[key]],
+                    id=f"bare-{key}-{queue}",
+                    task_queue=queue,
+                )
+
+        bare_started = time.perf_counter()
+        await asyncio.gather(*(start_bare(k) for k in bare_due))
+        bare_start_s = time.perf_counter() - bare_started
+        for _ in range(120):
+            if len(_FIRED) >= WORKFLOWS:
+                break
+            await asyncio.sleep(0.5)
+        bare_lateness = [_FIRED[k] - bare_due[k] for k in _FIRED]
     finally:
         await runner.stop()
         await env.shutdown()
@@ -403,6 +449,10 @@ async def _sla(url: str) -> dict[str, float]:
         "workflows": float(WORKFLOWS),
         "start_rate_per_s": WORKFLOWS / start_s,
         "reminders_fired": float(len(found)),
+        "bare_start_rate_per_s": WORKFLOWS / bare_start_s,
+        "bare_timer_lateness_p50_s": _pct(bare_lateness, 0.5),
+        "bare_timer_lateness_p99_s": _pct(bare_lateness, 0.99),
+        "reminder_vs_bare_lateness_p99": _pct(lateness, 0.99) / max(_pct(bare_lateness, 0.99), 1e-3),
         "reminder_lateness_p50_s": _pct(lateness, 0.5),
         "reminder_lateness_p99_s": _pct(lateness, 0.99),
     }
@@ -410,9 +460,23 @@ async def _sla(url: str) -> dict[str, float]:
 
 def sla() -> dict[str, float]:
     import uvloop
+    from sqlalchemy.engine import make_url
 
+    admin = os.environ.get("SALESOPS_BENCH_POSTGRES_URL") or os.environ.get("SALESOPS_TEST_POSTGRES_URL", "")
     with tempfile.TemporaryDirectory() as tmp, asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(_sla(f"sqlite+aiosqlite:///{Path(tmp) / 'leads.db'}"))
+        if not admin:
+            out = runner.run(_sla(f"sqlite+aiosqlite:///{Path(tmp) / 'leads.db'}"))
+            out["postgres"] = 0.0
+            return out
+        name = f"salesops_bench_{uuid.uuid4().hex[:8]}"
+        runner.run(_pg_database(admin, name))
+        try:
+            url = make_url(admin).set(database=name, drivername="postgresql+asyncpg")
+            out = runner.run(_sla(url.render_as_string(hide_password=False)))
+            out["postgres"] = 1.0
+            return out
+        finally:
+            runner.run(_pg_database(admin, name, drop=True))
 
 
 def measure() -> dict[str, float]:

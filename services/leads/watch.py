@@ -77,7 +77,9 @@ class FireInput:
     at: str
 
 
-@workflow.defn(name=WORKFLOW_NAME)
+# Not sandboxed: the code below uses only workflow APIs, and re-importing modules per run
+# (the sandbox) dominated the cost of thousands of open watches.
+@workflow.defn(name=WORKFLOW_NAME, sandboxed=False)
 class LeadWatchWorkflow:
     def __init__(self) -> None:
         self._changed = False
@@ -90,13 +92,20 @@ class LeadWatchWorkflow:
     async def run(self, inp: WatchInput) -> None:
         timeout = timedelta(seconds=30)
         retry = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+        timer: Timer | None = None  # None = ask the lead for its next timer
         for _ in range(100):  # bounded history: continue as new after 100 rounds
-            self._changed = False
-            timer = await workflow.execute_activity(
-                "leads.watch_next", inp, result_type=Timer, start_to_close_timeout=timeout, retry_policy=retry
-            )
+            if timer is None:
+                self._changed = False
+                timer = await workflow.execute_activity(
+                    "leads.watch_next",
+                    inp,
+                    result_type=Timer,
+                    start_to_close_timeout=timeout,
+                    retry_policy=retry,
+                )
             if not timer.kind:
                 if self._changed:
+                    timer = None
                     continue
                 return
             delay = (datetime.fromisoformat(timer.at) - workflow.now()).total_seconds()
@@ -104,13 +113,19 @@ class LeadWatchWorkflow:
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(lambda: self._changed, timeout=timedelta(seconds=delay))
                 if self._changed:
+                    timer = None
                     continue
-            await workflow.execute_activity(
+            # Firing returns the lead's next timer, saving a round trip per timer.
+            self._changed = False
+            timer = await workflow.execute_activity(
                 "leads.watch_fire",
                 FireInput(inp.tenant, inp.lead_id, timer.kind, timer.at),
+                result_type=Timer,
                 start_to_close_timeout=timeout,
                 retry_policy=retry,
             )
+            if self._changed:
+                timer = None
         workflow.continue_as_new(inp)
 
 
@@ -153,20 +168,24 @@ class WatchActivities:
         return Timer(kind, at.isoformat())
 
     @activity.defn(name="leads.watch_fire")
-    async def fire(self, inp: FireInput) -> str:
-        """Apply a due timer if the lead still warrants it (a contact or reassignment may have raced it)."""
+    async def fire(self, inp: FireInput) -> Timer:
+        """Apply a due timer if the lead still warrants it (a contact or reassignment may have raced it).
+
+        Returns the lead's next timer.
+        """
         at = datetime.fromisoformat(inp.at)
         async with self.db.session(inp.tenant) as session:
             row = await session.get(LeadRow, (inp.tenant, inp.lead_id), with_for_update=True)
             if row is None:
-                return "gone"
+                return Timer()
             settings = await assignment.Settings.load(session)
             due = dict(sla.timers(watch_state(row, settings)))
-            if inp.kind not in due or due[inp.kind] > at:
-                return "stale"
-            await APPLY[inp.kind](session, row, settings, at)
+            if inp.kind in due and due[inp.kind] <= at:
+                await APPLY[inp.kind](session, row, settings, at)
+                await session.flush()
+            timers = sla.timers(watch_state(row, settings))
             await session.commit()
-        return "applied"
+        return Timer(timers[0][0], timers[0][1].isoformat()) if timers else Timer()
 
 
 async def _remind(session: AsyncSession, row: LeadRow, settings: assignment.Settings, at: datetime) -> None:
