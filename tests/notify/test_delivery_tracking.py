@@ -24,11 +24,14 @@ from tests.notify.fakes import http_provider
 pytestmark = pytest.mark.timeout(120)
 
 
-def breach(lead_name: str, *users: str, channels: tuple[int, ...] = (N.CHANNEL_WEBHOOK,)) -> N.Notification:
+def lead_note(
+    lead_name: str, *users: str, channels: tuple[int, ...] = (N.CHANNEL_WEBHOOK,)
+) -> N.Notification:
+    """A non-critical notification about a lead (SLA categories are critical and skip holds and limits)."""
     values = Struct()
     values.update({"lead_name": lead_name})
     return N.Notification(
-        category=N.NOTIFICATION_CATEGORY_SLA_REMINDER,
+        category=N.NOTIFICATION_CATEGORY_LEAD_ASSIGNED,
         recipients=[N.Recipient(user_id=u) for u in users],
         template=N.TemplateContent(variables=values),
         channels=list(channels),
@@ -103,7 +106,7 @@ async def test_provider_down_is_retried_then_delivered(
     async with http_provider(fail_times=3) as fake, httpx.AsyncClient() as client:
         await _webhook_config(notify, fake.url)
         sent = await notify.stub.SendNotification(
-            M.SendNotificationRequest(notification=breach("ACME", "rep-a1")), metadata=auth(SERVICE)
+            M.SendNotificationRequest(notification=lead_note("ACME", "rep-a1")), metadata=auth(SERVICE)
         )
         queued = await _deliveries(notify, sent.notification.notification_id)
         assert [d.status for d in queued] == [D.DELIVERY_STATUS_QUEUED]
@@ -121,10 +124,10 @@ async def test_poison_payload_fails_visibly_and_others_are_unaffected(
     async with http_provider(poison_marker="POISON") as fake, httpx.AsyncClient() as client:
         await _webhook_config(notify, fake.url)
         bad = await notify.stub.SendNotification(
-            M.SendNotificationRequest(notification=breach("POISON", "rep-a1")), metadata=auth(SERVICE)
+            M.SendNotificationRequest(notification=lead_note("POISON", "rep-a1")), metadata=auth(SERVICE)
         )
         good = await notify.stub.SendNotification(
-            M.SendNotificationRequest(notification=breach("Fine Ltd", "rep-a1", "rep-a2")),
+            M.SendNotificationRequest(notification=lead_note("Fine Ltd", "rep-a1", "rep-a2")),
             metadata=auth(SERVICE),
         )
         results = await _drain(notify, temporal_skipping, {N.CHANNEL_WEBHOOK: SignedWebhook(client)})
@@ -158,7 +161,7 @@ async def test_retries_exhausted_end_failed(
     async with http_provider(fail_times=100) as fake, httpx.AsyncClient() as client:
         await _webhook_config(notify, fake.url)
         sent = await notify.stub.SendNotification(
-            M.SendNotificationRequest(notification=breach("ACME", "rep-a1")), metadata=auth(SERVICE)
+            M.SendNotificationRequest(notification=lead_note("ACME", "rep-a1")), metadata=auth(SERVICE)
         )
         assert await _drain(notify, temporal_skipping, {N.CHANNEL_WEBHOOK: SignedWebhook(client)}) == [
             "failed"
@@ -208,9 +211,9 @@ async def test_quiet_hours_hold_external_delivery_but_not_the_inbox(
     async with http_provider() as fake, httpx.AsyncClient() as client:
         await _webhook_config(notify, fake.url)
         normal = await notify.stub.SendNotification(
-            M.SendNotificationRequest(notification=breach("Quiet", "rep-a1")), metadata=auth(SERVICE)
+            M.SendNotificationRequest(notification=lead_note("Quiet", "rep-a1")), metadata=auth(SERVICE)
         )
-        critical = breach("Loud", "rep-a1")
+        critical = lead_note("Loud", "rep-a1")
         critical.priority = N.NOTIFICATION_PRIORITY_CRITICAL
         loud = await notify.stub.SendNotification(
             M.SendNotificationRequest(notification=critical), metadata=auth(SERVICE)
@@ -239,10 +242,11 @@ async def test_bursts_beyond_the_rate_limit_fold_into_one_summary(
         ids = []
         for i in range(7):  # tenant default: 5 per 10 minutes per channel
             sent = await notify.stub.SendNotification(
-                M.SendNotificationRequest(notification=breach(f"Lead {i}", "rep-a1")), metadata=auth(SERVICE)
+                M.SendNotificationRequest(notification=lead_note(f"Lead {i}", "rep-a1")),
+                metadata=auth(SERVICE),
             )
             ids.append(sent.notification.notification_id)
-        critical = breach("Urgent", "rep-a1")
+        critical = lead_note("Urgent", "rep-a1")
         critical.priority = N.NOTIFICATION_PRIORITY_CRITICAL
         urgent = await notify.stub.SendNotification(
             M.SendNotificationRequest(notification=critical), metadata=auth(SERVICE)
@@ -264,7 +268,7 @@ async def test_bursts_beyond_the_rate_limit_fold_into_one_summary(
     titles = [r.json()["title"] for r in fake.requests]
     assert len(titles) == 7
     assert titles[-1] == "还有 2 条通知"
-    assert fake.requests[-1].json()["body"] == "2 x sla_reminder"
+    assert fake.requests[-1].json()["body"] == "2 x lead_assigned"
 
 
 async def test_channel_config_management_and_test_send(notify: NotifyStack) -> None:
@@ -338,7 +342,7 @@ async def test_dispatcher_loop_delivers_rows_queued_while_temporal_was_away(
         await _webhook_config(notify, fake.url)
         # Sent while no worker or dispatcher runs: the delivery waits in its row.
         sent = await notify.stub.SendNotification(
-            M.SendNotificationRequest(notification=breach("Later", "rep-a1")), metadata=auth(SERVICE)
+            M.SendNotificationRequest(notification=lead_note("Later", "rep-a1")), metadata=auth(SERVICE)
         )
         activities = deliveries.DeliveryActivities(notify.rt.db, {N.CHANNEL_WEBHOOK: SignedWebhook(client)})
         queue = notify.rt.settings.task_queue
@@ -390,7 +394,7 @@ async def test_expired_notifications_drop_pending_deliveries(
 
     async with http_provider() as fake, httpx.AsyncClient() as client:
         await _webhook_config(notify, fake.url)
-        n = breach("Soon stale", "rep-a1")
+        n = lead_note("Soon stale", "rep-a1")
         n.expire_time.FromDatetime(datetime.now(UTC) + timedelta(seconds=1))
         sent = await notify.stub.SendNotification(
             M.SendNotificationRequest(notification=n), metadata=auth(SERVICE)

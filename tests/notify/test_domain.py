@@ -54,8 +54,12 @@ def test_critical_deliveries_ignore_quiet_hours() -> None:
     assert hold_until(night, NIGHT, "Asia/Shanghai", critical=False) is not None
     assert hold_until(night, NIGHT, "Asia/Shanghai", critical=True) is None
     assert categories.is_critical("sla_breach", categories.NORMAL)
-    assert categories.is_critical("sla_reminder", categories.CRITICAL)
-    assert not categories.is_critical("sla_reminder", categories.HIGH)
+    assert categories.is_critical("sla_reminder", categories.LOW)
+    assert categories.is_critical("dwell_alert", categories.CRITICAL)
+    assert not categories.is_critical("dwell_alert", categories.HIGH)
+    # A tenant may turn a category's criticality on or off.
+    assert not categories.is_critical("sla_reminder", categories.NORMAL, {"sla_reminder": False})
+    assert categories.is_critical("anomaly", categories.NORMAL, {"anomaly": True})
 
 
 def test_quiet_window_on_selected_start_days_only() -> None:

@@ -22,19 +22,21 @@ class CategoryPolicy:
 
 _HOUR = timedelta(hours=1)
 
+# Platform defaults (NotifySettings may override them per tenant): SLA reminders and
+# breaches are critical (a deadline does not wait for quiet hours); priority is NORMAL
+# except for breaches (HIGH).
 POLICIES: dict[str, CategoryPolicy] = {
     p.key: p
     for p in (
-        CategoryPolicy("sla_reminder", False, HIGH, _HOUR),
-        # A breach must reach the person even at night: quiet hours do not hold it.
-        CategoryPolicy("sla_breach", True, CRITICAL, _HOUR),
+        CategoryPolicy("sla_reminder", True, NORMAL, _HOUR),
+        CategoryPolicy("sla_breach", True, HIGH, _HOUR),
         CategoryPolicy("lead_assigned", False, NORMAL, _HOUR),
-        CategoryPolicy("approval_waiting", False, HIGH, _HOUR),
+        CategoryPolicy("approval_waiting", False, NORMAL, _HOUR),
         CategoryPolicy("approval_decided", False, NORMAL, _HOUR),
         CategoryPolicy("dwell_alert", False, NORMAL, timedelta(hours=24)),
-        CategoryPolicy("frozen_deal", False, HIGH, timedelta(hours=24)),
+        CategoryPolicy("frozen_deal", False, NORMAL, timedelta(hours=24)),
         CategoryPolicy("feedback_due", False, NORMAL, timedelta(hours=24)),
-        CategoryPolicy("anomaly", True, HIGH, _HOUR),
+        CategoryPolicy("anomaly", False, NORMAL, _HOUR),
         CategoryPolicy("sync_lag", False, NORMAL, _HOUR),
         CategoryPolicy("digest", False, LOW, timedelta(hours=20)),
         CategoryPolicy("summary", False, NORMAL, timedelta(0)),
@@ -50,6 +52,10 @@ def policy(key: str) -> CategoryPolicy:
         raise ValueError(f"unknown notification category {key!r}") from None
 
 
-def is_critical(category: str, priority: int) -> bool:
-    """Critical categories and CRITICAL priority bypass quiet hours and rate limits."""
-    return priority >= CRITICAL or policy(category).critical
+def is_critical(category: str, priority: int, overrides: dict[str, bool] | None = None) -> bool:
+    """Critical categories (tenant override first) and CRITICAL priority bypass quiet hours and rate limits."""
+    if priority >= CRITICAL:
+        return True
+    if overrides is not None and category in overrides:
+        return overrides[category]
+    return policy(category).critical
