@@ -16,7 +16,7 @@ import grpc
 from google.rpc import status_pb2
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -235,16 +235,13 @@ class Gateway:
         route = found[0]
         # A span per call whose context travels in the metadata; not made current, which
         # saves a context attach/detach on the hot path (the access log runs outside it anyway).
-        span = tracer.start_span(
-            f"{method} {route.path.template}",
-            kind=SpanKind.SERVER,
-            attributes={"rpc.method": route.grpc_path},
-        )
+        span = tracer.start_span(route.span_name, kind=SpanKind.SERVER)
         try:
             response = await self._handle(
                 request, route, found[1], request_id, trace.set_span_in_context(span)
             )
-            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 500:
+                span.set_status(Status(StatusCode.ERROR, str(response.status_code)))
             return response
         finally:
             span.end()

@@ -2,10 +2,11 @@
 
 One script call checks and counts every policy of a request atomically, so a
 request is counted only when all its policies let it through. Keys carry the
-tenant, so one tenant's flood only ever fills its own counters. Checks made in
-the same event-loop turn travel together in one script call (one round trip and
-one reply line per request instead of a command each): the script still takes
-them one by one, in arrival order, so the result is the same as separate calls.
+tenant, so one tenant's flood only ever fills its own counters. One script call
+is in flight at a time and the checks that arrive meanwhile travel together in
+the next (one round trip and one reply line per request instead of a command
+each): the script takes them one by one, in arrival order, so the result is the
+same as separate calls.
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ class RateLimiter:
         self.policy_header = ", ".join(f'"{p.name}";q={p.limit};w={window_seconds}' for p in self.policies)
         self._pending: list[tuple[list[str], asyncio.Future[str | None]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        # One script call in flight at a time; checks arriving meanwhile ride the next one.
+        self._in_flight = False
 
     def _keys(self, tenant: str, user: str) -> list[str]:
         # Length-prefixed so no tenant/user pair can collide with another.
@@ -116,7 +119,8 @@ class RateLimiter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[str | None] = loop.create_future()
         self._pending.append((self._keys(tenant, user), future))
-        if len(self._pending) == 1:
+        if not self._in_flight:
+            self._in_flight = True
             loop.call_soon(self._flush)
         line = await future
         if line is None:  # Redis unreachable: fail open, the services keep their own caps
@@ -146,6 +150,10 @@ class RateLimiter:
         for (_, future), line in zip(batch, lines, strict=True):
             if not future.done():
                 future.set_result(line)
+        if self._pending:
+            self._flush()
+        else:
+            self._in_flight = False
 
     def _decision(self, line: str) -> Decision:
         values = [int(v) for v in line.split(",")]

@@ -117,6 +117,10 @@ class Route:
     idempotent_write: bool = field(default=False)
 
     @property
+    def span_name(self) -> str:
+        return f"{self.http_method} {self.path.template}"
+
+    @property
     def operation_id(self) -> str:
         return f"{self.method.containing_service.name}_{self.method.name}"
 
