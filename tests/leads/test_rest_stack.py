@@ -1,0 +1,79 @@
+"""End to end through the gateway on the whole local stack (`make run`): an A lead arrives over REST,
+is routed by the seeded rules to Team A with an explainable decision and a running first-response
+clock; the owner logs the call that stops the clock and converts the lead.
+
+The reminder / breach legs need business hours to pass in real time; they are covered on
+Temporal's time-skipping server (test_sla_workflow.py) and notify's consumption of the events
+in notify's own tests."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.test_local_stack import _start, _stop, _wait_ready
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stack")]
+
+
+def test_a_lead_over_rest_is_routed_explained_contacted_and_converted(tmp_path: Path) -> None:
+    proc = _start(tmp_path / "var", tmp_path / "tokens.json")
+    try:
+        _wait_ready(proc)
+        info = json.loads((tmp_path / "tokens.json").read_text())
+        gw, tokens = str(info["gateway"]), info["tokens"]
+
+        def call(method: str, path: str, user: str, body: object | None = None) -> httpx.Response:
+            headers = {"Authorization": f"Bearer {tokens[user]}", "Idempotency-Key": str(uuid.uuid4())}
+            return httpx.request(method, f"{gw}{path}", json=body, headers=headers, timeout=20)
+
+        lead = {
+            "leadId": "01JREST0000000000000000001",
+            "contact": {"name": "Zhang Wei", "phone": "138 0013 8000"},
+            "company": {"name": "ACME Trading Co., Ltd."},
+            "source": {"channel": "LEAD_CHANNEL_CALL_CENTER"},
+            "region": "east/shanghai",
+            "statedBudget": {"amountMinor": "50000000", "currency": "CNY"},
+        }
+        created = call("POST", "/v1/leads", "sup-a", lead)
+        assert created.status_code == 200, created.text
+        body = created.json()
+        assert body["outcome"] == "INTAKE_OUTCOME_CREATED"
+        got = body["lead"]
+        assert got["grade"] == "LEAD_GRADE_A" and got["teamPath"] == "east/team-a"
+        owner = got["ownerUserId"]
+        assert owner.startswith("rep-a") and got["supervisorUserId"] == "sup-a"
+        assert got["firstResponse"]["state"] == "FIRST_RESPONSE_STATE_PENDING"
+        lead_id = got["leadId"]
+        other_rep = call("GET", f"/v1/leads/{lead_id}", "rep-b1")
+        assert other_rep.status_code == 403
+        explain = call("GET", f"/v1/leads/{lead_id}:explain", "sup-a")
+        assert explain.status_code == 200, explain.text
+        decision = explain.json()["decisions"][0]
+        assert decision["winnerUserId"] == owner and decision["rulesTried"][0]["ruleId"] == "east-hot"
+        activity = {
+            "activityType": "ACTIVITY_TYPE_CALL",
+            "outcome": "ACTIVITY_OUTCOME_REACHED",
+            "occurTime": "2026-01-01T00:00:00Z",
+            "nextStep": {"action": "send quote", "dueDate": {"year": 2030, "month": 1, "day": 2}},
+        }
+        logged = call("POST", f"/v1/leads/{lead_id}/activities", owner, activity)
+        assert logged.status_code == 200, logged.text
+        assert logged.json()["activity"]["firstResponse"] is True
+        assert logged.json()["lead"]["firstResponse"]["state"] == "FIRST_RESPONSE_STATE_MET"
+        converted = call("POST", f"/v1/leads/{lead_id}:convert", owner, {"opportunityId": "01JRESTOPP"})
+        assert converted.status_code == 200, converted.text
+        assert converted.json()["lead"]["status"] == "LEAD_STATUS_CONVERTED"
+        listed = call("GET", "/v1/leads?filter.statuses=LEAD_STATUS_CONVERTED", "sup-a")
+        assert listed.status_code == 200 and [x["leadId"] for x in listed.json()["leads"]] == [lead_id]
+        sla = call("GET", "/v1/slaPolicies", "rep-a1")
+        assert (
+            sla.status_code == 200 and sla.json()["slaPolicies"]["policies"][0]["responseWindow"] == "3600s"
+        )
+    finally:
+        if proc.poll() is None:
+            _stop(proc)
