@@ -141,19 +141,24 @@ class RateLimiter:
             len(self.policies),
             *(p.limit for p in self.policies),
         ]
+        lines: list[str | None] = [None] * len(batch)
         try:
             raw = await self._script(keys=keys, args=args)
-            lines: list[str | None] = list(raw.decode().split(";"))
+            lines = list(raw.decode().split(";"))
         except (RedisError, OSError) as exc:
             log.warning("rate limit check skipped: %s", exc)
-            lines = [None] * len(batch)
-        for (_, future), line in zip(batch, lines, strict=True):
-            if not future.done():
-                future.set_result(line)
-        if self._pending:
-            self._flush()
-        else:
-            self._in_flight = False
+        except BaseException:
+            log.exception("rate limit check failed")
+            raise
+        finally:
+            # Whatever happened, every waiting request gets an answer and the next batch goes out.
+            for i, (_, future) in enumerate(batch):
+                if not future.done():
+                    future.set_result(lines[i] if i < len(lines) else None)
+            if self._pending:
+                self._flush()
+            else:
+                self._in_flight = False
 
     def _decision(self, line: str) -> Decision:
         values = [int(v) for v in line.split(",")]
