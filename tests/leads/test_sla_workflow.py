@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from kit.auth import Principal
 from kit.db import Database
+from kit.errors import FailedPrecondition
 from kit.events import unpack_payload
 from kit.migrations import upgrade_to_head
 from kit.temporal import WorkerRunner, build_worker
@@ -104,7 +105,7 @@ async def create_at(db: Database, lead_id: str, at: datetime, phone: str) -> Lea
     async with db.session("demo") as s:
         res = await intake.create(s, ADMIN, hot_lead(lead_id, phone=phone), at)
         await s.commit()
-    assert res.row.owner_user_id and res.row.sla_state == "PENDING"
+    assert res.row.owner_user_id
     return res.row
 
 
@@ -237,3 +238,59 @@ async def test_manual_reassignment_restarts_the_clock(
     await skip_to(env, new_reminder + timedelta(seconds=1))
     reminders = await wait_events(db, "leads.SlaReminderDue", 1)
     assert [unpack_payload(e, events_pb2.SlaReminderDue).owner_user_id for _, e in reminders] == [other]
+
+
+async def test_no_follow_up_warns_then_recycles_and_converted_leads_never_do(
+    world: tuple[Database, WorkflowEnvironment, str],
+) -> None:
+    db, env, queue = world
+    from salesops.leads.v1 import policies_pb2
+    from services.leads import policies
+
+    async with db.session("demo") as s:
+        pools = policies_pb2.PoolRules()
+        p = pools.pools.add(pool_id="default", reclaim_cooldown_days=5)
+        p.recycle_rules.add(
+            grade=enums_pb2.LEAD_GRADE_A, enabled=True, recycle_after_days=7, warn_before_days=2
+        )
+        await policies.save(s, policies.POOL, pools, ["pools"], "admin")
+        # No first-response SLA and no board here, so only the recycle clock runs.
+        no_sla = policies_pb2.SlaPolicies(attention_after_days=0)
+        await policies.save(s, policies.SLA, no_sla, ["policies", "attention_after_days"], "admin")
+        await s.commit()
+    start = next_friday_1750(await env.get_current_time())
+    row = await create_at(db, "N1", start, "13800000061")
+    kept = await create_at(db, "N2", start, "13800000062")
+    owner = row.owner_user_id or ""
+    async with db.session("demo") as s:
+        await followups.convert(
+            s,
+            rep(kept.owner_user_id or ""),
+            "N2",
+            start,
+            opportunity_id="",
+            name="",
+            note="",
+            etag="",
+            request=None,
+        )
+        await s.commit()
+    for lead_id in ("N1", "N2"):
+        await watch.poke(env.client, queue, "demo", lead_id)
+    await skip_to(env, start + timedelta(days=5, seconds=1))  # K = 2 days before N = 7
+    warnings = await wait_events(db, "leads.LeadRecycleWarning", 1)
+    assert [e.subject for _, e in warnings] == ["N1"]
+    assert await events(db, "leads.LeadRecycled") == []
+    await skip_to(env, start + timedelta(days=7, seconds=1))
+    recycled = await wait_events(db, "leads.LeadRecycled", 1)
+    assert [e.subject for _, e in recycled] == ["N1"]
+    payload = unpack_payload(recycled[0][1], events_pb2.LeadRecycled)
+    assert payload.previous_owner_user_id == owner and payload.reclaim_allowed_time.seconds
+    async with db.session("demo") as s:
+        n1 = await s.get(LeadRow, ("demo", "N1"))
+        n2 = await s.get(LeadRow, ("demo", "N2"))
+        assert n1 is not None and n1.status == "IN_POOL" and n1.pool_entry_reason == "RECYCLED"
+        assert n2 is not None and n2.status == "CONVERTED" and n2.owner_user_id
+        with pytest.raises(FailedPrecondition) as refused:  # the old owner is in the re-claim cooldown
+            await assignment.claim(s, rep(owner), "N1", start + timedelta(days=8))
+        assert refused.value.violations[0].type == "RECLAIM_COOLDOWN"
