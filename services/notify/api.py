@@ -33,6 +33,7 @@ from salesops.notify.v1 import (
     notify_service_pb2,
     notify_service_pb2_grpc,
     preference_pb2,
+    settings_pb2,
     subscriber_pb2,
     template_pb2,
 )
@@ -48,6 +49,7 @@ from services.notify import (
     policies,
     sending,
     template_store,
+    tenant_settings,
 )
 from services.notify.channels import registry
 from services.notify.channels.base import Message, SendError
@@ -64,6 +66,7 @@ from services.notify.store import (
     InboxItemRow,
     NotificationRow,
     PreferenceRow,
+    SettingsRow,
     SubscriberRow,
     TemplateRow,
 )
@@ -474,7 +477,9 @@ class NotifyServiceApi(notify_service_pb2_grpc.NotifyServiceServicer):
         async with self.rt.db.session(p.tenant) as s:
             pref = (await load_preferences(s, [user])).get(user)
             roles = await s.scalar(select(SubscriberRow.roles).where(SubscriberRow.user_id == user))
-            cfg = digests.settings_for(pref, set((roles or "").split(",")))
+            cfg = digests.settings_for(
+                pref, set((roles or "").split(",")), await tenant_settings.load_defaults(s)
+            )
             if request.HasField("date"):
                 try:
                     day = date(request.date.year, request.date.month, request.date.day)
@@ -918,6 +923,64 @@ class NotifyServiceApi(notify_service_pb2_grpc.NotifyServiceServicer):
             await s.delete(row)
             await s.commit()
         return M.DeleteEscalationPolicyResponse()
+
+    # ---- tenant settings ----------------------------------------------------
+
+    async def GetNotifySettings(
+        self, request: M.GetNotifySettingsRequest, context: Ctx
+    ) -> M.GetNotifySettingsResponse:
+        p = call.principal()
+        _admin(p, reads_for_services=True)
+        async with self.rt.db.session(p.tenant) as s:
+            stored, version = await tenant_settings.load(s)
+        out = tenant_settings.filled(stored)
+        out.etag = str(version)
+        return M.GetNotifySettingsResponse(settings=out)
+
+    async def UpdateNotifySettings(
+        self, request: M.UpdateNotifySettingsRequest, context: Ctx
+    ) -> M.UpdateNotifySettingsResponse:
+        p = call.principal()
+        _admin(p)
+        async with self.rt.db.session(p.tenant) as s:
+            stored, version = await tenant_settings.load(s)
+            if request.settings.etag and request.settings.etag != str(version):
+                raise Aborted("the settings changed since they were read; reload and retry")
+            merged = settings_pb2.NotifySettings()
+            if stored is not None:
+                merged.CopyFrom(stored)
+            paths = list(request.update_mask.paths)
+            if not paths:
+                merged.CopyFrom(request.settings)
+            for path in paths:
+                name = path.split(".")[0]
+                if name not in settings_pb2.NotifySettings.DESCRIPTOR.fields_by_name or name in (
+                    "etag",
+                    "audit",
+                ):
+                    raise InvalidArgument.field("update_mask", f"unknown field {path!r}")
+                merged.ClearField(name)  # type: ignore[arg-type]
+                field = settings_pb2.NotifySettings.DESCRIPTOR.fields_by_name[name]
+                value = getattr(request.settings, name)
+                if field.is_repeated:
+                    getattr(merged, name).extend(value)
+                elif field.message_type is not None:
+                    getattr(merged, name).CopyFrom(value)
+                else:
+                    setattr(merged, name, value)
+            merged.etag = ""
+            tenant_settings.validate(merged)
+            row = await s.scalar(select(SettingsRow))
+            if row is None:
+                row = SettingsRow(version=0, payload=b"")
+                s.add(row)
+            row.version += 1
+            row.payload = merged.SerializeToString()
+            row.updated_at = datetime.now(UTC)
+            await s.commit()
+            out = tenant_settings.filled(merged)
+            out.etag = str(row.version)
+        return M.UpdateNotifySettingsResponse(settings=out)
 
     # ---- subscribers --------------------------------------------------------
 

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
 
     from kit.db import Database
     from salesops.notify.v1 import digest_pb2, notification_pb2, preference_pb2
-    from services.notify import convert, preferences, sending
+    from services.notify import convert, preferences, sending, tenant_settings
     from services.notify.domain import digest as rules
     from services.notify.store import InboxItemRow, SubscriberRow
 
@@ -58,8 +58,10 @@ class DigestSettings:
     time_zone: str
 
 
-def settings_for(pref: preference_pb2.Preference | None, roles: set[str]) -> DigestSettings:
-    eff = preferences.effective(pref)
+def settings_for(
+    pref: preference_pb2.Preference | None, roles: set[str], tenant: object = None
+) -> DigestSettings:
+    eff = preferences.effective(pref, tenant)
     default_on = bool(roles & set(DIGEST_ROLES))
     if pref is None or not pref.HasField("digest"):
         return DigestSettings(default_on, rules.DEFAULT_SEND_TIME, True, eff.time_zone)
@@ -151,7 +153,7 @@ class DigestActivities:
             activity.heartbeat(sent)
             async with self.db.session(tenant) as s:
                 pref = (await preferences.load(s, [user_id])).get(user_id)
-                cfg = settings_for(pref, set(roles.split(",")))
+                cfg = settings_for(pref, set(roles.split(",")), await tenant_settings.load_defaults(s))
                 day = rules.due_date(now, cfg.time_zone, cfg.send_time) if cfg.enabled else None
                 if day is None:
                     continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,15 +39,19 @@ def quiet_window(q: preference_pb2.QuietHours) -> QuietWindow | None:
     return QuietWindow(start, end, frozenset(int(d) - 1 for d in q.days))
 
 
-def effective(pref: preference_pb2.Preference | None) -> Effective:
+def effective(pref: preference_pb2.Preference | None, tenant: Any = None) -> Effective:
+    """The user's choices, falling back to the tenant's defaults (`tenant_settings.TenantDefaults`)."""
+    locale = tenant.locale if tenant is not None else DEFAULT_LOCALE
+    zone = tenant.time_zone if tenant is not None else DEFAULT_TIME_ZONE
+    tenant_quiet = tenant.quiet if tenant is not None else None
     if pref is None:
-        return Effective(DEFAULT_LOCALE, DEFAULT_TIME_ZONE, None, {}, frozenset())
+        return Effective(locale, zone, tenant_quiet, {}, frozenset())
     from services.notify.convert import category_key
 
     return Effective(
-        locale=pref.locale if pref.locale in LOCALES else DEFAULT_LOCALE,
-        time_zone=pref.time_zone or DEFAULT_TIME_ZONE,
-        quiet=quiet_window(pref.quiet_hours),
+        locale=pref.locale if pref.locale in LOCALES else locale,
+        time_zone=pref.time_zone or zone,
+        quiet=quiet_window(pref.quiet_hours) if pref.HasField("quiet_hours") else tenant_quiet,
         channels={category_key(c.category): tuple(c.channels) for c in pref.categories if c.channels},
         inbox_only=frozenset(category_key(c.category) for c in pref.categories if c.inbox_only),
     )

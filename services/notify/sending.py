@@ -25,7 +25,7 @@ from ulid import ULID
 from kit.db import Database
 from kit.errors import InvalidArgument, NotFound, PermissionDenied, Violations
 from salesops.notify.v1 import delivery_pb2, notification_pb2, notify_service_pb2
-from services.notify import convert, directory, live, preferences, template_store
+from services.notify import convert, directory, live, preferences, template_store, tenant_settings
 from services.notify.domain import categories, rate_limit, recipients
 from services.notify.domain.quiet_hours import hold_until
 from services.notify.domain.templates import TemplateError, check_variables, context, render
@@ -226,10 +226,14 @@ class Sender:
                 return SendOutcome(existing, False, [], [])
         nid = n.notification_id or str(ULID())
         category = convert.category_key(n.category)
-        pol = categories.policy(category)
+        tenant_defaults = await tenant_settings.load_defaults(session)
         now = self.clock()
         if n.dedupe_key:
-            window = n.dedupe_window.ToTimedelta() if n.HasField("dedupe_window") else pol.dedupe_window
+            window = (
+                n.dedupe_window.ToTimedelta()
+                if n.HasField("dedupe_window")
+                else tenant_defaults.dedupe_for(category)
+            )
             holder = await self._claim_dedupe(session, n.dedupe_key, nid, window)
             if holder is not None:
                 first = await self._existing(session, holder)
@@ -240,7 +244,7 @@ class Sender:
         accepted = notification_pb2.Notification()
         accepted.CopyFrom(n)
         accepted.notification_id = nid
-        accepted.priority = n.priority or pol.default_priority  # type: ignore[assignment]
+        accepted.priority = n.priority or tenant_defaults.priority_for(category)  # type: ignore[assignment]
         accepted.state = ACTIVE
         if source is not None:
             accepted.source.CopyFrom(source)
@@ -249,6 +253,8 @@ class Sender:
         accepted.resolved_user_ids[:] = users
 
         ack_deadline: datetime | None = None
+        if n.HasField("ack") and not n.ack.escalation_policy_id:
+            n = _with_policy(n, tenant_defaults.escalation_policy.get(category, ""))
         if n.HasField("ack") and n.ack.escalation_policy_id:
             from services.notify import policies
 
@@ -304,10 +310,10 @@ class Sender:
         now = self.clock()
         prefs = await preferences.load(session, users)
         subs = await directory.subscribers(session, users)
-        digest_mode = n.delivery_mode == N.DELIVERY_MODE_DIGEST and not categories.is_critical(
-            category, n.priority
-        )
-        critical = categories.is_critical(category, n.priority)
+        tenant_defaults = await tenant_settings.load_defaults(session)
+        critical = categories.is_critical(category, n.priority, tenant_defaults.critical)
+        digest_mode = n.delivery_mode == N.DELIVERY_MODE_DIGEST and not critical
+        mandatory = list(tenant_defaults.mandatory_channels.get(category, ()))
         specs: dict[tuple[str, str], Any] = {}
         variables = MessageToDict(n.template.variables) if n.WhichOneof("content") == "template" else {}
         due = convert.aware(n.due_time.ToDatetime(tzinfo=UTC)) if n.HasField("due_time") else None
@@ -316,7 +322,7 @@ class Sender:
         deliveries: list[dict[str, Any]] = []
         configs = await _enabled_channel_configs(session)
         for user in users:
-            eff = preferences.effective(prefs.get(user))
+            eff = preferences.effective(prefs.get(user), tenant_defaults)
             sub = subs.get(user)
             name = sub.display_name if sub is not None else user
             if n.WhichOneof("content") == "raw":
@@ -374,9 +380,17 @@ class Sender:
                     "created_at": now,
                 }
             )
-            if digest_mode or (category in eff.inbox_only and not channels):
+            if digest_mode or (category in eff.inbox_only and not channels and not mandatory):
                 continue
-            wanted = list(channels) or list(n.channels) or list(eff.channels.get(category, ()))
+            if category in eff.inbox_only and not channels:
+                wanted = mandatory  # the tenant's mandatory channels survive a user's "inbox only"
+            else:
+                wanted = (
+                    list(channels)
+                    or list(n.channels)
+                    or list(eff.channels.get(category, ()))
+                    or list(tenant_defaults.default_channels.get(category, ()))
+                ) + mandatory
             for channel in dict.fromkeys(c for c in wanted if c in EXTERNAL_CHANNELS):
                 config_id = configs.get(channel, "")
                 address = address_for(sub, channel)
@@ -414,7 +428,9 @@ class Sender:
                     )
                     row["last_error_code"] = "CHANNEL_DISABLED" if not config_id else "NO_ADDRESS"
                 else:
-                    summary = await self._fold(session, row, prefs.get(user), critical=critical, now=now)
+                    summary = await self._fold(
+                        session, row, prefs.get(user), tenant_defaults.limit, critical=critical, now=now
+                    )
                     if summary is not None:
                         row["status"] = delivery_pb2.DELIVERY_STATUS_SUPPRESSED
                         row["suppression_reason"] = delivery_pb2.SUPPRESSION_REASON_FOLDED
@@ -432,12 +448,19 @@ class Sender:
         return items, deliveries
 
     async def _fold(
-        self, session: AsyncSession, row: dict[str, Any], pref: Any, *, critical: bool, now: datetime
+        self,
+        session: AsyncSession,
+        row: dict[str, Any],
+        pref: Any,
+        tenant_limit: rate_limit.Limit,
+        *,
+        critical: bool,
+        now: datetime,
     ) -> str | None:
         """The summary delivery `row` folds into when the recipient's channel is over its limit, else None."""
         requested = pref.rate_limit if pref is not None and pref.HasField("rate_limit") else None
         limit = rate_limit.effective(
-            rate_limit.Limit(),
+            tenant_limit,
             requested.max_deliveries if requested is not None else 0,
             requested.window.ToTimedelta()
             if requested is not None and requested.HasField("window")
@@ -498,6 +521,16 @@ def _violations(exc: TemplateError) -> list[Any]:
     from kit.errors import FieldViolation
 
     return [FieldViolation(f, d) for f, d in exc.problems]
+
+
+def _with_policy(n: notification_pb2.Notification, policy_id: str) -> notification_pb2.Notification:
+    """`n` with the category's escalation policy named, when the tenant set one."""
+    if not policy_id:
+        return n
+    out = notification_pb2.Notification()
+    out.CopyFrom(n)
+    out.ack.escalation_policy_id = policy_id
+    return out
 
 
 def stored(row: NotificationRow) -> notification_pb2.Notification:

@@ -194,3 +194,14 @@ class EscalationPolicyRow(TenantScoped, Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     payload: Mapped[bytes] = mapped_column(LargeBinary)  # the EscalationPolicy proto
     updated_at: Mapped[datetime] = mapped_column(UTC_TS)
+
+
+class SettingsRow(TenantScoped, Base):
+    """The tenant's NotifySettings (a singleton per tenant)."""
+
+    __tablename__ = "notify_settings"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)  # the NotifySettings proto
+    updated_at: Mapped[datetime] = mapped_column(UTC_TS)
