@@ -25,7 +25,7 @@ from kit.grpc.server import Registration
 from kit.runtime import Runtime
 from salesops.leads.v1 import enums_pb2, lead_pb2, leads_service_pb2, leads_service_pb2_grpc, routing_pb2
 from salesops.leads.v1 import leads_service_pb2 as pb
-from services.leads import access, assignment, followups, insights, intake, policies
+from services.leads import access, assignment, duplicates, followups, insights, intake, policies
 from services.leads.convert import from_ts, lead_proto, long, now, parse, short, to_dict
 from services.leads.domain import normalize
 from services.leads.domain import pool as pool_rules
@@ -275,6 +275,35 @@ class LeadsServiceApi(leads_service_pb2_grpc.LeadsServiceServicer):
         return pb.ListLeadsResponse(
             leads=leads, total_size=total, next_page_token=next_token(offset, size, len(rows), total)
         )
+
+    async def UpdateLead(self, request: pb.UpdateLeadRequest, context: Ctx) -> pb.UpdateLeadResponse:
+        who = call.principal()
+
+        async def work(s: AsyncSession) -> pb.UpdateLeadResponse:
+            row = await duplicates.update_lead(s, who, request.lead, list(request.update_mask.paths), now())
+            return pb.UpdateLeadResponse(lead=await self.full(s, who, row))
+
+        return await self.write(who, work)
+
+    async def MergeLead(self, request: pb.MergeLeadRequest, context: Ctx) -> pb.MergeLeadResponse:
+        who = call.principal()
+
+        async def work(s: AsyncSession) -> pb.MergeLeadResponse:
+            row = await duplicates.merge(s, who, request.lead_id, request.target_lead_id, now())
+            return pb.MergeLeadResponse(lead=await self.full(s, who, row))
+
+        return await self.write(who, work)
+
+    async def DismissDuplicates(
+        self, request: pb.DismissDuplicatesRequest, context: Ctx
+    ) -> pb.DismissDuplicatesResponse:
+        who = call.principal()
+
+        async def work(s: AsyncSession) -> pb.DismissDuplicatesResponse:
+            row = await duplicates.dismiss(s, who, request.lead_id, list(request.candidate_lead_ids), now())
+            return pb.DismissDuplicatesResponse(lead=await self.full(s, who, row))
+
+        return await self.write(who, work)
 
     # --- pool and assignment ------------------------------------------------------------
 

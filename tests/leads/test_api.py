@@ -372,3 +372,58 @@ async def test_behaviour_events_regrade(leads: Leads) -> None:
     assert "pricing-interest" in [r.rule_id for r in out.lead.grading.fired_rules]
     graded = await events(leads.db, "leads.LeadGraded")
     assert len(graded) == 1
+
+
+async def test_update_merge_and_dismiss_duplicates(leads: Leads) -> None:
+    await configure(leads)
+    a = (await leads.call("CreateLead", pb.CreateLeadRequest(lead=hot_lead("U1")))).lead
+    b = (
+        await leads.call(
+            "CreateLead",
+            pb.CreateLeadRequest(lead=hot_lead("U2", phone="13800000072", company="Zenith Motors")),
+        )
+    ).lead
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # ownership changes only through custom methods
+        await leads.call(
+            "UpdateLead",
+            pb.UpdateLeadRequest(
+                lead=lead_pb2.Lead(lead_id="U2", owner_user_id="x"), update_mask=mask("owner_user_id")
+            ),
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # B's e-mail changes to A's: flagged, not merged; a smaller budget re-grades B.
+    change = lead_pb2.Lead(lead_id="U2", etag=b.etag)
+    change.contact.email = "ZHANG@acme.cn"
+    first = await leads.call(
+        "UpdateLead", pb.UpdateLeadRequest(lead=change, update_mask=mask("contact.email"))
+    )
+    assert first.lead.contact.email == "zhang@acme.cn" and first.lead.contact.phone == "+8613800000072"
+    assert not first.lead.duplicate_review_needed  # nobody else has that e-mail yet
+    change = lead_pb2.Lead(lead_id="U1")
+    change.contact.email = "zhang@acme.cn"
+    await leads.call("UpdateLead", pb.UpdateLeadRequest(lead=change, update_mask=mask("contact.email")))
+    u1 = (await leads.call("GetLead", pb.GetLeadRequest(lead_id="U1"))).lead
+    assert u1.duplicate_review_needed and u1.duplicate_candidates[0].lead_id == "U2"
+    dismissed = await leads.call("DismissDuplicates", pb.DismissDuplicatesRequest(lead_id="U1"))
+    assert not dismissed.lead.duplicate_review_needed
+    assert dismissed.lead.duplicate_candidates[0].state == lead_pb2.DUPLICATE_CANDIDATE_STATE_DISMISSED
+    budget = lead_pb2.Lead(lead_id="U2")
+    budget.stated_budget.currency, budget.stated_budget.amount_minor = "CNY", 0
+    regraded = await leads.call(
+        "UpdateLead", pb.UpdateLeadRequest(lead=budget, update_mask=mask("stated_budget"))
+    )
+    assert regraded.lead.score < b.score
+    await leads.call(
+        "CreateActivity",
+        pb.CreateActivityRequest(lead_id="U2", activity=call_activity()),
+        user=b.owner_user_id,
+    )
+    merged = await leads.call(
+        "MergeLead", pb.MergeLeadRequest(lead_id="U2", target_lead_id="U1"), user="sup-a"
+    )
+    assert merged.lead.lead_id == "U1" and merged.lead.intake_count == 2 and merged.lead.activity_count == 1
+    gone = (await leads.call("GetLead", pb.GetLeadRequest(lead_id="U2"))).lead
+    assert gone.status == lead_pb2.LEAD_STATUS_MERGED and gone.merged_into_lead_id == "U1"
+    acts = await leads.call("ListActivities", pb.ListActivitiesRequest(lead_id="U1"))
+    assert len(acts.activities) == 1
+    assert a.lead_id == "U1"
