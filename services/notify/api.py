@@ -328,7 +328,7 @@ class NotifyServiceApi(notify_service_pb2_grpc.NotifyServiceServicer):
                 p.user_id,
                 size=request.page_size,
                 token=request.page_token,
-                unread_only=request.filter.unread_only,
+                f=request.filter,
                 categories=cats,
             )
             counts = await inbox.unread_count(s, p.user_id)

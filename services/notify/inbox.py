@@ -8,11 +8,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.errors import InvalidArgument, NotFound
-from salesops.notify.v1 import inbox_pb2
+from salesops.notify.v1 import inbox_pb2, notify_service_pb2
 from services.notify import convert
 from services.notify.store import InboxItemRow
 
 OPEN = inbox_pb2.INBOX_ITEM_STATE_OPEN
+inbox_filter = notify_service_pb2.InboxFilter
 
 
 def _mine(user_id: str):  # type: ignore[no-untyped-def]
@@ -44,13 +45,21 @@ async def unread_count(session: AsyncSession, user_id: str) -> inbox_pb2.UnreadC
 
 
 async def page(
-    session: AsyncSession, user_id: str, *, size: int, token: str, unread_only: bool, categories: list[str]
+    session: AsyncSession, user_id: str, *, size: int, token: str, f: inbox_filter, categories: list[str]
 ) -> tuple[list[InboxItemRow], str, int]:
     """Newest first; the page token is the last item id seen (ULIDs sort by arrival)."""
     size = 50 if size <= 0 else min(size, 200)
     where = [_mine(user_id)]
-    if unread_only:
+    if f.unread_only:
         where += [InboxItemRow.read_at.is_(None), InboxItemRow.counts_unread.is_(True)]
+    if f.awaiting_ack_only:
+        where += [InboxItemRow.ack_required.is_(True), InboxItemRow.state == OPEN]
+    if f.min_priority:
+        where.append(InboxItemRow.priority >= f.min_priority)
+    if f.states:
+        where.append(InboxItemRow.state.in_(list(f.states)))
+    if f.subject.id:
+        where += [InboxItemRow.subject_id == f.subject.id, InboxItemRow.subject_kind == f.subject.kind]
     if categories:
         where.append(InboxItemRow.category.in_(categories))
     total = await session.scalar(select(func.count()).select_from(InboxItemRow).where(*where)) or 0

@@ -26,6 +26,7 @@ class Effective:
     # category key -> external channels chosen (None = not set, use the sender's / defaults)
     channels: dict[str, tuple[int, ...]]
     inbox_only: frozenset[str]
+    digest_only: frozenset[str] = frozenset()
 
 
 def quiet_window(q: preference_pb2.QuietHours) -> QuietWindow | None:
@@ -54,6 +55,7 @@ def effective(pref: preference_pb2.Preference | None, tenant: Any = None) -> Eff
         quiet=quiet_window(pref.quiet_hours) if pref.HasField("quiet_hours") else tenant_quiet,
         channels={category_key(c.category): tuple(c.channels) for c in pref.categories if c.channels},
         inbox_only=frozenset(category_key(c.category) for c in pref.categories if c.inbox_only),
+        digest_only=frozenset(category_key(c.category) for c in pref.categories if c.digest_only),
     )
 
 

@@ -323,6 +323,8 @@ class Sender:
         configs = await _enabled_channel_configs(session)
         for user in users:
             eff = preferences.effective(prefs.get(user), tenant_defaults)
+            # The user's "digest only" files it quietly, like a DIGEST-mode send (never for critical ones).
+            quiet_digest = digest_mode or (category in eff.digest_only and not critical)
             sub = subs.get(user)
             name = sub.display_name if sub is not None else user
             if n.WhichOneof("content") == "raw":
@@ -371,7 +373,7 @@ class Sender:
                     "action_url": n.action_url,
                     "due_time": due,
                     "read_at": None,
-                    "counts_unread": not digest_mode,
+                    "counts_unread": not quiet_digest,
                     "ack_required": ack_deadline is not None,
                     "ack_deadline": ack_deadline,
                     "escalation_level": level,
@@ -380,7 +382,7 @@ class Sender:
                     "created_at": now,
                 }
             )
-            if digest_mode or (category in eff.inbox_only and not channels and not mandatory):
+            if quiet_digest or (category in eff.inbox_only and not channels and not mandatory):
                 continue
             if category in eff.inbox_only and not channels:
                 wanted = mandatory  # the tenant's mandatory channels survive a user's "inbox only"

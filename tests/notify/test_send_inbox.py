@@ -216,3 +216,42 @@ async def test_english_preference_renders_english(notify: NotifyStack) -> None:
     await send(notify, reminder("rep-a1", "rep-a2"))
     assert (await inbox(notify, REP_A1)).items[0].title == "Lead due soon: ACME L1"
     assert (await inbox(notify, REP_A2)).items[0].title.startswith("线索即将超时")
+
+
+async def test_digest_only_preference_files_quietly_and_inbox_filters(notify: NotifyStack) -> None:
+    from salesops.notify.v1 import preference_pb2
+
+    pref = preference_pb2.Preference(
+        user_id="me",
+        categories=[
+            preference_pb2.CategoryPreference(category=N.NOTIFICATION_CATEGORY_FROZEN_DEAL, digest_only=True),
+            # Ignored for critical categories: a breach still counts as unread.
+            preference_pb2.CategoryPreference(category=N.NOTIFICATION_CATEGORY_SLA_BREACH, digest_only=True),
+        ],
+    )
+    await notify.stub.UpdatePreference(M.UpdatePreferenceRequest(preference=pref), metadata=auth(REP_A1))
+    frozen = N.Notification(
+        category=N.NOTIFICATION_CATEGORY_FROZEN_DEAL,
+        recipients=[N.Recipient(user_id="rep-a1")],
+        template=N.TemplateContent(),
+        subject=types_pb2.ResourceRef(service="pipeline", kind="deal", id="D1"),
+    )
+    frozen.template.variables.update({"deal_name": "Big deal"})
+    await send(notify, frozen)
+    breach = reminder("rep-a1", lead="L7")
+    breach.category = N.NOTIFICATION_CATEGORY_SLA_BREACH
+    breach.ack.ack_timeout.FromSeconds(3600)
+    await send(notify, breach)
+    page = await inbox(notify, REP_A1)
+    assert page.total_size == 2 and page.unread_count.total == 1
+    assert page.unread_count.by_category[0].category == N.NOTIFICATION_CATEGORY_SLA_BREACH
+    acks = await inbox(notify, REP_A1, filter=M.InboxFilter(awaiting_ack_only=True))
+    assert [i.category for i in acks.items] == [N.NOTIFICATION_CATEGORY_SLA_BREACH]
+    urgent = await inbox(notify, REP_A1, filter=M.InboxFilter(min_priority=N.NOTIFICATION_PRIORITY_HIGH))
+    assert [i.category for i in urgent.items] == [N.NOTIFICATION_CATEGORY_SLA_BREACH]
+    about = await inbox(
+        notify,
+        REP_A1,
+        filter=M.InboxFilter(subject=types_pb2.ResourceRef(service="pipeline", kind="deal", id="D1")),
+    )
+    assert [i.category for i in about.items] == [N.NOTIFICATION_CATEGORY_FROZEN_DEAL]
