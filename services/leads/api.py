@@ -29,7 +29,7 @@ from services.leads import access, assignment, duplicates, followups, insights, 
 from services.leads.convert import from_ts, lead_proto, long, now, parse, short, to_dict
 from services.leads.domain import normalize
 from services.leads.domain import pool as pool_rules
-from services.leads.store import DecisionRow, LeadRow, RepRow
+from services.leads.store import ActivityRow, DecisionRow, LeadRow, RepRow
 
 T = TypeVar("T")
 Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -441,19 +441,27 @@ class LeadsServiceApi(leads_service_pb2_grpc.LeadsServiceServicer):
     ) -> pb.ListActivitiesResponse:
         who = call.principal()
         _, size = page("", request.page_size)
+        f = request.filter
         async with self.tx(who) as s:
-            rows = await followups.list_activities(s, who, request.lead_id, size)
-        return pb.ListActivitiesResponse(activities=[followups.activity_proto(r) for r in rows])
+            rows = await followups.list_activities(s, who, request.lead_id, 5000 if f.ByteSize() else size)
+        if f.activity_types:
+            rows = [
+                r
+                for r in rows
+                if r.activity_type in {short(enums_pb2.ActivityType, t) for t in f.activity_types}
+            ]
+        if f.actor_user_ids:
+            rows = [r for r in rows if r.actor_user_id in me(who, f.actor_user_ids)]
+        return pb.ListActivitiesResponse(activities=[followups.activity_proto(r) for r in rows[:size]])
 
     async def GetActivity(self, request: pb.GetActivityRequest, context: Ctx) -> pb.GetActivityResponse:
         who = call.principal()
         async with self.tx(who) as s:
             await access.load_visible(s, who, request.lead_id)
-            rows = await followups.list_activities(s, who, request.lead_id, 10_000)
-        for r in rows:
-            if r.activity_id == request.activity_id:
-                return pb.GetActivityResponse(activity=followups.activity_proto(r))
-        raise NotFound("activity", request.activity_id)
+            row = await s.get(ActivityRow, (who.tenant, request.activity_id))
+        if row is None or row.lead_id != request.lead_id:
+            raise NotFound("activity", request.activity_id)
+        return pb.GetActivityResponse(activity=followups.activity_proto(row))
 
     # --- closing ---------------------------------------------------------------------------------
 

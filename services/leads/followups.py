@@ -182,13 +182,15 @@ async def create_activity(
 async def list_activities(
     session: AsyncSession, who: Principal, lead_id: str, limit: int
 ) -> list[ActivityRow]:
-    await access.load_visible(session, who, lead_id)
-    stmt = (
-        select(ActivityRow)
-        .where(ActivityRow.lead_id == lead_id)
-        .order_by(ActivityRow.occur_time.desc())
-        .limit(limit)
-    )
+    """A lead's activities, newest first; lead "-" lists across the leads visible to the caller."""
+    stmt = select(ActivityRow)
+    if lead_id == "-":
+        visible = select(LeadRow.lead_id).where(access.visible(who))
+        stmt = stmt.where(ActivityRow.lead_id.in_(visible))
+    else:
+        await access.load_visible(session, who, lead_id)
+        stmt = stmt.where(ActivityRow.lead_id == lead_id)
+    stmt = stmt.order_by(ActivityRow.occur_time.desc(), ActivityRow.activity_id).limit(limit)
     return list((await session.execute(stmt)).scalars())
 
 

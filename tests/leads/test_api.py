@@ -427,3 +427,42 @@ async def test_update_merge_and_dismiss_duplicates(leads: Leads) -> None:
     acts = await leads.call("ListActivities", pb.ListActivitiesRequest(lead_id="U1"))
     assert len(acts.activities) == 1
     assert a.lead_id == "U1"
+
+
+async def test_board_dormant_and_my_activities(leads: Leads) -> None:
+    await configure(leads)
+    hot = (await leads.call("CreateLead", pb.CreateLeadRequest(lead=hot_lead("H1")))).lead
+    await leads.call(
+        "CreateLead", pb.CreateLeadRequest(lead=hot_lead("H2", phone="13800000082", company="Zenith"))
+    )
+    # Unroutable: no rule matches a west lead, it waits in the fallback queue and shows on the board.
+    west = (
+        await leads.call(
+            "CreateLead",
+            pb.CreateLeadRequest(lead=hot_lead("W1", phone="13800000083", company="Xi", region="west/xian")),
+        )
+    ).lead
+    assert west.pool_id == "fallback" and west.pool_entry_reason == enums_pb2.POOL_ENTRY_REASON_UNROUTED
+    board = await leads.call("ListAttentionItems", pb.ListAttentionItemsRequest(), user="admin")
+    reasons = {i.lead.lead_id: set(i.reasons) for i in board.items}
+    assert 4 in reasons["W1"]  # ATTENTION_REASON_UNROUTED
+    sup_b_board = await leads.call("ListAttentionItems", pb.ListAttentionItemsRequest(), user="sup-b")
+    assert "H1" not in {i.lead.lead_id for i in sup_b_board.items}
+    dormant = await leads.call("ListDormantLeads", pb.ListDormantLeadsRequest(min_idle_days=1), user="admin")
+    assert dormant.leads == []  # created today: not dormant yet
+    owner = hot.owner_user_id
+    await leads.call(
+        "CreateActivity",
+        pb.CreateActivityRequest(lead_id="H1", activity=call_activity(activity_id="A-H1")),
+        user=owner,
+    )
+    mine = await leads.call(
+        "ListActivities",
+        pb.ListActivitiesRequest(lead_id="-", filter=pb.ActivityFilter(actor_user_ids=["me"])),
+        user=owner,
+    )
+    assert [a.activity_id for a in mine.activities] == ["A-H1"]
+    others = await leads.call("ListActivities", pb.ListActivitiesRequest(lead_id="-"), user="rep-b3")
+    assert others.activities == []
+    one = await leads.call("GetActivity", pb.GetActivityRequest(lead_id="H1", activity_id="A-H1"), user=owner)
+    assert one.activity.first_response
