@@ -148,3 +148,44 @@ def test_server_streaming_route() -> None:
 def test_path_templates(template: str, path: str, expected: dict[str, str]) -> None:
     assert PathTemplate.parse(template).match(path) == expected
     assert PathTemplate.parse(template).match(path + "/extra") is None
+
+
+def test_a_new_annotated_rpc_needs_no_gateway_change() -> None:
+    """A contract the gateway has never seen: its routes come from the descriptor alone."""
+    import uuid
+    from types import SimpleNamespace
+
+    from google.api import http_pb2
+    from google.protobuf import descriptor_pb2, descriptor_pool
+
+    from gateway.routes import routes_of_module
+
+    pool = descriptor_pool.Default()  # where google/api/annotations.proto already lives
+    package = f"demo{uuid.uuid4().hex[:8]}.v1"
+    fd = descriptor_pb2.FileDescriptorProto(name=f"{package}/widgets.proto", package=package, syntax="proto3")
+    fd.dependency.append("google/api/annotations.proto")
+    req = fd.message_type.add(name="PolishWidgetRequest")
+    req.field.add(name="widget_id", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING)
+    req.field.add(name="shine", number=2, type=descriptor_pb2.FieldDescriptorProto.TYPE_INT32)
+    req.field.add(
+        name="tags",
+        number=3,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED,
+    )
+    fd.message_type.add(name="PolishWidgetResponse")
+    method = fd.service.add(name="WidgetService").method.add(
+        name="PolishWidget",
+        input_type=f".{package}.PolishWidgetRequest",
+        output_type=f".{package}.PolishWidgetResponse",
+    )
+    method.options.Extensions[annotations_pb2.http].CopyFrom(
+        http_pb2.HttpRule(post="/v1/widgets/{widget_id}:polish", body="*")
+    )
+    file_desc = pool.Add(fd)
+    routes = list(routes_of_module(SimpleNamespace(DESCRIPTOR=file_desc), "leads"))  # type: ignore[arg-type]
+    assert [r.grpc_path for r in routes] == [f"/{package}.WidgetService/PolishWidget"]
+    route, variables = Router(routes).match("POST", "/v1/widgets/w1:polish") or (None, {})
+    assert route is not None
+    msg = build_request(route, variables, [], b'{"shine": 3, "tags": ["a", "b"]}')
+    assert (msg.widget_id, msg.shine, list(msg.tags)) == ("w1", 3, ["a", "b"])  # type: ignore[attr-defined]
