@@ -228,7 +228,7 @@ class Gateway:
 
     async def handle(self, request: Request) -> Response:
         request_id = request.state.request_id
-        method, path = request.method, request.url.path
+        method, path = request.method, request.scope["path"]
         found = self.router.match(method, path)
         if found is None:
             return respond(self.not_routed(method, path))
@@ -264,9 +264,9 @@ class Gateway:
             return await self.stream(route, path_vars, query, request, caller, request_id, headers)
         outcome = await self.dispatch(
             request.method,
-            request.url.path,
+            request.scope["path"],
             query,
-            request.url.query,
+            request.scope["query_string"].decode("latin-1"),
             body,
             caller,
             request_id,
