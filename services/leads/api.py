@@ -5,6 +5,7 @@ RPCs not overridden here answer UNIMPLEMENTED (the generated base class).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -57,6 +58,7 @@ def me(who: Principal, values: Any) -> list[str]:
 class LeadsServiceApi(leads_service_pb2_grpc.LeadsServiceServicer):
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self._background: set[asyncio.Task[int]] = set()
 
     @asynccontextmanager
     async def tx(self, who: Principal) -> AsyncIterator[AsyncSession]:
@@ -666,7 +668,41 @@ class LeadsServiceApi(leads_service_pb2_grpc.LeadsServiceServicer):
         self, request: pb.UpdateGradingRulesRequest, context: Ctx
     ) -> pb.UpdateGradingRulesResponse:
         msg = await self._update_setting(policies.GRADING, request.grading_rules, request.update_mask.paths)
+        if request.regrade_open_leads:
+            who = call.principal()
+            task = asyncio.create_task(self.regrade_open(who.tenant), name=f"leads-regrade-{who.tenant}")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         return pb.UpdateGradingRulesResponse(grading_rules=msg)
+
+    async def regrade_open(self, tenant: str, batch: int = 500) -> int:
+        """Re-grade the tenant's open leads with the current rules, in batches of one transaction each.
+
+        Runs in the API process after UpdateGradingRules answers; running SLA clocks keep their deadline
+        unless a lead moves to a stricter grade. Returns the number of leads whose grade or score changed.
+        """
+        changed, after = 0, ""
+        while True:
+            async with self.rt.db.session(tenant) as s:
+                rows = list(
+                    (
+                        await s.execute(
+                            select(LeadRow)
+                            .where(
+                                LeadRow.status.in_(("IN_POOL", "ASSIGNED", "WORKING")),
+                                LeadRow.lead_id > after,
+                            )
+                            .order_by(LeadRow.lead_id)
+                            .limit(batch)
+                        )
+                    ).scalars()
+                )
+                for row in rows:
+                    changed += await followups.regrade(s, row, now(), "RULES_CHANGED")
+                await s.commit()
+            if len(rows) < batch:
+                return changed
+            after = rows[-1].lead_id
 
     async def GetRoutingRules(
         self, request: pb.GetRoutingRulesRequest, context: Ctx

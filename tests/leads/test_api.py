@@ -466,3 +466,29 @@ async def test_board_dormant_and_my_activities(leads: Leads) -> None:
     assert others.activities == []
     one = await leads.call("GetActivity", pb.GetActivityRequest(lead_id="H1", activity_id="A-H1"), user=owner)
     assert one.activity.first_response
+
+
+async def test_new_grading_rules_regrade_open_leads(leads: Leads) -> None:
+    for i in range(3):
+        await leads.call(
+            "CreateLead",
+            pb.CreateLeadRequest(lead=hot_lead(f"G{i}", phone=f"1380000009{i}", channel=1, budget=0)),
+        )
+    rules = (await leads.call("GetGradingRules", pb.GetGradingRulesRequest())).grading_rules
+    rules.rules.add(rule_id="everyone", display_name="Everyone is hot", enabled=True, points=100)
+    await leads.call(
+        "UpdateGradingRules",
+        pb.UpdateGradingRulesRequest(grading_rules=rules, update_mask=mask("rules"), regrade_open_leads=True),
+    )
+    for _ in range(100):
+        graded = await events(leads.db, "leads.LeadGraded")
+        if len(graded) == 3:
+            break
+        await asyncio.sleep(0.1)
+    assert len(graded) == 3
+    lead = (await leads.call("GetLead", pb.GetLeadRequest(lead_id="G0"))).lead
+    assert (
+        lead.grade == enums_pb2.LEAD_GRADE_A
+        and lead.grading.trigger == lead_pb2.GRADING_TRIGGER_RULES_CHANGED
+    )
+    assert lead.grading.rules_version == 1
