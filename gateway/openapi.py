@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from google.api import field_behavior_pb2
 from google.protobuf import descriptor
 
 from gateway.routes import Route
@@ -116,6 +117,9 @@ class SchemaBuilder:
             schema = self.value(f)
         if "$ref" in schema:  # 3.1 allows siblings of $ref, but keep refs plain for tools
             return schema
+        behaviors = set(f.GetOptions().Extensions[field_behavior_pb2.field_behavior])
+        if field_behavior_pb2.OUTPUT_ONLY in behaviors:
+            schema["readOnly"] = True  # set by the server; ignored in requests
         return self._describe(schema, f.full_name)
 
     def message_ref(self, desc: Any) -> dict[str, Any]:

@@ -38,6 +38,8 @@ async def test_document_is_valid_and_complete(gw: Running) -> None:
     assert doc["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     lead = doc["components"]["schemas"]["salesops.leads.v1.Lead"]
     assert lead["properties"]["leadId"]["type"] == "string" and lead.get("description")
+    assert lead["properties"]["ownerUserId"]["readOnly"] is True  # OUTPUT_ONLY in the contract
+    assert "readOnly" not in lead["properties"]["displayName"]
     # Every message and enum of the contracts, reachable from a route or not.
     from salesops.leads.v1 import leads_service_pb2
 
