@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -22,6 +24,11 @@ from salesops.notify.v1 import notify_service_pb2
 log = logging.getLogger("salesops.notify.live")
 
 PREFIX = "salesops:notify:inbox:"
+# Who has a stream open, per tenant: a sorted set of "<user>\x00<stream id>" scored by expiry,
+# so a fan-out to 10,000 recipients publishes only to the few who are watching.
+ONLINE = "salesops:notify:online:"
+PRESENCE_TTL = 60.0
+PRESENCE_REFRESH = 20.0
 
 
 def channel_name(tenant: str, user_id: str) -> str:
@@ -39,6 +46,13 @@ async def publish(
         count += 1
     if count:
         await pipe.execute()
+
+
+async def online_users(redis: aioredis.Redis, tenant: str) -> set[str]:
+    now = time.time()
+    members = await redis.zrangebyscore(ONLINE + tenant, now, "+inf")
+    # Plain members (no scores asked): bytes, or str on a decode_responses client.
+    return {str(m.decode() if isinstance(m, bytes) else m).split("\x00", 1)[0] for m in members}
 
 
 class InboxHub:
@@ -92,9 +106,26 @@ class InboxHub:
         key = channel_name(tenant, user_id)
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         self._queues[key].add(queue)
+        member = f"{user_id}\x00{uuid.uuid4().hex}"
+        presence = ONLINE + tenant
+
+        async def refresh() -> None:
+            while True:
+                await self.redis.zadd(presence, {member: time.time() + PRESENCE_TTL})
+                # Entries of streams that died without saying goodbye expire here.
+                await self.redis.zremrangebyscore(presence, "-inf", time.time())
+                await asyncio.sleep(PRESENCE_REFRESH)
+
+        await self.redis.zadd(presence, {member: time.time() + PRESENCE_TTL})
+        keeper = asyncio.create_task(refresh())
         try:
             yield queue
         finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await keeper
+            with contextlib.suppress(Exception):
+                await self.redis.zrem(presence, member)
             self._queues[key].discard(queue)
             if not self._queues[key]:
                 del self._queues[key]

@@ -164,8 +164,11 @@ class Sender:
         if outcome.deduplicated or not outcome.inbox_items:
             return
         try:
+            watching = await live.online_users(self.redis, tenant)
             events = []
             for row in outcome.inbox_items:
+                if row["user_id"] not in watching:
+                    continue  # no open stream: the item waits in the inbox (and in a resumed stream's replay)
                 item = convert.inbox_item(SimpleNamespace(**row), outcome.notification.escalation.state)
                 events.append(
                     (
@@ -315,6 +318,7 @@ class Sender:
         digest_mode = n.delivery_mode == N.DELIVERY_MODE_DIGEST and not critical
         mandatory = list(tenant_defaults.mandatory_channels.get(category, ()))
         specs: dict[tuple[str, str], Any] = {}
+        rendered_once: dict[tuple[str, str, str, str], tuple[str, str]] = {}
         variables = MessageToDict(n.template.variables) if n.WhichOneof("content") == "template" else {}
         due = convert.aware(n.due_time.ToDatetime(tzinfo=UTC)) if n.HasField("due_time") else None
         subject = n.subject
@@ -345,16 +349,22 @@ class Sender:
                     except TemplateError as exc:
                         raise InvalidArgument(str(exc), _violations(exc)) from None
                     specs[(key, locale)] = spec
-                values = context(
-                    variables,
-                    recipient_name=name,
-                    due_time=due,
-                    now=now,
-                    action_url=n.action_url,
-                    subject={"service": subject.service, "kind": subject.kind, "id": subject.id},
-                )
-                rendered = render(specs[(key, locale)], values, time_zone=eff.time_zone)
-                title, body = rendered.title, rendered.body
+                spec = specs[(key, locale)]
+                # Most templates do not name the recipient: render once per locale and zone, not per user.
+                personal = "recipient" in spec.title or "recipient" in spec.body
+                cache_key = (key, locale, eff.time_zone, user if personal else "")
+                if cache_key not in rendered_once:
+                    values = context(
+                        variables,
+                        recipient_name=name,
+                        due_time=due,
+                        now=now,
+                        action_url=n.action_url,
+                        subject={"service": subject.service, "kind": subject.kind, "id": subject.id},
+                    )
+                    rendered = render(spec, values, time_zone=eff.time_zone)
+                    rendered_once[cache_key] = (rendered.title, rendered.body)
+                title, body = rendered_once[cache_key]
             item_id = str(ULID())
             items.append(
                 {

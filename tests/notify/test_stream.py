@@ -79,3 +79,30 @@ async def test_category_filter(notify: NotifyStack) -> None:
     event = await _next(call)
     assert event.item_added.category == N.NOTIFICATION_CATEGORY_FROZEN_DEAL
     call.cancel()
+
+
+async def test_presence_tracks_open_streams(notify: NotifyStack) -> None:
+    from services.notify import live
+
+    assert await live.online_users(notify.rt.redis, "demo") == set()
+    first = notify.stub.StreamInbox(M.StreamInboxRequest(), metadata=auth(REP_A1))
+    second = notify.stub.StreamInbox(M.StreamInboxRequest(), metadata=auth(REP_A1))  # a second device
+    await _next(first)
+    await _next(second)
+    assert await live.online_users(notify.rt.redis, "demo") == {"rep-a1"}
+    first.cancel()
+    for _ in range(100):
+        members = await notify.rt.redis.zcard(live.ONLINE + "demo")
+        if members == 1:
+            break
+        await asyncio.sleep(0.02)
+    assert await live.online_users(notify.rt.redis, "demo") == {"rep-a1"}  # the other device still watches
+    sent = await send(notify, reminder("rep-a1"))
+    event = await _next(second, timeout=1.0)
+    assert event.item_added.notification_id == sent.notification.notification_id
+    second.cancel()
+    for _ in range(100):
+        if not await live.online_users(notify.rt.redis, "demo"):
+            break
+        await asyncio.sleep(0.02)
+    assert await live.online_users(notify.rt.redis, "demo") == set()
