@@ -96,7 +96,8 @@ class LeadsServiceApi(leads_service_pb2_grpc.LeadsServiceServicer):
             lead.recycle.recycle_time.FromDatetime(state.recycle_time)
         if state.recycle_warn_time:
             lead.recycle.warn_time.FromDatetime(state.recycle_warn_time)
-        if row.status == "IN_POOL":
+        # Only reps and supervisors claim; admins and partner systems skip the four cap queries.
+        if row.status == "IN_POOL" and who.has_role("rep", "supervisor"):
             ctx = await assignment.claim_context(session, who.user_id, row.lead_id, now())
             pool = pool_rules.find_pool(settings.pools, row.pool_id or "")
             lead.caller_can_claim = not pool_rules.claim_violations(pool, ctx, now())
