@@ -64,17 +64,15 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            access_log.info(
-                "%s %s %d",
-                scope["method"],
-                scope["path"],
-                status[0],
-                extra={
-                    "request_id": rid,
-                    "status": status[0],
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
+            extra: dict[str, Any] = {
+                "request_id": rid,
+                "status": status[0],
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            }
+            trace_id = scope["state"].get("trace_id")
+            if trace_id:
+                extra["trace_id"] = trace_id
+            access_log.info("%s %s %d", scope["method"], scope["path"], status[0], extra=extra)
 
 
 def create_app(

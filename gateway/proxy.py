@@ -236,6 +236,9 @@ class Gateway:
         # A span per call whose context travels in the metadata; not made current, which
         # saves a context attach/detach on the hot path (the access log runs outside it anyway).
         span = tracer.start_span(route.span_name, kind=SpanKind.SERVER)
+        span_context = span.get_span_context()
+        if span_context.is_valid:  # for the access log line, written outside the span
+            request.state.trace_id = format(span_context.trace_id, "032x")
         try:
             response = await self._handle(
                 request, route, found[1], request_id, trace.set_span_in_context(span)

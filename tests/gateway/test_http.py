@@ -210,8 +210,11 @@ async def test_token_and_request_id_and_trace_are_forwarded(gw: Running) -> None
 
 async def test_request_id_is_logged(gw: Running, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="salesops.gateway.access"):
-        await gw.client.get("/v1/whoami", headers={**auth(), "X-Request-ID": "log-me-1"})
-    assert any(getattr(rec, "request_id", "") == "log-me-1" and rec.status == 200 for rec in caplog.records)  # type: ignore[attr-defined]
+        await gw.client.get("/v1/leads/L1", headers={**auth(), "X-Request-ID": "log-me-1"})
+    [line] = [rec for rec in caplog.records if getattr(rec, "request_id", "") == "log-me-1"]
+    assert line.status == 200  # type: ignore[attr-defined]
+    # The access line carries the trace the service continued (same trace id in its traceparent).
+    assert gw.leads.metadata[-1]["traceparent"].split("-")[1] == line.trace_id  # type: ignore[attr-defined]
 
 
 async def test_unknown_path_404_and_wrong_method_405(gw: Running) -> None:
