@@ -429,8 +429,12 @@ async def route(
 
 
 async def claim_context(
-    session: AsyncSession, who: str, lead_id: str, at: datetime
+    session: AsyncSession, who: str, lead_id: str, at: datetime, *, lock: bool = False
 ) -> pool_rules.ClaimContext:
+    """The rep's figures for the anti-hoarding rules. With `lock`, the rep's profile row is locked first
+    (PostgreSQL), so two concurrent claims by one rep cannot both pass a cap with one slot left."""
+    rep_stmt = select(RepRow).where(RepRow.user_id == who)
+    rep = await session.scalar(rep_stmt.with_for_update() if lock else rep_stmt)
     owned = (await open_counts(session, [who])).get(who, 0)
     day = policies.CALENDAR.local_date(at).isoformat()
     claims = await session.scalar(
@@ -439,7 +443,6 @@ async def claim_context(
     cooldown = await session.scalar(
         select(CooldownRow.until).where(CooldownRow.user_id == who, CooldownRow.lead_id == lead_id)
     )
-    rep = await session.scalar(select(RepRow).where(RepRow.user_id == who))
     p = profile(rep) if rep is not None else None
     return pool_rules.ClaimContext(
         owned_count=owned,
@@ -459,7 +462,7 @@ async def claim(session: AsyncSession, who: Principal, lead_id: str, at: datetim
         raise FailedPrecondition(f"lead {lead_id} is {row.status}, not in a pool", reason="NOT_IN_POOL")
     settings = await Settings.load(session)
     pool = pool_rules.find_pool(settings.pools, row.pool_id or "")
-    ctx = await claim_context(session, who.user_id, lead_id, at)
+    ctx = await claim_context(session, who.user_id, lead_id, at, lock=True)
     violations = pool_rules.claim_violations(pool, ctx, at)
     if violations:
         raise FailedPrecondition(

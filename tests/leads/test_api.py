@@ -492,3 +492,20 @@ async def test_new_grading_rules_regrade_open_leads(leads: Leads) -> None:
         and lead.grading.trigger == lead_pb2.GRADING_TRIGGER_RULES_CHANGED
     )
     assert lead.grading.rules_version == 1
+
+
+async def test_one_rep_claiming_many_leads_at_once_stops_at_the_cap(leads: Leads) -> None:
+    await configure(leads, pool_cap=3)
+    for i in range(10):
+        await leads.call(
+            "CreateLead",
+            pb.CreateLeadRequest(lead=hot_lead(f"P{i}", phone=f"1380000011{i}", budget=0, channel=1)),
+        )
+    results = await asyncio.gather(
+        *(leads.call("ClaimLead", pb.ClaimLeadRequest(lead_id=f"P{i}"), user="rep-a1") for i in range(10)),
+        return_exceptions=True,
+    )
+    assert sum(1 for r in results if not isinstance(r, BaseException)) == 3
+    assert {r.code() for r in results if isinstance(r, grpc.aio.AioRpcError)} == {
+        grpc.StatusCode.FAILED_PRECONDITION
+    }
