@@ -128,8 +128,16 @@ class NotifyServiceApi(notify_service_pb2_grpc.NotifyServiceServicer):
             if row is None:
                 raise NotFound("notification", request.notification_id)
             n = sending.stored(row)
-        if not (p.is_admin or p.is_service or p.user_id in n.resolved_user_ids):
-            raise NotFound("notification", request.notification_id)
+            if not (p.is_admin or p.is_service):
+                # Recipients (original or reached by escalation) see it; to anyone else it does not exist.
+                mine = await s.scalar(
+                    select(InboxItemRow.id).where(
+                        InboxItemRow.notification_id == row.id, InboxItemRow.user_id == p.user_id
+                    )
+                )
+                if mine is None:
+                    raise NotFound("notification", request.notification_id)
+            await deliveries.fill_counts(s, n)
         return M.GetNotificationResponse(notification=n)
 
     async def AcknowledgeNotification(

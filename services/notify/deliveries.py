@@ -93,6 +93,39 @@ def _mask(address: str) -> str:
     return address[:3] + "****" + address[-4:] if len(address) > 7 else address
 
 
+async def fill_counts(session: AsyncSession, n: Any) -> None:
+    """Deliveries of `n` by status; in-app reads count as READ."""
+    from services.notify.store import InboxItemRow
+
+    counts = n.delivery_counts
+    rows = await session.execute(
+        select(DeliveryRow.status, func.count())
+        .where(DeliveryRow.notification_id == n.notification_id, DeliveryRow.is_summary.is_(False))
+        .group_by(DeliveryRow.status)
+    )
+    for status, count in rows.all():
+        if status in PENDING:
+            counts.pending += count
+        elif status == D.DELIVERY_STATUS_SENT:
+            counts.sent += count
+        elif status == D.DELIVERY_STATUS_DELIVERED:
+            counts.delivered += count
+        elif status == D.DELIVERY_STATUS_READ:
+            counts.read += count
+        elif status == D.DELIVERY_STATUS_FAILED:
+            counts.failed += count
+        else:
+            counts.suppressed += count
+    counts.read += (
+        await session.scalar(
+            select(func.count()).where(
+                InboxItemRow.notification_id == n.notification_id, InboxItemRow.read_at.is_not(None)
+            )
+        )
+        or 0
+    )
+
+
 async def listing(
     session: AsyncSession, notification_id: str, f: Any, *, size: int, token: str
 ) -> tuple[list[DeliveryRow], str]:

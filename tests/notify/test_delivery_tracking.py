@@ -140,6 +140,13 @@ async def test_poison_payload_fails_visibly_and_others_are_unaffected(
         assert {d.status for d in await _deliveries(notify, good.notification.notification_id)} == {
             D.DELIVERY_STATUS_SENT
         }
+        counts = (
+            await notify.stub.GetNotification(
+                M.GetNotificationRequest(notification_id=bad.notification.notification_id),
+                metadata=auth(ADMIN),
+            )
+        ).notification.delivery_counts
+        assert (counts.failed, counts.sent, counts.pending) == (1, 0, 0)
         # Re-send after the payload was fixed upstream: a new delivery, linked to the failed one.
         fake.poison_marker = ""
         resent = await notify.stub.ResendDelivery(

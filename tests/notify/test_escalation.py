@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grpc
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
@@ -67,10 +68,15 @@ async def test_unacknowledged_escalates_rep_supervisor_director_then_exhausts(
         assert await finished(temporal_skipping, handle) == "exhausted"
     assert await _titles(notify, SUP) == [(nid, 1, ["rep-a1"])]
     assert await _titles(notify, DIRECTOR) == [(nid, 2, ["sup-a"])]
+    # Reached by escalation, the director may open it; a rep of another team may not.
     got = await notify.stub.GetNotification(
-        M.GetNotificationRequest(notification_id=nid), metadata=auth(SERVICE)
+        M.GetNotificationRequest(notification_id=nid), metadata=auth(DIRECTOR)
     )
     assert got.notification.escalation.state == N.ESCALATION_STATE_EXHAUSTED
+    other_rep = auth(token("rep-b1", ["rep"], org="east/team-b"))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await notify.stub.GetNotification(M.GetNotificationRequest(notification_id=nid), metadata=other_rep)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
     assert got.notification.escalation.current_level == 2
     assert await outbox_types(notify) == [
         "notify.EscalationTriggered",
