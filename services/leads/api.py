@@ -457,6 +457,22 @@ class LeadsServiceApi(leads_service_pb2_grpc.LeadsServiceServicer):
             rows = [r for r in rows if r.actor_user_id in me(who, f.actor_user_ids)]
         return pb.ListActivitiesResponse(activities=[followups.activity_proto(r) for r in rows[:size]])
 
+    async def UpdateActivity(
+        self, request: pb.UpdateActivityRequest, context: Ctx
+    ) -> pb.UpdateActivityResponse:
+        who = call.principal()
+
+        async def work(s: AsyncSession) -> pb.UpdateActivityResponse:
+            act, row = await followups.update_activity(
+                s, who, request.activity, list(request.update_mask.paths), now()
+            )
+            await s.flush()
+            return pb.UpdateActivityResponse(
+                activity=followups.activity_proto(act), lead=await self.full(s, who, row)
+            )
+
+        return await self.write(who, work)
+
     async def GetActivity(self, request: pb.GetActivityRequest, context: Ctx) -> pb.GetActivityResponse:
         who = call.principal()
         async with self.tx(who) as s:

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from google.protobuf import field_mask_pb2
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from ulid import ULID
 
 from kit.auth import Principal
-from kit.errors import FailedPrecondition, InvalidArgument, PreconditionViolation, Violations
+from kit.errors import (
+    Aborted,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    PreconditionViolation,
+    Violations,
+)
 from salesops.leads.v1 import activity_pb2, enums_pb2, events_pb2, lead_pb2
 from services.leads import access, assignment, intake, policies
 from services.leads.convert import aware, context, from_ts, long, parse, short, to_dict, ts
@@ -75,6 +84,134 @@ def _missing_units(activity: activity_pb2.Activity, policy: object) -> list[Prec
     return missing
 
 
+async def _completed(
+    session: AsyncSession,
+    who: Principal,
+    row: LeadRow,
+    activity: activity_pb2.Activity,
+    activity_id: str,
+    occur: datetime,
+) -> bool:
+    """A completed activity: counters, next step, clocks; True when it is the first qualifying response."""
+    lead_id = row.lead_id
+    row.activity_count += 1
+    last = aware(row.last_activity_time)
+    row.last_activity_time = occur if last is None or occur > last else last
+    row.status = "WORKING"
+    row.needs_attention = row.recycle_warned = False
+    if activity.HasField("next_step"):
+        body = dict(row.body or {})
+        body["next_step"] = to_dict(activity.next_step)
+        row.body = body
+    sla_policies = policies.sla_policies(await policies.load(session, policies.SLA))
+    policy = sla_policies.for_grade(row.sla_grade)
+    if row.sla_state not in (sla.PENDING, sla.BREACHED) or not sla.qualifies(
+        policy,
+        short(enums_pb2.ActivityType, activity.activity_type),
+        short(enums_pb2.ActivityOutcome, activity.outcome),
+        True,
+    ):
+        return False
+    due = aware(row.sla_due)
+    start = aware(row.sla_start) or occur
+    row.sla_state = sla.MET if due is not None and occur <= due else sla.RESPONDED_LATE
+    row.sla_response_time, row.sla_response_activity_id, row.sla_responder = occur, activity_id, who.user_id
+    btr = policies.CALENDAR.business_time_between(start, max(occur, start))
+    row.sla_business_seconds = btr.total_seconds()
+    evt = events_pb2.FirstResponseRecorded(
+        lead=context(row),
+        activity_id=activity_id,
+        responder_user_id=who.user_id,
+        policy_grade=long(enums_pb2.LeadGrade, row.sla_grade),
+        within_sla=row.sla_state == sla.MET,
+    )
+    evt.clock_start_time.CopyFrom(ts(start))
+    evt.due_time.CopyFrom(ts(due))
+    evt.response_time.CopyFrom(ts(occur))
+    evt.business_time_to_respond.FromTimedelta(btr)
+    await assignment.publish(session, "FirstResponseRecorded", evt, lead_id)
+    return True
+
+
+async def update_activity(
+    session: AsyncSession, who: Principal, activity: activity_pb2.Activity, paths: list[str], at: datetime
+) -> tuple[ActivityRow, LeadRow]:
+    """Complete an activity started at check-in, or amend notes and attachments of a completed one."""
+    if not paths:
+        raise InvalidArgument.field("update_mask", "name the fields to change")
+    arow = await session.get(ActivityRow, (who.tenant, activity.activity_id))
+    if arow is None or arow.lead_id != activity.lead_id:
+        raise NotFound("activity", activity.activity_id)
+    row = await access.load_visible(session, who, arow.lead_id, for_update=True)
+    if arow.actor_user_id != who.user_id and not access.manages(who, row.team_path):
+        raise PermissionDenied("only the rep who logged it (or a manager) may change it", reason="NOT_ACTOR")
+    if activity.etag and activity.etag != str(arow.version):
+        raise Aborted("the activity changed meanwhile", reason="STALE_ETAG")
+    was_completed = arow.state == "COMPLETED"
+    allowed = (
+        {"summary", "attachments"}
+        if was_completed
+        else {
+            "state",
+            "outcome",
+            "summary",
+            "next_step",
+            "attachments",
+            "action_units",
+            "duration",
+            "direction",
+            "call",
+            "email",
+            "message",
+            "visit",
+            "demo",
+        }
+    )
+    for p in paths:
+        if p.split(".")[0] not in allowed:
+            why = (
+                "a completed activity keeps its type, time and outcome" if was_completed else "not changeable"
+            )
+            raise InvalidArgument.field("update_mask", f"{p!r}: {why}")
+    current = activity_proto(arow)
+    field_mask_pb2.FieldMask(paths=paths).MergeMessage(
+        activity, current, replace_message_field=True, replace_repeated_field=True
+    )
+    now_completed = current.state == activity_pb2.ACTIVITY_STATE_COMPLETED
+    first = arow.first_response
+    if now_completed and not was_completed:
+        follow_up = await policies.load(session, policies.FOLLOW_UP)
+        _check(current, None, follow_up)
+        missing = _missing_units(current, follow_up)
+        if missing:
+            raise FailedPrecondition(
+                "mandatory action units are missing", missing, reason="ACTION_UNITS_MISSING"
+            )
+        first = await _completed(
+            session, who, row, current, arow.activity_id, min(aware(arow.occur_time) or at, at)
+        )
+        row.version += 1
+        row.updated_at = at
+    body = to_dict(current)
+    for k in ("activity_id", "lead_id", "actor_user_id", "etag", "audit", "first_response"):
+        body.pop(k, None)
+    arow.body, arow.state, arow.first_response = body, short(activity_pb2.ActivityState, current.state), first
+    arow.version += 1
+    if now_completed and not was_completed:
+        logged = events_pb2.ActivityLogged(
+            lead=context(row),
+            activity_id=arow.activity_id,
+            activity_type=current.activity_type,
+            state=current.state,
+            outcome=current.outcome,
+            actor_user_id=arow.actor_user_id,
+            first_response=first,
+        )
+        logged.occur_time.CopyFrom(ts(arow.occur_time))
+        await assignment.publish(session, "ActivityLogged", logged, row.lead_id)
+    return arow, row
+
+
 async def create_activity(
     session: AsyncSession, who: Principal, lead_id: str, activity: activity_pb2.Activity, at: datetime
 ) -> tuple[ActivityRow, LeadRow]:
@@ -103,48 +240,7 @@ async def create_activity(
     for checkin in (activity.visit.check_in, activity.demo.check_in):
         if checkin.HasField("location"):
             checkin.location_verified = False  # leads carry no coordinates to compare with yet
-    first = False
-    if completed:
-        row.activity_count += 1
-        last = aware(row.last_activity_time)
-        row.last_activity_time = occur if last is None or occur > last else last
-        row.status = "WORKING"
-        row.needs_attention = row.recycle_warned = False
-        if activity.HasField("next_step"):
-            body = dict(row.body or {})
-            body["next_step"] = to_dict(activity.next_step)
-            row.body = body
-        sla_policies = policies.sla_policies(await policies.load(session, policies.SLA))
-        policy = sla_policies.for_grade(row.sla_grade)
-        if row.sla_state in (sla.PENDING, sla.BREACHED) and sla.qualifies(
-            policy,
-            short(enums_pb2.ActivityType, activity.activity_type),
-            short(enums_pb2.ActivityOutcome, activity.outcome),
-            True,
-        ):
-            first = True
-            due = aware(row.sla_due)
-            start = aware(row.sla_start) or occur
-            row.sla_state = sla.MET if due is not None and occur <= due else sla.RESPONDED_LATE
-            row.sla_response_time, row.sla_response_activity_id, row.sla_responder = (
-                occur,
-                activity_id,
-                who.user_id,
-            )
-            btr = policies.CALENDAR.business_time_between(start, max(occur, start))
-            row.sla_business_seconds = btr.total_seconds()
-            evt = events_pb2.FirstResponseRecorded(
-                lead=context(row),
-                activity_id=activity_id,
-                responder_user_id=who.user_id,
-                policy_grade=long(enums_pb2.LeadGrade, row.sla_grade),
-                within_sla=row.sla_state == sla.MET,
-            )
-            evt.clock_start_time.CopyFrom(ts(start))
-            evt.due_time.CopyFrom(ts(due))
-            evt.response_time.CopyFrom(ts(occur))
-            evt.business_time_to_respond.FromTimedelta(btr)
-            await assignment.publish(session, "FirstResponseRecorded", evt, lead_id)
+    first = await _completed(session, who, row, activity, activity_id, occur) if completed else False
     row.version += 1
     row.updated_at = at
     activity.first_response = first

@@ -509,3 +509,60 @@ async def test_one_rep_claiming_many_leads_at_once_stops_at_the_cap(leads: Leads
     assert {r.code() for r in results if isinstance(r, grpc.aio.AioRpcError)} == {
         grpc.StatusCode.FAILED_PRECONDITION
     }
+
+
+async def test_visit_started_at_check_in_is_completed_later(leads: Leads) -> None:
+    await configure(leads)
+    owner = (await leads.call("CreateLead", pb.CreateLeadRequest(lead=hot_lead("UV")))).lead.owner_user_id
+    policy = policies_pb2.FollowUpPolicy()
+    policy.action_units.add(unit_id="appointment", required=True)
+    await leads.call(
+        "UpdateFollowUpPolicy",
+        pb.UpdateFollowUpPolicyRequest(follow_up_policy=policy, update_mask=mask("action_units")),
+    )
+    visit = activity_pb2.Activity(
+        activity_id="VISIT1",
+        activity_type=enums_pb2.ACTIVITY_TYPE_VISIT,
+        state=activity_pb2.ACTIVITY_STATE_IN_PROGRESS,
+        occur_time=now_ts(),
+    )
+    visit.visit.check_in.location.latitude = 31.2
+    visit.visit.check_in.check_in_time.GetCurrentTime()
+    started = await leads.call(
+        "CreateActivity", pb.CreateActivityRequest(lead_id="UV", activity=visit), user=owner
+    )
+    assert started.lead.activity_count == 0 and started.lead.status == lead_pb2.LEAD_STATUS_ASSIGNED
+    done = activity_pb2.Activity(
+        lead_id="UV",
+        activity_id="VISIT1",
+        state=activity_pb2.ACTIVITY_STATE_COMPLETED,
+        outcome=enums_pb2.ACTIVITY_OUTCOME_MEETING_BOOKED,
+        next_step=activity_pb2.NextStep(action="demo", due_date={"year": 2030, "month": 1, "day": 3}),
+    )
+    paths = mask("state", "outcome", "next_step", "action_units")
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # the mandatory unit is not done
+        await leads.call(
+            "UpdateActivity", pb.UpdateActivityRequest(activity=done, update_mask=paths), user=owner
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    done.action_units.add(unit_id="appointment", done=True)
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # only the rep who logged it
+        await leads.call(
+            "UpdateActivity", pb.UpdateActivityRequest(activity=done, update_mask=paths), user="rep-b1"
+        )
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    out = await leads.call(
+        "UpdateActivity", pb.UpdateActivityRequest(activity=done, update_mask=paths), user=owner
+    )
+    assert out.activity.state == activity_pb2.ACTIVITY_STATE_COMPLETED and out.lead.activity_count == 1
+    assert out.lead.status == lead_pb2.LEAD_STATUS_WORKING and out.lead.next_step.action == "demo"
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # completed: the outcome is locked
+        await leads.call(
+            "UpdateActivity", pb.UpdateActivityRequest(activity=done, update_mask=mask("outcome")), user=owner
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    note = activity_pb2.Activity(lead_id="UV", activity_id="VISIT1", summary="met the CFO")
+    amended = await leads.call(
+        "UpdateActivity", pb.UpdateActivityRequest(activity=note, update_mask=mask("summary")), user=owner
+    )
+    assert amended.activity.summary == "met the CFO" and amended.lead.activity_count == 1
