@@ -3,26 +3,43 @@
 from __future__ import annotations
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from gateway.app import create_app
 from kit.config import env_int, env_str
 from kit.telemetry import setup_logging, setup_tracing
 
 
-def main() -> None:
+def _setup() -> None:
     setup_logging(
         "gateway", env_str("SALESOPS_LOG_LEVEL", "INFO").upper(), env_str("SALESOPS_LOG_FORMAT", "json")
     )
     setup_tracing("gateway")
-    uvicorn.run(
-        create_app(),
-        host=env_str("SALESOPS_GATEWAY_HOST", "127.0.0.1"),
-        port=env_int("SALESOPS_GATEWAY_PORT", 8080),
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-    )
+
+
+def worker_app() -> ASGIApp:
+    """App factory for each worker process (they start fresh: logging and tracing set up again)."""
+    _setup()
+    return create_app()
+
+
+def main() -> None:
+    workers = max(1, env_int("SALESOPS_GATEWAY_WORKERS", 1))
+    options = {
+        "host": env_str("SALESOPS_GATEWAY_HOST", "127.0.0.1"),
+        "port": env_int("SALESOPS_GATEWAY_PORT", 8080),
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_config": None,
+        "access_log": False,
+    }
+    if workers == 1:
+        _setup()
+        uvicorn.run(create_app(), **options)  # type: ignore[arg-type]
+    else:
+        # Several processes on one socket: each opens its own channels and Redis pool in its loop.
+        _setup()
+        uvicorn.run("gateway.__main__:worker_app", factory=True, workers=workers, **options)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

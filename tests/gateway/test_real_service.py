@@ -63,3 +63,28 @@ async def test_whoami_of_a_real_service(service_process: str, redis_url: str) ->
         # The service checks the token again: a token the gateway never saw is refused by both.
         r = await client.get("/v1/whoami", headers={"Authorization": "Bearer x.y.z"})
         assert r.status_code == 401
+
+
+def test_gateway_process_with_two_workers(service_process: str, redis_url: str) -> None:
+    """`python -m gateway` as deployed, with SALESOPS_GATEWAY_WORKERS=2 sharing one port."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SALESOPS_", "REDIS_URL"))}
+    env.update(
+        SALESOPS_LEADS_ADDR=service_process,
+        SALESOPS_GATEWAY_PORT=str(port),
+        SALESOPS_GATEWAY_WORKERS="2",
+        SALESOPS_REDIS_URL=redis_url,
+        SALESOPS_LOG_LEVEL="WARNING",
+    )
+    proc = subprocess.Popen([sys.executable, "-m", "gateway"], cwd=ROOT, env=env)
+    try:
+        wait_port("127.0.0.1", port, 60, proc)  # type: ignore[arg-type]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for _ in range(20):  # connections land on either worker
+                r = client.get("/v1/whoami", headers={**auth("rep-w2"), "Connection": "close"})
+                assert r.status_code == 200 and r.json()["userId"] == "rep-w2"
+            assert client.get("/healthz").json() == {"status": "ok"}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert proc.returncode == 0
