@@ -26,7 +26,9 @@ class KeyInFlight(errors.Aborted):
 
 
 class KeyReused(errors.SalesopsError):
-    """Same key with another request: HTTP 422 (not a gRPC code, so handled by the gateway)."""
+    """Same key with another request: HTTP 422 (the gateway's own mapping), INVALID_ARGUMENT in the body."""
+
+    code_name = "INVALID_ARGUMENT"
 
 
 @dataclass(frozen=True)

@@ -62,11 +62,8 @@ class Caller:
 
 
 def _error(err: errors.SalesopsError) -> Outcome:
-    if isinstance(err, KeyReused):
-        status, body = gw_errors.from_error(err)
-        return Outcome(422, body)
     status, body = gw_errors.from_error(err)
-    return Outcome(status, body)
+    return Outcome(422 if isinstance(err, KeyReused) else status, body)
 
 
 class Gateway:

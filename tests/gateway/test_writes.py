@@ -97,7 +97,7 @@ async def test_same_key_other_body_is_422(gw: Running) -> None:
     assert (await gw.client.post("/v1/leads", json={"displayName": "A"}, headers=headers)).status_code == 200
     r = await gw.client.post("/v1/leads", json={"displayName": "B"}, headers=headers)
     assert r.status_code == 422
-    assert r.json()["details"][0]["reason"] == "IDEMPOTENCY_KEY_REUSED"
+    assert r.json()["code"] == 3 and r.json()["details"][0]["reason"] == "IDEMPOTENCY_KEY_REUSED"
     assert gw.leads.applied["create:B"] == 0
 
 
