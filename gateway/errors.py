@@ -6,7 +6,7 @@ import json
 
 import grpc
 from google.protobuf import json_format
-from google.rpc import error_details_pb2, status_pb2  # noqa: F401  (details must be in the pool)
+from google.rpc import error_details_pb2, status_pb2
 
 from kit import errors
 from kit.grpc.errors import to_status_proto
@@ -45,6 +45,17 @@ def status_json(status: status_pb2.Status) -> bytes:
     body.setdefault("code", status.code)
     body.setdefault("message", status.message)
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+def retry_after(status: status_pb2.Status) -> str | None:
+    """Seconds from a google.rpc.RetryInfo detail, for the HTTP Retry-After header."""
+    for detail in status.details:
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            delay = info.retry_delay
+            return str(max(1, delay.seconds + (1 if delay.nanos > 0 else 0)))
+    return None
 
 
 def from_error(err: errors.SalesopsError) -> tuple[int, bytes]:

@@ -137,7 +137,11 @@ class Gateway:
             reply = await self.backends.unary(route, message, self.metadata(caller, request_id), self.timeout)
         except grpc.aio.AioRpcError as exc:
             status = status_from_error(exc)
-            return Outcome(gw_errors.http_status(status.code), gw_errors.status_json(status))
+            outcome = Outcome(gw_errors.http_status(status.code), gw_errors.status_json(status))
+            wait = gw_errors.retry_after(status)
+            if wait is not None:  # a service cap that says when to come back
+                outcome.headers["Retry-After"] = wait
+            return outcome
         return Outcome(200, to_json_bytes(route, reply))
 
     async def dispatch(

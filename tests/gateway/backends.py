@@ -95,6 +95,10 @@ class EchoLeads(leads_service_pb2_grpc.LeadsServiceServicer):
             raise errors.FailedPrecondition(
                 "cap reached", [errors.PreconditionViolation("DAILY_CLAIM_CAP", "rep-a1", "10 per day")]
             )
+        elif lead_id == "capped":
+            raise errors.ResourceExhausted(
+                "daily claim cap reached", subject="rep-a1", retry_after_seconds=90.5
+            )
         elif lead_id == "crash":
             raise RuntimeError("a bug")
         elif lead_id in ABORT_CODES:

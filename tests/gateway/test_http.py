@@ -110,6 +110,13 @@ async def test_error_details_are_forwarded(gw: Running) -> None:
     assert r.status_code == 404 and r.json()["details"][0]["resourceType"] == "lead"
 
 
+async def test_service_retry_info_becomes_retry_after(gw: Running) -> None:
+    r = await gw.client.post("/v1/leads/capped:claim", json={}, headers=auth())
+    assert r.status_code == 429 and r.headers["retry-after"] == "91"
+    types = [d["@type"].rsplit(".", 1)[-1] for d in r.json()["details"]]
+    assert "QuotaFailure" in types and "RetryInfo" in types
+
+
 async def test_a_service_bug_is_500_without_internals(gw: Running) -> None:
     r = await gw.client.post("/v1/leads/crash:claim", json={}, headers=auth())
     assert r.status_code == 500
