@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -24,8 +26,9 @@ from salesops.common.v1 import types_pb2
 from salesops.knowledge.v1 import events_pb2 as knowledge_events
 from salesops.leads.v1 import events_pb2 as leads_events
 from salesops.notify.v1 import notification_pb2
+from salesops.pipeline.v1 import approval_pb2
 from salesops.pipeline.v1 import events_pb2 as pipeline_events
-from services.notify import sending, store
+from services.notify import cancelling, convert, live, sending, store
 
 N = notification_pb2
 TYPES = (
@@ -37,7 +40,39 @@ TYPES = (
     "pipeline.ApprovalStepIdle",
     "pipeline.DealDwellExceeded",
     "knowledge.FeedbackDue",
+    "leads.LeadAssigned",
+    "leads.FirstResponseRecorded",
+    "pipeline.DealUnfrozen",
+    "pipeline.ApprovalReturned",
+    "pipeline.ApprovalCompleted",
 )
+
+
+@dataclass(frozen=True)
+class Resolve:
+    """Open notifications about a subject (of some categories) that an event makes moot."""
+
+    service: str
+    kind: str
+    id: str
+    categories: tuple[str, ...]
+
+
+def resolutions(envelope: EventEnvelope) -> list[Resolve]:
+    kind = envelope.type
+    if kind == "leads.FirstResponseRecorded":
+        e = unpack_payload(envelope, leads_events.FirstResponseRecorded)
+        return [Resolve("leads", "lead", e.lead.lead_id, ("sla_reminder", "sla_breach"))]
+    if kind == "pipeline.DealUnfrozen":
+        d = unpack_payload(envelope, pipeline_events.DealUnfrozen)
+        return [Resolve("pipeline", "deal", d.deal.deal_id, ("frozen_deal",))]
+    if kind == "pipeline.ApprovalReturned":
+        returned = unpack_payload(envelope, pipeline_events.ApprovalReturned)
+        return [Resolve("pipeline", "approval", returned.approval.approval_id, ("approval_waiting",))]
+    if kind == "pipeline.ApprovalCompleted":
+        completed = unpack_payload(envelope, pipeline_events.ApprovalCompleted)
+        return [Resolve("pipeline", "approval", completed.approval.approval_id, ("approval_waiting",))]
+    return []
 
 
 def _ts_key(t: Timestamp) -> str:
@@ -207,6 +242,41 @@ def translate(envelope: EventEnvelope) -> list[notification_pb2.Notification]:
                 e8.due_time,
             )
         ]
+    if kind == "leads.LeadAssigned":
+        e9 = unpack_payload(envelope, leads_events.LeadAssigned)
+        owner = e9.lead.owner_user_id
+        if not owner or owner == e9.actor_user_id:
+            return []  # claiming a lead yourself needs no notice
+        ref = types_pb2.ResourceRef(service="leads", kind="lead", id=e9.lead.lead_id)
+        vars_ = {"lead_name": e9.lead.display_name or e9.lead.lead_id, "lead_id": e9.lead.lead_id}
+        return [
+            _notification(
+                N.NOTIFICATION_CATEGORY_LEAD_ASSIGNED,
+                [owner],
+                vars_,
+                ref,
+                f"assigned:{e9.lead.lead_id}:{owner}:{e9.decision_id or envelope.id}",
+                e9.first_response_due_time,
+            )
+        ]
+    if kind == "pipeline.ApprovalCompleted":
+        e10 = unpack_payload(envelope, pipeline_events.ApprovalCompleted)
+        ref = types_pb2.ResourceRef(service="pipeline", kind="approval", id=e10.approval.approval_id)
+        decision = approval_pb2.ApprovalState.Name(e10.outcome).removeprefix("APPROVAL_STATE_").lower()
+        vars_ = {
+            "deal_name": e10.approval.title or e10.approval.deal_id,
+            "deal_id": e10.approval.deal_id,
+            "decision": decision,
+        }
+        return [
+            _notification(
+                N.NOTIFICATION_CATEGORY_APPROVAL_DECIDED,
+                [e10.approval.requester_user_id],
+                vars_,
+                ref,
+                f"approval_decided:{e10.approval.approval_id}",
+            )
+        ]
     return []
 
 
@@ -216,8 +286,20 @@ class EventNotifier:
     def __init__(self, sender: sending.Sender) -> None:
         self.sender = sender
         self.pending: list[tuple[str, sending.SendOutcome]] = []
+        self.resolved: list[tuple[str, Any]] = []
 
     async def __call__(self, envelope: EventEnvelope, session: AsyncSession) -> None:
+        for r in resolutions(envelope):
+            rows = await cancelling.matching(
+                session,
+                dedupe_key="",
+                subject_service=r.service,
+                subject_kind=r.kind,
+                subject_id=r.id,
+                categories=list(r.categories),
+            )
+            items = await cancelling.cancel(session, rows, f"resolved by {envelope.type}")
+            self.resolved.extend((envelope.tenant, i) for i in items)
         for n in translate(envelope):
             if not n.recipients:
                 continue
@@ -233,6 +315,22 @@ class EventNotifier:
         pending, self.pending = self.pending, []
         for tenant, outcome in pending:
             await self.sender.announce(tenant, outcome)
+        resolved, self.resolved = self.resolved, []
+        if resolved:
+            from salesops.notify.v1 import notify_service_pb2
+
+            events = [
+                (
+                    tenant,
+                    item.user_id,
+                    notify_service_pb2.StreamInboxResponse(
+                        cursor=item.id, item_updated=convert.inbox_item(item)
+                    ),
+                )
+                for tenant, item in resolved
+            ]
+            with contextlib.suppress(Exception):  # committed; streams catch up on reconnect
+                await live.publish(self.sender.redis, events)
 
 
 def build_consumer(rt: Runtime, **kwargs: object) -> tuple[StreamConsumer, EventNotifier]:

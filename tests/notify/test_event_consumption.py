@@ -172,3 +172,67 @@ def test_translate_idle_dwell_and_feedback() -> None:
         and f.subject.kind == "deal"
         and f.subject.id == "D3"
     )
+
+
+async def test_first_response_resolves_the_leads_sla_items(notify: NotifyStack, tmp_path: Path) -> None:
+    from salesops.notify.v1 import inbox_pb2
+
+    due = datetime(2026, 3, 2, 6, 30, tzinfo=UTC)
+    reminder = leads_events.SlaReminderDue(
+        lead=_lead("L1"), owner_user_id="rep-a1", supervisor_user_id="sup-a"
+    )
+    reminder.due_time.FromDatetime(due)
+    other = leads_events.SlaReminderDue(lead=_lead("L2"), owner_user_id="rep-a1", supervisor_user_id="sup-a")
+    other.due_time.FromDatetime(due)
+    consumer, _ = consumers.build_consumer(notify.rt, block=0.05)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await _publish(
+            tmp_path,
+            notify.rt.redis,
+            "leads",
+            [("leads.SlaReminderDue", reminder), ("leads.SlaReminderDue", other)],
+        )
+        assert await _wait_items(notify, 2) == 2
+        call = notify.stub.StreamInbox(M.StreamInboxRequest(), metadata=auth(REP_A1))
+        await asyncio.wait_for(call.read(), 2)
+        answered = leads_events.FirstResponseRecorded(
+            lead=_lead("L1"), responder_user_id="rep-a1", within_sla=True
+        )
+        await _publish(tmp_path, notify.rt.redis, "leads", [("leads.FirstResponseRecorded", answered)])
+        update = await asyncio.wait_for(call.read(), 2)
+        assert update.item_updated.subject.id == "L1"
+        assert update.item_updated.state == inbox_pb2.INBOX_ITEM_STATE_RESOLVED
+        call.cancel()
+    finally:
+        await consumer.stop()
+        await task
+    page = await notify.stub.ListInboxItems(M.ListInboxItemsRequest(), metadata=auth(REP_A1))
+    states = {i.subject.id: i.state for i in page.items}
+    assert states == {"L1": inbox_pb2.INBOX_ITEM_STATE_RESOLVED, "L2": inbox_pb2.INBOX_ITEM_STATE_OPEN}
+
+
+def test_translate_assignment_and_approval_outcome() -> None:
+    from kit.events import new_envelope
+
+    assigned = leads_events.LeadAssigned(lead=_lead("L5"), actor_user_id="sup-a", decision_id="dec-1")
+    [n] = consumers.translate(new_envelope("leads.LeadAssigned", TENANT, assigned, source="leads"))
+    assert [r.user_id for r in n.recipients] == [
+        "rep-a1"
+    ] and n.category == N.NOTIFICATION_CATEGORY_LEAD_ASSIGNED
+    claimed = leads_events.LeadAssigned(lead=_lead("L5"), actor_user_id="rep-a1")
+    assert consumers.translate(new_envelope("leads.LeadAssigned", TENANT, claimed, source="leads")) == []
+    from salesops.pipeline.v1 import approval_pb2
+
+    done = pipeline_events.ApprovalCompleted(
+        approval=pipeline_events.ApprovalContext(
+            approval_id="A1", title="Discount", requester_user_id="rep-a2"
+        ),
+        outcome=approval_pb2.APPROVAL_STATE_REJECTED,
+    )
+    env = new_envelope("pipeline.ApprovalCompleted", TENANT, done, source="pipeline")
+    [decided] = consumers.translate(env)
+    assert [r.user_id for r in decided.recipients] == ["rep-a2"]
+    assert decided.template.variables["decision"] == "rejected"
+    [moot] = consumers.resolutions(env)
+    assert (moot.kind, moot.id, moot.categories) == ("approval", "A1", ("approval_waiting",))
