@@ -19,7 +19,16 @@ from sqlalchemy import func, select
 from ulid import ULID
 
 from kit.auth import Principal
-from kit.errors import Aborted, AlreadyExists, InvalidArgument, NotFound, PermissionDenied, SalesopsError
+from kit.errors import (
+    Aborted,
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    SalesopsError,
+    Violations,
+)
 from kit.grpc import context as call
 from kit.grpc import diagnostics
 from kit.grpc.server import Registration
@@ -62,6 +71,7 @@ from services.notify.preferences import load as load_preferences
 from services.notify.store import (
     ChannelConfigRow,
     DeliveryRow,
+    DeviceRow,
     EscalationPolicyRow,
     InboxItemRow,
     NotificationRow,
@@ -501,6 +511,70 @@ class NotifyServiceApi(notify_service_pb2_grpc.NotifyServiceServicer):
             local = datetime.combine(day, cfg.send_time, tzinfo=ZoneInfo(cfg.time_zone))
             out.scheduled_time.FromDatetime(local.astimezone(UTC))
         return M.PreviewDigestResponse(digest=out)
+
+    # ---- devices (the caller's own) -----------------------------------------
+
+    async def RegisterDevice(
+        self, request: M.RegisterDeviceRequest, context: Ctx
+    ) -> M.RegisterDeviceResponse:
+        p = call.principal()
+        d = subscriber_pb2.Device()
+        d.CopyFrom(request.device)
+        v = Violations()
+        if not d.device_id or len(d.device_id) > 64:
+            v.add("device.device_id", "1 to 64 characters")
+        if not d.platform:
+            v.add("device.platform", "required")
+        if not d.push_provider:
+            v.add("device.push_provider", "required")
+        if not d.push_token.value:
+            v.add("device.push_token", "required")
+        v.raise_if_any("invalid device")
+        now = datetime.now(UTC)
+        d.user_id = p.user_id
+        d.last_register_time.FromDatetime(now)
+        async with self.rt.db.session(p.tenant) as s:
+            row = await s.scalar(select(DeviceRow).where(DeviceRow.device_id == d.device_id))
+            if row is None:
+                count = await s.scalar(select(func.count()).where(DeviceRow.user_id == p.user_id))
+                if (count or 0) >= 20:
+                    raise FailedPrecondition("at most 20 devices per user; unregister an old one first")
+                row = DeviceRow(device_id=d.device_id, user_id=p.user_id)
+                s.add(row)
+            else:
+                # The same installation under a new login moves to the new user.
+                row.user_id = p.user_id
+            row.payload = d.SerializeToString()
+            row.registered_at = now
+            await s.commit()
+        return M.RegisterDeviceResponse(device=_device_out(d))
+
+    async def ListDevices(self, request: M.ListDevicesRequest, context: Ctx) -> M.ListDevicesResponse:
+        p = call.principal()
+        async with self.rt.db.session(p.tenant) as s:
+            rows = list(
+                await s.scalars(
+                    select(DeviceRow).where(DeviceRow.user_id == p.user_id).order_by(DeviceRow.device_id)
+                )
+            )
+        return M.ListDevicesResponse(
+            devices=[_device_out(subscriber_pb2.Device.FromString(r.payload)) for r in rows]
+        )
+
+    async def UnregisterDevice(
+        self, request: M.UnregisterDeviceRequest, context: Ctx
+    ) -> M.UnregisterDeviceResponse:
+        p = call.principal()
+        async with self.rt.db.session(p.tenant) as s:
+            row = await s.scalar(
+                select(DeviceRow).where(
+                    DeviceRow.device_id == request.device_id, DeviceRow.user_id == p.user_id
+                )
+            )
+            if row is not None:  # idempotent: unknown or another user's device is simply not there
+                await s.delete(row)
+                await s.commit()
+        return M.UnregisterDeviceResponse()
 
     # ---- templates ----------------------------------------------------------
 
@@ -1107,6 +1181,17 @@ class NotifyServiceApi(notify_service_pb2_grpc.NotifyServiceServicer):
                 seen.update(dict.fromkeys(users))
         out.user_ids[:] = list(seen)
         return out
+
+
+def _device_out(d: subscriber_pb2.Device) -> subscriber_pb2.Device:
+    """Push tokens are write-only."""
+    out = subscriber_pb2.Device()
+    out.CopyFrom(d)
+    value = out.push_token.value
+    out.push_token.Clear()
+    out.push_token.set = bool(value)
+    out.push_token.hint = value[-4:] if len(value) > 8 else ""
+    return out
 
 
 def _fill_subscriber(row: SubscriberRow, sub: subscriber_pb2.Subscriber, now: datetime) -> None:

@@ -205,3 +205,15 @@ class SettingsRow(TenantScoped, Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     payload: Mapped[bytes] = mapped_column(LargeBinary)  # the NotifySettings proto
     updated_at: Mapped[datetime] = mapped_column(UTC_TS)
+
+
+class DeviceRow(TenantScoped, Base):
+    """A user's app installation registered for mobile push (upsert on device id)."""
+
+    __tablename__ = "notify_devices"
+    __table_args__ = (UniqueConstraint("tenant_id", "device_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(128), index=True)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)  # the Device proto, push token included
+    registered_at: Mapped[datetime] = mapped_column(UTC_TS)

@@ -165,3 +165,34 @@ async def test_subscriber_directory_management(notify: NotifyStack) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await notify.stub.GetSubscriber(M.GetSubscriberRequest(user_id="rep-b1"), metadata=auth(ADMIN))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_devices_are_the_callers_own_and_tokens_write_only(notify: NotifyStack) -> None:
+    from salesops.notify.v1 import channel_config_pb2
+    from tests.notify.conftest import REP_A2
+
+    device = subscriber_pb2.Device(
+        device_id="dev-1",
+        platform=subscriber_pb2.DEVICE_PLATFORM_ANDROID,
+        push_provider=channel_config_pb2.PUSH_PROVIDER_HUAWEI,
+        push_token=channel_config_pb2.Secret(value="token-0123456789"),
+        model="Mate 60",
+    )
+    saved = (
+        await notify.stub.RegisterDevice(M.RegisterDeviceRequest(device=device), metadata=auth(REP_A1))
+    ).device
+    assert saved.user_id == "rep-a1" and saved.push_token.set and not saved.push_token.value
+    again = await notify.stub.RegisterDevice(M.RegisterDeviceRequest(device=device), metadata=auth(REP_A1))
+    assert again.device.device_id == "dev-1"  # upsert
+    mine = await notify.stub.ListDevices(M.ListDevicesRequest(), metadata=auth(REP_A1))
+    assert [d.device_id for d in mine.devices] == ["dev-1"]
+    assert not (await notify.stub.ListDevices(M.ListDevicesRequest(), metadata=auth(REP_A2))).devices
+    await notify.stub.UnregisterDevice(M.UnregisterDeviceRequest(device_id="dev-1"), metadata=auth(REP_A2))
+    assert len((await notify.stub.ListDevices(M.ListDevicesRequest(), metadata=auth(REP_A1))).devices) == 1
+    await notify.stub.UnregisterDevice(M.UnregisterDeviceRequest(device_id="dev-1"), metadata=auth(REP_A1))
+    assert not (await notify.stub.ListDevices(M.ListDevicesRequest(), metadata=auth(REP_A1))).devices
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await notify.stub.RegisterDevice(
+            M.RegisterDeviceRequest(device=subscriber_pb2.Device(device_id="x")), metadata=auth(REP_A1)
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
