@@ -6,7 +6,8 @@ Measures, in one run (SQLite file + private redis-server, as `make run` embeds t
   baseline: a bare batched INSERT of the same 10,000 rows; ratio = fan-out / bare;
 - stream: 500 open StreamInbox calls over real gRPC; a Send to one of them at a time,
   latency Send -> item on that stream, p50/p99 ms; baseline: a bare Redis pub/sub
-  round trip (PUBLISH -> subscriber) p50/p99; ratio = stream / bare.
+  round trip (PUBLISH -> subscriber) p50/p99; ratio = stream / bare; and the same Send to a
+  user with no stream, to show how much of the latency is the Send's own commit.
 
     .venv/bin/python -m bench.bench_notify
 """
@@ -149,6 +150,15 @@ async def _streams(rt: Runtime, address: str) -> dict[str, float]:
         latencies.append((time.perf_counter() - started) * 1000)
     for call in calls.values():
         call.cancel()
+    # Where the time goes: the same Send to a user with no open stream (commit, no delivery).
+    send_only = []
+    for _ in range(STREAM_SENDS):
+        started = time.perf_counter()
+        await stub.SendNotification(
+            M.SendNotificationRequest(notification=_frozen(N.Recipient(user_id="rep-09999"))),
+            metadata=(("authorization", f"Bearer {service}"),),
+        )
+        send_only.append((time.perf_counter() - started) * 1000)
     await channel.close(None)
     bare = await _pubsub_baseline(rt)
     p50, p99 = _percentile(latencies, 0.5), _percentile(latencies, 0.99)
@@ -157,6 +167,8 @@ async def _streams(rt: Runtime, address: str) -> dict[str, float]:
         "stream_p50_ms": p50,
         "stream_p99_ms": p99,
         "stream_mean_ms": statistics.fmean(latencies),
+        "send_only_p50_ms": _percentile(send_only, 0.5),
+        "stream_p50_minus_send_ms": p50 - _percentile(send_only, 0.5),
         "bare_pubsub_p50_ms": b50,
         "bare_pubsub_p99_ms": b99,
         "stream_p50_ratio_vs_bare": p50 / b50,
