@@ -46,10 +46,13 @@ returns UTC. The work is done per working interval and per day, never per minute
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -654,3 +657,28 @@ class BusinessCalendar:
             if candidate < e:
                 return candidate
         return spans[-1][1]
+
+
+CALENDAR_ENV: Final = "SALESOPS_BUSINESS_CALENDAR"
+
+
+def calendar_from_env(environ: Mapping[str, str] | None = None) -> BusinessCalendar:
+    """The deployment's default tenant calendar from ``SALESOPS_BUSINESS_CALENDAR``.
+
+    The value is the JSON of :meth:`BusinessCalendar.from_config`, inline (starting
+    with ``{``) or in a file named by the value; unset means Asia/Shanghai,
+    Mon-Fri 09:00-18:00 with Chinese holidays and make-up days.
+    """
+    raw = (os.environ if environ is None else environ).get(CALENDAR_ENV, "").strip()
+    if not raw:
+        return BusinessCalendar()
+    try:
+        text = raw if raw.startswith("{") else Path(raw).read_text(encoding="utf-8")
+        config = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise CalendarConfigError(
+            f"{CALENDAR_ENV} is neither calendar JSON nor a readable JSON file: {exc}"
+        ) from exc
+    if not isinstance(config, Mapping):
+        raise CalendarConfigError(f"{CALENDAR_ENV} must hold a JSON object")
+    return BusinessCalendar.from_config(config)

@@ -9,7 +9,7 @@ from google.protobuf.message import Message
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.calendar import BusinessCalendar
+from kit.calendar import BusinessCalendar, calendar_from_env
 from kit.errors import Aborted, InvalidArgument, Violations
 from salesops.common.v1.types_pb2 import Money
 from salesops.leads.v1 import enums_pb2, policies_pb2
@@ -28,8 +28,9 @@ TYPES: dict[str, type[Message]] = {
     FOLLOW_UP: policies_pb2.FollowUpPolicy,
 }
 
-# The tenant's business calendar: Asia/Shanghai, Mon-Fri 09:00-18:00, CN holidays and make-up days.
-CALENDAR = BusinessCalendar()
+# The tenants' business calendar (SALESOPS_BUSINESS_CALENDAR; default Asia/Shanghai,
+# Mon-Fri 09:00-18:00, CN holidays and make-up days). Per-tenant calendars are not built yet.
+CALENDAR: BusinessCalendar = calendar_from_env()
 
 
 def _grading_default() -> policies_pb2.GradingRules:

@@ -29,9 +29,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stack")]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _start(var: Path, tokens: Path) -> subprocess.Popen[str]:
+def _start(var: Path, tokens: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SALESOPS_", "REDIS_URL"))}
     env["SALESOPS_LOG_FORMAT"] = "json"
+    env.update(extra_env or {})
     return subprocess.Popen(
         [
             sys.executable,

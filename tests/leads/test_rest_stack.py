@@ -2,9 +2,8 @@
 is routed by the seeded rules to Team A with an explainable decision and a running first-response
 clock; the owner logs the call that stops the clock and converts the lead.
 
-The reminder / breach legs need business hours to pass in real time; they are covered on
-Temporal's time-skipping server (test_sla_workflow.py) and notify's consumption of the events
-in notify's own tests."""
+The reminder / breach legs run end to end in tests/e2e/test_lead_sla_flow.py (short window,
+around-the-clock calendar) and on Temporal's time-skipping server (test_sla_workflow.py)."""
 
 from __future__ import annotations
 

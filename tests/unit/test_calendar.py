@@ -8,6 +8,7 @@ import pickle
 import random
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,10 +17,12 @@ import pytest
 
 from kit.calendar import (
     DEFAULT_WEEKLY_HOURS,
+    WEEKDAY_NAMES,
     BusinessCalendar,
     CalendarConfigError,
     CalendarRangeError,
     WorkingInterval,
+    calendar_from_env,
     cn_calendar_years,
     weekly_hours,
 )
@@ -942,3 +945,18 @@ def test_between_matches_brute_force_oracle() -> None:
             if minutes:
                 end = cal.add_business_time(a, timedelta(minutes=minutes))
                 assert _oracle_minutes(cal, a, end, 15) == minutes
+
+
+def test_calendar_from_env_inline_file_and_default(tmp_path: Path) -> None:
+    around_the_clock = {
+        "working_hours": {d: ["00:00-24:00"] for d in WEEKDAY_NAMES},
+        "use_cn_holidays": False,
+    }
+    inline = calendar_from_env({"SALESOPS_BUSINESS_CALENDAR": json.dumps(around_the_clock)})
+    assert inline.is_working_time(datetime(2025, 10, 1, 3, tzinfo=SH))
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps({"timezone": "Europe/Berlin"}))
+    assert calendar_from_env({"SALESOPS_BUSINESS_CALENDAR": str(path)}).timezone == "Europe/Berlin"
+    assert calendar_from_env({}) == BusinessCalendar()
+    with pytest.raises(CalendarConfigError):
+        calendar_from_env({"SALESOPS_BUSINESS_CALENDAR": str(tmp_path / "missing.json")})
