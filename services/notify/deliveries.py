@@ -448,7 +448,3 @@ class Dispatcher:
 
     async def stop(self) -> None:
         self._stop.set()
-
-
-def _unused(_: Sequence[object]) -> None:
-    pass
