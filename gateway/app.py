@@ -18,7 +18,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount
 from starlette.routing import Route as StarletteRoute
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ulid import ULID
 
@@ -28,7 +30,7 @@ from gateway.comments import load_comments
 from gateway.config import GatewaySettings
 from gateway.health import BackendHealth
 from gateway.idempotency import IdempotencyStore
-from gateway.openapi import DOCS_HTML, build_openapi
+from gateway.openapi import DOCS_HTML, build_openapi, docs_static_dir
 from gateway.proxy import Gateway, internal_error
 from gateway.ratelimit import RateLimiter
 from gateway.routes import Router, load_routes
@@ -136,6 +138,7 @@ def create_app(
             StarletteRoute("/readyz", readyz),
             StarletteRoute("/openapi.json", openapi),
             StarletteRoute("/docs", docs),
+            Mount("/docs/static", StaticFiles(directory=docs_static_dir()), name="docs-static"),
             StarletteRoute(BATCH_PATH, batch, methods=["POST"]),
         ],
         middleware=[Middleware(GZipMiddleware, minimum_size=cfg.gzip_min_bytes)],
@@ -145,7 +148,7 @@ def create_app(
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
         # REST calls skip Starlette's routing and middleware layers: they are the hot path.
-        if scope["type"] == "http" and scope["path"] not in fixed:
+        if scope["type"] == "http" and scope["path"] not in fixed and not scope["path"].startswith("/docs/"):
             request = Request(scope, receive)
             try:
                 response = await gateway.handle(request)

@@ -329,3 +329,8 @@ async def test_healthz_and_readyz(gw: Running) -> None:
 async def test_docs_page(gw: Running) -> None:
     r = await gw.client.get("/docs")
     assert r.status_code == 200 and "/openapi.json" in r.text
+    assert "https://" not in r.text  # nothing loads from outside: offline sites and privacy
+    for asset in ("/docs/static/swagger-ui-bundle.js", "/docs/static/swagger-ui.css"):
+        assert asset in r.text
+        served = await gw.client.get(asset)
+        assert served.status_code == 200 and len(served.content) > 10_000
