@@ -1,22 +1,26 @@
 """On a real Temporal dev server: our own LeadAssigned event starts the watch (relay -> stream -> consumer),
-the worker is stopped mid-wait, and the reminder still comes once a new worker is up."""
+the worker is stopped mid-wait, and the reminder still comes once a new worker is up; and Temporal
+itself is killed mid-wait and restarted on its database, and the reminder still comes."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import update
 from temporalio.testing import WorkflowEnvironment
 
+from deploy.local.infra import free_port, start_temporal_dev
 from kit.db import Database
 from kit.events import OutboxRelay, service_stream, unpack_payload
 from kit.migrations import upgrade_to_head
-from kit.temporal import WorkerRunner, build_worker
+from kit.temporal import WorkerRunner, build_worker, connect
 from salesops.leads.v1 import events_pb2
 from services.leads import intake, watch
 from services.leads.store import LeadRow, outbox
@@ -100,4 +104,57 @@ async def test_reminder_survives_a_worker_restart(
             await second.stop()
         await first.stop()
         await redis.aclose()
+        await db.dispose()
+
+
+async def test_reminder_survives_a_temporal_restart(sqlite_url: str, tmp_path: Path) -> None:
+    """Temporal itself is killed (SIGKILL) while the watch waits; restarted on its database, the timer fires."""
+    port = free_port()
+    server = start_temporal_dev(tmp_path / "temporal.db", port)
+    db = Database(sqlite_url)
+    await upgrade_to_head("leads", db)
+    await configure_core(db)
+    client = await connect(server.address, retry_for=30)
+    queue = f"leads-{uuid.uuid4().hex[:8]}"
+    acts = watch.WatchActivities(db)
+    runner = WorkerRunner(
+        build_worker(
+            client, queue, workflows=[watch.LeadWatchWorkflow], activities=[acts.next_timer, acts.fire]
+        )
+    )
+    runner.start()
+    try:
+        now = datetime.now(UTC)
+        async with db.session("demo") as s:
+            res = await intake.create(s, ADMIN, hot_lead("T1", phone="13800000042"), now)
+            await s.execute(
+                update(LeadRow)
+                .where(LeadRow.lead_id == "T1")
+                .values(
+                    sla_start=now,
+                    sla_reminder=now + timedelta(seconds=8),
+                    sla_due=now + timedelta(seconds=90),
+                )
+            )
+            await s.commit()
+        await watch.poke(client, queue, "demo", "T1")
+        handle = client.get_workflow_handle(watch.workflow_id("demo", "T1"))
+        await handle.describe()
+        await asyncio.sleep(1.0)
+        server.proc.kill()  # no graceful shutdown: the server's state is what its database holds
+        server.proc.wait(10)
+        await asyncio.sleep(2.0)
+        assert await events(db, "leads.SlaReminderDue") == []  # not due yet when Temporal died
+        server = start_temporal_dev(tmp_path / "temporal.db", port)
+        found: list[Any] = []
+        for _ in range(300):
+            found = await events(db, "leads.SlaReminderDue")
+            if found:
+                break
+            await asyncio.sleep(0.1)
+        assert len(found) == 1, "the reminder did not come after Temporal restarted"
+        assert unpack_payload(found[0][1], events_pb2.SlaReminderDue).owner_user_id == res.row.owner_user_id
+    finally:
+        await runner.stop()
+        server.stop()
         await db.dispose()
