@@ -6,7 +6,6 @@ RPCs not overridden here answer UNIMPLEMENTED (the generated base class).
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -26,7 +25,7 @@ from kit.grpc.server import Registration
 from kit.runtime import Runtime
 from salesops.leads.v1 import enums_pb2, lead_pb2, leads_service_pb2, leads_service_pb2_grpc, routing_pb2
 from salesops.leads.v1 import leads_service_pb2 as pb
-from services.leads import access, assignment, duplicates, followups, insights, intake, policies
+from services.leads import access, assignment, duplicates, followups, insights, intake, paging, policies
 from services.leads.convert import from_ts, lead_proto, long, now, parse, short, to_dict
 from services.leads.domain import normalize
 from services.leads.domain import pool as pool_rules
@@ -36,19 +35,9 @@ T = TypeVar("T")
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
 
-def page(token: str, size: int) -> tuple[int, int]:
-    size = 50 if size <= 0 else min(size, 500)
-    if not token:
-        return 0, size
-    try:
-        return int(base64.urlsafe_b64decode(token.encode()).decode()), size
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidArgument.field("page_token", "not a token from a previous response") from exc
-
-
 def next_token(offset: int, size: int, got: int, total: int) -> str:
     end = offset + got
-    return base64.urlsafe_b64encode(str(end).encode()).decode() if got == size and end < total else ""
+    return paging.token(end) if got == size and end < total else ""
 
 
 def me(who: Principal, values: Any) -> list[str]:
@@ -202,7 +191,7 @@ class LeadsServiceApi(leads_service_pb2_grpc.LeadsServiceServicer):
 
     async def ListLeads(self, request: pb.ListLeadsRequest, context: Ctx) -> pb.ListLeadsResponse:
         who = call.principal()
-        offset, size = page(request.page_token, request.page_size)
+        offset, size = paging.page(request.page_token, request.page_size)
         f = request.filter
         conds: list[Any] = [access.visible(who)]
         statuses = [short(lead_pb2.LeadStatus, x) for x in f.statuses]
@@ -443,7 +432,7 @@ class LeadsServiceApi(leads_service_pb2_grpc.LeadsServiceServicer):
         self, request: pb.ListActivitiesRequest, context: Ctx
     ) -> pb.ListActivitiesResponse:
         who = call.principal()
-        _, size = page("", request.page_size)
+        _, size = paging.page("", request.page_size)
         f = request.filter
         async with self.tx(who) as s:
             rows = await followups.list_activities(s, who, request.lead_id, 5000 if f.ByteSize() else size)
@@ -579,7 +568,7 @@ class LeadsServiceApi(leads_service_pb2_grpc.LeadsServiceServicer):
         self, request: pb.ListRepProfilesRequest, context: Ctx
     ) -> pb.ListRepProfilesResponse:
         who = call.principal()
-        offset, size = page(request.page_token, request.page_size)
+        offset, size = paging.page(request.page_token, request.page_size)
         conds: list[Any] = []
         team = request.team_path or ("" if access.sees_all(who) else who.org)
         if team:

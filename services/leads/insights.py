@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.auth import Principal
 from salesops.leads.v1 import enums_pb2, insights_pb2
 from salesops.leads.v1 import leads_service_pb2 as pb
-from services.leads import access
+from services.leads import access, paging
 from services.leads.convert import aware, from_ts, lead_proto, now, short, ts
 from services.leads.store import LeadRow
 
@@ -134,10 +134,9 @@ async def attention(
         item.since_time.CopyFrom(ts(since))
         items.append(item)
     items.sort(key=lambda i: (i.since_time.seconds, i.lead.lead_id))
-    size = 50 if request.page_size <= 0 else min(request.page_size, 500)
-    offset = int(request.page_token or 0)
+    offset, size = paging.page(request.page_token, request.page_size)
     chunk = items[offset : offset + size]
-    token = str(offset + size) if offset + size < len(items) else ""
+    token = paging.token(offset + size) if offset + size < len(items) else ""
     return pb.ListAttentionItemsResponse(items=chunk, total_size=len(items), next_page_token=token)
 
 
@@ -158,8 +157,7 @@ async def dormant(
     conds.append(LeadRow.created_at < cutoff)
     if request.regions:
         conds.append(LeadRow.region.in_(list(request.regions)))
-    size = 50 if request.page_size <= 0 else min(request.page_size, 500)
-    offset = int(request.page_token or 0)
+    offset, size = paging.page(request.page_token, request.page_size)
     rows = list(
         (
             await session.execute(
@@ -175,5 +173,5 @@ async def dormant(
     for r in rows[:size]:
         since = aware(r.last_activity_time) or aware(r.created_at) or at
         out.leads.add(lead=lead_proto(r, who, full=False), idle_days=(at - since).days)
-    out.next_page_token = str(offset + size) if len(rows) > size else ""
+    out.next_page_token = paging.token(offset + size) if len(rows) > size else ""
     return out

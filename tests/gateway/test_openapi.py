@@ -88,14 +88,16 @@ def _live(redis_url: str, *, all_services: bool) -> Iterator[str]:
     thread.join(30)
 
 
-def _fuzz(base_url: str, path_regex: str, max_examples: int) -> list[int]:
+def _fuzz(
+    base_url: str, path_regex: str, max_examples: int, headers: dict[str, str] | None = None
+) -> list[int]:
     """Schemathesis over the matching operations: no 5xx but 501 (not built yet), responses match the schema."""
     from schemathesis.checks import not_a_server_error
     from schemathesis.specs.openapi.checks import positive_data_acceptance
 
     doc = httpx.get(base_url + "/openapi.json").json()
     schema = schemathesis.openapi.from_dict(doc).include(path_regex=path_regex)
-    headers = auth()
+    headers = headers or auth()
     seen: list[int] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     assert operations
