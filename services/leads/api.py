@@ -237,7 +237,7 @@ class LeadsServiceApi(leads_service_pb2_grpc.LeadsServiceServicer):
             conds.append(LeadRow.created_at >= from_ts(f.create_period.start_time))
         if f.create_period.HasField("end_time"):
             conds.append(LeadRow.created_at < from_ts(f.create_period.end_time))
-        if f.min_idle_days:
+        if paging.days(f.min_idle_days, "filter.min_idle_days"):
             cutoff = now() - timedelta(days=f.min_idle_days)
             conds.append(or_(LeadRow.last_activity_time.is_(None), LeadRow.last_activity_time < cutoff))
         order_by = (request.order_by or "create_time desc").strip()

@@ -144,7 +144,7 @@ async def dormant(
     session: AsyncSession, who: Principal, request: pb.ListDormantLeadsRequest
 ) -> pb.ListDormantLeadsResponse:
     grades = [short(enums_pb2.LeadGrade, g) for g in request.grades] or ["A", "B"]
-    idle = request.min_idle_days or 14
+    idle = paging.days(request.min_idle_days, "min_idle_days") or 14
     at = now()
     cutoff = at - timedelta(days=idle)
     conds = _scope(who, request.team_path)

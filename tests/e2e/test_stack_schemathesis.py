@@ -30,7 +30,7 @@ def test_generated_requests_find_no_server_error_on_the_running_stack(tmp_path: 
                 r"notificationTemplates|channelConfigs|escalationPolicies|subscribers|devices|"
                 r"notifySettings|gradingRules|routingRules|poolRules|slaPolicies|intakePolicy|"
                 r"followUpPolicy|repProfiles|attentionItems|leadMetrics|dormantLeads)",
-                2,
+                4,
                 headers,
             )
         assert 200 in seen and len(seen) > 100
