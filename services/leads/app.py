@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kit.runtime import ServiceSpec
-from services.leads import api, store, watch
+from services.leads import api, store, watch, workflows
 
 SPEC = ServiceSpec(
     name="leads",
@@ -11,7 +11,7 @@ SPEC = ServiceSpec(
     outbox=store.outbox,
     processed_events=store.processed_events,
     servicers=api.registrations,
-    workflows=(watch.LeadWatchWorkflow,),
+    workflows=(workflows.LeadWatchWorkflow,),
     activities=watch.activities,
     # Our own events start or wake each lead's watch workflow (durable: the outbox holds them).
     worker_background=(watch.start_consumer,),

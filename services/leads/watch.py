@@ -15,13 +15,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from kit.db import Database
@@ -33,11 +31,18 @@ with workflow.unsafe.imports_passed_through():
     from services.leads.domain import pool as pool_rules
     from services.leads.domain import routing, sla
     from services.leads.store import LeadRow
+    from services.leads.workflows import (
+        SIGNAL,
+        WORKFLOW_NAME,
+        FireInput,
+        LeadWatchWorkflow,
+        Timer,
+        WatchInput,
+        workflow_id,
+    )
 
 log = logging.getLogger("salesops.leads.watch")
 
-WORKFLOW_NAME = "LeadWatch"
-SIGNAL = "changed"
 # Events after which the watch must look at the lead again.
 WATCHED_EVENTS = frozenset(
     f"leads.{n}"
@@ -51,82 +56,6 @@ WATCHED_EVENTS = frozenset(
         "LeadDisqualified",
     )
 )
-
-
-def workflow_id(tenant: str, lead_id: str) -> str:
-    return f"lead-sla/{tenant}/{lead_id}"
-
-
-@dataclass
-class WatchInput:
-    tenant: str
-    lead_id: str
-
-
-@dataclass
-class Timer:
-    kind: str = ""
-    at: str = ""  # ISO-8601 UTC; "" = nothing left to watch
-
-
-@dataclass
-class FireInput:
-    tenant: str
-    lead_id: str
-    kind: str
-    at: str
-
-
-# Not sandboxed: the code below uses only workflow APIs, and re-importing modules per run
-# (the sandbox) dominated the cost of thousands of open watches.
-@workflow.defn(name=WORKFLOW_NAME, sandboxed=False)
-class LeadWatchWorkflow:
-    def __init__(self) -> None:
-        self._changed = False
-
-    @workflow.signal(name=SIGNAL)
-    def changed(self) -> None:
-        self._changed = True
-
-    @workflow.run
-    async def run(self, inp: WatchInput) -> None:
-        timeout = timedelta(seconds=30)
-        retry = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
-        timer: Timer | None = None  # None = ask the lead for its next timer
-        for _ in range(100):  # bounded history: continue as new after 100 rounds
-            if timer is None:
-                self._changed = False
-                timer = await workflow.execute_activity(
-                    "leads.watch_next",
-                    inp,
-                    result_type=Timer,
-                    start_to_close_timeout=timeout,
-                    retry_policy=retry,
-                )
-            if not timer.kind:
-                if self._changed:
-                    timer = None
-                    continue
-                return
-            delay = (datetime.fromisoformat(timer.at) - workflow.now()).total_seconds()
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await workflow.wait_condition(lambda: self._changed, timeout=timedelta(seconds=delay))
-                if self._changed:
-                    timer = None
-                    continue
-            # Firing returns the lead's next timer, saving a round trip per timer.
-            self._changed = False
-            timer = await workflow.execute_activity(
-                "leads.watch_fire",
-                FireInput(inp.tenant, inp.lead_id, timer.kind, timer.at),
-                result_type=Timer,
-                start_to_close_timeout=timeout,
-                retry_policy=retry,
-            )
-            if self._changed:
-                timer = None
-        workflow.continue_as_new(inp)
 
 
 def watch_state(row: LeadRow, settings: assignment.Settings) -> sla.WatchState:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from kit.runtime import Runtime, ServiceSpec
-from services.notify import api, consumers, deliveries, digests, escalation, store
+from services.notify import api, consumers, deliveries, digests, escalation, store, workflows
 from services.notify.channels import registry
 
 
@@ -50,7 +50,7 @@ SPEC = ServiceSpec(
     outbox=store.outbox,
     processed_events=store.processed_events,
     servicers=api.registrations,
-    workflows=[deliveries.DeliveryWorkflow, escalation.EscalationWorkflow, digests.DigestSweepWorkflow],
+    workflows=[workflows.DeliveryWorkflow, workflows.EscalationWorkflow, workflows.DigestSweepWorkflow],
     activities=activities,
     api_background=[consumers.start_consumer],
     worker_background=[start_dispatcher, ensure_digest_schedule],

@@ -13,15 +13,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity, workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from ulid import ULID
@@ -34,20 +32,12 @@ with workflow.unsafe.imports_passed_through():
     from services.notify.domain import rate_limit
     from services.notify.domain.templates import BUILT_INS, render
     from services.notify.store import ChannelConfigRow, DeliveryRow, NotificationRow
+    from services.notify.workflows import DeliveryRef, DeliveryWorkflow
 
 log = logging.getLogger("salesops.notify.deliveries")
 D = delivery_pb2
 PENDING = (D.DELIVERY_STATUS_QUEUED, D.DELIVERY_STATUS_HELD, D.DELIVERY_STATUS_RETRYING)
 TASK_QUEUE_DEFAULT = "notify"
-
-
-@dataclass
-class DeliveryRef:
-    tenant: str
-    delivery_id: str
-    hold_until: str = ""  # RFC 3339, empty = now
-    max_attempts: int = 6
-    initial_backoff_seconds: float = 2.0
 
 
 def proto(row: DeliveryRow) -> delivery_pb2.Delivery:
@@ -358,38 +348,6 @@ class DeliveryActivities:
 
     def all(self) -> list[object]:
         return [self.attempt, self.give_up]
-
-
-@workflow.defn(name="notify.Delivery")
-class DeliveryWorkflow:
-    @workflow.run
-    async def run(self, ref: DeliveryRef) -> str:
-        if ref.hold_until:
-            wait = datetime.fromisoformat(ref.hold_until) - workflow.now()
-            if wait > timedelta(0):
-                await workflow.sleep(wait)  # quiet hours: a durable timer, survives restarts
-        try:
-            return str(
-                await workflow.execute_activity(
-                    "notify.attempt_delivery",
-                    ref,
-                    start_to_close_timeout=timedelta(seconds=60),
-                    retry_policy=RetryPolicy(
-                        initial_interval=timedelta(seconds=ref.initial_backoff_seconds),
-                        backoff_coefficient=2.0,
-                        maximum_interval=timedelta(minutes=10),
-                        maximum_attempts=ref.max_attempts,
-                    ),
-                )
-            )
-        except ActivityError as exc:
-            cause = exc.cause
-            if isinstance(cause, ApplicationError) and cause.non_retryable:
-                return "failed"
-            await workflow.execute_activity(
-                "notify.give_up_delivery", ref, start_to_close_timeout=timedelta(seconds=30)
-            )
-            return "failed"
 
 
 async def start_due(db: Database, client: object, task_queue: str, *, limit: int = 200) -> int:

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from services.notify import convert, preferences, sending, tenant_settings
     from services.notify.domain import digest as rules
     from services.notify.store import InboxItemRow, SubscriberRow
+    from services.notify.workflows import DigestSweepWorkflow, SweepRequest
 
 log = logging.getLogger("salesops.notify.digests")
 N = notification_pb2
@@ -43,11 +44,6 @@ _KINDS = {
     rules.APPROVALS_WAITING: digest_pb2.DIGEST_SECTION_KIND_APPROVALS_WAITING,
     rules.AWAITING_ACK: digest_pb2.DIGEST_SECTION_KIND_AWAITING_ACK,
 }
-
-
-@dataclass
-class SweepRequest:
-    now: str = ""  # RFC 3339; empty = the activity's clock
 
 
 @dataclass
@@ -170,20 +166,6 @@ class DigestActivities:
 
     def all(self) -> list[object]:
         return [self.sweep]
-
-
-@workflow.defn(name="notify.DigestSweep")
-class DigestSweepWorkflow:
-    @workflow.run
-    async def run(self, request: SweepRequest) -> int:
-        return int(
-            await workflow.execute_activity(
-                "notify.send_due_digests",
-                request,
-                start_to_close_timeout=timedelta(minutes=30),
-                heartbeat_timeout=timedelta(minutes=2),
-            )
-        )
 
 
 SCHEDULE_ID = "notify/daily-digest"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
@@ -27,37 +26,11 @@ with workflow.unsafe.imports_passed_through():
     from services.notify import convert, directory, events, policies, sending
     from services.notify.domain.recipients import escalation_targets
     from services.notify.store import InboxItemRow, NotificationRow
+    from services.notify.workflows import ChainRequest, ChainStep, EscalationWorkflow, StepRequest
 
 log = logging.getLogger("salesops.notify.escalation")
 N = notification_pb2
 AWAITING = N.ESCALATION_STATE_AWAITING_ACK
-
-
-@dataclass
-class ChainStep:
-    """One level of the chain, copied from the policy when the chain starts."""
-
-    ack_timeout_seconds: float
-    role: str = ""  # relative: the holders of this role above the previous level's users
-    recipients: bytes = b""  # absolute: a serialized RecipientList, resolved when the step fires
-    channels: list[int] = field(default_factory=list)
-    priority: int = 0
-
-
-@dataclass
-class ChainRequest:
-    tenant: str
-    notification_id: str
-    initial_timeout_seconds: float
-    steps: list[ChainStep] = field(default_factory=list)
-
-
-@dataclass
-class StepRequest:
-    tenant: str
-    notification_id: str
-    level: int
-    step: ChainStep | None  # None = the chain is exhausted
 
 
 def workflow_id(tenant: str, notification_id: str) -> str:
@@ -136,45 +109,6 @@ class EscalationActivities:
 
     def all(self) -> list[object]:
         return [self.escalate, self.exhaust]
-
-
-@workflow.defn(name="notify.Escalation")
-class EscalationWorkflow:
-    def __init__(self) -> None:
-        self.acknowledged_by = ""
-
-    @workflow.signal
-    def acknowledge(self, user_id: str) -> None:
-        self.acknowledged_by = user_id or "unknown"
-
-    @workflow.query
-    def level_acknowledged(self) -> str:
-        return self.acknowledged_by
-
-    @workflow.run
-    async def run(self, req: ChainRequest) -> str:
-        timeout = timedelta(seconds=req.initial_timeout_seconds)
-        steps: list[ChainStep | None] = [*req.steps, None]
-        for level, step in enumerate(steps, start=1):
-            # A durable timer: a restarted worker resumes the wait where it was.
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(lambda: bool(self.acknowledged_by), timeout=timeout)
-            if self.acknowledged_by:
-                return f"acknowledged by {self.acknowledged_by}"
-            request = StepRequest(req.tenant, req.notification_id, level, step)
-            if step is None:
-                await workflow.execute_activity(
-                    "notify.exhaust_escalation", request, start_to_close_timeout=timedelta(seconds=30)
-                )
-                return "exhausted"
-            await workflow.execute_activity(
-                "notify.escalate",
-                request,
-                result_type=list[str],
-                start_to_close_timeout=timedelta(seconds=60),
-            )
-            timeout = timedelta(seconds=step.ack_timeout_seconds)
-        return "exhausted"
 
 
 async def chain_request(session: AsyncSession, tenant: str, row: NotificationRow) -> ChainRequest:
