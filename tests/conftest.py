@@ -13,7 +13,7 @@ import os
 # gRPC core logs connection churn (GOAWAY on server stop) at INFO; tests stop servers on purpose.
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -22,8 +22,46 @@ from sqlalchemy.engine import make_url
 
 from deploy.local.infra import Managed, start_redis
 
+# Tests build their own configuration: whatever the caller's shell exports (a real JWT
+# secret, an OTLP collector, a production SALESOPS_ENV) must not reach the code under test,
+# nor the processes tests start (they inherit os.environ). The scrub runs when the root
+# conftest loads (its imports read no configuration), before any test module imports code
+# that reads the environment at import time (services.leads.policies.CALENDAR), and again
+# around every test.
+SCRUBBED_PREFIXES = ("SALESOPS_", "OTEL_")
+SCRUBBED_NAMES = frozenset({"REDIS_URL"})  # kit.config.redis_url falls back to it
+TEST_CONTROL_PREFIX = "SALESOPS_TEST_"  # the suite's own switches (PostgreSQL URL, REQUIRE_*)
+PINNED_ENV = {
+    "SALESOPS_ENV": "embedded",
+    "OTEL_TRACES_EXPORTER": "none",  # no span leaves the test process
+}
+
+
+def _scrubbed(name: str) -> bool:
+    if name.startswith(TEST_CONTROL_PREFIX):
+        return False
+    return name.startswith(SCRUBBED_PREFIXES) or name in SCRUBBED_NAMES
+
+
+def scrub_environment(environ: MutableMapping[str, str]) -> None:
+    """Drop every configuration variable the code reads, then pin the suite's baseline."""
+    for name in [name for name in environ if _scrubbed(name)]:
+        del environ[name]
+    environ.update(PINNED_ENV)
+
+
+scrub_environment(os.environ)
+
 POSTGRES_URL = os.environ.get("SALESOPS_TEST_POSTGRES_URL", "").strip()
 REQUIRE_POSTGRES = os.environ.get("SALESOPS_TEST_REQUIRE_POSTGRES", "") == "1"
+
+
+@pytest.fixture(autouse=True)
+def hermetic_environment() -> Iterator[None]:
+    """Each test starts from the pinned baseline, and what it sets does not leak into the next."""
+    scrub_environment(os.environ)
+    yield
+    scrub_environment(os.environ)
 
 
 @pytest.fixture(scope="session")
