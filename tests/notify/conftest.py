@@ -50,6 +50,12 @@ DIRECTORY = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def outbound_allows_loopback_fakes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The third-party fakes listen on 127.0.0.1, which the outbound policy refuses unless listed."""
+    monkeypatch.setenv("SALESOPS_OUTBOUND_ALLOW", "127.0.0.1")
+
+
 @dataclass
 class NotifyStack:
     rt: Runtime

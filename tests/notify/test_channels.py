@@ -6,20 +6,22 @@ import email
 import hashlib
 import hmac
 
-import httpx
 import pytest
 
+from kit.net import OutboundPolicy, SafeClient
 from salesops.notify.v1 import channel_config_pb2 as C
 from services.notify.channels.base import Message, SendError
 from services.notify.channels.email import SmtpEmail
 from services.notify.channels.http_channels import DingTalkBot, SignedWebhook, SmsGateway, WeComBot
 from tests.notify.fakes import http_provider, smtp_server
 
+# The fakes listen on loopback: the tests allow it explicitly, as a deployment would a proxy.
+LOOPBACK = OutboundPolicy.parse("127.0.0.1")
 MSG = Message("D1", "N1", "sla_breach", "+8613800000001", "线索已超时", "请尽快处理")
 
 
 async def test_wecom_bot_posts_markdown_with_the_key() -> None:
-    async with http_provider() as fake, httpx.AsyncClient() as client:
+    async with http_provider() as fake, SafeClient(LOOPBACK) as client:
         config = C.ChannelConfig(wecom_bot=C.WeComBotSettings(webhook_key=C.Secret(value="k-123")))
         await WeComBot(client, f"{fake.url}/cgi-bin/webhook/send").send(config, MSG)
     req = fake.requests[0]
@@ -29,7 +31,7 @@ async def test_wecom_bot_posts_markdown_with_the_key() -> None:
 
 
 async def test_dingtalk_bot_signs_and_mentions_by_mobile() -> None:
-    async with http_provider() as fake, httpx.AsyncClient() as client:
+    async with http_provider() as fake, SafeClient(LOOPBACK) as client:
         config = C.ChannelConfig(
             dingtalk_bot=C.DingTalkBotSettings(
                 access_token=C.Secret(value="tok"), signing_secret=C.Secret(value="SEC"), keyword="SalesOps"
@@ -44,7 +46,7 @@ async def test_dingtalk_bot_signs_and_mentions_by_mobile() -> None:
 
 
 async def test_bot_errcode_is_a_refusal() -> None:
-    async with http_provider(poison_marker="POISON") as fake, httpx.AsyncClient() as client:
+    async with http_provider(poison_marker="POISON") as fake, SafeClient(LOOPBACK) as client:
         config = C.ChannelConfig(wecom_bot=C.WeComBotSettings(webhook_key=C.Secret(value="k")))
         with pytest.raises(SendError) as err:
             await WeComBot(client, fake.url).send(config, Message("D", "N", "x", "u", "POISON", ""))
@@ -52,7 +54,7 @@ async def test_bot_errcode_is_a_refusal() -> None:
 
 
 async def test_sms_gateway_and_transient_failures() -> None:
-    async with http_provider(fail_times=1) as fake, httpx.AsyncClient() as client:
+    async with http_provider(fail_times=1) as fake, SafeClient(LOOPBACK) as client:
         config = C.ChannelConfig(sms=C.SmsSettings(access_key_id="AK", sign_name="销售通"))
         with pytest.raises(SendError) as err:
             await SmsGateway(client, fake.url).send(config, MSG)
@@ -64,7 +66,7 @@ async def test_sms_gateway_and_transient_failures() -> None:
 
 
 async def test_unreachable_provider_is_transient() -> None:
-    async with httpx.AsyncClient() as client:
+    async with SafeClient(LOOPBACK) as client:
         config = C.ChannelConfig(webhook=C.WebhookSettings(url="http://127.0.0.1:1/hook"))
         with pytest.raises(SendError) as err:
             await SignedWebhook(client).send(config, MSG)
@@ -72,7 +74,7 @@ async def test_unreachable_provider_is_transient() -> None:
 
 
 async def test_webhook_is_hmac_signed() -> None:
-    async with http_provider() as fake, httpx.AsyncClient() as client:
+    async with http_provider() as fake, SafeClient(LOOPBACK) as client:
         config = C.ChannelConfig(
             webhook=C.WebhookSettings(
                 url=f"{fake.url}/hook", signing_secret=C.Secret(value="s3cret"), headers={"X-Env": "test"}
@@ -100,11 +102,11 @@ async def test_email_over_smtp_and_its_failure_classes() -> None:
         )
         mail = Message("D1", "N1", "digest", "rep@example.com", "今日摘要", "今日到期 3 项")
         with pytest.raises(SendError) as err:
-            await SmtpEmail().send(config, mail)
+            await SmtpEmail(LOOPBACK).send(config, mail)
         assert not err.value.permanent and err.value.code == "SMTP_451"
-        msg_id = await SmtpEmail().send(config, mail)
+        msg_id = await SmtpEmail(LOOPBACK).send(config, mail)
         with pytest.raises(SendError) as bad:
-            await SmtpEmail().send(config, Message("D2", "N1", "digest", "not-an-address", "t", "b"))
+            await SmtpEmail(LOOPBACK).send(config, Message("D2", "N1", "digest", "not-an-address", "t", "b"))
         assert bad.value.permanent
     sender, rcpts, data = fake.messages[0]
     assert sender == "noreply@salesops.test" and rcpts == ["rep@example.com"]

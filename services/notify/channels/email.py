@@ -1,18 +1,42 @@
-"""E-mail over SMTP with the standard library's smtplib, run in a thread."""
+"""E-mail over SMTP with the standard library's smtplib, run in a thread.
+
+The host and port go through kit.net's SMTP check (submission ports, public
+addresses, resolved once and pinned); the server's reply text never leaves here.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import formataddr
 
+from kit.net import (
+    Blocked,
+    OutboundPolicy,
+    Resolver,
+    SmtpDestination,
+    Unresolved,
+    connect_smtp,
+    smtp_destination,
+)
+from kit.secrets import unseal
 from salesops.notify.v1 import channel_config_pb2
 from services.notify.channels.base import Message, SendError
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
-def _send_blocking(settings: channel_config_pb2.EmailSettings, message: Message) -> str:
+
+def default_port(settings: channel_config_pb2.EmailSettings) -> int:
+    implicit = settings.security == channel_config_pb2.SMTP_SECURITY_IMPLICIT_TLS
+    return settings.port or (465 if implicit else 587)
+
+
+def _send_blocking(
+    dest: SmtpDestination, settings: channel_config_pb2.EmailSettings, message: Message, key: str
+) -> str:
     mail = EmailMessage()
     mail["Subject"] = message.title
     mail["From"] = (
@@ -23,41 +47,56 @@ def _send_blocking(settings: channel_config_pb2.EmailSettings, message: Message)
     mail["To"] = message.address
     if settings.reply_to:
         mail["Reply-To"] = settings.reply_to
-    msg_id = make_msgid(domain=settings.from_address.rsplit("@", 1)[-1] or "salesops")
+    # One Message-ID per delivery: a resent delivery is the same message to the receiving side.
+    domain = _UNSAFE.sub("", settings.from_address.rsplit("@", 1)[-1]) or "salesops"
+    msg_id = f"<{_UNSAFE.sub('', key) or 'x'}@{domain}>"
     mail["Message-ID"] = msg_id
     mail["X-Salesops-Delivery"] = message.delivery_id
     mail.set_content(message.body)
     security = settings.security
-    port = settings.port or (465 if security == channel_config_pb2.SMTP_SECURITY_IMPLICIT_TLS else 587)
     try:
-        smtp: smtplib.SMTP
-        if security == channel_config_pb2.SMTP_SECURITY_IMPLICIT_TLS:
-            smtp = smtplib.SMTP_SSL(settings.host, port, timeout=15, context=ssl.create_default_context())
-        else:
-            smtp = smtplib.SMTP(settings.host, port, timeout=15)
-        with smtp:
+        with connect_smtp(
+            dest,
+            implicit_tls=security == channel_config_pb2.SMTP_SECURITY_IMPLICIT_TLS,
+            timeout=15,
+            context=ssl.create_default_context(),
+        ) as smtp:
             if security == channel_config_pb2.SMTP_SECURITY_STARTTLS:
                 smtp.starttls(context=ssl.create_default_context())
             if settings.username:
-                smtp.login(settings.username, settings.password.value)
+                smtp.login(settings.username, unseal(settings.password.value, allow_plaintext=True))
             smtp.send_message(mail)
-    except smtplib.SMTPRecipientsRefused as exc:
-        raise SendError("RECIPIENT_REFUSED", str(exc), permanent=True) from exc
+    except smtplib.SMTPRecipientsRefused:
+        raise SendError("RECIPIENT_REFUSED", "5xx", permanent=True) from None
     except smtplib.SMTPResponseException as exc:
-        # 4xx replies are temporary by SMTP's own definition; 5xx are final.
+        # 4xx replies are temporary by SMTP's own definition; 5xx are final. The reply text stays here.
+        code = int(exc.smtp_code)
         raise SendError(
-            f"SMTP_{exc.smtp_code}",
-            str(exc.smtp_error),
-            permanent=exc.smtp_code >= 500,
-            provider_code=str(exc.smtp_code),
-        ) from exc
-    except (OSError, smtplib.SMTPException) as exc:
-        raise SendError("UNREACHABLE", str(exc) or type(exc).__name__, permanent=False) from exc
+            f"SMTP_{code}", f"{code // 100}xx", permanent=code >= 500, provider_code=str(code)
+        ) from None
+    except TimeoutError:
+        raise SendError("TIMEOUT", "timeout", permanent=False) from None
+    except (OSError, smtplib.SMTPException):
+        raise SendError("UNREACHABLE", "refused", permanent=False) from None
     return msg_id
 
 
 class SmtpEmail:
-    async def send(self, config: channel_config_pb2.ChannelConfig, message: Message) -> str:
+    def __init__(self, policy: OutboundPolicy | None = None, resolver: Resolver | None = None) -> None:
+        self.policy = policy or OutboundPolicy.from_env()
+        self.resolver = resolver
+
+    async def send(
+        self, config: channel_config_pb2.ChannelConfig, message: Message, *, idempotency_key: str = ""
+    ) -> str:
         if "@" not in message.address:
-            raise SendError("BAD_ADDRESS", f"{message.address!r} is not an e-mail address", permanent=True)
-        return await asyncio.to_thread(_send_blocking, config.email, message)
+            raise SendError("BAD_ADDRESS", "not an e-mail address", permanent=True)
+        settings = config.email
+        try:
+            dest = await smtp_destination(settings.host, default_port(settings), self.policy, self.resolver)
+        except Unresolved:
+            raise SendError("UNREACHABLE", "refused", permanent=False) from None
+        except Blocked as exc:
+            raise SendError("BLOCKED", f"blocked: {exc.reason}", permanent=True, outcome="blocked") from None
+        key = idempotency_key or message.delivery_id
+        return await asyncio.to_thread(_send_blocking, dest, settings, message, key)

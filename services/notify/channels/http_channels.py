@@ -1,7 +1,9 @@
 """HTTP providers: WeCom group bot, DingTalk custom bot, SMS gateway, signed generic webhook.
 
-Each speaks the provider's own wire format. Base URLs default to the real
-providers and can point elsewhere (a loopback fake in tests, a proxy in prod).
+Each speaks the provider's own wire format and goes out through kit.net (checked,
+resolved-once, pinned connections; no redirects; capped answers). Base URLs default
+to the real providers and can point elsewhere (a loopback fake in tests, a proxy in
+prod) as long as the outbound policy allows it.
 """
 
 from __future__ import annotations
@@ -12,72 +14,115 @@ import hmac
 import json
 import time
 import urllib.parse
+from typing import Any
 
 import httpx
 
+from kit.net import OutboundError, OutboundPolicy, Resolver, SafeClient, request
+from kit.secrets import unseal
 from salesops.notify.v1 import channel_config_pb2
-from services.notify.channels.base import Message, SendError, http_failure
+from services.notify.channels.base import Message, SendError, http_failure, no_answer, token
 
 WECOM_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 DINGTALK_URL = "https://oapi.dingtalk.com/robot/send"
 ALIYUN_SMS_URL = "https://dysmsapi.aliyuncs.com/"
 
 
-async def _post(client: httpx.AsyncClient, url: str, **kwargs: object) -> httpx.Response:
+def safe_client(
+    client: httpx.AsyncClient | None, policy: OutboundPolicy | None = None, resolver: Resolver | None = None
+) -> SafeClient:
+    """The client adapters send with. An ordinary httpx client is not used for connections
+    (it would skip every check): a SafeClient under `policy` (default: the environment's) is."""
+    if isinstance(client, SafeClient) and policy is None:
+        return client
+    return SafeClient(policy or OutboundPolicy.from_env(), resolver=resolver)
+
+
+async def _post(client: SafeClient, url: str, *, timeout: float = 10.0, **kwargs: Any) -> Any:
+    """The provider's JSON answer when it accepted the request (2xx); SendError otherwise."""
     try:
-        response = await client.post(url, **kwargs)  # type: ignore[arg-type]
-    except httpx.TimeoutException as exc:
-        raise SendError("TIMEOUT", str(exc) or "provider timed out", permanent=False) from exc
-    except httpx.TransportError as exc:
-        raise SendError("UNREACHABLE", str(exc) or "provider unreachable", permanent=False) from exc
-    if response.status_code >= 300:
-        raise http_failure(response.status_code, response.text)
-    return response
+        answer = await request(client, "POST", url, timeout=timeout, **kwargs)
+    except OutboundError as exc:
+        raise no_answer(exc) from None
+    if not 200 <= answer.status < 300:
+        raise http_failure(answer.status)
+    return answer
 
 
-def _bot_errcode(response: httpx.Response) -> None:
+def _open(secret: str) -> str:
+    """Stored secrets may be sealed (kit.secrets); the provider needs the plaintext."""
+    return unseal(secret, allow_plaintext=True)
+
+
+def _json(answer: Any) -> dict[str, Any]:
+    try:
+        data = answer.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise SendError("BAD_RESPONSE", "2xx", permanent=False)
+    return data
+
+
+def _bot_errcode(data: dict[str, Any]) -> None:
     """WeCom and DingTalk answer HTTP 200 with {"errcode": n}; non-zero is a refusal."""
     try:
-        data = response.json()
-    except ValueError as exc:
-        raise SendError("BAD_RESPONSE", response.text[:200], permanent=False) from exc
-    code = int(data.get("errcode", 0))
+        code = int(data.get("errcode", 0))
+    except (TypeError, ValueError):
+        raise SendError("BAD_RESPONSE", "2xx", permanent=False) from None
     if code:
-        # -1 = system busy, 45009 / 130101 = rate limited: worth retrying.
+        # -1 = system busy, 45009 / 130101 = rate limited: worth retrying. errmsg stays here.
         transient = code in (-1, 45009, 130101)
-        raise SendError(
-            "PROVIDER_ERROR", str(data.get("errmsg", "")), permanent=not transient, provider_code=str(code)
-        )
+        raise SendError("PROVIDER_ERROR", "2xx", permanent=not transient, provider_code=str(code))
 
 
 class WeComBot:
-    def __init__(self, client: httpx.AsyncClient, base_url: str = WECOM_URL) -> None:
-        self.client, self.base_url = client, base_url
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None = None,
+        base_url: str = WECOM_URL,
+        *,
+        policy: OutboundPolicy | None = None,
+    ) -> None:
+        self.client, self.base_url = safe_client(client, policy), base_url
 
-    async def send(self, config: channel_config_pb2.ChannelConfig, message: Message) -> str:
-        key = config.wecom_bot.webhook_key.value
+    async def send(
+        self, config: channel_config_pb2.ChannelConfig, message: Message, *, idempotency_key: str = ""
+    ) -> str:
+        # The group bot API has no idempotency key.
+        key = _open(config.wecom_bot.webhook_key.value)
         body = {
             "msgtype": "markdown",
             "markdown": {"content": f"**{message.title}**\n{message.body}\n<@{message.address}>"},
         }
-        response = await _post(self.client, f"{self.base_url}?key={urllib.parse.quote(key)}", json=body)
-        _bot_errcode(response)
+        answer = await _post(self.client, f"{self.base_url}?key={urllib.parse.quote(key)}", json=body)
+        _bot_errcode(_json(answer))
         return message.delivery_id
 
 
 class DingTalkBot:
-    def __init__(self, client: httpx.AsyncClient, base_url: str = DINGTALK_URL) -> None:
-        self.client, self.base_url = client, base_url
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None = None,
+        base_url: str = DINGTALK_URL,
+        *,
+        policy: OutboundPolicy | None = None,
+    ) -> None:
+        self.client, self.base_url = safe_client(client, policy), base_url
 
-    async def send(self, config: channel_config_pb2.ChannelConfig, message: Message) -> str:
+    async def send(
+        self, config: channel_config_pb2.ChannelConfig, message: Message, *, idempotency_key: str = ""
+    ) -> str:
+        # The custom robot API has no idempotency key.
         settings = config.dingtalk_bot
-        params = {"access_token": settings.access_token.value}
-        if settings.signing_secret.value:
+        params = {"access_token": _open(settings.access_token.value)}
+        secret = _open(settings.signing_secret.value)
+        if secret:
             # DingTalk's "加签": HMAC-SHA256 of "timestamp\nsecret", base64, URL-encoded.
             stamp = str(int(time.time() * 1000))
             digest = hmac.new(
-                settings.signing_secret.value.encode(),
-                f"{stamp}\n{settings.signing_secret.value}".encode(),
+                secret.encode(),
+                f"{stamp}\n{secret}".encode(),
                 hashlib.sha256,
             ).digest()
             params |= {"timestamp": stamp, "sign": base64.b64encode(digest).decode()}
@@ -90,18 +135,26 @@ class DingTalkBot:
                 "atUserIds": [] if message.address.startswith("+") else [message.address],
             },
         }
-        response = await _post(self.client, f"{self.base_url}?{urllib.parse.urlencode(params)}", json=body)
-        _bot_errcode(response)
+        answer = await _post(self.client, f"{self.base_url}?{urllib.parse.urlencode(params)}", json=body)
+        _bot_errcode(_json(answer))
         return message.delivery_id
 
 
 class SmsGateway:
     """Aliyun-style SendSms over HTTPS (JSON answer with Code "OK")."""
 
-    def __init__(self, client: httpx.AsyncClient, base_url: str = ALIYUN_SMS_URL) -> None:
-        self.client, self.base_url = client, base_url
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None = None,
+        base_url: str = ALIYUN_SMS_URL,
+        *,
+        policy: OutboundPolicy | None = None,
+    ) -> None:
+        self.client, self.base_url = safe_client(client, policy), base_url
 
-    async def send(self, config: channel_config_pb2.ChannelConfig, message: Message) -> str:
+    async def send(
+        self, config: channel_config_pb2.ChannelConfig, message: Message, *, idempotency_key: str = ""
+    ) -> str:
         sms = config.sms
         params = {
             "Action": "SendSms",
@@ -109,16 +162,15 @@ class SmsGateway:
             "SignName": sms.sign_name,
             "AccessKeyId": sms.access_key_id,
             "TemplateParam": json.dumps({"title": message.title[:20]}, ensure_ascii=False),
+            # SendSms's caller-side serial: the delivery, so a resend is traceable to it.
+            "OutId": idempotency_key or message.delivery_id,
         }
-        response = await _post(self.client, self.base_url, data=params)
-        data = response.json()
+        data = _json(await _post(self.client, self.base_url, data=params))
         if data.get("Code") != "OK":
-            code = str(data.get("Code", ""))
+            code = token(data.get("Code", ""))
             transient = code in ("isv.BUSINESS_LIMIT_CONTROL", "Throttling")
-            raise SendError(
-                "PROVIDER_ERROR", str(data.get("Message", "")), permanent=not transient, provider_code=code
-            )
-        return str(data.get("BizId", message.delivery_id))
+            raise SendError("PROVIDER_ERROR", "2xx", permanent=not transient, provider_code=code)
+        return token(data.get("BizId", ""), message.delivery_id)
 
 
 def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -126,10 +178,14 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class SignedWebhook:
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
+    def __init__(
+        self, client: httpx.AsyncClient | None = None, *, policy: OutboundPolicy | None = None
+    ) -> None:
+        self.client = safe_client(client, policy)
 
-    async def send(self, config: channel_config_pb2.ChannelConfig, message: Message) -> str:
+    async def send(
+        self, config: channel_config_pb2.ChannelConfig, message: Message, *, idempotency_key: str = ""
+    ) -> str:
         hook = config.webhook
         body = json.dumps(
             {
@@ -144,13 +200,18 @@ class SignedWebhook:
             separators=(",", ":"),
         ).encode()
         stamp = str(int(time.time()))
-        headers = dict(hook.headers) | {
+        key = idempotency_key or message.delivery_id
+        headers = {name: _open(value) for name, value in hook.headers.items()} | {
             "Content-Type": "application/json",
             "X-Salesops-Timestamp": stamp,
             "X-Salesops-Delivery": message.delivery_id,
+            # Standard Webhooks' id and the common Idempotency-Key: receivers drop repeats by them.
+            "Idempotency-Key": key,
+            "webhook-id": key,
         }
-        if hook.signing_secret.value:
-            headers["X-Salesops-Signature"] = webhook_signature(hook.signing_secret.value, stamp, body)
+        secret = _open(hook.signing_secret.value)
+        if secret:
+            headers["X-Salesops-Signature"] = webhook_signature(secret, stamp, body)
         timeout = min(hook.timeout.ToTimedelta().total_seconds(), 30.0) if hook.HasField("timeout") else 10.0
-        await _post(self.client, hook.url, content=body, headers=headers, timeout=timeout)
+        await _post(self.client, hook.url, content=body, headers=headers, timeout=timeout or 10.0)
         return message.delivery_id

@@ -1,0 +1,51 @@
+"""Outbound network access: SSRF-safe HTTP (httpx) and SMTP connections, and the policy behind them.
+
+Every call to a third party goes through here: the URL is parsed strictly, the host is
+resolved once, every non-public address is refused (unless the configuration's allow
+list names it), and the connection is pinned to the checked address.
+"""
+
+from kit.net.addresses import check_address, is_metadata, refusal
+from kit.net.http import (
+    Answer,
+    OutboundError,
+    Outcome,
+    SafeClient,
+    SafeTransport,
+    request,
+    status_class,
+)
+from kit.net.policy import ALLOW_VAR, SMTP_PORTS, AllowRule, OutboundPolicy, PolicyError
+from kit.net.resolve import Resolver, Unresolved, pin, system_resolver
+from kit.net.smtp import SmtpDestination, connect_smtp, smtp_destination
+from kit.net.urls import Blocked, Target, host_target, parse_target, validate_url
+
+__all__ = [
+    "ALLOW_VAR",
+    "SMTP_PORTS",
+    "AllowRule",
+    "Answer",
+    "Blocked",
+    "OutboundError",
+    "OutboundPolicy",
+    "Outcome",
+    "PolicyError",
+    "Resolver",
+    "SafeClient",
+    "SafeTransport",
+    "SmtpDestination",
+    "Target",
+    "Unresolved",
+    "check_address",
+    "connect_smtp",
+    "host_target",
+    "is_metadata",
+    "parse_target",
+    "pin",
+    "refusal",
+    "request",
+    "smtp_destination",
+    "status_class",
+    "system_resolver",
+    "validate_url",
+]

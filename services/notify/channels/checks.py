@@ -1,0 +1,36 @@
+"""Save-time checks of a channel configuration's destinations (the same rules as at send time)."""
+
+from __future__ import annotations
+
+from kit.errors import Violations
+from kit.net import Blocked, OutboundPolicy, Resolver, Unresolved, parse_target, pin, smtp_destination
+from salesops.notify.v1 import channel_config_pb2
+from services.notify.channels.email import default_port
+
+
+async def check_destinations(
+    cfg: channel_config_pb2.ChannelConfig,
+    policy: OutboundPolicy,
+    resolver: Resolver | None = None,
+    *,
+    prefix: str = "channel_config",
+) -> None:
+    """INVALID_ARGUMENT when the webhook URL or the SMTP host/port may not be reached.
+
+    A name that does not resolve right now is accepted: every send checks again.
+    """
+    v = Violations()
+    kind = cfg.WhichOneof("settings")
+    try:
+        if kind == "webhook":
+            await pin(parse_target(cfg.webhook.url, policy), policy, resolver)
+        elif kind == "email" and cfg.email.host:
+            await smtp_destination(cfg.email.host, default_port(cfg.email), policy, resolver)
+    except Unresolved:
+        pass
+    except Blocked as exc:
+        path = f"{prefix}.webhook.url"
+        if kind == "email":
+            path = f"{prefix}.email.port" if exc.reason.startswith("port") else f"{prefix}.email.host"
+        v.add(path, f"not an allowed destination: {exc.reason}")
+    v.raise_if_any("invalid channel configuration")
