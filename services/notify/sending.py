@@ -362,7 +362,10 @@ class Sender:
                         action_url=n.action_url,
                         subject={"service": subject.service, "kind": subject.kind, "id": subject.id},
                     )
-                    rendered = render(spec, values, time_zone=eff.time_zone)
+                    try:
+                        rendered = render(spec, values, time_zone=eff.time_zone)
+                    except TemplateError as exc:  # e.g. variables that make it render too large
+                        raise InvalidArgument(str(exc), _violations(exc)) from None
                     rendered_once[cache_key] = (rendered.title, rendered.body)
                 title, body = rendered_once[cache_key]
             item_id = str(ULID())

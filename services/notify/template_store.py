@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
 from google.protobuf.json_format import MessageToDict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.errors import FieldViolation, InvalidArgument
 from salesops.notify.v1 import template_pb2
 from services.notify.convert import category_enum, category_key
-from services.notify.domain.templates import BUILT_INS, TemplateSpec, Variable
+from services.notify.domain.templates import (
+    BUILT_INS,
+    Rendered,
+    TemplateError,
+    TemplateSpec,
+    Variable,
+    render,
+)
 from services.notify.store import TemplateRow
 
 _TYPE_PREFIX = "VARIABLE_TYPE_"
@@ -59,3 +71,20 @@ async def find(session: AsyncSession, key: str, locale: str) -> TemplateSpec | N
 
 def as_json(t: template_pb2.Template) -> dict[str, object]:
     return MessageToDict(t)
+
+
+# Sources up to this size render inline; larger ones in a worker thread, so the event
+# loop keeps serving other calls (rendering is linear and bounded, but not free).
+INLINE_RENDER_MAX = 4_096
+
+
+async def render_off_loop(
+    spec: TemplateSpec, values: Mapping[str, Any], *, time_zone: str = "Asia/Shanghai"
+) -> Rendered:
+    """Render for a response: INVALID_ARGUMENT with field violations when it cannot be rendered."""
+    try:
+        if len(spec.title) + len(spec.body) <= INLINE_RENDER_MAX:
+            return render(spec, values, time_zone=time_zone)
+        return await asyncio.to_thread(render, spec, values, time_zone=time_zone)
+    except TemplateError as exc:
+        raise InvalidArgument(str(exc), [FieldViolation(f, d) for f, d in exc.problems]) from None

@@ -26,6 +26,7 @@ from services.notify import (
 from services.notify.api.base import ApiBase, Ctx, M
 from services.notify.api.base import admin_only as _admin
 from services.notify.channels.base import Message, SendError
+from services.notify.presenters import CHANNEL_CONFIG, SECRET_PATHS
 from services.notify.store import (
     ChannelConfigRow,
 )
@@ -54,7 +55,7 @@ class ChannelConfigsApi(ApiBase):
             )
             await s.commit()
         cfg.etag = "1"
-        return M.CreateChannelConfigResponse(channel_config=_redacted(cfg))
+        return M.CreateChannelConfigResponse(channel_config=CHANNEL_CONFIG.present(p, cfg))
 
     async def ListChannelConfigs(
         self, request: M.ListChannelConfigsRequest, context: Ctx
@@ -72,7 +73,7 @@ class ChannelConfigsApi(ApiBase):
         for row in rows:
             cfg = channel_config_pb2.ChannelConfig.FromString(row.payload)
             cfg.etag = str(row.version)
-            out.append(_redacted(cfg))
+            out.append(CHANNEL_CONFIG.present(p, cfg))
         return M.ListChannelConfigsResponse(channel_configs=out, total_size=len(out))
 
     async def UpdateChannelConfig(
@@ -98,7 +99,7 @@ class ChannelConfigsApi(ApiBase):
             row.updated_at = datetime.now(UTC)
             await s.commit()
             merged.etag = str(row.version)
-        return M.UpdateChannelConfigResponse(channel_config=_redacted(merged))
+        return M.UpdateChannelConfigResponse(channel_config=CHANNEL_CONFIG.present(p, merged))
 
     async def DeleteChannelConfig(
         self, request: M.DeleteChannelConfigRequest, context: Ctx
@@ -172,34 +173,7 @@ class ChannelConfigsApi(ApiBase):
             raise NotFound("channel_config", request.channel_config_id)
         cfg = channel_config_pb2.ChannelConfig.FromString(row.payload)
         cfg.etag = str(row.version)
-        return M.GetChannelConfigResponse(channel_config=_redacted(cfg))
-
-
-_SECRET_PATHS = (
-    ("sms", "access_key_secret"),
-    ("email", "password"),
-    ("wecom_bot", "webhook_key"),
-    ("dingtalk_bot", "access_token"),
-    ("dingtalk_bot", "signing_secret"),
-    ("webhook", "signing_secret"),
-    ("mobile_push", "credentials"),
-)
-
-
-def _redacted(cfg: channel_config_pb2.ChannelConfig) -> channel_config_pb2.ChannelConfig:
-    """Secrets are write-only: responses say whether one is set and show its last characters."""
-    out = channel_config_pb2.ChannelConfig()
-    out.CopyFrom(cfg)
-    for group, name in _SECRET_PATHS:
-        if out.WhichOneof("settings") != group:
-            continue
-        secret = getattr(getattr(out, group), name)
-        value = secret.value
-        secret.Clear()
-        if value:
-            secret.set = True
-            secret.hint = value[-4:] if len(value) > 8 else ""
-    return out
+        return M.GetChannelConfigResponse(channel_config=CHANNEL_CONFIG.present(p, cfg))
 
 
 _CONFIG_FIELDS = ("display_name", "enabled", "is_default", "org_unit_path", "retry_policy")
@@ -228,7 +202,7 @@ def _merge_channel_config(
             kept = channel_config_pb2.ChannelConfig()
             kept.CopyFrom(merged)
             getattr(merged, root).CopyFrom(new)
-            for group, name in _SECRET_PATHS:
+            for group, name in SECRET_PATHS:
                 if group == root and not getattr(new, name).value:
                     getattr(getattr(merged, root), name).CopyFrom(getattr(getattr(kept, root), name))
         elif root == "retry_policy":

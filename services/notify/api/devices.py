@@ -15,6 +15,7 @@ from salesops.notify.v1 import (
     subscriber_pb2,
 )
 from services.notify.api.base import ApiBase, Ctx, M
+from services.notify.presenters import DEVICE
 from services.notify.store import (
     DeviceRow,
 )
@@ -54,7 +55,7 @@ class DevicesApi(ApiBase):
             row.payload = d.SerializeToString()
             row.registered_at = now
             await s.commit()
-        return M.RegisterDeviceResponse(device=_device_out(d))
+        return M.RegisterDeviceResponse(device=DEVICE.present(p, d))
 
     async def ListDevices(self, request: M.ListDevicesRequest, context: Ctx) -> M.ListDevicesResponse:
         p = call.principal()
@@ -65,7 +66,7 @@ class DevicesApi(ApiBase):
                 )
             )
         return M.ListDevicesResponse(
-            devices=[_device_out(subscriber_pb2.Device.FromString(r.payload)) for r in rows]
+            devices=[DEVICE.present(p, subscriber_pb2.Device.FromString(r.payload)) for r in rows]
         )
 
     async def UnregisterDevice(
@@ -82,14 +83,3 @@ class DevicesApi(ApiBase):
                 await s.delete(row)
                 await s.commit()
         return M.UnregisterDeviceResponse()
-
-
-def _device_out(d: subscriber_pb2.Device) -> subscriber_pb2.Device:
-    """Push tokens are write-only."""
-    out = subscriber_pb2.Device()
-    out.CopyFrom(d)
-    value = out.push_token.value
-    out.push_token.Clear()
-    out.push_token.set = bool(value)
-    out.push_token.hint = value[-4:] if len(value) > 8 else ""
-    return out

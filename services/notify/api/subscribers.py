@@ -21,6 +21,7 @@ from services.notify import (
 )
 from services.notify.api.base import ApiBase, Ctx, M
 from services.notify.api.base import admin_only as _admin
+from services.notify.presenters import SUBSCRIBER
 from services.notify.store import (
     SubscriberRow,
 )
@@ -79,7 +80,8 @@ class SubscribersApi(ApiBase):
         more = len(rows) > size
         rows = rows[:size]
         return M.ListSubscribersResponse(
-            subscribers=[_subscriber(r) for r in rows], next_page_token=rows[-1].user_id if more else ""
+            subscribers=[SUBSCRIBER.present(p, r) for r in rows],
+            next_page_token=rows[-1].user_id if more else "",
         )
 
     async def UpdateSubscriber(
@@ -101,7 +103,7 @@ class SubscribersApi(ApiBase):
                 raise Aborted("the subscriber changed since it was read; reload and retry")
             _fill_subscriber(row, sub, datetime.now(UTC))
             await s.commit()
-            return M.UpdateSubscriberResponse(subscriber=_subscriber(row))
+            return M.UpdateSubscriberResponse(subscriber=SUBSCRIBER.present(p, row))
 
     async def DeleteSubscriber(
         self, request: M.DeleteSubscriberRequest, context: Ctx
@@ -118,14 +120,12 @@ class SubscribersApi(ApiBase):
 
     async def GetSubscriber(self, request: M.GetSubscriberRequest, context: Ctx) -> M.GetSubscriberResponse:
         p = call.principal()
+        user_id = p.user_id if request.user_id in ("", "me") else request.user_id
         async with self.rt.db.session(p.tenant) as s:
-            row = await s.scalar(select(SubscriberRow).where(SubscriberRow.user_id == request.user_id))
+            row = await s.scalar(select(SubscriberRow).where(SubscriberRow.user_id == user_id))
         if row is None:
-            raise NotFound("subscriber", request.user_id)
-        sub = _subscriber(row)
-        if not (p.is_admin or p.is_service or p.user_id == row.user_id):
-            sub.phone = sub.phone[:3] + "****" + sub.phone[-4:] if sub.phone else ""
-            sub.email = "***" + sub.email[sub.email.find("@") :] if "@" in sub.email else ""
+            raise NotFound("subscriber", user_id)
+        sub = SUBSCRIBER.present(p, row)
         return M.GetSubscriberResponse(subscriber=sub)
 
     async def ResolveRecipients(
@@ -153,18 +153,3 @@ def _fill_subscriber(row: SubscriberRow, sub: subscriber_pb2.Subscriber, now: da
     row.wecom_user_id, row.dingtalk_user_id = sub.wecom_user_id, sub.dingtalk_user_id
     row.version = (row.version or 0) + 1
     row.updated_at = now
-
-
-def _subscriber(row: SubscriberRow) -> subscriber_pb2.Subscriber:
-    return subscriber_pb2.Subscriber(
-        user_id=row.user_id,
-        display_name=row.display_name,
-        org_unit_path=row.org_unit_path,
-        roles=[convert.role_enum(r) for r in row.roles.split(",") if r],  # type: ignore[misc]
-        active=row.active,
-        phone=row.phone,
-        email=row.email,
-        wecom_user_id=row.wecom_user_id,
-        dingtalk_user_id=row.dingtalk_user_id,
-        etag=str(row.version),
-    )

@@ -37,8 +37,11 @@ TYPES = (
 CONTEXT_NAMES = frozenset({"recipient", "subject", "action_url", "due_time", "now", "tenant"})
 FILTERS = frozenset({"truncate", "default", "datetime", "date", "time", "duration", "money", "upper"})
 TITLE_MAX = 200
+# Size limits (characters): a template as saved or previewed, and what one renders to.
+SOURCE_MAX = 20_000
+RENDERED_MAX = 100_000
+TRUNCATE_MAX = 10_000
 
-_EXPR = re.compile(r"\{\{(.*?)\}\}", re.S)
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$")
 _FILTER = re.compile(r"^([a-z_]+)(?:\((.*)\))?$", re.S)
 
@@ -82,26 +85,55 @@ class Rendered:
     warnings: list[str] = field(default_factory=list)
 
 
+def _pieces(source: str) -> list[str | tuple[str]]:
+    """Literal text and `{{ ... }}` contents (as 1-tuples), in order, in one left-to-right pass.
+
+    Same matches as the regex `{{(.*?)}}` (leftmost `{{`, nearest `}}` after it), but each
+    `find` starts where the previous stopped, so the scan is linear in the source: a
+    regex retried at every `{{` without a closing `}}` was quadratic.
+    """
+    out: list[str | tuple[str]] = []
+    pos = 0
+    while True:
+        start = source.find("{{", pos)
+        end = source.find("}}", start + 2) if start >= 0 else -1
+        if end < 0:
+            out.append(source[pos:])
+            return out
+        out.append(source[pos:start])
+        out.append((source[start + 2 : end],))
+        pos = end + 2
+
+
+def _filter_arg(where: str, name: str, arg: str | None) -> str | None:
+    value = arg.strip().strip("'\"") if arg is not None else None
+    if name == "truncate" and value is not None and not (value.isdigit() and 1 <= int(value) <= TRUNCATE_MAX):
+        raise TemplateError([(where, f"truncate takes a length from 1 to {TRUNCATE_MAX}, not {value!r}")])
+    return value
+
+
+def _expr(where: str, inner: str) -> _Expr:
+    parts = [p.strip() for p in inner.split("|")]
+    name = parts[0]
+    if not _NAME.match(name):
+        raise TemplateError([(where, f"bad variable reference {name[:40]!r}")])
+    filters = []
+    for raw in parts[1:]:
+        fm = _FILTER.match(raw)
+        if fm is None or fm.group(1) not in FILTERS:
+            raise TemplateError([(where, f"unknown filter {raw[:40]!r}")])
+        filters.append((fm.group(1), _filter_arg(where, fm.group(1), fm.group(2))))
+    return _Expr(name, tuple(filters))
+
+
 def _parse(source: str, where: str) -> list[_Expr]:
+    if len(source) > SOURCE_MAX:
+        raise TemplateError([(where, f"at most {SOURCE_MAX} characters")])
     if source.count("{{") != source.count("}}"):
         raise TemplateError([(where, "unbalanced '{{' / '}}'")])
     if "{%" in source:
         raise TemplateError([(where, "block tags ({% ... %}) are not supported")])
-    exprs = []
-    for match in _EXPR.finditer(source):
-        parts = [p.strip() for p in match.group(1).split("|")]
-        name = parts[0]
-        if not _NAME.match(name):
-            raise TemplateError([(where, f"bad variable reference {name!r}")])
-        filters = []
-        for raw in parts[1:]:
-            fm = _FILTER.match(raw)
-            if fm is None or fm.group(1) not in FILTERS:
-                raise TemplateError([(where, f"unknown filter {raw!r}")])
-            arg = fm.group(2)
-            filters.append((fm.group(1), arg.strip().strip("'\"") if arg is not None else None))
-        exprs.append(_Expr(name, tuple(filters)))
-    return exprs
+    return [_expr(where, p[0]) for p in _pieces(source) if isinstance(p, tuple)]
 
 
 def validate(spec: TemplateSpec) -> None:
@@ -230,23 +262,34 @@ def _apply(name: str, arg: str | None, value: Any, locale: str, tz: ZoneInfo) ->
 
 
 def render_text(source: str, values: Mapping[str, Any], *, locale: str, time_zone: str) -> str:
+    """Render one text; TemplateError if it is malformed or renders past RENDERED_MAX."""
     tz = ZoneInfo(time_zone)
+    if len(source) > SOURCE_MAX:
+        raise TemplateError([("template", f"at most {SOURCE_MAX} characters")])
 
-    def one(match: re.Match[str]) -> str:
-        parts = [p.strip() for p in match.group(1).split("|")]
-        value = _lookup(values, parts[0])
-        for raw in parts[1:]:
-            fm = _FILTER.match(raw)
-            assert fm is not None  # validated at save time
-            arg = fm.group(2)
-            value = _apply(fm.group(1), arg.strip().strip("'\"") if arg else None, value, locale, tz)
+    def one(inner: str) -> str:
+        expr = _expr("template", inner)
+        value = _lookup(values, expr.name)
+        for name, arg in expr.filters:
+            try:
+                value = _apply(name, arg, value, locale, tz)
+            except (TypeError, ValueError, ArithmeticError):
+                value = "" if value is None else str(value)  # a value the filter cannot read shows as is
         if isinstance(value, datetime):
             return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
         if isinstance(value, float) and value.is_integer():
             value = int(value)  # JSON (Struct) numbers arrive as floats: "3", not "3.0"
         return "" if value is None else str(value)
 
-    return _EXPR.sub(one, source)
+    out: list[str] = []
+    size = 0
+    for piece in _pieces(source):
+        text = one(piece[0]) if isinstance(piece, tuple) else piece
+        size += len(text)
+        if size > RENDERED_MAX:
+            raise TemplateError([("template", f"renders to more than {RENDERED_MAX} characters")])
+        out.append(text)
+    return "".join(out)
 
 
 def render(spec: TemplateSpec, values: Mapping[str, Any], *, time_zone: str = "Asia/Shanghai") -> Rendered:

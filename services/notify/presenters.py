@@ -1,0 +1,104 @@
+"""What a viewer may see of each notify resource: the one presentation step per resource.
+
+Every response path of a resource (get, list, create, update, replay, batch, stream)
+answers with `<RESOURCE>.present(viewer, item)`; nothing else builds the wire form.
+Secrets and push tokens are write-only; subscribers outside the viewer's org scope
+do not exist for them, and other people's contact details are masked.
+"""
+
+from __future__ import annotations
+
+from kit.auth import Principal
+from kit.errors import NotFound
+from salesops.notify.v1 import channel_config_pb2, subscriber_pb2
+from services.notify import convert
+from services.notify.store import SubscriberRow
+
+# Every Secret field of a ChannelConfig, by settings group.
+SECRET_PATHS: tuple[tuple[str, str], ...] = (
+    ("sms", "access_key_secret"),
+    ("email", "password"),
+    ("wecom_bot", "webhook_key"),
+    ("dingtalk_bot", "access_token"),
+    ("dingtalk_bot", "signing_secret"),
+    ("webhook", "signing_secret"),
+    ("mobile_push", "credentials"),
+)
+
+
+def _hide(secret: channel_config_pb2.Secret) -> None:
+    """A write-only secret as responses show it: set or not, and its last characters."""
+    value = secret.value
+    secret.Clear()
+    if value:
+        secret.set = True
+        secret.hint = value[-4:] if len(value) > 8 else ""
+
+
+class ChannelConfigPresenter:
+    """Secrets are never returned; webhook header values neither (names only)."""
+
+    def present(
+        self, viewer: Principal, item: channel_config_pb2.ChannelConfig
+    ) -> channel_config_pb2.ChannelConfig:
+        out = channel_config_pb2.ChannelConfig()
+        out.CopyFrom(item)
+        kind = out.WhichOneof("settings")
+        for group, name in SECRET_PATHS:
+            if kind == group:
+                _hide(getattr(getattr(out, group), name))
+        if kind == "webhook":
+            for key in list(out.webhook.headers):
+                out.webhook.headers[key] = ""
+        return out
+
+
+class DevicePresenter:
+    """Push tokens are write-only."""
+
+    def present(self, viewer: Principal, item: subscriber_pb2.Device) -> subscriber_pb2.Device:
+        out = subscriber_pb2.Device()
+        out.CopyFrom(item)
+        _hide(out.push_token)
+        return out
+
+
+def _mask_phone(phone: str) -> str:
+    return phone[:3] + "****" + phone[-4:] if phone else ""
+
+
+def _mask_email(email: str) -> str:
+    return "***" + email[email.find("@") :] if "@" in email else ""
+
+
+class SubscriberPresenter:
+    """Admins, services and the subscriber see everything; people whose org unit contains
+    the subscriber's see a masked entry; to anyone else the subscriber does not exist."""
+
+    def present(self, viewer: Principal, item: SubscriberRow) -> subscriber_pb2.Subscriber:
+        sub = subscriber_pb2.Subscriber(
+            user_id=item.user_id,
+            display_name=item.display_name,
+            org_unit_path=item.org_unit_path,
+            roles=[convert.role_enum(r) for r in item.roles.split(",") if r],  # type: ignore[misc]
+            active=item.active,
+            phone=item.phone,
+            email=item.email,
+            wecom_user_id=item.wecom_user_id,
+            dingtalk_user_id=item.dingtalk_user_id,
+            etag=str(item.version),
+        )
+        if viewer.is_admin or viewer.is_service or viewer.user_id == item.user_id:
+            return sub
+        if not viewer.org_contains(item.org_unit_path):
+            raise NotFound("subscriber", item.user_id)
+        sub.phone, sub.email = _mask_phone(sub.phone), _mask_email(sub.email)
+        # Chat ids are addresses too: a colleague sees that one exists, not which.
+        sub.wecom_user_id = "***" if sub.wecom_user_id else ""
+        sub.dingtalk_user_id = "***" if sub.dingtalk_user_id else ""
+        return sub
+
+
+CHANNEL_CONFIG = ChannelConfigPresenter()
+DEVICE = DevicePresenter()
+SUBSCRIBER = SubscriberPresenter()
