@@ -26,6 +26,7 @@ from ulid import ULID
 
 from gateway.backends import Backends
 from gateway.batch import BATCH_PATH, handle_batch
+from gateway.bounds import BoundsMiddleware
 from gateway.comments import load_comments
 from gateway.config import GatewaySettings
 from gateway.health import BackendHealth
@@ -94,6 +95,7 @@ def create_app(
         cfg.timeout_seconds,
         cfg.max_body_bytes,
         cfg.gzip_min_bytes,
+        cfg.bounds,
     )
     openapi_cache: list[bytes] = []
 
@@ -123,7 +125,9 @@ def create_app(
         health.open()
         gateway.backends.open()
         redis = Redis.from_url(cfg.redis_url)
-        gateway.limiter = RateLimiter(redis, cfg.tenant_limit, cfg.user_limit, cfg.window_seconds)
+        gateway.limiter = RateLimiter(
+            redis, cfg.tenant_limit, cfg.user_limit, cfg.window_seconds, cfg.bounds.address_limit
+        )
         gateway.idempotency = IdempotencyStore(redis, cfg.idempotency_ttl_seconds, cfg.timeout_seconds + 30)
         try:
             yield
@@ -159,7 +163,7 @@ def create_app(
         else:
             await app(scope, receive, send)
 
-    outer: ASGIApp = dispatch
+    outer: ASGIApp = BoundsMiddleware(dispatch, cfg.bounds)
     if cfg.cors_origins:
         outer = CORSMiddleware(
             outer,

@@ -4,6 +4,11 @@ POST /v1/sync:batch {"items": [{"clientId", "idempotencyKey", "method", "path", 
 Each item goes through the same pipeline as a direct request with its own
 idempotency key, so replaying a batch (the phone never saw the answer) applies
 nothing twice: already-applied items answer with their stored response.
+
+Rate limits: the batch request counts once and every item once more, right before it
+is applied. Items beyond the caller's quota are not applied: each answers 429 with a
+RESOURCE_EXHAUSTED Status (RetryInfo), the batch answers 200 with `Retry-After`, and
+the client sends just those items again later (their idempotency keys were not used).
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import errors as gw_errors
-from gateway.proxy import BodyTooLarge, Gateway, Outcome, respond
+from gateway.bounds import RequestBounds, parse_json, query_problem
+from gateway.proxy import BodyTooLarge, Gateway, Outcome, respond, throttled
 from kit import errors
 
 BATCH_PATH = "/v1/sync:batch"
@@ -29,11 +35,15 @@ def _invalid(field: str, description: str) -> Outcome:
     return Outcome(status, data)
 
 
-def parse_items(raw: bytes, max_items: int) -> list[dict[str, Any]] | Outcome:
+def parse_items(
+    raw: bytes, max_items: int, bounds: RequestBounds | None = None
+) -> list[dict[str, Any]] | Outcome:
+    bounds = bounds or RequestBounds()
     try:
-        payload = json.loads(raw or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return _invalid("", f"malformed JSON: {exc}")
+        payload = parse_json(raw or b"null", bounds.max_json_depth)
+    except errors.InvalidArgument as exc:
+        status, data = gw_errors.from_error(exc)
+        return Outcome(status, data)
     if not isinstance(payload, dict) or not isinstance(payload.get("items"), list):
         return _invalid("items", "the body must be an object with an `items` list")
     items: list[dict[str, Any]] = payload["items"]
@@ -51,6 +61,9 @@ def parse_items(raw: bytes, max_items: int) -> list[dict[str, Any]] | Outcome:
             return _invalid(f"{where}.method", f"one of {', '.join(ITEM_METHODS)}")
         if not item["path"].startswith("/") or item["path"].startswith(BATCH_PATH):
             return _invalid(f"{where}.path", "an API path such as /v1/leads")
+        problem = query_problem(urlsplit(item["path"]).query, bounds)
+        if problem is not None:
+            return _invalid(f"{where}.path", problem[1])
         if item["clientId"] in seen:
             return _invalid(f"{where}.clientId", "client ids must be unique in a batch")
         seen.add(item["clientId"])
@@ -67,7 +80,7 @@ async def handle_batch(gateway: Gateway, request: Request, max_items: int) -> Re
     except BodyTooLarge:
         _, data = gw_errors.simple(grpc.StatusCode.INVALID_ARGUMENT, "request body too large")
         return respond(Outcome(413, data, headers))
-    items = parse_items(raw, max_items)
+    items = parse_items(raw, max_items, gateway.bounds)
     if isinstance(items, Outcome):
         items.headers.update(headers)
         return respond(items)
@@ -78,6 +91,14 @@ async def handle_batch(gateway: Gateway, request: Request, max_items: int) -> Re
         if failed and stop_on_failure:
             results.append({"clientId": item["clientId"], "status": 424, "replayed": False, "body": None})
             continue
+        if gateway.limiter is not None:  # every item is a request against the caller's quota
+            decision = await gateway.limiter.check(caller.principal.tenant, caller.principal.user_id)
+            headers.update(decision.headers)
+            if not decision.allowed:
+                failed = True
+                refused = throttled(decision)
+                results.append(_result(item, refused))
+                continue
         split = urlsplit(item["path"])
         body = b"" if item.get("body") is None else json.dumps(item["body"]).encode()
         outcome = await gateway.dispatch(
@@ -91,13 +112,15 @@ async def handle_batch(gateway: Gateway, request: Request, max_items: int) -> Re
             item["idempotencyKey"],
         )
         failed = failed or outcome.status >= 400
-        results.append(
-            {
-                "clientId": item["clientId"],
-                "status": outcome.status,
-                "replayed": outcome.replayed,
-                "body": json.loads(outcome.body) if outcome.body else None,
-            }
-        )
+        results.append(_result(item, outcome))
     payload = json.dumps({"results": results}, separators=(",", ":")).encode()
     return Response(payload, 200, headers, media_type="application/json")
+
+
+def _result(item: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+    return {
+        "clientId": item["clientId"],
+        "status": outcome.status,
+        "replayed": outcome.replayed,
+        "body": json.loads(outcome.body) if outcome.body else None,
+    }

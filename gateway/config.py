@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.bounds import RequestBounds
 from kit.config import SERVICES, env_int, env_str, redis_url, service_address
 from kit.config import env_float as _env_float
 
@@ -23,6 +24,7 @@ class GatewaySettings:
     window_seconds: int = 60
     idempotency_ttl_seconds: int = 24 * 3600
     batch_max_items: int = 100
+    bounds: RequestBounds = field(default_factory=RequestBounds)  # request sizes, address limit
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
@@ -38,4 +40,5 @@ class GatewaySettings:
             window_seconds=max(1, env_int("SALESOPS_GATEWAY_RATE_WINDOW_SECONDS", 60)),
             idempotency_ttl_seconds=env_int("SALESOPS_GATEWAY_IDEMPOTENCY_TTL_SECONDS", 24 * 3600),
             batch_max_items=env_int("SALESOPS_GATEWAY_BATCH_MAX_ITEMS", 100),
+            bounds=RequestBounds.from_env(),
         )

@@ -18,12 +18,15 @@ from gateway.routes import Route
 FD = descriptor.FieldDescriptor
 REF = "#/components/schemas/"
 ERROR_CODES = {
-    "400": "Invalid argument, failed precondition or out of range (google.rpc.BadRequest details)",
-    "401": "Missing or invalid bearer token",
+    "400": "Invalid argument, failed precondition or out of range (google.rpc.BadRequest details); "
+    "also JSON nested too deep or too many query parameters",
+    "401": "Missing or invalid bearer token (such failures are rate-limited per client address)",
     "403": "Permission denied",
     "404": "Not found",
     "409": "Already exists, aborted, or the same Idempotency-Key is still in flight",
+    "414": "Query string too long",
     "429": "Rate limit or quota exceeded",
+    "431": "Request headers too large or too many",
     "500": "Internal error",
     "501": "Not implemented yet",
     "503": "A service is unavailable",
@@ -307,7 +310,12 @@ def _batch_operation() -> dict[str, Any]:
         "tags": ["Gateway"],
         "summary": "Apply queued offline writes in order",
         "description": "Each item has its own idempotency key: replaying a batch applies nothing twice. "
-        "`stopOnFailure=true` skips the items after the first failure (status 424).",
+        "`stopOnFailure=true` skips the items after the first failure (status 424). "
+        "Rate limits: the batch counts as one request and every item as one more, checked right "
+        "before the item is applied. Items beyond the caller's quota are not applied and answer "
+        "429 with a RESOURCE_EXHAUSTED Status carrying RetryInfo; the batch then answers 200 "
+        "with `Retry-After`. Send just those items again after that delay: their idempotency "
+        "keys were not used.",
         "parameters": [
             {"name": "stopOnFailure", "in": "query", "required": False, "schema": {"type": "boolean"}},
             {"$ref": "#/components/parameters/RequestId"},
@@ -327,6 +335,13 @@ def _batch_operation() -> dict[str, Any]:
         "responses": {
             "200": {
                 "description": "One result per item, in order",
+                "headers": {
+                    **_rate_headers(),
+                    "Retry-After": {
+                        "schema": {"type": "integer"},
+                        "description": "Set when items were refused by the rate limit",
+                    },
+                },
                 "content": {
                     "application/json": {
                         "schema": {
@@ -336,7 +351,10 @@ def _batch_operation() -> dict[str, Any]:
                     }
                 },
             },
-            **{c: {"$ref": f"#/components/responses/E{c}"} for c in ("400", "401", "413", "429")},
+            **{
+                c: {"$ref": f"#/components/responses/E{c}"}
+                for c in ("400", "401", "413", "414", "429", "431")
+            },
         },
     }
 

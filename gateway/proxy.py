@@ -23,8 +23,9 @@ from starlette.responses import Response, StreamingResponse
 
 from gateway import errors as gw_errors
 from gateway.backends import Backends
+from gateway.bounds import RequestBounds, client_address
 from gateway.idempotency import IdempotencyStore, KeyReused, Stored, fingerprint
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import Blocked, Decision, RateLimiter
 from gateway.routes import Route, Router
 from gateway.transcode import build_request, to_json_bytes
 from kit import errors
@@ -61,6 +62,24 @@ class Caller:
     trace: Context | None = None  # the gateway span's context, propagated to the services
 
 
+class _Tokens(PrincipalCache):
+    def known(self, header: str | None) -> bool:
+        """Verified by this process before (it may have expired since: verification still runs)."""
+        return header is not None and header in self._cache
+
+
+def throttled(decision: Decision) -> Outcome:
+    """429 with the limiter's headers and a RESOURCE_EXHAUSTED Status (QuotaFailure, RetryInfo)."""
+    err = errors.ResourceExhausted(
+        f"rate limit exceeded ({decision.blocked_by})",
+        subject=decision.blocked_by,
+        retry_after_seconds=decision.retry_after_seconds,
+        reason="RATE_LIMITED",
+    )
+    status, data = gw_errors.from_error(err)
+    return Outcome(status, data, dict(decision.headers))
+
+
 def _error(err: errors.SalesopsError) -> Outcome:
     status, body = gw_errors.from_error(err)
     return Outcome(422 if isinstance(err, KeyReused) else status, body)
@@ -77,7 +96,10 @@ class Gateway:
         timeout_seconds: float,
         max_body_bytes: int,
         gzip_min_bytes: int = 1024,
+        bounds: RequestBounds | None = None,
     ) -> None:
+        self.bounds = bounds or RequestBounds()
+        self.blocked = Blocked()
         self.gzip_min = gzip_min_bytes
         self.router = router
         self.verifier = verifier
@@ -86,7 +108,7 @@ class Gateway:
         self.idempotency = idempotency
         self.timeout = timeout_seconds
         self.max_body = max_body_bytes
-        self._tokens = PrincipalCache(verifier)
+        self._tokens = _Tokens(verifier)
 
     # ------------------------------------------------------------------ pieces
 
@@ -130,7 +152,7 @@ class Gateway:
         request_id: str,
     ) -> Outcome:
         try:
-            message = build_request(route, path_vars, query, body)
+            message = build_request(route, path_vars, query, body, self.bounds.max_json_depth)
         except errors.SalesopsError as err:
             return _error(err)
         try:
@@ -207,25 +229,45 @@ class Gateway:
     # ------------------------------------------------------------------ HTTP
 
     async def guard(self, request: Request) -> tuple[Caller, dict[str, str]] | Outcome:
-        """Authentication and rate limits shared by every authenticated endpoint."""
+        """Authentication and rate limits shared by every authenticated endpoint.
+
+        A request failing authentication counts against its client address; an address over
+        that limit is refused before its token is verified, unless this process verified
+        the same token before (a colleague's session behind the same NAT goes on).
+        """
+        header = request.headers.get("authorization")
+        address = ""
+        if self.limiter is not None:
+            address = self.client_address(request)
+            wait = self.blocked.retry_after(address)
+            if wait and not self._tokens.known(header):
+                return throttled(Decision(False, {"Retry-After": str(wait)}, wait, "address"))
         try:
-            caller = self.authenticate(request.headers.get("authorization"))
+            caller = self.authenticate(header)
         except AuthError as exc:
-            return unauthorized(exc)
+            refused = unauthorized(exc)
+            if self.limiter is not None:
+                decision = await self.limiter.check_address(address)
+                if not decision.allowed:
+                    self.blocked.add(address, decision.retry_after_seconds)
+                    return throttled(decision)
+                refused.headers.update(decision.headers)
+            return refused
         headers: dict[str, str] = {}
         if self.limiter is not None:
             decision = await self.limiter.check(caller.principal.tenant, caller.principal.user_id)
             headers = decision.headers
             if not decision.allowed:
-                err = errors.ResourceExhausted(
-                    f"rate limit exceeded ({decision.blocked_by})",
-                    subject=decision.blocked_by,
-                    retry_after_seconds=decision.retry_after_seconds,
-                    reason="RATE_LIMITED",
-                )
-                status, data = gw_errors.from_error(err)
-                return Outcome(status, data, headers)
+                return throttled(decision)
         return caller, headers
+
+    def client_address(self, request: Request) -> str:
+        peer = request.scope.get("client")
+        return client_address(
+            peer[0] if peer else None,
+            request.headers.getlist("x-forwarded-for"),
+            self.bounds.networks(),
+        )
 
     async def handle(self, request: Request) -> Response:
         request_id = request.state.request_id
@@ -294,7 +336,7 @@ class Gateway:
     ) -> Response:
         """A server-streaming RPC as Server-Sent Events; the event id is the message's `cursor`."""
         try:
-            message = build_request(route, path_vars, query, b"")
+            message = build_request(route, path_vars, query, b"", self.bounds.max_json_depth)
         except errors.SalesopsError as err:
             return respond(_error(err))
         resume = request.headers.get("last-event-id")

@@ -1,5 +1,9 @@
 """Per-tenant and per-user rate limits in Redis: a sliding window (two weighted fixed windows).
 
+Requests that fail authentication are limited per client address instead (`check_address`);
+an address over its limit is remembered in the process (`Blocked`) so its next requests are
+refused before their token is even verified: a guess then learns nothing.
+
 One script call checks and counts every policy of a request atomically, so a
 request is counted only when all its policies let it through. Keys carry the
 tenant, so one tenant's flood only ever fills its own counters. One script call
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -90,13 +95,13 @@ class Decision:
     blocked_by: str = ""
 
 
-class RateLimiter:
-    def __init__(self, redis: Redis, tenant_limit: int, user_limit: int, window_seconds: int) -> None:
+class Windows:
+    """Sliding-window counters for one set of policies; concurrent checks share script calls."""
+
+    def __init__(self, redis: Redis, policies: list[Policy], window_seconds: int) -> None:
         self.redis = redis
         self.window_ms = window_seconds * 1000
-        self.policies = [
-            p for p in (Policy("tenant", tenant_limit), Policy("user", user_limit)) if p.limit > 0
-        ]
+        self.policies = [p for p in policies if p.limit > 0]
         self._script: Any = redis.register_script(_SCRIPT)
         self.policy_header = ", ".join(f'"{p.name}";q={p.limit};w={window_seconds}' for p in self.policies)
         self._pending: list[tuple[list[str], asyncio.Future[str | None]]] = []
@@ -104,21 +109,13 @@ class RateLimiter:
         # One script call in flight at a time; checks arriving meanwhile ride the next one.
         self._in_flight = False
 
-    def _keys(self, tenant: str, user: str) -> list[str]:
-        # Length-prefixed so no tenant/user pair can collide with another.
-        return [
-            f"gw:rl:t:{len(tenant)}:{tenant}"
-            if p.name == "tenant"
-            else f"gw:rl:u:{len(tenant)}:{tenant}:{user}"
-            for p in self.policies
-        ]
-
-    async def check(self, tenant: str, user: str) -> Decision:
+    async def check(self, keys: list[str]) -> Decision:
+        """`keys`: one counter prefix per policy, in the order of `policies`."""
         if not self.policies:
             return Decision(True, {})
         loop = asyncio.get_running_loop()
         future: asyncio.Future[str | None] = loop.create_future()
-        self._pending.append((self._keys(tenant, user), future))
+        self._pending.append((keys, future))
         if not self._in_flight:
             self._in_flight = True
             loop.call_soon(self._flush)
@@ -174,3 +171,63 @@ class RateLimiter:
         if not allowed:
             headers["Retry-After"] = str(retry)
         return Decision(allowed, headers, retry, blocked)
+
+
+class RateLimiter:
+    """Per tenant and user for authenticated requests; per client address for those that fail
+    authentication (so 401 floods and token guessing are throttled too)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        tenant_limit: int,
+        user_limit: int,
+        window_seconds: int,
+        address_limit: int = 0,
+    ) -> None:
+        self.callers = Windows(
+            redis, [Policy("tenant", tenant_limit), Policy("user", user_limit)], window_seconds
+        )
+        self.addresses = Windows(redis, [Policy("address", address_limit)], window_seconds)
+
+    @property
+    def policies(self) -> list[Policy]:
+        return self.callers.policies
+
+    async def check(self, tenant: str, user: str) -> Decision:
+        # Length-prefixed so no tenant/user pair can collide with another.
+        keys = [
+            f"gw:rl:t:{len(tenant)}:{tenant}"
+            if p.name == "tenant"
+            else f"gw:rl:u:{len(tenant)}:{tenant}:{user}"
+            for p in self.callers.policies
+        ]
+        return await self.callers.check(keys)
+
+    async def check_address(self, address: str) -> Decision:
+        return await self.addresses.check([f"gw:rl:a:{address}"])
+
+
+class Blocked:
+    """Client addresses over their limit, until when (monotonic), in this process; bounded."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._until: dict[str, float] = {}
+
+    def retry_after(self, address: str) -> int:
+        """Seconds left of the block (0: not blocked)."""
+        until = self._until.get(address)
+        if until is None:
+            return 0
+        left = until - time.monotonic()
+        if left <= 0:
+            del self._until[address]
+            return 0
+        return max(1, math.ceil(left))
+
+    def add(self, address: str, seconds: int) -> None:
+        self._until.pop(address, None)
+        if len(self._until) >= self.size:
+            self._until.pop(next(iter(self._until)))  # the oldest block goes first
+        self._until[address] = time.monotonic() + seconds

@@ -16,6 +16,7 @@ from typing import Any
 from google.protobuf import descriptor, json_format
 from google.protobuf.message import Message
 
+from gateway.bounds import RequestBounds, parse_json
 from gateway.routes import Route
 from kit import errors
 
@@ -101,12 +102,16 @@ def _set(target: dict[str, Any], chain: list[Any], value: Any, *, append: bool) 
 
 
 def build_request(
-    route: Route, path_vars: dict[str, str], query: Iterable[tuple[str, str]], body: bytes
+    route: Route,
+    path_vars: dict[str, str],
+    query: Iterable[tuple[str, str]],
+    body: bytes,
+    max_depth: int = RequestBounds.max_json_depth,
 ) -> Message:
     desc = route.request_cls.DESCRIPTOR
     data: dict[str, Any] = {}
     if route.body:
-        parsed = _json_body(body)
+        parsed = parse_json(body, max_depth) if body.strip() else None
         if route.body == "*":
             parsed = {} if parsed is None else parsed  # a custom method posted without a body
             if not isinstance(parsed, dict):
@@ -139,18 +144,14 @@ def build_request(
         json_format.ParseDict(data, msg)
     except json_format.ParseError as exc:
         raise _violation(str(exc)) from exc
-    except (ValueError, TypeError, AttributeError) as exc:  # odd shapes json_format does not wrap
+    except (
+        ValueError,
+        TypeError,
+        AttributeError,
+        RecursionError,
+    ) as exc:  # odd shapes json_format does not wrap
         raise bad_request("", str(exc)[:300]) from exc
     return msg
-
-
-def _json_body(body: bytes) -> Any:
-    if not body.strip():
-        return None
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise bad_request("", f"malformed JSON: {exc}") from exc
 
 
 def _violation(message: str) -> errors.InvalidArgument:

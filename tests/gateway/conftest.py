@@ -14,6 +14,7 @@ import uvicorn
 
 from deploy.local.infra import free_port
 from gateway.app import create_app
+from gateway.bounds import BoundedHttpToolsProtocol
 from gateway.config import GatewaySettings
 from kit.auth import AuthConfig, TokenMinter
 from kit.config import SERVICES
@@ -45,7 +46,15 @@ class Running:
 async def serve_app(app: Any) -> AsyncIterator[str]:
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, http="httptools")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            http=BoundedHttpToolsProtocol,  # as `python -m gateway` serves
+            proxy_headers=False,
+        )
     )
     task = asyncio.create_task(server.serve())
     while not server.started:
