@@ -1,0 +1,246 @@
+"""A small generic repository: get-or-NOT_FOUND, keyset lists, etag-checked writes.
+
+    class ItemRepository(Repository[ItemRow]):
+        model = ItemRow
+        resource = "example.Item"      # ResourceInfo.resource_type on NOT_FOUND
+        key = ("id",)                  # the id column(s) within a tenant
+
+        async def by_owner(self, owner: str, page: PageRequest) -> Page[ItemRow]:
+            return await self.list(
+                [ItemRow.owner == owner], [Sort(ItemRow.created_at, descending=True)],
+                page, query=query_key("by_owner", owner),
+            )
+
+The tenant comes from the unit of work's session (kit.db scopes every ORM
+statement), so no method here takes one. Named query methods live on the
+subclass; this base holds what every resource repeats.
+
+Order: the given sorts, then the key ascending as the tie-breaker, so the order is
+total and a page never repeats or skips a row. NULLs sort last in either direction,
+on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm.attributes import set_committed_value
+
+from kit.errors import Aborted, InvalidArgument, NotFound
+from kit.resources.paging import PageRequest, query_key
+from kit.resources.uow import UnitOfWork
+
+RowT = TypeVar("RowT")
+
+STALE_ETAG = "stale etag: the resource changed since it was read; read it again and retry"
+
+
+@dataclass(frozen=True)
+class Sort:
+    """One ORDER BY term over a mapped column (its value is read back from rows for tokens)."""
+
+    column: InstrumentedAttribute[Any]
+    descending: bool = False
+
+    @property
+    def name(self) -> str:
+        return str(self.column.key)
+
+    def clause(self) -> ColumnElement[Any]:
+        term = self.column.desc() if self.descending else self.column.asc()
+        return term.nulls_last()
+
+    def after(self, value: Any) -> ColumnElement[bool]:
+        """Rows strictly after `value` in this term's order (NULLs last)."""
+        if value is None:
+            return false()
+        beyond = self.column < value if self.descending else self.column > value
+        return or_(beyond, self.column.is_(None))
+
+    def same(self, value: Any) -> ColumnElement[bool]:
+        return self.column.is_(None) if value is None else self.column == value
+
+
+@dataclass
+class Page(Generic[RowT]):
+    items: builtins.list[RowT]
+    next_page_token: str = ""
+    total_size: int | None = None
+
+
+@dataclass(frozen=True)
+class _Keyset:
+    sorts: tuple[Sort, ...]
+    fingerprint: str
+
+
+def escape_like(text: str, escape: str = "\\") -> str:
+    """`text` with LIKE wildcards and the escape character made literal."""
+    return text.replace(escape, escape * 2).replace("%", escape + "%").replace("_", escape + "_")
+
+
+def _like(column: Any, pattern: str, case_sensitive: bool) -> ColumnElement[bool]:
+    if case_sensitive:
+        return column.like(pattern, escape="\\")  # type: ignore[no-any-return]
+    return column.ilike(pattern, escape="\\")  # type: ignore[no-any-return]
+
+
+def contains(column: Any, text: str, *, case_sensitive: bool = False) -> ColumnElement[bool]:
+    """Substring match of literal `text`: `%`, `_` and `\\` in it match only themselves."""
+    return _like(column, f"%{escape_like(text)}%", case_sensitive)
+
+
+def starts_with(column: Any, text: str, *, case_sensitive: bool = False) -> ColumnElement[bool]:
+    return _like(column, f"{escape_like(text)}%", case_sensitive)
+
+
+class Repository(Generic[RowT]):
+    """Base of a resource's repository; subclasses set `model`, `resource` and `key`."""
+
+    model: ClassVar[type[Any]]
+    resource: ClassVar[str]
+    key: ClassVar[tuple[str, ...] | str] = ("id",)
+    version: ClassVar[str] = "version"  # the integer column the etag is made of
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.session = uow.session
+
+    # --- keys -----------------------------------------------------------------
+
+    @classmethod
+    def key_names(cls) -> tuple[str, ...]:
+        return (cls.key,) if isinstance(cls.key, str) else tuple(cls.key)
+
+    def _key_match(self, ids: Sequence[Any]) -> list[ColumnElement[bool]]:
+        names = self.key_names()
+        if len(ids) != len(names):
+            raise TypeError(f"{self.resource} is keyed by {names}, got {len(ids)} value(s)")
+        return [getattr(self.model, n) == v for n, v in zip(names, ids, strict=True)]
+
+    def _row_key(self, row: RowT) -> list[Any]:
+        return [getattr(row, n) for n in self.key_names()]
+
+    def _name(self, ids: Sequence[Any]) -> str:
+        return "/".join(str(i) for i in ids)
+
+    # --- reads ----------------------------------------------------------------
+
+    async def find(self, *id: Any) -> RowT | None:
+        row = await self.session.scalar(select(self.model).where(*self._key_match(id)))
+        return row  # type: ignore[no-any-return]
+
+    async def get(self, *id: Any) -> RowT:
+        row = await self.find(*id)
+        if row is None:
+            raise NotFound(self.resource, self._name(id))
+        return row
+
+    def _keyset(self, order: Sequence[Sort], query: str) -> _Keyset:
+        named = {s.name for s in order}
+        sorts = (*order, *(Sort(getattr(self.model, n)) for n in self.key_names() if n not in named))
+        shape = [(s.name, s.descending) for s in sorts]
+        return _Keyset(sorts, query_key(self.resource, shape, query))
+
+    async def list(
+        self,
+        where: Sequence[ColumnElement[bool]],
+        order: Sequence[Sort],
+        page: PageRequest,
+        query: str,
+        *,
+        count: bool = False,
+    ) -> Page[RowT]:
+        """One page in the given order, the key breaking ties. `query` names the filter
+        (see `query_key`) so a token cannot be replayed against another query."""
+        keyset = self._keyset(order, query)
+        stmt = select(self.model).where(*where)
+        if page.token:
+            last = self.uow.tokens.decode(page.token, self.uow.tenant, keyset.fingerprint)
+            if len(last) != len(keyset.sorts):
+                raise InvalidArgument.field("page_token", "not a page token of this request")
+            stmt = stmt.where(after(keyset.sorts, last))
+        stmt = stmt.order_by(*(s.clause() for s in keyset.sorts)).limit(page.size + 1)
+        rows: builtins.list[RowT] = builtins.list(await self.session.scalars(stmt))
+        items = rows[: page.size]
+        token = ""
+        if len(rows) > page.size:
+            values = [getattr(items[-1], s.name) for s in keyset.sorts]
+            token = self.uow.tokens.encode(self.uow.tenant, keyset.fingerprint, values)
+        total = await self.count(where) if count else None
+        return Page(items, token, total)
+
+    async def count(self, where: Sequence[ColumnElement[bool]]) -> int:
+        found = await self.session.scalar(select(func.count()).select_from(self.model).where(*where))
+        return int(found or 0)
+
+    # --- writes ---------------------------------------------------------------
+
+    async def add(self, row: RowT) -> RowT:
+        """Insert now (flush), so a duplicate key surfaces inside the unit of work."""
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    def check_etag(self, row: RowT, etag: str) -> None:
+        if etag and etag != str(getattr(row, self.version)):
+            raise Aborted(STALE_ETAG, reason="STALE_ETAG")
+
+    async def update_if_etag(self, row: RowT, etag: str) -> RowT:
+        """Write the row's pending changes and bump its version, compare-and-set.
+
+        ABORTED when `etag` is given and is not the version read, or when a
+        concurrent transaction bumped the version first.
+        """
+        self.check_etag(row, etag)
+        old = getattr(row, self.version)
+        await self.session.flush()
+        column = getattr(self.model, self.version)
+        result = await self.session.execute(
+            update(self.model)
+            .where(*self._key_match(self._row_key(row)), column == old)
+            .values({self.version: old + 1})
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Aborted(STALE_ETAG, reason="STALE_ETAG")
+        set_committed_value(row, self.version, old + 1)
+        return row
+
+    async def delete_if_etag(self, row: RowT, etag: str) -> None:
+        self.check_etag(row, etag)
+        column = getattr(self.model, self.version)
+        result = await self.session.execute(
+            delete(self.model)
+            .where(*self._key_match(self._row_key(row)), column == getattr(row, self.version))
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Aborted(STALE_ETAG, reason="STALE_ETAG")
+        self.session.expunge(row)
+
+
+def after(sorts: Sequence[Sort], last: Sequence[Any]) -> ColumnElement[bool]:
+    """Rows after `last` in the order `sorts`: (a > x) OR (a = x AND b > y) OR ..."""
+    branches = []
+    for i, sort in enumerate(sorts):
+        equal = [s.same(v) for s, v in zip(sorts[:i], last[:i], strict=True)]
+        branches.append(and_(*equal, sort.after(last[i])))
+    return or_(*branches)
+
+
+__all__ = [
+    "STALE_ETAG",
+    "Page",
+    "Repository",
+    "Sort",
+    "after",
+    "contains",
+    "escape_like",
+    "starts_with",
+]

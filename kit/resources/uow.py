@@ -1,0 +1,157 @@
+"""The unit of work: one tenant transaction per RPC, committed in exactly one place.
+
+    tx = Transactions(rt.db, source="example", outbox=store.outbox)   # once per service
+
+    async def rename(uow: UnitOfWork, item_id: str, name: str) -> Item:   # a use case
+        item = await ItemRepository(uow).get(item_id)
+        item.name = name
+        await uow.emit("example.item.renamed", ItemRenamed(item_id=item_id), subject=item_id)
+        return item
+
+    item = await tx.run(principal.tenant, lambda uow: rename(uow, item_id, name))
+    async with tx.read(principal.tenant) as uow: ...                    # read-only
+
+Use cases take a `UnitOfWork` and never commit. Events go to the outbox in the
+same transaction as the state they announce. When two requests race on a unique
+key, the loser's whole `work` runs once more in a fresh transaction (it then sees
+the winner's row); `work` must therefore keep its side effects inside the unit of
+work, or register them with `after_commit`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+from google.protobuf.message import Message
+from sqlalchemy import Table
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.db import Database
+from kit.errors import Aborted
+from kit.events.outbox import emit as emit_event
+from kit.resources.paging import PageTokens
+
+log = logging.getLogger("salesops.resources")
+
+T = TypeVar("T")
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+class ReadOnlyError(RuntimeError):
+    """A write was attempted through a read-only unit of work."""
+
+
+class UnitOfWork:
+    """A tenant session plus the outbox it stages events into. Never commit it yourself."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        tenant: str,
+        *,
+        source: str,
+        outbox: Table,
+        tokens: PageTokens,
+        writable: bool = True,
+    ) -> None:
+        self.session = session
+        self.tenant = tenant
+        self.source = source
+        self.outbox = outbox
+        self.tokens = tokens
+        self.writable = writable
+        self._after_commit: list[AfterCommit] = []
+
+    async def emit(self, event_type: str, payload: Message, *, subject: str) -> None:
+        """Stage an event; it is published only if this unit of work commits."""
+        if not self.writable:
+            raise ReadOnlyError("events are emitted from Transactions.run, not read()")
+        await emit_event(
+            self.session, event_type, payload, source=self.source, subject=subject, table=self.outbox
+        )
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        """Run `callback` once the transaction has committed (e.g. waking a live stream).
+
+        A failing callback is logged, never raised: the change is already durable.
+        """
+        if not self.writable:
+            raise ReadOnlyError("nothing commits in a read-only unit of work")
+        self._after_commit.append(callback)
+
+    async def _run_after_commit(self) -> None:
+        for callback in self._after_commit:
+            try:
+                await callback()
+            except Exception:
+                log.exception("after-commit callback failed")
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    """True for a unique/primary-key violation on SQLite or PostgreSQL (not FK or NOT NULL)."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "23505" or getattr(orig, "pgcode", None) == "23505":
+        return True
+    text = str(orig)
+    return "UNIQUE constraint failed" in text or "duplicate key value violates unique constraint" in text
+
+
+class Transactions:
+    """Opens units of work for one service. Built once, shared by every RPC."""
+
+    def __init__(self, db: Database, *, source: str, outbox: Table, tokens: PageTokens | None = None) -> None:
+        self.db = db
+        self.source = source
+        self.outbox = outbox
+        self._tokens = tokens
+
+    @property
+    def tokens(self) -> PageTokens:
+        # Lazily, so building a service does not need the secret until a list is served.
+        if self._tokens is None:
+            self._tokens = PageTokens.from_env()
+        return self._tokens
+
+    def _unit(self, session: AsyncSession, tenant: str, *, writable: bool) -> UnitOfWork:
+        return UnitOfWork(
+            session, tenant, source=self.source, outbox=self.outbox, tokens=self.tokens, writable=writable
+        )
+
+    async def run(self, tenant: str, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """Run `work` in one transaction and commit; once more on a unique-key race."""
+        for attempt in (1, 2):
+            async with self.db.session(tenant) as session:
+                uow = self._unit(session, tenant, writable=True)
+                try:
+                    result = await work(uow)
+                    await session.commit()
+                except IntegrityError as exc:
+                    await session.rollback()
+                    if not is_unique_violation(exc):
+                        raise
+                    if attempt == 2:
+                        raise Aborted(
+                            "a concurrent request changed the same data; retry", reason="CONCURRENT_WRITE"
+                        ) from exc
+                    log.info("unique-key race in %s; running the unit of work again", self.source)
+                    continue
+            await uow._run_after_commit()
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @asynccontextmanager
+    async def read(self, tenant: str) -> AsyncIterator[UnitOfWork]:
+        """A read-only unit of work: nothing is committed, whatever happens.
+
+        Closing the session rolls the transaction back without expiring the rows
+        read, so they can still be presented after the block.
+        """
+        async with self.db.session(tenant) as session:
+            yield self._unit(session, tenant, writable=False)
+
+
+__all__ = ["AfterCommit", "ReadOnlyError", "Transactions", "UnitOfWork", "is_unique_violation"]
