@@ -10,6 +10,7 @@ helper adapters use: callers learn a status class (`Outcome`), never the answer 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import contextvars
 import enum
 import json as jsonlib
@@ -114,17 +115,18 @@ class SafeTransport(httpx.AsyncHTTPTransport):
         policy: OutboundPolicy,
         *,
         resolver: Resolver | None = None,
-        verify: bool | str = True,
+        verify: ssl.SSLContext | bool | str = True,
         limits: httpx.Limits = LIMITS,
         body_limit: int = BODY_LIMIT,
         resolve_timeout: float = 5.0,
     ) -> None:
-        super().__init__(verify=verify, trust_env=False, limits=limits)
+        context = httpx.create_ssl_context(verify=verify, trust_env=False)
+        super().__init__(verify=context, trust_env=False, limits=limits)
         self.policy, self.resolver = policy, resolver
         self.body_limit, self.resolve_timeout = body_limit, resolve_timeout
         # httpx takes no network backend; the pool it built is replaced by one that can only pin.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            ssl_context=context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -158,7 +160,7 @@ class SafeClient(httpx.AsyncClient):
         *,
         resolver: Resolver | None = None,
         timeout: float = 10.0,
-        verify: bool | str = True,
+        verify: ssl.SSLContext | bool | str = True,
         body_limit: int = BODY_LIMIT,
     ) -> None:
         super().__init__(

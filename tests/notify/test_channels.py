@@ -6,10 +6,14 @@ import email
 import hashlib
 import hmac
 
+import httpx
 import pytest
 
 from kit.net import OutboundPolicy, SafeClient
+from kit.secrets import seal
 from salesops.notify.v1 import channel_config_pb2 as C
+from salesops.notify.v1 import notification_pb2 as N
+from services.notify.channels import registry
 from services.notify.channels.base import Message, SendError
 from services.notify.channels.email import SmtpEmail
 from services.notify.channels.http_channels import DingTalkBot, SignedWebhook, SmsGateway, WeComBot
@@ -113,3 +117,105 @@ async def test_email_over_smtp_and_its_failure_classes() -> None:
     parsed = email.message_from_bytes(data)
     assert parsed["Message-ID"] == msg_id and parsed["X-Salesops-Delivery"] == "D1"
     assert "今日摘要" in str(email.header.make_header(email.header.decode_header(parsed["Subject"])))
+
+
+async def test_provider_answers_never_come_back() -> None:
+    async with http_provider(fail_times=1) as fake, SafeClient(LOOPBACK) as client:
+        config = C.ChannelConfig(webhook=C.WebhookSettings(url=f"{fake.url}/hook"))
+        with pytest.raises(SendError) as err:
+            await SignedWebhook(client).send(config, MSG)
+        fake.poison_marker = "POISON"
+        with pytest.raises(SendError) as refused:
+            await WeComBot(client, fake.url).send(
+                C.ChannelConfig(wecom_bot=C.WeComBotSettings(webhook_key=C.Secret(value="k"))),
+                Message("D", "N", "x", "u", "POISON", ""),
+            )
+    assert err.value.message == "5xx" and "provider down" not in str(err.value)
+    assert refused.value.message == "4xx" and "invalid payload" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.1/hook",
+        "http://127.0.0.1@example.com/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://[64:ff9b::a9fe:a9fe]/hook",
+        "http://2130706433/hook",
+        "https://localhost/hook",
+    ],
+)
+async def test_webhooks_to_refused_destinations_are_permanent_failures(url: str) -> None:
+    async with SafeClient(OutboundPolicy()) as client:
+        with pytest.raises(SendError) as err:
+            await SignedWebhook(client).send(C.ChannelConfig(webhook=C.WebhookSettings(url=url)), MSG)
+    assert err.value.code == "BLOCKED" and err.value.permanent and err.value.outcome == "blocked"
+
+
+async def test_an_ordinary_client_is_not_used_for_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SALESOPS_OUTBOUND_ALLOW", raising=False)
+    async with http_provider() as fake, httpx.AsyncClient() as plain:
+        config = C.ChannelConfig(webhook=C.WebhookSettings(url=f"{fake.url}/hook"))
+        with pytest.raises(SendError) as err:
+            await registry.adapters(plain)[N.CHANNEL_WEBHOOK].send(config, MSG)
+    assert err.value.code == "BLOCKED" and fake.requests == []
+
+
+async def test_webhook_idempotency_key_and_sealed_secrets() -> None:
+    async with http_provider() as fake, SafeClient(LOOPBACK) as client:
+        config = C.ChannelConfig(
+            webhook=C.WebhookSettings(
+                url=f"{fake.url}/hook",
+                signing_secret=C.Secret(value=seal("s3cret")),
+                headers={"Authorization": seal("Bearer partner-token")},
+            )
+        )
+        await SignedWebhook(client).send(config, MSG, idempotency_key="D1-attempt-key")
+        await SignedWebhook(client).send(config, MSG)
+    first, second = fake.requests
+    assert first.headers["idempotency-key"] == first.headers["webhook-id"] == "D1-attempt-key"
+    assert second.headers["idempotency-key"] == "D1"  # the delivery id by default
+    assert first.headers["authorization"] == "Bearer partner-token"
+    expected = hmac.new(
+        b"s3cret", first.headers["x-salesops-timestamp"].encode() + b"." + first.body, hashlib.sha256
+    )
+    assert first.headers["x-salesops-signature"] == f"v1={expected.hexdigest()}"
+
+
+async def test_sms_carries_the_delivery_as_out_id() -> None:
+    async with http_provider() as fake, SafeClient(LOOPBACK) as client:
+        config = C.ChannelConfig(sms=C.SmsSettings(access_key_id="AK", sign_name="销售通"))
+        await SmsGateway(client, fake.url).send(config, MSG, idempotency_key="KEY-1")
+    assert "OutId=KEY-1" in fake.requests[0].body.decode()
+
+
+@pytest.mark.parametrize(
+    ("host", "port"), [("10.0.0.1", 587), ("169.254.169.254", 25), ("localhost", 587), ("8.8.8.8", 6379)]
+)
+async def test_smtp_destinations_are_checked(host: str, port: int) -> None:
+    config = C.ChannelConfig(
+        email=C.EmailSettings(host=host, port=port, from_address="noreply@salesops.test")
+    )
+    with pytest.raises(SendError) as err:
+        await SmtpEmail(OutboundPolicy()).send(config, Message("D", "N", "x", "rep@example.com", "t", "b"))
+    assert err.value.code == "BLOCKED" and err.value.permanent
+
+
+async def test_smtp_message_id_follows_the_delivery_and_replies_stay_private() -> None:
+    async with smtp_server(fail_times=1, fail_reply="451 4.3.0 internal relay mx7.corp refused") as fake:
+        config = C.ChannelConfig(
+            email=C.EmailSettings(
+                host="127.0.0.1",
+                port=fake.port,
+                security=C.SMTP_SECURITY_NONE,
+                from_address="n@salesops.test",
+            )
+        )
+        mail = Message("D9", "N1", "digest", "rep@example.com", "t", "b")
+        with pytest.raises(SendError) as err:
+            await SmtpEmail(LOOPBACK).send(config, mail)
+        assert err.value.message == "4xx" and "mx7.corp" not in str(err.value)
+        first = await SmtpEmail(LOOPBACK).send(config, mail, idempotency_key="D9")
+        again = await SmtpEmail(LOOPBACK).send(config, mail)
+    assert first == again == "<D9@salesops.test>"
