@@ -2,21 +2,60 @@
 
 A monitor pings each dependency (database, Redis, Temporal...) on an interval
 with a timeout and sets grpc.health.v1 status for "" and for each service name.
+
+Advisories are conditions an operator must act on that do not make the process
+unready, such as a business calendar lacking next year's holiday schedule. They
+are logged when they appear, listed by :meth:`ReadinessMonitor.details`, and sent
+as JSON in the ``salesops-health-details-bin`` trailer of every Health/Check answer
+when the server uses :class:`DetailedHealthServicer`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
-from grpc_health.v1 import health_pb2
+import grpc
+from grpc_health.v1 import health, health_pb2
+
+from kit.calendar import CalendarConfigError, calendar_from_env, coverage_warning
 
 log = logging.getLogger("salesops.health")
 
 Check = Callable[[], Awaitable[object]]
+Advisory = Callable[[], str | None]  # a warning text, or None when all is well
+DETAILS_TRAILER = "salesops-health-details-bin"
+
+
+def business_calendar_advisory() -> str | None:
+    """The deployment calendar's coverage warning for today in its zone (see kit.calendar.coverage)."""
+    try:
+        calendar = calendar_from_env()
+    except CalendarConfigError as exc:
+        return f"business calendar configuration is invalid: {exc}"
+    return coverage_warning(datetime.now(calendar.zone).date(), calendar)
+
+
+DEFAULT_ADVISORIES: Mapping[str, Advisory] = {"business-calendar": business_calendar_advisory}
+
+
+class DetailedHealthServicer(health.aio.HealthServicer):  # type: ignore[misc,name-defined]  # untyped base
+    """grpc.health.v1 Health whose Check answers carry the monitor's details in a binary trailer."""
+
+    details: Callable[[], Mapping[str, Any]] | None = None
+
+    async def Check(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        answer = await super().Check(request, context)
+        if self.details is not None:
+            payload = json.dumps(self.details(), ensure_ascii=False, sort_keys=True).encode()
+            context.set_trailing_metadata(((DETAILS_TRAILER, payload),))
+        return answer
 
 
 class ReadinessMonitor:
@@ -28,13 +67,21 @@ class ReadinessMonitor:
         *,
         interval: float = 2.0,
         timeout: float = 2.0,
+        advisories: Mapping[str, Advisory] | None = None,
+        advisory_interval: float = 300.0,
     ) -> None:
         self.servicer = servicer
         self.service_names = ["", *service_names]
         self.checks = checks
         self.interval = interval
         self.timeout = timeout
+        self.advisories = DEFAULT_ADVISORIES if advisories is None else advisories
+        self.advisory_interval = advisory_interval
         self.failing: dict[str, str] = {}
+        self.warnings: dict[str, str] = {}
+        self._advised_at: float | None = None
+        if isinstance(servicer, DetailedHealthServicer):
+            servicer.details = self.details
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -55,8 +102,39 @@ class ReadinessMonitor:
         for name in set(self.failing) - set(failing):
             log.info("dependency %s is back", name)
         self.failing = failing
+        self.check_advisories()
         await self._publish(not failing and not self._stopping)
         return not failing
+
+    def check_advisories(self, *, force: bool = False) -> dict[str, str]:
+        """Re-evaluate the advisories (at most every `advisory_interval`); log the ones that appear."""
+        now = time.monotonic()
+        if not force and self._advised_at is not None and now - self._advised_at < self.advisory_interval:
+            return self.warnings
+        self._advised_at = now
+        warnings: dict[str, str] = {}
+        for name, advisory in self.advisories.items():
+            try:
+                text = advisory()
+            except Exception as exc:  # a broken advisory is itself worth a warning
+                text = f"advisory failed: {type(exc).__name__}: {exc}"[:300]
+            if text:
+                warnings[name] = text
+        for name, text in warnings.items():
+            if self.warnings.get(name) != text:
+                log.warning("health advisory %s: %s", name, text)
+        for name in set(self.warnings) - set(warnings):
+            log.info("health advisory %s cleared", name)
+        self.warnings = warnings
+        return warnings
+
+    def details(self) -> dict[str, Any]:
+        """Readiness with its reasons: failing dependencies and advisories (shown, never blocking)."""
+        return {
+            "serving": not self.failing and not self._stopping,
+            "failing": dict(self.failing),
+            "warnings": dict(self.warnings),
+        }
 
     async def _publish(self, serving: bool) -> None:
         status = (

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from kit.auth import TokenVerifier
 from kit.config import GrpcSettings
+from kit.grpc.health import DetailedHealthServicer
 from kit.grpc.interceptors import ServerPipeline
 
 log = logging.getLogger("salesops.grpc")
@@ -50,7 +51,7 @@ class GrpcServer:
         self.service = service
         self.settings = settings
         self.registrations = list(registrations)
-        self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        self.health = DetailedHealthServicer()  # Check answers carry the readiness details
         self.server = grpc.aio.server(
             interceptors=[ServerPipeline(service, verifier, settings.default_deadline_seconds)],
             options=server_options(settings),
