@@ -7,6 +7,7 @@ variable, e.g. `SALESOPS_LEADS_DATABASE_URL`, so one shell can configure all fiv
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ SERVICE_PORTS: dict[str, int] = {
     "notify": 50055,
 }
 SERVICES: tuple[str, ...] = tuple(SERVICE_PORTS)
+ENVIRONMENTS: tuple[str, ...] = ("embedded", "production")
 
 
 class ConfigError(ValueError):
@@ -58,6 +60,15 @@ def env_bool(name: str, default: bool) -> bool:
     if raw in {"0", "false", "no", "off"}:
         return False
     raise ConfigError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+def deployment_environment(environ: Mapping[str, str] | None = None) -> str:
+    """`SALESOPS_ENV`: ``embedded`` (default) or ``production``; anything else is refused."""
+    raw = (os.environ if environ is None else environ).get("SALESOPS_ENV", "").strip()
+    environment = raw or "embedded"
+    if environment not in ENVIRONMENTS:
+        raise ConfigError(f"SALESOPS_ENV must be 'embedded' or 'production', got {environment!r}")
+    return environment
 
 
 def var_dir() -> Path:
@@ -110,9 +121,7 @@ class Settings:
         if service not in SERVICE_PORTS:
             raise ConfigError(f"unknown service {service!r}; expected one of {', '.join(SERVICES)}")
         prefix = f"SALESOPS_{service.upper()}_"
-        environment = env_str("SALESOPS_ENV", "embedded")
-        if environment not in {"embedded", "production"}:
-            raise ConfigError(f"SALESOPS_ENV must be 'embedded' or 'production', got {environment!r}")
+        environment = deployment_environment()
         default_db = f"sqlite+aiosqlite:///{var_dir() / (service + '.db')}"
         port = env_int(prefix + "PORT", SERVICE_PORTS[service])
         host = env_str("SALESOPS_GRPC_HOST", "127.0.0.1")
@@ -128,7 +137,8 @@ class Settings:
             health_interval_seconds=env_float("SALESOPS_HEALTH_INTERVAL_SECONDS", 2.0),
             grpc=GrpcSettings(
                 listen=env_str(prefix + "LISTEN", f"{host}:{port}"),
-                reflection=env_bool("SALESOPS_GRPC_REFLECTION", True),
+                # Reflection lists every RPC to anyone who can connect: a dev convenience.
+                reflection=env_bool("SALESOPS_GRPC_REFLECTION", environment == "embedded"),
                 grace_seconds=env_float("SALESOPS_GRPC_GRACE_SECONDS", 10.0),
                 default_deadline_seconds=env_float("SALESOPS_GRPC_DEFAULT_DEADLINE_SECONDS", 10.0),
                 max_message_bytes=env_int("SALESOPS_GRPC_MAX_MESSAGE_BYTES", 8 * 1024 * 1024),

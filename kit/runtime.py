@@ -108,8 +108,7 @@ class ServiceSpec:
 async def serve(spec: ServiceSpec, role: str, settings: Settings | None = None) -> None:
     settings = settings or Settings.from_env(spec.name)
     rt = Runtime(settings)
-    if settings.environment == "production" and rt.auth_config.uses_dev_secret:
-        log.warning("SALESOPS_JWT_SECRET is the documented dev default: set a real secret")
+    rt.auth_config.check_environment(settings.environment)  # production + dev secret: refuse to start
     if settings.migrate_on_start:
         await upgrade_to_head(spec.name, rt.db)
         log.info("%s database migrated", spec.name)

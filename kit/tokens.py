@@ -17,26 +17,23 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
-from kit.auth import KNOWN_ROLES, AuthConfig, AuthConfigError, AuthError, TokenMinter, TokenVerifier
-
-_TTL_PART = re.compile(r"(\d+)([smhdw])")
-_TTL_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+from kit.auth import (
+    KNOWN_ROLES,
+    AuthConfig,
+    AuthConfigError,
+    AuthError,
+    TokenMinter,
+    TokenVerifier,
+    parse_duration,
+)
 
 
 def parse_ttl(text: str) -> timedelta:
     """``90`` (seconds), ``30m``, ``12h``, ``7d``, ``1h30m``..."""
-    value = text.strip().lower()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
-    parts = _TTL_PART.findall(value)
-    if not value or "".join(number + unit for number, unit in parts) != value:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (examples: 90, 30m, 12h, 7d, 1h30m)")
-    ttl = timedelta()
-    for number, unit in parts:
-        ttl += timedelta(**{_TTL_UNITS[unit]: int(number)})
-    if ttl <= timedelta(0):
-        raise argparse.ArgumentTypeError("duration must be positive")
-    return ttl
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _split(values: Sequence[str] | None) -> list[str]:
@@ -59,7 +56,12 @@ def _parser() -> argparse.ArgumentParser:
         help=f"comma-separated, repeatable: {', '.join(sorted(KNOWN_ROLES))}",
     )
     mint.add_argument("--org", default="", help="org-unit path, e.g. east/team-a")
-    mint.add_argument("--ttl", type=parse_ttl, default=None, help="lifetime, e.g. 30m, 12h, 7d (default 12h)")
+    mint.add_argument(
+        "--ttl",
+        type=parse_ttl,
+        default=None,
+        help="lifetime, e.g. 30m, 12h (default 12h, 1h for --service; at most SALESOPS_JWT_MAX_LIFETIME)",
+    )
     mint.add_argument("--scope", action="append", help="partner scopes, comma/space separated, repeatable")
 
     decode = commands.add_parser("decode", help="verify a token and print its claims")
@@ -72,8 +74,7 @@ def _mint(args: argparse.Namespace, config: AuthConfig) -> int:
     if config.uses_dev_secret:
         print("note: signing with the built-in dev secret (set SALESOPS_JWT_SECRET)", file=sys.stderr)
     if args.service:
-        ttl = args.ttl or timedelta(hours=1)
-        token = minter.mint_service_token(args.service, args.tenant, ttl=ttl)
+        token = minter.mint_service_token(args.service, args.tenant, ttl=args.ttl)
     else:
         roles = _split(args.roles)
         if not roles:
@@ -84,7 +85,7 @@ def _mint(args: argparse.Namespace, config: AuthConfig) -> int:
             args.tenant,
             roles,
             org=args.org,
-            ttl=args.ttl or timedelta(hours=12),
+            ttl=args.ttl,
             scopes=_split(args.scope),
         )
     print(token)

@@ -33,8 +33,10 @@ def demo_users() -> list[DemoUser]:
     return users
 
 
-def demo_tokens(config: AuthConfig | None = None, ttl: timedelta = timedelta(days=7)) -> dict[str, str]:
+def demo_tokens(config: AuthConfig | None = None, ttl: timedelta | None = None) -> dict[str, str]:
+    """A token per demo user, living as long as verifiers accept (SALESOPS_JWT_MAX_LIFETIME, 12 h)."""
     minter = TokenMinter(config or AuthConfig.from_env())
+    ttl = ttl or minter.config.max_lifetime
     return {
         u.user_id: minter.mint(u.user_id, TENANT, list(u.roles), org=u.org, ttl=ttl) for u in demo_users()
     }

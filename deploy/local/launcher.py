@@ -218,7 +218,7 @@ def _summary(
         print(f"  {name:<12} grpc://{addr}")
     print(f"  temporal UI  {ui}")
     print(f"  redis        {redis}")
-    print("\ndemo users (Authorization: Bearer <token>, valid 7 days):")
+    print("\ndemo users (Authorization: Bearer <token>, valid SALESOPS_JWT_MAX_LIFETIME, 12 h by default):")
     for user in demo_users():
         print(f"  {user.user_id:<14} {','.join(user.roles):<11} {user.org or '-':<12} {tokens[user.user_id]}")
     print(flush=True)

@@ -23,6 +23,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from kit.auth import (
     DEV_SECRET,
+    KNOWN_ROLES,
     AuthConfig,
     AuthConfigError,
     AuthError,
@@ -486,6 +487,84 @@ def test_jwks_ignores_keys_for_other_algorithms(
     assert verifier.verify(token).user_id == "rep-a1"
 
 
+# --------------------------------------------------------------------------- lifetime and roles
+
+
+def test_lifetime_up_to_the_maximum_is_accepted(verifier: TokenVerifier) -> None:
+    now = int(time.time())
+    token = craft({"alg": "HS256", "typ": "JWT"}, good_claims(iat=now, exp=now + 12 * 3600), hs256(SECRET))
+    assert verifier.verify(token).user_id == "rep-a1"
+
+
+@pytest.mark.parametrize(
+    ("iat_offset", "exp_offset"),
+    [
+        (0, 12 * 3600 + 1),  # one second over, measured from iat
+        (-3600, 12 * 3600 - 60),  # issued an hour ago: 13 h in all, even though 12 h are left
+        (0, 365 * 86400),
+    ],
+)
+def test_lifetime_beyond_the_maximum_is_refused(
+    verifier: TokenVerifier, iat_offset: int, exp_offset: int
+) -> None:
+    now = int(time.time())
+    claims = good_claims(iat=now + iat_offset, exp=now + exp_offset)
+    token = craft({"alg": "HS256", "typ": "JWT"}, claims, hs256(SECRET))
+    assert refused(verifier, token) == "lifetime_too_long"
+
+
+def test_lifetime_without_iat_is_measured_from_now(verifier: TokenVerifier) -> None:
+    now = int(time.time())
+    within = craft({"alg": "HS256"}, good_claims(iat=None, exp=now + 11 * 3600), hs256(SECRET))
+    assert verifier.verify(within).user_id == "rep-a1"
+    beyond = craft({"alg": "HS256"}, good_claims(iat=None, exp=now + 13 * 3600), hs256(SECRET))
+    assert refused(verifier, beyond) == "lifetime_too_long"
+
+
+def test_maximum_lifetime_is_configurable() -> None:
+    config = AuthConfig.from_env({"SALESOPS_JWT_SECRET": SECRET.decode(), "SALESOPS_JWT_MAX_LIFETIME": "7d"})
+    assert config.max_lifetime == timedelta(days=7)
+    week = TokenMinter(config).mint("rep-a1", "demo", ["rep"], ttl=timedelta(days=7))
+    assert TokenVerifier(config).verify(week).user_id == "rep-a1"
+    assert refused(TokenVerifier(hs_config()), week) == "lifetime_too_long"
+    short = hs_config(max_lifetime=timedelta(minutes=30))
+    hour = TokenMinter(hs_config()).mint("rep-a1", "demo", ["rep"], ttl=timedelta(hours=1))
+    assert refused(TokenVerifier(short), hour) == "lifetime_too_long"
+
+
+def test_minter_stays_within_the_maximum_lifetime() -> None:
+    short = TokenMinter(hs_config(max_lifetime=timedelta(minutes=30)))
+    with pytest.raises(ValueError, match="SALESOPS_JWT_MAX_LIFETIME"):
+        short.mint("rep-a1", "demo", ["rep"], ttl=timedelta(hours=1))
+    with pytest.raises(ValueError, match="SALESOPS_JWT_MAX_LIFETIME"):
+        TokenMinter(hs_config()).mint("rep-a1", "demo", ["rep"], ttl=timedelta(hours=12, seconds=1))
+    # Defaults: 12 h for users, 1 h for services, each capped by the maximum.
+    claims = jwt.decode(short.mint("rep-a1", "demo", ["rep"]), options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 1800
+    claims = jwt.decode(short.mint_service_token("leads", "demo"), options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 1800
+    default = TokenMinter(hs_config())
+    claims = jwt.decode(default.mint("rep-a1", "demo", ["rep"]), options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 12 * 3600
+    claims = jwt.decode(default.mint_service_token("leads", "demo"), options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 3600
+
+
+@pytest.mark.parametrize("roles", [["superuser"], ["rep", "root"], ["Admin"], ["admin "]])
+def test_unknown_roles_are_refused(verifier: TokenVerifier, roles: list[str]) -> None:
+    token = craft({"alg": "HS256"}, good_claims(roles=roles), hs256(SECRET))
+    with pytest.raises(AuthError) as caught:
+        verifier.verify(token)
+    assert caught.value.reason == "unknown_role"
+    assert "not in the whitelist" in caught.value.detail
+
+
+def test_every_known_role_is_accepted(verifier: TokenVerifier) -> None:
+    roles = sorted(KNOWN_ROLES)
+    token = craft({"alg": "HS256"}, good_claims(roles=roles), hs256(SECRET))
+    assert verifier.verify(token).roles == frozenset(roles)
+
+
 # --------------------------------------------------------------------------- configuration
 
 
@@ -497,6 +576,7 @@ def test_config_defaults_are_dev_mode() -> None:
     assert DEV_SECRET.startswith("salesops-dev-secret-change-me")
     assert config.uses_dev_secret
     assert (config.audience, config.issuer, config.leeway_seconds) == ("salesops", None, 30)
+    assert (config.max_lifetime, config.environment) == (timedelta(hours=12), "embedded")
     assert DEV_SECRET not in repr(config)
     # The dev config really works end to end.
     assert TokenVerifier(config).verify(TokenMinter(config).mint("a", "demo", ["admin"])).is_admin
@@ -529,6 +609,9 @@ def test_config_from_env(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:
         {"SALESOPS_JWT_ALG": "RS256"},
         {"SALESOPS_JWT_LEEWAY_SECONDS": "soon"},
         {"SALESOPS_JWT_LEEWAY_SECONDS": "-1"},
+        {"SALESOPS_JWT_MAX_LIFETIME": "forever"},
+        {"SALESOPS_JWT_MAX_LIFETIME": "0"},
+        {"SALESOPS_JWT_MAX_LIFETIME": "-5m"},
     ],
 )
 def test_bad_config_is_rejected(env: dict[str, str]) -> None:
