@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-import httpx
 
 from kit.auth import Principal
 from kit.errors import PermissionDenied
+from kit.net import OutboundPolicy
 from kit.runtime import Runtime
 from salesops.notify.v1 import notify_service_pb2
 from services.notify import live, sending
@@ -44,12 +44,15 @@ class ApiBase:
 
     rt: Runtime
     adapters: dict[int, Adapter]
+    outbound: OutboundPolicy
     sender: sending.Sender
     hub: live.InboxHub
 
     def __init__(self, rt: Runtime, hub: live.InboxHub | None = None) -> None:
         self.rt = rt
-        # TestChannelConfig sends through the same adapters as the delivery activities.
-        self.adapters = registry.adapters(httpx.AsyncClient(timeout=10.0))
+        # TestChannelConfig sends through the same adapters as the delivery activities; saving a
+        # configuration checks its destinations under the same outbound policy (kit.net).
+        self.outbound = OutboundPolicy.from_env()
+        self.adapters = registry.adapters(policy=self.outbound)
         self.sender = sending.Sender(rt.db, rt.redis)
         self.hub = hub or live.InboxHub(rt.redis)

@@ -26,6 +26,7 @@ from services.notify import (
 from services.notify.api.base import ApiBase, Ctx, M
 from services.notify.api.base import admin_only as _admin
 from services.notify.channels.base import Message, SendError
+from services.notify.channels.checks import check_destinations
 from services.notify.presenters import CHANNEL_CONFIG, SECRET_PATHS
 from services.notify.store import (
     ChannelConfigRow,
@@ -41,6 +42,7 @@ class ChannelConfigsApi(ApiBase):
         cfg = channel_config_pb2.ChannelConfig()
         cfg.CopyFrom(request.channel_config)
         _check_channel_config(cfg)
+        await check_destinations(cfg, self.outbound)
         cfg.channel_config_id = cfg.channel_config_id or str(ULID())
         async with self.rt.db.session(p.tenant) as s:
             s.add(
@@ -93,6 +95,7 @@ class ChannelConfigsApi(ApiBase):
             current = channel_config_pb2.ChannelConfig.FromString(row.payload)
             merged = _merge_channel_config(current, incoming, list(request.update_mask.paths))
             _check_channel_config(merged)
+            await check_destinations(merged, self.outbound)
             row.payload = merged.SerializeToString()
             row.enabled = merged.enabled
             row.version += 1
@@ -230,10 +233,6 @@ def _check_channel_config(cfg: channel_config_pb2.ChannelConfig) -> None:
         v.add("channel_config.channel", "an external channel is required")
     elif cfg.WhichOneof("settings") != expected:
         v.add(f"channel_config.{expected}", f"settings for {expected} are required")
-    if cfg.WhichOneof("settings") == "webhook" and not cfg.webhook.url.startswith(
-        ("https://", "http://127.0.0.1", "http://localhost")
-    ):
-        v.add("channel_config.webhook.url", "https only (http for localhost)")
     if cfg.WhichOneof("settings") == "email" and (not cfg.email.host or "@" not in cfg.email.from_address):
         v.add("channel_config.email", "host and from_address are required")
     v.raise_if_any("invalid channel configuration")
