@@ -219,3 +219,23 @@ async def test_smtp_message_id_follows_the_delivery_and_replies_stay_private() -
         first = await SmtpEmail(LOOPBACK).send(config, mail, idempotency_key="D9")
         again = await SmtpEmail(LOOPBACK).send(config, mail)
     assert first == again == "<D9@salesops.test>"
+
+
+async def test_configured_headers_cannot_take_over_the_request() -> None:
+    async with http_provider() as fake, SafeClient(LOOPBACK) as client:
+        headers = {
+            "Host": "internal.admin",
+            "Content-Length": "0",
+            "Transfer-Encoding": "chunked",
+            "X-Salesops-Signature": "v1=forged",
+            "Idempotency-Key": "forged",
+            "X-Bad": "a\r\nInjected: 1",
+            "X-Env": "test",
+        }
+        config = C.ChannelConfig(webhook=C.WebhookSettings(url=f"{fake.url}/hook", headers=headers))
+        await SignedWebhook(client).send(config, MSG)
+    req = fake.requests[0]
+    assert req.headers["host"] == f"127.0.0.1:{fake.url.rsplit(':', 1)[1]}"
+    assert "x-salesops-signature" not in req.headers and req.headers["idempotency-key"] == "D1"
+    assert "x-bad" not in req.headers and "injected" not in req.headers and req.headers["x-env"] == "test"
+    assert req.json()["title"] == "线索已超时"

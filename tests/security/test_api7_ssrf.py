@@ -128,3 +128,13 @@ async def test_destinations_are_checked_again_at_each_send(
             )
     assert not out.success and out.error.code == "BLOCKED" and out.error.permanent
     assert fake.heads == []
+
+
+async def test_webhook_headers_notify_owns_are_refused_at_save(strict: NotifyStack) -> None:
+    for name in ("Host", "Content-Length", "Transfer-Encoding", "X-Salesops-Signature", "Bad Name"):
+        cfg = webhook("https://hooks.example.com/x")
+        cfg.webhook.headers[name] = "v"
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await _create(strict, cfg)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, name
+        assert "webhook.headers" in (err.value.details() or ""), name

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from kit.errors import Violations
 from kit.net import Blocked, OutboundPolicy, Resolver, Unresolved, parse_target, pin, smtp_destination
+from kit.secrets import unseal
 from salesops.notify.v1 import channel_config_pb2
 from services.notify.channels.email import default_port
+from services.notify.channels.http_channels import header_problem
 
 
 async def check_destinations(
@@ -15,7 +17,8 @@ async def check_destinations(
     *,
     prefix: str = "channel_config",
 ) -> None:
-    """INVALID_ARGUMENT when the webhook URL or the SMTP host/port may not be reached.
+    """INVALID_ARGUMENT when the webhook URL or the SMTP host/port may not be reached, or a
+    webhook header is one notify sets itself (Host, Content-Length, X-Salesops-*...) or malformed.
 
     A name that does not resolve right now is accepted: every send checks again.
     """
@@ -33,4 +36,9 @@ async def check_destinations(
         if kind == "email":
             path = f"{prefix}.email.port" if exc.reason.startswith("port") else f"{prefix}.email.host"
         v.add(path, f"not an allowed destination: {exc.reason}")
+    if kind == "webhook":
+        for name, value in cfg.webhook.headers.items():
+            why = header_problem(name, unseal(value, allow_plaintext=True))
+            if why:
+                v.add(f"{prefix}.webhook.headers[{name[:64]!r}]", why)
     v.raise_if_any("invalid channel configuration")

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 import urllib.parse
 from typing import Any
@@ -173,6 +174,41 @@ class SmsGateway:
         return token(data.get("BizId", ""), message.delivery_id)
 
 
+# Headers the transport or the signature owns: an admin's header must not redirect the request
+# to another virtual host, reframe the body, or forge our own headers.
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authorization",
+        "proxy-connection",
+        "content-type",
+        "content-encoding",
+        "idempotency-key",
+        "webhook-id",
+    }
+)
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
+
+
+def header_problem(name: str, value: str) -> str:
+    """Why a configured webhook header cannot be sent, or ""."""
+    lowered = name.lower()
+    if not _HEADER_NAME.fullmatch(name):
+        return "not a valid header name"
+    if lowered in RESERVED_HEADERS or lowered.startswith("x-salesops-"):
+        return "set by notify itself"
+    if len(value) > 4096 or any((ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F for ch in value):
+        return "the value has control characters or is longer than 4096 characters"
+    return ""
+
+
 def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "v1=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
@@ -201,7 +237,9 @@ class SignedWebhook:
         ).encode()
         stamp = str(int(time.time()))
         key = idempotency_key or message.delivery_id
-        headers = {name: _open(value) for name, value in hook.headers.items()} | {
+        opened = {name: _open(value) for name, value in hook.headers.items()}
+        custom = {name: value for name, value in opened.items() if not header_problem(name, value)}
+        headers = custom | {
             "Content-Type": "application/json",
             "X-Salesops-Timestamp": stamp,
             "X-Salesops-Delivery": message.delivery_id,
