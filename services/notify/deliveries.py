@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from kit.db import Database
     from kit.errors import FailedPrecondition, NotFound
     from salesops.notify.v1 import channel_config_pb2, delivery_pb2
+    from salesops.notify.v1 import notification_pb2 as N
     from services.notify import convert
     from services.notify.channels.base import Adapter, Message, SendError
     from services.notify.domain import rate_limit
@@ -37,7 +38,11 @@ with workflow.unsafe.imports_passed_through():
 log = logging.getLogger("salesops.notify.deliveries")
 D = delivery_pb2
 PENDING = (D.DELIVERY_STATUS_QUEUED, D.DELIVERY_STATUS_HELD, D.DELIVERY_STATUS_RETRYING)
-TASK_QUEUE_DEFAULT = "notify"
+# Adapters that hand the idempotency key to the provider (SMS OutId, e-mail Message-ID, webhook
+# header): an attempt left in doubt by a crash is sent again under the same key. The group bots
+# have no such field: an in-doubt attempt there is not repeated but FAILED (IN_DOUBT), re-sendable.
+KEYED_CHANNELS = frozenset({N.CHANNEL_SMS, N.CHANNEL_EMAIL, N.CHANNEL_WEBHOOK})
+IN_DOUBT = "IN_DOUBT"
 
 
 def proto(row: DeliveryRow) -> delivery_pb2.Delivery:
@@ -263,7 +268,14 @@ class DeliveryActivities:
 
     @activity.defn(name="notify.attempt_delivery")
     async def attempt(self, ref: DeliveryRef) -> str:
-        """One attempt. Transient failures raise (Temporal retries with back-off); permanent ones do not retry."""
+        """One attempt, recorded before it is sent.
+
+        The attempt and its idempotency key (`<delivery id>:<attempt>`) are committed
+        first; a crash between the send and its outcome leaves the key in the row, and the
+        retry finds the attempt in doubt instead of blindly sending a second SMS.
+        Transient failures raise (Temporal retries with back-off); permanent ones do not retry.
+        """
+        now = datetime.now(UTC)
         async with self.db.session(ref.tenant) as s:
             row = await s.scalar(select(DeliveryRow).where(DeliveryRow.id == ref.delivery_id))
             if row is None or row.status not in PENDING:
@@ -273,6 +285,18 @@ class DeliveryActivities:
                 row.status = D.DELIVERY_STATUS_CANCELLED
                 await s.commit()
                 return "expired"
+            in_doubt = row.inflight_key
+            if in_doubt and row.channel not in KEYED_CHANNELS:
+                row.status, row.failed_at, row.inflight_key = D.DELIVERY_STATUS_FAILED, now, ""
+                row.last_error_code = IN_DOUBT
+                row.last_error = "an earlier attempt may have been sent: check before resending"
+                await _announce_failure(s, row.id, now)
+                await s.commit()
+                return "in_doubt"
+            if not in_doubt:
+                row.attempts += 1
+            key = in_doubt or f"{row.id}:{row.attempts}"
+            row.inflight_key = key
             config_payload = await s.scalar(
                 select(ChannelConfigRow.payload).where(
                     ChannelConfigRow.id == row.channel_config_id, ChannelConfigRow.enabled.is_(True)
@@ -284,12 +308,13 @@ class DeliveryActivities:
             message = Message(row.id, row.notification_id, category or "", row.address, row.title, row.body)
             if row.is_summary:
                 message = await _summary_message(s, row)
+            await s.commit()
         adapter = self.adapters.get(row.channel)
         try:
             if config_payload is None or adapter is None:
                 raise SendError("CHANNEL_DISABLED", "no enabled channel configuration", permanent=True)
             config = channel_config_pb2.ChannelConfig.FromString(config_payload)
-            provider_id = await adapter.send(config, message)
+            provider_id = await adapter.send(config, message, idempotency_key=key)
         except SendError as exc:
             await self._record_failure(ref, exc)
             raise ApplicationError(str(exc), exc.code, non_retryable=exc.permanent) from None
@@ -301,7 +326,7 @@ class DeliveryActivities:
                     status=D.DELIVERY_STATUS_SENT,
                     sent_at=datetime.now(UTC),
                     provider_message_id=provider_id,
-                    attempts=DeliveryRow.attempts + 1,
+                    inflight_key="",
                     last_error_code="",
                     last_error="",
                 )
@@ -313,7 +338,7 @@ class DeliveryActivities:
     async def _record_failure(self, ref: DeliveryRef, exc: SendError) -> None:
         now = datetime.now(UTC)
         values: dict[str, object] = {
-            "attempts": DeliveryRow.attempts + 1,
+            "inflight_key": "",  # the attempt's outcome is known: not in doubt
             "last_error_code": exc.code,
             "last_error": exc.message[:1000],
             "status": D.DELIVERY_STATUS_FAILED if exc.permanent else D.DELIVERY_STATUS_RETRYING,
@@ -365,24 +390,24 @@ async def start_due(db: Database, client: object, task_queue: str, *, limit: int
                 .limit(limit)
             )
         ).all()
-    started: list[str] = []
+    started: dict[str, list[str]] = {}
     for delivery_id, tenant, held in rows:
         ref = DeliveryRef(tenant, delivery_id, convert.aware(held).isoformat() if held else "")
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await client.start_workflow(
                 DeliveryWorkflow.run, ref, id=f"delivery-{tenant}-{delivery_id}", task_queue=task_queue
             )
-        started.append(delivery_id)
-    if started:
-        async with db.system_session() as s:
+        started.setdefault(tenant, []).append(delivery_id)
+    for tenant, ids in started.items():  # ids are unique per tenant only
+        async with db.session(tenant) as s:
             await s.execute(
                 update(DeliveryRow)
-                .where(DeliveryRow.id.in_(started))
+                .where(DeliveryRow.id.in_(ids))
                 .values(dispatched=True)
                 .execution_options(synchronize_session=False)
             )
             await s.commit()
-    return len(started)
+    return sum(len(ids) for ids in started.values())
 
 
 class Dispatcher:

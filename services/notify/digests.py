@@ -145,24 +145,36 @@ class DigestActivities:
                 )
             ).all()
         sent = 0
+        failed: dict[str, int] = {}
         for tenant, user_id, roles in people:
             activity.heartbeat(sent)
-            async with self.db.session(tenant) as s:
-                pref = (await preferences.load(s, [user_id])).get(user_id)
-                cfg = settings_for(pref, set(roles.split(",")), await tenant_settings.load_defaults(s))
-                day = rules.due_date(now, cfg.time_zone, cfg.send_time) if cfg.enabled else None
-                if day is None:
-                    continue
-                sections = rules.build(await entries(s, user_id, day), day, cfg.time_zone)
-                if not sections and cfg.skip_when_empty:
-                    continue
-                outcome = await self.sender.send(
-                    tenant, digest_notification(user_id, day, sections), session=s
-                )
-                await s.commit()
-            await self.sender.announce(tenant, outcome)
-            sent += 0 if outcome.deduplicated else 1
+            try:
+                sent += await self._one(tenant, user_id, roles, now)
+            except Exception:
+                # One tenant's broken template or settings must not stop everyone's digests.
+                failed[tenant] = failed.get(tenant, 0) + 1
+                log.exception("digest of user %s in tenant %s failed; the sweep goes on", user_id, tenant)
+        for tenant, count in failed.items():
+            log.error("digest sweep: %d digest(s) of tenant %s failed", count, tenant)
+        if people and sum(failed.values()) == len(people):
+            raise RuntimeError("every digest failed")  # nothing works (e.g. the database): let Temporal retry
         return sent
+
+    async def _one(self, tenant: str, user_id: str, roles: str, now: datetime) -> int:
+        """Send one user's digest if it is due; 1 when one went out."""
+        async with self.db.session(tenant) as s:
+            pref = (await preferences.load(s, [user_id])).get(user_id)
+            cfg = settings_for(pref, set(roles.split(",")), await tenant_settings.load_defaults(s))
+            day = rules.due_date(now, cfg.time_zone, cfg.send_time) if cfg.enabled else None
+            if day is None:
+                return 0
+            sections = rules.build(await entries(s, user_id, day), day, cfg.time_zone)
+            if not sections and cfg.skip_when_empty:
+                return 0
+            outcome = await self.sender.send(tenant, digest_notification(user_id, day, sections), session=s)
+            await s.commit()
+        await self.sender.announce(tenant, outcome)
+        return 0 if outcome.deduplicated else 1
 
     def all(self) -> list[object]:
         return [self.sweep]

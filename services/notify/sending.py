@@ -186,10 +186,8 @@ class Sender:
     async def _existing(
         self, session: AsyncSession, notification_id: str
     ) -> notification_pb2.Notification | None:
-        row = await session.get(NotificationRow, notification_id)
-        if row is None or row.tenant_id != session.info.get("tenant"):
-            return None
-        return stored(row)
+        row = await session.scalar(select(NotificationRow).where(NotificationRow.id == notification_id))
+        return None if row is None else stored(row)
 
     async def _claim_dedupe(self, session: AsyncSession, key: str, nid: str, window: timedelta) -> str | None:
         """Claim `key` for `nid`; returns the live holder's notification id when another has it."""

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -39,6 +40,10 @@ class Base(DeclarativeBase):
     metadata = metadata
 
 
+# Tables keyed by a (client-makeable) string id have composite keys (tenant_id, id):
+# ids are unique per tenant, never global, so one tenant's ids cannot collide with another's.
+
+
 class SubscriberRow(TenantScoped, Base):
     """Notify's own directory: org position, roles, contact addresses of a user."""
 
@@ -60,7 +65,8 @@ class SubscriberRow(TenantScoped, Base):
 
 class NotificationRow(TenantScoped, Base):
     __tablename__ = "notify_notifications"
-    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),)
+    id: Mapped[str] = mapped_column(String(26))
     category: Mapped[str] = mapped_column(String(40))
     priority: Mapped[int] = mapped_column(Integer)
     dedupe_key: Mapped[str] = mapped_column(String(300), default="", index=True)
@@ -91,11 +97,12 @@ class DedupeRow(TenantScoped, Base):
 class InboxItemRow(TenantScoped, Base):
     __tablename__ = "notify_inbox_items"
     __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
         UniqueConstraint("tenant_id", "notification_id", "user_id"),
         # The inbox page and the unread badge: one user's items, newest first.
         Index("ix_notify_inbox_items_owner", "tenant_id", "user_id", "id"),
     )
-    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    id: Mapped[str] = mapped_column(String(26))
     user_id: Mapped[str] = mapped_column(String(128))
     notification_id: Mapped[str] = mapped_column(String(26))
     category: Mapped[str] = mapped_column(String(40))
@@ -124,11 +131,12 @@ class DeliveryRow(TenantScoped, Base):
 
     __tablename__ = "notify_deliveries"
     __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
         Index("ix_notify_deliveries_due", "status", "next_attempt_at"),
         # The rate limit counts one recipient's recent deliveries on one channel.
         Index("ix_notify_deliveries_recipient", "tenant_id", "user_id", "channel", "queued_at"),
     )
-    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    id: Mapped[str] = mapped_column(String(26))
     notification_id: Mapped[str] = mapped_column(String(26), index=True)
     user_id: Mapped[str] = mapped_column(String(128), default="")
     channel: Mapped[int] = mapped_column(Integer)
@@ -151,6 +159,9 @@ class DeliveryRow(TenantScoped, Base):
     suppression_reason: Mapped[int] = mapped_column(Integer, default=0)
     # Set once a DeliveryWorkflow owns the row; the dispatcher starts workflows for unowned due rows.
     dispatched: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The idempotency key of an attempt recorded but not yet known sent or failed ("" = none):
+    # set before the provider is called, so a crash in between leaves the attempt visibly in doubt.
+    inflight_key: Mapped[str] = mapped_column(String(80), default="")
     queued_at: Mapped[datetime] = mapped_column(UTC_TS)
     sent_at: Mapped[datetime | None] = mapped_column(UTC_TS, nullable=True)
     failed_at: Mapped[datetime | None] = mapped_column(UTC_TS, nullable=True)
@@ -158,8 +169,11 @@ class DeliveryRow(TenantScoped, Base):
 
 class TemplateRow(TenantScoped, Base):
     __tablename__ = "notify_templates"
-    __table_args__ = (UniqueConstraint("tenant_id", "template_key", "locale"),)
-    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "template_key", "locale"),
+    )
+    id: Mapped[str] = mapped_column(String(26))
     template_key: Mapped[str] = mapped_column(String(120))
     locale: Mapped[str] = mapped_column(String(10))
     category: Mapped[str] = mapped_column(String(40))
@@ -180,7 +194,8 @@ class PreferenceRow(TenantScoped, Base):
 
 class ChannelConfigRow(TenantScoped, Base):
     __tablename__ = "notify_channel_configs"
-    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),)
+    id: Mapped[str] = mapped_column(String(26))
     channel: Mapped[int] = mapped_column(Integer)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -190,7 +205,8 @@ class ChannelConfigRow(TenantScoped, Base):
 
 class EscalationPolicyRow(TenantScoped, Base):
     __tablename__ = "notify_escalation_policies"
-    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),)
+    id: Mapped[str] = mapped_column(String(26))
     version: Mapped[int] = mapped_column(Integer, default=1)
     payload: Mapped[bytes] = mapped_column(LargeBinary)  # the EscalationPolicy proto
     updated_at: Mapped[datetime] = mapped_column(UTC_TS)
