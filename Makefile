@@ -41,6 +41,7 @@ lint: proto
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy kit services gateway deploy tools bench
+	$(BIN)/lint-imports --no-cache --no-logo
 
 bench: proto
 	$(PY) -m bench

@@ -12,8 +12,10 @@ import argparse
 import asyncio
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.operations import Operations
 from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -46,6 +48,56 @@ async def upgrade_to_head(service: str, database: Database) -> None:
 
     async with database.engine.begin() as conn:
         await conn.run_sync(_run)
+
+
+def create_event_tables(op: Operations) -> None:
+    """The outbox and processed-events tables (kit.events), as every service's first migration makes them.
+
+    Frozen: databases in the field were built by exactly these statements. A
+    change to the event tables is a new migration in each service, never an
+    edit here.
+    """
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.String(length=26), nullable=False, comment="event ULID = envelope.id"),
+        sa.Column("tenant_id", sa.String(length=64), nullable=False),
+        sa.Column("type", sa.String(length=128), nullable=False),
+        sa.Column("subject", sa.String(length=128), nullable=False),
+        sa.Column("envelope", sa.LargeBinary(), nullable=False, comment="serialized EventEnvelope"),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
+    )
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_index("ix_outbox_published_at", ["published_at"], unique=False)
+        batch_op.create_index(
+            "ix_outbox_unpublished",
+            ["id"],
+            unique=False,
+            postgresql_where=sa.text("published_at IS NULL"),
+            sqlite_where=sa.text("published_at IS NULL"),
+        )
+    op.create_table(
+        "processed_events",
+        sa.Column("consumer_group", sa.String(length=64), nullable=False),
+        sa.Column("event_id", sa.String(length=26), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("consumer_group", "event_id", name=op.f("pk_processed_events")),
+    )
+
+
+def drop_event_tables(op: Operations) -> None:
+    """Undo `create_event_tables`."""
+    op.drop_table("processed_events")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_outbox_unpublished",
+            postgresql_where=sa.text("published_at IS NULL"),
+            sqlite_where=sa.text("published_at IS NULL"),
+        )
+        batch_op.drop_index("ix_outbox_published_at")
+    op.drop_table("outbox")
 
 
 def run_env(metadata: MetaData) -> None:

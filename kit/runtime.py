@@ -4,6 +4,14 @@ The runtime owns the process-wide dependencies (database, Redis, Temporal
 client), migrations in embedded mode, the gRPC server with readiness-aware
 health, the outbox relay, stream consumers and the Temporal worker, and stops
 them in the right order on SIGTERM/SIGINT.
+
+A service declares what it runs in its `ServiceSpec`; the runtime starts and
+stops all of it, so no service writes a create_task/stop pair:
+- `consumers`: `ConsumerSpec`s, each one consumer group over some streams;
+- `background`: `Background`s, named long-running loops (`run()` / `stop()`);
+- `worker_startup`: one-off setup once the worker runs (e.g. a Temporal schedule);
+- `demo_seed`: what `make run` seeds through the service's public API;
+- `produces`: the stream its outbox relay publishes to.
 """
 
 from __future__ import annotations
@@ -13,10 +21,12 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Protocol
 
+import grpc
 import redis.asyncio as aioredis
 from sqlalchemy import MetaData, Table
 from temporalio.client import Client
@@ -25,7 +35,7 @@ from kit import housekeeping, temporal
 from kit.auth import AuthConfig, TokenVerifier
 from kit.config import Settings
 from kit.db import Database
-from kit.events import OutboxRelay, service_stream
+from kit.events import Handler, OutboxRelay, StreamConsumer, service_stream
 from kit.grpc.health import ReadinessMonitor
 from kit.grpc.server import GrpcServer, Registration
 from kit.migrations import upgrade_to_head
@@ -87,6 +97,73 @@ class Runtime:
 
 
 Starter = Callable[[Runtime], Awaitable[Callable[[], Awaitable[None]]]]
+Role = Literal["api", "worker"]
+
+
+class Runnable(Protocol):
+    """A long-running loop: `run()` until `stop()` is awaited."""
+
+    async def run(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Background:
+    """A named long-running task of one role; the runtime starts it and stops it on shutdown."""
+
+    name: str
+    build: Callable[[Runtime], Runnable]
+    role: Role = "worker"
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """One consumer group over event streams (usually other services' streams).
+
+    `handler(rt)` builds the handler; if the handler object has an async
+    `before_ack(deliveries)` method it is called before entries are acknowledged
+    (e.g. to flush work batched across a read). `options` are further
+    `StreamConsumer` keyword arguments (min_idle, batch_size, ...).
+    """
+
+    group: str
+    streams: Sequence[str]
+    handler: Callable[[Runtime], Handler]
+    types: Collection[str] | None = None
+    role: Role = "api"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SeedUser:
+    """A user of the seeded demo organisation."""
+
+    user_id: str
+    roles: tuple[str, ...]
+    org: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class SeedClients:
+    """What a service's demo seed gets: where each service listens and a token per demo user."""
+
+    tenant: str
+    addresses: Mapping[str, str]
+    tokens: Mapping[str, str]
+    users: Sequence[SeedUser]
+
+    def metadata(self, user: str = "admin") -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.tokens[user]}"),)
+
+    @asynccontextmanager
+    async def channel(self, service: str) -> AsyncIterator[grpc.aio.Channel]:
+        async with grpc.aio.insecure_channel(self.addresses[service]) as channel:
+            yield channel
+
+
+DemoSeed = Callable[[SeedClients], Awaitable[None]]
 
 
 @dataclass
@@ -100,9 +177,55 @@ class ServiceSpec:
     servicers: Callable[[Runtime], list[Registration]]
     workflows: Sequence[type] = ()
     activities: Callable[[Runtime], Sequence[Callable[..., Any]]] = lambda _rt: ()
-    # Background parts (outbox relay, stream consumers): each starts and returns its stopper.
+    consumers: Sequence[ConsumerSpec] = ()
+    background: Sequence[Background] = ()
+    worker_startup: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    demo_seed: DemoSeed | None = None
+    produces: str = ""  # the stream the outbox relay feeds; default service_stream(name)
+    # Older hooks, kept while services move to `consumers`/`background`: each starts and returns its stopper.
     api_background: Sequence[Starter] = field(default_factory=tuple)
     worker_background: Sequence[Starter] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if not self.produces:
+            self.produces = service_stream(self.name)
+        names = [b.name for b in self.background] + [c.group for c in self.consumers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.name}: background task and consumer names must be unique: {names}")
+
+
+def build_consumer(
+    rt: Runtime, spec: ServiceSpec, consumer: ConsumerSpec, **overrides: Any
+) -> StreamConsumer:
+    """The StreamConsumer the runtime runs for `consumer` (tests pass overrides such as block=0.05)."""
+    handler = consumer.handler(rt)
+    options: dict[str, Any] = {"types": consumer.types, "processed_table": spec.processed_events}
+    before_ack = getattr(handler, "before_ack", None)
+    if before_ack is not None:
+        options["before_ack"] = before_ack
+    options.update(consumer.options)
+    options.update(overrides)
+    return StreamConsumer(rt.redis, rt.db, consumer.group, consumer.streams, handler, **options)
+
+
+async def start_role(rt: Runtime, spec: ServiceSpec, role: Role) -> list[Callable[[], Awaitable[None]]]:
+    """Start the consumers and background tasks of `role`; returns their stoppers, in start order."""
+    stoppers: list[Callable[[], Awaitable[None]]] = []
+    runnables: list[tuple[str, Runnable]] = [
+        (c.group, build_consumer(rt, spec, c)) for c in spec.consumers if c.role == role
+    ]
+    runnables += [(b.name, b.build(rt)) for b in spec.background if b.role == role]
+    for name, runnable in runnables:
+        task = asyncio.create_task(runnable.run(), name=f"{spec.name}-{name}")
+        task.add_done_callback(_report_exit)
+        stoppers.append(_stopper(runnable.stop, task))
+    return stoppers
+
+
+def _report_exit(task: asyncio.Task[None]) -> None:
+    # A loop that dies silently is the worst failure: say so loudly.
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s crashed", task.get_name(), exc_info=task.exception())
 
 
 async def serve(spec: ServiceSpec, role: str, settings: Settings | None = None) -> None:
@@ -133,9 +256,10 @@ async def serve(spec: ServiceSpec, role: str, settings: Settings | None = None) 
             await server.start()
             monitor.start()
             # The relay runs beside the API: commits there wake it at once.
-            relay = OutboxRelay(rt.db, rt.redis, service_stream(spec.name), table=spec.outbox)
+            relay = OutboxRelay(rt.db, rt.redis, spec.produces, table=spec.outbox)
             relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
             stoppers.append(_stopper(relay.stop, relay_task))
+            stoppers += await start_role(rt, spec, "api")
             for start in spec.api_background:
                 stoppers.append(await start(rt))
         if role in ("worker", "all"):
@@ -150,6 +274,9 @@ async def serve(spec: ServiceSpec, role: str, settings: Settings | None = None) 
             runner = temporal.WorkerRunner(worker)
             runner.start()
             await housekeeping.ensure_schedule(client, spec.name, settings.task_queue)
+            for setup in spec.worker_startup:
+                await setup(rt)
+            stoppers += await start_role(rt, spec, "worker")
             for start in spec.worker_background:
                 stoppers.append(await start(rt))
         log.info("%s running as %s", spec.name, role)

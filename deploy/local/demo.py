@@ -1,42 +1,76 @@
-"""The demo tenant `make run` seeds: one region, two teams, a supervisor each, four reps each."""
+"""The demo organisation, defined once: `make run` seeds it and test suites import it.
+
+One region (east), two teams, a supervisor each, four reps each, a director and
+an admin, all in tenant `demo`:
+
+    from deploy.local.demo import DEMO_USERS, TENANT, demo_user, demo_token
+    demo_user("rep-a1").org            # "east/team-a"
+    demo_token(minter, "sup-a")        # a token with that user's roles and org
+    demo_token(minter, "rep-a1", tenant="acme")   # the same person in another tenant
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import timedelta
 
 from kit.auth import AuthConfig, TokenMinter
+from kit.runtime import SeedClients, SeedUser
 
 TENANT = "demo"
+REGION = "east"
+# Team org path -> its supervisor.
+TEAMS: dict[str, str] = {"east/team-a": "sup-a", "east/team-b": "sup-b"}
+REPS_PER_TEAM = 4
+
+DemoUser = SeedUser  # the name older callers use
 
 
-@dataclass(frozen=True)
-class DemoUser:
-    user_id: str
-    roles: tuple[str, ...]
-    org: str
-    display_name: str
-
-
-def demo_users() -> list[DemoUser]:
+def _org_chart() -> tuple[SeedUser, ...]:
     users = [
-        DemoUser("admin", ("admin",), "", "Ops Admin"),
-        DemoUser("director-east", ("director",), "east", "East Region Director"),
-        DemoUser("sup-a", ("supervisor",), "east/team-a", "Team A Supervisor"),
-        DemoUser("sup-b", ("supervisor",), "east/team-b", "Team B Supervisor"),
+        SeedUser("admin", ("admin",), "", "Ops Admin"),
+        SeedUser("director-east", ("director",), REGION, "East Region Director"),
     ]
-    for team in ("a", "b"):
+    for team, supervisor in TEAMS.items():
+        letter = team.rsplit("-", 1)[1]
+        users.append(SeedUser(supervisor, ("supervisor",), team, f"Team {letter.upper()} Supervisor"))
+    for team in TEAMS:
+        letter = team.rsplit("-", 1)[1]
         users += [
-            DemoUser(f"rep-{team}{n}", ("rep",), f"east/team-{team}", f"Rep {team.upper()}{n}")
-            for n in range(1, 5)
+            SeedUser(f"rep-{letter}{n}", ("rep",), team, f"Rep {letter.upper()}{n}")
+            for n in range(1, REPS_PER_TEAM + 1)
         ]
-    return users
+    return tuple(users)
+
+
+DEMO_USERS: tuple[SeedUser, ...] = _org_chart()
+_BY_ID: dict[str, SeedUser] = {u.user_id: u for u in DEMO_USERS}
+
+
+def demo_users() -> list[SeedUser]:
+    return list(DEMO_USERS)
+
+
+def demo_user(user_id: str) -> SeedUser:
+    """A demo user by id (KeyError for anyone else)."""
+    return _BY_ID[user_id]
+
+
+def demo_token(
+    minter: TokenMinter, user_id: str, *, tenant: str = TENANT, ttl: timedelta | None = None
+) -> str:
+    """A token for a demo user, with their roles and org (in `tenant`, default the demo tenant)."""
+    user = demo_user(user_id)
+    return minter.mint(user.user_id, tenant, list(user.roles), org=user.org, ttl=ttl)
 
 
 def demo_tokens(config: AuthConfig | None = None, ttl: timedelta | None = None) -> dict[str, str]:
     """A token per demo user, living as long as verifiers accept (SALESOPS_JWT_MAX_LIFETIME, 12 h)."""
     minter = TokenMinter(config or AuthConfig.from_env())
     ttl = ttl or minter.config.max_lifetime
-    return {
-        u.user_id: minter.mint(u.user_id, TENANT, list(u.roles), org=u.org, ttl=ttl) for u in demo_users()
-    }
+    return {u.user_id: demo_token(minter, u.user_id, ttl=ttl) for u in DEMO_USERS}
+
+
+def demo_clients(addresses: Mapping[str, str], tokens: Mapping[str, str]) -> SeedClients:
+    """What every service's `demo_seed` hook receives."""
+    return SeedClients(tenant=TENANT, addresses=dict(addresses), tokens=dict(tokens), users=DEMO_USERS)

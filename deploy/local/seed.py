@@ -1,48 +1,41 @@
 """Seed the demo tenant through the services' public APIs (never their tables).
 
-Each feature adds its own step here (grading, routing and SLA settings for
-leads, the stage model for pipeline, templates for notify...). The first step
-checks that every demo user's token is accepted by every service, so a
-misconfigured secret fails `make run` loudly instead of every later request.
+The steps are derived from the services: every `ServiceSpec.demo_seed` hook runs,
+in the order of `kit.config.SERVICES`, with the demo organisation
+(`deploy/local/demo.py`) and a token per demo user. First, every demo user's token
+is checked against every service, so a misconfigured secret fails `make run`
+loudly instead of every later request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import importlib
+from collections.abc import Mapping
 
-import grpc
+from deploy.local.demo import demo_clients
+from kit.config import SERVICES
+from kit.runtime import DemoSeed, SeedClients, ServiceSpec
+from salesops.common.v1 import diagnostics_pb2, diagnostics_pb2_grpc, types_pb2
+from salesops.notify.v1 import notify_service_pb2, notify_service_pb2_grpc, subscriber_pb2
 
-from deploy.local.demo import TENANT
-from salesops.common.v1 import diagnostics_pb2, diagnostics_pb2_grpc
 
-Step = Callable[[dict[str, str], dict[str, str]], Awaitable[None]]
-
-
-async def check_identities(addresses: dict[str, str], tokens: dict[str, str]) -> None:
-    for service, address in addresses.items():
-        async with grpc.aio.insecure_channel(address) as channel:
+async def check_identities(clients: SeedClients) -> None:
+    for service in clients.addresses:
+        async with clients.channel(service) as channel:
             stub = diagnostics_pb2_grpc.DiagnosticsServiceStub(channel)
-            for user, token in tokens.items():
+            for user in clients.tokens:
                 who = await stub.WhoAmI(
-                    diagnostics_pb2.WhoAmIRequest(),
-                    metadata=(("authorization", f"Bearer {token}"),),
-                    timeout=5,
+                    diagnostics_pb2.WhoAmIRequest(), metadata=clients.metadata(user), timeout=5
                 )
-                if who.user_id != user or who.tenant != TENANT or who.service != service:
+                if who.user_id != user or who.tenant != clients.tenant or who.service != service:
                     raise RuntimeError(f"{service} sees {user} as {who.user_id}@{who.tenant}")
 
 
-async def seed_notify_directory(addresses: dict[str, str], tokens: dict[str, str]) -> None:
-    """Notify's subscriber directory: the demo users with their org units and roles (idempotent upsert).
+# --- interim steps, used only while a service's spec has no demo_seed of its own -------------
+# (the service moves them into its own seed module and names it in its ServiceSpec)
 
-    Built-in templates (zh-CN and en for every category) ship with the service and need no seeding.
-    """
-    from deploy.local.demo import demo_users
-    from salesops.common.v1 import types_pb2
-    from salesops.notify.v1 import notify_service_pb2, notify_service_pb2_grpc, subscriber_pb2
 
-    if "notify" not in addresses:
-        return
+async def _notify_directory(clients: SeedClients) -> None:
     subscribers = [
         subscriber_pb2.Subscriber(
             user_id=u.user_id,
@@ -52,27 +45,41 @@ async def seed_notify_directory(addresses: dict[str, str], tokens: dict[str, str
             active=True,
             email=f"{u.user_id}@demo.salesops.test",
         )
-        for u in demo_users()
+        for u in clients.users
     ]
-    async with grpc.aio.insecure_channel(addresses["notify"]) as channel:
+    async with clients.channel("notify") as channel:
         await notify_service_pb2_grpc.NotifyServiceStub(channel).BatchUpsertSubscribers(
             notify_service_pb2.BatchUpsertSubscribersRequest(subscribers=subscribers),
-            metadata=(("authorization", f"Bearer {tokens['admin']}"),),
+            metadata=clients.metadata("admin"),
             timeout=10,
         )
 
 
-async def seed_leads(addresses: dict[str, str], tokens: dict[str, str]) -> None:
-    """Leads: grading, routing, pool and SLA settings and the reps' routing profiles (services/leads/seed.py)."""
-    from services.leads import seed as leads_seed
-
-    if "leads" in addresses:
-        await leads_seed.seed(addresses["leads"], tokens["admin"])
+async def _leads_settings(clients: SeedClients) -> None:
+    seed_module = importlib.import_module("services.leads.seed")
+    await seed_module.seed(clients.addresses["leads"], clients.tokens["admin"])
 
 
-STEPS: list[Step] = [check_identities, seed_notify_directory, seed_leads]
+INTERIM: dict[str, DemoSeed] = {"notify": _notify_directory, "leads": _leads_settings}
 
 
-async def seed(addresses: dict[str, str], tokens: dict[str, str]) -> None:
-    for step in STEPS:
-        await step(addresses, tokens)
+def service_specs() -> list[ServiceSpec]:
+    return [importlib.import_module(f"services.{name}.app").SPEC for name in SERVICES]
+
+
+def seed_steps(specs: list[ServiceSpec]) -> list[tuple[str, DemoSeed]]:
+    """(service, seed) for every service that seeds something."""
+    steps = []
+    for spec in specs:
+        step = spec.demo_seed or INTERIM.get(spec.name)
+        if step is not None:
+            steps.append((spec.name, step))
+    return steps
+
+
+async def seed(addresses: Mapping[str, str], tokens: Mapping[str, str]) -> None:
+    clients = demo_clients(addresses, tokens)
+    await check_identities(clients)
+    for service, step in seed_steps(service_specs()):
+        if service in clients.addresses:
+            await step(clients)
