@@ -361,14 +361,8 @@ class StreamConsumer:
                 start = _text(reply[0])
                 entries = [(_text(eid), _fields(f)) for eid, f in reply[1] if eid is not None]
                 deleted = reply[2] if len(reply) > 2 else []
-                if deleted:
-                    log.error(
-                        "%d pending entries of %s were trimmed before group %s processed them: %s",
-                        len(deleted),
-                        stream,
-                        self.group,
-                        [_text(d) for d in deleted][:20],
-                    )
+                for entry_id in deleted:  # Redis dropped them from the pending list already
+                    await self._record_vanished(Delivery(stream, _text(entry_id), {}, 0))
                 if entries:
                     total += len(entries)
                     for entry_id, _ in entries:
@@ -435,10 +429,8 @@ class StreamConsumer:
     async def _handle(self, delivery: Delivery) -> bool:
         """Apply one entry. True: acknowledge it now. False: it stays pending (retry or DLQ'd)."""
         if not delivery.fields:
-            log.error(
-                "entry %s of %s no longer exists (trimmed); acknowledging", delivery.entry_id, delivery.stream
-            )
-            return True
+            await self._record_vanished(delivery)
+            return False
         if self.types is not None and delivery.event_type not in self.types:
             return True
         raw = delivery.fields.get("envelope")
@@ -513,6 +505,21 @@ class StreamConsumer:
             exc,
         )
         self._retry[(delivery.stream, delivery.entry_id)] = time.monotonic() + delay
+
+    async def _record_vanished(self, delivery: Delivery) -> None:
+        """An entry deleted from the stream before this group processed it: a dead letter, never a silent ack.
+
+        The relay only trims what every group has read and acknowledged, so this means
+        someone deleted or trimmed the stream by hand; the dead letter (with no event
+        to replay) makes the loss visible in `dead_letters()`.
+        """
+        await self._dead_letter(
+            delivery,
+            LookupError(
+                f"entry {delivery.entry_id} was deleted from {delivery.stream} before group "
+                f"{self.group} processed it; its event is lost to this group"
+            ),
+        )
 
     async def _dead_letter(self, delivery: Delivery, exc: BaseException) -> None:
         error = "".join(traceback.format_exception_only(exc)).strip()[:MAX_ERROR_CHARS]
@@ -597,10 +604,10 @@ async def replay_dead_letters(
         for letter in batch:
             if wanted is not None and letter.dlq_id not in wanted:
                 continue
-            if not letter.stream:
-                log.error("dead letter %s has no origin stream; left in place", letter.dlq_id)
-                continue
             original = {k: v for k, v in letter.fields.items() if not k.startswith(DLQ_FIELD_PREFIX)}
+            if not letter.stream or not original:
+                log.error("dead letter %s has no origin stream or no event; left in place", letter.dlq_id)
+                continue
             async with redis.pipeline(transaction=True) as pipe:
                 pipe.xadd(letter.stream, original)  # type: ignore[arg-type]
                 pipe.xdel(dlq_stream(group), letter.dlq_id)

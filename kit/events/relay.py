@@ -5,6 +5,15 @@ pipeline, mark them published, repeat while the batch was full, otherwise
 sleep until `notify()` (called automatically after any local commit that wrote
 an outbox row) or `poll_interval` (rows written by other processes).
 
+Trimming never drops an entry some consumer group still needs. Once the stream is
+longer than `maxlen`, the relay (at most every `trim_interval`) removes the entries
+that *every* group has read and acknowledged: those below the smallest, over the
+groups, of the group's oldest pending entry and its last delivered entry
+(:func:`trim_read_entries`, one atomic Lua script). A slow or stopped consumer's
+group keeps its unread entries; a stream without groups is not trimmed at all.
+There is no blind `XADD ... MAXLEN`: the stream outgrows `maxlen` while a group lags
+(logged), which is the price of not losing its events.
+
 Delivery is at least once: a crash after the XADD and before the rows are
 marked published sends those events again on the next run; consumers
 de-duplicate on the event id. On PostgreSQL the batch is locked with
@@ -20,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -33,7 +43,42 @@ from kit.events.outbox import database_key, default_outbox, register_waker, unre
 log = logging.getLogger("kit.events.relay")
 
 STREAM_PREFIX = "salesops:events:"
-DEFAULT_MAXLEN = 1_000_000
+DEFAULT_MAXLEN = 1_000_000  # entries kept before read ones are trimmed (never unread ones)
+DEFAULT_TRIM_INTERVAL = 30.0
+
+# KEYS[1] stream, ARGV[1] length above which to trim. Atomic, so a group created
+# meanwhile is seen before anything is removed. Per group, entries are needed from
+# the oldest pending one (delivered, not acknowledged) or the last delivered one
+# (everything after it is unread), whichever is smaller; MINID removes what lies
+# below the smallest of these over all groups.
+_TRIM_READ_SCRIPT = """
+local stream = KEYS[1]
+if redis.call('EXISTS', stream) == 0 then return 0 end
+if redis.call('XLEN', stream) <= tonumber(ARGV[1]) then return 0 end
+local groups = redis.call('XINFO', 'GROUPS', stream)
+if #groups == 0 then return 0 end
+local function parse(id)
+  local dash = string.find(id, '-', 1, true)
+  return tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))
+end
+local function less(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am < bm or (am == bm and as < bs)
+end
+local floor = nil
+for _, group in ipairs(groups) do
+  local info = {}
+  for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+  local need = info['last-delivered-id']
+  if tonumber(info['pending']) > 0 then
+    local oldest = redis.call('XPENDING', stream, info['name'])[2]
+    if less(oldest, need) then need = oldest end
+  end
+  if floor == nil or less(need, floor) then floor = need end
+end
+return redis.call('XTRIM', stream, 'MINID', floor)
+"""
 
 AfterXadd = Callable[[Sequence[str]], Awaitable[None]]
 
@@ -45,12 +90,24 @@ def service_stream(service: str) -> str:
     return STREAM_PREFIX + service
 
 
+async def trim_read_entries(redis: Redis, stream: str, *, above: int = 0) -> int:
+    """Remove the entries of `stream` every consumer group has read and acknowledged.
+
+    Only when the stream holds more than `above` entries; a stream without groups
+    is left whole (nobody has read anything). Each group's last delivered entry is
+    kept. Returns how many entries were removed.
+    """
+    removed = await redis.eval(_TRIM_READ_SCRIPT, 1, stream, str(max(above, 0)))  # type: ignore[misc]
+    return int(removed or 0)
+
+
 class OutboxRelay:
     """Publishes one service's outbox to its stream. `await run()`; `await stop()` to end.
 
-    `maxlen` trims the stream approximately (`XADD ... MAXLEN ~`); it must stay
-    well above the largest backlog any consumer group may have, or unread
-    entries are trimmed away. `after_xadd` is a fault-injection hook for tests:
+    `maxlen`: above this length the relay trims what every consumer group has read
+    and acknowledged (checked at most every `trim_interval` seconds, after a
+    publish); unread entries are never trimmed, so a lagging group makes the
+    stream outgrow it (logged). None: never trim. `after_xadd` is a fault-injection hook for tests:
     awaited with the batch's event ids after the XADD pipeline succeeded and
     before the rows are marked published (a crash there exercises the re-send).
     """
@@ -65,6 +122,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 0.05,
         maxlen: int | None = DEFAULT_MAXLEN,
+        trim_interval: float = DEFAULT_TRIM_INTERVAL,
         max_backoff: float = 5.0,
         after_xadd: AfterXadd | None = None,
     ) -> None:
@@ -77,6 +135,9 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.maxlen = maxlen
+        self.trim_interval = trim_interval
+        self.trimmed = 0
+        self._next_trim = 0.0
         self.max_backoff = max_backoff
         self.after_xadd = after_xadd
         self.published = 0
@@ -128,6 +189,8 @@ class OutboxRelay:
                     backoff = min(backoff * 2, self.max_backoff)
                     continue
                 backoff = self.poll_interval
+                if sent:
+                    await self._trim_if_due()
                 if sent < self.batch_size:
                     await self._sleep(self.poll_interval)
         finally:
@@ -192,7 +255,7 @@ class OutboxRelay:
                         "tenant": str(row.tenant_id),
                         "id": str(row.id),
                     }
-                    pipe.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)  # type: ignore[arg-type]
+                    pipe.xadd(self.stream, fields)  # type: ignore[arg-type]
                 await pipe.execute()
         except Exception:
             await self._count_failed_attempt(ids)
@@ -210,6 +273,36 @@ class OutboxRelay:
         except Exception:  # the database may be what failed; the attempt count is advisory
             log.debug("could not record failed publish attempt", exc_info=True)
 
+    # -- trimming ---------------------------------------------------------------
+
+    async def trim(self) -> int:
+        """Trim the entries every group has read, if the stream is longer than `maxlen`; returns how many."""
+        if self.maxlen is None:
+            return 0
+        removed = await trim_read_entries(self.redis, self.stream, above=self.maxlen)
+        self.trimmed += removed
+        if not removed:
+            length = int(await self.redis.xlen(self.stream))
+            if length > self.maxlen:
+                log.warning(
+                    "stream %s holds %d entries (limit %d): a consumer group has not read and "
+                    "acknowledged them yet, so they are kept",
+                    self.stream,
+                    length,
+                    self.maxlen,
+                )
+        return removed
+
+    async def _trim_if_due(self) -> None:
+        now = time.monotonic()
+        if self.maxlen is None or now < self._next_trim:
+            return
+        self._next_trim = now + self.trim_interval
+        try:
+            await self.trim()
+        except Exception:  # trimming is housekeeping: a later publish tries again
+            log.exception("trimming %s failed", self.stream)
+
     # -- metrics ----------------------------------------------------------------
 
     async def backlog(self) -> int:
@@ -220,4 +313,11 @@ class OutboxRelay:
         return int(value or 0)
 
 
-__all__ = ["DEFAULT_MAXLEN", "STREAM_PREFIX", "OutboxRelay", "service_stream"]
+__all__ = [
+    "DEFAULT_MAXLEN",
+    "DEFAULT_TRIM_INTERVAL",
+    "STREAM_PREFIX",
+    "OutboxRelay",
+    "service_stream",
+    "trim_read_entries",
+]
