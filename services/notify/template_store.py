@@ -87,4 +87,8 @@ async def render_off_loop(
             return render(spec, values, time_zone=time_zone)
         return await asyncio.to_thread(render, spec, values, time_zone=time_zone)
     except TemplateError as exc:
-        raise InvalidArgument(str(exc), [FieldViolation(f, d) for f, d in exc.problems]) from None
+        raise InvalidArgument(str(exc), violations(exc)) from None
+
+
+def violations(exc: TemplateError) -> list[FieldViolation]:
+    return [FieldViolation(f, d) for f, d in exc.problems]

@@ -9,9 +9,10 @@ import grpc
 from kit.auth import Principal
 from kit.errors import PermissionDenied
 from kit.net import OutboundPolicy
+from kit.resources import Transactions
 from kit.runtime import Runtime
 from salesops.notify.v1 import notify_service_pb2
-from services.notify import live, sending
+from services.notify import live, sending, store
 from services.notify.channels import registry
 from services.notify.channels.base import Adapter
 
@@ -47,6 +48,7 @@ class ApiBase:
     outbound: OutboundPolicy
     sender: sending.Sender
     hub: live.InboxHub
+    tx: Transactions
 
     def __init__(self, rt: Runtime, hub: live.InboxHub | None = None) -> None:
         self.rt = rt
@@ -56,3 +58,5 @@ class ApiBase:
         self.adapters = registry.adapters(policy=self.outbound)
         self.sender = sending.Sender(rt.db, rt.redis)
         self.hub = hub or live.InboxHub(rt.redis)
+        # One unit of work per RPC: the only place RPC work commits.
+        self.tx = Transactions(rt.db, source="notify", outbox=store.outbox)

@@ -1,0 +1,52 @@
+"""Admin-configured resources stored as a serialized proto (`payload`) beside the columns
+their lists filter and sort on: templates, channel configurations, escalation policies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, select
+
+from kit.resources import Repository
+from services.notify.store import ChannelConfigRow, EscalationPolicyRow, TemplateRow
+
+
+class TemplateRepository(Repository[TemplateRow]):
+    model = TemplateRow
+    resource = "notify.Template"
+    key = ("id",)
+    version = "revision"
+
+    async def by_key(self, template_key: str, locale: str) -> TemplateRow | None:
+        row = await self.session.scalar(
+            select(TemplateRow).where(TemplateRow.template_key == template_key, TemplateRow.locale == locale)
+        )
+        return row
+
+    async def matching(self, where: Sequence[ColumnElement[bool]]) -> list[TemplateRow]:
+        """A tenant's own templates (tens at most): merged with the built-ins by the caller."""
+        return list(await self.session.scalars(select(TemplateRow).where(*where)))
+
+
+class ChannelConfigRepository(Repository[ChannelConfigRow]):
+    model = ChannelConfigRow
+    resource = "notify.ChannelConfig"
+    key = ("id",)
+
+    async def matching(self, where: Sequence[ColumnElement[bool]]) -> list[ChannelConfigRow]:
+        return list(await self.session.scalars(select(ChannelConfigRow).where(*where)))
+
+
+class EscalationPolicyRepository(Repository[EscalationPolicyRow]):
+    model = EscalationPolicyRow
+    resource = "notify.EscalationPolicy"
+    key = ("id",)
+
+    async def everything(self) -> list[EscalationPolicyRow]:
+        return list(await self.session.scalars(select(EscalationPolicyRow)))
+
+
+def filters(*conditions: tuple[bool, Any]) -> list[ColumnElement[bool]]:
+    """The conditions whose flag is set: a typed filter's parts that the request filled in."""
+    return [c for on, c in conditions if on]
