@@ -39,6 +39,7 @@ from kit.events import Handler, OutboxRelay, StreamConsumer, service_stream
 from kit.grpc.health import ReadinessMonitor
 from kit.grpc.server import GrpcServer, Registration
 from kit.migrations import upgrade_to_head
+from kit.resources.paging import page_token_secret
 from kit.telemetry import setup_logging, setup_tracing, shutdown_tracing
 
 log = logging.getLogger("salesops.runtime")
@@ -232,6 +233,7 @@ async def serve(spec: ServiceSpec, role: str, settings: Settings | None = None) 
     settings = settings or Settings.from_env(spec.name)
     rt = Runtime(settings)
     rt.auth_config.check_environment(settings.environment)  # production + dev secret: refuse to start
+    page_token_secret()  # a list must not be the first to find the paging secret missing
     if settings.migrate_on_start:
         await upgrade_to_head(spec.name, rt.db)
         log.info("%s database migrated", spec.name)

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, tuple_, update
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -51,16 +51,20 @@ class Sort:
     def name(self) -> str:
         return str(self.column.key)
 
+    @property
+    def nullable(self) -> bool:
+        return bool(getattr(self.column.expression, "nullable", True))
+
     def clause(self) -> ColumnElement[Any]:
         term = self.column.desc() if self.descending else self.column.asc()
-        return term.nulls_last()
+        return term.nulls_last() if self.nullable else term
 
     def after(self, value: Any) -> ColumnElement[bool]:
         """Rows strictly after `value` in this term's order (NULLs last)."""
         if value is None:
             return false()
         beyond = self.column < value if self.descending else self.column > value
-        return or_(beyond, self.column.is_(None))
+        return or_(beyond, self.column.is_(None)) if self.nullable else beyond
 
     def same(self, value: Any) -> ColumnElement[bool]:
         return self.column.is_(None) if value is None else self.column == value
@@ -226,7 +230,14 @@ class Repository(Generic[RowT]):
 
 
 def after(sorts: Sequence[Sort], last: Sequence[Any]) -> ColumnElement[bool]:
-    """Rows after `last` in the order `sorts`: (a > x) OR (a = x AND b > y) OR ..."""
+    """Rows after `last` in the order `sorts`: (a > x) OR (a = x AND b > y) OR ...
+
+    When every term is NOT NULL and runs the same direction this is the row-value
+    comparison `(a, b) > (x, y)`, which PostgreSQL answers from an index on (a, b).
+    """
+    if len({s.descending for s in sorts}) == 1 and not any(s.nullable for s in sorts):
+        columns = tuple_(*(s.column for s in sorts))
+        return columns < tuple(last) if sorts[0].descending else columns > tuple(last)
     branches = []
     for i, sort in enumerate(sorts):
         equal = [s.same(v) for s, v in zip(sorts[:i], last[:i], strict=True)]

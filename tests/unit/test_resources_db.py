@@ -4,6 +4,7 @@ repository (get, keyset lists, etags), tenant settings."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -315,14 +316,24 @@ async def _walk(tx: Transactions, who: str, order: list[Sort], size: int, query:
     raise AssertionError("paging did not end")
 
 
-def _expected(items: list[Item], by: str, descending: bool) -> list[str]:
-    present = sorted((i for i in items if getattr(i, by) is not None), key=lambda i: i.id)
-    present.sort(key=lambda i: getattr(i, by), reverse=descending)  # stable: ties keep id order
-    return [i.id for i in present] + sorted(i.id for i in items if getattr(i, by) is None)
+def _expected(items: list[Item], order: list[tuple[str, bool]]) -> list[str]:
+    """The documented order: each term with NULLs last, then the id ascending."""
+
+    def compare(a: Item, b: Item) -> int:
+        for name, descending in [*order, ("id", False)]:
+            x, y = getattr(a, name), getattr(b, name)
+            if x == y:
+                continue
+            if x is None or y is None:
+                return 1 if x is None else -1
+            return (1 if x > y else -1) * (-1 if descending else 1)
+        return 0
+
+    return [i.id for i in sorted(items, key=functools.cmp_to_key(compare))]
 
 
 @settings(
-    max_examples=25,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -331,17 +342,23 @@ def _expected(items: list[Item], by: str, descending: bool) -> list[str]:
         st.tuples(st.one_of(st.none(), st.integers(0, 3)), st.integers(0, 2)), min_size=0, max_size=18
     ),
     size=st.integers(1, 7),
-    by=st.sampled_from(["score", "at"]),
-    descending=st.booleans(),
+    order=st.lists(
+        st.tuples(st.sampled_from(["score", "at", "id"]), st.booleans()),
+        min_size=1,
+        max_size=3,
+        unique_by=lambda term: term[0],
+    ),
 )
 async def test_keyset_paging_returns_every_row_once_in_order(
-    tx: Transactions, rows: list[tuple[int | None, int]], size: int, by: str, descending: bool
+    tx: Transactions, rows: list[tuple[int | None, int]], size: int, order: list[tuple[str, bool]]
 ) -> None:
     who = tenant()  # a fresh tenant per example: examples share the database
     items = await seed(tx, who, rows)
-    order = [Sort(getattr(Item, by), descending=descending)]
-    walked = await _walk(tx, who, order, size, f"all-{by}")
-    assert [i.id for i in walked] == _expected(items, by, descending)
+    if "id" in [name for name, _ in order]:  # the key ends the order: terms after it never matter
+        order = order[: [name for name, _ in order].index("id") + 1]
+    sorts = [Sort(getattr(Item, name), descending=descending) for name, descending in order]
+    walked = await _walk(tx, who, sorts, size, "all")
+    assert [i.id for i in walked] == _expected(items, order)
 
 
 async def test_tokens_from_another_tenant_query_order_or_forged_are_invalid(tx: Transactions) -> None:
