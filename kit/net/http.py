@@ -10,10 +10,10 @@ helper adapters use: callers learn a status class (`Outcome`), never the answer 
 from __future__ import annotations
 
 import asyncio
-import ssl
 import contextvars
 import enum
 import json as jsonlib
+import ssl
 import typing
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass

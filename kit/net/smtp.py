@@ -22,6 +22,7 @@ class SmtpDestination:
     host: str  # for the greeting checks and TLS
     port: int
     address: str  # where the socket goes
+    listed: bool = False  # on the policy's allow list (e.g. a relay on the private network)
 
 
 async def smtp_destination(
@@ -31,9 +32,10 @@ async def smtp_destination(
     raw = f"[{host}]" if ":" in host and not host.startswith("[") else host
     target = host_target(raw, port, policy, scheme="smtp")
     address = await pin(target, policy, resolver)
-    if port not in policy.smtp_ports and not (target.trusted or policy.allows_address(address, port)):
+    listed = target.trusted or policy.allows_address(address, port)
+    if port not in policy.smtp_ports and not listed:
         raise Blocked(f"port {port} is not an SMTP submission port")
-    return SmtpDestination(target.host, port, str(address))
+    return SmtpDestination(target.host, port, str(address), listed)
 
 
 class _PinnedSMTP(smtplib.SMTP):

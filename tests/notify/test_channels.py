@@ -239,3 +239,19 @@ async def test_configured_headers_cannot_take_over_the_request() -> None:
     assert "x-salesops-signature" not in req.headers and req.headers["idempotency-key"] == "D1"
     assert "x-bad" not in req.headers and "injected" not in req.headers and req.headers["x-env"] == "test"
     assert req.json()["title"] == "线索已超时"
+
+
+async def test_smtp_passwords_need_tls_outside_the_allow_list() -> None:
+    config = C.ChannelConfig(
+        email=C.EmailSettings(
+            host="8.8.8.8",
+            port=587,
+            security=C.SMTP_SECURITY_NONE,
+            username="u",
+            password=C.Secret(value="p"),
+            from_address="n@salesops.test",
+        )
+    )
+    with pytest.raises(SendError) as err:
+        await SmtpEmail(OutboundPolicy()).send(config, Message("D", "N", "x", "rep@example.com", "t", "b"))
+    assert err.value.code == "INSECURE_LOGIN" and err.value.permanent

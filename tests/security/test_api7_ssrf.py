@@ -138,3 +138,25 @@ async def test_webhook_headers_notify_owns_are_refused_at_save(strict: NotifySta
             await _create(strict, cfg)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, name
         assert "webhook.headers" in (err.value.details() or ""), name
+
+
+async def test_smtp_passwords_over_plain_connections_are_refused_at_save(strict: NotifyStack) -> None:
+    cfg = C.ChannelConfig(
+        display_name="mail",
+        channel=N.CHANNEL_EMAIL,
+        email=C.EmailSettings(
+            host="8.8.8.8",
+            port=587,
+            security=C.SMTP_SECURITY_NONE,
+            username="relay",
+            password=C.Secret(value="pw"),
+            from_address="noreply@salesops.test",
+        ),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _create(strict, cfg)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "email.security" in (
+        err.value.details() or ""
+    )
+    cfg.email.security = C.SMTP_SECURITY_STARTTLS
+    assert await _create(strict, cfg)

@@ -6,7 +6,7 @@ from kit.errors import Violations
 from kit.net import Blocked, OutboundPolicy, Resolver, Unresolved, parse_target, pin, smtp_destination
 from kit.secrets import unseal
 from salesops.notify.v1 import channel_config_pb2
-from services.notify.channels.email import default_port
+from services.notify.channels.email import default_port, insecure_login
 from services.notify.channels.http_channels import header_problem
 
 
@@ -28,7 +28,9 @@ async def check_destinations(
         if kind == "webhook":
             await pin(parse_target(cfg.webhook.url, policy), policy, resolver)
         elif kind == "email" and cfg.email.host:
-            await smtp_destination(cfg.email.host, default_port(cfg.email), policy, resolver)
+            dest = await smtp_destination(cfg.email.host, default_port(cfg.email), policy, resolver)
+            if insecure_login(cfg.email, dest):
+                v.add(f"{prefix}.email.security", "a user name and password need STARTTLS or implicit TLS")
     except Unresolved:
         pass
     except Blocked as exc:

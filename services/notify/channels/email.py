@@ -34,6 +34,15 @@ def default_port(settings: channel_config_pb2.EmailSettings) -> int:
     return settings.port or (465 if implicit else 587)
 
 
+def insecure_login(settings: channel_config_pb2.EmailSettings, dest: SmtpDestination) -> bool:
+    """A password over a plain connection, to a server outside the allow list."""
+    return (
+        bool(settings.username)
+        and settings.security == channel_config_pb2.SMTP_SECURITY_NONE
+        and not dest.listed
+    )
+
+
 def _send_blocking(
     dest: SmtpDestination, settings: channel_config_pb2.EmailSettings, message: Message, key: str
 ) -> str:
@@ -98,5 +107,9 @@ class SmtpEmail:
             raise SendError("UNREACHABLE", "refused", permanent=False) from None
         except Blocked as exc:
             raise SendError("BLOCKED", f"blocked: {exc.reason}", permanent=True, outcome="blocked") from None
+        if insecure_login(settings, dest):
+            raise SendError(
+                "INSECURE_LOGIN", "blocked: a password needs TLS", permanent=True, outcome="blocked"
+            )
         key = idempotency_key or message.delivery_id
         return await asyncio.to_thread(_send_blocking, dest, settings, message, key)
