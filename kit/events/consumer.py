@@ -50,23 +50,23 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database
+from kit.events.dead_letters import (
+    DLQ_FIELD_PREFIX,
+    DLQ_PREFIX,
+    MAX_ERROR_CHARS,
+    DeadLetter,
+    dead_letters,
+    dlq_stream,
+    fields_of,
+    replay_dead_letters,
+    text_of,
+)
 from kit.events.envelope import EventEnvelope, consumer_span, parse_envelope
 from kit.events.outbox import default_processed_events
 
 log = logging.getLogger("kit.events.consumer")
 
-DLQ_PREFIX = "salesops:dlq:"
-DLQ_FIELD_PREFIX = "dlq_"
-MAX_ERROR_CHARS = 4000
-
 Handler = Callable[[EventEnvelope, AsyncSession], Awaitable[None]]
-
-
-def dlq_stream(group: str) -> str:
-    """The dead-letter stream of a consumer group: `salesops:dlq:<group>`."""
-    if not group:
-        raise ValueError("a dead-letter stream needs a group name")
-    return DLQ_PREFIX + group
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -85,12 +85,6 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
-def _text(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else value
-
-
 @dataclass(frozen=True)
 class Delivery:
     """One stream entry handed to this consumer, with the stream's delivery count."""
@@ -102,35 +96,11 @@ class Delivery:
 
     @property
     def event_id(self) -> str:
-        return _text(self.fields.get("id"))
+        return text_of(self.fields.get("id"))
 
     @property
     def event_type(self) -> str:
-        return _text(self.fields.get("type"))
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """An entry of a dead-letter stream."""
-
-    dlq_id: str
-    stream: str
-    entry_id: str
-    group: str
-    consumer: str
-    event_id: str
-    event_type: str
-    tenant: str
-    error: str
-    deliveries: int
-    failed_at: str
-    fields: dict[str, bytes]
-
-
-def _fields(raw: Any) -> dict[str, bytes]:
-    if not raw:
-        return {}
-    return {_text(k): v if isinstance(v, bytes) else str(v).encode() for k, v in dict(raw).items()}
+        return text_of(self.fields.get("type"))
 
 
 def _stream_entries(response: Any) -> list[tuple[str, list[tuple[str, dict[str, bytes]]]]]:
@@ -140,7 +110,7 @@ def _stream_entries(response: Any) -> list[tuple[str, list[tuple[str, dict[str, 
     pairs = response.items() if isinstance(response, dict) else response
     out: list[tuple[str, list[tuple[str, dict[str, bytes]]]]] = []
     for name, entries in pairs:
-        out.append((_text(name), [(_text(eid), _fields(f)) for eid, f in entries]))
+        out.append((text_of(name), [(text_of(eid), fields_of(f)) for eid, f in entries]))
     return out
 
 
@@ -358,11 +328,11 @@ class StreamConsumer:
                 reply = await self.redis.xautoclaim(
                     stream, self.group, self.name, min_idle_ms, start, count=self.batch_size
                 )
-                start = _text(reply[0])
-                entries = [(_text(eid), _fields(f)) for eid, f in reply[1] if eid is not None]
+                start = text_of(reply[0])
+                entries = [(text_of(eid), fields_of(f)) for eid, f in reply[1] if eid is not None]
                 deleted = reply[2] if len(reply) > 2 else []
                 for entry_id in deleted:  # Redis dropped them from the pending list already
-                    await self._record_vanished(Delivery(stream, _text(entry_id), {}, 0))
+                    await self._record_vanished(Delivery(stream, text_of(entry_id), {}, 0))
                 if entries:
                     total += len(entries)
                     for entry_id, _ in entries:
@@ -383,7 +353,7 @@ class StreamConsumer:
             by_stream.setdefault(stream, []).append(entry_id)
         for stream, ids in by_stream.items():
             claimed: Any = await self.redis.xclaim(stream, self.group, self.name, 0, ids)  # type: ignore[arg-type]
-            entries = [(_text(eid), _fields(f)) for eid, f in claimed if eid is not None]
+            entries = [(text_of(eid), fields_of(f)) for eid, f in claimed if eid is not None]
             if entries:
                 await self._process(await self._with_counts(stream, entries))
 
@@ -550,73 +520,6 @@ class StreamConsumer:
             await pipe.execute()
         self._retry.pop((delivery.stream, delivery.entry_id), None)
         self.dead_lettered += 1
-
-
-# -- dead letters ---------------------------------------------------------------
-
-
-def _dead_letter(dlq_id: str, fields: dict[str, bytes]) -> DeadLetter:
-    def meta(name: str) -> str:
-        return _text(fields.get(DLQ_FIELD_PREFIX + name))
-
-    return DeadLetter(
-        dlq_id=dlq_id,
-        stream=meta("stream"),
-        entry_id=meta("entry_id"),
-        group=meta("group"),
-        consumer=meta("consumer"),
-        event_id=_text(fields.get("id")),
-        event_type=_text(fields.get("type")),
-        tenant=_text(fields.get("tenant")),
-        error=meta("error"),
-        deliveries=int(meta("deliveries") or 0),
-        failed_at=meta("failed_at"),
-        fields=fields,
-    )
-
-
-async def dead_letters(redis: Redis, group: str, *, count: int = 100, start: str = "-") -> list[DeadLetter]:
-    """The oldest `count` dead letters of `group` from `start` on."""
-    entries = await redis.xrange(dlq_stream(group), min=start, max="+", count=count)
-    return [_dead_letter(_text(eid), _fields(f)) for eid, f in entries or []]
-
-
-async def replay_dead_letters(
-    redis: Redis,
-    group: str,
-    *,
-    ids: Collection[str] | None = None,
-    limit: int = 1000,
-) -> int:
-    """Move dead letters of `group` (all, or only `ids`) back to their original streams.
-
-    Each entry is re-added to the end of its stream with its original fields and
-    deleted from the DLQ in one MULTI. Every group on that stream sees it again;
-    groups that applied it already skip it (processed events). Returns how many moved.
-    """
-    moved = 0
-    wanted = set(ids) if ids is not None else None
-    start = "-"
-    while moved < limit:
-        batch = await dead_letters(redis, group, count=min(500, limit - moved), start=start)
-        if not batch:
-            break
-        for letter in batch:
-            if wanted is not None and letter.dlq_id not in wanted:
-                continue
-            original = {k: v for k, v in letter.fields.items() if not k.startswith(DLQ_FIELD_PREFIX)}
-            if not letter.stream or not original:
-                log.error("dead letter %s has no origin stream or no event; left in place", letter.dlq_id)
-                continue
-            async with redis.pipeline(transaction=True) as pipe:
-                pipe.xadd(letter.stream, original)  # type: ignore[arg-type]
-                pipe.xdel(dlq_stream(group), letter.dlq_id)
-                await pipe.execute()
-            moved += 1
-            if moved >= limit:
-                break
-        start = "(" + batch[-1].dlq_id
-    return moved
 
 
 __all__ = [
