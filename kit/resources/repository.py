@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, and_, delete, false, func, or_, select, tuple_, update
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -162,8 +162,22 @@ class Repository(Generic[RowT]):
     ) -> Page[RowT]:
         """One page in the given order, the key breaking ties. `query` names the filter
         (see `query_key`) so a token cannot be replayed against another query."""
-        keyset = self._keyset(order, query)
         stmt = select(self.model).where(*where)
+        total = await self.count(where) if count else None
+        return await self.paginate(stmt, order, page, query, total=total)
+
+    async def paginate(
+        self,
+        stmt: Select[Any],
+        order: Sequence[Sort],
+        page: PageRequest,
+        query: str,
+        *,
+        total: int | None = None,
+    ) -> Page[RowT]:
+        """`list` over any `select(model)` (joins, EXISTS filters...). Sorts must be columns
+        of `model` itself: their values are read back from the last row for the token."""
+        keyset = self._keyset(order, query)
         if page.token:
             last = self.uow.tokens.decode(page.token, self.uow.tenant, keyset.fingerprint)
             if len(last) != len(keyset.sorts):
@@ -176,7 +190,6 @@ class Repository(Generic[RowT]):
         if len(rows) > page.size:
             values = [getattr(items[-1], s.name) for s in keyset.sorts]
             token = self.uow.tokens.encode(self.uow.tenant, keyset.fingerprint, values)
-        total = await self.count(where) if count else None
         return Page(items, token, total)
 
     async def count(self, where: Sequence[ColumnElement[bool]]) -> int:

@@ -432,3 +432,22 @@ async def test_concurrent_first_settings_writes_both_land_in_history(tx: Transac
     async with tx.read(who) as uow:
         history = await MONEY.history(uow)
     assert sorted(h.version for h in history) == [1, 2]
+
+
+async def test_paginate_any_select_of_the_model(tx: Transactions) -> None:
+    who = tenant()
+    await seed(tx, who, [(s, 0) for s in (1, 2, 2, 3, None, 2)])
+    high = select(Item.id).where(Item.score >= 2).scalar_subquery()
+    stmt = select(Item).where(Item.id.in_(high))
+    seen: list[str] = []
+    token = ""
+    while True:
+        async with tx.read(who) as uow:
+            page = await Items(uow).paginate(
+                stmt, [Sort(Item.score, descending=True)], PageRequest(2, token), "hi"
+            )
+        seen += [i.id for i in page.items]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == ["0003", "0001", "0002", "0005"]
