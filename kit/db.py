@@ -10,13 +10,15 @@ jobs) must ask for it by name: `Database.system_session()`.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import String, event, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column, with_loader_criteria
 
@@ -31,6 +33,51 @@ NAMING_CONVENTION = {
 
 TENANT_KEY = "tenant"
 SYSTEM_KEY = "system"
+
+
+class _NoRowData(logging.Filter):
+    """Rows and driver call arguments carry personal data (phones, e-mails): never logged.
+
+    Engines hide bound parameters (`hide_parameters`), but at DEBUG SQLAlchemy still logs
+    every result row and aiosqlite every call with its arguments. Statements stay loggable.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "aiosqlite":
+            return record.levelno > logging.DEBUG
+        return record.msg != "Row %r"
+
+
+_NO_ROW_DATA = _NoRowData()
+logging.getLogger("sqlalchemy.engine.Engine").addFilter(_NO_ROW_DATA)
+logging.getLogger("aiosqlite").addFilter(_NO_ROW_DATA)
+
+_DETAIL = re.compile(r"\nDETAIL:.*?(?=\nHINT:|\Z)", re.DOTALL)
+
+
+def redact_error_detail(error: BaseException | None) -> None:
+    """Drop PostgreSQL's DETAIL (``Key (phone)=(+86...) already exists``) from an error chain.
+
+    The DETAIL quotes row values; the message and the constraint name say enough. Applied to
+    every database error (`handle_error`), so logs, traces and dead letters never see them.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if getattr(error, "detail", None):
+            with suppress(AttributeError, TypeError):
+                error.detail = None  # type: ignore[attr-defined]  # asyncpg's errors print it
+        if error.args and isinstance(error.args[0], str) and "\nDETAIL:" in error.args[0]:
+            error.args = (
+                _DETAIL.sub("\nDETAIL:  (hidden: it may quote row values)", error.args[0]),
+                *error.args[1:],
+            )
+        error = error.__cause__ or error.__context__
+
+
+def _on_error(context: ExceptionContext) -> None:
+    redact_error_detail(context.sqlalchemy_exception)
+    redact_error_detail(context.original_exception)
 
 
 class TenantScopeError(RuntimeError):
@@ -123,6 +170,7 @@ class Database:
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        event.listen(self.engine.sync_engine, "handle_error", _on_error)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
@@ -169,4 +217,5 @@ __all__ = [
     "TenantScopeError",
     "TenantScoped",
     "normalise_url",
+    "redact_error_detail",
 ]

@@ -1,12 +1,16 @@
-"""Tenant scoping of kit.db on SQLite and PostgreSQL."""
+"""kit.db on SQLite and PostgreSQL: tenant scoping, and no personal data in errors or logs."""
 
 from __future__ import annotations
 
+import logging
+import traceback
+
 import pytest
 from sqlalchemy import String, delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from kit.db import Database, TenantScoped, TenantScopeError
+from kit.db import Database, TenantScoped, TenantScopeError, redact_error_detail
 
 
 class Base(DeclarativeBase):
@@ -75,3 +79,71 @@ async def test_session_without_tenant_refuses_scoped_tables(db: Database) -> Non
     async with db._factory() as s:
         with pytest.raises(TenantScopeError):
             await s.execute(select(Thing))
+
+
+# --------------------------------------------------------------------------- personal data in errors and logs
+
+PHONE = "+8613812345678"
+EMAIL = "li.lei@example.cn"
+
+
+class Contact(TenantScoped, Base):
+    __tablename__ = "contact"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    phone: Mapped[str] = mapped_column(String(32), unique=True)
+    email: Mapped[str] = mapped_column(String(128))
+
+
+async def test_errors_carry_no_bound_parameters_or_row_values(db: Database) -> None:
+    assert db.engine.sync_engine.hide_parameters
+    async with db.session("t1") as s:
+        s.add(Contact(id="c1", phone=PHONE, email=EMAIL))
+        await s.commit()
+    with pytest.raises(IntegrityError) as caught:
+        async with db.session("t1") as s:
+            s.add(Contact(id="c2", phone=PHONE, email=EMAIL))
+            await s.commit()
+    # What logs and dead letters would show: the message and the whole traceback chain.
+    shown = "".join(traceback.format_exception(caught.value))
+    assert "contact" in shown.lower()
+    assert PHONE not in shown and PHONE[3:] not in shown and EMAIL not in shown
+
+
+def test_postgres_detail_is_redacted_from_the_error_chain() -> None:
+    """asyncpg puts row values in DETAIL; SQLAlchemy copies it into its own message."""
+    import asyncpg
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_dbapi
+
+    pg = asyncpg.exceptions.UniqueViolationError.new(
+        {
+            "C": "23505",
+            "M": 'duplicate key value violates unique constraint "uq_contact_phone"',
+            "D": f"Key (phone)=({PHONE}) already exists.",
+            "H": "look at the phone column",
+        }
+    )
+    adapted = AsyncAdapt_asyncpg_dbapi.IntegrityError(f"{type(pg)}: {pg}")  # type: ignore[no-untyped-call]
+    adapted.__cause__ = pg
+    error = IntegrityError("INSERT INTO contact ...", None, adapted, hide_parameters=True)
+    error.__cause__ = adapted
+    assert PHONE in "".join(traceback.format_exception(error))  # what would be logged without it
+    redact_error_detail(error)
+    shown = "".join(traceback.format_exception(error))
+    assert PHONE not in shown
+    assert "uq_contact_phone" in shown and "HINT:  look at the phone column" in shown
+
+
+async def test_rows_and_driver_arguments_are_not_logged_even_at_debug(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("sqlalchemy.engine", "aiosqlite", "asyncpg"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    async with db.session("t1") as s:
+        s.add(Contact(id="c1", phone=PHONE, email=EMAIL))
+        await s.commit()
+    async with db.session("t1") as s:
+        assert (await s.execute(select(Contact))).scalar_one().phone == PHONE
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "SELECT" in logged  # statements are still logged...
+    assert PHONE not in logged and EMAIL not in logged  # ...not what they carry or return
