@@ -221,6 +221,7 @@ async def request(
         raise OutboundError(Outcome.BLOCKED, exc.reason) from None
     except (TimeoutError, httpx.TimeoutException):
         raise OutboundError(Outcome.TIMEOUT) from None
-    except (httpx.HTTPError, httpx.InvalidURL, OSError):
+    except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError):
+        # ValueError: a request httpx cannot even build (e.g. a non-ASCII header value).
         raise OutboundError(Outcome.REFUSED) from None
     return Answer(response.status_code, bytes(body))

@@ -8,9 +8,10 @@ import hmac
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from kit.net import OutboundPolicy, SafeClient
-from kit.secrets import seal
+from kit.secrets import Sealer, seal
 from salesops.notify.v1 import channel_config_pb2 as C
 from salesops.notify.v1 import notification_pb2 as N
 from services.notify.channels import registry
@@ -230,6 +231,7 @@ async def test_configured_headers_cannot_take_over_the_request() -> None:
             "X-Salesops-Signature": "v1=forged",
             "Idempotency-Key": "forged",
             "X-Bad": "a\r\nInjected: 1",
+            "X-Wide": "值",
             "X-Env": "test",
         }
         config = C.ChannelConfig(webhook=C.WebhookSettings(url=f"{fake.url}/hook", headers=headers))
@@ -237,7 +239,12 @@ async def test_configured_headers_cannot_take_over_the_request() -> None:
     req = fake.requests[0]
     assert req.headers["host"] == f"127.0.0.1:{fake.url.rsplit(':', 1)[1]}"
     assert "x-salesops-signature" not in req.headers and req.headers["idempotency-key"] == "D1"
-    assert "x-bad" not in req.headers and "injected" not in req.headers and req.headers["x-env"] == "test"
+    assert (
+        "x-bad" not in req.headers
+        and "x-wide" not in req.headers
+        and "injected" not in req.headers
+        and req.headers["x-env"] == "test"
+    )
     assert req.json()["title"] == "线索已超时"
 
 
@@ -255,3 +262,14 @@ async def test_smtp_passwords_need_tls_outside_the_allow_list() -> None:
     with pytest.raises(SendError) as err:
         await SmtpEmail(OutboundPolicy()).send(config, Message("D", "N", "x", "rep@example.com", "t", "b"))
     assert err.value.code == "INSECURE_LOGIN" and err.value.permanent
+
+
+async def test_a_secret_sealed_under_another_key_is_a_permanent_failure() -> None:
+    foreign = Sealer([Fernet.generate_key().decode()]).seal("s3cret")
+    async with http_provider() as fake, SafeClient(LOOPBACK) as client:
+        config = C.ChannelConfig(
+            webhook=C.WebhookSettings(url=f"{fake.url}/hook", signing_secret=C.Secret(value=foreign))
+        )
+        with pytest.raises(SendError) as err:
+            await SignedWebhook(client).send(config, MSG)
+    assert err.value.code == "SECRET_UNREADABLE" and err.value.permanent and fake.requests == []

@@ -208,6 +208,13 @@ async def test_a_name_that_does_not_resolve_is_refused_not_blocked() -> None:
     assert err.value.outcome is Outcome.REFUSED
 
 
+async def test_requests_httpx_cannot_build_are_refused_not_raised() -> None:
+    async with loopback() as fake, SafeClient(LOOPBACK) as client:
+        with pytest.raises(OutboundError) as err:
+            await request(client, "POST", f"http://127.0.0.1:{fake.port}/", headers={"X-Name": "值"})
+    assert err.value.outcome is Outcome.REFUSED and fake.heads == []
+
+
 async def test_only_safe_clients_are_accepted() -> None:
     async with httpx.AsyncClient() as plain:
         with pytest.raises(TypeError):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from kit.net import OutboundError, Outcome, status_class
+from kit.secrets import SecretsError, unseal
 from salesops.notify.v1 import channel_config_pb2
 
 _TOKEN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -68,6 +69,17 @@ def no_answer(exc: OutboundError) -> SendError:
     if exc.outcome is Outcome.TIMEOUT:
         return SendError("TIMEOUT", str(exc.outcome), permanent=False)
     return SendError("UNREACHABLE", str(exc.outcome), permanent=False)
+
+
+def opened(secret: str) -> str:
+    """A stored secret in plaintext: sealed values (kit.secrets) are opened, plain ones pass."""
+    try:
+        return unseal(secret, allow_plaintext=True)
+    except SecretsError:
+        # Rotated away or another deployment's key: retrying will not help; the message says what to fix.
+        raise SendError(
+            "SECRET_UNREADABLE", "a stored secret does not open with SALESOPS_SECRETS_KEY", permanent=True
+        ) from None
 
 
 def token(value: object, fallback: str = "") -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kit.errors import Violations
 from kit.net import Blocked, OutboundPolicy, Resolver, Unresolved, parse_target, pin, smtp_destination
-from kit.secrets import unseal
+from kit.secrets import SecretsError, unseal
 from salesops.notify.v1 import channel_config_pb2
 from services.notify.channels.email import default_port, insecure_login
 from services.notify.channels.http_channels import header_problem
@@ -40,7 +40,10 @@ async def check_destinations(
         v.add(path, f"not an allowed destination: {exc.reason}")
     if kind == "webhook":
         for name, value in cfg.webhook.headers.items():
-            why = header_problem(name, unseal(value, allow_plaintext=True))
+            try:
+                why = header_problem(name, unseal(value, allow_plaintext=True))
+            except SecretsError:
+                why = "a sealed value that does not open with SALESOPS_SECRETS_KEY"
             if why:
                 v.add(f"{prefix}.webhook.headers[{name[:64]!r}]", why)
     v.raise_if_any("invalid channel configuration")

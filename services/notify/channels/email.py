@@ -22,9 +22,8 @@ from kit.net import (
     connect_smtp,
     smtp_destination,
 )
-from kit.secrets import unseal
 from salesops.notify.v1 import channel_config_pb2
-from services.notify.channels.base import Message, SendError
+from services.notify.channels.base import Message, SendError, opened
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -44,7 +43,11 @@ def insecure_login(settings: channel_config_pb2.EmailSettings, dest: SmtpDestina
 
 
 def _send_blocking(
-    dest: SmtpDestination, settings: channel_config_pb2.EmailSettings, message: Message, key: str
+    dest: SmtpDestination,
+    settings: channel_config_pb2.EmailSettings,
+    message: Message,
+    key: str,
+    password: str,
 ) -> str:
     mail = EmailMessage()
     mail["Subject"] = message.title
@@ -73,7 +76,7 @@ def _send_blocking(
             if security == channel_config_pb2.SMTP_SECURITY_STARTTLS:
                 smtp.starttls(context=ssl.create_default_context())
             if settings.username:
-                smtp.login(settings.username, unseal(settings.password.value, allow_plaintext=True))
+                smtp.login(settings.username, password)
             smtp.send_message(mail)
     except smtplib.SMTPRecipientsRefused:
         raise SendError("RECIPIENT_REFUSED", "5xx", permanent=True) from None
@@ -112,4 +115,5 @@ class SmtpEmail:
                 "INSECURE_LOGIN", "blocked: a password needs TLS", permanent=True, outcome="blocked"
             )
         key = idempotency_key or message.delivery_id
-        return await asyncio.to_thread(_send_blocking, dest, settings, message, key)
+        password = opened(settings.password.value)
+        return await asyncio.to_thread(_send_blocking, dest, settings, message, key, password)

@@ -20,9 +20,8 @@ from typing import Any
 import httpx
 
 from kit.net import OutboundError, OutboundPolicy, Resolver, SafeClient, request
-from kit.secrets import unseal
 from salesops.notify.v1 import channel_config_pb2
-from services.notify.channels.base import Message, SendError, http_failure, no_answer, token
+from services.notify.channels.base import Message, SendError, http_failure, no_answer, opened, token
 
 WECOM_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 DINGTALK_URL = "https://oapi.dingtalk.com/robot/send"
@@ -48,11 +47,6 @@ async def _post(client: SafeClient, url: str, *, timeout: float = 10.0, **kwargs
     if not 200 <= answer.status < 300:
         raise http_failure(answer.status)
     return answer
-
-
-def _open(secret: str) -> str:
-    """Stored secrets may be sealed (kit.secrets); the provider needs the plaintext."""
-    return unseal(secret, allow_plaintext=True)
 
 
 def _json(answer: Any) -> dict[str, Any]:
@@ -91,7 +85,7 @@ class WeComBot:
         self, config: channel_config_pb2.ChannelConfig, message: Message, *, idempotency_key: str = ""
     ) -> str:
         # The group bot API has no idempotency key.
-        key = _open(config.wecom_bot.webhook_key.value)
+        key = opened(config.wecom_bot.webhook_key.value)
         body = {
             "msgtype": "markdown",
             "markdown": {"content": f"**{message.title}**\n{message.body}\n<@{message.address}>"},
@@ -116,8 +110,8 @@ class DingTalkBot:
     ) -> str:
         # The custom robot API has no idempotency key.
         settings = config.dingtalk_bot
-        params = {"access_token": _open(settings.access_token.value)}
-        secret = _open(settings.signing_secret.value)
+        params = {"access_token": opened(settings.access_token.value)}
+        secret = opened(settings.signing_secret.value)
         if secret:
             # DingTalk's "加签": HMAC-SHA256 of "timestamp\nsecret", base64, URL-encoded.
             stamp = str(int(time.time() * 1000))
@@ -204,8 +198,8 @@ def header_problem(name: str, value: str) -> str:
         return "not a valid header name"
     if lowered in RESERVED_HEADERS or lowered.startswith("x-salesops-"):
         return "set by notify itself"
-    if len(value) > 4096 or any((ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F for ch in value):
-        return "the value has control characters or is longer than 4096 characters"
+    if len(value) > 4096 or any((ord(ch) < 0x20 and ch != "\t") or ord(ch) >= 0x7F for ch in value):
+        return "the value must be printable ASCII of at most 4096 characters"
     return ""
 
 
@@ -237,8 +231,8 @@ class SignedWebhook:
         ).encode()
         stamp = str(int(time.time()))
         key = idempotency_key or message.delivery_id
-        opened = {name: _open(value) for name, value in hook.headers.items()}
-        custom = {name: value for name, value in opened.items() if not header_problem(name, value)}
+        plain = {name: opened(value) for name, value in hook.headers.items()}
+        custom = {name: value for name, value in plain.items() if not header_problem(name, value)}
         headers = custom | {
             "Content-Type": "application/json",
             "X-Salesops-Timestamp": stamp,
@@ -247,7 +241,7 @@ class SignedWebhook:
             "Idempotency-Key": key,
             "webhook-id": key,
         }
-        secret = _open(hook.signing_secret.value)
+        secret = opened(hook.signing_secret.value)
         if secret:
             headers["X-Salesops-Signature"] = webhook_signature(secret, stamp, body)
         timeout = min(hook.timeout.ToTimedelta().total_seconds(), 30.0) if hook.HasField("timeout") else 10.0
