@@ -725,3 +725,26 @@ def test_cli_mint_and_decode_round_trip() -> None:
     refused_run = run_cli("decode", token, env_extra={"SALESOPS_JWT_SECRET": OTHER_SECRET.decode()})
     assert refused_run.returncode == 1
     assert "bad_signature" in refused_run.stderr and refused_run.stdout == ""
+
+
+def test_cli_refuses_a_lifetime_beyond_the_maximum() -> None:
+    refused_run = run_cli("mint", "--sub", "rep-a1", "--tenant", "demo", "--roles", "rep", "--ttl", "7d")
+    assert refused_run.returncode == 2 and refused_run.stdout == ""
+    assert "SALESOPS_JWT_MAX_LIFETIME" in refused_run.stderr
+    allowed = run_cli(
+        "mint", "--sub", "rep-a1", "--tenant", "demo", "--roles", "rep", "--ttl", "7d",
+        env_extra={"SALESOPS_JWT_MAX_LIFETIME": "7d"},
+    )  # fmt: skip
+    assert allowed.returncode == 0, allowed.stderr
+
+
+def test_cli_refuses_to_mint_with_the_dev_secret_in_production() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SALESOPS_")} | {
+        "SALESOPS_ENV": "production"
+    }
+    minted = subprocess.run(
+        [sys.executable, "-m", "kit.tokens", "mint", "--sub", "a", "--tenant", "demo", "--roles", "admin"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert minted.returncode == 2 and minted.stdout == ""
+    assert "refuses to start" in minted.stderr
