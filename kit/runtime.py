@@ -301,10 +301,18 @@ async def serve(spec: ServiceSpec, role: str, settings: Settings | None = None) 
         log.info("%s stopped", spec.name)
 
 
+STOP_GRACE_SECONDS = 30.0
+
+
 def _stopper(stop: Callable[[], Awaitable[None]], task: asyncio.Task[None]) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
         await stop()
-        with contextlib.suppress(asyncio.CancelledError):
+        # A loop gets to finish its current item; one that ignores stop() is cancelled.
+        done, _ = await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
+        if not done:
+            log.warning("%s did not stop within %.0f s; cancelling it", task.get_name(), STOP_GRACE_SECONDS)
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
 
     return run

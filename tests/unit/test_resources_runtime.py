@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit import runtime as runtime_module
 from kit.config import Settings
 from kit.db import NAMING_CONVENTION
 from kit.events import (
@@ -126,3 +127,19 @@ def test_spec_defaults_its_stream_and_refuses_duplicate_names() -> None:
     assert spec(produces="custom").produces == "custom"
     with pytest.raises(ValueError):
         spec(background=[Background("x", lambda _rt: Loop()), Background("x", lambda _rt: Loop())])
+
+
+class Stubborn(Loop):
+    async def stop(self) -> None:  # ignores the request: the runtime must cancel it
+        return None
+
+
+async def test_a_task_that_ignores_stop_is_cancelled_after_the_grace(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime_module, "STOP_GRACE_SECONDS", 0.2)
+    stubborn = Stubborn()
+    stoppers = await start_role(rt, spec(background=[Background("stuck", lambda _rt: stubborn)]), "worker")
+    await asyncio.wait_for(stubborn.running.wait(), 10)
+    await asyncio.wait_for(stoppers[0](), 10)
+    assert not stubborn.finished  # cancelled, not finished
