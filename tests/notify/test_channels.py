@@ -273,3 +273,16 @@ async def test_a_secret_sealed_under_another_key_is_a_permanent_failure() -> Non
         with pytest.raises(SendError) as err:
             await SignedWebhook(client).send(config, MSG)
     assert err.value.code == "SECRET_UNREADABLE" and err.value.permanent and fake.requests == []
+
+
+async def test_line_breaks_in_mail_headers_are_refused() -> None:
+    config = C.ChannelConfig(
+        email=C.EmailSettings(
+            host="127.0.0.1", port=2525, security=C.SMTP_SECURITY_NONE, from_address="n@s.test"
+        )
+    )
+    with pytest.raises(SendError) as err:
+        await SmtpEmail(LOOPBACK).send(
+            config, Message("D", "N", "x", "a@b.test", "hi\r\nBcc: all@corp.test", "b")
+        )
+    assert err.value.code == "BAD_MESSAGE" and err.value.permanent

@@ -42,13 +42,7 @@ def insecure_login(settings: channel_config_pb2.EmailSettings, dest: SmtpDestina
     )
 
 
-def _send_blocking(
-    dest: SmtpDestination,
-    settings: channel_config_pb2.EmailSettings,
-    message: Message,
-    key: str,
-    password: str,
-) -> str:
+def _compose(settings: channel_config_pb2.EmailSettings, message: Message, key: str) -> EmailMessage:
     mail = EmailMessage()
     mail["Subject"] = message.title
     mail["From"] = (
@@ -65,6 +59,21 @@ def _send_blocking(
     mail["Message-ID"] = msg_id
     mail["X-Salesops-Delivery"] = message.delivery_id
     mail.set_content(message.body)
+    return mail
+
+
+def _send_blocking(
+    dest: SmtpDestination,
+    settings: channel_config_pb2.EmailSettings,
+    message: Message,
+    key: str,
+    password: str,
+) -> str:
+    try:
+        mail = _compose(settings, message, key)
+    except ValueError:  # a line break in a header (address, title, from): refused, never sent
+        raise SendError("BAD_MESSAGE", "a header holds a line break", permanent=True) from None
+    msg_id = str(mail["Message-ID"])
     security = settings.security
     try:
         with connect_smtp(
