@@ -16,7 +16,7 @@ from kit.net.http import (
     status_class,
 )
 from kit.net.policy import ALLOW_VAR, SMTP_PORTS, AllowRule, OutboundPolicy, PolicyError
-from kit.net.resolve import Resolver, Unresolved, pin, system_resolver
+from kit.net.resolve import Resolver, Unresolved, check_url, pin, system_resolver
 from kit.net.smtp import SmtpDestination, connect_smtp, smtp_destination
 from kit.net.urls import Blocked, Target, host_target, parse_target, validate_url
 
@@ -37,6 +37,7 @@ __all__ = [
     "Target",
     "Unresolved",
     "check_address",
+    "check_url",
     "connect_smtp",
     "host_target",
     "is_metadata",

@@ -11,9 +11,10 @@ import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 
+from kit.errors import InvalidArgument
 from kit.net.addresses import check_address
 from kit.net.policy import IPAddress, OutboundPolicy
-from kit.net.urls import Blocked, Target
+from kit.net.urls import Blocked, Target, parse_target
 
 
 class Unresolved(Blocked):
@@ -68,3 +69,19 @@ async def pin(
         if check_address(address, target.port, policy, trusted=target.trusted):
             raise Blocked(f"{target.host} resolves to an address that is not public")
     return addresses[0]
+
+
+async def check_url(
+    url: str, policy: OutboundPolicy, resolver: Resolver | None = None, *, field: str = "url"
+) -> None:
+    """The save-time check with DNS: `validate_url` plus every address the name has now.
+
+    A name that does not resolve at the moment passes (each send checks again); one that
+    resolves to a refused address is INVALID_ARGUMENT on `field`.
+    """
+    try:
+        await pin(parse_target(url, policy), policy, resolver)
+    except Unresolved:
+        return
+    except Blocked as exc:
+        raise InvalidArgument.field(field, f"not an allowed destination: {exc.reason}") from None

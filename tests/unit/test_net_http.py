@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from kit.net import OutboundError, OutboundPolicy, Outcome, SafeClient, request, status_class
+from kit.errors import InvalidArgument
+from kit.net import OutboundError, OutboundPolicy, Outcome, SafeClient, check_url, request, status_class
 from kit.net.http import _PinnedBackend
 
 SECRET = b"root:x:0:0:TOP-SECRET-INTERNAL-ANSWER"
@@ -277,3 +278,19 @@ async def test_tls_keeps_the_host_name_for_sni_and_certificate(tmp_path: Path) -
         with pytest.raises(OutboundError) as err:
             await request(client, "GET", f"https://wrong.pinned.test:{fake.port}/")
     assert err.value.outcome is Outcome.REFUSED
+
+
+async def test_check_url_at_save_time_resolves_too() -> None:
+    with pytest.raises(InvalidArgument) as err:
+        await check_url(
+            "https://hooks.partner.example/x", OutboundPolicy(), Resolver(["10.1.2.3"]), field="hook.url"
+        )
+    assert err.value.violations[0].field == "hook.url"
+    await check_url("https://hooks.partner.example/x", OutboundPolicy(), Resolver(["8.8.8.8"]))
+
+    async def nxdomain(host: str, port: int) -> Sequence[str]:
+        raise OSError("no such name")
+
+    await check_url("https://not-yet.partner.example/x", OutboundPolicy(), nxdomain)  # checked again at send
+    with pytest.raises(InvalidArgument):
+        await check_url("https://10.0.0.1/x", OutboundPolicy(), nxdomain)
