@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kit.auth import DEV_SECRET
 from kit.config import ConfigError
@@ -98,3 +100,23 @@ def test_secret_explicit_or_derived_from_the_jwt_secret() -> None:
         page_token_secret({"SALESOPS_PAGE_TOKEN_SECRET": "short"})
     with pytest.raises(ConfigError):
         PageTokens(b"short")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    forged=st.one_of(
+        st.text(max_size=80), st.binary(max_size=60).map(lambda b: base64.urlsafe_b64encode(b).decode())
+    )
+)
+def test_any_forged_token_is_invalid_argument_never_a_crash(forged: str) -> None:
+    _refused(PageTokens(SECRET), forged)
+
+
+@pytest.mark.parametrize(
+    "body", [b"\x01{}", b'\x01[{"zz":"1"}]', b'\x01[{"i":"x"}]', b'\x01[{"i":1}]', b"\x02[]", b"\x01["]
+)
+def test_signed_but_malformed_bodies_are_invalid_argument(body: bytes) -> None:
+    """Even a correctly signed token (say, from an older version) never decodes into a crash."""
+    tokens = PageTokens(SECRET)
+    raw = body + tokens._mac("t1", "q", body)
+    _refused(tokens, base64.urlsafe_b64encode(raw).rstrip(b"=").decode())
