@@ -451,3 +451,24 @@ async def test_paginate_any_select_of_the_model(tx: Transactions) -> None:
         if not token:
             break
     assert seen == ["0003", "0001", "0002", "0005"]
+
+
+async def test_concurrent_create_or_get_converges_on_one_row(tx: Transactions) -> None:
+    """Real concurrency: every request checks, then inserts; losers of the race retry and find the winner."""
+    who = tenant()
+
+    async def create_or_get(uow: UnitOfWork, candidate: str) -> str:
+        existing = await uow.session.scalar(select(Item).where(Item.name == "same"))
+        if existing is not None:
+            return existing.id
+        await asyncio.sleep(0)  # widen the window between the check and the insert
+        await Items(uow).add(Item(id=candidate, name="same", at=T0))
+        return candidate
+
+    def work(candidate: str) -> Callable[[UnitOfWork], Awaitable[str]]:
+        return lambda uow: create_or_get(uow, candidate)
+
+    ids = await asyncio.gather(*(tx.run(who, work(f"c{i}")) for i in range(5)))
+    assert len(set(ids)) == 1
+    async with tx.read(who) as uow:
+        assert await Items(uow).count([Item.name == "same"]) == 1
