@@ -352,7 +352,7 @@ async def _sla(url: str) -> dict[str, float]:
     from kit.db import Database
     from kit.migrations import upgrade_to_head
     from kit.temporal import WorkerRunner, build_worker
-    from services.leads import watch
+    from services.leads import activities, consumers, workflows
     from services.leads.store import outbox
 
     db = Database(url, pool_size=20)
@@ -361,12 +361,12 @@ async def _sla(url: str) -> dict[str, float]:
         dev_server_existing_path=find_temporal(), dev_server_extra_args=["--log-level", "error"]
     )
     queue = f"bench-{uuid.uuid4().hex[:6]}"
-    acts = watch.WatchActivities(db)
+    acts = activities.WatchActivities(db)
     runner = WorkerRunner(
         build_worker(
             env.client,
             queue,
-            workflows=[watch.LeadWatchWorkflow, BareTimerWorkflow],
+            workflows=[workflows.LeadWatchWorkflow, BareTimerWorkflow],
             activities=[acts.next_timer, acts.fire, _bare_fire],
             max_pollers=10,
         )
@@ -397,7 +397,7 @@ async def _sla(url: str) -> dict[str, float]:
 
         async def start(lead_id: str) -> None:
             async with sem:
-                await watch.poke(env.client, queue, "demo", lead_id)
+                await consumers.poke(env.client, queue, "demo", lead_id)
 
         started = time.perf_counter()
         await asyncio.gather(*(start(r["lead_id"]) for r in rows))

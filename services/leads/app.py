@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from kit.runtime import ServiceSpec
-from services.leads import api, store, watch, workflows
+from collections.abc import Callable, Sequence
+
+from kit.events import service_stream
+from kit.runtime import ConsumerSpec, Runtime, ServiceSpec
+from services.leads import activities, api, consumers, events, seed, store, workflows
+
+
+def _activities(rt: Runtime) -> Sequence[Callable[..., object]]:
+    watch = activities.WatchActivities(rt.db)
+    regrade = activities.RegradeActivities(rt.db)
+    return [watch.next_timer, watch.fire, regrade.regrade_batch]
+
 
 SPEC = ServiceSpec(
     name="leads",
@@ -11,8 +21,18 @@ SPEC = ServiceSpec(
     outbox=store.outbox,
     processed_events=store.processed_events,
     servicers=api.registrations,
-    workflows=(workflows.LeadWatchWorkflow,),
-    activities=watch.activities,
-    # Our own events start or wake each lead's watch workflow (durable: the outbox holds them).
-    worker_background=(watch.start_consumer,),
+    workflows=(workflows.LeadWatchWorkflow, workflows.RegradeOpenLeadsWorkflow),
+    activities=_activities,
+    consumers=(
+        # Our own events start or wake each lead's watch workflow (durable: the outbox holds them).
+        ConsumerSpec(
+            group="leads-watch",
+            streams=(service_stream(events.SOURCE),),
+            handler=consumers.watch_handler,
+            types=events.WATCHED,
+            role="worker",
+            options={"min_idle": 30.0},
+        ),
+    ),
+    demo_seed=seed.demo_seed,
 )

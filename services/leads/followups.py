@@ -1,17 +1,19 @@
-"""Follow-ups (activities, first contact), behaviour events with re-grading, conversion and disqualification."""
+"""Follow-ups: logging, completing and listing activities; the first qualifying contact stops the clock.
+
+Activity times are bounded: not before the lead existed or was (last) assigned, and not in the future
+beyond a small clock skew, so a backdated call cannot make a missed first-response SLA look met.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from google.protobuf import field_mask_pb2
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from google.protobuf.field_mask_pb2 import FieldMask
 from ulid import ULID
 
 from kit.auth import Principal
 from kit.errors import (
-    Aborted,
+    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -19,24 +21,32 @@ from kit.errors import (
     PreconditionViolation,
     Violations,
 )
-from salesops.leads.v1 import activity_pb2, enums_pb2, events_pb2, lead_pb2
-from services.leads import access, assignment, intake, policies
-from services.leads.convert import aware, context, from_ts, long, parse, short, to_dict, ts
-from services.leads.domain import grading, sla
-from services.leads.store import ActivityRow, BehaviorRow, LeadRow
+from kit.resources import Page, PageRequest, UnitOfWork, merge_update, sanitize_create
+from salesops.leads.v1 import activity_pb2, enums_pb2, events_pb2
+from services.leads import access, events, policies, validation
+from services.leads.convert import aware, enum_name, enum_value, from_ts, to_dict, ts
+from services.leads.domain import sla, status
+from services.leads.policies import TenantPolicies
+from services.leads.presenters import ACTIVITIES
+from services.leads.repositories.followups import ActivityRepository, ActivitySearch
+from services.leads.repositories.leads import LeadRepository
+from services.leads.store import ActivityRow, LeadRow
 
-OPEN = ("ASSIGNED", "WORKING")
+CLOCK_SKEW = timedelta(minutes=5)  # how far a device clock may run ahead of ours (or behind the assignment)
+NOT_IN_BODY = ("activity_id", "lead_id", "actor_user_id", "etag", "audit", "first_response")
 
 
-def activity_proto(row: ActivityRow) -> activity_pb2.Activity:
-    msg = activity_pb2.Activity()
-    parse(row.body or {}, msg)
-    msg.activity_id, msg.lead_id, msg.actor_user_id = row.activity_id, row.lead_id, row.actor_user_id
-    msg.first_response = row.first_response
-    msg.etag = str(row.version)
-    msg.audit.create_time.CopyFrom(ts(row.created_at))
-    msg.audit.created_by = row.actor_user_id
-    return msg
+def bounded_time(row: LeadRow, occur: datetime, at: datetime) -> datetime:
+    """The activity's time, checked against the lead's life and our clock (INVALID_ARGUMENT outside)."""
+    if occur > at + CLOCK_SKEW:
+        raise InvalidArgument.field("activity.occur_time", "in the future (beyond 5 minutes of clock skew)")
+    since = max(t for t in (aware(row.created_at), aware(row.assign_time)) if t is not None)
+    if occur < since - CLOCK_SKEW:
+        raise InvalidArgument.field(
+            "activity.occur_time", "before the lead was created or assigned to its current owner"
+        )
+    # Within the skew: never earlier than the clock start, never later than now.
+    return min(max(occur, since), at)
 
 
 def _check(activity: activity_pb2.Activity, follow_up: activity_pb2.Activity | None, policy: object) -> None:
@@ -45,7 +55,7 @@ def _check(activity: activity_pb2.Activity, follow_up: activity_pb2.Activity | N
         v.add("activity.activity_type", "required")
     if not activity.HasField("occur_time"):
         v.add("activity.occur_time", "required")
-    if activity.activity_id and not intake._ID.match(activity.activity_id):
+    if activity.activity_id and not validation.ID.match(activity.activity_id):
         v.add("activity.activity_id", "1-64 letters, digits, '-' or '_'")
     completed = activity.state in (
         activity_pb2.ACTIVITY_STATE_COMPLETED,
@@ -85,7 +95,7 @@ def _missing_units(activity: activity_pb2.Activity, policy: object) -> list[Prec
 
 
 async def _completed(
-    session: AsyncSession,
+    uow: UnitOfWork,
     who: Principal,
     row: LeadRow,
     activity: activity_pb2.Activity,
@@ -97,18 +107,17 @@ async def _completed(
     row.activity_count += 1
     last = aware(row.last_activity_time)
     row.last_activity_time = occur if last is None or occur > last else last
-    row.status = "WORKING"
+    row.status = status.next_status(row.status, status.Action.CONTACT)
     row.needs_attention = row.recycle_warned = False
     if activity.HasField("next_step"):
         body = dict(row.body or {})
         body["next_step"] = to_dict(activity.next_step)
         row.body = body
-    sla_policies = policies.sla_policies(await policies.load(session, policies.SLA))
-    policy = sla_policies.for_grade(row.sla_grade)
+    policy = (await TenantPolicies.load(uow)).sla.for_grade(row.sla_grade)
     if row.sla_state not in (sla.PENDING, sla.BREACHED) or not sla.qualifies(
         policy,
-        short(enums_pb2.ActivityType, activity.activity_type),
-        short(enums_pb2.ActivityOutcome, activity.outcome),
+        enum_name(enums_pb2.ActivityType, activity.activity_type),
+        enum_name(enums_pb2.ActivityOutcome, activity.outcome),
         True,
     ):
         return False
@@ -119,34 +128,34 @@ async def _completed(
     btr = policies.CALENDAR.business_time_between(start, max(occur, start))
     row.sla_business_seconds = btr.total_seconds()
     evt = events_pb2.FirstResponseRecorded(
-        lead=context(row),
+        lead=events.context(row),
         activity_id=activity_id,
         responder_user_id=who.user_id,
-        policy_grade=long(enums_pb2.LeadGrade, row.sla_grade),
+        policy_grade=enum_value(enums_pb2.LeadGrade, row.sla_grade),
         within_sla=row.sla_state == sla.MET,
     )
     evt.clock_start_time.CopyFrom(ts(start))
     evt.due_time.CopyFrom(ts(due))
     evt.response_time.CopyFrom(ts(occur))
     evt.business_time_to_respond.FromTimedelta(btr)
-    await assignment.publish(session, "FirstResponseRecorded", evt, lead_id)
+    await events.publish(uow, evt, lead_id)
     return True
 
 
 async def update_activity(
-    session: AsyncSession, who: Principal, activity: activity_pb2.Activity, paths: list[str], at: datetime
+    uow: UnitOfWork, who: Principal, activity: activity_pb2.Activity, paths: list[str], at: datetime
 ) -> tuple[ActivityRow, LeadRow]:
     """Complete an activity started at check-in, or amend notes and attachments of a completed one."""
     if not paths:
         raise InvalidArgument.field("update_mask", "name the fields to change")
-    arow = await session.get(ActivityRow, (who.tenant, activity.activity_id))
+    activities = ActivityRepository(uow)
+    arow = await activities.find(activity.activity_id)
     if arow is None or arow.lead_id != activity.lead_id:
-        raise NotFound("activity", activity.activity_id)
-    row = await access.load_visible(session, who, arow.lead_id, for_update=True)
+        raise NotFound(ActivityRepository.resource, activity.activity_id)
+    row = await LeadRepository(uow).visible(who, arow.lead_id, for_update=True)
     if arow.actor_user_id != who.user_id and not access.manages(who, row.team_path):
         raise PermissionDenied("only the rep who logged it (or a manager) may change it", reason="NOT_ACTOR")
-    if activity.etag and activity.etag != str(arow.version):
-        raise Aborted("the activity changed meanwhile", reason="STALE_ETAG")
+    activities.check_etag(arow, activity.etag)
     was_completed = arow.state == "COMPLETED"
     allowed = (
         {"summary", "attachments"}
@@ -173,14 +182,11 @@ async def update_activity(
                 "a completed activity keeps its type, time and outcome" if was_completed else "not changeable"
             )
             raise InvalidArgument.field("update_mask", f"{p!r}: {why}")
-    current = activity_proto(arow)
-    field_mask_pb2.FieldMask(paths=paths).MergeMessage(
-        activity, current, replace_message_field=True, replace_repeated_field=True
-    )
+    current = merge_update(ACTIVITIES.present(who, arow), activity, FieldMask(paths=paths))
     now_completed = current.state == activity_pb2.ACTIVITY_STATE_COMPLETED
     first = arow.first_response
     if now_completed and not was_completed:
-        follow_up = await policies.load(session, policies.FOLLOW_UP)
+        follow_up = await policies.load(uow, policies.FOLLOW_UP)
         _check(current, None, follow_up)
         missing = _missing_units(current, follow_up)
         if missing:
@@ -188,18 +194,22 @@ async def update_activity(
                 "mandatory action units are missing", missing, reason="ACTION_UNITS_MISSING"
             )
         first = await _completed(
-            session, who, row, current, arow.activity_id, min(aware(arow.occur_time) or at, at)
+            uow, who, row, current, arow.activity_id, min(aware(arow.occur_time) or at, at)
         )
         row.version += 1
         row.updated_at = at
     body = to_dict(current)
-    for k in ("activity_id", "lead_id", "actor_user_id", "etag", "audit", "first_response"):
+    for k in NOT_IN_BODY:
         body.pop(k, None)
-    arow.body, arow.state, arow.first_response = body, short(activity_pb2.ActivityState, current.state), first
+    arow.body, arow.state, arow.first_response = (
+        body,
+        enum_name(activity_pb2.ActivityState, current.state),
+        first,
+    )
     arow.version += 1
     if now_completed and not was_completed:
         logged = events_pb2.ActivityLogged(
-            lead=context(row),
+            lead=events.context(row),
             activity_id=arow.activity_id,
             activity_type=current.activity_type,
             state=current.state,
@@ -208,22 +218,26 @@ async def update_activity(
             first_response=first,
         )
         logged.occur_time.CopyFrom(ts(arow.occur_time))
-        await assignment.publish(session, "ActivityLogged", logged, row.lead_id)
+        await events.publish(uow, logged, row.lead_id)
     return arow, row
 
 
 async def create_activity(
-    session: AsyncSession, who: Principal, lead_id: str, activity: activity_pb2.Activity, at: datetime
+    uow: UnitOfWork, who: Principal, lead_id: str, activity: activity_pb2.Activity, at: datetime
 ) -> tuple[ActivityRow, LeadRow]:
-    row = await access.load_visible(session, who, lead_id, for_update=True)
+    activity = sanitize_create(activity)  # first_response, actor, check-in verification are the server's
+    row = await LeadRepository(uow).visible(who, lead_id, for_update=True)
     if activity.activity_id:
-        existing = await session.get(ActivityRow, (row.tenant_id, activity.activity_id))
-        if existing is not None:  # offline replay
-            return existing, row
-    if row.status not in OPEN:
+        existing = await ActivityRepository(uow).find(activity.activity_id)
+        if existing is not None:
+            if existing.lead_id == lead_id and existing.actor_user_id == who.user_id:
+                return existing, row  # the offline replay of this rep's own activity
+            # Someone else's activity id: say it is taken, show nothing of it.
+            raise AlreadyExists("activity", activity.activity_id)
+    if not status.is_open(row.status):
         raise FailedPrecondition(f"lead {lead_id} is {row.status}: claim it first", reason="NOT_OWNED")
     access.require_owner_or_manager(who, row)
-    follow_up = await policies.load(session, policies.FOLLOW_UP)
+    follow_up = await policies.load(uow, policies.FOLLOW_UP)
     _check(activity, None, follow_up)
     if not activity.state:
         activity.state = activity_pb2.ACTIVITY_STATE_COMPLETED
@@ -234,33 +248,32 @@ async def create_activity(
             raise FailedPrecondition(
                 "mandatory action units are missing", missing, reason="ACTION_UNITS_MISSING"
             )
-    occur = from_ts(activity.occur_time) or at
-    occur = min(occur, at)  # a clock ahead of ours cannot answer an SLA early
+    occur = bounded_time(row, from_ts(activity.occur_time) or at, at)
     activity_id = activity.activity_id or str(ULID())
     for checkin in (activity.visit.check_in, activity.demo.check_in):
         if checkin.HasField("location"):
             checkin.location_verified = False  # leads carry no coordinates to compare with yet
-    first = await _completed(session, who, row, activity, activity_id, occur) if completed else False
+    first = await _completed(uow, who, row, activity, activity_id, occur) if completed else False
     row.version += 1
     row.updated_at = at
     activity.first_response = first
     body = to_dict(activity)
-    for k in ("activity_id", "lead_id", "actor_user_id", "etag", "audit", "first_response"):
+    for k in NOT_IN_BODY:
         body.pop(k, None)
     arow = ActivityRow(
         activity_id=activity_id,
         lead_id=lead_id,
         actor_user_id=who.user_id,
-        activity_type=short(enums_pb2.ActivityType, activity.activity_type),
-        state=short(activity_pb2.ActivityState, activity.state),
+        activity_type=enum_name(enums_pb2.ActivityType, activity.activity_type),
+        state=enum_name(activity_pb2.ActivityState, activity.state),
         occur_time=occur,
         first_response=first,
         body=body,
         created_at=at,
     )
-    session.add(arow)
+    uow.session.add(arow)
     logged = events_pb2.ActivityLogged(
-        lead=context(row),
+        lead=events.context(row),
         activity_id=activity_id,
         activity_type=activity.activity_type,
         state=activity.state,
@@ -271,181 +284,18 @@ async def create_activity(
     logged.occur_time.CopyFrom(ts(occur))
     if activity.next_step.HasField("due_date"):
         logged.next_step_due_date.CopyFrom(activity.next_step.due_date)
-    await assignment.publish(session, "ActivityLogged", logged, lead_id)
+    await events.publish(uow, logged, lead_id)
     return arow, row
 
 
 async def list_activities(
-    session: AsyncSession, who: Principal, lead_id: str, limit: int
-) -> list[ActivityRow]:
+    uow: UnitOfWork, who: Principal, lead_id: str, search: ActivitySearch, page: PageRequest, query: str
+) -> Page[ActivityRow]:
     """A lead's activities, newest first; lead "-" lists across the leads visible to the caller."""
-    stmt = select(ActivityRow)
+    leads = LeadRepository(uow)
     if lead_id == "-":
-        visible = select(LeadRow.lead_id).where(access.visible(who))
-        stmt = stmt.where(ActivityRow.lead_id.in_(visible))
+        search.lead_ids = await leads.ids_visible_to(who)
     else:
-        await access.load_visible(session, who, lead_id)
-        stmt = stmt.where(ActivityRow.lead_id == lead_id)
-    stmt = stmt.order_by(ActivityRow.occur_time.desc(), ActivityRow.activity_id).limit(limit)
-    return list((await session.execute(stmt)).scalars())
-
-
-async def add_behavior(
-    session: AsyncSession, who: Principal, lead_id: str, event: lead_pb2.BehaviorEvent, at: datetime
-) -> tuple[LeadRow, bool]:
-    v = Violations()
-    if not event.event_type:
-        v.add("behavior_event.event_type", "required")
-    if not event.HasField("occur_time"):
-        v.add("behavior_event.occur_time", "required")
-    v.raise_if_any("invalid behaviour event")
-    row = await access.load_visible(session, who, lead_id, for_update=True)
-    event_id = event.behavior_event_id or str(ULID())
-    if await session.get(BehaviorRow, (row.tenant_id, event_id)) is not None:
-        return row, False
-    occur = from_ts(event.occur_time) or at
-    session.add(
-        BehaviorRow(
-            event_id=event_id,
-            lead_id=lead_id,
-            event_type=event.event_type,
-            occur_time=occur,
-            body=to_dict(event),
-        )
-    )
-    await session.flush()
-    changed = await regrade(session, row, at, "BEHAVIOR_EVENT")
-    return row, changed
-
-
-async def regrade(session: AsyncSession, row: LeadRow, at: datetime, trigger: str) -> bool:
-    lead = lead_pb2.Lead()
-    parse(row.body or {}, lead)
-    rules = policies.grading_rules(await policies.load(session, policies.GRADING))
-    result = grading.grade(
-        intake.grading_facts(lead, await intake.behaviors_of(session, row.lead_id)), rules, at
-    )
-    if result.grade == row.grade and result.score == row.score:
-        return False
-    previous_grade, previous_score = row.grade, row.score
-    row.grade, row.score = result.grade, result.score
-    row.grading = intake.grading_json(result, trigger, at)
-    # An upgrade to a stricter grade switches a running clock to the stricter policy; a downgrade never relaxes it.
-    if row.owner_user_id and row.sla_response_time is None and result.grade < (row.sla_grade or "D"):
-        settings = await assignment.Settings.load(session)
-        assignment.start_sla(row, settings, aware(row.assign_time) or at)
-    row.version += 1
-    row.updated_at = at
-    await assignment.publish(
-        session,
-        "LeadGraded",
-        events_pb2.LeadGraded(
-            lead=context(row),
-            previous_grade=long(enums_pb2.LeadGrade, previous_grade),
-            previous_score=previous_score,
-            score=result.score,
-            fired_rule_ids=[f.rule_id for f in result.fired],
-            rules_version=result.version,
-            trigger=long(lead_pb2.GradingTrigger, trigger),
-        ),
-        row.lead_id,
-    )
-    return True
-
-
-async def convert(
-    session: AsyncSession,
-    who: Principal,
-    lead_id: str,
-    at: datetime,
-    *,
-    opportunity_id: str,
-    name: str,
-    note: str,
-    etag: str,
-    request: object,
-) -> LeadRow:
-    row = await access.load_visible(session, who, lead_id, for_update=True)
-    if row.status == "CONVERTED":
-        return row  # repeat: same answer
-    assignment.check_etag(row, etag)
-    if row.status not in OPEN:
-        raise FailedPrecondition(
-            f"lead {lead_id} is {row.status}; only owned leads convert", reason="NOT_OWNED"
-        )
-    access.require_owner_or_manager(who, row)
-    if opportunity_id and not intake._ID.match(opportunity_id):
-        raise InvalidArgument.field("opportunity_id", "1-64 letters, digits, '-' or '_'")
-    lead = lead_pb2.Lead()
-    parse(row.body or {}, lead)
-    opp = opportunity_id or str(ULID())
-    row.status, row.converted_opportunity_id, row.close_time = "CONVERTED", opp, at
-    if row.sla_state == sla.PENDING:
-        row.sla_state = sla.CANCELLED
-    row.version += 1
-    row.updated_at = at
-    evt = events_pb2.LeadConverted(
-        lead=context(row),
-        opportunity_id=opp,
-        opportunity_name=name or row.display_name,
-        owner_user_id=row.owner_user_id or "",
-        team_path=row.team_path,
-        region=row.region,
-        company=lead.company,
-        contact_name=lead.contact.name,
-        contact_job_title=lead.contact.job_title,
-        product_lines=list(getattr(request, "product_lines", None) or lead.product_lines),
-        channel=lead.source.channel,
-        source_code=lead.source.source_code,
-        campaign_id=lead.source.campaign_id,
-        score=row.score,
-        note=note,
-        actor_user_id=who.user_id,
-    )
-    amount = getattr(request, "amount_estimate", None)
-    if amount is not None and request.HasField("amount_estimate"):  # type: ignore[attr-defined]
-        evt.amount_estimate.CopyFrom(amount)
-    elif lead.HasField("amount_estimate"):
-        evt.amount_estimate.CopyFrom(lead.amount_estimate)
-    elif lead.HasField("stated_budget"):
-        evt.amount_estimate.CopyFrom(lead.stated_budget)
-    if request is not None and request.HasField("expected_close_date"):  # type: ignore[attr-defined]
-        evt.expected_close_date.CopyFrom(request.expected_close_date)  # type: ignore[attr-defined]
-    evt.lead_create_time.CopyFrom(ts(row.created_at))
-    evt.convert_time.CopyFrom(ts(at))
-    await assignment.publish(session, "LeadConverted", evt, lead_id)
-    return row
-
-
-async def disqualify(
-    session: AsyncSession, who: Principal, lead_id: str, at: datetime, *, reason: int, note: str, etag: str
-) -> LeadRow:
-    if not reason:
-        raise InvalidArgument.field("reason", "required")
-    if reason == lead_pb2.DISQUALIFY_REASON_OTHER and not note.strip():
-        raise InvalidArgument.field("note", "required when the reason is OTHER")
-    row = await access.load_visible(session, who, lead_id, for_update=True)
-    assignment.check_etag(row, etag)
-    if row.status in ("CONVERTED", "DISQUALIFIED", "MERGED"):
-        raise FailedPrecondition(f"lead {lead_id} is already {row.status}", reason="LEAD_CLOSED")
-    if row.status == "IN_POOL":
-        if not access.manages(who, row.team_path) and not who.has_role("supervisor", "director"):
-            raise FailedPrecondition("claim the lead before closing it", reason="NOT_OWNED")
-    else:
-        access.require_owner_or_manager(who, row)
-    body = dict(row.body or {})
-    body["disqualify_reason"] = lead_pb2.DisqualifyReason.Name(reason)  # type: ignore[arg-type]
-    body["disqualify_note"] = note
-    row.body = body
-    row.status, row.close_time = "DISQUALIFIED", at
-    if row.sla_state == sla.PENDING:
-        row.sla_state = sla.CANCELLED
-    row.version += 1
-    row.updated_at = at
-    await assignment.publish(
-        session,
-        "LeadDisqualified",
-        events_pb2.LeadDisqualified(lead=context(row), reason=reason, actor_user_id=who.user_id),  # type: ignore[arg-type]
-        lead_id,
-    )
-    return row
+        await leads.visible(who, lead_id)
+        search.lead_ids = lead_id
+    return await ActivityRepository(uow).search(search, page, query)

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from google.protobuf import json_format
-from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from ulid import ULID
 
 from kit.auth import Principal
 from kit.errors import InvalidArgument, Violations
+from kit.resources import UnitOfWork, sanitize_create
 from salesops.leads.v1 import enums_pb2, events_pb2, lead_pb2
-from services.leads import assignment, policies
-from services.leads.convert import aware, context, long, short, to_dict, ts
-from services.leads.domain import dedupe, grading, normalize
+from services.leads import assignment, events, ownership, policies, validation
+from services.leads.convert import aware, enum_name, enum_value, to_dict, ts
+from services.leads.domain import dedupe, grading, normalize, status
 from services.leads.domain import pool as pool_rules
-from services.leads.store import BehaviorRow, DuplicateRow, IntakeRow, LeadRow
-
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-CLOSED = ("CONVERTED", "DISQUALIFIED")
+from services.leads.policies import TenantPolicies
+from services.leads.repositories.followups import BehaviorRepository
+from services.leads.repositories.intakes import IntakeRepository
+from services.leads.repositories.leads import LeadRepository
+from services.leads.store import DuplicateRow, IntakeRow, LeadRow
 
 
 @dataclass
@@ -55,7 +54,7 @@ def grading_facts(lead: lead_pb2.Lead, behaviors: list[grading.Behavior]) -> gra
         fields["stated_budget"] = budget.amount_minor / 100
     return grading.LeadFacts(
         fields=fields,
-        channel=short(enums_pb2.LeadChannel, lead.source.channel),
+        channel=enum_name(enums_pb2.LeadChannel, lead.source.channel),
         source_code=lead.source.source_code,
         budget_currency=budget.currency if budget is not None else "",
         budget_units=budget.amount_minor / 100 if budget is not None else None,
@@ -66,9 +65,9 @@ def grading_facts(lead: lead_pb2.Lead, behaviors: list[grading.Behavior]) -> gra
 def grading_json(result: grading.Result, trigger: str, at: datetime) -> dict[str, Any]:
     msg = lead_pb2.GradingResult(
         score=result.score,
-        grade=long(enums_pb2.LeadGrade, result.grade),
+        grade=enum_value(enums_pb2.LeadGrade, result.grade),
         rules_version=result.version,
-        trigger=long(lead_pb2.GradingTrigger, trigger),
+        trigger=enum_value(lead_pb2.GradingTrigger, trigger),
     )
     msg.grade_time.CopyFrom(ts(at))
     for f in result.fired:
@@ -78,12 +77,8 @@ def grading_json(result: grading.Result, trigger: str, at: datetime) -> dict[str
     return to_dict(msg)
 
 
-async def behaviors_of(session: AsyncSession, lead_id: str) -> list[grading.Behavior]:
-    rows = (
-        await session.execute(
-            select(BehaviorRow.event_type, BehaviorRow.occur_time).where(BehaviorRow.lead_id == lead_id)
-        )
-    ).all()
+async def behaviors_of(uow: UnitOfWork, lead_id: str) -> list[grading.Behavior]:
+    rows = await BehaviorRepository(uow).of_lead(lead_id)
     return [grading.Behavior(t, aware(o)) for t, o in rows]  # type: ignore[arg-type]
 
 
@@ -92,7 +87,7 @@ def validate(lead: lead_pb2.Lead, policy: Any, prefix: str = "lead") -> lead_pb2
     v = Violations()
     out = lead_pb2.Lead()
     out.CopyFrom(lead)
-    if lead.lead_id and not _ID.match(lead.lead_id):
+    if lead.lead_id and not validation.ID.match(lead.lead_id):
         v.add(f"{prefix}.lead_id", "1-64 letters, digits, '-' or '_'")
     if not lead.source.channel:
         v.add(f"{prefix}.source.channel", "required")
@@ -126,44 +121,28 @@ def validate(lead: lead_pb2.Lead, policy: Any, prefix: str = "lead") -> lead_pb2
     return out
 
 
-async def _replay(session: AsyncSession, intake_id: str) -> IntakeResult | None:
-    intake = await session.get(IntakeRow, (session.info["tenant"], intake_id))
+async def _replay(uow: UnitOfWork, intake_id: str) -> IntakeResult | None:
+    intake = await IntakeRepository(uow).find(intake_id)
     if intake is None:
         return None
-    row = await session.get(LeadRow, (session.info["tenant"], intake.lead_id))
-    assert row is not None
+    row = await LeadRepository(uow).get(intake.lead_id)
     return IntakeResult(row, intake.outcome, intake_id, replayed=True)
-
-
-async def _existing(session: AsyncSession, phone: str, email: str) -> list[LeadRow]:
-    keys = []
-    if phone:
-        keys.append(LeadRow.phone == phone)
-    if email:
-        keys.append(LeadRow.email == email)
-    stmt = select(LeadRow).where(or_(*keys), LeadRow.status != "MERGED").order_by(LeadRow.created_at)
-    return list((await session.execute(stmt)).scalars())
 
 
 def company_key(company_norm: str) -> str:
     return company_norm[:2]
 
 
-async def _similar(session: AsyncSession, company_norm: str, threshold: float) -> list[dedupe.Match]:
+async def _similar(uow: UnitOfWork, company_norm: str, threshold: float) -> list[dedupe.Match]:
     if not company_norm or threshold <= 0:
         return []
     # Blocking on the first two characters keeps the fuzzy scan small at millions of leads.
-    stmt = (
-        select(LeadRow.lead_id, LeadRow.company_norm, LeadRow.display_name)
-        .where(LeadRow.company_key == company_key(company_norm), LeadRow.status != "MERGED")
-        .limit(1000)
-    )
-    names = [(str(a), str(b), str(c)) for a, b, c in (await session.execute(stmt)).all()]
+    names = await LeadRepository(uow).names_in_block(company_key(company_norm))
     return dedupe.similar_companies(company_norm, names, threshold)
 
 
 async def create(
-    session: AsyncSession,
+    uow: UnitOfWork,
     who: Principal,
     raw: lead_pb2.Lead,
     at: datetime,
@@ -175,11 +154,12 @@ async def create(
     prefix: str = "lead",
 ) -> IntakeResult:
     intake_id = intake_id or raw.lead_id or str(ULID())
-    replay = await _replay(session, intake_id)
+    replay = await _replay(uow, intake_id)
     if replay is not None:
         return replay
-    intake_policy = await policies.load(session, policies.INTAKE)
-    lead = validate(raw, intake_policy, prefix)
+    intake_policy = await policies.load(uow, policies.INTAKE)
+    # Output-only fields (grading, partner, import, next step...) are the server's to set, never the caller's.
+    lead = validate(sanitize_create(raw), intake_policy, prefix)
     if import_id:
         lead.source.import_id = import_id
     if who.is_service and lead.source.channel == enums_pb2.LEAD_CHANNEL_PARTNER_API:
@@ -187,9 +167,9 @@ async def create(
     elif not who.is_service:
         lead.source.captured_by_user_id = who.user_id
     phone, email = lead.contact.phone, lead.contact.email
-    existing = await _existing(session, phone, email)
+    existing = await LeadRepository(uow).by_contact(phone, email)
     similar = await _similar(
-        session, lead.company.normalized_name, intake_policy.company_similarity_threshold or 0.0
+        uow, lead.company.normalized_name, intake_policy.company_similarity_threshold or 0.0
     )
     action = dedupe.FLAG if intake_policy.exact_match_action == 2 else dedupe.MERGE
     decision = dedupe.decide(
@@ -197,7 +177,7 @@ async def create(
         email,
         [
             dedupe.ExistingLead(
-                r.lead_id, r.phone, r.email, r.company_norm, r.status in CLOSED, r.display_name
+                r.lead_id, r.phone, r.email, r.company_norm, r.status in status.WON_OR_LOST, r.display_name
             )
             for r in existing
         ],
@@ -205,14 +185,13 @@ async def create(
         action,
     )
     if decision.action == dedupe.MERGE:
-        return await _merge(session, lead, decision, intake_id, at)
+        return await _merge(uow, lead, decision, intake_id, at)
     lead_id = raw.lead_id or intake_id
-    grading_msg = await policies.load(session, policies.GRADING)
-    result = grading.grade(grading_facts(lead, []), policies.grading_rules(grading_msg), at)
+    result = grading.grade(grading_facts(lead, []), await policies.grading_rules(uow), at)
     lead.form_completeness_percent = result.completeness
     row = LeadRow(
         lead_id=lead_id,
-        status="IN_POOL",
+        status=status.IN_POOL,
         display_name=lead.display_name[:300],
         phone=phone,
         email=email,
@@ -220,7 +199,7 @@ async def create(
         company_key=company_key(lead.company.normalized_name),
         region=lead.region,
         language=lead.language_code,
-        channel=short(enums_pb2.LeadChannel, lead.source.channel),
+        channel=enum_name(enums_pb2.LeadChannel, lead.source.channel),
         source_code=lead.source.source_code,
         grade=result.grade,
         score=result.score,
@@ -236,11 +215,13 @@ async def create(
     )
     for key in ("lead_id",):
         row.body.pop(key, None)
-    session.add(row)
+    uow.session.add(row)
     outcome = "CREATED_FLAGGED" if decision.candidates else "CREATED"
-    session.add(IntakeRow(intake_id=intake_id, lead_id=lead_id, outcome=outcome, receive_time=at, body={}))
+    uow.session.add(
+        IntakeRow(intake_id=intake_id, lead_id=lead_id, outcome=outcome, receive_time=at, body={})
+    )
     for m in decision.candidates:
-        session.add(
+        uow.session.add(
             DuplicateRow(
                 lead_id=lead_id,
                 other_lead_id=m.lead_id,
@@ -250,12 +231,11 @@ async def create(
                 detect_time=at,
             )
         )
-    await session.flush()
-    await assignment.publish(
-        session,
-        "LeadCreated",
+    await uow.session.flush()
+    await events.publish(
+        uow,
         events_pb2.LeadCreated(
-            lead=context(row),
+            lead=events.context(row),
             channel=lead.source.channel,
             source_code=lead.source.source_code,
             campaign_id=lead.source.campaign_id,
@@ -268,35 +248,34 @@ async def create(
         lead_id,
     )
     if decision.candidates:
-        flagged = events_pb2.LeadDuplicateFlagged(lead=context(row))
+        flagged = events_pb2.LeadDuplicateFlagged(lead=events.context(row))
         for m in decision.candidates:
             flagged.candidates.add(
                 lead_id=m.lead_id,
-                match_kind=long(enums_pb2.DuplicateMatchKind, m.kind),
+                match_kind=enum_value(enums_pb2.DuplicateMatchKind, m.kind),
                 score=m.score,
                 display_name=m.display_name,
                 state=lead_pb2.DUPLICATE_CANDIDATE_STATE_OPEN,
             )
-        await assignment.publish(session, "LeadDuplicateFlagged", flagged, lead_id)
-    settings = await assignment.Settings.load(session)
-    region_pool = pool_rules.pool_for_region(settings.pools, row.region)
+        await events.publish(uow, flagged, lead_id)
+    tenant = await TenantPolicies.load(uow)
+    region_pool = pool_rules.pool_for_region(tenant.pools, row.region)
     row.pool_id, row.pool_entry_reason = region_pool.pool_id, "NEW_LEAD"
     if assign_to_creator and who.has_role("rep", "supervisor"):
-        await assignment.claim(session, who, lead_id, at)
+        await assignment.claim(uow, who, lead_id, at)
     elif not skip_routing:
-        await assignment.route(session, row, settings, at=at)
+        await ownership.route(uow, row, tenant, at=at)
     return IntakeResult(row, outcome, intake_id, candidates=list(decision.candidates))
 
 
 async def _merge(
-    session: AsyncSession, lead: lead_pb2.Lead, decision: dedupe.DedupeDecision, intake_id: str, at: datetime
+    uow: UnitOfWork, lead: lead_pb2.Lead, decision: dedupe.DedupeDecision, intake_id: str, at: datetime
 ) -> IntakeResult:
-    target = await session.get(LeadRow, (session.info["tenant"], decision.merge_into))
-    assert target is not None
+    target = await LeadRepository(uow).get(decision.merge_into)
     record = lead_pb2.IntakeRecord(
         intake_id=intake_id,
         source=lead.source,
-        match_kinds=[long(enums_pb2.DuplicateMatchKind, k) for k in decision.match_kinds],
+        match_kinds=[enum_value(enums_pb2.DuplicateMatchKind, k) for k in decision.match_kinds],
         contact=lead.contact,
         company_name=lead.company.name,
         description=lead.description,
@@ -304,7 +283,7 @@ async def _merge(
     record.receive_time.CopyFrom(ts(at))
     if lead.HasField("attributes"):
         record.attributes.CopyFrom(lead.attributes)
-    session.add(
+    uow.session.add(
         IntakeRow(
             intake_id=intake_id,
             lead_id=target.lead_id,
@@ -316,11 +295,10 @@ async def _merge(
     target.intake_count += 1
     target.version += 1
     target.updated_at = at
-    await assignment.publish(
-        session,
-        "LeadMerged",
+    await events.publish(
+        uow,
         events_pb2.LeadMerged(
-            lead=context(target),
+            lead=events.context(target),
             intake_id=intake_id,
             match_kinds=record.match_kinds,
             channel=lead.source.channel,
@@ -331,34 +309,10 @@ async def _merge(
     return IntakeResult(target, "MERGED", intake_id)
 
 
-async def recent_intakes(session: AsyncSession, lead_id: str) -> list[lead_pb2.IntakeRecord]:
-    rows = (
-        await session.execute(
-            select(IntakeRow)
-            .where(IntakeRow.lead_id == lead_id, IntakeRow.outcome == "MERGED")
-            .order_by(IntakeRow.receive_time.desc())
-            .limit(20)
-        )
-    ).scalars()
+async def recent_intakes(uow: UnitOfWork, lead_id: str) -> list[lead_pb2.IntakeRecord]:
     out = []
-    for r in rows:
+    for r in await IntakeRepository(uow).merged_into(lead_id):
         rec = lead_pb2.IntakeRecord()
         json_format.ParseDict(r.body, rec, ignore_unknown_fields=True)
         out.append(rec)
-    return out
-
-
-async def duplicates(session: AsyncSession, lead_id: str) -> list[lead_pb2.DuplicateCandidate]:
-    rows = (await session.execute(select(DuplicateRow).where(DuplicateRow.lead_id == lead_id))).scalars()
-    out = []
-    for r in rows:
-        c = lead_pb2.DuplicateCandidate(
-            lead_id=r.other_lead_id,
-            match_kind=long(enums_pb2.DuplicateMatchKind, r.kind),
-            score=r.score,
-            display_name=r.display_name,
-            state=long(lead_pb2.DuplicateCandidateState, r.state),
-        )
-        c.detect_time.CopyFrom(ts(r.detect_time))
-        out.append(c)
     return out

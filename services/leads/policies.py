@@ -1,21 +1,27 @@
-"""Tenant policies: stored as proto JSON (one row per kind), defaults for new tenants, domain views."""
+"""Tenant policies: six typed, versioned documents per tenant in kit's settings store, with their defaults.
+
+`TenantPolicies.load(uow)` reads them once per unit of work (every use case of one request shares it)
+and holds both the proto documents and their domain views.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.message import Message
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.calendar import BusinessCalendar, calendar_from_env
-from kit.errors import Aborted, InvalidArgument, Violations
+from kit.errors import InvalidArgument, Violations
+from kit.resources import TenantSettings, UnitOfWork, merge_update
+from kit.resources.masks import OUTPUT_ONLY, behaviors
 from salesops.common.v1.types_pb2 import Money
 from salesops.leads.v1 import enums_pb2, policies_pb2
-from services.leads.convert import long, now, parse, short, to_dict
+from services.leads import policy_rules, store
+from services.leads.convert import enum_value
 from services.leads.domain import grading, pool, routing, sla
-from services.leads.store import SettingRow
 
 GRADING, ROUTING, POOL, SLA, INTAKE, FOLLOW_UP = "grading", "routing", "pool", "sla", "intake", "follow_up"
 
@@ -65,16 +71,18 @@ def _sla_default() -> policies_pb2.SlaPolicies:
     msg = policies_pb2.SlaPolicies(attention_after_days=3)
     for p in sla.default_policies().policies:
         item = msg.policies.add(
-            grade=long(enums_pb2.LeadGrade, p.grade),
+            grade=enum_value(enums_pb2.LeadGrade, p.grade),
             enabled=p.enabled,
             escalate_on_breach=p.escalate,
-            breach_action=long(enums_pb2.SlaBreachAction, p.breach_action),
+            breach_action=enum_value(enums_pb2.SlaBreachAction, p.breach_action),
             max_reassignments=p.max_reassignments,
             restart_on_reassign=p.restart_on_reassign,
         )
         item.response_window.FromTimedelta(p.window)
         item.reminder_before.FromTimedelta(p.reminder_before)
-        item.qualifying_activity_types.extend(long(enums_pb2.ActivityType, t) for t in p.qualifying_types)
+        item.qualifying_activity_types.extend(
+            enum_value(enums_pb2.ActivityType, t) for t in p.qualifying_types
+        )
     return msg
 
 
@@ -91,7 +99,7 @@ def _pool_default() -> policies_pb2.PoolRules:
         )
         for r in p.recycle_rules:
             item.recycle_rules.add(
-                grade=long(enums_pb2.LeadGrade, r.grade),
+                grade=enum_value(enums_pb2.LeadGrade, r.grade),
                 enabled=r.enabled,
                 recycle_after_days=r.recycle_after_days,
                 warn_before_days=r.warn_before_days,
@@ -117,33 +125,33 @@ def default(kind: str) -> Message:
     return policies_pb2.FollowUpPolicy(max_check_in_distance_m=1000)
 
 
-_CACHE = "leads.settings"
+STORES: dict[str, TenantSettings[Any]] = {
+    kind: TenantSettings(TYPES[kind], default(kind), tables=store.settings) for kind in TYPES
+}
+_CACHE = "leads.policies"
 
 
-async def _row(session: AsyncSession, kind: str) -> SettingRow | None:
-    """All of the tenant's setting rows are read once per session (one query instead of five)."""
-    cache: dict[str, SettingRow] | None = session.info.get(_CACHE)
-    if cache is None:
-        cache = {r.kind: r for r in (await session.execute(select(SettingRow))).scalars()}
-        session.info[_CACHE] = cache
-    return cache.get(kind)
+def _cache(uow: UnitOfWork) -> dict[str, Any]:
+    cache: dict[str, Any] = uow.session.info.setdefault(_CACHE, {})
+    return cache
 
 
-async def load(session: AsyncSession, kind: str) -> Any:
-    row = await _row(session, kind)
-    if row is None:
-        msg = default(kind)
-        version = 0
-    else:
-        msg = TYPES[kind]()
-        parse(row.body, msg)
-        version = row.version
-    msg.version = version  # type: ignore[attr-defined]
-    msg.etag = str(version)  # type: ignore[attr-defined]
-    if row is not None:
-        msg.audit.update_time.FromDatetime(row.updated_at.replace(tzinfo=None))  # type: ignore[attr-defined]
-        msg.audit.updated_by = row.updated_by  # type: ignore[attr-defined]
-    return msg
+async def load(uow: UnitOfWork, kind: str) -> Any:
+    """The tenant's document of `kind` (defaults until first saved), with version, etag and audit.
+
+    Read once per unit of work; callers get a copy they may change."""
+    cache = _cache(uow)
+    if kind not in cache:
+        stored = await STORES[kind].load(uow)
+        msg = stored.value
+        msg.version = stored.version
+        if stored.updated_at is not None:
+            msg.audit.update_time.FromDatetime(stored.updated_at.replace(tzinfo=None))
+            msg.audit.updated_by = stored.updated_by
+        cache[kind] = msg
+    copy = TYPES[kind]()
+    copy.CopyFrom(cache[kind])
+    return copy
 
 
 def _validate(kind: str, msg: Any) -> None:
@@ -186,151 +194,56 @@ def _validate(kind: str, msg: Any) -> None:
     v.raise_if_any(f"invalid {name}")
 
 
-async def save(session: AsyncSession, kind: str, msg: Any, paths: list[str], actor: str) -> Any:
-    """Replace the fields in `paths` (whole lists); the etag must match the stored version when given."""
-    current = await load(session, kind)
-    if msg.etag and msg.etag != current.etag:
-        raise Aborted(f"{kind} settings changed meanwhile (etag {current.etag}, sent {msg.etag})")
-    fields = {f.name for f in current.DESCRIPTOR.fields} - {"version", "etag", "audit"}
+def _check_paths(kind: str, msg: Any, paths: list[str]) -> None:
     if not paths:
         raise InvalidArgument.field("update_mask", "name the fields to replace")
+    fields = msg.DESCRIPTOR.fields_by_name
     for path in paths:
-        top = path.split(".")[0]
-        if top not in fields:
+        field = fields.get(path.split(".")[0])
+        if field is None or field.name == "etag" or OUTPUT_ONLY in behaviors(field):
             raise InvalidArgument.field("update_mask", f"unknown or output-only field {path!r}")
-        current.ClearField(top)
-        if current.DESCRIPTOR.fields_by_name[top].is_repeated:
-            getattr(current, top).extend(getattr(msg, top))
-        elif current.DESCRIPTOR.fields_by_name[top].message_type is not None:
-            getattr(current, top).CopyFrom(getattr(msg, top))
-        else:
-            setattr(current, top, getattr(msg, top))
-    _validate(kind, current)
-    row = await _row(session, kind)
-    body = to_dict(current)
-    for k in ("version", "etag", "audit"):
-        body.pop(k, None)
-    if row is None:
-        row = SettingRow(kind=kind, body=body, version=1, updated_by=actor, updated_at=now())
-        session.add(row)
-        session.info[_CACHE][kind] = row
-    else:
-        row.body, row.version, row.updated_by, row.updated_at = body, row.version + 1, actor, now()
-    await session.flush()
-    return await load(session, kind)
 
 
-# --- domain views -----------------------------------------------------------------
+async def save(uow: UnitOfWork, kind: str, msg: Any, paths: list[str], actor: str) -> Any:
+    """Replace the fields in `paths` (whole lists); the etag must match the stored version when given."""
+    _check_paths(kind, msg, paths)
+    current = await load(uow, kind)
+    top = sorted({p.split(".")[0] for p in paths})
+    merged = merge_update(current, msg, FieldMask(paths=top))
+    _validate(kind, merged)
+    for name in ("version", "audit"):
+        merged.ClearField(name)
+    await STORES[kind].put(uow, merged, msg.etag, actor)
+    cache = _cache(uow)
+    cache.pop(kind, None)
+    cache.pop("_tenant_policies", None)
+    return await load(uow, kind)
 
 
-def grading_rules(msg: policies_pb2.GradingRules) -> grading.Rules:
-    rules: list[grading.Rule] = []
-    for r in msg.rules:
-        conds: list[grading.Condition] = []
-        for c in r.conditions:
-            which = c.WhichOneof("condition")
-            if which == "source":
-                conds.append(
-                    grading.SourceCond(
-                        tuple(short(enums_pb2.LeadChannel, x) for x in c.source.channels),
-                        tuple(c.source.source_codes),
-                    )
-                )
-            elif which == "field":
-                op = policies_pb2.FieldOperator.Name(c.field.operator).removeprefix("FIELD_OPERATOR_")
-                conds.append(grading.FieldCond(c.field.field_path, op, tuple(c.field.values)))
-            elif which == "behavior":
-                within = c.behavior.within.ToTimedelta() if c.behavior.HasField("within") else None
-                conds.append(grading.BehaviorCond(c.behavior.event_type, c.behavior.min_count or 1, within))
-            elif which == "completeness":
-                conds.append(grading.CompletenessCond(c.completeness.min_percent))
-            elif which == "budget":
-                b = c.budget
-                currency = b.min_budget.currency or b.max_budget.currency or "CNY"
-                conds.append(
-                    grading.BudgetCond(
-                        currency,
-                        b.min_budget.amount_minor / 100 if b.HasField("min_budget") else None,
-                        b.max_budget.amount_minor / 100 if b.HasField("max_budget") else None,
-                    )
-                )
-        rules.append(grading.Rule(r.rule_id, r.display_name, r.points, tuple(conds), r.enabled))
-    return grading.Rules(
-        tuple(rules),
-        msg.grade_a_min_score,
-        msg.grade_b_min_score,
-        tuple(msg.completeness_fields),
-        msg.version,
-    )
+@dataclass
+class TenantPolicies:
+    """What an ownership change, an intake or a watch needs of the tenant's policies."""
 
+    pools: tuple[pool.Pool, ...]
+    sla: sla.Policies
+    routing_msg: policies_pb2.RoutingRules
+    routing: list[routing.Rule]
 
-def routing_rules(msg: policies_pb2.RoutingRules) -> list[routing.Rule]:
-    return [
-        routing.Rule(
-            rule_id=r.rule_id,
-            team_path=r.team_path,
-            strategy=short(enums_pb2.RoutingStrategy, r.strategy),
-            display_name=r.display_name,
-            enabled=r.enabled,
-            regions=tuple(r.match.regions),
-            product_lines=tuple(r.match.product_lines),
-            channels=tuple(short(enums_pb2.LeadChannel, c) for c in r.match.channels),
-            source_codes=tuple(r.match.source_codes),
-            grades=tuple(short(enums_pb2.LeadGrade, g) for g in r.match.grades),
-            language_codes=tuple(r.match.language_codes),
-            include_sub_teams=r.include_sub_teams,
-            required_skills=tuple(r.required_skills),
-            match_language=r.match_language,
-            allow_outside_working_hours=r.allow_outside_working_hours,
-            pool_id=r.pool_id,
-        )
-        for r in msg.rules
-    ]
-
-
-def pools(msg: policies_pb2.PoolRules) -> tuple[pool.Pool, ...]:
-    return tuple(
-        pool.Pool(
-            p.pool_id,
-            p.display_name,
-            p.region,
-            p.private_lead_cap,
-            p.daily_claim_cap,
-            p.reclaim_cooldown_days,
-            tuple(
-                pool.RecycleRule(
-                    short(enums_pb2.LeadGrade, r.grade), r.enabled, r.recycle_after_days, r.warn_before_days
-                )
-                for r in p.recycle_rules
-            ),
-        )
-        for p in msg.pools
-    )
-
-
-def sla_policies(msg: policies_pb2.SlaPolicies) -> sla.Policies:
-    return sla.Policies(
-        tuple(
-            sla.Policy(
-                grade=short(enums_pb2.LeadGrade, p.grade),
-                enabled=p.enabled,
-                window=p.response_window.ToTimedelta(),
-                reminder_before=p.reminder_before.ToTimedelta()
-                if p.HasField("reminder_before")
-                else timedelta(minutes=30),
-                qualifying_types=tuple(short(enums_pb2.ActivityType, t) for t in p.qualifying_activity_types),
-                qualifying_outcomes=tuple(short(enums_pb2.ActivityOutcome, o) for o in p.qualifying_outcomes),
-                escalate=p.escalate_on_breach,
-                breach_action=short(enums_pb2.SlaBreachAction, p.breach_action) or sla.NONE,
-                max_reassignments=p.max_reassignments,
-                restart_on_reassign=p.restart_on_reassign,
+    @classmethod
+    async def load(cls, uow: UnitOfWork) -> TenantPolicies:
+        cache = _cache(uow)
+        found = cache.get("_tenant_policies")
+        if found is None:
+            routing_msg = await load(uow, ROUTING)
+            found = cls(
+                policy_rules.pools(await load(uow, POOL)),
+                policy_rules.sla_policies(await load(uow, SLA)),
+                routing_msg,
+                policy_rules.routing_rules(routing_msg),
             )
-            for p in msg.policies
-        ),
-        msg.attention_after_days,
-        msg.version,
-    )
+            cache["_tenant_policies"] = found
+        return found  # type: ignore[no-any-return]
 
 
-async def all_rows(session: AsyncSession) -> list[SettingRow]:
-    return list((await session.execute(select(SettingRow))).scalars())
+async def grading_rules(uow: UnitOfWork) -> grading.Rules:
+    return policy_rules.grading_rules(await load(uow, GRADING))

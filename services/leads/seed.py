@@ -6,15 +6,15 @@ B = e-mail or call within 24 business hours, C = no rep SLA (claim-only pool).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import grpc
 from google.protobuf import field_mask_pb2
 
+from kit.runtime import SeedClients, SeedUser
 from salesops.leads.v1 import enums_pb2, leads_service_pb2, leads_service_pb2_grpc, policies_pb2, routing_pb2
 from services.leads import policies
-
-TEAMS = {"east/team-a": "sup-a", "east/team-b": "sup-b"}
 
 
 def _mask(*paths: str) -> field_mask_pb2.FieldMask:
@@ -104,29 +104,37 @@ def sla_policies() -> policies_pb2.SlaPolicies:
     return out
 
 
-def rep_profiles() -> list[routing_pb2.RepProfile]:
+def rep_profiles(users: Sequence[SeedUser]) -> list[routing_pb2.RepProfile]:
+    """A routing profile for each rep of the demo org chart, under their team's supervisor."""
+    supervisors = {u.org: u.user_id for u in users if "supervisor" in u.roles}
     out = []
-    for team, supervisor in TEAMS.items():
-        letter = team[-1]
-        for n in range(1, 5):
-            out.append(
-                routing_pb2.RepProfile(
-                    user_id=f"rep-{letter}{n}",
-                    display_name=f"Rep {letter.upper()}{n}",
-                    team_path=team,
-                    supervisor_user_id=supervisor,
-                    accepting_leads=True,
-                    capacity=30,
-                    weight=2 if n == 1 else 1,  # the senior rep takes twice the round-robin share
-                    skills=["erp"] if n % 2 else ["crm"],
-                    language_codes=["zh-CN", "en"] if n <= 2 else ["zh-CN"],
-                    regions=["east"],
-                )
+    for u in users:
+        if "rep" not in u.roles:
+            continue
+        n = int(u.user_id[-1]) if u.user_id[-1].isdigit() else 2
+        out.append(
+            routing_pb2.RepProfile(
+                user_id=u.user_id,
+                display_name=u.display_name,
+                team_path=u.org,
+                supervisor_user_id=supervisors.get(u.org, ""),
+                accepting_leads=True,
+                capacity=30,
+                weight=2 if n == 1 else 1,  # the senior rep takes twice the round-robin share
+                skills=["erp"] if n % 2 else ["crm"],
+                language_codes=["zh-CN", "en"] if n <= 2 else ["zh-CN"],
+                regions=["east"],
             )
+        )
     return out
 
 
-async def seed(address: str, admin_token: str) -> None:
+async def demo_seed(clients: SeedClients) -> None:
+    """The ServiceSpec hook `make run` calls: the demo tenant's policies and its reps' profiles."""
+    await seed(clients.addresses["leads"], clients.tokens["admin"], clients.users)
+
+
+async def seed(address: str, admin_token: str, users: Sequence[SeedUser]) -> None:
     md = (("authorization", f"Bearer {admin_token}"),)
     async with grpc.aio.insecure_channel(address) as channel:
         stub = leads_service_pb2_grpc.LeadsServiceStub(channel)
@@ -162,7 +170,7 @@ async def seed(address: str, admin_token: str) -> None:
             for f in routing_pb2.RepProfile.DESCRIPTOR.fields
             if 1 < f.number < 20 and f.name != "leaves"
         ]
-        for profile in rep_profiles():
+        for profile in rep_profiles(users):
             await stub.UpdateRepProfile(
                 leads_service_pb2.UpdateRepProfileRequest(
                     rep_profile=profile, update_mask=_mask(*fields), allow_missing=True

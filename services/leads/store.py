@@ -19,11 +19,13 @@ from sqlalchemy import (
     MetaData,
     PrimaryKeyConstraint,
     String,
+    func,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
-from kit.db import NAMING_CONVENTION, TenantScoped
+from kit.db import NAMING_CONVENTION, Database, TenantScoped
 from kit.events import outbox_table, processed_events_table
+from kit.resources import Transactions, settings_tables
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -31,6 +33,8 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 outbox = outbox_table(metadata)
 # Ids of events this service has applied, so redelivered events apply once.
 processed_events = processed_events_table(metadata)
+# Tenant policies (grading, routing, pool, SLA, intake, follow-up): kit's versioned settings documents.
+settings = settings_tables(metadata)
 
 TS = DateTime(timezone=True)
 
@@ -105,6 +109,10 @@ class LeadRow(TenantScoped, Base):
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(TS)
     updated_at: Mapped[datetime] = mapped_column(TS)
+    # Since when the lead has waited (the supervisor board's order): last contact, else assignment, else intake.
+    attention_since: Mapped[datetime] = column_property(
+        func.coalesce(last_activity_time, assign_time, created_at)
+    )
 
 
 class IntakeRow(TenantScoped, Base):
@@ -202,19 +210,6 @@ class RepRow(TenantScoped, Base):
     updated_at: Mapped[datetime] = mapped_column(TS)
 
 
-class SettingRow(TenantScoped, Base):
-    """Tenant policies (grading, routing, pool, sla, intake, follow_up), one row each."""
-
-    __tablename__ = "lead_settings"
-    __table_args__ = (PrimaryKeyConstraint("tenant_id", "kind"),)
-
-    kind: Mapped[str] = mapped_column(String(32))
-    body: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    updated_by: Mapped[str] = mapped_column(String(64), default="")
-    updated_at: Mapped[datetime] = mapped_column(TS)
-
-
 class ClaimRow(TenantScoped, Base):
     """Claims per rep and tenant-local day, for the daily claim cap."""
 
@@ -240,3 +235,8 @@ class CooldownRow(TenantScoped, Base):
     user_id: Mapped[str] = mapped_column(String(64))
     lead_id: Mapped[str] = mapped_column(String(64))
     until: Mapped[datetime] = mapped_column(TS)
+
+
+def transactions(db: Database) -> Transactions:
+    """The service's units of work: its database, its outbox, one commit per piece of work."""
+    return Transactions(db, source="leads", outbox=outbox)

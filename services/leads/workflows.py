@@ -1,6 +1,6 @@
 """Temporal workflow code of the leads service: deterministic, workflow APIs only.
 
-The activities it calls (and all I/O) live in watch.py.
+The activities they call (and all I/O) live in activities.py.
 """
 
 from __future__ import annotations
@@ -14,10 +14,16 @@ from temporalio.common import RetryPolicy
 
 WORKFLOW_NAME = "LeadWatch"
 SIGNAL = "changed"
+REGRADE_WORKFLOW = "RegradeOpenLeads"
 
 
 def workflow_id(tenant: str, lead_id: str) -> str:
     return f"lead-sla/{tenant}/{lead_id}"
+
+
+def regrade_workflow_id(tenant: str, rules_version: int) -> str:
+    """One re-grade per tenant and grading rules version: a repeated start is harmless."""
+    return f"lead-regrade/{tenant}/{rules_version}"
 
 
 @dataclass
@@ -89,4 +95,46 @@ class LeadWatchWorkflow:
             )
             if self._changed:
                 timer = None
+        workflow.continue_as_new(inp)
+
+
+@dataclass
+class RegradeInput:
+    tenant: str
+    rules_version: int  # the grading rules version that asked for the re-grade
+    after: str = ""  # lead id the next batch starts after
+    batch_size: int = 500
+
+
+@dataclass
+class RegradeBatch:
+    changed: int
+    last: str  # "" when no open lead is left
+
+
+@workflow.defn(name=REGRADE_WORKFLOW, sandboxed=False)
+class RegradeOpenLeadsWorkflow:
+    """Re-grade a tenant's open leads with new grading rules, one batch (one transaction) per activity.
+
+    Survives process restarts (the API answers before it runs); continues as new every 50 batches to
+    keep its history short. Returns the number of leads whose grade or score changed."""
+
+    @workflow.run
+    async def run(self, inp: RegradeInput) -> int:
+        changed = 0
+        retry = RetryPolicy(
+            initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30), maximum_attempts=20
+        )
+        for _ in range(50):
+            batch: RegradeBatch = await workflow.execute_activity(
+                "leads.regrade_batch",
+                inp,
+                result_type=RegradeBatch,
+                start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=retry,
+            )
+            changed += batch.changed
+            if not batch.last:
+                return changed
+            inp = RegradeInput(inp.tenant, inp.rules_version, batch.last, inp.batch_size)
         workflow.continue_as_new(inp)

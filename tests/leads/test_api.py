@@ -468,7 +468,8 @@ async def test_board_dormant_and_my_activities(leads: Leads) -> None:
     assert one.activity.first_response
 
 
-async def test_new_grading_rules_regrade_open_leads(leads: Leads) -> None:
+async def test_new_grading_rules_regrade_open_leads(leads_with_worker: Leads) -> None:
+    leads = leads_with_worker  # the re-grade runs as a Temporal workflow
     for i in range(3):
         await leads.call(
             "CreateLead",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -57,7 +58,8 @@ def test_a_lead_over_rest_is_routed_explained_contacted_and_converted(tmp_path: 
         activity = {
             "activityType": "ACTIVITY_TYPE_CALL",
             "outcome": "ACTIVITY_OUTCOME_REACHED",
-            "occurTime": "2026-01-01T00:00:00Z",
+            # Now: a call backdated before the assignment is refused (it could not meet the SLA).
+            "occurTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
             "nextStep": {"action": "send quote", "dueDate": {"year": 2030, "month": 1, "day": 2}},
         }
         logged = call("POST", f"/v1/leads/{lead_id}/activities", owner, activity)

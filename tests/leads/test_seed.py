@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from deploy.local.demo import DEMO_USERS
 from salesops.leads.v1 import enums_pb2, lead_pb2
 from salesops.leads.v1 import leads_service_pb2 as pb
 from services.leads import seed
@@ -10,8 +11,8 @@ from tests.leads.helpers import hot_lead
 
 
 async def test_demo_seed_routes_a_b_and_c_leads(leads: Leads) -> None:
-    await seed.seed(leads.address, token("admin"))
-    await seed.seed(leads.address, token("admin"))  # `make run` twice: same settings
+    await seed.seed(leads.address, token("admin"), DEMO_USERS)
+    await seed.seed(leads.address, token("admin"), DEMO_USERS)  # `make run` twice: same settings
     sla = (await leads.call("GetSlaPolicies", pb.GetSlaPoliciesRequest())).sla_policies
     windows = {p.grade: p.response_window.ToTimedelta().total_seconds() / 3600 for p in sla.policies}
     assert windows == {enums_pb2.LEAD_GRADE_A: 1, enums_pb2.LEAD_GRADE_B: 24} and sla.version == 2

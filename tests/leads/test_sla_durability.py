@@ -20,10 +20,14 @@ from deploy.local.infra import free_port, start_temporal_dev
 from kit.db import Database
 from kit.events import OutboxRelay, service_stream, unpack_payload
 from kit.migrations import upgrade_to_head
+from kit.resources import UnitOfWork
+from kit.runtime import build_consumer
 from kit.temporal import WorkerRunner, build_worker, connect
 from salesops.leads.v1 import events_pb2
-from services.leads import intake, watch
-from services.leads.store import LeadRow, outbox
+from services.leads import activities, consumers, intake, workflows
+from services.leads.app import SPEC
+from services.leads.intake import IntakeResult
+from services.leads.store import LeadRow, outbox, transactions
 from tests.leads.helpers import events, hot_lead
 from tests.leads.test_sla_workflow import ADMIN, configure_core
 
@@ -31,10 +35,13 @@ pytestmark = pytest.mark.slow
 
 
 def worker(env: WorkflowEnvironment, db: Database, queue: str) -> WorkerRunner:
-    acts = watch.WatchActivities(db)
+    acts = activities.WatchActivities(db)
     runner = WorkerRunner(
         build_worker(
-            env.client, queue, workflows=[watch.LeadWatchWorkflow], activities=[acts.next_timer, acts.fire]
+            env.client,
+            queue,
+            workflows=[workflows.LeadWatchWorkflow],
+            activities=[acts.next_timer, acts.fire],
         )
     )
     runner.start()
@@ -53,16 +60,17 @@ async def test_reminder_survives_a_worker_restart(
     rt = SimpleNamespace(
         db=db, redis=redis, temporal=temporal_dev.client, settings=SimpleNamespace(task_queue=queue)
     )
-    consumer = watch.consumer(rt)  # type: ignore[arg-type]
+    consumer = build_consumer(rt, SPEC, SPEC.consumers[0])  # type: ignore[arg-type]
     tasks = [asyncio.create_task(relay.run()), asyncio.create_task(consumer.run())]
     first = worker(temporal_dev, db, queue)
     second: WorkerRunner | None = None
     try:
         now = datetime.now(UTC)
-        async with db.session("demo") as s:
-            res = await intake.create(s, ADMIN, hot_lead("D1", phone="13800000041"), now)
+
+        async def create(uow: UnitOfWork) -> IntakeResult:
+            res = await intake.create(uow, ADMIN, hot_lead("D1", phone="13800000041"), now)
             # A clock due in seconds rather than business hours, so the test runs in real time.
-            await s.execute(
+            await uow.session.execute(
                 update(LeadRow)
                 .where(LeadRow.lead_id == "D1")
                 .values(
@@ -71,9 +79,11 @@ async def test_reminder_survives_a_worker_restart(
                     sla_due=now + timedelta(seconds=60),
                 )
             )
-            await s.commit()
+            return res
+
+        res = await transactions(db).run("demo", create)
         owner = res.row.owner_user_id
-        handle = temporal_dev.client.get_workflow_handle(watch.workflow_id("demo", "D1"))
+        handle = temporal_dev.client.get_workflow_handle(workflows.workflow_id("demo", "D1"))
         for _ in range(100):  # the consumer starts the watch from LeadAssigned
             try:
                 await handle.describe()
@@ -116,18 +126,19 @@ async def test_reminder_survives_a_temporal_restart(sqlite_url: str, tmp_path: P
     await configure_core(db)
     client = await connect(server.address, retry_for=30)
     queue = f"leads-{uuid.uuid4().hex[:8]}"
-    acts = watch.WatchActivities(db)
+    acts = activities.WatchActivities(db)
     runner = WorkerRunner(
         build_worker(
-            client, queue, workflows=[watch.LeadWatchWorkflow], activities=[acts.next_timer, acts.fire]
+            client, queue, workflows=[workflows.LeadWatchWorkflow], activities=[acts.next_timer, acts.fire]
         )
     )
     runner.start()
     try:
         now = datetime.now(UTC)
-        async with db.session("demo") as s:
-            res = await intake.create(s, ADMIN, hot_lead("T1", phone="13800000042"), now)
-            await s.execute(
+
+        async def create(uow: UnitOfWork) -> IntakeResult:
+            res = await intake.create(uow, ADMIN, hot_lead("T1", phone="13800000042"), now)
+            await uow.session.execute(
                 update(LeadRow)
                 .where(LeadRow.lead_id == "T1")
                 .values(
@@ -136,9 +147,11 @@ async def test_reminder_survives_a_temporal_restart(sqlite_url: str, tmp_path: P
                     sla_due=now + timedelta(seconds=90),
                 )
             )
-            await s.commit()
-        await watch.poke(client, queue, "demo", "T1")
-        handle = client.get_workflow_handle(watch.workflow_id("demo", "T1"))
+            return res
+
+        res = await transactions(db).run("demo", create)
+        await consumers.poke(client, queue, "demo", "T1")
+        handle = client.get_workflow_handle(workflows.workflow_id("demo", "T1"))
         await handle.describe()
         await asyncio.sleep(1.0)
         server.proc.kill()  # no graceful shutdown: the server's state is what its database holds

@@ -16,10 +16,11 @@ from kit.db import Database
 from kit.errors import FailedPrecondition
 from kit.events import unpack_payload
 from kit.migrations import upgrade_to_head
+from kit.resources import UnitOfWork
 from kit.temporal import WorkerRunner, build_worker
 from salesops.leads.v1 import activity_pb2, enums_pb2, events_pb2
-from services.leads import assignment, followups, intake, watch
-from services.leads.store import LeadRow
+from services.leads import activities, assignment, closing, consumers, followups, intake, workflows
+from services.leads.store import LeadRow, transactions
 from tests.leads.helpers import events, hot_lead
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -38,7 +39,7 @@ async def configure_core(db: Database) -> None:
     from services.leads import policies
     from services.leads.store import RepRow
 
-    async with db.session("demo") as s:
+    async def work(uow: UnitOfWork) -> None:
         rules = policies_pb2.RoutingRules(fallback_pool_id="fallback")
         r = rules.rules.add(
             rule_id="east",
@@ -48,7 +49,7 @@ async def configure_core(db: Database) -> None:
             strategy=enums_pb2.ROUTING_STRATEGY_LEAST_LOADED,
         )
         r.match.regions.append("east/*")
-        await policies.save(s, policies.ROUTING, rules, ["rules", "fallback_pool_id"], "admin")
+        await policies.save(uow, policies.ROUTING, rules, ["rules", "fallback_pool_id"], "admin")
         for n in (1, 2):
             body = routing_pb2.RepProfile(
                 display_name=f"Rep A{n}",
@@ -59,7 +60,7 @@ async def configure_core(db: Database) -> None:
             )
             from services.leads.convert import to_dict
 
-            s.add(
+            uow.session.add(
                 RepRow(
                     user_id=f"rep-a{n}",
                     team_path="east/team-a",
@@ -67,7 +68,8 @@ async def configure_core(db: Database) -> None:
                     updated_at=datetime.now(UTC),
                 )
             )
-        await s.commit()
+
+    await transactions(db).run("demo", work)
 
 
 @pytest.fixture
@@ -78,12 +80,12 @@ async def world(
     await upgrade_to_head("leads", db)
     await configure_core(db)
     queue = f"leads-{uuid.uuid4().hex[:8]}"
-    acts = watch.WatchActivities(db)
+    acts = activities.WatchActivities(db)
     runner = WorkerRunner(
         build_worker(
             temporal_skipping.client,
             queue,
-            workflows=[watch.LeadWatchWorkflow],
+            workflows=[workflows.LeadWatchWorkflow],
             activities=[acts.next_timer, acts.fire],
         )
     )
@@ -102,9 +104,9 @@ def next_friday_1750(after: datetime) -> datetime:
 
 
 async def create_at(db: Database, lead_id: str, at: datetime, phone: str) -> LeadRow:
-    async with db.session("demo") as s:
-        res = await intake.create(s, ADMIN, hot_lead(lead_id, phone=phone), at)
-        await s.commit()
+    res = await transactions(db).run(
+        "demo", lambda uow: intake.create(uow, ADMIN, hot_lead(lead_id, phone=phone), at)
+    )
     assert res.row.owner_user_id
     return res.row
 
@@ -138,7 +140,7 @@ async def test_weekend_reminder_then_breach_reassigns_to_the_next_rep(
     assert due.astimezone(SH).strftime("%a %H:%M") == "Mon 09:50"
     assert reminder.astimezone(SH).strftime("%a %H:%M") == "Mon 09:20"
     first_owner = row.owner_user_id
-    await watch.poke(env.client, queue, "demo", "W1")
+    await consumers.poke(env.client, queue, "demo", "W1")
     await skip_to(env, start + timedelta(days=1))  # Saturday: nothing yet
     await asyncio.sleep(0.5)
     assert await events(db, "leads.SlaReminderDue") == []
@@ -186,7 +188,7 @@ async def test_contact_cancels_the_clock(world: tuple[Database, WorkflowEnvironm
     db, env, queue = world
     start = next_friday_1750(await env.get_current_time())
     row = await create_at(db, "C1", start, "13800000032")
-    await watch.poke(env.client, queue, "demo", "C1")
+    await consumers.poke(env.client, queue, "demo", "C1")
     await skip_to(env, start + timedelta(hours=2))
     owner = row.owner_user_id or ""
     act = activity_pb2.Activity(
@@ -195,10 +197,11 @@ async def test_contact_cancels_the_clock(world: tuple[Database, WorkflowEnvironm
         next_step=activity_pb2.NextStep(action="demo", due_date={"year": 2030, "month": 1, "day": 1}),
     )
     act.occur_time.FromDatetime(start + timedelta(minutes=5))
-    async with db.session("demo") as s:
-        await followups.create_activity(s, rep(owner), "C1", act, start + timedelta(minutes=5))
-        await s.commit()
-    await watch.poke(env.client, queue, "demo", "C1")  # what the event consumer does for ActivityLogged
+    await transactions(db).run(
+        "demo",
+        lambda uow: followups.create_activity(uow, rep(owner), "C1", act, start + timedelta(minutes=5)),
+    )
+    await consumers.poke(env.client, queue, "demo", "C1")  # what the event consumer does for ActivityLogged
     assert row.sla_due is not None
     await skip_to(env, row.sla_due + timedelta(hours=1))
     await asyncio.sleep(1.0)
@@ -218,20 +221,21 @@ async def test_manual_reassignment_restarts_the_clock(
     db, env, queue = world
     start = next_friday_1750(await env.get_current_time())
     row = await create_at(db, "R1", start, "13800000033")
-    await watch.poke(env.client, queue, "demo", "R1")
+    await consumers.poke(env.client, queue, "demo", "R1")
     # Monday 09:10: before the 09:20 reminder, the supervisor reassigns.
     assert row.sla_due is not None
     monday_0910 = row.sla_due - timedelta(minutes=40)
     await skip_to(env, monday_0910)
     other = "rep-a2" if row.owner_user_id == "rep-a1" else "rep-a1"
-    async with db.session("demo") as s:
-        moved, _ = await assignment.assign(
-            s, SUP_A, "R1", monday_0910, assignee=other, reason="customer asked", override=False, etag=""
-        )
-        await s.commit()
-        new_due, new_reminder = moved.sla_due, moved.sla_reminder
+    moved, _ = await transactions(db).run(
+        "demo",
+        lambda uow: assignment.assign(
+            uow, SUP_A, "R1", monday_0910, assignee=other, reason="customer asked", override=False, etag=""
+        ),
+    )
+    new_due, new_reminder = moved.sla_due, moved.sla_reminder
     assert new_due == monday_0910 + timedelta(hours=1) and new_reminder == monday_0910 + timedelta(minutes=30)
-    await watch.poke(env.client, queue, "demo", "R1")
+    await consumers.poke(env.client, queue, "demo", "R1")
     await skip_to(env, row.sla_due + timedelta(minutes=1))  # the old deadline passes quietly
     await asyncio.sleep(1.0)
     assert await events(db, "leads.SlaBreached") == []
@@ -247,24 +251,26 @@ async def test_no_follow_up_warns_then_recycles_and_converted_leads_never_do(
     from salesops.leads.v1 import policies_pb2
     from services.leads import policies
 
-    async with db.session("demo") as s:
+    async def settings(uow: UnitOfWork) -> None:
         pools = policies_pb2.PoolRules()
         p = pools.pools.add(pool_id="default", reclaim_cooldown_days=5)
         p.recycle_rules.add(
             grade=enums_pb2.LEAD_GRADE_A, enabled=True, recycle_after_days=7, warn_before_days=2
         )
-        await policies.save(s, policies.POOL, pools, ["pools"], "admin")
+        await policies.save(uow, policies.POOL, pools, ["pools"], "admin")
         # No first-response SLA and no board here, so only the recycle clock runs.
         no_sla = policies_pb2.SlaPolicies(attention_after_days=0)
-        await policies.save(s, policies.SLA, no_sla, ["policies", "attention_after_days"], "admin")
-        await s.commit()
+        await policies.save(uow, policies.SLA, no_sla, ["policies", "attention_after_days"], "admin")
+
+    await transactions(db).run("demo", settings)
     start = next_friday_1750(await env.get_current_time())
     row = await create_at(db, "N1", start, "13800000061")
     kept = await create_at(db, "N2", start, "13800000062")
     owner = row.owner_user_id or ""
-    async with db.session("demo") as s:
-        await followups.convert(
-            s,
+    await transactions(db).run(
+        "demo",
+        lambda uow: closing.convert(
+            uow,
             rep(kept.owner_user_id or ""),
             "N2",
             start,
@@ -273,10 +279,10 @@ async def test_no_follow_up_warns_then_recycles_and_converted_leads_never_do(
             note="",
             etag="",
             request=None,
-        )
-        await s.commit()
+        ),
+    )
     for lead_id in ("N1", "N2"):
-        await watch.poke(env.client, queue, "demo", lead_id)
+        await consumers.poke(env.client, queue, "demo", lead_id)
     await skip_to(env, start + timedelta(days=5, seconds=1))  # K = 2 days before N = 7
     warnings = await wait_events(db, "leads.LeadRecycleWarning", 1)
     assert [e.subject for _, e in warnings] == ["N1"]
@@ -291,6 +297,8 @@ async def test_no_follow_up_warns_then_recycles_and_converted_leads_never_do(
         n2 = await s.get(LeadRow, ("demo", "N2"))
         assert n1 is not None and n1.status == "IN_POOL" and n1.pool_entry_reason == "RECYCLED"
         assert n2 is not None and n2.status == "CONVERTED" and n2.owner_user_id
-        with pytest.raises(FailedPrecondition) as refused:  # the old owner is in the re-claim cooldown
-            await assignment.claim(s, rep(owner), "N1", start + timedelta(days=8))
-        assert refused.value.violations[0].type == "RECLAIM_COOLDOWN"
+    with pytest.raises(FailedPrecondition) as refused:  # the old owner is in the re-claim cooldown
+        await transactions(db).run(
+            "demo", lambda uow: assignment.claim(uow, rep(owner), "N1", start + timedelta(days=8))
+        )
+    assert refused.value.violations[0].type == "RECLAIM_COOLDOWN"

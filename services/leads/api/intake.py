@@ -1,0 +1,128 @@
+"""CreateLead and ImportLeads: proto <-> the intake use case; what the caller may see of the result."""
+
+from __future__ import annotations
+
+from kit.auth import Principal
+from kit.errors import InvalidArgument, PermissionDenied, SalesopsError
+from kit.grpc import context as call
+from kit.grpc.errors import to_status_proto
+from kit.resources import UnitOfWork
+from salesops.leads.v1 import enums_pb2, lead_pb2
+from salesops.leads.v1 import leads_service_pb2 as pb
+from services.leads import access, intake, lead_views, validation
+from services.leads.api.base import ApiBase, Ctx
+from services.leads.convert import enum_value, now
+
+MAX_IMPORT_ROWS = 1000
+
+
+async def intake_answer(
+    uow: UnitOfWork, who: Principal, sent: lead_pb2.Lead, res: intake.IntakeResult
+) -> pb.CreateLeadResponse:
+    """The create's answer. A new lead is shown as created (the caller wrote it); a replay or a merge
+    onto a lead outside the caller's scope says so and shows nothing of that lead."""
+    out = pb.CreateLeadResponse(
+        outcome=pb.IntakeOutcome.Value("INTAKE_OUTCOME_" + res.outcome),
+        intake_id=res.intake_id,
+        replayed=res.replayed,
+    )
+    fresh = not res.replayed and res.outcome != "MERGED"
+    if fresh or access.can_view(who, res.row):
+        out.lead.CopyFrom(await lead_views.present(uow, who, res.row))
+        return out
+    out.lead_hidden = True
+    if sent.lead_id and sent.lead_id == res.row.lead_id:
+        out.lead.lead_id = sent.lead_id  # the id the caller sent, nothing more
+    return out
+
+
+def _import_row(request: pb.ImportLeadsRequest, item: pb.ImportLeadRow) -> lead_pb2.Lead:
+    lead = lead_pb2.Lead()
+    lead.CopyFrom(item.lead)
+    if not lead.HasField("source") or not lead.source.channel:
+        src = lead_pb2.LeadSource()
+        src.CopyFrom(request.default_source)
+        if not src.channel:
+            src.channel = enums_pb2.LEAD_CHANNEL_IMPORT
+        src.MergeFrom(lead.source)
+        lead.source.CopyFrom(src)
+    return lead
+
+
+def _check_import(who: Principal, request: pb.ImportLeadsRequest) -> None:
+    if not who.has_role(*access.IMPORTERS):
+        raise PermissionDenied("bulk import is for sales-ops admins and partner systems", reason="NOT_ADMIN")
+    v = []
+    if not request.import_id or not validation.ID.match(request.import_id):
+        v.append(("import_id", "required: 1-64 letters, digits, '-' or '_'"))
+    if not 1 <= len(request.rows) <= MAX_IMPORT_ROWS:
+        v.append(("rows", "1 to 1,000 rows"))
+    if v:
+        raise InvalidArgument(
+            f"invalid import: {v[0][0]}: {v[0][1]}",
+            [InvalidArgument.field(f, d).violations[0] for f, d in v],
+        )
+
+
+class IntakeApi(ApiBase):
+    async def CreateLead(self, request: pb.CreateLeadRequest, context: Ctx) -> pb.CreateLeadResponse:
+        who = call.principal()
+        at = now()
+
+        async def work(uow: UnitOfWork) -> pb.CreateLeadResponse:
+            res = await intake.create(uow, who, request.lead, at, assign_to_creator=request.assign_to_creator)
+            return await intake_answer(uow, who, request.lead, res)
+
+        return await self.write(who, work)
+
+    async def ImportLeads(self, request: pb.ImportLeadsRequest, context: Ctx) -> pb.ImportLeadsResponse:
+        who = call.principal()
+        _check_import(who, request)
+        out = pb.ImportLeadsResponse(import_id=request.import_id)
+        at = now()
+        for i, item in enumerate(request.rows):
+            lead = _import_row(request, item)
+            result = out.results.add(row_ref=item.row_ref, index=i)
+            intake_id = lead.lead_id or f"{request.import_id}-{i}"
+
+            async def work(
+                uow: UnitOfWork, lead: lead_pb2.Lead = lead, intake_id: str = intake_id, i: int = i
+            ) -> intake.IntakeResult:
+                return await intake.create(
+                    uow,
+                    who,
+                    lead,
+                    at,
+                    import_id=request.import_id,
+                    intake_id=intake_id,
+                    skip_routing=request.skip_routing,
+                    prefix=f"rows[{i}].lead",
+                )
+
+            try:
+                if request.validate_only:
+                    async with self.dry_run(who) as uow:
+                        res = await work(uow)
+                else:
+                    res = await self.write(who, work)
+            except SalesopsError as exc:
+                result.outcome = pb.INTAKE_OUTCOME_REJECTED
+                result.error.CopyFrom(to_status_proto(exc, "leads"))
+                out.rejected_count += 1
+                continue
+            result.outcome = pb.IntakeOutcome.Value("INTAKE_OUTCOME_" + res.outcome)
+            result.lead_id = res.row.lead_id if not request.validate_only or res.outcome == "MERGED" else ""
+            for m in res.candidates:
+                result.duplicate_candidates.add(
+                    lead_id=m.lead_id,
+                    match_kind=enum_value(enums_pb2.DuplicateMatchKind, m.kind),
+                    score=m.score,
+                    display_name=m.display_name,
+                )
+            if res.outcome == "MERGED":
+                out.merged_count += 1
+            else:
+                out.created_count += 1
+                if res.outcome == "CREATED_FLAGGED":
+                    out.flagged_count += 1
+        return out

@@ -1,0 +1,143 @@
+"""Standard methods of leads, duplicate review and closing: proto <-> use cases, filters checked here."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from kit.auth import Principal
+from kit.errors import InvalidArgument
+from kit.grpc import context as call
+from kit.resources import PageRequest, Sort, UnitOfWork, query_key
+from salesops.leads.v1 import enums_pb2, lead_pb2
+from salesops.leads.v1 import leads_service_pb2 as pb
+from services.leads import closing, duplicates, lead_edits, lead_views, validation
+from services.leads.api.base import ApiBase, Ctx, me
+from services.leads.convert import enum_name, from_ts, now
+from services.leads.domain import normalize
+from services.leads.presenters import LEADS, LeadDetails
+from services.leads.repositories.leads import ORDERS, LeadRepository, LeadSearch
+
+DEFAULT_ORDER = "create_time desc"
+
+
+def lead_search(who: Principal, f: pb.LeadFilter) -> LeadSearch:
+    """ListLeads' filter, checked and normalised (a bad value is INVALID_ARGUMENT on its field)."""
+    search = LeadSearch(
+        statuses=[enum_name(lead_pb2.LeadStatus, x) for x in f.statuses],
+        grades=[enum_name(enums_pb2.LeadGrade, g) for g in f.grades],
+        owners=me(who, f.owner_user_ids),
+        pools=list(f.pool_ids),
+        team_path=f.team_path,
+        regions=list(f.regions),
+        channels=[enum_name(enums_pb2.LeadChannel, c) for c in f.channels],
+        source_codes=list(f.source_codes),
+        sla_states=[enum_name(lead_pb2.FirstResponseState, x) for x in f.first_response_states],
+        query=f.query,
+        created_from=from_ts(f.create_period.start_time),
+        created_before=from_ts(f.create_period.end_time),
+    )
+    if f.phone:
+        search.phone = normalize.normalize_phone(f.phone, "CN", "filter.phone")
+    if f.email:
+        search.email = normalize.normalize_email(f.email, "filter.email")
+    if f.HasField("duplicate_review_needed"):
+        search.duplicate_review_needed = f.duplicate_review_needed
+    if validation.days(f.min_idle_days, "filter.min_idle_days"):
+        search.idle_since = now() - timedelta(days=f.min_idle_days)
+    return search
+
+
+def lead_order(order_by: str) -> Sort:
+    key, _, direction = (order_by or DEFAULT_ORDER).strip().partition(" ")
+    if key not in ORDERS or direction.strip() not in ("", "desc", "asc"):
+        raise InvalidArgument.field("order_by", f"one of {', '.join(ORDERS)}, optionally followed by ' desc'")
+    return Sort(ORDERS[key], descending=direction.strip() == "desc")
+
+
+class LeadsApi(ApiBase):
+    async def GetLead(self, request: pb.GetLeadRequest, context: Ctx) -> pb.GetLeadResponse:
+        who = call.principal()
+        async with self.read(who) as uow:
+            row = await LeadRepository(uow).visible(who, request.lead_id)
+            return pb.GetLeadResponse(
+                lead=await lead_views.present(uow, who, row, request.view or pb.LEAD_VIEW_FULL)
+            )
+
+    async def ListLeads(self, request: pb.ListLeadsRequest, context: Ctx) -> pb.ListLeadsResponse:
+        who = call.principal()
+        page = PageRequest.parse(request.page_size, request.page_token)
+        search = lead_search(who, request.filter)
+        order = lead_order(request.order_by)
+        query = query_key(
+            "ListLeads", who.user_id, request.filter, (request.order_by or DEFAULT_ORDER).strip()
+        )
+        async with self.read(who) as uow:
+            found = await LeadRepository(uow).search(who, search, order, page, query)
+        full = request.view == pb.LEAD_VIEW_FULL
+        return pb.ListLeadsResponse(
+            leads=[LEADS.present(who, LeadDetails(r, full=full)) for r in found.items],
+            total_size=found.total_size or 0,
+            next_page_token=found.next_page_token,
+        )
+
+    async def UpdateLead(self, request: pb.UpdateLeadRequest, context: Ctx) -> pb.UpdateLeadResponse:
+        who = call.principal()
+
+        async def work(uow: UnitOfWork) -> pb.UpdateLeadResponse:
+            row = await lead_edits.update_lead(uow, who, request.lead, list(request.update_mask.paths), now())
+            return pb.UpdateLeadResponse(lead=await lead_views.present(uow, who, row))
+
+        return await self.write(who, work)
+
+    async def MergeLead(self, request: pb.MergeLeadRequest, context: Ctx) -> pb.MergeLeadResponse:
+        who = call.principal()
+
+        async def work(uow: UnitOfWork) -> pb.MergeLeadResponse:
+            row = await duplicates.merge(uow, who, request.lead_id, request.target_lead_id, now())
+            return pb.MergeLeadResponse(lead=await lead_views.present(uow, who, row))
+
+        return await self.write(who, work)
+
+    async def DismissDuplicates(
+        self, request: pb.DismissDuplicatesRequest, context: Ctx
+    ) -> pb.DismissDuplicatesResponse:
+        who = call.principal()
+
+        async def work(uow: UnitOfWork) -> pb.DismissDuplicatesResponse:
+            row = await duplicates.dismiss(uow, who, request.lead_id, list(request.candidate_lead_ids), now())
+            return pb.DismissDuplicatesResponse(lead=await lead_views.present(uow, who, row))
+
+        return await self.write(who, work)
+
+    async def ConvertLead(self, request: pb.ConvertLeadRequest, context: Ctx) -> pb.ConvertLeadResponse:
+        who = call.principal()
+
+        async def work(uow: UnitOfWork) -> pb.ConvertLeadResponse:
+            row = await closing.convert(
+                uow,
+                who,
+                request.lead_id,
+                now(),
+                opportunity_id=request.opportunity_id,
+                name=request.opportunity_name,
+                note=request.note,
+                etag=request.etag,
+                request=request,
+            )
+            lead = await lead_views.present(uow, who, row)
+            return pb.ConvertLeadResponse(lead=lead, opportunity_id=row.converted_opportunity_id)
+
+        return await self.write(who, work)
+
+    async def DisqualifyLead(
+        self, request: pb.DisqualifyLeadRequest, context: Ctx
+    ) -> pb.DisqualifyLeadResponse:
+        who = call.principal()
+
+        async def work(uow: UnitOfWork) -> pb.DisqualifyLeadResponse:
+            row = await closing.disqualify(
+                uow, who, request.lead_id, now(), reason=request.reason, note=request.note, etag=request.etag
+            )
+            return pb.DisqualifyLeadResponse(lead=await lead_views.present(uow, who, row))
+
+        return await self.write(who, work)

@@ -1,0 +1,61 @@
+"""What a lead's answer needs beyond its row: the FULL view's duplicates and intakes, the recycle
+schedule and whether the caller could claim it. Read here, shown by presenters.LeadPresenter."""
+
+from __future__ import annotations
+
+from kit.auth import Principal
+from kit.resources import UnitOfWork
+from salesops.leads.v1 import enums_pb2, lead_pb2
+from salesops.leads.v1 import leads_service_pb2 as pb
+from services.leads import intake
+from services.leads.assignment import claim_context
+from services.leads.convert import enum_value, now, ts
+from services.leads.domain import pool as pool_rules
+from services.leads.domain import status
+from services.leads.policies import TenantPolicies
+from services.leads.presenters import LEADS, LeadDetails
+from services.leads.repositories.intakes import DuplicateRepository
+from services.leads.store import LeadRow
+from services.leads.timers import watch_state
+
+
+async def duplicate_candidates(uow: UnitOfWork, lead_id: str) -> list[lead_pb2.DuplicateCandidate]:
+    out = []
+    for r in await DuplicateRepository(uow).of_lead(lead_id):
+        c = lead_pb2.DuplicateCandidate(
+            lead_id=r.other_lead_id,
+            match_kind=enum_value(enums_pb2.DuplicateMatchKind, r.kind),
+            score=r.score,
+            display_name=r.display_name,
+            state=enum_value(lead_pb2.DuplicateCandidateState, r.state),
+        )
+        c.detect_time.CopyFrom(ts(r.detect_time))
+        out.append(c)
+    return out
+
+
+async def details(
+    uow: UnitOfWork, who: Principal, row: LeadRow, view: int = pb.LEAD_VIEW_FULL
+) -> LeadDetails:
+    full = view != pb.LEAD_VIEW_BASIC
+    out = LeadDetails(row, full=full, with_recycle=True)
+    if full:
+        out.duplicate_candidates = await duplicate_candidates(uow, row.lead_id)
+        out.recent_intakes = await intake.recent_intakes(uow, row.lead_id)
+    tenant = await TenantPolicies.load(uow)
+    state = watch_state(row, tenant)
+    out.recycle_time, out.recycle_warn_time = state.recycle_time, state.recycle_warn_time
+    # Only reps and supervisors claim; admins and partner systems skip the four cap queries.
+    if row.status == status.IN_POOL and who.has_role("rep", "supervisor"):
+        at = now()
+        ctx = await claim_context(uow, who.user_id, row.lead_id, at)
+        pool = pool_rules.find_pool(tenant.pools, row.pool_id or "")
+        out.caller_can_claim = not pool_rules.claim_violations(pool, ctx, at)
+    return out
+
+
+async def present(
+    uow: UnitOfWork, who: Principal, row: LeadRow, view: int = pb.LEAD_VIEW_FULL
+) -> lead_pb2.Lead:
+    """The lead as `who` may see it, with everything its view shows."""
+    return LEADS.present(who, await details(uow, who, row, view))

@@ -1,0 +1,134 @@
+"""What a viewer may see of a lead and of an activity: the one presentation step of each, used on every
+response path (get, list, create, idempotent replay, dedupe merge, batch, the manager views)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from kit.auth import Principal
+from salesops.leads.v1 import activity_pb2, enums_pb2, lead_pb2
+from services.leads import access
+from services.leads.convert import enum_value, parse, ts
+from services.leads.domain.normalize import mask_phone
+from services.leads.store import ActivityRow, LeadRow
+
+
+@dataclass
+class LeadDetails:
+    """A lead row with what the FULL view adds (gathered by lead_views.details)."""
+
+    row: LeadRow
+    full: bool = False
+    duplicate_candidates: list[lead_pb2.DuplicateCandidate] = field(default_factory=list)
+    recent_intakes: list[lead_pb2.IntakeRecord] = field(default_factory=list)
+    recycle_time: datetime | None = None
+    recycle_warn_time: datetime | None = None
+    caller_can_claim: bool = False
+    with_recycle: bool = False
+
+
+class LeadPresenter:
+    """Masks phones (in the contact, the display name and merged intake records) for those who may not
+    see them; the full view adds grading details, duplicates, intakes, the recycle schedule."""
+
+    def present(self, viewer: Principal, item: LeadDetails | LeadRow) -> lead_pb2.Lead:
+        details = item if isinstance(item, LeadDetails) else LeadDetails(item)
+        row = details.row
+        lead = lead_pb2.Lead()
+        parse(row.body or {}, lead)
+        lead.lead_id = row.lead_id
+        lead.display_name = row.display_name
+        masked = bool(lead.contact.phone) and not access.can_see_phone(viewer, row)
+        if masked:
+            raw = lead.contact.phone
+            lead.contact.phone = mask_phone(raw)
+            lead.contact.phone_masked = True
+            if row.phone and (row.display_name == raw or row.phone in row.display_name):
+                lead.display_name = lead.display_name.replace(raw, lead.contact.phone)
+        _state(lead, row, full=details.full)
+        if details.full:
+            lead.duplicate_candidates.extend(details.duplicate_candidates)
+            for rec in details.recent_intakes:
+                if rec.contact.phone and masked:
+                    rec.contact.phone = mask_phone(rec.contact.phone)
+                    rec.contact.phone_masked = True
+                lead.recent_intakes.append(rec)
+        if details.with_recycle:
+            lead.recycle.exempt = details.recycle_time is None
+            if details.recycle_time:
+                lead.recycle.recycle_time.FromDatetime(details.recycle_time)
+            if details.recycle_warn_time:
+                lead.recycle.warn_time.FromDatetime(details.recycle_warn_time)
+            lead.caller_can_claim = details.caller_can_claim
+        return lead
+
+
+def _state(lead: lead_pb2.Lead, row: LeadRow, *, full: bool) -> None:
+    """The server-made part of a lead, from its columns."""
+    lead.status = enum_value(lead_pb2.LeadStatus, row.status)
+    lead.owner_user_id = row.owner_user_id or ""
+    lead.team_path = row.team_path
+    lead.supervisor_user_id = row.supervisor_user_id
+    lead.pool_id = row.pool_id or ""
+    if row.pool_id:
+        lead.pool_entry_reason = enum_value(enums_pb2.PoolEntryReason, row.pool_entry_reason)
+    if row.owner_user_id:
+        lead.assignment_reason = enum_value(enums_pb2.AssignmentReason, row.assignment_reason)
+        if row.assign_time:
+            lead.assign_time.CopyFrom(ts(row.assign_time))
+    lead.last_decision_id = row.last_decision_id
+    lead.grade = enum_value(enums_pb2.LeadGrade, row.grade)
+    lead.score = row.score
+    if full and row.grading:
+        parse(row.grading, lead.grading)
+    if row.last_activity_time:
+        lead.last_activity_time.CopyFrom(ts(row.last_activity_time))
+    lead.activity_count = row.activity_count
+    fr = lead.first_response
+    fr.state = enum_value(lead_pb2.FirstResponseState, row.sla_state)
+    fr.policy_grade = enum_value(enums_pb2.LeadGrade, row.sla_grade)
+    for name, value in (
+        ("clock_start_time", row.sla_start),
+        ("due_time", row.sla_due),
+        ("reminder_time", row.sla_reminder),
+        ("response_time", row.sla_response_time),
+        ("breach_time", row.sla_breach_time),
+    ):
+        if value is not None:
+            getattr(fr, name).CopyFrom(ts(value))
+    fr.response_activity_id = row.sla_response_activity_id
+    fr.responder_user_id = row.sla_responder
+    if row.sla_business_seconds is not None:
+        fr.business_time_to_respond.FromTimedelta(timedelta(seconds=row.sla_business_seconds))
+    fr.breach_action = enum_value(enums_pb2.SlaBreachAction, row.sla_breach_action)
+    fr.reassignment_count = row.sla_reassignments
+    lead.needs_attention = row.needs_attention
+    lead.duplicate_review_needed = row.duplicate_review_needed
+    lead.intake_count = row.intake_count
+    lead.merged_into_lead_id = row.merged_into
+    lead.converted_opportunity_id = row.converted_opportunity_id
+    if row.close_time:
+        lead.close_time.CopyFrom(ts(row.close_time))
+    lead.etag = str(row.version)
+    lead.audit.created_by = row.created_by
+    lead.audit.create_time.CopyFrom(ts(row.created_at))
+    lead.audit.update_time.CopyFrom(ts(row.updated_at))
+
+
+class ActivityPresenter:
+    """Activities are seen by whoever may see their lead (checked by the caller); this maps the row."""
+
+    def present(self, viewer: Principal, item: ActivityRow) -> activity_pb2.Activity:
+        msg = activity_pb2.Activity()
+        parse(item.body or {}, msg)
+        msg.activity_id, msg.lead_id, msg.actor_user_id = item.activity_id, item.lead_id, item.actor_user_id
+        msg.first_response = item.first_response
+        msg.etag = str(item.version)
+        msg.audit.create_time.CopyFrom(ts(item.created_at))
+        msg.audit.created_by = item.actor_user_id
+        return msg
+
+
+LEADS = LeadPresenter()
+ACTIVITIES = ActivityPresenter()

@@ -1,0 +1,215 @@
+"""Queries over leads: visibility, search with typed filters and keyset pages, dedupe keys, compare-and-set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select, true, update
+
+from kit.auth import Principal
+from kit.errors import NotFound, PermissionDenied
+from kit.resources import Page, PageRequest, Repository, Sort, contains, starts_with
+from services.leads import access
+from services.leads.domain import status
+from services.leads.store import ActivityRow, BehaviorRow, IntakeRow, LeadRow
+
+
+def in_team(column: Any, team: str) -> ColumnElement[bool]:
+    """`column` is `team` or below it in the org tree."""
+    return or_(column == team, starts_with(column, team + "/", case_sensitive=True))
+
+
+def visible_to(who: Principal) -> ColumnElement[bool]:
+    """The leads `who` may see: rep -> own + pools; supervisor/director -> also their org; admin -> all."""
+    if access.sees_all(who):
+        return true()
+    clauses: list[ColumnElement[bool]] = [
+        LeadRow.owner_user_id == who.user_id,
+        LeadRow.status == status.IN_POOL,
+    ]
+    org = who.org.strip("/")
+    if who.has_role("supervisor", "director") and org:
+        clauses.append(in_team(LeadRow.team_path, org))
+    return or_(*clauses)
+
+
+def phone_visible_to(who: Principal) -> ColumnElement[bool]:
+    """The leads whose phone `who` sees unmasked (the SQL twin of access.can_see_phone)."""
+    if access.sees_all(who):
+        return true()
+    clauses: list[ColumnElement[bool]] = [LeadRow.owner_user_id == who.user_id]
+    org = who.org.strip("/")
+    if who.has_role("supervisor", "director") and org:
+        clauses.append(and_(LeadRow.owner_user_id.is_not(None), in_team(LeadRow.team_path, org)))
+    return or_(*clauses)
+
+
+@dataclass
+class LeadSearch:
+    """ListLeads' typed filter, checked and normalised by the API (stored enum names, "me" resolved)."""
+
+    statuses: list[str] = field(default_factory=list)  # empty: all but MERGED
+    grades: list[str] = field(default_factory=list)
+    owners: list[str] = field(default_factory=list)
+    pools: list[str] = field(default_factory=list)
+    team_path: str = ""
+    regions: list[str] = field(default_factory=list)  # "east/*" includes sub-territories
+    channels: list[str] = field(default_factory=list)
+    source_codes: list[str] = field(default_factory=list)
+    sla_states: list[str] = field(default_factory=list)
+    phone: str = ""  # normalised
+    email: str = ""  # normalised
+    query: str = ""
+    duplicate_review_needed: bool | None = None
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+    idle_since: datetime | None = None  # no completed activity since
+
+    def clauses(self, who: Principal) -> list[ColumnElement[bool]]:
+        c: list[ColumnElement[bool]] = [visible_to(who)]
+        c.append(LeadRow.status.in_(self.statuses) if self.statuses else LeadRow.status != status.MERGED)
+        if self.grades:
+            c.append(LeadRow.grade.in_(self.grades))
+        if self.owners:
+            c.append(LeadRow.owner_user_id.in_(self.owners))
+        if self.pools:
+            c.append(LeadRow.pool_id.in_(self.pools))
+        if self.team_path:
+            c.append(in_team(LeadRow.team_path, self.team_path))
+        if self.regions:
+            c.append(or_(*(_region(r) for r in self.regions)))
+        if self.channels:
+            c.append(LeadRow.channel.in_(self.channels))
+        if self.source_codes:
+            c.append(LeadRow.source_code.in_(self.source_codes))
+        if self.sla_states:
+            c.append(LeadRow.sla_state.in_(self.sla_states))
+        if self.phone:
+            # Only over leads whose phone the caller sees: a masked number must not be confirmable.
+            c += [LeadRow.phone == self.phone, phone_visible_to(who)]
+        if self.email:
+            c.append(LeadRow.email == self.email)
+        if self.query:
+            c.append(contains(LeadRow.display_name, self.query))
+        if self.duplicate_review_needed is not None:
+            c.append(LeadRow.duplicate_review_needed.is_(self.duplicate_review_needed))
+        if self.created_from is not None:
+            c.append(LeadRow.created_at >= self.created_from)
+        if self.created_before is not None:
+            c.append(LeadRow.created_at < self.created_before)
+        if self.idle_since is not None:
+            c.append(or_(LeadRow.last_activity_time.is_(None), LeadRow.last_activity_time < self.idle_since))
+        return c
+
+
+def _region(code: str) -> ColumnElement[bool]:
+    if code.endswith("/*"):
+        return or_(LeadRow.region == code[:-2], starts_with(LeadRow.region, code[:-1], case_sensitive=True))
+    return LeadRow.region == code
+
+
+# ListLeads' documented orders (AIP-132 order_by), each broken by lead_id.
+ORDERS: dict[str, Any] = {
+    "create_time": LeadRow.created_at,
+    "update_time": LeadRow.updated_at,
+    "score": LeadRow.score,
+    "last_activity_time": LeadRow.last_activity_time,
+    "first_response.due_time": LeadRow.sla_due,
+}
+
+
+class LeadRepository(Repository[LeadRow]):
+    model = LeadRow
+    resource = "lead"
+    key = ("lead_id",)
+
+    async def find_locked(self, lead_id: str) -> LeadRow | None:
+        """The lead, its row locked for this transaction (PostgreSQL; SQLite has one writer anyway)."""
+        return await self.session.scalar(select(LeadRow).where(LeadRow.lead_id == lead_id).with_for_update())  # type: ignore[no-any-return]
+
+    async def get(self, *id: Any, for_update: bool = False) -> LeadRow:
+        row = await (self.find_locked(id[0]) if for_update else self.find(*id))
+        if row is None:
+            raise NotFound(self.resource, str(id[0]))
+        return row
+
+    async def visible(self, who: Principal, lead_id: str, *, for_update: bool = False) -> LeadRow:
+        """The lead if `who` may see it: NOT_FOUND when it is not there (another tenant's lead is not),
+        PERMISSION_DENIED when it is outside their scope."""
+        row = await self.get(lead_id, for_update=for_update)
+        if not access.can_view(who, row):
+            raise PermissionDenied(f"lead {lead_id} is outside your scope", reason="LEAD_OUT_OF_SCOPE")
+        return row
+
+    async def search(
+        self, who: Principal, search: LeadSearch, order: Sort, page: PageRequest, query: str
+    ) -> Page[LeadRow]:
+        return await self.list(search.clauses(who), [order], page, query, count=True)
+
+    async def by_contact(self, phone: str, email: str) -> list[LeadRow]:
+        """Unmerged leads with this phone or e-mail, oldest first (the dedupe candidates)."""
+        keys = [LeadRow.phone == phone] if phone else []
+        if email:
+            keys.append(LeadRow.email == email)
+        if not keys:
+            return []
+        stmt = select(LeadRow).where(or_(*keys), LeadRow.status != status.MERGED).order_by(LeadRow.created_at)
+        return list(await self.session.scalars(stmt))
+
+    async def others_with_contact(self, lead_id: str, phone: str, email: str) -> list[LeadRow]:
+        return [r for r in await self.by_contact(phone, email) if r.lead_id != lead_id]
+
+    async def names_in_block(self, block_key: str, limit: int = 1000) -> list[tuple[str, str, str]]:
+        """(lead_id, normalised company, display name) of unmerged leads sharing the fuzzy-match block."""
+        stmt = (
+            select(LeadRow.lead_id, LeadRow.company_norm, LeadRow.display_name)
+            .where(LeadRow.company_key == block_key, LeadRow.status != status.MERGED)
+            .limit(limit)
+        )
+        return [(str(a), str(b), str(c)) for a, b, c in (await self.session.execute(stmt)).all()]
+
+    async def take_from_pool(self, lead_id: str, user_id: str) -> bool:
+        """Compare-and-set: of many concurrent claims exactly one finds the lead unowned in its pool."""
+        won = await self.session.execute(
+            update(LeadRow)
+            .where(
+                LeadRow.lead_id == lead_id,
+                LeadRow.status == status.IN_POOL,
+                LeadRow.owner_user_id.is_(None),
+            )
+            .values(owner_user_id=user_id, status=status.ASSIGNED, version=LeadRow.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(won.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def refresh(self, row: LeadRow) -> None:
+        await self.session.refresh(row)
+
+    async def live_after(self, after_id: str, limit: int) -> list[LeadRow]:
+        """Leads not closed, by id after `after_id` (batches of a tenant-wide re-grade)."""
+        stmt = (
+            select(LeadRow)
+            .where(LeadRow.status.in_(sorted(status.LIVE)), LeadRow.lead_id > after_id)
+            .order_by(LeadRow.lead_id)
+            .limit(limit)
+        )
+        return list(await self.session.scalars(stmt))
+
+    async def move_children(self, from_id: str, to_id: str) -> None:
+        """A merge: the source lead's intakes, activities and behaviour events now belong to the target."""
+        for table in (IntakeRow, ActivityRow, BehaviorRow):
+            await self.session.execute(
+                update(table)
+                .where(table.lead_id == from_id)
+                .values(lead_id=to_id)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def ids_visible_to(self, who: Principal) -> Any:
+        """A subquery of the ids of the leads `who` may see."""
+        return select(LeadRow.lead_id).where(visible_to(who))
+
+
+__all__ = ["ORDERS", "LeadRepository", "LeadSearch", "in_team", "phone_visible_to", "visible_to"]

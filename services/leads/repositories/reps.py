@@ -1,0 +1,92 @@
+"""Queries over rep routing profiles and the figures routing and the anti-hoarding rules read."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from kit.resources import Page, PageRequest, Repository, Sort
+from services.leads.domain import status
+from services.leads.repositories.leads import in_team
+from services.leads.store import ClaimRow, CooldownRow, LeadRow, RepRow
+
+
+class RepRepository(Repository[RepRow]):
+    model = RepRow
+    resource = "rep profile"
+    key = ("user_id",)
+
+    async def find_locked(self, user_id: str) -> RepRow | None:
+        """The rep's row, locked (PostgreSQL) so two concurrent claims by one rep cannot both pass a cap."""
+        return await self.session.scalar(select(RepRow).where(RepRow.user_id == user_id).with_for_update())  # type: ignore[no-any-return]
+
+    async def in_team(self, team: str, include_sub: bool) -> list[RepRow]:
+        cond = in_team(RepRow.team_path, team) if include_sub else RepRow.team_path == team
+        return list(await self.session.scalars(select(RepRow).where(cond).order_by(RepRow.user_id)))
+
+    async def page_in_team(self, team: str, page: PageRequest, query: str) -> Page[RepRow]:
+        where = [in_team(RepRow.team_path, team)] if team else []
+        return await self.list(where, [Sort(RepRow.user_id)], page, query)
+
+    async def open_counts(self, user_ids: list[str]) -> dict[str, int]:
+        """Open (owned, not closed) leads per rep."""
+        stmt = (
+            select(LeadRow.owner_user_id, func.count())
+            .where(
+                LeadRow.status.in_(sorted(status.OPEN)),
+                LeadRow.owner_user_id.in_(user_ids),
+            )
+            .group_by(LeadRow.owner_user_id)
+        )
+        return {str(k): int(v) for k, v in (await self.session.execute(stmt)).all()}
+
+    async def open_count(self, user_id: str) -> int:
+        return (await self.open_counts([user_id])).get(user_id, 0)
+
+    async def stamp_assigned(self, user_id: str, at: datetime) -> None:
+        await self.session.execute(
+            update(RepRow)
+            .where(RepRow.user_id == user_id)
+            .values(last_assigned_time=at)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def add_or_update(self, row: RepRow | None, user_id: str, values: dict[str, Any]) -> RepRow:
+        if row is None:
+            row = RepRow(user_id=user_id, version=1, **values)
+            return await self.add(row)
+        for k, v in values.items():
+            setattr(row, k, v)
+        row.version += 1
+        await self.session.flush()
+        return row
+
+
+class ClaimRepository(Repository[ClaimRow]):
+    model = ClaimRow
+    resource = "claim"
+    key = ("decision_id",)
+
+    async def count_on(self, user_id: str, local_day: str) -> int:
+        return await self.count([ClaimRow.user_id == user_id, ClaimRow.local_day == local_day])
+
+
+class CooldownRepository(Repository[CooldownRow]):
+    model = CooldownRow
+    resource = "cooldown"
+    key = ("user_id", "lead_id")
+
+    async def until(self, user_id: str, lead_id: str) -> datetime | None:
+        found = await self.session.scalar(
+            select(CooldownRow.until).where(CooldownRow.user_id == user_id, CooldownRow.lead_id == lead_id)
+        )
+        return found  # type: ignore[no-any-return]
+
+    async def set(self, user_id: str, lead_id: str, until: datetime) -> None:
+        existing = await self.find(user_id, lead_id)
+        if existing is None:
+            self.session.add(CooldownRow(user_id=user_id, lead_id=lead_id, until=until))
+        else:
+            existing.until = until
