@@ -9,7 +9,7 @@ each resource supplies only its columns and its own checks (`prepare`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -69,10 +69,22 @@ class Documents(Generic[M, RowT]):
     async def get(self, uow: UnitOfWork, item_id: str) -> M:
         return self.read(await self.repository(uow).get(item_id))
 
-    async def create(self, uow: UnitOfWork, incoming: M, item_id: str) -> M:
-        """Output-only input dropped (the contract's annotations), checked, inserted at version 1."""
+    async def create(
+        self,
+        uow: UnitOfWork,
+        incoming: M,
+        item_id: str,
+        *,
+        check: Callable[[M], Awaitable[None]] | None = None,
+    ) -> M:
+        """Output-only input dropped (the contract's annotations), checked, inserted at version 1.
+
+        `check` runs before anything is written (e.g. destinations resolved under the outbound policy).
+        """
         value = self.prepare(None, sanitize_create(incoming))
         setattr(value, self.id_field, item_id)
+        if check is not None:
+            await check(value)
         row = self.repository.model(id=item_id, **{self.repository.version: 1})
         self._write(row, value)
         await self.repository(uow).add(row)
@@ -85,6 +97,7 @@ class Documents(Generic[M, RowT]):
         mask: FieldMask,
         *,
         missing: Callable[[], M] | None = None,
+        check: Callable[[M], Awaitable[None]] | None = None,
     ) -> M:
         """AIP-134 merge of `incoming` into the stored value, checked, compare-and-set on the etag.
 
@@ -96,10 +109,12 @@ class Documents(Generic[M, RowT]):
         if row is None:
             assert missing is not None
             merged = merge_update(missing(), sanitize_create(incoming), mask)
-            return await self.create(uow, merged, item_id)
+            return await self.create(uow, merged, item_id, check=check)
         current = self.read(row)
         merged = self.prepare(current, merge_update(current, sanitize_create(incoming), mask))
         setattr(merged, self.id_field, item_id)
+        if check is not None:
+            await check(merged)
         repo.check_etag(row, incoming.etag)  # type: ignore[attr-defined]
         self._write(row, merged)
         await repo.update_if_etag(row, incoming.etag)  # type: ignore[attr-defined]

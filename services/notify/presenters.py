@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from kit.auth import Principal
 from kit.errors import NotFound
+from kit.secrets import is_sealed
 from salesops.notify.v1 import channel_config_pb2, subscriber_pb2
 from services.notify import convert
 from services.notify.store import SubscriberRow
@@ -27,12 +28,19 @@ SECRET_PATHS: tuple[tuple[str, str], ...] = (
 
 
 def _hide(secret: channel_config_pb2.Secret) -> None:
-    """A write-only secret as responses show it: set or not, and its last characters."""
-    value = secret.value
+    """A write-only secret as responses show it: set or not, its last characters, when it changed.
+
+    Stored values are sealed (kit.secrets) with their hint taken from the plaintext at save.
+    """
+    value, hint = secret.value, secret.hint
+    when = channel_config_pb2.Secret()
+    when.update_time.CopyFrom(secret.update_time)
     secret.Clear()
     if value:
         secret.set = True
-        secret.hint = value[-4:] if len(value) > 8 else ""
+        secret.hint = hint if hint or is_sealed(value) else (value[-4:] if len(value) > 8 else "")
+        if when.HasField("update_time"):
+            secret.update_time.CopyFrom(when.update_time)
 
 
 class ChannelConfigPresenter:
