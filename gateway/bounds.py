@@ -41,7 +41,7 @@ class RequestBounds:
     max_header_bytes: int = 32 * 1024
     max_headers: int = 100
     # Requests failing authentication, per client address and rate-limit window (0 = off).
-    address_limit: int = 120
+    address_limit: int = 600  # as many as one user may make: floods and guessing, not colleagues
     # Peers whose X-Forwarded-For is believed (CIDRs); nobody's by default.
     trusted_proxies: tuple[str, ...] = ()
 
@@ -54,7 +54,7 @@ class RequestBounds:
             max_query_params=env_int("SALESOPS_GATEWAY_MAX_QUERY_PARAMS", 256),
             max_header_bytes=env_int("SALESOPS_GATEWAY_MAX_HEADER_BYTES", 32 * 1024),
             max_headers=env_int("SALESOPS_GATEWAY_MAX_HEADERS", 100),
-            address_limit=env_int("SALESOPS_GATEWAY_RATE_ADDRESS", 120),
+            address_limit=env_int("SALESOPS_GATEWAY_RATE_ADDRESS", 600),
             trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),
         )
         try:
