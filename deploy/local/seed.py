@@ -31,8 +31,8 @@ async def check_identities(clients: SeedClients) -> None:
                     raise RuntimeError(f"{service} sees {user} as {who.user_id}@{who.tenant}")
 
 
-# --- interim steps, used only while a service's spec has no demo_seed of its own -------------
-# (the service moves them into its own seed module and names it in its ServiceSpec)
+# --- an interim step, used only while notify's spec has no demo_seed of its own --------------
+# (notify moves it into its own seed module and names it in its ServiceSpec)
 
 
 async def _notify_directory(clients: SeedClients) -> None:
@@ -55,12 +55,7 @@ async def _notify_directory(clients: SeedClients) -> None:
         )
 
 
-async def _leads_settings(clients: SeedClients) -> None:
-    seed_module = importlib.import_module("services.leads.seed")
-    await seed_module.seed(clients.addresses["leads"], clients.tokens["admin"])
-
-
-INTERIM: dict[str, DemoSeed] = {"notify": _notify_directory, "leads": _leads_settings}
+INTERIM: dict[str, DemoSeed] = {"notify": _notify_directory}
 
 
 def service_specs() -> list[ServiceSpec]:
