@@ -69,7 +69,7 @@ async def serving(database_url: str, **runtime: Any) -> AsyncIterator[Leads]:
     try:
         yield Leads(db, channel, leads_service_pb2_grpc.LeadsServiceStub(channel), server.address)
     finally:
-        await channel.close()
+        await channel.close(None)
         await server.stop(0)
         await db.dispose()
 

@@ -11,7 +11,7 @@ from google.rpc import error_details_pb2
 
 from kit.events import unpack_payload
 from kit.grpc.errors import status_from_error
-from salesops.leads.v1 import activity_pb2, enums_pb2, events_pb2, lead_pb2, policies_pb2
+from salesops.leads.v1 import activity_pb2, enums_pb2, events_pb2, insights_pb2, lead_pb2, policies_pb2
 from salesops.leads.v1 import leads_service_pb2 as pb
 from tests.leads.conftest import Leads
 from tests.leads.helpers import configure, events, hot_lead, mask
@@ -320,7 +320,9 @@ async def test_first_contact_stops_the_clock_and_convert_emits(leads: Leads) -> 
     assert payload.contact_name == "Zhang Wei"
     assert lead.recycle.recycle_time.seconds and conv.lead.recycle.exempt  # converted leads never recycle
     metrics = await leads.call(
-        "GetLeadMetrics", pb.GetLeadMetricsRequest(group_by=2), user="sup-a"
+        "GetLeadMetrics",
+        pb.GetLeadMetricsRequest(group_by=insights_pb2.METRICS_DIMENSION_SOURCE_CODE),
+        user="sup-a",
     )  # by source code
     assert metrics.totals.created_count == 1 and metrics.totals.converted_count == 1
     assert metrics.totals.sla_compliance_ratio == 1.0 and metrics.totals.conversion_ratio == 1.0
