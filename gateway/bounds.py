@@ -40,6 +40,8 @@ class RequestBounds:
     max_query_params: int = 256
     max_header_bytes: int = 32 * 1024
     max_headers: int = 100
+    # Open Server-Sent Event streams per user and gateway process.
+    max_streams_per_user: int = 5
     # Requests failing authentication, per client address and rate-limit window (0 = off).
     address_limit: int = 600  # as many as one user may make: floods and guessing, not colleagues
     # Peers whose X-Forwarded-For is believed (CIDRs); nobody's by default.
@@ -54,6 +56,7 @@ class RequestBounds:
             max_query_params=env_int("SALESOPS_GATEWAY_MAX_QUERY_PARAMS", 256),
             max_header_bytes=env_int("SALESOPS_GATEWAY_MAX_HEADER_BYTES", 32 * 1024),
             max_headers=env_int("SALESOPS_GATEWAY_MAX_HEADERS", 100),
+            max_streams_per_user=env_int("SALESOPS_GATEWAY_MAX_STREAMS_PER_USER", 5),
             address_limit=env_int("SALESOPS_GATEWAY_RATE_ADDRESS", 600),
             trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),
         )

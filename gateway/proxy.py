@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import gzip
 import logging
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from gateway import errors as gw_errors
 from gateway.backends import Backends
@@ -38,6 +40,7 @@ tracer = trace.get_tracer("salesops.gateway")
 
 JSON = "application/json"
 IDEMPOTENT_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+STREAM_RETRY_SECONDS = 5
 # Streaming requests with this field resume from the SSE Last-Event-ID; events carry `cursor` as id.
 RESUME_FIELD = "resume_cursor"
 
@@ -100,6 +103,7 @@ class Gateway:
     ) -> None:
         self.bounds = bounds or RequestBounds()
         self.blocked = Blocked()
+        self.open_streams: Counter[tuple[str, str]] = Counter()
         self.gzip_min = gzip_min_bytes
         self.router = router
         self.verifier = verifier
@@ -334,7 +338,49 @@ class Gateway:
         request_id: str,
         headers: dict[str, str],
     ) -> Response:
-        """A server-streaming RPC as Server-Sent Events; the event id is the message's `cursor`."""
+        """A server-streaming RPC as Server-Sent Events; the event id is the message's `cursor`.
+
+        Streams never end by themselves, so each user may hold only a few open at once (per
+        gateway process): one more is a 429 until one of them closes.
+        """
+        who = (caller.principal.tenant, caller.principal.user_id)
+        if self.open_streams[who] >= self.bounds.max_streams_per_user:
+            err = errors.ResourceExhausted(
+                f"at most {self.bounds.max_streams_per_user} open streams per user",
+                subject="streams",
+                retry_after_seconds=STREAM_RETRY_SECONDS,
+                reason="TOO_MANY_STREAMS",
+            )
+            refused = _error(err)
+            refused.headers.update({**headers, "Retry-After": str(STREAM_RETRY_SECONDS)})
+            return respond(refused)
+        self.open_streams[who] += 1
+        try:
+            response = await self._open_stream(route, path_vars, query, request, caller, request_id, headers)
+        except BaseException:
+            self._stream_closed(who)
+            raise
+        if not isinstance(response, _SSE):
+            self._stream_closed(who)
+        else:
+            response.on_close = lambda: self._stream_closed(who)
+        return response
+
+    def _stream_closed(self, who: tuple[str, str]) -> None:
+        self.open_streams[who] -= 1
+        if self.open_streams[who] <= 0:
+            del self.open_streams[who]
+
+    async def _open_stream(
+        self,
+        route: Route,
+        path_vars: dict[str, str],
+        query: list[tuple[str, str]],
+        request: Request,
+        caller: Caller,
+        request_id: str,
+        headers: dict[str, str],
+    ) -> Response:
         try:
             message = build_request(route, path_vars, query, b"", self.bounds.max_json_depth)
         except errors.SalesopsError as err:
@@ -367,7 +413,24 @@ class Gateway:
                 call.cancel()
 
         sse_headers = {**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(events(), media_type="text/event-stream", headers=sse_headers)
+        return _SSE(events(), call.cancel, media_type="text/event-stream", headers=sse_headers)
+
+
+class _SSE(StreamingResponse):
+    """Cancels the gRPC stream and reports the close however the response ends, even when the
+    client left before the first event was sent (the event generator then never runs)."""
+
+    def __init__(self, content: AsyncIterator[bytes], cancel: Callable[[], Any], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self.cancel = cancel
+        self.on_close: Callable[[], None] = lambda: None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.cancel()
+            self.on_close()
 
 
 def sse_event(route: Route, message: Any) -> bytes:

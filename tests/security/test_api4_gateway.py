@@ -253,3 +253,31 @@ async def test_a_giant_header_is_cut_off_while_it_arrives(gw: Running) -> None:
     status_line, _, rest = answer.partition(b"\r\n")
     assert status_line.startswith(b"HTTP/1.1 431"), answer[:200]
     assert b'"code":3' in rest
+
+
+# ---------------------------------------------------------------------- open streams
+
+
+async def test_open_streams_per_user_are_bounded(redis_url: str) -> None:
+    bounds = replace(RequestBounds(), max_streams_per_user=2)
+    async with running_gateway(redis_url, bounds=bounds) as gw:
+        endless = {**auth("rep-s1"), "Last-Event-ID": "forever"}
+
+        def stream(headers: dict[str, str]) -> Any:
+            return gw.client.stream("GET", "/v1/inbox:stream", headers=headers)
+
+        async with stream(endless) as one, stream(endless) as two:
+            assert one.status_code == two.status_code == 200
+            async with stream(endless) as three:
+                assert three.status_code == 429, "a third endless stream was opened"
+                body = _status(three, 429, 8) if await three.aread() else {}
+                assert three.headers["retry-after"] == "5" and body
+            async with stream({**auth("rep-s2"), "Last-Event-ID": "forever"}) as other:
+                assert other.status_code == 200  # another user has their own budget
+        # Both closed by the client: the slots come back.
+        for _ in range(200):
+            async with stream(endless) as again:
+                if again.status_code == 200:
+                    break
+            await asyncio.sleep(0.05)
+        assert again.status_code == 200
