@@ -22,28 +22,22 @@ class AssignmentApi(ApiBase):
     async def ClaimLead(self, request: pb.ClaimLeadRequest, context: Ctx) -> pb.ClaimLeadResponse:
         who = call.principal()
 
-        async def work(uow: UnitOfWork) -> pb.ClaimLeadResponse:
-            row, decision_id = await assignment.claim(uow, who, request.lead_id, now())
-            return pb.ClaimLeadResponse(lead=await lead_views.present(uow, who, row), decision_id=decision_id)
+        async def claim(uow: UnitOfWork) -> LeadRow:
+            row, _ = await assignment.claim(uow, who, request.lead_id, now())
+            return row
 
-        return await self.write(who, work)
+        lead = await self.changed_lead(who, claim)
+        return pb.ClaimLeadResponse(lead=lead, decision_id=lead.last_decision_id)  # the claim's decision
 
     async def ReleaseLead(self, request: pb.ReleaseLeadRequest, context: Ctx) -> pb.ReleaseLeadResponse:
-        who = call.principal()
-
-        async def work(uow: UnitOfWork) -> pb.ReleaseLeadResponse:
-            row = await assignment.release(
-                uow,
-                who,
-                request.lead_id,
-                now(),
-                note=request.note,
-                pool_id=request.pool_id,
-                etag=request.etag,
-            )
-            return pb.ReleaseLeadResponse(lead=await lead_views.present(uow, who, row))
-
-        return await self.write(who, work)
+        who, r = call.principal(), request
+        lead = await self.changed_lead(
+            who,
+            lambda uow: assignment.release(
+                uow, who, r.lead_id, now(), note=r.note, pool_id=r.pool_id, etag=r.etag
+            ),
+        )
+        return pb.ReleaseLeadResponse(lead=lead)
 
     async def AssignLead(self, request: pb.AssignLeadRequest, context: Ctx) -> pb.AssignLeadResponse:
         who = call.principal()

@@ -11,7 +11,9 @@ import grpc
 from kit.auth import Principal
 from kit.resources import UnitOfWork
 from kit.runtime import Runtime
-from services.leads.store import transactions
+from salesops.leads.v1 import lead_pb2
+from services.leads import lead_views
+from services.leads.store import LeadRow, transactions
 
 T = TypeVar("T")
 Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -35,6 +37,16 @@ class ApiBase:
 
     def read(self, who: Principal) -> AbstractAsyncContextManager[UnitOfWork]:
         return self.tx.read(who.tenant)
+
+    async def changed_lead(
+        self, who: Principal, change: Callable[[UnitOfWork], Awaitable[LeadRow]]
+    ) -> lead_pb2.Lead:
+        """Run a use case that changes one lead, in one unit of work; answer the lead as `who` may see it."""
+
+        async def work(uow: UnitOfWork) -> lead_pb2.Lead:
+            return await lead_views.present(uow, who, await change(uow))
+
+        return await self.write(who, work)
 
     def dry_run(self, who: Principal) -> AbstractAsyncContextManager[UnitOfWork]:
         """For validate_only requests: the whole use case runs, events included, and is rolled back."""

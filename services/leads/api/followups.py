@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+from kit.auth import Principal
 from kit.errors import NotFound
 from kit.grpc import context as call
 from kit.resources import PageRequest, UnitOfWork, query_key
@@ -13,6 +16,7 @@ from services.leads.convert import enum_name, from_ts, now
 from services.leads.presenters import ACTIVITIES
 from services.leads.repositories.followups import ActivityRepository, ActivitySearch
 from services.leads.repositories.leads import LeadRepository
+from services.leads.store import ActivityRow, LeadRow
 
 
 def activity_search(who: object, f: pb.ActivityFilter) -> ActivitySearch:
@@ -47,15 +51,10 @@ class FollowUpsApi(ApiBase):
         self, request: pb.CreateActivityRequest, context: Ctx
     ) -> pb.CreateActivityResponse:
         who = call.principal()
-
-        async def work(uow: UnitOfWork) -> pb.CreateActivityResponse:
-            act, row = await followups.create_activity(uow, who, request.lead_id, request.activity, now())
-            await uow.session.flush()
-            return pb.CreateActivityResponse(
-                activity=ACTIVITIES.present(who, act), lead=await lead_views.present(uow, who, row)
-            )
-
-        return await self.write(who, work)
+        activity, lead = await self._activity_change(
+            who, lambda uow: followups.create_activity(uow, who, request.lead_id, request.activity, now())
+        )
+        return pb.CreateActivityResponse(activity=activity, lead=lead)
 
     async def ListActivities(
         self, request: pb.ListActivitiesRequest, context: Ctx
@@ -75,16 +74,19 @@ class FollowUpsApi(ApiBase):
     async def UpdateActivity(
         self, request: pb.UpdateActivityRequest, context: Ctx
     ) -> pb.UpdateActivityResponse:
-        who = call.principal()
+        who, paths = call.principal(), list(request.update_mask.paths)
+        activity, lead = await self._activity_change(
+            who, lambda uow: followups.update_activity(uow, who, request.activity, paths, now())
+        )
+        return pb.UpdateActivityResponse(activity=activity, lead=lead)
 
-        async def work(uow: UnitOfWork) -> pb.UpdateActivityResponse:
-            act, row = await followups.update_activity(
-                uow, who, request.activity, list(request.update_mask.paths), now()
-            )
+    async def _activity_change(
+        self, who: Principal, change: Callable[[UnitOfWork], Awaitable[tuple[ActivityRow, LeadRow]]]
+    ) -> tuple[activity_pb2.Activity, lead_pb2.Lead]:
+        async def work(uow: UnitOfWork) -> tuple[activity_pb2.Activity, lead_pb2.Lead]:
+            act, row = await change(uow)
             await uow.session.flush()
-            return pb.UpdateActivityResponse(
-                activity=ACTIVITIES.present(who, act), lead=await lead_views.present(uow, who, row)
-            )
+            return ACTIVITIES.present(who, act), await lead_views.present(uow, who, row)
 
         return await self.write(who, work)
 

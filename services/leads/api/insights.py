@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TypeVar
+
+from kit.auth import Principal
 from kit.errors import PermissionDenied
 from kit.grpc import context as call
+from kit.resources import UnitOfWork
 from salesops.leads.v1 import leads_service_pb2 as pb
 from services.leads import access, insights
 from services.leads.api.base import ApiBase, Ctx
 from services.leads.convert import now
+
+R = TypeVar("R")
+T = TypeVar("T")
 
 
 class InsightsApi(ApiBase):
@@ -23,13 +32,16 @@ class InsightsApi(ApiBase):
     async def ListAttentionItems(
         self, request: pb.ListAttentionItemsRequest, context: Ctx
     ) -> pb.ListAttentionItemsResponse:
-        who = call.principal()
-        async with self.read(who) as uow:
-            return await insights.attention(uow, who, request, now())
+        return await self._view(insights.attention, request)
 
     async def ListDormantLeads(
         self, request: pb.ListDormantLeadsRequest, context: Ctx
     ) -> pb.ListDormantLeadsResponse:
+        return await self._view(insights.dormant, request)
+
+    async def _view(
+        self, view: Callable[[UnitOfWork, Principal, R, datetime], Awaitable[T]], request: R
+    ) -> T:
         who = call.principal()
         async with self.read(who) as uow:
-            return await insights.dormant(uow, who, request, now())
+            return await view(uow, who, request, now())

@@ -7,7 +7,7 @@ from datetime import timedelta
 from kit.auth import Principal
 from kit.errors import InvalidArgument
 from kit.grpc import context as call
-from kit.resources import PageRequest, Sort, UnitOfWork, query_key
+from kit.resources import PageRequest, Sort, query_key
 from salesops.leads.v1 import enums_pb2, lead_pb2
 from salesops.leads.v1 import leads_service_pb2 as pb
 from services.leads import closing, duplicates, lead_edits, lead_views, validation
@@ -81,39 +81,33 @@ class LeadsApi(ApiBase):
         )
 
     async def UpdateLead(self, request: pb.UpdateLeadRequest, context: Ctx) -> pb.UpdateLeadResponse:
-        who = call.principal()
-
-        async def work(uow: UnitOfWork) -> pb.UpdateLeadResponse:
-            row = await lead_edits.update_lead(uow, who, request.lead, list(request.update_mask.paths), now())
-            return pb.UpdateLeadResponse(lead=await lead_views.present(uow, who, row))
-
-        return await self.write(who, work)
+        who, paths = call.principal(), list(request.update_mask.paths)
+        lead = await self.changed_lead(
+            who, lambda uow: lead_edits.update_lead(uow, who, request.lead, paths, now())
+        )
+        return pb.UpdateLeadResponse(lead=lead)
 
     async def MergeLead(self, request: pb.MergeLeadRequest, context: Ctx) -> pb.MergeLeadResponse:
         who = call.principal()
-
-        async def work(uow: UnitOfWork) -> pb.MergeLeadResponse:
-            row = await duplicates.merge(uow, who, request.lead_id, request.target_lead_id, now())
-            return pb.MergeLeadResponse(lead=await lead_views.present(uow, who, row))
-
-        return await self.write(who, work)
+        lead = await self.changed_lead(
+            who, lambda uow: duplicates.merge(uow, who, request.lead_id, request.target_lead_id, now())
+        )
+        return pb.MergeLeadResponse(lead=lead)
 
     async def DismissDuplicates(
         self, request: pb.DismissDuplicatesRequest, context: Ctx
     ) -> pb.DismissDuplicatesResponse:
-        who = call.principal()
-
-        async def work(uow: UnitOfWork) -> pb.DismissDuplicatesResponse:
-            row = await duplicates.dismiss(uow, who, request.lead_id, list(request.candidate_lead_ids), now())
-            return pb.DismissDuplicatesResponse(lead=await lead_views.present(uow, who, row))
-
-        return await self.write(who, work)
+        who, candidates = call.principal(), list(request.candidate_lead_ids)
+        lead = await self.changed_lead(
+            who, lambda uow: duplicates.dismiss(uow, who, request.lead_id, candidates, now())
+        )
+        return pb.DismissDuplicatesResponse(lead=lead)
 
     async def ConvertLead(self, request: pb.ConvertLeadRequest, context: Ctx) -> pb.ConvertLeadResponse:
         who = call.principal()
-
-        async def work(uow: UnitOfWork) -> pb.ConvertLeadResponse:
-            row = await closing.convert(
+        lead = await self.changed_lead(
+            who,
+            lambda uow: closing.convert(
                 uow,
                 who,
                 request.lead_id,
@@ -123,21 +117,18 @@ class LeadsApi(ApiBase):
                 note=request.note,
                 etag=request.etag,
                 request=request,
-            )
-            lead = await lead_views.present(uow, who, row)
-            return pb.ConvertLeadResponse(lead=lead, opportunity_id=row.converted_opportunity_id)
-
-        return await self.write(who, work)
+            ),
+        )
+        return pb.ConvertLeadResponse(lead=lead, opportunity_id=lead.converted_opportunity_id)
 
     async def DisqualifyLead(
         self, request: pb.DisqualifyLeadRequest, context: Ctx
     ) -> pb.DisqualifyLeadResponse:
         who = call.principal()
-
-        async def work(uow: UnitOfWork) -> pb.DisqualifyLeadResponse:
-            row = await closing.disqualify(
+        lead = await self.changed_lead(
+            who,
+            lambda uow: closing.disqualify(
                 uow, who, request.lead_id, now(), reason=request.reason, note=request.note, etag=request.etag
-            )
-            return pb.DisqualifyLeadResponse(lead=await lead_views.present(uow, who, row))
-
-        return await self.write(who, work)
+            ),
+        )
+        return pb.DisqualifyLeadResponse(lead=lead)

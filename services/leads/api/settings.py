@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from google.protobuf.message import Message
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -21,7 +22,33 @@ from services.leads.api.base import ApiBase, Ctx
 from services.leads.workflows import REGRADE_WORKFLOW, RegradeInput, regrade_workflow_id
 
 
+def _rpc(kind: str, response: type[Message], field: str, *, update: bool = False) -> Any:
+    """Get<Document> (or Update<Document>) of one policy document: they are all served the same way."""
+
+    async def rpc(self: Any, request: Any, context: Ctx) -> Message:
+        value = await (self._update_rpc(kind, field, request) if update else self._get_setting(kind))
+        return response(**{field: value})
+
+    return rpc
+
+
 class SettingsApi(ApiBase):
+    # Each policy document: Get and Update, the same way (UpdateGradingRules may also start the re-grade).
+    GetGradingRules = _rpc(policies.GRADING, pb.GetGradingRulesResponse, "grading_rules")
+    UpdateGradingRules = _rpc(policies.GRADING, pb.UpdateGradingRulesResponse, "grading_rules", update=True)
+    GetRoutingRules = _rpc(policies.ROUTING, pb.GetRoutingRulesResponse, "routing_rules")
+    UpdateRoutingRules = _rpc(policies.ROUTING, pb.UpdateRoutingRulesResponse, "routing_rules", update=True)
+    GetPoolRules = _rpc(policies.POOL, pb.GetPoolRulesResponse, "pool_rules")
+    UpdatePoolRules = _rpc(policies.POOL, pb.UpdatePoolRulesResponse, "pool_rules", update=True)
+    GetSlaPolicies = _rpc(policies.SLA, pb.GetSlaPoliciesResponse, "sla_policies")
+    UpdateSlaPolicies = _rpc(policies.SLA, pb.UpdateSlaPoliciesResponse, "sla_policies", update=True)
+    GetIntakePolicy = _rpc(policies.INTAKE, pb.GetIntakePolicyResponse, "intake_policy")
+    UpdateIntakePolicy = _rpc(policies.INTAKE, pb.UpdateIntakePolicyResponse, "intake_policy", update=True)
+    GetFollowUpPolicy = _rpc(policies.FOLLOW_UP, pb.GetFollowUpPolicyResponse, "follow_up_policy")
+    UpdateFollowUpPolicy = _rpc(
+        policies.FOLLOW_UP, pb.UpdateFollowUpPolicyResponse, "follow_up_policy", update=True
+    )
+
     async def _get_setting(self, kind: str) -> Any:
         who = call.principal()
         async with self.read(who) as uow:
@@ -51,73 +78,8 @@ class SettingsApi(ApiBase):
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
 
-    async def GetGradingRules(
-        self, request: pb.GetGradingRulesRequest, context: Ctx
-    ) -> pb.GetGradingRulesResponse:
-        return pb.GetGradingRulesResponse(grading_rules=await self._get_setting(policies.GRADING))
-
-    async def UpdateGradingRules(
-        self, request: pb.UpdateGradingRulesRequest, context: Ctx
-    ) -> pb.UpdateGradingRulesResponse:
-        msg = await self._update_setting(
-            policies.GRADING,
-            request.grading_rules,
-            request.update_mask.paths,
-            regrade=request.regrade_open_leads,
+    async def _update_rpc(self, kind: str, field: str, request: Any) -> Any:
+        regrade = bool(getattr(request, "regrade_open_leads", False))
+        return await self._update_setting(
+            kind, getattr(request, field), request.update_mask.paths, regrade=regrade
         )
-        return pb.UpdateGradingRulesResponse(grading_rules=msg)
-
-    async def GetRoutingRules(
-        self, request: pb.GetRoutingRulesRequest, context: Ctx
-    ) -> pb.GetRoutingRulesResponse:
-        return pb.GetRoutingRulesResponse(routing_rules=await self._get_setting(policies.ROUTING))
-
-    async def UpdateRoutingRules(
-        self, request: pb.UpdateRoutingRulesRequest, context: Ctx
-    ) -> pb.UpdateRoutingRulesResponse:
-        msg = await self._update_setting(policies.ROUTING, request.routing_rules, request.update_mask.paths)
-        return pb.UpdateRoutingRulesResponse(routing_rules=msg)
-
-    async def GetPoolRules(self, request: pb.GetPoolRulesRequest, context: Ctx) -> pb.GetPoolRulesResponse:
-        return pb.GetPoolRulesResponse(pool_rules=await self._get_setting(policies.POOL))
-
-    async def UpdatePoolRules(
-        self, request: pb.UpdatePoolRulesRequest, context: Ctx
-    ) -> pb.UpdatePoolRulesResponse:
-        msg = await self._update_setting(policies.POOL, request.pool_rules, request.update_mask.paths)
-        return pb.UpdatePoolRulesResponse(pool_rules=msg)
-
-    async def GetSlaPolicies(
-        self, request: pb.GetSlaPoliciesRequest, context: Ctx
-    ) -> pb.GetSlaPoliciesResponse:
-        return pb.GetSlaPoliciesResponse(sla_policies=await self._get_setting(policies.SLA))
-
-    async def UpdateSlaPolicies(
-        self, request: pb.UpdateSlaPoliciesRequest, context: Ctx
-    ) -> pb.UpdateSlaPoliciesResponse:
-        msg = await self._update_setting(policies.SLA, request.sla_policies, request.update_mask.paths)
-        return pb.UpdateSlaPoliciesResponse(sla_policies=msg)
-
-    async def GetIntakePolicy(
-        self, request: pb.GetIntakePolicyRequest, context: Ctx
-    ) -> pb.GetIntakePolicyResponse:
-        return pb.GetIntakePolicyResponse(intake_policy=await self._get_setting(policies.INTAKE))
-
-    async def UpdateIntakePolicy(
-        self, request: pb.UpdateIntakePolicyRequest, context: Ctx
-    ) -> pb.UpdateIntakePolicyResponse:
-        msg = await self._update_setting(policies.INTAKE, request.intake_policy, request.update_mask.paths)
-        return pb.UpdateIntakePolicyResponse(intake_policy=msg)
-
-    async def GetFollowUpPolicy(
-        self, request: pb.GetFollowUpPolicyRequest, context: Ctx
-    ) -> pb.GetFollowUpPolicyResponse:
-        return pb.GetFollowUpPolicyResponse(follow_up_policy=await self._get_setting(policies.FOLLOW_UP))
-
-    async def UpdateFollowUpPolicy(
-        self, request: pb.UpdateFollowUpPolicyRequest, context: Ctx
-    ) -> pb.UpdateFollowUpPolicyResponse:
-        msg = await self._update_setting(
-            policies.FOLLOW_UP, request.follow_up_policy, request.update_mask.paths
-        )
-        return pb.UpdateFollowUpPolicyResponse(follow_up_policy=msg)
