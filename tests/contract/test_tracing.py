@@ -28,10 +28,15 @@ CONFIG = AuthConfig.from_env({})
 @pytest.fixture(scope="module")
 def exporter() -> Iterator[InMemorySpanExporter]:
     memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    # The global provider can be set once per process; later tests in this worker reuse it.
-    trace.set_tracer_provider(provider)
+    # The global provider can be set once per process: join the one an earlier test of this
+    # worker installed (the gateway tests call setup_tracing), else install ours.
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        current.add_span_processor(SimpleSpanProcessor(memory))
+    else:
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(memory))
+        trace.set_tracer_provider(provider)
     yield memory
 
 
