@@ -121,36 +121,6 @@ async def fill_counts(session: AsyncSession, n: Any) -> None:
     )
 
 
-async def listing(
-    session: AsyncSession, notification_id: str, f: Any, *, size: int, token: str
-) -> tuple[list[DeliveryRow], str]:
-    """Deliveries of one notification, or of all with "-" (e.g. every FAILED one of the week), oldest first."""
-    query = select(DeliveryRow)
-    if notification_id != "-":
-        exists = await session.scalar(select(NotificationRow.id).where(NotificationRow.id == notification_id))
-        if exists is None:
-            raise NotFound("notification", notification_id)
-        query = query.where(DeliveryRow.notification_id == notification_id)
-    if f.statuses:
-        query = query.where(DeliveryRow.status.in_(list(f.statuses)))
-    if f.channels:
-        query = query.where(DeliveryRow.channel.in_(list(f.channels)))
-    if f.recipient_user_id:
-        query = query.where(DeliveryRow.user_id == f.recipient_user_id)
-    if f.channel_config_id:
-        query = query.where(DeliveryRow.channel_config_id == f.channel_config_id)
-    if f.HasField("queue_time_start"):
-        query = query.where(DeliveryRow.queued_at >= f.queue_time_start.ToDatetime(tzinfo=UTC))
-    if f.HasField("queue_time_end"):
-        query = query.where(DeliveryRow.queued_at < f.queue_time_end.ToDatetime(tzinfo=UTC))
-    if token:
-        query = query.where(DeliveryRow.id > token)
-    rows = list(await session.scalars(query.order_by(DeliveryRow.id).limit(size + 1)))
-    more = len(rows) > size
-    rows = rows[:size]
-    return rows, (rows[-1].id if more else "")
-
-
 async def resend(
     session: AsyncSession, notification_id: str, delivery_id: str, *, force: bool
 ) -> DeliveryRow:

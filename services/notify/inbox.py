@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.errors import InvalidArgument, NotFound
+from kit.errors import NotFound
+from kit.resources import Page, PageRequest, UnitOfWork
 from salesops.notify.v1 import inbox_pb2, notify_service_pb2
 from services.notify import convert
+from services.notify.repositories.notifications import InboxRepository
 from services.notify.store import InboxItemRow
 
 OPEN = inbox_pb2.INBOX_ITEM_STATE_OPEN
@@ -45,33 +47,10 @@ async def unread_count(session: AsyncSession, user_id: str) -> inbox_pb2.UnreadC
 
 
 async def page(
-    session: AsyncSession, user_id: str, *, size: int, token: str, f: inbox_filter, categories: list[str]
-) -> tuple[list[InboxItemRow], str, int]:
-    """Newest first; the page token is the last item id seen (ULIDs sort by arrival)."""
-    size = 50 if size <= 0 else min(size, 200)
-    where = [_mine(user_id)]
-    if f.unread_only:
-        where += [InboxItemRow.read_at.is_(None), InboxItemRow.counts_unread.is_(True)]
-    if f.awaiting_ack_only:
-        where += [InboxItemRow.ack_required.is_(True), InboxItemRow.state == OPEN]
-    if f.min_priority:
-        where.append(InboxItemRow.priority >= f.min_priority)
-    if f.states:
-        where.append(InboxItemRow.state.in_(list(f.states)))
-    if f.subject.id:
-        where += [InboxItemRow.subject_id == f.subject.id, InboxItemRow.subject_kind == f.subject.kind]
-    if categories:
-        where.append(InboxItemRow.category.in_(categories))
-    total = await session.scalar(select(func.count()).select_from(InboxItemRow).where(*where)) or 0
-    query = select(InboxItemRow).where(*where)
-    if token:
-        if len(token) != 26:
-            raise InvalidArgument.field("page_token", "not a token of this list")
-        query = query.where(InboxItemRow.id < token)
-    rows = list(await session.scalars(query.order_by(InboxItemRow.id.desc()).limit(size + 1)))
-    more = len(rows) > size
-    rows = rows[:size]
-    return rows, (rows[-1].id if more else ""), total
+    uow: UnitOfWork, user_id: str, f: inbox_filter, categories: list[str], page: PageRequest
+) -> Page[InboxItemRow]:
+    """Newest first, with the number of matches."""
+    return await InboxRepository(uow).page(user_id, f, categories, page)
 
 
 async def get(session: AsyncSession, user_id: str, item_id: str) -> InboxItemRow:

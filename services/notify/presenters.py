@@ -11,9 +11,9 @@ from __future__ import annotations
 from kit.auth import Principal
 from kit.errors import NotFound
 from kit.secrets import is_sealed
-from salesops.notify.v1 import channel_config_pb2, subscriber_pb2
-from services.notify import convert
-from services.notify.store import SubscriberRow
+from salesops.notify.v1 import channel_config_pb2, delivery_pb2, inbox_pb2, notification_pb2, subscriber_pb2
+from services.notify import convert, deliveries
+from services.notify.store import DeliveryRow, InboxItemRow, SubscriberRow
 
 # Every Secret field of a ChannelConfig, by settings group.
 SECRET_PATHS: tuple[tuple[str, str], ...] = (
@@ -107,6 +107,33 @@ class SubscriberPresenter:
         return sub
 
 
+class NotificationPresenter:
+    """Who may see a notification at all is decided when it is read (recipients, admins and
+    services); what they see of it is the whole notification."""
+
+    def present(
+        self, viewer: Principal, item: notification_pb2.Notification
+    ) -> notification_pb2.Notification:
+        return item
+
+
+class InboxItemPresenter:
+    """Inbox items are only ever read by their owner (the repository filters by user)."""
+
+    def present(self, viewer: Principal, item: InboxItemRow) -> inbox_pb2.InboxItem:
+        return convert.inbox_item(item)
+
+
+class DeliveryPresenter:
+    """Addresses are shown masked; provider answers never (kit.net keeps them out of errors)."""
+
+    def present(self, viewer: Principal, item: DeliveryRow) -> delivery_pb2.Delivery:
+        return deliveries.proto(item)
+
+
 CHANNEL_CONFIG = ChannelConfigPresenter()
+DELIVERY = DeliveryPresenter()
+INBOX_ITEM = InboxItemPresenter()
+NOTIFICATION = NotificationPresenter()
 DEVICE = DevicePresenter()
 SUBSCRIBER = SubscriberPresenter()

@@ -94,10 +94,11 @@ async def finished(env: WorkflowEnvironment, handle: Any) -> Any:
 
 
 async def _deliveries(stack: NotifyStack, notification_id: str) -> list[D.Delivery]:
+    """Oldest first (the API lists newest first, as its contract says)."""
     page = await stack.stub.ListDeliveries(
         M.ListDeliveriesRequest(notification_id=notification_id), metadata=auth(ADMIN)
     )
-    return list(page.deliveries)
+    return list(reversed(page.deliveries))
 
 
 async def test_provider_down_is_retried_then_delivered(

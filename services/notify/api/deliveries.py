@@ -1,24 +1,33 @@
-"""External deliveries: list, get, resend, receipts."""
+"""External deliveries (admin; reads also for services): list, get, resend, receipts."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Awaitable, Callable
 
-from kit.errors import (
-    InvalidArgument,
-    NotFound,
-    SalesopsError,
-)
+from kit.errors import InvalidArgument, NotFound, SalesopsError
 from kit.grpc import context as call
-from services.notify import (
-    deliveries,
-)
-from services.notify.api.base import ApiBase, Ctx, M
-from services.notify.api.base import admin_only as _admin
-from services.notify.api.base import sender_only as _sender
-from services.notify.store import (
-    DeliveryRow,
-)
+from kit.grpc.errors import to_status_proto
+from kit.resources import PageRequest, UnitOfWork
+from services.notify import deliveries
+from services.notify.api.base import ApiBase, Ctx, M, admin_only, sender_only
+from services.notify.presenters import DELIVERY
+from services.notify.repositories.deliveries import DeliveryRepository
+from services.notify.repositories.notifications import NotificationRepository
+from services.notify.store import DeliveryRow
+
+
+async def _one(uow: UnitOfWork, notification_id: str, delivery_id: str) -> DeliveryRow:
+    row = await DeliveryRepository(uow).find(delivery_id)
+    if row is None or (notification_id != "-" and row.notification_id != notification_id):
+        raise NotFound("delivery", delivery_id)
+    return row
+
+
+def _resend_one(delivery_id: str) -> Callable[[UnitOfWork], Awaitable[DeliveryRow]]:
+    async def work(uow: UnitOfWork) -> DeliveryRow:
+        return await deliveries.resend(uow.session, "-", delivery_id, force=False)
+
+    return work
 
 
 class DeliveriesApi(ApiBase):
@@ -26,12 +35,12 @@ class DeliveriesApi(ApiBase):
         self, request: M.RecordDeliveryReceiptsRequest, context: Ctx
     ) -> M.RecordDeliveryReceiptsResponse:
         p = call.principal()
-        _sender(p)
+        sender_only(p)
         if not 1 <= len(request.receipts) <= 500:
             raise InvalidArgument.field("receipts", "1 to 500 receipts")
-        async with self.rt.db.session(p.tenant) as s:
-            matched, unmatched = await deliveries.record_receipts(s, list(request.receipts))
-            await s.commit()
+        matched, unmatched = await self.tx.run(
+            p.tenant, lambda uow: deliveries.record_receipts(uow.session, list(request.receipts))
+        )
         return M.RecordDeliveryReceiptsResponse(
             matched_count=matched, unmatched_provider_message_ids=unmatched
         )
@@ -40,31 +49,34 @@ class DeliveriesApi(ApiBase):
         self, request: M.ListDeliveriesRequest, context: Ctx
     ) -> M.ListDeliveriesResponse:
         p = call.principal()
-        _admin(p, reads_for_services=True)
-        size = 100 if request.page_size <= 0 else min(request.page_size, 500)
-        async with self.rt.db.session(p.tenant) as s:
-            rows, token = await deliveries.listing(
-                s, request.notification_id or "-", request.filter, size=size, token=request.page_token
-            )
-        return M.ListDeliveriesResponse(deliveries=[deliveries.proto(r) for r in rows], next_page_token=token)
+        admin_only(p, reads_for_services=True)
+        page = PageRequest.parse(request.page_size, request.page_token, default=100, maximum=500)
+        async with self.tx.read(p.tenant) as uow:
+            notification_id = request.notification_id or "-"
+            if notification_id != "-":
+                await NotificationRepository(uow).get(notification_id)  # NOT_FOUND for an unknown one
+            found = await DeliveryRepository(uow).page(notification_id, request.filter, page)
+        return M.ListDeliveriesResponse(
+            deliveries=[DELIVERY.present(p, r) for r in found.items],
+            next_page_token=found.next_page_token,
+            total_size=found.total_size or 0,
+        )
 
     async def BatchResendDeliveries(
         self, request: M.BatchResendDeliveriesRequest, context: Ctx
     ) -> M.BatchResendDeliveriesResponse:
-        from kit.grpc.errors import to_status_proto
-
         p = call.principal()
-        _admin(p)
+        admin_only(p)
         if not 1 <= len(request.delivery_ids) <= 100:
             raise InvalidArgument.field("delivery_ids", "1 to 100 deliveries")
         results = []
         for delivery_id in request.delivery_ids:
-            try:
-                async with self.rt.db.session(p.tenant) as s:
-                    row = await deliveries.resend(s, "-", delivery_id, force=False)
-                    await s.commit()
-                results.append(M.BatchResendResult(delivery_id=delivery_id, delivery=deliveries.proto(row)))
-            except SalesopsError as exc:  # each stands alone
+            try:  # each stands alone, in its own unit of work
+                row = await self.tx.run(p.tenant, _resend_one(delivery_id))
+                results.append(
+                    M.BatchResendResult(delivery_id=delivery_id, delivery=DELIVERY.present(p, row))
+                )
+            except SalesopsError as exc:
                 results.append(
                     M.BatchResendResult(delivery_id=delivery_id, error=to_status_proto(exc, "notify"))
                 )
@@ -74,24 +86,18 @@ class DeliveriesApi(ApiBase):
         self, request: M.ResendDeliveryRequest, context: Ctx
     ) -> M.ResendDeliveryResponse:
         p = call.principal()
-        _admin(p)
-        async with self.rt.db.session(p.tenant) as s:
-            row = await deliveries.resend(
-                s, request.notification_id, request.delivery_id, force=request.force
-            )
-            await s.commit()
-        return M.ResendDeliveryResponse(delivery=deliveries.proto(row))
+        admin_only(p)
+        row = await self.tx.run(
+            p.tenant,
+            lambda uow: deliveries.resend(
+                uow.session, request.notification_id, request.delivery_id, force=request.force
+            ),
+        )
+        return M.ResendDeliveryResponse(delivery=DELIVERY.present(p, row))
 
     async def GetDelivery(self, request: M.GetDeliveryRequest, context: Ctx) -> M.GetDeliveryResponse:
         p = call.principal()
-        _admin(p, reads_for_services=True)
-        async with self.rt.db.session(p.tenant) as s:
-            row = await s.scalar(
-                select(DeliveryRow).where(
-                    DeliveryRow.id == request.delivery_id,
-                    DeliveryRow.notification_id == request.notification_id,
-                )
-            )
-        if row is None:
-            raise NotFound("delivery", request.delivery_id)
-        return M.GetDeliveryResponse(delivery=deliveries.proto(row))
+        admin_only(p, reads_for_services=True)
+        async with self.tx.read(p.tenant) as uow:
+            row = await _one(uow, request.notification_id, request.delivery_id)
+        return M.GetDeliveryResponse(delivery=DELIVERY.present(p, row))

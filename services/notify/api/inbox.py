@@ -10,12 +10,14 @@ from typing import Any
 
 from kit.auth import Principal
 from kit.grpc import context as call
+from kit.resources import PageRequest, UnitOfWork
 from services.notify import (
     convert,
     inbox,
     live,
 )
 from services.notify.api.base import ApiBase, Ctx, M
+from services.notify.presenters import INBOX_ITEM
 
 HEARTBEAT_SECONDS = 20.0
 
@@ -26,51 +28,47 @@ class InboxApi(ApiBase):
     ) -> M.ListInboxItemsResponse:
         p = call.principal()
         cats = [convert.category_key(c) for c in request.filter.categories]
-        async with self.rt.db.session(p.tenant) as s:
-            rows, token, total = await inbox.page(
-                s,
-                p.user_id,
-                size=request.page_size,
-                token=request.page_token,
-                f=request.filter,
-                categories=cats,
-            )
-            counts = await inbox.unread_count(s, p.user_id)
+        page = PageRequest.parse(request.page_size, request.page_token, default=50, maximum=200)
+        async with self.tx.read(p.tenant) as uow:
+            found = await inbox.page(uow, p.user_id, request.filter, cats, page)
+            counts = await inbox.unread_count(uow.session, p.user_id)
         return M.ListInboxItemsResponse(
-            items=[convert.inbox_item(r) for r in rows],
-            next_page_token=token,
-            total_size=total,
+            items=[INBOX_ITEM.present(p, r) for r in found.items],
+            next_page_token=found.next_page_token,
+            total_size=found.total_size or 0,
             unread_count=counts,
         )
 
     async def GetInboxItem(self, request: M.GetInboxItemRequest, context: Ctx) -> M.GetInboxItemResponse:
         p = call.principal()
-        async with self.rt.db.session(p.tenant) as s:
-            row = await inbox.get(s, p.user_id, request.item_id)
-        return M.GetInboxItemResponse(item=convert.inbox_item(row))
+        async with self.tx.read(p.tenant) as uow:
+            row = await inbox.get(uow.session, p.user_id, request.item_id)
+        return M.GetInboxItemResponse(item=INBOX_ITEM.present(p, row))
 
     async def GetInboxUnreadCount(
         self, request: M.GetInboxUnreadCountRequest, context: Ctx
     ) -> M.GetInboxUnreadCountResponse:
         p = call.principal()
-        async with self.rt.db.session(p.tenant) as s:
-            return M.GetInboxUnreadCountResponse(unread_count=await inbox.unread_count(s, p.user_id))
+        async with self.tx.read(p.tenant) as uow:
+            return M.GetInboxUnreadCountResponse(
+                unread_count=await inbox.unread_count(uow.session, p.user_id)
+            )
 
     async def _mark(self, item_id: str, read: bool) -> tuple[Any, Any]:
         p = call.principal()
-        async with self.rt.db.session(p.tenant) as s:
-            row = await inbox.set_read(s, p.user_id, item_id, read)
-            await s.commit()
-            counts = await inbox.unread_count(s, p.user_id)
-        item = convert.inbox_item(row)
-        await self._tell(
-            p,
-            [
+
+        async def work(uow: UnitOfWork) -> tuple[Any, Any]:
+            row = await inbox.set_read(uow.session, p.user_id, item_id, read)
+            item = INBOX_ITEM.present(p, row)
+            counts = await inbox.unread_count(uow.session, p.user_id)
+            events = [
                 M.StreamInboxResponse(cursor=row.id, item_updated=item),
                 M.StreamInboxResponse(unread_count=counts),
-            ],
-        )
-        return item, counts
+            ]
+            uow.after_commit(lambda: self._tell(p, events))
+            return item, counts
+
+        return await self.tx.run(p.tenant, work)
 
     async def MarkInboxItemRead(
         self, request: M.MarkInboxItemReadRequest, context: Ctx
@@ -89,11 +87,14 @@ class InboxApi(ApiBase):
     ) -> M.MarkAllInboxItemsReadResponse:
         p = call.principal()
         cats = [convert.category_key(c) for c in request.categories]
-        async with self.rt.db.session(p.tenant) as s:
-            marked = await inbox.mark_all_read(s, p.user_id, request.up_to_item_id, cats)
-            await s.commit()
-            counts = await inbox.unread_count(s, p.user_id)
-        await self._tell(p, [M.StreamInboxResponse(unread_count=counts)])
+
+        async def work(uow: UnitOfWork) -> tuple[int, Any]:
+            marked = await inbox.mark_all_read(uow.session, p.user_id, request.up_to_item_id, cats)
+            counts = await inbox.unread_count(uow.session, p.user_id)
+            uow.after_commit(lambda: self._tell(p, [M.StreamInboxResponse(unread_count=counts)]))
+            return marked, counts
+
+        marked, counts = await self.tx.run(p.tenant, work)
         return M.MarkAllInboxItemsReadResponse(marked_count=marked, unread_count=counts)
 
     async def _tell(self, p: Principal, events: list[M.StreamInboxResponse]) -> None:
@@ -108,7 +109,8 @@ class InboxApi(ApiBase):
         wanted = {convert.category_key(c) for c in request.categories}
         # Subscribe first, then read the database: nothing committed in between is missed.
         async with self.hub.listen(p.tenant, p.user_id) as queue:
-            async with self.rt.db.session(p.tenant) as s:
+            async with self.tx.read(p.tenant) as uow:
+                s = uow.session
                 replay = (
                     await inbox.since(s, p.user_id, request.resume_cursor) if request.resume_cursor else []
                 )
@@ -116,7 +118,7 @@ class InboxApi(ApiBase):
             last = request.resume_cursor
             for row in replay:
                 if not wanted or row.category in wanted:
-                    yield M.StreamInboxResponse(cursor=row.id, item_added=convert.inbox_item(row))
+                    yield M.StreamInboxResponse(cursor=row.id, item_added=INBOX_ITEM.present(p, row))
                 last = row.id
             yield M.StreamInboxResponse(unread_count=counts)
             while True:

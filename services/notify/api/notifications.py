@@ -4,32 +4,15 @@ from __future__ import annotations
 
 import contextlib
 
-from sqlalchemy import select
-
-from kit.errors import (
-    InvalidArgument,
-    NotFound,
-    SalesopsError,
-)
+from kit.errors import InvalidArgument, SalesopsError
 from kit.grpc import context as call
-from salesops.notify.v1 import (
-    notification_pb2,
-)
-from services.notify import (
-    cancelling,
-    convert,
-    deliveries,
-    escalation,
-    live,
-    sending,
-)
-from services.notify.api.base import ApiBase, Ctx, M
-from services.notify.api.base import admin_only as _admin
-from services.notify.api.base import sender_only as _sender
-from services.notify.store import (
-    InboxItemRow,
-    NotificationRow,
-)
+from kit.grpc.errors import to_status_proto
+from kit.resources import PageRequest, UnitOfWork
+from salesops.notify.v1 import notification_pb2
+from services.notify import convert, escalation, live, notifications, sending
+from services.notify.api.base import ApiBase, Ctx, M, admin_only, sender_only
+from services.notify.presenters import NOTIFICATION
+from services.notify.store import InboxItemRow
 
 
 class NotificationsApi(ApiBase):
@@ -37,35 +20,22 @@ class NotificationsApi(ApiBase):
         self, request: M.SendNotificationRequest, context: Ctx
     ) -> M.SendNotificationResponse:
         p = call.principal()
-        _sender(p)
+        sender_only(p)
         source = notification_pb2.NotificationSource(service="admin" if p.is_admin else p.user_id)
         outcome = await self.sender.send(p.tenant, request.notification, is_admin=p.is_admin, source=source)
         if outcome.notification.escalation.state == notification_pb2.ESCALATION_STATE_AWAITING_ACK:
             await escalation.start_quietly(self.rt, p.tenant, outcome.notification.notification_id)
         return M.SendNotificationResponse(
-            notification=outcome.notification, deduplicated=outcome.deduplicated
+            notification=NOTIFICATION.present(p, outcome.notification), deduplicated=outcome.deduplicated
         )
 
     async def GetNotification(
         self, request: M.GetNotificationRequest, context: Ctx
     ) -> M.GetNotificationResponse:
         p = call.principal()
-        async with self.rt.db.session(p.tenant) as s:
-            row = await s.scalar(select(NotificationRow).where(NotificationRow.id == request.notification_id))
-            if row is None:
-                raise NotFound("notification", request.notification_id)
-            n = sending.stored(row)
-            if not (p.is_admin or p.is_service):
-                # Recipients (original or reached by escalation) see it; to anyone else it does not exist.
-                mine = await s.scalar(
-                    select(InboxItemRow.id).where(
-                        InboxItemRow.notification_id == row.id, InboxItemRow.user_id == p.user_id
-                    )
-                )
-                if mine is None:
-                    raise NotFound("notification", request.notification_id)
-            await deliveries.fill_counts(s, n)
-        return M.GetNotificationResponse(notification=n)
+        async with self.tx.read(p.tenant) as uow:
+            n = await notifications.get(uow, p, request.notification_id)
+        return M.GetNotificationResponse(notification=NOTIFICATION.present(p, n))
 
     async def AcknowledgeNotification(
         self, request: M.AcknowledgeNotificationRequest, context: Ctx
@@ -74,15 +44,13 @@ class NotificationsApi(ApiBase):
         n = await escalation.acknowledge(
             self.rt, p.tenant, request.notification_id, p.user_id, request.channel
         )
-        return M.AcknowledgeNotificationResponse(notification=n)
+        return M.AcknowledgeNotificationResponse(notification=NOTIFICATION.present(p, n))
 
     async def BatchSendNotifications(
         self, request: M.BatchSendNotificationsRequest, context: Ctx
     ) -> M.BatchSendNotificationsResponse:
-        from kit.grpc.errors import to_status_proto
-
         p = call.principal()
-        _sender(p)
+        sender_only(p)
         if not 1 <= len(request.requests) <= 100:
             raise InvalidArgument.field("requests", "1 to 100 sends per batch")
         source = notification_pb2.NotificationSource(service="admin" if p.is_admin else p.user_id)
@@ -98,7 +66,10 @@ class NotificationsApi(ApiBase):
             if outcome.notification.escalation.state == notification_pb2.ESCALATION_STATE_AWAITING_ACK:
                 await escalation.start_quietly(self.rt, p.tenant, outcome.notification.notification_id)
             results.append(
-                M.BatchSendResult(notification=outcome.notification, deduplicated=outcome.deduplicated)
+                M.BatchSendResult(
+                    notification=NOTIFICATION.present(p, outcome.notification),
+                    deduplicated=outcome.deduplicated,
+                )
             )
         return M.BatchSendNotificationsResponse(results=results)
 
@@ -106,65 +77,45 @@ class NotificationsApi(ApiBase):
         self, request: M.ListNotificationsRequest, context: Ctx
     ) -> M.ListNotificationsResponse:
         p = call.principal()
-        _admin(p, reads_for_services=True)
-        size = 50 if request.page_size <= 0 else min(request.page_size, 200)
-        f = request.filter
-        query = select(NotificationRow)
-        if f.categories:
-            query = query.where(NotificationRow.category.in_([convert.category_key(c) for c in f.categories]))
-        if f.states:
-            query = query.where(NotificationRow.state.in_(list(f.states)))
-        if f.escalation_states:
-            query = query.where(NotificationRow.escalation_state.in_(list(f.escalation_states)))
-        if f.dedupe_key:
-            query = query.where(NotificationRow.dedupe_key == f.dedupe_key)
-        if f.source_service:
-            query = query.where(NotificationRow.source_service == f.source_service)
-        if request.page_token:
-            query = query.where(NotificationRow.id < request.page_token)
-        async with self.rt.db.session(p.tenant) as s:
-            rows = list(await s.scalars(query.order_by(NotificationRow.id.desc()).limit(size + 1)))
-        more = len(rows) > size
-        rows = rows[:size]
+        admin_only(p, reads_for_services=True)
+        page = PageRequest.parse(request.page_size, request.page_token, default=50, maximum=200)
+        async with self.tx.read(p.tenant) as uow:
+            found = await notifications.listing(uow, request.filter, page)
         return M.ListNotificationsResponse(
-            notifications=[sending.stored(r) for r in rows], next_page_token=rows[-1].id if more else ""
+            notifications=[NOTIFICATION.present(p, sending.stored(r)) for r in found.items],
+            next_page_token=found.next_page_token,
+            total_size=found.total_size or 0,
         )
 
     async def CancelNotification(
         self, request: M.CancelNotificationRequest, context: Ctx
     ) -> M.CancelNotificationResponse:
         p = call.principal()
-        _sender(p)
-        async with self.rt.db.session(p.tenant) as s:
-            row = await s.scalar(select(NotificationRow).where(NotificationRow.id == request.notification_id))
-            if row is None:
-                raise NotFound("notification", request.notification_id)
-            items = await cancelling.cancel(s, [row], request.reason)
-            await s.commit()
-            n = sending.stored(row)
-        await self._tell_items(p.tenant, items)
-        return M.CancelNotificationResponse(notification=n)
+        sender_only(p)
+
+        async def work(uow: UnitOfWork) -> notification_pb2.Notification:
+            n, items = await notifications.cancel(uow, request.notification_id, request.reason)
+            uow.after_commit(lambda: self._tell_items(p.tenant, items))
+            return n
+
+        n = await self.tx.run(p.tenant, work)
+        return M.CancelNotificationResponse(notification=NOTIFICATION.present(p, n))
 
     async def CancelMatchingNotifications(
         self, request: M.CancelMatchingNotificationsRequest, context: Ctx
     ) -> M.CancelMatchingNotificationsResponse:
         p = call.principal()
-        _sender(p)
+        sender_only(p)
         if not request.dedupe_key and not request.subject.id:
             raise InvalidArgument.field("dedupe_key", "a dedupe key or a subject is required")
-        async with self.rt.db.session(p.tenant) as s:
-            rows = await cancelling.matching(
-                s,
-                dedupe_key=request.dedupe_key,
-                subject_service=request.subject.service,
-                subject_kind=request.subject.kind,
-                subject_id=request.subject.id,
-                categories=[convert.category_key(c) for c in request.categories],
-            )
-            items = await cancelling.cancel(s, rows, request.reason)
-            await s.commit()
-        await self._tell_items(p.tenant, items)
-        return M.CancelMatchingNotificationsResponse(notification_ids=[r.id for r in rows])
+
+        async def work(uow: UnitOfWork) -> list[str]:
+            ids, items = await notifications.cancel_matching(uow, request)
+            uow.after_commit(lambda: self._tell_items(p.tenant, items))
+            return ids
+
+        ids = await self.tx.run(p.tenant, work)
+        return M.CancelMatchingNotificationsResponse(notification_ids=ids)
 
     async def _tell_items(self, tenant: str, items: list[InboxItemRow]) -> None:
         events = [

@@ -1,0 +1,45 @@
+"""External deliveries."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from sqlalchemy import ColumnElement, select
+
+from kit.resources import Page, PageRequest, Repository, Sort, query_key
+from salesops.notify.v1 import notify_service_pb2
+from services.notify import convert
+from services.notify.store import DeliveryRow, NotificationRow
+
+
+class DeliveryRepository(Repository[DeliveryRow]):
+    model = DeliveryRow
+    resource = "notify.Delivery"
+    key = ("id",)
+
+    async def page(
+        self, notification_id: str, f: notify_service_pb2.DeliveryFilter, page: PageRequest
+    ) -> Page[DeliveryRow]:
+        """Deliveries of one notification, or of all with "-"; newest first."""
+        where: list[ColumnElement[bool]] = []
+        if notification_id != "-":
+            where.append(DeliveryRow.notification_id == notification_id)
+        if f.statuses:
+            where.append(DeliveryRow.status.in_(list(f.statuses)))
+        if f.channels:
+            where.append(DeliveryRow.channel.in_(list(f.channels)))
+        if f.categories:
+            categories = [convert.category_key(c) for c in f.categories]
+            about = select(NotificationRow.id).where(NotificationRow.category.in_(categories))
+            where.append(DeliveryRow.notification_id.in_(about))
+        if f.recipient_user_id:
+            where.append(DeliveryRow.user_id == f.recipient_user_id)
+        if f.channel_config_id:
+            where.append(DeliveryRow.channel_config_id == f.channel_config_id)
+        if f.HasField("queue_time_start"):
+            where.append(DeliveryRow.queued_at >= f.queue_time_start.ToDatetime(tzinfo=UTC))
+        if f.HasField("queue_time_end"):
+            where.append(DeliveryRow.queued_at < f.queue_time_end.ToDatetime(tzinfo=UTC))
+        return await self.list(
+            where, [Sort(DeliveryRow.id, descending=True)], page, query_key(notification_id, f), count=True
+        )

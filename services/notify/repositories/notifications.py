@@ -1,0 +1,77 @@
+"""Notifications and the inbox items they were filed as."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from sqlalchemy import ColumnElement, select
+
+from kit.resources import Page, PageRequest, Repository, Sort, query_key
+from salesops.notify.v1 import notify_service_pb2
+from services.notify import convert
+from services.notify.store import InboxItemRow, NotificationRow
+
+
+class NotificationRepository(Repository[NotificationRow]):
+    model = NotificationRow
+    resource = "notify.Notification"
+    key = ("id",)
+
+    async def addressed_to(self, notification_id: str, user_id: str) -> bool:
+        """True when the user has an inbox item of it (an original recipient or reached by escalation)."""
+        found = await self.session.scalar(
+            select(InboxItemRow.id).where(
+                InboxItemRow.notification_id == notification_id, InboxItemRow.user_id == user_id
+            )
+        )
+        return found is not None
+
+    async def page(
+        self, f: notify_service_pb2.NotificationFilter, page: PageRequest
+    ) -> Page[NotificationRow]:
+        """Newest first (ULIDs sort by creation)."""
+        where: list[ColumnElement[bool]] = []
+        if f.categories:
+            where.append(NotificationRow.category.in_([convert.category_key(c) for c in f.categories]))
+        if f.states:
+            where.append(NotificationRow.state.in_(list(f.states)))
+        if f.escalation_states:
+            where.append(NotificationRow.escalation_state.in_(list(f.escalation_states)))
+        if f.dedupe_key:
+            where.append(NotificationRow.dedupe_key == f.dedupe_key)
+        if f.source_service:
+            where.append(NotificationRow.source_service == f.source_service)
+        if f.HasField("create_time_start"):
+            where.append(NotificationRow.created_at >= f.create_time_start.ToDatetime(tzinfo=UTC))
+        if f.HasField("create_time_end"):
+            where.append(NotificationRow.created_at < f.create_time_end.ToDatetime(tzinfo=UTC))
+        return await self.list(
+            where, [Sort(NotificationRow.id, descending=True)], page, query_key(f), count=True
+        )
+
+
+class InboxRepository(Repository[InboxItemRow]):
+    model = InboxItemRow
+    resource = "notify.InboxItem"
+    key = ("id",)
+
+    async def page(
+        self, user_id: str, f: notify_service_pb2.InboxFilter, categories: list[str], page: PageRequest
+    ) -> Page[InboxItemRow]:
+        """One user's items, newest first."""
+        where: list[ColumnElement[bool]] = [InboxItemRow.user_id == user_id]
+        if f.unread_only:
+            where += [InboxItemRow.read_at.is_(None), InboxItemRow.counts_unread.is_(True)]
+        if f.awaiting_ack_only:
+            where += [InboxItemRow.ack_required.is_(True), InboxItemRow.state == 1]
+        if f.min_priority:
+            where.append(InboxItemRow.priority >= f.min_priority)
+        if f.states:
+            where.append(InboxItemRow.state.in_(list(f.states)))
+        if f.subject.id:
+            where += [InboxItemRow.subject_id == f.subject.id, InboxItemRow.subject_kind == f.subject.kind]
+        if categories:
+            where.append(InboxItemRow.category.in_(categories))
+        return await self.list(
+            where, [Sort(InboxItemRow.id, descending=True)], page, query_key(user_id, f), count=True
+        )
