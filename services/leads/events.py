@@ -7,6 +7,7 @@ from google.protobuf.message import Message
 from kit.resources import UnitOfWork
 from salesops.leads.v1 import enums_pb2, events_pb2, lead_pb2
 from services.leads.convert import enum_value
+from services.leads.presenters import masked_display_name
 from services.leads.store import LeadRow
 
 SOURCE = "leads"
@@ -33,10 +34,11 @@ async def publish(uow: UnitOfWork, payload: Message, lead_id: str) -> None:
 
 
 def context(row: LeadRow) -> events_pb2.LeadContext:
-    """What every lead event carries about the lead."""
+    """What every lead event carries about the lead: its presentation for events (no contact data,
+    the phone masked where it names the lead)."""
     return events_pb2.LeadContext(
         lead_id=row.lead_id,
-        display_name=row.display_name,
+        display_name=masked_display_name(row),
         grade=enum_value(enums_pb2.LeadGrade, row.grade),
         status=enum_value(lead_pb2.LeadStatus, row.status),
         owner_user_id=row.owner_user_id or "",

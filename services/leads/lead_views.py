@@ -15,6 +15,7 @@ from services.leads.domain import status
 from services.leads.policies import TenantPolicies
 from services.leads.presenters import LEADS, LeadDetails
 from services.leads.repositories.intakes import DuplicateRepository
+from services.leads.repositories.leads import LeadRepository
 from services.leads.store import LeadRow
 from services.leads.timers import watch_state
 
@@ -40,7 +41,10 @@ async def details(
     full = view != pb.LEAD_VIEW_BASIC
     out = LeadDetails(row, full=full, with_recycle=True)
     if full:
-        out.duplicate_candidates = await duplicate_candidates(uow, row.lead_id)
+        candidates = await duplicate_candidates(uow, row.lead_id)
+        # A candidate names another lead: only those the viewer may see themselves are listed.
+        seen = await LeadRepository(uow).visible_among(who, [c.lead_id for c in candidates])
+        out.duplicate_candidates = [c for c in candidates if c.lead_id in seen]
         out.recent_intakes = await intake.recent_intakes(uow, row.lead_id)
     tenant = await TenantPolicies.load(uow)
     state = watch_state(row, tenant)

@@ -41,11 +41,9 @@ class LeadPresenter:
         lead.display_name = row.display_name
         masked = bool(lead.contact.phone) and not access.can_see_phone(viewer, row)
         if masked:
-            raw = lead.contact.phone
-            lead.contact.phone = mask_phone(raw)
+            lead.contact.phone = mask_phone(lead.contact.phone)
             lead.contact.phone_masked = True
-            if row.phone and (row.display_name == raw or row.phone in row.display_name):
-                lead.display_name = lead.display_name.replace(raw, lead.contact.phone)
+            lead.display_name = masked_display_name(row)
         _state(lead, row, full=details.full)
         if details.full:
             lead.duplicate_candidates.extend(details.duplicate_candidates)
@@ -62,6 +60,16 @@ class LeadPresenter:
                 lead.recycle.warn_time.FromDatetime(details.recycle_warn_time)
             lead.caller_can_claim = details.caller_can_claim
         return lead
+
+
+def masked_display_name(row: LeadRow) -> str:
+    """The display name with the lead's phone masked (a lead known only by its number is named by it).
+
+    Also what events carry: their readers (other services, the people they notify) are not
+    necessarily the owner's line."""
+    if row.phone and row.phone in row.display_name:
+        return row.display_name.replace(row.phone, mask_phone(row.phone))
+    return row.display_name
 
 
 def _state(lead: lead_pb2.Lead, row: LeadRow, *, full: bool) -> None:

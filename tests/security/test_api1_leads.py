@@ -6,10 +6,11 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from salesops.leads.v1 import activity_pb2, enums_pb2, lead_pb2
+from kit.events import unpack_payload
+from salesops.leads.v1 import activity_pb2, enums_pb2, events_pb2, lead_pb2
 from salesops.leads.v1 import leads_service_pb2 as pb
 from tests.leads.conftest import Leads
-from tests.leads.helpers import configure, hot_lead
+from tests.leads.helpers import configure, events, hot_lead
 from tests.leads.test_api import call_activity
 
 SECRET = "budget approved by the CFO, competitor quote at 1.2M"
@@ -120,6 +121,26 @@ async def test_display_name_made_of_the_phone_is_masked_too(leads: Leads) -> Non
     seen = await leads.call("GetLead", pb.GetLeadRequest(lead_id="BARE-1"), user="rep-b1")
     assert seen.lead.contact.phone_masked
     assert "13800000341" not in seen.lead.display_name
+    # Events leave the service for other readers: their lead context masks it as well.
+    (created,) = await events(leads.db, "leads.LeadCreated")
+    assert "13800000341" not in unpack_payload(created[1], events_pb2.LeadCreated).lead.display_name
+
+
+async def test_duplicate_candidates_name_only_leads_the_viewer_may_see(leads: Leads) -> None:
+    await configure(leads)
+    await leads.call("CreateLead", pb.CreateLeadRequest(lead=secret_lead("DUP-A", "13800000351")))
+    b = (
+        await leads.call(  # grade B, same company: team B's lead, flagged as a possible duplicate of DUP-A
+            "CreateLead", pb.CreateLeadRequest(lead=hot_lead("DUP-B", phone="13800000352", budget=10_000_000))
+        )
+    ).lead
+    assert b.owner_user_id.startswith("rep-b")
+    admin_view = (await leads.call("GetLead", pb.GetLeadRequest(lead_id="DUP-B"))).lead
+    assert "DUP-A" in [c.lead_id for c in admin_view.duplicate_candidates]
+    for user in (b.owner_user_id, "sup-b"):
+        seen = (await leads.call("GetLead", pb.GetLeadRequest(lead_id="DUP-B"), user=user)).lead
+        assert seen.duplicate_review_needed
+        assert "DUP-A" not in [c.lead_id for c in seen.duplicate_candidates]
 
 
 async def test_rep_profiles_of_other_teams_are_not_readable_by_reps(leads: Leads) -> None:

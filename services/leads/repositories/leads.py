@@ -207,6 +207,13 @@ class LeadRepository(Repository[LeadRow]):
                 .execution_options(synchronize_session=False)
             )
 
+    async def visible_among(self, who: Principal, lead_ids: list[str]) -> set[str]:
+        """Which of `lead_ids` `who` may see."""
+        if not lead_ids:
+            return set()
+        stmt = select(LeadRow.lead_id).where(LeadRow.lead_id.in_(lead_ids), visible_to(who))
+        return {str(i) for i in await self.session.scalars(stmt)}
+
     async def ids_visible_to(self, who: Principal) -> Any:
         """A subquery of the ids of the leads `who` may see."""
         return select(LeadRow.lead_id).where(visible_to(who))
