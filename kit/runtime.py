@@ -31,9 +31,9 @@ import redis.asyncio as aioredis
 from sqlalchemy import MetaData, Table
 from temporalio.client import Client
 
-from kit import housekeeping, temporal
+from kit import housekeeping, secrets, temporal
 from kit.auth import AuthConfig, TokenVerifier
-from kit.config import Settings
+from kit.config import ConfigError, Settings
 from kit.db import Database
 from kit.events import Handler, OutboxRelay, StreamConsumer, service_stream
 from kit.grpc.health import ReadinessMonitor
@@ -234,6 +234,7 @@ async def serve(spec: ServiceSpec, role: str, settings: Settings | None = None) 
     rt = Runtime(settings)
     rt.auth_config.check_environment(settings.environment)  # production + dev secret: refuse to start
     page_token_secret()  # a list must not be the first to find the paging secret missing
+    secrets.require_key()  # production without a real SALESOPS_SECRETS_KEY: refuse to start
     if settings.migrate_on_start:
         await upgrade_to_head(spec.name, rt.db)
         log.info("%s database migrated", spec.name)
@@ -329,5 +330,10 @@ def main(spec: ServiceSpec, argv: Sequence[str] | None = None) -> None:
     setup_tracing(spec.name)
     import uvloop
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(spec, args.role, settings))
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve(spec, args.role, settings))
+    except (ConfigError, secrets.SecretsError) as exc:
+        # A configuration the process must not run with: one clear line, no traceback.
+        log.critical("%s: %s", spec.name, exc)
+        raise SystemExit(f"{spec.name}: {exc}") from None

@@ -31,6 +31,7 @@ from kit.grpc.server import GrpcServer
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_SECRET = "a-production-secret-nobody-has-published-0123456789"
+REAL_SEALING_KEY = "tEUAvKZTkQVqy7W0XYB2nqxmk6xz2ZrC3cv9t0Pcz1Q="  # a Fernet key made for this test
 REFUSAL = "SALESOPS_ENV=production refuses to start"
 PHONE = "+8613812345678"
 EMAIL = "li.lei@example.cn"
@@ -104,10 +105,29 @@ def test_gateway_refuses_to_start_in_production_with_the_dev_secret(
 
 
 @pytest.mark.slow
+def test_service_refuses_to_start_in_production_without_a_sealing_key(tmp_path: Path) -> None:
+    """Secrets at rest need a real key: without one (or with the published dev key) nothing serves."""
+    port = free_port()
+    env = service_env(tmp_path, port, SALESOPS_ENV="production", SALESOPS_JWT_SECRET=REAL_SECRET)
+    outcome, code, output = start(
+        ["-m", "services.knowledge", "--role", "api"], env, port, tmp_path / "service.log"
+    )
+    assert outcome == "exited", f"the service served in production without a sealing key:\n{output[-2000:]}"
+    assert code != 0
+    assert "SALESOPS_SECRETS_KEY" in output
+
+
+@pytest.mark.slow
 def test_production_with_a_real_secret_starts(tmp_path: Path) -> None:
     """The refusal is about the secret, not production: with a real one both serve."""
     port = free_port()
-    env = service_env(tmp_path, port, SALESOPS_ENV="production", SALESOPS_JWT_SECRET=REAL_SECRET)
+    env = service_env(
+        tmp_path,
+        port,
+        SALESOPS_ENV="production",
+        SALESOPS_JWT_SECRET=REAL_SECRET,
+        SALESOPS_SECRETS_KEY=REAL_SEALING_KEY,
+    )
     outcome, _, output = start(
         ["-m", "services.knowledge", "--role", "api"], env, port, tmp_path / "service.log"
     )
