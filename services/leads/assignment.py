@@ -6,6 +6,7 @@ asks domain/ for the decision, and writes through the unit of work, which commit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from kit.auth import Principal
@@ -21,13 +22,19 @@ from services.leads.policies import TenantPolicies
 from services.leads.repositories.leads import LeadRepository
 from services.leads.repositories.reps import ClaimRepository, CooldownRepository, RepRepository
 from services.leads.reps import profile, rep_for_routing
-from services.leads.store import ClaimRow, LeadRow
+from services.leads.store import ClaimRow, LeadRow, RepRow
 
 
-async def claim_context(
-    uow: UnitOfWork, who: str, lead_id: str, at: datetime, *, lock: bool = False
-) -> pool_rules.ClaimContext:
-    """The rep's figures for the anti-hoarding rules. With `lock`, the rep's profile row is locked first
+@dataclass(frozen=True)
+class Claimer:
+    """A rep about to claim: their profile row and their figures for the anti-hoarding rules."""
+
+    rep: RepRow | None
+    context: pool_rules.ClaimContext
+
+
+async def claimer(uow: UnitOfWork, who: str, lead_id: str, at: datetime, *, lock: bool = False) -> Claimer:
+    """Read once what a claim needs of the rep. With `lock`, the rep's profile row is locked first
     (PostgreSQL), so two concurrent claims by one rep cannot both pass a cap with one slot left."""
     reps = RepRepository(uow)
     rep = await (reps.find_locked(who) if lock else reps.find(who))
@@ -35,13 +42,18 @@ async def claim_context(
     claims = await ClaimRepository(uow).count_on(who, policies.CALENDAR.local_date(at).isoformat())
     cooldown = await CooldownRepository(uow).until(who, lead_id)
     p = profile(rep) if rep is not None else None
-    return pool_rules.ClaimContext(
+    ctx = pool_rules.ClaimContext(
         owned_count=owned,
         claims_today=claims,
         cooldown_until=aware(cooldown),
         accepting=p.accepting_leads if p is not None else True,
         rep_cap_override=p.private_lead_cap if p is not None else 0,
     )
+    return Claimer(rep, ctx)
+
+
+async def claim_context(uow: UnitOfWork, who: str, lead_id: str, at: datetime) -> pool_rules.ClaimContext:
+    return (await claimer(uow, who, lead_id, at)).context
 
 
 async def claim(uow: UnitOfWork, who: Principal, lead_id: str, at: datetime) -> tuple[LeadRow, str]:
@@ -54,7 +66,8 @@ async def claim(uow: UnitOfWork, who: Principal, lead_id: str, at: datetime) -> 
         raise FailedPrecondition(f"lead {lead_id} is {row.status}, not in a pool", reason="NOT_IN_POOL")
     tenant = await TenantPolicies.load(uow)
     pool = pool_rules.find_pool(tenant.pools, row.pool_id or "")
-    ctx = await claim_context(uow, who.user_id, lead_id, at, lock=True)
+    rep = await claimer(uow, who.user_id, lead_id, at, lock=True)
+    ctx = rep.context
     violations = pool_rules.claim_violations(pool, ctx, at)
     if violations:
         raise FailedPrecondition(
@@ -63,8 +76,7 @@ async def claim(uow: UnitOfWork, who: Principal, lead_id: str, at: datetime) -> 
     if not await leads.take_from_pool(lead_id, who.user_id):
         raise Aborted(f"lead {lead_id} was claimed by another rep first", reason="CLAIM_LOST")
     await leads.refresh(row)
-    rep = await RepRepository(uow).find(who.user_id)
-    p = profile(rep) if rep is not None else None
+    p = profile(rep.rep) if rep.rep is not None else None
     team = p.team_path if p is not None and p.team_path else who.org
     cand = routing.Candidate(
         who.user_id, p.display_name if p else "", True, [], ctx.owned_count, 0, 0.0, 1, 1.0, 1
