@@ -17,13 +17,12 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import grpc
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import errors as gw_errors
 from gateway.bounds import RequestBounds, parse_json, query_problem
-from gateway.proxy import BodyTooLarge, Gateway, Outcome, respond, throttled
+from gateway.proxy import BodyRefused, Gateway, Outcome, respond, throttled
 from kit import errors
 
 BATCH_PATH = "/v1/sync:batch"
@@ -77,9 +76,8 @@ async def handle_batch(gateway: Gateway, request: Request, max_items: int) -> Re
     caller, headers = guarded
     try:
         raw = await gateway.read_body(request)
-    except BodyTooLarge:
-        _, data = gw_errors.simple(grpc.StatusCode.INVALID_ARGUMENT, "request body too large")
-        return respond(Outcome(413, data, headers))
+    except BodyRefused as too_much:
+        return respond(too_much.outcome(headers))
     items = parse_items(raw, max_items, gateway.bounds)
     if isinstance(items, Outcome):
         items.headers.update(headers)

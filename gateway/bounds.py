@@ -2,10 +2,11 @@
 
 Checked in this order, each answered with a JSON `google.rpc.Status`:
 - the head while it arrives (`BoundedHttpToolsProtocol`: a head larger than the bound
-  is cut off with 431 before it is buffered whole; uvicorn's httptools keeps any size);
+  is cut off with 431 before it is buffered whole, uvicorn's httptools keeps any size;
+  a head not complete within its time, or a connection that sends nothing, gets 408);
 - headers (count, bytes: 431), query string (bytes: 414, parameters: 400) in
   `BoundsMiddleware`, the same limits for the path of each offline-batch item;
-- the body (size: 413, in `Gateway.read_body`) and its JSON nesting depth (400) before
+- the body (size: 413, time: 408, in `Gateway.read_body`) and its JSON nesting depth (400) before
   Python's recursive `json` parser runs, so deep JSON is a 400 and never a RecursionError.
 
 The client address for the per-address limit of unauthenticated requests is the TCP
@@ -14,6 +15,7 @@ peer, or the `X-Forwarded-For` hop a configured proxy names (`client_address`).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import re
@@ -28,7 +30,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway import errors as gw_errors
 from kit import errors
-from kit.config import ConfigError, env_int, env_str
+from kit.config import ConfigError, env_float, env_int, env_str
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -42,6 +44,10 @@ class RequestBounds:
     max_headers: int = 100
     # Open Server-Sent Event streams per user and gateway process.
     max_streams_per_user: int = 5
+    # From connection (or the first byte of a request) to the end of its head (0 = no limit).
+    head_timeout_seconds: float = 10.0
+    # From the end of the head to the end of the body (0 = no limit).
+    body_timeout_seconds: float = 30.0
     # Requests failing authentication, per client address and rate-limit window (0 = off).
     address_limit: int = 600  # as many as one user may make: floods and guessing, not colleagues
     # Peers whose X-Forwarded-For is believed (CIDRs); nobody's by default.
@@ -57,6 +63,8 @@ class RequestBounds:
             max_header_bytes=env_int("SALESOPS_GATEWAY_MAX_HEADER_BYTES", 32 * 1024),
             max_headers=env_int("SALESOPS_GATEWAY_MAX_HEADERS", 100),
             max_streams_per_user=env_int("SALESOPS_GATEWAY_MAX_STREAMS_PER_USER", 5),
+            head_timeout_seconds=env_float("SALESOPS_GATEWAY_HEAD_TIMEOUT_SECONDS", 10.0),
+            body_timeout_seconds=env_float("SALESOPS_GATEWAY_BODY_TIMEOUT_SECONDS", 30.0),
             address_limit=env_int("SALESOPS_GATEWAY_RATE_ADDRESS", 600),
             trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),
         )
@@ -127,7 +135,8 @@ def query_problem(query: bytes | str, bounds: RequestBounds) -> tuple[int, str] 
 def status_body(http: int, message: str) -> bytes:
     if http == 400:
         return gw_errors.from_error(errors.InvalidArgument.field("", message))[1]
-    return gw_errors.simple(grpc.StatusCode.INVALID_ARGUMENT, message)[1]
+    code = grpc.StatusCode.DEADLINE_EXCEEDED if http == 408 else grpc.StatusCode.INVALID_ARGUMENT
+    return gw_errors.simple(code, message)[1]
 
 
 class BoundsMiddleware:
@@ -162,23 +171,36 @@ class BoundsMiddleware:
 
 
 @cache
-def _head_limit() -> int:
-    return RequestBounds.from_env().max_header_bytes
+def _protocol_bounds() -> RequestBounds:
+    return RequestBounds.from_env()
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a bound on the request head while it arrives.
+    """uvicorn's httptools protocol with bounds on the request head while it arrives.
 
-    httptools buffers a header of any size; counting the bytes received while the head
-    is still incomplete refuses it with 431 (within one read of the bound) instead.
-    `BoundsMiddleware` still checks exact sizes of heads that arrive in one piece.
+    - size: httptools buffers a header of any size; counting the bytes received while the
+      head is incomplete refuses it with 431 (within one read of the bound) instead.
+      `BoundsMiddleware` still checks the exact size of heads that arrive in one piece.
+    - time: a connection that sends nothing, or a head slowly (slowloris), is answered 408
+      and closed once `head_timeout_seconds` pass; uvicorn only times out idle keep-alives.
     """
+
+    head_timeout: float | None = None  # seconds; None: from the environment (tests set it)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = False
         self._head_bytes = 0
         self._refused = False
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -186,25 +208,48 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().data_received(data)
         if self._in_head:
             self._head_bytes += len(data)
-            if self._head_bytes > _head_limit() + 4096:  # slack for the request line
-                self._refuse()
+            limit = _protocol_bounds().max_header_bytes
+            if self._head_bytes > limit + 4096:  # slack for the request line
+                self._refuse(
+                    431, "Request Header Fields Too Large", f"request head larger than {limit} bytes"
+                )
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head, self._head_bytes = True, 0
+        if self._head_timer is None:
+            self._arm()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._disarm()
         super().on_headers_complete()
 
-    def _refuse(self) -> None:
+    def _arm(self) -> None:
+        self._disarm()
+        timeout = self.head_timeout or _protocol_bounds().head_timeout_seconds
+        if timeout > 0:
+            self._head_timer = self.loop.call_later(timeout, self._head_too_slow, timeout)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self, timeout: float) -> None:
+        self._head_timer = None
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # a request is being answered: its own head arrived in time
+        self._refuse(408, "Request Timeout", f"request head not received within {timeout:g} s")
+
+    def _refuse(self, status: int, reason: str, message: str) -> None:
         self._refused = True
-        body = status_body(431, f"request head larger than {_head_limit()} bytes")
+        self._disarm()
+        body = status_body(status, message)
         head = (
-            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-            b"content-type: application/json\r\nconnection: close\r\n"
-            b"content-length: " + str(len(body)).encode() + b"\r\n\r\n"
-        )
+            f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+            f"connection: close\r\ncontent-length: {len(body)}\r\n\r\n"
+        ).encode()
         self.transport.write(head + body)
         # Half-close and drop what still arrives, so the client reads the answer (a close with
         # unread input would reset the connection); the connection goes a little later.

@@ -23,6 +23,7 @@ ERROR_CODES = {
     "401": "Missing or invalid bearer token (such failures are rate-limited per client address)",
     "403": "Permission denied",
     "404": "Not found",
+    "408": "Request head or body not received in time",
     "409": "Already exists, aborted, or the same Idempotency-Key is still in flight",
     "414": "Query string too long",
     "429": "Rate limit or quota exceeded",

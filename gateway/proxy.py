@@ -6,6 +6,7 @@ wraps it for Starlette and serves server-streaming RPCs as Server-Sent Events.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import logging
 from collections import Counter
@@ -45,8 +46,21 @@ STREAM_RETRY_SECONDS = 5
 RESUME_FIELD = "resume_cursor"
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyRefused(Exception):
+    """The request body is over its size (413) or arrives too slowly (408)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def outcome(self, headers: dict[str, str]) -> Outcome:
+        code = grpc.StatusCode.DEADLINE_EXCEEDED if self.status == 408 else grpc.StatusCode.INVALID_ARGUMENT
+        _, data = gw_errors.simple(code, str(self))
+        return Outcome(self.status, data, headers)
+
+
+def _too_large() -> BodyRefused:
+    return BodyRefused(413, "request body too large")
 
 
 @dataclass
@@ -127,14 +141,19 @@ class Gateway:
         if declared in (None, "0") and "transfer-encoding" not in request.headers:
             return b""  # no body on the wire (most GETs): skip the receive round
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            raise BodyTooLarge
+            raise _too_large()
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body:
-                raise BodyTooLarge
-            chunks.append(chunk)
+        limit = self.bounds.body_timeout_seconds
+        try:
+            async with asyncio.timeout(limit if limit > 0 else None):  # a slow body holds a task
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > self.max_body:
+                        raise _too_large()
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise BodyRefused(408, f"request body not received within {limit:g} s") from None
         return b"".join(chunks)
 
     def metadata(self, caller: Caller, request_id: str) -> list[tuple[str, str]]:
@@ -306,9 +325,8 @@ class Gateway:
         caller.trace = ctx
         try:
             body = await self.read_body(request)
-        except BodyTooLarge:
-            _, data = gw_errors.simple(grpc.StatusCode.INVALID_ARGUMENT, "request body too large")
-            return respond(Outcome(413, data, headers))
+        except BodyRefused as refused:
+            return respond(refused.outcome(headers))
         query = request.query_params.multi_items()
         if route.server_streaming:
             return await self.stream(route, path_vars, query, request, caller, request_id, headers)

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import redis.asyncio as redis_async
 
-from gateway.bounds import RequestBounds, client_address, too_deep
+from gateway.bounds import BoundedHttpToolsProtocol, RequestBounds, client_address, too_deep
 from tests.gateway.conftest import Running, auth, running_gateway, token
 
 
@@ -281,3 +281,42 @@ async def test_open_streams_per_user_are_bounded(redis_url: str) -> None:
                     break
             await asyncio.sleep(0.05)
         assert again.status_code == 200
+
+
+# ---------------------------------------------------------------------- slow clients
+
+
+async def _answer_within(url: str, send: bytes, seconds: float) -> bytes:
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        if send:
+            writer.write(send)
+            await writer.drain()
+        return await asyncio.wait_for(reader.read(), seconds)  # the server answers and closes
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    "send",
+    [b"", b"GET /v1/whoami HTTP/1.1\r\nHost: x\r\nX-Slow: "],
+    ids=["silent connection", "slow head"],
+)
+async def test_a_slow_head_is_a_408(gw: Running, monkeypatch: pytest.MonkeyPatch, send: bytes) -> None:
+    monkeypatch.setattr(BoundedHttpToolsProtocol, "head_timeout", 0.5)
+    answer = await _answer_within(gw.url, send, 20)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b'"code":4' in answer  # DEADLINE_EXCEEDED
+
+
+async def test_a_slow_body_is_a_408(redis_url: str) -> None:
+    bounds = replace(RequestBounds(), body_timeout_seconds=0.5)
+    async with running_gateway(redis_url, bounds=bounds) as gw:
+        head = (
+            "POST /v1/leads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Authorization: {auth()['Authorization']}\r\nContent-Length: 100\r\n\r\n"
+        )
+        answer = await _answer_within(gw.url, head.encode() + b'{"displayName":', 20)
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert gw.leads.created == 0
