@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from kit.db import NAMING_CONVENTION, TenantScoped
 from kit.events import outbox_table, processed_events_table
+from kit.resources import settings_tables
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -32,6 +33,8 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 outbox = outbox_table(metadata)
 # Ids of events this service has applied, so redelivered events apply once.
 processed_events = processed_events_table(metadata)
+# Tenant settings (NotifySettings) in kit's one versioned store, with history.
+settings = settings_tables(metadata)
 
 UTC_TS = DateTime(timezone=True)
 
@@ -209,17 +212,6 @@ class EscalationPolicyRow(TenantScoped, Base):
     id: Mapped[str] = mapped_column(String(26))
     version: Mapped[int] = mapped_column(Integer, default=1)
     payload: Mapped[bytes] = mapped_column(LargeBinary)  # the EscalationPolicy proto
-    updated_at: Mapped[datetime] = mapped_column(UTC_TS)
-
-
-class SettingsRow(TenantScoped, Base):
-    """The tenant's NotifySettings (a singleton per tenant)."""
-
-    __tablename__ = "notify_settings"
-    __table_args__ = (UniqueConstraint("tenant_id"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    payload: Mapped[bytes] = mapped_column(LargeBinary)  # the NotifySettings proto
     updated_at: Mapped[datetime] = mapped_column(UTC_TS)
 
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select
+from google.protobuf.field_mask_pb2 import FieldMask
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.db import TENANT_KEY
 from kit.errors import Violations
+from kit.resources import PageTokens, TenantSettings, UnitOfWork, merge_update, sanitize_create
 from salesops.notify.v1 import settings_pb2
+from services.notify import store
 from services.notify.convert import category_enum, category_key
 from services.notify.domain import categories, rate_limit
 from services.notify.domain.quiet_hours import QuietWindow
 from services.notify.domain.templates import LOCALES
-from services.notify.store import SettingsRow
 
 DEFAULT_LOCALE = "zh-CN"
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
@@ -83,16 +85,52 @@ def defaults(s: settings_pb2.NotifySettings | None) -> TenantDefaults:
     )
 
 
+# The tenant's NotifySettings in kit's one settings store (etag = version, every version kept).
+STORE = TenantSettings(settings_pb2.NotifySettings, settings_pb2.NotifySettings(), tables=store.settings)
+# Sending and the digest sweep read settings through a session of their own; nothing pages there.
+_NO_PAGING = PageTokens(b"notify-settings-reads-never-page")
+
+
+def _unit(session: AsyncSession) -> UnitOfWork:
+    return UnitOfWork(
+        session,
+        session.info[TENANT_KEY],
+        source="notify",
+        outbox=store.outbox,
+        tokens=_NO_PAGING,
+        writable=False,
+    )
+
+
 async def load(session: AsyncSession) -> tuple[settings_pb2.NotifySettings | None, int]:
-    row = await session.scalar(select(SettingsRow))
-    if row is None:
-        return None, 0
-    return settings_pb2.NotifySettings.FromString(row.payload), row.version
+    """The stored settings (None before the first save) and their version."""
+    stored = await STORE.load(_unit(session))
+    return (stored.value if stored.version else None), stored.version
 
 
 async def load_defaults(session: AsyncSession) -> TenantDefaults:
     stored, _ = await load(session)
     return defaults(stored)
+
+
+async def current(uow: UnitOfWork) -> settings_pb2.NotifySettings:
+    """As clients see them: every platform default made explicit, with the etag."""
+    stored = await STORE.load(uow)
+    out = filled(stored.value if stored.version else None)
+    out.etag = stored.etag
+    return out
+
+
+async def update(
+    uow: UnitOfWork, incoming: settings_pb2.NotifySettings, mask: FieldMask, actor: str
+) -> settings_pb2.NotifySettings:
+    stored = await STORE.load(uow)
+    merged = merge_update(stored.value, sanitize_create(incoming), mask)
+    validate(merged)
+    saved = await STORE.put(uow, merged, incoming.etag, actor)
+    out = filled(saved)
+    out.etag = saved.etag
+    return out
 
 
 def filled(stored: settings_pb2.NotifySettings | None) -> settings_pb2.NotifySettings:
