@@ -85,7 +85,7 @@ class Documents(Generic[M, RowT]):
         setattr(value, self.id_field, item_id)
         if check is not None:
             await check(value)
-        row = self.repository.model(id=item_id, **{self.repository.version: 1})
+        row = self.repository.model(**{self.repository.key_names()[0]: item_id, self.repository.version: 1})
         self._write(row, value)
         await self.repository(uow).add(row)
         return self.read(row)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 
 from kit.resources import Repository
-from services.notify.store import ChannelConfigRow, EscalationPolicyRow, TemplateRow
+from services.notify.store import ChannelConfigRow, EscalationPolicyRow, PreferenceRow, TemplateRow
 
 
 class TemplateRepository(Repository[TemplateRow]):
@@ -50,3 +50,9 @@ class EscalationPolicyRepository(Repository[EscalationPolicyRow]):
 def filters(*conditions: tuple[bool, Any]) -> list[ColumnElement[bool]]:
     """The conditions whose flag is set: a typed filter's parts that the request filled in."""
     return [c for on, c in conditions if on]
+
+
+class PreferenceRepository(Repository[PreferenceRow]):
+    model = PreferenceRow
+    resource = "notify.Preference"
+    key = ("user_id",)
