@@ -39,7 +39,10 @@ def enum_name(enum: Any, value: int) -> str:
     """The stored name of a proto enum value: LEAD_CHANNEL_WEB_FORM -> WEB_FORM; UNSPECIFIED -> ""."""
     if not value:
         return ""
-    name: str = enum.Name(value)
+    found = enum.DESCRIPTOR.values_by_number.get(value)
+    if found is None:
+        return f"UNKNOWN_{value}"  # a value from a newer client: matches nothing stored
+    name: str = found.name
     prefix = enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")
     return name.removeprefix(prefix)
 

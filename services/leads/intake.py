@@ -23,11 +23,14 @@ from services.leads.repositories.intakes import IntakeRepository
 from services.leads.repositories.leads import LeadRepository
 from services.leads.store import DuplicateRow, IntakeRow, LeadRow
 
+# What became of an intake (IntakeOutcome without its prefix).
+CREATED, CREATED_FLAGGED, MERGED = "CREATED", "CREATED_FLAGGED", "MERGED"
+
 
 @dataclass
 class IntakeResult:
     row: LeadRow
-    outcome: str  # CREATED, CREATED_FLAGGED, MERGED
+    outcome: str  # CREATED, CREATED_FLAGGED or MERGED
     intake_id: str
     replayed: bool = False
     candidates: list[dedupe.Match] = field(default_factory=list)
@@ -216,7 +219,7 @@ async def create(
     for key in ("lead_id",):
         row.body.pop(key, None)
     uow.session.add(row)
-    outcome = "CREATED_FLAGGED" if decision.candidates else "CREATED"
+    outcome = CREATED_FLAGGED if decision.candidates else CREATED
     uow.session.add(
         IntakeRow(intake_id=intake_id, lead_id=lead_id, outcome=outcome, receive_time=at, body={})
     )
@@ -287,7 +290,7 @@ async def _merge(
         IntakeRow(
             intake_id=intake_id,
             lead_id=target.lead_id,
-            outcome="MERGED",
+            outcome=MERGED,
             receive_time=at,
             body=to_dict(record),
         )
@@ -306,7 +309,7 @@ async def _merge(
         ),
         target.lead_id,
     )
-    return IntakeResult(target, "MERGED", intake_id)
+    return IntakeResult(target, MERGED, intake_id)
 
 
 async def recent_intakes(uow: UnitOfWork, lead_id: str) -> list[lead_pb2.IntakeRecord]:

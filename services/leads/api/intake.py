@@ -26,7 +26,7 @@ async def intake_answer(
         intake_id=res.intake_id,
         replayed=res.replayed,
     )
-    fresh = not res.replayed and res.outcome != "MERGED"
+    fresh = not res.replayed and res.outcome != intake.MERGED
     if fresh or access.can_view(who, res.row):
         out.lead.CopyFrom(await lead_views.present(uow, who, res.row))
         return out
@@ -111,7 +111,9 @@ class IntakeApi(ApiBase):
                 out.rejected_count += 1
                 continue
             result.outcome = pb.IntakeOutcome.Value("INTAKE_OUTCOME_" + res.outcome)
-            result.lead_id = res.row.lead_id if not request.validate_only or res.outcome == "MERGED" else ""
+            result.lead_id = (
+                res.row.lead_id if not request.validate_only or res.outcome == intake.MERGED else ""
+            )
             for m in res.candidates:
                 result.duplicate_candidates.add(
                     lead_id=m.lead_id,
@@ -119,10 +121,10 @@ class IntakeApi(ApiBase):
                     score=m.score,
                     display_name=m.display_name,
                 )
-            if res.outcome == "MERGED":
+            if res.outcome == intake.MERGED:
                 out.merged_count += 1
             else:
                 out.created_count += 1
-                if res.outcome == "CREATED_FLAGGED":
+                if res.outcome == intake.CREATED_FLAGGED:
                     out.flagged_count += 1
         return out

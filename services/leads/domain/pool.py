@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from kit.errors import PreconditionViolation
+from services.leads.domain import status as lead_status
 
 
 @dataclass(frozen=True)
@@ -111,12 +112,9 @@ class RecyclePlan:
     recycle_after_days: int = 0
 
 
-CLOSED = frozenset({"CONVERTED", "DISQUALIFIED", "MERGED"})
-
-
 def recycle_plan(pool: Pool, grade: str, status: str, last_touch: datetime | None) -> RecyclePlan:
     """When an owned lead returns to the pool without follow-up; closed and pooled leads never do."""
-    if status in CLOSED or status == "IN_POOL" or last_touch is None:
+    if not lead_status.is_open(status) or last_touch is None:
         return RecyclePlan(True)
     rule = next((r for r in pool.recycle_rules if r.grade == grade), None)
     if rule is None or not rule.enabled or rule.recycle_after_days <= 0:

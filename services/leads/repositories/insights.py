@@ -3,14 +3,17 @@ board and dormant leads as keyset pages."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, case, false, func, literal, or_, select
 from sqlalchemy.sql.expression import cast
 
+from kit.auth import Principal
 from kit.resources import Page, PageRequest, Repository, Sort
 from services.leads.domain import sla, status
+from services.leads.repositories.leads import in_team, visible_to
 from services.leads.store import LeadRow
 
 
@@ -35,11 +38,55 @@ def _one(condition: ColumnElement[bool]) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-# Attention reasons as SQL conditions (a lead is on the board for each that holds).
-NO_FOLLOW_UP = and_(LeadRow.needs_attention.is_(True), LeadRow.owner_user_id.is_not(None))
-SLA_BREACHED = LeadRow.sla_state == sla.BREACHED
-UNROUTED = and_(LeadRow.pool_entry_reason == "UNROUTED", LeadRow.status == status.IN_POOL)
-DUPLICATE_REVIEW = LeadRow.duplicate_review_needed.is_(True)
+# Attention reasons (AttentionReason names) as SQL conditions: a lead is on the board for each that holds.
+REASONS: dict[str, ColumnElement[bool]] = {
+    "NO_FOLLOW_UP": and_(LeadRow.needs_attention.is_(True), LeadRow.owner_user_id.is_not(None)),
+    "SLA_BREACHED": LeadRow.sla_state == sla.BREACHED,
+    "UNROUTED": and_(LeadRow.pool_entry_reason == "UNROUTED", LeadRow.status == status.IN_POOL),
+    "DUPLICATE_REVIEW": LeadRow.duplicate_review_needed.is_(True),
+}
+
+
+@dataclass
+class LeadScope:
+    """Which leads a manager view covers: the viewer's scope, narrowed by the request (checked values)."""
+
+    team_path: str = ""
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+    regions: list[str] = field(default_factory=list)
+    channels: list[str] = field(default_factory=list)
+    grades: list[str] = field(default_factory=list)
+    owners: list[str] = field(default_factory=list)
+
+    def clauses(self, who: Principal) -> list[ColumnElement[bool]]:
+        c: list[ColumnElement[bool]] = [visible_to(who), LeadRow.status != status.MERGED]
+        if self.team_path:
+            c.append(in_team(LeadRow.team_path, self.team_path))
+        if self.created_from is not None:
+            c.append(LeadRow.created_at >= self.created_from)
+        if self.created_before is not None:
+            c.append(LeadRow.created_at < self.created_before)
+        if self.regions:
+            c.append(LeadRow.region.in_(self.regions))
+        if self.channels:
+            c.append(LeadRow.channel.in_(self.channels))
+        if self.grades:
+            c.append(LeadRow.grade.in_(self.grades))
+        if self.owners:
+            c.append(LeadRow.owner_user_id.in_(self.owners))
+        return c
+
+
+# Metrics dimensions (MetricsDimension names) -> the column grouped by.
+DIMENSIONS: dict[str, Any] = {
+    "CHANNEL": LeadRow.channel,
+    "SOURCE_CODE": LeadRow.source_code,
+    "GRADE": LeadRow.grade,
+    "REP": LeadRow.owner_user_id,
+    "TEAM": LeadRow.team_path,
+    "REGION": LeadRow.region,
+}
 
 
 class InsightRepository(Repository[LeadRow]):
@@ -47,8 +94,10 @@ class InsightRepository(Repository[LeadRow]):
     resource = "lead"
     key = ("lead_id",)
 
-    async def figures(self, where: list[ColumnElement[bool]], group: Any | None) -> list[Figures]:
-        """One row of figures per group value (`group` a LeadRow column, or None for the totals)."""
+    async def figures(self, who: Principal, scope: LeadScope, dimension: str = "") -> list[Figures]:
+        """One row of figures per value of `dimension` (a DIMENSIONS name), or the totals ("")."""
+        where = scope.clauses(who)
+        group = DIMENSIONS.get(dimension)
         key = func.coalesce(group, "") if group is not None else literal("")
         responded = LeadRow.sla_response_time.is_not(None)
         seconds = case((responded, LeadRow.sla_business_seconds), else_=None)
@@ -116,17 +165,34 @@ class InsightRepository(Repository[LeadRow]):
         return {str(k): float(s) for k, s in (await self.session.execute(pick)).all()}
 
     async def attention(
+        self, who: Principal, scope: LeadScope, reasons: list[str], page: PageRequest, query: str
+    ) -> Page[LeadRow]:
+        """Leads for which one of `reasons` holds, longest-idle first."""
+        known = [REASONS[r] for r in reasons if r in REASONS]
+        held = or_(*known) if known else false()
+        where = [*scope.clauses(who), held]
+        return await self.list(where, [Sort(LeadRow.attention_since)], page, query, count=True)
+
+    async def dormant(
         self,
-        where: list[ColumnElement[bool]],
-        reasons: list[ColumnElement[bool]],
+        who: Principal,
+        scope: LeadScope,
+        *,
+        grades: list[str],
+        min_score: int,
+        idle_since: datetime,
         page: PageRequest,
         query: str,
     ) -> Page[LeadRow]:
-        """Leads for which one of `reasons` holds, longest-idle first."""
-        return await self.list(
-            [*where, or_(*reasons)], [Sort(LeadRow.attention_since)], page, query, count=True
-        )
-
-    async def dormant(self, where: list[ColumnElement[bool]], page: PageRequest, query: str) -> Page[LeadRow]:
-        """Highest score first."""
+        """Open leads of high intent (a grade, or a score) untouched since `idle_since`; highest score first."""
+        intent: Any = LeadRow.grade.in_(grades)
+        if min_score:
+            intent = or_(intent, LeadRow.score >= min_score)
+        where = [
+            *scope.clauses(who),
+            LeadRow.status.in_(sorted(status.LIVE)),
+            intent,
+            or_(LeadRow.last_activity_time.is_(None), LeadRow.last_activity_time < idle_since),
+            LeadRow.created_at < idle_since,
+        ]
         return await self.list(where, [Sort(LeadRow.score, descending=True)], page, query)

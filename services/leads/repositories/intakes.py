@@ -19,7 +19,7 @@ class IntakeRepository(Repository[IntakeRow]):
         """The latest intakes merged into the lead, newest first."""
         stmt = (
             select(IntakeRow)
-            .where(IntakeRow.lead_id == lead_id, IntakeRow.outcome == "MERGED")
+            .where(IntakeRow.lead_id == lead_id, IntakeRow.outcome == MERGED)
             .order_by(IntakeRow.receive_time.desc())
             .limit(limit)
         )
