@@ -10,9 +10,8 @@ and, when the policy escalates, the supervisor (critical); leads.LeadNeedsAttent
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,15 +19,16 @@ from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.events import EventEnvelope, StreamConsumer, service_stream, unpack_payload
-from kit.runtime import Runtime
+from kit.events import EventEnvelope, unpack_payload
+from kit.events.streams import producer_streams
+from kit.runtime import ConsumerSpec, Runtime
 from salesops.common.v1 import types_pb2
 from salesops.knowledge.v1 import events_pb2 as knowledge_events
 from salesops.leads.v1 import events_pb2 as leads_events
 from salesops.notify.v1 import notification_pb2
 from salesops.pipeline.v1 import approval_pb2
 from salesops.pipeline.v1 import events_pb2 as pipeline_events
-from services.notify import cancelling, convert, live, sending, store
+from services.notify import cancelling, convert, live, sending
 
 N = notification_pb2
 TYPES = (
@@ -311,7 +311,8 @@ class EventNotifier:
             )
             self.pending.append((envelope.tenant, outcome))
 
-    async def flush(self, _deliveries: object = None) -> None:
+    async def before_ack(self, _deliveries: object = None) -> None:
+        """Publish what the read's transactions committed (the runtime calls it before acknowledging)."""
         pending, self.pending = self.pending, []
         for tenant, outcome in pending:
             await self.sender.announce(tenant, outcome)
@@ -333,29 +334,16 @@ class EventNotifier:
                 await live.publish(self.sender.redis, events)
 
 
-def build_consumer(rt: Runtime, **kwargs: object) -> tuple[StreamConsumer, EventNotifier]:
-    notifier = EventNotifier(sending.Sender(rt.db, rt.redis))
-    consumer = StreamConsumer(
-        rt.redis,
-        rt.db,
-        "notify",
-        [service_stream("leads"), service_stream("pipeline"), service_stream("knowledge")],
-        notifier,
-        types=TYPES,
-        processed_table=store.processed_events,
-        before_ack=notifier.flush,
-        **kwargs,  # type: ignore[arg-type]
-    )
-    return consumer, notifier
+def _notifier(rt: Runtime) -> EventNotifier:
+    return EventNotifier(sending.Sender(rt.db, rt.redis))
 
 
-async def start_consumer(rt: Runtime) -> Callable[[], Awaitable[None]]:
-    consumer, _ = build_consumer(rt)
-    task = asyncio.create_task(consumer.run(), name="notify-events")
-
-    async def stop() -> None:
-        await consumer.stop()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return stop
+# One consumer group over every other producing service's stream, derived from the stubs
+# (kit.events.streams): a new service with events is read without a list to update here.
+CONSUMER = ConsumerSpec(
+    group="notify",
+    streams=producer_streams(exclude=("notify",)),
+    handler=_notifier,
+    types=TYPES,
+    role="api",
+)

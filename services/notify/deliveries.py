@@ -18,22 +18,20 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio import activity, workflow
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
+from ulid import ULID
 
-with workflow.unsafe.imports_passed_through():
-    from ulid import ULID
-
-    from kit.db import Database
-    from kit.errors import FailedPrecondition, NotFound
-    from salesops.notify.v1 import channel_config_pb2, delivery_pb2
-    from salesops.notify.v1 import notification_pb2 as N
-    from services.notify import convert
-    from services.notify.channels.base import Adapter, Message, SendError
-    from services.notify.domain import rate_limit
-    from services.notify.domain.templates import BUILT_INS, render
-    from services.notify.store import ChannelConfigRow, DeliveryRow, NotificationRow
-    from services.notify.workflows import DeliveryRef, DeliveryWorkflow
+from kit.db import Database
+from kit.errors import FailedPrecondition, NotFound
+from salesops.notify.v1 import channel_config_pb2, delivery_pb2
+from salesops.notify.v1 import notification_pb2 as N
+from services.notify import convert
+from services.notify.channels.base import Adapter, Message, SendError
+from services.notify.domain import rate_limit
+from services.notify.domain.templates import BUILT_INS, render
+from services.notify.store import ChannelConfigRow, DeliveryRow, NotificationRow
+from services.notify.workflows import DeliveryRef, DeliveryWorkflow
 
 log = logging.getLogger("salesops.notify.deliveries")
 D = delivery_pb2

@@ -11,9 +11,10 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+import redis.asyncio as aioredis
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio import activity, workflow
+from temporalio import activity
 from temporalio.client import (
     Client,
     Schedule,
@@ -25,15 +26,12 @@ from temporalio.client import (
     ScheduleSpec,
 )
 
-with workflow.unsafe.imports_passed_through():
-    import redis.asyncio as aioredis
-
-    from kit.db import Database
-    from salesops.notify.v1 import digest_pb2, notification_pb2, preference_pb2
-    from services.notify import convert, preferences, sending, tenant_settings
-    from services.notify.domain import digest as rules
-    from services.notify.store import InboxItemRow, SubscriberRow
-    from services.notify.workflows import DigestSweepWorkflow, SweepRequest
+from kit.db import Database
+from salesops.notify.v1 import digest_pb2, notification_pb2, preference_pb2
+from services.notify import convert, preferences, sending, tenant_settings
+from services.notify.domain import digest as rules
+from services.notify.store import InboxItemRow, SubscriberRow
+from services.notify.workflows import DigestSweepWorkflow, SweepRequest
 
 log = logging.getLogger("salesops.notify.digests")
 N = notification_pb2

@@ -13,20 +13,18 @@ import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
+import redis.asyncio as aioredis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio import activity, workflow
+from temporalio import activity
 
-with workflow.unsafe.imports_passed_through():
-    import redis.asyncio as aioredis
-
-    from kit.db import Database
-    from kit.errors import FailedPrecondition, NotFound
-    from salesops.notify.v1 import escalation_pb2, notification_pb2
-    from services.notify import convert, directory, events, policies, sending
-    from services.notify.domain.recipients import escalation_targets
-    from services.notify.store import InboxItemRow, NotificationRow
-    from services.notify.workflows import ChainRequest, ChainStep, EscalationWorkflow, StepRequest
+from kit.db import Database
+from kit.errors import FailedPrecondition, NotFound
+from salesops.notify.v1 import escalation_pb2, notification_pb2
+from services.notify import convert, directory, events, policies, sending
+from services.notify.domain.recipients import escalation_targets
+from services.notify.store import InboxItemRow, NotificationRow
+from services.notify.workflows import ChainRequest, ChainStep, EscalationWorkflow, StepRequest
 
 log = logging.getLogger("salesops.notify.escalation")
 N = notification_pb2

@@ -10,11 +10,13 @@ from sqlalchemy import MetaData, func, select
 
 from kit.db import Database
 from kit.events import OutboxRelay, emit, outbox_table, service_stream
+from kit.runtime import build_consumer
 from salesops.leads.v1 import events_pb2 as leads_events
 from salesops.notify.v1 import notification_pb2 as N
 from salesops.notify.v1 import notify_service_pb2 as M
 from salesops.pipeline.v1 import events_pb2 as pipeline_events
 from services.notify import consumers
+from services.notify.app import SPEC
 from services.notify.store import InboxItemRow
 from tests.notify.conftest import REP_A1, SUP_A, TENANT, NotifyStack, auth
 
@@ -80,7 +82,7 @@ async def test_sla_events_reach_owner_and_supervisor_once(notify: NotifyStack, t
         ("leads.SlaBreached", quiet_breach),
         ("leads.LeadCreated", leads_events.LeadCreated(lead=_lead("L3"))),  # not for notify: ignored
     ]
-    consumer, _ = consumers.build_consumer(notify.rt, block=0.05)
+    consumer = build_consumer(notify.rt, SPEC, consumers.CONSUMER, block=0.05)
     task = asyncio.create_task(consumer.run())
     try:
         await _publish(tmp_path, notify.rt.redis, "leads", events)
@@ -184,7 +186,7 @@ async def test_first_response_resolves_the_leads_sla_items(notify: NotifyStack, 
     reminder.due_time.FromDatetime(due)
     other = leads_events.SlaReminderDue(lead=_lead("L2"), owner_user_id="rep-a1", supervisor_user_id="sup-a")
     other.due_time.FromDatetime(due)
-    consumer, _ = consumers.build_consumer(notify.rt, block=0.05)
+    consumer = build_consumer(notify.rt, SPEC, consumers.CONSUMER, block=0.05)
     task = asyncio.create_task(consumer.run())
     try:
         await _publish(
