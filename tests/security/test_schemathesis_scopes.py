@@ -158,6 +158,18 @@ async def _serve(var: Path, redis_url: str) -> AsyncIterator[str]:
 class Stack:
     url: str
     seeded: Seeded
+    # Seeded values each outsider wrote into its own scope (a merge probe's phone...): its own
+    # data from then on, so they are taken out of its answers before looking for leaks.
+    written: dict[str, set[str]] = field(default_factory=dict)
+
+    def problem(
+        self, caller: str, method: str, where: str, sent: str, response: httpx.Response
+    ) -> str | None:
+        echoed = {x for x in self.seeded.secrets() if x.lower() in sent.lower()}
+        own = self.written.setdefault(caller, set())
+        if method != "GET" and response.status_code < 300:  # it wrote them, or was told they exist
+            own |= echoed
+        return _problem(self.seeded, where, echoed | own, response)
 
 
 @pytest.fixture(scope="module")
@@ -329,15 +341,18 @@ async def _seed(url: str) -> Seeded:
 # ---------------------------------------------------------------------- checks
 
 
-def _leaks(seeded: Seeded, sent: str, answer: str) -> list[str]:
-    sent, answer = sent.lower(), answer.lower()
-    return [s for s in seeded.secrets() if s.lower() in answer and s.lower() not in sent]
+def _leaks(seeded: Seeded, excused: set[str], answer: str) -> list[str]:
+    """Seeded values in the answer once the excused ones (what the caller sent) are taken out."""
+    answer = answer.lower()
+    for value in sorted(excused, key=len, reverse=True):
+        answer = answer.replace(value.lower(), "")
+    return [s for s in seeded.secrets() if s.lower() in answer]
 
 
-def _problem(seeded: Seeded, where: str, sent: str, response: httpx.Response) -> str | None:
+def _problem(seeded: Seeded, where: str, excused: set[str], response: httpx.Response) -> str | None:
     if response.status_code >= 500 and response.status_code != 501:
         return f"{where}: {response.status_code} {response.text[:200]}"
-    leaked = _leaks(seeded, sent, response.text)
+    leaked = _leaks(seeded, excused, response.text)
     if leaked:
         return f"{where}: leaked {leaked} in {response.status_code} {response.text[:300]}"
     return None
@@ -433,7 +448,7 @@ def test_known_holes_leak_nothing(stack: Stack, caller: str, probe: str) -> None
     method, path, body = PROBES[probe](stack.seeded, caller)
     headers = {**OUTSIDERS[caller], "Idempotency-Key": str(uuid.uuid4())}
     response = httpx.request(method, stack.url + path, json=body, headers=headers, timeout=20)
-    problem = _problem(stack.seeded, f"{method} {path}", f"{path} {body}", response)
+    problem = stack.problem(caller, method, f"{method} {path}", f"{path} {body}", response)
     assert problem is None, problem
 
 
@@ -475,9 +490,9 @@ def _request_text(case: Any) -> str:
     return " ".join(str(p) for p in parts if isinstance(p, dict | list | str) and p)
 
 
-def fuzz(url: str, caller: str, seeded: Seeded) -> tuple[list[int], list[str]]:
+def fuzz(stack: Stack, caller: str) -> tuple[list[int], list[str]]:
     """Every leads and notify operation: (statuses seen, problems found)."""
-    headers = OUTSIDERS[caller]
+    url, seeded, headers = stack.url, stack.seeded, OUTSIDERS[caller]
     doc = httpx.get(url + "/openapi.json").json()
     schema = schemathesis.openapi.from_dict(doc).include(path_regex=OPERATIONS)
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
@@ -501,7 +516,8 @@ def fuzz(url: str, caller: str, seeded: Seeded) -> tuple[list[int], list[str]]:
             response = case.call(base_url=url, headers=headers, timeout=20)
             seen.append(response.status_code)
             sent = _request_text(case)
-            problem = _problem(seeded, f"{case.method} {case.formatted_path} {sent[:300]}", sent, response)
+            where = f"{case.method} {case.formatted_path} {sent[:300]}"
+            problem = stack.problem(caller, case.method, where, sent, response)
             excused = (caller, f"{case.method} {case.operation.path}") in KNOWN_IN_RUN
             if problem and not (excused and response.status_code < 500):
                 problems.append(problem)
@@ -512,6 +528,6 @@ def fuzz(url: str, caller: str, seeded: Seeded) -> tuple[list[int], list[str]]:
 
 @pytest.mark.parametrize("caller", list(OUTSIDERS))
 def test_generated_requests_of_outsiders_find_no_server_error_and_no_leak(stack: Stack, caller: str) -> None:
-    seen, problems = fuzz(stack.url, caller, stack.seeded)
+    seen, problems = fuzz(stack, caller)
     assert not problems, "\n".join(problems)
     assert 200 in seen and len(seen) > 150
