@@ -63,7 +63,7 @@ class EscalationActivities:
             assert step.step is not None
             if step.step.recipients:
                 targets = escalation_pb2.RecipientList.FromString(step.step.recipients).recipients
-                candidates = await sending.resolve(s, targets)
+                candidates = await directory.resolve(s, targets)
             else:
                 candidates = escalation_targets(await directory.members(s), previous, step.step.role)
             users = [u for u in candidates if u not in already]

@@ -23,10 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ulid import ULID
 
 from kit.db import Database
-from kit.errors import InvalidArgument, NotFound, PermissionDenied, Violations
+from kit.errors import InvalidArgument, NotFound
 from salesops.notify.v1 import delivery_pb2, notification_pb2, notify_service_pb2
 from services.notify import convert, directory, live, preferences, template_store, tenant_settings
-from services.notify.domain import categories, rate_limit, recipients
+from services.notify.directory import address_for, resolve
+from services.notify.domain import categories, rate_limit
+from services.notify.domain.notifications import EXTERNAL_CHANNELS, validate
 from services.notify.domain.quiet_hours import hold_until
 from services.notify.domain.templates import TemplateError, check_variables, context, render
 from services.notify.store import DedupeRow, DeliveryRow, InboxItemRow, NotificationRow
@@ -35,13 +37,6 @@ log = logging.getLogger("salesops.notify.send")
 
 N = notification_pb2
 ACTIVE = N.NOTIFICATION_STATE_ACTIVE
-EXTERNAL_CHANNELS = (
-    N.CHANNEL_SMS,
-    N.CHANNEL_EMAIL,
-    N.CHANNEL_WECOM_BOT,
-    N.CHANNEL_DINGTALK_BOT,
-    N.CHANNEL_WEBHOOK,
-)
 
 
 @dataclass
@@ -54,84 +49,6 @@ class SendOutcome:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def address_for(sub: Any, channel: int) -> str:
-    if sub is None:
-        return ""
-    by_channel: dict[int, str] = {
-        N.CHANNEL_SMS: sub.phone,
-        N.CHANNEL_EMAIL: sub.email,
-        N.CHANNEL_WECOM_BOT: sub.wecom_user_id or sub.phone,
-        N.CHANNEL_DINGTALK_BOT: sub.dingtalk_user_id or sub.phone,
-        N.CHANNEL_WEBHOOK: sub.user_id,
-    }
-    return by_channel.get(channel, "")
-
-
-async def resolve(session: AsyncSession, targets: Sequence[notification_pb2.Recipient]) -> list[str]:
-    """User ids of the targets, in order, each once. Inactive subscribers are skipped."""
-    snapshot: list[recipients.Member] | None = None
-    found: dict[str, None] = {}
-    for target in targets:
-        kind = target.WhichOneof("target")
-        if kind == "user_id":
-            found[target.user_id] = None
-            continue
-        if snapshot is None:
-            snapshot = await directory.members(session)
-        if kind == "org_role":
-            role = convert.role_name(target.org_role.role)
-            users = recipients.holders(
-                snapshot, role, target.org_role.org_unit_path, descendants=target.org_role.include_descendants
-            )
-        elif kind == "manager":
-            users = recipients.managers(
-                snapshot, target.manager.user_id, convert.role_name(target.manager.role)
-            )
-        else:
-            continue  # group destinations (channel_config_id) have no inbox
-        found.update(dict.fromkeys(users))
-    if not found:
-        return []
-    subs = await directory.subscribers(session, found)
-    return [u for u in found if u not in subs or subs[u].active]
-
-
-def validate(n: notification_pb2.Notification, *, is_admin: bool) -> None:
-    v = Violations()
-    if not n.category:
-        v.add("notification.category", "required")
-    if not n.recipients:
-        v.add("notification.recipients", "at least one recipient")
-    for i, r in enumerate(n.recipients):
-        kind = r.WhichOneof("target")
-        if kind is None:
-            v.add(f"notification.recipients[{i}]", "one target is required")
-        elif kind == "user_id" and not r.user_id.strip():
-            v.add(f"notification.recipients[{i}].user_id", "empty")
-        elif kind == "org_role" and (not r.org_role.role or not r.org_role.org_unit_path):
-            v.add(f"notification.recipients[{i}].org_role", "role and org_unit_path are required")
-        elif kind == "manager" and (not r.manager.role or not r.manager.user_id):
-            v.add(f"notification.recipients[{i}].manager", "user_id and role are required")
-    content = n.WhichOneof("content")
-    if content is None:
-        v.add("notification.content", "a template or raw content is required")
-    elif content == "raw":
-        if not n.raw.title.strip() or len(n.raw.title) > 200:
-            v.add("notification.raw.title", "1 to 200 characters")
-        if not n.raw.body.strip():
-            v.add("notification.raw.body", "required")
-    if len(n.dedupe_key) > 300:
-        v.add("notification.dedupe_key", "at most 300 characters")
-    if n.notification_id and len(n.notification_id) != 26:
-        v.add("notification.notification_id", "a ULID")
-    for ch in n.channels:
-        if ch not in EXTERNAL_CHANNELS and ch != N.CHANNEL_IN_APP:
-            v.add("notification.channels", f"channel {ch} is not supported")
-    v.raise_if_any("invalid notification")
-    if content == "raw" and not is_admin:
-        raise PermissionDenied("raw content is for admins only; services send templates")
 
 
 class Sender:

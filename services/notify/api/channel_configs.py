@@ -11,7 +11,7 @@ from kit.errors import InvalidArgument
 from kit.grpc import context as call
 from kit.resources import PageRequest
 from salesops.notify.v1 import channel_config_pb2, delivery_pb2
-from services.notify import channel_configs, directory, sending
+from services.notify import channel_configs, directory
 from services.notify.api.base import ApiBase, Ctx, M, admin_only
 from services.notify.channels.base import Message, SendError
 from services.notify.channels.checks import check_destinations
@@ -93,7 +93,7 @@ class ChannelConfigsApi(ApiBase):
             if not address:
                 user = request.recipient_user_id or p.user_id
                 subs = await directory.subscribers(uow.session, [user])
-                address = sending.address_for(subs.get(user), cfg.channel)
+                address = directory.address_for(subs.get(user), cfg.channel)
         if not address:
             raise InvalidArgument.field(
                 "address", "no address for this channel: give one or a recipient_user_id"

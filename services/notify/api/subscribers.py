@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kit.grpc import context as call
 from kit.resources import PageRequest
-from services.notify import sending, subscribers
+from services.notify import directory, subscribers
 from services.notify.api.base import ApiBase, Ctx, M, admin_only
 from services.notify.presenters import SUBSCRIBER
 
@@ -72,7 +72,7 @@ class SubscribersApi(ApiBase):
         seen: dict[str, None] = {}
         async with self.tx.read(p.tenant) as uow:
             for r in request.recipients:
-                users = await sending.resolve(uow.session, [r])
+                users = await directory.resolve(uow.session, [r])
                 out.resolved.append(M.ResolvedRecipient(recipient=r, user_ids=users))
                 seen.update(dict.fromkeys(users))
         out.user_ids[:] = list(seen)
