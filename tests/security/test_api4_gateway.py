@@ -22,6 +22,9 @@ import redis.asyncio as redis_async
 from gateway.bounds import BoundedHttpToolsProtocol, RequestBounds, client_address, too_deep
 from tests.gateway.conftest import Running, auth, running_gateway, token
 
+# Rate-limit windows an hour long: counts never straddle a window edge while a test runs.
+HOUR = 3600
+
 
 def _status(r: httpx.Response, http: int, code: int) -> dict[str, Any]:
     assert r.status_code == http, r.text[:300]
@@ -124,7 +127,7 @@ def _batch(n: int) -> dict[str, Any]:
 
 
 async def test_every_batch_item_counts_against_the_rate_limit(redis_url: str) -> None:
-    async with running_gateway(redis_url, user_limit=5, tenant_limit=1000) as gw:
+    async with running_gateway(redis_url, user_limit=5, tenant_limit=1000, window_seconds=HOUR) as gw:
         r = await gw.client.post("/v1/sync:batch", json=_batch(10), headers=auth("rep-b1"))
         assert r.status_code == 200, r.text
         results = r.json()["results"]
@@ -135,7 +138,7 @@ async def test_every_batch_item_counts_against_the_rate_limit(redis_url: str) ->
         assert refused["code"] == 8
         types = {d["@type"].rsplit(".", 1)[-1] for d in refused["details"]}
         assert {"QuotaFailure", "RetryInfo", "ErrorInfo"} <= types
-        assert 1 <= int(r.headers["retry-after"]) <= 120
+        assert 1 <= int(r.headers["retry-after"]) <= 2 * HOUR
         assert '"user";r=0;' in r.headers["ratelimit"]
         # The quota is spent: a plain request is refused too.
         assert (await gw.client.get("/v1/whoami", headers=auth("rep-b1"))).status_code == 429
@@ -152,7 +155,7 @@ async def test_every_batch_item_counts_against_the_rate_limit(redis_url: str) ->
 
 
 async def test_batch_refused_items_stop_the_batch_with_stop_on_failure(redis_url: str) -> None:
-    async with running_gateway(redis_url, user_limit=3, tenant_limit=1000) as gw:
+    async with running_gateway(redis_url, user_limit=3, tenant_limit=1000, window_seconds=HOUR) as gw:
         r = await gw.client.post("/v1/sync:batch?stopOnFailure=true", json=_batch(5), headers=auth("rep-b2"))
         assert [x["status"] for x in r.json()["results"]] == [200, 200, 429, 424, 424]
         assert gw.leads.created == 2
@@ -174,7 +177,7 @@ def _bounds(gw_limit: int, proxies: tuple[str, ...] = ()) -> RequestBounds:
 
 
 async def test_failed_authentication_is_limited_per_client_address(redis_url: str) -> None:
-    async with running_gateway(redis_url, bounds=_bounds(5)) as gw:
+    async with running_gateway(redis_url, bounds=_bounds(5), window_seconds=HOUR) as gw:
         known = auth("rep-known")
         assert (await gw.client.get("/v1/whoami", headers=known)).status_code == 200
         bad = {"Authorization": "Bearer not.a.token"}
@@ -184,7 +187,7 @@ async def test_failed_authentication_is_limited_per_client_address(redis_url: st
             assert f'"address";r={4 - i};' in r.headers["ratelimit"]
         r = await gw.client.get("/v1/whoami", headers=bad)
         body = _status(r, 429, 8)
-        assert 1 <= int(r.headers["retry-after"]) <= 120
+        assert 1 <= int(r.headers["retry-after"]) <= 2 * HOUR
         assert body["details"]
         # Blocked: a token this gateway never verified is not even looked at, so a guess
         # (here: a valid one) learns nothing...
@@ -197,7 +200,7 @@ async def test_failed_authentication_is_limited_per_client_address(redis_url: st
 
 
 async def test_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(redis_url: str) -> None:
-    async with running_gateway(redis_url, bounds=_bounds(3)) as gw:
+    async with running_gateway(redis_url, bounds=_bounds(3), window_seconds=HOUR) as gw:
         codes = [
             (await gw.client.get("/v1/whoami", headers={"X-Forwarded-For": f"198.51.100.{i}"})).status_code
             for i in range(6)
@@ -206,7 +209,7 @@ async def test_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(redis
 
 
 async def test_forwarded_for_from_a_trusted_proxy_names_the_client(redis_url: str) -> None:
-    async with running_gateway(redis_url, bounds=_bounds(2, ("127.0.0.0/8",))) as gw:
+    async with running_gateway(redis_url, bounds=_bounds(2, ("127.0.0.0/8",)), window_seconds=HOUR) as gw:
 
         async def status(xff: str) -> int:
             return (await gw.client.get("/v1/whoami", headers={"X-Forwarded-For": xff})).status_code
@@ -275,7 +278,7 @@ async def test_open_streams_per_user_are_bounded(redis_url: str) -> None:
             async with stream({**auth("rep-s2"), "Last-Event-ID": "forever"}) as other:
                 assert other.status_code == 200  # another user has their own budget
         # Both closed by the client: the slots come back.
-        for _ in range(200):
+        for _ in range(600):  # generous: the server notices the disconnects in its own time
             async with stream(endless) as again:
                 if again.status_code == 200:
                     break
