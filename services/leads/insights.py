@@ -15,7 +15,8 @@ from services.leads import validation
 from services.leads.convert import aware, enum_name, from_ts, ts
 from services.leads.domain import sla, status
 from services.leads.presenters import LEADS
-from services.leads.repositories.insights import Figures, InsightRepository, LeadScope
+from services.leads.repositories.insights import Figures, InsightRepository
+from services.leads.repositories.leads import LeadSearch
 from services.leads.store import LeadRow
 
 
@@ -48,7 +49,7 @@ def _grades(values: object) -> list[str]:
 async def metrics(
     uow: UnitOfWork, who: Principal, request: pb.GetLeadMetricsRequest, at: datetime
 ) -> pb.GetLeadMetricsResponse:
-    scope = LeadScope(
+    scope = LeadSearch(
         team_path=request.team_path,
         created_from=from_ts(request.period.start_time),
         created_before=from_ts(request.period.end_time),
@@ -85,7 +86,7 @@ def _reasons(row: LeadRow) -> list[str]:
 async def attention(
     uow: UnitOfWork, who: Principal, request: pb.ListAttentionItemsRequest, at: datetime
 ) -> pb.ListAttentionItemsResponse:
-    scope = LeadScope(
+    scope = LeadSearch(
         team_path=request.team_path,
         owners=[who.user_id if o == "me" else o for o in request.owner_user_ids],
         grades=_grades(request.grades),
@@ -122,7 +123,9 @@ async def dormant(
 ) -> pb.ListDormantLeadsResponse:
     grades = _grades(request.grades) or ["A", "B"]
     idle = validation.days(request.min_idle_days, "min_idle_days") or 14
-    scope = LeadScope(team_path=request.team_path, regions=list(request.regions))
+    scope = LeadSearch(
+        statuses=sorted(status.LIVE), team_path=request.team_path, regions=list(request.regions)
+    )
     page = PageRequest.parse(request.page_size, request.page_token)
     query = query_key(
         "ListDormantLeads", who.user_id, request.team_path, grades, request.min_score, idle, scope.regions

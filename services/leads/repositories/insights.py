@@ -3,7 +3,7 @@ board and dormant leads as keyset pages."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +13,7 @@ from sqlalchemy.sql.expression import cast
 from kit.auth import Principal
 from kit.resources import Page, PageRequest, Repository, Sort
 from services.leads.domain import sla, status
-from services.leads.repositories.leads import in_team, visible_to
+from services.leads.repositories.leads import LeadSearch
 from services.leads.store import LeadRow
 
 
@@ -47,37 +47,6 @@ REASONS: dict[str, ColumnElement[bool]] = {
 }
 
 
-@dataclass
-class LeadScope:
-    """Which leads a manager view covers: the viewer's scope, narrowed by the request (checked values)."""
-
-    team_path: str = ""
-    created_from: datetime | None = None
-    created_before: datetime | None = None
-    regions: list[str] = field(default_factory=list)
-    channels: list[str] = field(default_factory=list)
-    grades: list[str] = field(default_factory=list)
-    owners: list[str] = field(default_factory=list)
-
-    def clauses(self, who: Principal) -> list[ColumnElement[bool]]:
-        c: list[ColumnElement[bool]] = [visible_to(who), LeadRow.status != status.MERGED]
-        if self.team_path:
-            c.append(in_team(LeadRow.team_path, self.team_path))
-        if self.created_from is not None:
-            c.append(LeadRow.created_at >= self.created_from)
-        if self.created_before is not None:
-            c.append(LeadRow.created_at < self.created_before)
-        if self.regions:
-            c.append(LeadRow.region.in_(self.regions))
-        if self.channels:
-            c.append(LeadRow.channel.in_(self.channels))
-        if self.grades:
-            c.append(LeadRow.grade.in_(self.grades))
-        if self.owners:
-            c.append(LeadRow.owner_user_id.in_(self.owners))
-        return c
-
-
 # Metrics dimensions (MetricsDimension names) -> the column grouped by.
 DIMENSIONS: dict[str, Any] = {
     "CHANNEL": LeadRow.channel,
@@ -94,7 +63,7 @@ class InsightRepository(Repository[LeadRow]):
     resource = "lead"
     key = ("lead_id",)
 
-    async def figures(self, who: Principal, scope: LeadScope, dimension: str = "") -> list[Figures]:
+    async def figures(self, who: Principal, scope: LeadSearch, dimension: str = "") -> list[Figures]:
         """One row of figures per value of `dimension` (a DIMENSIONS name), or the totals ("")."""
         where = scope.clauses(who)
         group = DIMENSIONS.get(dimension)
@@ -165,7 +134,7 @@ class InsightRepository(Repository[LeadRow]):
         return {str(k): float(s) for k, s in (await self.session.execute(pick)).all()}
 
     async def attention(
-        self, who: Principal, scope: LeadScope, reasons: list[str], page: PageRequest, query: str
+        self, who: Principal, scope: LeadSearch, reasons: list[str], page: PageRequest, query: str
     ) -> Page[LeadRow]:
         """Leads for which one of `reasons` holds, longest-idle first."""
         known = [REASONS[r] for r in reasons if r in REASONS]
@@ -176,7 +145,7 @@ class InsightRepository(Repository[LeadRow]):
     async def dormant(
         self,
         who: Principal,
-        scope: LeadScope,
+        scope: LeadSearch,
         *,
         grades: list[str],
         min_score: int,
@@ -184,13 +153,12 @@ class InsightRepository(Repository[LeadRow]):
         page: PageRequest,
         query: str,
     ) -> Page[LeadRow]:
-        """Open leads of high intent (a grade, or a score) untouched since `idle_since`; highest score first."""
+        """Leads of `scope` of high intent (a grade, or a score) untouched since `idle_since`; highest score first."""
         intent: Any = LeadRow.grade.in_(grades)
         if min_score:
             intent = or_(intent, LeadRow.score >= min_score)
         where = [
             *scope.clauses(who),
-            LeadRow.status.in_(sorted(status.LIVE)),
             intent,
             or_(LeadRow.last_activity_time.is_(None), LeadRow.last_activity_time < idle_since),
             LeadRow.created_at < idle_since,
