@@ -43,6 +43,15 @@ class Base(DeclarativeBase):
     metadata = metadata
 
 
+class Document:
+    """Columns of a resource kept as a serialized proto: the message, its version (the etag)
+    and when it last changed; the columns lists filter on sit beside them."""
+
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UTC_TS)
+
+
 # Tables keyed by a (client-makeable) string id have composite keys (tenant_id, id):
 # ids are unique per tenant, never global, so one tenant's ids cannot collide with another's.
 
@@ -185,34 +194,31 @@ class TemplateRow(TenantScoped, Base):
     updated_at: Mapped[datetime] = mapped_column(UTC_TS)
 
 
-class PreferenceRow(TenantScoped, Base):
+class PreferenceRow(Document, TenantScoped, Base):
+    """A user's Preference proto."""
+
     __tablename__ = "notify_preferences"
     __table_args__ = (UniqueConstraint("tenant_id", "user_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[str] = mapped_column(String(128))
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    payload: Mapped[bytes] = mapped_column(LargeBinary)  # the Preference proto
-    updated_at: Mapped[datetime] = mapped_column(UTC_TS)
 
 
-class ChannelConfigRow(TenantScoped, Base):
+class ChannelConfigRow(Document, TenantScoped, Base):
+    """A ChannelConfig proto (secrets sealed with kit.secrets)."""
+
     __tablename__ = "notify_channel_configs"
     __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),)
     id: Mapped[str] = mapped_column(String(26))
     channel: Mapped[int] = mapped_column(Integer)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    payload: Mapped[bytes] = mapped_column(LargeBinary)  # the ChannelConfig proto, secrets included
-    updated_at: Mapped[datetime] = mapped_column(UTC_TS)
 
 
-class EscalationPolicyRow(TenantScoped, Base):
+class EscalationPolicyRow(Document, TenantScoped, Base):
+    """An EscalationPolicy proto."""
+
     __tablename__ = "notify_escalation_policies"
     __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),)
     id: Mapped[str] = mapped_column(String(26))
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    payload: Mapped[bytes] = mapped_column(LargeBinary)  # the EscalationPolicy proto
-    updated_at: Mapped[datetime] = mapped_column(UTC_TS)
 
 
 class DeviceRow(TenantScoped, Base):

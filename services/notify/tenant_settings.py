@@ -14,9 +14,8 @@ from kit.resources import PageTokens, TenantSettings, UnitOfWork, merge_update, 
 from salesops.notify.v1 import settings_pb2
 from services.notify import store
 from services.notify.convert import category_enum, category_key
-from services.notify.domain import categories, rate_limit
+from services.notify.domain import categories, locale, rate_limit
 from services.notify.domain.quiet_hours import QuietWindow
-from services.notify.domain.templates import LOCALES
 
 DEFAULT_LOCALE = "zh-CN"
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
@@ -156,16 +155,14 @@ def filled(stored: settings_pb2.NotifySettings | None) -> settings_pb2.NotifySet
 
 
 def validate(s: settings_pb2.NotifySettings) -> None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     v = Violations()
-    if s.default_locale and s.default_locale not in LOCALES:
-        v.add("settings.default_locale", f"one of {', '.join(LOCALES)}")
-    if s.default_time_zone:
-        try:
-            ZoneInfo(s.default_time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            v.add("settings.default_time_zone", "not an IANA time zone")
+    locale.check(
+        v,
+        locale=s.default_locale,
+        locale_field="settings.default_locale",
+        zone=s.default_time_zone,
+        zone_field="settings.default_time_zone",
+    )
     if s.HasField("default_rate_limit"):
         r = s.default_rate_limit
         if r.max_deliveries < 0:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from google.protobuf.field_mask_pb2 import FieldMask
 
@@ -13,7 +13,7 @@ from salesops.notify.v1 import digest_pb2, preference_pb2
 from services.notify import digests, tenant_settings
 from services.notify.documents import Documents
 from services.notify.domain import digest as digest_rules
-from services.notify.domain.templates import LOCALES
+from services.notify.domain import locale
 from services.notify.preferences import DEFAULT_LOCALE, DEFAULT_TIME_ZONE, effective
 from services.notify.repositories.configuration import PreferenceRepository
 from services.notify.repositories.subscribers import SubscriberRepository
@@ -23,13 +23,13 @@ Preference = preference_pb2.Preference
 
 def check(pref: Preference) -> None:
     v = Violations()
-    if pref.locale and pref.locale not in LOCALES:
-        v.add("preference.locale", f"one of {', '.join(LOCALES)}")
-    if pref.time_zone:
-        try:
-            ZoneInfo(pref.time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            v.add("preference.time_zone", "not an IANA time zone")
+    locale.check(
+        v,
+        locale=pref.locale,
+        locale_field="preference.locale",
+        zone=pref.time_zone,
+        zone_field="preference.time_zone",
+    )
     q = pref.quiet_hours
     if q.enabled:
         for name, t in (("start_time", q.start_time), ("end_time", q.end_time)):
