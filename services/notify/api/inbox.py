@@ -31,7 +31,7 @@ class InboxApi(ApiBase):
         page = PageRequest.parse(request.page_size, request.page_token, default=50, maximum=200)
         async with self.tx.read(p.tenant) as uow:
             found = await inbox.page(uow, p.user_id, request.filter, cats, page)
-            counts = await inbox.unread_count(uow.session, p.user_id)
+            counts = await inbox.unread_count(uow, p.user_id)
         return M.ListInboxItemsResponse(
             items=[INBOX_ITEM.present(p, r) for r in found.items],
             next_page_token=found.next_page_token,
@@ -42,7 +42,7 @@ class InboxApi(ApiBase):
     async def GetInboxItem(self, request: M.GetInboxItemRequest, context: Ctx) -> M.GetInboxItemResponse:
         p = call.principal()
         async with self.tx.read(p.tenant) as uow:
-            row = await inbox.get(uow.session, p.user_id, request.item_id)
+            row = await inbox.get(uow, p.user_id, request.item_id)
         return M.GetInboxItemResponse(item=INBOX_ITEM.present(p, row))
 
     async def GetInboxUnreadCount(
@@ -50,17 +50,15 @@ class InboxApi(ApiBase):
     ) -> M.GetInboxUnreadCountResponse:
         p = call.principal()
         async with self.tx.read(p.tenant) as uow:
-            return M.GetInboxUnreadCountResponse(
-                unread_count=await inbox.unread_count(uow.session, p.user_id)
-            )
+            return M.GetInboxUnreadCountResponse(unread_count=await inbox.unread_count(uow, p.user_id))
 
     async def _mark(self, item_id: str, read: bool) -> tuple[Any, Any]:
         p = call.principal()
 
         async def work(uow: UnitOfWork) -> tuple[Any, Any]:
-            row = await inbox.set_read(uow.session, p.user_id, item_id, read)
+            row = await inbox.set_read(uow, p.user_id, item_id, read)
             item = INBOX_ITEM.present(p, row)
-            counts = await inbox.unread_count(uow.session, p.user_id)
+            counts = await inbox.unread_count(uow, p.user_id)
             events = [
                 M.StreamInboxResponse(cursor=row.id, item_updated=item),
                 M.StreamInboxResponse(unread_count=counts),
@@ -89,8 +87,8 @@ class InboxApi(ApiBase):
         cats = [convert.category_key(c) for c in request.categories]
 
         async def work(uow: UnitOfWork) -> tuple[int, Any]:
-            marked = await inbox.mark_all_read(uow.session, p.user_id, request.up_to_item_id, cats)
-            counts = await inbox.unread_count(uow.session, p.user_id)
+            marked = await inbox.mark_all_read(uow, p.user_id, request.up_to_item_id, cats)
+            counts = await inbox.unread_count(uow, p.user_id)
             uow.after_commit(lambda: self._tell(p, [M.StreamInboxResponse(unread_count=counts)]))
             return marked, counts
 
@@ -110,11 +108,10 @@ class InboxApi(ApiBase):
         # Subscribe first, then read the database: nothing committed in between is missed.
         async with self.hub.listen(p.tenant, p.user_id) as queue:
             async with self.tx.read(p.tenant) as uow:
-                s = uow.session
                 replay = (
-                    await inbox.since(s, p.user_id, request.resume_cursor) if request.resume_cursor else []
+                    await inbox.since(uow, p.user_id, request.resume_cursor) if request.resume_cursor else []
                 )
-                counts = await inbox.unread_count(s, p.user_id)
+                counts = await inbox.unread_count(uow, p.user_id)
             last = request.resume_cursor
             for row in replay:
                 if not wanted or row.category in wanted:

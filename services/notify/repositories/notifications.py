@@ -48,30 +48,3 @@ class NotificationRepository(Repository[NotificationRow]):
         return await self.list(
             where, [Sort(NotificationRow.id, descending=True)], page, query_key(f), count=True
         )
-
-
-class InboxRepository(Repository[InboxItemRow]):
-    model = InboxItemRow
-    resource = "notify.InboxItem"
-    key = ("id",)
-
-    async def page(
-        self, user_id: str, f: notify_service_pb2.InboxFilter, categories: list[str], page: PageRequest
-    ) -> Page[InboxItemRow]:
-        """One user's items, newest first."""
-        where: list[ColumnElement[bool]] = [InboxItemRow.user_id == user_id]
-        if f.unread_only:
-            where += [InboxItemRow.read_at.is_(None), InboxItemRow.counts_unread.is_(True)]
-        if f.awaiting_ack_only:
-            where += [InboxItemRow.ack_required.is_(True), InboxItemRow.state == 1]
-        if f.min_priority:
-            where.append(InboxItemRow.priority >= f.min_priority)
-        if f.states:
-            where.append(InboxItemRow.state.in_(list(f.states)))
-        if f.subject.id:
-            where += [InboxItemRow.subject_id == f.subject.id, InboxItemRow.subject_kind == f.subject.kind]
-        if categories:
-            where.append(InboxItemRow.category.in_(categories))
-        return await self.list(
-            where, [Sort(InboxItemRow.id, descending=True)], page, query_key(user_id, f), count=True
-        )
