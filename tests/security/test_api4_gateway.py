@@ -15,12 +15,17 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 import redis.asyncio as redis_async
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gateway.app import create_app
 from gateway.bounds import BoundedHttpToolsProtocol, RequestBounds, client_address, too_deep
-from tests.gateway.conftest import Running, auth, running_gateway, token
+from gateway.config import GatewaySettings
+from kit.config import SERVICES
+from tests.gateway.conftest import Running, auth, running_gateway, serve_app, token
 
 # Rate-limit windows an hour long: counts never straddle a window edge while a test runs.
 HOUR = 3600
@@ -323,3 +328,33 @@ async def test_a_slow_body_is_a_408(redis_url: str) -> None:
         answer = await _answer_within(gw.url, head.encode() + b'{"displayName":', 20)
         assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
         assert gw.leads.created == 0
+
+
+# ---------------------------------------------------------------------- /readyz (no token needed)
+
+
+class CountingHealth(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.checks = 0
+
+    async def Check(self, request: Any, context: Any) -> health_pb2.HealthCheckResponse:
+        self.checks += 1
+        return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+
+
+async def test_a_readyz_flood_is_not_passed_on_to_the_services(redis_url: str) -> None:
+    counting = CountingHealth()
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(counting, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        settings = GatewaySettings(addresses={n: f"127.0.0.1:{port}" for n in SERVICES}, redis_url=redis_url)
+        async with serve_app(create_app(settings=settings)) as url, httpx.AsyncClient(base_url=url) as c:
+            answers = await asyncio.gather(*(c.get("/readyz") for _ in range(100)))
+            assert {r.status_code for r in answers} == {200}
+    finally:
+        await server.stop(0)
+    # One round of checks per second at most (a round asks each service once), however many
+    # callers: before, every request asked every service (500 checks here).
+    assert counting.checks <= 10 * len(SERVICES), counting.checks
