@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from kit.resources import UnitOfWork
 from salesops.notify.v1 import delivery_pb2, inbox_pb2, notification_pb2
 from services.notify.deliveries import PENDING
+from services.notify.repositories.deliveries import DeliveryRepository
+from services.notify.repositories.inbox import InboxRepository
+from services.notify.repositories.notifications import NotificationRepository
 from services.notify.sending import stored
-from services.notify.store import DeliveryRow, InboxItemRow, NotificationRow
+from services.notify.store import InboxItemRow, NotificationRow
 
 N = notification_pb2
 OPEN_STATES = (N.NOTIFICATION_STATE_ACTIVE, N.NOTIFICATION_STATE_DISPATCHED)
 
 
-async def cancel(session: AsyncSession, rows: Sequence[NotificationRow], reason: str) -> list[InboxItemRow]:
+async def cancel(uow: UnitOfWork, rows: Sequence[NotificationRow], reason: str) -> list[InboxItemRow]:
     """Cancel `rows` (idempotent); returns the inbox items that changed, to tell open streams."""
     live = [r for r in rows if r.state in OPEN_STATES]
     if not live:
@@ -30,28 +31,19 @@ async def cancel(session: AsyncSession, rows: Sequence[NotificationRow], reason:
         if row.escalation_state == N.ESCALATION_STATE_AWAITING_ACK:
             # The escalation workflow re-checks this before every step, so it stops by itself.
             row.escalation_state = N.ESCALATION_STATE_STOPPED
-    await session.execute(
-        update(DeliveryRow)
-        .where(DeliveryRow.notification_id.in_(ids), DeliveryRow.status.in_(PENDING))
-        .values(status=delivery_pb2.DELIVERY_STATUS_CANCELLED)
-        .execution_options(synchronize_session=False)
+    await DeliveryRepository(uow).set_status_where_pending(
+        ids, PENDING, delivery_pb2.DELIVERY_STATUS_CANCELLED
     )
-    items = list(
-        await session.scalars(
-            select(InboxItemRow).where(
-                InboxItemRow.notification_id.in_(ids), InboxItemRow.state == inbox_pb2.INBOX_ITEM_STATE_OPEN
-            )
-        )
-    )
+    items = await InboxRepository(uow).open_of(ids)
     for item in items:
         item.state = inbox_pb2.INBOX_ITEM_STATE_RESOLVED
         item.ack_required = False
-    await session.flush()
+    await uow.session.flush()
     return items
 
 
 async def matching(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     dedupe_key: str,
     subject_service: str,
@@ -60,17 +52,11 @@ async def matching(
     categories: Sequence[str],
 ) -> list[NotificationRow]:
     """Open notifications with the dedupe key, or about the subject (optionally of some categories)."""
-    query = select(NotificationRow).where(NotificationRow.state.in_(OPEN_STATES))
-    if dedupe_key:
-        query = query.where(NotificationRow.dedupe_key == dedupe_key)
-    if categories:
-        query = query.where(NotificationRow.category.in_(categories))
-    if subject_id:
-        # Inbox items carry the subject as columns; notifications keep it inside the payload.
-        about = select(InboxItemRow.notification_id).where(
-            InboxItemRow.subject_id == subject_id, InboxItemRow.subject_kind == subject_kind
-        )
-        if subject_service:
-            about = about.where(InboxItemRow.subject_service == subject_service)
-        query = query.where(NotificationRow.id.in_(about))
-    return list(await session.scalars(query.limit(1000)))
+    return await NotificationRepository(uow).open_matching(
+        OPEN_STATES,
+        dedupe_key=dedupe_key,
+        subject_service=subject_service,
+        subject_kind=subject_kind,
+        subject_id=subject_id,
+        categories=categories,
+    )

@@ -29,6 +29,7 @@ from salesops.notify.v1 import notification_pb2
 from salesops.pipeline.v1 import approval_pb2
 from salesops.pipeline.v1 import events_pb2 as pipeline_events
 from services.notify import cancelling, convert, live, sending
+from services.notify.repositories import on_session
 
 N = notification_pb2
 TYPES = (
@@ -291,14 +292,14 @@ class EventNotifier:
     async def __call__(self, envelope: EventEnvelope, session: AsyncSession) -> None:
         for r in resolutions(envelope):
             rows = await cancelling.matching(
-                session,
+                on_session(session),
                 dedupe_key="",
                 subject_service=r.service,
                 subject_kind=r.kind,
                 subject_id=r.id,
                 categories=list(r.categories),
             )
-            items = await cancelling.cancel(session, rows, f"resolved by {envelope.type}")
+            items = await cancelling.cancel(on_session(session), rows, f"resolved by {envelope.type}")
             self.resolved.extend((envelope.tenant, i) for i in items)
         for n in translate(envelope):
             if not n.recipients:

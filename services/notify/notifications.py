@@ -33,7 +33,7 @@ async def cancel(
     uow: UnitOfWork, notification_id: str, reason: str
 ) -> tuple[notification_pb2.Notification, list[InboxItemRow]]:
     row = await NotificationRepository(uow).get(notification_id)
-    items = await cancelling.cancel(uow.session, [row], reason)
+    items = await cancelling.cancel(uow, [row], reason)
     return sending.stored(row), items
 
 
@@ -41,12 +41,12 @@ async def cancel_matching(
     uow: UnitOfWork, request: notify_service_pb2.CancelMatchingNotificationsRequest
 ) -> tuple[list[str], list[InboxItemRow]]:
     rows = await cancelling.matching(
-        uow.session,
+        uow,
         dedupe_key=request.dedupe_key,
         subject_service=request.subject.service,
         subject_kind=request.subject.kind,
         subject_id=request.subject.id,
         categories=[convert.category_key(c) for c in request.categories],
     )
-    items = await cancelling.cancel(uow.session, rows, request.reason)
+    items = await cancelling.cancel(uow, rows, request.reason)
     return [r.id for r in rows], items

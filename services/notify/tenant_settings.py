@@ -8,14 +8,14 @@ from datetime import timedelta
 from google.protobuf.field_mask_pb2 import FieldMask
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.db import TENANT_KEY
 from kit.errors import Violations
-from kit.resources import PageTokens, TenantSettings, UnitOfWork, merge_update, sanitize_create
+from kit.resources import TenantSettings, UnitOfWork, merge_update, sanitize_create
 from salesops.notify.v1 import settings_pb2
 from services.notify import store
 from services.notify.convert import category_enum, category_key
 from services.notify.domain import categories, locale, rate_limit
 from services.notify.domain.quiet_hours import QuietWindow
+from services.notify.repositories import on_session
 
 DEFAULT_LOCALE = "zh-CN"
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
@@ -86,24 +86,11 @@ def defaults(s: settings_pb2.NotifySettings | None) -> TenantDefaults:
 
 # The tenant's NotifySettings in kit's one settings store (etag = version, every version kept).
 STORE = TenantSettings(settings_pb2.NotifySettings, settings_pb2.NotifySettings(), tables=store.settings)
-# Sending and the digest sweep read settings through a session of their own; nothing pages there.
-_NO_PAGING = PageTokens(b"notify-settings-reads-never-page")
-
-
-def _unit(session: AsyncSession) -> UnitOfWork:
-    return UnitOfWork(
-        session,
-        session.info[TENANT_KEY],
-        source="notify",
-        outbox=store.outbox,
-        tokens=_NO_PAGING,
-        writable=False,
-    )
 
 
 async def load(session: AsyncSession) -> tuple[settings_pb2.NotifySettings | None, int]:
     """The stored settings (None before the first save) and their version."""
-    stored = await STORE.load(_unit(session))
+    stored = await STORE.load(on_session(session))
     return (stored.value if stored.version else None), stored.version
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, update
 
 from kit.resources import Page, PageRequest, Repository, Sort, query_key
 from salesops.notify.v1 import notify_service_pb2
@@ -42,4 +43,16 @@ class DeliveryRepository(Repository[DeliveryRow]):
             where.append(DeliveryRow.queued_at < f.queue_time_end.ToDatetime(tzinfo=UTC))
         return await self.list(
             where, [Sort(DeliveryRow.id, descending=True)], page, query_key(notification_id, f), count=True
+        )
+
+    async def set_status_where_pending(
+        self, notification_ids: Sequence[str], pending: Sequence[int], status: int
+    ) -> None:
+        await self.session.execute(
+            update(DeliveryRow)
+            .where(
+                DeliveryRow.notification_id.in_(list(notification_ids)), DeliveryRow.status.in_(list(pending))
+            )
+            .values(status=status)
+            .execution_options(synchronize_session=False)
         )

@@ -85,3 +85,10 @@ class InboxRepository(Repository[InboxItemRow]):
         """Items after `cursor`, oldest first: the replay of a resumed stream."""
         query = select(InboxItemRow).where(_mine(user_id), InboxItemRow.id > cursor).order_by(InboxItemRow.id)
         return list(await self.session.scalars(query.limit(limit)))
+
+    async def open_of(self, notification_ids: list[str]) -> list[InboxItemRow]:
+        """Every user's open items of these notifications."""
+        query = select(InboxItemRow).where(
+            InboxItemRow.notification_id.in_(notification_ids), InboxItemRow.state == OPEN
+        )
+        return list(await self.session.scalars(query))

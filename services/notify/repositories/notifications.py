@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC
 
 from sqlalchemy import ColumnElement, select
@@ -48,3 +49,29 @@ class NotificationRepository(Repository[NotificationRow]):
         return await self.list(
             where, [Sort(NotificationRow.id, descending=True)], page, query_key(f), count=True
         )
+
+    async def open_matching(
+        self,
+        open_states: Sequence[int],
+        *,
+        dedupe_key: str,
+        subject_service: str,
+        subject_kind: str,
+        subject_id: str,
+        categories: Sequence[str],
+    ) -> list[NotificationRow]:
+        """Open notifications with the dedupe key, or about the subject (optionally of some categories)."""
+        query = select(NotificationRow).where(NotificationRow.state.in_(list(open_states)))
+        if dedupe_key:
+            query = query.where(NotificationRow.dedupe_key == dedupe_key)
+        if categories:
+            query = query.where(NotificationRow.category.in_(list(categories)))
+        if subject_id:
+            # Inbox items carry the subject as columns; notifications keep it inside the payload.
+            about = select(InboxItemRow.notification_id).where(
+                InboxItemRow.subject_id == subject_id, InboxItemRow.subject_kind == subject_kind
+            )
+            if subject_service:
+                about = about.where(InboxItemRow.subject_service == subject_service)
+            query = query.where(NotificationRow.id.in_(about))
+        return list(await self.session.scalars(query.limit(1000)))
