@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesops.notify.v1 import notification_pb2
@@ -13,6 +12,8 @@ from salesops.notify.v1 import notification_pb2 as N
 from services.notify import convert
 from services.notify.domain import recipients
 from services.notify.domain.recipients import Member
+from services.notify.repositories import on_session
+from services.notify.repositories.subscribers import SubscriberRepository
 from services.notify.store import SubscriberRow
 
 
@@ -21,33 +22,13 @@ def member(row: SubscriberRow) -> Member:
 
 
 async def members(session: AsyncSession) -> list[Member]:
-    rows = await session.execute(
-        select(SubscriberRow.user_id, SubscriberRow.org_unit_path, SubscriberRow.roles, SubscriberRow.active)
-    )
+    rows = await SubscriberRepository(on_session(session)).members()
     return [Member(u, o, frozenset(r for r in roles.split(",") if r), a) for u, o, roles, a in rows]
 
 
-# Plain column rows, not ORM objects: a 10,000-recipient fan-out reads them all.
-CONTACT_COLUMNS = (
-    SubscriberRow.user_id,
-    SubscriberRow.display_name,
-    SubscriberRow.active,
-    SubscriberRow.phone,
-    SubscriberRow.email,
-    SubscriberRow.wecom_user_id,
-    SubscriberRow.dingtalk_user_id,
-)
-
-
 async def subscribers(session: AsyncSession, user_ids: Iterable[str]) -> dict[str, Any]:
-    """user id -> a row with the CONTACT_COLUMNS as attributes, for the known users among `user_ids`."""
-    ids = list(dict.fromkeys(user_ids))
-    found: dict[str, Any] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        rows = await session.execute(select(*CONTACT_COLUMNS).where(SubscriberRow.user_id.in_(chunk)))
-        found.update({r.user_id: r for r in rows})
-    return found
+    """user id -> contact columns (user_id, display_name, active, phone, email, chat ids) of known users."""
+    return await SubscriberRepository(on_session(session)).contacts(user_ids)
 
 
 def address_for(sub: Any, channel: int) -> str:

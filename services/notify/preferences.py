@@ -6,13 +6,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesops.notify.v1 import preference_pb2
 from services.notify.domain.quiet_hours import QuietWindow
 from services.notify.domain.templates import LOCALES
-from services.notify.store import PreferenceRow
+from services.notify.repositories import on_session
+from services.notify.repositories.configuration import PreferenceRepository
 
 DEFAULT_LOCALE = "zh-CN"
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
@@ -60,16 +60,9 @@ def effective(pref: preference_pb2.Preference | None, tenant: Any = None) -> Eff
 
 
 async def load(session: AsyncSession, user_ids: Iterable[str]) -> dict[str, preference_pb2.Preference]:
-    ids = list(dict.fromkeys(user_ids))
     found: dict[str, preference_pb2.Preference] = {}
-    for start in range(0, len(ids), 500):
-        rows = await session.execute(
-            select(PreferenceRow.user_id, PreferenceRow.payload, PreferenceRow.version).where(
-                PreferenceRow.user_id.in_(ids[start : start + 500])
-            )
-        )
-        for user_id, payload, version in rows:
-            pref = preference_pb2.Preference.FromString(payload)
-            pref.etag = str(version)
-            found[user_id] = pref
+    for row in await PreferenceRepository(on_session(session)).of_users(list(dict.fromkeys(user_ids))):
+        pref = preference_pb2.Preference.FromString(row.payload)
+        pref.etag = str(row.version)
+        found[row.user_id] = pref
     return found

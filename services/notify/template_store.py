@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.errors import FieldViolation, InvalidArgument
@@ -21,7 +20,8 @@ from services.notify.domain.templates import (
     Variable,
     render,
 )
-from services.notify.store import TemplateRow
+from services.notify.repositories import on_session
+from services.notify.repositories.configuration import TemplateRepository
 
 _TYPE_PREFIX = "VARIABLE_TYPE_"
 
@@ -61,11 +61,10 @@ def proto_from_spec(spec: TemplateSpec) -> template_pb2.Template:
 
 
 async def find(session: AsyncSession, key: str, locale: str) -> TemplateSpec | None:
-    payload = await session.scalar(
-        select(TemplateRow.payload).where(TemplateRow.template_key == key, TemplateRow.locale == locale)
-    )
-    if payload is not None:
-        return spec_from_proto(template_pb2.Template.FromString(payload))
+    """The tenant's template for the key and locale, else the built-in one."""
+    row = await TemplateRepository(on_session(session)).by_key(key, locale)
+    if row is not None:
+        return spec_from_proto(template_pb2.Template.FromString(row.payload))
     return BUILT_INS.get((key, locale))
 
 

@@ -56,3 +56,12 @@ class PreferenceRepository(Repository[PreferenceRow]):
     model = PreferenceRow
     resource = "notify.Preference"
     key = ("user_id",)
+
+    async def of_users(self, user_ids: list[str]) -> list[PreferenceRow]:
+        found: list[PreferenceRow] = []
+        for start in range(0, len(user_ids), 500):
+            chunk = user_ids[start : start + 500]
+            found += list(
+                await self.session.scalars(select(PreferenceRow).where(PreferenceRow.user_id.in_(chunk)))
+            )
+        return found

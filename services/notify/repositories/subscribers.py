@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, literal, or_
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import ColumnElement, literal, or_, select
 
 from kit.resources import Page, PageRequest, Repository, Sort, contains, query_key, starts_with
 from salesops.notify.v1 import notify_service_pb2
@@ -36,3 +39,38 @@ class SubscriberRepository(Repository[SubscriberRow]):
         query = query_key(unit, request.include_descendants, role, active, request.display_name_query)
         order = [Sort(SubscriberRow.org_unit_path), Sort(SubscriberRow.display_name)]
         return await self.list(where, order, page, query, count=True)
+
+    async def members(self) -> list[tuple[str, str, str, bool]]:
+        """(user id, org unit, roles, active) of everyone: the snapshot role resolution works on."""
+        rows = await self.session.execute(
+            select(
+                SubscriberRow.user_id, SubscriberRow.org_unit_path, SubscriberRow.roles, SubscriberRow.active
+            )
+        )
+        return [(u, o, r, a) for u, o, r, a in rows]
+
+    async def contacts(self, user_ids: Iterable[str]) -> dict[str, Any]:
+        """user id -> a row with the CONTACT_COLUMNS as attributes, for the known users among `user_ids`.
+
+        Plain column rows, not ORM objects: a 10,000-recipient fan-out reads them all.
+        """
+        ids = list(dict.fromkeys(user_ids))
+        found: dict[str, Any] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = await self.session.execute(
+                select(*CONTACT_COLUMNS).where(SubscriberRow.user_id.in_(chunk))
+            )
+            found.update({r.user_id: r for r in rows})
+        return found
+
+
+CONTACT_COLUMNS = (
+    SubscriberRow.user_id,
+    SubscriberRow.display_name,
+    SubscriberRow.active,
+    SubscriberRow.phone,
+    SubscriberRow.email,
+    SubscriberRow.wecom_user_id,
+    SubscriberRow.dingtalk_user_id,
+)
