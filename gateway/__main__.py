@@ -7,6 +7,7 @@ from starlette.types import ASGIApp
 
 from gateway.app import create_app
 from gateway.bounds import BoundedHttpToolsProtocol
+from kit.auth import require_production_ready
 from kit.config import env_int, env_str
 from kit.telemetry import setup_logging, setup_tracing
 
@@ -25,6 +26,7 @@ def worker_app() -> ASGIApp:
 
 
 def main() -> None:
+    require_production_ready()  # refuse, before any worker starts, to serve with the dev secret in production
     workers = max(1, env_int("SALESOPS_GATEWAY_WORKERS", 1))
     options = {
         "host": env_str("SALESOPS_GATEWAY_HOST", "127.0.0.1"),
