@@ -6,16 +6,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kit.runtime import Background, Runtime, ServiceSpec
-from services.notify import api, consumers, deliveries, digests, escalation, store, workflows
+from services.notify import activities as activities_
+from services.notify import api, consumers, deliveries, digests, store, workflows
 from services.notify.channels import registry
 
 
 def activities(rt: Runtime) -> Sequence[Callable[..., Any]]:
     adapters = registry.adapters()
     return [
-        *deliveries.DeliveryActivities(rt.db, adapters).all(),  # type: ignore[list-item]
-        *escalation.EscalationActivities(rt.db, rt.redis).all(),  # type: ignore[list-item]
-        *digests.DigestActivities(rt.db, rt.redis).all(),  # type: ignore[list-item]
+        *activities_.DeliveryActivities(rt.db, adapters).all(),  # type: ignore[list-item]
+        *activities_.EscalationActivities(rt.db, rt.redis).all(),  # type: ignore[list-item]
+        *activities_.DigestActivities(rt.db, rt.redis).all(),  # type: ignore[list-item]
     ]
 
 

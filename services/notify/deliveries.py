@@ -12,25 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio import activity
-from temporalio.exceptions import ApplicationError
 from ulid import ULID
 
 from kit.db import Database
 from kit.errors import FailedPrecondition, NotFound
-from salesops.notify.v1 import channel_config_pb2, delivery_pb2
+from salesops.notify.v1 import delivery_pb2
 from salesops.notify.v1 import notification_pb2 as N
 from services.notify import convert
-from services.notify.channels.base import Adapter, Message, SendError
+from services.notify.channels.base import Message
 from services.notify.domain import rate_limit
 from services.notify.domain.templates import BUILT_INS, render
-from services.notify.store import ChannelConfigRow, DeliveryRow, NotificationRow
+from services.notify.store import DeliveryRow, NotificationRow
 from services.notify.workflows import DeliveryRef, DeliveryWorkflow
 
 log = logging.getLogger("salesops.notify.deliveries")
@@ -154,7 +152,7 @@ async def resend(
     return copy
 
 
-async def _summary_message(session: AsyncSession, row: DeliveryRow) -> Message:
+async def summary_message(session: AsyncSession, row: DeliveryRow) -> Message:
     """The text of a summary delivery: how many were folded into it, by category, in the recipient's locale."""
     folded = await session.execute(
         select(NotificationRow.category, func.count())
@@ -171,7 +169,7 @@ async def _summary_message(session: AsyncSession, row: DeliveryRow) -> Message:
     return Message(row.id, row.notification_id, "summary", row.address, rendered.title, rendered.body)
 
 
-async def _expired(session: AsyncSession, notification_id: str) -> bool:
+async def expired(session: AsyncSession, notification_id: str) -> bool:
     from services.notify.sending import stored
 
     note = await session.scalar(select(NotificationRow).where(NotificationRow.id == notification_id))
@@ -181,7 +179,7 @@ async def _expired(session: AsyncSession, notification_id: str) -> bool:
     return n.HasField("expire_time") and n.expire_time.ToDatetime(tzinfo=UTC) <= datetime.now(UTC)
 
 
-async def _announce_failure(session: AsyncSession, delivery_id: str, at: datetime) -> None:
+async def announce_failure(session: AsyncSession, delivery_id: str, at: datetime) -> None:
     """DeliveryFailed, in the transaction that marks the delivery FAILED."""
     from services.notify import events
     from services.notify.sending import stored
@@ -227,120 +225,6 @@ async def record_receipts(
                 row.last_error = receipt.error.message
     await session.flush()
     return matched, unmatched
-
-
-class DeliveryActivities:
-    def __init__(self, db: Database, adapters: Mapping[int, Adapter]) -> None:
-        self.db = db
-        self.adapters = adapters
-
-    @activity.defn(name="notify.attempt_delivery")
-    async def attempt(self, ref: DeliveryRef) -> str:
-        """One attempt, recorded before it is sent.
-
-        The attempt and its idempotency key (`<delivery id>:<attempt>`) are committed
-        first; a crash between the send and its outcome leaves the key in the row, and the
-        retry finds the attempt in doubt instead of blindly sending a second SMS.
-        Transient failures raise (Temporal retries with back-off); permanent ones do not retry.
-        """
-        now = datetime.now(UTC)
-        async with self.db.session(ref.tenant) as s:
-            row = await s.scalar(select(DeliveryRow).where(DeliveryRow.id == ref.delivery_id))
-            if row is None or row.status not in PENDING:
-                return "skipped"  # cancelled, or a previous attempt already succeeded
-            if await _expired(s, row.notification_id):
-                # A reminder after its deadline is noise: expire_time drops what has not gone out yet.
-                row.status = D.DELIVERY_STATUS_CANCELLED
-                await s.commit()
-                return "expired"
-            in_doubt = row.inflight_key
-            if in_doubt and row.channel not in KEYED_CHANNELS:
-                row.status, row.failed_at, row.inflight_key = D.DELIVERY_STATUS_FAILED, now, ""
-                row.last_error_code = IN_DOUBT
-                row.last_error = "an earlier attempt may have been sent: check before resending"
-                await _announce_failure(s, row.id, now)
-                await s.commit()
-                return "in_doubt"
-            if not in_doubt:
-                row.attempts += 1
-            key = in_doubt or f"{row.id}:{row.attempts}"
-            row.inflight_key = key
-            config_payload = await s.scalar(
-                select(ChannelConfigRow.payload).where(
-                    ChannelConfigRow.id == row.channel_config_id, ChannelConfigRow.enabled.is_(True)
-                )
-            )
-            category = await s.scalar(
-                select(NotificationRow.category).where(NotificationRow.id == row.notification_id)
-            )
-            message = Message(row.id, row.notification_id, category or "", row.address, row.title, row.body)
-            if row.is_summary:
-                message = await _summary_message(s, row)
-            await s.commit()
-        adapter = self.adapters.get(row.channel)
-        try:
-            if config_payload is None or adapter is None:
-                raise SendError("CHANNEL_DISABLED", "no enabled channel configuration", permanent=True)
-            config = channel_config_pb2.ChannelConfig.FromString(config_payload)
-            provider_id = await adapter.send(config, message, idempotency_key=key)
-        except SendError as exc:
-            await self._record_failure(ref, exc)
-            raise ApplicationError(str(exc), exc.code, non_retryable=exc.permanent) from None
-        async with self.db.session(ref.tenant) as s:
-            await s.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id == ref.delivery_id)
-                .values(
-                    status=D.DELIVERY_STATUS_SENT,
-                    sent_at=datetime.now(UTC),
-                    provider_message_id=provider_id,
-                    inflight_key="",
-                    last_error_code="",
-                    last_error="",
-                )
-                .execution_options(synchronize_session=False)
-            )
-            await s.commit()
-        return "sent"
-
-    async def _record_failure(self, ref: DeliveryRef, exc: SendError) -> None:
-        now = datetime.now(UTC)
-        values: dict[str, object] = {
-            "inflight_key": "",  # the attempt's outcome is known: not in doubt
-            "last_error_code": exc.code,
-            "last_error": exc.message[:1000],
-            "status": D.DELIVERY_STATUS_FAILED if exc.permanent else D.DELIVERY_STATUS_RETRYING,
-        }
-        if exc.permanent:
-            values["failed_at"] = now
-        async with self.db.session(ref.tenant) as s:
-            await s.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id == ref.delivery_id)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            if exc.permanent:
-                await _announce_failure(s, ref.delivery_id, now)
-            await s.commit()
-
-    @activity.defn(name="notify.give_up_delivery")
-    async def give_up(self, ref: DeliveryRef) -> None:
-        """Retries exhausted: the delivery is FAILED, visible and re-sendable."""
-        now = datetime.now(UTC)
-        async with self.db.session(ref.tenant) as s:
-            result = await s.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id == ref.delivery_id, DeliveryRow.status.in_(PENDING))
-                .values(status=D.DELIVERY_STATUS_FAILED, failed_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                await _announce_failure(s, ref.delivery_id, now)
-            await s.commit()
-
-    def all(self) -> list[object]:
-        return [self.attempt, self.give_up]
 
 
 async def start_due(db: Database, client: object, task_queue: str, *, limit: int = 200) -> int:

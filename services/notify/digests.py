@@ -10,12 +10,9 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-import redis.asyncio as aioredis
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio import activity
 from temporalio.client import (
     Client,
     Schedule,
@@ -27,12 +24,10 @@ from temporalio.client import (
     ScheduleSpec,
 )
 
-from kit.calendar import BusinessCalendar, calendar_from_env
-from kit.db import Database
 from salesops.notify.v1 import digest_pb2, notification_pb2, preference_pb2
-from services.notify import calendar_notice, convert, preferences, sending, tenant_settings
+from services.notify import convert, preferences
 from services.notify.domain import digest as rules
-from services.notify.store import InboxItemRow, SubscriberRow
+from services.notify.store import InboxItemRow
 from services.notify.workflows import DigestSweepWorkflow, SweepRequest
 
 log = logging.getLogger("salesops.notify.digests")
@@ -125,81 +120,6 @@ def digest_notification(user_id: str, day: date, sections: list[rules.Section]) 
     )
     n.dedupe_window.FromSeconds(36 * 3600)
     return n
-
-
-class DigestActivities:
-    def __init__(self, db: Database, redis: aioredis.Redis, calendar: BusinessCalendar | None = None) -> None:
-        self.db = db
-        self.sender = sending.Sender(db, redis)
-        self.calendar = calendar or calendar_from_env()
-
-    @activity.defn(name="notify.send_due_digests")
-    async def sweep(self, request: SweepRequest) -> int:
-        """Send the digest of every user whose local send time has passed today; returns how many went out."""
-        now = datetime.fromisoformat(request.now) if request.now else datetime.now(UTC)
-        async with self.db.system_session() as s:
-            people = (
-                await s.execute(
-                    select(SubscriberRow.tenant_id, SubscriberRow.user_id, SubscriberRow.roles).where(
-                        SubscriberRow.active.is_(True)
-                    )
-                )
-            ).all()
-        sent = 0
-        failed: dict[str, int] = {}
-        for tenant, user_id, roles in people:
-            activity.heartbeat(sent)
-            try:
-                sent += await self._one(tenant, user_id, roles, now)
-            except Exception:
-                # One tenant's broken template or settings must not stop everyone's digests.
-                failed[tenant] = failed.get(tenant, 0) + 1
-                log.exception("digest of user %s in tenant %s failed; the sweep goes on", user_id, tenant)
-        for tenant, count in failed.items():
-            log.error("digest sweep: %d digest(s) of tenant %s failed", count, tenant)
-        admins: dict[str, list[str]] = {}
-        for tenant, user_id, roles in people:
-            admins.setdefault(tenant, [])
-            if "admin" in roles.split(","):
-                admins[tenant].append(user_id)
-        for tenant, users in admins.items():
-            try:
-                await self._calendar_notice(tenant, users, now)
-            except Exception:  # one tenant's trouble never stops another's notices or digests
-                log.exception("business calendar notice for tenant %s failed", tenant)
-        if people and sum(failed.values()) == len(people):
-            raise RuntimeError("every digest failed")  # nothing works (e.g. the database): let Temporal retry
-        return sent
-
-    async def _calendar_notice(self, tenant: str, admins: list[str], now: datetime) -> None:
-        """The calendar coverage warning to the tenant's admins, once per year (dedupe key)."""
-        async with self.db.session(tenant) as s:
-            zone = (await tenant_settings.load_defaults(s)).time_zone
-            outcomes = await calendar_notice.tell_admins(
-                self.sender, s, tenant, admins, now.astimezone(ZoneInfo(zone)).date(), self.calendar
-            )
-            await s.commit()
-        for outcome in outcomes:
-            await self.sender.announce(tenant, outcome)
-
-    async def _one(self, tenant: str, user_id: str, roles: str, now: datetime) -> int:
-        """Send one user's digest if it is due; 1 when one went out."""
-        async with self.db.session(tenant) as s:
-            pref = (await preferences.load(s, [user_id])).get(user_id)
-            cfg = settings_for(pref, set(roles.split(",")), await tenant_settings.load_defaults(s))
-            day = rules.due_date(now, cfg.time_zone, cfg.send_time) if cfg.enabled else None
-            if day is None:
-                return 0
-            sections = rules.build(await entries(s, user_id, day), day, cfg.time_zone)
-            if not sections and cfg.skip_when_empty:
-                return 0
-            outcome = await self.sender.send(tenant, digest_notification(user_id, day, sections), session=s)
-            await s.commit()
-        await self.sender.announce(tenant, outcome)
-        return 0 if outcome.deduplicated else 1
-
-    def all(self) -> list[object]:
-        return [self.sweep]
 
 
 SCHEDULE_ID = "notify/daily-digest"

@@ -12,7 +12,7 @@ from salesops.common.v1 import types_pb2
 from salesops.notify.v1 import notification_pb2 as N
 from salesops.notify.v1 import notify_service_pb2 as M
 from salesops.notify.v1 import subscriber_pb2
-from services.notify import digests
+from services.notify import activities, digests
 from tests.notify.conftest import ADMIN, REP_A1, SERVICE, NotifyStack, auth
 
 # Far beyond any published schedule: both this year and the next lack one.
@@ -36,7 +36,7 @@ async def test_admins_hear_of_each_uncovered_year_once(notify: NotifyStack) -> N
     )
     gaps = coverage_gaps(date(2040, 12, 1), BusinessCalendar())
     assert {g.year for g in gaps} == {2040, 2041}
-    acts = digests.DigestActivities(notify.rt.db, notify.rt.redis, BusinessCalendar())
+    acts = activities.DigestActivities(notify.rt.db, notify.rt.redis, BusinessCalendar())
     for _ in range(2):  # the second sweep finds the notices already sent
         await ActivityEnvironment().run(acts.sweep, digests.SweepRequest(now=LATER.isoformat()))
     titles = await _inbox(notify, ADMIN)
@@ -48,6 +48,6 @@ async def test_admins_hear_of_each_uncovered_year_once(notify: NotifyStack) -> N
 
 
 async def test_a_covered_calendar_sends_nothing(notify: NotifyStack) -> None:
-    acts = digests.DigestActivities(notify.rt.db, notify.rt.redis, BusinessCalendar(use_cn_holidays=False))
+    acts = activities.DigestActivities(notify.rt.db, notify.rt.redis, BusinessCalendar(use_cn_holidays=False))
     await ActivityEnvironment().run(acts.sweep, digests.SweepRequest(now=LATER.isoformat()))
     assert await _inbox(notify, ADMIN) == []

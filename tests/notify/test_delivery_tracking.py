@@ -16,6 +16,7 @@ from salesops.notify.v1 import delivery_pb2 as D
 from salesops.notify.v1 import notification_pb2 as N
 from salesops.notify.v1 import notify_service_pb2 as M
 from salesops.notify.v1 import preference_pb2
+from services.notify import activities as notify_activities
 from services.notify import deliveries
 from services.notify.channels.http_channels import SignedWebhook
 from tests.notify.conftest import ADMIN, REP_A1, SERVICE, TENANT, NotifyStack, auth, outbox_types
@@ -57,7 +58,7 @@ async def _webhook_config(stack: NotifyStack, url: str) -> str:
 
 async def _drain(stack: NotifyStack, env: WorkflowEnvironment, adapters: dict[int, Any]) -> list[str]:
     """Run the dispatcher once and wait for every delivery workflow it started."""
-    activities = deliveries.DeliveryActivities(stack.rt.db, adapters)
+    activities = notify_activities.DeliveryActivities(stack.rt.db, adapters)
     queue = stack.rt.settings.task_queue
     worker = temporal.build_worker(
         env.client, queue, workflows=[deliveries.DeliveryWorkflow], activities=activities.all()
@@ -352,7 +353,9 @@ async def test_dispatcher_loop_delivers_rows_queued_while_temporal_was_away(
         sent = await notify.stub.SendNotification(
             M.SendNotificationRequest(notification=lead_note("Later", "rep-a1")), metadata=auth(SERVICE)
         )
-        activities = deliveries.DeliveryActivities(notify.rt.db, {N.CHANNEL_WEBHOOK: SignedWebhook(client)})
+        activities = notify_activities.DeliveryActivities(
+            notify.rt.db, {N.CHANNEL_WEBHOOK: SignedWebhook(client)}
+        )
         queue = notify.rt.settings.task_queue
         dispatcher = deliveries.Dispatcher(notify.rt.db, temporal_skipping.client, queue, interval=0.05)
         async with temporal.build_worker(

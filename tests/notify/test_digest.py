@@ -13,7 +13,7 @@ from kit import temporal
 from salesops.notify.v1 import digest_pb2
 from salesops.notify.v1 import notification_pb2 as N
 from salesops.notify.v1 import notify_service_pb2 as M
-from services.notify import digests
+from services.notify import activities, digests
 from services.notify.domain import digest as rules
 from tests.notify.conftest import REP_A1, SERVICE, NotifyStack, auth
 
@@ -111,7 +111,7 @@ async def test_sweep_sends_each_due_digest_once(
 
     # Sweep at 09:00 Shanghai today: rep-a1 has items; the others' digests are empty and skipped.
     sweep_at = datetime.combine(local_today, time(9, 0), tzinfo=shanghai)
-    acts = digests.DigestActivities(notify.rt.db, notify.rt.redis)
+    acts = activities.DigestActivities(notify.rt.db, notify.rt.redis)
     queue = notify.rt.settings.task_queue
     async with temporal.build_worker(
         temporal_skipping.client, queue, workflows=[digests.DigestSweepWorkflow], activities=acts.all()

@@ -9,7 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 from kit import temporal
 from salesops.notify.v1 import notification_pb2 as N
 from salesops.notify.v1 import notify_service_pb2 as M
-from services.notify import escalation
+from services.notify import activities, escalation
 from tests.notify.conftest import REP_A1, SERVICE, TENANT, NotifyStack, auth, outbox_types, token
 from tests.notify.test_delivery_tracking import finished
 from tests.notify.test_send_inbox import reminder
@@ -31,7 +31,7 @@ async def _titles(stack: NotifyStack, tok: str) -> list[tuple[str, int, list[str
 
 
 def _worker(stack: NotifyStack, env: WorkflowEnvironment):  # type: ignore[no-untyped-def]
-    acts = escalation.EscalationActivities(stack.rt.db, stack.rt.redis)
+    acts = activities.EscalationActivities(stack.rt.db, stack.rt.redis)
     return temporal.build_worker(
         env.client,
         stack.rt.settings.task_queue,

@@ -21,7 +21,7 @@ from salesops.notify.v1 import delivery_pb2 as D
 from salesops.notify.v1 import escalation_pb2, template_pb2
 from salesops.notify.v1 import notification_pb2 as N
 from salesops.notify.v1 import notify_service_pb2 as M
-from services.notify import deliveries, digests
+from services.notify import activities, digests
 from services.notify.store import DeliveryRow
 from services.notify.workflows import DeliveryRef
 from tests.notify import conftest as notify_conftest
@@ -113,10 +113,10 @@ async def test_one_tenants_failing_digest_does_not_stop_the_others(
     monkeypatch.setattr(digests, "entries", broken_for_acme)
     shanghai = ZoneInfo("Asia/Shanghai")
     at = datetime.combine(datetime.now(shanghai).date(), time(9, 0), tzinfo=shanghai).astimezone(UTC)
-    acts = digests.DigestActivities(notify.rt.db, notify.rt.redis)
+    acts = activities.DigestActivities(notify.rt.db, notify.rt.redis)
     from temporalio.testing import ActivityEnvironment
 
-    with caplog.at_level(logging.ERROR, logger="salesops.notify.digests"):
+    with caplog.at_level(logging.ERROR, logger="salesops.notify.activities"):
         sent = await ActivityEnvironment().run(acts.sweep, digests.SweepRequest(now=at.isoformat()))
     assert sent == 1  # demo's rep-a1 got a digest although acme's sweep failed
     assert any(OTHER in r.getMessage() for r in caplog.records)
@@ -174,7 +174,7 @@ async def test_an_sms_in_doubt_is_resent_under_the_same_idempotency_key(notify: 
     )
     delivery_id = await _one_delivery(notify, N.CHANNEL_SMS, cfg)
     provider = CrashAfterSend()
-    acts = deliveries.DeliveryActivities(notify.rt.db, {N.CHANNEL_SMS: provider})  # type: ignore[dict-item]
+    acts = activities.DeliveryActivities(notify.rt.db, {N.CHANNEL_SMS: provider})  # type: ignore[dict-item]
     ref = DeliveryRef(TENANT, delivery_id, "")
     with pytest.raises(RuntimeError):
         await acts.attempt(ref)
@@ -195,7 +195,7 @@ async def test_a_bot_message_in_doubt_is_not_sent_twice(notify: NotifyStack) -> 
     )
     delivery_id = await _one_delivery(notify, N.CHANNEL_WECOM_BOT, cfg)
     provider = CrashAfterSend()
-    acts = deliveries.DeliveryActivities(notify.rt.db, {N.CHANNEL_WECOM_BOT: provider})  # type: ignore[dict-item]
+    acts = activities.DeliveryActivities(notify.rt.db, {N.CHANNEL_WECOM_BOT: provider})  # type: ignore[dict-item]
     ref = DeliveryRef(TENANT, delivery_id, "")
     with pytest.raises(RuntimeError):
         await acts.attempt(ref)

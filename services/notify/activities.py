@@ -1,0 +1,312 @@
+"""Temporal activities of notify: all the I/O its workflows (workflows.py) ask for.
+
+Deliveries (one recorded attempt per call), escalation steps, and the daily digest sweep
+(which also tells tenant admins about business-calendar gaps). Each activity opens its
+own tenant session; one tenant's failure in the sweep never stops another's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import redis.asyncio as aioredis
+from sqlalchemy import select, update
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from kit.calendar import BusinessCalendar, calendar_from_env
+from kit.db import Database
+from salesops.notify.v1 import channel_config_pb2, delivery_pb2, escalation_pb2
+from salesops.notify.v1 import notification_pb2 as N
+from services.notify import (
+    calendar_notice,
+    deliveries,
+    digests,
+    directory,
+    escalation,
+    events,
+    preferences,
+    sending,
+    tenant_settings,
+)
+from services.notify.channels.base import Adapter, Message, SendError
+from services.notify.domain import digest as rules
+from services.notify.domain.recipients import escalation_targets
+from services.notify.store import ChannelConfigRow, DeliveryRow, InboxItemRow, NotificationRow, SubscriberRow
+from services.notify.workflows import DeliveryRef, StepRequest, SweepRequest
+
+log = logging.getLogger("salesops.notify.activities")
+D = delivery_pb2
+
+
+class DeliveryActivities:
+    def __init__(self, db: Database, adapters: Mapping[int, Adapter]) -> None:
+        self.db = db
+        self.adapters = adapters
+
+    @activity.defn(name="notify.attempt_delivery")
+    async def attempt(self, ref: DeliveryRef) -> str:
+        """One attempt, recorded before it is sent.
+
+        The attempt and its idempotency key (`<delivery id>:<attempt>`) are committed
+        first; a crash between the send and its outcome leaves the key in the row, and the
+        retry finds the attempt in doubt instead of blindly sending a second SMS.
+        Transient failures raise (Temporal retries with back-off); permanent ones do not retry.
+        """
+        now = datetime.now(UTC)
+        async with self.db.session(ref.tenant) as s:
+            row = await s.scalar(select(DeliveryRow).where(DeliveryRow.id == ref.delivery_id))
+            if row is None or row.status not in deliveries.PENDING:
+                return "skipped"  # cancelled, or a previous attempt already succeeded
+            if await deliveries.expired(s, row.notification_id):
+                # A reminder after its deadline is noise: expire_time drops what has not gone out yet.
+                row.status = D.DELIVERY_STATUS_CANCELLED
+                await s.commit()
+                return "expired"
+            in_doubt = row.inflight_key
+            if in_doubt and row.channel not in deliveries.KEYED_CHANNELS:
+                row.status, row.failed_at, row.inflight_key = D.DELIVERY_STATUS_FAILED, now, ""
+                row.last_error_code = deliveries.IN_DOUBT
+                row.last_error = "an earlier attempt may have been sent: check before resending"
+                await deliveries.announce_failure(s, row.id, now)
+                await s.commit()
+                return "in_doubt"
+            if not in_doubt:
+                row.attempts += 1
+            key = in_doubt or f"{row.id}:{row.attempts}"
+            row.inflight_key = key
+            config_payload = await s.scalar(
+                select(ChannelConfigRow.payload).where(
+                    ChannelConfigRow.id == row.channel_config_id, ChannelConfigRow.enabled.is_(True)
+                )
+            )
+            category = await s.scalar(
+                select(NotificationRow.category).where(NotificationRow.id == row.notification_id)
+            )
+            message = Message(row.id, row.notification_id, category or "", row.address, row.title, row.body)
+            if row.is_summary:
+                message = await deliveries.summary_message(s, row)
+            await s.commit()
+        adapter = self.adapters.get(row.channel)
+        try:
+            if config_payload is None or adapter is None:
+                raise SendError("CHANNEL_DISABLED", "no enabled channel configuration", permanent=True)
+            config = channel_config_pb2.ChannelConfig.FromString(config_payload)
+            provider_id = await adapter.send(config, message, idempotency_key=key)
+        except SendError as exc:
+            await self._record_failure(ref, exc)
+            raise ApplicationError(str(exc), exc.code, non_retryable=exc.permanent) from None
+        async with self.db.session(ref.tenant) as s:
+            await s.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id == ref.delivery_id)
+                .values(
+                    status=D.DELIVERY_STATUS_SENT,
+                    sent_at=datetime.now(UTC),
+                    provider_message_id=provider_id,
+                    inflight_key="",
+                    last_error_code="",
+                    last_error="",
+                )
+                .execution_options(synchronize_session=False)
+            )
+            await s.commit()
+        return "sent"
+
+    async def _record_failure(self, ref: DeliveryRef, exc: SendError) -> None:
+        now = datetime.now(UTC)
+        values: dict[str, object] = {
+            "inflight_key": "",  # the attempt's outcome is known: not in doubt
+            "last_error_code": exc.code,
+            "last_error": exc.message[:1000],
+            "status": D.DELIVERY_STATUS_FAILED if exc.permanent else D.DELIVERY_STATUS_RETRYING,
+        }
+        if exc.permanent:
+            values["failed_at"] = now
+        async with self.db.session(ref.tenant) as s:
+            await s.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id == ref.delivery_id)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if exc.permanent:
+                await deliveries.announce_failure(s, ref.delivery_id, now)
+            await s.commit()
+
+    @activity.defn(name="notify.give_up_delivery")
+    async def give_up(self, ref: DeliveryRef) -> None:
+        """Retries exhausted: the delivery is FAILED, visible and re-sendable."""
+        now = datetime.now(UTC)
+        async with self.db.session(ref.tenant) as s:
+            result = await s.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id == ref.delivery_id, DeliveryRow.status.in_(deliveries.PENDING))
+                .values(status=D.DELIVERY_STATUS_FAILED, failed_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                await deliveries.announce_failure(s, ref.delivery_id, now)
+            await s.commit()
+
+    def all(self) -> list[object]:
+        return [self.attempt, self.give_up]
+
+
+class EscalationActivities:
+    def __init__(self, db: Database, redis: aioredis.Redis) -> None:
+        self.db = db
+        self.sender = sending.Sender(db, redis)
+
+    @activity.defn(name="notify.escalate")
+    async def escalate(self, step: StepRequest) -> list[str]:
+        """Notify the next level; returns its users ([] = nobody: still awaiting, or chain over)."""
+        async with self.db.session(step.tenant) as s:
+            row = await s.scalar(
+                select(NotificationRow).where(NotificationRow.id == step.notification_id).with_for_update()
+            )
+            if (
+                row is None
+                or row.escalation_state != escalation.AWAITING
+                or row.escalation_level >= step.level
+            ):
+                return []
+            previous = list(
+                await s.scalars(
+                    select(InboxItemRow.user_id).where(
+                        InboxItemRow.notification_id == row.id,
+                        InboxItemRow.escalation_level == step.level - 1,
+                    )
+                )
+            )
+            already = set(
+                await s.scalars(select(InboxItemRow.user_id).where(InboxItemRow.notification_id == row.id))
+            )
+            assert step.step is not None
+            if step.step.recipients:
+                targets = escalation_pb2.RecipientList.FromString(step.step.recipients).recipients
+                candidates = await directory.resolve(s, targets)
+            else:
+                candidates = escalation_targets(await directory.members(s), previous, step.step.role)
+            users = [u for u in candidates if u not in already]
+            n = sending.stored(row)
+            n.priority = step.step.priority or min(n.priority + 1, N.NOTIFICATION_PRIORITY_CRITICAL)  # type: ignore[assignment]
+            deadline = datetime.now(UTC) + timedelta(seconds=step.step.ack_timeout_seconds)
+            items, _ = await self.sender.fan_out(
+                s,
+                n,
+                users,
+                level=step.level,
+                ack_deadline=deadline,
+                escalated_from=previous,
+                channels=step.step.channels,
+            )
+            row.escalation_level = step.level
+            await events.escalated(s, n, step.level, previous, users, deadline, datetime.now(UTC))
+            await s.commit()
+        await self.sender.announce(step.tenant, sending.SendOutcome(n, False, items, []))
+        return users
+
+    @activity.defn(name="notify.exhaust_escalation")
+    async def exhaust(self, ref: StepRequest) -> None:
+        async with self.db.session(ref.tenant) as s:
+            result = await s.execute(
+                update(NotificationRow)
+                .where(
+                    NotificationRow.id == ref.notification_id,
+                    NotificationRow.escalation_state == escalation.AWAITING,
+                )
+                .values(escalation_state=N.ESCALATION_STATE_EXHAUSTED)
+                .execution_options(synchronize_session=False)
+            )
+            row = await s.scalar(select(NotificationRow).where(NotificationRow.id == ref.notification_id))
+            if result.rowcount == 1 and row is not None:  # type: ignore[attr-defined]
+                notified = await s.scalars(
+                    select(InboxItemRow.user_id).where(InboxItemRow.notification_id == ref.notification_id)
+                )
+                at = datetime.now(UTC)
+                await events.exhausted(s, sending.stored(row), row.escalation_level, list(notified), at)
+            await s.commit()
+
+    def all(self) -> list[object]:
+        return [self.escalate, self.exhaust]
+
+
+class DigestActivities:
+    def __init__(self, db: Database, redis: aioredis.Redis, calendar: BusinessCalendar | None = None) -> None:
+        self.db = db
+        self.sender = sending.Sender(db, redis)
+        self.calendar = calendar or calendar_from_env()
+
+    @activity.defn(name="notify.send_due_digests")
+    async def sweep(self, request: SweepRequest) -> int:
+        """Send the digest of every user whose local send time has passed today; returns how many went out."""
+        now = datetime.fromisoformat(request.now) if request.now else datetime.now(UTC)
+        async with self.db.system_session() as s:
+            people = (
+                await s.execute(
+                    select(SubscriberRow.tenant_id, SubscriberRow.user_id, SubscriberRow.roles).where(
+                        SubscriberRow.active.is_(True)
+                    )
+                )
+            ).all()
+        sent = 0
+        failed: dict[str, int] = {}
+        for tenant, user_id, roles in people:
+            activity.heartbeat(sent)
+            try:
+                sent += await self._one(tenant, user_id, roles, now)
+            except Exception:
+                # One tenant's broken template or settings must not stop everyone's digests.
+                failed[tenant] = failed.get(tenant, 0) + 1
+                log.exception("digest of user %s in tenant %s failed; the sweep goes on", user_id, tenant)
+        for tenant, count in failed.items():
+            log.error("digest sweep: %d digest(s) of tenant %s failed", count, tenant)
+        admins: dict[str, list[str]] = {}
+        for tenant, user_id, roles in people:
+            admins.setdefault(tenant, [])
+            if "admin" in roles.split(","):
+                admins[tenant].append(user_id)
+        for tenant, users in admins.items():
+            try:
+                await self._calendar_notice(tenant, users, now)
+            except Exception:  # one tenant's trouble never stops another's notices or digests
+                log.exception("business calendar notice for tenant %s failed", tenant)
+        if people and sum(failed.values()) == len(people):
+            raise RuntimeError("every digest failed")  # nothing works (e.g. the database): let Temporal retry
+        return sent
+
+    async def _calendar_notice(self, tenant: str, admins: list[str], now: datetime) -> None:
+        """The calendar coverage warning to the tenant's admins, once per year (dedupe key)."""
+        async with self.db.session(tenant) as s:
+            zone = (await tenant_settings.load_defaults(s)).time_zone
+            outcomes = await calendar_notice.tell_admins(
+                self.sender, s, tenant, admins, now.astimezone(ZoneInfo(zone)).date(), self.calendar
+            )
+            await s.commit()
+        for outcome in outcomes:
+            await self.sender.announce(tenant, outcome)
+
+    async def _one(self, tenant: str, user_id: str, roles: str, now: datetime) -> int:
+        """Send one user's digest if it is due; 1 when one went out."""
+        async with self.db.session(tenant) as s:
+            pref = (await preferences.load(s, [user_id])).get(user_id)
+            cfg = digests.settings_for(pref, set(roles.split(",")), await tenant_settings.load_defaults(s))
+            day = rules.due_date(now, cfg.time_zone, cfg.send_time) if cfg.enabled else None
+            if day is None:
+                return 0
+            sections = rules.build(await digests.entries(s, user_id, day), day, cfg.time_zone)
+            if not sections and cfg.skip_when_empty:
+                return 0
+            outcome = await self.sender.send(
+                tenant, digests.digest_notification(user_id, day, sections), session=s
+            )
+            await s.commit()
+        await self.sender.announce(tenant, outcome)
+        return 0 if outcome.deduplicated else 1
+
+    def all(self) -> list[object]:
+        return [self.sweep]
