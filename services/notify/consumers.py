@@ -25,7 +25,7 @@ from kit.runtime import ConsumerSpec, Runtime
 from salesops.common.v1 import types_pb2
 from salesops.knowledge.v1 import events_pb2 as knowledge_events
 from salesops.leads.v1 import events_pb2 as leads_events
-from salesops.notify.v1 import notification_pb2
+from salesops.notify.v1 import notification_pb2, notify_service_pb2
 from salesops.pipeline.v1 import approval_pb2
 from salesops.pipeline.v1 import events_pb2 as pipeline_events
 from services.notify import cancelling, convert, live, sending
@@ -319,8 +319,6 @@ class EventNotifier:
             await self.sender.announce(tenant, outcome)
         resolved, self.resolved = self.resolved, []
         if resolved:
-            from salesops.notify.v1 import notify_service_pb2
-
             events = [
                 (
                     tenant,

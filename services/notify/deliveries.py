@@ -18,17 +18,20 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from ulid import ULID
 
 from kit.db import Database
 from kit.errors import FailedPrecondition, NotFound
 from salesops.notify.v1 import delivery_pb2
 from salesops.notify.v1 import notification_pb2 as N
-from services.notify import convert
+from services.notify import convert, escalation, events
 from services.notify.channels.base import Message
 from services.notify.domain import rate_limit
 from services.notify.domain.templates import BUILT_INS, render
-from services.notify.store import DeliveryRow, NotificationRow
+from services.notify.sending import stored
+from services.notify.store import DeliveryRow, InboxItemRow, NotificationRow
 from services.notify.workflows import DeliveryRef, DeliveryWorkflow
 
 log = logging.getLogger("salesops.notify.deliveries")
@@ -86,8 +89,6 @@ def _mask(address: str) -> str:
 
 async def fill_counts(session: AsyncSession, n: Any) -> None:
     """Deliveries of `n` by status; in-app reads count as READ."""
-    from services.notify.store import InboxItemRow
-
     counts = n.delivery_counts
     rows = await session.execute(
         select(DeliveryRow.status, func.count())
@@ -170,8 +171,6 @@ async def summary_message(session: AsyncSession, row: DeliveryRow) -> Message:
 
 
 async def expired(session: AsyncSession, notification_id: str) -> bool:
-    from services.notify.sending import stored
-
     note = await session.scalar(select(NotificationRow).where(NotificationRow.id == notification_id))
     if note is None:
         return False
@@ -181,9 +180,6 @@ async def expired(session: AsyncSession, notification_id: str) -> bool:
 
 async def announce_failure(session: AsyncSession, delivery_id: str, at: datetime) -> None:
     """DeliveryFailed, in the transaction that marks the delivery FAILED."""
-    from services.notify import events
-    from services.notify.sending import stored
-
     row = await session.scalar(select(DeliveryRow).where(DeliveryRow.id == delivery_id))
     note = (
         None
@@ -229,9 +225,6 @@ async def record_receipts(
 
 async def start_due(db: Database, client: object, task_queue: str, *, limit: int = 200) -> int:
     """Start a DeliveryWorkflow for every due delivery no workflow owns yet. Idempotent on workflow id."""
-    from temporalio.client import Client
-    from temporalio.exceptions import WorkflowAlreadyStartedError
-
     assert isinstance(client, Client)
     async with db.system_session() as s:
         rows = (
@@ -270,8 +263,6 @@ class Dispatcher:
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
-        from services.notify import escalation
-
         while not self._stop.is_set():
             try:
                 await start_due(self.db, self.client, self.task_queue)

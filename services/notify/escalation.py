@@ -15,9 +15,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from kit.db import Database
 from kit.errors import FailedPrecondition, NotFound
+from kit.runtime import Runtime
 from salesops.notify.v1 import notification_pb2
 from services.notify import convert, events, policies, sending
 from services.notify.store import InboxItemRow, NotificationRow
@@ -55,9 +58,6 @@ async def chain_request(session: AsyncSession, tenant: str, row: NotificationRow
 async def start(
     session: AsyncSession, client: object, tenant: str, row: NotificationRow, task_queue: str
 ) -> None:
-    from temporalio.client import Client
-    from temporalio.exceptions import WorkflowAlreadyStartedError
-
     assert isinstance(client, Client)
     with contextlib.suppress(WorkflowAlreadyStartedError):
         await client.start_workflow(
@@ -90,8 +90,6 @@ async def start_pending(db: Database, client: object, task_queue: str) -> int:
 
 async def start_quietly(rt: object, tenant: str, notification_id: str) -> None:
     """Start the chain now if Temporal is reachable; otherwise the dispatcher starts it later."""
-    from kit.runtime import Runtime
-
     assert isinstance(rt, Runtime)
     try:
         client = rt.temporal
@@ -109,8 +107,6 @@ async def start_quietly(rt: object, tenant: str, notification_id: str) -> None:
 async def acknowledge(
     rt: object, tenant: str, notification_id: str, user_id: str, channel: int
 ) -> notification_pb2.Notification:
-    from kit.runtime import Runtime
-
     assert isinstance(rt, Runtime)
     async with rt.db.session(tenant) as s:
         row = await s.scalar(select(NotificationRow).where(NotificationRow.id == notification_id))

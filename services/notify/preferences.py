@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import time
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesops.notify.v1 import preference_pb2
+from services.notify.convert import category_key
 from services.notify.domain.quiet_hours import QuietWindow
 from services.notify.domain.templates import LOCALES
 from services.notify.repositories import on_session
@@ -32,8 +34,6 @@ class Effective:
 def quiet_window(q: preference_pb2.QuietHours) -> QuietWindow | None:
     if not q.enabled:
         return None
-    from datetime import time
-
     start = time(q.start_time.hours % 24, q.start_time.minutes)
     end = time(q.end_time.hours % 24, q.end_time.minutes)
     # google.type.DayOfWeek: MONDAY = 1 ... SUNDAY = 7; Python weekday(): Monday = 0.
@@ -47,8 +47,6 @@ def effective(pref: preference_pb2.Preference | None, tenant: Any = None) -> Eff
     tenant_quiet = tenant.quiet if tenant is not None else None
     if pref is None:
         return Effective(locale, zone, tenant_quiet, {}, frozenset())
-    from services.notify.convert import category_key
-
     return Effective(
         locale=pref.locale if pref.locale in LOCALES else locale,
         time_zone=pref.time_zone or zone,

@@ -23,15 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ulid import ULID
 
 from kit.db import Database
-from kit.errors import InvalidArgument, NotFound
+from kit.errors import FieldViolation, InvalidArgument, NotFound
 from salesops.notify.v1 import delivery_pb2, notification_pb2, notify_service_pb2
-from services.notify import convert, directory, live, preferences, template_store, tenant_settings
+from services.notify import convert, directory, live, policies, preferences, template_store, tenant_settings
 from services.notify.directory import address_for, resolve
 from services.notify.domain import categories, rate_limit
 from services.notify.domain.notifications import EXTERNAL_CHANNELS, validate
 from services.notify.domain.quiet_hours import hold_until
 from services.notify.domain.templates import TemplateError, check_variables, context, render
-from services.notify.store import DedupeRow, DeliveryRow, InboxItemRow, NotificationRow
+from services.notify.store import ChannelConfigRow, DedupeRow, DeliveryRow, InboxItemRow, NotificationRow
 
 log = logging.getLogger("salesops.notify.send")
 
@@ -174,8 +174,6 @@ class Sender:
         if n.HasField("ack") and not n.ack.escalation_policy_id:
             n = _with_policy(n, tenant_defaults.escalation_policy.get(category, ""))
         if n.HasField("ack") and n.ack.escalation_policy_id:
-            from services.notify import policies
-
             try:
                 await policies.load(session, tenant, n.ack.escalation_policy_id)
             except NotFound:
@@ -437,8 +435,6 @@ class Sender:
 
 async def _enabled_channel_configs(session: AsyncSession) -> dict[int, str]:
     """Channel -> the tenant's enabled config for it (the oldest when several)."""
-    from services.notify.store import ChannelConfigRow
-
     rows = await session.execute(
         select(ChannelConfigRow.channel, ChannelConfigRow.id)
         .where(ChannelConfigRow.enabled.is_(True))
@@ -448,8 +444,6 @@ async def _enabled_channel_configs(session: AsyncSession) -> dict[int, str]:
 
 
 def _violations(exc: TemplateError) -> list[Any]:
-    from kit.errors import FieldViolation
-
     return [FieldViolation(f, d) for f, d in exc.problems]
 
 

@@ -15,6 +15,7 @@ from services.notify import store
 from services.notify.convert import category_enum, category_key
 from services.notify.domain import categories, locale, rate_limit
 from services.notify.domain.quiet_hours import QuietWindow
+from services.notify.preferences import quiet_window
 from services.notify.repositories import on_session
 
 DEFAULT_LOCALE = "zh-CN"
@@ -52,8 +53,6 @@ PLATFORM = TenantDefaults()
 def defaults(s: settings_pb2.NotifySettings | None) -> TenantDefaults:
     if s is None:
         return PLATFORM
-    from services.notify.preferences import quiet_window
-
     limit = rate_limit.Limit()
     if s.HasField("default_rate_limit"):
         window = (
