@@ -43,7 +43,11 @@ async def many_leads(leads: Leads) -> None:
 async def test_metrics_are_aggregated_in_sql(leads: Leads, loaded: list[str]) -> None:
     await many_leads(leads)
     loaded.clear()
-    out = await leads.call("GetLeadMetrics", pb.GetLeadMetricsRequest(group_by=insights_pb2.METRICS_DIMENSION_SOURCE_CODE), user="admin")
+    out = await leads.call(
+        "GetLeadMetrics",
+        pb.GetLeadMetricsRequest(group_by=insights_pb2.METRICS_DIMENSION_SOURCE_CODE),
+        user="admin",
+    )
     assert out.totals.created_count >= N
     assert loaded == []  # figures come from SQL aggregates, not from N rows in memory
 
