@@ -13,17 +13,20 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from kit.db import Database
 from kit.errors import FailedPrecondition, NotFound
+from kit.resources import UnitOfWork
 from kit.runtime import Runtime
 from salesops.notify.v1 import notification_pb2
 from services.notify import convert, events, policies, sending
-from services.notify.store import InboxItemRow, NotificationRow
+from services.notify.repositories.inbox import InboxRepository
+from services.notify.repositories.notifications import NotificationRepository
+from services.notify.store import NotificationRow
 from services.notify.workflows import ChainRequest, ChainStep, EscalationWorkflow
 
 log = logging.getLogger("salesops.notify.escalation")
@@ -105,44 +108,30 @@ async def start_quietly(rt: object, tenant: str, notification_id: str) -> None:
 
 
 async def acknowledge(
-    rt: object, tenant: str, notification_id: str, user_id: str, channel: int
+    uow: UnitOfWork, notification_id: str, user_id: str, channel: int
 ) -> notification_pb2.Notification:
-    assert isinstance(rt, Runtime)
-    async with rt.db.session(tenant) as s:
-        row = await s.scalar(select(NotificationRow).where(NotificationRow.id == notification_id))
-        mine = await s.scalar(
-            select(InboxItemRow.id).where(
-                InboxItemRow.notification_id == notification_id, InboxItemRow.user_id == user_id
-            )
+    """Any user notified so far may acknowledge; repeating it is harmless. The caller tells the
+    running chain after the commit (`signal_acknowledged`): the row is the truth it re-checks."""
+    notifications = NotificationRepository(uow)
+    row = await notifications.find(notification_id)
+    if row is None or not await notifications.addressed_to(notification_id, user_id):
+        raise NotFound("notification", notification_id)
+    if row.escalation_state == N.ESCALATION_STATE_ACKNOWLEDGED:
+        return sending.stored(row)
+    if row.escalation_state != AWAITING:
+        raise FailedPrecondition(f"notification {notification_id} does not await acknowledgement")
+    now = datetime.now(UTC)
+    won = await notifications.acknowledge_if_awaiting(notification_id, user_id, now)
+    await InboxRepository(uow).ack_no_longer_required(notification_id)
+    if won:
+        await events.acknowledged(
+            uow.session, sending.stored(row), user_id, row.escalation_level, channel, now
         )
-        if row is None or mine is None:
-            raise NotFound("notification", notification_id)
-        if row.escalation_state == N.ESCALATION_STATE_ACKNOWLEDGED:
-            return sending.stored(row)
-        if row.escalation_state != AWAITING:
-            raise FailedPrecondition(f"notification {notification_id} does not await acknowledgement")
-        now = datetime.now(UTC)
-        result = await s.execute(
-            update(NotificationRow)
-            .where(NotificationRow.id == notification_id, NotificationRow.escalation_state == AWAITING)
-            .values(
-                escalation_state=N.ESCALATION_STATE_ACKNOWLEDGED,
-                acknowledged_by=user_id,
-                ack_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        await s.execute(
-            update(InboxItemRow)
-            .where(InboxItemRow.notification_id == notification_id)
-            .values(ack_required=False)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            await events.acknowledged(s, sending.stored(row), user_id, row.escalation_level, channel, now)
-        await s.commit()
-        await s.refresh(row)
+    await uow.session.refresh(row)
+    return sending.stored(row)
+
+
+async def signal_acknowledged(rt: Runtime, tenant: str, notification_id: str, user_id: str) -> None:
     with contextlib.suppress(Exception):  # the row is the truth; the workflow re-checks it before escalating
         handle = rt.temporal.get_workflow_handle(workflow_id(tenant, notification_id))
         await handle.signal(EscalationWorkflow.acknowledge, user_id)
-    return sending.stored(row)

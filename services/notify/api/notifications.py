@@ -41,9 +41,14 @@ class NotificationsApi(ApiBase):
         self, request: M.AcknowledgeNotificationRequest, context: Ctx
     ) -> M.AcknowledgeNotificationResponse:
         p = call.principal()
-        n = await escalation.acknowledge(
-            self.rt, p.tenant, request.notification_id, p.user_id, request.channel
-        )
+        nid = request.notification_id
+
+        async def work(uow: UnitOfWork) -> notification_pb2.Notification:
+            n = await escalation.acknowledge(uow, nid, p.user_id, request.channel)
+            uow.after_commit(lambda: escalation.signal_acknowledged(self.rt, p.tenant, nid, p.user_id))
+            return n
+
+        n = await self.tx.run(p.tenant, work)
         return M.AcknowledgeNotificationResponse(notification=NOTIFICATION.present(p, n))
 
     async def BatchSendNotifications(

@@ -92,3 +92,11 @@ class InboxRepository(Repository[InboxItemRow]):
             InboxItemRow.notification_id.in_(notification_ids), InboxItemRow.state == OPEN
         )
         return list(await self.session.scalars(query))
+
+    async def ack_no_longer_required(self, notification_id: str) -> None:
+        await self.session.execute(
+            update(InboxItemRow)
+            .where(InboxItemRow.notification_id == notification_id)
+            .values(ack_required=False)
+            .execution_options(synchronize_session=False)
+        )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, update
 
 from kit.resources import Page, PageRequest, Repository, Sort, query_key
+from salesops.notify.v1 import notification_pb2 as N
 from salesops.notify.v1 import notify_service_pb2
 from services.notify import convert
 from services.notify.store import InboxItemRow, NotificationRow
@@ -75,3 +77,16 @@ class NotificationRepository(Repository[NotificationRow]):
                 about = about.where(InboxItemRow.subject_service == subject_service)
             query = query.where(NotificationRow.id.in_(about))
         return list(await self.session.scalars(query.limit(1000)))
+
+    async def acknowledge_if_awaiting(self, notification_id: str, user_id: str, at: datetime) -> bool:
+        """Compare-and-set: True for the one acknowledgement that ends the wait."""
+        result: Any = await self.session.execute(
+            update(NotificationRow)
+            .where(
+                NotificationRow.id == notification_id,
+                NotificationRow.escalation_state == N.ESCALATION_STATE_AWAITING_ACK,
+            )
+            .values(escalation_state=N.ESCALATION_STATE_ACKNOWLEDGED, acknowledged_by=user_id, ack_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount) == 1
