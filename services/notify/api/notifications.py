@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+from kit.auth import Principal
 from kit.errors import InvalidArgument, SalesopsError
 from kit.grpc import context as call
 from kit.grpc.errors import to_status_proto
@@ -16,15 +17,30 @@ from services.notify.store import InboxItemRow
 
 
 class NotificationsApi(ApiBase):
+    async def _send(self, p: Principal, n: notification_pb2.Notification) -> sending.SendOutcome:
+        """One send in one unit of work; open streams told and the escalation chain started after it commits."""
+        source = notification_pb2.NotificationSource(service="admin" if p.is_admin else p.user_id)
+
+        async def work(uow: UnitOfWork) -> sending.SendOutcome:
+            outcome = await self.sender.send(
+                p.tenant, n, is_admin=p.is_admin, source=source, session=uow.session
+            )
+            uow.after_commit(lambda: self._sent(p.tenant, outcome))
+            return outcome
+
+        return await self.tx.run(p.tenant, work)
+
+    async def _sent(self, tenant: str, outcome: sending.SendOutcome) -> None:
+        await self.sender.announce(tenant, outcome)
+        if outcome.notification.escalation.state == notification_pb2.ESCALATION_STATE_AWAITING_ACK:
+            await escalation.start_quietly(self.rt, tenant, outcome.notification.notification_id)
+
     async def SendNotification(
         self, request: M.SendNotificationRequest, context: Ctx
     ) -> M.SendNotificationResponse:
         p = call.principal()
         sender_only(p)
-        source = notification_pb2.NotificationSource(service="admin" if p.is_admin else p.user_id)
-        outcome = await self.sender.send(p.tenant, request.notification, is_admin=p.is_admin, source=source)
-        if outcome.notification.escalation.state == notification_pb2.ESCALATION_STATE_AWAITING_ACK:
-            await escalation.start_quietly(self.rt, p.tenant, outcome.notification.notification_id)
+        outcome = await self._send(p, request.notification)
         return M.SendNotificationResponse(
             notification=NOTIFICATION.present(p, outcome.notification), deduplicated=outcome.deduplicated
         )
@@ -58,18 +74,13 @@ class NotificationsApi(ApiBase):
         sender_only(p)
         if not 1 <= len(request.requests) <= 100:
             raise InvalidArgument.field("requests", "1 to 100 sends per batch")
-        source = notification_pb2.NotificationSource(service="admin" if p.is_admin else p.user_id)
         results = []
         for one in request.requests:
-            try:
-                outcome = await self.sender.send(
-                    p.tenant, one.notification, is_admin=p.is_admin, source=source
-                )
-            except SalesopsError as exc:  # each item stands alone: one bad notification fails only itself
+            try:  # each item stands alone, in its own unit of work: one bad notification fails only itself
+                outcome = await self._send(p, one.notification)
+            except SalesopsError as exc:
                 results.append(M.BatchSendResult(error=to_status_proto(exc, "notify")))
                 continue
-            if outcome.notification.escalation.state == notification_pb2.ESCALATION_STATE_AWAITING_ACK:
-                await escalation.start_quietly(self.rt, p.tenant, outcome.notification.notification_id)
             results.append(
                 M.BatchSendResult(
                     notification=NOTIFICATION.present(p, outcome.notification),
