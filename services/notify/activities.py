@@ -19,23 +19,25 @@ from temporalio.exceptions import ApplicationError
 
 from kit.calendar import BusinessCalendar, calendar_from_env
 from kit.db import Database
-from salesops.notify.v1 import channel_config_pb2, delivery_pb2, escalation_pb2
+from kit.resources import Transactions
+from salesops.notify.v1 import delivery_pb2, escalation_pb2
 from salesops.notify.v1 import notification_pb2 as N
 from services.notify import (
     calendar_notice,
-    deliveries,
+    delivery_attempts,
     digests,
     directory,
     escalation,
     events,
     preferences,
     sending,
+    store,
     tenant_settings,
 )
-from services.notify.channels.base import Adapter, Message, SendError
+from services.notify.channels.base import Adapter, SendError
 from services.notify.domain import digest as rules
 from services.notify.domain.recipients import escalation_targets
-from services.notify.store import ChannelConfigRow, DeliveryRow, InboxItemRow, NotificationRow, SubscriberRow
+from services.notify.store import InboxItemRow, NotificationRow, SubscriberRow
 from services.notify.workflows import DeliveryRef, StepRequest, SweepRequest
 
 log = logging.getLogger("salesops.notify.activities")
@@ -46,111 +48,33 @@ class DeliveryActivities:
     def __init__(self, db: Database, adapters: Mapping[int, Adapter]) -> None:
         self.db = db
         self.adapters = adapters
+        self.tx = Transactions(db, source="notify", outbox=store.outbox)
 
     @activity.defn(name="notify.attempt_delivery")
     async def attempt(self, ref: DeliveryRef) -> str:
-        """One attempt, recorded before it is sent.
+        """One attempt, recorded (committed) before it is sent; see delivery_attempts.
 
-        The attempt and its idempotency key (`<delivery id>:<attempt>`) are committed
-        first; a crash between the send and its outcome leaves the key in the row, and the
-        retry finds the attempt in doubt instead of blindly sending a second SMS.
         Transient failures raise (Temporal retries with back-off); permanent ones do not retry.
         """
-        now = datetime.now(UTC)
-        async with self.db.session(ref.tenant) as s:
-            row = await s.scalar(select(DeliveryRow).where(DeliveryRow.id == ref.delivery_id))
-            if row is None or row.status not in deliveries.PENDING:
-                return "skipped"  # cancelled, or a previous attempt already succeeded
-            if await deliveries.expired(s, row.notification_id):
-                # A reminder after its deadline is noise: expire_time drops what has not gone out yet.
-                row.status = D.DELIVERY_STATUS_CANCELLED
-                await s.commit()
-                return "expired"
-            in_doubt = row.inflight_key
-            if in_doubt and row.channel not in deliveries.KEYED_CHANNELS:
-                row.status, row.failed_at, row.inflight_key = D.DELIVERY_STATUS_FAILED, now, ""
-                row.last_error_code = deliveries.IN_DOUBT
-                row.last_error = "an earlier attempt may have been sent: check before resending"
-                await deliveries.announce_failure(s, row.id, now)
-                await s.commit()
-                return "in_doubt"
-            if not in_doubt:
-                row.attempts += 1
-            key = in_doubt or f"{row.id}:{row.attempts}"
-            row.inflight_key = key
-            config_payload = await s.scalar(
-                select(ChannelConfigRow.payload).where(
-                    ChannelConfigRow.id == row.channel_config_id, ChannelConfigRow.enabled.is_(True)
-                )
-            )
-            category = await s.scalar(
-                select(NotificationRow.category).where(NotificationRow.id == row.notification_id)
-            )
-            message = Message(row.id, row.notification_id, category or "", row.address, row.title, row.body)
-            if row.is_summary:
-                message = await deliveries.summary_message(s, row)
-            await s.commit()
-        adapter = self.adapters.get(row.channel)
+        plan = await self.tx.run(ref.tenant, lambda uow: delivery_attempts.begin(uow, ref.delivery_id))
+        if isinstance(plan, str):
+            return plan
+        adapter = self.adapters.get(plan.channel)
         try:
-            if config_payload is None or adapter is None:
+            if plan.config is None or adapter is None:
                 raise SendError("CHANNEL_DISABLED", "no enabled channel configuration", permanent=True)
-            config = channel_config_pb2.ChannelConfig.FromString(config_payload)
-            provider_id = await adapter.send(config, message, idempotency_key=key)
+            provider_id = await adapter.send(plan.config, plan.message, idempotency_key=plan.key)
         except SendError as exc:
-            await self._record_failure(ref, exc)
+            error = exc
+            await self.tx.run(ref.tenant, lambda uow: delivery_attempts.failed(uow, ref.delivery_id, error))
             raise ApplicationError(str(exc), exc.code, non_retryable=exc.permanent) from None
-        async with self.db.session(ref.tenant) as s:
-            await s.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id == ref.delivery_id)
-                .values(
-                    status=D.DELIVERY_STATUS_SENT,
-                    sent_at=datetime.now(UTC),
-                    provider_message_id=provider_id,
-                    inflight_key="",
-                    last_error_code="",
-                    last_error="",
-                )
-                .execution_options(synchronize_session=False)
-            )
-            await s.commit()
+        await self.tx.run(ref.tenant, lambda uow: delivery_attempts.sent(uow, ref.delivery_id, provider_id))
         return "sent"
-
-    async def _record_failure(self, ref: DeliveryRef, exc: SendError) -> None:
-        now = datetime.now(UTC)
-        values: dict[str, object] = {
-            "inflight_key": "",  # the attempt's outcome is known: not in doubt
-            "last_error_code": exc.code,
-            "last_error": exc.message[:1000],
-            "status": D.DELIVERY_STATUS_FAILED if exc.permanent else D.DELIVERY_STATUS_RETRYING,
-        }
-        if exc.permanent:
-            values["failed_at"] = now
-        async with self.db.session(ref.tenant) as s:
-            await s.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id == ref.delivery_id)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            if exc.permanent:
-                await deliveries.announce_failure(s, ref.delivery_id, now)
-            await s.commit()
 
     @activity.defn(name="notify.give_up_delivery")
     async def give_up(self, ref: DeliveryRef) -> None:
         """Retries exhausted: the delivery is FAILED, visible and re-sendable."""
-        now = datetime.now(UTC)
-        async with self.db.session(ref.tenant) as s:
-            result = await s.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id == ref.delivery_id, DeliveryRow.status.in_(deliveries.PENDING))
-                .values(status=D.DELIVERY_STATUS_FAILED, failed_at=now)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                await deliveries.announce_failure(s, ref.delivery_id, now)
-            await s.commit()
+        await self.tx.run(ref.tenant, lambda uow: delivery_attempts.give_up(uow, ref.delivery_id))
 
     def all(self) -> list[object]:
         return [self.attempt, self.give_up]

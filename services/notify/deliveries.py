@@ -30,6 +30,8 @@ from services.notify import convert, escalation, events
 from services.notify.channels.base import Message
 from services.notify.domain import rate_limit
 from services.notify.domain.templates import BUILT_INS, render
+from services.notify.repositories import on_session
+from services.notify.repositories.deliveries import DeliveryRepository
 from services.notify.sending import stored
 from services.notify.store import DeliveryRow, InboxItemRow, NotificationRow
 from services.notify.workflows import DeliveryRef, DeliveryWorkflow
@@ -155,18 +157,11 @@ async def resend(
 
 async def summary_message(session: AsyncSession, row: DeliveryRow) -> Message:
     """The text of a summary delivery: how many were folded into it, by category, in the recipient's locale."""
-    folded = await session.execute(
-        select(NotificationRow.category, func.count())
-        .join(DeliveryRow, DeliveryRow.notification_id == NotificationRow.id)
-        .where(DeliveryRow.folded_into == row.id)
-        .group_by(NotificationRow.category)
-    )
-    counts = {str(category): int(n) for category, n in folded.all()}
+    counts = await DeliveryRepository(on_session(session)).folded_by_category(row.id)
     locale = row.locale if ("summary", row.locale) in BUILT_INS else "zh-CN"
     values = {"count": sum(counts.values()), "detail": rate_limit.summary_detail(counts, locale)}
     rendered = render(BUILT_INS[("summary", locale)], values)
     row.title, row.body = rendered.title, rendered.body
-    await session.commit()
     return Message(row.id, row.notification_id, "summary", row.address, rendered.title, rendered.body)
 
 

@@ -37,6 +37,14 @@ class ChannelConfigRepository(Repository[ChannelConfigRow]):
     async def matching(self, where: Sequence[ColumnElement[bool]]) -> list[ChannelConfigRow]:
         return list(await self.session.scalars(select(ChannelConfigRow).where(*where)))
 
+    async def enabled(self, config_id: str) -> ChannelConfigRow | None:
+        row = await self.session.scalar(
+            select(ChannelConfigRow).where(
+                ChannelConfigRow.id == config_id, ChannelConfigRow.enabled.is_(True)
+            )
+        )
+        return row
+
 
 class EscalationPolicyRepository(Repository[EscalationPolicyRow]):
     model = EscalationPolicyRow

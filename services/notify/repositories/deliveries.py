@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC
+from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, func, select, update
 
 from kit.resources import Page, PageRequest, Repository, Sort, query_key
 from salesops.notify.v1 import notify_service_pb2
@@ -56,3 +57,25 @@ class DeliveryRepository(Repository[DeliveryRow]):
             .values(status=status)
             .execution_options(synchronize_session=False)
         )
+
+    async def set_outcome(
+        self, delivery_id: str, values: dict[str, Any], *, if_pending: Sequence[int] = ()
+    ) -> bool:
+        """Write an attempt's outcome; with `if_pending`, only while the delivery is still pending."""
+        stmt = update(DeliveryRow).where(DeliveryRow.id == delivery_id)
+        if if_pending:
+            stmt = stmt.where(DeliveryRow.status.in_(list(if_pending)))
+        result: Any = await self.session.execute(
+            stmt.values(**values).execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount) == 1
+
+    async def folded_by_category(self, summary_id: str) -> dict[str, int]:
+        """How many deliveries were folded into a summary delivery, by notification category."""
+        rows = await self.session.execute(
+            select(NotificationRow.category, func.count())
+            .join(DeliveryRow, DeliveryRow.notification_id == NotificationRow.id)
+            .where(DeliveryRow.folded_into == summary_id)
+            .group_by(NotificationRow.category)
+        )
+        return {str(category): int(n) for category, n in rows.all()}
