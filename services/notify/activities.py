@@ -9,26 +9,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
-from sqlalchemy import select, update
+from sqlalchemy import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from kit.calendar import BusinessCalendar, calendar_from_env
 from kit.db import Database
-from kit.resources import Transactions
-from salesops.notify.v1 import delivery_pb2, escalation_pb2
-from salesops.notify.v1 import notification_pb2 as N
+from kit.resources import Transactions, UnitOfWork
+from salesops.notify.v1 import delivery_pb2
 from services.notify import (
     calendar_notice,
     delivery_attempts,
     digests,
-    directory,
     escalation,
-    events,
     preferences,
     sending,
     store,
@@ -36,8 +33,7 @@ from services.notify import (
 )
 from services.notify.channels.base import Adapter, SendError
 from services.notify.domain import digest as rules
-from services.notify.domain.recipients import escalation_targets
-from services.notify.store import InboxItemRow, NotificationRow, SubscriberRow
+from services.notify.store import SubscriberRow
 from services.notify.workflows import DeliveryRef, StepRequest, SweepRequest
 
 log = logging.getLogger("salesops.notify.activities")
@@ -82,78 +78,24 @@ class DeliveryActivities:
 
 class EscalationActivities:
     def __init__(self, db: Database, redis: aioredis.Redis) -> None:
-        self.db = db
         self.sender = sending.Sender(db, redis)
+        self.tx = Transactions(db, source="notify", outbox=store.outbox)
 
     @activity.defn(name="notify.escalate")
     async def escalate(self, step: StepRequest) -> list[str]:
         """Notify the next level; returns its users ([] = nobody: still awaiting, or chain over)."""
-        async with self.db.session(step.tenant) as s:
-            row = await s.scalar(
-                select(NotificationRow).where(NotificationRow.id == step.notification_id).with_for_update()
-            )
-            if (
-                row is None
-                or row.escalation_state != escalation.AWAITING
-                or row.escalation_level >= step.level
-            ):
-                return []
-            previous = list(
-                await s.scalars(
-                    select(InboxItemRow.user_id).where(
-                        InboxItemRow.notification_id == row.id,
-                        InboxItemRow.escalation_level == step.level - 1,
-                    )
-                )
-            )
-            already = set(
-                await s.scalars(select(InboxItemRow.user_id).where(InboxItemRow.notification_id == row.id))
-            )
-            assert step.step is not None
-            if step.step.recipients:
-                targets = escalation_pb2.RecipientList.FromString(step.step.recipients).recipients
-                candidates = await directory.resolve(s, targets)
-            else:
-                candidates = escalation_targets(await directory.members(s), previous, step.step.role)
-            users = [u for u in candidates if u not in already]
-            n = sending.stored(row)
-            n.priority = step.step.priority or min(n.priority + 1, N.NOTIFICATION_PRIORITY_CRITICAL)  # type: ignore[assignment]
-            deadline = datetime.now(UTC) + timedelta(seconds=step.step.ack_timeout_seconds)
-            items, _ = await self.sender.fan_out(
-                s,
-                n,
-                users,
-                level=step.level,
-                ack_deadline=deadline,
-                escalated_from=previous,
-                channels=step.step.channels,
-            )
-            row.escalation_level = step.level
-            await events.escalated(s, n, step.level, previous, users, deadline, datetime.now(UTC))
-            await s.commit()
-        await self.sender.announce(step.tenant, sending.SendOutcome(n, False, items, []))
-        return users
+
+        async def work(uow: UnitOfWork) -> list[str]:
+            users, outcome = await escalation.escalate(uow, self.sender, step)
+            if outcome is not None:
+                uow.after_commit(lambda: self.sender.announce(step.tenant, outcome))
+            return users
+
+        return await self.tx.run(step.tenant, work)
 
     @activity.defn(name="notify.exhaust_escalation")
     async def exhaust(self, ref: StepRequest) -> None:
-        async with self.db.session(ref.tenant) as s:
-            result = await s.execute(
-                update(NotificationRow)
-                .where(
-                    NotificationRow.id == ref.notification_id,
-                    NotificationRow.escalation_state == escalation.AWAITING,
-                )
-                .values(escalation_state=N.ESCALATION_STATE_EXHAUSTED)
-                .execution_options(synchronize_session=False)
-            )
-            row = await s.scalar(select(NotificationRow).where(NotificationRow.id == ref.notification_id))
-            if result.rowcount == 1 and row is not None:  # type: ignore[attr-defined]
-                notified = await s.scalars(
-                    select(InboxItemRow.user_id).where(InboxItemRow.notification_id == ref.notification_id)
-                )
-                at = datetime.now(UTC)
-                await events.exhausted(s, sending.stored(row), row.escalation_level, list(notified), at)
-            await s.commit()
+        await self.tx.run(ref.tenant, lambda uow: escalation.exhaust(uow, ref.notification_id))
 
     def all(self) -> list[object]:
         return [self.escalate, self.exhaust]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,12 +22,13 @@ from kit.db import Database
 from kit.errors import FailedPrecondition, NotFound
 from kit.resources import UnitOfWork
 from kit.runtime import Runtime
-from salesops.notify.v1 import notification_pb2
-from services.notify import convert, events, policies, sending
+from salesops.notify.v1 import escalation_pb2, notification_pb2
+from services.notify import convert, directory, events, policies, sending
+from services.notify.domain.recipients import escalation_targets
 from services.notify.repositories.inbox import InboxRepository
 from services.notify.repositories.notifications import NotificationRepository
 from services.notify.store import NotificationRow
-from services.notify.workflows import ChainRequest, ChainStep, EscalationWorkflow
+from services.notify.workflows import ChainRequest, ChainStep, EscalationWorkflow, StepRequest
 
 log = logging.getLogger("salesops.notify.escalation")
 N = notification_pb2
@@ -135,3 +136,51 @@ async def signal_acknowledged(rt: Runtime, tenant: str, notification_id: str, us
     with contextlib.suppress(Exception):  # the row is the truth; the workflow re-checks it before escalating
         handle = rt.temporal.get_workflow_handle(workflow_id(tenant, notification_id))
         await handle.signal(EscalationWorkflow.acknowledge, user_id)
+
+
+async def escalate(
+    uow: UnitOfWork, sender: sending.Sender, step: StepRequest
+) -> tuple[list[str], sending.SendOutcome | None]:
+    """Notify the next level: its users ([] = nobody: still awaiting, or chain over) and what to announce."""
+    notifications, inbox = NotificationRepository(uow), InboxRepository(uow)
+    row = await notifications.locked(step.notification_id)
+    if row is None or row.escalation_state != AWAITING or row.escalation_level >= step.level:
+        return [], None
+    previous = await inbox.users_of(row.id, step.level - 1)
+    already = set(await inbox.users_of(row.id))
+    assert step.step is not None
+    s = uow.session
+    if step.step.recipients:
+        targets = escalation_pb2.RecipientList.FromString(step.step.recipients).recipients
+        candidates = await directory.resolve(s, targets)
+    else:
+        candidates = escalation_targets(await directory.members(s), previous, step.step.role)
+    users = [u for u in candidates if u not in already]
+    n = sending.stored(row)
+    n.priority = step.step.priority or min(n.priority + 1, N.NOTIFICATION_PRIORITY_CRITICAL)  # type: ignore[assignment]
+    deadline = datetime.now(UTC) + timedelta(seconds=step.step.ack_timeout_seconds)
+    items, _ = await sender.fan_out(
+        s,
+        n,
+        users,
+        level=step.level,
+        ack_deadline=deadline,
+        escalated_from=previous,
+        channels=step.step.channels,
+    )
+    row.escalation_level = step.level
+    await events.escalated(s, n, step.level, previous, users, deadline, datetime.now(UTC))
+    return users, sending.SendOutcome(n, False, items, [])
+
+
+async def exhaust(uow: UnitOfWork, notification_id: str) -> None:
+    """The chain ran out: EXHAUSTED, announced once."""
+    notifications = NotificationRepository(uow)
+    if not await notifications.exhaust_if_awaiting(notification_id):
+        return
+    row = await notifications.find(notification_id)
+    if row is not None:
+        notified = await InboxRepository(uow).users_of(notification_id)
+        await events.exhausted(
+            uow.session, sending.stored(row), row.escalation_level, notified, datetime.now(UTC)
+        )

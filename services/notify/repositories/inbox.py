@@ -100,3 +100,10 @@ class InboxRepository(Repository[InboxItemRow]):
             .values(ack_required=False)
             .execution_options(synchronize_session=False)
         )
+
+    async def users_of(self, notification_id: str, level: int | None = None) -> list[str]:
+        """Users with an item of the notification (at one escalation level, if given)."""
+        query = select(InboxItemRow.user_id).where(InboxItemRow.notification_id == notification_id)
+        if level is not None:
+            query = query.where(InboxItemRow.escalation_level == level)
+        return list(await self.session.scalars(query))

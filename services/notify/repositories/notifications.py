@@ -90,3 +90,22 @@ class NotificationRepository(Repository[NotificationRow]):
             .execution_options(synchronize_session=False)
         )
         return int(result.rowcount) == 1
+
+    async def locked(self, notification_id: str) -> NotificationRow | None:
+        """The row, locked for the rest of the transaction (one escalation step at a time)."""
+        row = await self.session.scalar(
+            select(NotificationRow).where(NotificationRow.id == notification_id).with_for_update()
+        )
+        return row
+
+    async def exhaust_if_awaiting(self, notification_id: str) -> bool:
+        result: Any = await self.session.execute(
+            update(NotificationRow)
+            .where(
+                NotificationRow.id == notification_id,
+                NotificationRow.escalation_state == N.ESCALATION_STATE_AWAITING_ACK,
+            )
+            .values(escalation_state=N.ESCALATION_STATE_EXHAUSTED)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount) == 1
