@@ -67,6 +67,8 @@ Leaf = FieldSet | HasEvidence | Checked | Approved
 class AllOf:
     children: tuple[Node, ...]
     label: str = ""
+    # Branch names of the children, when the caller's schema names them (e.g. "required_fields[0]").
+    names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,9 +184,12 @@ def _hint(leaf: Leaf, facts: DealFacts, want: bool) -> str:
     return f"get an approval of flow {leaf.flow_id} APPROVED{now}"
 
 
-def _branch(parent: str, name: str, index: int) -> str:
-    step = f"{name}[{index}]"
+def _join(parent: str, step: str) -> str:
     return f"{parent}.{step}" if parent else step
+
+
+def _branch(parent: str, name: str, index: int) -> str:
+    return _join(parent, f"{name}[{index}]")
 
 
 def _children(node: AllOf | AnyOf | NoneOf) -> tuple[Node, ...]:
@@ -209,7 +214,11 @@ def _eval(node: Node, facts: DealFacts, branch: str, want: bool) -> tuple[bool, 
             negated=not want,
         )
         return ok, [item]
-    kids = [(_branch(branch, _name(node), i), c) for i, c in enumerate(_children(node))]
+    named = node.names if isinstance(node, AllOf) else ()
+    kids = [
+        (_join(branch, named[i]) if i < len(named) else _branch(branch, _name(node), i), c)
+        for i, c in enumerate(_children(node))
+    ]
     # NOT(a, b) = AND(not a, not b); every combination reduces to "all" or "any" of children with a truth.
     if isinstance(node, NoneOf):
         every, child_want = want, not want

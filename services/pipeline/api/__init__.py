@@ -1,7 +1,7 @@
-"""gRPC servicer of the pipeline service: proto <-> domain, validation, error mapping.
+"""gRPC servicer of the pipeline service, one module per resource: proto <-> use case, checks; no SQL, no rules.
 
-RPCs not overridden here answer UNIMPLEMENTED (the generated base class), until
-the issue that builds them lands; the contract in protos/ is already complete.
+RPCs not overridden answer UNIMPLEMENTED (the generated base class) until the
+issue that builds them lands; the contract in protos/ is complete.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from kit.grpc import diagnostics
 from kit.grpc.server import Registration
 from kit.runtime import Runtime
 from salesops.pipeline.v1 import pipeline_service_pb2, pipeline_service_pb2_grpc
+from services.pipeline.api.deals import DealsApi
+from services.pipeline.api.stage_model import StageModelApi
 
 
-class PipelineServiceApi(pipeline_service_pb2_grpc.PipelineServiceServicer):
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class PipelineServiceApi(DealsApi, StageModelApi, pipeline_service_pb2_grpc.PipelineServiceServicer):
+    """PipelineService assembled from its resources' modules."""
 
 
 def registrations(rt: Runtime) -> list[Registration]:

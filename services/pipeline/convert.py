@@ -1,0 +1,69 @@
+"""Conversions shared by the pipeline modules: clock, timestamps, dates, proto enum names."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.type import date_pb2  # type: ignore[import-untyped]
+
+from kit.errors import InvalidArgument
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def aware(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def ts(value: dt.datetime | None) -> Timestamp:
+    t = Timestamp()
+    if value is not None:
+        t.FromDatetime(aware(value))
+    return t
+
+
+def from_ts(t: Timestamp) -> dt.datetime | None:
+    if not t.seconds and not t.nanos:
+        return None
+    return t.ToDatetime(tzinfo=dt.UTC)
+
+
+def to_date(d: date_pb2.Date, field: str) -> dt.date:
+    """A real calendar date (INVALID_ARGUMENT on `field` for an unset or impossible one)."""
+    try:
+        return dt.date(d.year, d.month, d.day)
+    except ValueError:
+        raise InvalidArgument.field(field, "must be a real calendar date (year, month and day)") from None
+
+
+def optional_date(d: date_pb2.Date, field: str) -> dt.date | None:
+    if not (d.year or d.month or d.day):
+        return None
+    return to_date(d, field)
+
+
+def date_proto(value: dt.date) -> date_pb2.Date:
+    return date_pb2.Date(year=value.year, month=value.month, day=value.day)
+
+
+def enum_name(enum: Any, value: int) -> str:
+    """Stored name of an enum value: FORECAST_CATEGORY_COMMIT -> COMMIT; UNSPECIFIED -> ""."""
+    if not value:
+        return ""
+    found = enum.DESCRIPTOR.values_by_number.get(value)
+    if found is None:
+        return f"UNKNOWN_{value}"  # a value from a newer client: matches nothing stored
+    prefix = enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")
+    return str(found.name).removeprefix(prefix)
+
+
+def enum_value(enum: Any, name: str) -> Any:
+    if not name:
+        return 0
+    prefix = enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")
+    return enum.Value(prefix + name)

@@ -1,0 +1,214 @@
+"""Deal use cases: create (direct, partner, import or from a lead) and update. Never commit.
+
+Every write goes through the one gate engine: a create in a later stage runs the
+gates of every stage up to it, an update recomputes the probability from the
+stage and its rules. Every write appends the tracked changes to the history and
+stages its event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+from google.protobuf.field_mask_pb2 import FieldMask
+from ulid import ULID
+
+from kit.auth import Principal
+from kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Violations
+from kit.resources import UnitOfWork, merge_update, sanitize_create
+from salesops.pipeline.v1 import deal_pb2, events_pb2, types_pb2
+from services.pipeline import access, criteria, events, stage_models
+from services.pipeline.convert import enum_name, to_date
+from services.pipeline.documents import body_of, deal_of, store_editable, tracked
+from services.pipeline.domain import history
+from services.pipeline.domain import stages as s
+from services.pipeline.gating import refusal
+from services.pipeline.repositories.deals import OPEN, Deals
+from services.pipeline.repositories.history import DealChanges
+from services.pipeline.store import DealRow
+
+# A close date is "not in the past" in any zone: the earliest local date on Earth is UTC-12.
+ZONE_SLACK = timedelta(hours=12)
+USER_CATEGORIES = ("PIPELINE", "BEST_CASE", "COMMIT", "OMITTED")
+LOCKED_PATHS = ("stage_id",)  # changed only by MoveStage
+
+
+def validate(deal: deal_pb2.Deal, at: datetime, *, prefix: str = "deal") -> None:
+    """The contract's required fields and value rules, every problem at once."""
+    v = Violations()
+    if not deal.title.strip():
+        v.add(f"{prefix}.title", "required")
+    if not deal.customer.display_name.strip():
+        v.add(f"{prefix}.customer.display_name", "required")
+    if not deal.HasField("amount") or len(deal.amount.currency) != 3 or not deal.amount.currency.isupper():
+        v.add(f"{prefix}.amount", "required, with an ISO 4217 currency code")
+    elif deal.amount.amount_minor < 0:
+        v.add(f"{prefix}.amount", "must not be negative")
+    if not deal.HasField("expected_close_date"):
+        v.add(f"{prefix}.expected_close_date", "required: a real date, not 'ASAP'")
+    else:
+        try:
+            close = to_date(deal.expected_close_date, f"{prefix}.expected_close_date")
+        except InvalidArgument as exc:
+            v.add(f"{prefix}.expected_close_date", exc.violations[0].description)
+        else:
+            if close < (at - ZONE_SLACK).date():
+                v.add(f"{prefix}.expected_close_date", "must not be in the past")
+    category = enum_name(types_pb2.ForecastCategory, deal.forecast_category)
+    if category and category not in USER_CATEGORIES:
+        v.add(
+            f"{prefix}.forecast_category",
+            f"one of {', '.join(USER_CATEGORIES)} (CLOSED is set by the service)",
+        )
+    v.raise_if_any("invalid deal")
+
+
+def _digest(deal: deal_pb2.Deal) -> str:
+    return hashlib.sha256(deal.SerializeToString(deterministic=True)).hexdigest()
+
+
+async def _replay(repo: Deals, who: Principal, deal_id: str, digest: str) -> DealRow | None:
+    found = await repo.find(deal_id)
+    if found is None:
+        return None
+    if found.request_digest != digest or not access.can_view(who, found.owner_user_id, found.org_path):
+        raise AlreadyExists(repo.resource, deal_id, "a different deal already has this deal_id")
+    return found
+
+
+async def create_deal(
+    uow: UnitOfWork, who: Principal, incoming: deal_pb2.Deal, at: datetime, *, origin: str = "MANUAL"
+) -> DealRow:
+    deal = sanitize_create(incoming)
+    deal.ClearField("etag")
+    validate(deal, at)
+    repo = Deals(uow)
+    digest = _digest(deal)
+    deal_id = deal.deal_id or str(ULID())
+    if deal.deal_id and (replayed := await _replay(repo, who, deal_id, digest)):
+        return replayed
+    deal.deal_id = deal_id
+    owner = deal.owner_user_id or who.user_id
+    org_path = who.org.strip("/")  # member profiles (owner's org) arrive with their issue
+    if owner != who.user_id:
+        access.require_assign(who, org_path)
+    deal.owner_user_id = owner
+    model, domain = await stage_models.domain_model(uow)
+    stage_id = deal.stage_id or domain.first.stage_id
+    try:
+        review = s.review_move(domain, "", stage_id, criteria.facts_of(domain, deal, ()))
+    except s.UnknownStage:
+        raise InvalidArgument.field("deal.stage_id", f"no stage {stage_id!r} in the stage model") from None
+    if not review.passed:
+        raise refusal(review, "")
+    stage = domain.stage(stage_id)
+    assert stage is not None
+    if not deal.forecast_category:
+        default = stage.default_category if stage.default_category != "FORECAST_CATEGORY_UNSPECIFIED" else ""
+        deal.forecast_category = types_pb2.ForecastCategory.Value(default or "FORECAST_CATEGORY_PIPELINE")
+    deal.stage_history.add(to_stage_id=stage_id, moved_by=who.user_id).transition_time.FromDatetime(at)
+    row = DealRow(
+        deal_id=deal_id,
+        org_path=org_path,
+        stage_id=stage_id,
+        stage_model_version=model.version,
+        probability=review.probability.percent,
+        stage_probability=review.probability.base,
+        status=OPEN,
+        lead_id=deal.source.lead_id or None,
+        origin=origin,
+        frozen=False,
+        stage_entered_at=at,
+        last_confirm_at=at,
+        created_at=at,
+        created_by=who.user_id,
+        updated_at=at,
+        updated_by=who.user_id,
+        version=1,
+        request_digest=digest,
+    )
+    store_editable(row, deal)
+    await repo.add(row)
+    await DealChanges(uow).append(deal_id, history.changes(None, tracked(row)), who.user_id, at)
+    created = events_pb2.DealCreated(
+        deal=events.context(row),
+        origin=deal_pb2.DealOrigin.Value(f"DEAL_ORIGIN_{origin}"),
+        product_lines=sorted({li.product_line for li in deal.line_items if li.product_line}),
+        skus=sorted({li.sku for li in deal.line_items if li.sku}),
+        created_by=who.user_id,
+    )
+    await uow.emit(events.DEAL_CREATED, created, subject=deal_id)
+    return row
+
+
+def _check_mask(mask: FieldMask, incoming: deal_pb2.Deal, current: deal_pb2.Deal) -> None:
+    for path in mask.paths:
+        if path.split(".")[0] in LOCKED_PATHS:
+            raise InvalidArgument.field("update_mask", "stage_id changes only through MoveStage")
+    if not mask.paths and incoming.stage_id and incoming.stage_id != current.stage_id:
+        raise InvalidArgument.field("deal.stage_id", "stage_id changes only through MoveStage")
+
+
+async def update_deal(
+    uow: UnitOfWork, who: Principal, incoming: deal_pb2.Deal, mask: FieldMask, at: datetime
+) -> DealRow:
+    repo = Deals(uow)
+    row = await repo.visible(who, incoming.deal_id)
+    repo.check_etag(row, incoming.etag)
+    if row.status != OPEN:
+        raise FailedPrecondition(
+            "only open deals are edited; reopen a lost deal first", reason="DEAL_NOT_OPEN"
+        )
+    current = deal_of(row)
+    _check_mask(mask, incoming, current)
+    merged = merge_update(current, incoming, mask)
+    validate(merged, at)
+    before = tracked(row)
+    previous = events.context(row)
+    if merged.owner_user_id != row.owner_user_id:
+        access.require_assign(who, row.org_path)
+    _, domain = await stage_models.domain_model(uow)
+    stage = domain.stage(row.stage_id)
+    if stage is not None:
+        # Rules may raise (or, once their condition no longer holds, stop raising) the probability.
+        evidence = await repo.evidence_types(row.deal_id)
+        p = s.probability(stage, criteria.facts_of(domain, merged, evidence))
+        row.probability, row.stage_probability = p.percent, p.base
+    store_editable(row, merged)
+    row.updated_at, row.updated_by = at, who.user_id
+    await repo.update_if_etag(row, incoming.etag)
+    changed = history.changes(before, tracked(row))
+    await DealChanges(uow).append(row.deal_id, changed, who.user_id, at)
+    await _announce_update(uow, row, previous, changed, list(mask.paths), who.user_id)
+    return row
+
+
+async def _announce_update(
+    uow: UnitOfWork,
+    row: DealRow,
+    previous: events_pb2.DealContext,
+    changed: list[history.Change],
+    paths: list[str],
+    actor: str,
+) -> None:
+    names = {c.field for c in changed}
+    if history.OWNER in names:
+        moved = events_pb2.DealOwnerChanged(
+            deal=events.context(row),
+            previous_owner_user_id=previous.owner_user_id,
+            previous_org_path=previous.org_path,
+            changed_by=actor,
+        )
+        await uow.emit(events.DEAL_OWNER_CHANGED, moved, subject=row.deal_id)
+    updated = events_pb2.DealUpdated(deal=events.context(row), changed_fields=paths, updated_by=actor)
+    if history.AMOUNT in names:
+        updated.previous_amount.CopyFrom(previous.amount)
+    if history.CLOSE_DATE in names:
+        updated.previous_expected_close_date.CopyFrom(previous.expected_close_date)
+    if history.CATEGORY in names:
+        updated.previous_forecast_category = previous.forecast_category
+    await uow.emit(events.DEAL_UPDATED, updated, subject=row.deal_id)
+
+
+__all__ = ["body_of", "create_deal", "update_deal", "validate"]

@@ -1,0 +1,35 @@
+"""Events of the pipeline service ("pipeline.<Message>", subject the deal id), staged in the outbox."""
+
+from __future__ import annotations
+
+from salesops.common.v1.types_pb2 import Money
+from salesops.pipeline.v1 import deal_pb2, events_pb2, types_pb2
+from services.pipeline.convert import date_proto, enum_value
+from services.pipeline.store import DealRow
+
+SOURCE = "pipeline"
+DEAL_CREATED = "pipeline.DealCreated"
+DEAL_UPDATED = "pipeline.DealUpdated"
+DEAL_OWNER_CHANGED = "pipeline.DealOwnerChanged"
+DEAL_STAGE_CHANGED = "pipeline.DealStageChanged"
+DEAL_GATE_REJECTED = "pipeline.DealGateRejected"
+
+
+def context(row: DealRow) -> events_pb2.DealContext:
+    """The deal as it stood after the change (no personal data: users are ids)."""
+    return events_pb2.DealContext(
+        deal_id=row.deal_id,
+        title=row.title,
+        customer_id=row.customer_id,
+        customer_name=row.customer_name,
+        industry=row.industry,
+        owner_user_id=row.owner_user_id,
+        org_path=row.org_path,
+        stage_id=row.stage_id,
+        status=enum_value(deal_pb2.DealStatus, row.status),
+        amount=Money(amount_minor=row.amount_minor, currency=row.currency),
+        probability_percent=row.probability,
+        expected_close_date=date_proto(row.expected_close_date),
+        forecast_category=enum_value(types_pb2.ForecastCategory, row.forecast_category),
+        lead_id=row.lead_id or "",
+    )
