@@ -8,12 +8,10 @@ own tenant session; one tenant's failure in the sweep never stops another's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
-from sqlalchemy import select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -26,14 +24,11 @@ from services.notify import (
     delivery_attempts,
     digests,
     escalation,
-    preferences,
     sending,
     store,
-    tenant_settings,
 )
 from services.notify.channels.base import Adapter, SendError
-from services.notify.domain import digest as rules
-from services.notify.store import SubscriberRow
+from services.notify.repositories.subscribers import active_everywhere
 from services.notify.workflows import DeliveryRef, StepRequest, SweepRequest
 
 log = logging.getLogger("salesops.notify.activities")
@@ -105,28 +100,25 @@ class DigestActivities:
     def __init__(self, db: Database, redis: aioredis.Redis, calendar: BusinessCalendar | None = None) -> None:
         self.db = db
         self.sender = sending.Sender(db, redis)
+        self.tx = Transactions(db, source="notify", outbox=store.outbox)
         self.calendar = calendar or calendar_from_env()
 
     @activity.defn(name="notify.send_due_digests")
     async def sweep(self, request: SweepRequest) -> int:
-        """Send the digest of every user whose local send time has passed today; returns how many went out."""
+        """Send the digest of every user whose local send time has passed today; returns how many went out.
+
+        Each digest (and each tenant's calendar notice) is its own unit of work: one tenant's
+        broken template or settings is logged and never stops everyone else's.
+        """
         now = datetime.fromisoformat(request.now) if request.now else datetime.now(UTC)
-        async with self.db.system_session() as s:
-            people = (
-                await s.execute(
-                    select(SubscriberRow.tenant_id, SubscriberRow.user_id, SubscriberRow.roles).where(
-                        SubscriberRow.active.is_(True)
-                    )
-                )
-            ).all()
+        people = await active_everywhere(self.db)
         sent = 0
         failed: dict[str, int] = {}
         for tenant, user_id, roles in people:
             activity.heartbeat(sent)
             try:
-                sent += await self._one(tenant, user_id, roles, now)
+                sent += await self.tx.run(tenant, self._digest_of(user_id, roles, now))
             except Exception:
-                # One tenant's broken template or settings must not stop everyone's digests.
                 failed[tenant] = failed.get(tenant, 0) + 1
                 log.exception("digest of user %s in tenant %s failed; the sweep goes on", user_id, tenant)
         for tenant, count in failed.items():
@@ -138,41 +130,32 @@ class DigestActivities:
                 admins[tenant].append(user_id)
         for tenant, users in admins.items():
             try:
-                await self._calendar_notice(tenant, users, now)
-            except Exception:  # one tenant's trouble never stops another's notices or digests
+                await self.tx.run(tenant, self._calendar_notice(users, now))
+            except Exception:
                 log.exception("business calendar notice for tenant %s failed", tenant)
         if people and sum(failed.values()) == len(people):
             raise RuntimeError("every digest failed")  # nothing works (e.g. the database): let Temporal retry
         return sent
 
-    async def _calendar_notice(self, tenant: str, admins: list[str], now: datetime) -> None:
-        """The calendar coverage warning to the tenant's admins, once per year (dedupe key)."""
-        async with self.db.session(tenant) as s:
-            zone = (await tenant_settings.load_defaults(s)).time_zone
-            outcomes = await calendar_notice.tell_admins(
-                self.sender, s, tenant, admins, now.astimezone(ZoneInfo(zone)).date(), self.calendar
-            )
-            await s.commit()
-        for outcome in outcomes:
-            await self.sender.announce(tenant, outcome)
+    def _announced(self, uow: UnitOfWork, outcome: sending.SendOutcome) -> None:
+        uow.after_commit(lambda: self.sender.announce(uow.tenant, outcome))
 
-    async def _one(self, tenant: str, user_id: str, roles: str, now: datetime) -> int:
-        """Send one user's digest if it is due; 1 when one went out."""
-        async with self.db.session(tenant) as s:
-            pref = (await preferences.load(s, [user_id])).get(user_id)
-            cfg = digests.settings_for(pref, set(roles.split(",")), await tenant_settings.load_defaults(s))
-            day = rules.due_date(now, cfg.time_zone, cfg.send_time) if cfg.enabled else None
-            if day is None:
+    def _digest_of(self, user_id: str, roles: str, now: datetime) -> Callable[[UnitOfWork], Awaitable[int]]:
+        async def work(uow: UnitOfWork) -> int:
+            outcome = await digests.send_due(uow, self.sender, user_id, roles, now)
+            if outcome is None:
                 return 0
-            sections = rules.build(await digests.entries(s, user_id, day), day, cfg.time_zone)
-            if not sections and cfg.skip_when_empty:
-                return 0
-            outcome = await self.sender.send(
-                tenant, digests.digest_notification(user_id, day, sections), session=s
-            )
-            await s.commit()
-        await self.sender.announce(tenant, outcome)
-        return 0 if outcome.deduplicated else 1
+            self._announced(uow, outcome)
+            return 0 if outcome.deduplicated else 1
+
+        return work
+
+    def _calendar_notice(self, admins: list[str], now: datetime) -> Callable[[UnitOfWork], Awaitable[None]]:
+        async def work(uow: UnitOfWork) -> None:
+            for outcome in await calendar_notice.tell_admins(self.sender, uow, admins, now, self.calendar):
+                self._announced(uow, outcome)
+
+        return work
 
     def all(self) -> list[object]:
         return [self.sweep]

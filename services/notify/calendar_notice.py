@@ -8,15 +8,16 @@ the gap's key (`business-calendar:<year>`) held for a year, so repeats are dedup
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from google.protobuf.struct_pb2 import Struct
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.calendar import BusinessCalendar
 from kit.calendar.coverage import coverage_gaps
+from kit.resources import UnitOfWork
 from salesops.notify.v1 import notification_pb2 as N
-from services.notify import sending
+from services.notify import sending, tenant_settings
 
 NOTICE_WINDOW = timedelta(days=366)
 
@@ -37,17 +38,14 @@ def notice(gap_key: str, year: int, message: str, admins: list[str]) -> N.Notifi
 
 
 async def tell_admins(
-    sender: sending.Sender,
-    session: AsyncSession,
-    tenant: str,
-    admins: list[str],
-    today: date,
-    calendar: BusinessCalendar,
+    sender: sending.Sender, uow: UnitOfWork, admins: list[str], now: datetime, calendar: BusinessCalendar
 ) -> list[sending.SendOutcome]:
-    """One notice per coverage gap (deduplicated per tenant and year); the caller commits."""
+    """One notice per coverage gap, judged on the tenant's own date (deduplicated per tenant and year)."""
     if not admins:
         return []
+    zone = (await tenant_settings.load_defaults(uow.session)).time_zone
+    today = now.astimezone(ZoneInfo(zone)).date()
     return [
-        await sender.send(tenant, notice(gap.key, gap.year, gap.message, admins), session=session)
+        await sender.send(uow.tenant, notice(gap.key, gap.year, gap.message, admins), session=uow.session)
         for gap in coverage_gaps(today, calendar)
     ]

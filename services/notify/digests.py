@@ -24,8 +24,9 @@ from temporalio.client import (
     ScheduleSpec,
 )
 
+from kit.resources import UnitOfWork
 from salesops.notify.v1 import digest_pb2, notification_pb2, preference_pb2
-from services.notify import convert, preferences
+from services.notify import convert, preferences, sending, tenant_settings
 from services.notify.domain import digest as rules
 from services.notify.store import InboxItemRow
 from services.notify.workflows import DigestSweepWorkflow, SweepRequest
@@ -136,3 +137,19 @@ async def ensure_schedule(client: Client, task_queue: str, every: timedelta = ti
     )
     with contextlib.suppress(ScheduleAlreadyRunningError):
         await client.create_schedule(SCHEDULE_ID, schedule)
+
+
+async def send_due(
+    uow: UnitOfWork, sender: sending.Sender, user_id: str, roles: str, now: datetime
+) -> sending.SendOutcome | None:
+    """Send one user's digest if it is due today in their zone (None: not due, or empty and skipped)."""
+    s = uow.session
+    pref = (await preferences.load(s, [user_id])).get(user_id)
+    cfg = settings_for(pref, set(roles.split(",")), await tenant_settings.load_defaults(s))
+    day = rules.due_date(now, cfg.time_zone, cfg.send_time) if cfg.enabled else None
+    if day is None:
+        return None
+    sections = rules.build(await entries(s, user_id, day), day, cfg.time_zone)
+    if not sections and cfg.skip_when_empty:
+        return None
+    return await sender.send(uow.tenant, digest_notification(user_id, day, sections), session=s)

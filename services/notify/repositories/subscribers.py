@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, literal, or_, select
 
+from kit.db import Database
 from kit.resources import Page, PageRequest, Repository, Sort, contains, query_key, starts_with
 from salesops.notify.v1 import notify_service_pb2
 from services.notify.store import SubscriberRow
@@ -74,3 +75,14 @@ CONTACT_COLUMNS = (
     SubscriberRow.wecom_user_id,
     SubscriberRow.dingtalk_user_id,
 )
+
+
+async def active_everywhere(db: Database) -> list[tuple[str, str, str]]:
+    """(tenant, user id, roles) of every active subscriber of every tenant: the digest sweep's list."""
+    async with db.system_session() as s:
+        rows = await s.execute(
+            select(SubscriberRow.tenant_id, SubscriberRow.user_id, SubscriberRow.roles).where(
+                SubscriberRow.active.is_(True)
+            )
+        )
+        return [(t, u, r) for t, u, r in rows]
