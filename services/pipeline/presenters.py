@@ -8,13 +8,12 @@ from datetime import datetime
 from kit.auth import Principal
 from kit.errors import NotFound
 from salesops.pipeline.v1 import deal_pb2, stage_model_pb2
-from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline import access
 from services.pipeline.convert import ts
 from services.pipeline.documents import deal_of
 from services.pipeline.domain import gates as g
 from services.pipeline.domain.stages import Review
-from services.pipeline.store import DealChangeRow, DealRow, GateReviewRow
+from services.pipeline.store import DealChangeRow, DealRow, EvidenceRow, GateReviewRow
 
 KIND = {
     g.Kind.REQUIRED_FIELD: deal_pb2.GATE_ITEM_KIND_REQUIRED_FIELD,
@@ -63,6 +62,13 @@ class DealChangePresenter:
         )
 
 
+class EvidencePresenter:
+    """Evidence is read through its deal (visibility checked there)."""
+
+    def present(self, viewer: Principal, item: EvidenceRow) -> deal_pb2.DealEvidence:
+        return deal_pb2.DealEvidence.FromString(item.body)
+
+
 class GateReviewPresenter:
     def present(self, viewer: Principal, item: GateReviewRow) -> deal_pb2.GateReview:
         return deal_pb2.GateReview.FromString(item.body)
@@ -103,5 +109,6 @@ DEALS = DealPresenter()
 STAGE_MODELS = StageModelPresenter()
 CHANGES = DealChangePresenter()
 REVIEWS = GateReviewPresenter()
+EVIDENCE = EvidencePresenter()
 
-__all__ = ["CHANGES", "DEALS", "REVIEWS", "STAGE_MODELS", "DealView", "pb", "review_proto"]
+__all__ = ["CHANGES", "DEALS", "EVIDENCE", "REVIEWS", "STAGE_MODELS", "DealView", "review_proto"]
