@@ -142,9 +142,12 @@ class SafeTransport(httpx.AsyncHTTPTransport):
         finally:
             _PINS.reset(token)
         stream = typing.cast(httpx.AsyncByteStream, response.stream)
+        # We ask for `identity`. An encoded answer is passed on as its raw bytes, never inflated:
+        # the cap counts wire bytes, and 64 KB of gzip inflates to 64 MB in one decode step.
+        headers = [(k, v) for k, v in response.headers.raw if k.lower() != b"content-encoding"]
         return httpx.Response(
             response.status_code,
-            headers=response.headers,
+            headers=headers,
             stream=_CappedStream(stream, self.body_limit),
             extensions=response.extensions,
         )
@@ -211,7 +214,7 @@ async def request(
                 method, url, headers=headers, content=content, data=data, json=json, timeout=timeout
             ) as response:
                 body = bytearray()
-                async for chunk in response.aiter_bytes():  # decoded: capped again after decompression
+                async for chunk in response.aiter_bytes():  # never decoded: see SafeTransport
                     body += chunk[: client.body_limit - len(body)]
                     if len(body) >= client.body_limit:
                         break

@@ -52,7 +52,7 @@ async def _post(client: SafeClient, url: str, *, timeout: float = 10.0, **kwargs
 def _json(answer: Any) -> dict[str, Any]:
     try:
         data = answer.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
         data = None
     if not isinstance(data, dict):
         raise SendError("BAD_RESPONSE", "2xx", permanent=False)
@@ -63,7 +63,7 @@ def _bot_errcode(data: dict[str, Any]) -> None:
     """WeCom and DingTalk answer HTTP 200 with {"errcode": n}; non-zero is a refusal."""
     try:
         code = int(data.get("errcode", 0))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400 parses as infinity
         raise SendError("BAD_RESPONSE", "2xx", permanent=False) from None
     if code:
         # -1 = system busy, 45009 / 130101 = rate limited: worth retrying. errmsg stays here.
