@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -24,14 +24,15 @@ from ulid import ULID
 
 from kit.db import Database
 from kit.errors import FailedPrecondition, NotFound
+from kit.resources import Transactions
 from salesops.notify.v1 import delivery_pb2
 from salesops.notify.v1 import notification_pb2 as N
-from services.notify import convert, escalation, events
+from services.notify import convert, escalation, events, store
 from services.notify.channels.base import Message
 from services.notify.domain import rate_limit
 from services.notify.domain.templates import BUILT_INS, render
 from services.notify.repositories import on_session
-from services.notify.repositories.deliveries import DeliveryRepository
+from services.notify.repositories.deliveries import DeliveryRepository, due_everywhere
 from services.notify.sending import stored
 from services.notify.store import DeliveryRow, InboxItemRow, NotificationRow
 from services.notify.workflows import DeliveryRef, DeliveryWorkflow
@@ -221,32 +222,17 @@ async def record_receipts(
 async def start_due(db: Database, client: object, task_queue: str, *, limit: int = 200) -> int:
     """Start a DeliveryWorkflow for every due delivery no workflow owns yet. Idempotent on workflow id."""
     assert isinstance(client, Client)
-    async with db.system_session() as s:
-        rows = (
-            await s.execute(
-                select(DeliveryRow.id, DeliveryRow.tenant_id, DeliveryRow.hold_until)
-                .where(DeliveryRow.dispatched.is_(False), DeliveryRow.status.in_(PENDING))
-                .order_by(DeliveryRow.id)
-                .limit(limit)
-            )
-        ).all()
     started: dict[str, list[str]] = {}
-    for delivery_id, tenant, held in rows:
+    for delivery_id, tenant, held in await due_everywhere(db, PENDING, limit):
         ref = DeliveryRef(tenant, delivery_id, convert.aware(held).isoformat() if held else "")
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await client.start_workflow(
                 DeliveryWorkflow.run, ref, id=f"delivery-{tenant}-{delivery_id}", task_queue=task_queue
             )
         started.setdefault(tenant, []).append(delivery_id)
+    tx = Transactions(db, source="notify", outbox=store.outbox)
     for tenant, ids in started.items():  # ids are unique per tenant only
-        async with db.session(tenant) as s:
-            await s.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id.in_(ids))
-                .values(dispatched=True)
-                .execution_options(synchronize_session=False)
-            )
-            await s.commit()
+        await tx.run(tenant, lambda uow, ids=ids: DeliveryRepository(uow).mark_dispatched(ids))  # type: ignore[misc]
     return sum(len(ids) for ids in started.values())
 
 

@@ -11,22 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from kit.db import Database
 from kit.errors import FailedPrecondition, NotFound
-from kit.resources import UnitOfWork
+from kit.resources import Transactions, UnitOfWork
 from kit.runtime import Runtime
 from salesops.notify.v1 import escalation_pb2, notification_pb2
-from services.notify import convert, directory, events, policies, sending
+from services.notify import convert, directory, events, policies, sending, store
 from services.notify.domain.recipients import escalation_targets
 from services.notify.repositories.inbox import InboxRepository
-from services.notify.repositories.notifications import NotificationRepository
+from services.notify.repositories.notifications import NotificationRepository, awaiting_unstarted_everywhere
 from services.notify.store import NotificationRow
 from services.notify.workflows import ChainRequest, ChainStep, EscalationWorkflow, StepRequest
 
@@ -72,38 +72,34 @@ async def start(
         )
 
 
+def _start_one(
+    client: Client, notification_id: str, task_queue: str
+) -> Callable[[UnitOfWork], Awaitable[None]]:
+    async def work(uow: UnitOfWork) -> None:
+        row = await NotificationRepository(uow).find(notification_id)
+        if row is None or row.escalation_started or row.escalation_state != AWAITING:
+            return
+        await start(uow.session, client, uow.tenant, row, task_queue)
+        row.escalation_started = True
+
+    return work
+
+
 async def start_pending(db: Database, client: object, task_queue: str) -> int:
     """Start chains for notifications awaiting acknowledgement whose workflow is not running yet."""
-    async with db.system_session() as s:
-        rows = list(
-            await s.scalars(
-                select(NotificationRow)
-                .where(
-                    NotificationRow.escalation_state == AWAITING,
-                    NotificationRow.escalation_started.is_(False),
-                )
-                .limit(100)
-            )
-        )
-        for row in rows:
-            await start(s, client, row.tenant_id, row, task_queue)
-            row.escalation_started = True
-        await s.commit()
-    return len(rows)
+    assert isinstance(client, Client)
+    tx = Transactions(db, source="notify", outbox=store.outbox)
+    pending = await awaiting_unstarted_everywhere(db)
+    for tenant, notification_id in pending:
+        await tx.run(tenant, _start_one(client, notification_id, task_queue))
+    return len(pending)
 
 
-async def start_quietly(rt: object, tenant: str, notification_id: str) -> None:
+async def start_quietly(rt: Runtime, tenant: str, notification_id: str) -> None:
     """Start the chain now if Temporal is reachable; otherwise the dispatcher starts it later."""
-    assert isinstance(rt, Runtime)
     try:
-        client = rt.temporal
-        async with rt.db.session(tenant) as s:
-            row = await s.scalar(select(NotificationRow).where(NotificationRow.id == notification_id))
-            if row is None or row.escalation_started:
-                return
-            await start(s, client, tenant, row, rt.settings.task_queue)
-            row.escalation_started = True
-            await s.commit()
+        tx = Transactions(rt.db, source="notify", outbox=store.outbox)
+        await tx.run(tenant, _start_one(rt.temporal, notification_id, rt.settings.task_queue))
     except Exception:
         log.info("escalation of %s left to the dispatcher", notification_id, exc_info=True)
 

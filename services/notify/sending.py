@@ -24,8 +24,18 @@ from ulid import ULID
 
 from kit.db import Database
 from kit.errors import FieldViolation, InvalidArgument, NotFound
+from kit.resources import Transactions
 from salesops.notify.v1 import delivery_pb2, notification_pb2, notify_service_pb2
-from services.notify import convert, directory, live, policies, preferences, template_store, tenant_settings
+from services.notify import (
+    convert,
+    directory,
+    live,
+    policies,
+    preferences,
+    store,
+    template_store,
+    tenant_settings,
+)
 from services.notify.directory import address_for, resolve
 from services.notify.domain import categories, rate_limit
 from services.notify.domain.notifications import EXTERNAL_CHANNELS, validate
@@ -56,6 +66,7 @@ class Sender:
         self.db = db
         self.redis = redis
         self.clock = clock
+        self.tx = Transactions(db, source="notify", outbox=store.outbox)
 
     async def send(
         self,
@@ -70,9 +81,7 @@ class Sender:
         validate(n, is_admin=is_admin)
         if session is not None:
             return await self._send(session, n, source)
-        async with self.db.session(tenant) as own:
-            outcome = await self._send(own, n, source)
-            await own.commit()
+        outcome = await self.tx.run(tenant, lambda uow: self._send(uow.session, n, source))
         await self.announce(tenant, outcome)
         return outcome
 

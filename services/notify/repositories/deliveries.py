@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
 
+from kit.db import Database
 from kit.resources import Page, PageRequest, Repository, Sort, query_key
 from salesops.notify.v1 import notify_service_pb2
 from services.notify import convert
@@ -79,3 +80,23 @@ class DeliveryRepository(Repository[DeliveryRow]):
             .group_by(NotificationRow.category)
         )
         return {str(category): int(n) for category, n in rows.all()}
+
+    async def mark_dispatched(self, delivery_ids: Sequence[str]) -> None:
+        await self.session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.id.in_(list(delivery_ids)))
+            .values(dispatched=True)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def due_everywhere(db: Database, pending: Sequence[int], limit: int) -> list[tuple[str, str, Any]]:
+    """(delivery id, tenant, hold until) of due deliveries no workflow owns yet, in every tenant."""
+    async with db.system_session() as s:
+        rows = await s.execute(
+            select(DeliveryRow.id, DeliveryRow.tenant_id, DeliveryRow.hold_until)
+            .where(DeliveryRow.dispatched.is_(False), DeliveryRow.status.in_(list(pending)))
+            .order_by(DeliveryRow.id)
+            .limit(limit)
+        )
+        return [(i, t, h) for i, t, h in rows]

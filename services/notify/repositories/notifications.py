@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, select, update
 
+from kit.db import Database
 from kit.resources import Page, PageRequest, Repository, Sort, query_key
 from salesops.notify.v1 import notification_pb2 as N
 from salesops.notify.v1 import notify_service_pb2
@@ -109,3 +110,17 @@ class NotificationRepository(Repository[NotificationRow]):
             .execution_options(synchronize_session=False)
         )
         return int(result.rowcount) == 1
+
+
+async def awaiting_unstarted_everywhere(db: Database, limit: int = 100) -> list[tuple[str, str]]:
+    """(tenant, notification id) of notifications awaiting acknowledgement whose chain is not running yet."""
+    async with db.system_session() as s:
+        rows = await s.execute(
+            select(NotificationRow.tenant_id, NotificationRow.id)
+            .where(
+                NotificationRow.escalation_state == N.ESCALATION_STATE_AWAITING_ACK,
+                NotificationRow.escalation_started.is_(False),
+            )
+            .limit(limit)
+        )
+        return [(t, i) for t, i in rows]
