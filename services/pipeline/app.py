@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kit.runtime import ServiceSpec
-from services.pipeline import api, store
+from services.pipeline import api, consumers, store
 
 SPEC = ServiceSpec(
     name="pipeline",
@@ -11,4 +11,6 @@ SPEC = ServiceSpec(
     outbox=store.outbox,
     processed_events=store.processed_events,
     servicers=api.registrations,
+    # Converted leads become deals (idempotent: one deal per lead).
+    consumers=(consumers.LEADS_CONSUMER,),
 )

@@ -78,8 +78,19 @@ async def _replay(repo: Deals, who: Principal, deal_id: str, digest: str) -> Dea
 
 
 async def create_deal(
-    uow: UnitOfWork, who: Principal, incoming: deal_pb2.Deal, at: datetime, *, origin: str = "MANUAL"
+    uow: UnitOfWork,
+    who: Principal,
+    incoming: deal_pb2.Deal,
+    at: datetime,
+    *,
+    origin: str = "MANUAL",
+    org_path: str | None = None,
 ) -> DealRow:
+    """A new deal through the gates up to its stage; a replay of the same id and content returns it.
+
+    `org_path` is the owner's team when the caller knows it (a lead conversion does); else the
+    caller's own org (member profiles, which will say the owner's, arrive with their issue).
+    """
     deal = sanitize_create(incoming)
     deal.ClearField("etag")
     validate(deal, at)
@@ -90,7 +101,7 @@ async def create_deal(
         return replayed
     deal.deal_id = deal_id
     owner = deal.owner_user_id or who.user_id
-    org_path = who.org.strip("/")  # member profiles (owner's org) arrive with their issue
+    org_path = (who.org if org_path is None else org_path).strip("/")
     if owner != who.user_id:
         access.require_assign(who, org_path)
     deal.owner_user_id = owner
