@@ -11,7 +11,6 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     Client,
@@ -28,7 +27,8 @@ from kit.resources import UnitOfWork
 from salesops.notify.v1 import digest_pb2, notification_pb2, preference_pb2
 from services.notify import convert, preferences, sending, tenant_settings
 from services.notify.domain import digest as rules
-from services.notify.store import InboxItemRow
+from services.notify.repositories import on_session
+from services.notify.repositories.inbox import InboxRepository
 from services.notify.workflows import DigestSweepWorkflow, SweepRequest
 
 log = logging.getLogger("salesops.notify.digests")
@@ -68,12 +68,7 @@ def settings_for(
 
 async def entries(session: AsyncSession, user_id: str, day: date) -> list[rules.Entry]:
     horizon = datetime.combine(day, time(0), tzinfo=UTC) - timedelta(days=14)
-    rows = await session.scalars(
-        select(InboxItemRow).where(
-            InboxItemRow.user_id == user_id,
-            or_(InboxItemRow.created_at >= horizon, InboxItemRow.due_time >= horizon),
-        )
-    )
+    rows = await InboxRepository(on_session(session)).recent(user_id, horizon)
     return [
         rules.Entry(
             r.notification_id,

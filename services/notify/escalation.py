@@ -42,7 +42,7 @@ def workflow_id(tenant: str, notification_id: str) -> str:
 async def chain_request(session: AsyncSession, tenant: str, row: NotificationRow) -> ChainRequest:
     """The chain of `row`: its policy's steps, and the notification's own ack timeout if it gives one."""
     n = sending.stored(row)
-    policy = await policies.load(session, tenant, n.ack.escalation_policy_id)
+    policy = await policies.load(session, n.ack.escalation_policy_id)
     initial = n.ack.ack_timeout if n.ack.HasField("ack_timeout") else policy.initial_ack_timeout
     steps = [
         ChainStep(

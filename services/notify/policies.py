@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.errors import NotFound, Violations
 from salesops.common.v1 import types_pb2
 from salesops.notify.v1 import escalation_pb2, notification_pb2
-from services.notify.store import EscalationPolicyRow
+from services.notify.repositories import on_session
+from services.notify.repositories.configuration import EscalationPolicyRepository
 
 DEFAULT_ID = "default"
 
@@ -64,15 +64,11 @@ def validate(policy: escalation_pb2.EscalationPolicy) -> None:
     v.raise_if_any("invalid escalation policy")
 
 
-async def load(session: AsyncSession, tenant: str, policy_id: str) -> escalation_pb2.EscalationPolicy:
+async def load(session: AsyncSession, policy_id: str) -> escalation_pb2.EscalationPolicy:
     """The tenant's policy (a tenant "default" overrides the built-in), else the built-in one."""
-    payload = await session.scalar(
-        select(EscalationPolicyRow.payload).where(
-            EscalationPolicyRow.id == (policy_id or DEFAULT_ID), EscalationPolicyRow.tenant_id == tenant
-        )
-    )
-    if payload is not None:
-        return escalation_pb2.EscalationPolicy.FromString(payload)
+    row = await EscalationPolicyRepository(on_session(session)).find(policy_id or DEFAULT_ID)
+    if row is not None:
+        return escalation_pb2.EscalationPolicy.FromString(row.payload)
     if policy_id in ("", DEFAULT_ID):
         return built_in()
     raise NotFound("escalation_policy", policy_id)

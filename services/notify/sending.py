@@ -184,7 +184,7 @@ class Sender:
             n = _with_policy(n, tenant_defaults.escalation_policy.get(category, ""))
         if n.HasField("ack") and n.ack.escalation_policy_id:
             try:
-                await policies.load(session, tenant, n.ack.escalation_policy_id)
+                await policies.load(session, n.ack.escalation_policy_id)
             except NotFound:
                 raise InvalidArgument.field(
                     "notification.ack.escalation_policy_id", "no such policy"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 
 from kit.resources import Page, PageRequest, Repository, Sort, query_key
 from salesops.notify.v1 import inbox_pb2, notify_service_pb2
@@ -106,4 +106,11 @@ class InboxRepository(Repository[InboxItemRow]):
         query = select(InboxItemRow.user_id).where(InboxItemRow.notification_id == notification_id)
         if level is not None:
             query = query.where(InboxItemRow.escalation_level == level)
+        return list(await self.session.scalars(query))
+
+    async def recent(self, user_id: str, since: datetime) -> list[InboxItemRow]:
+        """A user's items created, or due, since `since` (what a digest is made of)."""
+        query = select(InboxItemRow).where(
+            _mine(user_id), or_(InboxItemRow.created_at >= since, InboxItemRow.due_time >= since)
+        )
         return list(await self.session.scalars(query))
