@@ -16,7 +16,7 @@ from ulid import ULID
 
 from kit.auth import Principal
 from kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Violations
-from kit.resources import UnitOfWork, merge_update, sanitize_create
+from kit.resources import UnitOfWork, merge_update, output_only_paths, sanitize_create
 from salesops.pipeline.v1 import deal_pb2, events_pb2, types_pb2
 from services.pipeline import access, criteria, events, stage_models
 from services.pipeline.convert import enum_name, to_date
@@ -154,9 +154,14 @@ async def create_deal(
 
 
 def _check_mask(mask: FieldMask, incoming: deal_pb2.Deal, current: deal_pb2.Deal) -> None:
+    """The contract refuses (rather than ignores) a named stage_id or output-only path."""
+    output_only = set(output_only_paths(deal_pb2.Deal.DESCRIPTOR))
     for path in mask.paths:
-        if path.split(".")[0] in LOCKED_PATHS:
+        top = path.split(".")[0]
+        if top in LOCKED_PATHS:
             raise InvalidArgument.field("update_mask", "stage_id changes only through MoveStage")
+        if top in output_only:
+            raise InvalidArgument.field("update_mask", f"{path} is output only: the service sets it")
     if not mask.paths and incoming.stage_id and incoming.stage_id != current.stage_id:
         raise InvalidArgument.field("deal.stage_id", "stage_id changes only through MoveStage")
 

@@ -320,6 +320,15 @@ async def test_update_merges_by_mask_checks_etag_and_refuses_stage(pipeline: Pip
         ),
         grpc.StatusCode.INVALID_ARGUMENT,
     )
+    typed = deal_pb2.Deal(deal_id="U1", probability_percent=99)
+    await refused(
+        pipeline.call(
+            "UpdateDeal",
+            pb.UpdateDealRequest(deal=typed, update_mask=mask("probability_percent")),
+            user="rep-a1",
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
     # Reassigning is a manager's: the rep may not give the deal away, the team's supervisor may.
     give = deal_pb2.Deal(deal_id="U1", owner_user_id="rep-a2")
     await refused(
