@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -24,7 +23,7 @@ from ulid import ULID
 
 from kit.db import Database
 from kit.errors import FailedPrecondition, NotFound
-from kit.resources import Transactions
+from kit.resources import Transactions, UnitOfWork
 from salesops.notify.v1 import delivery_pb2
 from salesops.notify.v1 import notification_pb2 as N
 from services.notify import convert, escalation, events, store
@@ -33,8 +32,10 @@ from services.notify.domain import rate_limit
 from services.notify.domain.templates import BUILT_INS, render
 from services.notify.repositories import on_session
 from services.notify.repositories.deliveries import DeliveryRepository, due_everywhere
+from services.notify.repositories.inbox import InboxRepository
+from services.notify.repositories.notifications import NotificationRepository
 from services.notify.sending import stored
-from services.notify.store import DeliveryRow, InboxItemRow, NotificationRow
+from services.notify.store import DeliveryRow
 from services.notify.workflows import DeliveryRef, DeliveryWorkflow
 
 log = logging.getLogger("salesops.notify.deliveries")
@@ -90,15 +91,10 @@ def _mask(address: str) -> str:
     return address[:3] + "****" + address[-4:] if len(address) > 7 else address
 
 
-async def fill_counts(session: AsyncSession, n: Any) -> None:
+async def fill_counts(uow: UnitOfWork, n: Any) -> None:
     """Deliveries of `n` by status; in-app reads count as READ."""
     counts = n.delivery_counts
-    rows = await session.execute(
-        select(DeliveryRow.status, func.count())
-        .where(DeliveryRow.notification_id == n.notification_id, DeliveryRow.is_summary.is_(False))
-        .group_by(DeliveryRow.status)
-    )
-    for status, count in rows.all():
+    for status, count in await DeliveryRepository(uow).count_by_status(n.notification_id):
         if status in PENDING:
             counts.pending += count
         elif status == D.DELIVERY_STATUS_SENT:
@@ -111,24 +107,13 @@ async def fill_counts(session: AsyncSession, n: Any) -> None:
             counts.failed += count
         else:
             counts.suppressed += count
-    counts.read += (
-        await session.scalar(
-            select(func.count()).where(
-                InboxItemRow.notification_id == n.notification_id, InboxItemRow.read_at.is_not(None)
-            )
-        )
-        or 0
-    )
+    counts.read += await InboxRepository(uow).read_count(n.notification_id)
 
 
-async def resend(
-    session: AsyncSession, notification_id: str, delivery_id: str, *, force: bool
-) -> DeliveryRow:
+async def resend(uow: UnitOfWork, notification_id: str, delivery_id: str, *, force: bool) -> DeliveryRow:
     """A new QUEUED delivery copying a FAILED one (or any, with force); the dispatcher sends it."""
-    query = select(DeliveryRow).where(DeliveryRow.id == delivery_id)
-    if notification_id != "-":
-        query = query.where(DeliveryRow.notification_id == notification_id)
-    row = await session.scalar(query)
+    repo = DeliveryRepository(uow)
+    row = await repo.of_notification(notification_id, delivery_id)
     if row is None:
         raise NotFound("delivery", delivery_id)
     if row.status != D.DELIVERY_STATUS_FAILED and not force:
@@ -151,9 +136,7 @@ async def resend(
         queued_at=now,
         dispatched=False,
     )
-    session.add(copy)
-    await session.flush()
-    return copy
+    return await repo.add(copy)
 
 
 async def summary_message(session: AsyncSession, row: DeliveryRow) -> Message:
@@ -166,24 +149,20 @@ async def summary_message(session: AsyncSession, row: DeliveryRow) -> Message:
     return Message(row.id, row.notification_id, "summary", row.address, rendered.title, rendered.body)
 
 
-async def expired(session: AsyncSession, notification_id: str) -> bool:
-    note = await session.scalar(select(NotificationRow).where(NotificationRow.id == notification_id))
+async def expired(uow: UnitOfWork, notification_id: str) -> bool:
+    note = await NotificationRepository(uow).find(notification_id)
     if note is None:
         return False
     n = stored(note)
     return n.HasField("expire_time") and n.expire_time.ToDatetime(tzinfo=UTC) <= datetime.now(UTC)
 
 
-async def announce_failure(session: AsyncSession, delivery_id: str, at: datetime) -> None:
+async def announce_failure(uow: UnitOfWork, delivery_id: str, at: datetime) -> None:
     """DeliveryFailed, in the transaction that marks the delivery FAILED."""
-    row = await session.scalar(select(DeliveryRow).where(DeliveryRow.id == delivery_id))
-    note = (
-        None
-        if row is None
-        else await session.scalar(select(NotificationRow).where(NotificationRow.id == row.notification_id))
-    )
+    row = await DeliveryRepository(uow).find(delivery_id)
+    note = None if row is None else await NotificationRepository(uow).find(row.notification_id)
     if row is not None and note is not None:
-        await events.delivery_failed(session, stored(note), proto(row), at)
+        await events.delivery_failed(uow.session, stored(note), proto(row), at)
 
 
 # Receipts only move a delivery forward: SENT -> DELIVERED -> READ (or SENT -> FAILED, a bounce).
@@ -194,17 +173,11 @@ _FORWARD = {
 }
 
 
-async def record_receipts(
-    session: AsyncSession, receipts: Sequence[D.DeliveryReceipt]
-) -> tuple[int, list[str]]:
+async def record_receipts(uow: UnitOfWork, receipts: Sequence[D.DeliveryReceipt]) -> tuple[int, list[str]]:
+    repo = DeliveryRepository(uow)
     matched, unmatched = 0, []
     for receipt in receipts:
-        row = await session.scalar(
-            select(DeliveryRow).where(
-                DeliveryRow.provider_message_id == receipt.provider_message_id,
-                DeliveryRow.channel == receipt.channel,
-            )
-        )
+        row = await repo.by_provider_id(receipt.provider_message_id, receipt.channel)
         if row is None:
             unmatched.append(receipt.provider_message_id)
             continue
@@ -215,7 +188,7 @@ async def record_receipts(
                 row.failed_at = datetime.now(UTC)
                 row.last_error_code = receipt.error.code or "BOUNCED"
                 row.last_error = receipt.error.message
-    await session.flush()
+    await uow.session.flush()
     return matched, unmatched
 
 

@@ -39,7 +39,7 @@ async def begin(uow: UnitOfWork, delivery_id: str) -> Attempt | str:
     row = await DeliveryRepository(uow).find(delivery_id)
     if row is None or row.status not in deliveries.PENDING:
         return "skipped"  # cancelled, or a previous attempt already succeeded
-    if await deliveries.expired(uow.session, row.notification_id):
+    if await deliveries.expired(uow, row.notification_id):
         # A reminder after its deadline is noise: expire_time drops what has not gone out yet.
         row.status = D.DELIVERY_STATUS_CANCELLED
         return "expired"
@@ -49,7 +49,7 @@ async def begin(uow: UnitOfWork, delivery_id: str) -> Attempt | str:
         row.last_error_code = deliveries.IN_DOUBT
         row.last_error = "an earlier attempt may have been sent: check before resending"
         await uow.session.flush()
-        await deliveries.announce_failure(uow.session, row.id, now)
+        await deliveries.announce_failure(uow, row.id, now)
         return "in_doubt"
     if not in_doubt:
         row.attempts += 1
@@ -91,7 +91,7 @@ async def failed(uow: UnitOfWork, delivery_id: str, exc: SendError) -> None:
         values["failed_at"] = now
     await DeliveryRepository(uow).set_outcome(delivery_id, values)
     if exc.permanent:
-        await deliveries.announce_failure(uow.session, delivery_id, now)
+        await deliveries.announce_failure(uow, delivery_id, now)
 
 
 async def give_up(uow: UnitOfWork, delivery_id: str) -> None:
@@ -99,4 +99,4 @@ async def give_up(uow: UnitOfWork, delivery_id: str) -> None:
     now = datetime.now(UTC)
     values = {"status": D.DELIVERY_STATUS_FAILED, "failed_at": now}
     if await DeliveryRepository(uow).set_outcome(delivery_id, values, if_pending=deliveries.PENDING):
-        await deliveries.announce_failure(uow.session, delivery_id, now)
+        await deliveries.announce_failure(uow, delivery_id, now)

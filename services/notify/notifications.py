@@ -19,7 +19,7 @@ async def get(uow: UnitOfWork, viewer: Principal, notification_id: str) -> notif
     if not (viewer.is_admin or viewer.is_service) and not await repo.addressed_to(row.id, viewer.user_id):
         raise NotFound("notification", notification_id)
     n = sending.stored(row)
-    await deliveries.fill_counts(uow.session, n)
+    await deliveries.fill_counts(uow, n)
     return n
 
 

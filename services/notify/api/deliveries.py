@@ -25,7 +25,7 @@ async def _one(uow: UnitOfWork, notification_id: str, delivery_id: str) -> Deliv
 
 def _resend_one(delivery_id: str) -> Callable[[UnitOfWork], Awaitable[DeliveryRow]]:
     async def work(uow: UnitOfWork) -> DeliveryRow:
-        return await deliveries.resend(uow.session, "-", delivery_id, force=False)
+        return await deliveries.resend(uow, "-", delivery_id, force=False)
 
     return work
 
@@ -39,7 +39,7 @@ class DeliveriesApi(ApiBase):
         if not 1 <= len(request.receipts) <= 500:
             raise InvalidArgument.field("receipts", "1 to 500 receipts")
         matched, unmatched = await self.tx.run(
-            p.tenant, lambda uow: deliveries.record_receipts(uow.session, list(request.receipts))
+            p.tenant, lambda uow: deliveries.record_receipts(uow, list(request.receipts))
         )
         return M.RecordDeliveryReceiptsResponse(
             matched_count=matched, unmatched_provider_message_ids=unmatched
@@ -90,7 +90,7 @@ class DeliveriesApi(ApiBase):
         row = await self.tx.run(
             p.tenant,
             lambda uow: deliveries.resend(
-                uow.session, request.notification_id, request.delivery_id, force=request.force
+                uow, request.notification_id, request.delivery_id, force=request.force
             ),
         )
         return M.ResendDeliveryResponse(delivery=DELIVERY.present(p, row))

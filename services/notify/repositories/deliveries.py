@@ -89,6 +89,30 @@ class DeliveryRepository(Repository[DeliveryRow]):
             .execution_options(synchronize_session=False)
         )
 
+    async def count_by_status(self, notification_id: str) -> list[tuple[int, int]]:
+        """(status, count) of a notification's deliveries, summaries left out."""
+        rows = await self.session.execute(
+            select(DeliveryRow.status, func.count())
+            .where(DeliveryRow.notification_id == notification_id, DeliveryRow.is_summary.is_(False))
+            .group_by(DeliveryRow.status)
+        )
+        return [(int(s), int(c)) for s, c in rows.all()]
+
+    async def of_notification(self, notification_id: str, delivery_id: str) -> DeliveryRow | None:
+        """The delivery, if it belongs to the notification ("-": to any)."""
+        row = await self.find(delivery_id)
+        if row is None or (notification_id != "-" and row.notification_id != notification_id):
+            return None
+        return row
+
+    async def by_provider_id(self, provider_message_id: str, channel: int) -> DeliveryRow | None:
+        row = await self.session.scalar(
+            select(DeliveryRow).where(
+                DeliveryRow.provider_message_id == provider_message_id, DeliveryRow.channel == channel
+            )
+        )
+        return row
+
 
 async def due_everywhere(db: Database, pending: Sequence[int], limit: int) -> list[tuple[str, str, Any]]:
     """(delivery id, tenant, hold until) of due deliveries no workflow owns yet, in every tenant."""

@@ -114,3 +114,12 @@ class InboxRepository(Repository[InboxItemRow]):
             _mine(user_id), or_(InboxItemRow.created_at >= since, InboxItemRow.due_time >= since)
         )
         return list(await self.session.scalars(query))
+
+    async def read_count(self, notification_id: str) -> int:
+        """How many recipients have read their item of the notification."""
+        found = await self.session.scalar(
+            select(func.count()).where(
+                InboxItemRow.notification_id == notification_id, InboxItemRow.read_at.is_not(None)
+            )
+        )
+        return int(found or 0)
