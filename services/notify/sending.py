@@ -17,8 +17,6 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from google.protobuf.json_format import MessageToDict
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from ulid import ULID
 
@@ -41,7 +39,10 @@ from services.notify.domain import categories, rate_limit
 from services.notify.domain.notifications import EXTERNAL_CHANNELS, validate
 from services.notify.domain.quiet_hours import hold_until
 from services.notify.domain.templates import TemplateError, check_variables, context, render
-from services.notify.store import ChannelConfigRow, DedupeRow, DeliveryRow, InboxItemRow, NotificationRow
+from services.notify.repositories import on_session
+from services.notify.repositories.notifications import NotificationRepository
+from services.notify.repositories.sending import DedupeRepository, FanOutRepository
+from services.notify.store import NotificationRow
 
 log = logging.getLogger("salesops.notify.send")
 
@@ -112,32 +113,17 @@ class Sender:
     async def _existing(
         self, session: AsyncSession, notification_id: str
     ) -> notification_pb2.Notification | None:
-        row = await session.scalar(select(NotificationRow).where(NotificationRow.id == notification_id))
+        row = await NotificationRepository(on_session(session)).find(notification_id)
         return None if row is None else stored(row)
 
     async def _claim_dedupe(self, session: AsyncSession, key: str, nid: str, window: timedelta) -> str | None:
         """Claim `key` for `nid`; returns the live holder's notification id when another has it."""
         now = self.clock()
+        repo = DedupeRepository(on_session(session))
         for _ in range(3):
-            row = await session.scalar(select(DedupeRow).where(DedupeRow.dedupe_key == key))
-            if row is None:
-                try:
-                    async with session.begin_nested():
-                        session.add(DedupeRow(dedupe_key=key, notification_id=nid, expires_at=now + window))
-                    return None
-                except IntegrityError:
-                    continue  # a concurrent send claimed it first: read the winner
-            if convert.aware(row.expires_at) > now:
-                return row.notification_id
-            # Expired: take it over with compare-and-set on the old expiry.
-            result = await session.execute(
-                update(DedupeRow)
-                .where(DedupeRow.id == row.id, DedupeRow.expires_at == row.expires_at)
-                .values(notification_id=nid, expires_at=now + window)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                return None
+            settled, holder = await repo.claim(key, nid, now, window)
+            if settled:
+                return holder
         raise InvalidArgument.field("notification.dedupe_key", "contended; retry")
 
     async def _send(
@@ -246,7 +232,7 @@ class Sender:
         subject = n.subject
         items: list[dict[str, Any]] = []
         deliveries: list[dict[str, Any]] = []
-        configs = await _enabled_channel_configs(session)
+        configs = await FanOutRepository(on_session(session)).enabled_configs()
         for user in users:
             eff = preferences.effective(prefs.get(user), tenant_defaults)
             # The user's "digest only" files it quietly, like a DIGEST-mode send (never for critical ones).
@@ -378,10 +364,9 @@ class Sender:
                             row["status"] = delivery_pb2.DELIVERY_STATUS_HELD
                             row["hold_until"] = row["next_attempt_at"] = held
                 deliveries.append(row)
-        for start in range(0, len(items), 1000):
-            await session.execute(insert(InboxItemRow), items[start : start + 1000])
-        if deliveries:
-            await session.execute(insert(DeliveryRow), deliveries)
+        fan_out = FanOutRepository(on_session(session))
+        await fan_out.insert_items(items)
+        await fan_out.insert_deliveries(deliveries)
         return items, deliveries
 
     async def _fold(
@@ -405,28 +390,13 @@ class Sender:
         )
         if critical or limit.max_deliveries == 0:
             return None
-        mine = (DeliveryRow.user_id == row["user_id"], DeliveryRow.channel == row["channel"])
-        count, oldest = (
-            await session.execute(
-                select(func.count(), func.min(DeliveryRow.queued_at)).where(
-                    *mine,
-                    DeliveryRow.queued_at > now - limit.window,
-                    DeliveryRow.is_summary.is_(False),
-                    DeliveryRow.status != delivery_pb2.DELIVERY_STATUS_SUPPRESSED,
-                )
-            )
-        ).one()
+        fan_out = FanOutRepository(on_session(session))
+        count, oldest = await fan_out.recent(row["user_id"], row["channel"], now - limit.window)
         if not rate_limit.must_fold(limit, count, critical=critical):
             return None
-        pending = await session.scalar(
-            select(DeliveryRow.id).where(
-                *mine,
-                DeliveryRow.is_summary.is_(True),
-                DeliveryRow.status == delivery_pb2.DELIVERY_STATUS_HELD,
-            )
-        )
+        pending = await fan_out.held_summary(row["user_id"], row["channel"])
         if pending is not None:
-            return str(pending)
+            return pending
         due = rate_limit.summary_due(convert.aware(oldest) if oldest else now, limit)
         summary = dict(
             row,
@@ -438,18 +408,8 @@ class Sender:
             title="",
             body="",
         )
-        await session.execute(insert(DeliveryRow), [summary])
+        await fan_out.insert_deliveries([summary])
         return str(summary["id"])
-
-
-async def _enabled_channel_configs(session: AsyncSession) -> dict[int, str]:
-    """Channel -> the tenant's enabled config for it (the oldest when several)."""
-    rows = await session.execute(
-        select(ChannelConfigRow.channel, ChannelConfigRow.id)
-        .where(ChannelConfigRow.enabled.is_(True))
-        .order_by(ChannelConfigRow.id.desc())
-    )
-    return {channel: cid for channel, cid in rows}
 
 
 def _violations(exc: TemplateError) -> list[Any]:

@@ -1,0 +1,99 @@
+"""The writes and reads of a send: dedupe keys, batched inbox and delivery inserts, rate-limit windows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from kit.resources import Repository
+from salesops.notify.v1 import delivery_pb2
+from services.notify import convert
+from services.notify.store import ChannelConfigRow, DedupeRow, DeliveryRow, InboxItemRow
+
+BATCH = 1000
+
+
+class DedupeRepository(Repository[DedupeRow]):
+    model = DedupeRow
+    resource = "notify.DedupeKey"
+    key = ("dedupe_key",)
+
+    async def claim(
+        self, key: str, notification_id: str, now: datetime, window: timedelta
+    ) -> tuple[bool, str | None]:
+        """One compare-and-set round: (settled, live holder). (True, None): claimed for
+        `notification_id`; (True, id): another notification holds it; (False, None): lost a race."""
+        row = await self.find(key)
+        if row is None:
+            try:
+                async with self.session.begin_nested():
+                    self.session.add(
+                        DedupeRow(dedupe_key=key, notification_id=notification_id, expires_at=now + window)
+                    )
+                return True, None
+            except IntegrityError:
+                return False, None  # a concurrent send claimed it first
+        if convert.aware(row.expires_at) > now:
+            return True, row.notification_id
+        # Expired: take it over with compare-and-set on the old expiry.
+        result: Any = await self.session.execute(
+            update(DedupeRow)
+            .where(DedupeRow.id == row.id, DedupeRow.expires_at == row.expires_at)
+            .values(notification_id=notification_id, expires_at=now + window)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1, None
+
+
+class FanOutRepository(Repository[DeliveryRow]):
+    """Batched Core inserts (one INSERT per 1,000 rows, not one per ORM object) and the windows they check."""
+
+    model = DeliveryRow
+    resource = "notify.Delivery"
+    key = ("id",)
+
+    async def insert_items(self, items: list[dict[str, Any]]) -> None:
+        for start in range(0, len(items), BATCH):
+            await self.session.execute(insert(InboxItemRow), items[start : start + BATCH])
+
+    async def insert_deliveries(self, rows: list[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), BATCH):
+            await self.session.execute(insert(DeliveryRow), rows[start : start + BATCH])
+
+    async def recent(self, user_id: str, channel: int, since: datetime) -> tuple[int, datetime | None]:
+        """How many deliveries a recipient got on a channel since `since` (folded ones aside), and the oldest."""
+        count, oldest = (
+            await self.session.execute(
+                select(func.count(), func.min(DeliveryRow.queued_at)).where(
+                    DeliveryRow.user_id == user_id,
+                    DeliveryRow.channel == channel,
+                    DeliveryRow.queued_at > since,
+                    DeliveryRow.is_summary.is_(False),
+                    DeliveryRow.status != delivery_pb2.DELIVERY_STATUS_SUPPRESSED,
+                )
+            )
+        ).one()
+        return int(count), oldest
+
+    async def held_summary(self, user_id: str, channel: int) -> str | None:
+        found = await self.session.scalar(
+            select(DeliveryRow.id).where(
+                DeliveryRow.user_id == user_id,
+                DeliveryRow.channel == channel,
+                DeliveryRow.is_summary.is_(True),
+                DeliveryRow.status == delivery_pb2.DELIVERY_STATUS_HELD,
+            )
+        )
+        return None if found is None else str(found)
+
+    async def enabled_configs(self) -> dict[int, str]:
+        """Channel -> the tenant's enabled config for it (the oldest when several)."""
+        rows = await self.session.execute(
+            select(ChannelConfigRow.channel, ChannelConfigRow.id)
+            .where(ChannelConfigRow.enabled.is_(True))
+            .order_by(ChannelConfigRow.id.desc())
+        )
+        return {channel: cid for channel, cid in rows}
