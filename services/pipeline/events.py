@@ -13,6 +13,10 @@ DEAL_UPDATED = "pipeline.DealUpdated"
 DEAL_OWNER_CHANGED = "pipeline.DealOwnerChanged"
 DEAL_STAGE_CHANGED = "pipeline.DealStageChanged"
 DEAL_GATE_REJECTED = "pipeline.DealGateRejected"
+DEAL_WON = "pipeline.DealWon"
+DEAL_LOST = "pipeline.DealLost"
+DEAL_REOPENED = "pipeline.DealReopened"
+DEAL_UNFROZEN = "pipeline.DealUnfrozen"
 
 
 def context(row: DealRow) -> events_pb2.DealContext:
