@@ -17,7 +17,7 @@ from kit.net.http import (
 )
 from kit.net.policy import ALLOW_VAR, SMTP_PORTS, AllowRule, OutboundPolicy, PolicyError
 from kit.net.resolve import Resolver, Unresolved, check_url, pin, system_resolver
-from kit.net.smtp import SmtpDestination, connect_smtp, smtp_destination
+from kit.net.smtp import SmtpDestination, SmtpTimeout, connect_smtp, smtp_destination
 from kit.net.urls import Blocked, Target, host_target, parse_target, validate_url
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "SafeClient",
     "SafeTransport",
     "SmtpDestination",
+    "SmtpTimeout",
     "Target",
     "Unresolved",
     "check_address",

@@ -32,6 +32,7 @@ from salesops.notify.v1 import notification_pb2 as N
 from salesops.notify.v1 import notify_service_pb2 as M
 from services.notify.activities import DeliveryActivities
 from services.notify.channels.base import Adapter, Message, SendError
+from services.notify.channels.email import SmtpEmail
 from services.notify.channels.http_channels import DingTalkBot, SignedWebhook, SmsGateway, WeComBot
 from services.notify.store import DeliveryRow
 from services.notify.workflows import DeliveryRef
@@ -376,6 +377,89 @@ async def test_secrets_in_a_provider_answer_stay_there(kind: str, status: int) -
             err = await send(json_adapter(kind, client, fake.url), BOT_CONFIGS[kind])
     assert err.message == ("2xx" if status == 200 else f"{status // 100}xx")
     assert_clean(err, "invalid key", "rejected", "password")
+
+
+# ------------------------------------------------------------------------------ SMTP replies
+
+
+@contextlib.asynccontextmanager
+async def smtp_peer(answer: Writer) -> AsyncIterator[int]:
+    """A raw TCP server that speaks first, as an SMTP server does, with whatever `answer` writes."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def handle(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)
+        try:
+            await answer(writer)
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+            tasks.discard(task)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await server.wait_closed()
+
+
+def endless_lines(line: bytes, interval: float = 0.0) -> Writer:
+    async def write(w: asyncio.StreamWriter) -> None:
+        while True:
+            w.write(line)
+            await w.drain()
+            await asyncio.sleep(interval)
+
+    return write
+
+
+def mail(port: int) -> C.ChannelConfig:
+    return C.ChannelConfig(
+        email=C.EmailSettings(
+            host="127.0.0.1", port=port, security=C.SMTP_SECURITY_NONE, from_address="n@salesops.test"
+        )
+    )
+
+
+MAIL = Message("D1", "N1", "digest", "rep@example.com", "digest", "3 items due")
+
+
+@pytest.mark.parametrize(
+    ("answer", "code"),
+    [
+        # A greeting that never ends: smtplib kept every line (200+ MB in 4 s) and never returned.
+        (endless_lines(b"220-" + LEAK.encode() * 30 + b"\r\n"), "UNREACHABLE"),
+        # One line without an end: smtplib's own line limit, a 5xx.
+        (endless_lines(LEAK.encode() * 1000), "SMTP_500"),
+        # A byte every 50 ms: no single read ever times out, the conversation's deadline must.
+        (drip(b"220"), "TIMEOUT"),
+        (endless_lines(b"220-slow\r\n", 0.05), "TIMEOUT"),
+    ],
+    ids=["endless-greeting", "endless-line", "drip", "slow-lines"],
+)
+async def test_hostile_smtp_replies_end_bounded(answer: Writer, code: str) -> None:
+    async with smtp_peer(answer) as port:
+        tracemalloc.start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(SendError) as caught:
+                await asyncio.wait_for(SmtpEmail(LOOPBACK, deadline=1.0).send(mail(port), MAIL), 10)
+        finally:
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        elapsed = time.monotonic() - started
+    assert caught.value.code == code, caught.value
+    assert not caught.value.permanent or code == "SMTP_500"
+    assert_clean(caught.value)
+    assert elapsed < 5, elapsed
+    assert peak < 16 * MB, f"{peak / MB:.0f} MB held for one SMTP reply"
 
 
 # ---------------------------------------------------------------------------- through notify

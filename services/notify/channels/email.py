@@ -18,6 +18,7 @@ from kit.net import (
     OutboundPolicy,
     Resolver,
     SmtpDestination,
+    SmtpTimeout,
     Unresolved,
     connect_smtp,
     smtp_destination,
@@ -68,6 +69,7 @@ def _send_blocking(
     message: Message,
     key: str,
     password: str,
+    deadline: float,
 ) -> str:
     try:
         mail = _compose(settings, message, key)
@@ -80,6 +82,7 @@ def _send_blocking(
             dest,
             implicit_tls=security == channel_config_pb2.SMTP_SECURITY_IMPLICIT_TLS,
             timeout=15,
+            deadline=deadline,
             context=ssl.create_default_context(),
         ) as smtp:
             if security == channel_config_pb2.SMTP_SECURITY_STARTTLS:
@@ -95,7 +98,7 @@ def _send_blocking(
         raise SendError(
             f"SMTP_{code}", f"{code // 100}xx", permanent=code >= 500, provider_code=str(code)
         ) from None
-    except TimeoutError:
+    except (TimeoutError, SmtpTimeout):
         raise SendError("TIMEOUT", "timeout", permanent=False) from None
     except (OSError, smtplib.SMTPException):
         raise SendError("UNREACHABLE", "refused", permanent=False) from None
@@ -103,9 +106,16 @@ def _send_blocking(
 
 
 class SmtpEmail:
-    def __init__(self, policy: OutboundPolicy | None = None, resolver: Resolver | None = None) -> None:
+    def __init__(
+        self,
+        policy: OutboundPolicy | None = None,
+        resolver: Resolver | None = None,
+        *,
+        deadline: float = 60.0,  # the whole conversation with the server (kit.net.smtp)
+    ) -> None:
         self.policy = policy or OutboundPolicy.from_env()
         self.resolver = resolver
+        self.deadline = deadline
 
     async def send(
         self, config: channel_config_pb2.ChannelConfig, message: Message, *, idempotency_key: str = ""
@@ -125,4 +135,4 @@ class SmtpEmail:
             )
         key = idempotency_key or message.delivery_id
         password = opened(settings.password.value)
-        return await asyncio.to_thread(_send_blocking, dest, settings, message, key, password)
+        return await asyncio.to_thread(_send_blocking, dest, settings, message, key, password, self.deadline)
