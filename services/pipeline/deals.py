@@ -179,6 +179,8 @@ async def update_deal(
     current = deal_of(row)
     _check_mask(mask, incoming, current)
     merged = merge_update(current, incoming, mask)
+    if merged.stage_id != current.stage_id:  # e.g. a "*" mask: the stage moves only through its gates
+        raise InvalidArgument.field("deal.stage_id", "stage_id changes only through MoveStage")
     validate(merged, at)
     before = tracked(row)
     previous = events.context(row)

@@ -320,6 +320,24 @@ async def test_update_merges_by_mask_checks_etag_and_refuses_stage(pipeline: Pip
         ),
         grpc.StatusCode.INVALID_ARGUMENT,
     )
+    # A full replace cannot carry a stage past its gates either.
+    full = deal_pb2.Deal()
+    full.CopyFrom(got)
+    full.stage_id, full.etag = "contract_approval", ""
+    await refused(
+        pipeline.call("UpdateDeal", pb.UpdateDealRequest(deal=full, update_mask=mask("*")), user="rep-a1"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    full.stage_id = ""
+    await refused(
+        pipeline.call("UpdateDeal", pb.UpdateDealRequest(deal=full, update_mask=mask("*")), user="rep-a1"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    full.stage_id, full.title = "initial_contact", "Replaced"
+    replaced = await pipeline.call(
+        "UpdateDeal", pb.UpdateDealRequest(deal=full, update_mask=mask("*")), user="rep-a1"
+    )
+    assert (replaced.deal.title, replaced.deal.stage_id) == ("Replaced", "initial_contact")
     typed = deal_pb2.Deal(deal_id="U1", probability_percent=99)
     await refused(
         pipeline.call(
