@@ -7,7 +7,7 @@ from typing import Any
 
 from kit.runtime import Background, Runtime, ServiceSpec
 from services.notify import activities as activities_
-from services.notify import api, consumers, deliveries, digests, store, workflows
+from services.notify import api, consumers, deliveries, digests, seed, store, workflows
 from services.notify.channels import registry
 
 
@@ -40,4 +40,5 @@ SPEC = ServiceSpec(
     # Due deliveries and pending escalations -> Temporal workflows (rows queued while Temporal was away).
     background=[Background("notify-dispatcher", dispatcher, role="worker")],
     worker_startup=[digest_schedule],
+    demo_seed=seed.demo_seed,
 )
