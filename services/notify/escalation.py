@@ -23,8 +23,9 @@ from kit.errors import FailedPrecondition, NotFound
 from kit.resources import Transactions, UnitOfWork
 from kit.runtime import Runtime
 from salesops.notify.v1 import escalation_pb2, notification_pb2
-from services.notify import convert, directory, events, policies, sending, store
+from services.notify import convert, directory, escalation_policies, events, sending, store
 from services.notify.domain.recipients import escalation_targets
+from services.notify.repositories import on_session
 from services.notify.repositories.inbox import InboxRepository
 from services.notify.repositories.notifications import NotificationRepository, awaiting_unstarted_everywhere
 from services.notify.store import NotificationRow
@@ -42,7 +43,7 @@ def workflow_id(tenant: str, notification_id: str) -> str:
 async def chain_request(session: AsyncSession, tenant: str, row: NotificationRow) -> ChainRequest:
     """The chain of `row`: its policy's steps, and the notification's own ack timeout if it gives one."""
     n = sending.stored(row)
-    policy = await policies.load(session, n.ack.escalation_policy_id)
+    policy = await escalation_policies.get(on_session(session), n.ack.escalation_policy_id)
     initial = n.ack.ack_timeout if n.ack.HasField("ack_timeout") else policy.initial_ack_timeout
     steps = [
         ChainStep(

@@ -7,8 +7,8 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from kit.errors import AlreadyExists, NotFound
 from kit.resources import Page, PageRequest, UnitOfWork, query_key
 from salesops.notify.v1 import escalation_pb2
-from services.notify import policies
 from services.notify.documents import Documents
+from services.notify.domain import escalation_policies as policies
 from services.notify.listing import page_in_memory
 from services.notify.repositories.configuration import EscalationPolicyRepository
 

@@ -27,8 +27,8 @@ from salesops.notify.v1 import delivery_pb2, notification_pb2, notify_service_pb
 from services.notify import (
     convert,
     directory,
+    escalation_policies,
     live,
-    policies,
     preferences,
     store,
     template_store,
@@ -170,7 +170,7 @@ class Sender:
             n = _with_policy(n, tenant_defaults.escalation_policy.get(category, ""))
         if n.HasField("ack") and n.ack.escalation_policy_id:
             try:
-                await policies.load(session, n.ack.escalation_policy_id)
+                await escalation_policies.get(on_session(session), n.ack.escalation_policy_id)
             except NotFound:
                 raise InvalidArgument.field(
                     "notification.ack.escalation_policy_id", "no such policy"

@@ -1,16 +1,12 @@
-"""Escalation policies: the built-in "default" chain and the tenant's own, validated on save."""
+"""Escalation policies (pure): the built-in "default" chain and what a tenant's own must hold."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from kit.errors import NotFound, Violations
+from kit.errors import Violations
 from salesops.common.v1 import types_pb2
 from salesops.notify.v1 import escalation_pb2, notification_pb2
-from services.notify.repositories import on_session
-from services.notify.repositories.configuration import EscalationPolicyRepository
 
 DEFAULT_ID = "default"
 
@@ -62,13 +58,3 @@ def validate(policy: escalation_pb2.EscalationPolicy) -> None:
             if ch == notification_pb2.CHANNEL_UNSPECIFIED:
                 v.add(f"escalation_policy.steps[{i}].channels", "unspecified channel")
     v.raise_if_any("invalid escalation policy")
-
-
-async def load(session: AsyncSession, policy_id: str) -> escalation_pb2.EscalationPolicy:
-    """The tenant's policy (a tenant "default" overrides the built-in), else the built-in one."""
-    row = await EscalationPolicyRepository(on_session(session)).find(policy_id or DEFAULT_ID)
-    if row is not None:
-        return escalation_pb2.EscalationPolicy.FromString(row.payload)
-    if policy_id in ("", DEFAULT_ID):
-        return built_in()
-    raise NotFound("escalation_policy", policy_id)
