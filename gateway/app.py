@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import grpc
 from redis.asyncio import Redis
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -24,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ulid import ULID
 
+from gateway import errors as gw_errors
 from gateway.backends import Backends
 from gateway.batch import BATCH_PATH, handle_batch
 from gateway.bounds import BoundsMiddleware
@@ -120,6 +123,15 @@ def create_app(
     async def batch(request: Request) -> Response:
         return await handle_batch(gateway, request, cfg.batch_max_items)
 
+    async def unrouted(request: Request, exc: Exception) -> Response:
+        # Starlette's own 404/405 (docs files, health, batch) answer as the REST routes do: a JSON
+        # Status, not a plain-text page naming the framework.
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        code = grpc.StatusCode.UNIMPLEMENTED if status == 405 else grpc.StatusCode.NOT_FOUND
+        _, data = gw_errors.simple(code, f"no route for {request.method} {request.url.path}")
+        headers = exc.headers if isinstance(exc, HTTPException) else None
+        return Response(data, status, headers=headers, media_type="application/json")
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         health.open()
@@ -146,8 +158,10 @@ def create_app(
             StarletteRoute(BATCH_PATH, batch, methods=["POST"]),
         ],
         middleware=[Middleware(GZipMiddleware, minimum_size=cfg.gzip_min_bytes)],
+        exception_handlers={404: unrouted, 405: unrouted},
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # `/docs/` is not `/docs`: no redirect that guesses a route
     fixed = {"/healthz", "/readyz", "/openapi.json", "/docs", BATCH_PATH}
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:

@@ -173,11 +173,32 @@ async def test_the_gateway_routes_exactly_the_documented_operations(gw: Running)
                 assert_status_json(r, grpc.StatusCode.UNAUTHENTICATED.value[0])
             else:
                 assert r.status_code in (404, 405), (verb, concrete, r.status_code, r.text[:80])
-                if path not in {"/healthz", "/readyz", "/v1/sync:batch"}:  # Starlette's own routes
-                    assert_status_json(r, 12 if r.status_code == 405 else 5)
+                assert_status_json(r, 12 if r.status_code == 405 else 5)
     assert routed >= len(annotated_rpcs())
     for page in GATEWAY_PAGES:
         assert (await gw.client.get(page)).status_code == 200, page
+        r = await gw.client.post(page)
+        assert r.status_code == 405 and "GET" in r.headers["allow"], (page, r.status_code)
+        assert_status_json(r, grpc.StatusCode.UNIMPLEMENTED.value[0])
+
+
+async def test_the_docs_pages_serve_their_files_and_nothing_else(gw: Running) -> None:
+    """Only Swagger UI's own files: no listing, no redirect guessing a route, no way out of the folder."""
+    assert (await gw.client.get("/docs/static/swagger-ui.css")).status_code == 200
+    for path in (
+        "/docs/",
+        "/docs/x",
+        "/docs/static",
+        "/docs/static/",
+        "/docs/static/index.html",
+        "/docs/static/%2e%2e/%2e%2e/gateway/app.py",
+        "/docs/static/..%2f..%2fapp.py",
+        "/openapi.json/",
+        "/healthz/",
+    ):
+        r = await gw.client.get(path)
+        assert r.status_code == 404, (path, r.status_code, r.headers.get("location"))
+        assert_status_json(r, grpc.StatusCode.NOT_FOUND.value[0])
 
 
 HIDDEN = [
