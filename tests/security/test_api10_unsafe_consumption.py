@@ -6,7 +6,14 @@ served by a loopback fake (allowed explicitly, as `SALESOPS_OUTBOUND_ALLOW` woul
 proxy) and must end as a clean `SendError`: our code, a status class as the message, no
 text of the answer, bounded in time and memory, and redirects are never followed.
 The same holds through the service: TestChannelConfig and a delivery attempt's recorded
-error. (Destinations themselves are API7: tests/security/test_api7_ssrf.py.)
+error. SMTP servers' replies are bounded the same way (a deadline per conversation, a size
+limit per reply). (Destinations themselves are API7: tests/security/test_api7_ssrf.py.)
+
+Defects these tests found, fixed with them: deep JSON (RecursionError) and an errcode of
+1e400 (OverflowError) escaped the bot and SMS adapters, so TestChannelConfig answered
+INTERNAL and the delivery attempt crashed; kit.net inflated gzip answers past its body cap
+(128 MB held for a 50 KB answer); an SMTP server sending `220-` lines forever held a worker
+thread and 200+ MB within seconds, and one dripping bytes was never timed out.
 """
 
 from __future__ import annotations
@@ -206,6 +213,7 @@ WRONG_SHAPE = [
     b'{"errcode": 1e400, "Code": 1e400}',  # infinity: int() overflows
     b'{"errcode": NaN, "Code": NaN}',
     b'{"errcode": -1e400, "Code": false}',
+    b'{"errcode": ' + b"9" * 5000 + b', "Code": "OK"}',  # past the int parser's digit limit
 ]
 DEEP = [
     b"[" * 100_000 + b"]" * 100_000,
