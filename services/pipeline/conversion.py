@@ -19,14 +19,13 @@ from salesops.common.v1.types_pb2 import Money
 from salesops.leads.v1 import events_pb2 as lead_events
 from salesops.pipeline.v1 import deal_pb2
 from services.pipeline.convert import date_proto, optional_date
-from services.pipeline.deals import create_deal
+from services.pipeline.deals import BASE_CURRENCY, create_deal
 from services.pipeline.repositories.deals import Deals
 from services.pipeline.store import DealRow
 
 SYSTEM = "system:pipeline"
-# PipelineSettings.converted_deal_close_offset_days and base_currency, until the settings land.
+# PipelineSettings.converted_deal_close_offset_days, until the settings land.
 CLOSE_OFFSET = timedelta(days=90)
-BASE_CURRENCY = "CNY"
 
 
 def _close_date(evt: lead_events.LeadConverted, at: datetime) -> deal_pb2.Deal:
@@ -52,10 +51,12 @@ def deal_of_lead(evt: lead_events.LeadConverted, at: datetime) -> deal_pb2.Deal:
     deal.customer.city = evt.company.city
     deal.owner_user_id = evt.owner_user_id
     amount = evt.amount_estimate
-    if amount.currency and amount.amount_minor >= 0:
+    if amount.currency == BASE_CURRENCY and amount.amount_minor >= 0:
         deal.amount.CopyFrom(amount)
     else:
         deal.amount.CopyFrom(Money(amount_minor=0, currency=BASE_CURRENCY))
+        if amount.currency:  # no FX here: the estimate is kept on the deal for the rep to convert
+            deal.custom_fields["lead_amount_estimate"] = f"{amount.amount_minor} {amount.currency}"
     deal.source.lead_id = evt.lead.lead_id
     if evt.note:
         deal.next_step = evt.note[:500]

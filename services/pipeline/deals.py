@@ -31,6 +31,9 @@ from services.pipeline.store import DealRow
 # A close date is "not in the past" in any zone: the earliest local date on Earth is UTC-12.
 ZONE_SLACK = timedelta(hours=12)
 USER_CATEGORIES = ("PIPELINE", "BEST_CASE", "COMMIT", "OMITTED")
+# Deal amounts are in the tenant's base currency (the contract), so forecasts add up without FX.
+# PipelineSettings.base_currency will set it per tenant; until then every tenant's is CNY.
+BASE_CURRENCY = "CNY"
 LOCKED_PATHS = ("stage_id",)  # changed only by MoveStage
 
 
@@ -41,8 +44,8 @@ def validate(deal: deal_pb2.Deal, at: datetime, *, prefix: str = "deal") -> None
         v.add(f"{prefix}.title", "required")
     if not deal.customer.display_name.strip():
         v.add(f"{prefix}.customer.display_name", "required")
-    if not deal.HasField("amount") or len(deal.amount.currency) != 3 or not deal.amount.currency.isupper():
-        v.add(f"{prefix}.amount", "required, with an ISO 4217 currency code")
+    if not deal.HasField("amount") or deal.amount.currency != BASE_CURRENCY:
+        v.add(f"{prefix}.amount", f"required, in the tenant's base currency {BASE_CURRENCY}")
     elif deal.amount.amount_minor < 0:
         v.add(f"{prefix}.amount", "must not be negative")
     if not deal.HasField("expected_close_date"):

@@ -13,11 +13,17 @@ from salesops.pipeline.v1 import pipeline_service_pb2, pipeline_service_pb2_grpc
 from services.pipeline.api.closing import ClosingApi
 from services.pipeline.api.deals import DealsApi
 from services.pipeline.api.evidence import EvidenceApi
+from services.pipeline.api.forecast import ForecastApi
 from services.pipeline.api.stage_model import StageModelApi
 
 
 class PipelineServiceApi(
-    DealsApi, ClosingApi, EvidenceApi, StageModelApi, pipeline_service_pb2_grpc.PipelineServiceServicer
+    DealsApi,
+    ClosingApi,
+    EvidenceApi,
+    ForecastApi,
+    StageModelApi,
+    pipeline_service_pb2_grpc.PipelineServiceServicer,
 ):
     """PipelineService assembled from its resources' modules."""
 

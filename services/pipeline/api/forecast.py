@@ -1,0 +1,87 @@
+"""The weighted forecast (GetForecast): computed live in SQL for the caller's scope."""
+
+from __future__ import annotations
+
+from kit.errors import InvalidArgument
+from kit.grpc import context as call
+from salesops.common.v1.types_pb2 import Money
+from salesops.pipeline.v1 import forecast_pb2, types_pb2
+from salesops.pipeline.v1 import pipeline_service_pb2 as pb
+from services.pipeline.api.base import ApiBase, Ctx
+from services.pipeline.convert import date_proto, enum_name, enum_value, now, optional_date, ts
+from services.pipeline.deals import BASE_CURRENCY
+from services.pipeline.domain import forecast as f
+from services.pipeline.forecasting import Computed, ForecastQuery, compute
+
+LEVELS = {lv.name: lv for lv in f.Level}
+
+
+def _money(minor: int) -> Money:
+    return Money(amount_minor=minor, currency=BASE_CURRENCY)
+
+
+def _totals(t: f.Totals) -> forecast_pb2.ForecastTotals:
+    msg = forecast_pb2.ForecastTotals(
+        weighted_amount=_money(t.weighted),
+        won_amount=_money(t.won_amount),
+        won_deal_count=t.won_count,
+        open_deal_count=t.open_count,
+        frozen_amount=_money(t.frozen_amount),
+        frozen_deal_count=t.frozen_count,
+    )
+    for name in ("PIPELINE", "BEST_CASE", "COMMIT", "CLOSED", "OMITTED"):
+        c = t.categories.get(name)
+        if c is not None:
+            msg.categories.add(
+                category=enum_value(types_pb2.ForecastCategory, name),
+                amount=_money(c.amount),
+                weighted_amount=_money(c.weighted),
+                deal_count=c.count,
+            )
+    return msg
+
+
+def present_forecast(request: pb.GetForecastRequest, c: Computed) -> forecast_pb2.Forecast:
+    """The wire form; the caller's scope was applied in SQL, so every number here is theirs to see."""
+    out = forecast_pb2.Forecast(
+        scope=request.scope,
+        group_by=enum_value(types_pb2.OrgLevel, c.level.name),
+        totals=_totals(c.totals),
+        compute_time=ts(now()),
+    )
+    out.period.granularity = request.period.granularity
+    out.period.start_date.CopyFrom(date_proto(c.start))
+    out.period.end_date.CopyFrom(date_proto(c.end))
+    for row in c.rows:
+        out.rows.add(
+            level=enum_value(types_pb2.OrgLevel, c.level.name),
+            key=row.key,
+            display_name=row.key,
+            org_path=row.org_path,
+            totals=_totals(row.totals),
+        )
+    return out
+
+
+class ForecastApi(ApiBase):
+    async def GetForecast(self, request: pb.GetForecastRequest, context: Ctx) -> pb.GetForecastResponse:
+        who = call.principal()
+        granularity = enum_name(types_pb2.PeriodGranularity, request.period.granularity)
+        if granularity not in f.Granularity.__members__:
+            raise InvalidArgument.field("period.granularity", "one of WEEK, MONTH, QUARTER, YEAR")
+        day = optional_date(request.period.start_date, "period.start_date")
+        if day is None:
+            raise InvalidArgument.field("period.start_date", "required: any day inside the period")
+        level_name = enum_name(types_pb2.OrgLevel, request.group_by)
+        if level_name and level_name not in LEVELS:
+            raise InvalidArgument.field("group_by", "an org level")
+        query = ForecastQuery(
+            f.Granularity[granularity],
+            day,
+            request.scope.org_path,
+            tuple(request.scope.user_ids),
+            LEVELS[level_name] if level_name else None,
+        )
+        async with self.read(who) as uow:
+            computed = await compute(uow, who, query)
+        return pb.GetForecastResponse(forecast=present_forecast(request, computed))

@@ -1,0 +1,157 @@
+"""Forecast arithmetic: sales periods, and folding SQL aggregates into org-tree rows.
+
+The database sums deals (per owner, org path, status, frozen flag and category);
+this module only folds those few aggregate rows into the requested level, so a
+forecast never loads deals. Weighted = sum(amount x probability) of open deals
+closing in the period; a frozen COMMIT counts as BEST_CASE; lost deals are out;
+OMITTED deals are shown in their category but not in the weighted figure.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from enum import Enum
+
+
+class Granularity(Enum):
+    WEEK = "WEEK"
+    MONTH = "MONTH"
+    QUARTER = "QUARTER"
+    YEAR = "YEAR"
+
+
+def period_bounds(granularity: Granularity, day: date) -> tuple[date, date]:
+    """First and last day (inclusive) of the period holding `day` (ISO weeks start on Monday)."""
+    if granularity is Granularity.WEEK:
+        start = date.fromordinal(day.toordinal() - day.weekday())
+        return start, date.fromordinal(start.toordinal() + 6)
+    if granularity is Granularity.MONTH:
+        return day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1])
+    if granularity is Granularity.QUARTER:
+        first = 3 * ((day.month - 1) // 3) + 1
+        last = first + 2
+        return date(day.year, first, 1), date(day.year, last, calendar.monthrange(day.year, last)[1])
+    return date(day.year, 1, 1), date(day.year, 12, 31)
+
+
+class Level(Enum):
+    COMPANY = 0
+    REGION = 1
+    CITY = 2
+    TEAM = 3
+    REP = 4
+
+
+def segments(path: str) -> list[str]:
+    return [p for p in path.strip("/").split("/") if p]
+
+
+def level_below(scope_org: str, users: bool) -> Level:
+    """Default rows: one level below the scope (company -> regions, ..., team -> reps)."""
+    if users:
+        return Level.REP
+    depth = len(segments(scope_org))
+    return Level(min(depth + 1, Level.REP.value))
+
+
+def group_key(level: Level, owner: str, org_path: str) -> tuple[str, str]:
+    """(key, org path of the group): the owner for reps, else the org path cut at the level."""
+    if level is Level.REP:
+        return owner, org_path
+    if level is Level.COMPANY:
+        return "", ""
+    cut = "/".join(segments(org_path)[: level.value])
+    return cut, cut
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """One row of the SQL roll-up."""
+
+    owner: str
+    org_path: str
+    status: str  # OPEN or WON
+    frozen: bool
+    category: str  # the rep's category (COMMIT, BEST_CASE, ...)
+    amount: int
+    weighted: int
+    count: int
+
+
+@dataclass
+class CategorySum:
+    amount: int = 0
+    weighted: int = 0
+    count: int = 0
+
+
+@dataclass
+class Totals:
+    weighted: int = 0
+    won_amount: int = 0
+    won_count: int = 0
+    open_count: int = 0
+    frozen_amount: int = 0
+    frozen_count: int = 0
+    categories: dict[str, CategorySum] = field(default_factory=dict)
+
+    def add(self, a: Aggregate) -> None:
+        category = effective_category(a.status, a.frozen, a.category)
+        c = self.categories.setdefault(category, CategorySum())
+        c.amount, c.weighted, c.count = c.amount + a.amount, c.weighted + a.weighted, c.count + a.count
+        if a.status == "WON":
+            self.won_amount += a.amount
+            self.won_count += a.count
+            return
+        if category == "OMITTED":
+            return
+        self.weighted += a.weighted
+        self.open_count += a.count
+        if a.frozen:
+            self.frozen_amount += a.amount
+            self.frozen_count += a.count
+
+
+def effective_category(status: str, frozen: bool, category: str) -> str:
+    if status == "WON":
+        return "CLOSED"
+    if frozen and category == "COMMIT":
+        return "BEST_CASE"
+    return category
+
+
+@dataclass
+class Row:
+    key: str
+    org_path: str
+    totals: Totals
+
+
+def fold(aggregates: Iterable[Aggregate], level: Level) -> tuple[Totals, list[Row]]:
+    """Scope totals and one row per group, largest weighted first (then by key)."""
+    total = Totals()
+    rows: dict[str, Row] = {}
+    for a in aggregates:
+        total.add(a)
+        key, org = group_key(level, a.owner, a.org_path)
+        rows.setdefault(key, Row(key, org, Totals())).totals.add(a)
+    ordered = sorted(rows.values(), key=lambda r: (-r.totals.weighted, r.key))
+    return total, ordered
+
+
+__all__ = [
+    "Aggregate",
+    "Granularity",
+    "Level",
+    "Row",
+    "Totals",
+    "effective_category",
+    "fold",
+    "group_key",
+    "level_below",
+    "period_bounds",
+    "segments",
+]

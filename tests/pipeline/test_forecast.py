@@ -1,0 +1,193 @@
+"""GetForecast against a hand-computed fixture: weighted = sum(amount x probability) of open deals
+closing in the period, per category, won apart, lost out, by region / team / rep, within the scope."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import grpc
+import pytest
+from google.type import date_pb2  # type: ignore[import-untyped]
+
+from salesops.common.v1.types_pb2 import AttachmentRef
+from salesops.pipeline.v1 import deal_pb2, forecast_pb2, stage_model_pb2, types_pb2
+from salesops.pipeline.v1 import pipeline_service_pb2 as pb
+from services.pipeline.domain import forecast as fc
+from tests.pipeline.conftest import Pipeline
+from tests.pipeline.helpers import create, mask, new_deal, refused
+
+YEAR = date.today().year + 1
+PIPELINE, BEST, COMMIT, OMITTED = (
+    types_pb2.FORECAST_CATEGORY_PIPELINE,
+    types_pb2.FORECAST_CATEGORY_BEST_CASE,
+    types_pb2.FORECAST_CATEGORY_COMMIT,
+    types_pb2.FORECAST_CATEGORY_OMITTED,
+)
+
+
+def march(day: int, month: int = 3) -> date_pb2.Date:
+    return date_pb2.Date(year=YEAR, month=month, day=day)
+
+
+async def seed(p: Pipeline) -> None:
+    await create(p, new_deal("A1", amount=1_000_000, expected_close_date=march(10)), user="rep-a1")
+    await create(
+        p,
+        new_deal("A2", amount=2_000_000, expected_close_date=march(20), forecast_category=COMMIT),
+        user="rep-a1",
+    )
+    await create(
+        p,
+        new_deal("A3", amount=500_000, expected_close_date=march(31), forecast_category=BEST),
+        user="rep-a2",
+    )
+    await create(
+        p, new_deal("A4", amount=700_000, expected_close_date=march(1, 4)), user="rep-a2"
+    )  # April: out
+    await create(p, new_deal("B1", amount=300_000, expected_close_date=march(1)), user="rep-b1")
+    await p.call(
+        "MarkLost",
+        pb.MarkLostRequest(deal_id="B1", category=stage_model_pb2.LOST_REASON_CATEGORY_PRICE),
+        user="rep-b1",
+    )
+    await create(p, new_deal("B2", amount=400_000, expected_close_date=march(28)), user="rep-b2")
+    ev = deal_pb2.DealEvidence(
+        evidence_id="sc", evidence_type_id="signed_contract", attachment=AttachmentRef(uri="s3://c")
+    )
+    await p.call("CreateDealEvidence", pb.CreateDealEvidenceRequest(deal_id="B2", evidence=ev), user="rep-b2")
+    await p.call("MarkWon", pb.MarkWonRequest(deal_id="B2", close_date=march(15)), user="rep-b2")
+    await create(
+        p,
+        new_deal("B3", amount=100_000, expected_close_date=march(5), forecast_category=OMITTED),
+        user="rep-b1",
+    )
+
+
+async def forecast(
+    p: Pipeline, user: str = "admin", tenant: str = "demo", **kw: object
+) -> forecast_pb2.Forecast:
+    period = types_pb2.SalesPeriod(granularity=types_pb2.PERIOD_GRANULARITY_MONTH, start_date=march(17))
+    request = pb.GetForecastRequest(period=period, **kw)  # type: ignore[arg-type]
+    resp = await p.call("GetForecast", request, user=user, tenant=tenant)
+    got: forecast_pb2.Forecast = resp.forecast
+    return got
+
+
+def cats(t: forecast_pb2.ForecastTotals) -> dict[str, tuple[int, int, int]]:
+    return {
+        types_pb2.ForecastCategory.Name(c.category).removeprefix("FORECAST_CATEGORY_"): (
+            c.amount.amount_minor,
+            c.weighted_amount.amount_minor,
+            c.deal_count,
+        )
+        for c in t.categories
+    }
+
+
+async def test_the_company_forecast_is_the_hand_computed_sum(pipeline: Pipeline) -> None:
+    await seed(pipeline)
+    fc_ = await forecast(pipeline)
+    assert (fc_.period.start_date.day, fc_.period.end_date.month, fc_.period.end_date.day) == (1, 3, 31)
+    t = fc_.totals
+    assert t.weighted_amount.amount_minor == 100_000 + 200_000 + 50_000  # 10 % of A1, A2, A3
+    assert (t.open_deal_count, t.won_amount.amount_minor, t.won_deal_count) == (3, 400_000, 1)
+    assert cats(t) == {
+        "PIPELINE": (1_000_000, 100_000, 1),
+        "BEST_CASE": (500_000, 50_000, 1),
+        "COMMIT": (2_000_000, 200_000, 1),
+        "CLOSED": (400_000, 400_000, 1),
+        "OMITTED": (100_000, 10_000, 1),
+    }
+    assert fc_.group_by == types_pb2.ORG_LEVEL_REGION
+    assert [(r.key, r.totals.weighted_amount.amount_minor) for r in fc_.rows] == [("east", 350_000)]
+
+    teams = await forecast(pipeline, scope=types_pb2.OrgScope(org_path="east"))
+    assert [
+        (r.key, r.totals.weighted_amount.amount_minor, r.totals.won_amount.amount_minor) for r in teams.rows
+    ] == [
+        ("east/team-a", 350_000, 0),
+        ("east/team-b", 0, 400_000),
+    ]
+    reps = await forecast(pipeline, group_by=types_pb2.ORG_LEVEL_REP)
+    assert [(r.key, r.totals.weighted_amount.amount_minor) for r in reps.rows] == [
+        ("rep-a1", 300_000),
+        ("rep-a2", 50_000),
+        ("rep-b1", 0),
+        ("rep-b2", 0),
+    ]
+
+
+async def test_a_move_changes_the_forecast_by_amount_times_probability(pipeline: Pipeline) -> None:
+    await seed(pipeline)
+    before = (await forecast(pipeline)).totals.weighted_amount.amount_minor
+    upd = deal_pb2.Deal(deal_id="A1", next_step="demo")
+    await pipeline.call(
+        "UpdateDeal", pb.UpdateDealRequest(deal=upd, update_mask=mask("next_step")), user="rep-a1"
+    )
+    ev = deal_pb2.DealEvidence(
+        evidence_id="mm", evidence_type_id="meeting_minutes", attachment=AttachmentRef(uri="s3://m")
+    )
+    await pipeline.call(
+        "CreateDealEvidence", pb.CreateDealEvidenceRequest(deal_id="A1", evidence=ev), user="rep-a1"
+    )
+    await pipeline.call(
+        "MoveStage", pb.MoveStageRequest(deal_id="A1", to_stage_id="needs_confirmed"), user="rep-a1"
+    )
+    after = (await forecast(pipeline)).totals.weighted_amount.amount_minor
+    assert after - before == 1_000_000 * (30 - 10) // 100
+
+
+async def test_the_forecast_stays_in_the_callers_scope(pipeline: Pipeline) -> None:
+    await seed(pipeline)
+    mine = await forecast(pipeline, user="sup-a")
+    assert mine.totals.weighted_amount.amount_minor == 350_000 and mine.totals.won_deal_count == 0
+    rep = await forecast(pipeline, user="rep-a1", group_by=types_pb2.ORG_LEVEL_REP)
+    assert [(r.key, r.totals.weighted_amount.amount_minor) for r in rep.rows] == [("rep-a1", 300_000)]
+    await refused(
+        pipeline.call(
+            "GetForecast",
+            pb.GetForecastRequest(
+                period=types_pb2.SalesPeriod(
+                    granularity=types_pb2.PERIOD_GRANULARITY_MONTH, start_date=march(1)
+                ),
+                scope=types_pb2.OrgScope(org_path="east/team-b"),
+            ),
+            user="sup-a",
+        ),
+        grpc.StatusCode.PERMISSION_DENIED,
+    )
+    elsewhere = await forecast(pipeline, user="admin", tenant="acme")
+    assert elsewhere.totals.weighted_amount.amount_minor == 0 and not elsewhere.rows
+
+
+@pytest.mark.parametrize(
+    ("granularity", "day", "bounds"),
+    [
+        (fc.Granularity.WEEK, date(2026, 12, 6), (date(2026, 11, 30), date(2026, 12, 6))),
+        (fc.Granularity.MONTH, date(2028, 2, 10), (date(2028, 2, 1), date(2028, 2, 29))),
+        (fc.Granularity.QUARTER, date(2026, 5, 31), (date(2026, 4, 1), date(2026, 6, 30))),
+        (fc.Granularity.QUARTER, date(2026, 12, 31), (date(2026, 10, 1), date(2026, 12, 31))),
+        (fc.Granularity.YEAR, date(2026, 7, 4), (date(2026, 1, 1), date(2026, 12, 31))),
+    ],
+)
+def test_period_bounds(granularity: fc.Granularity, day: date, bounds: tuple[date, date]) -> None:
+    assert fc.period_bounds(granularity, day) == bounds
+
+
+def test_frozen_commit_counts_as_best_case_and_omitted_stays_out_of_weighted() -> None:
+    rows = [
+        fc.Aggregate("r1", "east/t", "OPEN", True, "COMMIT", 1000, 500, 1),
+        fc.Aggregate("r1", "east/t", "OPEN", False, "OMITTED", 800, 80, 1),
+        fc.Aggregate("r2", "west/t", "WON", False, "CLOSED", 300, 300, 2),
+    ]
+    total, by_region = fc.fold(rows, fc.Level.REGION)
+    assert (total.weighted, total.frozen_amount, total.frozen_count, total.open_count) == (500, 1000, 1, 1)
+    assert set(total.categories) == {"BEST_CASE", "OMITTED", "CLOSED"}
+    assert [(r.key, r.totals.weighted, r.totals.won_amount) for r in by_region] == [
+        ("east", 500, 0),
+        ("west", 0, 300),
+    ]
+    _, company = fc.fold(rows, fc.Level.COMPANY)
+    assert [r.key for r in company] == [""]
+    assert fc.level_below("", False) is fc.Level.REGION and fc.level_below("east/sh/t", False) is fc.Level.REP
+    assert fc.group_key(fc.Level.TEAM, "r1", "east/sh/team-a/x") == ("east/sh/team-a", "east/sh/team-a")
