@@ -79,12 +79,15 @@ class Documents(Generic[M, RowT]):
     ) -> M:
         """Output-only input dropped (the contract's annotations), checked, inserted at version 1.
 
-        `check` runs before anything is written (e.g. destinations resolved under the outbound policy).
+        `check` sees the value as given, before `prepare` (which may seal parts of it), and before
+        anything is written (e.g. destinations and header values under the outbound policy).
         """
-        value = self.prepare(None, sanitize_create(incoming))
+        value = sanitize_create(incoming)
         setattr(value, self.id_field, item_id)
         if check is not None:
             await check(value)
+        value = self.prepare(None, value)
+        setattr(value, self.id_field, item_id)
         row = self.repository.model(**{self.repository.key_names()[0]: item_id, self.repository.version: 1})
         self._write(row, value)
         await self.repository(uow).add(row)
@@ -111,10 +114,11 @@ class Documents(Generic[M, RowT]):
             merged = merge_update(missing(), sanitize_create(incoming), mask)
             return await self.create(uow, merged, item_id, check=check)
         current = self.read(row)
-        merged = self.prepare(current, merge_update(current, sanitize_create(incoming), mask))
-        setattr(merged, self.id_field, item_id)
+        proposed = merge_update(current, sanitize_create(incoming), mask)
+        setattr(proposed, self.id_field, item_id)
         if check is not None:
-            await check(merged)
+            await check(proposed)
+        merged = self.prepare(current, proposed)
         repo.check_etag(row, incoming.etag)  # type: ignore[attr-defined]
         self._write(row, merged)
         await repo.update_if_etag(row, incoming.etag)  # type: ignore[attr-defined]

@@ -118,3 +118,19 @@ async def test_output_only_fields_of_a_template_are_ignored(notify: NotifyStack)
     ).template
     for shown in (created, got):
         assert not shown.built_in and shown.revision == 1 and not shown.HasField("audit")
+
+
+async def test_header_values_are_checked_as_given_before_they_are_sealed(notify: NotifyStack) -> None:
+    import grpc
+
+    cfg = C.ChannelConfig(
+        display_name="hook",
+        channel=N.CHANNEL_WEBHOOK,
+        enabled=True,
+        webhook=C.WebhookSettings(url="http://127.0.0.1:9/hook", headers={"X-Env": "prod\r\nX-Injected: 1"}),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await notify.stub.CreateChannelConfig(
+            M.CreateChannelConfigRequest(channel_config=cfg), metadata=auth(ADMIN)
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
