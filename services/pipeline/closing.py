@@ -74,6 +74,7 @@ async def mark_won(uow: UnitOfWork, who: Principal, req: pb.MarkWonRequest, at: 
     won.cycle_time.FromTimedelta(at - aware(row.created_at))
     row.body = body_of(deal)
     row.status, row.forecast_category, row.probability = WON, "CLOSED", 100
+    row.closed_at = at
     row.amount_minor = (
         won.won_amount.amount_minor
     )  # closed won counts the contract value; history keeps the old
@@ -116,6 +117,9 @@ async def mark_lost(uow: UnitOfWork, who: Principal, req: pb.MarkLostRequest, at
     lost.competitor, lost.lost_at_stage_id, lost.lost_by = req.competitor, row.stage_id, who.user_id
     row.body = body_of(deal)
     row.status, row.forecast_category, row.probability = LOST, "OMITTED", 0
+    row.closed_at, row.lost_stage_id = at, lost.lost_at_stage_id
+    row.lost_category = enum_name(stage_model_pb2.LostReasonCategory, req.category)
+    row.lost_reason_code, row.lost_competitor = req.reason_code, req.competitor.strip()[:200]
     await _save(uow, who, row, before, at)
     evt = events_pb2.DealLost(
         deal=events.context(row),
@@ -156,6 +160,13 @@ async def reopen_deal(uow: UnitOfWork, who: Principal, req: pb.ReopenDealRequest
     p = s.probability(stage, criteria.facts_of(model, deal, evidence))
     row.body = body_of(deal)
     row.status, row.stage_id, row.stage_model_version = OPEN, stage.stage_id, model.version
+    row.closed_at, row.lost_category, row.lost_reason_code, row.lost_competitor, row.lost_stage_id = (
+        None,
+        "",
+        "",
+        "",
+        "",
+    )
     row.probability, row.stage_probability = p.percent, p.base
     default = stage.default_category.removeprefix("FORECAST_CATEGORY_")
     row.forecast_category = default if default in USER_CATEGORIES else "PIPELINE"

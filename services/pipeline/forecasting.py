@@ -35,7 +35,7 @@ class Computed:
     rows: list[f.Row]
 
 
-def _check_scope(who: Principal, org_path: str) -> None:
+def check_scope(who: Principal, org_path: str) -> None:
     """A scope must be within what the caller sees: an org above or beside theirs is refused."""
     if not org_path or access.sees_all(who):
         return
@@ -50,7 +50,7 @@ def _check_scope(who: Principal, org_path: str) -> None:
 
 async def compute(uow: UnitOfWork, who: Principal, q: ForecastQuery) -> Computed:
     org = q.org_path.strip("/")
-    _check_scope(who, org)
+    check_scope(who, org)
     level = q.level or f.level_below(org, bool(q.user_ids))
     if level is f.Level.COMPANY and org:
         raise InvalidArgument.field("group_by", "a scoped forecast is grouped below the company")

@@ -56,6 +56,7 @@ class DealRow(TenantScoped, Base):
         Index("ix_deals_tenant_org_status", "tenant_id", "org_path", "status"),
         Index("ix_deals_tenant_status_close", "tenant_id", "status", "expected_close_date"),
         Index("ix_deals_tenant_updated", "tenant_id", "updated_at"),
+        Index("ix_deals_tenant_status_closed", "tenant_id", "status", "closed_at"),
     )
 
     deal_id: Mapped[str] = mapped_column(String(64))
@@ -78,6 +79,12 @@ class DealRow(TenantScoped, Base):
     lead_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     origin: Mapped[str] = mapped_column(String(32))
     frozen: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Outcome, in columns so "why we lose" and closed periods are counted in SQL.
+    closed_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    lost_category: Mapped[str] = mapped_column(String(48), default="")
+    lost_reason_code: Mapped[str] = mapped_column(String(64), default="")
+    lost_competitor: Mapped[str] = mapped_column(String(200), default="")
+    lost_stage_id: Mapped[str] = mapped_column(String(64), default="")
     stage_entered_at: Mapped[datetime] = mapped_column(TS)
     last_confirm_at: Mapped[datetime] = mapped_column(TS)
     created_at: Mapped[datetime] = mapped_column(TS)

@@ -166,3 +166,61 @@ async def test_confirm_deal_is_the_weekly_update(pipeline: Pipeline) -> None:
         pipeline.call("ConfirmDeal", pb.ConfirmDealRequest(deal_id="F1"), user="rep-b1"),
         grpc.StatusCode.NOT_FOUND,
     )
+
+
+async def test_summarize_lost_reasons_counts_why_we_lose_in_the_callers_scope(pipeline: Pipeline) -> None:
+    model = (await pipeline.call("GetStageModel", pb.GetStageModelRequest())).stage_model
+    model.lost_reason_codes.add(code="price_vs_rival", display_name="Rival cheaper", category=PRICE)
+    await pipeline.call("UpdateStageModel", pb.UpdateStageModelRequest(stage_model=model))
+    lost = [
+        ("L1", "rep-a1", 100, PRICE, "price_vs_rival", "Rival"),
+        ("L2", "rep-a1", 200, PRICE, "", "Rival"),
+        ("L3", "rep-a2", 300, stage_model_pb2.LOST_REASON_CATEGORY_NO_BUDGET, "", ""),
+        ("L4", "rep-b1", 400, PRICE, "", "Other Co"),
+    ]
+    for deal_id, owner, amount, category, code, competitor in lost:
+        await create(pipeline, new_deal(deal_id, amount=amount), user=owner)
+        req = pb.MarkLostRequest(deal_id=deal_id, category=category, reason_code=code, competitor=competitor)
+        await pipeline.call("MarkLost", req, user=owner)
+    await create(pipeline, new_deal("L5", amount=999), user="rep-a1")  # open: not counted
+
+    def view(resp: pb.SummarizeLostReasonsResponse) -> list[tuple[str, str, int, float, int]]:
+        return [
+            (
+                stage_model_pb2.LostReasonCategory.Name(r.category).removeprefix("LOST_REASON_CATEGORY_"),
+                r.reason_code,
+                r.count,
+                round(r.share, 3),
+                r.amount.amount_minor,
+            )
+            for r in resp.reasons
+        ]
+
+    everyone = await pipeline.call("SummarizeLostReasons", pb.SummarizeLostReasonsRequest(), user="admin")
+    assert (everyone.lost_deal_count, everyone.lost_amount.amount_minor) == (4, 1000)
+    assert view(everyone) == [
+        ("PRICE", "", 3, 0.75, 700),
+        ("NO_BUDGET", "", 1, 0.25, 300),
+        ("PRICE", "price_vs_rival", 1, 0.25, 100),
+    ]
+    assert [(c.competitor, c.count, c.amount.amount_minor) for c in everyone.competitors] == [
+        ("Rival", 2, 300),
+        ("Other Co", 1, 400),
+    ]
+    team_a = await pipeline.call("SummarizeLostReasons", pb.SummarizeLostReasonsRequest(), user="sup-a")
+    assert team_a.lost_deal_count == 3 and [c.competitor for c in team_a.competitors] == ["Rival"]
+    mine = await pipeline.call("SummarizeLostReasons", pb.SummarizeLostReasonsRequest(), user="rep-a2")
+    assert view(mine) == [("NO_BUDGET", "", 1, 1.0, 300)]
+    before = pb.SummarizeLostReasonsRequest(lost_from=in_days(-30), lost_to=in_days(-1))
+    assert (await pipeline.call("SummarizeLostReasons", before, user="admin")).lost_deal_count == 0
+    at_stage = pb.SummarizeLostReasonsRequest(stage_ids=["needs_confirmed"])
+    assert (await pipeline.call("SummarizeLostReasons", at_stage, user="admin")).lost_deal_count == 0
+    # Reopening takes a deal out of the count.
+    await pipeline.call(
+        "ReopenDeal",
+        pb.ReopenDealRequest(deal_id="L2", expected_close_date=in_days(9), note="back"),
+        user="rep-a1",
+    )
+    assert (
+        await pipeline.call("SummarizeLostReasons", pb.SummarizeLostReasonsRequest(), user="admin")
+    ).lost_deal_count == 3
