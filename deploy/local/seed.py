@@ -15,8 +15,7 @@ from collections.abc import Mapping
 from deploy.local.demo import demo_clients
 from kit.config import SERVICES
 from kit.runtime import DemoSeed, SeedClients, ServiceSpec
-from salesops.common.v1 import diagnostics_pb2, diagnostics_pb2_grpc, types_pb2
-from salesops.notify.v1 import notify_service_pb2, notify_service_pb2_grpc, subscriber_pb2
+from salesops.common.v1 import diagnostics_pb2, diagnostics_pb2_grpc
 
 
 async def check_identities(clients: SeedClients) -> None:
@@ -31,44 +30,16 @@ async def check_identities(clients: SeedClients) -> None:
                     raise RuntimeError(f"{service} sees {user} as {who.user_id}@{who.tenant}")
 
 
-# --- an interim step, used only while notify's spec has no demo_seed of its own --------------
-# (notify moves it into its own seed module and names it in its ServiceSpec)
-
-
-async def _notify_directory(clients: SeedClients) -> None:
-    subscribers = [
-        subscriber_pb2.Subscriber(
-            user_id=u.user_id,
-            display_name=u.display_name,
-            org_unit_path=u.org,
-            roles=[types_pb2.Role.Value("ROLE_" + r.upper()) for r in u.roles],
-            active=True,
-            email=f"{u.user_id}@demo.salesops.test",
-        )
-        for u in clients.users
-    ]
-    async with clients.channel("notify") as channel:
-        await notify_service_pb2_grpc.NotifyServiceStub(channel).BatchUpsertSubscribers(
-            notify_service_pb2.BatchUpsertSubscribersRequest(subscribers=subscribers),
-            metadata=clients.metadata("admin"),
-            timeout=10,
-        )
-
-
-INTERIM: dict[str, DemoSeed] = {"notify": _notify_directory}
-
-
 def service_specs() -> list[ServiceSpec]:
     return [importlib.import_module(f"services.{name}.app").SPEC for name in SERVICES]
 
 
 def seed_steps(specs: list[ServiceSpec]) -> list[tuple[str, DemoSeed]]:
     """(service, seed) for every service that seeds something."""
-    steps = []
+    steps: list[tuple[str, DemoSeed]] = []
     for spec in specs:
-        step = spec.demo_seed or INTERIM.get(spec.name)
-        if step is not None:
-            steps.append((spec.name, step))
+        if spec.demo_seed is not None:
+            steps.append((spec.name, spec.demo_seed))
     return steps
 
 
