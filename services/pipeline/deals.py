@@ -18,7 +18,7 @@ from kit.auth import Principal
 from kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Violations
 from kit.resources import UnitOfWork, merge_update, output_only_paths, sanitize_create
 from salesops.pipeline.v1 import deal_pb2, events_pb2, types_pb2
-from services.pipeline import access, criteria, events, stage_models
+from services.pipeline import access, criteria, events, members, stage_models
 from services.pipeline.convert import enum_name, to_date
 from services.pipeline.documents import body_of, deal_of, store_editable, tracked
 from services.pipeline.domain import history
@@ -92,7 +92,7 @@ async def create_deal(
     """A new deal through the gates up to its stage; a replay of the same id and content returns it.
 
     `org_path` is the owner's team when the caller knows it (a lead conversion does); else the
-    caller's own org (member profiles, which will say the owner's, arrive with their issue).
+    owner's member profile says it, else the caller's own org.
     """
     deal = sanitize_create(incoming)
     deal.ClearField("etag")
@@ -104,7 +104,10 @@ async def create_deal(
         return replayed
     deal.deal_id = deal_id
     owner = deal.owner_user_id or who.user_id
-    org_path = (who.org if org_path is None else org_path).strip("/")
+    if org_path is None:
+        # The owner's team from the directory; else the caller's own org.
+        org_path = await members.org_of(uow, owner) or who.org
+    org_path = org_path.strip("/")
     if owner != who.user_id:
         access.require_assign(who, org_path)
     deal.owner_user_id = owner
@@ -193,6 +196,8 @@ async def update_deal(
     previous = events.context(row)
     if merged.owner_user_id != row.owner_user_id:
         access.require_assign(who, row.org_path)
+        # The deal follows its new owner's team when the directory knows it.
+        row.org_path = await members.org_of(uow, merged.owner_user_id) or row.org_path
     _, domain = await stage_models.domain_model(uow)
     stage = domain.stage(row.stage_id)
     if stage is not None:

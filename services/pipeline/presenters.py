@@ -7,13 +7,13 @@ from datetime import datetime
 
 from kit.auth import Principal
 from kit.errors import NotFound
-from salesops.pipeline.v1 import deal_pb2, stage_model_pb2
-from services.pipeline import access
+from salesops.pipeline.v1 import deal_pb2, settings_pb2, stage_model_pb2
+from services.pipeline import access, members
 from services.pipeline.convert import ts
 from services.pipeline.documents import deal_of
 from services.pipeline.domain import gates as g
 from services.pipeline.domain.stages import Review
-from services.pipeline.store import DealChangeRow, DealRow, EvidenceRow, GateReviewRow
+from services.pipeline.store import DealChangeRow, DealRow, EvidenceRow, GateReviewRow, MemberProfileRow
 
 KIND = {
     g.Kind.REQUIRED_FIELD: deal_pb2.GATE_ITEM_KIND_REQUIRED_FIELD,
@@ -69,6 +69,13 @@ class EvidencePresenter:
         return deal_pb2.DealEvidence.FromString(item.body)
 
 
+class MemberProfilePresenter:
+    def present(self, viewer: Principal, item: MemberProfileRow) -> settings_pb2.MemberProfile:
+        if not members.can_view(viewer, item):
+            raise NotFound("pipeline.MemberProfile", item.user_id)
+        return members.document(item)
+
+
 class GateReviewPresenter:
     def present(self, viewer: Principal, item: GateReviewRow) -> deal_pb2.GateReview:
         return deal_pb2.GateReview.FromString(item.body)
@@ -110,5 +117,6 @@ STAGE_MODELS = StageModelPresenter()
 CHANGES = DealChangePresenter()
 REVIEWS = GateReviewPresenter()
 EVIDENCE = EvidencePresenter()
+MEMBERS = MemberProfilePresenter()
 
-__all__ = ["CHANGES", "DEALS", "EVIDENCE", "REVIEWS", "STAGE_MODELS", "DealView", "review_proto"]
+__all__ = ["CHANGES", "DEALS", "EVIDENCE", "MEMBERS", "REVIEWS", "STAGE_MODELS", "DealView", "review_proto"]

@@ -148,6 +148,28 @@ class DealChangeRow(TenantScoped, Base):
     changed_at: Mapped[datetime] = mapped_column(TS)
 
 
+class MemberProfileRow(TenantScoped, Base):
+    """Who is where in the sales org (the directory's view): the owner's team places a deal."""
+
+    __tablename__ = "member_profiles"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "user_id"),
+        Index("ix_member_profiles_tenant_org", "tenant_id", "org_path"),
+    )
+
+    user_id: Mapped[str] = mapped_column(String(128))
+    display_name: Mapped[str] = mapped_column(String(200))
+    org_path: Mapped[str] = mapped_column(String(200), default="")
+    manager_user_id: Mapped[str] = mapped_column(String(128), default="")
+    # ",legal,gm," so one role is matched exactly with LIKE (the roles are keys, no commas).
+    approver_roles: Mapped[str] = mapped_column(String(500), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+    updated_by: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # the MemberProfile proto
+
+
 def transactions(db: Database) -> Transactions:
     """The service's units of work: its database, its outbox, one commit per piece of work."""
     return Transactions(db, source="pipeline", outbox=outbox)

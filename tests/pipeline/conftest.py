@@ -35,7 +35,11 @@ class Pipeline:
     stub: pipeline_service_pb2_grpc.PipelineServiceStub
 
     async def call(self, method: str, request: Any, user: str = "admin", tenant: str = "demo") -> Any:
-        md = (("authorization", f"Bearer {token(user, tenant)}"),)
+        return await self.call_with(token(user, tenant), method, request)
+
+    async def call_with(self, bearer: str, method: str, request: Any) -> Any:
+        """A call with any token (partner and service keys, scopes)."""
+        md = (("authorization", f"Bearer {bearer}"),)
         return await getattr(self.stub, method)(request, metadata=md, timeout=30)
 
 

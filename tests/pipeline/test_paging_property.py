@@ -17,7 +17,7 @@ import pytest
 from google.protobuf.message import Message
 
 from salesops.common.v1.types_pb2 import AttachmentRef
-from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2
+from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2, settings_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from tests.pipeline.conftest import Pipeline
 from tests.pipeline.helpers import create, field_gated_model, in_days, mask, new_deal, refused, use_model
@@ -25,7 +25,6 @@ from tests.pipeline.helpers import create, field_gated_model, in_days, mask, new
 SERVICE = pipeline_service_pb2.DESCRIPTOR.services_by_name["PipelineService"]
 LIST_RPCS = sorted(m.name for m in SERVICE.methods if m.name.startswith("List"))
 NOT_BUILT = {
-    "ListMemberProfiles",
     "ListForecastSnapshots",
     "ListForecastSubmissions",
     "ListForecastBias",
@@ -75,6 +74,18 @@ async def seed(pipeline: Pipeline) -> None:
         )
     # The same deal id in another tenant: its lists exist there, and demo's tokens must not serve them.
     await pipeline.call("CreateDeal", pb.CreateDealRequest(deal=new_deal("D0")), user="rep-a1", tenant="acme")
+    for n in range(6):
+        member = settings_pb2.MemberProfile(
+            user_id=f"m{n}", display_name=f"M{n}", org_path="east/team-a", active=True
+        )
+        await pipeline.call(
+            "UpdateMemberProfile", pb.UpdateMemberProfileRequest(member_profile=member, allow_missing=True)
+        )
+        await pipeline.call(
+            "UpdateMemberProfile",
+            pb.UpdateMemberProfileRequest(member_profile=member, allow_missing=True),
+            tenant="acme",
+        )
     model = field_gated_model()
     for n in range(4):  # stage model versions 2..5
         model.stages[0].display_name = f"First contact v{n}"
@@ -110,6 +121,13 @@ QUERIES: dict[str, Query] = {
         lambda e: e.evidence_id,
         lambda e: ((-e.audit.create_time.seconds, -e.audit.create_time.nanos), e.evidence_id),
         lambda r: r.evidence_type_ids.append("quote"),  # type: ignore[attr-defined]
+    ),
+    "ListMemberProfiles": Query(
+        lambda: pb.ListMemberProfilesRequest(),
+        "member_profiles",
+        lambda m: m.user_id,
+        lambda m: m.user_id,
+        lambda r: setattr(r, "org_path", "east"),
     ),
     "ListStageModelVersions": Query(
         lambda: pb.ListStageModelVersionsRequest(),

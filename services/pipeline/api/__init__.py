@@ -14,6 +14,7 @@ from services.pipeline.api.closing import ClosingApi
 from services.pipeline.api.deals import DealsApi
 from services.pipeline.api.evidence import EvidenceApi
 from services.pipeline.api.forecast import ForecastApi
+from services.pipeline.api.members import MembersApi
 from services.pipeline.api.stage_model import StageModelApi
 
 
@@ -22,6 +23,7 @@ class PipelineServiceApi(
     ClosingApi,
     EvidenceApi,
     ForecastApi,
+    MembersApi,
     StageModelApi,
     pipeline_service_pb2_grpc.PipelineServiceServicer,
 ):
