@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kit.runtime import ServiceSpec
-from services.pipeline import api, consumers, store
+from services.pipeline import api, consumers, seed, store
 
 SPEC = ServiceSpec(
     name="pipeline",
@@ -13,4 +13,5 @@ SPEC = ServiceSpec(
     servicers=api.registrations,
     # Converted leads become deals (idempotent: one deal per lead).
     consumers=(consumers.LEADS_CONSUMER,),
+    demo_seed=seed.demo_seed,
 )

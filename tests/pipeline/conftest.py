@@ -33,6 +33,7 @@ def token(user: str, tenant: str = "demo") -> str:
 class Pipeline:
     db: Database
     stub: pipeline_service_pb2_grpc.PipelineServiceStub
+    address: str
 
     async def call(self, method: str, request: Any, user: str = "admin", tenant: str = "demo") -> Any:
         return await self.call_with(token(user, tenant), method, request)
@@ -61,7 +62,7 @@ async def pipeline(database_url: str) -> AsyncIterator[Pipeline]:
     await server.start()
     channel = grpc.aio.insecure_channel(server.address)
     try:
-        yield Pipeline(db, pipeline_service_pb2_grpc.PipelineServiceStub(channel))
+        yield Pipeline(db, pipeline_service_pb2_grpc.PipelineServiceStub(channel), server.address)
     finally:
         await channel.close(None)
         await server.stop(0)
