@@ -81,7 +81,7 @@ async def mark_won(uow: UnitOfWork, who: Principal, req: pb.MarkWonRequest, at: 
     row.expected_close_date = close
     await _save(uow, who, row, before, at)
     evt = events_pb2.DealWon(
-        deal=events.context(row),
+        deal=await events.deal_context(uow, row),
         won_amount=won.won_amount,
         close_date=won.close_date,
         contract_number=req.contract_number,
@@ -122,7 +122,7 @@ async def mark_lost(uow: UnitOfWork, who: Principal, req: pb.MarkLostRequest, at
     row.lost_reason_code, row.lost_competitor = req.reason_code, req.competitor.strip()[:200]
     await _save(uow, who, row, before, at)
     evt = events_pb2.DealLost(
-        deal=events.context(row),
+        deal=await events.deal_context(uow, row),
         category=req.category,
         reason_code=req.reason_code,
         competitor=req.competitor,
@@ -176,7 +176,7 @@ async def reopen_deal(uow: UnitOfWork, who: Principal, req: pb.ReopenDealRequest
     row.stage_entered_at = row.last_confirm_at = at
     await _save(uow, who, row, before, at)
     evt = events_pb2.DealReopened(
-        deal=events.context(row), previous_category=previous, reopened_by=who.user_id
+        deal=await events.deal_context(uow, row), previous_category=previous, reopened_by=who.user_id
     )
     await uow.emit(events.DEAL_REOPENED, evt, subject=row.deal_id)
     return row
@@ -215,11 +215,11 @@ async def confirm_deal(uow: UnitOfWork, who: Principal, req: pb.ConfirmDealReque
     changed = [c.field for c in history.changes(before, tracked(row))]
     if changed:
         updated = events_pb2.DealUpdated(
-            deal=events.context(row), changed_fields=changed, updated_by=who.user_id
+            deal=await events.deal_context(uow, row), changed_fields=changed, updated_by=who.user_id
         )
         await uow.emit(events.DEAL_UPDATED, updated, subject=row.deal_id)
     if was_frozen:
-        thawed = events_pb2.DealUnfrozen(deal=events.context(row), unfrozen_by=who.user_id)
+        thawed = events_pb2.DealUnfrozen(deal=await events.deal_context(uow, row), unfrozen_by=who.user_id)
         await uow.emit(events.DEAL_UNFROZEN, thawed, subject=row.deal_id)
     return row
 

@@ -153,7 +153,7 @@ async def create_deal(
     await repo.add(row)
     await DealChanges(uow).append(deal_id, history.changes(None, tracked(row)), who.user_id, at)
     created = events_pb2.DealCreated(
-        deal=events.context(row),
+        deal=await events.deal_context(uow, row),
         origin=deal_pb2.DealOrigin.Value(f"DEAL_ORIGIN_{origin}"),
         product_lines=sorted({li.product_line for li in deal.line_items if li.product_line}),
         skus=sorted({li.sku for li in deal.line_items if li.sku}),
@@ -225,13 +225,15 @@ async def _announce_update(
     names = {c.field for c in changed}
     if history.OWNER in names:
         moved = events_pb2.DealOwnerChanged(
-            deal=events.context(row),
+            deal=await events.deal_context(uow, row),
             previous_owner_user_id=previous.owner_user_id,
             previous_org_path=previous.org_path,
             changed_by=actor,
         )
         await uow.emit(events.DEAL_OWNER_CHANGED, moved, subject=row.deal_id)
-    updated = events_pb2.DealUpdated(deal=events.context(row), changed_fields=paths, updated_by=actor)
+    updated = events_pb2.DealUpdated(
+        deal=await events.deal_context(uow, row), changed_fields=paths, updated_by=actor
+    )
     if history.AMOUNT in names:
         updated.previous_amount.CopyFrom(previous.amount)
     if history.CLOSE_DATE in names:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from kit.resources import UnitOfWork
 from salesops.common.v1.types_pb2 import Money
 from salesops.pipeline.v1 import deal_pb2, events_pb2, types_pb2
 from services.pipeline.convert import date_proto, enum_value
+from services.pipeline.repositories.members import MemberProfiles
 from services.pipeline.store import DealRow
 
 SOURCE = "pipeline"
@@ -17,6 +19,15 @@ DEAL_WON = "pipeline.DealWon"
 DEAL_LOST = "pipeline.DealLost"
 DEAL_REOPENED = "pipeline.DealReopened"
 DEAL_UNFROZEN = "pipeline.DealUnfrozen"
+
+
+async def deal_context(uow: UnitOfWork, row: DealRow) -> events_pb2.DealContext:
+    """`context` with the owner's supervisor from the directory (who notify tells about the deal)."""
+    ctx = context(row)
+    profile = await MemberProfiles(uow).find(row.owner_user_id)
+    if profile is not None:
+        ctx.supervisor_user_id = profile.manager_user_id
+    return ctx
 
 
 def context(row: DealRow) -> events_pb2.DealContext:

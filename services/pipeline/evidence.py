@@ -54,7 +54,9 @@ async def _save(
     row.updated_at, row.updated_by = at, who.user_id
     await repo.update_if_etag(row, etag)
     await DealChanges(uow).append(row.deal_id, history.changes(before, tracked(row)), who.user_id, at)
-    updated = events_pb2.DealUpdated(deal=events.context(row), changed_fields=[what], updated_by=who.user_id)
+    updated = events_pb2.DealUpdated(
+        deal=await events.deal_context(uow, row), changed_fields=[what], updated_by=who.user_id
+    )
     await uow.emit(events.DEAL_UPDATED, updated, subject=row.deal_id)
     return row
 

@@ -60,7 +60,7 @@ async def record(uow: UnitOfWork, row: DealRow, review: Review, by: str, at: dat
     )
     if not review.passed:
         rejected = events_pb2.DealGateRejected(
-            deal=events.context(row),
+            deal=await events.deal_context(uow, row),
             gate_review_id=review_id,
             to_stage_id=msg.to_stage_id,
             to_won=msg.to_won,

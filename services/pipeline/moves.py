@@ -112,7 +112,7 @@ async def _enter(
     await Deals(uow).update_if_etag(row, "")
     await DealChanges(uow).append(row.deal_id, history.changes(before, tracked(row)), who.user_id, at)
     changed = events_pb2.DealStageChanged(
-        deal=events.context(row),
+        deal=await events.deal_context(uow, row),
         from_stage_id=from_stage,
         to_stage_id=stage.stage_id,
         backward=review.direction is s.Direction.BACKWARD,

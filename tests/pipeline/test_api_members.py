@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import grpc
+from sqlalchemy import select
 
-from salesops.pipeline.v1 import deal_pb2, settings_pb2
+from kit.events import parse_envelope, unpack_payload
+from salesops.pipeline.v1 import deal_pb2, events_pb2, settings_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
+from services.pipeline.store import outbox
 from tests.pipeline.conftest import MINTER, Pipeline
 from tests.pipeline.helpers import create, mask, new_deal, refused
 
@@ -119,3 +122,20 @@ async def test_a_deal_is_placed_in_its_owners_team_and_follows_a_new_owner(pipel
     assert (
         await pipeline.call("GetDeal", pb.GetDealRequest(deal_id="P2"), user="sup-b")
     ).deal.org_path == "east/team-b"
+
+
+async def test_deal_events_name_the_owners_supervisor(pipeline: Pipeline) -> None:
+    await seed(pipeline)
+    await create(pipeline, new_deal("S1"), user="rep-a1")
+    await refused(
+        pipeline.call(
+            "MoveStage", pb.MoveStageRequest(deal_id="S1", to_stage_id="needs_confirmed"), user="rep-a1"
+        )
+    )
+    async with pipeline.db.engine.connect() as conn:
+        rows = (await conn.execute(select(outbox.c.type, outbox.c.envelope).order_by(outbox.c.id))).all()
+    created = unpack_payload(parse_envelope(rows[0][1]), events_pb2.DealCreated)
+    rejected = unpack_payload(parse_envelope(rows[1][1]), events_pb2.DealGateRejected)
+    assert [t for t, _ in rows] == ["pipeline.DealCreated", "pipeline.DealGateRejected"]
+    assert created.deal.supervisor_user_id == rejected.deal.supervisor_user_id == "sup-a"
+    assert [i.key for i in rejected.missing_items] == ["meeting_minutes"]
