@@ -18,32 +18,33 @@ from kit.resources import UnitOfWork
 from salesops.common.v1.types_pb2 import Money
 from salesops.leads.v1 import events_pb2 as lead_events
 from salesops.pipeline.v1 import deal_pb2
+from services.pipeline import pipeline_settings
 from services.pipeline.convert import date_proto, optional_date
-from services.pipeline.deals import BASE_CURRENCY, create_deal
+from services.pipeline.deals import create_deal
 from services.pipeline.repositories.deals import Deals
 from services.pipeline.store import DealRow
 
 SYSTEM = "system:pipeline"
-# PipelineSettings.converted_deal_close_offset_days, until the settings land.
-CLOSE_OFFSET = timedelta(days=90)
 
 
-def _close_date(evt: lead_events.LeadConverted, at: datetime) -> deal_pb2.Deal:
+def _close_date(evt: lead_events.LeadConverted, at: datetime, offset: timedelta) -> deal_pb2.Deal:
     """The deal's close date: the lead's when it is a real, future date; else the default offset."""
     d = deal_pb2.Deal()
     try:
         given = optional_date(evt.expected_close_date, "expected_close_date")
     except InvalidArgument:
         given = None  # an impossible date from the lead: the default applies
-    chosen = given if given is not None and given >= at.date() else (at + CLOSE_OFFSET).date()
+    chosen = given if given is not None and given >= at.date() else (at + offset).date()
     d.expected_close_date.CopyFrom(date_proto(chosen))
     return d
 
 
-def deal_of_lead(evt: lead_events.LeadConverted, at: datetime) -> deal_pb2.Deal:
+def deal_of_lead(
+    evt: lead_events.LeadConverted, at: datetime, currency: str, offset: timedelta
+) -> deal_pb2.Deal:
     company = evt.company.name.strip()
     customer = company or evt.contact_name.strip() or f"Lead {evt.lead.lead_id}"
-    deal = _close_date(evt, at)
+    deal = _close_date(evt, at, offset)
     deal.deal_id = evt.opportunity_id
     deal.title = evt.opportunity_name.strip() or customer
     deal.customer.display_name = customer
@@ -51,10 +52,10 @@ def deal_of_lead(evt: lead_events.LeadConverted, at: datetime) -> deal_pb2.Deal:
     deal.customer.city = evt.company.city
     deal.owner_user_id = evt.owner_user_id
     amount = evt.amount_estimate
-    if amount.currency == BASE_CURRENCY and amount.amount_minor >= 0:
+    if amount.currency == currency and amount.amount_minor >= 0:
         deal.amount.CopyFrom(amount)
     else:
-        deal.amount.CopyFrom(Money(amount_minor=0, currency=BASE_CURRENCY))
+        deal.amount.CopyFrom(Money(amount_minor=0, currency=currency))
         if amount.currency:  # no FX here: the estimate is kept on the deal for the rep to convert
             deal.custom_fields["lead_amount_estimate"] = f"{amount.amount_minor} {amount.currency}"
     deal.source.lead_id = evt.lead.lead_id
@@ -70,6 +71,7 @@ async def deal_from_lead(uow: UnitOfWork, evt: lead_events.LeadConverted, at: da
     if existing is not None:
         return existing
     system = Principal(SYSTEM, uow.tenant, frozenset({"service"}), "", at + timedelta(minutes=5))
-    return await create_deal(
-        uow, system, deal_of_lead(evt, at), at, origin="LEAD_CONVERSION", org_path=evt.team_path
-    )
+    tenant = await pipeline_settings.current(uow)
+    offset = timedelta(days=tenant.converted_deal_close_offset_days)
+    deal = deal_of_lead(evt, at, tenant.base_currency, offset)
+    return await create_deal(uow, system, deal, at, origin="LEAD_CONVERSION", org_path=evt.team_path)

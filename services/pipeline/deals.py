@@ -18,7 +18,7 @@ from kit.auth import Principal
 from kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Violations
 from kit.resources import UnitOfWork, merge_update, output_only_paths, sanitize_create
 from salesops.pipeline.v1 import deal_pb2, events_pb2, types_pb2
-from services.pipeline import access, criteria, events, members, stage_models
+from services.pipeline import access, criteria, events, members, pipeline_settings, stage_models
 from services.pipeline.convert import enum_name, to_date
 from services.pipeline.documents import body_of, deal_of, store_editable, tracked
 from services.pipeline.domain import history
@@ -31,21 +31,20 @@ from services.pipeline.store import DealRow
 # A close date is "not in the past" in any zone: the earliest local date on Earth is UTC-12.
 ZONE_SLACK = timedelta(hours=12)
 USER_CATEGORIES = ("PIPELINE", "BEST_CASE", "COMMIT", "OMITTED")
-# Deal amounts are in the tenant's base currency (the contract), so forecasts add up without FX.
-# PipelineSettings.base_currency will set it per tenant; until then every tenant's is CNY.
-BASE_CURRENCY = "CNY"
+
 LOCKED_PATHS = ("stage_id",)  # changed only by MoveStage
 
 
-def validate(deal: deal_pb2.Deal, at: datetime, *, prefix: str = "deal") -> None:
+def validate(deal: deal_pb2.Deal, at: datetime, currency: str, *, prefix: str = "deal") -> None:
     """The contract's required fields and value rules, every problem at once."""
     v = Violations()
     if not deal.title.strip():
         v.add(f"{prefix}.title", "required")
     if not deal.customer.display_name.strip():
         v.add(f"{prefix}.customer.display_name", "required")
-    if not deal.HasField("amount") or deal.amount.currency != BASE_CURRENCY:
-        v.add(f"{prefix}.amount", f"required, in the tenant's base currency {BASE_CURRENCY}")
+    # One currency per tenant (the contract), so forecasts add up without FX.
+    if not deal.HasField("amount") or deal.amount.currency != currency:
+        v.add(f"{prefix}.amount", f"required, in the tenant's base currency {currency}")
     elif deal.amount.amount_minor < 0:
         v.add(f"{prefix}.amount", "must not be negative")
     if not deal.HasField("expected_close_date"):
@@ -96,7 +95,7 @@ async def create_deal(
     """
     deal = sanitize_create(incoming)
     deal.ClearField("etag")
-    validate(deal, at)
+    validate(deal, at, await pipeline_settings.base_currency(uow))
     repo = Deals(uow)
     digest = _digest(deal)
     deal_id = deal.deal_id or str(ULID())
@@ -191,7 +190,7 @@ async def update_deal(
     merged = merge_update(current, incoming, mask)
     if merged.stage_id != current.stage_id:  # e.g. a "*" mask: the stage moves only through its gates
         raise InvalidArgument.field("deal.stage_id", "stage_id changes only through MoveStage")
-    validate(merged, at)
+    validate(merged, at, row.currency)
     before = tracked(row)
     previous = events.context(row)
     if merged.owner_user_id != row.owner_user_id:

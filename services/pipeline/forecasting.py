@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement
 from kit.auth import Principal
 from kit.errors import InvalidArgument, PermissionDenied
 from kit.resources import UnitOfWork
-from services.pipeline import access
+from services.pipeline import access, pipeline_settings
 from services.pipeline.domain import forecast as f
 from services.pipeline.repositories.deals import in_org, visible_to
 from services.pipeline.repositories.forecast import ForecastSums
@@ -33,6 +33,7 @@ class Computed:
     level: f.Level
     totals: f.Totals
     rows: list[f.Row]
+    currency: str
 
 
 def check_scope(who: Principal, org_path: str) -> None:
@@ -62,4 +63,4 @@ async def compute(uow: UnitOfWork, who: Principal, q: ForecastQuery) -> Computed
         where.append(DealRow.owner_user_id.in_(q.user_ids))
     sums = await ForecastSums(uow).by_owner(where, start, end)
     totals, rows = f.fold(sums, level)
-    return Computed(start, end, level, totals, rows)
+    return Computed(start, end, level, totals, rows, await pipeline_settings.base_currency(uow))

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement
 from kit.auth import Principal
 from kit.errors import InvalidArgument
 from kit.resources import UnitOfWork
+from services.pipeline import pipeline_settings
 from services.pipeline.forecasting import check_scope
 from services.pipeline.repositories.deals import in_org, visible_to
 from services.pipeline.repositories.lost import Count, LostDeals
@@ -25,6 +26,7 @@ class Summary:
     amount: int
     reasons: list[Count]  # categories (code "") and refinements, most frequent first
     competitors: list[Count]
+    currency: str
 
 
 async def summarize(
@@ -67,4 +69,5 @@ async def summarize(
     reasons.sort(key=lambda c: (-c.count, c.category, c.code))
     competitors = sorted(await repo.by_competitor(where), key=lambda c: (-c.count, c.code))
     total = sum(c.count for c in fine)
-    return Summary(total, sum(c.amount for c in fine), reasons, competitors)
+    currency = await pipeline_settings.base_currency(uow)
+    return Summary(total, sum(c.amount for c in fine), reasons, competitors, currency)

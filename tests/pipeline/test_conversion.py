@@ -17,9 +17,10 @@ from kit.runtime import Runtime, start_role
 from salesops.common.v1.types_pb2 import Money
 from salesops.leads.v1 import events_pb2 as lead_events
 from salesops.leads.v1 import lead_pb2
-from services.pipeline import consumers
+from salesops.pipeline.v1 import deal_pb2, settings_pb2
+from services.pipeline import consumers, pipeline_settings
 from services.pipeline.app import SPEC
-from services.pipeline.store import DealChangeRow, DealRow, outbox, processed_events
+from services.pipeline.store import DealChangeRow, DealRow, outbox, processed_events, transactions
 from tests.pipeline.helpers import in_days
 
 
@@ -128,3 +129,24 @@ async def test_a_redelivered_conversion_in_one_transaction_finds_the_deal(rt: Ru
             await handle(env, session)
             await session.commit()
     assert [r.deal_id for r in await deals(rt)] == ["OPP-A"]
+
+
+async def test_conversion_follows_the_tenants_settings(rt: Runtime) -> None:
+    tx = transactions(rt.db)
+    custom = settings_pb2.PipelineSettings()
+    custom.CopyFrom(pipeline_settings.DEFAULTS)
+    custom.converted_deal_close_offset_days, custom.base_currency = 30, "EUR"
+    await tx.run("demo", lambda uow: pipeline_settings.STORE.put(uow, custom, "", "admin"))
+    handle = consumers.converted_handler(rt)
+    at = datetime.now(UTC)
+    env = new_envelope(
+        consumers.LEAD_CONVERTED, "demo", converted("L8", "OPP-8"), source="leads", occurred_at=at
+    )
+    async with rt.db.session("demo") as session:
+        await handle(env, session)
+        await session.commit()
+    [row] = await deals(rt)
+    assert (row.expected_close_date - at.date()).days == 30
+    # A CNY estimate in a EUR tenant: the deal starts at 0 EUR and keeps the estimate for the rep.
+    assert (row.amount_minor, row.currency) == (0, "EUR")
+    assert deal_pb2.Deal.FromString(row.body).custom_fields["lead_amount_estimate"] == "500000 CNY"

@@ -15,6 +15,7 @@ from services.pipeline.api.deals import DealsApi
 from services.pipeline.api.evidence import EvidenceApi
 from services.pipeline.api.forecast import ForecastApi
 from services.pipeline.api.members import MembersApi
+from services.pipeline.api.settings import SettingsApi
 from services.pipeline.api.stage_model import StageModelApi
 
 
@@ -24,6 +25,7 @@ class PipelineServiceApi(
     EvidenceApi,
     ForecastApi,
     MembersApi,
+    SettingsApi,
     StageModelApi,
     pipeline_service_pb2_grpc.PipelineServiceServicer,
 ):

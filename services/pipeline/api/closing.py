@@ -13,7 +13,6 @@ from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline import closing, lost_reasons
 from services.pipeline.api.base import ApiBase, Ctx
 from services.pipeline.convert import enum_value, now, optional_date
-from services.pipeline.deals import BASE_CURRENCY
 from services.pipeline.moves import Moved
 from services.pipeline.presenters import DEALS, DealView
 from services.pipeline.store import DealRow
@@ -77,7 +76,7 @@ class ClosingApi(ApiBase):
 def present_lost(found: lost_reasons.Summary) -> pb.SummarizeLostReasonsResponse:
     """Counts only: the caller's scope was applied in SQL."""
     out = pb.SummarizeLostReasonsResponse(
-        lost_deal_count=found.total, lost_amount=Money(amount_minor=found.amount, currency=BASE_CURRENCY)
+        lost_deal_count=found.total, lost_amount=Money(amount_minor=found.amount, currency=found.currency)
     )
     for r in found.reasons:
         out.reasons.add(
@@ -85,10 +84,10 @@ def present_lost(found: lost_reasons.Summary) -> pb.SummarizeLostReasonsResponse
             reason_code=r.code,
             count=r.count,
             share=r.count / found.total if found.total else 0.0,
-            amount=Money(amount_minor=r.amount, currency=BASE_CURRENCY),
+            amount=Money(amount_minor=r.amount, currency=found.currency),
         )
     for c in found.competitors:
         out.competitors.add(
-            competitor=c.code, count=c.count, amount=Money(amount_minor=c.amount, currency=BASE_CURRENCY)
+            competitor=c.code, count=c.count, amount=Money(amount_minor=c.amount, currency=found.currency)
         )
     return out

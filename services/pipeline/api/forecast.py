@@ -9,18 +9,16 @@ from salesops.pipeline.v1 import forecast_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline.api.base import ApiBase, Ctx
 from services.pipeline.convert import date_proto, enum_name, enum_value, now, optional_date, ts
-from services.pipeline.deals import BASE_CURRENCY
 from services.pipeline.domain import forecast as f
 from services.pipeline.forecasting import Computed, ForecastQuery, compute
 
 LEVELS = {lv.name: lv for lv in f.Level}
 
 
-def _money(minor: int) -> Money:
-    return Money(amount_minor=minor, currency=BASE_CURRENCY)
+def _totals(t: f.Totals, currency: str) -> forecast_pb2.ForecastTotals:
+    def _money(minor: int) -> Money:
+        return Money(amount_minor=minor, currency=currency)
 
-
-def _totals(t: f.Totals) -> forecast_pb2.ForecastTotals:
     msg = forecast_pb2.ForecastTotals(
         weighted_amount=_money(t.weighted),
         won_amount=_money(t.won_amount),
@@ -46,7 +44,7 @@ def present_forecast(request: pb.GetForecastRequest, c: Computed) -> forecast_pb
     out = forecast_pb2.Forecast(
         scope=request.scope,
         group_by=enum_value(types_pb2.OrgLevel, c.level.name),
-        totals=_totals(c.totals),
+        totals=_totals(c.totals, c.currency),
         compute_time=ts(now()),
     )
     out.period.granularity = request.period.granularity
@@ -58,7 +56,7 @@ def present_forecast(request: pb.GetForecastRequest, c: Computed) -> forecast_pb
             key=row.key,
             display_name=row.key,
             org_path=row.org_path,
-            totals=_totals(row.totals),
+            totals=_totals(row.totals, c.currency),
         )
     return out
 

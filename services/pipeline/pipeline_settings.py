@@ -1,0 +1,102 @@
+"""The tenant's pipeline settings: one versioned settings document (kit's store keeps every version).
+
+In effect now: `base_currency` (every deal's and forecast's currency; v1 keeps one
+per tenant) and `converted_deal_close_offset_days`. The others are stored and
+served for the features that read them as they land (weekly update freezing,
+snapshots, coaching, anomalies, bias, reconciliation).
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from google.protobuf.field_mask_pb2 import FieldMask
+from google.type import dayofweek_pb2, timeofday_pb2  # type: ignore[import-untyped]
+
+from kit.auth import Principal
+from kit.errors import FailedPrecondition, Violations
+from kit.resources import TenantSettings, UnitOfWork, merge_update
+from salesops.pipeline.v1 import settings_pb2, types_pb2
+from services.pipeline import access
+from services.pipeline.store import settings
+
+DEFAULTS = settings_pb2.PipelineSettings(
+    time_zone="Asia/Shanghai",
+    base_currency="CNY",
+    weekly_update=settings_pb2.WeeklyUpdatePolicy(
+        due_day=dayofweek_pb2.FRIDAY, due_time=timeofday_pb2.TimeOfDay(hours=18)
+    ),
+    snapshot_day=dayofweek_pb2.FRIDAY,
+    snapshot_time=timeofday_pb2.TimeOfDay(hours=20),
+    coaching_tenure_months=6,
+    coaching_lookback_months=12,
+    anomaly_sigma=2.0,
+    anomaly_baseline_periods=12,
+    bias_threshold_ratio=0.10,
+    bias_min_periods=3,
+    unpaid_grace=types_pb2.TimeLimit(value=7, unit=types_pb2.TIME_UNIT_CALENDAR_DAYS),
+    amount_tolerance_bps=0,
+    converted_deal_close_offset_days=90,
+    default_payment_term_days=30,
+)
+STORE = TenantSettings(settings_pb2.PipelineSettings, DEFAULTS, tables=settings)
+
+
+async def current(uow: UnitOfWork) -> settings_pb2.PipelineSettings:
+    stored = await STORE.load(uow)
+    value = settings_pb2.PipelineSettings()
+    value.CopyFrom(stored.value)
+    if stored.updated_at is not None:
+        value.audit.update_time.FromDatetime(stored.updated_at)
+        value.audit.updated_by = stored.updated_by
+    return value
+
+
+async def base_currency(uow: UnitOfWork) -> str:
+    return (await STORE.get(uow)).base_currency or DEFAULTS.base_currency
+
+
+def _check(s: settings_pb2.PipelineSettings) -> None:
+    v = Violations()
+    try:
+        zoneinfo.ZoneInfo(s.time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        v.add("settings.time_zone", "an IANA time zone such as Asia/Shanghai")
+    if len(s.base_currency) != 3 or not s.base_currency.isalpha() or not s.base_currency.isupper():
+        v.add("settings.base_currency", "an ISO 4217 code such as CNY")
+    for name in (
+        "coaching_tenure_months",
+        "coaching_lookback_months",
+        "anomaly_baseline_periods",
+        "bias_min_periods",
+        "converted_deal_close_offset_days",
+        "default_payment_term_days",
+    ):
+        if getattr(s, name) <= 0:
+            v.add(f"settings.{name}", "must be positive")
+    if s.anomaly_sigma <= 0 or s.bias_threshold_ratio <= 0:
+        v.add(
+            "settings.anomaly_sigma" if s.anomaly_sigma <= 0 else "settings.bias_threshold_ratio",
+            "must be positive",
+        )
+    if not 0 <= s.amount_tolerance_bps <= 10_000:
+        v.add("settings.amount_tolerance_bps", "0-10000")
+    v.raise_if_any("invalid pipeline settings")
+
+
+async def update(
+    uow: UnitOfWork, who: Principal, incoming: settings_pb2.PipelineSettings, mask: FieldMask, deal_count: int
+) -> settings_pb2.PipelineSettings:
+    """Admin only; a merge checked whole; the currency is fixed once the tenant has deals (no FX in v1)."""
+    access.require_admin(who)
+    before = await current(uow)
+    merged = merge_update(before, incoming, mask, mask_field="update_mask")
+    merged.ClearField("audit")
+    _check(merged)
+    if merged.base_currency != before.base_currency and deal_count:
+        raise FailedPrecondition(
+            "the base currency cannot change once the tenant has deals: their amounts would not add up",
+            reason="CURRENCY_IN_USE",
+        )
+    await STORE.put(uow, merged, incoming.etag, who.user_id)
+    return await current(uow)
