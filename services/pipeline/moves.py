@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kit.auth import Principal
-from kit.errors import FailedPrecondition, InvalidArgument
+from kit.errors import FailedPrecondition, InvalidArgument, PreconditionViolation
 from kit.resources import UnitOfWork
 from salesops.pipeline.v1 import deal_pb2, events_pb2, stage_model_pb2, types_pb2
 from services.pipeline import criteria, events, gating, stage_models
@@ -145,17 +145,31 @@ async def reevaluate_open_deals(
     """After a model change: open deals of removed stages move by `mapping`, every open deal gets
     the probability of its stage and rules in the new version. Returns the deals changed.
 
+    A mapped deal enters its new stage through the gates like any deal created there (every gate up
+    to it), so a mapping cannot carry deals past the moment of truth; if any is refused, the whole
+    model change is (FAILED_PRECONDITION listing each deal's missing items) and nothing is saved.
     One pass over the open deals in Python: a model changes rarely and by an admin.
     """
     model = criteria.model_of(saved)
     repo = Deals(uow)
     affected = 0
+    refused: list[PreconditionViolation] = []
     for row in await repo.open_deals():
-        stage_id = row.stage_id if model.stage(row.stage_id) else mapping.get(row.stage_id, "")
+        mapped = model.stage(row.stage_id) is None
+        stage_id = mapping.get(row.stage_id, "") if mapped else row.stage_id
         stage = model.stage(stage_id)
         if stage is None:
             continue  # refused before saving (STAGE_MAPPING_REQUIRED); nothing to do
-        p = s.probability(stage, await _facts(uow, model, row))
+        facts = await _facts(uow, model, row)
+        if mapped:
+            review = s.review_move(model, "", stage_id, facts)
+            refused += [
+                PreconditionViolation(
+                    f"GATE_{g.item.kind.value}", f"{row.deal_id}/{g.stage_id}/{g.item.key}", g.item.label
+                )
+                for g in review.missing
+            ]
+        p = s.probability(stage, facts)
         before = tracked(row)
         if (stage_id, p.percent, p.base, model.version) == (
             row.stage_id,
@@ -172,4 +186,10 @@ async def reevaluate_open_deals(
         changed = history.changes(before, tracked(row))
         await DealChanges(uow).append(row.deal_id, changed, SYSTEM, at)
         affected += 1
+    if refused:
+        raise FailedPrecondition(
+            "stage_mapping would move deals past gates they do not pass; map them to earlier stages",
+            refused,
+            reason=gating.GATE_REJECTED,
+        )
     return affected

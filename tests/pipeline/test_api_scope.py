@@ -167,6 +167,13 @@ async def test_stage_model_versions_admin_only_and_validated(pipeline: Pipeline)
     fewer.stage_model.stages[1].win_probability_percent = 20
     status = await refused(pipeline.call("UpdateStageModel", fewer, user="admin"))
     assert precondition(status) == [("STAGE_MAPPING", "needs_confirmed")]
+    # A mapping cannot carry deals past gates: to proposal_quote the moment of truth refuses M1.
+    fewer.stage_mapping["needs_confirmed"] = "proposal_quote"
+    status = await refused(pipeline.call("UpdateStageModel", fewer, user="admin"))
+    assert ("GATE_REQUIRED_FIELD", "M1/proposal_quote/qualification.budget_min") in precondition(status)
+    assert (
+        await pipeline.call("GetStageModel", pb.GetStageModelRequest(), user="admin")
+    ).stage_model.version == 1
     fewer.stage_mapping["needs_confirmed"] = "discovery"
     done = await pipeline.call("UpdateStageModel", fewer, user="admin")
     assert done.stage_model.version == 2 and done.affected_deal_count == 1
