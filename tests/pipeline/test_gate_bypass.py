@@ -1,0 +1,120 @@
+"""No write path bypasses the gate engine: every built write RPC is tried on a deal that meets no gate,
+each trying to get it past the moment of truth; the deal never leaves a stage it did not pass into.
+
+The set of write RPCs is read from the servicer, so a write RPC added later fails this test until it
+is listed here with its attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from salesops.common.v1.types_pb2 import AttachmentRef
+from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2_grpc, settings_pb2, stage_model_pb2
+from salesops.pipeline.v1 import pipeline_service_pb2 as pb
+from services.pipeline.api import PipelineServiceApi
+from services.pipeline.stage_models import DEFAULT
+from tests.pipeline.conftest import Pipeline
+from tests.pipeline.helpers import create, in_days, mask, new_deal
+
+READS = ("Get", "List", "Check", "Summarize")
+BUILT = {
+    name
+    for cls in PipelineServiceApi.__mro__
+    if cls not in (pipeline_service_pb2_grpc.PipelineServiceServicer, object)
+    for name in vars(cls)
+    if name[:1].isupper()
+}
+WRITES = {n for n in BUILT if not n.startswith(READS)}
+TARGET = "proposal_quote"
+
+
+def _full(deal: deal_pb2.Deal) -> deal_pb2.Deal:
+    out = deal_pb2.Deal()
+    out.CopyFrom(deal)
+    out.stage_id, out.etag = TARGET, ""
+    return out
+
+
+def _model_mapping_forward() -> pb.UpdateStageModelRequest:
+    model = stage_model_pb2.StageModel()
+    model.CopyFrom(DEFAULT)
+    model.stages[0].stage_id = "first_touch"  # the deal's stage disappears...
+    req = pb.UpdateStageModelRequest(stage_model=model, update_mask=mask("stages"))
+    req.stage_mapping["initial_contact"] = TARGET  # ...and its deals are mapped past the gates
+    return req
+
+
+# RPC -> a request trying to move deal G past its gates (given the deal as read).
+ATTEMPTS: dict[str, Callable[[deal_pb2.Deal], Any]] = {
+    "CreateDeal": lambda d: pb.CreateDealRequest(deal=new_deal("G2", stage_id=TARGET)),
+    "UpdateDeal": lambda d: pb.UpdateDealRequest(deal=_full(d), update_mask=mask("*")),
+    "MoveStage": lambda d: pb.MoveStageRequest(deal_id="G", to_stage_id=TARGET),
+    "MarkWon": lambda d: pb.MarkWonRequest(deal_id="G"),
+    "MarkLost": lambda d: pb.MarkLostRequest(
+        deal_id="G", category=stage_model_pb2.LOST_REASON_CATEGORY_PRICE
+    ),
+    "ReopenDeal": lambda d: pb.ReopenDealRequest(
+        deal_id="G", stage_id=TARGET, expected_close_date=in_days(9), note="x"
+    ),
+    "ConfirmDeal": lambda d: pb.ConfirmDealRequest(deal_id="G", next_step="push"),
+    "SetDealChecklistItem": lambda d: pb.SetDealChecklistItemRequest(
+        deal_id="G", item_id="terms_agreed", checked=True
+    ),
+    "CreateDealEvidence": lambda d: pb.CreateDealEvidenceRequest(
+        deal_id="G",
+        evidence=deal_pb2.DealEvidence(
+            evidence_id="q", evidence_type_id="quote", attachment=AttachmentRef(uri="s3://q")
+        ),
+    ),
+    "DeleteDealEvidence": lambda d: pb.DeleteDealEvidenceRequest(deal_id="G", evidence_id="q"),
+    "UpdateStageModel": lambda d: _model_mapping_forward(),
+    "UpdatePipelineSettings": lambda d: pb.UpdatePipelineSettingsRequest(
+        settings=settings_pb2.PipelineSettings(converted_deal_close_offset_days=7),
+        update_mask=mask("converted_deal_close_offset_days"),
+    ),
+    "UpdateMemberProfile": lambda d: pb.UpdateMemberProfileRequest(
+        member_profile=settings_pb2.MemberProfile(
+            user_id="rep-a1", display_name="A1", org_path="east/team-a", active=True
+        ),
+        allow_missing=True,
+    ),
+}
+
+
+def test_every_write_rpc_is_tried() -> None:
+    assert set(ATTEMPTS) == WRITES
+
+
+async def test_no_write_path_moves_a_deal_past_a_gate_it_does_not_pass(pipeline: Pipeline) -> None:
+    deal = await create(pipeline, new_deal("G"), user="rep-a1")
+    outcomes: dict[str, str] = {}
+    lose = pb.MarkLostRequest(deal_id="G", category=stage_model_pb2.LOST_REASON_CATEGORY_PRICE)
+    back = pb.ReopenDealRequest(deal_id="G", expected_close_date=in_days(9), note="back")
+    for name, attempt in ATTEMPTS.items():
+        if name == "ReopenDeal":  # reopening applies to a lost deal: lose it first
+            await pipeline.call("MarkLost", lose, user="rep-a1")
+        current = (await pipeline.call("GetDeal", pb.GetDealRequest(deal_id="G"), user="rep-a1")).deal
+        user = (
+            "admin"
+            if name in ("UpdateStageModel", "UpdatePipelineSettings", "UpdateMemberProfile")
+            else "rep-a1"
+        )
+        try:
+            await pipeline.call(name, attempt(current), user=user)
+            outcomes[name] = "OK"
+        except grpc.aio.AioRpcError as exc:
+            outcomes[name] = exc.code().name
+        after = (await pipeline.call("GetDeal", pb.GetDealRequest(deal_id="G"), user="rep-a1")).deal
+        assert after.stage_id == "initial_contact", (name, after.stage_id)
+        if after.status == deal_pb2.DEAL_STATUS_LOST:  # put it back for the attempts that follow
+            await pipeline.call("ReopenDeal", back, user="rep-a1")
+    # The gated ones were refused by the gate (or as an invalid stage change), the rest did their own job.
+    assert outcomes["CreateDeal"] == outcomes["MoveStage"] == outcomes["MarkWon"] == "FAILED_PRECONDITION"
+    assert outcomes["UpdateDeal"] == "INVALID_ARGUMENT"
+    assert outcomes["UpdateStageModel"] == "FAILED_PRECONDITION"
+    assert outcomes["ReopenDeal"] == "INVALID_ARGUMENT"  # not beyond the stage it was lost at
+    assert deal.stage_id == "initial_contact"
