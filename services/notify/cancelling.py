@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 from kit.resources import UnitOfWork
 from salesops.notify.v1 import delivery_pb2, inbox_pb2, notification_pb2
+from services.notify import convert
 from services.notify.deliveries import PENDING
 from services.notify.repositories.deliveries import DeliveryRepository
 from services.notify.repositories.inbox import InboxRepository
 from services.notify.repositories.notifications import NotificationRepository
-from services.notify.sending import stored
 from services.notify.store import InboxItemRow, NotificationRow
 
 N = notification_pb2
@@ -24,7 +24,7 @@ async def cancel(uow: UnitOfWork, rows: Sequence[NotificationRow], reason: str) 
         return []
     ids = [r.id for r in live]
     for row in live:
-        n = stored(row)
+        n = convert.notification(row)
         n.cancel_reason = reason[:500]
         row.payload = n.SerializeToString()
         row.state = N.NOTIFICATION_STATE_CANCELLED

@@ -28,7 +28,8 @@ from salesops.leads.v1 import events_pb2 as leads_events
 from salesops.notify.v1 import notification_pb2, notify_service_pb2
 from salesops.pipeline.v1 import approval_pb2
 from salesops.pipeline.v1 import events_pb2 as pipeline_events
-from services.notify import cancelling, convert, live, sending
+from services.notify import cancelling, live, sending
+from services.notify.presenters import INBOX_ITEM
 from services.notify.repositories import on_session
 
 N = notification_pb2
@@ -324,7 +325,7 @@ class EventNotifier:
                     tenant,
                     item.user_id,
                     notify_service_pb2.StreamInboxResponse(
-                        cursor=item.id, item_updated=convert.inbox_item(item)
+                        cursor=item.id, item_updated=INBOX_ITEM.for_owner(item)
                     ),
                 )
                 for tenant, item in resolved

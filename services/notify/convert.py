@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from salesops.common.v1 import types_pb2
 from salesops.notify.v1 import inbox_pb2, notification_pb2
-from services.notify.store import InboxItemRow
+from services.notify.store import InboxItemRow, NotificationRow
 
 _CAT_PREFIX = "NOTIFICATION_CATEGORY_"
 
@@ -76,3 +76,16 @@ def inbox_item(row: InboxItemRow | Any, escalation_state: int = 0) -> inbox_pb2.
         if stamp is not None:
             getattr(item, name).CopyFrom(stamp)
     return item
+
+
+def notification(row: NotificationRow) -> notification_pb2.Notification:
+    """The notification as stored, with the state columns that change after the send."""
+    n = notification_pb2.Notification.FromString(row.payload)
+    n.state = row.state  # type: ignore[assignment]
+    n.escalation.state = row.escalation_state  # type: ignore[assignment]
+    n.escalation.current_level = row.escalation_level
+    if row.acknowledged_by:
+        n.escalation.acknowledged_by = row.acknowledged_by
+    if row.ack_at is not None:
+        n.escalation.ack_time.FromDatetime(aware(row.ack_at))
+    return n

@@ -30,11 +30,11 @@ from services.notify import convert, escalation, events, store
 from services.notify.channels.base import Message
 from services.notify.domain import rate_limit
 from services.notify.domain.templates import BUILT_INS, render
+from services.notify.presenters import DELIVERY
 from services.notify.repositories import on_session
 from services.notify.repositories.deliveries import DeliveryRepository, due_everywhere
 from services.notify.repositories.inbox import InboxRepository
 from services.notify.repositories.notifications import NotificationRepository
-from services.notify.sending import stored
 from services.notify.store import DeliveryRow
 from services.notify.workflows import DeliveryRef, DeliveryWorkflow
 
@@ -46,49 +46,6 @@ PENDING = (D.DELIVERY_STATUS_QUEUED, D.DELIVERY_STATUS_HELD, D.DELIVERY_STATUS_R
 # have no such field: an in-doubt attempt there is not repeated but FAILED (IN_DOUBT), re-sendable.
 KEYED_CHANNELS = frozenset({N.CHANNEL_SMS, N.CHANNEL_EMAIL, N.CHANNEL_WEBHOOK})
 IN_DOUBT = "IN_DOUBT"
-
-
-def proto(row: DeliveryRow) -> delivery_pb2.Delivery:
-    out = delivery_pb2.Delivery(
-        delivery_id=row.id,
-        notification_id=row.notification_id,
-        recipient_user_id=row.user_id,
-        channel=row.channel,  # type: ignore[arg-type]
-        channel_config_id=row.channel_config_id,  # type: ignore[arg-type]
-        address_masked=_mask(row.address),
-        status=row.status,  # type: ignore[arg-type]
-        attempt_count=row.attempts,  # type: ignore[arg-type]
-        provider_message_id=row.provider_message_id,
-        resent_from_delivery_id=row.resent_from,
-    )
-    if row.folded_into:
-        out.folded_into_delivery_id = row.folded_into
-    out.suppression_reason = row.suppression_reason  # type: ignore[assignment]
-    if row.last_error_code:
-        out.last_error.CopyFrom(
-            D.DeliveryError(
-                code=row.last_error_code,
-                message=row.last_error,
-                permanent=row.status == D.DELIVERY_STATUS_FAILED,
-            )
-        )
-    out.rendered.CopyFrom(D.RenderedMessage(locale=row.locale, title=row.title, body=row.body))
-    for name, value in (
-        ("queue_time", row.queued_at),
-        ("sent_time", row.sent_at),
-        ("failed_time", row.failed_at),
-        ("hold_until", row.hold_until),
-    ):
-        stamp = convert.ts(value)
-        if stamp is not None:
-            getattr(out, name).CopyFrom(stamp)
-    return out
-
-
-def _mask(address: str) -> str:
-    if "@" in address:
-        return address[:1] + "***" + address[address.find("@") :]
-    return address[:3] + "****" + address[-4:] if len(address) > 7 else address
 
 
 async def fill_counts(uow: UnitOfWork, n: Any) -> None:
@@ -153,7 +110,7 @@ async def expired(uow: UnitOfWork, notification_id: str) -> bool:
     note = await NotificationRepository(uow).find(notification_id)
     if note is None:
         return False
-    n = stored(note)
+    n = convert.notification(note)
     return n.HasField("expire_time") and n.expire_time.ToDatetime(tzinfo=UTC) <= datetime.now(UTC)
 
 
@@ -162,7 +119,7 @@ async def announce_failure(uow: UnitOfWork, delivery_id: str, at: datetime) -> N
     row = await DeliveryRepository(uow).find(delivery_id)
     note = None if row is None else await NotificationRepository(uow).find(row.notification_id)
     if row is not None and note is not None:
-        await events.delivery_failed(uow.session, stored(note), proto(row), at)
+        await events.delivery_failed(uow.session, convert.notification(note), DELIVERY.for_event(row), at)
 
 
 # Receipts only move a delivery forward: SENT -> DELIVERED -> READ (or SENT -> FAILED, a bounce).

@@ -42,7 +42,7 @@ def workflow_id(tenant: str, notification_id: str) -> str:
 
 async def chain_request(session: AsyncSession, tenant: str, row: NotificationRow) -> ChainRequest:
     """The chain of `row`: its policy's steps, and the notification's own ack timeout if it gives one."""
-    n = sending.stored(row)
+    n = convert.notification(row)
     policy = await escalation_policies.get(on_session(session), n.ack.escalation_policy_id)
     initial = n.ack.ack_timeout if n.ack.HasField("ack_timeout") else policy.initial_ack_timeout
     steps = [
@@ -115,7 +115,7 @@ async def acknowledge(
     if row is None or not await notifications.addressed_to(notification_id, user_id):
         raise NotFound("notification", notification_id)
     if row.escalation_state == N.ESCALATION_STATE_ACKNOWLEDGED:
-        return sending.stored(row)
+        return convert.notification(row)
     if row.escalation_state != AWAITING:
         raise FailedPrecondition(f"notification {notification_id} does not await acknowledgement")
     now = datetime.now(UTC)
@@ -123,10 +123,10 @@ async def acknowledge(
     await InboxRepository(uow).ack_no_longer_required(notification_id)
     if won:
         await events.acknowledged(
-            uow.session, sending.stored(row), user_id, row.escalation_level, channel, now
+            uow.session, convert.notification(row), user_id, row.escalation_level, channel, now
         )
     await uow.session.refresh(row)
-    return sending.stored(row)
+    return convert.notification(row)
 
 
 async def signal_acknowledged(rt: Runtime, tenant: str, notification_id: str, user_id: str) -> None:
@@ -153,7 +153,7 @@ async def escalate(
     else:
         candidates = escalation_targets(await directory.members(s), previous, step.step.role)
     users = [u for u in candidates if u not in already]
-    n = sending.stored(row)
+    n = convert.notification(row)
     n.priority = step.step.priority or min(n.priority + 1, N.NOTIFICATION_PRIORITY_CRITICAL)  # type: ignore[assignment]
     deadline = datetime.now(UTC) + timedelta(seconds=step.step.ack_timeout_seconds)
     items, _ = await sender.fan_out(
@@ -179,5 +179,5 @@ async def exhaust(uow: UnitOfWork, notification_id: str) -> None:
     if row is not None:
         notified = await InboxRepository(uow).users_of(notification_id)
         await events.exhausted(
-            uow.session, sending.stored(row), row.escalation_level, notified, datetime.now(UTC)
+            uow.session, convert.notification(row), row.escalation_level, notified, datetime.now(UTC)
         )

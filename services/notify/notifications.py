@@ -6,7 +6,7 @@ from kit.auth import Principal
 from kit.errors import NotFound
 from kit.resources import Page, PageRequest, UnitOfWork
 from salesops.notify.v1 import notification_pb2, notify_service_pb2
-from services.notify import cancelling, convert, deliveries, sending
+from services.notify import cancelling, convert, deliveries
 from services.notify.repositories.notifications import NotificationRepository
 from services.notify.store import InboxItemRow, NotificationRow
 
@@ -18,7 +18,7 @@ async def get(uow: UnitOfWork, viewer: Principal, notification_id: str) -> notif
     row = await repo.get(notification_id)
     if not (viewer.is_admin or viewer.is_service) and not await repo.addressed_to(row.id, viewer.user_id):
         raise NotFound("notification", notification_id)
-    n = sending.stored(row)
+    n = convert.notification(row)
     await deliveries.fill_counts(uow, n)
     return n
 
@@ -34,7 +34,7 @@ async def cancel(
 ) -> tuple[notification_pb2.Notification, list[InboxItemRow]]:
     row = await NotificationRepository(uow).get(notification_id)
     items = await cancelling.cancel(uow, [row], reason)
-    return sending.stored(row), items
+    return convert.notification(row), items
 
 
 async def cancel_matching(

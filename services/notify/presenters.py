@@ -8,11 +8,13 @@ do not exist for them, and other people's contact details are masked.
 
 from __future__ import annotations
 
+from typing import Any
+
 from kit.auth import Principal
 from kit.errors import NotFound
 from kit.secrets import is_sealed
 from salesops.notify.v1 import channel_config_pb2, delivery_pb2, inbox_pb2, notification_pb2, subscriber_pb2
-from services.notify import convert, deliveries
+from services.notify import convert
 from services.notify.store import DeliveryRow, InboxItemRow, SubscriberRow
 
 # Every Secret field of a ChannelConfig, by settings group.
@@ -118,17 +120,73 @@ class NotificationPresenter:
 
 
 class InboxItemPresenter:
-    """Inbox items are only ever read by their owner (the repository filters by user)."""
+    """An inbox item is its owner's alone: to anyone else it does not exist.
+
+    Live stream events are published to the owner's channel only, so they take the
+    owner's view (`for_owner`); every other path names the viewer (`present`).
+    """
 
     def present(self, viewer: Principal, item: InboxItemRow) -> inbox_pb2.InboxItem:
-        return convert.inbox_item(item)
+        if item.user_id != viewer.user_id:
+            raise NotFound("inbox_item", item.id)
+        return self.for_owner(item)
+
+    def for_owner(self, item: InboxItemRow | Any, escalation_state: int = 0) -> inbox_pb2.InboxItem:
+        return convert.inbox_item(item, escalation_state)
+
+
+def _delivery(row: DeliveryRow) -> delivery_pb2.Delivery:
+    out = delivery_pb2.Delivery(
+        delivery_id=row.id,
+        notification_id=row.notification_id,
+        recipient_user_id=row.user_id,
+        channel=row.channel,  # type: ignore[arg-type]
+        channel_config_id=row.channel_config_id,  # type: ignore[arg-type]
+        address_masked=_mask(row.address),
+        status=row.status,  # type: ignore[arg-type]
+        attempt_count=row.attempts,  # type: ignore[arg-type]
+        provider_message_id=row.provider_message_id,
+        resent_from_delivery_id=row.resent_from,
+    )
+    if row.folded_into:
+        out.folded_into_delivery_id = row.folded_into
+    out.suppression_reason = row.suppression_reason  # type: ignore[assignment]
+    if row.last_error_code:
+        out.last_error.CopyFrom(
+            delivery_pb2.DeliveryError(
+                code=row.last_error_code,
+                message=row.last_error,
+                permanent=row.status == delivery_pb2.DELIVERY_STATUS_FAILED,
+            )
+        )
+    out.rendered.CopyFrom(delivery_pb2.RenderedMessage(locale=row.locale, title=row.title, body=row.body))
+    for name, value in (
+        ("queue_time", row.queued_at),
+        ("sent_time", row.sent_at),
+        ("failed_time", row.failed_at),
+        ("hold_until", row.hold_until),
+    ):
+        stamp = convert.ts(value)
+        if stamp is not None:
+            getattr(out, name).CopyFrom(stamp)
+    return out
+
+
+def _mask(address: str) -> str:
+    if "@" in address:
+        return address[:1] + "***" + address[address.find("@") :]
+    return address[:3] + "****" + address[-4:] if len(address) > 7 else address
 
 
 class DeliveryPresenter:
     """Addresses are shown masked; provider answers never (kit.net keeps them out of errors)."""
 
     def present(self, viewer: Principal, item: DeliveryRow) -> delivery_pb2.Delivery:
-        return deliveries.proto(item)
+        return _delivery(item)
+
+    def for_event(self, item: DeliveryRow) -> delivery_pb2.Delivery:
+        """The view events carry (DeliveryFailed): the same masked form."""
+        return _delivery(item)
 
 
 CHANNEL_CONFIG = ChannelConfigPresenter()

@@ -39,6 +39,7 @@ from services.notify.domain import categories, rate_limit
 from services.notify.domain.notifications import EXTERNAL_CHANNELS, validate
 from services.notify.domain.quiet_hours import hold_until
 from services.notify.domain.templates import TemplateError, check_variables, context, render
+from services.notify.presenters import INBOX_ITEM
 from services.notify.repositories import on_session
 from services.notify.repositories.notifications import NotificationRepository
 from services.notify.repositories.sending import DedupeRepository, FanOutRepository
@@ -96,7 +97,7 @@ class Sender:
             for row in outcome.inbox_items:
                 if row["user_id"] not in watching:
                     continue  # no open stream: the item waits in the inbox (and in a resumed stream's replay)
-                item = convert.inbox_item(SimpleNamespace(**row), outcome.notification.escalation.state)
+                item = INBOX_ITEM.for_owner(SimpleNamespace(**row), outcome.notification.escalation.state)
                 events.append(
                     (
                         tenant,
@@ -114,7 +115,7 @@ class Sender:
         self, session: AsyncSession, notification_id: str
     ) -> notification_pb2.Notification | None:
         row = await NotificationRepository(on_session(session)).find(notification_id)
-        return None if row is None else stored(row)
+        return None if row is None else convert.notification(row)
 
     async def _claim_dedupe(self, session: AsyncSession, key: str, nid: str, window: timedelta) -> str | None:
         """Claim `key` for `nid`; returns the live holder's notification id when another has it."""
@@ -424,15 +425,3 @@ def _with_policy(n: notification_pb2.Notification, policy_id: str) -> notificati
     out.CopyFrom(n)
     out.ack.escalation_policy_id = policy_id
     return out
-
-
-def stored(row: NotificationRow) -> notification_pb2.Notification:
-    n = notification_pb2.Notification.FromString(row.payload)
-    n.state = row.state  # type: ignore[assignment]
-    n.escalation.state = row.escalation_state  # type: ignore[assignment]
-    n.escalation.current_level = row.escalation_level
-    if row.acknowledged_by:
-        n.escalation.acknowledged_by = row.acknowledged_by
-    if row.ack_at is not None:
-        n.escalation.ack_time.FromDatetime(convert.aware(row.ack_at))
-    return n

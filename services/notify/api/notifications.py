@@ -12,7 +12,7 @@ from kit.resources import PageRequest, UnitOfWork
 from salesops.notify.v1 import notification_pb2
 from services.notify import convert, escalation, live, notifications, sending
 from services.notify.api.base import ApiBase, Ctx, M, admin_only, sender_only
-from services.notify.presenters import NOTIFICATION
+from services.notify.presenters import INBOX_ITEM, NOTIFICATION
 from services.notify.store import InboxItemRow
 
 
@@ -98,7 +98,7 @@ class NotificationsApi(ApiBase):
         async with self.tx.read(p.tenant) as uow:
             found = await notifications.listing(uow, request.filter, page)
         return M.ListNotificationsResponse(
-            notifications=[NOTIFICATION.present(p, sending.stored(r)) for r in found.items],
+            notifications=[NOTIFICATION.present(p, convert.notification(r)) for r in found.items],
             next_page_token=found.next_page_token,
             total_size=found.total_size or 0,
         )
@@ -135,7 +135,7 @@ class NotificationsApi(ApiBase):
 
     async def _tell_items(self, tenant: str, items: list[InboxItemRow]) -> None:
         events = [
-            (tenant, i.user_id, M.StreamInboxResponse(cursor=i.id, item_updated=convert.inbox_item(i)))
+            (tenant, i.user_id, M.StreamInboxResponse(cursor=i.id, item_updated=INBOX_ITEM.for_owner(i)))
             for i in items
         ]
         with contextlib.suppress(Exception):  # committed; streams resync on reconnect
