@@ -7,13 +7,22 @@ from datetime import datetime
 
 from kit.auth import Principal
 from kit.errors import NotFound
-from salesops.pipeline.v1 import deal_pb2, settings_pb2, stage_model_pb2
+from salesops.common.v1.types_pb2 import Money
+from salesops.pipeline.v1 import deal_pb2, forecast_pb2, settings_pb2, stage_model_pb2, types_pb2
 from services.pipeline import access, members
-from services.pipeline.convert import ts
+from services.pipeline.convert import enum_value, ts
 from services.pipeline.documents import deal_of
+from services.pipeline.domain import forecast as f
 from services.pipeline.domain import gates as g
 from services.pipeline.domain.stages import Review
-from services.pipeline.store import DealChangeRow, DealRow, EvidenceRow, GateReviewRow, MemberProfileRow
+from services.pipeline.store import (
+    DealChangeRow,
+    DealRow,
+    EvidenceRow,
+    GateReviewRow,
+    MemberProfileRow,
+    SnapshotRow,
+)
 
 KIND = {
     g.Kind.REQUIRED_FIELD: deal_pb2.GATE_ITEM_KIND_REQUIRED_FIELD,
@@ -76,6 +85,36 @@ class MemberProfilePresenter:
         return members.document(item)
 
 
+@dataclass(frozen=True)
+class SnapshotView:
+    row: SnapshotRow
+    full: bool = True
+    org_path: str = ""  # the request's scope, within the viewer's
+
+
+class SnapshotPresenter:
+    """Admins see the company and every row; others the rows of their scope (a rep: their own row)."""
+
+    def present(self, viewer: Principal, item: SnapshotView) -> forecast_pb2.ForecastSnapshot:
+        snap = forecast_pb2.ForecastSnapshot.FromString(item.row.body)
+        keep = [r for r in snap.rows if item.full and _row_visible(viewer, r, item.org_path.strip("/"))]
+        del snap.rows[:]
+        snap.rows.extend(keep)
+        if not access.sees_all(viewer):
+            snap.ClearField("company_totals")
+        return snap
+
+
+def _row_visible(viewer: Principal, row: forecast_pb2.ForecastRow, scope: str) -> bool:
+    if scope and not (row.org_path == scope or row.org_path.startswith(scope + "/")):
+        return False
+    if access.sees_all(viewer):
+        return True
+    if row.level == types_pb2.ORG_LEVEL_REP and row.key == viewer.user_id:
+        return True
+    return viewer.has_role(*access.MANAGERS) and bool(row.org_path) and viewer.org_contains(row.org_path)
+
+
 class GateReviewPresenter:
     def present(self, viewer: Principal, item: GateReviewRow) -> deal_pb2.GateReview:
         return deal_pb2.GateReview.FromString(item.body)
@@ -112,11 +151,48 @@ def review_proto(
     return msg
 
 
+def totals_proto(t: f.Totals, currency: str) -> forecast_pb2.ForecastTotals:
+    def _money(minor: int) -> Money:
+        return Money(amount_minor=minor, currency=currency)
+
+    msg = forecast_pb2.ForecastTotals(
+        weighted_amount=_money(t.weighted),
+        won_amount=_money(t.won_amount),
+        won_deal_count=t.won_count,
+        open_deal_count=t.open_count,
+        frozen_amount=_money(t.frozen_amount),
+        frozen_deal_count=t.frozen_count,
+    )
+    for name in ("PIPELINE", "BEST_CASE", "COMMIT", "CLOSED", "OMITTED"):
+        c = t.categories.get(name)
+        if c is not None:
+            msg.categories.add(
+                category=enum_value(types_pb2.ForecastCategory, name),
+                amount=_money(c.amount),
+                weighted_amount=_money(c.weighted),
+                deal_count=c.count,
+            )
+    return msg
+
+
 DEALS = DealPresenter()
 STAGE_MODELS = StageModelPresenter()
 CHANGES = DealChangePresenter()
 REVIEWS = GateReviewPresenter()
 EVIDENCE = EvidencePresenter()
 MEMBERS = MemberProfilePresenter()
+SNAPSHOTS = SnapshotPresenter()
 
-__all__ = ["CHANGES", "DEALS", "EVIDENCE", "MEMBERS", "REVIEWS", "STAGE_MODELS", "DealView", "review_proto"]
+__all__ = [
+    "CHANGES",
+    "DEALS",
+    "EVIDENCE",
+    "MEMBERS",
+    "REVIEWS",
+    "SNAPSHOTS",
+    "STAGE_MODELS",
+    "DealView",
+    "SnapshotView",
+    "review_proto",
+    "totals_proto",
+]

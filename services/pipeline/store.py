@@ -170,6 +170,47 @@ class MemberProfileRow(TenantScoped, Base):
     body: Mapped[bytes] = mapped_column(LargeBinary)  # the MemberProfile proto
 
 
+class SnapshotRow(TenantScoped, Base):
+    """A forecast frozen at a moment (the ForecastSnapshot message with every row), kept for accuracy."""
+
+    __tablename__ = "forecast_snapshots"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "snapshot_id"),
+        # A replayed TakeForecastSnapshot (same request_id) is the same snapshot; NULL for scheduled ones.
+        UniqueConstraint("tenant_id", "request_id"),
+        Index("ix_forecast_snapshots_tenant_period", "tenant_id", "granularity", "period_start"),
+    )
+
+    snapshot_id: Mapped[str] = mapped_column(String(26))
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    granularity: Mapped[str] = mapped_column(String(16))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    take_time: Mapped[datetime] = mapped_column(TS)
+    take_date: Mapped[date] = mapped_column(Date)
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # the ForecastSnapshot proto, rows included
+
+
+class SnapshotDealRow(TenantScoped, Base):
+    """Each deal of a snapshot as it stood, so flows between two snapshots are a join, not a replay."""
+
+    __tablename__ = "forecast_snapshot_deals"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "snapshot_id", "deal_id"),)
+
+    snapshot_id: Mapped[str] = mapped_column(String(26))
+    deal_id: Mapped[str] = mapped_column(String(64))
+    owner_user_id: Mapped[str] = mapped_column(String(64))
+    org_path: Mapped[str] = mapped_column(String(200))
+    stage_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    forecast_category: Mapped[str] = mapped_column(String(32))
+    frozen: Mapped[bool] = mapped_column(Boolean)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    weighted_minor: Mapped[int] = mapped_column(BigInteger)
+    probability: Mapped[int] = mapped_column(Integer)
+    expected_close_date: Mapped[date] = mapped_column(Date)
+
+
 def transactions(db: Database) -> Transactions:
     """The service's units of work: its database, its outbox, one commit per piece of work."""
     return Transactions(db, source="pipeline", outbox=outbox)

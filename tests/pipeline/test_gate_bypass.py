@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 
 from salesops.common.v1.types_pb2 import AttachmentRef
-from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2_grpc, settings_pb2, stage_model_pb2
+from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2_grpc, settings_pb2, stage_model_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline.api import PipelineServiceApi
 from services.pipeline.stage_models import DEFAULT
@@ -30,6 +30,7 @@ BUILT = {
 }
 WRITES = {n for n in BUILT if not n.startswith(READS)}
 TARGET = "proposal_quote"
+ADMIN_ONLY = ("UpdateStageModel", "UpdatePipelineSettings", "UpdateMemberProfile", "TakeForecastSnapshot")
 
 
 def _full(deal: deal_pb2.Deal) -> deal_pb2.Deal:
@@ -75,6 +76,9 @@ ATTEMPTS: dict[str, Callable[[deal_pb2.Deal], Any]] = {
     "UpdatePipelineSettings": lambda d: pb.UpdatePipelineSettingsRequest(
         settings=settings_pb2.PipelineSettings(converted_deal_close_offset_days=7),
         update_mask=mask("converted_deal_close_offset_days"),
+    ),
+    "TakeForecastSnapshot": lambda d: pb.TakeForecastSnapshotRequest(
+        period=types_pb2.SalesPeriod(granularity=types_pb2.PERIOD_GRANULARITY_YEAR, start_date=in_days(1))
     ),
     "UpdateMemberProfile": lambda d: pb.UpdateMemberProfileRequest(
         member_profile=settings_pb2.MemberProfile(

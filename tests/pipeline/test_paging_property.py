@@ -17,7 +17,7 @@ import pytest
 from google.protobuf.message import Message
 
 from salesops.common.v1.types_pb2 import AttachmentRef
-from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2, settings_pb2
+from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2, settings_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from tests.pipeline.conftest import Pipeline
 from tests.pipeline.helpers import create, field_gated_model, in_days, mask, new_deal, refused, use_model
@@ -25,7 +25,6 @@ from tests.pipeline.helpers import create, field_gated_model, in_days, mask, new
 SERVICE = pipeline_service_pb2.DESCRIPTOR.services_by_name["PipelineService"]
 LIST_RPCS = sorted(m.name for m in SERVICE.methods if m.name.startswith("List"))
 NOT_BUILT = {
-    "ListForecastSnapshots",
     "ListForecastSubmissions",
     "ListForecastBias",
     "ListTargets",
@@ -86,6 +85,11 @@ async def seed(pipeline: Pipeline) -> None:
             pb.UpdateMemberProfileRequest(member_profile=member, allow_missing=True),
             tenant="acme",
         )
+    month = types_pb2.SalesPeriod(granularity=types_pb2.PERIOD_GRANULARITY_MONTH, start_date=in_days(10))
+    for tenant in ("demo", "demo", "demo", "demo", "demo", "acme"):
+        await pipeline.call(
+            "TakeForecastSnapshot", pb.TakeForecastSnapshotRequest(period=month), tenant=tenant
+        )
     model = field_gated_model()
     for n in range(4):  # stage model versions 2..5
         model.stages[0].display_name = f"First contact v{n}"
@@ -121,6 +125,13 @@ QUERIES: dict[str, Query] = {
         lambda e: e.evidence_id,
         lambda e: ((-e.audit.create_time.seconds, -e.audit.create_time.nanos), e.evidence_id),
         lambda r: r.evidence_type_ids.append("quote"),  # type: ignore[attr-defined]
+    ),
+    "ListForecastSnapshots": Query(
+        lambda: pb.ListForecastSnapshotsRequest(),
+        "snapshots",
+        lambda x: x.snapshot_id,
+        lambda x: tuple(-ord(c) for c in x.snapshot_id),
+        lambda r: r.take_date_from.CopyFrom(in_days(-1)),  # type: ignore[attr-defined]
     ),
     "ListMemberProfiles": Query(
         lambda: pb.ListMemberProfilesRequest(),

@@ -16,6 +16,7 @@ from services.pipeline.api.evidence import EvidenceApi
 from services.pipeline.api.forecast import ForecastApi
 from services.pipeline.api.members import MembersApi
 from services.pipeline.api.settings import SettingsApi
+from services.pipeline.api.snapshots import SnapshotsApi
 from services.pipeline.api.stage_model import StageModelApi
 
 
@@ -26,6 +27,7 @@ class PipelineServiceApi(
     ForecastApi,
     MembersApi,
     SettingsApi,
+    SnapshotsApi,
     StageModelApi,
     pipeline_service_pb2_grpc.PipelineServiceServicer,
 ):

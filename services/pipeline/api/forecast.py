@@ -4,39 +4,15 @@ from __future__ import annotations
 
 from kit.errors import InvalidArgument
 from kit.grpc import context as call
-from salesops.common.v1.types_pb2 import Money
 from salesops.pipeline.v1 import forecast_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline.api.base import ApiBase, Ctx
 from services.pipeline.convert import date_proto, enum_name, enum_value, now, optional_date, ts
 from services.pipeline.domain import forecast as f
 from services.pipeline.forecasting import Computed, ForecastQuery, compute
+from services.pipeline.presenters import totals_proto
 
 LEVELS = {lv.name: lv for lv in f.Level}
-
-
-def _totals(t: f.Totals, currency: str) -> forecast_pb2.ForecastTotals:
-    def _money(minor: int) -> Money:
-        return Money(amount_minor=minor, currency=currency)
-
-    msg = forecast_pb2.ForecastTotals(
-        weighted_amount=_money(t.weighted),
-        won_amount=_money(t.won_amount),
-        won_deal_count=t.won_count,
-        open_deal_count=t.open_count,
-        frozen_amount=_money(t.frozen_amount),
-        frozen_deal_count=t.frozen_count,
-    )
-    for name in ("PIPELINE", "BEST_CASE", "COMMIT", "CLOSED", "OMITTED"):
-        c = t.categories.get(name)
-        if c is not None:
-            msg.categories.add(
-                category=enum_value(types_pb2.ForecastCategory, name),
-                amount=_money(c.amount),
-                weighted_amount=_money(c.weighted),
-                deal_count=c.count,
-            )
-    return msg
 
 
 def present_forecast(request: pb.GetForecastRequest, c: Computed) -> forecast_pb2.Forecast:
@@ -44,7 +20,7 @@ def present_forecast(request: pb.GetForecastRequest, c: Computed) -> forecast_pb
     out = forecast_pb2.Forecast(
         scope=request.scope,
         group_by=enum_value(types_pb2.OrgLevel, c.level.name),
-        totals=_totals(c.totals, c.currency),
+        totals=totals_proto(c.totals, c.currency),
         compute_time=ts(now()),
     )
     out.period.granularity = request.period.granularity
@@ -56,7 +32,7 @@ def present_forecast(request: pb.GetForecastRequest, c: Computed) -> forecast_pb
             key=row.key,
             display_name=row.key,
             org_path=row.org_path,
-            totals=_totals(row.totals, c.currency),
+            totals=totals_proto(row.totals, c.currency),
         )
     return out
 
