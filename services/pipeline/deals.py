@@ -195,8 +195,9 @@ async def update_deal(
     previous = events.context(row)
     if merged.owner_user_id != row.owner_user_id:
         access.require_assign(who, row.org_path)
-        # The deal follows its new owner's team when the directory knows it.
+        # The deal follows its new owner's team when the directory knows it; that team must be the caller's too.
         row.org_path = await members.org_of(uow, merged.owner_user_id) or row.org_path
+        access.require_assign(who, row.org_path)
     _, domain = await stage_models.domain_model(uow)
     stage = domain.stage(row.stage_id)
     if stage is not None:

@@ -112,6 +112,13 @@ async def test_a_deal_is_placed_in_its_owners_team_and_follows_a_new_owner(pipel
     own = await create(pipeline, new_deal("P2"), user="rep-a1")
     assert own.org_path == "east/team-a"
     give = deal_pb2.Deal(deal_id="P2", owner_user_id="rep-b1")
+    # A supervisor cannot hand a deal to another team's rep (that team is outside their org).
+    await refused(
+        pipeline.call(
+            "UpdateDeal", pb.UpdateDealRequest(deal=give, update_mask=mask("owner_user_id")), user="sup-a"
+        ),
+        grpc.StatusCode.PERMISSION_DENIED,
+    )
     moved = await pipeline.call(
         "UpdateDeal", pb.UpdateDealRequest(deal=give, update_mask=mask("owner_user_id")), user="director-east"
     )
