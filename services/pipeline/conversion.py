@@ -50,7 +50,8 @@ def deal_of_lead(
     deal.customer.display_name = customer
     deal.customer.industry = evt.company.industry
     deal.customer.city = evt.company.city
-    deal.owner_user_id = evt.owner_user_id
+    # A pool lead converted by a manager has no owner: the converting user takes the deal.
+    deal.owner_user_id = evt.owner_user_id or evt.actor_user_id
     amount = evt.amount_estimate
     if amount.currency == currency and amount.amount_minor >= 0:
         deal.amount.CopyFrom(amount)

@@ -102,6 +102,10 @@ async def create_deal(
     if deal.deal_id and (replayed := await _replay(repo, who, deal_id, digest)):
         return replayed
     deal.deal_id = deal_id
+    if who.is_service and not deal.owner_user_id:
+        raise InvalidArgument.field(
+            "deal.owner_user_id", "required from partner systems: a deal belongs to a rep"
+        )
     owner = deal.owner_user_id or who.user_id
     if org_path is None:
         # The owner's team from the directory; else the caller's own org.

@@ -53,6 +53,16 @@ async def test_profiles_are_written_by_admins_and_directory_sync_only(pipeline: 
     )
     made = await pipeline.call_with(sync, "UpdateMemberProfile", upsert)
     assert made.member_profile.etag == "1" and made.member_profile.audit.updated_by == "hr-sync"
+    partner = MINTER.mint("crm-bridge", "demo", ["service"])
+    ownerless = pb.CreateDealRequest(deal=new_deal("X9"))
+    await refused(pipeline.call_with(partner, "CreateDeal", ownerless), grpc.StatusCode.INVALID_ARGUMENT)
+    owned = await pipeline.call_with(
+        partner, "CreateDeal", pb.CreateDealRequest(deal=new_deal("X9", owner="rep-a1"))
+    )
+    assert (owned.deal.org_path, owned.deal.source.origin) == (
+        "east/team-a",
+        deal_pb2.DEAL_ORIGIN_PARTNER_API,
+    )
     plain = MINTER.mint("other-svc", "demo", ["service"])
     await refused(pipeline.call_with(plain, "UpdateMemberProfile", upsert), grpc.StatusCode.PERMISSION_DENIED)
 

@@ -26,14 +26,14 @@ from tests.pipeline.helpers import in_days
 
 def converted(lead_id: str, opportunity_id: str, **kw: object) -> lead_events.LeadConverted:
     kw.setdefault("amount_estimate", Money(amount_minor=500_000, currency="CNY"))
+    kw.setdefault("actor_user_id", "rep-a1")
+    kw.setdefault("owner_user_id", "rep-a1")
     evt = lead_events.LeadConverted(
         lead=lead_events.LeadContext(lead_id=lead_id),
         opportunity_id=opportunity_id,
         opportunity_name="ACME rollout",
-        owner_user_id="rep-a1",
         team_path="east/team-a",
         company=lead_pb2.LeadCompany(name="ACME Ltd", industry="mfg", city="Shanghai"),
-        actor_user_id="rep-a1",
         **kw,  # type: ignore[arg-type]
     )
     return evt
@@ -150,3 +150,14 @@ async def test_conversion_follows_the_tenants_settings(rt: Runtime) -> None:
     # A CNY estimate in a EUR tenant: the deal starts at 0 EUR and keeps the estimate for the rep.
     assert (row.amount_minor, row.currency) == (0, "EUR")
     assert deal_pb2.Deal.FromString(row.body).custom_fields["lead_amount_estimate"] == "500000 CNY"
+
+
+async def test_a_converted_pool_lead_goes_to_the_converting_user(rt: Runtime) -> None:
+    handle = consumers.converted_handler(rt)
+    evt = converted("L9", "OPP-9", owner_user_id="", actor_user_id="sup-a")
+    env = new_envelope(consumers.LEAD_CONVERTED, "demo", evt, source="leads")
+    async with rt.db.session("demo") as session:
+        await handle(env, session)
+        await session.commit()
+    [row] = await deals(rt)
+    assert (row.owner_user_id, row.org_path) == ("sup-a", "east/team-a")
