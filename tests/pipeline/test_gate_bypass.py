@@ -20,7 +20,7 @@ from services.pipeline.stage_models import DEFAULT
 from tests.pipeline.conftest import Pipeline
 from tests.pipeline.helpers import create, in_days, mask, new_deal
 
-READS = ("Get", "List", "Check", "Summarize")
+READS = ("Get", "List", "Check", "Summarize", "Compare")
 BUILT = {
     name
     for cls in PipelineServiceApi.__mro__

@@ -48,7 +48,7 @@ async def test_a_snapshot_freezes_the_forecast_and_its_deals(pipeline: Pipeline)
             .select_from(SnapshotDealRow)
             .where(SnapshotDealRow.snapshot_id == taken.snapshot_id)
         )
-    assert copied == 5  # A1, A2, A3, B3 open and B2 won in March; B1 lost and A4 in April are out
+    assert copied == 6  # every March deal as it stood (A1-A3, B3 open, B2 won, B1 lost); A4 in April is out
 
     # The live forecast moves on; the snapshot does not.
     ev = deal_pb2.DealEvidence(

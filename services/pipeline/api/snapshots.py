@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kit.errors import InvalidArgument
 from kit.grpc import context as call
 from kit.resources import PageRequest, UnitOfWork, query_key
+from salesops.common.v1.types_pb2 import Money
 from salesops.pipeline.v1 import forecast_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
-from services.pipeline import snapshots
+from services.pipeline import flows, snapshots
 from services.pipeline.api.base import ApiBase, Ctx
-from services.pipeline.convert import enum_name, now, optional_date
+from services.pipeline.convert import enum_name, enum_value, now, optional_date
 from services.pipeline.domain import forecast as f
 from services.pipeline.forecasting import check_scope
 from services.pipeline.presenters import SNAPSHOTS, SnapshotView
@@ -74,3 +77,52 @@ class SnapshotsApi(ApiBase):
             snapshots=[SNAPSHOTS.present(who, SnapshotView(r, full=False)) for r in found.items],
             next_page_token=found.next_page_token,
         )
+
+    async def CompareForecastSnapshots(
+        self, request: pb.CompareForecastSnapshotsRequest, context: Ctx
+    ) -> pb.CompareForecastSnapshotsResponse:
+        who = call.principal()
+        level_name = enum_name(types_pb2.OrgLevel, request.group_by)
+        if level_name and level_name not in f.Level.__members__:
+            raise InvalidArgument.field("group_by", "an org level")
+        async with self.read(who) as uow:
+            found = await flows.compare(
+                uow,
+                who,
+                request.from_snapshot_id,
+                request.to_snapshot_id,
+                request.scope.org_path,
+                tuple(request.scope.user_ids),
+                f.Level[level_name] if level_name else None,
+            )
+        return pb.CompareForecastSnapshotsResponse(flows=present_flows(request, found))
+
+
+KINDS = ("NEW", "PULLED_IN", "PUSHED_OUT", "AMOUNT_UP", "AMOUNT_DOWN", "WON", "LOST", "REMOVED")
+
+
+def _totals(into: Any, totals: f.FlowTotals, currency: str) -> None:
+    for kind in KINDS:
+        if kind in totals:
+            n, amount = totals[kind]
+            into.add(
+                kind=enum_value(forecast_pb2.FlowKind, kind),
+                deal_count=n,
+                amount=Money(amount_minor=amount, currency=currency),
+            )
+
+
+def present_flows(
+    request: pb.CompareForecastSnapshotsRequest, c: flows.Compared
+) -> forecast_pb2.ForecastFlows:
+    """Counts only: the caller's scope was applied in SQL."""
+    out = forecast_pb2.ForecastFlows(
+        from_snapshot_id=request.from_snapshot_id,
+        to_snapshot_id=request.to_snapshot_id,
+        group_by=enum_value(types_pb2.OrgLevel, c.level.name),
+    )
+    _totals(out.totals, c.totals, c.currency)
+    for key, org, totals in c.rows:
+        row = out.rows.add(level=out.group_by, key=key, org_path=org)
+        _totals(row.flows, totals, c.currency)
+    return out

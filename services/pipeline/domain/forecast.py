@@ -142,14 +142,46 @@ def fold(aggregates: Iterable[Aggregate], level: Level) -> tuple[Totals, list[Ro
     return total, ordered
 
 
+@dataclass(frozen=True)
+class Flow:
+    """Deals of one kind of flow for one owner and org path (an SQL aggregate)."""
+
+    kind: str
+    owner: str
+    org_path: str
+    count: int
+    amount: int
+
+
+FlowTotals = dict[str, tuple[int, int]]  # kind -> (deal count, amount)
+
+
+def _add(into: FlowTotals, f: Flow) -> None:
+    n, a = into.get(f.kind, (0, 0))
+    into[f.kind] = (n + f.count, a + f.amount)
+
+
+def fold_flows(flows: Iterable[Flow], level: Level) -> tuple[FlowTotals, list[tuple[str, str, FlowTotals]]]:
+    """Scope totals per kind, and (key, org path, totals per kind) per group, by key."""
+    total: FlowTotals = {}
+    rows: dict[str, tuple[str, FlowTotals]] = {}
+    for f in flows:
+        _add(total, f)
+        key, org = group_key(level, f.owner, f.org_path)
+        _add(rows.setdefault(key, (org, {}))[1], f)
+    return total, [(k, org, t) for k, (org, t) in sorted(rows.items())]
+
+
 __all__ = [
     "Aggregate",
+    "Flow",
     "Granularity",
     "Level",
     "Row",
     "Totals",
     "effective_category",
     "fold",
+    "fold_flows",
     "group_key",
     "level_below",
     "period_bounds",

@@ -34,12 +34,17 @@ def in_org(column: Any, org: str) -> ColumnElement[bool]:
 
 def visible_to(who: Principal) -> ColumnElement[bool]:
     """The deals `who` may see (the SQL twin of access.can_view)."""
+    return visible_where(who, DealRow.owner_user_id, DealRow.org_path)
+
+
+def visible_where(who: Principal, owner: Any, org_path: Any) -> ColumnElement[bool]:
+    """access.can_view over any owner and org path columns (deals, snapshot copies of deals)."""
     if access.sees_all(who):
         return true()
-    mine: ColumnElement[bool] = DealRow.owner_user_id == who.user_id
+    mine: ColumnElement[bool] = owner == who.user_id
     org = who.org.strip("/")
     if who.has_role(*access.MANAGERS) and org:
-        return or_(mine, in_org(DealRow.org_path, org))
+        return or_(mine, in_org(org_path, org))
     return mine
 
 
@@ -132,4 +137,4 @@ class Deals(Repository[DealRow]):
         return set(await self.session.scalars(stmt))
 
 
-__all__ = ["OPEN", "ORDERS", "DealSearch", "Deals", "in_org", "visible_to"]
+__all__ = ["OPEN", "ORDERS", "DealSearch", "Deals", "in_org", "visible_to", "visible_where"]
