@@ -12,7 +12,9 @@
 - IMMUTABLE paths are refused (INVALID_ARGUMENT) when they would change the value;
   with an implicit mask (empty or `*`) an unset immutable field keeps its value;
 - unknown paths are INVALID_ARGUMENT;
-- named message fields and lists are replaced as a whole, not merged.
+- named message fields and lists are replaced as a whole, not merged; inside
+  them OUTPUT_ONLY fields keep the stored value (list and map items, which have no
+  stored counterpart, have them cleared) and IMMUTABLE fields may not change.
 """
 
 from __future__ import annotations
@@ -147,7 +149,69 @@ def merge_update(current: M, incoming: M, mask: FieldMask, *, mask_field: str = 
         if not update.IsValidForDescriptor(descriptor):  # e.g. a path through a list
             raise InvalidArgument.field(mask_field, f"invalid paths {apply}")
         update.MergeMessage(incoming, merged, replace_message_field=True, replace_repeated_field=True)
+        for path in apply:
+            _guard_inside(merged, current, _resolve(descriptor, path) or [], f"{mask_field}.{path}")
     return merged
+
+
+def _guard_inside(merged: Message, current: Message, fields: Sequence[FieldDescriptor], where: str) -> None:
+    """A message or list replaced by a path takes nothing output-only or immutable from the input."""
+    last: Any = fields[-1]
+    if not _is_message(last):
+        return
+    node: Any = merged
+    for field in fields[:-1]:
+        node = getattr(node, field.name)
+    if _is_map(last):
+        value_field = last.message_type.fields_by_name["value"]
+        if _is_message(value_field):
+            for item in getattr(node, last.name).values():
+                _clear_output_only(item)
+    elif _is_repeated(last):
+        for item in getattr(node, last.name):
+            _clear_output_only(item)
+    elif node.HasField(last.name):
+        present, before = _value(current, fields)
+        _restore(getattr(node, last.name), before if present else None, where)
+
+
+def _restore(msg: Message, stored: Message | None, where: str) -> None:
+    """Put back `stored`'s OUTPUT_ONLY values in `msg` (cleared if none); refuse IMMUTABLE changes."""
+    field: Any
+    for field in msg.DESCRIPTOR.fields:
+        flags = behaviors(field)
+        old = (_present(stored, field), getattr(stored, field.name)) if stored is not None else (False, None)
+        if OUTPUT_ONLY in flags:
+            msg.ClearField(field.name)
+            if stored is not None and old[0]:
+                _copy_field(stored, msg, field)
+        elif IMMUTABLE in flags and stored is not None:
+            new = (_present(msg, field), getattr(msg, field.name))
+            if not _same(old, new) and new[0]:
+                raise InvalidArgument.field(
+                    f"{where}.{field.name}", "immutable: it cannot change after creation"
+                )
+            if not new[0] and old[0]:
+                _copy_field(stored, msg, field)
+        elif _is_map(field) or _is_repeated(field):
+            if _is_message(field) and not _is_map(field):
+                for item in getattr(msg, field.name):
+                    _clear_output_only(item)
+            elif _is_map(field) and _is_message(field.message_type.fields_by_name["value"]):
+                for item in getattr(msg, field.name).values():
+                    _clear_output_only(item)
+        elif _is_message(field) and msg.HasField(field.name):
+            inner = getattr(stored, field.name) if old[0] else None
+            _restore(getattr(msg, field.name), inner, f"{where}.{field.name}")
+
+
+def _copy_field(source: Message, target: Message, field: Any) -> None:
+    if _is_repeated(field):  # lists and maps
+        getattr(target, field.name).MergeFrom(getattr(source, field.name))
+    elif _is_message(field):
+        getattr(target, field.name).CopyFrom(getattr(source, field.name))
+    else:
+        setattr(target, field.name, getattr(source, field.name))
 
 
 def _clear_output_only(msg: Message) -> None:

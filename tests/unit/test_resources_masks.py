@@ -26,6 +26,8 @@ def _build() -> tuple[Any, Any]:
     part.field.add(name="label", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
     computed = part.field.add(name="computed", number=2, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
     computed.options.Extensions[field_behavior_pb2.field_behavior].append(OUT)
+    code = part.field.add(name="code", number=3, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
+    code.options.Extensions[field_behavior_pb2.field_behavior].append(IMM)
     thing = fp.message_type.add(name="Thing")
 
     def add(name: str, number: int, kind: int, *behaviors: int, **kw: Any) -> None:
@@ -163,3 +165,51 @@ def test_real_contract_annotations_are_read() -> None:
         merge_update(current, template_pb2.Template(locale="zh-CN"), mask("locale"))
     merged = merge_update(current, template_pb2.Template(title="y", built_in=True), mask())
     assert merged.title == "y" and not merged.built_in and merged.revision == 2
+
+
+def test_a_replaced_submessage_keeps_its_stored_output_only_fields() -> None:
+    # Naming a message (or sending it under an implicit mask) must not smuggle its output-only parts in.
+    for paths in (("part",), ()):
+        merged = merge_update(stored(), thing(part=Part(label="new", computed="forged")), mask(*paths))
+        assert merged.part.label == "new" and merged.part.computed == "c"
+    fresh = thing(id="T1")
+    merged = merge_update(fresh, thing(part=Part(label="n", computed="forged")), mask("part"))
+    assert merged.part.label == "n" and merged.part.computed == ""
+
+
+def test_replaced_list_and_map_items_take_no_output_only_values() -> None:
+    incoming = thing(parts=[Part(label="z", computed="forged")])
+    incoming.by_key["k"].CopyFrom(Part(label="l", computed="forged"))
+    for paths in (("parts", "by_key"), (), ("*",)):
+        merged = merge_update(stored(), incoming, mask(*paths))
+        assert [(p.label, p.computed) for p in merged.parts] == [("z", "")]
+        assert merged.by_key["k"].label == "l" and merged.by_key["k"].computed == ""
+
+
+def test_real_contract_nested_output_only_fields_are_not_taken_from_input() -> None:
+    from salesops.notify.v1 import channel_config_pb2
+    from salesops.pipeline.v1 import deal_pb2
+
+    current = deal_pb2.Deal(deal_id="d1")
+    current.line_items.add(sku="a", quantity=1)
+    forged = deal_pb2.Deal()
+    forged.line_items.add(sku="a", quantity=1).net_amount.amount_minor = 999_999_999
+    for paths in (("line_items",), ()):
+        assert not merge_update(current, forged, mask(*paths)).line_items[0].HasField("net_amount")
+    cfg = channel_config_pb2.ChannelConfig()
+    cfg.sms.access_key_secret.set, cfg.sms.access_key_secret.hint = True, "REAL"
+    fake = channel_config_pb2.ChannelConfig()
+    fake.sms.access_key_secret.hint = "FAKE"
+    for paths in (("sms",), ("sms.access_key_secret",)):
+        secret = merge_update(cfg, fake, mask(*paths)).sms.access_key_secret
+        assert secret.hint == "REAL" and secret.set
+
+
+def test_an_immutable_field_inside_a_replaced_submessage_cannot_change() -> None:
+    current = stored()
+    current.part.code = "c1"
+    with pytest.raises(InvalidArgument) as caught:
+        merge_update(current, thing(part=Part(label="n", code="c2")), mask("part"))
+    assert caught.value.violations[0].field == "update_mask.part.code"
+    kept = merge_update(current, thing(part=Part(label="n")), mask("part"))
+    assert kept.part.code == "c1" and kept.part.label == "n"
