@@ -93,9 +93,19 @@ async def mark_won(uow: UnitOfWork, who: Principal, req: pb.MarkWonRequest, at: 
     return Moved(row, recorded)
 
 
+MAX_LOST_DETAIL, MAX_LOST_COMPETITOR = 2000, 200
+
+
 def _lost_code(model: stage_model_pb2.StageModel, req: pb.MarkLostRequest) -> None:
     if not req.category:
         raise InvalidArgument.field("category", "required: a structured reason, so losses can be counted")
+    if req.category not in stage_model_pb2.LostReasonCategory.values():
+        raise InvalidArgument.field("category", "one of the LostReasonCategory values")
+    if len(req.detail) > MAX_LOST_DETAIL or len(req.competitor) > MAX_LOST_COMPETITOR:
+        raise InvalidArgument.field(
+            "detail" if len(req.detail) > MAX_LOST_DETAIL else "competitor",
+            f"detail at most {MAX_LOST_DETAIL}, competitor at most {MAX_LOST_COMPETITOR} characters",
+        )
     if req.category == stage_model_pb2.LOST_REASON_CATEGORY_OTHER and not req.detail.strip():
         raise InvalidArgument.field("detail", "required when the category is OTHER")
     if req.reason_code:

@@ -20,7 +20,7 @@ from salesops.leads.v1 import events_pb2 as lead_events
 from salesops.pipeline.v1 import deal_pb2
 from services.pipeline import pipeline_settings
 from services.pipeline.convert import date_proto, optional_date
-from services.pipeline.deals import create_deal
+from services.pipeline.deals import MAX_AMOUNT_MINOR, MAX_CHARS, create_deal
 from services.pipeline.repositories.deals import Deals
 from services.pipeline.store import DealRow
 
@@ -46,14 +46,15 @@ def deal_of_lead(
     customer = company or evt.contact_name.strip() or f"Lead {evt.lead.lead_id}"
     deal = _close_date(evt, at, offset)
     deal.deal_id = evt.opportunity_id
-    deal.title = evt.opportunity_name.strip() or customer
-    deal.customer.display_name = customer
-    deal.customer.industry = evt.company.industry
-    deal.customer.city = evt.company.city
+    # Cut to the deal's limits: an over-long lead field must not stop its conversion.
+    deal.title = (evt.opportunity_name.strip() or customer)[: MAX_CHARS["title"]]
+    deal.customer.display_name = customer[: MAX_CHARS["customer.display_name"]]
+    deal.customer.industry = evt.company.industry[: MAX_CHARS["customer.industry"]]
+    deal.customer.city = evt.company.city[: MAX_CHARS["customer.city"]]
     # A pool lead converted by a manager has no owner: the converting user takes the deal.
     deal.owner_user_id = evt.owner_user_id or evt.actor_user_id
     amount = evt.amount_estimate
-    if amount.currency == currency and amount.amount_minor >= 0:
+    if amount.currency == currency and 0 <= amount.amount_minor <= MAX_AMOUNT_MINOR:
         deal.amount.CopyFrom(amount)
     else:
         deal.amount.CopyFrom(Money(amount_minor=0, currency=currency))

@@ -34,6 +34,26 @@ USER_CATEGORIES = ("PIPELINE", "BEST_CASE", "COMMIT", "OMITTED")
 
 LOCKED_PATHS = ("stage_id",)  # changed only by MoveStage
 
+# One deal's amount at most 10^15 minor units (10 trillion in a two-decimal currency): sums of many
+# deals then stay far inside int64, where forecasts, snapshots and lost-reason totals are carried.
+MAX_AMOUNT_MINOR = 10**15
+# The columns' widths (store.py): a longer value is INVALID_ARGUMENT, not a database error.
+MAX_CHARS = {
+    "deal_id": 64,
+    "title": 300,
+    "owner_user_id": 64,
+    "customer.customer_id": 64,
+    "customer.display_name": 300,
+    "customer.industry": 64,
+    "customer.city": 100,
+    "next_step": 2000,
+    "qualification.decision_process": 2000,
+}
+MAX_CUSTOM_FIELDS = 50
+MAX_CUSTOM_KEY, MAX_CUSTOM_VALUE = 64, 2000
+MAX_COMPETITORS, MAX_COMPETITOR = 20, 200
+MAX_LINE_ITEMS = 200
+
 
 def validate(deal: deal_pb2.Deal, at: datetime, currency: str, *, prefix: str = "deal") -> None:
     """The contract's required fields and value rules, every problem at once."""
@@ -47,6 +67,9 @@ def validate(deal: deal_pb2.Deal, at: datetime, currency: str, *, prefix: str = 
         v.add(f"{prefix}.amount", f"required, in the tenant's base currency {currency}")
     elif deal.amount.amount_minor < 0:
         v.add(f"{prefix}.amount", "must not be negative")
+    elif deal.amount.amount_minor > MAX_AMOUNT_MINOR:
+        v.add(f"{prefix}.amount", f"at most {MAX_AMOUNT_MINOR} minor units")
+    _check_sizes(deal, v, prefix)
     if not deal.HasField("expected_close_date"):
         v.add(f"{prefix}.expected_close_date", "required: a real date, not 'ASAP'")
     else:
@@ -64,6 +87,27 @@ def validate(deal: deal_pb2.Deal, at: datetime, currency: str, *, prefix: str = 
             f"one of {', '.join(USER_CATEGORIES)} (CLOSED is set by the service)",
         )
     v.raise_if_any("invalid deal")
+
+
+def _check_sizes(deal: deal_pb2.Deal, v: Violations, prefix: str) -> None:
+    """Bounded text and collections: a deal is a row plus a small body, whatever a client sends."""
+    for path, limit in MAX_CHARS.items():
+        value: object = deal
+        for part in path.split("."):
+            value = getattr(value, part)
+        if len(str(value)) > limit:
+            v.add(f"{prefix}.{path}", f"at most {limit} characters")
+    if len(deal.custom_fields) > MAX_CUSTOM_FIELDS:
+        v.add(f"{prefix}.custom_fields", f"at most {MAX_CUSTOM_FIELDS} entries")
+    if any(len(k) > MAX_CUSTOM_KEY or len(x) > MAX_CUSTOM_VALUE for k, x in deal.custom_fields.items()):
+        v.add(
+            f"{prefix}.custom_fields",
+            f"keys at most {MAX_CUSTOM_KEY}, values at most {MAX_CUSTOM_VALUE} characters",
+        )
+    if len(deal.competitors) > MAX_COMPETITORS or any(len(c) > MAX_COMPETITOR for c in deal.competitors):
+        v.add(f"{prefix}.competitors", f"at most {MAX_COMPETITORS}, each at most {MAX_COMPETITOR} characters")
+    if len(deal.line_items) > MAX_LINE_ITEMS:
+        v.add(f"{prefix}.line_items", f"at most {MAX_LINE_ITEMS}")
 
 
 def _digest(deal: deal_pb2.Deal) -> str:
@@ -102,6 +146,10 @@ async def create_deal(
     if deal.deal_id and (replayed := await _replay(repo, who, deal_id, digest)):
         return replayed
     deal.deal_id = deal_id
+    if deal.source.lead_id and origin != "LEAD_CONVERSION":
+        # The lead's deal is made by its conversion alone (one deal per lead): a claimed lead id
+        # would take that place and swallow the real conversion.
+        raise InvalidArgument.field("deal.source.lead_id", "set by lead conversion only: convert the lead")
     if who.is_service and not deal.owner_user_id:
         raise InvalidArgument.field(
             "deal.owner_user_id", "required from partner systems: a deal belongs to a rep"

@@ -46,6 +46,16 @@ def _check(p: settings_pb2.MemberProfile) -> None:
         v.add("member_profile.org_path", "a plain path such as east/shanghai/team-a")
     if any(("," in r or not r.strip()) for r in p.approver_roles):
         v.add("member_profile.approver_roles", "keys without commas")
+    # The columns' widths (store.py): longer is INVALID_ARGUMENT, not a database error.
+    for name, value, limit in (
+        ("user_id", p.user_id, 128),
+        ("display_name", p.display_name, 200),
+        ("org_path", p.org_path.strip("/"), 200),
+        ("manager_user_id", p.manager_user_id, 128),
+        ("approver_roles", "," + ",".join(sorted(set(p.approver_roles))) + ",", 500),
+    ):
+        if len(value) > limit:
+            v.add(f"member_profile.{name}", f"at most {limit} characters")
     v.raise_if_any("invalid member profile")
 
 

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from ulid import ULID
 
 from kit.auth import Principal
+from kit.errors import InvalidArgument
 from kit.resources import UnitOfWork
 from salesops.pipeline.v1 import events_pb2, forecast_pb2, types_pb2
 from services.pipeline import access, pipeline_settings, stage_models
@@ -38,6 +39,8 @@ async def take(
     trigger: int = forecast_pb2.SNAPSHOT_TRIGGER_MANUAL,
 ) -> SnapshotRow:
     access.require_admin(who)
+    if len(request_id) > 64:  # the column's width
+        raise InvalidArgument.field("request_id", "at most 64 characters")
     repo = Snapshots(uow)
     if request_id and (earlier := await repo.by_request(request_id)) is not None:
         return earlier

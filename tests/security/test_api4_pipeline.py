@@ -1,0 +1,115 @@
+"""API4 in pipeline: bounded input. Amounts, text and collections past their limits are
+INVALID_ARGUMENT on the field (never a database error or an overflowing sum: INTERNAL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import pytest
+
+from salesops.pipeline.v1 import pipeline_service_pb2 as pb
+from salesops.pipeline.v1 import settings_pb2, types_pb2
+from salesops.pipeline.v1 import stage_model_pb2 as sm
+from services.pipeline.deals import MAX_AMOUNT_MINOR
+from tests.pipeline.conftest import Pipeline, pipeline
+from tests.pipeline.helpers import bad_fields, create, in_days, mask, new_deal, refused
+
+__all__ = ["pipeline"]
+
+INT64_MAX = 2**63 - 1
+
+
+async def test_amounts_are_capped_so_forecast_sums_never_overflow(pipeline: Pipeline) -> None:
+    status = await refused(
+        pipeline.call("CreateDeal", pb.CreateDealRequest(deal=new_deal("huge", amount=INT64_MAX))),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert bad_fields(status) == ["deal.amount"]
+    for n in range(3):
+        await create(pipeline, new_deal(f"cap{n}", amount=MAX_AMOUNT_MINOR), user="rep-a1")
+    grow = pb.UpdateDealRequest(
+        deal=new_deal("cap0", amount=MAX_AMOUNT_MINOR + 1), update_mask=mask("amount")
+    )
+    status = await refused(pipeline.call("UpdateDeal", grow, user="rep-a1"), grpc.StatusCode.INVALID_ARGUMENT)
+    assert bad_fields(status) == ["deal.amount"]
+
+    req = pb.GetForecastRequest()
+    req.period.granularity = types_pb2.PERIOD_GRANULARITY_YEAR
+    req.period.start_date.CopyFrom(in_days(30))
+    forecast = (await pipeline.call("GetForecast", req, user="rep-a1")).forecast
+    assert forecast.totals.categories[0].amount.amount_minor == 3 * MAX_AMOUNT_MINOR
+
+
+@pytest.mark.parametrize(
+    ("path", "edit"),
+    [
+        ("deal.deal_id", lambda d: setattr(d, "deal_id", "x" * 65)),
+        ("deal.title", lambda d: setattr(d, "title", "t" * 301)),
+        ("deal.owner_user_id", lambda d: setattr(d, "owner_user_id", "u" * 65)),
+        ("deal.customer.display_name", lambda d: setattr(d.customer, "display_name", "c" * 301)),
+        ("deal.customer.customer_id", lambda d: setattr(d.customer, "customer_id", "c" * 65)),
+        ("deal.customer.industry", lambda d: setattr(d.customer, "industry", "i" * 65)),
+        ("deal.next_step", lambda d: setattr(d, "next_step", "n" * 2001)),
+        ("deal.custom_fields", lambda d: d.custom_fields.update({"k": "v" * 100_000})),
+        ("deal.custom_fields", lambda d: d.custom_fields.update({f"k{i}": "v" for i in range(51)})),
+        ("deal.competitors", lambda d: d.competitors.extend(["c"] * 21)),
+        ("deal.line_items", lambda d: [d.line_items.add(line_id=str(i)) for i in range(201)]),
+    ],
+)
+async def test_deal_text_and_collections_are_bounded(pipeline: Pipeline, path: str, edit: Any) -> None:
+    deal = new_deal("long")
+    edit(deal)
+    status = await refused(
+        pipeline.call("CreateDeal", pb.CreateDealRequest(deal=deal), user="admin"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert path in bad_fields(status)
+
+
+async def test_update_is_bounded_like_create(pipeline: Pipeline) -> None:
+    await create(pipeline, new_deal("d1"), user="rep-a1")
+    edit = new_deal("d1")
+    edit.custom_fields["notes"] = "v" * 100_000
+    status = await refused(
+        pipeline.call(
+            "UpdateDeal", pb.UpdateDealRequest(deal=edit, update_mask=mask("custom_fields")), user="rep-a1"
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert bad_fields(status) == ["deal.custom_fields"]
+
+
+async def test_member_profiles_snapshots_and_losses_are_bounded(pipeline: Pipeline) -> None:
+    profile = settings_pb2.MemberProfile(user_id="rep-x", display_name="d" * 201, org_path="east/team-a")
+    status = await refused(
+        pipeline.call(
+            "UpdateMemberProfile",
+            pb.UpdateMemberProfileRequest(member_profile=profile, allow_missing=True),
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert bad_fields(status) == ["member_profile.display_name"]
+
+    take = pb.TakeForecastSnapshotRequest(request_id="r" * 65)
+    take.period.granularity = types_pb2.PERIOD_GRANULARITY_MONTH
+    take.period.start_date.CopyFrom(in_days(1))
+    status = await refused(pipeline.call("TakeForecastSnapshot", take), grpc.StatusCode.INVALID_ARGUMENT)
+    assert bad_fields(status) == ["request_id"]
+
+    await create(pipeline, new_deal("d2"), user="rep-a1")
+    for req, field in (
+        (pb.MarkLostRequest(deal_id="d2", category=sm.LostReasonCategory.ValueType(999)), "category"),
+        (
+            pb.MarkLostRequest(deal_id="d2", category=sm.LOST_REASON_CATEGORY_PRICE, detail="x" * 2001),
+            "detail",
+        ),
+        (
+            pb.MarkLostRequest(deal_id="d2", category=sm.LOST_REASON_CATEGORY_PRICE, competitor="x" * 201),
+            "competitor",
+        ),
+    ):
+        status = await refused(
+            pipeline.call("MarkLost", req, user="rep-a1"), grpc.StatusCode.INVALID_ARGUMENT
+        )
+        assert bad_fields(status) == [field]
