@@ -281,6 +281,21 @@ def client_address(peer: str | None, forwarded_for: Sequence[str], trusted: Sequ
     return current
 
 
+def address_bucket(address: str) -> str:
+    """What a per-address limit counts: an IPv6 client holds a whole /64 (SLAAC, privacy
+    addresses), so a limit per full address is one fresh address away; an IPv4-mapped
+    address is the IPv4 client it names."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 def _is_trusted(address: str, trusted: Sequence[Network]) -> bool:
     try:
         ip = ipaddress.ip_address(address)

@@ -26,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway import errors as gw_errors
 from gateway.backends import Backends
-from gateway.bounds import RequestBounds, client_address
+from gateway.bounds import RequestBounds, address_bucket, client_address
 from gateway.idempotency import IdempotencyStore, KeyReused, Stored, fingerprint
 from gateway.ratelimit import Blocked, Decision, RateLimiter
 from gateway.routes import Route, Router
@@ -286,10 +286,12 @@ class Gateway:
 
     def client_address(self, request: Request) -> str:
         peer = request.scope.get("client")
-        return client_address(
-            peer[0] if peer else None,
-            request.headers.getlist("x-forwarded-for"),
-            self.bounds.networks(),
+        return address_bucket(
+            client_address(
+                peer[0] if peer else None,
+                request.headers.getlist("x-forwarded-for"),
+                self.bounds.networks(),
+            )
         )
 
     async def handle(self, request: Request) -> Response:

@@ -22,7 +22,13 @@ import redis.asyncio as redis_async
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.app import create_app
-from gateway.bounds import BoundedHttpToolsProtocol, RequestBounds, client_address, too_deep
+from gateway.bounds import (
+    BoundedHttpToolsProtocol,
+    RequestBounds,
+    address_bucket,
+    client_address,
+    too_deep,
+)
 from gateway.config import GatewaySettings
 from kit.config import SERVICES
 from tests.gateway.conftest import Running, auth, running_gateway, serve_app, token
@@ -224,6 +230,26 @@ async def test_forwarded_for_from_a_trusted_proxy_names_the_client(redis_url: st
         assert await status("203.0.113.8") == 401
         # What the client itself claims (left of the hop the proxy appended) changes nothing.
         assert await status("10.9.9.9, 203.0.113.7") == 429
+
+
+async def test_one_ipv6_client_is_one_address_whatever_its_interface_id(redis_url: str) -> None:
+    # An IPv6 client picks any of 2^64 addresses in its /64: a per-address budget must span them.
+    async with running_gateway(redis_url, bounds=_bounds(2, ("127.0.0.0/8",)), window_seconds=HOUR) as gw:
+
+        async def status(xff: str) -> int:
+            return (await gw.client.get("/v1/whoami", headers={"X-Forwarded-For": xff})).status_code
+
+        assert [await status(f"2001:db8:1:2::{i:x}") for i in range(1, 4)] == [401, 401, 429]
+        assert await status("2001:db8:1:3::1") == 401  # another /64: another client
+        mapped = [await status(a) for a in ("192.0.2.9", "::ffff:192.0.2.9", "192.0.2.9")]
+        assert mapped == [401, 401, 429]
+
+
+def test_address_bucket() -> None:
+    assert address_bucket("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64"
+    assert address_bucket("::ffff:198.51.100.1") == "198.51.100.1"
+    assert address_bucket("198.51.100.1") == "198.51.100.1"
+    assert address_bucket("unknown") == "unknown"
 
 
 def test_client_address_walks_forwarded_for_from_the_right() -> None:
