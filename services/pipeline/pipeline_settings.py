@@ -8,6 +8,7 @@ snapshots, coaching, anomalies, bias, reconciliation).
 
 from __future__ import annotations
 
+import math
 import zoneinfo
 
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -56,6 +57,10 @@ async def base_currency(uow: UnitOfWork) -> str:
     return (await STORE.get(uow)).base_currency or DEFAULTS.base_currency
 
 
+MAX_COUNT = 3660  # days, months or periods: ten years of days is past any real setting
+MAX_RATIO = 100.0
+
+
 def _check(s: settings_pb2.PipelineSettings) -> None:
     v = Violations()
     try:
@@ -72,13 +77,13 @@ def _check(s: settings_pb2.PipelineSettings) -> None:
         "converted_deal_close_offset_days",
         "default_payment_term_days",
     ):
-        if getattr(s, name) <= 0:
-            v.add(f"settings.{name}", "must be positive")
-    if s.anomaly_sigma <= 0 or s.bias_threshold_ratio <= 0:
-        v.add(
-            "settings.anomaly_sigma" if s.anomaly_sigma <= 0 else "settings.bias_threshold_ratio",
-            "must be positive",
-        )
+        # Bounded above too: a 2^31-day offset overflows the calendar in every conversion.
+        if not 0 < getattr(s, name) <= MAX_COUNT:
+            v.add(f"settings.{name}", f"1-{MAX_COUNT}")
+    for name in ("anomaly_sigma", "bias_threshold_ratio"):
+        value = getattr(s, name)
+        if not (math.isfinite(value) and 0 < value <= MAX_RATIO):  # NaN compares false everywhere
+            v.add(f"settings.{name}", f"a positive number up to {MAX_RATIO}")
     if not 0 <= s.amount_tolerance_bps <= 10_000:
         v.add("settings.amount_tolerance_bps", "0-10000")
     v.raise_if_any("invalid pipeline settings")
