@@ -36,9 +36,10 @@ async def merge(uow: UnitOfWork, who: Principal, lead_id: str, target_id: str, a
     leads = LeadRepository(uow)
     source = await leads.visible(who, lead_id, for_update=True)
     target = await leads.visible(who, target_id, for_update=True)
+    # Both sides need their owner or manager, pool leads too: absorbing a pool lead into one's own
+    # would take it without a claim (no caps) and show its intakes' phones unmasked.
     for row in (source, target):
-        if row.status != status.IN_POOL:
-            access.require_owner_or_manager(who, row)
+        access.require_owner_or_manager(who, row)
     if status.is_closed(source.status):
         raise FailedPrecondition(f"lead {lead_id} is {source.status}", reason="LEAD_CLOSED")
     if target.status == status.MERGED:
