@@ -15,14 +15,20 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+def free_port(host: str = "127.0.0.1", *, exclude: Collection[int] = ()) -> int:
+    """A port free now and not in `exclude`: ports picked for the same start but not yet
+    bound are excluded, since the kernel may hand a just-released port out again."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if port not in exclude:
+            return port
 
 
 def port_open(host: str, port: int, timeout: float = 0.2) -> bool:

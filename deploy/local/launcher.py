@@ -33,12 +33,17 @@ from kit.config import SERVICE_PORTS, SERVICES, env_int, env_str
 READY_TIMEOUT = 90.0
 
 
+_PICKED: set[int] = set()  # ports this launcher chose and its children have not bound yet
+
+
 def _port(name: str, default: int, auto: bool) -> int:
     value = env_int(name, 0)
     if value:
         return value
     if auto or infra.port_open("127.0.0.1", default):
-        return infra.free_port()
+        value = infra.free_port(exclude=_PICKED)
+        _PICKED.add(value)
+        return value
     return default
 
 
