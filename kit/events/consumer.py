@@ -28,14 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-import os
-import socket
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,7 +40,6 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from sqlalchemy import Table, insert, select
-from sqlalchemy import exc as sa_errors
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -61,65 +56,13 @@ from kit.events.dead_letters import (
     replay_dead_letters,
     text_of,
 )
+from kit.events.entries import Delivery, default_consumer_name, is_transient, stream_entries
 from kit.events.envelope import EventEnvelope, consumer_span, parse_envelope
 from kit.events.outbox import default_processed_events
 
 log = logging.getLogger("kit.events.consumer")
 
 Handler = Callable[[EventEnvelope, AsyncSession], Awaitable[None]]
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Infrastructure trouble that says nothing about the event: retry, never dead-letter."""
-    if isinstance(exc, sa_errors.DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(
-        exc,
-        sa_errors.OperationalError
-        | sa_errors.InterfaceError
-        | sa_errors.TimeoutError
-        | redis_errors.ConnectionError
-        | redis_errors.TimeoutError
-        | ConnectionError
-        | TimeoutError,
-    )
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One stream entry handed to this consumer, with the stream's delivery count."""
-
-    stream: str
-    entry_id: str
-    fields: dict[str, bytes]
-    deliveries: int
-
-    @property
-    def event_id(self) -> str:
-        return text_of(self.fields.get("id"))
-
-    @property
-    def event_type(self) -> str:
-        return text_of(self.fields.get("type"))
-
-
-def _stream_entries(response: Any) -> list[tuple[str, list[tuple[str, dict[str, bytes]]]]]:
-    """XREADGROUP's reply (RESP2 list or RESP3 dict) as [(stream, [(id, fields)])]."""
-    if not response:
-        return []
-    pairs = response.items() if isinstance(response, dict) else response
-    out: list[tuple[str, list[tuple[str, dict[str, bytes]]]]] = []
-    for name, entries in pairs:
-        out.append((text_of(name), [(text_of(eid), fields_of(f)) for eid, f in entries]))
-    return out
-
-
-_instances = itertools.count()
-
-
-def default_consumer_name() -> str:
-    """`<host>-<pid>-<n>`: stable across a container restart (same host, pid 1), unique in a process."""
-    return f"{socket.gethostname()}-{os.getpid()}-{next(_instances)}"
 
 
 class StreamConsumer:
@@ -298,7 +241,7 @@ class StreamConsumer:
             return []
         return [
             Delivery(stream, entry_id, fields, 1)
-            for stream, entries in _stream_entries(read.result())
+            for stream, entries in stream_entries(read.result())
             for entry_id, fields in entries
         ]
 
@@ -310,7 +253,7 @@ class StreamConsumer:
                 response = await self.redis.xreadgroup(
                     self.group, self.name, {stream: last}, count=self.batch_size
                 )
-                entries = [e for _, found in _stream_entries(response) for e in found]
+                entries = [e for _, found in stream_entries(response) for e in found]
                 if not entries:
                     break
                 last = entries[-1][0]
