@@ -164,3 +164,24 @@ async def test_rep_profiles_of_other_teams_are_not_readable_by_reps(leads: Leads
 
 
 __all__ = ["activity_pb2"]
+
+
+async def test_query_filter_is_no_oracle_for_a_masked_phone_in_the_display_name(leads: Leads) -> None:
+    """A lead known only by its number is named by it: `filter.query` must not match the masked digits."""
+    await configure(leads)
+    bare = lead_pb2.Lead(
+        lead_id="BARE-Q",
+        contact=lead_pb2.LeadContact(phone="13800000361"),
+        source=lead_pb2.LeadSource(channel=enums_pb2.LEAD_CHANNEL_WEB_FORM),
+    )
+    await leads.call("CreateLead", pb.CreateLeadRequest(lead=bare))
+    seen = (await leads.call("GetLead", pb.GetLeadRequest(lead_id="BARE-Q"), user="rep-b1")).lead
+    assert seen.status == lead_pb2.LEAD_STATUS_IN_POOL and seen.contact.phone_masked
+    for guess in ("13800000361", "0000036", "+8613800000361"):
+        hits = await leads.call(
+            "ListLeads", pb.ListLeadsRequest(filter=pb.LeadFilter(query=guess)), user="rep-b1"
+        )
+        assert list(hits.leads) == [] and hits.total_size == 0, guess
+    # Whoever sees the phone still finds the lead by it.
+    found = await leads.call("ListLeads", pb.ListLeadsRequest(filter=pb.LeadFilter(query="0000036")))
+    assert [lead.lead_id for lead in found.leads] == ["BARE-Q"]
