@@ -7,13 +7,13 @@ from kit.auth import Principal
 from kit.resources import UnitOfWork
 from salesops.leads.v1 import enums_pb2, lead_pb2
 from salesops.leads.v1 import leads_service_pb2 as pb
-from services.leads import intake
+from services.leads import access, intake
 from services.leads.assignment import claim_context
 from services.leads.convert import enum_value, now, ts
 from services.leads.domain import pool as pool_rules
 from services.leads.domain import status
 from services.leads.policies import TenantPolicies
-from services.leads.presenters import LEADS, LeadDetails
+from services.leads.presenters import LEADS, LeadDetails, masked_display_name
 from services.leads.repositories.intakes import DuplicateRepository
 from services.leads.repositories.leads import LeadRepository
 from services.leads.store import LeadRow
@@ -43,8 +43,12 @@ async def details(
     if full:
         candidates = await duplicate_candidates(uow, row.lead_id)
         # A candidate names another lead: only those the viewer may see themselves are listed.
-        seen = await LeadRepository(uow).visible_among(who, [c.lead_id for c in candidates])
+        seen = await LeadRepository(uow).visible_rows_among(who, [c.lead_id for c in candidates])
         out.duplicate_candidates = [c for c in candidates if c.lead_id in seen]
+        for c in out.duplicate_candidates:
+            other = seen[c.lead_id]
+            if not access.can_see_phone(who, other):  # a candidate named by its number: masked like itself
+                c.display_name = masked_display_name(other)
         out.recent_intakes = await intake.recent_intakes(uow, row.lead_id)
     tenant = await TenantPolicies.load(uow)
     state = watch_state(row, tenant)

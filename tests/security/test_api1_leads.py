@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
 
 from kit.events import unpack_payload
-from salesops.leads.v1 import activity_pb2, enums_pb2, events_pb2, lead_pb2
+from salesops.leads.v1 import activity_pb2, enums_pb2, events_pb2, lead_pb2, policies_pb2
 from salesops.leads.v1 import leads_service_pb2 as pb
 from tests.leads.conftest import Leads
 from tests.leads.helpers import configure, events, hot_lead
@@ -185,3 +186,28 @@ async def test_query_filter_is_no_oracle_for_a_masked_phone_in_the_display_name(
     # Whoever sees the phone still finds the lead by it.
     found = await leads.call("ListLeads", pb.ListLeadsRequest(filter=pb.LeadFilter(query="0000036")))
     assert [lead.lead_id for lead in found.leads] == ["BARE-Q"]
+
+
+async def test_duplicate_candidate_named_by_a_masked_phone_is_masked_too(leads: Leads) -> None:
+    """With FLAG dedupe, two phone-only pool leads name each other as candidates: by the masked number."""
+    await configure(leads)
+    policy = policies_pb2.IntakePolicy(exact_match_action=policies_pb2.DEDUPE_ACTION_FLAG)
+    await leads.call(
+        "UpdateIntakePolicy",
+        pb.UpdateIntakePolicyRequest(
+            intake_policy=policy, update_mask=field_mask_pb2.FieldMask(paths=["exact_match_action"])
+        ),
+    )
+    for lead_id in ("BARE-D1", "BARE-D2"):
+        bare = lead_pb2.Lead(
+            lead_id=lead_id,
+            contact=lead_pb2.LeadContact(phone="13800000371"),
+            source=lead_pb2.LeadSource(channel=enums_pb2.LEAD_CHANNEL_WEB_FORM),
+        )
+        await leads.call("CreateLead", pb.CreateLeadRequest(lead=bare))
+    seen = (await leads.call("GetLead", pb.GetLeadRequest(lead_id="BARE-D2"), user="rep-b1")).lead
+    assert seen.contact.phone_masked
+    assert [c.lead_id for c in seen.duplicate_candidates] == ["BARE-D1"]
+    assert all("13800000371" not in c.display_name for c in seen.duplicate_candidates)
+    admin = (await leads.call("GetLead", pb.GetLeadRequest(lead_id="BARE-D2"))).lead
+    assert "13800000371" in admin.duplicate_candidates[0].display_name
