@@ -41,6 +41,8 @@ async def convert(
     access.require_owner_or_manager(who, row)
     if opportunity_id and not validation.ID.match(opportunity_id):
         raise InvalidArgument.field("opportunity_id", "1-64 letters, digits, '-' or '_'")
+    validation.bounded_text(name, "opportunity_name", 300)
+    validation.bounded_text(note, "note")
     lead = lead_pb2.Lead()
     parse(row.body or {}, lead)
     opp = opportunity_id or str(ULID())
@@ -88,6 +90,9 @@ async def disqualify(
 ) -> LeadRow:
     if not reason:
         raise InvalidArgument.field("reason", "required")
+    if not validation.known_enum(lead_pb2.DisqualifyReason, reason):
+        raise InvalidArgument.field("reason", "one of the DisqualifyReason values")
+    validation.bounded_text(note, "note")
     if reason == lead_pb2.DISQUALIFY_REASON_OTHER and not note.strip():
         raise InvalidArgument.field("note", "required when the reason is OTHER")
     leads = LeadRepository(uow)

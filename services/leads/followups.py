@@ -53,6 +53,10 @@ def _check(activity: activity_pb2.Activity, follow_up: activity_pb2.Activity | N
     v = Violations()
     if not activity.activity_type:
         v.add("activity.activity_type", "required")
+    elif not validation.known_enum(enums_pb2.ActivityType, activity.activity_type):
+        v.add("activity.activity_type", "one of the ActivityType values")
+    if activity.ByteSize() > validation.MAX_MESSAGE_BYTES:
+        v.add("activity", f"at most {validation.MAX_MESSAGE_BYTES // 1024} KB")
     if not activity.HasField("occur_time"):
         v.add("activity.occur_time", "required")
     if activity.activity_id and not validation.ID.match(activity.activity_id):

@@ -85,6 +85,22 @@ async def behaviors_of(uow: UnitOfWork, lead_id: str) -> list[grading.Behavior]:
     return [grading.Behavior(t, aware(o)) for t, o in rows]  # type: ignore[arg-type]
 
 
+# The columns' widths (store.py): a longer value is INVALID_ARGUMENT, not a database error.
+MAX_CHARS = {"contact.email": 254, "region": 128, "source.source_code": 64, "language_code": 16}
+
+
+def _check_sizes(lead: lead_pb2.Lead, v: Violations, prefix: str) -> None:
+    if lead.ByteSize() > validation.MAX_MESSAGE_BYTES:
+        v.add(prefix, f"at most {validation.MAX_MESSAGE_BYTES // 1024} KB")
+    for path, limit in MAX_CHARS.items():
+        holder, _, name = path.rpartition(".")
+        value = getattr(getattr(lead, holder) if holder else lead, name)
+        if len(value) > limit:
+            v.add(f"{prefix}.{path}", f"at most {limit} characters")
+    if lead.source.channel and not validation.known_enum(enums_pb2.LeadChannel, lead.source.channel):
+        v.add(f"{prefix}.source.channel", "one of the LeadChannel values")
+
+
 def validate(lead: lead_pb2.Lead, policy: Any, prefix: str = "lead") -> lead_pb2.Lead:
     """Normalise contact keys and check required fields; every problem is reported at once."""
     v = Violations()
@@ -114,6 +130,7 @@ def validate(lead: lead_pb2.Lead, policy: Any, prefix: str = "lead") -> lead_pb2
             v.add(f"{prefix}.{path}", "required by the tenant's intake policy")
     if lead.HasField("stated_budget") and lead.stated_budget.amount_minor < 0:
         v.add(f"{prefix}.stated_budget", "must not be negative")
+    _check_sizes(lead, v, prefix)
     v.raise_if_any("invalid lead")
     if lead.HasField("company"):
         out.company.normalized_name = normalize.normalize_company(lead.company.name)

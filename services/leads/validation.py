@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from kit.errors import InvalidArgument
 
 ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # client-made ids: leads, activities, imports, opportunities
+MAX_MESSAGE_BYTES = 64 * 1024  # a lead or an activity as a client sends it: text, not documents
+MAX_NOTE = 2000  # free-text notes and names on state changes
 MAX_DAYS = 3660  # ten years: any idle or age filter beyond this is a typo, not a question
 
 
@@ -15,3 +18,14 @@ def days(value: int, field: str) -> int:
     if not 0 <= value <= MAX_DAYS:
         raise InvalidArgument.field(field, f"must be between 0 and {MAX_DAYS} days")
     return value
+
+
+def bounded_text(value: str, field: str, limit: int = MAX_NOTE) -> str:
+    if len(value) > limit:
+        raise InvalidArgument.field(field, f"at most {limit} characters")
+    return value
+
+
+def known_enum(enum: Any, value: int) -> bool:
+    """A value the contract names (a number from nowhere would be stored as UNKNOWN or fail later)."""
+    return value in enum.values()

@@ -6,14 +6,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import grpc
 import pytest
+from google.rpc import error_details_pb2
 from sqlalchemy import event, update
 
-from salesops.leads.v1 import insights_pb2
+from kit.grpc.errors import status_from_error
+from salesops.leads.v1 import enums_pb2, insights_pb2, lead_pb2
 from salesops.leads.v1 import leads_service_pb2 as pb
 from services.leads.store import LeadRow
 from tests.leads.conftest import Leads
 from tests.leads.helpers import configure, hot_lead
+from tests.leads.test_api import call_activity
 
 N = 24
 
@@ -62,3 +66,84 @@ async def test_attention_board_reads_one_page(leads: Leads, loaded: list[str]) -
     page = await leads.call("ListAttentionItems", pb.ListAttentionItemsRequest(page_size=5), user="admin")
     assert len(page.items) == 5 and page.total_size >= N and page.next_page_token
     assert len(loaded) <= 6, f"{len(loaded)} lead rows read for a page of 5"
+
+
+def bad_fields(status: Any) -> list[str]:
+    detail = error_details_pb2.BadRequest()
+    next(d for d in status.details if d.Is(detail.DESCRIPTOR)).Unpack(detail)
+    return [v.field for v in detail.field_violations]
+
+
+def _set(path: str, value: Any) -> Any:
+    def edit(lead: lead_pb2.Lead) -> None:
+        *parents, name = path.split(".")
+        holder: Any = lead
+        for part in parents:
+            holder = getattr(holder, part)
+        setattr(holder, name, value)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("field", "edit"),
+    [
+        ("lead.contact.email", _set("contact.email", "e" * 250 + "@x.cn")),
+        ("lead.region", _set("region", "east/" + "r" * 130)),
+        ("lead.source.source_code", _set("source.source_code", "s" * 65)),
+        ("lead.language_code", _set("language_code", "l" * 17)),
+        ("lead", _set("description", "d" * 70_000)),
+        ("lead.source.channel", _set("source.channel", 99)),
+    ],
+)
+async def test_lead_fields_past_their_limits_are_invalid_not_internal(
+    leads: Leads, field: str, edit: Any
+) -> None:
+    """PostgreSQL answered INTERNAL past a column's width; a 2 MB description was stored as is."""
+    lead = hot_lead("LONG-1", phone="13900000401")
+    edit(lead)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await leads.call("CreateLead", pb.CreateLeadRequest(lead=lead))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in bad_fields(status_from_error(err.value))
+
+
+async def test_activities_and_closing_input_are_bounded(leads: Leads) -> None:
+    await configure(leads)
+    made = (
+        await leads.call("CreateLead", pb.CreateLeadRequest(lead=hot_lead("LONG-2", phone="13900000402")))
+    ).lead
+    owner = made.owner_user_id
+    for activity, field in (
+        (call_activity(summary="s" * 70_000), "activity"),
+        (call_activity(activity_type=enums_pb2.ActivityType.ValueType(99)), "activity.activity_type"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await leads.call(
+                "CreateActivity", pb.CreateActivityRequest(lead_id="LONG-2", activity=activity), user=owner
+            )
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert field in bad_fields(status_from_error(err.value))
+    for method, request, field in (
+        (  # DisqualifyReason.Name(99) was a ValueError: INTERNAL
+            "DisqualifyLead",
+            pb.DisqualifyLeadRequest(lead_id="LONG-2", reason=lead_pb2.DisqualifyReason.ValueType(99)),
+            "reason",
+        ),
+        (
+            "DisqualifyLead",
+            pb.DisqualifyLeadRequest(
+                lead_id="LONG-2", reason=lead_pb2.DISQUALIFY_REASON_OTHER, note="n" * 2001
+            ),
+            "note",
+        ),
+        (
+            "ConvertLead",
+            pb.ConvertLeadRequest(lead_id="LONG-2", opportunity_name="o" * 301),
+            "opportunity_name",
+        ),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await leads.call(method, request, user=owner)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+        assert bad_fields(status_from_error(err.value)) == [field]
