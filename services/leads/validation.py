@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
 from kit.errors import InvalidArgument
 
 ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # client-made ids: leads, activities, imports, opportunities
@@ -29,3 +32,17 @@ def bounded_text(value: str, field: str, limit: int = MAX_NOTE) -> str:
 def known_enum(enum: Any, value: int) -> bool:
     """A value the contract names (a number from nowhere would be stored as UNKNOWN or fail later)."""
     return value in enum.values()
+
+
+MAX_LIST = 500  # values in one repeated filter field: each is a bound parameter (PostgreSQL allows 32767)
+
+
+def bounded_lists(msg: Message, prefix: str = "", limit: int = MAX_LIST) -> None:
+    """Refuse a request whose repeated fields (at any depth of its set sub-messages) hold over `limit` values."""
+    for field, value in msg.ListFields():
+        path = f"{prefix}.{field.name}" if prefix else field.name
+        if field.is_repeated:
+            if len(value) > limit:
+                raise InvalidArgument.field(path, f"at most {limit} values")
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            bounded_lists(value, path, limit)

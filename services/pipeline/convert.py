@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2  # type: ignore[import-untyped]
 
@@ -67,3 +69,17 @@ def enum_value(enum: Any, name: str) -> Any:
         return 0
     prefix = enum.DESCRIPTOR.values[0].name.removesuffix("UNSPECIFIED")
     return enum.Value(prefix + name)
+
+
+MAX_LIST = 500  # values in one repeated filter field: each is a bound parameter (PostgreSQL allows 32767)
+
+
+def bounded_lists(msg: Message, prefix: str = "", limit: int = MAX_LIST) -> None:
+    """Refuse a request whose repeated fields (at any depth of its set sub-messages) hold over `limit` values."""
+    for field, value in msg.ListFields():
+        path = f"{prefix}.{field.name}" if prefix else field.name
+        if field.is_repeated:
+            if len(value) > limit:
+                raise InvalidArgument.field(path, f"at most {limit} values")
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            bounded_lists(value, path, limit)

@@ -147,3 +147,28 @@ async def test_activities_and_closing_input_are_bounded(leads: Leads) -> None:
             await leads.call(method, request, user=owner)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
         assert bad_fields(status_from_error(err.value)) == [field]
+
+
+async def test_repeated_filters_are_bounded(leads: Leads) -> None:
+    """40,000 owner ids were 40,000 bound parameters: INTERNAL on PostgreSQL (its limit is 32,767)."""
+    many = [f"user-{i}" for i in range(40_000)]
+    for method, request, field in (
+        (
+            "ListLeads",
+            pb.ListLeadsRequest(filter=pb.LeadFilter(owner_user_ids=many)),
+            "filter.owner_user_ids",
+        ),
+        ("ListLeads", pb.ListLeadsRequest(filter=pb.LeadFilter(regions=many)), "filter.regions"),
+        ("GetLeadMetrics", pb.GetLeadMetricsRequest(regions=many), "regions"),
+        (
+            "DismissDuplicates",
+            pb.DismissDuplicatesRequest(lead_id="X", candidate_lead_ids=many),
+            "candidate_lead_ids",
+        ),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await leads.call(method, request)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+        assert bad_fields(status_from_error(err.value)) == [field]
+    fine = pb.ListLeadsRequest(filter=pb.LeadFilter(owner_user_ids=many[:500]))
+    assert list((await leads.call("ListLeads", fine)).leads) == []

@@ -113,3 +113,28 @@ async def test_member_profiles_snapshots_and_losses_are_bounded(pipeline: Pipeli
             pipeline.call("MarkLost", req, user="rep-a1"), grpc.StatusCode.INVALID_ARGUMENT
         )
         assert bad_fields(status) == [field]
+
+
+async def test_repeated_filters_are_bounded(pipeline: Pipeline) -> None:
+    """40,000 owner ids were 40,000 bound parameters: INTERNAL on PostgreSQL (its limit is 32,767)."""
+    many = [f"user-{i}" for i in range(40_000)]
+    lost = pb.SummarizeLostReasonsRequest()
+    lost.scope.user_ids.extend(many)
+    forecast = pb.GetForecastRequest()
+    forecast.period.granularity = types_pb2.PERIOD_GRANULARITY_YEAR
+    forecast.period.start_date.CopyFrom(in_days(1))
+    forecast.scope.user_ids.extend(many)
+    for method, request, field in (
+        (
+            "ListDeals",
+            pb.ListDealsRequest(filter=pb.DealFilter(owner_user_ids=many)),
+            "filter.owner_user_ids",
+        ),
+        ("ListDeals", pb.ListDealsRequest(filter=pb.DealFilter(stage_ids=many)), "filter.stage_ids"),
+        ("SummarizeLostReasons", lost, "scope.user_ids"),
+        ("GetForecast", forecast, "scope.user_ids"),
+    ):
+        status = await refused(pipeline.call(method, request, user="admin"), grpc.StatusCode.INVALID_ARGUMENT)
+        assert bad_fields(status) == [field]
+    fine = pb.ListDealsRequest(filter=pb.DealFilter(owner_user_ids=many[:500]))
+    assert list((await pipeline.call("ListDeals", fine, user="admin")).deals) == []

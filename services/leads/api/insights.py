@@ -6,16 +6,18 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
+from google.protobuf.message import Message
+
 from kit.auth import Principal
 from kit.errors import PermissionDenied
 from kit.grpc import context as call
 from kit.resources import UnitOfWork
 from salesops.leads.v1 import leads_service_pb2 as pb
-from services.leads import access, insights
+from services.leads import access, insights, validation
 from services.leads.api.base import ApiBase, Ctx
 from services.leads.convert import now
 
-R = TypeVar("R")
+R = TypeVar("R", bound=Message)
 T = TypeVar("T")
 
 
@@ -24,6 +26,7 @@ class InsightsApi(ApiBase):
         self, request: pb.GetLeadMetricsRequest, context: Ctx
     ) -> pb.GetLeadMetricsResponse:
         who = call.principal()
+        validation.bounded_lists(request)
         if not who.has_role(*access.MANAGERS) and not who.is_service:
             raise PermissionDenied("metrics are for supervisors, directors and admins", reason="NOT_MANAGER")
         async with self.read(who) as uow:
@@ -43,5 +46,6 @@ class InsightsApi(ApiBase):
         self, view: Callable[[UnitOfWork, Principal, R, datetime], Awaitable[T]], request: R
     ) -> T:
         who = call.principal()
+        validation.bounded_lists(request)
         async with self.read(who) as uow:
             return await view(uow, who, request, now())

@@ -22,6 +22,7 @@ DEFAULT_ORDER = "create_time desc"
 
 def lead_search(who: Principal, f: pb.LeadFilter) -> LeadSearch:
     """ListLeads' filter, checked and normalised (a bad value is INVALID_ARGUMENT on its field)."""
+    validation.bounded_lists(f, "filter")
     search = LeadSearch(
         statuses=[enum_name(lead_pb2.LeadStatus, x) for x in f.statuses],
         grades=[enum_name(enums_pb2.LeadGrade, g) for g in f.grades],
@@ -97,6 +98,7 @@ class LeadsApi(ApiBase):
     async def DismissDuplicates(
         self, request: pb.DismissDuplicatesRequest, context: Ctx
     ) -> pb.DismissDuplicatesResponse:
+        validation.bounded_lists(request)
         who, candidates = call.principal(), list(request.candidate_lead_ids)
         lead = await self.changed_lead(
             who, lambda uow: duplicates.dismiss(uow, who, request.lead_id, candidates, now())

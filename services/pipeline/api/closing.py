@@ -12,7 +12,7 @@ from salesops.pipeline.v1 import deal_pb2, stage_model_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline import closing, lost_reasons
 from services.pipeline.api.base import ApiBase, Ctx
-from services.pipeline.convert import enum_value, now, optional_date
+from services.pipeline.convert import bounded_lists, enum_value, now, optional_date
 from services.pipeline.moves import Moved
 from services.pipeline.presenters import DEALS, DealView
 from services.pipeline.store import DealRow
@@ -59,6 +59,7 @@ class ClosingApi(ApiBase):
         self, request: pb.SummarizeLostReasonsRequest, context: Ctx
     ) -> pb.SummarizeLostReasonsResponse:
         who = call.principal()
+        bounded_lists(request)
         async with self.read(who) as uow:
             found = await lost_reasons.summarize(
                 uow,

@@ -10,7 +10,7 @@ from salesops.pipeline.v1 import deal_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline import deals, moves
 from services.pipeline.api.base import ApiBase, Ctx
-from services.pipeline.convert import enum_name, from_ts, now, optional_date
+from services.pipeline.convert import bounded_lists, enum_name, from_ts, now, optional_date
 from services.pipeline.domain import history
 from services.pipeline.presenters import CHANGES, DEALS, REVIEWS, DealView
 from services.pipeline.repositories.deals import ORDERS, Deals, DealSearch
@@ -22,6 +22,7 @@ DEFAULT_ORDER = "update_time desc"
 
 def deal_search(who: Principal, f: pb.DealFilter) -> DealSearch:
     """ListDeals' filter, checked and normalised (a bad value is INVALID_ARGUMENT on its field)."""
+    bounded_lists(f, "filter")
     search = DealSearch(
         owners=[who.user_id if o == "me" else o for o in f.owner_user_ids],
         org_path=f.org_path,
@@ -146,6 +147,7 @@ class DealsApi(ApiBase):
         self, request: pb.ListDealChangesRequest, context: Ctx
     ) -> pb.ListDealChangesResponse:
         who = call.principal()
+        bounded_lists(request)
         page = PageRequest.parse(request.page_size, request.page_token)
         unknown = [f for f in request.fields if f not in history.TRACKED]
         if unknown:

@@ -8,7 +8,7 @@ from salesops.pipeline.v1 import deal_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline import evidence
 from services.pipeline.api.base import ApiBase, Ctx
-from services.pipeline.convert import now
+from services.pipeline.convert import bounded_lists, now
 from services.pipeline.presenters import DEALS, EVIDENCE, DealView
 from services.pipeline.repositories.deals import Deals
 from services.pipeline.repositories.evidence import EvidenceItems
@@ -32,6 +32,7 @@ class EvidenceApi(ApiBase):
         self, request: pb.ListDealEvidenceRequest, context: Ctx
     ) -> pb.ListDealEvidenceResponse:
         who = call.principal()
+        bounded_lists(request)
         page = PageRequest.parse(request.page_size, request.page_token)
         types = sorted(request.evidence_type_ids)
         query = query_key("ListDealEvidence", request.deal_id, types)

@@ -7,7 +7,7 @@ from kit.grpc import context as call
 from salesops.pipeline.v1 import forecast_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline.api.base import ApiBase, Ctx
-from services.pipeline.convert import date_proto, enum_name, enum_value, now, optional_date, ts
+from services.pipeline.convert import bounded_lists, date_proto, enum_name, enum_value, now, optional_date, ts
 from services.pipeline.domain import forecast as f
 from services.pipeline.forecasting import Computed, ForecastQuery, compute
 from services.pipeline.presenters import totals_proto
@@ -40,6 +40,7 @@ def present_forecast(request: pb.GetForecastRequest, c: Computed) -> forecast_pb
 class ForecastApi(ApiBase):
     async def GetForecast(self, request: pb.GetForecastRequest, context: Ctx) -> pb.GetForecastResponse:
         who = call.principal()
+        bounded_lists(request)
         granularity = enum_name(types_pb2.PeriodGranularity, request.period.granularity)
         if granularity not in f.Granularity.__members__:
             raise InvalidArgument.field("period.granularity", "one of WEEK, MONTH, QUARTER, YEAR")

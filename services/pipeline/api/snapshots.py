@@ -12,7 +12,7 @@ from salesops.pipeline.v1 import forecast_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline import flows, snapshots
 from services.pipeline.api.base import ApiBase, Ctx
-from services.pipeline.convert import enum_name, enum_value, now, optional_date
+from services.pipeline.convert import bounded_lists, enum_name, enum_value, now, optional_date
 from services.pipeline.domain import forecast as f
 from services.pipeline.forecasting import check_scope
 from services.pipeline.presenters import SNAPSHOTS, SnapshotView
@@ -82,6 +82,7 @@ class SnapshotsApi(ApiBase):
         self, request: pb.CompareForecastSnapshotsRequest, context: Ctx
     ) -> pb.CompareForecastSnapshotsResponse:
         who = call.principal()
+        bounded_lists(request)
         level_name = enum_name(types_pb2.OrgLevel, request.group_by)
         if level_name and level_name not in f.Level.__members__:
             raise InvalidArgument.field("group_by", "an org level")
