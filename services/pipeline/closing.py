@@ -16,8 +16,8 @@ from kit.resources import UnitOfWork
 from salesops.pipeline.v1 import events_pb2, stage_model_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline import criteria, events, gating, stage_models
-from services.pipeline.convert import aware, date_proto, enum_name, enum_value, optional_date
-from services.pipeline.deals import USER_CATEGORIES, ZONE_SLACK
+from services.pipeline.convert import aware, bounded_text, date_proto, enum_name, enum_value, optional_date
+from services.pipeline.deals import MAX_AMOUNT_MINOR, USER_CATEGORIES, ZONE_SLACK
 from services.pipeline.documents import body_of, deal_of, tracked
 from services.pipeline.domain import history
 from services.pipeline.domain import stages as s
@@ -146,6 +146,7 @@ async def mark_lost(uow: UnitOfWork, who: Principal, req: pb.MarkLostRequest, at
 async def reopen_deal(uow: UnitOfWork, who: Principal, req: pb.ReopenDealRequest, at: datetime) -> DealRow:
     if not req.note.strip():
         raise InvalidArgument.field("note", "required: why the deal is alive again")
+    bounded_text(req.note, "note")
     if not req.HasField("expected_close_date"):
         raise InvalidArgument.field("expected_close_date", "required")
     _future_date(req.expected_close_date, "expected_close_date", at)
@@ -197,8 +198,14 @@ async def confirm_deal(uow: UnitOfWork, who: Principal, req: pb.ConfirmDealReque
     row = await _deal(uow, who, req.deal_id, req.etag, OPEN)
     if req.HasField("expected_close_date"):
         _future_date(req.expected_close_date, "expected_close_date", at)
-    if req.HasField("amount") and (req.amount.currency != row.currency or req.amount.amount_minor < 0):
-        raise InvalidArgument.field("amount", f"a non-negative amount in {row.currency}")
+    if req.HasField("amount") and (
+        req.amount.currency != row.currency or not 0 <= req.amount.amount_minor <= MAX_AMOUNT_MINOR
+    ):
+        raise InvalidArgument.field(
+            "amount", f"a non-negative amount in {row.currency}, at most {MAX_AMOUNT_MINOR}"
+        )
+    bounded_text(req.next_step, "next_step")
+    bounded_text(req.note, "note")
     category = enum_name(types_pb2.ForecastCategory, req.forecast_category)
     if category and category not in USER_CATEGORIES:
         raise InvalidArgument.field("forecast_category", f"one of {', '.join(USER_CATEGORIES)}")

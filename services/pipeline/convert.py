@@ -83,3 +83,12 @@ def bounded_lists(msg: Message, prefix: str = "", limit: int = MAX_LIST) -> None
                 raise InvalidArgument.field(path, f"at most {limit} values")
         elif field.type == FieldDescriptor.TYPE_MESSAGE:
             bounded_lists(value, path, limit)
+
+
+MAX_NOTE = 2000  # notes and next steps: they accumulate in the deal's body (stage history, checklist)
+
+
+def bounded_text(value: str, field: str, limit: int = MAX_NOTE) -> str:
+    if len(value) > limit:
+        raise InvalidArgument.field(field, f"at most {limit} characters")
+    return value

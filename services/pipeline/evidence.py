@@ -17,6 +17,7 @@ from kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFo
 from kit.resources import UnitOfWork, sanitize_create
 from salesops.pipeline.v1 import deal_pb2, events_pb2
 from services.pipeline import criteria, events, stage_models
+from services.pipeline.convert import bounded_text
 from services.pipeline.documents import body_of, deal_of, tracked
 from services.pipeline.domain import history
 from services.pipeline.domain import stages as s
@@ -61,6 +62,9 @@ async def _save(
     return row
 
 
+MAX_EVIDENCE_BYTES = 16 * 1024
+
+
 async def add_evidence(
     uow: UnitOfWork, who: Principal, deal_id: str, incoming: deal_pb2.DealEvidence, at: datetime
 ) -> tuple[EvidenceRow, DealRow]:
@@ -73,6 +77,12 @@ async def add_evidence(
         )
     if not ev.attachment.uri:
         raise InvalidArgument.field("evidence.attachment.uri", "required: upload the file first")
+    if len(ev.evidence_id) > 64:  # the column's width
+        raise InvalidArgument.field("evidence.evidence_id", "at most 64 characters")
+    if ev.ByteSize() > MAX_EVIDENCE_BYTES:
+        raise InvalidArgument.field(
+            "evidence", f"at most {MAX_EVIDENCE_BYTES // 1024} KB: a reference, not the file"
+        )
     row = await _open_deal(uow, who, deal_id)
     items = EvidenceItems(uow)
     evidence_id = ev.evidence_id or str(ULID())
@@ -129,6 +139,7 @@ async def set_checklist_item(
         raise InvalidArgument.field(
             "item_id", f"one of the stage model's checklist items: {', '.join(sorted(known))}"
         )
+    bounded_text(note, "note")
     row = await _open_deal(uow, who, deal_id)
     Deals(uow).check_etag(row, etag)
     deal = deal_of(row)

@@ -17,7 +17,7 @@ from kit.errors import FailedPrecondition, InvalidArgument, PreconditionViolatio
 from kit.resources import UnitOfWork
 from salesops.pipeline.v1 import deal_pb2, events_pb2, stage_model_pb2, types_pb2
 from services.pipeline import criteria, events, gating, stage_models
-from services.pipeline.convert import aware
+from services.pipeline.convert import aware, bounded_text
 from services.pipeline.documents import body_of, deal_of, tracked
 from services.pipeline.domain import history
 from services.pipeline.domain import stages as s
@@ -54,6 +54,7 @@ async def move_stage(
 ) -> Moved:
     if not to_stage_id:
         raise InvalidArgument.field("to_stage_id", "required")
+    bounded_text(note, "note")
     repo = Deals(uow)
     row = await repo.visible(who, deal_id, for_update=True)
     repo.check_etag(row, etag)

@@ -8,8 +8,9 @@ from typing import Any
 import grpc
 import pytest
 
+from salesops.common.v1.types_pb2 import AttachmentRef, Money
+from salesops.pipeline.v1 import deal_pb2, settings_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
-from salesops.pipeline.v1 import settings_pb2, types_pb2
 from salesops.pipeline.v1 import stage_model_pb2 as sm
 from services.pipeline.deals import MAX_AMOUNT_MINOR
 from tests.pipeline.conftest import Pipeline, pipeline
@@ -18,6 +19,7 @@ from tests.pipeline.helpers import bad_fields, create, in_days, mask, new_deal, 
 __all__ = ["pipeline"]
 
 INT64_MAX = 2**63 - 1
+EVIDENCE_TYPE = "meeting_minutes"
 
 
 async def test_amounts_are_capped_so_forecast_sums_never_overflow(pipeline: Pipeline) -> None:
@@ -138,3 +140,52 @@ async def test_repeated_filters_are_bounded(pipeline: Pipeline) -> None:
         assert bad_fields(status) == [field]
     fine = pb.ListDealsRequest(filter=pb.DealFilter(owner_user_ids=many[:500]))
     assert list((await pipeline.call("ListDeals", fine, user="admin")).deals) == []
+
+
+async def test_notes_evidence_and_the_weekly_update_are_bounded(pipeline: Pipeline) -> None:
+    """ConfirmDeal took an int64-max amount past CreateDeal's cap; notes grew the deal's body without end;
+    a 65-character evidence id was INTERNAL on PostgreSQL."""
+    await create(pipeline, new_deal("d3"), user="rep-a1")
+    huge = pb.ConfirmDealRequest(deal_id="d3", amount=Money(amount_minor=INT64_MAX, currency="CNY"))
+    for method, request, field in (
+        ("ConfirmDeal", huge, "amount"),
+        ("ConfirmDeal", pb.ConfirmDealRequest(deal_id="d3", next_step="n" * 2001), "next_step"),
+        (
+            "MoveStage",
+            pb.MoveStageRequest(deal_id="d3", to_stage_id="needs_confirmed", note="n" * 2001),
+            "note",
+        ),
+        (
+            "SetDealChecklistItem",
+            pb.SetDealChecklistItemRequest(deal_id="d3", item_id="requirements_reviewed", note="n" * 2001),
+            "note",
+        ),
+        (
+            "CreateDealEvidence",
+            pb.CreateDealEvidenceRequest(
+                deal_id="d3",
+                evidence=deal_pb2.DealEvidence(
+                    evidence_id="e" * 65,
+                    evidence_type_id=EVIDENCE_TYPE,
+                    attachment=AttachmentRef(uri="files/1"),
+                ),
+            ),
+            "evidence.evidence_id",
+        ),
+        (
+            "CreateDealEvidence",
+            pb.CreateDealEvidenceRequest(
+                deal_id="d3",
+                evidence=deal_pb2.DealEvidence(
+                    evidence_type_id=EVIDENCE_TYPE,
+                    title="t" * 20_000,
+                    attachment=AttachmentRef(uri="files/1"),
+                ),
+            ),
+            "evidence",
+        ),
+    ):
+        status = await refused(
+            pipeline.call(method, request, user="rep-a1"), grpc.StatusCode.INVALID_ARGUMENT
+        )
+        assert bad_fields(status) == [field], method
