@@ -12,7 +12,7 @@ from kit.calendar import BusinessCalendar, weekly_hours
 from kit.errors import InvalidArgument, PermissionDenied
 from kit.resources import UnitOfWork, merge_update
 from salesops.leads.v1 import routing_pb2
-from services.leads import access, policies
+from services.leads import access, policies, validation
 from services.leads.convert import aware, enum_value, now, parse, to_dict, ts
 from services.leads.domain import routing
 from services.leads.repositories.reps import RepRepository
@@ -117,6 +117,10 @@ async def live(uow: UnitOfWork, rows: list[RepRow]) -> list[LiveRep]:
     return [LiveRep(r, counts.get(r.user_id, 0)) for r in rows]
 
 
+MAX_CAPACITY = 10_000
+MAX_PROFILE_LIST = 100
+
+
 def _check_update(who: Principal, msg: routing_pb2.RepProfile, paths: list[str]) -> None:
     if not msg.user_id:
         raise InvalidArgument.field("rep_profile.user_id", "required")
@@ -134,6 +138,19 @@ def _check_update(who: Principal, msg: routing_pb2.RepProfile, paths: list[str])
             raise InvalidArgument.field("update_mask", f"unknown or output-only field {p!r}")
     if msg.weight and not 1 <= msg.weight <= 100:
         raise InvalidArgument.field("rep_profile.weight", "1 to 100")
+    # Bounded like the columns and the routing arithmetic: a negative capacity or a 100,000-leave
+    # profile (reps write their own leaves) is a 400, not a skewed router or a huge row.
+    for name in ("capacity", "private_lead_cap"):
+        if not 0 <= getattr(msg, name) <= MAX_CAPACITY:
+            raise InvalidArgument.field(f"rep_profile.{name}", f"0 to {MAX_CAPACITY}")
+    if len(msg.user_id) > 64 or len(msg.team_path) > 200:
+        field = "user_id" if len(msg.user_id) > 64 else "team_path"
+        raise InvalidArgument.field(
+            f"rep_profile.{field}", "too long (user ids 64, team paths 200 characters)"
+        )
+    validation.bounded_lists(msg, "rep_profile", limit=MAX_PROFILE_LIST)
+    if msg.ByteSize() > validation.MAX_MESSAGE_BYTES:
+        raise InvalidArgument.field("rep_profile", f"at most {validation.MAX_MESSAGE_BYTES // 1024} KB")
 
 
 async def update_rep_profile(

@@ -8,11 +8,12 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
 from google.rpc import error_details_pb2
 from sqlalchemy import event, update
 
 from kit.grpc.errors import status_from_error
-from salesops.leads.v1 import enums_pb2, insights_pb2, lead_pb2
+from salesops.leads.v1 import enums_pb2, insights_pb2, lead_pb2, routing_pb2
 from salesops.leads.v1 import leads_service_pb2 as pb
 from services.leads.store import LeadRow
 from tests.leads.conftest import Leads
@@ -172,3 +173,23 @@ async def test_repeated_filters_are_bounded(leads: Leads) -> None:
         assert bad_fields(status_from_error(err.value)) == [field]
     fine = pb.ListLeadsRequest(filter=pb.LeadFilter(owner_user_ids=many[:500]))
     assert list((await leads.call("ListLeads", fine)).leads) == []
+
+
+async def test_rep_profiles_are_bounded(leads: Leads) -> None:
+    """A negative capacity was saved; a rep could write 100,000 leaves into their own profile."""
+    await configure(leads)
+    negative = routing_pb2.RepProfile(user_id="rep-a1", capacity=-5)
+    leaves = routing_pb2.RepProfile(user_id="rep-a1")
+    for _ in range(101):
+        leaves.leaves.add()
+    for user, profile, paths, field in (
+        ("sup-a", negative, ["capacity"], "rep_profile.capacity"),
+        ("rep-a1", leaves, ["leaves"], "rep_profile.leaves"),
+    ):
+        request = pb.UpdateRepProfileRequest(
+            rep_profile=profile, update_mask=field_mask_pb2.FieldMask(paths=paths)
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await leads.call("UpdateRepProfile", request, user=user)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+        assert bad_fields(status_from_error(err.value)) == [field]
