@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ulid import ULID
 
@@ -10,13 +10,16 @@ from kit.auth import Principal
 from kit.errors import Violations
 from kit.resources import UnitOfWork
 from salesops.leads.v1 import enums_pb2, events_pb2, lead_pb2
-from services.leads import access, events, intake, ownership, policies
+from services.leads import access, events, intake, ownership, policies, validation
 from services.leads.convert import aware, enum_value, from_ts, parse, to_dict
 from services.leads.domain import grading
 from services.leads.policies import TenantPolicies
 from services.leads.repositories.followups import BehaviorRepository
 from services.leads.repositories.leads import LeadRepository
 from services.leads.store import BehaviorRow, LeadRow
+
+MAX_EVENT_BYTES = 16 * 1024
+CLOCK_SKEW = timedelta(minutes=5)  # as for activities: a device clock may run a little ahead
 
 
 async def add_behavior(
@@ -27,6 +30,16 @@ async def add_behavior(
         v.add("behavior_event.event_type", "required")
     if not event.HasField("occur_time"):
         v.add("behavior_event.occur_time", "required")
+    elif (
+        from_ts(event.occur_time) or at
+    ) > at + CLOCK_SKEW:  # a future event would grade the lead up ahead of time
+        v.add("behavior_event.occur_time", "in the future (beyond 5 minutes of clock skew)")
+    if len(event.event_type) > 64:  # the column's width
+        v.add("behavior_event.event_type", "at most 64 characters")
+    if event.behavior_event_id and not validation.ID.match(event.behavior_event_id):
+        v.add("behavior_event.behavior_event_id", "1-64 letters, digits, '-' or '_'")
+    if event.ByteSize() > MAX_EVENT_BYTES:
+        v.add("behavior_event", f"at most {MAX_EVENT_BYTES // 1024} KB")
     v.raise_if_any("invalid behaviour event")
     row = await LeadRepository(uow).visible(who, lead_id, for_update=True)
     # Seeing a pool lead is not enough to move its grade: behaviour comes from its owner's line

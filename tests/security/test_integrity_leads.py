@@ -100,3 +100,37 @@ async def test_like_wildcards_in_the_query_filter_match_themselves(leads: Leads)
     for query, expected in (("%", ["LIKE-0"]), ("_", ["LIKE-2"]), ("0%", ["LIKE-0"]), ("Plain", ["LIKE-1"])):
         got = await leads.call("ListLeads", pb.ListLeadsRequest(filter=pb.LeadFilter(query=query)))
         assert sorted(lead.lead_id for lead in got.leads) == expected, query
+
+
+async def test_behaviour_events_are_bounded_in_time_and_size(leads: Leads) -> None:
+    """A behaviour event dated year 9999 counted for grading; a 65-character type or id was INTERNAL on
+    PostgreSQL."""
+    await configure(leads)
+    owner = (await leads.call("CreateLead", pb.CreateLeadRequest(lead=hot_lead("BEH-9")))).lead.owner_user_id
+    now = timestamp_pb2.Timestamp()
+    now.GetCurrentTime()
+    for event, field in (
+        (
+            lead_pb2.BehaviorEvent(
+                event_type="page_view", occur_time=timestamp_pb2.Timestamp(seconds=253402300799)
+            ),
+            "occur_time",
+        ),
+        (lead_pb2.BehaviorEvent(event_type="t" * 65, occur_time=now), "event_type"),
+        (
+            lead_pb2.BehaviorEvent(behavior_event_id="i" * 65, event_type="page_view", occur_time=now),
+            "behavior_event_id",
+        ),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await leads.call(
+                "CreateBehaviorEvent",
+                pb.CreateBehaviorEventRequest(lead_id="BEH-9", behavior_event=event),
+                user=owner,
+            )
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+        assert f"behavior_event.{field}" in (err.value.details() or "")
+    fine = lead_pb2.BehaviorEvent(event_type="page_view", occur_time=now)
+    await leads.call(
+        "CreateBehaviorEvent", pb.CreateBehaviorEventRequest(lead_id="BEH-9", behavior_event=fine), user=owner
+    )
