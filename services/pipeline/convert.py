@@ -29,18 +29,32 @@ def ts(value: dt.datetime | None) -> Timestamp:
     return t
 
 
-def from_ts(t: Timestamp) -> dt.datetime | None:
+# Dates and times a request may name: periods, windows and offsets around them stay inside the
+# calendar (a week of 9999-12-31 or 90 days before 0001-01-01 overflowed: INTERNAL).
+MIN_DATE, MAX_DATE = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+
+
+def from_ts(t: Timestamp, field: str = "time") -> dt.datetime | None:
     if not t.seconds and not t.nanos:
         return None
-    return t.ToDatetime(tzinfo=dt.UTC)
+    try:
+        value = t.ToDatetime(tzinfo=dt.UTC)
+    except (ValueError, OverflowError):
+        value = None
+    if value is None or not MIN_DATE <= value.date() <= MAX_DATE:
+        raise InvalidArgument.field(field, f"a time between {MIN_DATE.year} and {MAX_DATE.year}")
+    return value
 
 
 def to_date(d: date_pb2.Date, field: str) -> dt.date:
-    """A real calendar date (INVALID_ARGUMENT on `field` for an unset or impossible one)."""
+    """A real calendar date (INVALID_ARGUMENT on `field` for an unset, impossible or far one)."""
     try:
-        return dt.date(d.year, d.month, d.day)
+        value = dt.date(d.year, d.month, d.day)
     except ValueError:
         raise InvalidArgument.field(field, "must be a real calendar date (year, month and day)") from None
+    if not MIN_DATE <= value <= MAX_DATE:
+        raise InvalidArgument.field(field, f"a date between {MIN_DATE.year} and {MAX_DATE.year}")
+    return value
 
 
 def optional_date(d: date_pb2.Date, field: str) -> dt.date | None:

@@ -189,3 +189,31 @@ async def test_notes_evidence_and_the_weekly_update_are_bounded(pipeline: Pipeli
             pipeline.call(method, request, user="rep-a1"), grpc.StatusCode.INVALID_ARGUMENT
         )
         assert bad_fields(status) == [field], method
+
+
+async def test_far_dates_and_times_are_invalid_not_internal(pipeline: Pipeline) -> None:
+    """A week of 9999-12-31, 90 days before 0001-01-01 or a timestamp past 9999 overflowed: INTERNAL."""
+    week = pb.GetForecastRequest()
+    week.period.granularity = types_pb2.PERIOD_GRANULARITY_WEEK
+    week.period.start_date.year, week.period.start_date.month, week.period.start_date.day = 9999, 12, 31
+    snaps = pb.ListForecastSnapshotsRequest(period=week.period)
+    early = pb.SummarizeLostReasonsRequest()
+    early.lost_to.year, early.lost_to.month, early.lost_to.day = 1, 1, 1
+    changes = pb.ListDealChangesRequest(deal_id="x")
+    changes.change_time_before.seconds = 253402300799 + 100
+    deals = pb.ListDealsRequest()
+    deals.filter.update_time_after.seconds = -62135596800 - 100
+    far_close = new_deal("far")
+    far_close.expected_close_date.year = 9999
+    for method, request, field in (
+        ("GetForecast", week, "period.start_date"),
+        ("ListForecastSnapshots", snaps, "period.start_date"),
+        ("SummarizeLostReasons", early, "lost_to"),
+        ("ListDealChanges", changes, "change_time_before"),
+        ("ListDeals", deals, "filter.update_time_after"),
+        ("CreateDeal", pb.CreateDealRequest(deal=far_close), "deal.expected_close_date"),
+    ):
+        status = await refused(
+            pipeline.call(method, request, user="rep-a1"), grpc.StatusCode.INVALID_ARGUMENT
+        )
+        assert bad_fields(status) == [field], method

@@ -33,7 +33,7 @@ def deal_search(who: Principal, f: pb.DealFilter) -> DealSearch:
         customer_id=f.customer_id,
         lead_id=f.lead_id,
         industry=f.industry,
-        updated_after=from_ts(f.update_time_after),
+        updated_after=from_ts(f.update_time_after, "filter.update_time_after"),
         query=f.query.strip(),
     )
     if f.statuses:
@@ -154,7 +154,7 @@ class DealsApi(ApiBase):
             raise InvalidArgument.field(
                 "fields", f"unknown field(s) {', '.join(unknown)}; one of {', '.join(history.TRACKED)}"
             )
-        before = from_ts(request.change_time_before)
+        before = from_ts(request.change_time_before, "change_time_before")
         query = query_key(
             "ListDealChanges", request.deal_id, sorted(request.fields), request.change_time_before
         )
