@@ -1,7 +1,7 @@
 """Live inbox fan-out: Redis pub/sub per tenant and user, one subscriber connection per process.
 
 Publishers send serialized StreamInboxResponse messages to
-`salesops:notify:inbox:<tenant>:<user>`. Each API process holds a single
+`salesops:notify:inbox:<len(tenant)>:<tenant>:<user>`. Each API process holds a single
 pattern subscription and hands messages to the in-process queues of the open
 StreamInbox calls, so 500 open streams cost one Redis connection, not 500.
 """
@@ -26,13 +26,14 @@ log = logging.getLogger("salesops.notify.live")
 PREFIX = "salesops:notify:inbox:"
 # Who has a stream open, per tenant: a sorted set of "<user>\x00<stream id>" scored by expiry,
 # so a fan-out to 10,000 recipients publishes only to the few who are watching.
-ONLINE = "salesops:notify:online:"
+ONLINE = "salesops:notify:online:"  # + tenant: one key per tenant, no collision possible
 PRESENCE_TTL = 60.0
 PRESENCE_REFRESH = 20.0
 
 
 def channel_name(tenant: str, user_id: str) -> str:
-    return f"{PREFIX}{tenant}:{user_id}"
+    # Length-prefixed: tenant "a:b" with user "c" must not share a channel with tenant "a", user "b:c".
+    return f"{PREFIX}{len(tenant)}:{tenant}:{user_id}"
 
 
 async def publish(

@@ -12,6 +12,7 @@ import grpc
 import pytest
 
 from salesops.notify.v1 import notify_service_pb2 as M
+from services.notify import live
 from tests.notify import conftest as notify_conftest
 from tests.notify.conftest import ADMIN, REP_A1, SUP_A, NotifyStack, auth
 
@@ -51,3 +52,10 @@ async def test_notifications_not_addressed_to_the_caller_do_not_exist_for_them(n
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await getattr(notify.stub, call)(request, metadata=auth(REP_A2))
         assert err.value.code() == grpc.StatusCode.NOT_FOUND, call
+
+
+def test_live_channels_of_lookalike_tenants_and_users_are_distinct() -> None:
+    # Tenant "demo" with user "x:rep" and tenant "demo:x" with user "rep" once shared a channel,
+    # so one's stream received the other's inbox events.
+    assert live.channel_name("demo", "x:rep") != live.channel_name("demo:x", "rep")
+    assert live.channel_name("demo", "rep") == live.channel_name("demo", "rep")
