@@ -9,6 +9,8 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from kit.errors import InvalidArgument
+
 
 def now() -> datetime:
     return datetime.now(UTC)
@@ -29,10 +31,20 @@ def ts(dt: datetime | None) -> Timestamp:
     return t
 
 
-def from_ts(t: Timestamp) -> datetime | None:
+# Times a request may name: past year 9999 a Timestamp does not convert at all (was INTERNAL).
+MIN_YEAR, MAX_YEAR = 1900, 2999
+
+
+def from_ts(t: Timestamp, field: str = "time") -> datetime | None:
     if not t.seconds and not t.nanos:
         return None
-    return t.ToDatetime(tzinfo=UTC)
+    try:
+        value = t.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        value = None
+    if value is None or not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise InvalidArgument.field(field, f"a time between {MIN_YEAR} and {MAX_YEAR}")
+    return value
 
 
 def enum_name(enum: Any, value: int) -> str:

@@ -252,7 +252,7 @@ async def create_activity(
             raise FailedPrecondition(
                 "mandatory action units are missing", missing, reason="ACTION_UNITS_MISSING"
             )
-    occur = bounded_time(row, from_ts(activity.occur_time) or at, at)
+    occur = bounded_time(row, from_ts(activity.occur_time, "activity.occur_time") or at, at)
     activity.occur_time.CopyFrom(ts(occur))  # the time the server counts is the time it shows
     activity_id = activity.activity_id or str(ULID())
     for checkin in (activity.visit.check_in, activity.demo.check_in):

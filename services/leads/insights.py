@@ -51,8 +51,8 @@ async def metrics(
 ) -> pb.GetLeadMetricsResponse:
     scope = LeadSearch(
         team_path=request.team_path,
-        created_from=from_ts(request.period.start_time),
-        created_before=from_ts(request.period.end_time),
+        created_from=from_ts(request.period.start_time, "period.start_time"),
+        created_before=from_ts(request.period.end_time, "period.end_time"),
         regions=list(request.regions),
         channels=[enum_name(enums_pb2.LeadChannel, c) for c in request.channels],
         grades=_grades(request.grades),

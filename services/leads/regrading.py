@@ -31,7 +31,7 @@ async def add_behavior(
     if not event.HasField("occur_time"):
         v.add("behavior_event.occur_time", "required")
     elif (
-        from_ts(event.occur_time) or at
+        from_ts(event.occur_time, "behavior_event.occur_time") or at
     ) > at + CLOCK_SKEW:  # a future event would grade the lead up ahead of time
         v.add("behavior_event.occur_time", "in the future (beyond 5 minutes of clock skew)")
     if len(event.event_type) > 64:  # the column's width

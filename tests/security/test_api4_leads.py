@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import field_mask_pb2
+from google.protobuf import field_mask_pb2, timestamp_pb2
 from google.rpc import error_details_pb2
 from sqlalchemy import event, update
 
@@ -192,4 +192,39 @@ async def test_rep_profiles_are_bounded(leads: Leads) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await leads.call("UpdateRepProfile", request, user=user)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+        assert bad_fields(status_from_error(err.value)) == [field]
+
+
+async def test_far_timestamps_are_invalid_not_internal(leads: Leads) -> None:
+    """Past year 9999 a Timestamp does not convert: ListLeads, GetLeadMetrics, CreateActivity and
+    CreateBehaviorEvent answered INTERNAL."""
+    await configure(leads)
+    owner = (await leads.call("CreateLead", pb.CreateLeadRequest(lead=hot_lead("FAR-1")))).lead.owner_user_id
+    far = timestamp_pb2.Timestamp(seconds=253402300799 + 100)
+    listing = pb.ListLeadsRequest()
+    listing.filter.create_period.start_time.CopyFrom(far)
+    metrics = pb.GetLeadMetricsRequest()
+    metrics.period.end_time.CopyFrom(far)
+    event = lead_pb2.BehaviorEvent(event_type="page_view", occur_time=far)
+    late = call_activity()
+    late.occur_time.CopyFrom(far)
+    for method, request, field, user in (
+        ("ListLeads", listing, "filter.create_period.start_time", "admin"),
+        ("GetLeadMetrics", metrics, "period.end_time", "admin"),
+        (
+            "CreateActivity",
+            pb.CreateActivityRequest(lead_id="FAR-1", activity=late),
+            "activity.occur_time",
+            owner,
+        ),
+        (
+            "CreateBehaviorEvent",
+            pb.CreateBehaviorEventRequest(lead_id="FAR-1", behavior_event=event),
+            "behavior_event.occur_time",
+            owner,
+        ),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await leads.call(method, request, user=user)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (method, err.value.details())
         assert bad_fields(status_from_error(err.value)) == [field]

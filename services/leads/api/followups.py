@@ -24,8 +24,8 @@ def activity_search(who: object, f: pb.ActivityFilter) -> ActivitySearch:
         types=[enum_name(enums_pb2.ActivityType, t) for t in f.activity_types],
         actors=me(who, f.actor_user_ids),  # type: ignore[arg-type]
         states=[enum_name(activity_pb2.ActivityState, s) for s in f.states],
-        occurred_from=from_ts(f.occur_period.start_time),
-        occurred_before=from_ts(f.occur_period.end_time),
+        occurred_from=from_ts(f.occur_period.start_time, "filter.occur_period.start_time"),
+        occurred_before=from_ts(f.occur_period.end_time, "filter.occur_period.end_time"),
     )
 
 

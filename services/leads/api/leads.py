@@ -34,8 +34,8 @@ def lead_search(who: Principal, f: pb.LeadFilter) -> LeadSearch:
         source_codes=list(f.source_codes),
         sla_states=[enum_name(lead_pb2.FirstResponseState, x) for x in f.first_response_states],
         query=f.query,
-        created_from=from_ts(f.create_period.start_time),
-        created_before=from_ts(f.create_period.end_time),
+        created_from=from_ts(f.create_period.start_time, "filter.create_period.start_time"),
+        created_before=from_ts(f.create_period.end_time, "filter.create_period.end_time"),
     )
     if f.phone:
         search.phone = normalize.normalize_phone(f.phone, "CN", "filter.phone")
