@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -10,6 +12,17 @@ from gateway.bounds import BoundedHttpToolsProtocol
 from kit.auth import require_production_ready
 from kit.config import env_int, env_str
 from kit.telemetry import setup_logging, setup_tracing
+
+# How uvicorn serves the gateway, here and in the tests: client addresses come from
+# SALESOPS_GATEWAY_TRUSTED_PROXIES only (gateway.bounds); no `server: uvicorn` header
+# telling a scanner which server (and which of its known bugs) it is talking to.
+SERVE_OPTIONS: dict[str, Any] = {
+    "http": BoundedHttpToolsProtocol,
+    "proxy_headers": False,
+    "server_header": False,
+    "log_config": None,
+    "access_log": False,
+}
 
 
 def _setup() -> None:
@@ -32,11 +45,7 @@ def main() -> None:
         "host": env_str("SALESOPS_GATEWAY_HOST", "127.0.0.1"),
         "port": env_int("SALESOPS_GATEWAY_PORT", 8080),
         "loop": "uvloop",
-        "http": BoundedHttpToolsProtocol,
-        # Client addresses come from SALESOPS_GATEWAY_TRUSTED_PROXIES only (gateway.bounds).
-        "proxy_headers": False,
-        "log_config": None,
-        "access_log": False,
+        **SERVE_OPTIONS,
     }
     if workers == 1:
         _setup()

@@ -13,8 +13,8 @@ import pytest
 import uvicorn
 
 from deploy.local.infra import free_port
+from gateway.__main__ import SERVE_OPTIONS
 from gateway.app import create_app
-from gateway.bounds import BoundedHttpToolsProtocol
 from gateway.config import GatewaySettings
 from kit.auth import AuthConfig, TokenMinter
 from kit.config import SERVICES
@@ -50,10 +50,7 @@ async def serve_app(app: Any) -> AsyncIterator[str]:
             app,
             host="127.0.0.1",
             port=port,
-            log_config=None,
-            access_log=False,
-            http=BoundedHttpToolsProtocol,  # as `python -m gateway` serves
-            proxy_headers=False,
+            **SERVE_OPTIONS,  # as `python -m gateway` serves
         )
     )
     task = asyncio.create_task(server.serve())
