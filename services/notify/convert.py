@@ -2,16 +2,51 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from kit.errors import InvalidArgument
 from salesops.common.v1 import types_pb2
 from salesops.notify.v1 import inbox_pb2, notification_pb2
 from services.notify.store import InboxItemRow, NotificationRow
 
 _CAT_PREFIX = "NOTIFICATION_CATEGORY_"
+# A Timestamp may name any second up to year 9999 and beyond; past what datetime holds (or
+# with a timedelta added) it overflows, which answered INTERNAL. Requests stay in this range.
+MIN_YEAR, MAX_YEAR = 1900, 2999
+MAX_SPAN = timedelta(days=366)
+
+
+def request_time(value: Timestamp, field: str) -> datetime:
+    """A request's time as an aware datetime, INVALID_ARGUMENT outside MIN_YEAR..MAX_YEAR."""
+    try:
+        when: datetime | None = value.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        when = None
+    if when is None or not MIN_YEAR <= when.year <= MAX_YEAR:
+        raise InvalidArgument.field(field, f"a time between {MIN_YEAR} and {MAX_YEAR}")
+    return when
+
+
+def request_span(value: Duration, field: str) -> timedelta:
+    """A request's window or timeout, INVALID_ARGUMENT if negative or over MAX_SPAN."""
+    if value.seconds < 0 or value.nanos < 0 or value.seconds > MAX_SPAN.total_seconds():
+        raise InvalidArgument.field(field, f"between 0 and {MAX_SPAN.days} days")
+    return value.ToTimedelta()
+
+
+def check_request_times(n: notification_pb2.Notification) -> None:
+    """Every time and span of a notification to send within range (before any arithmetic on them)."""
+    for name in ("due_time", "expire_time"):
+        if n.HasField(name):
+            request_time(getattr(n, name), f"notification.{name}")
+    if n.HasField("dedupe_window"):
+        request_span(n.dedupe_window, "notification.dedupe_window")
+    if n.ack.HasField("ack_timeout"):
+        request_span(n.ack.ack_timeout, "notification.ack.ack_timeout")
 
 
 def category_key(value: int) -> str:

@@ -134,6 +134,7 @@ class Sender:
         source: notification_pb2.NotificationSource | None,
     ) -> SendOutcome:
         tenant = session.info["tenant"]
+        convert.check_request_times(n)
         if n.notification_id:
             existing = await self._existing(session, n.notification_id)
             if existing is not None:

@@ -11,7 +11,9 @@ import time
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.struct_pb2 import Struct
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from salesops.notify.v1 import notification_pb2 as N
 from salesops.notify.v1 import notify_service_pb2 as M
@@ -102,3 +104,42 @@ async def test_filters_given_values_they_cannot_read_render_them_as_is(notify: N
     values.update({"x": "not a time", "d": "soon"})
     out = await _preview(notify, _draft("{{ x|datetime }} / {{ d|duration }}", "x", "d"), variables=values)
     assert out.rendered[0].body == "not a time / soon"
+
+
+PAST_9999 = 253_402_300_800 + 10  # a Timestamp may say so on the wire; datetime cannot hold it
+BEFORE_YEAR_1 = -62_135_596_800 - 10
+A_LONG_SPAN = 315_576_000_000  # the largest Duration: now + it overflows datetime
+
+
+def _far(name: str) -> N.Notification:
+    from tests.notify.test_send_inbox import reminder
+
+    n = reminder("rep-a1", lead=name, dedupe="far" if name == "dedupe" else "")
+    if name == "due":
+        n.due_time.CopyFrom(Timestamp(seconds=PAST_9999))
+    elif name == "due_early":
+        n.due_time.CopyFrom(Timestamp(seconds=BEFORE_YEAR_1))
+    elif name == "expire":
+        n.expire_time.CopyFrom(Timestamp(seconds=PAST_9999))
+    elif name == "dedupe":
+        n.dedupe_window.CopyFrom(Duration(seconds=A_LONG_SPAN))
+    else:
+        n.ack.ack_timeout.CopyFrom(Duration(seconds=A_LONG_SPAN))
+    return n
+
+
+@pytest.mark.parametrize("name", ["due", "due_early", "expire", "dedupe", "ack"])
+async def test_out_of_range_times_are_a_field_violation_not_a_500(notify: NotifyStack, name: str) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await notify.stub.SendNotification(
+            M.SendNotificationRequest(notification=_far(name)), metadata=auth(SERVICE)
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+
+
+async def test_an_out_of_range_delivery_filter_is_a_field_violation_not_a_500(notify: NotifyStack) -> None:
+    request = M.ListDeliveriesRequest()
+    request.filter.queue_time_start.CopyFrom(Timestamp(seconds=PAST_9999))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await notify.stub.ListDeliveries(request, metadata=auth(ADMIN))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
@@ -40,9 +39,13 @@ class DeliveryRepository(Repository[DeliveryRow]):
         if f.channel_config_id:
             where.append(DeliveryRow.channel_config_id == f.channel_config_id)
         if f.HasField("queue_time_start"):
-            where.append(DeliveryRow.queued_at >= f.queue_time_start.ToDatetime(tzinfo=UTC))
+            where.append(
+                DeliveryRow.queued_at >= convert.request_time(f.queue_time_start, "filter.queue_time_start")
+            )
         if f.HasField("queue_time_end"):
-            where.append(DeliveryRow.queued_at < f.queue_time_end.ToDatetime(tzinfo=UTC))
+            where.append(
+                DeliveryRow.queued_at < convert.request_time(f.queue_time_end, "filter.queue_time_end")
+            )
         return await self.list(
             where, [Sort(DeliveryRow.id, descending=True)], page, query_key(notification_id, f), count=True
         )
