@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.errors import Violations
 from kit.resources import TenantSettings, UnitOfWork, merge_update, sanitize_create
 from salesops.notify.v1 import settings_pb2
-from services.notify import store
+from services.notify import convert, store
 from services.notify.convert import category_enum, category_key
 from services.notify.domain import categories, locale, rate_limit
 from services.notify.domain.quiet_hours import QuietWindow
@@ -140,6 +141,12 @@ def filled(stored: settings_pb2.NotifySettings | None) -> settings_pb2.NotifySet
     return out
 
 
+def _span(value: Duration) -> timedelta:
+    """A window as given; a negative one counts as over the range (it is never meant)."""
+    span = value.ToTimedelta()
+    return span if span >= timedelta(0) else convert.MAX_SPAN + timedelta(days=1)
+
+
 def validate(s: settings_pb2.NotifySettings) -> None:
     v = Violations()
     locale.check(
@@ -153,8 +160,10 @@ def validate(s: settings_pb2.NotifySettings) -> None:
         r = s.default_rate_limit
         if r.max_deliveries < 0:
             v.add("settings.default_rate_limit.max_deliveries", "0 (unlimited) or more")
-        if r.HasField("window") and r.window.ToTimedelta() < timedelta(minutes=1):
-            v.add("settings.default_rate_limit.window", "at least 1 minute")
+        if r.HasField("window") and not timedelta(minutes=1) <= _span(r.window) <= convert.MAX_SPAN:
+            v.add("settings.default_rate_limit.window", f"1 minute to {convert.MAX_SPAN.days} days")
+    if s.HasField("default_dedupe_window") and not _span(s.default_dedupe_window) <= convert.MAX_SPAN:
+        v.add("settings.default_dedupe_window", f"0 to {convert.MAX_SPAN.days} days")
     seen = set()
     for i, p in enumerate(s.category_policies):
         if not p.category:
@@ -162,4 +171,6 @@ def validate(s: settings_pb2.NotifySettings) -> None:
         if p.category in seen:
             v.add(f"settings.category_policies[{i}].category", "listed twice")
         seen.add(p.category)
+        if p.HasField("dedupe_window") and not _span(p.dedupe_window) <= convert.MAX_SPAN:
+            v.add(f"settings.category_policies[{i}].dedupe_window", f"0 to {convert.MAX_SPAN.days} days")
     v.raise_if_any("invalid notify settings")

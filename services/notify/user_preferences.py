@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from kit.errors import InvalidArgument, Violations
 from kit.resources import UnitOfWork
 from salesops.notify.v1 import digest_pb2, preference_pb2
-from services.notify import digests, tenant_settings
+from services.notify import convert, digests, tenant_settings
 from services.notify.documents import Documents
 from services.notify.domain import digest as digest_rules
 from services.notify.domain import locale
@@ -37,8 +38,20 @@ def check(pref: Preference) -> None:
                 v.add(f"preference.quiet_hours.{name}", "a time of day")
         if (q.start_time.hours, q.start_time.minutes) == (q.end_time.hours, q.end_time.minutes):
             v.add("preference.quiet_hours.end_time", "must differ from start_time")
+    r = pref.rate_limit
+    if r.HasField("window") and not _span_ok(r.window):
+        # now - window overflowed: one recipient's preference made every send to them INTERNAL.
+        v.add("preference.rate_limit.window", f"between 0 and {convert.MAX_SPAN.days} days")
     v.raise_if_any("invalid preference")
     effective(pref)  # parses cleanly
+
+
+def _span_ok(value: Duration) -> bool:
+    try:
+        convert.request_span(value, "")
+    except InvalidArgument:
+        return False
+    return True
 
 
 def _prepare(_stored: Preference | None, proposed: Preference) -> Preference:

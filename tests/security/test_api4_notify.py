@@ -143,3 +143,24 @@ async def test_an_out_of_range_delivery_filter_is_a_field_violation_not_a_500(no
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await notify.stub.ListDeliveries(request, metadata=auth(ADMIN))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_windows_in_preferences_and_settings_are_bounded(notify: NotifyStack) -> None:
+    # A rep's own rate-limit window of 10,000 years made every send to them INTERNAL (now - window).
+    from salesops.notify.v1 import preference_pb2, settings_pb2
+    from tests.notify.conftest import REP_A1
+
+    pref = preference_pb2.Preference(user_id="me")
+    pref.rate_limit.max_deliveries = 1
+    pref.rate_limit.window.CopyFrom(Duration(seconds=A_LONG_SPAN))
+    settings = settings_pb2.NotifySettings()
+    settings.default_dedupe_window.CopyFrom(Duration(seconds=A_LONG_SPAN))
+    for call, request, tok in (
+        ("UpdatePreference", M.UpdatePreferenceRequest(preference=pref), REP_A1),
+        ("UpdateNotifySettings", M.UpdateNotifySettingsRequest(settings=settings), ADMIN),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await getattr(notify.stub, call)(request, metadata=auth(tok))
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, call
+    pref.rate_limit.window.CopyFrom(Duration(seconds=3600))
+    await notify.stub.UpdatePreference(M.UpdatePreferenceRequest(preference=pref), metadata=auth(REP_A1))
