@@ -50,7 +50,7 @@ def test_a_lead_over_rest_is_routed_explained_contacted_and_converted(tmp_path: 
         assert got["firstResponse"]["state"] == "FIRST_RESPONSE_STATE_PENDING"
         lead_id = got["leadId"]
         other_rep = call("GET", f"/v1/leads/{lead_id}", "rep-b1")
-        assert other_rep.status_code == 403
+        assert other_rep.status_code == 404  # another team's lead does not exist for this rep
         explain = call("GET", f"/v1/leads/{lead_id}:explain", "sup-a")
         assert explain.status_code == 200, explain.text
         decision = explain.json()["decisions"][0]

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, true, update
 
 from kit.auth import Principal
-from kit.errors import NotFound, PermissionDenied
+from kit.errors import NotFound
 from kit.resources import Page, PageRequest, Repository, Sort, contains, starts_with
 from services.leads import access
 from services.leads.domain import status
@@ -142,11 +142,11 @@ class LeadRepository(Repository[LeadRow]):
         return row
 
     async def visible(self, who: Principal, lead_id: str, *, for_update: bool = False) -> LeadRow:
-        """The lead if `who` may see it: NOT_FOUND when it is not there (another tenant's lead is not),
-        PERMISSION_DENIED when it is outside their scope."""
+        """The lead if `who` may see it. A lead outside their scope is NOT_FOUND exactly like one
+        that is not there: a different answer would confirm that the id exists."""
         row = await self.get(lead_id, for_update=for_update)
         if not access.can_view(who, row):
-            raise PermissionDenied(f"lead {lead_id} is outside your scope", reason="LEAD_OUT_OF_SCOPE")
+            raise NotFound(self.resource, lead_id)
         return row
 
     async def search(
