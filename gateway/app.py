@@ -32,9 +32,10 @@ from gateway.batch import BATCH_PATH, handle_batch
 from gateway.bounds import BoundsMiddleware
 from gateway.comments import load_comments
 from gateway.config import GatewaySettings
+from gateway.docs_page import DOCS_HTML, docs_static_dir
 from gateway.health import BackendHealth
 from gateway.idempotency import IdempotencyStore
-from gateway.openapi import DOCS_HTML, build_openapi, docs_static_dir
+from gateway.openapi import build_openapi
 from gateway.proxy import Gateway, internal_error
 from gateway.ratelimit import RateLimiter
 from gateway.routes import Router, load_routes
