@@ -71,15 +71,23 @@ def _bot_errcode(data: dict[str, Any]) -> None:
         raise SendError("PROVIDER_ERROR", "2xx", permanent=not transient, provider_code=str(code))
 
 
-class WeComBot:
+class _Provider:
+    """An HTTP provider at a fixed address (tests point it at a loopback fake), reached through kit.net."""
+
+    DEFAULT_URL = ""
+
     def __init__(
         self,
         client: httpx.AsyncClient | None = None,
-        base_url: str = WECOM_URL,
+        base_url: str = "",
         *,
         policy: OutboundPolicy | None = None,
     ) -> None:
-        self.client, self.base_url = safe_client(client, policy), base_url
+        self.client, self.base_url = safe_client(client, policy), base_url or self.DEFAULT_URL
+
+
+class WeComBot(_Provider):
+    DEFAULT_URL = WECOM_URL
 
     async def send(
         self, config: channel_config_pb2.ChannelConfig, message: Message, *, idempotency_key: str = ""
@@ -95,15 +103,8 @@ class WeComBot:
         return message.delivery_id
 
 
-class DingTalkBot:
-    def __init__(
-        self,
-        client: httpx.AsyncClient | None = None,
-        base_url: str = DINGTALK_URL,
-        *,
-        policy: OutboundPolicy | None = None,
-    ) -> None:
-        self.client, self.base_url = safe_client(client, policy), base_url
+class DingTalkBot(_Provider):
+    DEFAULT_URL = DINGTALK_URL
 
     async def send(
         self, config: channel_config_pb2.ChannelConfig, message: Message, *, idempotency_key: str = ""
@@ -135,17 +136,10 @@ class DingTalkBot:
         return message.delivery_id
 
 
-class SmsGateway:
+class SmsGateway(_Provider):
     """Aliyun-style SendSms over HTTPS (JSON answer with Code "OK")."""
 
-    def __init__(
-        self,
-        client: httpx.AsyncClient | None = None,
-        base_url: str = ALIYUN_SMS_URL,
-        *,
-        policy: OutboundPolicy | None = None,
-    ) -> None:
-        self.client, self.base_url = safe_client(client, policy), base_url
+    DEFAULT_URL = ALIYUN_SMS_URL
 
     async def send(
         self, config: channel_config_pb2.ChannelConfig, message: Message, *, idempotency_key: str = ""
