@@ -214,3 +214,15 @@ class SnapshotDealRow(TenantScoped, Base):
 def transactions(db: Database) -> Transactions:
     """The service's units of work: its database, its outbox, one commit per piece of work."""
     return Transactions(db, source="pipeline", outbox=outbox)
+
+
+# Each area's tables live in their own module on the same metadata; importing them
+# here is what makes `store.metadata` complete for the runtime and the migrations.
+from services.pipeline import (  # noqa: E402
+    store_calls,
+    store_customers,
+    store_discipline,
+    store_targets,
+)
+
+__all__ = ["store_calls", "store_customers", "store_discipline", "store_targets"]

@@ -1,0 +1,7 @@
+"""Tables of the pipeline service: freezing, dwell and process health.
+
+They register on the service's one metadata (`store.Base`), so migrations and
+the runtime see them; `store` imports this module at its end.
+"""
+
+from __future__ import annotations
