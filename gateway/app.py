@@ -39,6 +39,7 @@ from gateway.openapi import build_openapi
 from gateway.proxy import Gateway, internal_error
 from gateway.ratelimit import RateLimiter
 from gateway.routes import Router, load_routes
+from gateway.supervision import status_path, supervised_children
 from kit.auth import AuthConfig, TokenVerifier
 
 access_log = logging.getLogger("salesops.gateway.access")
@@ -106,10 +107,17 @@ def create_app(
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    supervisor_file = status_path()  # set by the embedded launcher only
+
     async def readyz(_request: Request) -> JSONResponse:
         statuses = await health.statuses()
         ready = all(s == "SERVING" for s in statuses.values())
-        return JSONResponse({"ready": ready, "services": statuses}, status_code=200 if ready else 503)
+        body: dict[str, Any] = {"ready": ready, "services": statuses}
+        children = supervised_children(supervisor_file)
+        if children is not None:  # under `make run`: each child's restarts and last exit
+            ready = ready and all(c.get("state") == "up" for c in children.values())
+            body.update(ready=ready, supervised=children)
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     async def openapi(_request: Request) -> Response:
         if not openapi_cache:

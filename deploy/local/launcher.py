@@ -1,8 +1,11 @@
-"""Start Redis, the Temporal dev server, the five services and the gateway; stop them on Ctrl-C.
+"""Start Redis, the Temporal dev server, the five services and the gateway; stop them on
+Ctrl-C, SIGTERM or SIGHUP.
 
 State lives under var/ (SQLite files, Temporal's database, Redis AOF), so a
 second run picks up where the first stopped. A lock file keeps two launchers
-from sharing one var/ at once.
+from sharing one var/ at once. Once READY, a child that crashes is restarted
+(deploy/local/supervisor.py); children die with the launcher; a port or a
+leftover process in the way is named, with how to stop it (deploy/local/ports.py).
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import fcntl
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,9 +27,10 @@ import httpx
 import redis as redis_sync
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from deploy.local import infra
+from deploy.local import infra, ports
 from deploy.local.demo import TENANT, demo_tokens, demo_users
 from deploy.local.seed import seed
+from deploy.local.supervisor import STATUS_ENV, STATUS_FILE, ChildSpec, Supervisor
 from kit.config import SERVICE_PORTS, SERVICES, env_int, env_str
 
 READY_TIMEOUT = 90.0
@@ -37,14 +40,50 @@ _PICKED: set[int] = set()  # ports this launcher chose and its children have not
 
 
 def _port(name: str, default: int, auto: bool) -> int:
+    """The port named by `name` in the environment (it must be free), else `default` unless
+    it is taken or `auto`, else a free one. Whoever holds a port in the way is named."""
     value = env_int(name, 0)
     if value:
+        if infra.port_open("127.0.0.1", value):
+            raise SystemExit(f"salesops: {name}={value}, but {ports.explain(value)}")
         return value
-    if auto or infra.port_open("127.0.0.1", default):
+    if not auto and infra.port_open("127.0.0.1", default):
         value = infra.free_port(exclude=_PICKED)
-        _PICKED.add(value)
-        return value
-    return default
+        held = ", ".join(str(h) for h in ports.holders(default)) or "a process of another user"
+        print(f"  port {default} ({name}) is held by {held}; using {value} instead", flush=True)
+    elif not auto:
+        return default
+    else:
+        value = infra.free_port(exclude=_PICKED)
+    _PICKED.add(value)
+    return value
+
+
+def leftovers(var: Path) -> list[tuple[str, int]]:
+    """Children of an earlier launcher on this var/ that still run (it died without stopping
+    them): they hold the SQLite files, Redis's AOF, Temporal's database and their ports."""
+    try:
+        status = json.loads((var / STATUS_FILE).read_text())
+        children = dict(status.get("children", {}))
+    except (OSError, ValueError, AttributeError):
+        return []
+    found: list[tuple[str, int]] = []
+    for name, child in children.items():
+        pid, argv = child.get("pid"), child.get("cmd")
+        if isinstance(pid, int) and isinstance(argv, list) and ports.alive_with_cmdline(pid, argv):
+            found.append((name, pid))
+    return found
+
+
+def refuse_leftovers(var: Path) -> None:
+    found = leftovers(var)
+    if found:
+        names = "\n".join(f"  {name:<12} pid {pid}  {ports.cmdline(pid)}" for name, pid in found)
+        pids = " ".join(str(pid) for _, pid in found)
+        raise SystemExit(
+            f"salesops: processes of an earlier `make run` on {var} are still running:\n{names}\n"
+            f"stop them with `kill {pids}` (they stop in a few seconds), then run again"
+        )
 
 
 def _external_redis() -> str | None:
@@ -66,31 +105,33 @@ class Stack:
         self.var = var
         self.logs = var / "logs"
         self.auto = auto_ports
-        self.children: list[infra.Managed] = []
+        self.supervisor = Supervisor(var / STATUS_FILE)
         self.env = dict(os.environ)
+
+    def _adopt(self, server: infra.Managed, env: dict[str, str] | None = None) -> None:
+        spec = ChildSpec(server.name, server.argv, server.address, env, server.log_path, tier=0)
+        self.supervisor.adopt(spec, server.proc)
 
     def start_infra(self) -> tuple[str, str, str]:
         url = _external_redis()
         if url is None:
             port = _port("SALESOPS_LOCAL_REDIS_PORT", 6390, self.auto)
-            server = infra.start_redis(self.var / "redis", port, persist=True, log_dir=self.logs)
-            self.children.append(server)
+            server = infra.start_redis(
+                self.var / "redis", port, persist=True, log_dir=self.logs, die_with_parent=True
+            )
+            self._adopt(server)
             url = server.address
         temporal_port = _port("SALESOPS_TEMPORAL_PORT", 7233, self.auto)
         ui_port = _port("SALESOPS_TEMPORAL_UI_PORT", 8233, self.auto)
         temporal = infra.start_temporal_dev(
-            self.var / "temporal.db", temporal_port, ui_port, log_dir=self.logs
+            self.var / "temporal.db", temporal_port, ui_port, log_dir=self.logs, die_with_parent=True
         )
-        self.children.append(temporal)
+        self._adopt(temporal, {**os.environ, **infra.TEMPORAL_ENV})
         return url, temporal.address, temporal.extra.get("ui", "")
 
-    def _spawn(self, name: str, args: list[str], env: dict[str, str], address: str) -> None:
-        self.logs.mkdir(parents=True, exist_ok=True)
-        log: IO[bytes] = (self.logs / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            [sys.executable, *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.children.append(infra.Managed(name, proc, address, self.logs / f"{name}.log"))
+    def _spawn(self, name: str, args: list[str], env: dict[str, str], address: str, tier: int) -> None:
+        log = self.logs / f"{name}.log"
+        self.supervisor.start(ChildSpec(name, [sys.executable, *args], address, env, log, tier))
 
     def start_platform(self, redis: str, temporal: str) -> tuple[dict[str, str], str]:
         env = {
@@ -106,23 +147,19 @@ class Stack:
             addresses[name] = f"127.0.0.1:{port}"
             env[f"SALESOPS_{name.upper()}_PORT"] = str(port)
             env[f"SALESOPS_{name.upper()}_ADDR"] = addresses[name]
-        for name in SERVICES:
-            self._spawn(name, ["-m", f"services.{name}", "--role", "all"], env, addresses[name])
         gw_port = _port("SALESOPS_GATEWAY_PORT", 8080, self.auto)
-        self._spawn("gateway", ["-m", "gateway"], {**env, "SALESOPS_GATEWAY_PORT": str(gw_port)}, "")
+        for name in SERVICES:
+            self._spawn(name, ["-m", f"services.{name}", "--role", "all"], env, addresses[name], tier=1)
+        gw_env = {
+            **env,
+            "SALESOPS_GATEWAY_PORT": str(gw_port),
+            STATUS_ENV: str(self.supervisor.status_path),  # /readyz shows each child's restarts
+        }
+        self._spawn("gateway", ["-m", "gateway"], gw_env, f"127.0.0.1:{gw_port}", tier=2)
         return addresses, f"http://127.0.0.1:{gw_port}"
 
-    def check_alive(self) -> None:
-        for child in self.children:
-            if child.proc.poll() is not None:
-                tail = ""
-                if child.log_path and child.log_path.exists():
-                    tail = "\n".join(child.log_path.read_text(errors="replace").splitlines()[-20:])
-                raise RuntimeError(f"{child.name} exited with {child.proc.returncode}\n{tail}")
-
     def stop(self) -> None:
-        for child in reversed(self.children):
-            child.stop(timeout=20)
+        self.supervisor.stop(timeout=20)
 
 
 async def _serving(address: str) -> bool:
@@ -140,7 +177,7 @@ async def wait_ready(stack: Stack, addresses: dict[str, str], gateway: str, time
     pending = dict(addresses)
     async with httpx.AsyncClient() as http:
         while time.monotonic() - start < timeout:
-            stack.check_alive()
+            stack.supervisor.poll()  # not armed yet: a child that exits fails the start
             for name, addr in list(pending.items()):
                 if await _serving(addr):
                     print(f"  {name:<12} SERVING on {addr}  ({time.monotonic() - start:.1f}s)", flush=True)
@@ -171,6 +208,7 @@ def main() -> None:
     args = parser.parse_args()
     var: Path = args.var.resolve()
     lock = _lock(var)
+    refuse_leftovers(var)
     stack = Stack(var, args.auto_ports)
     stopping = False
 
@@ -181,7 +219,9 @@ def main() -> None:
         stopping = True
         raise KeyboardInterrupt
 
+    # SIGHUP (the terminal closed, the ssh session dropped) stops as Ctrl-C does.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
     code = 0
     try:
         print(f"salesops: starting the local stack (state in {var})", flush=True)
@@ -196,18 +236,19 @@ def main() -> None:
             args.tokens_file.write_text(
                 json.dumps({"gateway": gateway, "services": addresses, "tokens": tokens}, indent=2)
             )
-        print("READY (Ctrl-C stops everything)", flush=True)
+        stack.supervisor.arm()
+        print("READY (Ctrl-C stops everything; a crashed component is restarted)", flush=True)
         while True:
-            stack.check_alive()
-            time.sleep(1)
+            stack.supervisor.poll()
+            time.sleep(0.2)
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)
     except (RuntimeError, TimeoutError) as exc:
         print(f"salesops: {exc}\nlogs are in {stack.logs}", file=sys.stderr, flush=True)
         code = 1
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
         stack.stop()
         lock.close()
         print("stopped.", flush=True)
