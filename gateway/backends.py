@@ -1,8 +1,10 @@
 """Long-lived gRPC channels to the services and generic unary / server-streaming calls.
 
 No per-RPC code: a call is `channel.unary_unary(path, serializer, deserializer)`
-built once per route and channel. Several channels per backend because one
-channel is one HTTP/2 connection (a server behind SO_REUSEPORT needs several).
+built once per route and channel. Each channel is balanced (kit.grpc.balancing):
+round_robin over every address the backend's setting resolves to, with retries
+where the contract makes them safe. Several channels per backend, each with its
+own connections, so one busy HTTP/2 connection per replica is never the limit.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import grpc
 
 from gateway.routes import Route
-from kit.grpc.client import CHANNEL_OPTIONS
+from kit.grpc.balancing import balanced_channel
 
 
 class Backends:
@@ -28,7 +30,7 @@ class Backends:
     def open(self) -> None:
         """Channels bind to the running event loop: open them inside it (the app's lifespan)."""
         self.channels = {
-            name: [grpc.aio.insecure_channel(addr, options=CHANNEL_OPTIONS) for _ in range(self.per_backend)]
+            name: [balanced_channel(addr) for _ in range(self.per_backend)]
             for name, addr in self.addresses.items()
         }
         self._calls.clear()

@@ -14,6 +14,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kit.config import SERVICES, service_address
+from kit.grpc.balancing import balanced_channel
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
@@ -31,7 +32,7 @@ class BackendHealth:
 
     def open(self) -> None:
         """Channels bind to the running event loop: open them inside it (the app's lifespan)."""
-        self.channels = {name: grpc.aio.insecure_channel(addr) for name, addr in self.addresses.items()}
+        self.channels = {name: balanced_channel(addr) for name, addr in self.addresses.items()}
 
     async def _check(self, name: str) -> str:
         stub = health_pb2_grpc.HealthStub(self.channels[name])

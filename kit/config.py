@@ -81,6 +81,19 @@ def service_address(service: str) -> str:
     return env_str(f"SALESOPS_{service.upper()}_ADDR", f"127.0.0.1:{SERVICE_PORTS[service]}")
 
 
+def metrics_port() -> int | None:
+    """`SALESOPS_METRICS_PORT`: where this process serves Prometheus `/metrics` (unset or 0: off)."""
+    port = env_int("SALESOPS_METRICS_PORT", 0)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"SALESOPS_METRICS_PORT must be a port number, got {port}")
+    return port or None
+
+
+def metrics_host() -> str:
+    """`SALESOPS_METRICS_HOST`: the metrics listener's address (0.0.0.0 in containers)."""
+    return env_str("SALESOPS_METRICS_HOST", "127.0.0.1")
+
+
 def redis_url() -> str:
     return env_str("SALESOPS_REDIS_URL", env_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
 
@@ -94,6 +107,12 @@ class GrpcSettings:
     max_message_bytes: int
     keepalive_time_ms: int
     keepalive_timeout_ms: int
+    # Clients re-resolve and rebalance when a connection ends: a replica started later gets
+    # its share within this age (jittered by gRPC). The grace lets calls in flight finish.
+    max_connection_age_ms: int = 120_000
+    max_connection_age_grace_ms: int = 30_000
+    # Several processes on one port (the kernel spreads connections): a test of rebalancing uses it.
+    reuse_port: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,6 +163,8 @@ class Settings:
                 max_message_bytes=env_int("SALESOPS_GRPC_MAX_MESSAGE_BYTES", 8 * 1024 * 1024),
                 keepalive_time_ms=env_int("SALESOPS_GRPC_KEEPALIVE_TIME_MS", 30_000),
                 keepalive_timeout_ms=env_int("SALESOPS_GRPC_KEEPALIVE_TIMEOUT_MS", 10_000),
+                max_connection_age_ms=env_int("SALESOPS_GRPC_MAX_CONNECTION_AGE_MS", 120_000),
+                max_connection_age_grace_ms=env_int("SALESOPS_GRPC_MAX_CONNECTION_AGE_GRACE_MS", 30_000),
             ),
             log_level=env_str("SALESOPS_LOG_LEVEL", "INFO").upper(),
             log_format=env_str("SALESOPS_LOG_FORMAT", "json"),

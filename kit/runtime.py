@@ -36,8 +36,10 @@ from kit.auth import AuthConfig, TokenVerifier
 from kit.config import ConfigError, Settings
 from kit.db import Database
 from kit.events import Handler, OutboxRelay, StreamConsumer, service_stream
+from kit.grpc.balancing import balanced_channel
 from kit.grpc.health import ReadinessMonitor
 from kit.grpc.server import GrpcServer, Registration
+from kit.metrics.process import Group, Outbox, ProcessMetrics
 from kit.migrations import upgrade_to_head
 from kit.resources.paging import page_token_secret
 from kit.telemetry import setup_logging, setup_tracing, shutdown_tracing
@@ -160,7 +162,7 @@ class SeedClients:
 
     @asynccontextmanager
     async def channel(self, service: str) -> AsyncIterator[grpc.aio.Channel]:
-        async with grpc.aio.insecure_channel(self.addresses[service]) as channel:
+        async with balanced_channel(self.addresses[service]) as channel:
             yield channel
 
 
@@ -238,6 +240,8 @@ async def serve(spec: ServiceSpec, role: str, settings: Settings | None = None) 
     if settings.migrate_on_start:
         await upgrade_to_head(spec.name, rt.db)
         log.info("%s database migrated", spec.name)
+    # Before Temporal connects: a worker's SDK metrics need the runtime chosen at connect time.
+    metrics = ProcessMetrics.start(temporal_worker=role in ("worker", "all"))
     rt.connect_temporal_in_background()
 
     stop = asyncio.Event()
@@ -282,6 +286,12 @@ async def serve(spec: ServiceSpec, role: str, settings: Settings | None = None) 
             stoppers += await start_role(rt, spec, "worker")
             for start in spec.worker_background:
                 stoppers.append(await start(rt))
+        metrics.watch_events(
+            rt.db,
+            rt.redis,
+            outbox=Outbox(spec.outbox, spec.produces) if role in ("api", "all") else None,
+            groups=[Group(c.group, c.streams) for c in spec.consumers if role in ("all", c.role)],
+        )
         log.info("%s running as %s", spec.name, role)
         await stop.wait()
         log.info("%s stopping", spec.name)
@@ -297,6 +307,7 @@ async def serve(spec: ServiceSpec, role: str, settings: Settings | None = None) 
         for stopper in reversed(stoppers):
             with contextlib.suppress(Exception):
                 await stopper()
+        await metrics.stop()
         await rt.close()
         shutdown_tracing()
         log.info("%s stopped", spec.name)

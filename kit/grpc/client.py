@@ -15,15 +15,11 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from kit.grpc import context as call
+from kit.grpc.balancing import BASE_OPTIONS, balanced_channel
 
 tracer = trace.get_tracer("salesops.kit.grpc.client")
 
-CHANNEL_OPTIONS: list[tuple[str, Any]] = [
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
-]
+CHANNEL_OPTIONS: list[tuple[str, Any]] = BASE_OPTIONS  # kept for callers of the older name
 
 
 class _Outbound:
@@ -85,9 +81,9 @@ class StreamClientInterceptor(_Outbound, grpc.aio.UnaryStreamClientInterceptor):
 def channel(
     address: str, *, default_timeout: float = 10.0, token_source: Callable[[], str] | None = None
 ) -> grpc.aio.Channel:
-    """An insecure loopback/cluster channel (TLS terminates at the mesh in production)."""
+    """A channel balanced over every replica of `address` (kit.grpc.balancing), TLS at the mesh."""
     interceptors: list[Any] = [
         UnaryClientInterceptor(default_timeout, token_source),
         StreamClientInterceptor(default_timeout, token_source),
     ]
-    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)
+    return balanced_channel(address, interceptors=interceptors)

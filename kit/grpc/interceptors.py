@@ -22,6 +22,7 @@ from kit import errors
 from kit.auth import AuthError, Principal, TokenVerifier
 from kit.grpc import context as call
 from kit.grpc.errors import internal_status, to_grpc_status
+from kit.grpc.metrics import MethodMetrics
 
 log = logging.getLogger("salesops.grpc")
 tracer = trace.get_tracer("salesops.kit.grpc")
@@ -76,13 +77,13 @@ class ServerPipeline(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     def _wrap(self, method: str, handler: Handler) -> Handler:
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(method, handler.unary_unary),  # type: ignore[arg-type]
+                self._wrap_unary(method, handler.unary_unary, MethodMetrics(method, "unary")),  # type: ignore[arg-type]
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(method, handler.unary_stream),  # type: ignore[arg-type]
+                self._wrap_stream(method, handler.unary_stream, MethodMetrics(method, "server_stream")),  # type: ignore[arg-type]
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -151,42 +152,53 @@ class ServerPipeline(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         )
 
     def _wrap_unary(
-        self, method: str, behavior: Callable[[Any, Ctx], Awaitable[Any]]
+        self, method: str, behavior: Callable[[Any, Ctx], Awaitable[Any]], metrics: MethodMetrics
     ) -> Callable[[Any, Ctx], Awaitable[Any]]:
         async def run(request: Any, ctx: Ctx) -> Any:
             span, tokens, metadata = self._start(method, ctx)
+            started, cancelled = metrics.start(), False
             try:
                 enforce = self._authenticate(ctx, metadata, span)
                 if enforce is None:
                     return await behavior(request, ctx)
                 async with asyncio.timeout(enforce):
                     return await behavior(request, ctx)
-            except (grpc.aio.AbortError, asyncio.CancelledError):
+            except asyncio.CancelledError:
+                cancelled = True
+                raise
+            except grpc.aio.AbortError:
                 raise
             except Exception as exc:
                 await self._fail(ctx, method, span, exc)
                 raise
             finally:
+                metrics.done(ctx, started, cancelled)
                 _end(span, tokens)
 
         return run
 
     def _wrap_stream(
-        self, method: str, behavior: Callable[[Any, Ctx], AsyncIterator[Any]]
+        self, method: str, behavior: Callable[[Any, Ctx], AsyncIterator[Any]], metrics: MethodMetrics
     ) -> Callable[[Any, Ctx], AsyncIterator[Any]]:
         # Streams (the live inbox) are long-lived by design: no default deadline.
         async def run(request: Any, ctx: Ctx) -> AsyncIterator[Any]:
             span, tokens, metadata = self._start(method, ctx)
+            metrics.start()
+            cancelled = False
             try:
                 self._authenticate(ctx, metadata, span)
                 async for item in behavior(request, ctx):
                     yield item
-            except (grpc.aio.AbortError, asyncio.CancelledError, GeneratorExit):
+            except (asyncio.CancelledError, GeneratorExit):
+                cancelled = True
+                raise
+            except grpc.aio.AbortError:
                 raise
             except Exception as exc:
                 await self._fail(ctx, method, span, exc)
                 raise
             finally:
+                metrics.done(ctx, None, cancelled)
                 _end(span, tokens)
 
         return run

@@ -36,7 +36,11 @@ def server_options(settings: GrpcSettings) -> list[tuple[str, Any]]:
         ("grpc.keepalive_timeout_ms", settings.keepalive_timeout_ms),
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.so_reuseport", 0),
+        ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
+        # Connections end after this age (GOAWAY, calls in flight get the grace): clients then
+        # re-resolve and spread over replicas that started since (kit.grpc.balancing).
+        ("grpc.max_connection_age_ms", settings.max_connection_age_ms),
+        ("grpc.max_connection_age_grace_ms", settings.max_connection_age_grace_ms),
     ]
 
 

@@ -1,0 +1,43 @@
+"""Per-method RPC metrics for the server pipeline: labelled children made once per method.
+
+The pipeline wraps each method once (kit.grpc.interceptors), so the label lookups happen
+then; a call costs two counter increments and one histogram observation.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import grpc
+
+from kit.metrics import RPC_HANDLED, RPC_SECONDS, RPC_STARTED
+
+
+class MethodMetrics:
+    __slots__ = ("_handled", "_labels", "_seconds", "_started")
+
+    def __init__(self, method: str, kind: str) -> None:
+        service, _, name = method.strip("/").rpartition("/")
+        self._labels = (service, name, kind)
+        self._started = RPC_STARTED.labels(*self._labels)
+        # A stream's lifetime is not a latency: only unary calls are timed.
+        self._seconds = RPC_SECONDS.labels(*self._labels) if kind == "unary" else None
+        self._handled: dict[str, Any] = {}
+
+    def start(self) -> float:
+        self._started.inc()
+        return time.perf_counter()
+
+    def done(self, ctx: Any, started: float | None, cancelled: bool) -> None:
+        if cancelled:
+            code = "CANCELLED"
+        else:
+            found = ctx.code()  # set by abort(); None when the handler returned normally
+            code = found.name if isinstance(found, grpc.StatusCode) else "OK" if found is None else str(found)
+        counter = self._handled.get(code)
+        if counter is None:
+            counter = self._handled[code] = RPC_HANDLED.labels(*self._labels, code)
+        counter.inc()
+        if self._seconds is not None and started is not None:
+            self._seconds.observe(time.perf_counter() - started)
