@@ -10,9 +10,10 @@ from kit.events.envelope import occurred_at, unpack_payload
 from kit.resources import PageTokens, UnitOfWork
 from kit.runtime import ConsumerSpec, Runtime
 from salesops.leads.v1 import events_pb2 as lead_events
-from services.pipeline import conversion, store
+from services.pipeline import conversion, customer_projection, store
 
 LEAD_CONVERTED = "leads.LeadConverted"
+ACTIVITY_LOGGED = "leads.ActivityLogged"
 # Consumers never list; their units of work need tokens only to exist.
 _NO_PAGING = PageTokens(b"pipeline-consumers-never-page")
 
@@ -24,6 +25,12 @@ def on_session(session: AsyncSession, tenant: str) -> UnitOfWork:
 
 def converted_handler(rt: Runtime) -> Handler:
     async def handle(envelope: EventEnvelope, session: AsyncSession) -> None:
+        if envelope.type == ACTIVITY_LOGGED:  # the follow-ups of the single customer view
+            logged = unpack_payload(envelope, lead_events.ActivityLogged)
+            await customer_projection.record_follow_up(
+                on_session(session, envelope.tenant), logged, occurred_at(envelope)
+            )
+            return
         evt = unpack_payload(envelope, lead_events.LeadConverted)
         await conversion.deal_from_lead(on_session(session, envelope.tenant), evt, occurred_at(envelope))
 
@@ -34,5 +41,5 @@ LEADS_CONSUMER = ConsumerSpec(
     group="pipeline-leads",
     streams=(service_stream("leads"),),
     handler=converted_handler,
-    types=(LEAD_CONVERTED,),
+    types=(LEAD_CONVERTED, ACTIVITY_LOGGED),
 )

@@ -1,7 +1,8 @@
 """Deals from converted leads (leads.LeadConverted): one deal per converted lead, whatever is redelivered.
 
 The deal takes the id leads chose (opportunity_id), the owner and team of the
-lead, the company as customer, the estimated amount and close date (else the
+lead, the company as customer (an account matched by name or contact, else
+created), the estimated amount and close date (else the
 default offset). It is created by the same use case as any deal, so the gates
 of its stage run like everywhere else. Idempotent twice over: the consumer's
 processed-event row, and the lead's deal looked up before creating (backed by
@@ -20,6 +21,7 @@ from salesops.leads.v1 import events_pb2 as lead_events
 from salesops.pipeline.v1 import deal_pb2
 from services.pipeline import pipeline_settings
 from services.pipeline.convert import date_proto, optional_date
+from services.pipeline.customer_projection import customer_for_lead, record_conversion
 from services.pipeline.deals import MAX_AMOUNT_MINOR, MAX_CHARS, create_deal
 from services.pipeline.repositories.deals import Deals
 from services.pipeline.store import DealRow
@@ -67,6 +69,7 @@ def deal_of_lead(
 
 
 async def deal_from_lead(uow: UnitOfWork, evt: lead_events.LeadConverted, at: datetime) -> DealRow:
+    """The lead's deal, for the customer the lead becomes or matches (customers.py dedupe)."""
     repo = Deals(uow)
     lead_id = evt.lead.lead_id
     existing = await repo.by_lead(lead_id) if lead_id else None
@@ -76,4 +79,9 @@ async def deal_from_lead(uow: UnitOfWork, evt: lead_events.LeadConverted, at: da
     tenant = await pipeline_settings.current(uow)
     offset = timedelta(days=tenant.converted_deal_close_offset_days)
     deal = deal_of_lead(evt, at, tenant.base_currency, offset)
-    return await create_deal(uow, system, deal, at, origin="LEAD_CONVERSION", org_path=evt.team_path)
+    customer = await customer_for_lead(uow, system, evt, at)
+    deal.customer.customer_id = customer.customer_id
+    row = await create_deal(uow, system, deal, at, origin="LEAD_CONVERSION", org_path=evt.team_path)
+    if lead_id:
+        await record_conversion(uow, evt, customer.customer_id, row.deal_id, at)
+    return row

@@ -8,9 +8,18 @@ from datetime import datetime
 from kit.auth import Principal
 from kit.errors import NotFound
 from salesops.common.v1.types_pb2 import Money
-from salesops.pipeline.v1 import deal_pb2, forecast_pb2, settings_pb2, stage_model_pb2, types_pb2
+from salesops.pipeline.v1 import (
+    customer_pb2,
+    deal_pb2,
+    forecast_pb2,
+    reconciliation_pb2,
+    settings_pb2,
+    stage_model_pb2,
+    types_pb2,
+)
 from services.pipeline import access, members
 from services.pipeline.convert import enum_value, ts
+from services.pipeline.customers import customer_message
 from services.pipeline.documents import deal_of
 from services.pipeline.domain import forecast as f
 from services.pipeline.domain import gates as g
@@ -23,6 +32,7 @@ from services.pipeline.store import (
     MemberProfileRow,
     SnapshotRow,
 )
+from services.pipeline.store_customers import CustomerRow, FinanceFactRow, ReconciliationIssueRow
 
 KIND = {
     g.Kind.REQUIRED_FIELD: deal_pb2.GATE_ITEM_KIND_REQUIRED_FIELD,
@@ -196,3 +206,53 @@ __all__ = [
     "review_proto",
     "totals_proto",
 ]
+
+
+@dataclass(frozen=True)
+class CustomerItem:
+    """A customer row with the leads it came from (read with it; the row's visibility is checked in SQL)."""
+
+    row: CustomerRow
+    lead_ids: tuple[str, ...] = ()
+
+
+class CustomerPresenter:
+    """Customers are found through `Customers.visible` / `customers_visible_to` (owner, org, or a visible
+    deal of theirs); what such a viewer sees of the account is all of it."""
+
+    def present(self, viewer: Principal, item: CustomerItem) -> customer_pb2.Customer:
+        return customer_message(item.row, list(item.lead_ids))
+
+
+class ReconciliationIssuePresenter:
+    """Issues are for the deal's owner, their managers and admins (unmatched facts: admins only)."""
+
+    def present(
+        self, viewer: Principal, item: ReconciliationIssueRow
+    ) -> reconciliation_pb2.ReconciliationIssue:
+        if not access.can_view(viewer, item.owner_user_id, item.org_path):
+            raise NotFound("pipeline.ReconciliationIssue", item.issue_id)
+        msg = reconciliation_pb2.ReconciliationIssue.FromString(item.body)
+        msg.issue_id = item.issue_id
+        return msg
+
+
+def fact_message(row: FinanceFactRow) -> reconciliation_pb2.FinanceFact:
+    """The stored fact as given, with what pipeline made of it (id, match, ingest time)."""
+    msg = reconciliation_pb2.FinanceFact.FromString(row.body)
+    msg.fact_id, msg.matched_deal_id, msg.ingest_time = row.fact_id, row.deal_id, ts(row.ingested_at)
+    matched = reconciliation_pb2.FACT_MATCH_STATUS_MATCHED
+    msg.match_status = matched if row.deal_id else reconciliation_pb2.FACT_MATCH_STATUS_UNMATCHED
+    return msg
+
+
+class FinanceFactPresenter:
+    """Facts are listed within `facts_visible_to` (their deal's scope; unmatched for admins)."""
+
+    def present(self, viewer: Principal, item: FinanceFactRow) -> reconciliation_pb2.FinanceFact:
+        return fact_message(item)
+
+
+CUSTOMERS = CustomerPresenter()
+ISSUES = ReconciliationIssuePresenter()
+FACTS = FinanceFactPresenter()

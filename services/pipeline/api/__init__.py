@@ -11,8 +11,10 @@ from kit.grpc.server import Registration
 from kit.runtime import Runtime
 from salesops.pipeline.v1 import pipeline_service_pb2, pipeline_service_pb2_grpc
 from services.pipeline.api.closing import ClosingApi
+from services.pipeline.api.customers import CustomersApi
 from services.pipeline.api.deals import DealsApi
 from services.pipeline.api.evidence import EvidenceApi
+from services.pipeline.api.finance import FinanceApi
 from services.pipeline.api.forecast import ForecastApi
 from services.pipeline.api.members import MembersApi
 from services.pipeline.api.settings import SettingsApi
@@ -23,7 +25,9 @@ from services.pipeline.api.stage_model import StageModelApi
 class PipelineServiceApi(
     DealsApi,
     ClosingApi,
+    CustomersApi,
     EvidenceApi,
+    FinanceApi,
     ForecastApi,
     MembersApi,
     SettingsApi,
