@@ -15,7 +15,7 @@ from kit.errors import FailedPrecondition, InvalidArgument
 from kit.resources import UnitOfWork
 from salesops.pipeline.v1 import events_pb2, stage_model_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
-from services.pipeline import criteria, events, gating, stage_models
+from services.pipeline import criteria, discipline, events, gating, stage_models
 from services.pipeline.convert import aware, bounded_text, date_proto, enum_name, enum_value, optional_date
 from services.pipeline.deals import MAX_AMOUNT_MINOR, USER_CATEGORIES, ZONE_SLACK
 from services.pipeline.documents import body_of, deal_of, tracked
@@ -184,7 +184,8 @@ async def reopen_deal(uow: UnitOfWork, who: Principal, req: pb.ReopenDealRequest
     row.expected_close_date = (
         optional_date(req.expected_close_date, "expected_close_date") or row.expected_close_date
     )
-    row.stage_entered_at = row.last_confirm_at = at
+    row.stage_entered_at = at
+    await discipline.touched(uow, row, who.user_id, at, new_stage=True)
     await _save(uow, who, row, before, at)
     evt = events_pb2.DealReopened(
         deal=await events.deal_context(uow, row), previous_category=previous, reopened_by=who.user_id
@@ -209,7 +210,7 @@ async def confirm_deal(uow: UnitOfWork, who: Principal, req: pb.ConfirmDealReque
     category = enum_name(types_pb2.ForecastCategory, req.forecast_category)
     if category and category not in USER_CATEGORIES:
         raise InvalidArgument.field("forecast_category", f"one of {', '.join(USER_CATEGORIES)}")
-    before, was_frozen = tracked(row), row.frozen
+    before = tracked(row)
     deal = deal_of(row)
     if req.HasField("expected_close_date"):
         deal.expected_close_date.CopyFrom(req.expected_close_date)
@@ -227,7 +228,7 @@ async def confirm_deal(uow: UnitOfWork, who: Principal, req: pb.ConfirmDealReque
     if req.HasField("next_step_date"):
         deal.next_step_date.CopyFrom(req.next_step_date)
     row.body = body_of(deal)
-    row.last_confirm_at, row.frozen = at, False
+    await discipline.touched(uow, row, who.user_id, at)  # thaws (DealUnfrozen) and restarts the clock
     await _save(uow, who, row, before, at)
     changed = [c.field for c in history.changes(before, tracked(row))]
     if changed:
@@ -235,9 +236,6 @@ async def confirm_deal(uow: UnitOfWork, who: Principal, req: pb.ConfirmDealReque
             deal=await events.deal_context(uow, row), changed_fields=changed, updated_by=who.user_id
         )
         await uow.emit(events.DEAL_UPDATED, updated, subject=row.deal_id)
-    if was_frozen:
-        thawed = events_pb2.DealUnfrozen(deal=await events.deal_context(uow, row), unfrozen_by=who.user_id)
-        await uow.emit(events.DEAL_UNFROZEN, thawed, subject=row.deal_id)
     return row
 
 

@@ -18,7 +18,7 @@ from kit.auth import Principal
 from kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Violations
 from kit.resources import UnitOfWork, merge_update, output_only_paths, sanitize_create
 from salesops.pipeline.v1 import deal_pb2, events_pb2, types_pb2
-from services.pipeline import access, criteria, events, members, pipeline_settings, stage_models
+from services.pipeline import access, criteria, discipline, events, members, pipeline_settings, stage_models
 from services.pipeline.convert import enum_name, to_date
 from services.pipeline.documents import body_of, deal_of, store_editable, tracked
 from services.pipeline.domain import history
@@ -258,6 +258,7 @@ async def update_deal(
         p = s.probability(stage, criteria.facts_of(domain, merged, evidence))
         row.probability, row.stage_probability = p.percent, p.base
     store_editable(row, merged)
+    await discipline.touched(uow, row, who.user_id, at)  # an update is the weekly update: it thaws
     row.updated_at, row.updated_by = at, who.user_id
     await repo.update_if_etag(row, incoming.etag)
     changed = history.changes(before, tracked(row))

@@ -16,7 +16,7 @@ from kit.auth import Principal
 from kit.errors import FailedPrecondition, InvalidArgument, PreconditionViolation
 from kit.resources import UnitOfWork
 from salesops.pipeline.v1 import deal_pb2, events_pb2, stage_model_pb2, types_pb2
-from services.pipeline import criteria, events, gating, stage_models
+from services.pipeline import criteria, discipline, events, gating, stage_models
 from services.pipeline.convert import aware, bounded_text
 from services.pipeline.documents import body_of, deal_of, tracked
 from services.pipeline.domain import history
@@ -107,8 +107,8 @@ async def _enter(
     row.probability, row.stage_probability = review.probability.percent, review.probability.base
     row.weighted_minor = s.weighted(row.amount_minor, row.probability)
     # A move counts as the weekly update: the dwell clock restarts and a frozen deal thaws.
-    row.stage_entered_at = row.last_confirm_at = at
-    row.frozen = False
+    row.stage_entered_at = at
+    await discipline.touched(uow, row, who.user_id, at, new_stage=True)
     row.updated_at, row.updated_by = at, who.user_id
     await Deals(uow).update_if_etag(row, "")
     await DealChanges(uow).append(row.deal_id, history.changes(before, tracked(row)), who.user_id, at)

@@ -9,7 +9,6 @@ deadlines is 167 or 169 hours, never a shifted 18:00.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -18,7 +17,7 @@ from zoneinfo import ZoneInfo
 ISO_DAYS = 7
 # The team's own p90 is a limit only with this many finished stays of the team in the stage.
 MIN_DWELL_SAMPLE = 10
-P90 = 0.9
+P90 = 90  # percent
 
 
 @dataclass(frozen=True)
@@ -88,17 +87,16 @@ class DwellLimit:
         return self.value * per
 
 
-def percentile(sorted_values: Sequence[float], share: float) -> float:
-    """The nearest-rank percentile (the value at rank ceil(share * n)) of ascending values."""
+def nearest_rank(percent: int, n: int) -> int:
+    """The 1-based rank of the nearest-rank percentile among n values: ceil(percent * n / 100)."""
+    return max(1, -(-percent * n // 100))
+
+
+def percentile(sorted_values: Sequence[float], percent: int) -> float:
+    """The nearest-rank percentile of ascending values (what the SQL side picks per team and stage)."""
     if not sorted_values:
         raise ValueError("no values")
-    rank = max(1, math.ceil(share * len(sorted_values)))
-    return float(sorted_values[rank - 1])
-
-
-def nearest_rank(share: float, n: int) -> int:
-    """The 1-based rank of the nearest-rank percentile among n values (the SQL side picks this row)."""
-    return max(1, math.ceil(share * n))
+    return float(sorted_values[nearest_rank(percent, len(sorted_values)) - 1])
 
 
 def effective_limit(fixed_seconds: int | None, team_p90_seconds: int | None) -> tuple[int, str] | None:

@@ -1,0 +1,74 @@
+"""Temporal activities of the tenant's discipline timer: all I/O, one transaction per batch.
+
+They run the rules for the instant the workflow woke for (its clock, not this
+process's), so a replayed or late activity decides as it would have on time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from temporalio import activity
+from temporalio.client import Client
+
+from kit.db import Database
+from kit.resources import UnitOfWork
+from services.pipeline import discipline, health
+from services.pipeline.discipline_workflows import (
+    PLAN,
+    SIGNAL,
+    SWEEP,
+    WORKFLOW_NAME,
+    DisciplineInput,
+    Plan,
+    PlanInput,
+    SweepInput,
+    Swept,
+    workflow_id,
+)
+from services.pipeline.store import transactions
+
+
+class DisciplineActivities:
+    def __init__(self, db: Database) -> None:
+        self.tx = transactions(db)
+
+    @activity.defn(name=PLAN)
+    async def plan(self, inp: PlanInput) -> Plan:
+        at = datetime.fromisoformat(inp.now)
+        async with self.tx.read(inp.tenant) as uow:
+            wake = await discipline.next_wake(uow, at)
+            wake = min(wake, await health.next_run(uow, at))
+        return Plan(wake.isoformat())
+
+    async def _batches(self, tenant: str, step: Callable[[UnitOfWork], Awaitable[int]]) -> int:
+        total = 0
+        while True:
+            activity.heartbeat(total)
+            done = await self.tx.run(tenant, step)
+            total += done
+            if done < discipline.BATCH:
+                return total
+
+    @activity.defn(name=SWEEP)
+    async def sweep(self, inp: SweepInput) -> Swept:
+        at = datetime.fromisoformat(inp.at)
+        frozen = await self._batches(inp.tenant, lambda uow: discipline.freeze_overdue(uow, at))
+        flagged = await self._batches(inp.tenant, lambda uow: discipline.flag_dwell(uow, at))
+        weeks = await self.tx.run(inp.tenant, lambda uow: health.run_due(uow, at))
+        return Swept(frozen, flagged, weeks)
+
+
+async def poke(client: Client, task_queue: str, tenant: str) -> None:
+    """Start the tenant's timer, or tell the running one to plan again (signal-with-start)."""
+    await client.start_workflow(
+        WORKFLOW_NAME,
+        DisciplineInput(tenant),
+        id=workflow_id(tenant),
+        task_queue=task_queue,
+        start_signal=SIGNAL,
+    )
+
+
+__all__ = ["DisciplineActivities", "poke"]
