@@ -287,6 +287,20 @@ class HealthRecords:
         return await self.session.scalar(stmt)  # type: ignore[no-any-return]
 
 
+class LeadResponses:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.session = uow.session
+
+    async def record_first(self, row: LeadResponseRow) -> bool:
+        """Keep the lead's first response only; False when one is already kept."""
+        stmt = select(LeadResponseRow.lead_id).where(LeadResponseRow.lead_id == row.lead_id)
+        if await self.session.scalar(stmt) is not None:
+            return False
+        self.session.add(row)
+        await self.session.flush()
+        return True
+
+
 class Anomalies(Repository[AnomalyRow]):
     model = AnomalyRow
     resource = "pipeline.ProcessAnomaly"
@@ -298,4 +312,4 @@ class Anomalies(Repository[AnomalyRow]):
         return await self.list(where, [Sort(AnomalyRow.detected_at, descending=True)], page, query)
 
 
-__all__ = ["Anomalies", "Baseline", "HealthRecords", "HealthSql", "Measured"]
+__all__ = ["Anomalies", "Baseline", "HealthRecords", "HealthSql", "LeadResponses", "Measured"]
