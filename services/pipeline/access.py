@@ -38,6 +38,14 @@ def require_assign(who: Principal, org_path: str) -> None:
         )
 
 
+def require_process_view(who: Principal, org_path: str) -> None:
+    """Process health and its anomalies: managers over the unit (supervisor: team, director: region), admins."""
+    if not (sees_all(who) or (who.has_role(*MANAGERS) and who.org_contains(org_path))):
+        raise PermissionDenied(
+            "process health is shown to the unit's managers and admins", reason="NOT_MANAGER"
+        )
+
+
 def require_admin(who: Principal) -> None:
     if not who.is_admin:
         raise PermissionDenied("admin only", reason="ADMIN_ONLY")

@@ -16,6 +16,7 @@ from services.pipeline.api.deals import DealsApi
 from services.pipeline.api.evidence import EvidenceApi
 from services.pipeline.api.finance import FinanceApi
 from services.pipeline.api.forecast import ForecastApi
+from services.pipeline.api.health import HealthApi
 from services.pipeline.api.members import MembersApi
 from services.pipeline.api.settings import SettingsApi
 from services.pipeline.api.snapshots import SnapshotsApi
@@ -29,6 +30,7 @@ class PipelineServiceApi(
     EvidenceApi,
     FinanceApi,
     ForecastApi,
+    HealthApi,
     MembersApi,
     SettingsApi,
     SnapshotsApi,
