@@ -165,6 +165,7 @@ class Settings:
                 keepalive_timeout_ms=env_int("SALESOPS_GRPC_KEEPALIVE_TIMEOUT_MS", 10_000),
                 max_connection_age_ms=env_int("SALESOPS_GRPC_MAX_CONNECTION_AGE_MS", 120_000),
                 max_connection_age_grace_ms=env_int("SALESOPS_GRPC_MAX_CONNECTION_AGE_GRACE_MS", 30_000),
+                reuse_port=env_bool("SALESOPS_GRPC_REUSE_PORT", False),
             ),
             log_level=env_str("SALESOPS_LOG_LEVEL", "INFO").upper(),
             log_format=env_str("SALESOPS_LOG_FORMAT", "json"),
