@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement
 from kit.auth import Principal
 from kit.errors import InvalidArgument, PermissionDenied
 from kit.resources import UnitOfWork
-from services.pipeline import access, pipeline_settings
+from services.pipeline import access, pipeline_settings, target_cascade
 from services.pipeline.domain import forecast as f
 from services.pipeline.repositories.deals import in_org, visible_to
 from services.pipeline.repositories.forecast import ForecastSums
@@ -63,4 +63,5 @@ async def compute(uow: UnitOfWork, who: Principal, q: ForecastQuery) -> Computed
         where.append(DealRow.owner_user_id.in_(q.user_ids))
     sums = await ForecastSums(uow).by_owner(where, start, end)
     totals, rows = f.fold(sums, level)
+    await target_cascade.beside_forecast(uow, who, q.granularity, start, org, q.user_ids, level, totals, rows)
     return Computed(start, end, level, totals, rows, await pipeline_settings.base_currency(uow))

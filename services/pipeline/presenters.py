@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,14 +16,16 @@ from salesops.pipeline.v1 import (
     reconciliation_pb2,
     settings_pb2,
     stage_model_pb2,
+    target_pb2,
     types_pb2,
 )
-from services.pipeline import access, members
+from services.pipeline import access, members, targets
 from services.pipeline.convert import enum_value, ts
 from services.pipeline.customers import customer_message
 from services.pipeline.documents import deal_of
 from services.pipeline.domain import forecast as f
 from services.pipeline.domain import gates as g
+from services.pipeline.domain import targets as tg
 from services.pipeline.domain.stages import Review
 from services.pipeline.store import (
     DealChangeRow,
@@ -33,6 +36,7 @@ from services.pipeline.store import (
     SnapshotRow,
 )
 from services.pipeline.store_customers import CustomerRow, FinanceFactRow, ReconciliationIssueRow
+from services.pipeline.store_targets import TargetCalibrationRow, TargetRow
 
 KIND = {
     g.Kind.REQUIRED_FIELD: deal_pb2.GATE_ITEM_KIND_REQUIRED_FIELD,
@@ -173,6 +177,9 @@ def totals_proto(t: f.Totals, currency: str) -> forecast_pb2.ForecastTotals:
         frozen_amount=_money(t.frozen_amount),
         frozen_deal_count=t.frozen_count,
     )
+    msg.open_pipeline_amount.CopyFrom(_money(t.open_amount))
+    if t.targeted:  # targets were looked up (GetForecast): coverage answered, whatever it is
+        _coverage(msg, t, _money)
     for name in ("PIPELINE", "BEST_CASE", "COMMIT", "CLOSED", "OMITTED"):
         c = t.categories.get(name)
         if c is not None:
@@ -183,6 +190,18 @@ def totals_proto(t: f.Totals, currency: str) -> forecast_pb2.ForecastTotals:
                 deal_count=c.count,
             )
     return msg
+
+
+def _coverage(msg: forecast_pb2.ForecastTotals, t: f.Totals, money: Callable[[int], Money]) -> None:
+    cov = tg.coverage(t.open_amount, t.won_amount, t.target)
+    msg.coverage_state = enum_value(target_pb2.CoverageState, cov.state.value)
+    if t.target is not None:
+        msg.target_amount.CopyFrom(money(t.target))
+        msg.challenge_target_amount.CopyFrom(money(t.challenge if t.challenge is not None else t.target))
+    if cov.remaining is not None:
+        msg.remaining_target_amount.CopyFrom(money(cov.remaining))
+    if cov.ratio is not None:
+        msg.coverage_ratio = cov.ratio
 
 
 DEALS = DealPresenter()
@@ -256,3 +275,32 @@ class FinanceFactPresenter:
 CUSTOMERS = CustomerPresenter()
 ISSUES = ReconciliationIssuePresenter()
 FACTS = FinanceFactPresenter()
+
+
+class TargetPresenter:
+    """A target is seen by its rep and owner, the managers of its org and admins (targets.can_view)."""
+
+    def present(self, viewer: Principal, item: TargetRow) -> target_pb2.Target:
+        if not targets.can_view(viewer, item):
+            raise NotFound("pipeline.Target", item.target_id)
+        return targets.document(item)
+
+
+class TargetCalibrationPresenter:
+    """A calibration is seen by whoever sees its target (its copied rep, owner and org path)."""
+
+    def present(self, viewer: Principal, item: TargetCalibrationRow) -> target_pb2.TargetCalibration:
+        if not (
+            access.sees_all(viewer)
+            or viewer.user_id in (item.user_id, item.owner_user_id)
+            or access.manages(viewer, item.org_path)
+        ):
+            raise NotFound("pipeline.TargetCalibration", item.calibration_id)
+        msg = target_pb2.TargetCalibration.FromString(item.body)
+        msg.audit.create_time.CopyFrom(ts(item.created_at))
+        msg.audit.created_by = item.created_by
+        return msg
+
+
+TARGETS = TargetPresenter()
+CALIBRATIONS = TargetCalibrationPresenter()

@@ -21,6 +21,7 @@ from services.pipeline.api.members import MembersApi
 from services.pipeline.api.settings import SettingsApi
 from services.pipeline.api.snapshots import SnapshotsApi
 from services.pipeline.api.stage_model import StageModelApi
+from services.pipeline.api.targets import TargetsApi
 
 
 class PipelineServiceApi(
@@ -35,6 +36,7 @@ class PipelineServiceApi(
     SettingsApi,
     SnapshotsApi,
     StageModelApi,
+    TargetsApi,
     pipeline_service_pb2_grpc.PipelineServiceServicer,
 ):
     """PipelineService assembled from its resources' modules."""

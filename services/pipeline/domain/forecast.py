@@ -97,6 +97,12 @@ class Totals:
     frozen_amount: int = 0
     frozen_count: int = 0
     categories: dict[str, CategorySum] = field(default_factory=dict)
+    open_amount: int = 0  # open pipeline: amounts of open deals not OMITTED (coverage's numerator)
+    # Targets beside the forecast (target_cascade.beside_forecast): committed and challenge, None
+    # without one; `targeted` once they were looked up (snapshots do not).
+    target: int | None = None
+    challenge: int | None = None
+    targeted: bool = False
 
     def add(self, a: Aggregate) -> None:
         category = effective_category(a.status, a.frozen, a.category)
@@ -110,6 +116,7 @@ class Totals:
             return
         self.weighted += a.weighted
         self.open_count += a.count
+        self.open_amount += a.amount
         if a.frozen:
             self.frozen_amount += a.amount
             self.frozen_count += a.count
