@@ -58,7 +58,7 @@ class HealthApi(ApiBase):
         metrics: list[str] = []
         for i, m in enumerate(request.metrics):
             name = enum_name(process_health_pb2.ProcessMetric, m)
-            if not name:
+            if not name or name.startswith("UNKNOWN_"):
                 raise InvalidArgument.field(f"metrics[{i}]", "a process metric")
             metrics.append(name)
         after = from_ts(request.detect_time_after, "detect_time_after")
