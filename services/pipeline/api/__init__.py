@@ -10,6 +10,8 @@ from kit.grpc import diagnostics
 from kit.grpc.server import Registration
 from kit.runtime import Runtime
 from salesops.pipeline.v1 import pipeline_service_pb2, pipeline_service_pb2_grpc
+from services.pipeline.api.accuracy import AccuracyApi
+from services.pipeline.api.calls import CallsApi
 from services.pipeline.api.closing import ClosingApi
 from services.pipeline.api.customers import CustomersApi
 from services.pipeline.api.deals import DealsApi
@@ -26,6 +28,8 @@ from services.pipeline.api.targets import TargetsApi
 
 class PipelineServiceApi(
     DealsApi,
+    AccuracyApi,
+    CallsApi,
     ClosingApi,
     CustomersApi,
     EvidenceApi,
