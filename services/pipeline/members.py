@@ -97,8 +97,15 @@ async def update_profile(
         return row
     merged = merge_update(document(row), incoming, mask)
     _check(merged)
+    moved_from = row.org_path
     _store(row, merged, who, at)
     await repo.update_if_etag(row, incoming.etag)
+    if row.org_path != moved_from:
+        # The member's forecast calls follow them (audited, never dropped). Imported here: calls
+        # reaches members through deals.
+        from services.pipeline.calls import rehome_member
+
+        await rehome_member(uow, row.user_id, row.org_path, who.user_id, at)
     return row
 
 
