@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -46,10 +46,10 @@ def lines() -> list[str]:
 
 
 @pytest.fixture
-def supervisor(tmp_path: Path, lines: list[str]) -> Supervisor:
+def supervisor(tmp_path: Path, lines: list[str]) -> Iterator[Supervisor]:
     policy = RestartPolicy(base_delay=0.1, max_delay=0.4, stable_after=5.0, crash_loop_after=3)
     sup = Supervisor(tmp_path / "supervisor.json", policy, lines.append)
-    yield sup  # type: ignore[misc]
+    yield sup
     sup.stop(timeout=5)
 
 
