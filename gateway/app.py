@@ -35,12 +35,14 @@ from gateway.config import GatewaySettings
 from gateway.docs_page import DOCS_HTML, docs_static_dir
 from gateway.health import BackendHealth
 from gateway.idempotency import IdempotencyStore
+from gateway.metrics import GatewayMetrics
 from gateway.openapi import build_openapi
 from gateway.proxy import Gateway, internal_error
 from gateway.ratelimit import RateLimiter
 from gateway.routes import Router, load_routes
 from gateway.supervision import status_path, supervised_children
 from kit.auth import AuthConfig, TokenVerifier
+from kit.metrics.endpoint import serve_metrics
 
 access_log = logging.getLogger("salesops.gateway.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")
@@ -143,6 +145,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        metrics = serve_metrics()  # SALESOPS_METRICS_PORT; one per process (run one worker per pod)
         health.open()
         gateway.backends.open()
         redis = Redis.from_url(cfg.redis_url)
@@ -156,6 +159,8 @@ def create_app(
             await health.close()
             await gateway.backends.close()
             await redis.aclose()
+            if metrics is not None:
+                await asyncio.to_thread(metrics.close)
 
     app = Starlette(
         routes=[
@@ -208,4 +213,4 @@ def create_app(
             ],
             max_age=600,
         )
-    return RequestIdMiddleware(outer)
+    return GatewayMetrics(RequestIdMiddleware(outer), frozenset(fixed))

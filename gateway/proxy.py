@@ -28,6 +28,7 @@ from gateway import errors as gw_errors
 from gateway.backends import Backends
 from gateway.bounds import RequestBounds, address_bucket, client_address
 from gateway.idempotency import IdempotencyStore, KeyReused, Stored, fingerprint
+from gateway.metrics import ROUTE_KEY
 from gateway.ratelimit import Blocked, Decision, RateLimiter
 from gateway.routes import Route, Router
 from gateway.transcode import build_request, to_json_bytes
@@ -301,6 +302,7 @@ class Gateway:
         if found is None:
             return respond(self.not_routed(method, path))
         route = found[0]
+        request.scope[ROUTE_KEY] = route.path.template  # the metrics' label (gateway.metrics)
         # A span per call whose context travels in the metadata; not made current, which
         # saves a context attach/detach on the hot path (the access log runs outside it anyway).
         span = tracer.start_span(route.span_name, kind=SpanKind.SERVER)

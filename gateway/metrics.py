@@ -1,0 +1,74 @@
+"""Gateway request metrics: an ASGI wrapper counting every answer by route template and status.
+
+The route label is the matched template (``/v1/leads/{lead_id}``), which the proxy puts in
+the ASGI scope under :data:`ROUTE_KEY`; fixed paths (``/healthz``, ``/openapi.json``...) are
+their own label and anything else is ``unmatched``, so a scanner probing random paths cannot
+grow the series. The duration is the time until the response starts (for an event stream,
+until it is open).
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kit.metrics import GATEWAY_IN_FLIGHT, GATEWAY_REQUESTS, GATEWAY_SECONDS
+
+ROUTE_KEY = "salesops.route"
+UNMATCHED = "unmatched"
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+
+class GatewayMetrics:
+    def __init__(self, app: ASGIApp, fixed_paths: frozenset[str]) -> None:
+        self.app = app
+        self.fixed = fixed_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # an exception before any answer: the server's fault
+        timed = False
+
+        def observe() -> None:
+            nonlocal timed
+            if not timed:
+                timed = True
+                GATEWAY_SECONDS.labels(self._method(scope), self._route(scope)).observe(
+                    time.perf_counter() - started
+                )
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                observe()
+            await send(message)
+
+        GATEWAY_IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            GATEWAY_IN_FLIGHT.dec()
+            observe()
+            GATEWAY_REQUESTS.labels(self._method(scope), self._route(scope), str(status)).inc()
+
+    def _route(self, scope: Scope) -> str:
+        route = scope.get(ROUTE_KEY)
+        if route:
+            return str(route)
+        path = scope.get("path", "")
+        if path in self.fixed:
+            return str(path)
+        return "/docs/static" if path.startswith("/docs/static/") else UNMATCHED
+
+    @staticmethod
+    def _method(scope: Scope) -> str:
+        method = str(scope.get("method", ""))
+        return method if method in METHODS else "OTHER"
+
+
+__all__ = ["ROUTE_KEY", "GatewayMetrics"]
