@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
-from kit.runtime import ServiceSpec
-from services.pipeline import api, consumers, seed, store
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kit.runtime import Runtime, ServiceSpec
+from services.pipeline import (
+    api,
+    consumers,
+    reconciliation_activities,
+    reconciliation_workflows,
+    seed,
+    store,
+)
+
+
+def _activities(rt: Runtime) -> Sequence[Callable[..., Any]]:
+    return [*reconciliation_activities.build(rt)]
+
 
 SPEC = ServiceSpec(
     name="pipeline",
@@ -11,7 +26,14 @@ SPEC = ServiceSpec(
     outbox=store.outbox,
     processed_events=store.processed_events,
     servicers=api.registrations,
-    # Converted leads become deals (idempotent: one deal per lead).
-    consumers=(consumers.LEADS_CONSUMER,),
+    # Each deal's reconciliation timer (payment terms, a won deal's contract grace).
+    workflows=(reconciliation_workflows.ReconciliationWorkflow,),
+    activities=_activities,
+    consumers=(
+        # Converted leads become deals (idempotent: one deal per lead); follow-ups feed the customer view.
+        consumers.LEADS_CONSUMER,
+        # Pipeline's own fact and outcome events arm each deal's reconciliation timer.
+        reconciliation_activities.RECONCILIATION_CONSUMER,
+    ),
     demo_seed=seed.demo_seed,
 )

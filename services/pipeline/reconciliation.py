@@ -152,7 +152,6 @@ async def ingest(
                 fact_id=str(ULID()), source_system=incoming.source_system, external_id=incoming.external_id
             )
             result.status = pb.FACT_INGEST_STATUS_ACCEPTED
-            uow.session.add(row)
         else:
             result.status = pb.FACT_INGEST_STATUS_UPDATED
         deal = await _match(uow, incoming)
@@ -167,6 +166,7 @@ async def ingest(
         row.due_date = optional_date(incoming.payment_due_date, "payment_due_date")
         row.occurred_at, row.source_updated_at, row.ingested_at = occurred, updated, at
         row.body = body.SerializeToString(deterministic=True)
+        uow.session.add(row)  # added once complete: matching above queries (autoflush)
         await uow.session.flush()
         result.fact.CopyFrom(fact_message(row))
         await uow.emit(

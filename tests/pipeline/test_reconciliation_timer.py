@@ -1,0 +1,118 @@
+"""The reconciliation timer on the time-skipping Temporal server: "past terms" and "won without a
+contract" are raised when their time comes (and not when the payment arrived first), and recorded
+histories replay without nondeterminism."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from kit.temporal import WorkerRunner, build_worker
+from salesops.pipeline.v1 import reconciliation_pb2 as R
+from services.pipeline.app import SPEC
+from services.pipeline.reconciliation_activities import poke
+from services.pipeline.reconciliation_workflows import Checked, ReconciliationWorkflow
+from tests.pipeline.conftest import Pipeline
+from tests.pipeline.helpers import in_days
+from tests.pipeline.test_reconciliation import fact, ingest, issues, won_deal
+
+
+@pytest.fixture
+async def worker(pipeline: Pipeline, temporal_skipping: WorkflowEnvironment) -> AsyncIterator[str]:
+    queue = f"pipeline-recon-{uuid.uuid4().hex[:8]}"
+    rt = SimpleNamespace(db=pipeline.db)
+    runner = WorkerRunner(
+        build_worker(
+            temporal_skipping.client,
+            queue,
+            workflows=list(SPEC.workflows),
+            activities=list(SPEC.activities(rt)),  # type: ignore[arg-type]
+        )
+    )
+    runner.start()
+    try:
+        yield queue
+    finally:
+        await runner.stop()
+
+
+async def run(
+    env: WorkflowEnvironment, queue: str, deal_id: str
+) -> tuple[Checked, WorkflowHandle[object, object]]:
+    handle = await poke(env.client, queue, "demo", deal_id)
+    result = await handle.result(rpc_timeout=timedelta(seconds=120))  # time skips while it sleeps
+    return Checked(**result) if isinstance(result, dict) else result, handle
+
+
+async def test_signed_but_unpaid_is_raised_when_terms_and_grace_have_passed(
+    pipeline: Pipeline, temporal_skipping: WorkflowEnvironment, worker: str
+) -> None:
+    await won_deal(pipeline, "T1", 1_000_000)
+    await ingest(
+        pipeline,
+        fact(
+            "HT-T1", R.FINANCE_FACT_KIND_CONTRACT_SIGNED, 1_000_000, deal_id="T1", payment_due_date=in_days(3)
+        ),
+    )
+    assert await issues(pipeline) == []  # nothing is due yet
+    checked, handle = await run(temporal_skipping, worker, "T1")
+    assert checked.open_issues == 1 and checked.next_at == ""
+    [issue] = await issues(pipeline, user="rep-a1")
+    assert issue.kind == R.RECONCILIATION_ISSUE_KIND_SIGNED_NOT_PAID
+    assert (issue.expected_amount.amount_minor, issue.actual_amount.amount_minor) == (1_000_000, 0)
+    # Detected on the workflow's clock: after the due date (3 days) plus the 7-day grace.
+    detected = issue.detect_time.ToDatetime(tzinfo=UTC)
+    assert detected >= datetime.now(UTC) + timedelta(days=9)
+    history = await handle.fetch_history()
+    await Replayer(workflows=[ReconciliationWorkflow]).replay_workflow(history)
+
+
+async def test_paid_in_time_raises_nothing(
+    pipeline: Pipeline, temporal_skipping: WorkflowEnvironment, worker: str
+) -> None:
+    await won_deal(pipeline, "T2", 500_000)
+    await ingest(
+        pipeline,
+        fact(
+            "HT-T2", R.FINANCE_FACT_KIND_CONTRACT_SIGNED, 500_000, deal_id="T2", payment_due_date=in_days(2)
+        ),
+        fact("PAY-T2", R.FINANCE_FACT_KIND_PAYMENT_RECEIVED, 500_000, deal_id="T2"),
+    )
+    checked, _ = await run(temporal_skipping, worker, "T2")
+    assert checked.open_issues == 0
+    assert await issues(pipeline) == []
+
+
+async def test_won_without_a_contract_after_the_grace(
+    pipeline: Pipeline, temporal_skipping: WorkflowEnvironment, worker: str
+) -> None:
+    await won_deal(pipeline, "T3", 800_000, owner="rep-b1")
+    checked, handle = await run(temporal_skipping, worker, "T3")
+    assert checked.open_issues == 1
+    [issue] = await issues(pipeline, user="sup-b")
+    assert (issue.kind, issue.deal_id, issue.owner_user_id) == (
+        R.RECONCILIATION_ISSUE_KIND_WON_WITHOUT_CONTRACT,
+        "T3",
+        "rep-b1",
+    )
+    assert await issues(pipeline, user="sup-a") == []
+    # The contract arrives: the issue is cleared by the data.
+    await ingest(
+        pipeline,
+        fact(
+            "HT-T3", R.FINANCE_FACT_KIND_CONTRACT_SIGNED, 800_000, deal_id="T3", payment_due_date=in_days(30)
+        ),
+    )
+    assert await issues(pipeline) == []
+    resolved = await issues(pipeline, states=[R.RECONCILIATION_ISSUE_STATE_RESOLVED])
+    assert [(i.resolution, i.resolved_by) for i in resolved] == [
+        (R.RECONCILIATION_RESOLUTION_CLEARED_BY_DATA, "system:pipeline")
+    ]
+    await Replayer(workflows=[ReconciliationWorkflow]).replay_workflow(await handle.fetch_history())
