@@ -259,7 +259,8 @@ class ReconciliationIssuePresenter:
 def fact_message(row: FinanceFactRow) -> reconciliation_pb2.FinanceFact:
     """The stored fact as given, with what pipeline made of it (id, match, ingest time)."""
     msg = reconciliation_pb2.FinanceFact.FromString(row.body)
-    msg.fact_id, msg.matched_deal_id, msg.ingest_time = row.fact_id, row.deal_id, ts(row.ingested_at)
+    msg.fact_id, msg.matched_deal_id = row.fact_id, row.deal_id
+    msg.ingest_time.CopyFrom(ts(row.ingested_at))
     matched = reconciliation_pb2.FACT_MATCH_STATUS_MATCHED
     msg.match_status = matched if row.deal_id else reconciliation_pb2.FACT_MATCH_STATUS_UNMATCHED
     return msg
