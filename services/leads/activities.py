@@ -15,6 +15,7 @@ from datetime import datetime
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from kit import metrics
 from kit.db import Database
 from kit.resources import UnitOfWork
 from salesops.leads.v1 import enums_pb2, events_pb2
@@ -51,8 +52,10 @@ class WatchActivities:
         Returns the lead's next timer.
         """
         at = datetime.fromisoformat(inp.at)
+        applied: list[str] = []  # the breach action, once committed: for the metrics below
 
         async def work(uow: UnitOfWork) -> Timer:
+            applied.clear()  # a retried transaction starts over
             row = await LeadRepository(uow).find_locked(inp.lead_id)
             if row is None:
                 return Timer()
@@ -61,9 +64,15 @@ class WatchActivities:
             if inp.kind in due and due[inp.kind] <= at:
                 await APPLY[inp.kind](uow, row, tenant, at)
                 await uow.session.flush()
+                applied.append(row.sla_breach_action or "")
             return _next(row, tenant)
 
-        return await self.tx.run(inp.tenant, work)
+        found = await self.tx.run(inp.tenant, work)
+        if applied and inp.kind == sla.REMIND:
+            metrics.SLA_REMINDERS.inc()
+        elif applied and inp.kind == sla.BREACH:
+            metrics.SLA_BREACHES.labels(applied[0] or "UNSPECIFIED").inc()
+        return found
 
 
 async def _remind(uow: UnitOfWork, row: LeadRow, tenant: TenantPolicies, at: datetime) -> None:
