@@ -59,6 +59,24 @@ def _port(name: str, default: int, auto: bool) -> int:
     return value
 
 
+def port_variables() -> list[str]:
+    return [
+        "SALESOPS_LOCAL_REDIS_PORT",
+        "SALESOPS_TEMPORAL_PORT",
+        "SALESOPS_TEMPORAL_UI_PORT",
+        *(f"SALESOPS_{name.upper()}_PORT" for name in SERVICES),
+        "SALESOPS_GATEWAY_PORT",
+    ]
+
+
+def refuse_taken_ports() -> None:
+    """Ports set in the environment must be free: say so before starting anything."""
+    for name in port_variables():
+        value = env_int(name, 0)
+        if value and infra.port_open("127.0.0.1", value):
+            raise SystemExit(f"salesops: {name}={value}, but {ports.explain(value)}")
+
+
 def leftovers(var: Path) -> list[tuple[str, int]]:
     """Children of an earlier launcher on this var/ that still run (it died without stopping
     them): they hold the SQLite files, Redis's AOF, Temporal's database and their ports."""
@@ -209,6 +227,7 @@ def main() -> None:
     var: Path = args.var.resolve()
     lock = _lock(var)
     refuse_leftovers(var)
+    refuse_taken_ports()
     stack = Stack(var, args.auto_ports)
     stopping = False
 

@@ -47,6 +47,24 @@ def test_an_explicit_port_that_is_taken_stops_the_start_naming_the_holder(listen
         launcher._port("SALESOPS_GATEWAY_PORT", 8080, auto=False)
 
 
+def test_make_run_refuses_a_taken_port_before_starting_anything(listener: int, tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "SALESOPS_NOTIFY_PORT": str(listener)}
+    run = subprocess.run(
+        [sys.executable, "-m", "deploy.local", "--var", str(tmp_path / "var"), "--auto-ports"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode != 0
+    assert f"SALESOPS_NOTIFY_PORT={listener}, but port {listener} is held by pid {os.getpid()}" in run.stderr
+    assert f"kill {os.getpid()}" in run.stderr
+    assert "starting the local stack" not in run.stdout  # nothing was started
+    assert not (tmp_path / "var" / "logs").exists()
+
+
 def test_a_taken_default_port_is_named_and_another_one_used(
     listener: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
