@@ -178,8 +178,7 @@ def totals_proto(t: f.Totals, currency: str) -> forecast_pb2.ForecastTotals:
         frozen_deal_count=t.frozen_count,
     )
     msg.open_pipeline_amount.CopyFrom(_money(t.open_amount))
-    if t.targeted:  # targets were looked up (GetForecast): coverage answered, whatever it is
-        _coverage(msg, t, _money)
+    _coverage(msg, t, _money)  # always answered: NO_TARGET where no target was put beside the totals
     for name in ("PIPELINE", "BEST_CASE", "COMMIT", "CLOSED", "OMITTED"):
         c = t.categories.get(name)
         if c is not None:
