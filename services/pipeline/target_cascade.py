@@ -94,9 +94,6 @@ async def beside_forecast(
     else the unit's (the caller's unit when no path is named). Targets the caller may not see
     are left out, so a row holding only part of a unit never shows the unit's target.
     """
-    totals.targeted = True
-    for r in rows:
-        r.totals.targeted = True
     if granularity not in t.PERIODS:
         return  # targets are set per month, quarter or year
     repo = Targets(uow)

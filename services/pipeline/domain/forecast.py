@@ -99,10 +99,9 @@ class Totals:
     categories: dict[str, CategorySum] = field(default_factory=dict)
     open_amount: int = 0  # open pipeline: amounts of open deals not OMITTED (coverage's numerator)
     # Targets beside the forecast (target_cascade.beside_forecast): committed and challenge, None
-    # without one; `targeted` once they were looked up (snapshots do not).
+    # without one (snapshots do not look them up).
     target: int | None = None
     challenge: int | None = None
-    targeted: bool = False
 
     def add(self, a: Aggregate) -> None:
         category = effective_category(a.status, a.frozen, a.category)
