@@ -166,3 +166,15 @@ def test_children_end_when_their_launcher_is_killed(tmp_path: Path) -> None:
     parent.kill()
     parent.wait(timeout=30)
     _until("the child to end with its parent", lambda: not _alive(pid), timeout=30)
+
+
+def test_the_gateway_reads_no_launcher_file_in_production(tmp_path: Path) -> None:
+    path = tmp_path / "supervisor.json"
+    path.write_text(json.dumps({"children": {"leads": {"state": "restarting", "restarts": 2}}}))
+    os.environ[STATUS_ENV] = str(path)
+    assert supervised_children(status_path()) == {"leads": {"state": "restarting", "restarts": 2}}
+    os.environ["SALESOPS_ENV"] = "production"  # Kubernetes restarts pods; /readyz is the backends' alone
+    assert status_path() is None and supervised_children(status_path()) is None
+    os.environ["SALESOPS_ENV"] = "embedded"
+    path.write_text("{half a fi")  # never half-written by the launcher, but never fatal either
+    assert supervised_children(status_path()) is None
