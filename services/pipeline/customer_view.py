@@ -37,6 +37,9 @@ async def customer_view(
     for d in deals:
         item = view.deals.add(deal=DEALS.present(who, DealView(d, full=True)))
         item.changes.extend(CHANGES.present(who, c) for c in changes[d.deal_id])
+    # Leads and their follow-ups as far as their deals are visible (or the caller owned the lead).
+    visible_ids = {d.deal_id for d in deals}
+    leads = [x for x in leads if x.deal_id in visible_ids or x.owner_user_id == who.user_id]
     for lead in leads:
         view.leads.add(
             lead_id=lead.lead_id,
@@ -47,7 +50,7 @@ async def customer_view(
             lead_create_time=ts(lead.lead_created_at),
             convert_time=ts(lead.converted_at),
         )
-    for f in await activity.follow_ups_of(customer_id):
+    for f in await activity.follow_ups_of([x.lead_id for x in leads]):
         up = view.follow_ups.add(
             activity_id=f.activity_id,
             lead_id=f.lead_id,

@@ -131,8 +131,9 @@ class CustomerActivity(Repository[CustomerLeadRow]):
         )
         return list(await self.session.scalars(stmt))
 
-    async def follow_ups_of(self, customer_id: str) -> list[LeadFollowUpRow]:
-        leads = select(CustomerLeadRow.lead_id).where(CustomerLeadRow.customer_id == customer_id)
+    async def follow_ups_of(self, leads: list[str]) -> list[LeadFollowUpRow]:
+        if not leads:
+            return []
         stmt = (
             select(LeadFollowUpRow)
             .where(LeadFollowUpRow.lead_id.in_(leads))
