@@ -38,10 +38,15 @@ SLA timers (leads worker, when a watch timer is applied):
 - ``salesops_sla_breaches_total{action}``: ``action`` = the breach action (``REASSIGN_NEXT_REP``, ...)
 
 Temporal SDK (worker processes): the SDK's own metrics, bridged from a temporalio
-``MetricBuffer`` into the same endpoint (one port per process), with the SDK's names
-and the ``temporal_`` prefix, e.g. ``temporal_workflow_task_schedule_to_start_latency_seconds``,
-``temporal_activity_execution_failed_total``, ``temporal_worker_task_slots_available``,
-``temporal_sticky_cache_size``, ``temporal_num_pollers`` (see :mod:`kit.metrics.temporal`).
+``MetricBuffer`` into the same endpoint (one port per process, see :mod:`kit.metrics.temporal`),
+with the SDK's names, the ``temporal_`` prefix and durations in seconds (no unit suffix), labelled
+by namespace, task_queue, workflow_type / activity_type, worker_type. Seen on a leads worker:
+``temporal_workflow_task_schedule_to_start_latency`` and ``temporal_activity_schedule_to_start_latency``
+(histograms: task-queue backlog), ``temporal_workflow_task_execution_latency``,
+``temporal_workflow_completed_total`` / ``temporal_workflow_failed_total``,
+``temporal_activity_execution_failed_total``, ``temporal_worker_task_slots_available`` /
+``_used``, ``temporal_num_pollers``, ``temporal_sticky_cache_size``, ``temporal_request_total``
+(client calls to the server) and ``temporal_request_failure_total``.
 
 Process: ``process_cpu_seconds_total``, ``process_resident_memory_bytes`` ... from
 prometheus-client's default collectors (the capacity benchmark reads CPU the same way).
