@@ -39,7 +39,7 @@ def cny(minor: int) -> Money:
 
 def target(
     target_id: str,
-    level: int,
+    level: types_pb2.OrgLevel.ValueType,
     committed: int,
     *,
     org: str = "",

@@ -4,6 +4,8 @@ B1 lost and B3 omitted stay out of the open pipeline)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from salesops.pipeline.v1 import forecast_pb2, target_pb2, types_pb2
@@ -32,7 +34,7 @@ async def fixture(p: Pipeline) -> None:
     await put(p, target("a2", REP, 400_000, user="rep-a2", period=MARCH), user="sup-a")
 
 
-def cov(t: forecast_pb2.ForecastTotals) -> tuple[int, int | None, int | None, float | None]:
+def cov(t: forecast_pb2.ForecastTotals) -> tuple[Any, ...]:
     """(state, target, remaining, ratio) with unset fields as None."""
     return (
         t.coverage_state,
