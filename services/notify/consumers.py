@@ -4,7 +4,10 @@ leads.SlaReminderDue -> the owner (SLA reminder); leads.SlaBreached -> the owner
 and, when the policy escalates, the supervisor (critical); leads.LeadNeedsAttention
 -> the supervisor; pipeline.ApprovalStepWaiting -> the approvers; pipeline.ApprovalStepIdle
 -> the approvers (or the escalation targets) also by SMS and WeCom; pipeline.DealFrozen
--> the owner; pipeline.DealDwellExceeded -> owner and supervisor; knowledge.FeedbackDue -> the user. Dedupe keys carry the subject and deadline, so a re-emitted event
+-> owner and supervisor (DealUnfrozen resolves it); pipeline.DealDwellExceeded -> owner and
+supervisor; pipeline.ProcessAnomalyDetected -> the team's supervisor;
+pipeline.ReconciliationIssueRaised -> the deal owner (ReconciliationIssueResolved resolves it);
+knowledge.FeedbackDue -> the user. Dedupe keys carry the subject and deadline, so a re-emitted event
 (or a producer retry with a new event id) does not notify twice.
 """
 
@@ -26,7 +29,7 @@ from salesops.common.v1 import types_pb2
 from salesops.knowledge.v1 import events_pb2 as knowledge_events
 from salesops.leads.v1 import events_pb2 as leads_events
 from salesops.notify.v1 import notification_pb2, notify_service_pb2
-from salesops.pipeline.v1 import approval_pb2
+from salesops.pipeline.v1 import approval_pb2, process_health_pb2, reconciliation_pb2
 from salesops.pipeline.v1 import events_pb2 as pipeline_events
 from services.notify import cancelling, live, sending
 from services.notify.presenters import INBOX_ITEM
@@ -47,6 +50,9 @@ TYPES = (
     "pipeline.DealUnfrozen",
     "pipeline.ApprovalReturned",
     "pipeline.ApprovalCompleted",
+    "pipeline.ProcessAnomalyDetected",
+    "pipeline.ReconciliationIssueRaised",
+    "pipeline.ReconciliationIssueResolved",
 )
 
 
@@ -74,6 +80,9 @@ def resolutions(envelope: EventEnvelope) -> list[Resolve]:
     if kind == "pipeline.ApprovalCompleted":
         completed = unpack_payload(envelope, pipeline_events.ApprovalCompleted)
         return [Resolve("pipeline", "approval", completed.approval.approval_id, ("approval_waiting",))]
+    if kind == "pipeline.ReconciliationIssueResolved":
+        settled = unpack_payload(envelope, pipeline_events.ReconciliationIssueResolved)
+        return [Resolve("pipeline", "reconciliation_issue", settled.issue_id, ("anomaly",))]
     return []
 
 
@@ -178,7 +187,7 @@ def translate(envelope: EventEnvelope) -> list[notification_pb2.Notification]:
         return [
             _notification(
                 N.NOTIFICATION_CATEGORY_FROZEN_DEAL,
-                [e5.deal.owner_user_id],
+                [e5.deal.owner_user_id, e5.deal.supervisor_user_id],
                 vars_,
                 ref,
                 f"frozen:{e5.deal.deal_id}:{_ts_key(e5.frozen_time)}",
@@ -208,17 +217,20 @@ def translate(envelope: EventEnvelope) -> list[notification_pb2.Notification]:
     if kind == "pipeline.DealDwellExceeded":
         e7 = unpack_payload(envelope, pipeline_events.DealDwellExceeded)
         ref = types_pb2.ResourceRef(service="pipeline", kind="deal", id=e7.deal.deal_id)
-        vars_ = {
+        limit = e7.dwell_deadline_time.ToDatetime() - e7.stage_enter_time.ToDatetime()
+        dwell_vars: dict[str, object] = {
             "deal_name": e7.deal.title or e7.deal.deal_id,
             "deal_id": e7.deal.deal_id,
             "stage": e7.stage_id,
+            # Whole days in the stage when the limit was reached (a limit in hours rounds up).
+            "days": max(1, -(-int(limit.total_seconds()) // 86400)),
         }
         users = [e7.deal.owner_user_id, e7.deal.supervisor_user_id]
         return [
             _notification(
                 N.NOTIFICATION_CATEGORY_DWELL_ALERT,
                 users,
-                vars_,
+                dwell_vars,
                 ref,
                 f"dwell:{e7.deal.deal_id}:{e7.stage_id}:{_ts_key(e7.stage_enter_time)}",
             )
@@ -279,7 +291,56 @@ def translate(envelope: EventEnvelope) -> list[notification_pb2.Notification]:
                 f"approval_decided:{e10.approval.approval_id}",
             )
         ]
+    if kind == "pipeline.ProcessAnomalyDetected":
+        return [_process_anomaly(unpack_payload(envelope, pipeline_events.ProcessAnomalyDetected))]
+    if kind == "pipeline.ReconciliationIssueRaised":
+        return [_reconciliation(unpack_payload(envelope, pipeline_events.ReconciliationIssueRaised))]
     return []
+
+
+def _day(d: Any) -> str:
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+
+
+def _process_anomaly(e: pipeline_events.ProcessAnomalyDetected) -> notification_pb2.Notification:
+    v = e.value
+    metric = process_health_pb2.ProcessMetric.Name(v.metric).removeprefix("PROCESS_METRIC_")
+    label = metric.replace("_", " ").lower() + (f" ({v.stage_id})" if v.stage_id else "")
+    week = _day(e.period.start_date)
+    message = (
+        f"{label} was {v.value:.3g} in the week of {week}, outside the team's usual "
+        f"{v.lower_bound:.3g} to {v.upper_bound:.3g} (mean {v.baseline_mean:.3g} over "
+        f"{v.baseline_periods} weeks, z {e.z_score:+.1f})" + ("; worse than usual." if e.adverse else ".")
+    )
+    return _notification(
+        N.NOTIFICATION_CATEGORY_ANOMALY,
+        [e.manager_user_id],
+        {"title": f"{e.org_path or 'company'}: {label} {v.value:.3g}", "message": message},
+        types_pb2.ResourceRef(service="pipeline", kind="process_anomaly", id=e.anomaly_id),
+        f"process_anomaly:{e.org_path}:{week}:{metric}:{v.stage_id}",
+    )
+
+
+def _money(m: types_pb2.Money) -> str:
+    return f"{m.amount_minor / 100:,.2f} {m.currency}"
+
+
+def _reconciliation(e: pipeline_events.ReconciliationIssueRaised) -> notification_pb2.Notification:
+    what = reconciliation_pb2.ReconciliationIssueKind.Name(e.kind).removeprefix("RECONCILIATION_ISSUE_KIND_")
+    label = what.replace("_", " ").lower()
+    deal = e.deal_title or e.deal_id
+    parts = [f"Deal {deal}: {label}. Please explain or resolve it."]
+    if e.HasField("expected_amount") and e.HasField("actual_amount"):
+        parts.append(f"Expected {_money(e.expected_amount)}, actual {_money(e.actual_amount)}.")
+    if e.HasField("due_date"):
+        parts.append(f"Due {_day(e.due_date)}.")
+    return _notification(
+        N.NOTIFICATION_CATEGORY_ANOMALY,
+        [e.owner_user_id],
+        {"title": f"{deal}: {label}", "message": " ".join(parts)},
+        types_pb2.ResourceRef(service="pipeline", kind="reconciliation_issue", id=e.issue_id),
+        f"reconciliation:{e.issue_id}",
+    )
 
 
 class EventNotifier:
