@@ -9,6 +9,9 @@ from kit.runtime import Runtime, ServiceSpec
 from services.pipeline import (
     api,
     consumers,
+    discipline_activities,
+    discipline_consumers,
+    discipline_workflows,
     reconciliation_activities,
     reconciliation_workflows,
     seed,
@@ -17,7 +20,8 @@ from services.pipeline import (
 
 
 def _activities(rt: Runtime) -> Sequence[Callable[..., Any]]:
-    return [*reconciliation_activities.build(rt)]
+    timer = discipline_activities.DisciplineActivities(rt.db)
+    return [*reconciliation_activities.build(rt), timer.plan, timer.sweep]
 
 
 SPEC = ServiceSpec(
@@ -27,13 +31,18 @@ SPEC = ServiceSpec(
     processed_events=store.processed_events,
     servicers=api.registrations,
     # Each deal's reconciliation timer (payment terms, a won deal's contract grace).
-    workflows=(reconciliation_workflows.ReconciliationWorkflow,),
+    # The tenant's discipline timer: weekly freeze, dwell flags, weekly process health.
+    workflows=(reconciliation_workflows.ReconciliationWorkflow, discipline_workflows.DisciplineWorkflow),
     activities=_activities,
     consumers=(
         # Converted leads become deals (idempotent: one deal per lead); follow-ups feed the customer view.
         consumers.LEADS_CONSUMER,
         # Pipeline's own fact and outcome events arm each deal's reconciliation timer.
         reconciliation_activities.RECONCILIATION_CONSUMER,
+        # Deal events wake the tenant's discipline timer; leads' first responses feed process health.
+        discipline_consumers.TIMER_CONSUMER,
+        discipline_consumers.RESPONSES_CONSUMER,
     ),
+    worker_startup=(discipline_consumers.ensure_timers,),
     demo_seed=seed.demo_seed,
 )
