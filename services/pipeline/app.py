@@ -15,13 +15,20 @@ from services.pipeline import (
     reconciliation_activities,
     reconciliation_workflows,
     seed,
+    snapshot_activities,
+    snapshot_workflows,
     store,
 )
 
 
 def _activities(rt: Runtime) -> Sequence[Callable[..., Any]]:
     timer = discipline_activities.DisciplineActivities(rt.db)
-    return [*reconciliation_activities.build(rt), timer.plan, timer.sweep]
+    return [
+        *reconciliation_activities.build(rt),
+        timer.plan,
+        timer.sweep,
+        *snapshot_activities.build(rt),
+    ]
 
 
 SPEC = ServiceSpec(
@@ -32,7 +39,13 @@ SPEC = ServiceSpec(
     servicers=api.registrations,
     # Each deal's reconciliation timer (payment terms, a won deal's contract grace).
     # The tenant's discipline timer: weekly freeze, dwell flags, weekly process health.
-    workflows=(reconciliation_workflows.ReconciliationWorkflow, discipline_workflows.DisciplineWorkflow),
+    workflows=(
+        reconciliation_workflows.ReconciliationWorkflow,
+        discipline_workflows.DisciplineWorkflow,
+        # The weekly snapshot and call locks (a schedule per tenant), and the daily schedule keeper.
+        snapshot_workflows.WeeklySnapshotWorkflow,
+        snapshot_workflows.EnsureSnapshotSchedulesWorkflow,
+    ),
     activities=_activities,
     consumers=(
         # Converted leads become deals (idempotent: one deal per lead); follow-ups feed the customer view.
@@ -43,6 +56,6 @@ SPEC = ServiceSpec(
         discipline_consumers.TIMER_CONSUMER,
         discipline_consumers.RESPONSES_CONSUMER,
     ),
-    worker_startup=(discipline_consumers.ensure_timers,),
+    worker_startup=(discipline_consumers.ensure_timers, snapshot_activities.ensure_schedules),
     demo_seed=seed.demo_seed,
 )

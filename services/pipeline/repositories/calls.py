@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, case, distinct, func, literal, select, tuple_, update
 from sqlalchemy.orm import aliased
 
+from kit.db import Database
 from kit.resources import Page, PageRequest, Repository, Sort, UnitOfWork
 from services.pipeline.store import DealRow, MemberProfileRow, SnapshotDealRow
 from services.pipeline.store_calls import (
@@ -278,6 +279,13 @@ async def display_names(uow: UnitOfWork, user_ids: Sequence[str]) -> dict[str, s
     return out
 
 
+async def tenants_with_deals(db: Database) -> list[str]:
+    """Every tenant that has deals (a cross-tenant read: the schedules are per tenant)."""
+    async with db.system_session() as session:
+        found = await session.scalars(select(distinct(DealRow.tenant_id)).order_by(DealRow.tenant_id))
+        return list(found)
+
+
 __all__ = [
     "CallLocks",
     "CallSums",
@@ -286,4 +294,5 @@ __all__ = [
     "OwnerOutcome",
     "Submissions",
     "display_names",
+    "tenants_with_deals",
 ]
