@@ -86,18 +86,23 @@ async def _load(
     results: dict[str, str] = {}
     todo = iter(enumerate(ids))
     killed = False
+    killed_at, back_after = 0.0, [0.0]
     async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
         stub = leads_service_pb2_grpc.LeadsServiceStub(channel)
 
         async def worker() -> None:
-            nonlocal killed
+            nonlocal killed, killed_at
             for i, lead_id in todo:
+                sent = time.monotonic()
                 results[lead_id] = await _create(stub, tokens, lead_id, i, wait=True)
+                if killed and sent > killed_at and results[lead_id] == "OK" and not back_after[0]:
+                    back_after[0] = time.monotonic() - killed_at
                 if not killed and sum(r == "OK" for r in results.values()) >= KILL_AFTER:
-                    killed = True
+                    killed, killed_at = True, time.monotonic()
                     kill()
 
         await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+    print(f"\nfirst create answered OK {back_after[0]:.1f}s after the SIGKILL of leads")
     return results
 
 
