@@ -18,6 +18,7 @@ from kit.runtime import SeedClients, SeedUser
 from salesops.common.v1.types_pb2 import AttachmentRef, Money, Role
 from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2_grpc, settings_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
+from services.pipeline import seed_history
 from services.pipeline.convert import date_proto
 
 ROLES = {
@@ -122,3 +123,5 @@ async def seed(
 async def demo_seed(clients: SeedClients) -> None:
     """The ServiceSpec hook `make run` calls."""
     await seed(clients.addresses["pipeline"], dict(clients.tokens), clients.users)
+    # Six months of won / lost / pushed deals, weekly snapshots and locked calls (accuracy, bias).
+    await seed_history.demo_history(clients)

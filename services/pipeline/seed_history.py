@@ -16,19 +16,24 @@ actions in the future are left for the real clock.
 
 from __future__ import annotations
 
+import asyncio
 import calendar
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from google.protobuf.field_mask_pb2 import FieldMask
+from sqlalchemy.engine import make_url
 
 from kit.auth import Principal
+from kit.config import Settings
 from kit.db import Database
 from kit.errors import NotFound
 from kit.resources import Transactions, UnitOfWork
-from kit.runtime import SeedUser
+from kit.runtime import SeedClients, SeedUser
 from salesops.common.v1.types_pb2 import AttachmentRef, Money
 from salesops.pipeline.v1 import deal_pb2, forecast_pb2, stage_model_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
@@ -40,6 +45,7 @@ from services.pipeline.repositories.calls import CallLocks, Submissions
 from services.pipeline.repositories.deals import Deals
 from services.pipeline.store import transactions
 
+log = logging.getLogger("salesops.pipeline.seed")
 CURRENCY = "CNY"
 MONTHS = 6
 LOCK_HOUR_UTC = 12  # 20:00 in Asia/Shanghai, the default snapshot time
@@ -375,4 +381,20 @@ async def seed_history(
     return ran
 
 
-__all__ = ["MONTHS", "plan", "principal", "seed_history"]
+async def demo_history(clients: SeedClients) -> None:
+    """`make run`: the demo tenant's history, in the pipeline service's own database (the same
+    settings the service reads). Skipped when that database is not there (another var dir)."""
+    url = make_url(Settings.from_env("pipeline").database_url)
+    exists = bool(url.database) and await asyncio.to_thread(Path(url.database or ".").exists)
+    if url.get_backend_name() == "sqlite" and not exists:
+        log.warning("pipeline database %s not found: demo history skipped", url.database)
+        return
+    db = Database(url.render_as_string(hide_password=False))
+    try:
+        ran = await seed_history(db, clients.tenant, clients.users)
+        log.info("demo history: %d past steps written", ran)
+    finally:
+        await db.dispose()
+
+
+__all__ = ["MONTHS", "demo_history", "plan", "principal", "seed_history"]
