@@ -87,6 +87,8 @@ def leftovers(var: Path) -> list[tuple[str, int]]:
         return []
     found: list[tuple[str, int]] = []
     for name, child in children.items():
+        if not isinstance(child, dict):
+            continue
         pid, argv = child.get("pid"), child.get("cmd")
         if isinstance(pid, int) and isinstance(argv, list) and ports.alive_with_cmdline(pid, argv):
             found.append((name, pid))
