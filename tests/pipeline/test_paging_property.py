@@ -16,8 +16,8 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 
-from salesops.common.v1.types_pb2 import AttachmentRef
-from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2, settings_pb2, types_pb2
+from salesops.common.v1.types_pb2 import AttachmentRef, Money
+from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2, settings_pb2, target_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from tests.pipeline.conftest import Pipeline
 from tests.pipeline.helpers import create, field_gated_model, in_days, mask, new_deal, refused, use_model
@@ -27,8 +27,6 @@ LIST_RPCS = sorted(m.name for m in SERVICE.methods if m.name.startswith("List"))
 NOT_BUILT = {
     "ListForecastSubmissions",
     "ListForecastBias",
-    "ListTargets",
-    "ListTargetCalibrations",
     "ListApprovalFlows",
     "ListApprovals",
     "ListMyPendingApprovals",
@@ -85,6 +83,7 @@ async def seed(pipeline: Pipeline) -> None:
             pb.UpdateMemberProfileRequest(member_profile=member, allow_missing=True),
             tenant="acme",
         )
+    await seed_targets(pipeline)
     month = types_pb2.SalesPeriod(granularity=types_pb2.PERIOD_GRANULARITY_MONTH, start_date=in_days(10))
     for tenant in ("demo", "demo", "demo", "demo", "demo", "acme"):
         await pipeline.call(
@@ -94,6 +93,35 @@ async def seed(pipeline: Pipeline) -> None:
     for n in range(4):  # stage model versions 2..5
         model.stages[0].display_name = f"First contact v{n}"
         await use_model(pipeline, model)
+
+
+async def seed_targets(pipeline: Pipeline) -> None:
+    """Rep targets of m0..m5 for this year (each calibrated this week) and of m0..m2 for this quarter."""
+    periods = [(types_pb2.PERIOD_GRANULARITY_YEAR, 6), (types_pb2.PERIOD_GRANULARITY_QUARTER, 3)]
+    for granularity, reps in periods:
+        for n in range(reps):
+            target = target_pb2.Target(
+                target_id=f"T{granularity}-{n}",
+                period=types_pb2.SalesPeriod(granularity=granularity, start_date=in_days(0)),
+                level=types_pb2.ORG_LEVEL_REP,
+                user_id=f"m{n}",
+                committed_amount=Money(amount_minor=100, currency="CNY"),
+            )
+            await pipeline.call("CreateTarget", pb.CreateTargetRequest(target=target))
+    for n in range(6):
+        calibration = target_pb2.TargetCalibration(
+            calibration_id=f"C{n}",
+            target_id=f"T{types_pb2.PERIOD_GRANULARITY_YEAR}-{n}",
+            forecast_amount=Money(amount_minor=90, currency="CNY"),
+            reason_type=target_pb2.DEVIATION_REASON_TYPE_PROJECT_DELAYED,
+        )
+        await pipeline.call(
+            "CreateTargetCalibration", pb.CreateTargetCalibrationRequest(calibration=calibration)
+        )
+
+
+def _ordinal(d: Any) -> int:
+    return int(d.year * 10_000 + d.month * 100 + d.day)
 
 
 QUERIES: dict[str, Query] = {
@@ -139,6 +167,26 @@ QUERIES: dict[str, Query] = {
         lambda m: m.user_id,
         lambda m: m.user_id,
         lambda r: setattr(r, "org_path", "east"),
+    ),
+    "ListTargets": Query(
+        lambda: pb.ListTargetsRequest(),
+        "targets",
+        lambda t: t.target_id,
+        lambda t: (
+            -_ordinal(t.period.start_date),
+            types_pb2.PeriodGranularity.Name(t.period.granularity),
+            t.org_path,
+            t.user_id,
+            t.target_id,
+        ),
+        lambda r: setattr(r.filter, "user_id", "m1"),  # type: ignore[attr-defined]
+    ),
+    "ListTargetCalibrations": Query(
+        lambda: pb.ListTargetCalibrationsRequest(),
+        "calibrations",
+        lambda c: c.calibration_id,
+        lambda c: (-_ordinal(c.week_start_date), tuple(-ord(x) for x in c.calibration_id)),
+        lambda r: r.filter.reason_types.append(target_pb2.DEVIATION_REASON_TYPE_PROJECT_DELAYED),  # type: ignore[attr-defined]
     ),
     "ListStageModelVersions": Query(
         lambda: pb.ListStageModelVersionsRequest(),
