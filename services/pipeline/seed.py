@@ -20,6 +20,7 @@ from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2_grpc, settings_p
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline import seed_history
 from services.pipeline.convert import date_proto
+from services.pipeline.seed_customers import seed_customers
 
 ROLES = {
     "rep": Role.ROLE_REP,
@@ -118,6 +119,8 @@ async def seed(
                     await stub.CreateDealEvidence(req_ev, metadata=md(user.user_id), timeout=10)
                 move = pb.MoveStageRequest(deal_id=deal.deal_id, to_stage_id=stage)
                 await stub.MoveStage(move, metadata=md(user.user_id), timeout=10)
+        # Real accounts (with contacts) for the demo deals: seed_customers.py.
+        await seed_customers(stub, md, users, lambda u: [_deal(u, n, day).deal_id for n in range(len(PLAN))])
 
 
 async def demo_seed(clients: SeedClients) -> None:

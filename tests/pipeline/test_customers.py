@@ -194,3 +194,31 @@ async def test_list_pages_every_customer_once_in_order(pipeline: Pipeline) -> No
         pipeline.call("ListCustomers", pb.ListCustomersRequest(order_by="secret")),
         grpc.StatusCode.INVALID_ARGUMENT,
     )
+
+
+async def test_demo_seed_gives_every_demo_deal_a_real_customer(pipeline: Pipeline) -> None:
+    from deploy.local.demo import DEMO_USERS
+    from services.pipeline import seed
+    from tests.pipeline.conftest import token
+
+    tokens = {u.user_id: token(u.user_id) for u in DEMO_USERS}
+    await seed.seed(pipeline.address, tokens, DEMO_USERS)
+    first = await pipeline.call("ListDeals", pb.ListDealsRequest(page_size=500))
+    await seed.seed(pipeline.address, tokens, DEMO_USERS)  # `make run` twice: nothing changes
+    again = await pipeline.call("ListDeals", pb.ListDealsRequest(page_size=500))
+    assert [(d.deal_id, d.etag) for d in again.deals] == [(d.deal_id, d.etag) for d in first.deals]
+    customers = (await pipeline.call("ListCustomers", pb.ListCustomersRequest(page_size=500))).customers
+    assert len(customers) == 16 and all(c.contacts for c in customers)
+    by_id = {c.customer_id: c for c in customers}
+    for d in again.deals:
+        assert (
+            d.customer.customer_id in by_id
+            and d.customer.display_name == by_id[d.customer.customer_id].display_name
+        )
+        assert by_id[d.customer.customer_id].owner_user_id == d.owner_user_id
+    view = await pipeline.call(
+        "GetCustomerView",
+        pb.GetCustomerViewRequest(customer_id=again.deals[0].customer.customer_id),
+        user="admin",
+    )
+    assert len(view.view.deals) == 2
