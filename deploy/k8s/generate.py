@@ -364,6 +364,36 @@ class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # untyped base
         return True  # shared dicts (probes, resources) written out in full, no &anchors
 
 
+def scaled_object(service: str) -> dict[str, Any]:
+    """KEDA's Temporal scaler: the worker Deployment follows its task queue's backlog."""
+    name = f"{service}-worker"
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": name, "labels": labels(service, "worker")},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicaCount": 2,
+            "maxReplicaCount": 10,
+            "pollingInterval": 15,
+            "cooldownPeriod": 300,
+            "triggers": [
+                {
+                    "type": "temporal",
+                    "metadata": {
+                        # KEDA reads the address from the worker's own environment (the ConfigMap).
+                        "endpointFromEnv": "SALESOPS_TEMPORAL_ADDRESS",
+                        "namespace": "default",
+                        "taskQueue": f"salesops-{service}",
+                        "targetQueueSize": "20",
+                        "activationTargetQueueSize": "0",
+                    },
+                }
+            ],
+        },
+    }
+
+
 def render(objs: list[dict[str, Any]]) -> str:
     docs = [
         yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120) for obj in objs
@@ -374,6 +404,8 @@ def render(objs: list[dict[str, Any]]) -> str:
 def files() -> dict[Path, str]:
     written = {BASE / "services" / f"{service}.yaml": render(objects(service)) for service in SERVICE_PORTS}
     written[BASE / "gateway.yaml"] = render(gateway())
+    keda = BASE.parent / "components" / "keda-workers" / "scaled-objects.yaml"
+    written[keda] = render([scaled_object(service) for service in SERVICE_PORTS])
     return written
 
 

@@ -2,11 +2,57 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from deploy.k8s import generate
-from kit.config import SERVICE_PORTS, SERVICES
+from kit.config import SERVICE_PORTS, SERVICES, Settings
 from tests.deploy.conftest import K8S, OVERLAYS, Rendered, kustomize, pod_spec
+
+# KEDA's ScaledObject (keda.sh/v1alpha1), the parts we use: not a core schema.
+SCALED_OBJECT = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "keda.sh/v1alpha1"},
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["scaleTargetRef", "triggers"],
+            "properties": {
+                "scaleTargetRef": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name"],
+                    "properties": {
+                        "apiVersion": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "name": {"type": "string"},
+                    },
+                },
+                "minReplicaCount": {"type": "integer", "minimum": 0},
+                "maxReplicaCount": {"type": "integer", "minimum": 1},
+                "pollingInterval": {"type": "integer", "minimum": 1},
+                "cooldownPeriod": {"type": "integer", "minimum": 0},
+                "triggers": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["type", "metadata"],
+                        # KEDA's trigger metadata is a map of strings, never numbers.
+                        "properties": {
+                            "metadata": {"type": "object", "additionalProperties": {"type": "string"}}
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
 
 
 @pytest.mark.parametrize("name", OVERLAYS)
@@ -101,3 +147,32 @@ def test_clients_balance_over_the_headless_services_of_this_namespace(overlay: R
         address = config[f"SALESOPS_{service.upper()}_ADDR"]
         assert address == f"dns:///{service}-headless.salesops.svc.cluster.local:{SERVICE_PORTS[service]}"
         overlay.get("Service", f"{service}-headless")
+
+
+def test_keda_component_scales_each_worker_on_its_task_queue(tmp_path: Path) -> None:
+    """The optional component renders on top of production: one ScaledObject per worker."""
+    k8s = os.path.relpath(K8S, tmp_path)  # kustomize takes no absolute roots
+    (tmp_path / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        f"resources:\n  - {k8s}/overlays/production\n"
+        f"components:\n  - {k8s}/components/keda-workers\n"
+    )
+    objects, _ = kustomize(tmp_path)
+    rendered = Rendered("production+keda", objects)
+    scaled = rendered.of_kind("ScaledObject")
+    assert len(scaled) == len(SERVICES)
+    for service in SERVICES:
+        obj = rendered.get("ScaledObject", f"{service}-worker")
+        jsonschema.validate(obj, SCALED_OBJECT)
+        target = obj["spec"]["scaleTargetRef"]
+        worker = rendered.get("Deployment", target["name"])
+        assert worker["metadata"]["labels"]["app.kubernetes.io/component"] == "worker"
+        (trigger,) = obj["spec"]["triggers"]
+        assert trigger["type"] == "temporal"
+        assert trigger["metadata"]["taskQueue"] == Settings.from_env(service).task_queue
+        # The address KEDA reads from the worker's environment is one the worker has.
+        assert trigger["metadata"]["endpointFromEnv"] in rendered.config()
+        assert obj["spec"]["minReplicaCount"] >= 2
+    # Workers have no CPU autoscaler of their own that would fight KEDA's.
+    targets = {h["spec"]["scaleTargetRef"]["name"] for h in rendered.of_kind("HorizontalPodAutoscaler")}
+    assert not {t for t in targets if t.endswith("-worker")}
