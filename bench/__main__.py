@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from bench import bench_events, bench_gateway, bench_leads, bench_notify, grpc_overhead
+from bench import bench_events, bench_gateway, bench_leads, bench_notify, bench_pipeline, grpc_overhead
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -24,6 +24,7 @@ SUITES = {
     "leads_routing": bench_leads.routing,
     "leads_intake": bench_leads.intake,
     "leads_sla": bench_leads.sla,
+    "pipeline": bench_pipeline.measure,
 }
 
 
