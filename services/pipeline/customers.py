@@ -207,7 +207,11 @@ async def add_contact(
 def customer_message(row: CustomerRow, lead_ids: list[str]) -> customer_pb2.Customer:
     """The stored customer as the message: key, dedupe name, org, leads it came from, audit, etag."""
     msg = customer_pb2.Customer.FromString(row.body)
-    msg.customer_id, msg.normalized_name, msg.display_name = row.customer_id, row.normalized_name, row.display_name
+    msg.customer_id, msg.normalized_name, msg.display_name = (
+        row.customer_id,
+        row.normalized_name,
+        row.display_name,
+    )
     msg.owner_user_id, msg.org_path, msg.etag = row.owner_user_id, row.org_path, str(row.version)
     msg.lead_ids.extend(lead_ids)
     msg.audit.create_time.CopyFrom(ts(row.created_at))

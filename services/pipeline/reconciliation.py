@@ -28,9 +28,9 @@ from services.pipeline import pipeline_settings
 from services.pipeline.convert import aware, date_proto, enum_name, enum_value, from_ts, optional_date, ts
 from services.pipeline.deals import MAX_AMOUNT_MINOR
 from services.pipeline.domain import reconciliation as rules
+from services.pipeline.presenters import fact_message
 from services.pipeline.repositories.deals import Deals
 from services.pipeline.repositories.finance import FinanceFacts, ReconciliationIssues
-from services.pipeline.presenters import fact_message
 from services.pipeline.repositories.members import MemberProfiles
 from services.pipeline.store import DealRow
 from services.pipeline.store_customers import FinanceFactRow, ReconciliationIssueRow

@@ -53,7 +53,7 @@ def customer_for(rep_index: int, deal_index: int) -> customer_pb2.Customer:
 
 
 async def seed_customers(
-    stub: pipeline_service_pb2_grpc.PipelineServiceStub,
+    stub: pipeline_service_pb2_grpc.PipelineServiceAsyncStub,
     md: Callable[[str], tuple[tuple[str, str], ...]],
     users: Sequence[SeedUser],
     deal_ids: Callable[[SeedUser], Sequence[str]],
