@@ -43,6 +43,9 @@ RESOURCES: dict[str, dict[str, dict[str, str]]] = {
     "worker": {"requests": {"cpu": "200m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "768Mi"}},
     "migrate": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
 }
+# What the migration Jobs need carries this label, so they can run before anything else:
+# kubectl apply -k <overlay> -l salesops.io/migrate=true (README: applying).
+MIGRATE_PHASE = {"salesops.io/migrate": "true"}
 HEADER = "# Written by `python -m deploy.k8s.generate` (ports from kit.config): edit that, not this file.\n"
 
 
@@ -277,7 +280,7 @@ def migration_job(service: str) -> dict[str, Any]:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": f"{service}-migrate", "labels": labels(service, "migrate")},
+        "metadata": {"name": f"{service}-migrate", "labels": {**labels(service, "migrate"), **MIGRATE_PHASE}},
         "spec": {
             "backoffLimit": 4,
             "activeDeadlineSeconds": 900,

@@ -176,3 +176,26 @@ def test_keda_component_scales_each_worker_on_its_task_queue(tmp_path: Path) -> 
     # Workers have no CPU autoscaler of their own that would fight KEDA's.
     targets = {h["spec"]["scaleTargetRef"]["name"] for h in rendered.of_kind("HorizontalPodAutoscaler")}
     assert not {t for t in targets if t.endswith("-worker")}
+
+
+def test_migration_phase_brings_everything_the_jobs_need(overlay: Rendered) -> None:
+    """`kubectl apply -k <overlay> -l salesops.io/migrate=true` runs the Jobs before any service."""
+    phase = Rendered(
+        overlay.name,
+        [o for o in overlay.objects if o["metadata"].get("labels", {}).get("salesops.io/migrate") == "true"],
+    )
+    assert {j["metadata"]["name"] for j in phase.of_kind("Job")} == {f"{s}-migrate" for s in SERVICES}
+    assert not phase.of_kind("Deployment") or overlay.name == "dev"
+    assert phase.get("Namespace", "salesops")
+    names = {(o["kind"], o["metadata"]["name"]) for o in phase.objects}
+    for job in phase.of_kind("Job"):
+        spec = pod_spec(job)
+        assert ("ServiceAccount", spec["serviceAccountName"]) in names
+        for container in spec["containers"]:
+            for source in container.get("envFrom", []):
+                assert ("ConfigMap", source["configMapRef"]["name"]) in names
+    policies = {p["metadata"]["name"] for p in phase.of_kind("NetworkPolicy")}
+    assert {"default-deny", "allow-dns", "salesops-to-datastores"} <= policies
+    if overlay.name == "dev":  # its PostgreSQL comes with the Jobs, the services do not
+        assert {d["metadata"]["name"] for d in phase.of_kind("Deployment")} == {"postgres"}
+        assert ("Service", "postgres") in names and "datastores-from-salesops" in policies
