@@ -41,9 +41,7 @@ def deal_search(who: Principal, f: pb.DealFilter) -> DealSearch:
     if f.HasField("frozen"):
         search.frozen = f.frozen
     if f.HasField("dwell_exceeded"):
-        raise InvalidArgument.field(
-            "filter.dwell_exceeded", "not supported yet: dwell limits arrive with their timers"
-        )
+        search.dwell_exceeded = f.dwell_exceeded
     return search
 
 

@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, true
 
 from kit.auth import Principal
 from kit.errors import NotFound
 from kit.resources import Page, PageRequest, Repository, Sort, contains, starts_with
 from services.pipeline import access
 from services.pipeline.store import DealRow, EvidenceRow
+from services.pipeline.store_discipline import DwellFlagRow
 
 OPEN = "OPEN"
 
@@ -56,6 +57,7 @@ class DealSearch:
     statuses: list[str] = field(default_factory=lambda: [OPEN])
     categories: list[str] = field(default_factory=list)
     frozen: bool | None = None
+    dwell_exceeded: bool | None = None  # flagged over its limit in the stay it is in now
     close_from: date | None = None
     close_to: date | None = None
     customer_id: str = ""
@@ -78,6 +80,14 @@ class DealSearch:
             c.append(DealRow.forecast_category.in_(self.categories))
         if self.frozen is not None:
             c.append(DealRow.frozen.is_(self.frozen))
+        if self.dwell_exceeded is not None:
+            over = exists().where(
+                DwellFlagRow.tenant_id == DealRow.tenant_id,
+                DwellFlagRow.deal_id == DealRow.deal_id,
+                DwellFlagRow.stage_id == DealRow.stage_id,
+                DwellFlagRow.stage_entered_at == DealRow.stage_entered_at,
+            )
+            c.append(over if self.dwell_exceeded else ~over)
         if self.close_from:
             c.append(DealRow.expected_close_date >= self.close_from)
         if self.close_to:
