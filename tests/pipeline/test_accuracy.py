@@ -31,6 +31,7 @@ Worked by hand (A = won in March, F = the call in force at LAST_WEEK, adjusted f
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import grpc
@@ -87,7 +88,10 @@ async def build_march(tx: Transactions) -> None:
     """The month of the docstring, made through the use cases at its past times."""
     admin = who("admin")
     for p in seed.profiles(DEMO_USERS):
-        await tx.run(T, lambda uow, p=p: members.update_profile(uow, admin, p, FieldMask(), True, at(1, 2)))
+        save = partial(
+            members.update_profile, who=admin, incoming=p, mask=FieldMask(), allow_missing=True, at=at(1, 2)
+        )
+        await tx.run(T, save)
     h = seed_history
     born = at(20, 2)
     steps: list[tuple[datetime, Any]] = []

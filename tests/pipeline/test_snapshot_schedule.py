@@ -15,6 +15,7 @@ import json
 import os
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,10 @@ async def prepare(db: Database, month: date) -> None:
     rep = seed_history.principal(next(u for u in DEMO_USERS if u.user_id == "rep-a1"), T)
     now = datetime.now(UTC)
     for p in seed.profiles(DEMO_USERS):
-        await tx.run(T, lambda uow, p=p: members.update_profile(uow, admin, p, FieldMask(), True, now))
+        save = partial(
+            members.update_profile, who=admin, incoming=p, mask=FieldMask(), allow_missing=True, at=now
+        )
+        await tx.run(T, save)
     deal = deal_pb2.Deal(
         deal_id="d1",
         title="d1",
