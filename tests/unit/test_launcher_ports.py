@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,6 +80,9 @@ def test_leftovers_of_a_dead_launcher_are_named_with_how_to_stop_them(tmp_path: 
     argv = [sys.executable, "-c", "import time; time.sleep(120)"]
     child = subprocess.Popen(argv)
     try:
+        deadline = time.monotonic() + 30  # until exec is done, /proc shows the forking parent's command
+        while not ports.alive_with_cmdline(child.pid, argv) and time.monotonic() < deadline:
+            time.sleep(0.01)
         status = {
             "launcher_pid": 999999,
             "children": {
