@@ -21,6 +21,7 @@ from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2, settings_pb2, t
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from tests.pipeline.conftest import Pipeline
 from tests.pipeline.helpers import create, field_gated_model, in_days, mask, new_deal, refused, use_model
+from tests.pipeline.test_reconciliation import seed_paging
 
 SERVICE = pipeline_service_pb2.DESCRIPTOR.services_by_name["PipelineService"]
 LIST_RPCS = sorted(m.name for m in SERVICE.methods if m.name.startswith("List"))
@@ -31,8 +32,6 @@ NOT_BUILT = {
     "ListApprovals",
     "ListMyPendingApprovals",
     "ListProcessAnomalies",
-    "ListFinanceFacts",
-    "ListReconciliationIssues",
 }
 AMOUNTS = [300, 100, 200, 100, 200, 200, 50]  # ties on purpose
 
@@ -84,6 +83,7 @@ async def seed(pipeline: Pipeline) -> None:
             tenant="acme",
         )
     await seed_targets(pipeline)
+    await seed_paging(pipeline)  # customers, finance facts, reconciliation issues
     month = types_pb2.SalesPeriod(granularity=types_pb2.PERIOD_GRANULARITY_MONTH, start_date=in_days(10))
     for tenant in ("demo", "demo", "demo", "demo", "demo", "acme"):
         await pipeline.call(
@@ -187,6 +187,29 @@ QUERIES: dict[str, Query] = {
         lambda c: c.calibration_id,
         lambda c: (-_ordinal(c.week_start_date), tuple(-ord(x) for x in c.calibration_id)),
         lambda r: r.filter.reason_types.append(target_pb2.DEVIATION_REASON_TYPE_PROJECT_DELAYED),  # type: ignore[attr-defined]
+    ),
+    "ListCustomers": Query(
+        lambda: pb.ListCustomersRequest(order_by="display_name"),
+        "customers",
+        lambda c: c.customer_id,
+        lambda c: (c.display_name, c.customer_id),
+        lambda r: setattr(r, "order_by", "display_name desc"),
+        has_total=True,
+    ),
+    "ListFinanceFacts": Query(
+        lambda: pb.ListFinanceFactsRequest(),
+        "facts",
+        lambda f: f.fact_id,
+        lambda f: ((-f.occur_time.seconds, -f.occur_time.nanos), f.fact_id),
+        lambda r: setattr(r, "source_system", "other"),
+    ),
+    "ListReconciliationIssues": Query(
+        lambda: pb.ListReconciliationIssuesRequest(order_by="difference_amount desc"),
+        "issues",
+        lambda i: i.issue_id,
+        lambda i: (-i.difference_amount.amount_minor, i.issue_id),
+        lambda r: setattr(r, "order_by", "detect_time desc"),
+        has_total=True,
     ),
     "ListStageModelVersions": Query(
         lambda: pb.ListStageModelVersionsRequest(),

@@ -292,3 +292,25 @@ async def test_ingest_is_for_admins_and_partners_and_bounded(pipeline: Pipeline)
     res = (await ingest(pipeline, far))[0]
     assert res.status == pb.FACT_INGEST_STATUS_INVALID
     assert "amount.amount_minor" in str(res.error.details) and "occur_time" in str(res.error.details)
+
+
+async def seed_paging(p: Pipeline) -> None:
+    """Customers, facts and issues for the paging property (tests/pipeline/test_paging_property.py):
+    unmatched facts whose amounts (and so issue differences) and times tie, in two tenants."""
+    from salesops.pipeline.v1 import customer_pb2
+
+    same_time = stamp(datetime.now(UTC) - timedelta(hours=2))
+    for tenant, amounts in (("demo", [300, 100, 200, 100, 200, 200, 50]), ("acme", [5, 5])):
+        facts = [
+            fact(
+                f"U{i}",
+                R.FINANCE_FACT_KIND_INVOICE_ISSUED,
+                a,
+                occur_time=same_time if i % 2 else stamp(datetime.now(UTC) - timedelta(hours=i)),
+            )
+            for i, a in enumerate(amounts)
+        ]
+        await p.call("IngestFinanceFacts", pb.IngestFinanceFactsRequest(facts=facts), tenant=tenant)
+        for i in range(6 if tenant == "demo" else 2):
+            c = customer_pb2.Customer(display_name=f"Paging Firm {i}")
+            await p.call("CreateCustomer", pb.CreateCustomerRequest(customer=c), tenant=tenant)
