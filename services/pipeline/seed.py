@@ -18,7 +18,7 @@ from kit.runtime import SeedClients, SeedUser
 from salesops.common.v1.types_pb2 import AttachmentRef, Money, Role
 from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2_grpc, settings_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
-from services.pipeline import seed_history
+from services.pipeline import seed_history, seed_targets
 from services.pipeline.convert import date_proto
 from services.pipeline.seed_customers import seed_customers
 
@@ -119,6 +119,7 @@ async def seed(
                     await stub.CreateDealEvidence(req_ev, metadata=md(user.user_id), timeout=10)
                 move = pb.MoveStageRequest(deal_id=deal.deal_id, to_stage_id=stage)
                 await stub.MoveStage(move, metadata=md(user.user_id), timeout=10)
+        await seed_targets.seed(stub, md, users, day)
         # Real accounts (with contacts) for the demo deals: seed_customers.py.
         await seed_customers(stub, md, users, lambda u: [_deal(u, n, day).deal_id for n in range(len(PLAN))])
 
