@@ -47,7 +47,7 @@ def lines() -> list[str]:
 
 @pytest.fixture
 def supervisor(tmp_path: Path, lines: list[str]) -> Iterator[Supervisor]:
-    policy = RestartPolicy(base_delay=0.1, max_delay=0.4, stable_after=5.0, crash_loop_after=3)
+    policy = RestartPolicy(base_delay=0.1, max_delay=0.4, stable_after=60.0, crash_loop_after=3)
     sup = Supervisor(tmp_path / "supervisor.json", policy, lines.append)
     yield sup
     sup.stop(timeout=5)
