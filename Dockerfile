@@ -27,6 +27,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/salesops/bin:$PATH \
     SALESOPS_GRPC_HOST=0.0.0.0 \
     SALESOPS_GATEWAY_HOST=0.0.0.0 \
+    SALESOPS_METRICS_HOST=0.0.0.0 \
     SALESOPS_METRICS_PORT=9464 \
     SALESOPS_VAR_DIR=/tmp/salesops
 RUN groupadd --system --gid 10001 salesops \

@@ -36,8 +36,6 @@ from salesops.leads.v1 import leads_service_pb2, leads_service_pb2_grpc
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = ROOT / "deploy" / "image"
 
-pytestmark = pytest.mark.slow
-
 
 def _ignored(path: str, patterns: list[str]) -> bool:
     """Does a .dockerignore pattern exclude `path` or one of its parent directories?"""
@@ -96,6 +94,42 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     shutil.rmtree(base, ignore_errors=True)
 
 
+def _stages() -> dict[str, list[str]]:
+    """The Dockerfile's instructions per stage name (continuation lines joined)."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    stages: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.upper().startswith("FROM "):
+            current = stages.setdefault(line.split()[-1], [])
+        current.append(line)
+    return stages
+
+
+def test_dockerfile_builds_in_one_stage_and_runs_non_root_in_another() -> None:
+    stages = _stages()
+    assert list(stages) == ["build", "runtime"]
+    build, final = stages["build"], stages["runtime"]
+    assert any("deploy/image/build-wheels.sh" in line for line in build)
+    assert any("/install.sh /wheels /opt/salesops" in line for line in final)
+    # No compiler, no package manager run, no build tools in the image that ships.
+    assert not any(
+        word in line for line in final for word in ("apt-get", "build-essential", "gcc", "pip install")
+    )
+    assert [line for line in final if line.startswith("USER ")] == ["USER 10001:10001"]
+    assert final[-1].startswith("CMD ")
+    args = [
+        line
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("ARG PYTHON_IMAGE=")
+    ]
+    assert args == ["ARG PYTHON_IMAGE=python:3.11-slim-bookworm"]
+
+
+@pytest.mark.slow
 def test_final_stage_has_no_pip_and_imports_from_the_prefix(installed: Path) -> None:
     python = installed / "bin" / "python"
     assert not (installed / "bin" / "pip").exists()
@@ -137,6 +171,7 @@ def temporal_address(tmp_path: Path) -> Iterator[str]:
     server.stop()
 
 
+@pytest.mark.slow
 def test_installed_leads_serves_in_production_mode_after_its_migration_job(
     installed: Path, tmp_path: Path, redis_url: str, temporal_address: str
 ) -> None:
