@@ -32,7 +32,7 @@ def test_quarters_are_the_current_and_two_before() -> None:
 async def test_demo_targets_cascade_with_attrition_and_are_idempotent(pipeline: Pipeline) -> None:
     await profiles(pipeline)
     today = date.today()
-    stub = cast(pipeline_service_pb2_grpc.PipelineServiceAsyncStub, pipeline.stub)  # the aio channel's stub
+    stub = cast("pipeline_service_pb2_grpc.PipelineServiceAsyncStub", pipeline.stub)  # the aio channel's stub
     await seed_targets.seed(stub, md, DEMO_USERS, today)
     first = await all_targets(pipeline)
     await seed_targets.seed(stub, md, DEMO_USERS, today)
