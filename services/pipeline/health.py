@@ -13,16 +13,19 @@ team's supervisor.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from ulid import ULID
 
+from kit.auth import Principal
+from kit.errors import FailedPrecondition, InvalidArgument
 from kit.resources import UnitOfWork
 from salesops.pipeline.v1 import events_pb2, process_health_pb2, types_pb2
-from services.pipeline import pipeline_settings, stage_models
+from services.pipeline import accuracy, pipeline_settings, stage_models
 from services.pipeline.convert import date_proto, ts
+from services.pipeline.domain import forecast as f
 from services.pipeline.domain.discipline import week_start
 from services.pipeline.repositories.health import Anomalies, Baseline, HealthRecords, HealthSql, Measured
 from services.pipeline.store_discipline import AnomalyRow, HealthRunRow, HealthValueRow
@@ -49,12 +52,14 @@ METRICS: dict[str, tuple[ph.MetricUnit.ValueType, bool]] = {
 }
 UNAVAILABLE = {
     "APPROVAL_TURNAROUND": "approvals are not built yet",
-    "FORECAST_ERROR": "forecast accuracy against locked calls is not available to process health yet",
+    "FORECAST_ERROR": "no locked call of a closed quarter or month for this unit yet",
 }
+SYSTEM = Principal("system:pipeline", "", frozenset({"admin"}), "", datetime(2100, 1, 1, tzinfo=UTC))
 NOTES = {
     "SOLUTION_BUILD_TIME": "deal creation to its first quote, for first quotes recorded in the week",
     "NEGOTIATION_ROUNDS": "quote evidence per deal closed in the week",
     "LEAD_RESPONSE_TIME": "business time to the first response (leads' FirstResponseRecorded)",
+    "FORECAST_ERROR": "WAPE of the unit's locked calls in the last closed quarter (else month)",
 }
 
 
@@ -87,6 +92,24 @@ async def measure(uow: UnitOfWork, unit: str | None, week: date, zone: ZoneInfo)
     order = {stage.stage_id: i for i, stage in enumerate(model.stages)}
     start, end = week_bounds(week, zone)
     return await HealthSql(uow).week(unit, start, end, order)
+
+
+async def forecast_error(uow: UnitOfWork, org_path: str, today: date) -> Measured | None:
+    """WAPE of the unit's locked calls in the last closed quarter, else month (forecast accuracy's figures)."""
+    who = replace(SYSTEM, tenant=uow.tenant)
+    for granularity in (f.Granularity.QUARTER, f.Granularity.MONTH):
+        current, _ = f.period_bounds(granularity, today)
+        closed = current - timedelta(days=1)
+        try:
+            m = await accuracy.measure(
+                uow, who, granularity, closed, accuracy.Scope(org_path), f.Level.TEAM, False, None, today
+            )
+        except (FailedPrecondition, InvalidArgument):
+            continue  # no locked call of that period
+        wape = m.total.wape
+        if wape is not None:
+            return Measured(org_path, "FORECAST_ERROR", "", wape, len(m.rows))
+    return None
 
 
 def evaluate(m: Measured, base: Baseline | None, t: Tuning) -> ph.ProcessMetricValue:
@@ -147,13 +170,17 @@ async def report(uow: UnitOfWork, org_path: str, day: date, at: datetime) -> ph.
     t = await tuning(uow)
     week = week_start(day)
     values = await measure(uow, org_path, week, t.zone)
+    error = await forecast_error(uow, org_path, week + timedelta(days=6))
+    if error is not None:
+        values.append(error)
     bases = await HealthSql(uow).baselines(org_path, week, t.periods)
     out = ph.ProcessHealthReport(
         org_path=org_path, display_name=org_path or "company", period=_period(week), compute_time=ts(at)
     )
     for m in sorted(values, key=lambda v: (v.metric, v.stage_id)):
         out.metrics.append(evaluate(m, bases.get((m.metric, m.stage_id)), t))
-    out.metrics.extend(unavailable(name) for name in UNAVAILABLE)
+    have = {m.metric for m in values}
+    out.metrics.extend(unavailable(name) for name in UNAVAILABLE if name not in have)
     out.anomaly_count = sum(1 for v in out.metrics if v.anomalous)
     return out
 
@@ -184,6 +211,10 @@ async def run_due(uow: UnitOfWork, at: datetime) -> int:
         return 0
     measured = await measure(uow, None, week, t.zone)
     teams = sorted({m.org_path for m in measured})
+    for team in teams:
+        error = await forecast_error(uow, team, week + timedelta(days=6))
+        if error is not None:
+            measured.append(error)
     flagged = 0
     for team in teams:
         bases = await HealthSql(uow).baselines(team, week, t.periods)

@@ -204,3 +204,23 @@ async def test_process_health_is_for_the_units_managers_and_admins(pipeline: Pip
     await refused(pipeline.call("GetProcessHealth", monthly, "sup-a"), grpc.StatusCode.INVALID_ARGUMENT)
     bad = pb.ListProcessAnomaliesRequest(metrics=[999])
     await refused(pipeline.call("ListProcessAnomalies", bad, "sup-a"), grpc.StatusCode.INVALID_ARGUMENT)
+
+
+async def test_forecast_error_is_the_wape_of_the_units_locked_calls_of_the_last_closed_period(
+    pipeline: Pipeline,
+) -> None:
+    from services.pipeline.convert import date_proto
+    from tests.pipeline.test_accuracy import build_march
+
+    await build_march(transactions(pipeline.db))  # March 2025, worked by hand in test_accuracy
+    ask = pb.GetProcessHealthRequest(org_path=TEAM)
+    ask.period.start_date.CopyFrom(date_proto(date(2025, 4, 9)))
+    m = by_metric((await pipeline.call("GetProcessHealth", ask, "sup-a")).report)
+    error = m["FORECAST_ERROR", ""]
+    assert not error.unavailable and error.value == pytest.approx(3 / 11)  # the reps' (50k + 10k) / 220k
+    assert m["APPROVAL_TURNAROUND", ""].unavailable
+    early = pb.GetProcessHealthRequest(org_path=TEAM)
+    early.period.start_date.CopyFrom(date_proto(date(2025, 3, 12)))  # February had no locked call
+    assert by_metric((await pipeline.call("GetProcessHealth", early, "sup-a")).report)[
+        "FORECAST_ERROR", ""
+    ].unavailable
