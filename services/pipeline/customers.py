@@ -182,9 +182,12 @@ async def update_customer(
             next(iter(taken.values())),
             f"contact {next(iter(taken))} belongs to another customer",
         )
+    renamed = merged.display_name.strip() != row.display_name
     _store(row, merged, who.user_id, at)
     await repo.update_if_etag(row, incoming.etag)
     await repo.set_keys(row.customer_id, keys)
+    if renamed:  # its deals show the account's name: they change (new etag) with it
+        await repo.rename_deals(row.customer_id, row.display_name[:300], who.user_id, at)
     return row
 
 

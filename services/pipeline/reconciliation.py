@@ -78,6 +78,8 @@ def check_fact(f: reconciliation_pb2.FinanceFact, currency: str) -> None:
     if f.HasField("amount"):
         if f.amount.currency != currency:
             v.add("amount.currency", f"the tenant's base currency {currency}")
+        if f.kind == reconciliation_pb2.FINANCE_FACT_KIND_CONTRACT_SIGNED and f.amount.amount_minor < 0:
+            v.add("amount.amount_minor", "a contract's value is not negative (amend it with a newer version)")
         if abs(f.amount.amount_minor) > MAX_AMOUNT_MINOR:
             v.add("amount.amount_minor", f"at most {MAX_AMOUNT_MINOR} in absolute value")
     elif f.kind != reconciliation_pb2.FINANCE_FACT_KIND_SHIPMENT_DISPATCHED:

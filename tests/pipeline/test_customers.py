@@ -222,3 +222,18 @@ async def test_demo_seed_gives_every_demo_deal_a_real_customer(pipeline: Pipelin
         user="admin",
     )
     assert len(view.view.deals) == 2
+
+
+async def test_a_renamed_customer_renames_its_deals(pipeline: Pipeline) -> None:
+    c = (await make(pipeline, acme())).customer
+    deal = new_deal("D-R1")
+    deal.customer.customer_id = c.customer_id
+    before = await create(pipeline, deal)
+    upd = customer_pb2.Customer(customer_id=c.customer_id, display_name="ACME Group Holdings")
+    await pipeline.call(
+        "UpdateCustomer", pb.UpdateCustomerRequest(customer=upd, update_mask=mask("display_name"))
+    )
+    after = (await pipeline.call("GetDeal", pb.GetDealRequest(deal_id="D-R1"))).deal
+    assert after.customer.display_name == "ACME Group Holdings" and after.etag != before.etag
+    other = (await pipeline.call("GetDeal", pb.GetDealRequest(deal_id="D-R1"), tenant="demo")).deal
+    assert other.customer.customer_id == c.customer_id

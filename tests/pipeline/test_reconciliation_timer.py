@@ -16,6 +16,7 @@ from temporalio.worker import Replayer
 
 from kit.temporal import WorkerRunner, build_worker
 from salesops.pipeline.v1 import reconciliation_pb2 as R
+from services.pipeline import reconciliation_activities
 from services.pipeline.app import SPEC
 from services.pipeline.reconciliation_activities import poke
 from services.pipeline.reconciliation_workflows import Checked, ReconciliationWorkflow
@@ -32,10 +33,11 @@ async def worker(pipeline: Pipeline, temporal_skipping: WorkflowEnvironment) -> 
         build_worker(
             temporal_skipping.client,
             queue,
-            workflows=list(SPEC.workflows),
-            activities=list(SPEC.activities(rt)),  # type: ignore[arg-type]
+            workflows=[ReconciliationWorkflow],
+            activities=list(reconciliation_activities.build(rt)),  # type: ignore[arg-type]
         )
     )
+    assert ReconciliationWorkflow in SPEC.workflows  # what the runtime's worker runs too
     runner.start()
     try:
         yield queue
@@ -116,3 +118,39 @@ async def test_won_without_a_contract_after_the_grace(
         (R.RECONCILIATION_RESOLUTION_CLEARED_BY_DATA, "system:pipeline")
     ]
     await Replayer(workflows=[ReconciliationWorkflow]).replay_workflow(await handle.fetch_history())
+
+
+async def test_a_contract_before_the_win_is_cleared_when_the_deal_is_won(
+    pipeline: Pipeline, temporal_skipping: WorkflowEnvironment, worker: str
+) -> None:
+    from tests.pipeline.helpers import create, new_deal
+
+    await create(pipeline, new_deal("T4", amount=300_000))
+    await ingest(
+        pipeline,
+        fact(
+            "HT-T4", R.FINANCE_FACT_KIND_CONTRACT_SIGNED, 300_000, deal_id="T4", payment_due_date=in_days(60)
+        ),
+        fact("PAY-T4", R.FINANCE_FACT_KIND_PAYMENT_RECEIVED, 300_000, deal_id="T4"),
+    )
+    assert [i.kind for i in await issues(pipeline)] == [R.RECONCILIATION_ISSUE_KIND_FACT_ON_OPEN_DEAL]
+    await won_deal_existing(pipeline, "T4")
+    # DealWon wakes the deal's timer (the consumer's poke): the won deal with its contract is consistent.
+    checked, _ = await run(temporal_skipping, worker, "T4")
+    assert checked.open_issues == 0 and await issues(pipeline) == []
+
+
+async def won_deal_existing(p: Pipeline, deal_id: str) -> None:
+    from salesops.common.v1.types_pb2 import AttachmentRef
+    from salesops.pipeline.v1 import deal_pb2
+    from salesops.pipeline.v1 import pipeline_service_pb2 as pb
+
+    ev = deal_pb2.DealEvidence(
+        evidence_id=f"sc-{deal_id}",
+        evidence_type_id="signed_contract",
+        attachment=AttachmentRef(uri="s3://c"),
+    )
+    await p.call(
+        "CreateDealEvidence", pb.CreateDealEvidenceRequest(deal_id=deal_id, evidence=ev), user="rep-a1"
+    )
+    await p.call("MarkWon", pb.MarkWonRequest(deal_id=deal_id), user="rep-a1")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, or_, select
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
 
 from kit.auth import Principal
 from kit.errors import NotFound
@@ -100,6 +100,15 @@ class Customers(Repository[CustomerRow]):
         for k in dict.fromkeys(keys):
             self.session.add(ContactKeyRow(contact_key=k, customer_id=customer_id))
         await self.session.flush()
+
+    async def rename_deals(self, customer_id: str, name: str, by: str, at: datetime) -> None:
+        """The customer's deals take its new name (version bumped: a deal's etag names what it shows)."""
+        await self.session.execute(
+            update(DealRow)
+            .where(DealRow.customer_id == customer_id)
+            .values(customer_name=name, version=DealRow.version + 1, updated_at=at, updated_by=by)
+            .execution_options(synchronize_session=False)
+        )
 
     async def search(
         self, who: Principal, search: CustomerSearch, order: Sort, page: PageRequest, query: str
