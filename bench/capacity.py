@@ -1,0 +1,360 @@
+"""Capacity on paper: CPU time per request of each service's RPC classes, at 1 and 2 replicas.
+
+For each service (leads, pipeline) and class (create, get, list):
+
+- **CPU per request**: API replicas run as real processes (`python -m services.<svc> --role api`)
+  on one database; a balanced client (kit.grpc.balancing, round_robin over an `ipv4:` list)
+  sends a fixed number of calls, 8 in flight; the CPU the replicas used (user + system time
+  from /proc, not wall time) is divided by the calls answered. The replicas' idle CPU
+  (readiness checks, relay and consumer polls), measured for a few seconds before each
+  class, is subtracted and reported apart. The 2-replica figure over the 1-replica one
+  is the coordination cost: it must stay near 1.
+- **Work per request**: the same classes on an in-process server whose engine counts SQL
+  statements and transactions, and the outbox rows (= events for Redis) each class writes.
+
+The database is PostgreSQL when SALESOPS_BENCH_POSTGRES_URL (or SALESOPS_TEST_POSTGRES_URL)
+names an admin URL (a database is created for the run and dropped after), else SQLite.
+Failed calls are counted, never hidden; every wait has a limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from types import SimpleNamespace
+from typing import Any
+
+import grpc
+from google.type import date_pb2  # type: ignore[import-untyped]
+from sqlalchemy import event, func, select
+
+from deploy.local.demo import demo_clients, demo_tokens
+from deploy.local.infra import free_port, start_redis, wait_port
+from kit.auth import AuthConfig, TokenVerifier
+from kit.config import GrpcSettings
+from kit.db import Database
+from kit.grpc.client import channel
+from kit.grpc.server import GrpcServer
+from kit.migrations import upgrade_to_head
+from salesops.common.v1.types_pb2 import Money
+from salesops.leads.v1 import enums_pb2, lead_pb2, leads_service_pb2_grpc
+from salesops.leads.v1 import leads_service_pb2 as lpb
+from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2_grpc
+from salesops.pipeline.v1 import pipeline_service_pb2 as ppb
+
+ROOT = Path(__file__).resolve().parents[1]
+CALLS = {"create": 400, "get": 800, "list": 400}
+IN_FLIGHT = 8
+IDLE_SECONDS = 3.0
+TICK = os.sysconf("SC_CLK_TCK")
+
+Call = Callable[[Any, int], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    stub: Callable[[grpc.aio.Channel], Any]
+    classes: Mapping[str, Call]  # class -> (stub, i) -> call
+
+
+def _md(user: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {TOKENS[user]}"),)
+
+
+TOKENS = demo_tokens(AuthConfig.from_env({}))
+RUN = uuid.uuid4().hex[:6].upper()
+
+
+def _lead(i: int) -> lead_pb2.Lead:
+    return lead_pb2.Lead(
+        lead_id=f"CAP{RUN}{i:06d}",
+        contact=lead_pb2.LeadContact(name=f"Buyer {uuid.uuid4().hex[:8]}", phone=f"139{i:08d}"),
+        company=lead_pb2.LeadCompany(name=uuid.uuid4().hex),
+        source=lead_pb2.LeadSource(channel=enums_pb2.LEAD_CHANNEL_CALL_CENTER),
+        region="east/shanghai",
+        stated_budget=Money(amount_minor=50_000_000, currency="CNY"),
+    )
+
+
+def _deal(i: int) -> deal_pb2.Deal:
+    return deal_pb2.Deal(
+        deal_id=f"cap-{RUN}-{i}",
+        title=f"Capacity deal {i}",
+        customer=deal_pb2.DealCustomer(display_name=f"Customer {uuid.uuid4().hex[:10]}", industry="retail"),
+        owner_user_id="rep-a1",
+        amount=Money(amount_minor=1_000_000, currency="CNY"),
+        expected_close_date=date_pb2.Date(year=2030, month=6, day=30),
+    )
+
+
+LEADS = Service(
+    "leads",
+    leads_service_pb2_grpc.LeadsServiceStub,
+    {
+        "create": lambda s, i: s.CreateLead(
+            lpb.CreateLeadRequest(lead=_lead(i)), metadata=_md("sup-a"), timeout=30
+        ),
+        "get": lambda s, i: s.GetLead(
+            lpb.GetLeadRequest(lead_id=f"CAP{RUN}{i % 50:06d}"), metadata=_md("sup-a"), timeout=30
+        ),
+        "list": lambda s, i: s.ListLeads(
+            lpb.ListLeadsRequest(page_size=20), metadata=_md("sup-a"), timeout=30
+        ),
+    },
+)
+PIPELINE = Service(
+    "pipeline",
+    pipeline_service_pb2_grpc.PipelineServiceStub,
+    {
+        "create": lambda s, i: s.CreateDeal(
+            ppb.CreateDealRequest(deal=_deal(i)), metadata=_md("rep-a1"), timeout=30
+        ),
+        "get": lambda s, i: s.GetDeal(
+            ppb.GetDealRequest(deal_id=f"cap-{RUN}-{i % 50}"), metadata=_md("rep-a1"), timeout=30
+        ),
+        "list": lambda s, i: s.ListDeals(
+            ppb.ListDealsRequest(page_size=20), metadata=_md("rep-a1"), timeout=30
+        ),
+    },
+)
+SERVICES = (LEADS, PIPELINE)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (/proc/<pid>/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+async def drive(stub: Any, call: Call, n: int, offset: int) -> tuple[int, int, float]:
+    """n calls, IN_FLIGHT at a time; returns (answered, failed, wall seconds)."""
+    ok = failed = 0
+    queue = iter(range(offset, offset + n))
+
+    async def worker() -> None:
+        nonlocal ok, failed
+        for i in queue:
+            try:
+                await call(stub, i)
+                ok += 1
+            except grpc.aio.AioRpcError as exc:
+                failed += 1
+                if failed == 1:  # say why once: a failing class measures nothing
+                    print(
+                        f"   {call.__name__ if hasattr(call, '__name__') else call}: {exc.code().name} {exc.details()}",
+                        flush=True,
+                    )
+
+    started = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(IN_FLIGHT))), 600)
+    return ok, failed, time.perf_counter() - started
+
+
+class Replicas:
+    def __init__(self, service: str, env: dict[str, str]) -> None:
+        self.service = service
+        self.env = env
+        self.procs: list[tuple[subprocess.Popen[bytes], int]] = []
+
+    def start(self) -> None:
+        port = free_port()
+        environ = {**self.env, f"SALESOPS_{self.service.upper()}_PORT": str(port)}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", f"services.{self.service}", "--role", "api"], cwd=ROOT, env=environ
+        )
+        self.procs.append((proc, port))
+        wait_port("127.0.0.1", port, 120, proc)  # type: ignore[arg-type]
+
+    @property
+    def target(self) -> str:
+        return "ipv4:" + ",".join(f"127.0.0.1:{port}" for _, port in self.procs)
+
+    def cpu(self) -> list[float]:
+        return [cpu_seconds(proc.pid) for proc, _ in self.procs]
+
+    def stop(self) -> None:
+        for proc, _ in self.procs:
+            proc.terminate()
+        for proc, _ in self.procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        self.procs.clear()
+
+
+async def _seed(service: Service, address: str) -> None:
+    from services.leads.app import SPEC as LEADS_SPEC
+    from services.pipeline.app import SPEC as PIPELINE_SPEC
+
+    spec = {"leads": LEADS_SPEC, "pipeline": PIPELINE_SPEC}[service.name]
+    if spec.demo_seed is not None:
+        await spec.demo_seed(demo_clients({service.name: address}, TOKENS))
+
+
+async def cpu_per_request(service: Service, replicas: int, env: dict[str, str]) -> dict[str, float]:
+    group = Replicas(service.name, env)
+    out: dict[str, float] = {}
+    try:
+        for _ in range(replicas):
+            group.start()  # one after the other: each migrates (a no-op after the first) before serving
+        async with channel(group.target) as ch:
+            stub = service.stub(ch)
+            await _seed(service, group.target)
+            for call in service.classes.values():  # warm-up; creates 0..49 are what `get` reads
+                await drive(stub, call, 50, 0)
+            offset = 1000
+            for name, call in service.classes.items():
+                idle0, t0 = sum(group.cpu()), time.perf_counter()
+                await asyncio.sleep(IDLE_SECONDS)
+                idle_rate = (sum(group.cpu()) - idle0) / (time.perf_counter() - t0)
+                before = group.cpu()
+                ok, failed, wall = await drive(stub, call, CALLS[name], offset)
+                used = [a - b for a, b in zip(group.cpu(), before, strict=True)]
+                offset += CALLS[name]
+                net = sum(used) - idle_rate * wall
+                out[f"{name}_cpu_ms"] = 1000 * net / max(ok, 1)
+                out[f"{name}_raw_cpu_ms"] = 1000 * sum(used) / max(ok, 1)
+                out[f"{name}_failed"] = failed
+                out[f"{name}_rps"] = ok / wall
+                out[f"{name}_idle_cpu_pct"] = 100 * idle_rate
+                # The balancer's spread: the busiest replica's share of the CPU.
+                out[f"{name}_max_share"] = max(used) / max(sum(used), 1e-9)
+    finally:
+        group.stop()
+    return out
+
+
+async def work_per_request(service: Service, database_url: str) -> dict[str, float]:
+    """Statements, transactions and outbox rows per call, on an in-process server."""
+    from services.leads import api as leads_api
+    from services.leads.app import SPEC as LEADS_SPEC
+    from services.pipeline import api as pipeline_api
+    from services.pipeline.app import SPEC as PIPELINE_SPEC
+
+    api, spec = {"leads": (leads_api, LEADS_SPEC), "pipeline": (pipeline_api, PIPELINE_SPEC)}[service.name]
+    db = Database(database_url)
+    await upgrade_to_head(service.name, db)
+    counts = {"statements": 0, "commits": 0}
+
+    def statement(*_args: Any) -> None:
+        counts["statements"] += 1
+
+    def commit(*_args: Any) -> None:
+        counts["commits"] += 1
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", statement)
+    event.listen(db.engine.sync_engine, "commit", commit)
+    settings = GrpcSettings(f"127.0.0.1:{free_port()}", False, 1.0, 30.0, 8 * 1024 * 1024, 30_000, 10_000)
+    server = GrpcServer(
+        service.name,
+        settings,
+        TokenVerifier(AuthConfig.from_env({})),
+        api.registrations(SimpleNamespace(db=db)),  # type: ignore[arg-type]
+    )
+    await server.start()
+    out: dict[str, float] = {}
+
+    async def outbox_rows() -> int:
+        async with db.system_session() as session:
+            return int(await session.scalar(select(func.count()).select_from(spec.outbox)) or 0)
+
+    try:
+        async with channel(server.address) as ch:
+            stub = service.stub(ch)
+            await _seed(service, server.address)
+            for call in service.classes.values():
+                await drive(stub, call, 50, 0)
+            n = 100
+            for name, call in service.classes.items():
+                s0, c0, e0 = counts["statements"], counts["commits"], await outbox_rows()
+                ok, failed, _ = await drive(stub, call, n, 1000)
+                out[f"{name}_statements"] = (counts["statements"] - s0) / max(ok, 1)
+                out[f"{name}_commits"] = (counts["commits"] - c0) / max(ok, 1)
+                out[f"{name}_events"] = (await outbox_rows() - e0) / max(ok, 1)
+                out[f"{name}_failed"] = failed
+    finally:
+        await server.stop(0)
+        await db.dispose()
+    return out
+
+
+async def _pg(admin_url: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _measure(tmp: Path) -> dict[str, float]:
+    redis = start_redis(tmp / "redis", persist=False)
+    admin = os.environ.get("SALESOPS_BENCH_POSTGRES_URL") or os.environ.get("SALESOPS_TEST_POSTGRES_URL")
+    report: dict[str, float] = {"cores": float(os.cpu_count() or 0)}
+    try:
+        for service in SERVICES:
+            databases: list[str] = []
+
+            async def database(tag: str, service: Service = service, databases: list[str] = databases) -> str:
+                if not admin:
+                    return f"sqlite+aiosqlite:///{tmp / f'{service.name}-{tag}.db'}"
+                name = f"capacity_{service.name}_{tag}_{uuid.uuid4().hex[:6]}"
+                await _pg(admin, f'CREATE DATABASE "{name}"')
+                databases.append(name)
+                return admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
+
+            try:
+                for replicas in (1, 2):
+                    env = {
+                        k: v for k, v in os.environ.items() if not k.startswith(("SALESOPS_", "REDIS_URL"))
+                    }
+                    env.update(
+                        SALESOPS_VAR_DIR=str(tmp / f"var-{service.name}-{replicas}"),
+                        **{f"SALESOPS_{service.name.upper()}_DATABASE_URL": await database(f"r{replicas}")},
+                        SALESOPS_REDIS_URL=redis.address.rsplit("/", 1)[0] + "/0",
+                        SALESOPS_TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}",  # the APIs answer without it
+                        SALESOPS_LOG_LEVEL="ERROR",
+                        SALESOPS_GRPC_REFLECTION="0",
+                    )
+                    found = await cpu_per_request(service, replicas, env)
+                    report.update({f"{service.name}_r{replicas}_{k}": v for k, v in found.items()})
+                for name in service.classes:
+                    one, two = (
+                        report[f"{service.name}_r1_{name}_cpu_ms"],
+                        report[f"{service.name}_r2_{name}_cpu_ms"],
+                    )
+                    report[f"{service.name}_{name}_r2_over_r1"] = two / one if one > 0 else 0.0
+                    report[f"{service.name}_{name}_per_core_rps"] = 1000 / one if one > 0 else 0.0
+                work = await work_per_request(service, await database("work"))
+                report.update({f"{service.name}_{k}": v for k, v in work.items()})
+            finally:
+                for name in databases:
+                    await _pg(admin or "", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        redis.stop()
+    report["postgres"] = 1.0 if admin else 0.0
+    return report
+
+
+def run() -> dict[str, float]:
+    print(f"   machine: {platform.machine()} {platform.processor() or ''} cores={os.cpu_count()}", flush=True)
+    with TemporaryDirectory(prefix="salesops-capacity-") as tmp:
+        return asyncio.run(_measure(Path(tmp)))
+
+
+if __name__ == "__main__":
+    for key, value in run().items():
+        print(f"{key:<40} {value:12.3f}")
