@@ -154,3 +154,33 @@ async def won_deal_existing(p: Pipeline, deal_id: str) -> None:
         "CreateDealEvidence", pb.CreateDealEvidenceRequest(deal_id=deal_id, evidence=ev), user="rep-a1"
     )
     await p.call("MarkWon", pb.MarkWonRequest(deal_id=deal_id), user="rep-a1")
+
+
+async def test_the_consumer_wakes_the_deals_timer_and_skips_unmatched_facts(
+    pipeline: Pipeline, temporal_skipping: WorkflowEnvironment, worker: str
+) -> None:
+    from temporalio.service import RPCError
+
+    from kit.events import new_envelope
+    from salesops.pipeline.v1 import events_pb2
+    from services.pipeline import events, reconciliation
+    from services.pipeline.reconciliation_activities import RECONCILIATION_CONSUMER, waking_handler
+    from services.pipeline.reconciliation_workflows import workflow_id
+
+    assert set(RECONCILIATION_CONSUMER.types) >= {events.DEAL_WON, reconciliation.FACT_RECORDED}
+    rt = SimpleNamespace(temporal=temporal_skipping.client, settings=SimpleNamespace(task_queue=worker))
+    handle = waking_handler(rt)  # type: ignore[arg-type]
+    unmatched = events_pb2.FinanceFactRecorded(fact_id="F-X")
+    await handle(
+        new_envelope(reconciliation.FACT_RECORDED, "demo", unmatched, source="pipeline", subject="F-X"), None
+    )  # type: ignore[arg-type]
+    with pytest.raises(RPCError):
+        await temporal_skipping.client.get_workflow_handle(workflow_id("demo", "F-X")).describe()
+    await won_deal(pipeline, "T5", 100_000)
+    won = events_pb2.DealWon()
+    await handle(new_envelope(events.DEAL_WON, "demo", won, source="pipeline", subject="T5"), None)  # type: ignore[arg-type]
+    described = await temporal_skipping.client.get_workflow_handle(workflow_id("demo", "T5")).describe()
+    assert described.workflow_type == "PipelineReconciliation"
+    checked, _ = await run(temporal_skipping, worker, "T5")  # the same workflow, woken again: time skips
+    assert checked.open_issues == 1
+    assert [i.kind for i in await issues(pipeline)] == [R.RECONCILIATION_ISSUE_KIND_WON_WITHOUT_CONTRACT]
