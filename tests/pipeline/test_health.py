@@ -224,3 +224,44 @@ async def test_forecast_error_is_the_wape_of_the_units_locked_calls_of_the_last_
     assert by_metric((await pipeline.call("GetProcessHealth", early, "sup-a")).report)[
         "FORECAST_ERROR", ""
     ].unavailable
+
+
+async def seed_anomalies(p: Pipeline) -> None:
+    """Six recorded anomalies with ties in detect time (the paging property lists them)."""
+    from ulid import ULID
+
+    from services.pipeline.repositories.health import Anomalies
+    from services.pipeline.store_discipline import AnomalyRow
+
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    metrics = [
+        "WIN_RATE",
+        "GATE_REJECTION_RATE",
+        "FROZEN_RATIO",
+        "STAGE_DWELL",
+        "SALES_CYCLE_TIME",
+        "WIN_RATE",
+    ]
+
+    async def work(uow: Any) -> None:
+        for n, metric in enumerate(metrics):
+            at = base + timedelta(hours=n % 3)
+            week = date(2026, 1, 5) + timedelta(days=7 * n)
+            value = ph.ProcessMetricValue(metric=ph.ProcessMetric.Value(f"PROCESS_METRIC_{metric}"), value=n)
+            anomaly = ph.ProcessAnomaly(
+                anomaly_id=str(ULID()), org_path=TEAM, value=value, adverse=n % 2 == 0
+            )
+            anomaly.detect_time.FromDatetime(at)
+            row = AnomalyRow(
+                anomaly_id=anomaly.anomaly_id,
+                org_path=TEAM,
+                week_start=week,
+                metric=metric,
+                stage_id="",
+                adverse=anomaly.adverse,
+                detected_at=at,
+                body=anomaly.SerializeToString(),
+            )
+            await Anomalies(uow).add(row)
+
+    await transactions(p.db).run("demo", work)

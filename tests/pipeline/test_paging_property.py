@@ -15,12 +15,14 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from salesops.common.v1.types_pb2 import AttachmentRef, Money
 from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2, settings_pb2, target_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from tests.pipeline.conftest import Pipeline
 from tests.pipeline.helpers import create, field_gated_model, in_days, mask, new_deal, refused, use_model
+from tests.pipeline.test_health import seed_anomalies
 from tests.pipeline.test_reconciliation import seed_paging
 
 SERVICE = pipeline_service_pb2.DESCRIPTOR.services_by_name["PipelineService"]
@@ -31,7 +33,6 @@ NOT_BUILT = {
     "ListApprovalFlows",
     "ListApprovals",
     "ListMyPendingApprovals",
-    "ListProcessAnomalies",
 }
 AMOUNTS = [300, 100, 200, 100, 200, 200, 50]  # ties on purpose
 
@@ -84,6 +85,7 @@ async def seed(pipeline: Pipeline) -> None:
         )
     await seed_targets(pipeline)
     await seed_paging(pipeline)  # customers, finance facts, reconciliation issues
+    await seed_anomalies(pipeline)  # recorded process anomalies
     month = types_pb2.SalesPeriod(granularity=types_pb2.PERIOD_GRANULARITY_MONTH, start_date=in_days(10))
     for tenant in ("demo", "demo", "demo", "demo", "demo", "acme"):
         await pipeline.call(
@@ -210,6 +212,13 @@ QUERIES: dict[str, Query] = {
         lambda i: (-i.difference_amount.amount_minor, i.issue_id),
         lambda r: setattr(r, "order_by", "detect_time desc"),
         has_total=True,
+    ),
+    "ListProcessAnomalies": Query(
+        lambda: pb.ListProcessAnomaliesRequest(detect_time_after=Timestamp(seconds=946684800)),
+        "anomalies",
+        lambda a: a.anomaly_id,
+        lambda a: ((-a.detect_time.seconds, -a.detect_time.nanos), a.anomaly_id),
+        lambda r: setattr(r, "adverse_only", True),
     ),
     "ListStageModelVersions": Query(
         lambda: pb.ListStageModelVersionsRequest(),
