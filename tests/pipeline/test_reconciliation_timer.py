@@ -167,13 +167,12 @@ async def test_the_consumer_wakes_the_deals_timer_and_skips_unmatched_facts(
     from services.pipeline.reconciliation_activities import RECONCILIATION_CONSUMER, waking_handler
     from services.pipeline.reconciliation_workflows import workflow_id
 
-    assert set(RECONCILIATION_CONSUMER.types) >= {events.DEAL_WON, reconciliation.FACT_RECORDED}
+    assert set(RECONCILIATION_CONSUMER.types or ()) >= {events.DEAL_WON, reconciliation.FACT_RECORDED}
     rt = SimpleNamespace(temporal=temporal_skipping.client, settings=SimpleNamespace(task_queue=worker))
     handle = waking_handler(rt)  # type: ignore[arg-type]
     unmatched = events_pb2.FinanceFactRecorded(fact_id="F-X")
-    await handle(
-        new_envelope(reconciliation.FACT_RECORDED, "demo", unmatched, source="pipeline", subject="F-X"), None
-    )  # type: ignore[arg-type]
+    envelope = new_envelope(reconciliation.FACT_RECORDED, "demo", unmatched, source="pipeline", subject="F-X")
+    await handle(envelope, None)  # type: ignore[arg-type]
     with pytest.raises(RPCError):
         await temporal_skipping.client.get_workflow_handle(workflow_id("demo", "F-X")).describe()
     await won_deal(pipeline, "T5", 100_000)
