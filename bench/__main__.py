@@ -11,7 +11,15 @@ import json
 import time
 from pathlib import Path
 
-from bench import bench_events, bench_gateway, bench_leads, bench_notify, bench_pipeline, grpc_overhead
+from bench import (
+    bench_events,
+    bench_gateway,
+    bench_leads,
+    bench_notify,
+    bench_pipeline,
+    capacity,
+    grpc_overhead,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -25,6 +33,7 @@ SUITES = {
     "leads_intake": bench_leads.intake,
     "leads_sla": bench_leads.sla,
     "pipeline": bench_pipeline.measure,
+    "capacity": capacity.run,
 }
 
 
