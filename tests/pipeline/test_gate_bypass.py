@@ -13,7 +13,15 @@ from typing import Any
 import grpc
 
 from salesops.common.v1.types_pb2 import AttachmentRef
-from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2_grpc, settings_pb2, stage_model_pb2, types_pb2
+from salesops.pipeline.v1 import (
+    customer_pb2,
+    deal_pb2,
+    pipeline_service_pb2_grpc,
+    reconciliation_pb2,
+    settings_pb2,
+    stage_model_pb2,
+    types_pb2,
+)
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline.api import PipelineServiceApi
 from services.pipeline.stage_models import DEFAULT
@@ -86,6 +94,33 @@ ATTEMPTS: dict[str, Callable[[deal_pb2.Deal], Any]] = {
         ),
         allow_missing=True,
     ),
+    # Customers and finance facts never move a deal: a contract, payment and shipment for G.
+    "CreateCustomer": lambda d: pb.CreateCustomerRequest(
+        customer=customer_pb2.Customer(customer_id="C-G", display_name=d.customer.display_name)
+    ),
+    "UpdateCustomer": lambda d: pb.UpdateCustomerRequest(
+        customer=customer_pb2.Customer(customer_id="C-G", city="Ningbo"), update_mask=mask("city")
+    ),
+    "IngestFinanceFacts": lambda d: pb.IngestFinanceFactsRequest(
+        facts=[
+            reconciliation_pb2.FinanceFact(
+                kind=kind,
+                source_system="erp",
+                external_id=f"G-{kind}",
+                deal_id="G",
+                amount=d.amount,
+                occur_time=d.audit.create_time,
+            )
+            for kind in (
+                reconciliation_pb2.FINANCE_FACT_KIND_CONTRACT_SIGNED,
+                reconciliation_pb2.FINANCE_FACT_KIND_PAYMENT_RECEIVED,
+                reconciliation_pb2.FINANCE_FACT_KIND_SHIPMENT_DISPATCHED,
+            )
+        ]
+    ),
+    "ResolveReconciliationIssue": lambda d: pb.ResolveReconciliationIssueRequest(
+        issue_id="none", resolution=reconciliation_pb2.RECONCILIATION_RESOLUTION_EXPLAINED, note="x"
+    ),
 }
 
 
@@ -104,7 +139,8 @@ async def test_no_write_path_moves_a_deal_past_a_gate_it_does_not_pass(pipeline:
         current = (await pipeline.call("GetDeal", pb.GetDealRequest(deal_id="G"), user="rep-a1")).deal
         user = (
             "admin"
-            if name in ("UpdateStageModel", "UpdatePipelineSettings", "UpdateMemberProfile")
+            if name
+            in ("UpdateStageModel", "UpdatePipelineSettings", "UpdateMemberProfile", "IngestFinanceFacts")
             else "rep-a1"
         )
         try:
