@@ -19,10 +19,12 @@ from pathlib import Path
 
 import grpc
 import httpx
+import pytest
 from cryptography.fernet import Fernet
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from deploy.local.infra import find_temporal, port_open
+from tests.multihost import netns
 from tests.multihost.netns import Lab, Proc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +61,17 @@ def missing_binaries() -> str | None:
     except RuntimeError as exc:
         return str(exc)
     return None
+
+
+def require_hosts(*, infra: bool = True) -> None:
+    """Skip, with the reason, where test hosts cannot be made; fail instead under
+    SALESOPS_TEST_REQUIRE_NETNS=1 (CI), so a missing capability never passes silently."""
+    reason = netns.unavailable() or (missing_binaries() if infra else None)
+    if reason is None:
+        return
+    if os.environ.get("SALESOPS_TEST_REQUIRE_NETNS", "") == "1":
+        pytest.fail(f"SALESOPS_TEST_REQUIRE_NETNS=1 but the multi-host tests cannot run: {reason}")
+    pytest.skip(f"multi-host tests {reason}")
 
 
 def until(what: str, probe: Callable[[], object], timeout: float, lab: Lab | None = None) -> object:

@@ -76,7 +76,7 @@ def kill_namespace(ns: str, timeout: float = 10.0) -> None:
 
 
 def sweep_stale() -> None:
-    """Remove namespaces an earlier run made whose creating process is gone (a killed pytest)."""
+    """Remove the namespaces and work directories of earlier runs whose process is gone (a killed pytest)."""
     listed = _ip("netns", "list", check=False).stdout.split("\n")
     for line in listed:
         name = line.split(" ", 1)[0].strip()
@@ -87,6 +87,10 @@ def sweep_stale() -> None:
             with contextlib.suppress(RuntimeError):
                 kill_namespace(name)
             _ip("netns", "del", name, check=False)
+    for workdir in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
+        owner = workdir.name[len(PREFIX) :].split("-", 1)[0]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _pick_subnet() -> ipaddress.IPv4Network:
@@ -137,7 +141,7 @@ class Lab:
     run_id: str = field(default_factory=lambda: f"{os.getpid()}-{random.randrange(16**6):06x}")
     hosts: dict[str, Host] = field(default_factory=dict)
     procs: list[Proc] = field(default_factory=list)
-    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="salesops-mh-")))
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")))
     _namespaces: list[str] = field(default_factory=list)
     _client_iface: str = ""
     _logs: list[IO[bytes]] = field(default_factory=list)

@@ -18,7 +18,6 @@ SALESOPS_TEST_REQUIRE_NETNS=1 (CI).
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -43,18 +42,9 @@ CONVERGE_SECONDS = 300.0  # events a dead consumer held are reclaimed after its 
 REPS = [u.user_id for u in DEMO_USERS if "rep" in u.roles]
 
 
-def _require_hosts() -> None:
-    reason = netns.unavailable() or hosts.missing_binaries()
-    if reason is None:
-        return
-    if os.environ.get("SALESOPS_TEST_REQUIRE_NETNS", "") == "1":
-        pytest.fail(f"SALESOPS_TEST_REQUIRE_NETNS=1 but the multi-host test cannot run: {reason}")
-    pytest.skip(f"multi-host failover test {reason}")
-
-
 @pytest.fixture
 def lab() -> Iterator[netns.Lab]:
-    _require_hosts()
+    hosts.require_hosts()
     netns.sweep_stale()
     made = netns.Lab()
     try:
