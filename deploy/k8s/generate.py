@@ -196,13 +196,18 @@ def pod_spec(service: str, component: str) -> dict[str, Any]:
     return spec
 
 
-def deployment(name: str, service: str, component: str, spec: dict[str, Any]) -> dict[str, Any]:
+def deployment(
+    name: str, service: str, component: str, spec: dict[str, Any], *, autoscaled: bool
+) -> dict[str, Any]:
+    # An autoscaled Deployment has no `replicas`: each `kubectl apply` would reset it,
+    # shrinking what the HPA grew until the HPA grows it again.
+    replicas = {} if autoscaled else {"replicas": 1}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": name, "labels": labels(service, component)},
         "spec": {
-            "replicas": 1,
+            **replicas,
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": selector(service, component)},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
@@ -342,7 +347,7 @@ def gateway() -> list[dict[str, Any]]:
         },
     }
     return [
-        deployment(name, name, name, spec),
+        deployment(name, name, name, spec, autoscaled=True),
         service,
         autoscaler(name, name, name),
         disruption_budget(name, name, name),
@@ -352,8 +357,8 @@ def gateway() -> list[dict[str, Any]]:
 def objects(service: str) -> list[dict[str, Any]]:
     api, worker = f"{service}-api", f"{service}-worker"
     return [
-        deployment(api, service, "api", pod_spec(service, "api")),
-        deployment(worker, service, "worker", pod_spec(service, "worker")),
+        deployment(api, service, "api", pod_spec(service, "api"), autoscaled=True),
+        deployment(worker, service, "worker", pod_spec(service, "worker"), autoscaled=False),
         *services(service),
         autoscaler(api, service, "api"),
         disruption_budget(api, service, "api"),

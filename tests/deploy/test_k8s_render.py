@@ -10,7 +10,7 @@ import pytest
 
 from deploy.k8s import generate
 from kit.config import SERVICE_PORTS, SERVICES, Settings
-from tests.deploy.conftest import K8S, OVERLAYS, Rendered, kustomize, pod_spec
+from tests.deploy.conftest import K8S, OVERLAYS, Obj, Rendered, kustomize, pod_spec, render_overlay
 
 # KEDA's ScaledObject (keda.sh/v1alpha1), the parts we use: not a core schema.
 SCALED_OBJECT = {
@@ -132,13 +132,29 @@ def test_production_uses_external_datastores_dev_brings_its_own(production: Rend
     assert temporal["command"][:3] == ["temporal", "server", "start-dev"]
 
 
-def test_replicas_production_two_or_more_dev_one(production: Rendered, dev: Rendered) -> None:
-    for deployment in production.of_kind("Deployment"):
-        assert deployment["spec"]["replicas"] >= 2, deployment["metadata"]["name"]
-    for hpa in production.of_kind("HorizontalPodAutoscaler"):
-        assert hpa["spec"]["minReplicas"] >= 2, hpa["metadata"]["name"]
-    for deployment in dev.of_kind("Deployment"):
-        assert deployment["spec"]["replicas"] == 1, deployment["metadata"]["name"]
+def _autoscaled(rendered: Rendered) -> dict[str, Obj]:
+    return {h["spec"]["scaleTargetRef"]["name"]: h for h in rendered.of_kind("HorizontalPodAutoscaler")}
+
+
+@pytest.mark.parametrize(("name", "least"), [("production", 2), ("dev", 1)])
+def test_replicas_production_two_or_more_dev_one(name: str, least: int) -> None:
+    rendered = render_overlay(name)
+    autoscaled = _autoscaled(rendered)
+    assert {
+        d["metadata"]["name"]
+        for d in rendered.of_kind("Deployment")
+        if d["metadata"]["name"].endswith("-api")
+    } | {"gateway"} <= set(autoscaled)
+    for deployment in rendered.of_kind("Deployment"):
+        name = deployment["metadata"]["name"]
+        if name in autoscaled:
+            # The HPA owns the count: a `replicas` here would be reset by every apply.
+            assert "replicas" not in deployment["spec"], name
+            assert autoscaled[name]["spec"]["minReplicas"] == least, name
+        elif rendered.name == "production":
+            assert deployment["spec"]["replicas"] >= least, name
+        else:
+            assert deployment["spec"]["replicas"] == least, name
 
 
 def test_clients_balance_over_the_headless_services_of_this_namespace(overlay: Rendered) -> None:
@@ -173,6 +189,7 @@ def test_keda_component_scales_each_worker_on_its_task_queue(tmp_path: Path) -> 
         # The address KEDA reads from the worker's environment is one the worker has.
         assert trigger["metadata"]["endpointFromEnv"] in rendered.config()
         assert obj["spec"]["minReplicaCount"] >= 2
+        assert "replicas" not in worker["spec"]  # KEDA's HPA owns the count
     # Workers have no CPU autoscaler of their own that would fight KEDA's.
     targets = {h["spec"]["scaleTargetRef"]["name"] for h in rendered.of_kind("HorizontalPodAutoscaler")}
     assert not {t for t in targets if t.endswith("-worker")}
