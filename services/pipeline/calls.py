@@ -133,7 +133,7 @@ async def _require_coaching(
     profile = await MemberProfiles(uow).find(who.user_id)
     settings = await pipeline_settings.current(uow)
     months = settings.coaching_tenure_months or 6
-    started = _profile_start(profile.body if profile is not None else b"")
+    started = profile_start(profile.body if profile is not None else b"")
     in_coaching = started is not None and tenure_months(started, today) < months
     if s.coaching_view_id:
         view = await CoachingViews(uow).find(s.coaching_view_id)
@@ -153,7 +153,7 @@ async def _require_coaching(
     return False
 
 
-def _profile_start(body: bytes) -> date | None:
+def profile_start(body: bytes) -> date | None:
     if not body:
         return None
     p = settings_pb2.MemberProfile.FromString(body)
@@ -387,6 +387,7 @@ __all__ = [
     "lock_calls",
     "period_of",
     "present_submission",
+    "profile_start",
     "rehome_member",
     "submissions_visible_to",
     "tenure_months",

@@ -10,7 +10,7 @@ from kit.grpc import context as call
 from kit.resources import PageRequest, UnitOfWork, query_key
 from salesops.pipeline.v1 import forecast_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
-from services.pipeline import calls
+from services.pipeline import calls, coaching
 from services.pipeline.accuracy import local_today
 from services.pipeline.api.base import ApiBase, Ctx
 from services.pipeline.convert import bounded_lists, enum_name, now
@@ -44,6 +44,21 @@ class CallsApi(ApiBase):
             return (await present_rows(uow, [row]))[0]
 
         return pb.CreateForecastSubmissionResponse(submission=await self.write(who, work))
+
+    async def GetForecastCoachingView(
+        self, request: pb.GetForecastCoachingViewRequest, context: Ctx
+    ) -> pb.GetForecastCoachingViewResponse:
+        who = call.principal()
+        granularity, start, _ = calls.period_of(request.period)
+        if len(request.user_id) > 128:
+            raise InvalidArgument.field("user_id", "at most 128 characters")
+        at = now()
+
+        async def work(uow: UnitOfWork) -> forecast_pb2.ForecastCoachingView:
+            return await coaching.coaching_view(uow, who, request.user_id, granularity, start, at)
+
+        # Written: the view is recorded, so a new rep's submission can quote it.
+        return pb.GetForecastCoachingViewResponse(coaching_view=await self.write(who, work))
 
     async def ListForecastSubmissions(
         self, request: pb.ListForecastSubmissionsRequest, context: Ctx
