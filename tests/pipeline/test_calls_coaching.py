@@ -56,11 +56,13 @@ def deal(deal_id: str, owner: str, close: date) -> deal_pb2.Deal:
     )
 
 
-async def profile(pipeline: Pipeline, user: str, started: date | None, role: int = Role.ROLE_REP) -> None:
+async def profile(
+    pipeline: Pipeline, user: str, started: date | None, role: Role.ValueType = Role.ROLE_REP
+) -> None:
     u = demo_user(user)
     p = settings_pb2.MemberProfile(
         user_id=user, display_name=u.display_name, org_path=u.org, role=role, active=True
-    )  # type: ignore[arg-type]
+    )
     if started is not None:
         p.start_date.CopyFrom(date_proto(started))
     req = pb.UpdateMemberProfileRequest(member_profile=p, update_mask=FieldMask(), allow_missing=True)
