@@ -43,6 +43,7 @@ from services.pipeline.domain import accuracy as acc
 from services.pipeline.domain import forecast as f
 from services.pipeline.repositories.calls import CallLocks, Submissions
 from services.pipeline.repositories.deals import Deals
+from services.pipeline.repositories.snapshots import Snapshots
 from services.pipeline.store import transactions
 
 log = logging.getLogger("salesops.pipeline.seed")
@@ -135,6 +136,11 @@ def update(who: Principal, deal_id: str, **fields: Any) -> Callable[[datetime], 
                     return
                 incoming.expected_close_date.CopyFrom(date_proto(fields["close"]))
                 paths.append("expected_close_date")
+            if "amount" in fields:
+                if row.amount_minor == fields["amount"]:
+                    return
+                incoming.amount.CopyFrom(_money(fields["amount"]))
+                paths.append("amount")
             await deals.update_deal(uow, who, incoming, FieldMask(paths=paths), t)
 
         return work
@@ -220,6 +226,25 @@ def lock(admin: Principal, start: date, point: acc.LockPoint) -> Callable[[datet
     return at
 
 
+def closing_snapshot(admin: Principal, start: date) -> Callable[[datetime], Action]:
+    def at(t: datetime) -> Action:
+        async def work(uow: UnitOfWork) -> None:
+            request_id = f"history:MONTH:{start.isoformat()}:closed"
+            await snapshots.take(
+                uow,
+                admin,
+                f.Granularity.MONTH,
+                start,
+                request_id,
+                t,
+                trigger=forecast_pb2.SNAPSHOT_TRIGGER_SCHEDULED,
+            )
+
+        return work
+
+    return at
+
+
 def _month(today: date, back: int) -> date:
     y, m = divmod(today.year * 12 + today.month - 1 - back, 12)
     return date(y, m + 1, 1)
@@ -266,7 +291,7 @@ def plan(users: Sequence[SeedUser], tenant: str, today: date) -> list[Step]:
             who = principal(rep, tenant)
             base = (2 + k % 4) * 100_000_00 * (10 + back % 3) // 10
             amounts = {"won": base, "lost": base // 2, "best": base * 3 // 4, "push": base // 3}
-            actual = amounts["won"] + amounts["best"]
+            actual = amounts["won"] + amounts["best"] * 11 // 10
             for n, (story, amount) in enumerate(amounts.items()):
                 deal_id = f"hist-{rep.user_id}-{tag}-{story}"
                 # Closing in the last days, after the last-week lock: the locked call is a real forecast.
@@ -312,14 +337,17 @@ def plan(users: Sequence[SeedUser], tenant: str, today: date) -> list[Step]:
                         lose(who, deal_id, reason, "Rival Co" if reason == "COMPETITOR" else ""),
                     )
                 elif story == "push":
-                    # Pushed out at the end of the month, then won in the next one (its actual).
+                    # Pushed out between the locks (a PUSHED_OUT flow), then won next month (its actual).
                     add(
-                        _at(close - timedelta(days=1)),
+                        _at(start + timedelta(days=19)),
                         f"push {deal_id}",
                         update(who, deal_id, close=nxt + timedelta(days=11)),
                     )
                     add(_at(nxt + timedelta(days=9)), f"win {deal_id}", win(who, deal_id))
                 else:
+                    if story == "best":  # the customer widened the order mid-month (an AMOUNT_UP flow)
+                        raised = update(who, deal_id, amount=amount * 11 // 10)
+                        add(_at(start + timedelta(days=12)), f"raise {deal_id}", raised)
                     add(_at(close), f"win {deal_id}", win(who, deal_id))
             carried = (2 + k % 4) * 100_000_00 * (10 + (back + 1) % 3) // 10 // 3 if back < MONTHS else 0
             noise = 1 + ((back * 7 + k * 3) % 5 - 2) / 50  # months differ a little
@@ -355,6 +383,8 @@ def plan(users: Sequence[SeedUser], tenant: str, today: date) -> list[Step]:
             add(_at(start + timedelta(days=5)), f"unit call {sid}", submit(principal(sup, tenant), unit))
         for point, day in acc.lock_dates(start, end).items():
             add(_at(day, LOCK_HOUR_UTC), f"lock {tag} {point.value}", lock(admin, start, point))
+        # The month as it closed (wins and losses as flows from the last lock's snapshot).
+        add(_at(nxt, 1), f"closing snapshot {tag}", closing_snapshot(admin, start))
     return sorted(steps)
 
 
@@ -366,8 +396,8 @@ async def seed_history(
     tx: Transactions = transactions(db)
     steps = plan(users, tenant, at_now.date())
     last = _month(at_now.date(), 1)
-    async with tx.read(tenant) as uow:  # the newest past lock is the last step: all done before
-        if await CallLocks(uow).at_point(f.Granularity.MONTH.value, last, acc.LockPoint.LAST_WEEK.value):
+    async with tx.read(tenant) as uow:  # last month's closing snapshot is the last past step: all done
+        if await Snapshots(uow).by_request(f"history:MONTH:{last.isoformat()}:closed") is not None:
             return 0
     ran = 0
     for step in steps:

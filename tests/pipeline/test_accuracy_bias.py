@@ -115,8 +115,31 @@ async def test_demo_history_shows_bias_and_accuracy(history: Pipeline) -> None:
     got = await history.call("GetForecastAccuracy", req, user="sup-a")
     assert got.total.period_closed and got.total.lock_point == forecast_pb2.LOCK_POINT_LAST_WEEK
     assert got.total.actual_amount.amount_minor > 0 and 0 < got.total.wape < 0.5
-    assert got.total.brier_sample_size == 8 and 0 < got.total.commit_conversion_ratio < 1
+    assert got.total.brier_sample_size == 6 and 0 < got.total.commit_conversion_ratio < 1
     assert got.total.adjustment_value > 0
+    # Flows between May's first lock and its closing snapshot: raised, pushed, won and lost deals.
+    listed = await history.call(
+        "ListForecastSnapshots", pb.ListForecastSnapshotsRequest(period=may, page_size=10), user="admin"
+    )
+    ids = [s.snapshot_id for s in listed.snapshots]
+    assert len(ids) == 5  # four locks and the close, newest first
+
+    async def flows(earlier: str, later: str) -> dict[int, int]:
+        req = pb.CompareForecastSnapshotsRequest(from_snapshot_id=earlier, to_snapshot_id=later)
+        got = (await history.call("CompareForecastSnapshots", req, user="admin")).flows
+        return {t.kind: t.deal_count for t in got.totals}
+
+    # Week 1 -> mid-period: each rep's best-case deal raised, April's pushed deal won on the 10th.
+    assert await flows(ids[-1], ids[-2]) == {
+        forecast_pb2.FLOW_KIND_AMOUNT_UP: 2,
+        forecast_pb2.FLOW_KIND_WON: 2,
+    }
+    # Week 1 -> close: each rep's pushed deal out, the lost one lost, the other three won.
+    assert await flows(ids[-1], ids[0]) == {
+        forecast_pb2.FLOW_KIND_PUSHED_OUT: 2,
+        forecast_pb2.FLOW_KIND_LOST: 2,
+        forecast_pb2.FLOW_KIND_WON: 6,
+    }
 
 
 async def test_bias_requests_are_checked(pipeline: Pipeline) -> None:
