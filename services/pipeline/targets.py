@@ -221,6 +221,15 @@ def _check_amounts(v: Violations, msg: target_pb2.Target, currency: str) -> None
         v.add("target.challenge_amount", "at least the committed amount")
 
 
+async def _check_owner(
+    uow: UnitOfWork, owner: str, org_path: str, field: str = "target.owner_user_id"
+) -> None:
+    """A unit's owner is an active member placed at the unit or above it (who else could sign it)."""
+    profile = await MemberProfiles(uow).find(owner)
+    if profile is None or not profile.active or not t.under(org_path, profile.org_path):
+        raise InvalidArgument.field(field, f"an active member at {org_path or 'the company'!r} or above it")
+
+
 async def _default_owner(uow: UnitOfWork, org_path: str) -> str:
     """The one supervisor or director profiled at the unit (the company: the one admin at "")."""
     wanted = (Role.ROLE_ADMIN,) if not org_path else MANAGING_PROFILES
@@ -271,6 +280,8 @@ async def create(uow: UnitOfWork, who: Principal, incoming: target_pb2.Target, a
         )
     if not msg.owner_user_id:
         msg.owner_user_id = await _default_owner(uow, msg.org_path)
+    elif level != "REP":
+        await _check_owner(uow, msg.owner_user_id, msg.org_path)
     key = t.unit_key(level, msg.org_path, msg.user_id)
     existing = await repo.by_unit(period.granularity.value, period.start, key)
     if existing is not None:
@@ -321,6 +332,7 @@ async def check_cascade(repo: Targets, row: TargetRow, parent: TargetRow | None)
     """What is handed down stays within the parent's challenge (else committed), here and below."""
     over: list[str] = []
     if parent is not None:
+        await repo.lock(parent.target_id)
         given = await repo.children_assigned(parent.target_id)
         limit = t.hand_down_limit(parent.committed_minor, parent.challenge_minor)
         if given > limit:
@@ -365,6 +377,7 @@ async def update(
             old = str(old_m.amount_minor) if before.HasField(name) else ""
             changes.append((name, old, str(new_m.amount_minor) if has_new else ""))
     if merged.owner_user_id != row.owner_user_id:
+        await _check_owner(uow, merged.owner_user_id, row.org_path)
         changes.append(("owner_user_id", row.owner_user_id, merged.owner_user_id))
     if not changes:
         repo.check_etag(row, incoming.etag)

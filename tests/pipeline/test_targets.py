@@ -3,20 +3,25 @@ hand-computed fixture (100 -> 92 -> 85 -> 76), hand-down limits, sign rules, aud
 
 from __future__ import annotations
 
-from datetime import date
+import asyncio
+from datetime import UTC, date, datetime
 
 import grpc
 import pytest
 from google.type import date_pb2  # type: ignore[import-untyped]
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from deploy.local.demo import DEMO_USERS
+from kit.auth import Principal
+from kit.errors import FailedPrecondition
 from kit.events import parse_envelope, unpack_payload
+from kit.resources import UnitOfWork
 from salesops.common.v1.types_pb2 import Money
 from salesops.pipeline.v1 import events_pb2, target_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline import seed as demo
-from services.pipeline.store import outbox
+from services.pipeline import targets
+from services.pipeline.store import outbox, transactions
 from services.pipeline.store_targets import TargetChangeRow
 from tests.pipeline.conftest import Pipeline
 from tests.pipeline.helpers import mask, refused
@@ -458,3 +463,78 @@ async def test_who_sees_and_hands_down_which_targets(pipeline: Pipeline) -> None
     await refused(pipeline.call("UpdateTarget", upd, user="sup-a"), grpc.StatusCode.PERMISSION_DENIED)
     await refused(pipeline.call("UpdateTarget", upd, user="sup-b"), grpc.StatusCode.NOT_FOUND)
     await refused(pipeline.call("UpdateTarget", upd, tenant="acme"), grpc.StatusCode.NOT_FOUND)
+
+
+async def test_owners_are_members_at_or_above_the_unit(pipeline: Pipeline) -> None:
+    await cascade_fixture(pipeline)
+    year = types_pb2.SalesPeriod(granularity=types_pb2.PERIOD_GRANULARITY_YEAR, start_date=QUARTER.start_date)
+    outsider = target("ty", TEAM, 1, org="east/team-a", period=year)
+    outsider.owner_user_id = "rep-b1"
+    await refused(
+        pipeline.call("CreateTarget", pb.CreateTargetRequest(target=outsider), user="director-east"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    acting = target_pb2.Target(target_id="ta", owner_user_id="director-east")  # the director stands in
+    moved = (
+        await pipeline.call(
+            "UpdateTarget",
+            pb.UpdateTargetRequest(target=acting, update_mask=mask("owner_user_id")),
+            user="director-east",
+        )
+    ).target
+    assert moved.owner_user_id == "director-east"
+    acting.owner_user_id = "nobody"
+    await refused(
+        pipeline.call(
+            "UpdateTarget",
+            pb.UpdateTargetRequest(target=acting, update_mask=mask("owner_user_id")),
+            user="director-east",
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+
+
+async def test_a_parent_is_held_while_a_childs_share_is_checked(
+    pipeline: Pipeline, database_url: str
+) -> None:
+    """Two hand-downs racing under one parent: the second waits for the first, then sees it and is refused
+    (each alone fits team A's last 5: 40 of 45 handed down)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers; the race needs PostgreSQL")
+    await cascade_fixture(pipeline)
+    tx = transactions(pipeline.db)
+    sup = Principal(
+        "sup-a", "demo", frozenset({"supervisor"}), "east/team-a", datetime(2999, 1, 1, tzinfo=UTC)
+    )
+    first_in, release = asyncio.Event(), asyncio.Event()
+
+    async def first(uow: UnitOfWork) -> None:
+        await targets.create(uow, sup, target("c0", REP, 4_000, user="rep-a3"), datetime.now(UTC))
+        first_in.set()
+        await release.wait()
+
+    async def second(uow: UnitOfWork) -> None:
+        await targets.create(uow, sup, target("c1", REP, 4_000, user="rep-a4"), datetime.now(UTC))
+
+    t1 = asyncio.create_task(tx.run("demo", first))
+    await asyncio.wait_for(first_in.wait(), 60)
+    t2 = asyncio.create_task(tx.run("demo", second))
+    waiting = 0
+    for _ in range(1200):  # until the second transaction waits on a lock in this test's database
+        if t2.done():
+            break
+        async with pipeline.db.engine.connect() as conn:
+            waiting = int(await conn.scalar(text(WAITING)) or 0)
+        if waiting:
+            break
+        await asyncio.sleep(0.05)
+    assert not t2.done() and waiting, "the second hand-down did not wait for the first"
+    release.set()
+    await t1
+    with pytest.raises(FailedPrecondition):
+        await t2
+
+
+WAITING = (  # row locks wait on a transaction id: no database in pg_locks, so ask pg_stat_activity
+    "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'"
+)

@@ -82,6 +82,12 @@ class Targets(Repository[TargetRow]):
         )
         return list(await self.session.scalars(stmt))
 
+    async def lock(self, target_id: str) -> None:
+        """Hold a parent while its hand-down is checked: concurrent children wait and see each other."""
+        await self.session.execute(
+            select(TargetRow.target_id).where(TargetRow.target_id == target_id).with_for_update()
+        )
+
     async def profiles_at(self, org_path: str) -> list[MemberProfileRow]:
         """Active members profiled exactly at a unit's path (its manager is among them)."""
         stmt = select(MemberProfileRow).where(
