@@ -15,7 +15,7 @@ from kit.auth import Principal
 from kit.db import Database
 from kit.migrations import upgrade_to_head
 from kit.resources import UnitOfWork
-from salesops.pipeline.v1 import settings_pb2
+from salesops.pipeline.v1 import settings_pb2, types_pb2
 from services.pipeline import deals, discipline, moves, pipeline_settings, stage_models
 from services.pipeline.domain import discipline as d
 from services.pipeline.repositories.discipline import DisciplineRecords
@@ -142,3 +142,16 @@ async def test_the_teams_own_p90_in_a_stage_is_a_dwell_limit_once_history_allows
     assert [(f.deal_id, f.limit_source, f.deadline_at.replace(tzinfo=UTC)) for f in flags] == [
         ("A-open", "TEAM_P90", entered + timedelta(days=9))
     ]
+
+
+def test_working_unit_limits_count_on_the_business_calendar() -> None:
+    limits = discipline.Limits(SH)
+    proto = types_pb2.TimeLimit(value=2, unit=types_pb2.TIME_UNIT_WORKING_DAYS)
+    limits.fixed["quote"] = (d.DwellLimit(2, "WORKING_DAYS"), proto)
+    friday = datetime(2026, 12, 4, 10, tzinfo=SH)
+    # Two working days after a Friday morning: the weekend does not count.
+    assert limits.deadline("east/team-a", "quote", friday) == (datetime(2026, 12, 8, 10, tzinfo=SH), "STAGE")
+    # The shortest a working-day limit can be: two calendar days (what the SQL pre-filter uses).
+    assert limits.min_reach("east/team-a", "quote") == timedelta(days=2)
+    limits.team_p90[("east/team-a", "quote")] = 86400
+    assert limits.deadline("east/team-a", "quote", friday) == (friday + timedelta(days=1), "TEAM_P90")
