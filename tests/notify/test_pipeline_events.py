@@ -78,6 +78,11 @@ async def _pipeline_freezes_and_flags(tmp_path: Path, redis: Any) -> None:
     await db.dispose()
 
 
+def inbox(notify: NotifyStack) -> Any:
+    """The notify stub, untyped: the generated aio stubs type calls as plain responses."""
+    return notify.stub
+
+
 def _anomaly() -> pipeline_events.ProcessAnomalyDetected:
     value = process_health_pb2.ProcessMetricValue(
         metric=process_health_pb2.PROCESS_METRIC_WIN_RATE,
@@ -136,8 +141,8 @@ async def test_discipline_health_and_reconciliation_events_reach_their_people(
         await consumer.stop()
         await task
 
-    rep = (await notify.stub.ListInboxItems(M.ListInboxItemsRequest(), metadata=auth(REP_A1))).items
-    sup = (await notify.stub.ListInboxItems(M.ListInboxItemsRequest(), metadata=auth(SUP_A))).items
+    rep = (await inbox(notify).ListInboxItems(M.ListInboxItemsRequest(), metadata=auth(REP_A1))).items
+    sup = (await inbox(notify).ListInboxItems(M.ListInboxItemsRequest(), metadata=auth(SUP_A))).items
 
     def kinds(items: Any) -> list[tuple[str, str]]:
         return sorted((N.NotificationCategory.Name(i.category), i.subject.id) for i in items)
@@ -191,19 +196,21 @@ async def test_an_update_and_a_resolution_resolve_the_open_notices(
             [("pipeline.DealUnfrozen", thawed), ("pipeline.ReconciliationIssueResolved", settled)],
         )
         for _ in range(300):
-            items = (await notify.stub.ListInboxItems(M.ListInboxItemsRequest(), metadata=auth(REP_A1))).items
+            items = (
+                await inbox(notify).ListInboxItems(M.ListInboxItemsRequest(), metadata=auth(REP_A1))
+            ).items
             if all(i.state == inbox_pb2.INBOX_ITEM_STATE_RESOLVED for i in items):
                 break
             await asyncio.sleep(0.02)
     finally:
         await consumer.stop()
         await task
-    rep = (await notify.stub.ListInboxItems(M.ListInboxItemsRequest(), metadata=auth(REP_A1))).items
+    rep = (await inbox(notify).ListInboxItems(M.ListInboxItemsRequest(), metadata=auth(REP_A1))).items
     assert sorted((i.subject.id, i.state) for i in rep) == [
         ("D8", inbox_pb2.INBOX_ITEM_STATE_RESOLVED),
         ("RI1", inbox_pb2.INBOX_ITEM_STATE_RESOLVED),
     ]
-    sup = (await notify.stub.ListInboxItems(M.ListInboxItemsRequest(), metadata=auth(SUP_A))).items
+    sup = (await inbox(notify).ListInboxItems(M.ListInboxItemsRequest(), metadata=auth(SUP_A))).items
     assert [(i.subject.id, i.state) for i in sup] == [("D8", inbox_pb2.INBOX_ITEM_STATE_RESOLVED)]
 
 
@@ -213,7 +220,7 @@ def test_translate_names_the_metric_and_the_money() -> None:
     )
     assert [r.user_id for r in n.recipients] == ["sup-a"]
     assert n.dedupe_key == "process_anomaly:east/team-a:2026-11-23:WIN_RATE:"
-    assert "worse than usual" in n.template.variables["message"]
+    assert "worse than usual" in str(n.template.variables["message"])
     [r] = consumers.translate(
         new_envelope("pipeline.ReconciliationIssueRaised", TENANT, _issue(), source="pipeline")
     )

@@ -33,7 +33,7 @@ def rep(user: str, team: str) -> Principal:
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(*args, tzinfo=UTC)  # type: ignore[arg-type,misc]
 
 
 def test_weekly_deadlines_are_local_wall_clock_times_across_dst() -> None:

@@ -150,8 +150,8 @@ async def test_a_weeks_metrics_against_the_teams_own_history(pipeline: Pipeline)
         assert m[name, ""].unavailable and m[name, ""].note
 
     win = m["WIN_RATE", ""]
-    assert (win.baseline_periods, win.baseline_mean) == (6, pytest.approx(0.25))
-    assert (win.baseline_stddev, win.upper_bound) == (pytest.approx(0.05), pytest.approx(0.35))
+    assert win.baseline_periods == 6 and win.baseline_mean == pytest.approx(0.25)
+    assert win.baseline_stddev == pytest.approx(0.05) and win.upper_bound == pytest.approx(0.35)
     assert win.anomalous and win.direction == ph.ANOMALY_DIRECTION_ABOVE and win.higher_is_better
     assert m["GATE_REJECTION_RATE", ""].anomalous
     frozen = m["FROZEN_RATIO", ""]
@@ -202,7 +202,7 @@ async def test_process_health_is_for_the_units_managers_and_admins(pipeline: Pip
     monthly = pb.GetProcessHealthRequest(org_path=TEAM)
     monthly.period.granularity = types_pb2.PERIOD_GRANULARITY_MONTH
     await refused(pipeline.call("GetProcessHealth", monthly, "sup-a"), grpc.StatusCode.INVALID_ARGUMENT)
-    bad = pb.ListProcessAnomaliesRequest(metrics=[999])
+    bad = pb.ListProcessAnomaliesRequest(metrics=[999])  # type: ignore[list-item]
     await refused(pipeline.call("ListProcessAnomalies", bad, "sup-a"), grpc.StatusCode.INVALID_ARGUMENT)
 
 
