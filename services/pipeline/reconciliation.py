@@ -292,9 +292,9 @@ async def _close(
     msg.resolution_note, msg.resolved_by = note, by
     msg.resolve_time.CopyFrom(ts(at))
     issue.state, issue.resolution, issue.open_key, issue.resolved_at = state, resolution, None, at
-    issue.version += 1
     issue.body = msg.SerializeToString(deterministic=True)
-    await uow.session.flush()
+    # Compare-and-set on the version read: two closings racing, the second is ABORTED (not a double close).
+    await ReconciliationIssues(uow).update_if_etag(issue, "")
     await uow.emit(
         ISSUE_RESOLVED,
         events_pb2.ReconciliationIssueResolved(

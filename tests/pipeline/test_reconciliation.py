@@ -314,3 +314,31 @@ async def seed_paging(p: Pipeline) -> None:
         for i in range(6 if tenant == "demo" else 2):
             c = customer_pb2.Customer(display_name=f"Paging Firm {i}")
             await p.call("CreateCustomer", pb.CreateCustomerRequest(customer=c), tenant=tenant)
+
+
+async def test_two_concurrent_resolutions_close_an_issue_once(pipeline: Pipeline) -> None:
+    import asyncio
+
+    await create(pipeline, new_deal("CC", amount=10))
+    await ingest(pipeline, fact("SHIP-CC", R.FINANCE_FACT_KIND_SHIPMENT_DISPATCHED, 0, deal_id="CC"))
+    [issue] = await issues(pipeline)
+
+    async def close(user: str, note: str) -> str:
+        req = pb.ResolveReconciliationIssueRequest(
+            issue_id=issue.issue_id, resolution=R.RECONCILIATION_RESOLUTION_EXPLAINED, note=note
+        )
+        try:
+            await pipeline.call("ResolveReconciliationIssue", req, user=user)
+            return "OK"
+        except grpc.aio.AioRpcError as exc:
+            return exc.code().name
+
+    outcomes = sorted(await asyncio.gather(close("rep-a1", "sample"), close("sup-a", "trial unit")))
+    assert outcomes[1] == "OK" and outcomes[0] in ("ABORTED", "FAILED_PRECONDITION"), outcomes
+    async with pipeline.db.engine.connect() as conn:
+        resolved = list(
+            await conn.scalars(
+                select(outbox.c.subject).where(outbox.c.type == "pipeline.ReconciliationIssueResolved")
+            )
+        )
+    assert resolved == [issue.issue_id]
