@@ -4,7 +4,8 @@ For each service (leads, pipeline) and class (create, get, list):
 
 - **CPU per request**: API replicas run as real processes (`python -m services.<svc> --role api`)
   on one database; a balanced client (kit.grpc.balancing, round_robin over an `ipv4:` list)
-  sends a fixed number of calls, 8 in flight; the CPU the replicas used (user + system time
+  sends a fixed number of calls, 8 in flight per replica (so each process sees the same
+  concurrency and only coordination between replicas could change its cost); the CPU the replicas used (user + system time
   from /proc, not wall time) is divided by the calls answered. The replicas' idle CPU
   (readiness checks, relay and consumer polls), measured for a few seconds before each
   class, is subtracted and reported apart. The 2-replica figure over the 1-replica one
@@ -52,8 +53,8 @@ from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2_grpc
 from salesops.pipeline.v1 import pipeline_service_pb2 as ppb
 
 ROOT = Path(__file__).resolve().parents[1]
-CALLS = {"create": 400, "get": 800, "list": 400}
-IN_FLIGHT = 8
+CALLS = {"create": 400, "get": 2000, "list": 1000}
+IN_FLIGHT = 8  # per replica: each replica sees the same concurrency at 1 and at 2 replicas
 IDLE_SECONDS = 3.0
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -136,8 +137,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-async def drive(stub: Any, call: Call, n: int, offset: int) -> tuple[int, int, float]:
-    """n calls, IN_FLIGHT at a time; returns (answered, failed, wall seconds)."""
+async def drive(
+    stub: Any, call: Call, n: int, offset: int, in_flight: int = IN_FLIGHT
+) -> tuple[int, int, float]:
+    """n calls, `in_flight` at a time; returns (answered, failed, wall seconds)."""
     ok = failed = 0
     queue = iter(range(offset, offset + n))
 
@@ -156,7 +159,7 @@ async def drive(stub: Any, call: Call, n: int, offset: int) -> tuple[int, int, f
                     )
 
     started = time.perf_counter()
-    await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(IN_FLIGHT))), 600)
+    await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(in_flight))), 600)
     return ok, failed, time.perf_counter() - started
 
 
@@ -220,7 +223,7 @@ async def cpu_per_request(service: Service, replicas: int, env: dict[str, str]) 
                 await asyncio.sleep(IDLE_SECONDS)
                 idle_rate = (sum(group.cpu()) - idle0) / (time.perf_counter() - t0)
                 before = group.cpu()
-                ok, failed, wall = await drive(stub, call, CALLS[name], offset)
+                ok, failed, wall = await drive(stub, call, CALLS[name], offset, IN_FLIGHT * replicas)
                 used = [a - b for a, b in zip(group.cpu(), before, strict=True)]
                 offset += CALLS[name]
                 net = sum(used) - idle_rate * wall
