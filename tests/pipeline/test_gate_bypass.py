@@ -16,6 +16,7 @@ from salesops.common.v1.types_pb2 import AttachmentRef
 from salesops.pipeline.v1 import (
     customer_pb2,
     deal_pb2,
+    forecast_pb2,
     pipeline_service_pb2_grpc,
     reconciliation_pb2,
     settings_pb2,
@@ -87,6 +88,17 @@ ATTEMPTS: dict[str, Callable[[deal_pb2.Deal], Any]] = {
     ),
     "TakeForecastSnapshot": lambda d: pb.TakeForecastSnapshotRequest(
         period=types_pb2.SalesPeriod(granularity=types_pb2.PERIOD_GRANULARITY_YEAR, start_date=in_days(1))
+    ),
+    # A call resting on G is a figure beside the deal, never a move of it.
+    "CreateForecastSubmission": lambda d: pb.CreateForecastSubmissionRequest(
+        submission=forecast_pb2.ForecastSubmission(
+            period=types_pb2.SalesPeriod(
+                granularity=types_pb2.PERIOD_GRANULARITY_MONTH, start_date=in_days(1)
+            ),
+            level=types_pb2.ORG_LEVEL_REP,
+            commit_amount=d.amount,
+            commit_deal_ids=["G"],
+        )
     ),
     "UpdateMemberProfile": lambda d: pb.UpdateMemberProfileRequest(
         member_profile=settings_pb2.MemberProfile(

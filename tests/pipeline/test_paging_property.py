@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -17,9 +18,21 @@ import pytest
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from kit.auth import Principal
 from salesops.common.v1.types_pb2 import AttachmentRef, Money
-from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2, settings_pb2, target_pb2, types_pb2
+from salesops.pipeline.v1 import (
+    deal_pb2,
+    forecast_pb2,
+    pipeline_service_pb2,
+    settings_pb2,
+    target_pb2,
+    types_pb2,
+)
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
+from services.pipeline import seed_history
+from services.pipeline.convert import date_proto
+from services.pipeline.domain.accuracy import LockPoint
+from services.pipeline.store import transactions
 from tests.pipeline.conftest import Pipeline
 from tests.pipeline.helpers import create, field_gated_model, in_days, mask, new_deal, refused, use_model
 from tests.pipeline.test_health import seed_anomalies
@@ -28,8 +41,6 @@ from tests.pipeline.test_reconciliation import seed_paging
 SERVICE = pipeline_service_pb2.DESCRIPTOR.services_by_name["PipelineService"]
 LIST_RPCS = sorted(m.name for m in SERVICE.methods if m.name.startswith("List"))
 NOT_BUILT = {
-    "ListForecastSubmissions",
-    "ListForecastBias",
     "ListApprovalFlows",
     "ListApprovals",
     "ListMyPendingApprovals",
@@ -91,6 +102,7 @@ async def seed(pipeline: Pipeline) -> None:
         await pipeline.call(
             "TakeForecastSnapshot", pb.TakeForecastSnapshotRequest(period=month), tenant=tenant
         )
+    await seed_calls(pipeline)
     model = field_gated_model()
     for n in range(4):  # stage model versions 2..5
         model.stages[0].display_name = f"First contact v{n}"
@@ -120,6 +132,39 @@ async def seed_targets(pipeline: Pipeline) -> None:
         await pipeline.call(
             "CreateTargetCalibration", pb.CreateTargetCalibrationRequest(calibration=calibration)
         )
+
+
+async def seed_calls(pipeline: Pipeline) -> None:
+    """Seven calls of rep-a1 (demo and acme), and m0..m5's calls of a closed month, locked (bias subjects)."""
+    for tenant in ("demo", "acme"):
+        for n in range(7):
+            s = forecast_pb2.ForecastSubmission(
+                submission_id=f"S{n}",
+                period=types_pb2.SalesPeriod(
+                    granularity=types_pb2.PERIOD_GRANULARITY_MONTH, start_date=in_days(0)
+                ),
+                level=types_pb2.ORG_LEVEL_REP,
+                commit_amount=Money(amount_minor=100 * n, currency="CNY"),
+            )
+            req = pb.CreateForecastSubmissionRequest(submission=s)
+            await pipeline.call("CreateForecastSubmission", req, user="rep-a1", tenant=tenant)
+    month = (date.today().replace(day=1) - timedelta(days=40)).replace(day=1)
+    tx = transactions(pipeline.db)
+    for n in range(6):
+        who = Principal(f"m{n}", "demo", frozenset({"rep"}), "east/team-a", datetime.max.replace(tzinfo=UTC))
+        call = forecast_pb2.ForecastSubmission(
+            submission_id=f"old-{n}",
+            period=types_pb2.SalesPeriod(
+                granularity=types_pb2.PERIOD_GRANULARITY_MONTH, start_date=date_proto(month)
+            ),
+            level=types_pb2.ORG_LEVEL_REP,
+            commit_amount=Money(amount_minor=100 + n, currency="CNY"),
+        )
+        at = datetime(month.year, month.month, 3, tzinfo=UTC)
+        await tx.run("demo", seed_history.submit(who, call)(at))
+    admin = Principal("admin", "demo", frozenset({"admin"}), "", datetime.max.replace(tzinfo=UTC))
+    lock_at = datetime(month.year, month.month, 20, tzinfo=UTC)
+    await tx.run("demo", seed_history.lock(admin, month, LockPoint.LAST_WEEK)(lock_at))
 
 
 def _ordinal(d: Any) -> int:
@@ -219,6 +264,20 @@ QUERIES: dict[str, Query] = {
         lambda a: a.anomaly_id,
         lambda a: ((-a.detect_time.seconds, -a.detect_time.nanos), a.anomaly_id),
         lambda r: setattr(r, "adverse_only", True),
+    ),
+    "ListForecastSubmissions": Query(
+        lambda: pb.ListForecastSubmissionsRequest(),
+        "submissions",
+        lambda x: x.submission_id,
+        lambda x: ((-x.submit_time.seconds, -x.submit_time.nanos), tuple(-ord(c) for c in x.submission_id)),
+        lambda r: setattr(r, "latest_only", True),
+    ),
+    "ListForecastBias": Query(
+        lambda: pb.ListForecastBiasRequest(level=types_pb2.ORG_LEVEL_REP),
+        "biases",
+        lambda b: b.key,
+        lambda b: b.key,
+        lambda r: setattr(r, "period_count", 5),
     ),
     "ListStageModelVersions": Query(
         lambda: pb.ListStageModelVersionsRequest(),
