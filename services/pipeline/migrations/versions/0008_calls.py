@@ -118,7 +118,9 @@ def upgrade() -> None:
     )
     _tenant_index("forecast_locked_calls")
     with op.batch_alter_table("forecast_locked_calls", schema=None) as batch_op:
-        batch_op.create_index("ix_forecast_locked_calls_lock", ["tenant_id", "lock_id", "level"], unique=False)
+        batch_op.create_index(
+            "ix_forecast_locked_calls_lock", ["tenant_id", "lock_id", "level"], unique=False
+        )
 
     op.create_table(
         "forecast_coaching_views",
