@@ -42,7 +42,7 @@ SPEC = ServiceSpec(
     workflows=(
         reconciliation_workflows.ReconciliationWorkflow,
         discipline_workflows.DisciplineWorkflow,
-        # The weekly snapshot and call locks (a schedule per tenant), and the daily schedule keeper.
+        # The weekly snapshot and call locks (a schedule per tenant), and the hourly schedule keeper.
         snapshot_workflows.WeeklySnapshotWorkflow,
         snapshot_workflows.EnsureSnapshotSchedulesWorkflow,
     ),

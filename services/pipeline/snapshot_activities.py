@@ -8,8 +8,8 @@ unique per tenant, period and lock point). Each runs in its own unit of work.
 
 Schedules: one per tenant with deals, on the tenant's snapshot day and time in its
 zone (pipeline settings; default Friday 20:00 Asia/Shanghai). The worker ensures
-them at start and a daily schedule re-ensures them, so a new tenant or a changed
-zone is picked up within a day. A schedule's note records the spec it was made for.
+them at start and an hourly schedule re-ensures them, so a new tenant or a changed
+zone is picked up within the hour. A schedule's note records the spec it was made for.
 """
 
 from __future__ import annotations
@@ -179,21 +179,21 @@ def build(rt: Runtime) -> Sequence[Callable[..., Any]]:
 
 
 async def ensure_schedules(rt: Runtime) -> None:
-    """Worker start: every tenant's weekly schedule now, and the daily schedule that keeps them so."""
+    """Worker start: every tenant's weekly schedule now, and the hourly schedule that keeps them so."""
     task_queue = rt.settings.task_queue
     await SnapshotActivities(rt.db, rt.temporal).reconcile(EnsureInput(task_queue))
-    daily = Schedule(
+    keeper = Schedule(
         action=ScheduleActionStartWorkflow(
             EnsureSnapshotSchedulesWorkflow.run,
             EnsureInput(task_queue),
             id="pipeline-snapshot-schedules",
             task_queue=task_queue,
         ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(hours=1))]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
     with contextlib.suppress(ScheduleAlreadyRunningError):
-        await rt.temporal.create_schedule(ENSURE_SCHEDULE_ID, daily)
+        await rt.temporal.create_schedule(ENSURE_SCHEDULE_ID, keeper)
 
 
 __all__ = [

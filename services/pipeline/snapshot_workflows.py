@@ -5,7 +5,7 @@ snapshot day and time in its zone, see `snapshot_activities`) starts
 `WeeklyForecastSnapshot`; it asks one activity per period kind (the current month
 and the current quarter) to take the snapshot through the same use case as
 TakeForecastSnapshot and to lock the calls of every lock point reached. The clock
-is the workflow's; dates in the tenant zone are computed by the activity. A daily
+is the workflow's; dates in the tenant zone are computed by the activity. An hourly
 schedule runs `EnsureSnapshotSchedules`, which keeps every tenant's schedule in
 line with its settings (a new tenant, a changed zone or snapshot time).
 """
