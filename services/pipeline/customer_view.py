@@ -11,7 +11,7 @@ from kit.auth import Principal
 from kit.resources import UnitOfWork
 from salesops.common.v1.types_pb2 import Money
 from salesops.pipeline.v1 import customer_pb2
-from services.pipeline import reconciliation
+from services.pipeline import access, reconciliation
 from services.pipeline.convert import aware, date_proto, ts
 from services.pipeline.domain import reconciliation as rules
 from services.pipeline.presenters import CHANGES, CUSTOMERS, DEALS, FACTS, ISSUES, CustomerItem, DealView
@@ -77,8 +77,10 @@ async def customer_view(
         )
     )
     view.finance_facts.extend(FACTS.present(who, f) for f in all_facts[:VIEW_LIMIT])
+    # An issue follows its deal's scope; one raised before a reassignment shows to whom it names.
+    open_issues = await ReconciliationIssues(uow).open_of_deals(deal_ids)
     view.open_issues.extend(
-        ISSUES.present(who, i) for i in await ReconciliationIssues(uow).open_of_deals(deal_ids)
+        ISSUES.present(who, i) for i in open_issues if access.can_view(who, i.owner_user_id, i.org_path)
     )
     for tag in await activity.tags_of(customer_id):
         view.tags.add(tag=tag.tag, count=tag.count, source=tag.source, last_seen_time=ts(tag.last_seen_at))

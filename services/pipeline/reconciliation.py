@@ -234,6 +234,9 @@ async def evaluate_deal(uow: UnitOfWork, deal_id: str, at: datetime) -> list[Rec
         finding = found.pop(issue.kind)
         msg = reconciliation_pb2.ReconciliationIssue.FromString(issue.body)
         _amounts(msg, finding, deal.currency)
+        # The deal's owner now is the one asked to explain (a reassignment moves its open issues).
+        issue.owner_user_id, issue.org_path = deal.owner_user_id, deal.org_path
+        msg.owner_user_id, msg.org_path = deal.owner_user_id, deal.org_path
         issue.difference_minor, issue.body = (
             finding.difference_minor,
             msg.SerializeToString(deterministic=True),

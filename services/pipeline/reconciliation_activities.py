@@ -42,6 +42,7 @@ WAKING = (
     events.DEAL_LOST,
     events.DEAL_REOPENED,
     events.DEAL_UPDATED,
+    events.DEAL_OWNER_CHANGED,
 )
 
 

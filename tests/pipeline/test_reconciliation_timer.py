@@ -183,3 +183,35 @@ async def test_the_consumer_wakes_the_deals_timer_and_skips_unmatched_facts(
     checked, _ = await run(temporal_skipping, worker, "T5")  # the same workflow, woken again: time skips
     assert checked.open_issues == 1
     assert [i.kind for i in await issues(pipeline)] == [R.RECONCILIATION_ISSUE_KIND_WON_WITHOUT_CONTRACT]
+
+
+async def test_a_reassigned_deal_takes_its_open_issues_to_the_new_owner(
+    pipeline: Pipeline, temporal_skipping: WorkflowEnvironment, worker: str
+) -> None:
+    from salesops.pipeline.v1 import customer_pb2, deal_pb2
+    from salesops.pipeline.v1 import pipeline_service_pb2 as pb
+    from tests.pipeline.helpers import create, mask, new_deal
+
+    c = await pipeline.call(
+        "CreateCustomer",
+        pb.CreateCustomerRequest(customer=customer_pb2.Customer(display_name="Move Co")),
+        user="rep-a1",
+    )
+    deal = new_deal("T6", amount=1_000)
+    deal.customer.customer_id = c.customer.customer_id
+    await create(pipeline, deal)
+    await ingest(pipeline, fact("SHIP-T6", R.FINANCE_FACT_KIND_SHIPMENT_DISPATCHED, 0, deal_id="T6"))
+    assert [i.owner_user_id for i in await issues(pipeline)] == ["rep-a1"]
+    moved = deal_pb2.Deal(deal_id="T6", owner_user_id="rep-b1")
+    await pipeline.call(
+        "UpdateDeal", pb.UpdateDealRequest(deal=moved, update_mask=mask("owner_user_id")), user="admin"
+    )
+    view_req = pb.GetCustomerViewRequest(customer_id=c.customer.customer_id)
+    # Before the timer looks again the issue still names rep-a1: rep-b1's view shows the deal, not it.
+    view = (await pipeline.call("GetCustomerView", view_req, user="rep-b1")).view
+    assert [d.deal.deal_id for d in view.deals] == ["T6"] and list(view.open_issues) == []
+    await run(temporal_skipping, worker, "T6")  # DealOwnerChanged wakes it (consumer), here poked directly
+    assert [i.owner_user_id for i in await issues(pipeline)] == ["rep-b1"]
+    view = (await pipeline.call("GetCustomerView", view_req, user="rep-b1")).view
+    assert [i.deal_id for i in view.open_issues] == ["T6"]
+    assert await issues(pipeline, user="rep-a1") == []
