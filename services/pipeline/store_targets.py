@@ -116,6 +116,7 @@ class TargetCalibrationRow(TenantScoped, Base):
     target_minor: Mapped[int] = mapped_column(BigInteger)
     gap_minor: Mapped[int] = mapped_column(BigInteger)
     reason_type: Mapped[str] = mapped_column(String(48))
+    reason_detail: Mapped[str] = mapped_column(String(2000), default="")  # clustered by keywords
     created_at: Mapped[datetime] = mapped_column(TS)
     created_by: Mapped[str] = mapped_column(String(128))
     request_digest: Mapped[str] = mapped_column(String(64))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import zoneinfo
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from kit.auth import Principal
@@ -24,6 +25,7 @@ TARGET_CALIBRATED = "pipeline.TargetCalibrated"
 MAX_TEXT = 2000
 MAX_DEALS, MAX_DEAL_ID = 50, 64
 DEFAULT_WEEKS = 12  # SummarizeDeviationReasons without a window: the last 12 weeks
+MAX_CLUSTERED = 2000  # details clustered per summary: the latest ones of the window
 
 
 async def tenant_today(uow: UnitOfWork, at: datetime) -> date:
@@ -131,6 +133,7 @@ async def calibrate(
         target_minor=target.committed_minor,
         gap_minor=gap,
         reason_type=reason,
+        reason_detail=msg.reason_detail,
         created_at=at,
         created_by=who.user_id,
         request_digest=digest,
@@ -155,10 +158,19 @@ async def calibrate(
     return row
 
 
+@dataclass(frozen=True)
+class Summary:
+    overall: t.ReasonSummary
+    levels: list[tuple[str, t.ReasonSummary]]
+    clusters: list[t.Cluster]
+    currency: str
+
+
 async def summarize(
-    uow: UnitOfWork, who: Principal, search: CalibrationSearch, at: datetime
-) -> tuple[t.ReasonSummary, list[tuple[str, t.ReasonSummary]], str]:
-    """Counts per reason type, over every level and per level (SQL aggregates, folded); and the currency."""
+    uow: UnitOfWork, who: Principal, search: CalibrationSearch, at: datetime, *, clusters: bool = False
+) -> Summary:
+    """Counts per reason type, over every level and per level (SQL aggregates, folded); and, when
+    asked, keyword clusters of the free-text details of the window's latest calibrations."""
     if search.week_from is None and search.week_to is None:
         this_week = t.monday(await tenant_today(uow, at))
         search = CalibrationSearch(
@@ -167,9 +179,10 @@ async def summarize(
             week_from=this_week - timedelta(weeks=DEFAULT_WEEKS - 1),
             week_to=this_week,
         )
-    sums = await Calibrations(uow).reason_sums(search, who)
-    overall, per_level = t.summarize_reasons(sums)
-    return overall, per_level, await pipeline_settings.base_currency(uow)
+    repo = Calibrations(uow)
+    overall, per_level = t.summarize_reasons(await repo.reason_sums(search, who))
+    found = t.cluster_reasons(await repo.details(search, who, MAX_CLUSTERED)) if clusters else []
+    return Summary(overall, per_level, found, await pipeline_settings.base_currency(uow))
 
 
-__all__ = ["TARGET_CALIBRATED", "calibrate", "can_calibrate", "summarize", "tenant_today"]
+__all__ = ["TARGET_CALIBRATED", "Summary", "calibrate", "can_calibrate", "summarize", "tenant_today"]

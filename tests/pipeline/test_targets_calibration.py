@@ -34,6 +34,9 @@ A, B, C, OK, OTHER = (
 )
 
 
+PRICE_CUT = "competitor cut its price on the tender"
+
+
 def day(d: date) -> date_pb2.Date:
     return date_pb2.Date(year=d.year, month=d.month, day=d.day)
 
@@ -72,8 +75,16 @@ async def fixture(p: Pipeline) -> None:
         p, calibration("c1", "a1", 80_000, A, week=None, reason_detail="new CIO at the customer"), "rep-a1"
     )
     assert first.week_start_date == day(MONDAY)  # default: this week in the tenant's zone
-    await calibrate(p, calibration("c2", "a2", 70_000, B, deal_ids=["D-7"]), "sup-a")
-    await calibrate(p, calibration("c3", "b1", 90_000, B, corrective_action="bundle services"), "sup-b")
+    await calibrate(p, calibration("c2", "a2", 70_000, B, deal_ids=["D-7"], reason_detail=PRICE_CUT), "sup-a")
+    calibrated = calibration(
+        "c3",
+        "b1",
+        90_000,
+        B,
+        corrective_action="bundle services",
+        reason_detail="Competitor price 15 % lower",
+    )
+    await calibrate(p, calibrated, "sup-b")
     await calibrate(p, calibration("c4", "b2", 100_000, OK), "rep-b2")
     await calibrate(p, calibration("c5", "ta", 350_000, C), "director-east")
 
@@ -119,6 +130,11 @@ async def test_reasons_are_counted_per_type_and_level(pipeline: Pipeline) -> Non
         ("COMPETITOR_PRICE_CUT", 2, 0.6667, -40_000),
         ("DECISION_CHAIN_CHANGED", 1, 0.3333, -20_000),
     ]
+    clustered = await summary(pipeline, include_clusters=True)
+    assert [
+        (c.label, c.count, list(c.sample_calibration_ids), list(c.reason_types)) for c in clustered.clusters
+    ] == [("competitor price", 2, ["c2", "c3"], [B])]
+    assert not s.clusters  # only when asked
     team_a = await summary(pipeline, user="sup-a")
     assert (team_a.calibration_count, [c[0] for c in counts(team_a.reasons)]) == (
         3,
@@ -149,7 +165,9 @@ async def test_reasons_are_counted_per_type_and_level(pipeline: Pipeline) -> Non
 
 async def test_a_calibration_is_validated_once_per_target_and_week(pipeline: Pipeline) -> None:
     await fixture(pipeline)
-    c2 = await calibrate(pipeline, calibration("c2", "a2", 70_000, B, deal_ids=["D-7"]), "sup-a")  # a replay
+    c2 = await calibrate(
+        pipeline, calibration("c2", "a2", 70_000, B, deal_ids=["D-7"], reason_detail=PRICE_CUT), "sup-a"
+    )  # a replay
     assert (c2.gap_amount.amount_minor, c2.target_amount.amount_minor, c2.user_id, c2.org_path) == (
         -30_000,
         100_000,

@@ -219,12 +219,23 @@ class TargetsApi(ApiBase):
             org_path=org, user_ids=tuple(request.scope.user_ids), week_from=week_from, week_to=week_to
         )
         async with self.read(who) as uow:
-            overall, levels, currency = await target_calibrations.summarize(uow, who, search, now())
+            found = await target_calibrations.summarize(
+                uow, who, search, now(), clusters=request.include_clusters
+            )
         out = pb.SummarizeDeviationReasonsResponse(
-            calibration_count=overall.calibrations, deviation_count=overall.deviations
+            calibration_count=found.overall.calibrations, deviation_count=found.overall.deviations
         )
-        _reason_counts(out.reasons, overall, currency)
-        for level, summary in levels:
+        currency = found.currency
+        _reason_counts(out.reasons, found.overall, currency)
+        for cl in found.clusters:
+            out.clusters.add(
+                label=cl.label,
+                keywords=cl.keywords,
+                count=cl.count,
+                reason_types=[enum_value(target_pb2.DeviationReasonType, r) for r in cl.reasons],
+                sample_calibration_ids=cl.samples,
+            )
+        for level, summary in found.levels:
             by = out.levels.add(
                 level=enum_value(types_pb2.OrgLevel, level),
                 calibration_count=summary.calibrations,

@@ -7,6 +7,8 @@ Amounts are integer minor units.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -232,11 +234,72 @@ def summarize_reasons(rows: Sequence[ReasonSum]) -> tuple[ReasonSummary, list[tu
     return _summary(rows), [(lv, _summary(r for r in rows if r.level == lv)) for lv in levels]
 
 
+# ---------------------------------------------------------------- clustering free-text reasons
+
+# Words that never characterise a reason ("new" is kept: "new CIO", "new decision maker").
+STOPWORDS = frozenset(
+    {"the", "and", "for", "with", "our", "was", "were", "has", "have", "had", "but", "not", "are", "its"}
+    | {"this", "that", "from", "into", "than", "then", "they", "their", "them", "who", "what", "when"}
+    | {"why", "how", "all", "any", "can", "will", "would", "one", "two", "per", "via", "out", "off", "due"}
+)
+_WORD = re.compile(r"[a-z0-9][a-z0-9'-]{2,}")
+_CJK = re.compile(r"[\u4e00-\u9fff]+")
+
+
+def keywords(text: str) -> set[str]:
+    """Words of 3+ letters (no stopwords) and, for Chinese, the character pairs of each run."""
+    low = text.lower()
+    out = {w for w in _WORD.findall(low) if w not in STOPWORDS}
+    for run in _CJK.findall(text):
+        out |= {run[i : i + 2] for i in range(len(run) - 1)} if len(run) > 1 else {run}
+    return out
+
+
+@dataclass(frozen=True)
+class Cluster:
+    label: str
+    keywords: list[str]
+    count: int
+    reasons: list[str]
+    samples: list[str]  # calibration ids
+
+
+def cluster_reasons(
+    items: Sequence[tuple[str, str, str]], *, min_size: int = 2, limit: int = 10, samples: int = 5
+) -> list[Cluster]:
+    """Greedy keyword clusters over (calibration id, reason type, detail): the keyword shared by the
+    most calibrations not yet clustered makes a cluster of them (at least `min_size`), largest first,
+    labelled by it and the keyword most of them also share."""
+    words = {cid: keywords(detail) for cid, _, detail in items}
+    reason = {cid: r for cid, r, _ in items}
+    left = {cid for cid, kw in words.items() if kw}
+    out: list[Cluster] = []
+    while left and len(out) < limit:
+        counts = Counter(k for cid in left for k in words[cid])
+        top, n = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        if n < min_size:
+            break
+        members = sorted(cid for cid in left if top in words[cid])
+        co = Counter(k for cid in members for k in words[cid] if k != top)
+        shared = [k for k, c in sorted(co.items(), key=lambda kv: (-kv[1], kv[0])) if 2 * c > len(members)][
+            :4
+        ]
+        label = " ".join([top, *shared[:1]]) if shared else top
+        out.append(
+            Cluster(
+                label, [top, *shared], len(members), sorted({reason[c] for c in members}), members[:samples]
+            )
+        )
+        left -= set(members)
+    return out
+
+
 __all__ = [
     "LEVELS",
     "NO_DEVIATION",
     "PERIODS",
     "CascadeNode",
+    "Cluster",
     "Coverage",
     "CoverageState",
     "LevelSum",
@@ -246,9 +309,11 @@ __all__ = [
     "ReasonSummary",
     "ancestor_paths",
     "build_cascade",
+    "cluster_reasons",
     "coverage",
     "fold_deals",
     "hand_down_limit",
+    "keywords",
     "monday",
     "path_problem",
     "ratio",

@@ -241,6 +241,19 @@ class Calibrations(Repository[TargetCalibrationRow]):
         ]
         return await self.list(search.where(who), order, page, query)
 
+    async def details(
+        self, search: CalibrationSearch, who: Principal, limit: int
+    ) -> list[tuple[str, str, str]]:
+        """(id, reason type, detail) of the latest calibrations with a free-text detail."""
+        c = TargetCalibrationRow
+        stmt = (
+            select(c.calibration_id, c.reason_type, c.reason_detail)
+            .where(*search.where(who), c.reason_detail != "")
+            .order_by(c.week_start.desc(), c.calibration_id.desc())
+            .limit(limit)
+        )
+        return [(cid, reason, detail) for cid, reason, detail in (await self.session.execute(stmt)).all()]
+
     async def reason_sums(self, search: CalibrationSearch, who: Principal) -> list[ReasonSum]:
         """Calibrations counted and their gaps summed per level and reason type, in SQL."""
         c = TargetCalibrationRow

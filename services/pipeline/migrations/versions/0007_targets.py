@@ -99,6 +99,7 @@ def upgrade() -> None:
         sa.Column("target_minor", sa.BigInteger(), nullable=False),
         sa.Column("gap_minor", sa.BigInteger(), nullable=False),
         sa.Column("reason_type", sa.String(length=48), nullable=False),
+        sa.Column("reason_detail", sa.String(length=2000), nullable=False),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("created_by", sa.String(length=128), nullable=False),
         sa.Column("request_digest", sa.String(length=64), nullable=False),
