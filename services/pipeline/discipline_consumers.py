@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.events import EventEnvelope, service_stream
@@ -63,7 +63,7 @@ def responses_handler(rt: Runtime) -> Handler:
 async def ensure_timers(rt: Runtime) -> None:
     """At worker start: every tenant with deals has its timer (a tenant from before the timer existed)."""
     async with rt.db.system_session() as session:
-        tenants = list(await session.scalars(select(distinct(DealRow.tenant_id))))
+        tenants = list(await session.scalars(select(DealRow.tenant_id).distinct()))
     for tenant in tenants:
         await poke(rt.temporal, rt.settings.task_queue, tenant)
 

@@ -215,3 +215,46 @@ async def test_a_deal_over_its_stage_dwell_limit_is_flagged_once_and_a_new_stage
         return len(await events(world.db, "pipeline.DealDwellExceeded")) == 2
 
     await world.until(twice)
+
+
+async def test_the_worker_starts_every_tenants_timer_and_deal_events_wake_it(world: World) -> None:
+    from types import SimpleNamespace
+
+    from temporalio.client import WorkflowExecutionStatus
+
+    from kit.events import new_envelope
+    from services.pipeline.discipline_consumers import ensure_timers, timer_handler
+    from services.pipeline.discipline_workflows import workflow_id
+
+    t0 = await world.now()
+    for tenant in ("demo", "acme"):
+        who = Principal("rep-a1", tenant, frozenset({"rep"}), "east/team-a", FAR)
+        await transactions(world.db).run(
+            tenant, lambda uow, w=who: deals.create_deal(uow, w, new_deal("X1"), t0)
+        )
+    rt = SimpleNamespace(
+        db=world.db, temporal=world.env.client, settings=SimpleNamespace(task_queue=world.queue)
+    )
+    await ensure_timers(rt)  # type: ignore[arg-type]
+    for tenant in ("demo", "acme"):
+        described = await world.env.client.get_workflow_handle(workflow_id(tenant)).describe()
+        assert described.status == WorkflowExecutionStatus.RUNNING
+    # A deal event signals the running timer (signal-with-start: the same run, planned again).
+    handle = world.env.client.get_workflow_handle(workflow_id("demo"))
+    before = (await handle.describe()).run_id
+
+    async def signals() -> int:
+        history = await handle.fetch_history()
+        return sum(1 for e in history.events if e.HasField("workflow_execution_signaled_event_attributes"))
+
+    started = await signals()
+    envelope = new_envelope(
+        "pipeline.DealStageChanged", "demo", events_pb2.DealStageChanged(), source="pipeline"
+    )
+    await timer_handler(rt)(envelope, None)  # type: ignore[arg-type]
+
+    async def signalled_again() -> bool:
+        return await signals() > started
+
+    await world.until(signalled_again, timeout=15)
+    assert (await handle.describe()).run_id == before
