@@ -10,17 +10,23 @@ jobs) must ask for it by name: `Database.system_session()`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import String, event, text
 from sqlalchemy.engine import URL, ExceptionContext, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column, with_loader_criteria
+
+from kit.errors import Unavailable
 
 # Stable constraint names, so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -33,6 +39,10 @@ NAMING_CONVENTION = {
 
 TENANT_KEY = "tenant"
 SYSTEM_KEY = "system"
+# Execution option marking a read-only engine: on SQLite its transactions start deferred.
+READ_ONLY = "salesops_read_only"
+# How long a SQLite writer waits for its turn in the process before answering UNAVAILABLE.
+WRITER_WAIT_S = 60.0
 
 
 class _NoRowData(logging.Filter):
@@ -141,21 +151,26 @@ def normalise_url(url: str) -> URL:
     return parsed
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # WAL lets readers run beside the single writer; busy_timeout turns writer
-    # contention into a short wait instead of "database is locked".
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def apply(dbapi_conn: Any, _record: Any) -> None:
+        # WAL lets readers run beside the single writer; busy_timeout turns contention with
+        # other processes into a wait (writers of this process queue in `_WriterQueue`).
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.close()
+
+    return apply
 
 
 class Database:
     """One service's database: engine, session factory, readiness probe."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, echo: bool = False, busy_timeout_s: float = 10.0
+    ) -> None:
         self.url = normalise_url(url)
         # hide_parameters: errors and echo never show bound values (phones, e-mails) in logs
         # or dead letters; the SQL and the constraint name are enough to debug.
@@ -164,37 +179,66 @@ class Database:
             database = self.url.database or ""
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            # SQLite has one writer; a big pool only queues on the file lock.
-            kwargs["connect_args"] = {"timeout": 10, "isolation_level": None}
+            # One writer at a time (queued in the process, `_WriterQueue`); the rest of the
+            # pool serves WAL readers, which never wait for the writer.
+            kwargs["connect_args"] = {"timeout": busy_timeout_s, "isolation_level": None}
+            kwargs["pool_size"] = pool_size
+            kwargs["max_overflow"] = pool_size
         else:
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         event.listen(self.engine.sync_engine, "handle_error", _on_error)
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas(int(busy_timeout_s * 1000)))
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self._factory = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=ScopedSession
         )
+        self._read_factory = async_sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}),
+            expire_on_commit=False,
+            sync_session_class=ScopedSession,
+        )
+        self._writers = _WriterQueue() if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:
         return self.url.get_backend_name() == "sqlite"
 
     @asynccontextmanager
-    async def session(self, tenant: str) -> AsyncIterator[AsyncSession]:
-        """A session scoped to one tenant. Commit explicitly; leaving without it rolls back."""
+    async def session(self, tenant: str, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session scoped to one tenant. Commit explicitly; leaving without it rolls back.
+
+        `read_only`: on SQLite a deferred transaction (a WAL reader, never waiting for the
+        writer); otherwise the session is a writer and, on SQLite, waits its turn in the process.
+        """
         if not tenant:
             raise TenantScopeError("a tenant session needs a tenant")
-        async with self._factory(info={TENANT_KEY: tenant}) as session:
+        async with self._open({TENANT_KEY: tenant}, read_only) as session:
             yield session
 
     @asynccontextmanager
-    async def system_session(self) -> AsyncIterator[AsyncSession]:
+    async def system_session(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
         """A session that sees every tenant: relays, migrations, cross-tenant jobs only."""
-        async with self._factory(info={SYSTEM_KEY: True}) as session:
+        async with self._open({SYSTEM_KEY: True}, read_only) as session:
             yield session
+
+    @asynccontextmanager
+    async def _open(self, info: dict[str, Any], read_only: bool) -> AsyncIterator[AsyncSession]:
+        factory = self._read_factory if read_only else self._factory
+        try:
+            if read_only or self._writers is None:
+                async with factory(info=info) as session:
+                    yield session
+            else:
+                async with self._writers.turn(), factory(info=info) as session:
+                    yield session
+        except OperationalError as exc:
+            if is_lock_timeout(exc):
+                # Another process held the file past the busy timeout: retryable, not a bug.
+                raise Unavailable("the database is busy; retry", reason="DATABASE_BUSY") from exc
+            raise
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -206,8 +250,60 @@ class Database:
 
 def _sqlite_begin(conn: Any) -> None:
     # pysqlite's own transaction handling is off (isolation_level=None); start
-    # transactions ourselves, IMMEDIATE so two writers never deadlock on upgrade.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # transactions ourselves. Writers: IMMEDIATE, so two writers never deadlock on
+    # upgrade. Readers: deferred, a WAL snapshot that never waits for the writer.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_lock_timeout(exc: BaseException) -> bool:
+    """SQLite's "database is locked" / "database table is locked": the busy timeout ran out."""
+    orig = getattr(exc, "orig", exc)
+    return "database is locked" in str(orig) or "database table is locked" in str(orig)
+
+
+_HOLDING: ContextVar[frozenset[int]] = ContextVar("salesops_sqlite_writer", default=frozenset())
+
+
+class _WriterQueue:
+    """SQLite's writers take turns in the process (FIFO, no polling) instead of spinning in the
+    busy handler on the file lock, where a burst of writers starves some past the busy timeout.
+
+    Re-entrant per task: a write session opened inside another in the same task does not wait
+    for itself. Waits are bounded (`WRITER_WAIT_S`), then UNAVAILABLE, never a hang.
+    """
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        held = _HOLDING.get()
+        if id(self) in held:
+            yield
+            return
+        lock = self._lock()
+        try:
+            await asyncio.wait_for(lock.acquire(), WRITER_WAIT_S)
+        except TimeoutError:
+            raise Unavailable("the database is busy; retry", reason="DATABASE_BUSY") from None
+        token = _HOLDING.set(held | {id(self)})
+        try:
+            yield
+        finally:
+            _HOLDING.reset(token)
+            lock.release()
 
 
 __all__ = [
@@ -216,6 +312,7 @@ __all__ = [
     "ScopedSession",
     "TenantScopeError",
     "TenantScoped",
+    "is_lock_timeout",
     "normalise_url",
     "redact_error_detail",
 ]

@@ -148,9 +148,10 @@ class Transactions:
         """A read-only unit of work: nothing is committed, whatever happens.
 
         Closing the session rolls the transaction back without expiring the rows
-        read, so they can still be presented after the block.
+        read, so they can still be presented after the block. On SQLite it is a
+        deferred transaction (a WAL reader): it never waits for the writer.
         """
-        async with self.db.session(tenant) as session:
+        async with self.db.session(tenant, read_only=True) as session:
             yield self._unit(session, tenant, writable=False)
 
 
