@@ -47,7 +47,10 @@ async def test_a_target_walk_through_the_gateway(pipeline: Pipeline, redis_url: 
         }
         r = await http.post("/v1/targets", json=company, headers=bearer("admin"))
         assert r.status_code == 200, r.text
-        assert r.json()["target"]["ownerUserId"] == "admin" and r.json()["target"]["status"] == "TARGET_STATUS_ASSIGNED"
+        assert (
+            r.json()["target"]["ownerUserId"] == "admin"
+            and r.json()["target"]["status"] == "TARGET_STATUS_ASSIGNED"
+        )
         rep = {
             "targetId": "a1",
             "period": QUARTER,
