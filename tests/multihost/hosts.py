@@ -293,6 +293,8 @@ def start_gateway(lab: Lab, host: str, env: Mapping[str, str], app_hosts: tuple[
             "SALESOPS_GATEWAY_RATE_TENANT": "0",
             "SALESOPS_GATEWAY_RATE_USER": "0",
             "SALESOPS_GATEWAY_RATE_ADDRESS": "0",
+            # A busy 2-core machine runs every host: a slow create must not pass for a failover error.
+            "SALESOPS_GATEWAY_TIMEOUT_SECONDS": "30",
             **{
                 f"SALESOPS_{n.upper()}_ADDR": balanced_address(lab, app_hosts, p)
                 for n, p in API_PORTS.items()

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import httpx
 
-CLIENT_TIMEOUT = 30.0  # longer than the gateway's own gRPC deadline (10 s): its answer, not ours, decides
+CLIENT_TIMEOUT = (
+    60.0  # longer than the gateway's own gRPC deadline (30 s here): its answer, not ours, decides
+)
 
 
 @dataclass
