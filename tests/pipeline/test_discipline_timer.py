@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -230,7 +231,7 @@ async def test_the_worker_starts_every_tenants_timer_and_deal_events_wake_it(wor
     for tenant in ("demo", "acme"):
         who = Principal("rep-a1", tenant, frozenset({"rep"}), "east/team-a", FAR)
         await transactions(world.db).run(
-            tenant, lambda uow, w=who: deals.create_deal(uow, w, new_deal("X1"), t0)
+            tenant, partial(deals.create_deal, who=who, incoming=new_deal("X1"), at=t0)
         )
     rt = SimpleNamespace(
         db=world.db, temporal=world.env.client, settings=SimpleNamespace(task_queue=world.queue)
