@@ -101,12 +101,12 @@ async def beside_forecast(
     reps: tuple[str, ...] = user_ids
     unit: str | None = None
     if not reps:
-        if access.sees_all(who) or org:
+        if access.sees_all(who):
             unit = org
         elif who.has_role(*access.MANAGERS) and who.org.strip("/"):
-            unit = who.org.strip("/")
+            unit = org or who.org.strip("/")
         else:
-            reps = (who.user_id,)
+            reps = (who.user_id,)  # a rep's forecast is their own deals, whatever unit they name
     row_reps = [r.key for r in rows] if level is f.Level.REP else []
     row_units = [r.key for r in rows] if level is not f.Level.REP else []
     found_units = {

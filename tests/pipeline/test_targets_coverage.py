@@ -84,6 +84,10 @@ async def test_each_caller_sees_the_target_of_their_own_scope(pipeline: Pipeline
     mine = await forecast(pipeline, user="rep-a1")
     assert cov(mine.totals) == (MEASURED, 600_000, 600_000, pytest.approx(5.0))
     assert all(cov(r.totals)[0] == NONE for r in mine.rows)
+    named = await forecast(pipeline, user="rep-a1", scope=types_pb2.OrgScope(org_path="east/team-a"))
+    assert cov(named.totals)[1] == 600_000  # naming their team, a rep still sees their own deals and target
+    director = await forecast(pipeline, user="director-east")
+    assert cov(director.totals)[1] == 1_900_000
     assert cov((await forecast(pipeline, user="rep-b1")).totals)[0] == NONE
     assert cov((await forecast(pipeline, tenant="acme")).totals)[0] == NONE
 
