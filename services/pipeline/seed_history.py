@@ -27,11 +27,12 @@ from typing import Any
 
 from google.protobuf.field_mask_pb2 import FieldMask
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from kit.auth import Principal
 from kit.config import Settings
 from kit.db import Database
-from kit.errors import NotFound
+from kit.errors import NotFound, Unavailable
 from kit.resources import Transactions, UnitOfWork
 from kit.runtime import SeedClients, SeedUser
 from salesops.common.v1.types_pb2 import AttachmentRef, Money
@@ -404,11 +405,26 @@ async def seed_history(
         if step.at >= at_now:
             continue
         try:
-            await tx.run(tenant, step.work(step.at))
+            await _run(tx, tenant, step)
         except NotFound:  # a member without a profile yet (seeded by seed.py first): skip the step
             continue
         ran += 1
     return ran
+
+
+async def _run(tx: Transactions, tenant: str, step: Step, attempts: int = 20) -> None:
+    """One step; on SQLite the running service writes too (relay, timers): a busy database is waited
+    out rather than failing `make run` (each step checks the state, so a retry is safe)."""
+    for attempt in range(attempts):
+        try:
+            await tx.run(tenant, step.work(step.at))
+            return
+        except (OperationalError, Unavailable) as exc:
+            busy = "locked" in str(exc) or getattr(exc, "reason", "") == "DATABASE_BUSY"
+            if not busy or attempt == attempts - 1:
+                raise
+            log.info("demo history: database busy at %s, retrying", step.name)
+            await asyncio.sleep(min(0.5 * (attempt + 1), 5.0))
 
 
 async def demo_history(clients: SeedClients) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, and_, case, distinct, func, literal, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, case, func, literal, select, tuple_, update
 from sqlalchemy.orm import aliased
 
 from kit.db import Database
@@ -282,7 +282,7 @@ async def display_names(uow: UnitOfWork, user_ids: Sequence[str]) -> dict[str, s
 async def tenants_with_deals(db: Database) -> list[str]:
     """Every tenant that has deals (a cross-tenant read: the schedules are per tenant)."""
     async with db.system_session() as session:
-        found = await session.scalars(select(distinct(DealRow.tenant_id)).order_by(DealRow.tenant_id))
+        found = await session.scalars(select(DealRow.tenant_id).distinct().order_by(DealRow.tenant_id))
         return list(found)
 
 
