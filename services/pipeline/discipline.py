@@ -158,14 +158,19 @@ class Limits:
         return limit[1] if limit else None
 
 
-async def limits(uow: UnitOfWork) -> Limits:
+async def limits(uow: UnitOfWork, team_p90: dict[tuple[str, str], int] | None = None) -> Limits:
+    """The tenant's limits; `team_p90` when the caller holds a recent copy (it scans the history)."""
     model = await stage_models.current(uow)
     s = await pipeline_settings.current(uow)
     out = Limits(ZoneInfo(s.time_zone or pipeline_settings.DEFAULTS.time_zone))
     for stage in model.stages:
         out.fixed.update(_fixed(stage))
-    out.team_p90 = await DisciplineRecords(uow).team_p90(d.MIN_DWELL_SAMPLE, d.P90)
+    out.team_p90 = team_p90 if team_p90 is not None else await team_p90s(uow)
     return out
+
+
+async def team_p90s(uow: UnitOfWork) -> dict[tuple[str, str], int]:
+    return await DisciplineRecords(uow).team_p90(d.MIN_DWELL_SAMPLE, d.P90)
 
 
 def _fixed(stage: stage_model_pb2.Stage) -> dict[str, tuple[d.DwellLimit, types_pb2.TimeLimit]]:
@@ -177,9 +182,11 @@ def _fixed(stage: stage_model_pb2.Stage) -> dict[str, tuple[d.DwellLimit, types_
     return {stage.stage_id: (d.DwellLimit(stage.dwell_limit.value, unit), stage.dwell_limit)}
 
 
-async def flag_dwell(uow: UnitOfWork, at: datetime, limit: int = BATCH) -> int:
+async def flag_dwell(
+    uow: UnitOfWork, at: datetime, limit: int = BATCH, team_p90: dict[tuple[str, str], int] | None = None
+) -> int:
     """Flag up to `limit` open deals over their dwell limit at `at` (once per stage entry); the count."""
-    lim = await limits(uow)
+    lim = await limits(uow, team_p90)
     records = DisciplineRecords(uow)
     flagged = 0
     for w in await records.waiting(lim.stages):
@@ -234,13 +241,15 @@ async def _flag(
     await uow.emit(DEAL_DWELL_EXCEEDED, evt, subject=row.deal_id)
 
 
-async def next_wake(uow: UnitOfWork, at: datetime) -> datetime:
+async def next_wake(
+    uow: UnitOfWork, at: datetime, team_p90: dict[tuple[str, str], int] | None = None
+) -> datetime:
     """The next instant the tenant's timer must fire: a weekly deadline, a dwell deadline, or MAX_SLEEP."""
     wake = at + MAX_SLEEP
     due = await weekly_due(uow)
     if due is not None:
         wake = min(wake, due.next_due(at))
-    lim = await limits(uow)
+    lim = await limits(uow, team_p90)
     for w in await DisciplineRecords(uow).waiting(lim.stages):
         hit = lim.deadline(w.org_path, w.stage_id, aware(w.first_entered_at))
         if hit is not None:

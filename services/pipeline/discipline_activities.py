@@ -6,6 +6,7 @@ process's), so a replayed or late activity decides as it would have on time.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -29,16 +30,28 @@ from services.pipeline.discipline_workflows import (
 )
 from services.pipeline.store import transactions
 
+# The teams' p90 dwell scans the change history: kept this long per tenant in the worker.
+P90_TTL_SECONDS = 3600.0
+
 
 class DisciplineActivities:
     def __init__(self, db: Database) -> None:
         self.tx = transactions(db)
+        self._p90: dict[str, tuple[float, dict[tuple[str, str], int]]] = {}
+
+    async def _team_p90(self, uow: UnitOfWork) -> dict[tuple[str, str], int]:
+        cached = self._p90.get(uow.tenant)
+        if cached is not None and time.monotonic() < cached[0]:
+            return cached[1]
+        fresh = await discipline.team_p90s(uow)
+        self._p90[uow.tenant] = (time.monotonic() + P90_TTL_SECONDS, fresh)
+        return fresh
 
     @activity.defn(name=PLAN)
     async def plan(self, inp: PlanInput) -> Plan:
         at = datetime.fromisoformat(inp.now)
         async with self.tx.read(inp.tenant) as uow:
-            wake = await discipline.next_wake(uow, at)
+            wake = await discipline.next_wake(uow, at, await self._team_p90(uow))
             wake = min(wake, await health.next_run(uow, at))
         return Plan(wake.isoformat())
 
@@ -55,7 +68,11 @@ class DisciplineActivities:
     async def sweep(self, inp: SweepInput) -> Swept:
         at = datetime.fromisoformat(inp.at)
         frozen = await self._batches(inp.tenant, lambda uow: discipline.freeze_overdue(uow, at))
-        flagged = await self._batches(inp.tenant, lambda uow: discipline.flag_dwell(uow, at))
+        async with self.tx.read(inp.tenant) as uow:
+            p90 = await self._team_p90(uow)
+        flagged = await self._batches(
+            inp.tenant, lambda uow: discipline.flag_dwell(uow, at, discipline.BATCH, p90)
+        )
         weeks = await self.tx.run(inp.tenant, lambda uow: health.run_due(uow, at))
         return Swept(frozen, flagged, weeks)
 

@@ -22,6 +22,9 @@ SIGNAL = "changed"
 PLAN = "pipeline.discipline_plan"
 SWEEP = "pipeline.discipline_sweep"
 ROUNDS = 50  # then continue as new: the history stays short
+# A burst of deal events plans once: after a signal the timer waits this long before planning.
+COALESCE = "coalesce-signals"
+COALESCE_WINDOW = timedelta(minutes=1)
 
 
 def workflow_id(tenant: str) -> str:
@@ -75,7 +78,12 @@ class DisciplineWorkflow:
     async def run(self, inp: DisciplineInput) -> None:
         timeout = timedelta(minutes=5)
         retry = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+        woken = False
         for _ in range(ROUNDS):
+            # Versioned: histories from before the window replay without it.
+            if woken and workflow.patched(COALESCE):
+                await workflow.sleep(COALESCE_WINDOW)
+            woken = False
             self._changed = False
             plan: Plan = await workflow.execute_activity(
                 PLAN,
@@ -89,6 +97,7 @@ class DisciplineWorkflow:
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(lambda: self._changed, timeout=timedelta(seconds=delay))
             if self._changed:
+                woken = True
                 continue  # something changed before the deadline: plan again
             done: Swept = await workflow.execute_activity(
                 SWEEP,

@@ -2,7 +2,9 @@
 
 The histories were recorded on the time-skipping server: a tenant with a deal that
 outstays a 30-hour dwell limit and misses two weekly deadlines, a signal while the
-timer sleeps, a run that continued as new after its 50 rounds and the run after it.
+timer sleeps, a run that continued as new after its 50 rounds and the run after it;
+and the same first run recorded after signals were coalesced (the `coalesce-signals`
+patch marker: both the old and the new branch must replay).
 A change to the workflow that would break running timers fails here; re-record
 only together with a versioning plan (workflow.patched) for the timers in flight.
 """
@@ -21,7 +23,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("discipline_*.json
 
 
 def test_histories_are_recorded() -> None:
-    assert len(HISTORIES) == 2
+    assert len(HISTORIES) == 3
 
 
 def _load(path: Path) -> WorkflowHistory:
