@@ -83,15 +83,27 @@ async def weekly_due(uow: UnitOfWork) -> d.WeeklyDue | None:
     return d.WeeklyDue(day - 1, time(hm.hours, hm.minutes), ZoneInfo(s.time_zone or defaults.time_zone))
 
 
+@dataclass(frozen=True)
+class Batch:
+    count: int
+    last: str  # the last deal id looked at: the next batch starts after it ("" = none)
+
+
 async def freeze_overdue(uow: UnitOfWork, at: datetime, limit: int = BATCH) -> int:
     """Freeze up to `limit` open deals that missed the window closed last before `at`; the count."""
+    return (await freeze_batch(uow, at, "", limit)).count
+
+
+async def freeze_batch(uow: UnitOfWork, at: datetime, after: str, limit: int = BATCH) -> Batch:
+    """One batch of the freeze, deals by id after `after` (a keyset: batches never rescan the frozen)."""
     due = await weekly_due(uow)
     if due is None:
-        return 0
+        return Batch(0, "")
     deadline = due.last_due(at)
     cutoff = due.previous(deadline)
-    frozen = 0
-    for row in await DisciplineRecords(uow).overdue(cutoff, limit):
+    frozen, last = 0, ""
+    for row in await DisciplineRecords(uow).overdue(cutoff, limit, after):
+        last = row.deal_id
         deal = deal_of(row)
         deal.frozen = True
         deal.frozen_time.FromDatetime(deadline)
@@ -106,7 +118,7 @@ async def freeze_overdue(uow: UnitOfWork, at: datetime, limit: int = BATCH) -> i
         evt.frozen_time.CopyFrom(ts(deadline))
         await uow.emit(DEAL_FROZEN, evt, subject=row.deal_id)
         frozen += 1
-    return frozen
+    return Batch(frozen, last)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 
 from temporalio import activity
 from temporalio.client import Client
@@ -67,7 +68,14 @@ class DisciplineActivities:
     @activity.defn(name=SWEEP)
     async def sweep(self, inp: SweepInput) -> Swept:
         at = datetime.fromisoformat(inp.at)
-        frozen = await self._batches(inp.tenant, lambda uow: discipline.freeze_overdue(uow, at))
+        frozen, after = 0, ""
+        while True:
+            activity.heartbeat(frozen)
+            batch = await self.tx.run(inp.tenant, partial(discipline.freeze_batch, at=at, after=after))
+            frozen += batch.count
+            if batch.count < discipline.BATCH:
+                break
+            after = batch.last
         async with self.tx.read(inp.tenant) as uow:
             p90 = await self._team_p90(uow)
         flagged = await self._batches(

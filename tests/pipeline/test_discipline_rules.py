@@ -155,3 +155,18 @@ def test_working_unit_limits_count_on_the_business_calendar() -> None:
     assert limits.min_reach("east/team-a", "quote") == timedelta(days=2)
     limits.team_p90[("east/team-a", "quote")] = 86400
     assert limits.deadline("east/team-a", "quote", friday) == (friday + timedelta(days=1), "TEAM_P90")
+
+
+async def test_the_freeze_runs_in_keyset_batches(run: Any) -> None:
+    deadline = utc(2026, 12, 11, 10)
+    a = rep("rep-a1", "east/team-a")
+    for n in range(5):
+        await run(lambda uow, i=n: deals.create_deal(uow, a, new_deal(f"K{i}"), deadline - timedelta(days=9)))
+    after, sizes = "", []
+    while True:
+        batch = await run(lambda uow, s=after: discipline.freeze_batch(uow, deadline, s, 2))
+        sizes.append(batch.count)
+        if batch.count < 2:
+            break
+        after = batch.last
+    assert sizes == [2, 2, 1] and after == "K3"

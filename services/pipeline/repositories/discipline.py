@@ -90,11 +90,16 @@ class DisciplineRecords:
         self.session = uow.session
         self.tenant = uow.tenant
 
-    async def overdue(self, cutoff: datetime, limit: int) -> list[DealRow]:
-        """Open, unfrozen deals last updated at or before `cutoff` (locked for the freeze)."""
+    async def overdue(self, cutoff: datetime, limit: int, after: str = "") -> list[DealRow]:
+        """Open, unfrozen deals last updated at or before `cutoff`, by id after `after` (locked for the freeze)."""
         stmt = (
             select(DealRow)
-            .where(DealRow.status == OPEN, DealRow.frozen.is_(False), DealRow.last_confirm_at <= cutoff)
+            .where(
+                DealRow.status == OPEN,
+                DealRow.frozen.is_(False),
+                DealRow.last_confirm_at <= cutoff,
+                DealRow.deal_id > after,
+            )
             .order_by(DealRow.deal_id)
             .limit(limit)
             .with_for_update()
