@@ -8,6 +8,8 @@ from typing import Any
 from kit.runtime import Runtime, ServiceSpec
 from services.pipeline import (
     api,
+    approval_activities,
+    approval_workflows,
     consumers,
     discipline_activities,
     discipline_consumers,
@@ -28,6 +30,7 @@ def _activities(rt: Runtime) -> Sequence[Callable[..., Any]]:
         timer.plan,
         timer.sweep,
         *snapshot_activities.build(rt),
+        *approval_activities.build(rt),
     ]
 
 
@@ -45,6 +48,8 @@ SPEC = ServiceSpec(
         # The weekly snapshot and call locks (a schedule per tenant), and the hourly schedule keeper.
         snapshot_workflows.WeeklySnapshotWorkflow,
         snapshot_workflows.EnsureSnapshotSchedulesWorkflow,
+        # One workflow per approval: decisions are Updates, reminders / escalations / fallbacks timers.
+        approval_workflows.ApprovalWorkflow,
     ),
     activities=_activities,
     consumers=(

@@ -219,10 +219,11 @@ def transactions(db: Database) -> Transactions:
 # Each area's tables live in their own module on the same metadata; importing them
 # here is what makes `store.metadata` complete for the runtime and the migrations.
 from services.pipeline import (  # noqa: E402
+    store_approvals,
     store_calls,
     store_customers,
     store_discipline,
     store_targets,
 )
 
-__all__ = ["store_calls", "store_customers", "store_discipline", "store_targets"]
+__all__ = ["store_approvals", "store_calls", "store_customers", "store_discipline", "store_targets"]

@@ -11,6 +11,7 @@ from kit.grpc.server import Registration
 from kit.runtime import Runtime
 from salesops.pipeline.v1 import pipeline_service_pb2, pipeline_service_pb2_grpc
 from services.pipeline.api.accuracy import AccuracyApi
+from services.pipeline.api.approvals import ApprovalsApi
 from services.pipeline.api.calls import CallsApi
 from services.pipeline.api.closing import ClosingApi
 from services.pipeline.api.customers import CustomersApi
@@ -29,6 +30,7 @@ from services.pipeline.api.targets import TargetsApi
 class PipelineServiceApi(
     DealsApi,
     AccuracyApi,
+    ApprovalsApi,
     CallsApi,
     ClosingApi,
     CustomersApi,

@@ -1,0 +1,223 @@
+"""Temporal activities of the approval workflow: all I/O (the org, the calendar, the projection).
+
+Approvers are resolved from the member profiles at the moment a step opens (role,
+the deal owner's supervisor, named users), standing delegations in force then
+applied; deadlines are computed in the tenant's zone and business calendar. The
+record activity writes the list projection, the audit rows and the events in one
+transaction, guarded by the workflow's sequence number (a retry writes nothing twice).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from kit.calendar import BusinessCalendar
+from kit.db import Database
+from kit.errors import (
+    Aborted,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    SalesopsError,
+    Unavailable,
+)
+from kit.resources import UnitOfWork
+from kit.runtime import Runtime
+from services.pipeline import approvals, pipeline_settings
+from services.pipeline.approval_workflows import (
+    ESCALATION,
+    NEXT_TIME,
+    OPEN_STEP,
+    QUERY,
+    RECORD,
+    WORKFLOW_NAME,
+    ActionInput,
+    ActionResult,
+    ApprovalInput,
+    EscalationInput,
+    OpenInput,
+    RecordInput,
+    TimeInput,
+    TimeResult,
+    Users,
+    iso,
+    workflow_id,
+)
+from services.pipeline.domain import approvals as d
+from services.pipeline.repositories.approvals import (
+    ApprovalDelegations,
+    Approvals,
+    approvers_with_role,
+    managers_of,
+)
+from services.pipeline.store import transactions
+
+FIXED = {"MINUTES": 60, "HOURS": 3600, "CALENDAR_DAYS": 86400}
+
+
+def add_limit(cal: BusinessCalendar, start: datetime, limit: d.Limit) -> datetime:
+    """`start` + the limit: wall-clock units as they are, working units on the tenant's calendar."""
+    if limit.unit in FIXED:
+        return start + timedelta(seconds=FIXED[limit.unit] * limit.value)
+    if limit.unit == "WORKING_HOURS":
+        return cal.add_business_time(start, timedelta(hours=limit.value))
+    return cal.add_business_days(start, limit.value)
+
+
+class ApprovalActivities:
+    def __init__(self, db: Database) -> None:
+        self.tx = transactions(db)
+
+    async def _calendar(self, uow: UnitOfWork) -> BusinessCalendar:
+        s = await pipeline_settings.current(uow)
+        return BusinessCalendar.from_config({"timezone": s.time_zone or pipeline_settings.DEFAULTS.time_zone})
+
+    @activity.defn(name=OPEN_STEP)
+    async def open_step(self, inp: OpenInput) -> d.Opening:
+        at = datetime.fromisoformat(inp.at)
+        step = inp.step
+        async with self.tx.read(inp.tenant) as uow:
+            repo = Approvals(uow)
+            if step.selector == "USERS":
+                users = list(step.user_ids)
+            elif step.selector == "APPROVER_ROLE":
+                users = await approvers_with_role(repo, step.role_key)
+            elif step.selector == "OWNER_MANAGER":
+                who = inp.deal_owner or inp.requester
+                users = [m] if (m := (await managers_of(repo, [who])).get(who)) else []
+            else:
+                users = [inp.deal_owner or inp.requester]
+            away = await ApprovalDelegations(uow).in_force(users, at)
+            assignees, acting_for = [], {}
+            for u in users:
+                if u in away and away[u] not in users:
+                    assignees.append(away[u])
+                    acting_for[away[u]] = u
+                else:
+                    assignees.append(u)
+            cal = await self._calendar(uow)
+
+        def when(limit: d.Limit | None) -> datetime | None:
+            return add_limit(cal, at, limit) if limit is not None else None
+
+        due, escalate = when(step.due), when(step.escalate)
+        if due is not None and (escalate is None or due < escalate):
+            escalate = due  # past its due time a step escalates as if idle
+        out = [when(step.remind), escalate, when(step.fallback), due]
+        remind_at, escalate_at, fallback_at, due_at = (iso(t) if t else None for t in out)
+        return d.Opening(
+            list(dict.fromkeys(assignees)), acting_for, remind_at, escalate_at, fallback_at, due_at
+        )
+
+    @activity.defn(name=NEXT_TIME)
+    async def next_time(self, inp: TimeInput) -> TimeResult:
+        async with self.tx.read(inp.tenant) as uow:
+            cal = await self._calendar(uow)
+        return TimeResult(iso(add_limit(cal, datetime.fromisoformat(inp.start), inp.limit)))
+
+    @activity.defn(name=ESCALATION)
+    async def escalation_targets(self, inp: EscalationInput) -> Users:
+        step = inp.step
+        if step.escalate_to == "USERS":
+            return Users(list(step.escalate_user_ids))
+        async with self.tx.read(inp.tenant) as uow:
+            repo = Approvals(uow)
+            if step.escalate_to == "APPROVER_ROLE":
+                return Users(await approvers_with_role(repo, step.escalate_role))
+            managers = await managers_of(repo, inp.assignees)
+        return Users(list(dict.fromkeys(managers[u] for u in inp.assignees if u in managers)))
+
+    @activity.defn(name=RECORD)
+    async def record(self, inp: RecordInput) -> None:
+        await self.tx.run(inp.run.tenant, lambda uow: approvals.project(uow, inp.run, inp.events))
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.open_step, self.next_time, self.escalation_targets, self.record]
+
+
+def build(rt: Runtime) -> list[Callable[..., Any]]:
+    return ApprovalActivities(rt.db).all()
+
+
+# ---------------------------------------------------------------- the use cases' side of the workflow
+
+CODES: dict[str, type[SalesopsError]] = {
+    d.NOT_ASSIGNEE: PermissionDenied,
+    d.NOT_ALLOWED: PermissionDenied,
+    d.WRONG_STATE: FailedPrecondition,
+    d.STALE: Aborted,
+}
+
+
+def _refusal(code: str, message: str) -> SalesopsError:
+    if code == d.INVALID:
+        return InvalidArgument(message, reason=code)
+    return CODES.get(code, FailedPrecondition)(message, reason=code)
+
+
+async def start(client: Client, task_queue: str, run: d.Run, caller: str) -> d.Run:
+    """Start the approval's workflow (a repeat of the same id finds the running one) and wait until settled."""
+    wid = workflow_id(run.tenant, run.approval_id)
+    try:
+        handle = await client.start_workflow(
+            WORKFLOW_NAME,
+            ApprovalInput(run, caller),
+            id=wid,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        handle = client.get_workflow_handle(wid)
+    with contextlib.suppress(RPCError, WorkflowUpdateFailedError):
+        await handle.execute_update("sync", result_type=ActionResult)
+    return await state(client, run.tenant, run.approval_id)
+
+
+async def state(client: Client, tenant: str, approval_id: str) -> d.Run:
+    try:
+        run: d.Run = await client.get_workflow_handle(workflow_id(tenant, approval_id)).query(
+            QUERY, result_type=d.Run
+        )
+        return run
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise NotFound("pipeline.Approval", approval_id) from None
+        raise Unavailable(f"the approval's workflow did not answer: {exc.message}") from None
+
+
+async def act(client: Client, tenant: str, approval_id: str, update: str, inp: ActionInput) -> ActionResult:
+    """Run one action as an Update; a validator's refusal becomes the typed error, a repeat its first result."""
+    handle = client.get_workflow_handle(workflow_id(tenant, approval_id))
+    try:
+        done: ActionResult = await handle.execute_update(
+            update, inp, id=inp.action_id or None, result_type=ActionResult
+        )
+        return done
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError):
+            raise _refusal(cause.type or "", cause.message) from None
+        raise
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise Unavailable(f"the approval's workflow did not answer: {exc.message}") from None
+    # The workflow has finished: a repeated action id answers its first result, anything else is refused.
+    run = await state(client, tenant, approval_id)
+    if inp.action_id and inp.action_id in run.done_actions:
+        return ActionResult(run.done_actions[inp.action_id], run.state, changed=False)
+    raise FailedPrecondition(
+        f"the approval is {run.state}; nothing waits on a decision", reason=d.WRONG_STATE
+    )
+
+
+__all__ = ["ApprovalActivities", "act", "add_limit", "build", "start", "state"]

@@ -1,0 +1,396 @@
+"""One durable workflow per approval (Temporal workflow code: deterministic, workflow APIs only).
+
+`pipeline-approval/<tenant>/<approval id>` holds the approval's `Run` (domain/approvals.py).
+Every decision is an Update whose validator runs the domain's checks, so a wrong person, a
+wrong state or a stale etag is refused before it enters history; an action id seen before
+returns its first result. Handlers change the run and wait until the main loop has settled it
+(next steps opened by activities, the projection written), so a caller reads its own write.
+Waits are timers to the earliest reminder / escalation / fallback of an active step; an
+approval may wait for ever: the history is kept short by continue-as-new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+from services.pipeline.domain import approvals as d
+
+WORKFLOW_NAME = "PipelineApproval"
+OPEN_STEP = "pipeline.approval_open_step"
+NEXT_TIME = "pipeline.approval_next_time"
+ESCALATION = "pipeline.approval_escalation_targets"
+RECORD = "pipeline.approval_record"
+QUERY = "approval"
+UPDATES = ("approve", "reject", "return_for_changes", "delegate", "resubmit", "cancel")
+KEEP_ACTION_IDS = 500
+
+
+def workflow_id(tenant: str, approval_id: str) -> str:
+    return f"pipeline-approval/{tenant}/{approval_id}"
+
+
+def iso(at: datetime) -> str:
+    """The one text form of an instant (fixed width, UTC) so instants compare as text."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass
+class ApprovalInput:
+    run: d.Run
+    client: str = ""
+    started: bool = False  # True after continue-as-new: the submission is already recorded
+    history_limit: int = 4000  # events before continue-as-new (tests set it low)
+
+
+@dataclass
+class ActionInput:
+    actor: str
+    action_id: str = ""
+    step_key: str = ""
+    comment: str = ""
+    form: dict[str, str] = field(default_factory=dict)
+    etag: str = ""
+    client: str = ""
+    is_admin: bool = False
+    delegate_to: str = ""
+    facts: d.Facts | None = None
+    restart_all: bool = False
+
+
+@dataclass
+class ActionResult:
+    seq: int
+    state: str
+    changed: bool = True
+
+
+@dataclass
+class OpenInput:
+    tenant: str
+    step: d.StepDef
+    deal_owner: str
+    requester: str
+    at: str
+
+
+@dataclass
+class TimeInput:
+    tenant: str
+    start: str
+    limit: d.Limit
+
+
+@dataclass
+class TimeResult:
+    at: str
+
+
+@dataclass
+class EscalationInput:
+    tenant: str
+    step: d.StepDef
+    assignees: list[str]
+
+
+@dataclass
+class Users:
+    user_ids: list[str]
+
+
+@dataclass
+class EventSpec:
+    """An event the record activity stages in the outbox with the projection."""
+
+    type: str  # REQUESTED / WAITING / IDLE / RETURNED / COMPLETED
+    step_key: str = ""
+    action: str = ""  # IDLE: REMIND / ESCALATE
+    users: list[str] = field(default_factory=list)
+    reassigned: bool = False
+    overdue: bool = False
+    at: str = ""
+    comment: str = ""
+
+
+@dataclass
+class RecordInput:
+    run: d.Run
+    events: list[EventSpec]
+
+
+T = TypeVar("T")
+
+
+def _guarded(check: Callable[[], T]) -> T:
+    """A domain refusal as the failure the caller sees (its code is the error type)."""
+    try:
+        return check()
+    except d.Refused as exc:
+        raise ApplicationError(exc.message, type=exc.code, non_retryable=True) from None
+
+
+@workflow.defn(name=WORKFLOW_NAME, sandboxed=False)
+class ApprovalWorkflow:
+    @workflow.init
+    def __init__(self, inp: ApprovalInput) -> None:
+        self.run_: d.Run | None = inp.run
+        self.settled = -1
+        self.events: list[EventSpec] = []
+        self.completed_sent = False
+
+    @property
+    def r(self) -> d.Run:
+        assert self.run_ is not None
+        return self.run_
+
+    def _now(self) -> str:
+        return iso(workflow.now())
+
+    @workflow.query(name=QUERY)
+    def state(self) -> d.Run:
+        return self.r
+
+    # ------------------------------------------------------------ the main loop
+
+    @workflow.run
+    async def run(self, inp: ApprovalInput) -> ActionResult:
+        self.run_ = inp.run
+        if not inp.started:
+            d.start(self.r, self._now(), self.r.requester, inp.client)
+            self.events.append(EventSpec("REQUESTED"))
+        while True:
+            await self._settle()
+            if self.r.state in d.FINAL:
+                break
+            if workflow.info().get_current_history_length() > inp.history_limit or (
+                workflow.info().is_continue_as_new_suggested()
+            ):
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if self.r.seq == self.settled:
+                    workflow.continue_as_new(ApprovalInput(self.r, inp.client, True, inp.history_limit))
+                continue
+            seen = self.r.seq
+            deadline = d.next_deadline(self.r)
+            timeout = None
+            if deadline is not None:
+                timeout = max(datetime.fromisoformat(deadline) - workflow.now(), timedelta(milliseconds=1))
+            try:
+                await workflow.wait_condition(lambda seen=seen: self.r.seq != seen, timeout=timeout)  # type: ignore[misc]
+            except TimeoutError:
+                await self._fire_due()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return ActionResult(self.r.seq, self.r.state)
+
+    async def _activity(self, name: str, arg: object, result_type: type) -> object:
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+            ),
+        )
+
+    async def _settle(self) -> None:
+        """Open every step that is ready (its approvers resolved now), then write the projection."""
+        while True:
+            keys = d.ready(self.r, self._now())
+            if not keys:
+                break
+            for key in keys:
+                defn = self.r.definition(key)
+                opening = await self._activity(
+                    OPEN_STEP,
+                    OpenInput(self.r.tenant, defn, self.r.deal_owner, self.r.requester, self._now()),
+                    d.Opening,
+                )
+                assert isinstance(opening, d.Opening)
+                s = d.activate(self.r, key, opening, self._now())
+                self.events.append(EventSpec("WAITING", key, users=list(s.assignees)))
+        if self.r.state in d.FINAL and not self.completed_sent:
+            self.completed_sent = True
+            self.events.append(EventSpec("COMPLETED"))
+        if self.settled == self.r.seq and not self.events:
+            return
+        seq, events = self.r.seq, self.events
+        self.events = []
+        await self._activity(RECORD, RecordInput(self.r, events), type(None))
+        self.r.recorded = len(self.r.history)
+        self.settled = max(self.settled, seq)
+
+    async def _fire_due(self) -> None:
+        now = self._now()
+        for key, what in d.due_now(self.r, now):
+            s, defn = self.r.step(key), self.r.definition(key)
+            if s.state != d.ACTIVE:
+                continue
+            overdue = bool(s.due_time and s.due_time <= now)
+            if what == "REMIND":
+                nxt = None
+                if defn.repeat is not None:
+                    t = await self._activity(
+                        NEXT_TIME, TimeInput(self.r.tenant, s.next_reminder or now, defn.repeat), TimeResult
+                    )
+                    assert isinstance(t, TimeResult)
+                    nxt = max(t.at, iso(workflow.now() + timedelta(seconds=1)))
+                d.reminded(self.r, s, now, nxt)
+                self.events.append(
+                    EventSpec("IDLE", key, "REMIND", list(s.assignees), overdue=overdue, at=now)
+                )
+            elif what == "ESCALATE":
+                to = await self._activity(
+                    ESCALATION, EscalationInput(self.r.tenant, defn, list(s.assignees)), Users
+                )
+                assert isinstance(to, Users)
+                d.escalated(self.r, s, now, to.user_ids, defn.escalation_assigns)
+                self.events.append(
+                    EventSpec("IDLE", key, "ESCALATE", list(to.user_ids), overdue=overdue, at=now)
+                )
+            else:
+                before = list(s.assignees)
+                d.fell_back(self.r, s, now)
+                added = [u for u in s.assignees if u not in before]
+                if added:
+                    self.events.append(EventSpec("WAITING", key, users=added, reassigned=True))
+
+    # ------------------------------------------------------------ updates
+
+    @workflow.update(name="sync")
+    async def sync(self) -> ActionResult:
+        """Returns once everything so far is settled (steps opened, projection written)."""
+        await workflow.wait_condition(lambda: self.settled >= self.r.seq)
+        return ActionResult(self.r.seq, self.r.state, changed=False)
+
+    def _seen(self, inp: ActionInput) -> ActionResult | None:
+        if inp.action_id and inp.action_id in self.r.done_actions:
+            return ActionResult(self.r.done_actions[inp.action_id], self.r.state, changed=False)
+        return None
+
+    async def _done(self, inp: ActionInput, changed: bool = True) -> ActionResult:
+        seq = self.r.seq
+        if inp.action_id:
+            self.r.done_actions[inp.action_id] = seq
+            while len(self.r.done_actions) > KEEP_ACTION_IDS:
+                self.r.done_actions.pop(next(iter(self.r.done_actions)))
+        await workflow.wait_condition(lambda: self.settled >= seq)
+        return ActionResult(seq, self.r.state, changed)
+
+    def _check(self, inp: ActionInput, check: Callable[[], object]) -> None:
+        if self._seen(inp) is None:
+            _guarded(check)
+
+    @workflow.update(name="approve")
+    async def approve(self, inp: ActionInput) -> ActionResult:
+        if (seen := self._seen(inp)) is not None:
+            return seen
+        s = _guarded(lambda: d.check_approve(self.r, inp.actor, inp.step_key, inp.form, inp.etag))
+        changed = d.approve(
+            self.r, s, inp.actor, self._now(), inp.comment, inp.form, inp.client, inp.action_id
+        )
+        return await self._done(inp, changed)
+
+    @approve.validator
+    def _v_approve(self, inp: ActionInput) -> None:
+        self._check(inp, lambda: d.check_approve(self.r, inp.actor, inp.step_key, inp.form, inp.etag))
+
+    @workflow.update(name="reject")
+    async def reject(self, inp: ActionInput) -> ActionResult:
+        if (seen := self._seen(inp)) is not None:
+            return seen
+        s = _guarded(lambda: self._reason_step(inp))
+        d.reject(self.r, s, inp.actor, self._now(), inp.comment, inp.client, inp.action_id)
+        return await self._done(inp)
+
+    @reject.validator
+    def _v_reject(self, inp: ActionInput) -> None:
+        self._check(inp, lambda: self._reason_step(inp))
+
+    @workflow.update(name="return_for_changes")
+    async def return_for_changes(self, inp: ActionInput) -> ActionResult:
+        if (seen := self._seen(inp)) is not None:
+            return seen
+        s = _guarded(lambda: self._reason_step(inp))
+        d.return_for_changes(self.r, s, inp.actor, self._now(), inp.comment, inp.client, inp.action_id)
+        self.events.append(EventSpec("RETURNED", s.key, users=[inp.actor], comment=inp.comment))
+        return await self._done(inp)
+
+    @return_for_changes.validator
+    def _v_return(self, inp: ActionInput) -> None:
+        self._check(inp, lambda: self._reason_step(inp))
+
+    def _reason_step(self, inp: ActionInput) -> d.StepRun:
+        d.check_etag(self.r, inp.etag)
+        s = d.acting_step(self.r, inp.actor, inp.step_key)
+        if not inp.comment.strip():
+            raise d.Refused(d.INVALID, "a reason (comment) is required")
+        return s
+
+    @workflow.update(name="delegate")
+    async def delegate(self, inp: ActionInput) -> ActionResult:
+        if (seen := self._seen(inp)) is not None:
+            return seen
+        s = _guarded(lambda: d.check_delegate(self.r, inp.actor, inp.step_key, inp.delegate_to, inp.etag))
+        d.delegate(self.r, s, inp.actor, inp.delegate_to, self._now(), inp.comment, inp.client, inp.action_id)
+        self.events.append(EventSpec("WAITING", s.key, users=[inp.delegate_to], reassigned=True))
+        return await self._done(inp)
+
+    @delegate.validator
+    def _v_delegate(self, inp: ActionInput) -> None:
+        self._check(inp, lambda: d.check_delegate(self.r, inp.actor, inp.step_key, inp.delegate_to, inp.etag))
+
+    @workflow.update(name="resubmit")
+    async def resubmit(self, inp: ActionInput) -> ActionResult:
+        if (seen := self._seen(inp)) is not None:
+            return seen
+        _guarded(lambda: d.check_resubmit(self.r, inp.actor, inp.etag))
+        facts = inp.facts or self.r.facts
+        d.resubmit(
+            self.r, facts, inp.actor, self._now(), inp.comment, inp.restart_all, inp.client, inp.action_id
+        )
+        return await self._done(inp)
+
+    @resubmit.validator
+    def _v_resubmit(self, inp: ActionInput) -> None:
+        self._check(inp, lambda: d.check_resubmit(self.r, inp.actor, inp.etag))
+
+    @workflow.update(name="cancel")
+    async def cancel(self, inp: ActionInput) -> ActionResult:
+        if (seen := self._seen(inp)) is not None:
+            return seen
+        _guarded(lambda: d.check_cancel(self.r, inp.actor, inp.is_admin, inp.etag))
+        d.cancel(self.r, inp.actor, self._now(), inp.comment, inp.client, inp.action_id)
+        return await self._done(inp)
+
+    @cancel.validator
+    def _v_cancel(self, inp: ActionInput) -> None:
+        self._check(inp, lambda: d.check_cancel(self.r, inp.actor, inp.is_admin, inp.etag))
+
+
+__all__ = [
+    "ESCALATION",
+    "NEXT_TIME",
+    "OPEN_STEP",
+    "QUERY",
+    "RECORD",
+    "WORKFLOW_NAME",
+    "ActionInput",
+    "ActionResult",
+    "ApprovalInput",
+    "ApprovalWorkflow",
+    "EscalationInput",
+    "EventSpec",
+    "OpenInput",
+    "RecordInput",
+    "TimeInput",
+    "TimeResult",
+    "Users",
+    "iso",
+    "workflow_id",
+]

@@ -1,0 +1,374 @@
+"""Approvals: request one (its workflow starts), read its state, act on it, and the list projection.
+
+The workflow is the source of truth (`approval_workflows.py`); the use cases here build its
+input from a flow version and the deal, talk to it (updates, the state query) and present it.
+`project` is what the workflow's record activity runs: the list rows, the assignments (the
+approvers' queue with ages), the audit rows and the events notify consumes, in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from google.protobuf import json_format, struct_pb2
+from google.protobuf.duration_pb2 import Duration
+
+from kit.auth import Principal
+from kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from kit.resources import UnitOfWork
+from salesops.common.v1.types_pb2 import Money
+from salesops.pipeline.v1 import approval_pb2 as ap
+from salesops.pipeline.v1 import events_pb2
+from services.pipeline import access, approval_flows, pipeline_settings
+from services.pipeline.approval_workflows import EventSpec
+from services.pipeline.convert import enum_name, enum_value, ts
+from services.pipeline.documents import deal_of
+from services.pipeline.domain import approvals as d
+from services.pipeline.repositories.approvals import ApprovalFlows, Approvals
+from services.pipeline.repositories.deals import Deals
+from services.pipeline.store_approvals import ApprovalActionRow, ApprovalAssignmentRow, ApprovalRow
+
+RESOURCE = "pipeline.Approval"
+NEEDS_DEAL = ("CONTRACT", "DISCOUNT", "CUSTOM_SOLUTION")
+EVENT_TYPES = {
+    "REQUESTED": "pipeline.ApprovalRequested",
+    "WAITING": "pipeline.ApprovalStepWaiting",
+    "IDLE": "pipeline.ApprovalStepIdle",
+    "RETURNED": "pipeline.ApprovalReturned",
+    "COMPLETED": "pipeline.ApprovalCompleted",
+}
+
+
+def _t(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _struct(form: dict[str, str]) -> struct_pb2.Struct:
+    out = struct_pb2.Struct()
+    json_format.ParseDict({k: json.loads(v) for k, v in form.items()}, out)
+    return out
+
+
+def document(run: d.Run, request: ap.Approval | None = None) -> ap.Approval:
+    """The Approval message of a run (what GetApproval answers and the projection stores)."""
+    a = ap.Approval(
+        approval_id=run.approval_id,
+        flow_id=run.flow_id,
+        flow_version=run.flow_version,
+        kind=enum_value(ap.ApprovalKind, run.kind),
+        deal_id=run.deal_id,
+        title=run.title,
+        summary=run.facts.summary,
+        amount=Money(amount_minor=run.facts.amount_minor, currency=run.facts.currency),
+        discount_bps=run.facts.discount_bps,
+        product_lines=run.facts.product_lines,
+        form_values=_struct(run.facts.form),
+        requester_user_id=run.requester,
+        state=enum_value(ap.ApprovalState, run.state),
+        revision=run.revision,
+        submit_time=ts(_t(run.submit_time)),
+        etag=run.etag,
+    )
+    if request is not None:
+        a.attachments.extend(request.attachments)
+    if run.complete_time:
+        a.complete_time.CopyFrom(ts(_t(run.complete_time)))
+    for s in run.steps:
+        defn = run.definition(s.key)
+        step = a.steps.add(
+            step_key=s.key,
+            display_name=defn.display_name,
+            mode=enum_value(ap.StepMode, defn.mode),
+            state=enum_value(ap.ApprovalStepState, s.state),
+            assignee_user_ids=s.assignees if s.state == d.ACTIVE else [],
+            required_approvals=s.required,
+            approval_count=len(s.approved_slots),
+            reminder_count=s.reminder_count,
+            escalated=s.escalated,
+            escalated_to_user_ids=s.escalated_to,
+            form_values=_struct(s.form),
+        )
+        for name, value in (
+            ("activate_time", s.activate_time),
+            ("due_time", s.due_time),
+            ("complete_time", s.complete_time),
+            ("next_reminder_time", s.next_reminder if s.state == d.ACTIVE else None),
+        ):
+            if value:
+                getattr(step, name).CopyFrom(ts(_t(value)))
+    a.history.extend(action_record(x) for x in run.history)
+    a.audit.create_time.CopyFrom(ts(_t(run.submit_time)))
+    a.audit.created_by = run.requester
+    if run.history:
+        a.audit.update_time.CopyFrom(ts(_t(run.history[-1].at)))
+        a.audit.updated_by = run.history[-1].actor
+    return a
+
+
+def action_record(x: d.Action) -> ap.ApprovalActionRecord:
+    return ap.ApprovalActionRecord(
+        type=enum_value(ap.ApprovalActionType, x.type),
+        step_key=x.step_key,
+        actor_user_id=x.actor,
+        comment=x.comment,
+        target_user_ids=x.targets,
+        form_values=_struct(x.form),
+        revision=x.revision,
+        action_time=ts(_t(x.at)),
+        client=x.client,
+        action_id=x.action_id,
+    )
+
+
+# ------------------------------------------------------------------ access
+
+
+def can_view(who: Principal, row: ApprovalRow, assignees: set[str]) -> bool:
+    """Admins; the requester and the deal owner; whoever is or was asked to act; managers of its org."""
+    return (
+        access.sees_all(who)
+        or who.user_id in (row.requester_user_id, row.deal_owner_user_id)
+        or who.user_id in assignees
+        or access.manages(who, row.org_path)
+    )
+
+
+async def visible(uow: UnitOfWork, who: Principal, approval_id: str) -> ApprovalRow:
+    repo = Approvals(uow)
+    row = await repo.find(approval_id)
+    if row is None:
+        raise NotFound(RESOURCE, approval_id)
+    assignees = {a.user_id for a in await repo.all_assignments(approval_id)}
+    if not can_view(who, row, assignees):
+        raise NotFound(RESOURCE, approval_id)
+    return row
+
+
+# ------------------------------------------------------------------ request
+
+
+async def _choose_flow(uow: UnitOfWork, a: ap.Approval, facts: d.Facts) -> ap.ApprovalFlow:
+    repo = ApprovalFlows(uow)
+    if a.flow_id:
+        row = await repo.current(a.flow_id)
+        if row is None:
+            raise NotFound("pipeline.ApprovalFlow", a.flow_id)
+        flow = approval_flows.document(row)
+        if flow.disabled:
+            raise FailedPrecondition(f"approval flow {a.flow_id!r} is disabled", reason="FLOW_DISABLED")
+        return flow
+    for row in await repo.enabled_of_kind(enum_name(ap.ApprovalKind, a.kind)):
+        flow = approval_flows.document(row)
+        if d.holds(approval_flows.condition_of(flow.trigger), facts):
+            return flow
+    raise FailedPrecondition("no enabled approval flow of this kind matches", reason="NO_MATCHING_FLOW")
+
+
+async def prepare(uow: UnitOfWork, who: Principal, a: ap.Approval, at: datetime) -> d.Run:
+    """The run a CreateApproval starts: the caller's request checked, the flow version chosen, the deal's facts."""
+    kind = enum_name(ap.ApprovalKind, a.kind)
+    problems = []
+    if not a.approval_id or len(a.approval_id) > 64:
+        problems.append(("approval.approval_id", "a client-made id of at most 64 characters"))
+    if not kind:
+        problems.append(("approval.kind", "required"))
+    if not a.title.strip():
+        problems.append(("approval.title", "required"))
+    if kind in NEEDS_DEAL and not a.deal_id:
+        problems.append(("approval.deal_id", f"required for {kind}"))
+    if problems:
+        raise (
+            InvalidArgument.field(*problems[0])
+            if len(problems) == 1
+            else InvalidArgument("; ".join(f"{f}: {m}" for f, m in problems))
+        )
+    currency = await pipeline_settings.base_currency(uow)
+    owner = org = ""
+    facts = approval_flows.facts_of(a)
+    facts.currency = currency
+    if a.deal_id:
+        deal = await Deals(uow).visible(who, a.deal_id)
+        owner, org = deal.owner_user_id, deal.org_path
+        if not a.HasField("amount"):
+            facts.amount_minor = deal.amount_minor
+        doc = deal_of(deal)
+        if not a.discount_bps:
+            facts.discount_bps = doc.discount_bps
+        if not a.product_lines:
+            facts.product_lines = sorted({li.product_line for li in doc.line_items if li.product_line})
+    elif a.amount.currency not in ("", currency):
+        raise InvalidArgument.field("approval.amount.currency", f"the tenant's base currency {currency}")
+    flow = await _choose_flow(uow, a, facts)
+    running = await Approvals(uow).running_for(a.deal_id, flow.flow_id) if a.deal_id else None
+    if running is not None and running.approval_id != a.approval_id:
+        msg = f"approval {running.approval_id} of this flow runs for the deal"
+        raise AlreadyExists(RESOURCE, running.approval_id, msg)
+    return d.Run(
+        approval_id=a.approval_id,
+        tenant=uow.tenant,
+        flow_id=flow.flow_id,
+        flow_version=flow.version,
+        kind=kind,
+        title=a.title,
+        deal_id=a.deal_id,
+        deal_owner=owner,
+        org_path=org or who.org.strip("/"),
+        requester=who.user_id,
+        submit_time=at.isoformat(timespec="microseconds"),
+        steps_def=approval_flows.steps_of(flow),
+        facts=facts,
+    )
+
+
+def resubmitted_facts(run: d.Run, changes: ap.Approval, paths: list[str]) -> d.Facts:
+    """The run's facts with the fields of `paths` taken from `changes` (the resubmission's mask)."""
+    new = approval_flows.facts_of(changes)
+    old = run.facts
+    out = d.Facts(**{k: getattr(old, k) for k in vars(old)})
+    allowed = {"summary", "amount", "discount_bps", "product_lines", "form_values", "attachments"}
+    for p in paths:
+        if p not in allowed:
+            raise InvalidArgument.field("update_mask", f"{p!r} cannot be changed on resubmission")
+        if p == "amount":
+            if changes.amount.currency not in ("", old.currency):
+                raise InvalidArgument.field(
+                    "approval.amount.currency", f"the tenant's base currency {old.currency}"
+                )
+            out.amount_minor = new.amount_minor
+        elif p == "form_values":
+            out.form = new.form
+        else:
+            setattr(out, p, getattr(new, p))
+    return out
+
+
+# ------------------------------------------------------------------ projection
+
+
+def _context(run: d.Run) -> events_pb2.ApprovalContext:
+    return events_pb2.ApprovalContext(
+        approval_id=run.approval_id,
+        flow_id=run.flow_id,
+        flow_version=run.flow_version,
+        kind=enum_value(ap.ApprovalKind, run.kind),
+        title=run.title,
+        deal_id=run.deal_id,
+        deal_owner_user_id=run.deal_owner,
+        requester_user_id=run.requester,
+        amount=Money(amount_minor=run.facts.amount_minor, currency=run.facts.currency),
+        discount_bps=run.facts.discount_bps,
+        revision=run.revision,
+    )
+
+
+def _event(run: d.Run, e: EventSpec) -> object:
+    ctx = _context(run)
+    if e.type == "REQUESTED":
+        return events_pb2.ApprovalRequested(
+            approval=ctx, step_keys=[s.key for s in run.steps if s.state != d.SKIPPED]
+        )
+    if e.type == "COMPLETED":
+        total = Duration()
+        if run.complete_time:
+            total.FromTimedelta(
+                datetime.fromisoformat(run.complete_time) - datetime.fromisoformat(run.submit_time)
+            )
+        return events_pb2.ApprovalCompleted(
+            approval=ctx,
+            outcome=enum_value(ap.ApprovalState, run.state),
+            decisive_step_key=run.decisive_step,
+            decided_by=run.decided_by,
+            total_duration=total,
+        )
+    s, defn = run.step(e.step_key), run.definition(e.step_key)
+    if e.type == "RETURNED":
+        return events_pb2.ApprovalReturned(
+            approval=ctx, step_key=s.key, returned_by=e.users[0], comment=e.comment
+        )
+    if e.type == "WAITING":
+        w = events_pb2.ApprovalStepWaiting(
+            approval=ctx,
+            step_key=s.key,
+            step_display_name=defn.display_name,
+            mode=enum_value(ap.StepMode, defn.mode),
+            approver_user_ids=e.users,
+            reassigned=e.reassigned,
+        )
+        if s.due_time:
+            w.due_time.CopyFrom(ts(_t(s.due_time)))
+        return w
+    idle = Duration()
+    if s.activate_time and e.at:
+        idle.FromTimedelta(datetime.fromisoformat(e.at) - datetime.fromisoformat(s.activate_time))
+    return events_pb2.ApprovalStepIdle(
+        approval=ctx,
+        step_key=s.key,
+        step_display_name=defn.display_name,
+        action=enum_value(events_pb2.IdleAction, e.action),
+        approver_user_ids=list(s.assignees),
+        escalate_to_user_ids=e.users if e.action == "ESCALATE" else [],
+        idle_duration=idle,
+        overdue=e.overdue,
+        reminder_count=s.reminder_count,
+        notify_channels=defn.channels,
+    )
+
+
+async def project(uow: UnitOfWork, run: d.Run, events: list[EventSpec]) -> None:
+    """Write what the workflow reports, once per sequence number (a retried activity changes nothing)."""
+    repo = Approvals(uow)
+    row = await repo.find(run.approval_id)
+    if row is not None and row.seq >= run.seq:
+        return
+    doc = document(run)
+    if row is None:
+        row = ApprovalRow(tenant_id=uow.tenant, approval_id=run.approval_id, submit_time=_t(run.submit_time))
+        uow.session.add(row)
+    row.flow_id, row.flow_version, row.kind = run.flow_id, run.flow_version, run.kind
+    row.deal_id, row.deal_owner_user_id, row.org_path = run.deal_id, run.deal_owner, run.org_path
+    row.requester_user_id, row.state, row.revision, row.seq = run.requester, run.state, run.revision, run.seq
+    row.complete_time = _t(run.complete_time)
+    row.body = doc.SerializeToString(deterministic=True)
+    have = {(a.step_key, a.user_id): a for a in await repo.all_assignments(run.approval_id)}
+    for s in run.steps:
+        for u in s.assignees:
+            a = have.get((s.key, u))
+            if a is None:
+                a = ApprovalAssignmentRow(
+                    tenant_id=uow.tenant,
+                    approval_id=run.approval_id,
+                    step_key=s.key,
+                    user_id=u,
+                    since=_t(s.activate_time),
+                )
+                uow.session.add(a)
+                have[(s.key, u)] = a
+            if s.state == d.ACTIVE and a.active is not True:
+                a.since = _t(s.activate_time) or a.since
+    for (key, u), a in have.items():
+        s = run.step(key)
+        a.active = s.state == d.ACTIVE and run.state == d.IN_PROGRESS and u in s.assignees
+        a.due_time = _t(s.due_time)
+        a.indirect = u in s.indirect
+    seen = await repo.action_seqs(run.approval_id)
+    for i, x in enumerate(run.history):
+        if i not in seen:
+            uow.session.add(
+                ApprovalActionRow(
+                    tenant_id=uow.tenant,
+                    approval_id=run.approval_id,
+                    seq=i,
+                    action_type=x.type,
+                    step_key=x.step_key,
+                    actor_user_id=x.actor,
+                    client=x.client[:200],
+                    action_time=_t(x.at),
+                    body=action_record(x).SerializeToString(deterministic=True),
+                )
+            )
+    for e in events:
+        await uow.emit(EVENT_TYPES[e.type], _event(run, e), subject=run.approval_id)  # type: ignore[arg-type]
+
+
+__all__ = ["can_view", "document", "prepare", "project", "resubmitted_facts", "visible"]

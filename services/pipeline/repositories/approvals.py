@@ -1,0 +1,234 @@
+"""Approval flows, the approvals' projection, assignments, audit rows and standing delegations: all SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, exists, func, or_, select, true, update
+
+from kit.auth import Principal
+from kit.resources import Page, PageRequest, Repository, Sort, contains
+from services.pipeline import access
+from services.pipeline.repositories.deals import in_org
+from services.pipeline.store import MemberProfileRow
+from services.pipeline.store_approvals import (
+    ApprovalActionRow,
+    ApprovalAssignmentRow,
+    ApprovalDelegationRow,
+    ApprovalFlowRow,
+    ApprovalRow,
+)
+
+
+class ApprovalFlows(Repository[ApprovalFlowRow]):
+    model = ApprovalFlowRow
+    resource = "pipeline.ApprovalFlow"
+    key = ("flow_id", "version")
+
+    async def current(self, flow_id: str, *, for_update: bool = False) -> ApprovalFlowRow | None:
+        stmt = select(ApprovalFlowRow).where(
+            ApprovalFlowRow.flow_id == flow_id, ApprovalFlowRow.current.is_(True)
+        )
+        if for_update:
+            stmt = stmt.with_for_update()
+        return await self.session.scalar(stmt)  # type: ignore[no-any-return]
+
+    async def retire(self, flow_id: str) -> None:
+        await self.session.execute(
+            update(ApprovalFlowRow)
+            .where(ApprovalFlowRow.flow_id == flow_id, ApprovalFlowRow.current.is_(True))
+            .values(current=False)
+        )
+
+    async def page(
+        self, kind: str, include_disabled: bool, page: PageRequest, query: str
+    ) -> Page[ApprovalFlowRow]:
+        where: list[ColumnElement[bool]] = [ApprovalFlowRow.current.is_(True)]
+        if kind:
+            where.append(ApprovalFlowRow.kind == kind)
+        if not include_disabled:
+            where.append(ApprovalFlowRow.disabled.is_(False))
+        return await self.list(where, [Sort(ApprovalFlowRow.flow_id)], page, query)
+
+    async def enabled_of_kind(self, kind: str) -> list[ApprovalFlowRow]:
+        stmt = (
+            select(ApprovalFlowRow)
+            .where(
+                ApprovalFlowRow.current.is_(True),
+                ApprovalFlowRow.disabled.is_(False),
+                ApprovalFlowRow.kind == kind,
+            )
+            .order_by(ApprovalFlowRow.priority.desc(), ApprovalFlowRow.flow_id)
+        )
+        return list(await self.session.scalars(stmt))
+
+
+def approvals_visible_to(who: Principal) -> ColumnElement[bool]:
+    """Admins: all; others: what they requested, what waits or waited on them, and their org's (managers)."""
+    if access.sees_all(who):
+        return true()
+    assigned = exists().where(
+        ApprovalAssignmentRow.tenant_id == ApprovalRow.tenant_id,
+        ApprovalAssignmentRow.approval_id == ApprovalRow.approval_id,
+        ApprovalAssignmentRow.user_id == who.user_id,
+    )
+    mine = or_(
+        ApprovalRow.requester_user_id == who.user_id, ApprovalRow.deal_owner_user_id == who.user_id, assigned
+    )
+    org = who.org.strip("/")
+    if org and who.has_role(*access.MANAGERS):
+        return or_(mine, in_org(ApprovalRow.org_path, org))
+    return mine
+
+
+class Approvals(Repository[ApprovalRow]):
+    model = ApprovalRow
+    resource = "pipeline.Approval"
+    key = ("approval_id",)
+
+    async def running_for(self, deal_id: str, flow_id: str) -> ApprovalRow | None:
+        stmt = select(ApprovalRow).where(
+            ApprovalRow.deal_id == deal_id,
+            ApprovalRow.flow_id == flow_id,
+            ApprovalRow.state.in_(("IN_PROGRESS", "RETURNED")),
+        )
+        return await self.session.scalar(stmt.limit(1))  # type: ignore[no-any-return]
+
+    async def latest_states(self, deal_id: str) -> dict[str, str]:
+        """Flow id -> the state of the deal's latest approval of it (what a gate looks at)."""
+        stmt = (
+            select(ApprovalRow.flow_id, ApprovalRow.state)
+            .where(ApprovalRow.deal_id == deal_id)
+            .order_by(ApprovalRow.submit_time, ApprovalRow.approval_id)
+        )
+        return {flow: state for flow, state in (await self.session.execute(stmt)).all()}
+
+    async def page(
+        self,
+        who: Principal,
+        where: Sequence[ColumnElement[bool]],
+        assignee: str,
+        ascending: bool,
+        page: PageRequest,
+        query: str,
+    ) -> Page[ApprovalRow]:
+        conds = [approvals_visible_to(who), *where]
+        if assignee:
+            conds.append(
+                exists().where(
+                    ApprovalAssignmentRow.tenant_id == ApprovalRow.tenant_id,
+                    ApprovalAssignmentRow.approval_id == ApprovalRow.approval_id,
+                    ApprovalAssignmentRow.user_id == assignee,
+                )
+            )
+        order = [Sort(ApprovalRow.submit_time, descending=not ascending)]
+        return await self.list(conds, order, page, query, count=True)
+
+    async def pending_for(self, user_id: str, kind: str, page: PageRequest, query: str) -> Page[ApprovalRow]:
+        """Approvals with an active step waiting on `user_id`, the oldest waiting first."""
+        since = (
+            select(func.min(ApprovalAssignmentRow.since))
+            .where(
+                ApprovalAssignmentRow.tenant_id == ApprovalRow.tenant_id,
+                ApprovalAssignmentRow.approval_id == ApprovalRow.approval_id,
+                ApprovalAssignmentRow.user_id == user_id,
+                ApprovalAssignmentRow.active.is_(True),
+            )
+            .scalar_subquery()
+        )
+        where: list[ColumnElement[bool]] = [ApprovalRow.state == "IN_PROGRESS", since.is_not(None)]
+        if kind:
+            where.append(ApprovalRow.kind == kind)
+        stmt = select(ApprovalRow).where(*where)
+        total = int(
+            await self.session.scalar(select(func.count()).select_from(ApprovalRow).where(*where)) or 0
+        )
+        return await self.paginate(stmt, [Sort(ApprovalRow.submit_time)], page, query, total=total)
+
+    async def assignments(self, approval_id: str, user_id: str) -> list[ApprovalAssignmentRow]:
+        stmt = select(ApprovalAssignmentRow).where(
+            ApprovalAssignmentRow.approval_id == approval_id,
+            ApprovalAssignmentRow.user_id == user_id,
+            ApprovalAssignmentRow.active.is_(True),
+        )
+        return list(await self.session.scalars(stmt))
+
+    async def all_assignments(self, approval_id: str) -> list[ApprovalAssignmentRow]:
+        stmt = select(ApprovalAssignmentRow).where(ApprovalAssignmentRow.approval_id == approval_id)
+        return list(await self.session.scalars(stmt))
+
+    async def action_seqs(self, approval_id: str) -> set[int]:
+        stmt = select(ApprovalActionRow.seq).where(ApprovalActionRow.approval_id == approval_id)
+        return set(await self.session.scalars(stmt))
+
+    async def actions(self, approval_id: str) -> list[ApprovalActionRow]:
+        stmt = (
+            select(ApprovalActionRow)
+            .where(ApprovalActionRow.approval_id == approval_id)
+            .order_by(ApprovalActionRow.seq)
+        )
+        return list(await self.session.scalars(stmt))
+
+
+async def approvers_with_role(repo: Repository[ApprovalRow], role: str) -> list[str]:
+    stmt = (
+        select(MemberProfileRow.user_id)
+        .where(
+            contains(MemberProfileRow.approver_roles, f",{role},", case_sensitive=True),
+            MemberProfileRow.active.is_(True),
+        )
+        .order_by(MemberProfileRow.user_id)
+    )
+    return list(await repo.session.scalars(stmt))
+
+
+async def managers_of(repo: Repository[ApprovalRow], user_ids: Sequence[str]) -> dict[str, str]:
+    if not user_ids:
+        return {}
+    stmt = select(MemberProfileRow.user_id, MemberProfileRow.manager_user_id).where(
+        MemberProfileRow.user_id.in_(list(user_ids))
+    )
+    return {u: m for u, m in (await repo.session.execute(stmt)).all() if m}
+
+
+class ApprovalDelegations(Repository[ApprovalDelegationRow]):
+    model = ApprovalDelegationRow
+    resource = "pipeline.ApprovalDelegation"
+    key = ("delegation_id",)
+
+    async def in_force(self, user_ids: Sequence[str], at: datetime) -> dict[str, str]:
+        """User -> their delegate at `at` (the newest delegation wins when they overlap)."""
+        if not user_ids:
+            return {}
+        stmt = (
+            select(ApprovalDelegationRow)
+            .where(
+                ApprovalDelegationRow.user_id.in_(list(user_ids)),
+                ApprovalDelegationRow.start_time <= at,
+                ApprovalDelegationRow.end_time > at,
+            )
+            .order_by(ApprovalDelegationRow.created_at)
+        )
+        return {r.user_id: r.delegate_user_id for r in await self.session.scalars(stmt)}
+
+    async def page(
+        self, who: Principal, user_id: str, page: PageRequest, query: str
+    ) -> Page[ApprovalDelegationRow]:
+        where: list[ColumnElement[bool]] = []
+        if user_id:
+            where.append(ApprovalDelegationRow.user_id == user_id)
+        if not access.sees_all(who):
+            mine = ApprovalDelegationRow.user_id == who.user_id
+            where.append(or_(mine, ApprovalDelegationRow.delegate_user_id == who.user_id))
+        return await self.list(where, [Sort(ApprovalDelegationRow.start_time, descending=True)], page, query)
+
+
+__all__ = [
+    "ApprovalDelegations",
+    "ApprovalFlows",
+    "Approvals",
+    "approvals_visible_to",
+    "approvers_with_role",
+    "managers_of",
+]
