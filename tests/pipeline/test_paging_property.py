@@ -132,6 +132,25 @@ async def seed_targets(pipeline: Pipeline) -> None:
         await pipeline.call(
             "CreateTargetCalibration", pb.CreateTargetCalibrationRequest(calibration=calibration)
         )
+    for n in range(4):  # four changes of one target after its creation
+        change = target_pb2.Target(
+            target_id=f"T{types_pb2.PERIOD_GRANULARITY_YEAR}-0",
+            committed_amount=Money(amount_minor=101 + n, currency="CNY"),
+            challenge_amount=Money(amount_minor=200, currency="CNY"),
+        )
+        request = pb.UpdateTargetRequest(
+            target=change, update_mask=mask("committed_amount", "challenge_amount")
+        )
+        await pipeline.call("UpdateTarget", request)
+    # The same target in another tenant: its changes exist there, and demo's tokens must not serve them.
+    other = target_pb2.Target(
+        target_id=f"T{types_pb2.PERIOD_GRANULARITY_YEAR}-0",
+        period=types_pb2.SalesPeriod(granularity=types_pb2.PERIOD_GRANULARITY_YEAR, start_date=in_days(0)),
+        level=types_pb2.ORG_LEVEL_REP,
+        user_id="m0",
+        committed_amount=Money(amount_minor=100, currency="CNY"),
+    )
+    await pipeline.call("CreateTarget", pb.CreateTargetRequest(target=other), tenant="acme")
 
 
 async def seed_calls(pipeline: Pipeline) -> None:
@@ -227,6 +246,13 @@ QUERIES: dict[str, Query] = {
             t.target_id,
         ),
         lambda r: setattr(r.filter, "user_id", "m1"),  # type: ignore[attr-defined]
+    ),
+    "ListTargetChanges": Query(
+        lambda: pb.ListTargetChangesRequest(target_id=f"T{types_pb2.PERIOD_GRANULARITY_YEAR}-0"),
+        "changes",
+        lambda c: c.change_id,
+        lambda c: c.change_id,
+        lambda r: setattr(r, "target_id", f"T{types_pb2.PERIOD_GRANULARITY_YEAR}-1"),
     ),
     "ListTargetCalibrations": Query(
         lambda: pb.ListTargetCalibrationsRequest(),

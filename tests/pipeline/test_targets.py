@@ -22,7 +22,6 @@ from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline import seed as demo
 from services.pipeline import targets
 from services.pipeline.store import outbox, transactions
-from services.pipeline.store_targets import TargetChangeRow
 from tests.pipeline.conftest import Pipeline
 from tests.pipeline.helpers import mask, refused
 
@@ -346,13 +345,6 @@ async def test_only_the_assignee_signs_and_a_change_voids_the_signature(pipeline
     ).target.status == target_pb2.TARGET_STATUS_COMMITTED
 
     async with pipeline.db.engine.connect() as conn:
-        audit = (
-            await conn.execute(
-                select(TargetChangeRow.action, TargetChangeRow.changed_by, TargetChangeRow.new_value)
-                .where(TargetChangeRow.target_id == "a1")
-                .order_by(TargetChangeRow.change_id)
-            )
-        ).all()
         events = (
             await conn.execute(
                 select(outbox.c.envelope)
@@ -360,13 +352,31 @@ async def test_only_the_assignee_signs_and_a_change_voids_the_signature(pipeline
                 .order_by(outbox.c.id)
             )
         ).all()
-    assert [tuple(r) for r in audit] == [
+    audit = (
+        await pipeline.call("ListTargetChanges", pb.ListTargetChangesRequest(target_id="a1"), user="rep-a1")
+    ).changes
+    assert [
+        (
+            target_pb2.TargetChangeAction.Name(c.action).removeprefix("TARGET_CHANGE_ACTION_"),
+            c.changed_by,
+            c.new_value,
+        )
+        for c in audit
+    ] == [
         ("CREATED", "sup-a", "20000"),
         ("SIGNED", "rep-a1", "20000"),
         ("UPDATED", "sup-a", "21000"),
         ("SIGNATURE_VOIDED", "sup-a", "ASSIGNED"),
         ("SIGNED", "rep-a1", "21000"),
     ]
+    assert (audit[2].field, audit[2].old_value) == ("committed_amount", "20000")
+    for user, tenant in (("rep-a2", "demo"), ("admin", "acme")):
+        await refused(
+            pipeline.call(
+                "ListTargetChanges", pb.ListTargetChangesRequest(target_id="a1"), user=user, tenant=tenant
+            ),
+            grpc.StatusCode.NOT_FOUND,
+        )
     signed_events = [unpack_payload(parse_envelope(e), events_pb2.TargetSigned) for (e,) in events]
     assert [(e.target_id, e.signer_user_id, e.committed_amount.amount_minor) for e in signed_events] == [
         ("a1", "rep-a1", 20_000),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kit.auth import Principal
 from kit.errors import InvalidArgument
 from kit.grpc import context as call
 from kit.resources import PageRequest, UnitOfWork, query_key
@@ -10,11 +11,18 @@ from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from salesops.pipeline.v1 import target_pb2, types_pb2
 from services.pipeline import target_calibrations, targets
 from services.pipeline.api.base import ApiBase, Ctx
-from services.pipeline.convert import bounded_lists, enum_name, enum_value, now, optional_date
+from services.pipeline.convert import bounded_lists, enum_name, enum_value, now, optional_date, ts
 from services.pipeline.domain import targets as t
 from services.pipeline.forecasting import check_scope
 from services.pipeline.presenters import CALIBRATIONS, TARGETS
-from services.pipeline.repositories.targets import Calibrations, CalibrationSearch, Targets, TargetSearch
+from services.pipeline.repositories.targets import (
+    Calibrations,
+    CalibrationSearch,
+    TargetChanges,
+    Targets,
+    TargetSearch,
+)
+from services.pipeline.store_targets import TargetChangeRow
 from services.pipeline.target_cascade import Cascade, cascade
 
 
@@ -96,6 +104,25 @@ def _reason_counts(into: object, summary: t.ReasonSummary, currency: str) -> Non
         )
 
 
+class TargetChangePresenter:
+    """Changes are read through their target (its visibility checked there); nothing is masked."""
+
+    def present(self, viewer: Principal, item: TargetChangeRow) -> target_pb2.TargetChange:
+        return target_pb2.TargetChange(
+            change_id=item.change_id,
+            target_id=item.target_id,
+            action=enum_value(target_pb2.TargetChangeAction, item.action),
+            field=item.field,
+            old_value=item.old_value,
+            new_value=item.new_value,
+            changed_by=item.changed_by,
+            change_time=ts(item.changed_at),
+        )
+
+
+CHANGES = TargetChangePresenter()
+
+
 class TargetsApi(ApiBase):
     async def CreateTarget(self, request: pb.CreateTargetRequest, context: Ctx) -> pb.CreateTargetResponse:
         who = call.principal()
@@ -153,6 +180,19 @@ class TargetsApi(ApiBase):
             return TARGETS.present(who, row)
 
         return pb.SignTargetResponse(target=await self.write(who, work))
+
+    async def ListTargetChanges(
+        self, request: pb.ListTargetChangesRequest, context: Ctx
+    ) -> pb.ListTargetChangesResponse:
+        who = call.principal()
+        page = PageRequest.parse(request.page_size, request.page_token)
+        query = query_key("ListTargetChanges", request.target_id)
+        async with self.read(who) as uow:
+            row = await targets.visible(uow, who, request.target_id)
+            found = await TargetChanges(uow).page(row.target_id, page, query)
+        return pb.ListTargetChangesResponse(
+            changes=[CHANGES.present(who, c) for c in found.items], next_page_token=found.next_page_token
+        )
 
     async def GetTargetCascade(
         self, request: pb.GetTargetCascadeRequest, context: Ctx

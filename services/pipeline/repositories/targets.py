@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, true, update
 from ulid import ULID
 
 from kit.auth import Principal
-from kit.resources import Page, PageRequest, Repository, Sort, UnitOfWork
+from kit.resources import Page, PageRequest, Repository, Sort
 from services.pipeline import access
 from services.pipeline.domain.targets import ReasonSum
 from services.pipeline.repositories.deals import in_org
@@ -149,11 +149,12 @@ class Targets(Repository[TargetRow]):
         return await self.list(search.where(who), order, page, query)
 
 
-class TargetChanges:
+class TargetChanges(Repository[TargetChangeRow]):
     """The append-only audit of targets (ids are ULIDs: time-ordered)."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
-        self.session = uow.session
+    model = TargetChangeRow
+    resource = "pipeline.TargetChange"
+    key = ("change_id",)
 
     async def record(
         self,
@@ -178,13 +179,10 @@ class TargetChanges:
             )
         )
 
-    async def of(self, target_id: str) -> list[TargetChangeRow]:
-        stmt = (
-            select(TargetChangeRow)
-            .where(TargetChangeRow.target_id == target_id)
-            .order_by(TargetChangeRow.change_id)
-        )
-        return list(await self.session.scalars(stmt))
+    async def page(self, target_id: str, page: PageRequest, query: str) -> Page[TargetChangeRow]:
+        """Oldest first (change ids are time-ordered ULIDs)."""
+        where = [TargetChangeRow.target_id == target_id]
+        return await self.list(where, [Sort(TargetChangeRow.change_id)], page, query)
 
 
 @dataclass(frozen=True)
