@@ -2,14 +2,15 @@
 
 For each service (leads, pipeline) and class (create, get, list):
 
-- **CPU per request**: API replicas run as real processes (`python -m services.<svc> --role api`)
-  on one database; a balanced client (kit.grpc.balancing, round_robin over an `ipv4:` list)
-  sends a fixed number of calls, 8 in flight per replica (so each process sees the same
-  concurrency and only coordination between replicas could change its cost); the CPU the replicas used (user + system time
-  from /proc, not wall time) is divided by the calls answered. The replicas' idle CPU
-  (readiness checks, relay and consumer polls), measured for a few seconds before each
-  class, is subtracted and reported apart. The 2-replica figure over the 1-replica one
-  is the coordination cost: it must stay near 1.
+- **CPU per request**: API replicas run as real processes (`python -m services.<svc> --role api`);
+  a set of 1 replica and a set of 2 replicas run side by side, each on its own database, and
+  take turns (ROUNDS turns per class) so that the machine's other load hits both alike. A
+  balanced client (kit.grpc.balancing, round_robin over an `ipv4:` list) sends the calls, 8
+  in flight per replica (each process sees the same concurrency in both sets); the CPU the
+  replicas used (user + system time from /proc, not wall time) is divided by the calls
+  answered, less the replicas' idle CPU (readiness checks, relay and consumer polls, measured
+  beforehand). The 2-replica figure over the 1-replica one is the coordination cost: it must
+  stay near 1.
 - **Work per request**: the same classes on an in-process server whose engine counts SQL
   statements and transactions, and the outbox rows (= events for Redis) each class writes.
 
@@ -30,6 +31,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 from tempfile import TemporaryDirectory
 from types import SimpleNamespace
 from typing import Any
@@ -54,6 +56,7 @@ from salesops.pipeline.v1 import pipeline_service_pb2 as ppb
 
 ROOT = Path(__file__).resolve().parents[1]
 CALLS = {"create": 400, "get": 2000, "list": 1000}
+ROUNDS = 3  # turns per class and replica set (the median counts)
 IN_FLIGHT = 8  # per replica: each replica sees the same concurrency at 1 and at 2 replicas
 IDLE_SECONDS = 3.0
 TICK = os.sysconf("SC_CLK_TCK")
@@ -206,36 +209,62 @@ async def _seed(service: Service, address: str) -> None:
         await spec.demo_seed(demo_clients({service.name: address}, TOKENS))
 
 
-async def cpu_per_request(service: Service, replicas: int, env: dict[str, str]) -> dict[str, float]:
-    group = Replicas(service.name, env)
+async def cpu_per_request(service: Service, envs: Mapping[int, dict[str, str]]) -> dict[str, float]:
+    """Both replica sets run side by side (one database each) and take turns, ROUNDS times per
+    class, so a change in the machine's other load hits both alike; the median round counts."""
+    groups = {replicas: Replicas(service.name, env) for replicas, env in envs.items()}
     out: dict[str, float] = {}
     try:
-        for _ in range(replicas):
-            group.start()  # one after the other: each migrates (a no-op after the first) before serving
-        async with channel(group.target) as ch:
-            stub = service.stub(ch)
+        stubs: dict[int, Any] = {}
+        channels = []
+        for replicas, group in groups.items():
+            for _ in range(replicas):
+                group.start()  # one after the other: each migrates (a no-op after the first) before serving
+            ch = channel(group.target)
+            channels.append(ch)
+            stubs[replicas] = service.stub(ch)
             await _seed(service, group.target)
             for call in service.classes.values():  # warm-up; creates 0..49 are what `get` reads
-                await drive(stub, call, 50, 0)
-            offset = 1000
-            for name, call in service.classes.items():
-                idle0, t0 = sum(group.cpu()), time.perf_counter()
-                await asyncio.sleep(IDLE_SECONDS)
-                idle_rate = (sum(group.cpu()) - idle0) / (time.perf_counter() - t0)
-                before = group.cpu()
-                ok, failed, wall = await drive(stub, call, CALLS[name], offset, IN_FLIGHT * replicas)
-                used = [a - b for a, b in zip(group.cpu(), before, strict=True)]
-                offset += CALLS[name]
-                net = sum(used) - idle_rate * wall
-                out[f"{name}_cpu_ms"] = 1000 * net / max(ok, 1)
-                out[f"{name}_raw_cpu_ms"] = 1000 * sum(used) / max(ok, 1)
-                out[f"{name}_failed"] = failed
-                out[f"{name}_rps"] = ok / wall
-                out[f"{name}_idle_cpu_pct"] = 100 * idle_rate
-                # The balancer's spread: the busiest replica's share of the CPU.
-                out[f"{name}_max_share"] = max(used) / max(sum(used), 1e-9)
+                await drive(stubs[replicas], call, 50, 0)
+        idle: dict[int, float] = {}
+        for replicas, group in groups.items():
+            idle0, t0 = sum(group.cpu()), time.perf_counter()
+            await asyncio.sleep(IDLE_SECONDS)
+            idle[replicas] = (sum(group.cpu()) - idle0) / (time.perf_counter() - t0)
+            out[f"r{replicas}_idle_cpu_pct"] = 100 * idle[replicas]
+        offset = 1000
+        for name, call in service.classes.items():
+            rounds: dict[int, list[tuple[float, float, int, float, float]]] = {r: [] for r in groups}
+            for _ in range(ROUNDS):
+                for replicas, group in groups.items():
+                    before = group.cpu()
+                    n = CALLS[name] // ROUNDS
+                    ok, failed, wall = await drive(stubs[replicas], call, n, offset, IN_FLIGHT * replicas)
+                    used = [a - b for a, b in zip(group.cpu(), before, strict=True)]
+                    offset += n
+                    net = sum(used) - idle[replicas] * wall
+                    # (net ms, raw ms, failed, calls/s, the busiest replica's share of the CPU)
+                    rounds[replicas].append(
+                        (
+                            1000 * net / max(ok, 1),
+                            1000 * sum(used) / max(ok, 1),
+                            failed,
+                            ok / wall,
+                            max(used) / max(sum(used), 1e-9),
+                        )
+                    )
+            for replicas, found in rounds.items():
+                key = f"r{replicas}_{name}"
+                out[f"{key}_cpu_ms"] = median(r[0] for r in found)
+                out[f"{key}_raw_cpu_ms"] = median(r[1] for r in found)
+                out[f"{key}_failed"] = sum(r[2] for r in found)
+                out[f"{key}_rps"] = median(r[3] for r in found)
+                out[f"{key}_max_share"] = max(r[4] for r in found)
+        for ch in channels:
+            await ch.close(None)
     finally:
-        group.stop()
+        for group in groups.values():
+            group.stop()
     return out
 
 
@@ -320,6 +349,7 @@ async def _measure(tmp: Path) -> dict[str, float]:
                 return admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
 
             try:
+                envs = {}
                 for replicas in (1, 2):
                     env = {
                         k: v for k, v in os.environ.items() if not k.startswith(("SALESOPS_", "REDIS_URL"))
@@ -332,8 +362,9 @@ async def _measure(tmp: Path) -> dict[str, float]:
                         SALESOPS_LOG_LEVEL="ERROR",
                         SALESOPS_GRPC_REFLECTION="0",
                     )
-                    found = await cpu_per_request(service, replicas, env)
-                    report.update({f"{service.name}_r{replicas}_{k}": v for k, v in found.items()})
+                    envs[replicas] = env
+                found = await cpu_per_request(service, envs)
+                report.update({f"{service.name}_{k}": v for k, v in found.items()})
                 for name in service.classes:
                     one, two = (
                         report[f"{service.name}_r1_{name}_cpu_ms"],
