@@ -234,6 +234,7 @@ def order_problems(steps: list[StepDef]) -> list[str]:
 
 def start(run: Run, at: str, actor: str, client: str = "") -> None:
     run.steps = [StepRun(d.key) for d in run.steps_def]
+    run.submit_time = at  # the workflow's clock, the one every later action is timed on
     _log(run, Action("SUBMIT", "", actor, at, run.revision, client=client))
 
 
