@@ -20,14 +20,17 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 from cryptography.fernet import Fernet
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from deploy.k8s import generate
 from deploy.local.demo import demo_token
 from deploy.local.infra import free_port, start_temporal_dev
 from kit.auth import AuthConfig, TokenMinter
@@ -35,6 +38,15 @@ from salesops.leads.v1 import leads_service_pb2, leads_service_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = ROOT / "deploy" / "image"
+
+
+def image_test(test: Callable[..., None]) -> Callable[..., None]:
+    """Slow; on one xdist worker (the prefix is built once per worker); the build may take
+    minutes on a loaded machine (about 1 on an idle one), so a longer timeout than the suite's."""
+    marked: Callable[..., None] = pytest.mark.slow(
+        pytest.mark.xdist_group("image")(pytest.mark.timeout(1500)(test))
+    )
+    return marked
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:
@@ -129,7 +141,7 @@ def test_dockerfile_builds_in_one_stage_and_runs_non_root_in_another() -> None:
     assert args == ["ARG PYTHON_IMAGE=python:3.11-slim-bookworm"]
 
 
-@pytest.mark.slow
+@image_test
 def test_final_stage_has_no_pip_and_imports_from_the_prefix(installed: Path) -> None:
     python = installed / "bin" / "python"
     assert not (installed / "bin" / "pip").exists()
@@ -171,7 +183,7 @@ def temporal_address(tmp_path: Path) -> Iterator[str]:
     server.stop()
 
 
-@pytest.mark.slow
+@image_test
 def test_installed_leads_serves_in_production_mode_after_its_migration_job(
     installed: Path, tmp_path: Path, redis_url: str, temporal_address: str
 ) -> None:
@@ -237,3 +249,86 @@ def test_installed_leads_serves_in_production_mode_after_its_migration_job(
             proc.kill()
             proc.wait(timeout=30)
         log.close()
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+def _probe(container: dict[str, Any]) -> str:
+    """The liveness probe's HTTP path, as deploy/k8s/generate.py writes it."""
+    path: str = container["livenessProbe"]["httpGet"]["path"]
+    return path
+
+
+@image_test
+def test_installed_worker_and_gateway_answer_their_manifest_probes(
+    installed: Path, tmp_path: Path, redis_url: str, temporal_address: str
+) -> None:
+    """What the kubelet asks a worker (no gRPC: its metrics listener) and the gateway."""
+    (worker,) = generate.pod_spec("leads", "worker")["containers"]
+    (gateway,) = generate.gateway()[0]["spec"]["template"]["spec"]["containers"]
+    metrics_port, gateway_port = free_port(), free_port()
+    env = {
+        "PATH": f"{installed / 'bin'}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "SALESOPS_ENV": "production",
+        "SALESOPS_JWT_SECRET": secrets.token_urlsafe(48),
+        "SALESOPS_SECRETS_KEY": Fernet.generate_key().decode(),
+        "SALESOPS_LEADS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'leads.db'}",
+        "SALESOPS_REDIS_URL": redis_url,
+        "SALESOPS_TEMPORAL_ADDRESS": temporal_address,
+        "SALESOPS_GATEWAY_PORT": str(gateway_port),
+        "SALESOPS_VAR_DIR": str(tmp_path / "var"),
+        "OTEL_TRACES_EXPORTER": "none",
+    }
+    python = str(installed / "bin" / "python")
+    migrate = subprocess.run(
+        [python, "-m", "kit.migrations", "leads", "upgrade"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert migrate.returncode == 0, migrate.stderr[-4000:]
+    commands = {
+        "worker": (
+            [python, "-m", "services.leads", "--role", "worker"],
+            {"SALESOPS_METRICS_PORT": str(metrics_port)},
+        ),
+        "gateway": ([python, "-m", "gateway"], {}),
+    }
+    urls = {
+        "worker": f"http://127.0.0.1:{metrics_port}{_probe(worker)}",
+        "gateway": f"http://127.0.0.1:{gateway_port}{_probe(gateway)}",
+    }
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name, (command, extra) in commands.items():
+            with (tmp_path / f"{name}.log").open("wb") as log:
+                procs[name] = subprocess.Popen(
+                    command, cwd=tmp_path, env={**env, **extra}, stdout=log, stderr=log
+                )
+        deadline = time.monotonic() + 120
+        for name, url in urls.items():
+            while not _http_ok(url):
+                assert procs[name].poll() is None, (tmp_path / f"{name}.log").read_text()[-4000:]
+                assert time.monotonic() < deadline, f"{name} never answered {url}"
+                time.sleep(0.2)
+        for name, proc in procs.items():
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=90)
+            said = (tmp_path / f"{name}.log").read_text()
+            # uvicorn re-raises SIGTERM once it has shut down cleanly (exit 143 in a pod).
+            assert code in ((0, -signal.SIGTERM) if name == "gateway" else (0,)), said[-4000:]
+            if name == "gateway":
+                assert "Application shutdown complete" in said
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
