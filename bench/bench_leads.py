@@ -30,9 +30,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
-EXISTING = 100_000
+EXISTING = int(os.environ.get("SALESOPS_BENCH_LEADS_SQLITE", "100000"))
+PG_EXISTING = int(os.environ.get("SALESOPS_BENCH_LEADS_PG", "1000000"))
 INTAKE_REQUESTS = 400
-INTAKE_CONCURRENCY = 8
+INTAKE_CONCURRENCY = 16
 WORKFLOWS = 500
 
 
@@ -211,7 +212,59 @@ async def _insert(db: Any, rows: list[dict[str, Any]], chunk: int = 5000) -> flo
     return time.perf_counter() - started
 
 
-async def _intake(url: str) -> dict[str, float]:
+def _lead_pb(row: dict[str, Any]) -> Any:
+    from salesops.leads.v1 import enums_pb2, lead_pb2
+
+    return lead_pb2.Lead(
+        lead_id=row["lead_id"],
+        contact=lead_pb2.LeadContact(name="Li", phone=row["phone"], email=row["email"]),
+        company=lead_pb2.LeadCompany(name=row["company_norm"]),
+        source=lead_pb2.LeadSource(channel=enums_pb2.LEAD_CHANNEL_WEB_FORM),
+        region=row["region"],
+    )
+
+
+async def _in_flight(n: int, concurrency: int, call: Any) -> tuple[float, list[float], int]:
+    """`call(i)` for i in range(n) with `concurrency` in flight: (seconds, latencies ms, failures)."""
+    latencies: list[float] = []
+    failures = 0
+    next_i = iter(range(n))
+
+    async def worker() -> None:
+        nonlocal failures
+        for i in next_i:
+            t = time.perf_counter()
+            try:
+                await call(i)
+            except Exception as exc:  # counted and reported, the run goes on
+                failures += 1
+                if failures <= 3:
+                    print(f"   failed call: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr)
+                continue
+            latencies.append((time.perf_counter() - t) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies, failures
+
+
+async def _bare_commits(db: Any, rows: list[dict[str, Any]]) -> tuple[float, list[float], int]:
+    """The floor: one single-row INSERT + COMMIT of the same table per call, as many in flight."""
+    from sqlalchemy import Table, insert
+
+    from services.leads.store import LeadRow
+
+    table = cast(Table, LeadRow.__table__)
+
+    async def one(i: int) -> None:
+        async with db.session("demo") as s:
+            await s.execute(insert(table), [rows[i]])
+            await s.commit()
+
+    return await _in_flight(len(rows), INTAKE_CONCURRENCY, one)
+
+
+async def _intake(url: str, existing: int) -> dict[str, float]:
     import grpc
 
     from deploy.local.infra import free_port
@@ -220,13 +273,18 @@ async def _intake(url: str) -> dict[str, float]:
     from kit.db import Database
     from kit.grpc.server import GrpcServer
     from kit.migrations import upgrade_to_head
-    from salesops.leads.v1 import enums_pb2, lead_pb2, leads_service_pb2_grpc
     from salesops.leads.v1 import leads_service_pb2 as pb
+    from salesops.leads.v1 import leads_service_pb2_grpc
     from services.leads import api
 
     db = Database(url, pool_size=20)
     await upgrade_to_head("leads", db)
-    existing_s = await _insert(db, _lead_rows(EXISTING, 1, "EX"))
+    existing_s = await _insert(db, _lead_rows(existing, 1, "EX"))
+    if not db.is_sqlite:
+        async with db.engine.begin() as conn:
+            from sqlalchemy import text
+
+            await conn.execute(text("ANALYZE leads"))
     settings = GrpcSettings(f"127.0.0.1:{free_port()}", False, 1.0, 30.0, 16 << 20, 30_000, 10_000)
     config = AuthConfig.from_env({})
     server = GrpcServer("leads", settings, TokenVerifier(config), api.registrations(SimpleNamespace(db=db)))  # type: ignore[arg-type]
@@ -234,44 +292,83 @@ async def _intake(url: str) -> dict[str, float]:
     token = TokenMinter(config).mint("admin", "demo", ["admin"], org="")
     md = (("authorization", f"Bearer {token}"),)
     rows = _lead_rows(INTAKE_REQUESTS, 2, "IN")
-    latencies: list[float] = []
+    bare_rows = _lead_rows(INTAKE_REQUESTS, 3, "BA")
+    profiler = _profiler()
     try:
         async with grpc.aio.insecure_channel(server.address) as ch:
             stub = leads_service_pb2_grpc.LeadsServiceStub(ch)
-            queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-            for row in rows:
-                queue.put_nowait(row)
 
-            async def client() -> None:
-                while not queue.empty():
-                    row = queue.get_nowait()
-                    lead = lead_pb2.Lead(
-                        lead_id=row["lead_id"],
-                        contact=lead_pb2.LeadContact(name="Li", phone=row["phone"], email=row["email"]),
-                        company=lead_pb2.LeadCompany(name=row["company_norm"]),
-                        source=lead_pb2.LeadSource(channel=enums_pb2.LEAD_CHANNEL_WEB_FORM),
-                        region=row["region"],
-                    )
-                    t = time.perf_counter()
-                    await stub.CreateLead(pb.CreateLeadRequest(lead=lead), metadata=md, timeout=30)
-                    latencies.append((time.perf_counter() - t) * 1000)
+            async def create(i: int) -> None:
+                req = pb.CreateLeadRequest(lead=_lead_pb(rows[i]))
+                await stub.CreateLead(req, metadata=md, timeout=30)
 
-            started = time.perf_counter()
-            await asyncio.gather(*(client() for _ in range(INTAKE_CONCURRENCY)))
-            intake_s = time.perf_counter() - started
-        bare_s = await _insert(db, _lead_rows(INTAKE_REQUESTS, 3, "BA"))
+            await _in_flight(
+                8,
+                4,
+                lambda i: stub.CreateLead(  # warm-up: caches, connections
+                    pb.CreateLeadRequest(lead=_lead_pb(_lead_rows(8, 5, "WU")[i])), metadata=md, timeout=30
+                ),
+            )
+            bare_s, bare_lat, bare_failed = await _bare_commits(db, bare_rows)
+            if profiler:
+                profiler.start()
+            intake_s, latencies, failed = await _in_flight(len(rows), INTAKE_CONCURRENCY, create)
+            if profiler:
+                profiler.stop()
+                print(profiler.output_text(unicode=False, color=False, show_all=False), file=sys.stderr)
+            imports = await _imports(stub, md)
     finally:
         await server.stop(0)
         await db.dispose()
+    intake_rate = len(latencies) / intake_s
+    bare_rate = len(bare_lat) / bare_s
     return {
-        "existing_leads": float(EXISTING),
+        "existing_leads": float(existing),
         "existing_load_s": existing_s,
-        "intake_leads_per_s": INTAKE_REQUESTS / intake_s,
+        "in_flight": float(INTAKE_CONCURRENCY),
+        "intake_leads_per_s": intake_rate,
         "intake_p50_ms": _pct(latencies, 0.5),
         "intake_p99_ms": _pct(latencies, 0.99),
-        "bare_insert_rows_per_s": INTAKE_REQUESTS / bare_s,
-        "bare_insert_vs_intake_ratio": (INTAKE_REQUESTS / bare_s) / (INTAKE_REQUESTS / intake_s),
+        "intake_failed": float(failed),
+        "bare_commit_rows_per_s": bare_rate,
+        "bare_commit_p99_ms": _pct(bare_lat, 0.99),
+        "bare_commit_failed": float(bare_failed),
+        "intake_vs_bare_commit": intake_rate / bare_rate if bare_rate else 0.0,
+        **imports,
     }
+
+
+async def _imports(stub: Any, md: Any) -> dict[str, float]:
+    """ImportLeads of 1,000 rows, validate-only then for real (goal: each answers within 5 s)."""
+    from salesops.leads.v1 import leads_service_pb2 as pb
+
+    rows = _lead_rows(1000, 6, "IM")
+    out: dict[str, float] = {}
+    for mode, validate_only in (("validate", True), ("real", False)):
+        req = pb.ImportLeadsRequest(import_id=f"bench-{mode}", validate_only=validate_only)
+        for r in rows:
+            req.rows.add(row_ref=r["lead_id"], lead=_lead_pb(r))
+        t = time.perf_counter()
+        try:
+            res = await stub.ImportLeads(req, metadata=md, timeout=60)
+            answered = len(res.results)
+            failed = 0.0
+        except Exception as exc:
+            print(f"   ImportLeads {mode} failed: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr)
+            answered, failed = 0, 1.0
+        out[f"import_{mode}_1000_s"] = time.perf_counter() - t
+        out[f"import_{mode}_rows_answered"] = float(answered)
+        out[f"import_{mode}_failed"] = failed
+    return out
+
+
+def _profiler() -> Any:
+    """SALESOPS_BENCH_PROFILE=1: pyinstrument (not a runtime dependency) over the intake phase."""
+    if not os.environ.get("SALESOPS_BENCH_PROFILE"):
+        return None
+    from pyinstrument import Profiler
+
+    return Profiler(async_mode="disabled")
 
 
 async def _pg_database(admin_url: str, name: str, drop: bool = False) -> None:
@@ -295,14 +392,17 @@ async def _pg_database(admin_url: str, name: str, drop: bool = False) -> None:
 
 
 def intake() -> dict[str, float]:
+    """SQLite at EXISTING leads; PostgreSQL at PG_EXISTING too when a server is configured."""
     import uvloop
     from sqlalchemy.engine import make_url
 
     admin = os.environ.get("SALESOPS_BENCH_POSTGRES_URL") or os.environ.get("SALESOPS_TEST_POSTGRES_URL", "")
+    out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp, asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        if not admin:
-            out = runner.run(_intake(f"sqlite+aiosqlite:///{Path(tmp) / 'leads.db'}"))
-            out["postgres"] = 0.0
+        if os.environ.get("SALESOPS_BENCH_INTAKE_DB", "both") in ("both", "sqlite"):
+            sqlite = runner.run(_intake(f"sqlite+aiosqlite:///{Path(tmp) / 'leads.db'}", EXISTING))
+            out.update({f"sqlite_{k}": v for k, v in sqlite.items()})
+        if not admin or os.environ.get("SALESOPS_BENCH_INTAKE_DB", "both") == "sqlite":
             return out
         name = f"salesops_bench_{uuid.uuid4().hex[:8]}"
         runner.run(_pg_database(admin, name))
@@ -312,11 +412,11 @@ def intake() -> dict[str, float]:
                 .set(database=name, drivername="postgresql+asyncpg")
                 .render_as_string(hide_password=False)
             )
-            out = runner.run(_intake(url))
-            out["postgres"] = 1.0
-            return out
+            pg = runner.run(_intake(url, PG_EXISTING))
+            out.update({f"pg_{k}": v for k, v in pg.items()})
         finally:
             runner.run(_pg_database(admin, name, drop=True))
+    return out
 
 
 # --------------------------------------------------------------------------- SLA workflows

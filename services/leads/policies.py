@@ -2,10 +2,15 @@
 
 `TenantPolicies.load(uow)` reads them once per unit of work (every use case of one request shares it)
 and holds both the proto documents and their domain views.
+
+Documents are also kept in the process, keyed by tenant and version: a unit of work asks only for
+the versions of the tenant's documents (one query) and loads the body of a document only when its
+version moved (saved here or by another replica), so intake reads one row instead of five bodies.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -22,6 +27,7 @@ from salesops.leads.v1 import enums_pb2, policies_pb2
 from services.leads import policy_rules, store
 from services.leads.convert import enum_value
 from services.leads.domain import grading, pool, routing, sla
+from services.leads.repositories.policy_versions import policy_versions
 
 GRADING, ROUTING, POOL, SLA, INTAKE, FOLLOW_UP = "grading", "routing", "pool", "sla", "intake", "follow_up"
 
@@ -129,6 +135,21 @@ STORES: dict[str, TenantSettings[Any]] = {
     kind: TenantSettings(TYPES[kind], default(kind), tables=store.settings) for kind in TYPES
 }
 _CACHE = "leads.policies"
+_VERSIONS, _SAVED = "_versions", "_saved"
+# Per database (its connection pool), (tenant, kind) -> (version, document); read-only here,
+# callers always get copies. Keyed by pool so two databases in one process never share versions.
+_PROCESS: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[int, Message]]] = (
+    weakref.WeakKeyDictionary()
+)
+_PROCESS_MAX = 6 * 2000  # documents of 2,000 tenants; beyond, start over rather than grow unbounded
+
+
+def _shared(uow: UnitOfWork) -> dict[tuple[str, str], tuple[int, Message]]:
+    pool = uow.session.get_bind().engine.pool
+    found = _PROCESS.get(pool)
+    if found is None:
+        found = _PROCESS[pool] = {}
+    return found
 
 
 def _cache(uow: UnitOfWork) -> dict[str, Any]:
@@ -142,13 +163,26 @@ async def load(uow: UnitOfWork, kind: str) -> Any:
     Read once per unit of work; callers get a copy they may change."""
     cache = _cache(uow)
     if kind not in cache:
-        stored = await STORES[kind].load(uow)
-        msg = stored.value
-        msg.version = stored.version
-        if stored.updated_at is not None:
-            msg.audit.update_time.FromDatetime(stored.updated_at.replace(tzinfo=None))
-            msg.audit.updated_by = stored.updated_by
-        cache[kind] = msg
+        versions = cache.get(_VERSIONS)
+        if versions is None:
+            versions = cache[_VERSIONS] = await policy_versions(uow)
+        version = versions.get(STORES[kind].document, 0)
+        shared = _shared(uow)
+        hit = shared.get((uow.tenant, kind))
+        if hit is not None and hit[0] == version:
+            cache[kind] = hit[1]
+        else:
+            stored = await STORES[kind].load(uow)
+            msg = stored.value
+            msg.version = stored.version
+            if stored.updated_at is not None:
+                msg.audit.update_time.FromDatetime(stored.updated_at.replace(tzinfo=None))
+                msg.audit.updated_by = stored.updated_by
+            cache[kind] = msg
+            if not cache.get(_SAVED):  # a version saved here may yet roll back: never shared
+                if len(shared) >= _PROCESS_MAX:
+                    shared.clear()
+                shared[(uow.tenant, kind)] = (stored.version, msg)
     copy = TYPES[kind]()
     copy.CopyFrom(cache[kind])
     return copy
@@ -215,8 +249,9 @@ async def save(uow: UnitOfWork, kind: str, msg: Any, paths: list[str], actor: st
         merged.ClearField(name)
     await STORES[kind].put(uow, merged, msg.etag, actor)
     cache = _cache(uow)
-    cache.pop(kind, None)
-    cache.pop("_tenant_policies", None)
+    for key in (kind, _VERSIONS, "_tenant_policies"):
+        cache.pop(key, None)  # the next load sees the new version, in this transaction
+    cache[_SAVED] = True
     return await load(uow, kind)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from kit.auth import Principal
 from kit.errors import InvalidArgument, PermissionDenied, SalesopsError
 from kit.grpc import context as call
@@ -14,6 +16,7 @@ from services.leads.api.base import ApiBase, Ctx
 from services.leads.convert import enum_value, now
 
 MAX_IMPORT_ROWS = 1000
+IMPORT_BATCH = 200  # rows per transaction: few commits, and other writers get a turn between batches
 
 
 async def intake_answer(
@@ -76,38 +79,36 @@ class IntakeApi(ApiBase):
         return await self.write(who, work)
 
     async def ImportLeads(self, request: pb.ImportLeadsRequest, context: Ctx) -> pb.ImportLeadsResponse:
+        """Rows go in batches of IMPORT_BATCH, one transaction each (validate-only: one rolled-back
+        transaction for all); each row runs in its own savepoint, so a rejected row leaves nothing
+        behind and the others still land. Every row gets its answer."""
         who = call.principal()
         _check_import(who, request)
         out = pb.ImportLeadsResponse(import_id=request.import_id)
         at = now()
-        for i, item in enumerate(request.rows):
-            lead = _import_row(request, item)
+        rows = [_import_row(request, item) for item in request.rows]
+        outcomes: list[intake.IntakeResult | SalesopsError] = []
+        if request.validate_only:
+            async with self.dry_run(who) as uow:
+                outcomes = await _import_batch(uow, who, request, rows, 0, at)
+        else:
+            for start in range(0, len(rows), IMPORT_BATCH):
+                batch = rows[start : start + IMPORT_BATCH]
+
+                async def work(
+                    uow: UnitOfWork, batch: list[lead_pb2.Lead] = batch, start: int = start
+                ) -> list[intake.IntakeResult | SalesopsError]:
+                    return await _import_batch(uow, who, request, batch, start, at)
+
+                try:
+                    outcomes += await self.write(who, work)
+                except SalesopsError as exc:  # the batch's transaction failed as a whole (a lost race twice)
+                    outcomes += [exc] * len(batch)
+        for i, (item, res) in enumerate(zip(request.rows, outcomes, strict=True)):
             result = out.results.add(row_ref=item.row_ref, index=i)
-            intake_id = lead.lead_id or f"{request.import_id}-{i}"
-
-            async def work(
-                uow: UnitOfWork, lead: lead_pb2.Lead = lead, intake_id: str = intake_id, i: int = i
-            ) -> intake.IntakeResult:
-                return await intake.create(
-                    uow,
-                    who,
-                    lead,
-                    at,
-                    import_id=request.import_id,
-                    intake_id=intake_id,
-                    skip_routing=request.skip_routing,
-                    prefix=f"rows[{i}].lead",
-                )
-
-            try:
-                if request.validate_only:
-                    async with self.dry_run(who) as uow:
-                        res = await work(uow)
-                else:
-                    res = await self.write(who, work)
-            except SalesopsError as exc:
+            if isinstance(res, SalesopsError):
                 result.outcome = pb.INTAKE_OUTCOME_REJECTED
-                result.error.CopyFrom(to_status_proto(exc, "leads"))
+                result.error.CopyFrom(to_status_proto(res, "leads"))
                 out.rejected_count += 1
                 continue
             result.outcome = pb.IntakeOutcome.Value("INTAKE_OUTCOME_" + res.outcome)
@@ -128,3 +129,33 @@ class IntakeApi(ApiBase):
                 if res.outcome == intake.CREATED_FLAGGED:
                     out.flagged_count += 1
         return out
+
+
+async def _import_batch(
+    uow: UnitOfWork,
+    who: Principal,
+    request: pb.ImportLeadsRequest,
+    leads: list[lead_pb2.Lead],
+    start: int,
+    at: datetime,
+) -> list[intake.IntakeResult | SalesopsError]:
+    """Each row in its own savepoint: a rejected row is rolled back alone, with its error."""
+    out: list[intake.IntakeResult | SalesopsError] = []
+    for i, lead in enumerate(leads, start):
+        try:
+            async with uow.session.begin_nested():
+                res = await intake.create(
+                    uow,
+                    who,
+                    lead,
+                    at,
+                    import_id=request.import_id,
+                    intake_id=lead.lead_id or f"{request.import_id}-{i}",
+                    skip_routing=request.skip_routing,
+                    prefix=f"rows[{i}].lead",
+                )
+        except SalesopsError as exc:
+            out.append(exc)
+            continue
+        out.append(res)
+    return out
