@@ -25,6 +25,7 @@ from sqlalchemy import MetaData, String, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bench.verdict import Figure, pick
 from kit.db import Database, TenantScoped
 from kit.events import (
     EventEnvelope,
@@ -204,6 +205,28 @@ def measure() -> dict[str, float]:
                 return runner.run(run(server.address, url))
         finally:
             server.stop()
+
+
+def suite(quick: bool) -> list[Figure]:
+    """Verdict figures (bench.verdict); the relay against pipelined XADD on the same redis-server."""
+    f = measure()
+    return [
+        pick(
+            f,
+            "relay_events_per_s",
+            "events/s",
+            name="outbox relay throughput",
+            baseline="baseline_xadd_pipelined100_per_s",
+        ),
+        pick(
+            f,
+            "end_to_end_events_per_s",
+            "events/s",
+            name="commit -> handled throughput",
+            baseline="baseline_xadd_pipelined100_per_s",
+        ),
+        pick(f, "latency_p99_ms", "ms", name="commit -> handler p99"),
+    ]
 
 
 if __name__ == "__main__":

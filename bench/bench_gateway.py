@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.grpc_overhead import CONCURRENCY, _drive, _pct
+from bench.verdict import Figure, Goal, pick
 from deploy.local.infra import free_port, start_redis, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,6 +206,31 @@ def run(seconds: float = 4.0, rounds: int = 3) -> dict[str, float]:
         "backend_cpu_us_per_rest_call": cpu["backend_rest"] / n_rest * 1e6,
         "bare_proxy_cpu_us_per_call": cpu["bare"] / len(lat["bare"]) * 1e6,
     }
+
+
+def suite(quick: bool) -> list[Figure]:
+    """Verdict figures: REST through the gateway vs direct gRPC (median of rounds; 3 in the full run)."""
+    f = run(2.0, 1) if quick else run()
+    return [
+        pick(
+            f,
+            "gateway_rest_qps",
+            "calls/s",
+            name="WhoAmI REST via gateway",
+            baseline="grpc_direct_qps",
+            goal=Goal(0.6),
+            note="median of 3 rounds of 4 s, 64 in flight" if not quick else "1 round of 2 s",
+        ),
+        pick(f, "gateway_rest_qps", "calls/s", name="gateway vs bare ASGI proxy", baseline="bare_proxy_qps"),
+        pick(f, "gateway_p99_ms", "ms", name="gateway p99", baseline="grpc_p99_ms"),
+        pick(
+            f,
+            "gateway_cpu_us_per_call",
+            "us CPU/call",
+            name="gateway CPU per call",
+            baseline="bare_proxy_cpu_us_per_call",
+        ),
+    ]
 
 
 if __name__ == "__main__":

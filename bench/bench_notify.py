@@ -28,6 +28,7 @@ import grpc
 from sqlalchemy import insert
 from ulid import ULID
 
+from bench.verdict import Figure, pick
 from kit.auth import AuthConfig, TokenMinter
 from kit.config import GrpcSettings, Settings
 from kit.grpc.server import GrpcServer
@@ -224,6 +225,28 @@ def measure() -> dict[str, float]:
                 return runner.run(run(server.address, url))
         finally:
             server.stop()
+
+
+def suite(quick: bool) -> list[Figure]:
+    """Verdict figures (bench.verdict): fan-out against a bare insert, live stream against bare pub/sub."""
+    f = measure()
+    return [
+        pick(
+            f,
+            "fanout_rows_per_s",
+            "rows/s",
+            name="fan-out to 10,000 inboxes",
+            baseline="bare_insert_rows_per_s",
+        ),
+        pick(
+            f,
+            "stream_p50_ms",
+            "ms",
+            name="Send -> StreamInbox p50 (500 streams)",
+            baseline="bare_pubsub_p50_ms",
+        ),
+        pick(f, "stream_p99_ms", "ms", name="Send -> StreamInbox p99", baseline="bare_pubsub_p99_ms"),
+    ]
 
 
 if __name__ == "__main__":

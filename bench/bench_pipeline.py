@@ -30,6 +30,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.verdict import AT_MOST, Figure, Goal, pick
+
 DEALS = int(os.environ.get("SALESOPS_BENCH_DEALS", "1000000"))
 RUNS = 5
 GATE_CALLS = 2000
@@ -413,6 +415,44 @@ def measure() -> dict[str, float]:
         for key, value in fn().items():
             out[f"{name}.{key}"] = value
     return out
+
+
+def suite(quick: bool) -> list[Figure]:
+    """Verdict figures (bench.verdict). Quick: CheckGate over 300 calls, no roll-up."""
+    global GATE_CALLS
+    figures: list[Figure] = []
+    if quick:
+        GATE_CALLS = 300
+    g = check_gate()
+    figures.append(
+        pick(
+            g,
+            "check_gate_p99_ms",
+            "ms",
+            name="CheckGate p99 (20 criteria)",
+            baseline="engine_p99_ms",
+            goal=Goal(5.0, AT_MOST, on="value"),
+            failed=["failed_calls"],
+        )
+    )
+    if quick:
+        return figures
+    r = rollup()
+    if not r.get("postgres"):
+        return [*figures, Figure("forecast roll-up", float("nan"), "ms", note="needs PostgreSQL")]
+    for level in ("rep", "team", "region"):
+        figures.append(
+            pick(
+                r,
+                f"{level}_rollup_ms",
+                "ms",
+                name=f"roll-up by {level}, {DEALS:,} deals",
+                baseline=f"{level}_bare_ms",
+                goal=Goal(2.0, AT_MOST),
+                failed=["failed_calls"],
+            )
+        )
+    return figures
 
 
 if __name__ == "__main__":

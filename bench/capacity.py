@@ -40,6 +40,7 @@ import grpc
 from google.type import date_pb2  # type: ignore[import-untyped]
 from sqlalchemy import event, func, select
 
+from bench.verdict import AT_MOST, Figure, Goal, pick
 from deploy.local.demo import demo_clients, demo_tokens
 from deploy.local.infra import free_port, start_redis, wait_port
 from kit.auth import AuthConfig, TokenVerifier
@@ -387,6 +388,24 @@ def run() -> dict[str, float]:
     print(f"   machine: {platform.machine()} {platform.processor() or ''} cores={os.cpu_count()}", flush=True)
     with TemporaryDirectory(prefix="salesops-capacity-") as tmp:
         return asyncio.run(_measure(Path(tmp)))
+
+
+def suite(quick: bool) -> list[Figure]:
+    """Verdict figures (bench.verdict): CPU per request at 2 replicas against 1 (coordination cost)."""
+    f = run()
+    return [
+        pick(
+            f,
+            f"{svc.name}_r2_{cls}_cpu_ms",
+            "ms CPU/call",
+            name=f"{svc.name} {cls}, 2 replicas",
+            baseline=f"{svc.name}_r1_{cls}_cpu_ms",
+            goal=Goal(1.25, AT_MOST),
+            failed=[f"{svc.name}_r1_{cls}_failed", f"{svc.name}_r2_{cls}_failed"],
+        )
+        for svc in SERVICES
+        for cls in svc.classes
+    ]
 
 
 if __name__ == "__main__":

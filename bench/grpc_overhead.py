@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 
+from bench.verdict import Figure, Goal, pick
 from deploy.local.infra import free_port, wait_port
 from salesops.common.v1 import diagnostics_pb2, diagnostics_pb2_grpc
 
@@ -118,6 +119,23 @@ def run(seconds: float = 5.0, rounds: int = 3) -> dict[str, float]:
         "bare_p99_ms": statistics.median(p99["bare"]),
         "kit_p99_ms": statistics.median(p99["kit"]),
     }
+
+
+def suite(quick: bool) -> list[Figure]:
+    """Verdict figures (bench.verdict): ours vs the bare grpc.aio server, median of the rounds."""
+    f = run(2.0, 1) if quick else run()
+    return [
+        pick(
+            f,
+            "kit_qps",
+            "calls/s",
+            name="WhoAmI through the kit pipeline",
+            baseline="bare_qps",
+            goal=Goal(0.5),
+            note="64 in flight, median of rounds",
+        ),
+        pick(f, "kit_p99_ms", "ms", name="WhoAmI p99", baseline="bare_p99_ms"),
+    ]
 
 
 if __name__ == "__main__":

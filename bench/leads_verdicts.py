@@ -1,0 +1,46 @@
+"""Verdict figures (bench.verdict) of the leads routing and intake benchmarks in bench/bench_leads.py.
+
+Kept apart from bench_leads.py, which reports a dict of floats: this maps its keys (missing
+keys read as "no data", so a change there shows in the table instead of breaking the run).
+"""
+
+from __future__ import annotations
+
+from bench.verdict import AT_LEAST, AT_MOST, Figure, Goal, pick
+
+
+def routing(quick: bool) -> list[Figure]:
+    from bench import bench_leads
+
+    f = bench_leads.routing()
+    return [
+        pick(f, "routing_all2000_p99_ms", "ms", name="routing, 2,000 reps in one team, p99",
+             baseline="bare_scan_p50_ms", goal=Goal(2.0, AT_MOST, on="value")),
+        pick(f, "routing_team100_p99_ms", "ms", name="routing, team of 100 of 2,000 reps, p99",
+             baseline="bare_scan_p50_ms", goal=Goal(2.0, AT_MOST, on="value")),
+    ]  # fmt: skip
+
+
+def intake(quick: bool) -> list[Figure]:
+    from bench import bench_leads
+
+    f = bench_leads.intake()
+    out: list[Figure] = []
+    for db, label in (("sqlite", "SQLite"), ("pg", "PostgreSQL")):
+        if f"{db}_intake_leads_per_s" not in f:
+            continue
+        existing = int(f.get(f"{db}_existing_leads", 0))
+        out += [
+            pick(f, f"{db}_intake_leads_per_s", "leads/s",
+                 name=f"{label} CreateLead, {existing:,} leads, 16 in flight",
+                 baseline=f"{db}_bare_commit_rows_per_s", goal=Goal(0.5, AT_LEAST),
+                 failed=[f"{db}_intake_failed", f"{db}_bare_commit_failed"],
+                 note=f"p50 {f.get(f'{db}_intake_p50_ms', float('nan')):.0f} ms"),
+            pick(f, f"{db}_intake_p99_ms", "ms", name=f"{label} CreateLead p99",
+                 baseline=f"{db}_bare_commit_p99_ms", failed=[f"{db}_intake_failed"]),
+            pick(f, f"{db}_import_validate_1000_s", "s", name=f"{label} ImportLeads 1,000 validate-only",
+                 goal=Goal(5.0, AT_MOST, on="value"), failed=[f"{db}_import_validate_failed"]),
+            pick(f, f"{db}_import_real_1000_s", "s", name=f"{label} ImportLeads 1,000",
+                 goal=Goal(5.0, AT_MOST, on="value"), failed=[f"{db}_import_real_failed"]),
+        ]  # fmt: skip
+    return out
