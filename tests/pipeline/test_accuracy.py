@@ -227,3 +227,34 @@ async def test_bad_requests_are_invalid_argument(march: Pipeline) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await march.call("GetForecastAccuracy", req)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_frozen_commit_deal_is_out_of_the_locked_commit(pipeline: Pipeline) -> None:
+    """rep-a1 has two COMMIT deals closing in March: F1 (100,000, confirmed 03-12) and F2 (50,000,
+    never updated since 03-01). The weekly freeze of Friday 03-14 18:00 (Shanghai) freezes F2 (its
+    last update is before the window opened on 03-07), so the lock of 03-25 holds 100,000 of commit."""
+    from services.pipeline import closing, discipline
+
+    tx = transactions(pipeline.db)
+    rep, admin = who("rep-a1"), who("admin")
+    h = seed_history
+    for p in seed.profiles(DEMO_USERS):
+        save = partial(
+            members.update_profile, who=admin, incoming=p, mask=FieldMask(), allow_missing=True, at=at(1)
+        )
+        await tx.run(T, save)
+    for deal_id, amount in (("F1", 100_000), ("F2", 50_000)):
+        await tx.run(T, h.create(rep, deal(deal_id, "rep-a1", amount))(at(1)))
+        await tx.run(T, h.update(rep, deal_id, category="COMMIT")(at(1, hour=3)))
+
+    async def confirm(uow: Any) -> Any:
+        return await closing.confirm_deal(uow, rep, pb.ConfirmDealRequest(deal_id="F1"), at(12))
+
+    await tx.run(T, confirm)
+    frozen = await tx.run(T, lambda uow: discipline.freeze_overdue(uow, at(15, hour=12)))
+    assert frozen == 1
+    await tx.run(T, h.lock(admin, MARCH, acc.LockPoint.LAST_WEEK)(at(25, hour=12)))
+    resp = await accuracy(pipeline, group_by=types_pb2.ORG_LEVEL_REP)
+    [row] = resp.rows
+    assert row.locked_commit_amount.amount_minor == 100_000
+    assert row.forecast_amount.amount_minor == 100_000 and row.calls_missing == 1  # the system commit
