@@ -205,14 +205,14 @@ class ApprovalWorkflow:
             if not keys:
                 break
             for key in keys:
-                defn = self.r.definition(key)
+                defn, at = self.r.definition(key), self._now()  # deadlines and activation on one instant
                 opening = await self._activity(
                     OPEN_STEP,
-                    OpenInput(self.r.tenant, defn, self.r.deal_owner, self.r.requester, self._now()),
+                    OpenInput(self.r.tenant, defn, self.r.deal_owner, self.r.requester, at),
                     d.Opening,
                 )
                 assert isinstance(opening, d.Opening)
-                s = d.activate(self.r, key, opening, self._now())
+                s = d.activate(self.r, key, opening, at)
                 self.events.append(EventSpec("WAITING", key, users=list(s.assignees)))
         if self.r.state in d.FINAL and not self.completed_sent:
             self.completed_sent = True
@@ -233,7 +233,7 @@ class ApprovalWorkflow:
                 continue
             overdue = bool(s.due_time and s.due_time <= now)
             if what == "REMIND":
-                nxt = None
+                planned, nxt = s.next_reminder or now, None
                 if defn.repeat is not None:
                     t = await self._activity(
                         NEXT_TIME, TimeInput(self.r.tenant, s.next_reminder or now, defn.repeat), TimeResult
@@ -242,16 +242,17 @@ class ApprovalWorkflow:
                     nxt = max(t.at, iso(workflow.now() + timedelta(seconds=1)))
                 d.reminded(self.r, s, now, nxt)
                 self.events.append(
-                    EventSpec("IDLE", key, "REMIND", list(s.assignees), overdue=overdue, at=now)
+                    EventSpec("IDLE", key, "REMIND", list(s.assignees), overdue=overdue, at=planned)
                 )
             elif what == "ESCALATE":
+                planned = s.escalate_at or now
                 to = await self._activity(
                     ESCALATION, EscalationInput(self.r.tenant, defn, list(s.assignees)), Users
                 )
                 assert isinstance(to, Users)
                 d.escalated(self.r, s, now, to.user_ids, defn.escalation_assigns)
                 self.events.append(
-                    EventSpec("IDLE", key, "ESCALATE", list(to.user_ids), overdue=overdue, at=now)
+                    EventSpec("IDLE", key, "ESCALATE", list(to.user_ids), overdue=overdue, at=planned)
                 )
             else:
                 before = list(s.assignees)

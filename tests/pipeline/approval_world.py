@@ -60,7 +60,9 @@ class World:
     queue: str
     stub: pipeline_service_pb2_grpc.PipelineServiceStub
 
-    async def call(self, method: str, request: Any, user: str = "admin", tenant: str = "demo", client: str = "") -> Any:
+    async def call(
+        self, method: str, request: Any, user: str = "admin", tenant: str = "demo", client: str = ""
+    ) -> Any:
         bearer = approver_token(user, tenant) if user in APPROVERS else token(user, tenant)
         md = [("authorization", f"Bearer {bearer}")]
         if client:
@@ -85,13 +87,17 @@ class World:
         return (await self.call("GetApproval", pb.GetApprovalRequest(approval_id=approval_id), user)).approval
 
     async def flow(self, flow: ap.ApprovalFlow) -> ap.ApprovalFlow:
-        return (await self.call("CreateApprovalFlow", pb.CreateApprovalFlowRequest(approval_flow=flow))).approval_flow
+        return (
+            await self.call("CreateApprovalFlow", pb.CreateApprovalFlowRequest(approval_flow=flow))
+        ).approval_flow
 
     async def deal(self, deal_id: str, amount_minor: int = 60_000_000, owner: str = "rep-a1") -> None:
         deal = new_deal(deal_id, amount=amount_minor)
         await self.call("CreateDeal", pb.CreateDealRequest(deal=deal), owner)
 
-    async def request(self, approval_id: str, deal_id: str, flow_id: str = "", user: str = "rep-a1", **kw: Any) -> ap.Approval:
+    async def request(
+        self, approval_id: str, deal_id: str, flow_id: str = "", user: str = "rep-a1", **kw: Any
+    ) -> ap.Approval:
         a = ap.Approval(
             approval_id=approval_id,
             flow_id=flow_id,
@@ -114,7 +120,9 @@ async def seed_profiles(w: World) -> None:
             approver_roles=roles,
             active=True,
         )
-        await w.call("UpdateMemberProfile", pb.UpdateMemberProfileRequest(member_profile=p, allow_missing=True))
+        await w.call(
+            "UpdateMemberProfile", pb.UpdateMemberProfileRequest(member_profile=p, allow_missing=True)
+        )
 
 
 @pytest.fixture
@@ -161,8 +169,7 @@ def contract_flow(
             display_name=key,
             mode=ap.STEP_MODE_APPROVAL,
             approvers=ap.ApproverSelector(type=ap.APPROVER_SELECTOR_TYPE_APPROVER_ROLE, role_key=role),
-            quorum=ap.STEP_QUORUM_ALL,
-            **step_kw.get(key, {}),
+            **{"quorum": ap.STEP_QUORUM_ALL, **step_kw.get(key, {})},
         )
         for key, role in (("legal", "legal"), ("finance_risk", "finance_risk"), ("gm", "gm"))
     ]
@@ -177,11 +184,17 @@ def contract_flow(
 
 
 def states(a: ap.Approval) -> dict[str, str]:
-    return {s.step_key: ap.ApprovalStepState.Name(s.state).removeprefix("APPROVAL_STEP_STATE_") for s in a.steps}
+    return {
+        s.step_key: ap.ApprovalStepState.Name(s.state).removeprefix("APPROVAL_STEP_STATE_") for s in a.steps
+    }
 
 
 def actions(a: ap.Approval) -> list[tuple[str, str, str]]:
     return [
-        (ap.ApprovalActionType.Name(x.type).removeprefix("APPROVAL_ACTION_TYPE_"), x.step_key, x.actor_user_id)
+        (
+            ap.ApprovalActionType.Name(x.type).removeprefix("APPROVAL_ACTION_TYPE_"),
+            x.step_key,
+            x.actor_user_id,
+        )
         for x in a.history
     ]
