@@ -32,12 +32,14 @@ from salesops.pipeline.v1 import deal_pb2, forecast_pb2, types_pb2
 from services.pipeline import members, pipeline_settings, seed, seed_history
 from services.pipeline.convert import date_proto
 from services.pipeline.domain.accuracy import LockPoint
+from services.pipeline.domain.forecast import Granularity
 from services.pipeline.repositories.calls import CallLocks
 from services.pipeline.repositories.snapshots import Snapshots
 from services.pipeline.snapshot_activities import (
     SnapshotActivities,
     ensure_tenant_schedule,
     schedule_id,
+    take_weekly,
 )
 from services.pipeline.snapshot_workflows import (
     EnsureSnapshotSchedulesWorkflow,
@@ -217,3 +219,23 @@ def _page() -> Any:
     from kit.resources import PageRequest
 
     return PageRequest(size=10)
+
+
+async def test_concurrent_runs_take_one_snapshot_and_one_lock(database_url: str) -> None:
+    """Two workers running the same week at once (a retried activity beside a late one): one snapshot
+    per tenant day, one lock per lock point; the loser of the race gets the winner's."""
+    db = Database(database_url, pool_size=10)
+    await upgrade_to_head("pipeline", db)
+    try:
+        month = quarter_month_ahead(date.today())
+        await prepare(db, month)
+        tx = transactions(db)
+        at = utc(month.replace(day=9))
+        runs = await asyncio.gather(
+            *(tx.run(T, lambda uow: take_weekly(uow, Granularity.MONTH, at)) for _ in range(3))
+        )
+        assert len({r.snapshot_id for r in runs}) == 1
+        assert sorted(p for r in runs for p in r.locked) == ["WEEK_1"]  # taken by exactly one
+        assert await locked_points(db, "MONTH", month) == ["WEEK_1"]
+    finally:
+        await db.dispose()
