@@ -159,7 +159,10 @@ def profile_start(body: bytes) -> date | None:
     p = settings_pb2.MemberProfile.FromString(body)
     if not p.HasField("start_date") or not p.start_date.year:
         return None
-    return date(p.start_date.year, p.start_date.month or 1, p.start_date.day or 1)
+    try:
+        return date(p.start_date.year, p.start_date.month or 1, p.start_date.day or 1)
+    except ValueError:  # a directory's impossible date (Feb 30) counts as unknown, never a crash
+        return None
 
 
 def tenure_months(start: date, today: date) -> int:
