@@ -60,6 +60,8 @@ SPEC = ServiceSpec(
         # Deal events wake the tenant's discipline timer; leads' first responses feed process health.
         discipline_consumers.TIMER_CONSUMER,
         discipline_consumers.RESPONSES_CONSUMER,
+        # A forward stage entry starts the stage's on-entry approval flows (on_entry_approval_flow_ids).
+        approval_activities.ENTRY_CONSUMER,
     ),
     worker_startup=(discipline_consumers.ensure_timers, snapshot_activities.ensure_schedules),
     demo_seed=seed.demo_seed,

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
@@ -31,9 +32,13 @@ from kit.errors import (
     SalesopsError,
     Unavailable,
 )
+from kit.events import EventEnvelope, service_stream
+from kit.events.consumer import Handler
+from kit.events.envelope import unpack_payload
 from kit.resources import UnitOfWork
-from kit.runtime import Runtime
-from services.pipeline import approvals, pipeline_settings
+from kit.runtime import ConsumerSpec, Runtime
+from salesops.pipeline.v1 import events_pb2
+from services.pipeline import approvals, events, pipeline_settings
 from services.pipeline.approval_workflows import (
     ESCALATION,
     NEXT_TIME,
@@ -220,4 +225,37 @@ async def act(client: Client, tenant: str, approval_id: str, update: str, inp: A
     )
 
 
-__all__ = ["ApprovalActivities", "act", "add_limit", "build", "start", "state"]
+def entry_handler(rt: Runtime) -> Handler:
+    """A forward stage entry starts the stage's on-entry approval flows (after the move committed)."""
+
+    async def handle(envelope: EventEnvelope, _session: AsyncSession) -> None:
+        changed = unpack_payload(envelope, events_pb2.DealStageChanged)
+        tx = transactions(rt.db)
+        async with tx.read(envelope.tenant) as uow:
+            runs = await approvals.on_entry_runs(uow, changed, datetime.now(UTC))
+        for run in runs:
+            await start(rt.temporal, rt.settings.task_queue, run, "pipeline:stage-entry")
+
+    return handle
+
+
+ENTRY_CONSUMER = ConsumerSpec(
+    group="pipeline-approval-entry",
+    streams=(service_stream(events.SOURCE),),
+    handler=entry_handler,
+    types=(events.DEAL_STAGE_CHANGED,),
+    role="worker",
+    options={"min_idle": 30.0},
+)
+
+
+__all__ = [
+    "ENTRY_CONSUMER",
+    "ApprovalActivities",
+    "act",
+    "add_limit",
+    "build",
+    "entry_handler",
+    "start",
+    "state",
+]

@@ -8,6 +8,7 @@ approvers' queue with ages), the audit rows and the events notify consumes, in o
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 
@@ -20,7 +21,7 @@ from kit.resources import UnitOfWork
 from salesops.common.v1.types_pb2 import Money
 from salesops.pipeline.v1 import approval_pb2 as ap
 from salesops.pipeline.v1 import events_pb2
-from services.pipeline import access, approval_flows, pipeline_settings
+from services.pipeline import access, approval_flows, pipeline_settings, stage_models
 from services.pipeline.approval_workflows import EventSpec
 from services.pipeline.convert import enum_name, enum_value, ts
 from services.pipeline.documents import deal_of
@@ -371,4 +372,60 @@ async def project(uow: UnitOfWork, run: d.Run, events: list[EventSpec]) -> None:
         await uow.emit(EVENT_TYPES[e.type], _event(run, e), subject=run.approval_id)  # type: ignore[arg-type]
 
 
-__all__ = ["can_view", "document", "prepare", "project", "resubmitted_facts", "visible"]
+# ------------------------------------------------------------------ started by a stage entry
+
+
+def entry_approval_id(review_id: str, flow_id: str) -> str:
+    """One approval per flow and stage entry (the entry's gate review): a redelivered event starts nothing new."""
+    return f"entry-{review_id}-{hashlib.sha256(flow_id.encode()).hexdigest()[:16]}"
+
+
+async def on_entry_runs(uow: UnitOfWork, changed: events_pb2.DealStageChanged, at: datetime) -> list[d.Run]:
+    """The runs a forward stage entry starts: the stage's `on_entry_approval_flow_ids` whose trigger matches."""
+    if changed.backward or not changed.gate_review_id:
+        return []
+    model = await stage_models.current(uow)
+    stage = next((st for st in model.stages if st.stage_id == changed.to_stage_id), None)
+    if stage is None or not stage.on_entry_approval_flow_ids:
+        return []
+    deal = await Deals(uow).find(changed.deal.deal_id)
+    if deal is None or deal.stage_id != changed.to_stage_id:
+        return []  # it moved on since: the entry is over
+    requester = changed.moved_by if not changed.moved_by.startswith("system:") else deal.owner_user_id
+    who = Principal(requester, uow.tenant, frozenset({"admin"}), "", datetime.max.replace(tzinfo=at.tzinfo))
+    runs = []
+    for flow_id in stage.on_entry_approval_flow_ids:
+        row = await ApprovalFlows(uow).current(flow_id)
+        if row is None or row.disabled:
+            continue
+        flow = approval_flows.document(row)
+        request = ap.Approval(
+            approval_id=entry_approval_id(changed.gate_review_id, flow_id),
+            flow_id=flow_id,
+            kind=flow.kind,
+            deal_id=deal.deal_id,
+            title=f"{flow.display_name}: {deal.title}"[:200],
+        )
+        facts = approval_flows.facts_of(request)
+        facts.amount_minor = deal.amount_minor
+        if not d.holds(approval_flows.condition_of(flow.trigger), facts):
+            continue
+        try:
+            run = await prepare(uow, who, request, at)
+        except AlreadyExists:
+            continue  # one of this flow already runs for the deal
+        run.org_path = deal.org_path
+        runs.append(run)
+    return runs
+
+
+__all__ = [
+    "can_view",
+    "document",
+    "entry_approval_id",
+    "on_entry_runs",
+    "prepare",
+    "project",
+    "resubmitted_facts",
+    "visible",
+]

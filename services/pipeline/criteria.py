@@ -8,7 +8,7 @@ require a field that does not exist.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -175,13 +175,20 @@ def field_text(deal: deal_pb2.Deal, path: str) -> str:
     return _text(value, last)
 
 
-def facts_of(model: s.StageModel, deal: deal_pb2.Deal, evidence: Iterable[str]) -> g.DealFacts:
-    """What `deal` has, for every field path the model's gates and rules look at."""
+def facts_of(
+    model: s.StageModel,
+    deal: deal_pb2.Deal,
+    evidence: Iterable[str],
+    approvals: Mapping[str, str] | None = None,
+) -> g.DealFacts:
+    """What `deal` has, for every field path the model's gates and rules look at.
+
+    `approvals`: flow id -> the state of the deal's latest approval of it (the approvals'
+    projection); a path that does not pass it sees no approval met."""
     paths = g.field_paths(s.gate_nodes(model))
     fields = {p: v for p in paths if (v := field_text(deal, p))}
     checked = frozenset(c.item_id for c in deal.checklist if c.checked)
-    # Approvals arrive with the approval issue; until then an approval criterion is never met.
-    return g.DealFacts(fields, frozenset(evidence), checked, {})
+    return g.DealFacts(fields, frozenset(evidence), checked, dict(approvals or {}))
 
 
 def problems_of(model: stage_model_pb2.StageModel) -> list[s.Problem]:

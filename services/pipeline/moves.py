@@ -23,6 +23,7 @@ from services.pipeline.domain import history
 from services.pipeline.domain import stages as s
 from services.pipeline.domain.gates import DealFacts
 from services.pipeline.presenters import review_proto
+from services.pipeline.repositories.approvals import Approvals
 from services.pipeline.repositories.deals import OPEN, Deals
 from services.pipeline.repositories.history import DealChanges
 from services.pipeline.store import DealRow
@@ -39,7 +40,8 @@ class Moved:
 
 async def _facts(uow: UnitOfWork, model: s.StageModel, row: DealRow) -> DealFacts:
     evidence = await Deals(uow).evidence_types(row.deal_id)
-    return criteria.facts_of(model, deal_of(row), evidence)
+    approved = await Approvals(uow).latest_states(row.deal_id)  # an APPROVED-approval criterion reads these
+    return criteria.facts_of(model, deal_of(row), evidence, approved)
 
 
 def _review(model: s.StageModel, row: DealRow, to_stage_id: str, facts: DealFacts, field: str) -> s.Review:

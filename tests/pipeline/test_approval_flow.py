@@ -6,6 +6,7 @@ delegation (one step and standing), return and resubmit with and without re-appr
 duplicates, refusals before history, withdraw and cancel.
 """
 
+# ruff: noqa: F811  (the `world` fixture is imported from approval_world)
 from __future__ import annotations
 
 from datetime import timedelta

@@ -1,0 +1,83 @@
+"""Gate wiring: entering a stage starts its on-entry flow; the next stage's gate waits for it to be APPROVED."""
+
+# ruff: noqa: F811  (the `world` fixture is imported from approval_world)
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import grpc
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from salesops.pipeline.v1 import approval_pb2 as ap
+from salesops.pipeline.v1 import deal_pb2, stage_model_pb2
+from salesops.pipeline.v1 import pipeline_service_pb2 as pb
+from services.pipeline import approvals
+from services.pipeline.approval_activities import entry_handler
+from services.pipeline.stage_models import DEFAULT
+from tests.leads.helpers import events
+from tests.pipeline.approval_world import World, contract_flow, world  # noqa: F401
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def gated_model() -> stage_model_pb2.StageModel:
+    """needs_confirmed starts the contract flow on entry; solution_confirmed needs it APPROVED."""
+    model = stage_model_pb2.StageModel()
+    model.CopyFrom(DEFAULT)
+    model.stages[1].entry_criteria.Clear()
+    model.stages[1].on_entry_approval_flow_ids.append("contract_over_500k")
+    model.stages[2].entry_criteria.Clear()
+    model.stages[2].entry_criteria.required_approval_flow_ids.append("contract_over_500k")
+    return model
+
+
+async def test_entering_a_stage_starts_its_flow_and_the_gate_waits_for_the_approval(world: World) -> None:
+    await world.call("UpdateStageModel", pb.UpdateStageModelRequest(stage_model=gated_model()))
+    await world.flow(contract_flow())
+    await world.deal("big")
+    await world.deal("small", amount_minor=1_000_000)  # under the trigger: no flow starts
+    first, second = DEFAULT.stages[1].stage_id, DEFAULT.stages[2].stage_id
+    moved = await world.call("MoveStage", pb.MoveStageRequest(deal_id="big", to_stage_id=first), "rep-a1")
+    await world.call("MoveStage", pb.MoveStageRequest(deal_id="small", to_stage_id=first), "rep-a1")
+
+    # The worker's consumer, fed the committed DealStageChanged events (twice: redelivery starts nothing new).
+    rt = SimpleNamespace(
+        db=world.db, temporal=world.env.client, settings=SimpleNamespace(task_queue=world.queue)
+    )
+    handle = entry_handler(rt)  # type: ignore[arg-type]
+    changes = await events(world.db, "pipeline.DealStageChanged")
+    for _, envelope in changes + changes:
+        await handle(envelope, AsyncSession())
+    approval_id = approvals.entry_approval_id(moved.gate_review.review_id, "contract_over_500k")
+    listed = await world.call("ListApprovals", pb.ListApprovalsRequest(), "admin")
+    assert [a.approval_id for a in listed.approvals] == [approval_id]
+    a = listed.approvals[0]
+    assert (a.deal_id, a.requester_user_id, a.state) == ("big", "rep-a1", ap.APPROVAL_STATE_IN_PROGRESS)
+
+    # CheckGate lists the pending approval as missing; the move is refused with it.
+    review = (
+        await world.call("CheckGate", pb.CheckGateRequest(deal_id="big", to_stage_id=second), "rep-a1")
+    ).gate_review
+    missing = [i for i in review.items if not i.satisfied]
+    assert [(i.kind, i.key) for i in missing] == [(deal_pb2.GATE_ITEM_KIND_APPROVAL, "contract_over_500k")]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await world.call("MoveStage", pb.MoveStageRequest(deal_id="big", to_stage_id=second), "rep-a1")
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+    # The requester sees the state; an approver sees what they decide; a rep of another team does not.
+    assert (await world.get(approval_id, "rep-a1")).state == ap.APPROVAL_STATE_IN_PROGRESS
+    assert (await world.get(approval_id, "sup-a")).deal_id == "big"  # the requester's manager
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await world.get(approval_id, "rep-b1")
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+    for user in ("legal-1", "legal-2", "fin-1", "fin-2", "fin-3", "gm-1"):
+        await world.call("ApproveApprovalStep", pb.ApproveApprovalStepRequest(approval_id=approval_id), user)
+    assert (await world.get(approval_id)).state == ap.APPROVAL_STATE_APPROVED
+    review = (
+        await world.call("CheckGate", pb.CheckGateRequest(deal_id="big", to_stage_id=second), "rep-a1")
+    ).gate_review
+    assert all(i.satisfied for i in review.items)
+    moved = await world.call("MoveStage", pb.MoveStageRequest(deal_id="big", to_stage_id=second), "rep-a1")
+    assert moved.deal.stage_id == second
