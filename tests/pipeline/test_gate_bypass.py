@@ -8,9 +8,11 @@ is listed here with its attempt.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, timedelta
 from typing import Any
 
 import grpc
+from google.type import date_pb2  # type: ignore[import-untyped]
 
 from salesops.common.v1.types_pb2 import AttachmentRef
 from salesops.pipeline.v1 import (
@@ -21,6 +23,7 @@ from salesops.pipeline.v1 import (
     reconciliation_pb2,
     settings_pb2,
     stage_model_pb2,
+    target_pb2,
     types_pb2,
 )
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
@@ -40,6 +43,25 @@ BUILT = {
 WRITES = {n for n in BUILT if not n.startswith(READS)}
 TARGET = "proposal_quote"
 ADMIN_ONLY = ("UpdateStageModel", "UpdatePipelineSettings", "UpdateMemberProfile", "TakeForecastSnapshot")
+# Tried as the admin (the rest as G's owner): the admin hands the owner a target, the owner signs it.
+AS_ADMIN = ("UpdateStageModel", "UpdatePipelineSettings", "UpdateMemberProfile", "IngestFinanceFacts")
+AS_ADMIN += ("CreateTarget", "UpdateTarget")
+
+
+def _monday() -> date_pb2.Date:
+    monday = date.today() - timedelta(days=date.today().weekday())
+    return date_pb2.Date(year=monday.year, month=monday.month, day=monday.day)
+
+
+def _target(d: deal_pb2.Deal) -> target_pb2.Target:
+    """G's owner's target for the year holding this week, committed at G's amount."""
+    return target_pb2.Target(
+        target_id="T-G",
+        period=types_pb2.SalesPeriod(granularity=types_pb2.PERIOD_GRANULARITY_YEAR, start_date=_monday()),
+        level=types_pb2.ORG_LEVEL_REP,
+        user_id="rep-a1",
+        committed_amount=d.amount,
+    )
 
 
 def _full(deal: deal_pb2.Deal) -> deal_pb2.Deal:
@@ -130,6 +152,22 @@ ATTEMPTS: dict[str, Callable[[deal_pb2.Deal], Any]] = {
             )
         ]
     ),
+    # Targets and their calibrations are figures beside the deals (the profile above places rep-a1).
+    "CreateTarget": lambda d: pb.CreateTargetRequest(target=_target(d)),
+    "UpdateTarget": lambda d: pb.UpdateTargetRequest(
+        target=target_pb2.Target(target_id="T-G", challenge_amount=d.amount),
+        update_mask=mask("challenge_amount"),
+    ),
+    "SignTarget": lambda d: pb.SignTargetRequest(target_id="T-G", committed_amount=d.amount),
+    "CreateTargetCalibration": lambda d: pb.CreateTargetCalibrationRequest(
+        calibration=target_pb2.TargetCalibration(
+            calibration_id="K-G",
+            target_id="T-G",
+            week_start_date=_monday(),
+            forecast_amount=d.amount,
+            reason_type=target_pb2.DEVIATION_REASON_TYPE_COMPETITOR_PRICE_CUT,
+        )
+    ),
     "ResolveReconciliationIssue": lambda d: pb.ResolveReconciliationIssueRequest(
         issue_id="none", resolution=reconciliation_pb2.RECONCILIATION_RESOLUTION_EXPLAINED, note="x"
     ),
@@ -149,12 +187,7 @@ async def test_no_write_path_moves_a_deal_past_a_gate_it_does_not_pass(pipeline:
         if name == "ReopenDeal":  # reopening applies to a lost deal: lose it first
             await pipeline.call("MarkLost", lose, user="rep-a1")
         current = (await pipeline.call("GetDeal", pb.GetDealRequest(deal_id="G"), user="rep-a1")).deal
-        user = (
-            "admin"
-            if name
-            in ("UpdateStageModel", "UpdatePipelineSettings", "UpdateMemberProfile", "IngestFinanceFacts")
-            else "rep-a1"
-        )
+        user = "admin" if name in AS_ADMIN else "rep-a1"
         try:
             await pipeline.call(name, attempt(current), user=user)
             outcomes[name] = "OK"
@@ -170,3 +203,7 @@ async def test_no_write_path_moves_a_deal_past_a_gate_it_does_not_pass(pipeline:
     assert outcomes["UpdateStageModel"] == "FAILED_PRECONDITION"
     assert outcomes["ReopenDeal"] == "INVALID_ARGUMENT"  # not beyond the stage it was lost at
     assert deal.stage_id == "initial_contact"
+    # The target attempts did their own job (a refusal would prove nothing about the gates).
+    assert {
+        n: outcomes[n] for n in ("CreateTarget", "UpdateTarget", "SignTarget", "CreateTargetCalibration")
+    } == {n: "OK" for n in ("CreateTarget", "UpdateTarget", "SignTarget", "CreateTargetCalibration")}
