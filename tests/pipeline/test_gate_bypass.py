@@ -44,8 +44,10 @@ WRITES = {n for n in BUILT if not n.startswith(READS)}
 TARGET = "proposal_quote"
 ADMIN_ONLY = ("UpdateStageModel", "UpdatePipelineSettings", "UpdateMemberProfile", "TakeForecastSnapshot")
 # Tried as the admin (the rest as G's owner): the admin hands the owner a target, the owner signs it.
-AS_ADMIN = ("UpdateStageModel", "UpdatePipelineSettings", "UpdateMemberProfile", "IngestFinanceFacts")
-AS_ADMIN += ("CreateTarget", "UpdateTarget")
+AS_ADMIN = frozenset(
+    ("UpdateStageModel", "UpdatePipelineSettings", "UpdateMemberProfile", "IngestFinanceFacts")
+    + ("CreateTarget", "UpdateTarget")
+)
 
 
 def _monday() -> date_pb2.Date:
