@@ -87,6 +87,19 @@ def until(what: str, probe: Callable[[], object], timeout: float, lab: Lab | Non
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def run(
+    argv: list[str], *, timeout: float, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> None:
+    """Run a setup command to completion; its output is in the failure."""
+    done = subprocess.run(
+        argv, env=None if env is None else dict(env), cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(argv[:4])}... exited with {done.returncode}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+        )
+
+
 def base_env() -> dict[str, str]:
     """The environment every process on the hosts shares: production mode with this run's secrets."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TZ")
@@ -134,10 +147,8 @@ class Infra:
         os.chmod(self.lab.workdir, 0o755)  # the postgres user reaches its data directory through it
         self.pg_dir.mkdir(mode=0o700)
         shutil.chown(self.pg_dir, PG_USER, PG_USER)
-        subprocess.run(
+        run(
             [*RUN_AS_PG, str(pg / "initdb"), "-D", str(self.pg_dir), "-U", PG_USER, *INITDB_OPTIONS],
-            check=True,
-            capture_output=True,
             timeout=120,
         )
         with (self.pg_dir / "pg_hba.conf").open("a") as hba:
@@ -206,14 +217,7 @@ class Infra:
     def migrate(self, env: Mapping[str, str]) -> None:
         """Alembic to head, once per service, from the test process (production never migrates on start)."""
         for name in APP_SERVICES:
-            subprocess.run(
-                [sys.executable, "-m", "kit.migrations", name, "upgrade"],
-                env=dict(env),
-                cwd=ROOT,
-                check=True,
-                capture_output=True,
-                timeout=180,
-            )
+            run([sys.executable, "-m", "kit.migrations", name, "upgrade"], env=env, cwd=ROOT, timeout=180)
 
 
 def app_env(env: Mapping[str, str], infra: Infra) -> dict[str, str]:

@@ -117,6 +117,7 @@ class Proc:
     host: str
     popen: subprocess.Popen[bytes]
     log: Path
+    killed: bool = False  # on purpose (its host was killed): its exit is no failure
 
     def tail(self, lines: int = 30) -> str:
         try:
@@ -224,7 +225,7 @@ class Lab:
 
     def check_alive(self) -> None:
         for proc in self.procs:
-            if proc.popen.poll() is not None and not getattr(proc, "killed", False):
+            if proc.popen.poll() is not None and not proc.killed:
                 raise RuntimeError(
                     f"{proc.host}/{proc.name} exited with {proc.popen.returncode}:\n{proc.tail()}"
                 )
@@ -234,7 +235,7 @@ class Lab:
         ns = self.hosts[host].ns
         for proc in self.procs:
             if proc.host == host:
-                proc.killed = True  # type: ignore[attr-defined]
+                proc.killed = True
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.popen.pid, signal.SIGKILL)
         kill_namespace(ns)

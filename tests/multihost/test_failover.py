@@ -32,13 +32,13 @@ from kit.auth import AuthConfig
 from salesops.leads.v1 import leads_service_pb2, leads_service_pb2_grpc, routing_pb2
 from tests.multihost import checks, hosts, load, netns
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("multihost"), pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("multihost"), pytest.mark.timeout(1200)]
 
 TOTAL = 2000
 IN_FLIGHT = 16
 KILL_AFTER = TOTAL // 4
 CREATOR = "admin"  # sees every lead, so a replayed create answers the lead itself
-CONVERGE_SECONDS = 300.0  # events a dead consumer held are reclaimed after its 60 s min-idle
+CONVERGE_SECONDS = 480.0  # b works off the backlog alone; events a held are reclaimed after 60 s idle
 REPS = [u.user_id for u in DEMO_USERS if "rep" in u.roles]
 
 
@@ -222,5 +222,5 @@ def _run(lab: netns.Lab, capsys: pytest.CaptureFixture[str]) -> None:
         f"FAILOVER: {len(again)} creates that failed or were in flight at the kill sent again: 200, same lead, "
         f"no duplicate; every watch running "
         f"{watches_at:.1f}s and every notice delivered {time.monotonic() - result.ended:.1f}s after the load "
-        f"ended ({result.ended - kill_at:.1f}s after the kill); whole test {time.monotonic() - t0:.1f}s",
+        f"ended (the load ended {result.ended - kill_at:.1f}s after the kill); whole test {time.monotonic() - t0:.1f}s",
     )
