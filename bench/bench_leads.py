@@ -12,7 +12,10 @@
   rate, and reminder lateness (event written - reminder due) p50/p99; baseline: the same
   number of bare timer workflows (timer + no-op activity, no database) on the same schedule.
 
-    .venv/bin/python -m bench.bench_leads [routing|intake|sla]
+- mixed: SQLite under 16 GetLead readers alone, then beside 4 CreateLead writers, then 64
+  concurrent CreateLead writers: read p99 as a ratio to reads alone, failed requests counted.
+
+    .venv/bin/python -m bench.bench_leads [routing|intake|mixed|sla]
 """
 
 from __future__ import annotations
@@ -419,6 +422,104 @@ def intake() -> dict[str, float]:
     return out
 
 
+# --------------------------------------------------------------------------- mixed SQLite load
+
+MIXED_EXISTING = 20_000
+MIXED_READS = 800
+
+
+async def _serve(db: Any) -> tuple[Any, Any]:
+    """The leads gRPC server on `db`, and an admin's call metadata."""
+    from deploy.local.infra import free_port
+    from kit.auth import AuthConfig, TokenMinter, TokenVerifier
+    from kit.config import GrpcSettings
+    from kit.grpc.server import GrpcServer
+    from services.leads import api
+
+    settings = GrpcSettings(f"127.0.0.1:{free_port()}", False, 1.0, 30.0, 16 << 20, 30_000, 10_000)
+    config = AuthConfig.from_env({})
+    server = GrpcServer("leads", settings, TokenVerifier(config), api.registrations(SimpleNamespace(db=db)))  # type: ignore[arg-type]
+    await server.start()
+    token = TokenMinter(config).mint("admin", "demo", ["admin"], org="")
+    return server, (("authorization", f"Bearer {token}"),)
+
+
+async def _mixed(url: str) -> dict[str, float]:
+    import grpc
+
+    from kit.db import Database
+    from kit.migrations import upgrade_to_head
+    from salesops.leads.v1 import leads_service_pb2 as pb
+    from salesops.leads.v1 import leads_service_pb2_grpc
+
+    db = Database(url, pool_size=20)
+    await upgrade_to_head("leads", db)
+    existing = _lead_rows(MIXED_EXISTING, 7, "MX")
+    await _insert(db, existing)
+    ids = [r["lead_id"] for r in existing]
+    server, md = await _serve(db)
+    new_rows = iter(_lead_rows(100_000, 8, "MW"))
+    out: dict[str, float] = {}
+    try:
+        async with grpc.aio.insecure_channel(server.address) as ch:
+            stub = leads_service_pb2_grpc.LeadsServiceStub(ch)
+            rnd = random.Random(9)
+
+            async def read(_: int) -> None:
+                await stub.GetLead(pb.GetLeadRequest(lead_id=rnd.choice(ids)), metadata=md, timeout=30)
+
+            async def write(_: int) -> None:
+                req = pb.CreateLeadRequest(lead=_lead_pb(next(new_rows)))
+                await stub.CreateLead(req, metadata=md, timeout=30)
+
+            await _in_flight(32, 16, read)  # warm-up
+            await _in_flight(8, 4, write)
+            _, alone, alone_failed = await _in_flight(MIXED_READS, 16, read)
+            stop = asyncio.Event()
+            writes: list[float] = []
+            write_failed = 0
+
+            async def writer() -> None:
+                nonlocal write_failed
+                while not stop.is_set():
+                    _, lat, failed = await _in_flight(1, 1, write)
+                    writes.extend(lat)
+                    write_failed += failed
+
+            writers = [asyncio.create_task(writer()) for _ in range(4)]
+            try:
+                _, mixed_lat, mixed_failed = await _in_flight(MIXED_READS, 16, read)
+            finally:
+                stop.set()
+                await asyncio.gather(*writers)
+            burst_s, burst, burst_failed = await _in_flight(320, 64, write)
+    finally:
+        await server.stop(0)
+        await db.dispose()
+    out.update(
+        read_alone_p50_ms=_pct(alone, 0.5),
+        read_alone_p99_ms=_pct(alone, 0.99),
+        read_with_4_writers_p50_ms=_pct(mixed_lat, 0.5),
+        read_with_4_writers_p99_ms=_pct(mixed_lat, 0.99),
+        read_p99_with_writers_vs_alone=_pct(mixed_lat, 0.99) / _pct(alone, 0.99),
+        writes_during_reads=float(len(writes)),
+        write_p99_ms=_pct(writes, 0.99),
+        writers_64_creates_per_s=len(burst) / burst_s,
+        writers_64_p99_ms=_pct(burst, 0.99),
+        failed_requests=float(alone_failed + mixed_failed + write_failed + burst_failed),
+    )
+    return out
+
+
+def mixed() -> dict[str, float]:
+    """SQLite under mixed load: 16 GetLead readers alone, then beside 4 CreateLead writers, then
+    64 concurrent CreateLead writers; read p99 as a ratio to reads alone, and every failure counted."""
+    import uvloop
+
+    with tempfile.TemporaryDirectory() as tmp, asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_mixed(f"sqlite+aiosqlite:///{Path(tmp) / 'leads.db'}"))
+
+
 # --------------------------------------------------------------------------- SLA workflows
 
 from temporalio import activity as _activity  # noqa: E402
@@ -581,14 +682,15 @@ def sla() -> dict[str, float]:
 
 def measure() -> dict[str, float]:
     out: dict[str, float] = {}
-    for name, fn in (("routing", routing), ("intake", intake), ("sla", sla)):
+    for name, fn in (("routing", routing), ("intake", intake), ("mixed", mixed), ("sla", sla)):
         for key, value in fn().items():
             out[f"{name}.{key}"] = value
     return out
 
 
 if __name__ == "__main__":
-    chosen = sys.argv[1:] or ["routing", "intake", "sla"]
+    chosen = sys.argv[1:] or ["routing", "intake", "mixed", "sla"]
     for name in chosen:
-        for key, value in {"routing": routing, "intake": intake, "sla": sla}[name]().items():
+        suites = {"routing": routing, "intake": intake, "mixed": mixed, "sla": sla}
+        for key, value in suites[name]().items():
             print(f"{name}.{key:<36} {value:12.3f}", flush=True)

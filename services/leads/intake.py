@@ -251,7 +251,7 @@ async def create(
                 detect_time=at,
             )
         )
-    await uow.session.flush()
+    # No flush here: routing below completes the row, so it is inserted once, with its owner or pool.
     await events.publish(
         uow,
         events_pb2.LeadCreated(

@@ -36,12 +36,22 @@ async def duplicate_candidates(uow: UnitOfWork, lead_id: str) -> list[lead_pb2.D
 
 
 async def details(
-    uow: UnitOfWork, who: Principal, row: LeadRow, view: int = pb.LEAD_VIEW_FULL
+    uow: UnitOfWork,
+    who: Principal,
+    row: LeadRow,
+    view: int = pb.LEAD_VIEW_FULL,
+    *,
+    new_candidates: list[lead_pb2.DuplicateCandidate] | None = None,
 ) -> LeadDetails:
+    """`new_candidates`: the lead was created in this unit of work with these candidates, so there
+    is nothing more to read of its duplicates, and no intake was merged into it yet."""
     full = view != pb.LEAD_VIEW_BASIC
     out = LeadDetails(row, full=full, with_recycle=True)
     if full:
-        candidates = await duplicate_candidates(uow, row.lead_id)
+        new = new_candidates is not None
+        candidates = (
+            new_candidates if new_candidates is not None else await duplicate_candidates(uow, row.lead_id)
+        )
         # A candidate names another lead: only those the viewer may see themselves are listed.
         seen = await LeadRepository(uow).visible_rows_among(who, [c.lead_id for c in candidates])
         out.duplicate_candidates = [c for c in candidates if c.lead_id in seen]
@@ -49,7 +59,7 @@ async def details(
             other = seen[c.lead_id]
             if not access.can_see_phone(who, other):  # a candidate named by its number: masked like itself
                 c.display_name = masked_display_name(other)
-        out.recent_intakes = await intake.recent_intakes(uow, row.lead_id)
+        out.recent_intakes = [] if new else await intake.recent_intakes(uow, row.lead_id)
     tenant = await TenantPolicies.load(uow)
     state = watch_state(row, tenant)
     out.recycle_time, out.recycle_warn_time = state.recycle_time, state.recycle_warn_time
@@ -63,7 +73,12 @@ async def details(
 
 
 async def present(
-    uow: UnitOfWork, who: Principal, row: LeadRow, view: int = pb.LEAD_VIEW_FULL
+    uow: UnitOfWork,
+    who: Principal,
+    row: LeadRow,
+    view: int = pb.LEAD_VIEW_FULL,
+    *,
+    new_candidates: list[lead_pb2.DuplicateCandidate] | None = None,
 ) -> lead_pb2.Lead:
     """The lead as `who` may see it, with everything its view shows."""
-    return LEADS.present(who, await details(uow, who, row, view))
+    return LEADS.present(who, await details(uow, who, row, view, new_candidates=new_candidates))

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
+
 from kit.auth import Principal
-from kit.errors import InvalidArgument, PermissionDenied, SalesopsError
+from kit.errors import Aborted, InvalidArgument, PermissionDenied, SalesopsError
 from kit.grpc import context as call
 from kit.grpc.errors import to_status_proto
-from kit.resources import UnitOfWork
+from kit.resources import UnitOfWork, is_unique_violation
 from salesops.leads.v1 import enums_pb2, lead_pb2
 from salesops.leads.v1 import leads_service_pb2 as pb
 from services.leads import access, intake, lead_views, validation
 from services.leads.api.base import ApiBase, Ctx
-from services.leads.convert import enum_value, now
+from services.leads.convert import enum_value, now, ts
+from services.leads.domain import dedupe
+from services.leads.store import LeadRow
 
 MAX_IMPORT_ROWS = 1000
 IMPORT_BATCH = 200  # rows per transaction: few commits, and other writers get a turn between batches
@@ -31,12 +35,27 @@ async def intake_answer(
     )
     fresh = not res.replayed and res.outcome != intake.MERGED
     if fresh or access.can_view(who, res.row):
-        out.lead.CopyFrom(await lead_views.present(uow, who, res.row))
+        # A lead created just now: its candidates are known, nothing more to read of them.
+        new = [_candidate(m, res.row) for m in res.candidates] if fresh else None
+        out.lead.CopyFrom(await lead_views.present(uow, who, res.row, new_candidates=new))
         return out
     out.lead_hidden = True
     if sent.lead_id and sent.lead_id == res.row.lead_id:
         out.lead.lead_id = sent.lead_id  # the id the caller sent, nothing more
     return out
+
+
+def _candidate(m: dedupe.Match, row: LeadRow) -> lead_pb2.DuplicateCandidate:
+    """A candidate as stored at intake (store.DuplicateRow: OPEN, detected at creation)."""
+    c = lead_pb2.DuplicateCandidate(
+        lead_id=m.lead_id,
+        match_kind=enum_value(enums_pb2.DuplicateMatchKind, m.kind),
+        score=m.score,
+        display_name=m.display_name,
+        state=lead_pb2.DUPLICATE_CANDIDATE_STATE_OPEN,
+    )
+    c.detect_time.CopyFrom(ts(row.created_at))
+    return c
 
 
 def _import_row(request: pb.ImportLeadsRequest, item: pb.ImportLeadRow) -> lead_pb2.Lead:
@@ -142,9 +161,19 @@ async def _import_batch(
     """Each row in its own savepoint: a rejected row is rolled back alone, with its error."""
     out: list[intake.IntakeResult | SalesopsError] = []
     for i, lead in enumerate(leads, start):
+        out.append(await _import_one(uow, who, request, lead, i, at))
+    return out
+
+
+async def _import_one(
+    uow: UnitOfWork, who: Principal, request: pb.ImportLeadsRequest, lead: lead_pb2.Lead, i: int, at: datetime
+) -> intake.IntakeResult | SalesopsError:
+    # A unique-key race on one row runs that row once more (it then sees the winner), like
+    # Transactions.run does for a whole unit of work; a second one rejects the row alone.
+    for attempt in (1, 2):
         try:
             async with uow.session.begin_nested():
-                res = await intake.create(
+                return await intake.create(
                     uow,
                     who,
                     lead,
@@ -155,7 +184,10 @@ async def _import_batch(
                     prefix=f"rows[{i}].lead",
                 )
         except SalesopsError as exc:
-            out.append(exc)
-            continue
-        out.append(res)
-    return out
+            return exc
+        except IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
+            if attempt == 2:
+                return Aborted("a concurrent request changed the same data; retry", reason="CONCURRENT_WRITE")
+    raise AssertionError("unreachable")  # pragma: no cover
