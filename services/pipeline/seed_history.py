@@ -227,6 +227,24 @@ def lock(admin: Principal, start: date, point: acc.LockPoint) -> Callable[[datet
     return at
 
 
+def quarter_week(admin: Principal) -> Callable[[datetime], Action]:
+    """The weekly run's quarter half: the quarter's snapshot that day and its lock points reached."""
+
+    def at(t: datetime) -> Action:
+        async def work(uow: UnitOfWork) -> None:
+            day, g = t.date(), f.Granularity.QUARTER
+            start, end = f.period_bounds(g, day)
+            request_id = f"history:QUARTER:{day.isoformat()}"
+            trigger = forecast_pb2.SNAPSHOT_TRIGGER_SCHEDULED
+            snap = await snapshots.take(uow, admin, g, day, request_id, t, trigger=trigger)
+            for point in acc.due_lock_points(start, end, day):
+                await calls.lock_calls(uow, g, start, end, point, snap.snapshot_id, t, day)
+
+        return work
+
+    return at
+
+
 def closing_snapshot(admin: Principal, start: date) -> Callable[[datetime], Action]:
     def at(t: datetime) -> Action:
         async def work(uow: UnitOfWork) -> None:
@@ -384,6 +402,7 @@ def plan(users: Sequence[SeedUser], tenant: str, today: date) -> list[Step]:
             add(_at(start + timedelta(days=5)), f"unit call {sid}", submit(principal(sup, tenant), unit))
         for point, day in acc.lock_dates(start, end).items():
             add(_at(day, LOCK_HOUR_UTC), f"lock {tag} {point.value}", lock(admin, start, point))
+            add(_at(day, LOCK_HOUR_UTC), f"quarter {day}", quarter_week(admin))
         # The month as it closed (wins and losses as flows from the last lock's snapshot).
         add(_at(nxt, 1), f"closing snapshot {tag}", closing_snapshot(admin, start))
     return sorted(steps)

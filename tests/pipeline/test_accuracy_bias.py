@@ -117,6 +117,15 @@ async def test_demo_history_shows_bias_and_accuracy(history: Pipeline) -> None:
     assert got.total.actual_amount.amount_minor > 0 and 0 < got.total.wape < 0.5
     assert got.total.brier_sample_size == 6 and 0 < got.total.commit_conversion_ratio < 1
     assert got.total.adjustment_value > 0
+    # The weekly run's quarter half ran too: Q2 is locked at its own points (no quarter calls: the
+    # system commit stands in for them).
+    q2 = types_pb2.SalesPeriod(granularity=types_pb2.PERIOD_GRANULARITY_QUARTER, start_date=may.start_date)
+    quarter = await history.call(
+        "GetForecastAccuracy", pb.GetForecastAccuracyRequest(period=q2), user="admin"
+    )
+    assert quarter.total.lock_point == forecast_pb2.LOCK_POINT_LAST_WEEK
+    assert quarter.total.forecast_date.month == 6 and quarter.total.forecast_date.day == 24
+    assert quarter.total.calls_missing == 2 and quarter.total.actual_amount.amount_minor > 0
     # Flows between May's first lock and its closing snapshot: raised, pushed, won and lost deals.
     listed = await history.call(
         "ListForecastSnapshots", pb.ListForecastSnapshotsRequest(period=may, page_size=10), user="admin"
