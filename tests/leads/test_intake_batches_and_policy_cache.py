@@ -23,7 +23,7 @@ def _company(i: int) -> str:
 
 async def _import(leads: Leads, request: pb.ImportLeadsRequest) -> pb.ImportLeadsResponse:
     # A generous deadline: a shared 2-core machine under load, not a performance check (bench/ is).
-    return await leads.stub.ImportLeads(request, metadata=leads.md("admin", "demo"), timeout=300)  # type: ignore[misc]
+    return await leads.stub.ImportLeads(request, metadata=leads.md("admin", "demo"), timeout=300)  # type: ignore[misc,no-any-return]
 
 
 def _rows(n: int) -> list[pb.ImportLeadRow]:
