@@ -1,0 +1,343 @@
+"""SLA timers at scale: open lead watches on a Temporal dev server, with the worker `make run` uses.
+
+One run, on the embedded default (SQLite file; PostgreSQL when SALESOPS_BENCH_SLA_POSTGRES_URL names
+an admin URL) and a private `temporal server start-dev`:
+
+- WATCHES leads are owned and pending their first response; each gets its LeadWatch workflow the way
+  the service starts it (consumers.poke: signal-with-start). Their reminders are spread: SPREAD of
+  them fall uniformly over a SPREAD_WINDOW measured window, BURST of them are due in the same second
+  after it, the rest are due hours later (open timers that load the server and the worker, as the
+  many quiet leads of a real tenant do).
+- figures: start rate of the watches (workflow started, first activity run, timer set is asynchronous)
+  against bare workflow starts of the same number... measured on BARE bare timer workflows in the same
+  run; reminder lateness (due -> SlaReminderDue committed in the leads outbox, the event the inbox is
+  fed from) p50 / p99, for the spread (goal p99 < 2 s) and for the burst (goal p99 < 5 s); baseline of
+  the burst: BARE bare timer workflows (a timer and a no-op activity, no database) due in one second,
+  on the same worker and server.
+- a reminder that does not arrive within the wait limit counts as a failed call.
+
+Not included: the relay -> Redis -> notify hop to the owner's inbox (the events and notify suites
+measure it: commit -> handler p99).
+
+    .venv/bin/python -m bench.bench_sla [--quick]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity, workflow
+
+from bench.verdict import AT_LEAST, AT_MOST, Figure, Goal
+from services.leads.workflows import Timer, WatchInput
+
+START_CONCURRENCY = 64
+
+_FIRED: dict[str, float] = {}
+
+
+@activity.defn(name="bench.sla_bare_fire")
+async def _bare_fire(key: str) -> None:
+    _FIRED[key] = time.time()
+
+
+@workflow.defn(name="BenchSlaBareTimer", sandboxed=False)
+class BareTimerWorkflow:
+    """The baseline: a timer and a no-op activity, no database."""
+
+    @workflow.run
+    async def run(self, key: str, due_epoch: float) -> None:
+        delay = due_epoch - workflow.now().timestamp()
+        if delay > 0:
+            await workflow.sleep(delay)
+        await workflow.execute_activity(_bare_fire, key, start_to_close_timeout=timedelta(seconds=60))
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+async def _bounded(n: int, call: Any) -> tuple[float, int]:
+    """call(i) for i < n, START_CONCURRENCY in flight: (seconds, failures); failures are counted."""
+    sem = asyncio.Semaphore(START_CONCURRENCY)
+    failures = 0
+
+    async def one(i: int) -> None:
+        nonlocal failures
+        async with sem:
+            try:
+                await asyncio.wait_for(call(i), 60)
+            except Exception as exc:
+                failures += 1
+                if failures <= 3:
+                    print(f"   failed start: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr)
+
+    t = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return time.perf_counter() - t, failures
+
+
+async def _breakdown(client: Any, lead_ids: list[str], due: dict[str, datetime]) -> None:
+    """Where a reminder's lateness goes, from a sample of workflow histories (printed, for diagnosis):
+    due -> timer fired -> activity started -> activity completed."""
+    from temporalio.api.enums.v1 import EventType
+
+    from services.leads.workflows import workflow_id
+
+    steps: dict[str, list[float]] = {"timer fired": [], "activity started": [], "activity completed": []}
+    kinds = {
+        EventType.EVENT_TYPE_TIMER_FIRED: "timer fired",
+        EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED: "activity started",
+        EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "activity completed",
+        EventType.EVENT_TYPE_MARKER_RECORDED: "activity completed",
+    }
+    for lead_id in lead_ids:
+        try:
+            history = await client.get_workflow_handle(workflow_id("demo", lead_id)).fetch_history()
+        except Exception as exc:
+            print(f"   history of {lead_id}: {type(exc).__name__}", file=sys.stderr)
+            continue
+        seen: dict[str, float] = {}
+        for ev in history.events:
+            kind = kinds.get(ev.event_type)
+            at = ev.event_time.ToDatetime(tzinfo=UTC)
+            if kind and kind not in seen and at >= due[lead_id]:
+                seen[kind] = (at - due[lead_id]).total_seconds()
+        for kind, late in seen.items():
+            steps[kind].append(late)
+    print(
+        "   burst breakdown (median s after due): "
+        + ", ".join(f"{k} {_pct(v, 0.5):.2f}" for k, v in steps.items()),
+        file=sys.stderr,
+    )
+
+
+async def _measure(url: str, watches: int, spread: int, burst: int, window_s: float) -> list[Figure]:
+    from sqlalchemy import select
+    from temporalio.testing import WorkflowEnvironment
+
+    from bench.bench_leads import _insert, _lead_rows
+    from deploy.local.infra import find_temporal
+    from kit.db import Database
+    from kit.migrations import upgrade_to_head
+    from kit.temporal import WorkerRunner, build_worker
+    from services.leads import activities, consumers, workflows
+    from services.leads.store import outbox
+
+    db = Database(url, pool_size=20)
+    await upgrade_to_head("leads", db)
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=find_temporal(), dev_server_extra_args=["--log-level", "error"]
+    )
+    queue = f"bench-sla-{uuid.uuid4().hex[:6]}"
+    acts = activities.WatchActivities(db)
+    armed = 0  # watch_next completions: a watch is armed once it knows its next timer
+
+    @activity.defn(name="leads.watch_next")
+    async def counted_next(inp: WatchInput) -> Timer:
+        nonlocal armed
+        found = await acts.next_timer(inp)
+        armed += 1
+        return found
+
+    # The worker the leads service runs (kit.runtime: build_worker with its defaults).
+    runner = WorkerRunner(
+        build_worker(
+            env.client,
+            queue,
+            workflows=[workflows.LeadWatchWorkflow, BareTimerWorkflow],
+            activities=[counted_next, acts.fire, _bare_fire],
+        )
+    )
+    runner.start()
+    due: dict[str, datetime] = {}
+    group: dict[str, str] = {}
+
+    async def open_watches(rows: list[dict[str, Any]]) -> tuple[float, float, int]:
+        """Insert the leads, start their watches: (seconds to start, seconds until all armed, failures)."""
+        await _insert(db, rows)
+        ids = [r["lead_id"] for r in rows]
+        target = armed + len(rows)
+        t = time.perf_counter()
+        start_s, failed = await _bounded(
+            len(ids), lambda i: consumers.poke(env.client, queue, "demo", ids[i])
+        )
+        limit = time.monotonic() + 120 + len(rows) / 20
+        while armed < target - failed and time.monotonic() < limit:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        return start_s, time.perf_counter() - t, failed + max(0, target - failed - armed)
+
+    def owned(row: dict[str, Any], i: int, reminder: datetime, kind: str) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        row.update(
+            status="ASSIGNED",
+            owner_user_id=f"rep-{i % 50}",
+            pool_id=None,
+            assign_time=now,
+            sla_state="PENDING",
+            sla_grade="A",
+            sla_start=now,
+            sla_reminder=reminder,
+            sla_due=reminder + timedelta(minutes=30),
+            grade="A",
+        )
+        due[row["lead_id"]], group[row["lead_id"]] = reminder, kind
+        return row
+
+    try:
+        # 1. The quiet watches: reminders hours away (their timers are open while the rest is measured).
+        quiet = watches - spread - burst
+        later = datetime.now(UTC) + timedelta(hours=1)
+        rows = [
+            owned(r, i, later + timedelta(seconds=i % 36_000), "quiet")
+            for i, r in enumerate(_lead_rows(quiet, 4, "SQ"))
+        ]
+        start_s, armed_s, start_failed = await open_watches(rows)
+        print(
+            f"   {quiet:,} quiet watches started in {start_s:.1f} s, armed in {armed_s:.1f} s "
+            f"({start_failed} failed)",
+            file=sys.stderr,
+        )
+        # 2. The measured ones, due once they are armed (at the rate just seen, with room to spare).
+        t0 = datetime.now(UTC) + timedelta(seconds=5 + 1.5 * (spread + burst) * armed_s / max(quiet, 1))
+        burst_at = t0 + timedelta(seconds=window_s + 5)
+        rows = [
+            owned(r, i, t0 + timedelta(seconds=window_s * i / spread), "spread")
+            if i < spread
+            else owned(r, i, burst_at + timedelta(milliseconds=(i - spread) % 1000), "burst")
+            for i, r in enumerate(_lead_rows(spread + burst, 5, "SM"))
+        ]
+        ids = [r["lead_id"] for r in rows]
+        s2, a2, f2 = await open_watches(rows)
+        start_s, armed_s, start_failed = start_s + s2, armed_s + a2, start_failed + f2
+        late_start = (datetime.now(UTC) - t0).total_seconds()
+        print(f"   {watches:,} watches started in {start_s:.1f} s ({start_failed} failed)", file=sys.stderr)
+        if late_start > 0:
+            print(f"   arming overran the window's opening by {late_start:.1f} s", file=sys.stderr)
+        expected = spread + burst
+        found: list[Any] = []
+        wait_until = time.monotonic() + max(0.0, (burst_at - datetime.now(UTC)).total_seconds()) + 60
+        while time.monotonic() < wait_until:
+            async with db.system_session() as s:
+                result = await s.execute(
+                    select(outbox.c.subject, outbox.c.created_at).where(
+                        outbox.c.type == "leads.SlaReminderDue"
+                    )
+                )
+                found = list(result.all())
+            if len(found) >= expected:
+                break
+            if int(time.monotonic()) % 10 == 0:
+                print(f"   reminders so far: {len(found)} of {expected}", file=sys.stderr)
+            await asyncio.sleep(0.5)
+        lateness: dict[str, list[float]] = {"spread": [], "burst": [], "quiet": []}
+        for subject, created in found:
+            c = created if created.tzinfo else created.replace(tzinfo=UTC)
+            lateness[group[subject]].append((c - due[subject]).total_seconds())
+        await _breakdown(env.client, [i for i in ids if group[i] == "burst"][:: max(1, burst // 20)], due)
+        # Baseline in the same run, same worker and server: bare timers, as many due in one second.
+        _FIRED.clear()
+        bare_at = time.time() + 10 + burst / 80
+        bare_s, bare_failed = await _bounded(
+            burst,
+            lambda i: env.client.start_workflow(
+                BareTimerWorkflow.run,
+                args=[f"b{i}", bare_at + (i % 1000) / 1000],
+                id=f"bare-{i}-{queue}",
+                task_queue=queue,
+            ),
+        )
+        bare_wait = time.monotonic() + max(0.0, bare_at - time.time()) + 60
+        while time.monotonic() < bare_wait and len(_FIRED) < burst:  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+        bare_late = [t - (bare_at + int(k[1:]) % 1000 / 1000) for k, t in _FIRED.items()]
+    finally:
+        await runner.stop()
+        await env.shutdown()
+        await db.dispose()
+    missing_spread = spread - len(lateness["spread"])
+    missing_burst = burst - len(lateness["burst"])
+    early = len(lateness["quiet"])  # a reminder hours early would be a bug
+    note = (
+        f"{watches:,} open watches; window opened {max(late_start, 0):.0f} s late" if late_start > 0 else ""
+    )
+    return [
+        Figure(
+            f"LeadWatch starts ({watches:,})",
+            (watches - start_failed) / start_s,
+            "starts/s",
+            baseline=(burst - bare_failed) / bare_s,
+            baseline_name=f"bare workflow starts ({burst:,})",
+            goal=Goal(0.5, AT_LEAST),
+            failed=start_failed + bare_failed,
+            note=f"{START_CONCURRENCY} in flight; all armed (next timer read) at {watches / armed_s:.0f}/s",
+        ),
+        Figure(
+            f"reminder lateness p50, {spread:,} spread over {window_s:.0f} s",
+            _pct(lateness["spread"], 0.5),
+            "s",
+            failed=missing_spread,
+            note=note or f"{watches:,} open watches",
+        ),
+        Figure(
+            f"reminder lateness p99, {spread:,} spread",
+            _pct(lateness["spread"], 0.99),
+            "s",
+            goal=Goal(2.0, AT_MOST, on="value"),
+            failed=missing_spread + early,
+            note=f"{early} reminders of quiet watches fired early" if early else "",
+        ),
+        Figure(
+            f"reminder lateness p50, burst of {burst:,} in 1 s",
+            _pct(lateness["burst"], 0.5),
+            "s",
+            baseline=_pct(bare_late, 0.5),
+            baseline_name="bare timer burst p50",
+            failed=missing_burst,
+        ),
+        Figure(
+            f"reminder lateness p99, burst of {burst:,} in 1 s",
+            _pct(lateness["burst"], 0.99),
+            "s",
+            baseline=_pct(bare_late, 0.99),
+            baseline_name="bare timer burst p99",
+            goal=Goal(5.0, AT_MOST, on="value"),
+            failed=missing_burst + (burst - len(bare_late)),
+        ),
+    ]
+
+
+def suite(quick: bool) -> list[Figure]:
+    import uvloop
+
+    from bench.bench_leads import _pg_database
+
+    sizes = (500, 100, 100, 10.0) if quick else (10_000, 1000, 1000, 60.0)
+    admin = os.environ.get("SALESOPS_BENCH_SLA_POSTGRES_URL", "")
+    with tempfile.TemporaryDirectory() as tmp, asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        if not admin:
+            return runner.run(_measure(f"sqlite+aiosqlite:///{Path(tmp) / 'leads.db'}", *sizes))
+        from sqlalchemy.engine import make_url
+
+        name = f"salesops_bench_{uuid.uuid4().hex[:8]}"
+        runner.run(_pg_database(admin, name))
+        try:
+            url = make_url(admin).set(database=name, drivername="postgresql+asyncpg")
+            return runner.run(_measure(url.render_as_string(hide_password=False), *sizes))
+        finally:
+            runner.run(_pg_database(admin, name, drop=True))
+
+
+if __name__ == "__main__":
+    from bench.verdict import SuiteReport, table
+
+    print(table([SuiteReport("leads_sla", "ok", 0.0, suite("--quick" in sys.argv))]))
