@@ -115,8 +115,8 @@ def routing() -> dict[str, float]:
 # --------------------------------------------------------------------------- intake
 
 
-def _lead_rows(n: int, seed: int, prefix: str) -> list[dict[str, Any]]:
-    rnd = random.Random(seed)
+def _lead_rows(n: int, seed: int, prefix: str, offset: int = 0) -> list[dict[str, Any]]:
+    rnd = random.Random(seed * 1_000_003 + offset)
     now = datetime.now(UTC)
     words = [
         "acme",
@@ -141,7 +141,7 @@ def _lead_rows(n: int, seed: int, prefix: str) -> list[dict[str, Any]]:
                 "lead_id": f"{prefix}{i:08d}",
                 "status": "IN_POOL",
                 "display_name": company,
-                "phone": f"+86139{seed % 10}{i:07d}",
+                "phone": f"+86139{seed % 10}{i + offset:07d}",
                 "email": f"{prefix.lower()}{i}@example.com",
                 "company_norm": company,
                 "company_key": company[:2],
@@ -282,7 +282,10 @@ async def _intake(url: str, existing: int) -> dict[str, float]:
 
     db = Database(url, pool_size=20)
     await upgrade_to_head("leads", db)
-    existing_s = await _insert(db, _lead_rows(existing, 1, "EX"))
+    existing_s = 0.0
+    for start in range(0, existing, 50_000):  # in chunks: a million row dicts would take gigabytes
+        rows = _lead_rows(min(50_000, existing - start), 1, f"EX{start // 50_000:03d}", start)
+        existing_s += await _insert(db, rows)
     if not db.is_sqlite:
         async with db.engine.begin() as conn:
             from sqlalchemy import text

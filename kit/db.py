@@ -206,6 +206,11 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.url.get_backend_name() == "sqlite"
 
+    @property
+    def serialises_writers(self) -> bool:
+        """Writers take turns (SQLite): slow reads belong before the write, in a read-only session."""
+        return self._writers is not None
+
     @asynccontextmanager
     async def session(self, tenant: str, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
         """A session scoped to one tenant. Commit explicitly; leaving without it rolls back.

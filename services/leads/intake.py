@@ -161,6 +161,29 @@ async def _similar(uow: UnitOfWork, company_norm: str, threshold: float) -> list
     return dedupe.similar_companies(company_norm, names, threshold)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """The fuzzy company matches read before the write transaction, for the name and threshold used."""
+
+    company_norm: str
+    threshold: float
+    similar: list[dedupe.Match]
+
+
+async def prepare(uow: UnitOfWork, raw: lead_pb2.Lead) -> Prepared | None:
+    """The slowest read of an intake (the fuzzy-match block), done in a read-only unit of work.
+
+    Where writers take turns (SQLite) this runs beside the writer instead of inside the turn;
+    `create` uses it only if the name and threshold it would use are the same. Invalid input
+    is left for `create` to report."""
+    policy = await policies.load(uow, policies.INTAKE)
+    if not raw.HasField("company"):
+        return None
+    company_norm = normalize.normalize_company(raw.company.name)
+    threshold = policy.company_similarity_threshold or 0.0
+    return Prepared(company_norm, threshold, await _similar(uow, company_norm, threshold))
+
+
 async def create(
     uow: UnitOfWork,
     who: Principal,
@@ -172,6 +195,7 @@ async def create(
     intake_id: str = "",
     skip_routing: bool = False,
     prefix: str = "lead",
+    prepared: Prepared | None = None,
 ) -> IntakeResult:
     intake_id = intake_id or raw.lead_id or str(ULID())
     replay = await _replay(uow, intake_id)
@@ -188,9 +212,11 @@ async def create(
         lead.source.captured_by_user_id = who.user_id
     phone, email = lead.contact.phone, lead.contact.email
     existing = await LeadRepository(uow).by_contact(phone, email)
-    similar = await _similar(
-        uow, lead.company.normalized_name, intake_policy.company_similarity_threshold or 0.0
-    )
+    company_norm, threshold = lead.company.normalized_name, intake_policy.company_similarity_threshold or 0.0
+    if prepared is not None and (prepared.company_norm, prepared.threshold) == (company_norm, threshold):
+        similar = prepared.similar
+    else:
+        similar = await _similar(uow, company_norm, threshold)
     action = dedupe.FLAG if intake_policy.exact_match_action == 2 else dedupe.MERGE
     decision = dedupe.decide(
         phone,

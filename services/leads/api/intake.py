@@ -90,9 +90,16 @@ class IntakeApi(ApiBase):
     async def CreateLead(self, request: pb.CreateLeadRequest, context: Ctx) -> pb.CreateLeadResponse:
         who = call.principal()
         at = now()
+        prepared = None
+        if self.rt.db.serialises_writers:
+            # The fuzzy-match read beside the writer (a WAL reader), not inside the writers' turn.
+            async with self.read(who) as uow:
+                prepared = await intake.prepare(uow, request.lead)
 
         async def work(uow: UnitOfWork) -> pb.CreateLeadResponse:
-            res = await intake.create(uow, who, request.lead, at, assign_to_creator=request.assign_to_creator)
+            res = await intake.create(
+                uow, who, request.lead, at, assign_to_creator=request.assign_to_creator, prepared=prepared
+            )
             return await intake_answer(uow, who, request.lead, res)
 
         return await self.write(who, work)
