@@ -171,8 +171,11 @@ class ApprovalWorkflow:
             if workflow.info().get_current_history_length() > inp.history_limit or (
                 workflow.info().is_continue_as_new_suggested()
             ):
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                if self.r.seq == self.settled:
+                # Handlers wait for this loop to settle their change: wait for them or for a change, never both.
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() or self.r.seq != self.settled
+                )
+                if workflow.all_handlers_finished() and self.r.seq == self.settled:
                     workflow.continue_as_new(ApprovalInput(self.r, inp.client, True, inp.history_limit))
                 continue
             seen = self.r.seq
