@@ -8,7 +8,7 @@ PROTOS := $(shell find protos -name '*.proto')
 GENSTAMP := gen/.stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: all setup proto run test test-fast lint bench clean token
+.PHONY: all setup proto run test test-fast lint bench bench-quick clean token
 
 all: proto
 
@@ -45,6 +45,10 @@ lint: proto
 
 bench: proto
 	$(PY) -m bench
+
+# Reduced sizes, under 3 minutes: for use while developing (make bench is the figure of record).
+bench-quick: proto
+	$(PY) -m bench --quick
 
 token: proto
 	$(PY) -m kit.tokens $(ARGS)
