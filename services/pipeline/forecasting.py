@@ -1,4 +1,4 @@
-"""The live weighted forecast of a period for a scope: SQL sums folded by the org level asked for."""
+"""The live weighted forecast of a period for a scope: SQL sums grouped at the org level asked for."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ async def compute(uow: UnitOfWork, who: Principal, q: ForecastQuery) -> Computed
         where.append(in_org(DealRow.org_path, org))
     if q.user_ids:
         where.append(DealRow.owner_user_id.in_(q.user_ids))
-    sums = await ForecastSums(uow).by_owner(where, start, end)
+    sums = await ForecastSums(uow).at_level(where, start, end, level)
     totals, rows = f.fold(sums, level)
     await target_cascade.beside_forecast(uow, who, q.granularity, start, org, q.user_ids, level, totals, rows)
     return Computed(start, end, level, totals, rows, await pipeline_settings.base_currency(uow))

@@ -8,11 +8,13 @@ from datetime import date
 import grpc
 import pytest
 from google.type import date_pb2  # type: ignore[import-untyped]
+from sqlalchemy import literal, select
 
 from salesops.common.v1.types_pb2 import AttachmentRef
 from salesops.pipeline.v1 import deal_pb2, forecast_pb2, stage_model_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline.domain import forecast as fc
+from services.pipeline.repositories.forecast import org_prefix
 from tests.pipeline.conftest import Pipeline
 from tests.pipeline.helpers import create, mask, new_deal, refused
 
@@ -191,3 +193,13 @@ def test_frozen_commit_counts_as_best_case_and_omitted_stays_out_of_weighted() -
     assert [r.key for r in company] == [""]
     assert fc.level_below("", False) is fc.Level.REGION and fc.level_below("east/sh/t", False) is fc.Level.REP
     assert fc.group_key(fc.Level.TEAM, "r1", "east/sh/team-a/x") == ("east/sh/team-a", "east/sh/team-a")
+
+
+@pytest.mark.parametrize("level", [fc.Level.REGION, fc.Level.CITY, fc.Level.TEAM])
+async def test_the_sql_org_prefix_cuts_paths_like_the_domain(pipeline: Pipeline, level: fc.Level) -> None:
+    """GetForecast groups at the level in SQL: the cut must be the domain's, on either database."""
+    paths = ["east", "east/team-a", "east/ningbo/team-b", "west/x/y/z", "a-b.c/d_e"]
+    stmt = select(*(org_prefix(literal(p), level.value) for p in paths))
+    async with pipeline.db.engine.connect() as conn:
+        got = list((await conn.execute(stmt)).one())
+    assert got == [fc.group_key(level, "", p)[1] for p in paths]

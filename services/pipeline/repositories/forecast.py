@@ -1,20 +1,70 @@
-"""The forecast roll-up: sums in SQL, grouped finely enough to fold into any org level."""
+"""The forecast roll-up: sums in SQL, grouped at the org level asked for (or finely enough to fold)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, String, func, literal, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from kit.resources import UnitOfWork
-from services.pipeline.domain.forecast import Aggregate
+from services.pipeline.domain.forecast import Aggregate, Level
 from services.pipeline.store import DealRow
+
+_SPLIT = ("status", "frozen", "forecast_category")  # what the folding still tells apart in a group
+
+
+class org_prefix(FunctionElement[str]):
+    """The first `depth` segments of an org path ("east/ningbo/team-a", 2 -> "east/ningbo"), in SQL.
+
+    Paths are stored without leading or trailing slashes; a shorter path is itself.
+    """
+
+    type = String()
+    inherit_cache = True
+
+    def __init__(self, column: Any, depth: int) -> None:
+        self.depth = depth
+        super().__init__(column)
+
+
+@compiles(org_prefix)
+def _prefix_pg(element: org_prefix, compiler: SQLCompiler, **kw: Any) -> str:
+    col = compiler.process(next(iter(element.clauses)), **kw)
+    parts = [f"split_part({col}, '/', {i})" for i in range(1, element.depth + 1)]
+    if len(parts) == 1:
+        return parts[0]
+    return "rtrim(" + " || '/' || ".join(parts) + ", '/')"
+
+
+@compiles(org_prefix, "sqlite")
+def _prefix_sqlite(element: org_prefix, compiler: SQLCompiler, **kw: Any) -> str:
+    # The position of the depth-th slash of path || '/', found one segment at a time (a missing
+    # segment leaves the position where it was, so a shorter path comes back whole).
+    s = f"({compiler.process(next(iter(element.clauses)), **kw)} || '/')"
+    pos = f"instr({s}, '/')"
+    for _ in range(element.depth - 1):
+        pos = f"({pos} + instr(substr({s}, {pos} + 1), '/'))"
+    return f"substr({s}, 1, {pos} - 1)"
 
 
 class ForecastSums:
     def __init__(self, uow: UnitOfWork) -> None:
         self.session = uow.session
+
+    def _where(
+        self, where: Sequence[ColumnElement[bool]], start: date, end: date
+    ) -> list[ColumnElement[bool]]:
+        return [
+            *where,
+            DealRow.status.in_(("OPEN", "WON")),
+            DealRow.expected_close_date >= start,
+            DealRow.expected_close_date <= end,
+        ]
 
     async def by_owner(self, where: Sequence[ColumnElement[bool]], start: date, end: date) -> list[Aggregate]:
         """Open and won deals closing in [start, end], summed per owner, org path, status, frozen, category."""
@@ -27,15 +77,43 @@ class ForecastSums:
         )
         stmt = (
             select(*keys, func.sum(DealRow.amount_minor), func.sum(DealRow.weighted_minor), func.count())
-            .where(
-                *where,
-                DealRow.status.in_(("OPEN", "WON")),
-                DealRow.expected_close_date >= start,
-                DealRow.expected_close_date <= end,
-            )
+            .where(*self._where(where, start, end))
             .group_by(*keys)
         )
-        rows = (await self.session.execute(stmt)).all()
+        return self._aggregates((await self.session.execute(stmt)).all())
+
+    async def at_level(
+        self, where: Sequence[ColumnElement[bool]], start: date, end: date, level: Level
+    ) -> list[Aggregate]:
+        """The same sums grouped at `level` in SQL: per rep (their latest org path named), per org path
+        cut at the level's depth, or the whole scope; `fold` then only adds a few rows per group."""
+        split = [getattr(DealRow, c) for c in _SPLIT]
+        owner: Any
+        org: Any
+        keys: list[Any]
+        if level is Level.REP:
+            owner, org, keys = DealRow.owner_user_id, func.max(DealRow.org_path), [DealRow.owner_user_id]
+        elif level is Level.COMPANY:
+            owner, org, keys = literal(""), literal(""), []
+        else:
+            prefix = org_prefix(DealRow.org_path, level.value)
+            owner, org, keys = literal(""), prefix, [prefix]
+        stmt = (
+            select(
+                owner,
+                org,
+                *split,
+                func.sum(DealRow.amount_minor),
+                func.sum(DealRow.weighted_minor),
+                func.count(),
+            )
+            .where(*self._where(where, start, end))
+            .group_by(*keys, *split)
+        )
+        return self._aggregates((await self.session.execute(stmt)).all())
+
+    @staticmethod
+    def _aggregates(rows: Sequence[Any]) -> list[Aggregate]:
         return [
             Aggregate(
                 owner, org, status, bool(frozen), category, int(amount or 0), int(weighted or 0), int(n)
