@@ -35,12 +35,12 @@ RECORD = os.environ.get("SALESOPS_TEST_RECORD_APPROVAL_HISTORIES") == "1"
 
 
 def test_histories_are_recorded() -> None:
-    assert [p.stem for p in HISTORIES] == [
+    assert {p.stem for p in HISTORIES} == {
         "approval_continued_first_run",
         "approval_contract",
         "approval_continued_next_run",
         "approval_previous_flow_version",
-    ]
+    }
 
 
 def _load(path: Path) -> WorkflowHistory:
