@@ -153,11 +153,35 @@ def company_key(company_norm: str) -> str:
     return company_norm[:2]
 
 
+_BLOCKS = "leads.intake_blocks"
+
+
+def keep_blocks(uow: UnitOfWork) -> None:
+    """Many intakes in this unit of work (an import batch): each fuzzy-match block is read once and
+    the leads created meanwhile are added to it (`remember`), instead of one read per row."""
+    uow.session.info[_BLOCKS] = {}
+
+
+def remember(uow: UnitOfWork, res: IntakeResult) -> None:
+    """A lead created (and kept: its savepoint released) joins its block for the rows after it."""
+    blocks = uow.session.info.get(_BLOCKS)
+    row = res.row
+    if blocks is None or res.replayed or res.outcome == MERGED or row.company_key not in blocks:
+        return
+    blocks[row.company_key].append((row.lead_id, row.company_norm, row.display_name))
+
+
 async def _similar(uow: UnitOfWork, company_norm: str, threshold: float) -> list[dedupe.Match]:
     if not company_norm or threshold <= 0:
         return []
     # Blocking on the first two characters keeps the fuzzy scan small at millions of leads.
-    names = await LeadRepository(uow).names_in_block(company_key(company_norm))
+    key = company_key(company_norm)
+    blocks: dict[str, list[tuple[str, str, str]]] | None = uow.session.info.get(_BLOCKS)
+    names = blocks.get(key) if blocks is not None else None
+    if names is None:
+        names = await LeadRepository(uow).names_in_block(key)
+        if blocks is not None:
+            blocks[key] = names
     return dedupe.similar_companies(company_norm, names, threshold)
 
 

@@ -167,8 +167,12 @@ async def _import_batch(
 ) -> list[intake.IntakeResult | SalesopsError]:
     """Each row in its own savepoint: a rejected row is rolled back alone, with its error."""
     out: list[intake.IntakeResult | SalesopsError] = []
+    intake.keep_blocks(uow)
     for i, lead in enumerate(leads, start):
-        out.append(await _import_one(uow, who, request, lead, i, at))
+        res = await _import_one(uow, who, request, lead, i, at)
+        if not isinstance(res, SalesopsError):
+            intake.remember(uow, res)
+        out.append(res)
     return out
 
 
