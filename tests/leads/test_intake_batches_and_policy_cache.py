@@ -108,3 +108,23 @@ async def test_a_save_rolled_back_is_never_served_from_the_cache(leads: Leads, k
     assert doc.version == 1
     assert doc.exact_match_action == policies_pb2.DEDUPE_ACTION_MERGE
     assert doc.company_similarity_threshold == pytest.approx(0.5)
+
+
+async def test_a_similar_company_created_earlier_in_the_same_batch_is_flagged(leads: Leads) -> None:
+    await leads.call(
+        "CreateLead", pb.CreateLeadRequest(lead=hot_lead(phone="13800007000", company="Zenith Motors"))
+    )
+    rows = [
+        pb.ImportLeadRow(row_ref="a", lead=hot_lead(phone="13800007001", company="Quartz Dynamics")),
+        pb.ImportLeadRow(row_ref="bad", lead=hot_lead(phone="12", company="Quartz Dynamic")),
+        pb.ImportLeadRow(row_ref="b", lead=hot_lead(phone="13800007002", company="Quartz Dynamic")),
+        pb.ImportLeadRow(row_ref="c", lead=hot_lead(phone="13800007003", company="Zenith Motor")),
+    ]
+    out = await _import(leads, pb.ImportLeadsRequest(import_id="IMP-SIMILAR", rows=rows))
+    a, bad, b, c = out.results
+    assert bad.outcome == pb.INTAKE_OUTCOME_REJECTED
+    # Row b sees row a (created in this batch), and only it: the rejected row left nothing behind.
+    assert b.outcome == pb.INTAKE_OUTCOME_CREATED_FLAGGED
+    assert [m.lead_id for m in b.duplicate_candidates] == [a.lead_id]
+    assert c.outcome == pb.INTAKE_OUTCOME_CREATED_FLAGGED  # and the lead stored before the batch
+    assert len(c.duplicate_candidates) == 1
