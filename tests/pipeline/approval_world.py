@@ -126,8 +126,8 @@ async def seed_profiles(w: World) -> None:
 
 
 @pytest.fixture
-async def world(sqlite_url: str, temporal_skipping: WorkflowEnvironment) -> AsyncIterator[World]:
-    db = Database(sqlite_url, pool_size=30)
+async def world(database_url: str, temporal_skipping: WorkflowEnvironment) -> AsyncIterator[World]:
+    db = Database(database_url, pool_size=30)
     await upgrade_to_head("pipeline", db)
     queue = f"pipeline-approvals-{uuid.uuid4().hex[:8]}"
     acts = ApprovalActivities(db)
