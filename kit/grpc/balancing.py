@@ -50,8 +50,10 @@ RETRY_BACKOFF_SECONDS = (0.05, 0.2)
 # Per connection, not per channel: each channel gets its own connections (the gateway opens
 # several channels per backend to spread load over more HTTP/2 connections).
 BASE_OPTIONS: list[tuple[str, Any]] = [
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
+    # A replica whose machine vanished (no RST: link down, power off) is given up after at
+    # most 10 + 5 s, so round_robin stops picking it; servers accept pings every 5 s.
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.max_receive_message_length", 8 * 1024 * 1024),
     ("grpc.enable_retries", 1),

@@ -34,7 +34,8 @@ def server_options(settings: GrpcSettings) -> list[tuple[str, Any]]:
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.keepalive_time_ms", settings.keepalive_time_ms),
         ("grpc.keepalive_timeout_ms", settings.keepalive_timeout_ms),
-        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        # Clients ping every 10 s to find dead peers (kit.grpc.balancing): allow it with margin.
+        ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
         # Connections end after this age (GOAWAY, calls in flight get the grace): clients then
