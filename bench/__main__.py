@@ -41,6 +41,7 @@ SUITES: dict[str, Entry] = {
     "notify": Entry("bench.bench_notify:suite", 300, None),
     "leads_routing": Entry("bench.leads_verdicts:routing", 120, 20),
     "leads_intake": Entry("bench.leads_verdicts:intake", 1500, None),
+    "leads_mixed": Entry("bench.leads_verdicts:mixed", 300, None),
     "leads_sla": Entry("bench.bench_sla:suite", 900, 100),
     "pipeline": Entry("bench.bench_pipeline:suite", 900, 30),
     "capacity": Entry("bench.capacity:suite", 900, None),
