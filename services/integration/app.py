@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kit.runtime import ServiceSpec
-from services.integration import api, store
+from services.integration import api, seed, store
 
 SPEC = ServiceSpec(
     name="integration",
@@ -11,4 +11,6 @@ SPEC = ServiceSpec(
     outbox=store.outbox,
     processed_events=store.processed_events,
     servicers=api.registrations,
+    # A loopback "demo finance / ERP" connector, enabled, mapping payments, invoices, contracts, shipments.
+    demo_seed=seed.demo_seed,
 )

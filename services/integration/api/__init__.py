@@ -1,7 +1,7 @@
-"""gRPC servicer of the integration service: proto <-> domain, validation, error mapping.
+"""gRPC servicer of the integration service, one module per resource: proto <-> use case, checks; no SQL, no rules.
 
-RPCs not overridden here answer UNIMPLEMENTED (the generated base class), until
-the issue that builds them lands; the contract in protos/ is already complete.
+RPCs not overridden answer UNIMPLEMENTED (the generated base class) until the
+issue that builds them lands; the contract in protos/ is complete.
 """
 
 from __future__ import annotations
@@ -10,11 +10,14 @@ from kit.grpc import diagnostics
 from kit.grpc.server import Registration
 from kit.runtime import Runtime
 from salesops.integration.v1 import integration_service_pb2, integration_service_pb2_grpc
+from services.integration.api.connectors import ConnectorsApi
+from services.integration.api.webhooks import WebhooksApi
 
 
-class IntegrationServiceApi(integration_service_pb2_grpc.IntegrationServiceServicer):
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class IntegrationServiceApi(
+    ConnectorsApi, WebhooksApi, integration_service_pb2_grpc.IntegrationServiceServicer
+):
+    """IntegrationService assembled from its resources' modules."""
 
 
 def registrations(rt: Runtime) -> list[Registration]:

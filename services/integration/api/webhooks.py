@@ -1,0 +1,68 @@
+"""Received webhooks: ingest (the gateway's receiver), read, list, replay (admins)."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from kit.grpc import context as call
+from kit.resources import PageRequest
+from salesops.integration.v1 import integration_service_pb2 as pb
+from salesops.integration.v1 import webhooks_pb2 as wh
+from services.integration import webhooks
+from services.integration.access import require_admin, require_gateway
+from services.integration.api.base import ApiBase, Ctx, now
+from services.integration.presenters import present_webhook
+from services.integration.repositories.webhooks import ReceivedWebhooks, WebhookSearch
+
+
+class WebhooksApi(ApiBase):
+    async def IngestWebhook(self, request: pb.IngestWebhookRequest, context: Ctx) -> pb.IngestWebhookResponse:
+        who = call.principal()
+        require_gateway(who)
+        at = now()
+        row, duplicate = await self.write(who, lambda uow: webhooks.ingest(uow, who, request, at))
+        return pb.IngestWebhookResponse(
+            received_webhook_id=row.received_webhook_id, state=row.state, duplicate=duplicate
+        )
+
+    async def GetReceivedWebhook(
+        self, request: pb.GetReceivedWebhookRequest, context: Ctx
+    ) -> pb.GetReceivedWebhookResponse:
+        who = call.principal()
+        require_admin(who)
+        async with self.read(who) as uow:
+            row = await ReceivedWebhooks(uow).get(request.received_webhook_id)
+        full = request.view == wh.RECEIVED_WEBHOOK_VIEW_FULL
+        return pb.GetReceivedWebhookResponse(received_webhook=present_webhook(who, row, full))
+
+    async def ListReceivedWebhooks(
+        self, request: pb.ListReceivedWebhooksRequest, context: Ctx
+    ) -> pb.ListReceivedWebhooksResponse:
+        who = call.principal()
+        require_admin(who)
+        page = PageRequest.parse(request.page_size, request.page_token)
+        period = request.receive_period
+        search = WebhookSearch(
+            connector_id=request.connector_id,
+            states=list(request.states),
+            external_event_type=request.external_event_type,
+            external_event_id=request.external_event_id,
+            deal_id=request.deal_id,
+            received_from=period.start_time.ToDatetime(tzinfo=UTC) if period.HasField("start_time") else None,
+            received_to=period.end_time.ToDatetime(tzinfo=UTC) if period.HasField("end_time") else None,
+        )
+        async with self.read(who) as uow:
+            found = await ReceivedWebhooks(uow).page(search, page)
+        return pb.ListReceivedWebhooksResponse(
+            received_webhooks=[present_webhook(who, r, False) for r in found.items],
+            next_page_token=found.next_page_token,
+        )
+
+    async def ReplayReceivedWebhook(
+        self, request: pb.ReplayReceivedWebhookRequest, context: Ctx
+    ) -> pb.ReplayReceivedWebhookResponse:
+        who = call.principal()
+        require_admin(who)
+        at = now()
+        row = await self.write(who, lambda uow: webhooks.replay(uow, who, request.received_webhook_id, at))
+        return pb.ReplayReceivedWebhookResponse(received_webhook=present_webhook(who, row, False))

@@ -1,0 +1,75 @@
+"""Every query on received webhooks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, select
+
+from kit.resources import Page, PageRequest, Repository, Sort, query_key
+from services.integration.store import ReceivedWebhookRow
+
+
+@dataclass
+class WebhookSearch:
+    connector_id: str = ""
+    states: list[int] = field(default_factory=list)
+    external_event_type: str = ""
+    external_event_id: str = ""
+    deal_id: str = ""
+    received_from: datetime | None = None
+    received_to: datetime | None = None
+
+    def where(self) -> list[ColumnElement[bool]]:
+        r = ReceivedWebhookRow
+        where: list[ColumnElement[bool]] = []
+        if self.connector_id:
+            where.append(r.connector_id == self.connector_id)
+        if self.states:
+            where.append(r.state.in_(self.states))
+        if self.external_event_type:
+            where.append(r.external_event_type == self.external_event_type)
+        if self.external_event_id:
+            where.append(r.external_event_id == self.external_event_id)
+        if self.deal_id:
+            where.append(r.deal_id == self.deal_id)
+        if self.received_from is not None:
+            where.append(r.received_at >= self.received_from)
+        if self.received_to is not None:
+            where.append(r.received_at < self.received_to)
+        return where
+
+    def key(self) -> Any:
+        return query_key(
+            "received",
+            self.connector_id,
+            sorted(self.states),
+            self.external_event_type,
+            self.external_event_id,
+            self.deal_id,
+            str(self.received_from),
+            str(self.received_to),
+        )
+
+
+class ReceivedWebhooks(Repository[ReceivedWebhookRow]):
+    model, resource, key = ReceivedWebhookRow, "integration.ReceivedWebhook", ("received_webhook_id",)
+
+    async def by_event(self, connector_id: str, external_event_id: str) -> ReceivedWebhookRow | None:
+        """The record of a sender's event id: the idempotency key (unique in the table)."""
+        return await self.session.scalar(
+            select(ReceivedWebhookRow).where(
+                ReceivedWebhookRow.connector_id == connector_id,
+                ReceivedWebhookRow.external_event_id == external_event_id,
+            )
+        )
+
+    async def page(self, search: WebhookSearch, page: PageRequest) -> Page[ReceivedWebhookRow]:
+        # Documented order: newest first, id as tie-breaker.
+        order = [
+            Sort(ReceivedWebhookRow.received_at, descending=True),
+            Sort(ReceivedWebhookRow.received_webhook_id, descending=True),
+        ]
+        return await self.list(search.where(), order, page, query=search.key())
