@@ -11,6 +11,7 @@ grpc.health.v1 SERVING against a real Redis and a real Temporal server.
 
 from __future__ import annotations
 
+import fcntl
 import fnmatch
 import os
 import secrets
@@ -41,8 +42,8 @@ IMAGE = ROOT / "deploy" / "image"
 
 
 def image_test(test: Callable[..., None]) -> Callable[..., None]:
-    """Slow; on one xdist worker (the prefix is built once per worker); the build may take
-    minutes on a loaded machine (about 1 on an idle one), so a longer timeout than the suite's."""
+    """Slow: the build may take minutes on a loaded machine (about 1 on an idle one), hence a
+    longer timeout than the suite's; grouped on one xdist worker where the mark works."""
     marked: Callable[..., None] = pytest.mark.slow(
         pytest.mark.xdist_group("image")(pytest.mark.timeout(1500)(test))
     )
@@ -93,17 +94,33 @@ def run_script(script: str, *args: Path, cwd: Path) -> None:
     assert done.returncode == 0, f"{script} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The image's /opt/salesops, built here from the build context."""
-    base = tmp_path_factory.mktemp("image")
-    context, wheels, prefix = base / "context", base / "wheels", base / "prefix"
-    assert build_context(context) > 50
-    assert not (context / "tests").exists() and not (context / ".venv").exists()
-    run_script("build-wheels.sh", context, wheels, cwd=base)
-    run_script("install.sh", wheels, prefix, cwd=base)
-    yield prefix
-    shutil.rmtree(base, ignore_errors=True)
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The image's /opt/salesops, built here from the build context, once per test run.
+
+    xdist workers share it: the first to take the lock builds, the others wait and reuse
+    (the xdist_group mark does not keep tests on one worker with this pytest). Build
+    context and wheels are removed once installed; pytest's temporary-directory
+    retention removes the prefix with old runs.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of this run
+    base, prefix = root / "salesops-image", root / "salesops-image" / "prefix"
+    with (root / "salesops-image.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (base / "installed").exists():
+            shutil.rmtree(base, ignore_errors=True)
+            context, wheels = base / "context", base / "wheels"
+            context.mkdir(parents=True)
+            assert build_context(context) > 50
+            assert not (context / "tests").exists() and not (context / ".venv").exists()
+            run_script("build-wheels.sh", context, wheels, cwd=base)
+            run_script("install.sh", wheels, prefix, cwd=base)
+            shutil.rmtree(context)
+            shutil.rmtree(wheels)
+            (base / "installed").touch()
+    return prefix
 
 
 def _stages() -> dict[str, list[str]]:
