@@ -195,11 +195,12 @@ def test_frozen_commit_counts_as_best_case_and_omitted_stays_out_of_weighted() -
     assert fc.group_key(fc.Level.TEAM, "r1", "east/sh/team-a/x") == ("east/sh/team-a", "east/sh/team-a")
 
 
-@pytest.mark.parametrize("level", [fc.Level.REGION, fc.Level.CITY, fc.Level.TEAM])
-async def test_the_sql_org_prefix_cuts_paths_like_the_domain(pipeline: Pipeline, level: fc.Level) -> None:
-    """GetForecast groups at the level in SQL: the cut must be the domain's, on either database."""
+async def test_the_sql_org_prefix_cuts_paths_like_the_domain(pipeline: Pipeline) -> None:
+    """GetForecast groups at the level in SQL: the cut must be the domain's, on either database, and
+    each level its own statement (one engine, so a statement cached for one depth cannot serve another)."""
     paths = ["east", "east/team-a", "east/ningbo/team-b", "west/x/y/z", "a-b.c/d_e"]
-    stmt = select(*(org_prefix(literal(p), level.value) for p in paths))
-    async with pipeline.db.engine.connect() as conn:
-        got = list((await conn.execute(stmt)).one())
-    assert got == [fc.group_key(level, "", p)[1] for p in paths]
+    for level in (fc.Level.TEAM, fc.Level.REGION, fc.Level.CITY, fc.Level.TEAM):
+        stmt = select(*(org_prefix(literal(p), level.value) for p in paths))
+        async with pipeline.db.engine.connect() as conn:
+            got = list((await conn.execute(stmt)).one())
+        assert got == [fc.group_key(level, "", p)[1] for p in paths], level

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, func, literal, select
+from sqlalchemy import ColumnElement, String, func, literal, literal_column, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -28,14 +28,20 @@ class org_prefix(FunctionElement[str]):
     inherit_cache = True
 
     def __init__(self, column: Any, depth: int) -> None:
-        self.depth = depth
-        super().__init__(column)
+        # The depth rides as a literal clause: part of the statement cache key (two levels never
+        # share a compiled statement) and never a bound parameter.
+        super().__init__(column, literal_column(str(int(depth))))
+
+
+def _parts(element: org_prefix, compiler: SQLCompiler, **kw: Any) -> tuple[str, int]:
+    column, depth = list(element.clauses)
+    return compiler.process(column, **kw), int(str(depth))
 
 
 @compiles(org_prefix)
 def _prefix_pg(element: org_prefix, compiler: SQLCompiler, **kw: Any) -> str:
-    col = compiler.process(next(iter(element.clauses)), **kw)
-    parts = [f"split_part({col}, '/', {i})" for i in range(1, element.depth + 1)]
+    col, depth = _parts(element, compiler, **kw)
+    parts = [f"split_part({col}, '/', {i})" for i in range(1, depth + 1)]
     if len(parts) == 1:
         return parts[0]
     return "rtrim(" + " || '/' || ".join(parts) + ", '/')"
@@ -45,9 +51,10 @@ def _prefix_pg(element: org_prefix, compiler: SQLCompiler, **kw: Any) -> str:
 def _prefix_sqlite(element: org_prefix, compiler: SQLCompiler, **kw: Any) -> str:
     # The position of the depth-th slash of path || '/', found one segment at a time (a missing
     # segment leaves the position where it was, so a shorter path comes back whole).
-    s = f"({compiler.process(next(iter(element.clauses)), **kw)} || '/')"
+    col, depth = _parts(element, compiler, **kw)
+    s = f"({col} || '/')"
     pos = f"instr({s}, '/')"
-    for _ in range(element.depth - 1):
+    for _ in range(depth - 1):
         pos = f"({pos} + instr(substr({s}, {pos} + 1), '/'))"
     return f"substr({s}, 1, {pos} - 1)"
 
