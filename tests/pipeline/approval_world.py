@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -198,3 +198,44 @@ def actions(a: ap.Approval) -> list[tuple[str, str, str]]:
         )
         for x in a.history
     ]
+
+
+async def seed_approval_lists(db: Database, call: Callable[..., Awaitable[Any]]) -> None:
+    """Rows for the paging property: flows, delegations, and approvals projected as their workflow would
+    (ties in submit time on purpose; some wait on the admin), in demo and in another tenant."""
+    from services.pipeline import approvals
+    from services.pipeline.domain import approvals as d
+    from services.pipeline.store import transactions
+
+    for n in range(6):
+        flow = contract_flow(f"flow_{n}")
+        flow.kind = ap.APPROVAL_KIND_CONTRACT if n % 2 else ap.APPROVAL_KIND_DISCOUNT
+        for tenant in ("demo", "acme"):
+            await call("CreateApprovalFlow", pb.CreateApprovalFlowRequest(approval_flow=flow), tenant=tenant)
+    base = datetime(2026, 1, 5, tzinfo=UTC)
+    for n in range(5):
+        leave = ap.ApprovalDelegation(user_id=f"m{n % 2}", delegate_user_id="m5")
+        leave.start_time.FromDatetime(base + timedelta(days=n % 3))
+        leave.end_time.FromDatetime(base + timedelta(days=10))
+        await call("CreateApprovalDelegation", pb.CreateApprovalDelegationRequest(approval_delegation=leave))
+    steps = [d.StepDef("legal", "Legal", quorum="ANY")]
+    for n in range(7):
+        for tenant in ("demo", "acme") if n == 0 else ("demo",):
+            run = d.Run(
+                approval_id=f"A{n}",
+                tenant=tenant,
+                flow_id="flow_0",
+                flow_version=1,
+                kind="CONTRACT" if n % 3 else "DISCOUNT",
+                title=f"Approval {n}",
+                deal_id="",
+                deal_owner="",
+                org_path="",
+                requester="rep-a1",
+                submit_time=(base + timedelta(hours=n % 3)).isoformat(timespec="microseconds"),
+                steps_def=steps,
+                facts=d.Facts(),
+            )
+            d.start(run, run.submit_time, "rep-a1")
+            d.activate(run, "legal", d.Opening(["admin"] if n != 6 else ["m1"]), run.submit_time)
+            await transactions(db).run(tenant, lambda uow, run=run: approvals.project(uow, run, []))

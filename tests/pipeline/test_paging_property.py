@@ -21,6 +21,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from kit.auth import Principal
 from salesops.common.v1.types_pb2 import AttachmentRef, Money
 from salesops.pipeline.v1 import (
+    approval_pb2,
     deal_pb2,
     forecast_pb2,
     pipeline_service_pb2,
@@ -33,6 +34,7 @@ from services.pipeline import seed_history
 from services.pipeline.convert import date_proto
 from services.pipeline.domain.accuracy import LockPoint
 from services.pipeline.store import transactions
+from tests.pipeline.approval_world import seed_approval_lists
 from tests.pipeline.conftest import Pipeline
 from tests.pipeline.helpers import create, field_gated_model, in_days, mask, new_deal, refused, use_model
 from tests.pipeline.test_health import seed_anomalies
@@ -40,11 +42,7 @@ from tests.pipeline.test_reconciliation import seed_paging
 
 SERVICE = pipeline_service_pb2.DESCRIPTOR.services_by_name["PipelineService"]
 LIST_RPCS = sorted(m.name for m in SERVICE.methods if m.name.startswith("List"))
-NOT_BUILT = {
-    "ListApprovalFlows",
-    "ListApprovals",
-    "ListMyPendingApprovals",
-}
+NOT_BUILT: set[str] = set()
 AMOUNTS = [300, 100, 200, 100, 200, 200, 50]  # ties on purpose
 
 
@@ -103,6 +101,7 @@ async def seed(pipeline: Pipeline) -> None:
             "TakeForecastSnapshot", pb.TakeForecastSnapshotRequest(period=month), tenant=tenant
         )
     await seed_calls(pipeline)
+    await seed_approval_lists(pipeline.db, pipeline.call)  # flows, delegations, projected approvals
     model = field_gated_model()
     for n in range(4):  # stage model versions 2..5
         model.stages[0].display_name = f"First contact v{n}"
@@ -304,6 +303,36 @@ QUERIES: dict[str, Query] = {
         lambda b: b.key,
         lambda b: b.key,
         lambda r: setattr(r, "period_count", 5),
+    ),
+    "ListApprovalFlows": Query(
+        lambda: pb.ListApprovalFlowsRequest(),
+        "approval_flows",
+        lambda f: f.flow_id,
+        lambda f: f.flow_id,
+        lambda r: setattr(r, "kind", approval_pb2.APPROVAL_KIND_DISCOUNT),
+    ),
+    "ListApprovalDelegations": Query(
+        lambda: pb.ListApprovalDelegationsRequest(),
+        "approval_delegations",
+        lambda x: x.delegation_id,
+        lambda x: ((-x.start_time.seconds, -x.start_time.nanos), x.delegation_id),
+        lambda r: setattr(r, "user_id", "m1"),
+    ),
+    "ListApprovals": Query(
+        lambda: pb.ListApprovalsRequest(),
+        "approvals",
+        lambda a: a.approval_id,
+        lambda a: ((-a.submit_time.seconds, -a.submit_time.nanos), a.approval_id),
+        lambda r: setattr(r, "order_by", "submit_time"),
+        has_total=True,
+    ),
+    "ListMyPendingApprovals": Query(
+        lambda: pb.ListMyPendingApprovalsRequest(),
+        "items",
+        lambda i: i.approval.approval_id,
+        lambda i: ((i.approval.submit_time.seconds, i.approval.submit_time.nanos), i.approval.approval_id),
+        lambda r: setattr(r, "kind", approval_pb2.APPROVAL_KIND_DISCOUNT),
+        has_total=True,
     ),
     "ListStageModelVersions": Query(
         lambda: pb.ListStageModelVersionsRequest(),
