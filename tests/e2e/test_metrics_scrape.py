@@ -102,8 +102,18 @@ def test_series_move_when_calls_are_made(stack: Stack) -> None:
     )
     assert stack.procs[-1].poll() is None and taken
 
-    before = {p: scrape(p) for p in (metrics_a, metrics_b, metrics_gw)}
     with httpx.Client(base_url=f"http://127.0.0.1:{gw}", timeout=30) as client:
+
+        def both_replicas_connected() -> bool:
+            # Until the gateway's connection to a replica is up, round_robin skips it.
+            assert client.get("/v1/leads", headers=auth("sup-a")).status_code == 200
+            return all(
+                value(scrape(p), "grpc_server_handled_total", grpc_method="ListLeads") > 0
+                for p in (metrics_a, metrics_b)
+            )
+
+        eventually(both_replicas_connected)
+        before = {p: scrape(p) for p in (metrics_a, metrics_b, metrics_gw)}
         lead_id = f"01METRICS{uuid.uuid4().hex[:12].upper()}"
         body = {
             "leadId": lead_id,
