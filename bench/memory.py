@@ -78,10 +78,16 @@ def rss_mb(pids: list[int]) -> dict[str, float]:
     return dict(out)
 
 
+async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        (int(line[15:]) for line in head.split(b"\r\n") if line[:15].lower() == b"content-length:"), 0
+    )
+    return int(head[9:12]), await reader.readexactly(length)
+
+
 async def _load(gateway: str, token: str, seconds: float) -> int:
     """Creates, gets and lists through the gateway; returns the number of failed calls."""
-    from bench.bench_gateway import _read_response
-
     host, port = gateway.removeprefix("http://").split(":")
     failed = 0
     conns = [await asyncio.open_connection(host, int(port)) for _ in range(64)]
@@ -94,7 +100,16 @@ async def _load(gateway: str, token: str, seconds: float) -> int:
             i += 1
             if i % 4 == 0:
                 body = json.dumps(
-                    {"contact": {"name": "Mem", "phone": f"+86137{n:03d}{i:05d}"}, "region": "east/shanghai"}
+                    {
+                        "contact": {
+                            "name": "Mem",
+                            "phone": f"+86137{n:03d}{i:05d}",
+                            "email": f"m{n}x{i}@example.com",
+                        },
+                        "company": {"name": f"Memory Co {n} {i}"},
+                        "source": {"channel": "LEAD_CHANNEL_WEB_FORM"},
+                        "region": "east/shanghai",
+                    }
                 ).encode()
                 head = (
                     f"POST /v1/leads HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
@@ -111,14 +126,14 @@ async def _load(gateway: str, token: str, seconds: float) -> int:
                     f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
                 )
             try:
-                status = await asyncio.wait_for(_read_response(reader), 30)
+                status, answer = await asyncio.wait_for(_response(reader), 30)
             except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                 failed += 1
                 return
             if status not in (200, 201):
                 failed += 1
                 if failed <= 3:
-                    print(f"   load call answered {status}", file=sys.stderr)
+                    print(f"   load call answered {status}: {answer[:300]!r}", file=sys.stderr)
 
     await asyncio.gather(*(worker(n, r, w) for n, (r, w) in enumerate(conns)))
     for _, w in conns:
