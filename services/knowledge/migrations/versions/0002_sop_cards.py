@@ -91,7 +91,9 @@ def upgrade() -> None:
         sa.Column("value", sa.String(200), nullable=False),
         sa.PrimaryKeyConstraint("tenant_id", "card_id", "facet", "value", name=op.f("pk_sop_card_facets")),
     )
-    op.create_index("ix_sop_card_facets_tenant_facet_value", "sop_card_facets", ["tenant_id", "facet", "value"])
+    op.create_index(
+        "ix_sop_card_facets_tenant_facet_value", "sop_card_facets", ["tenant_id", "facet", "value"]
+    )
     op.create_table(
         "sop_card_versions",
         sa.Column("tenant_id", sa.String(64), nullable=False),

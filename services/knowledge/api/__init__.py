@@ -1,7 +1,7 @@
-"""gRPC servicer of the knowledge service: proto <-> domain, validation, error mapping.
+"""gRPC servicer of the knowledge service, one module per resource: proto <-> use case, checks; no SQL, no rules.
 
-RPCs not overridden here answer UNIMPLEMENTED (the generated base class), until
-the issue that builds them lands; the contract in protos/ is already complete.
+RPCs not overridden answer UNIMPLEMENTED (the generated base class) until the
+issue that builds them lands; the contract in protos/ is complete.
 """
 
 from __future__ import annotations
@@ -10,11 +10,18 @@ from kit.grpc import diagnostics
 from kit.grpc.server import Registration
 from kit.runtime import Runtime
 from salesops.knowledge.v1 import knowledge_service_pb2, knowledge_service_pb2_grpc
+from services.knowledge.api.cards import CardsApi
+from services.knowledge.api.search import SearchApi
+from services.knowledge.api.settings import SettingsApi
 
 
-class KnowledgeServiceApi(knowledge_service_pb2_grpc.KnowledgeServiceServicer):
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class KnowledgeServiceApi(
+    CardsApi,
+    SearchApi,
+    SettingsApi,
+    knowledge_service_pb2_grpc.KnowledgeServiceServicer,
+):
+    """KnowledgeService assembled from its resources' modules."""
 
 
 def registrations(rt: Runtime) -> list[Registration]:

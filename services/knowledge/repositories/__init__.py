@@ -1,0 +1,1 @@
+"""Every SQL query of the knowledge service, one module per aggregate."""
