@@ -106,30 +106,39 @@ def main() -> None:
     names = args.suites or list(SUITES)
     started = time.time()
     reports: list[SuiteReport] = []
+    RESULTS.mkdir(exist_ok=True)
+    suffix = "-quick" if args.quick else ""
+    out = RESULTS / f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}{suffix}.json"
+
+    def write() -> dict[str, object]:
+        """After every suite: an interrupted run still leaves what it measured."""
+        doc = {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "seconds": round(time.time() - started, 1),
+            "quick": args.quick,
+            "complete": len(reports) == len(names),
+            "machine": machine(),
+            "suites": [r.to_json() for r in reports],
+            "markdown": markdown(reports),
+        }
+        out.write_text(json.dumps(doc, indent=2))
+        return doc
+
     for name in names:
         entry = SUITES[name]
         deadline = entry.quick_deadline_s if args.quick else entry.deadline_s
         if deadline is None:
             reports.append(SuiteReport(name, "skipped", 0.0, error="not in --quick"))
+            write()
             continue
         print(f"== {name} (deadline {deadline:.0f} s)", flush=True)
         rep = run_suite(name, args.quick, deadline)
         print(f"   {rep.status} in {rep.seconds:.0f} s {rep.error}", flush=True)
         reports.append(rep)
+        write()
     print()
     print(table(reports))
-    RESULTS.mkdir(exist_ok=True)
-    suffix = "-quick" if args.quick else ""
-    doc = {
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        "seconds": round(time.time() - started, 1),
-        "quick": args.quick,
-        "machine": machine(),
-        "suites": [r.to_json() for r in reports],
-        "markdown": markdown(reports),
-    }
-    out = RESULTS / f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}{suffix}.json"
-    out.write_text(json.dumps(doc, indent=2))
+    doc = write()
     if not args.suites:
         (RESULTS / f"latest{suffix}.json").write_text(json.dumps(doc, indent=2))
     print(f"\nwritten to {out.relative_to(RESULTS.parent.parent)} in {doc['seconds']} s")
