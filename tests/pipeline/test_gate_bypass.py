@@ -12,10 +12,12 @@ from datetime import date, timedelta
 from typing import Any
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2  # type: ignore[import-untyped]
 
 from salesops.common.v1.types_pb2 import AttachmentRef
 from salesops.pipeline.v1 import (
+    approval_pb2,
     customer_pb2,
     deal_pb2,
     forecast_pb2,
@@ -47,7 +49,7 @@ ADMIN_ONLY = ("UpdateStageModel", "UpdatePipelineSettings", "UpdateMemberProfile
 AS_ADMIN = frozenset(
     ("UpdateStageModel", "UpdatePipelineSettings", "UpdateMemberProfile", "IngestFinanceFacts")
     + ("CreateTarget", "UpdateTarget")
-)
+) | {"CreateApprovalFlow", "UpdateApprovalFlow"}
 
 
 def _monday() -> date_pb2.Date:
@@ -173,7 +175,49 @@ ATTEMPTS: dict[str, Callable[[deal_pb2.Deal], Any]] = {
     "ResolveReconciliationIssue": lambda d: pb.ResolveReconciliationIssueRequest(
         issue_id="none", resolution=reconciliation_pb2.RECONCILIATION_RESOLUTION_EXPLAINED, note="x"
     ),
+    # Approvals decide nothing about stages themselves: a flow, a request (no flow matches here), actions
+    # on an approval that does not exist, a leave; none of them moves the deal.
+    "CreateApprovalFlow": lambda d: pb.CreateApprovalFlowRequest(approval_flow=_flow()),
+    "UpdateApprovalFlow": lambda d: pb.UpdateApprovalFlowRequest(
+        approval_flow=_flow(), update_mask=mask("priority")
+    ),
+    "CreateApproval": lambda d: pb.CreateApprovalRequest(
+        approval=approval_pb2.Approval(
+            approval_id="AP-G", kind=approval_pb2.APPROVAL_KIND_DISCOUNT, deal_id=d.deal_id, title="G"
+        )
+    ),
+    "ApproveApprovalStep": lambda d: pb.ApproveApprovalStepRequest(approval_id="none"),
+    "RejectApprovalStep": lambda d: pb.RejectApprovalStepRequest(approval_id="none", comment="x"),
+    "ReturnApprovalStep": lambda d: pb.ReturnApprovalStepRequest(approval_id="none", comment="x"),
+    "DelegateApprovalStep": lambda d: pb.DelegateApprovalStepRequest(
+        approval_id="none", delegate_user_id="x"
+    ),
+    "ResubmitApproval": lambda d: pb.ResubmitApprovalRequest(approval_id="none"),
+    "CancelApproval": lambda d: pb.CancelApprovalRequest(approval_id="none"),
+    "CreateApprovalDelegation": lambda d: pb.CreateApprovalDelegationRequest(
+        approval_delegation=approval_pb2.ApprovalDelegation(
+            delegate_user_id="sup-a", start_time=d.audit.create_time, end_time=Timestamp(seconds=4102444800)
+        )
+    ),
 }
+
+
+def _flow() -> approval_pb2.ApprovalFlow:
+    step = approval_pb2.ApprovalStepDefinition(
+        step_key="gm",
+        display_name="GM",
+        mode=approval_pb2.STEP_MODE_APPROVAL,
+        approvers=approval_pb2.ApproverSelector(
+            type=approval_pb2.APPROVER_SELECTOR_TYPE_USERS, user_ids=["admin"]
+        ),
+    )
+    return approval_pb2.ApprovalFlow(
+        flow_id="contract_g",
+        display_name="G",
+        kind=approval_pb2.APPROVAL_KIND_CONTRACT,
+        steps=[step],
+        priority=1,
+    )
 
 
 def test_every_write_rpc_is_tried() -> None:
@@ -209,3 +253,8 @@ async def test_no_write_path_moves_a_deal_past_a_gate_it_does_not_pass(pipeline:
     assert {
         n: outcomes[n] for n in ("CreateTarget", "UpdateTarget", "SignTarget", "CreateTargetCalibration")
     } == {n: "OK" for n in ("CreateTarget", "UpdateTarget", "SignTarget", "CreateTargetCalibration")}
+    assert {
+        n: outcomes[n] for n in ("CreateApprovalFlow", "UpdateApprovalFlow", "CreateApprovalDelegation")
+    } == {n: "OK" for n in ("CreateApprovalFlow", "UpdateApprovalFlow", "CreateApprovalDelegation")}
+    assert outcomes["CreateApproval"] == "FAILED_PRECONDITION"  # no DISCOUNT flow: nothing started
+    assert outcomes["ApproveApprovalStep"] == outcomes["CancelApproval"] == "NOT_FOUND"
