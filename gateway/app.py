@@ -34,6 +34,7 @@ from gateway.comments import load_comments
 from gateway.config import GatewaySettings
 from gateway.docs_page import DOCS_HTML, docs_static_dir
 from gateway.health import BackendHealth
+from gateway.hooks import HookReceiver, is_hook
 from gateway.idempotency import IdempotencyStore
 from gateway.metrics import GatewayMetrics
 from gateway.openapi import build_openapi
@@ -177,13 +178,17 @@ def create_app(
     )
     app.router.redirect_slashes = False  # `/docs/` is not `/docs`: no redirect that guesses a route
     fixed = {"/healthz", "/readyz", "/openapi.json", "/docs", BATCH_PATH}
+    hooks = HookReceiver(gateway)
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
         # REST calls skip Starlette's routing and middleware layers: they are the hot path.
         if scope["type"] == "http" and scope["path"] not in fixed and not scope["path"].startswith("/docs/"):
             request = Request(scope, receive)
             try:
-                response = await gateway.handle(request)
+                # The webhook receiver is the one path without bearer auth (gateway/hooks.py).
+                response = await (
+                    hooks.handle(request) if is_hook(scope["path"]) else gateway.handle(request)
+                )
             except Exception:
                 access_log.exception("unhandled error", extra={"request_id": request.state.request_id})
                 response = internal_error(request.state.request_id)

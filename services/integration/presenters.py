@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any, cast
 
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
@@ -32,6 +33,17 @@ def ts(at: datetime | None) -> Timestamp | None:
     return out
 
 
+def stamp(at: datetime) -> Timestamp:
+    out = Timestamp()
+    out.FromDatetime(at)
+    return out
+
+
+def enum(value: int) -> Any:
+    """A stored enum number as the stubs' ValueType (columns hold plain integers)."""
+    return cast(Any, value)
+
+
 def hook_path(tenant: str, connector_id: str) -> str:
     return HOOK_PATH.format(tenant=tenant, connector_id=connector_id)
 
@@ -42,25 +54,25 @@ class ConnectorPresenter:
         msg.connector_id, msg.display_name, msg.kind, msg.provider = (
             row.connector_id,
             row.display_name,
-            row.kind,
+            enum(row.kind),
             row.provider,
         )
         msg.ClearField("secrets")
         msg.secret_names.extend(sorted(json.loads(row.sealed_secrets or "{}")))
         if row.secrets_updated_at is not None:
-            msg.secrets_update_time.CopyFrom(ts(row.secrets_updated_at))
+            msg.secrets_update_time.CopyFrom(stamp(row.secrets_updated_at))
         if msg.HasField("inbound"):
             msg.inbound.signing_secret = ""
             msg.inbound.signing_secret_hint = row.signing_secret_hint
             # Relative to the gateway: the deployment's public host is prefixed by whoever shows it.
             msg.inbound.endpoint_url = hook_path(row.tenant_id, row.connector_id)
-        msg.state, msg.health = row.state, row.health
+        msg.state, msg.health = enum(row.state), enum(row.health)
         if row.last_test:
             msg.last_test.CopyFrom(c.ConnectionTestResult.FromString(row.last_test))
         if row.last_success_at is not None:
-            msg.last_success_time.CopyFrom(ts(row.last_success_at))
+            msg.last_success_time.CopyFrom(stamp(row.last_success_at))
         if row.last_error_at is not None:
-            msg.last_error_time.CopyFrom(ts(row.last_error_at))
+            msg.last_error_time.CopyFrom(stamp(row.last_error_at))
         msg.last_error = row.last_error
         msg.etag = str(row.version)
         msg.audit.CopyFrom(
@@ -82,8 +94,8 @@ def present_webhook(viewer: Principal, row: ReceivedWebhookRow, full: bool) -> w
         external_event_type=row.external_event_type,
         signature_time=ts(row.signature_time),
         receive_time=ts(row.received_at),
-        verification=row.verification,
-        state=row.state,
+        verification=enum(row.verification),
+        state=enum(row.state),
         duplicate_count=row.duplicate_count,
         attempt_count=row.attempt_count,
         process_time=ts(row.processed_at),

@@ -55,6 +55,8 @@ SPEC = ServiceSpec(
     consumers=(
         # Converted leads become deals (idempotent: one deal per lead); follow-ups feed the customer view.
         consumers.LEADS_CONSUMER,
+        # Integration's payments, contracts, invoices and shipments: the same ingest as IngestFinanceFacts.
+        consumers.INTEGRATION_CONSUMER,
         # Pipeline's own fact and outcome events arm each deal's reconciliation timer.
         reconciliation_activities.RECONCILIATION_CONSUMER,
         # Deal events wake the tenant's discipline timer; leads' first responses feed process health.

@@ -38,7 +38,10 @@ async def ready(integration: Integration, conn: c.Connector | None = None) -> No
 async def send(
     integration: Integration, req: pb.IngestWebhookRequest, tenant: str = "demo"
 ) -> pb.IngestWebhookResponse:
-    return await integration.call_with(service_token(tenant), "IngestWebhook", req)
+    answer: pb.IngestWebhookResponse = await integration.call_with(
+        service_token(tenant), "IngestWebhook", req
+    )
+    return answer
 
 
 async def refused(

@@ -11,7 +11,7 @@ from salesops.integration.v1 import webhooks_pb2 as wh
 from services.integration import webhooks
 from services.integration.access import require_admin, require_gateway
 from services.integration.api.base import ApiBase, Ctx, now
-from services.integration.presenters import present_webhook
+from services.integration.presenters import enum, present_webhook
 from services.integration.repositories.webhooks import ReceivedWebhooks, WebhookSearch
 
 
@@ -22,7 +22,7 @@ class WebhooksApi(ApiBase):
         at = now()
         row, duplicate = await self.write(who, lambda uow: webhooks.ingest(uow, who, request, at))
         return pb.IngestWebhookResponse(
-            received_webhook_id=row.received_webhook_id, state=row.state, duplicate=duplicate
+            received_webhook_id=row.received_webhook_id, state=enum(row.state), duplicate=duplicate
         )
 
     async def GetReceivedWebhook(

@@ -21,7 +21,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
-from google.type.date_pb2 import Date
+from google.type.date_pb2 import Date  # type: ignore[import-untyped]
 
 from salesops.common.v1.types_pb2 import Money
 from salesops.integration.v1 import connector_pb2 as c
@@ -107,7 +107,7 @@ def _money(data: Mapping[str, Any], key: str = "amount_minor") -> Money:
 
 
 def _ref(
-    connector_id: str, provider: str, kind: int, external_id: str, number: str = ""
+    connector_id: str, provider: str, kind: Any, external_id: str, number: str = ""
 ) -> c.ExternalReference:
     return c.ExternalReference(
         connector_id=connector_id,
