@@ -13,16 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kit.auth import Principal
-from kit.errors import FailedPrecondition, InvalidArgument, PreconditionViolation
+from kit.errors import FailedPrecondition, InvalidArgument, NotFound, PreconditionViolation
 from kit.resources import UnitOfWork
 from salesops.pipeline.v1 import deal_pb2, events_pb2, stage_model_pb2, types_pb2
-from services.pipeline import criteria, discipline, events, gating, stage_models
+from services.pipeline import access, criteria, discipline, events, gating, stage_models
 from services.pipeline.convert import aware, bounded_text
 from services.pipeline.documents import body_of, deal_of, tracked
 from services.pipeline.domain import history
 from services.pipeline.domain import stages as s
 from services.pipeline.domain.gates import DealFacts
 from services.pipeline.presenters import review_proto
+from services.pipeline.repositories import gate_inputs
 from services.pipeline.repositories.approvals import Approvals
 from services.pipeline.repositories.deals import OPEN, Deals
 from services.pipeline.repositories.history import DealChanges
@@ -130,10 +131,14 @@ async def _enter(
 async def check_gate(
     uow: UnitOfWork, who: Principal, deal_id: str, to_stage_id: str, to_won: bool, at: datetime
 ) -> deal_pb2.GateReview:
-    """The dry run: the same review a move would get, recorded nowhere."""
-    row = await Deals(uow).visible(who, deal_id)
-    _, model = await stage_models.domain_model(uow)
-    facts = await _facts(uow, model, row)
+    """The dry run: the same review a move would get, recorded nowhere. One read-only statement
+    fetches the deal and every fact the gates look at; the parsed model is reused while its version holds."""
+    found = await gate_inputs.read(uow, deal_id, stage_models.STORE.document)
+    if found is None or not access.can_view(who, found.deal.owner_user_id, found.deal.org_path):
+        raise NotFound(Deals.resource, deal_id)
+    row = found.deal
+    model = await stage_models.engine_model_at(uow, found.model_version)
+    facts = criteria.facts_of(model, deal_of(row), found.evidence_types, found.approvals)
     target = to_stage_id or s.default_target(model, row.stage_id)
     if to_won or target == s.WON:
         review = s.review_won(model, row.stage_id, facts)

@@ -8,6 +8,9 @@ version they were last evaluated against, and old versions stay readable.
 
 from __future__ import annotations
 
+import weakref
+from typing import Any
+
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from kit.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -127,6 +130,32 @@ async def versions(uow: UnitOfWork, *, below: int | None, limit: int) -> list[sm
 async def domain_model(uow: UnitOfWork) -> tuple[sm.StageModel, s.StageModel]:
     model = await current(uow)
     return model, criteria.model_of(model)
+
+
+# Per database (its pool), tenant -> (version, engine model): a version is written once and never
+# changes, so a reader that already knows the current version (CheckGate reads it beside the deal)
+# skips reading and converting the document. Filled from read-only units of work only (what they
+# read is committed); bounded by starting over.
+_PARSED: weakref.WeakKeyDictionary[Any, dict[str, tuple[int, s.StageModel]]] = weakref.WeakKeyDictionary()
+_PARSED_MAX = 2000
+
+
+async def engine_model_at(uow: UnitOfWork, version: int) -> s.StageModel:
+    """The engine's model of the tenant's current `version` (as just read in this read-only unit of work)."""
+    pool = uow.session.get_bind().engine.pool
+    shared = _PARSED.get(pool)
+    if shared is None:
+        shared = _PARSED[pool] = {}
+    hit = shared.get(uow.tenant)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    model = await current(uow)
+    parsed = criteria.model_of(model)
+    if model.version == version:
+        if len(shared) >= _PARSED_MAX:
+            shared.clear()
+        shared[uow.tenant] = (version, parsed)
+    return parsed
 
 
 def check(model: sm.StageModel) -> None:

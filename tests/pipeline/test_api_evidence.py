@@ -8,7 +8,16 @@ from salesops.common.v1.types_pb2 import AttachmentRef, Money
 from salesops.pipeline.v1 import deal_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from tests.pipeline.conftest import Pipeline
-from tests.pipeline.helpers import create, in_days, mask, new_deal, precondition, refused
+from tests.pipeline.helpers import (
+    create,
+    field_gated_model,
+    in_days,
+    mask,
+    new_deal,
+    precondition,
+    refused,
+    use_model,
+)
 
 
 def evidence(evidence_id: str, kind: str) -> deal_pb2.DealEvidence:
@@ -148,5 +157,37 @@ async def test_evidence_is_checked_and_scoped(pipeline: Pipeline) -> None:
     await refused(pipeline.call("CreateDealEvidence", other, user="rep-a1"), grpc.StatusCode.ALREADY_EXISTS)
     await refused(
         pipeline.call("ListDealEvidence", pb.ListDealEvidenceRequest(deal_id="E2"), user="rep-a2"),
+        grpc.StatusCode.NOT_FOUND,
+    )
+
+
+async def test_check_gate_follows_a_new_model_version_and_new_evidence(pipeline: Pipeline) -> None:
+    """CheckGate reuses the parsed model while its version holds: a saved version is seen at once."""
+    await create(pipeline, new_deal("E3"))
+
+    async def unmet() -> list[str]:
+        req = pb.CheckGateRequest(deal_id="E3", to_stage_id="needs_confirmed")
+        review = (await pipeline.call("CheckGate", req, user="rep-a1")).gate_review
+        return [i.key for i in review.items if not i.satisfied]
+
+    assert await unmet() == ["meeting_minutes"]
+    await use_model(pipeline, field_gated_model())
+    assert await unmet() == ["next_step"]
+    await pipeline.call(
+        "UpdateDeal",
+        pb.UpdateDealRequest(
+            deal=deal_pb2.Deal(deal_id="E3", next_step="demo"), update_mask=mask("next_step")
+        ),
+        user="rep-a1",
+    )
+    assert await unmet() == []
+    await attach(pipeline, "E3", "ev-3", "meeting_minutes")  # evidence of a kind the gate no longer asks
+    assert await unmet() == []
+    await refused(
+        pipeline.call("CheckGate", pb.CheckGateRequest(deal_id="E3"), user="rep-b1"),
+        grpc.StatusCode.NOT_FOUND,
+    )
+    await refused(
+        pipeline.call("CheckGate", pb.CheckGateRequest(deal_id="E3"), tenant="acme"),
         grpc.StatusCode.NOT_FOUND,
     )
