@@ -98,7 +98,8 @@ async def _index(uow: UnitOfWork, card: SopCard) -> None:
     settings = await knowledge_settings.current(uow)
     names = next(((s.name_zh, s.name_en) for s in settings.scenarios if s.key == card.scenario), ("", ""))
     title = tokens(card.title)
-    labels = tokens(" ".join([card.scenario.replace("_", " "), *names, *card.tags]))
+    # Labels are a set: the scenario's key and its two names often repeat a word.
+    labels = list(dict.fromkeys(tokens(" ".join([card.scenario.replace("_", " "), *names, *card.tags]))))
     body: list[str] = tokens(card.summary)
     for action in card.must_do_actions:
         body += tokens(action.text) + tokens(action.example)

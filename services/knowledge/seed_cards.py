@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Chinese text uses full-width punctuation on purpose)
 """The demo SOP cards: 24 cards over three industries and the demo stage model, in Chinese and English.
 
 Data only (seed.py writes them through the API). Stage ids are those of the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -50,6 +51,12 @@ class Knowledge:
 
 @pytest.fixture
 async def knowledge(database_url: str) -> AsyncIterator[Knowledge]:
+    async with running_knowledge(database_url) as k:
+        yield k
+
+
+@asynccontextmanager
+async def running_knowledge(database_url: str) -> AsyncIterator[Knowledge]:
     db = Database(database_url, pool_size=10)
     await upgrade_to_head("knowledge", db)
     settings = GrpcSettings(

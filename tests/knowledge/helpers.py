@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Chinese text uses full-width punctuation on purpose)
 """Small builders shared by the knowledge tests."""
 
 from __future__ import annotations
