@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Chinese text uses full-width punctuation on purpose)
 """Bilingual search: Chinese segmented in the application, two-character words, mixed zh / en,
 the tenant's synonyms, filters, ranking and highlighted snippets; the same ids on SQLite and
 PostgreSQL (asserted exactly on each, and side by side over the demo cards)."""
