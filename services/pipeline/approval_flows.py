@@ -175,7 +175,8 @@ def validate(flow: ap.ApprovalFlow, currency: str) -> None:
                 )
     v += [FieldViolation("approval_flow.steps", p) for p in d.order_problems(steps_of(flow))]
     if v:
-        raise InvalidArgument(f"the approval flow has {len(v)} problem(s)", v)
+        said = "; ".join(f"{x.field}: {x.description}" for x in v[:5])
+        raise InvalidArgument(f"the approval flow has {len(v)} problem(s): {said}", v)
 
 
 def document(row: ApprovalFlowRow) -> ap.ApprovalFlow:

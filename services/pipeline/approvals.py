@@ -18,7 +18,7 @@ from google.protobuf.duration_pb2 import Duration
 from kit.auth import Principal
 from kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from kit.resources import UnitOfWork
-from salesops.common.v1.types_pb2 import Money
+from salesops.common.v1.types_pb2 import AttachmentRef, Money
 from salesops.pipeline.v1 import approval_pb2 as ap
 from salesops.pipeline.v1 import events_pb2
 from services.pipeline import access, approval_flows, pipeline_settings, stage_models
@@ -51,7 +51,7 @@ def _struct(form: dict[str, str]) -> struct_pb2.Struct:
     return out
 
 
-def document(run: d.Run, request: ap.Approval | None = None) -> ap.Approval:
+def document(run: d.Run) -> ap.Approval:
     """The Approval message of a run (what GetApproval answers and the projection stores)."""
     a = ap.Approval(
         approval_id=run.approval_id,
@@ -71,8 +71,7 @@ def document(run: d.Run, request: ap.Approval | None = None) -> ap.Approval:
         submit_time=ts(_t(run.submit_time)),
         etag=run.etag,
     )
-    if request is not None:
-        a.attachments.extend(request.attachments)
+    a.attachments.extend(AttachmentRef.FromString(bytes.fromhex(x)) for x in run.facts.attachments)
     if run.complete_time:
         a.complete_time.CopyFrom(ts(_t(run.complete_time)))
     for s in run.steps:

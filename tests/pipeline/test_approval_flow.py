@@ -16,6 +16,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 
 from kit.events import unpack_payload
+from salesops.common.v1.types_pb2 import AttachmentRef
 from salesops.pipeline.v1 import approval_pb2 as ap
 from salesops.pipeline.v1 import events_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
@@ -379,3 +380,44 @@ async def test_the_requester_withdraws_and_an_admin_cancels(world: World) -> Non
     assert await pending(world, "gm-1") == []
     twice = await refused(world, "CancelApproval", pb.CancelApprovalRequest(approval_id="ap-c"), "admin")
     assert twice.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_create_approval_is_idempotent_on_its_id_and_one_flow_runs_once_per_deal(world: World) -> None:
+    await world.flow(contract_flow())
+    await world.deal("big")
+    await world.deal("small", amount_minor=1_000_000)
+    draft = AttachmentRef(uri="s3://contracts/big.pdf", file_name="big.pdf")
+    first = await world.request("ap-1", "big", attachments=[draft])
+    again = await world.request("ap-1", "big", attachments=[draft])
+    assert again.etag == first.etag and list(again.attachments) == [draft]
+    twice = await refused(
+        world,
+        "CreateApproval",
+        pb.CreateApprovalRequest(
+            approval=ap.Approval(approval_id="ap-2", kind=ap.APPROVAL_KIND_CONTRACT, deal_id="big", title="x")
+        ),
+        "rep-a1",
+    )
+    assert twice.code() == grpc.StatusCode.ALREADY_EXISTS
+    # Under the 500,000 trigger no contract flow matches.
+    none = await refused(
+        world,
+        "CreateApproval",
+        pb.CreateApprovalRequest(
+            approval=ap.Approval(
+                approval_id="ap-3", kind=ap.APPROVAL_KIND_CONTRACT, deal_id="small", title="x"
+            )
+        ),
+        "rep-a1",
+    )
+    assert none.code() == grpc.StatusCode.FAILED_PRECONDITION
+    # A deal the caller cannot see cannot be put up for approval.
+    hidden = await refused(
+        world,
+        "CreateApproval",
+        pb.CreateApprovalRequest(
+            approval=ap.Approval(approval_id="ap-4", kind=ap.APPROVAL_KIND_CONTRACT, deal_id="big", title="x")
+        ),
+        "rep-b1",
+    )
+    assert hidden.code() == grpc.StatusCode.NOT_FOUND

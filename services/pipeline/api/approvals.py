@@ -111,7 +111,7 @@ class ApprovalsApi(ApiBase):
             or started.deal_id != run.deal_id
         ):
             raise AlreadyExists(approvals.RESOURCE, run.approval_id)
-        return pb.CreateApprovalResponse(approval=approvals.document(started, request.approval))
+        return pb.CreateApprovalResponse(approval=approvals.document(started))
 
     async def _live(self, who: Principal, approval_id: str) -> tuple[ApprovalRow, d.Run | None]:
         async with self.read(who) as uow:
