@@ -22,7 +22,7 @@ TIMEOUT = 30
 
 
 async def seed_card(
-    stub: knowledge_service_pb2_grpc.KnowledgeServiceStub, md: Metadata, demo: DemoCard
+    stub: knowledge_service_pb2_grpc.KnowledgeServiceAsyncStub, md: Metadata, demo: DemoCard
 ) -> None:
     try:
         card = (await stub.GetSopCard(pb.GetSopCardRequest(card_id=demo.card_id), metadata=md("admin"))).card
@@ -55,7 +55,9 @@ async def seed_card(
 
 async def seed(clients: SeedClients) -> None:
     async with clients.channel("knowledge") as channel:
-        stub = knowledge_service_pb2_grpc.KnowledgeServiceStub(channel)
+        stub: knowledge_service_pb2_grpc.KnowledgeServiceAsyncStub = (
+            knowledge_service_pb2_grpc.KnowledgeServiceStub(channel)  # type: ignore[assignment]
+        )
         for demo in CARDS:
             await seed_card(stub, clients.metadata, demo)
 

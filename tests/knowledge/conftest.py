@@ -33,7 +33,7 @@ def token(user: str, tenant: str = "demo") -> str:
 @dataclass
 class Knowledge:
     db: Database
-    stub: knowledge_service_pb2_grpc.KnowledgeServiceStub
+    stub: knowledge_service_pb2_grpc.KnowledgeServiceAsyncStub
     address: str
 
     async def call(self, method: str, request: Any, user: str = "admin", tenant: str = "demo") -> Any:
@@ -73,7 +73,8 @@ async def running_knowledge(database_url: str) -> AsyncIterator[Knowledge]:
     await server.start()
     channel = grpc.aio.insecure_channel(server.address)
     try:
-        yield Knowledge(db, knowledge_service_pb2_grpc.KnowledgeServiceStub(channel), server.address)
+        stub = knowledge_service_pb2_grpc.KnowledgeServiceStub(channel)
+        yield Knowledge(db, stub, server.address)  # type: ignore[arg-type]
     finally:
         await channel.close(None)
         await server.stop(0)

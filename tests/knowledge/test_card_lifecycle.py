@@ -36,7 +36,7 @@ async def test_lifecycle_versions_history_and_events(knowledge: Knowledge) -> No
     err = await k.fails(
         grpc.StatusCode.FAILED_PRECONDITION, "PublishSopCard", pb.PublishSopCardRequest(card_id="C1")
     )
-    assert "CARD_STATUS_DRAFT" in err.details()
+    assert "CARD_STATUS_DRAFT" in (err.details() or "")
     await k.call(
         "SubmitSopCardForReview", pb.SubmitSopCardForReviewRequest(card_id="C1", note="ready"), "sup-a"
     )
@@ -133,7 +133,7 @@ async def test_review_needs_a_complete_card_and_bad_input_is_refused(knowledge: 
         "SubmitSopCardForReview",
         pb.SubmitSopCardForReviewRequest(card_id="C2"),
     )
-    assert "must_do_actions" in err.details()
+    assert "must_do_actions" in (err.details() or "")
     bad = [
         card("C3", scenario="no_such_scenario"),
         card("C4", title=""),
