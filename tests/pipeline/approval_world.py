@@ -84,12 +84,15 @@ class World:
             await asyncio.sleep(0.1)
 
     async def get(self, approval_id: str, user: str = "admin") -> ap.Approval:
-        return (await self.call("GetApproval", pb.GetApprovalRequest(approval_id=approval_id), user)).approval
+        found: ap.Approval = (
+            await self.call("GetApproval", pb.GetApprovalRequest(approval_id=approval_id), user)
+        ).approval
+        return found
 
     async def flow(self, flow: ap.ApprovalFlow) -> ap.ApprovalFlow:
-        return (
-            await self.call("CreateApprovalFlow", pb.CreateApprovalFlowRequest(approval_flow=flow))
-        ).approval_flow
+        req = pb.CreateApprovalFlowRequest(approval_flow=flow)
+        made: ap.ApprovalFlow = (await self.call("CreateApprovalFlow", req)).approval_flow
+        return made
 
     async def deal(self, deal_id: str, amount_minor: int = 60_000_000, owner: str = "rep-a1") -> None:
         deal = new_deal(deal_id, amount=amount_minor)
@@ -106,7 +109,10 @@ class World:
             title=f"Contract {deal_id}",
             **kw,
         )
-        return (await self.call("CreateApproval", pb.CreateApprovalRequest(approval=a), user)).approval
+        made: ap.Approval = (
+            await self.call("CreateApproval", pb.CreateApprovalRequest(approval=a), user)
+        ).approval
+        return made
 
 
 async def seed_profiles(w: World) -> None:
@@ -200,10 +206,18 @@ def actions(a: ap.Approval) -> list[tuple[str, str, str]]:
     ]
 
 
+def _projector(run: Any) -> Callable[[Any], Awaitable[None]]:
+    from services.pipeline import approvals
+
+    async def work(uow: Any) -> None:
+        await approvals.project(uow, run, [])
+
+    return work
+
+
 async def seed_approval_lists(db: Database, call: Callable[..., Awaitable[Any]]) -> None:
     """Rows for the paging property: flows, delegations, and approvals projected as their workflow would
     (ties in submit time on purpose; some wait on the admin), in demo and in another tenant."""
-    from services.pipeline import approvals
     from services.pipeline.domain import approvals as d
     from services.pipeline.store import transactions
 
@@ -238,4 +252,4 @@ async def seed_approval_lists(db: Database, call: Callable[..., Awaitable[Any]])
             )
             d.start(run, run.submit_time, "rep-a1")
             d.activate(run, "legal", d.Opening(["admin"] if n != 6 else ["m1"]), run.submit_time)
-            await transactions(db).run(tenant, lambda uow, run=run: approvals.project(uow, run, []))
+            await transactions(db).run(tenant, _projector(run))

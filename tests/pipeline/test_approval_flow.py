@@ -29,7 +29,8 @@ pytestmark = pytest.mark.timeout(300)
 
 async def approve(w: World, approval_id: str, user: str, client: str = "", **kw: object) -> ap.Approval:
     req = pb.ApproveApprovalStepRequest(approval_id=approval_id, **kw)  # type: ignore[arg-type]
-    return (await w.call("ApproveApprovalStep", req, user, client=client)).approval
+    done: ap.Approval = (await w.call("ApproveApprovalStep", req, user, client=client)).approval
+    return done
 
 
 async def refused(w: World, method: str, req: object, user: str) -> grpc.aio.AioRpcError:

@@ -74,7 +74,8 @@ async def _save(world: World, approval_id: str, name: str, run_id: str | None = 
 
 
 async def _act(world: World, method: str, req: object, user: str) -> ap.Approval:
-    return (await world.call(method, req, user)).approval
+    done: ap.Approval = (await world.call(method, req, user)).approval
+    return done
 
 
 @pytest.mark.skipif(not RECORD, reason="records histories only when asked")
