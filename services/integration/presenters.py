@@ -20,7 +20,7 @@ from kit.auth import Principal
 from salesops.common.v1.types_pb2 import Audit
 from salesops.integration.v1 import connector_pb2 as c
 from salesops.integration.v1 import webhooks_pb2 as wh
-from services.integration.store import ConnectorRow, ReceivedWebhookRow
+from services.integration.store import ConnectorChangeRow, ConnectorRow, ReceivedWebhookRow
 
 HOOK_PATH = "/hooks/v1/{tenant}/{connector_id}"
 
@@ -84,6 +84,18 @@ class ConnectorPresenter:
             )
         )
         return msg
+
+
+def present_change(row: ConnectorChangeRow) -> c.ConnectorChange:
+    return c.ConnectorChange(
+        change_id=row.change_id,
+        connector_id=row.connector_id,
+        action=row.action,
+        fields=[f for f in row.fields.split(",") if f],
+        reason=row.reason,
+        changed_by=row.changed_by,
+        change_time=stamp(row.changed_at),
+    )
 
 
 def present_webhook(viewer: Principal, row: ReceivedWebhookRow, full: bool) -> wh.ReceivedWebhook:

@@ -156,6 +156,28 @@ async def test_update_secrets_write_only_and_audit(integration: Integration) -> 
         ("delete", "admin"),
     ]
     assert changes[1].fields == "display_name,secrets.api_key" and changes[3].reason == "maintenance"
+    # Readable by admins after the delete, page by page, oldest first; nobody else, no other tenant.
+    seen: list[c.ConnectorChange] = []
+    token = ""
+    while True:
+        page = await integration.call(
+            "ListConnectorChanges",
+            pb.ListConnectorChangesRequest(connector_id="fin-1", page_size=2, page_token=token),
+        )
+        seen += page.changes
+        token = page.next_page_token
+        if not token:
+            break
+    assert [ch.action for ch in seen] == ["create", "update", "enable", "disable", "delete"]
+    assert list(seen[1].fields) == ["display_name", "secrets.api_key"] and seen[0].changed_by == "admin"
+    for user, tenant, expected in (
+        ("rep-a1", "demo", grpc.StatusCode.PERMISSION_DENIED),
+        ("admin", "acme", grpc.StatusCode.NOT_FOUND),
+    ):
+        req = pb.ListConnectorChangesRequest(connector_id="fin-1")
+        assert (
+            await code_of(integration.call("ListConnectorChanges", req, user=user, tenant=tenant)) == expected
+        )
     assert all("rotated-key" not in ch.fields + ch.reason and SECRET not in ch.fields for ch in changes)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -23,7 +24,7 @@ from salesops.integration.v1 import webhooks_pb2 as wh
 from services.integration.domain import signatures
 from services.integration.store import ReceivedWebhookRow, outbox
 from tests.integration.conftest import Integration, service_token
-from tests.integration.helpers import finance_connector, ingest, payment, standard_headers
+from tests.integration.helpers import SECRET, finance_connector, ingest, payment, standard_headers
 
 
 async def ready(integration: Integration, conn: c.Connector | None = None) -> None:
@@ -266,3 +267,20 @@ async def test_v1a_and_dingtalk_native(integration: Integration) -> None:
             .where(ReceivedWebhookRow.external_event_id == "m-1")
         )
     assert n == 1
+
+
+async def test_secrets_never_reach_the_logs(
+    integration: Integration, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await ready(integration)
+    body = payment("evt_log")
+    await send(integration, ingest("fin-1", body, standard_headers("evt_log", body)))
+    forged = standard_headers(
+        "evt_log2", body, secret="whsec_" + base64.b64encode(b"guessed secret!!").decode()
+    )
+    assert await refused(integration, ingest("fin-1", body, forged)) == grpc.StatusCode.UNAUTHENTICATED
+    logged = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "webhook refused" in logged  # the refusal is logged...
+    for secret in (SECRET, SECRET.removeprefix("whsec_"), "the-api-key", forged["webhook-signature"]):
+        assert secret not in logged  # ...without the secret, the key or the offered signature

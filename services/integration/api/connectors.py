@@ -11,8 +11,8 @@ from salesops.integration.v1 import integration_service_pb2 as pb
 from services.integration import adapters, connectors
 from services.integration.access import require_admin
 from services.integration.api.base import ApiBase, Ctx, now
-from services.integration.presenters import ConnectorPresenter
-from services.integration.repositories.connectors import Connectors
+from services.integration.presenters import ConnectorPresenter, present_change
+from services.integration.repositories.connectors import ConnectorChanges, Connectors
 
 PRESENT = ConnectorPresenter()
 
@@ -122,3 +122,17 @@ class ConnectorsApi(ApiBase):
                 who, lambda uow: connectors.record_test(uow, who, request.connector_id, result, at)
             )
         return pb.TestConnectorResponse(result=result)
+
+    async def ListConnectorChanges(
+        self, request: pb.ListConnectorChangesRequest, context: Ctx
+    ) -> pb.ListConnectorChangesResponse:
+        who = call.principal()
+        require_admin(who)
+        page = PageRequest.parse(request.page_size, request.page_token)
+        async with self.read(who) as uow:
+            found = await ConnectorChanges(uow).page(request.connector_id, page)
+            if not found.items and not request.page_token:
+                await Connectors(uow).get(request.connector_id)  # NOT_FOUND: unknown here (another tenant's)
+        return pb.ListConnectorChangesResponse(
+            changes=[present_change(r) for r in found.items], next_page_token=found.next_page_token
+        )

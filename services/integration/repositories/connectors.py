@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from kit.resources import Page, PageRequest, Repository, Sort, query_key
 from services.integration.store import ConnectorChangeRow, ConnectorRow
 
@@ -25,10 +23,8 @@ class Connectors(Repository[ConnectorRow]):
 class ConnectorChanges(Repository[ConnectorChangeRow]):
     model, resource, key = ConnectorChangeRow, "integration.ConnectorChange", ("change_id",)
 
-    async def of(self, connector_id: str) -> list[ConnectorChangeRow]:
-        rows = await self.session.scalars(
-            select(ConnectorChangeRow)
-            .where(ConnectorChangeRow.connector_id == connector_id)
-            .order_by(ConnectorChangeRow.changed_at, ConnectorChangeRow.change_id)
-        )
-        return list(rows)
+    async def page(self, connector_id: str, page: PageRequest) -> Page[ConnectorChangeRow]:
+        # Documented order: oldest first, the ULID breaking ties.
+        order = [Sort(ConnectorChangeRow.changed_at), Sort(ConnectorChangeRow.change_id)]
+        where = [ConnectorChangeRow.connector_id == connector_id]
+        return await self.list(where, order, page, query=query_key("changes", connector_id))
