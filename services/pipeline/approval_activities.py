@@ -35,7 +35,7 @@ from kit.errors import (
 from kit.events import EventEnvelope, service_stream
 from kit.events.consumer import Handler
 from kit.events.envelope import unpack_payload
-from kit.resources import UnitOfWork
+from kit.resources import Transactions, UnitOfWork
 from kit.runtime import ConsumerSpec, Runtime
 from salesops.pipeline.v1 import events_pb2
 from services.pipeline import approvals, events, pipeline_settings
@@ -225,12 +225,33 @@ async def act(client: Client, tenant: str, approval_id: str, update: str, inp: A
     )
 
 
+async def cancel_for_lost_deal(rt: Runtime, tx: Transactions, envelope: EventEnvelope) -> None:
+    """A lost deal's running approvals end CANCELLED (by the system, as an admin would)."""
+    lost = unpack_payload(envelope, events_pb2.DealLost)
+    async with tx.read(envelope.tenant) as uow:
+        running = await Approvals(uow).running_of_deal(lost.deal.deal_id)
+    for approval_id in running:
+        inp = ActionInput(
+            d.SYSTEM,
+            f"deal-lost:{envelope.id}",
+            comment="the deal was lost",
+            client="pipeline",
+            is_admin=True,
+        )
+        with contextlib.suppress(FailedPrecondition, NotFound):  # already ended, or never started
+            await act(rt.temporal, envelope.tenant, approval_id, "cancel", inp)
+
+
 def entry_handler(rt: Runtime) -> Handler:
-    """A forward stage entry starts the stage's on-entry approval flows (after the move committed)."""
+    """A forward stage entry starts the stage's on-entry approval flows (after the move committed);
+    a lost deal cancels its running approvals."""
 
     async def handle(envelope: EventEnvelope, _session: AsyncSession) -> None:
-        changed = unpack_payload(envelope, events_pb2.DealStageChanged)
         tx = transactions(rt.db)
+        if envelope.type == events.DEAL_LOST:
+            await cancel_for_lost_deal(rt, tx, envelope)
+            return
+        changed = unpack_payload(envelope, events_pb2.DealStageChanged)
         async with tx.read(envelope.tenant) as uow:
             runs = await approvals.on_entry_runs(uow, changed, datetime.now(UTC))
         for run in runs:
@@ -243,7 +264,7 @@ ENTRY_CONSUMER = ConsumerSpec(
     group="pipeline-approval-entry",
     streams=(service_stream(events.SOURCE),),
     handler=entry_handler,
-    types=(events.DEAL_STAGE_CHANGED,),
+    types=(events.DEAL_STAGE_CHANGED, events.DEAL_LOST),
     role="worker",
     options={"min_idle": 30.0},
 )

@@ -81,3 +81,22 @@ async def test_entering_a_stage_starts_its_flow_and_the_gate_waits_for_the_appro
     assert all(i.satisfied for i in review.items)
     moved = await world.call("MoveStage", pb.MoveStageRequest(deal_id="big", to_stage_id=second), "rep-a1")
     assert moved.deal.stage_id == second
+
+
+async def test_a_lost_deal_cancels_its_running_approvals(world: World) -> None:
+    await world.flow(contract_flow())
+    await world.deal("big")
+    await world.request("ap-lost", "big")
+    lose = pb.MarkLostRequest(deal_id="big", category=stage_model_pb2.LOST_REASON_CATEGORY_PRICE)
+    await world.call("MarkLost", lose, "rep-a1")
+    rt = SimpleNamespace(
+        db=world.db, temporal=world.env.client, settings=SimpleNamespace(task_queue=world.queue)
+    )
+    handle = entry_handler(rt)  # type: ignore[arg-type]
+    lost = await events(world.db, "pipeline.DealLost")
+    for _, envelope in lost + lost:  # redelivered: cancelled once
+        await handle(envelope, AsyncSession())
+    a = await world.get("ap-lost")
+    assert a.state == ap.APPROVAL_STATE_CANCELLED
+    cancels = [x for x in a.history if x.type == ap.APPROVAL_ACTION_TYPE_CANCEL]
+    assert [(x.actor_user_id, x.comment) for x in cancels] == [("system:pipeline", "the deal was lost")]

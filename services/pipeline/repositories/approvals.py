@@ -95,6 +95,12 @@ class Approvals(Repository[ApprovalRow]):
         )
         return await self.session.scalar(stmt.limit(1))  # type: ignore[no-any-return]
 
+    async def running_of_deal(self, deal_id: str) -> list[str]:
+        stmt = select(ApprovalRow.approval_id).where(
+            ApprovalRow.deal_id == deal_id, ApprovalRow.state.in_(("IN_PROGRESS", "RETURNED"))
+        )
+        return list(await self.session.scalars(stmt))
+
     async def latest_states(self, deal_id: str) -> dict[str, str]:
         """Flow id -> the state of the deal's latest approval of it (what a gate looks at)."""
         stmt = (
