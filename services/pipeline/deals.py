@@ -15,7 +15,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from ulid import ULID
 
 from kit.auth import Principal
-from kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Violations
+from kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Violations
 from kit.resources import UnitOfWork, merge_update, output_only_paths, sanitize_create
 from salesops.pipeline.v1 import deal_pb2, events_pb2, types_pb2
 from services.pipeline import access, criteria, discipline, events, members, pipeline_settings, stage_models
@@ -24,6 +24,7 @@ from services.pipeline.documents import body_of, deal_of, store_editable, tracke
 from services.pipeline.domain import history
 from services.pipeline.domain import stages as s
 from services.pipeline.gating import refusal
+from services.pipeline.repositories.customers import Customers
 from services.pipeline.repositories.deals import OPEN, Deals
 from services.pipeline.repositories.history import DealChanges
 from services.pipeline.store import DealRow
@@ -110,6 +111,19 @@ def _check_sizes(deal: deal_pb2.Deal, v: Violations, prefix: str) -> None:
         v.add(f"{prefix}.line_items", f"at most {MAX_LINE_ITEMS}")
 
 
+async def _check_customer(uow: UnitOfWork, who: Principal, customer_id: str) -> None:
+    """A named customer must be one the caller sees: a deal makes its customer visible to the deal's
+    holders, so naming another team's account would open it. Unknown and unseen read alike."""
+    if not customer_id:
+        return  # a deal may name its customer only by display name
+    try:
+        await Customers(uow).visible(who, customer_id)
+    except NotFound:
+        raise InvalidArgument.field(
+            "deal.customer.customer_id", "no such customer among yours: create or find it first"
+        ) from None
+
+
 def _digest(deal: deal_pb2.Deal) -> str:
     return hashlib.sha256(deal.SerializeToString(deterministic=True)).hexdigest()
 
@@ -146,6 +160,7 @@ async def create_deal(
     if deal.deal_id and (replayed := await _replay(repo, who, deal_id, digest)):
         return replayed
     deal.deal_id = deal_id
+    await _check_customer(uow, who, deal.customer.customer_id)
     if deal.source.lead_id and origin != "LEAD_CONVERSION":
         # The lead's deal is made by its conversion alone (one deal per lead): a claimed lead id
         # would take that place and swallow the real conversion.
@@ -243,6 +258,8 @@ async def update_deal(
     if merged.stage_id != current.stage_id:  # e.g. a "*" mask: the stage moves only through its gates
         raise InvalidArgument.field("deal.stage_id", "stage_id changes only through MoveStage")
     validate(merged, at, row.currency)
+    if merged.customer.customer_id != current.customer.customer_id:
+        await _check_customer(uow, who, merged.customer.customer_id)
     before = tracked(row)
     previous = events.context(row)
     if merged.owner_user_id != row.owner_user_id:

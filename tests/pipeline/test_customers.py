@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from salesops.pipeline.v1 import customer_pb2
+from salesops.pipeline.v1 import customer_pb2, deal_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from tests.pipeline.conftest import Pipeline
 from tests.pipeline.helpers import create, mask, new_deal, refused
@@ -15,9 +15,11 @@ def acme(**kw: object) -> customer_pb2.Customer:
     return customer_pb2.Customer(industry="mfg", city="Shanghai", **kw)  # type: ignore[arg-type]
 
 
-async def make(p: Pipeline, c: customer_pb2.Customer, user: str = "rep-a1") -> pb.CreateCustomerResponse:
+async def make(
+    p: Pipeline, c: customer_pb2.Customer, user: str = "rep-a1", tenant: str = "demo"
+) -> pb.CreateCustomerResponse:
     resp: pb.CreateCustomerResponse = await p.call(
-        "CreateCustomer", pb.CreateCustomerRequest(customer=c), user=user
+        "CreateCustomer", pb.CreateCustomerRequest(customer=c), user=user, tenant=tenant
     )
     return resp
 
@@ -99,10 +101,16 @@ async def test_scope_owner_team_deal_holders_and_tenants(pipeline: Pipeline) -> 
     for user in ("rep-a2", "rep-b1", "sup-b"):
         await refused(pipeline.call("GetCustomer", get, user=user), grpc.StatusCode.NOT_FOUND)
     await refused(pipeline.call("GetCustomer", get, user="admin", tenant="acme"), grpc.StatusCode.NOT_FOUND)
-    # rep-b1 gets a deal with the customer: the account becomes visible to them (read only).
+    # rep-b1 cannot name an account they do not see (that would open it to them)...
     deal = new_deal("D-B1", owner="rep-b1")
     deal.customer.customer_id = c.customer_id
-    await create(pipeline, deal, user="rep-b1")
+    status = await refused(
+        pipeline.call("CreateDeal", pb.CreateDealRequest(deal=deal), user="rep-b1"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert "deal.customer.customer_id" in str(status)
+    # ...but gets a deal with it from the admin: the account becomes visible to them (read only).
+    await create(pipeline, deal, user="admin")
     assert (await pipeline.call("GetCustomer", get, user="rep-b1")).customer.customer_id == c.customer_id
     listed = await pipeline.call("ListCustomers", pb.ListCustomersRequest(), user="rep-b1")
     assert [x.customer_id for x in listed.customers] == [c.customer_id] and listed.total_size == 1
@@ -237,3 +245,47 @@ async def test_a_renamed_customer_renames_its_deals(pipeline: Pipeline) -> None:
     assert after.customer.display_name == "ACME Group Holdings" and after.etag != before.etag
     other = (await pipeline.call("GetDeal", pb.GetDealRequest(deal_id="D-R1"), tenant="demo")).deal
     assert other.customer.customer_id == c.customer_id
+
+
+async def test_a_deal_names_only_a_customer_its_caller_sees(pipeline: Pipeline) -> None:
+    """CreateDeal / UpdateDeal refuse an unknown, unseen or other tenant's customer id (one answer for
+    all three), nothing stored; a known one links; an unchanged link is not re-checked."""
+    mine = (await make(pipeline, acme())).customer
+    theirs = (await make(pipeline, acme(display_name="Beta Robotics"), user="rep-b1")).customer
+    elsewhere = (await make(pipeline, acme(display_name="Gamma Foods"), user="admin", tenant="acme")).customer
+    for cid in ("C-NOPE", theirs.customer_id, elsewhere.customer_id):
+        deal = new_deal("D-X")
+        deal.customer.customer_id = cid
+        status = await refused(
+            pipeline.call("CreateDeal", pb.CreateDealRequest(deal=deal), user="rep-a1"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        )
+        assert "deal.customer.customer_id" in str(status), cid
+    await refused(pipeline.call("GetDeal", pb.GetDealRequest(deal_id="D-X")), grpc.StatusCode.NOT_FOUND)
+    made = await create(pipeline, new_deal("D-Y"))
+    for cid in ("C-NOPE", theirs.customer_id):
+        link = deal_pb2.Deal(deal_id="D-Y", customer=deal_pb2.DealCustomer(customer_id=cid, display_name="x"))
+        await refused(
+            pipeline.call(
+                "UpdateDeal", pb.UpdateDealRequest(deal=link, update_mask=mask("customer")), user="rep-a1"
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        )
+    link = deal_pb2.Deal(
+        deal_id="D-Y", customer=deal_pb2.DealCustomer(customer_id=mine.customer_id, display_name="ACME")
+    )
+    linked = (
+        await pipeline.call(
+            "UpdateDeal", pb.UpdateDealRequest(deal=link, update_mask=mask("customer")), user="rep-a1"
+        )
+    ).deal
+    assert linked.customer.customer_id == mine.customer_id and linked.etag != made.etag
+    # The admin hands the deal to rep-b1, who does not see ACME by itself: later edits still pass.
+    handed = deal_pb2.Deal(deal_id="D-Y", owner_user_id="rep-b1")
+    await pipeline.call(
+        "UpdateDeal", pb.UpdateDealRequest(deal=handed, update_mask=mask("owner_user_id")), user="admin"
+    )
+    step = deal_pb2.Deal(deal_id="D-Y", next_step="call the CFO")
+    await pipeline.call(
+        "UpdateDeal", pb.UpdateDealRequest(deal=step, update_mask=mask("next_step")), user="rep-b1"
+    )
