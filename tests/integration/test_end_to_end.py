@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from deploy.local.infra import free_port
 from gateway.app import create_app
+from gateway.bounds import RequestBounds
 from gateway.config import GatewaySettings
 from kit.auth import TokenVerifier
 from kit.config import SERVICES, Settings
@@ -61,7 +62,9 @@ async def runtime(service: str, url: str, redis_url: str) -> Runtime:
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Stack]:
+async def stack(
+    request: pytest.FixtureRequest, tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Stack]:
     monkeypatch.setenv("SALESOPS_OUTBOUND_ALLOW", "127.0.0.1")
     rt_i = await runtime("integration", f"sqlite+aiosqlite:///{tmp_path / 'integration.db'}", redis_url)
     rt_p = await runtime("pipeline", f"sqlite+aiosqlite:///{tmp_path / 'pipeline.db'}", redis_url)
@@ -77,7 +80,8 @@ async def stack(tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch)
     stoppers = await start_role(rt_p, PIPELINE, "api")
     addresses = {name: f"127.0.0.1:{free_port()}" for name in SERVICES}
     addresses["integration"], addresses["pipeline"] = servers[0].address, servers[1].address
-    settings = GatewaySettings(addresses=addresses, redis_url=redis_url)
+    overrides: dict[str, Any] = getattr(request, "param", {})  # gateway settings for one test
+    settings = replace(GatewaySettings(addresses=addresses, redis_url=redis_url), **overrides)
     channels = [grpc.aio.insecure_channel(s.address) for s in servers]
     try:
         async with (
@@ -200,3 +204,28 @@ async def test_the_public_receiver_refuses_without_telling_why(stack: Stack) -> 
     assert forged.status_code == 401
     listed = await stack.integration.ListReceivedWebhooks(pb.ListReceivedWebhooksRequest(), metadata=md())
     assert list(listed.received_webhooks) == []
+
+
+@pytest.mark.parametrize(
+    "stack", [{"user_limit": 3, "bounds": replace(RequestBounds(), address_limit=2)}], indirect=True
+)
+async def test_the_receiver_is_rate_limited_per_connector_and_probing_addresses_are_blocked(
+    stack: Stack,
+) -> None:
+    await stack.integration.CreateConnector(
+        pb.CreateConnectorRequest(connector=finance_connector()), metadata=md()
+    )
+    await stack.integration.EnableConnector(pb.EnableConnectorRequest(connector_id="fin-1"), metadata=md())
+    statuses = []
+    for n in range(4):  # the connector's window holds 3 deliveries
+        body = payment(f"evt_rl{n}")
+        answer = await stack.gateway.post(
+            "/hooks/v1/demo/fin-1", content=body, headers=standard_headers(f"evt_rl{n}", body)
+        )
+        statuses.append(answer.status_code)
+    assert statuses == [200, 200, 200, 429]
+    # Another connector of the tenant has its own window; wrong guesses count against the address.
+    probes = [
+        (await stack.gateway.post(f"/hooks/v1/demo/guess-{n}", content=b"{}")).status_code for n in range(4)
+    ]
+    assert probes[:2] == [404, 404] and probes[-1] == 429
