@@ -54,6 +54,10 @@ async def test_the_contract_flow_passes_when_legal_finance_and_the_gm_all_approv
     assert {s.step_key: s.required_approvals for s in a.steps} == {"legal": 2, "finance_risk": 3, "gm": 1}
     for user in ("legal-1", "legal-2", "fin-1", "gm-1"):
         assert await pending(world, user) == ["ap-1"]
+    queue = await world.call("ListMyPendingApprovals", pb.ListMyPendingApprovalsRequest(), "gm-1")
+    item = queue.items[0]
+    assert list(item.step_keys) == ["gm"] and queue.total_size == 1 and not item.escalated_or_delegated
+    assert item.waiting_since_time == a.steps[2].activate_time  # its age runs from when the step opened
     for user in ("legal-1", "legal-2", "fin-1", "fin-2"):
         a = await approve(world, "ap-1", user, client="t")
     assert a.state == ap.APPROVAL_STATE_IN_PROGRESS

@@ -172,8 +172,9 @@ class ApprovalsApi(ApiBase):
         async with self.read(who) as uow:
             repo = Approvals(uow)
             found = await repo.pending_for(who.user_id, kind, page, query)
+            assigned = await repo.active_assignments([r.approval_id for r in found.items], who.user_id)
             for r in found.items:
-                mine = await repo.assignments(r.approval_id, who.user_id)
+                mine = assigned[r.approval_id]
                 item = pb.PendingApprovalItem(
                     approval=ap.Approval.FromString(r.body),
                     step_keys=sorted(a.step_key for a in mine),

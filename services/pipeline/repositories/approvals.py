@@ -152,13 +152,21 @@ class Approvals(Repository[ApprovalRow]):
         )
         return await self.paginate(stmt, [Sort(ApprovalRow.submit_time)], page, query, total=total)
 
-    async def assignments(self, approval_id: str, user_id: str) -> list[ApprovalAssignmentRow]:
+    async def active_assignments(
+        self, approval_ids: Sequence[str], user_id: str
+    ) -> dict[str, list[ApprovalAssignmentRow]]:
+        """Approval id -> the caller's active assignments (one query for a page of the queue)."""
+        out: dict[str, list[ApprovalAssignmentRow]] = {a: [] for a in approval_ids}
+        if not approval_ids:
+            return out
         stmt = select(ApprovalAssignmentRow).where(
-            ApprovalAssignmentRow.approval_id == approval_id,
+            ApprovalAssignmentRow.approval_id.in_(list(approval_ids)),
             ApprovalAssignmentRow.user_id == user_id,
             ApprovalAssignmentRow.active.is_(True),
         )
-        return list(await self.session.scalars(stmt))
+        for row in await self.session.scalars(stmt):
+            out[row.approval_id].append(row)
+        return out
 
     async def all_assignments(self, approval_id: str) -> list[ApprovalAssignmentRow]:
         stmt = select(ApprovalAssignmentRow).where(ApprovalAssignmentRow.approval_id == approval_id)
