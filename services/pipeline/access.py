@@ -49,3 +49,17 @@ def require_process_view(who: Principal, org_path: str) -> None:
 def require_admin(who: Principal) -> None:
     if not who.is_admin:
         raise PermissionDenied("admin only", reason="ADMIN_ONLY")
+
+
+def can_view_approval(
+    who: Principal, requester: str, deal_owner: str, org_path: str, asked: set[str]
+) -> bool:
+    """An approval: admins; its requester and the deal's owner; whoever is or was asked to act on it (they
+    see what they decide and the deal in summary, not the deal); managers over its org (the requester's
+    managers). The SQL twin is `approvals_visible_to` in repositories/approvals.py."""
+    return (
+        sees_all(who)
+        or who.user_id in (requester, deal_owner)
+        or who.user_id in asked
+        or manages(who, org_path)
+    )

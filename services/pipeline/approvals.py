@@ -125,12 +125,8 @@ def action_record(x: d.Action) -> ap.ApprovalActionRecord:
 
 
 def can_view(who: Principal, row: ApprovalRow, assignees: set[str]) -> bool:
-    """Admins; the requester and the deal owner; whoever is or was asked to act; managers of its org."""
-    return (
-        access.sees_all(who)
-        or who.user_id in (row.requester_user_id, row.deal_owner_user_id)
-        or who.user_id in assignees
-        or access.manages(who, row.org_path)
+    return access.can_view_approval(
+        who, row.requester_user_id, row.deal_owner_user_id, row.org_path, assignees
     )
 
 
