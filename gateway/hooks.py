@@ -18,6 +18,7 @@ without one the receiver answers 503.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -51,6 +52,25 @@ _DROPPED = frozenset({"authorization", "cookie", "proxy-authorization"})
 
 def is_hook(path: str) -> bool:
     return path.startswith(PREFIX)
+
+
+async def read_capped(request: Request, limit: int, timeout: float) -> bytes:
+    """The raw body, refused past `limit` bytes (413) or when it arrives too slowly (408)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyRefused(413, "request body too large")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout if timeout > 0 else None):  # a slow body holds a task
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyRefused(413, "request body too large")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyRefused(408, f"request body not received within {timeout:g} s") from None
+    return b"".join(chunks)
 
 
 class HookReceiver:
@@ -92,14 +112,10 @@ class HookReceiver:
             decision = await gw.limiter.check(tenant, f"hooks:{connector_id}")
             if not decision.allowed:
                 return respond(throttled(decision))
-        saved_max = gw.max_body
         try:
-            gw.max_body = min(saved_max, MAX_BODY)
-            body = await gw.read_body(request)
+            body = await read_capped(request, min(gw.max_body, MAX_BODY), gw.bounds.body_timeout_seconds)
         except BodyRefused as refused:
             return respond(refused.outcome({}))
-        finally:
-            gw.max_body = saved_max
         outcome = await self._forward(request, tenant, connector_id, body, address)
         if outcome.status in (401, 404) and gw.limiter is not None:
             decision = await gw.limiter.check_address(address)  # probing for secrets or connectors

@@ -196,6 +196,12 @@ async def test_the_public_receiver_refuses_without_telling_why(stack: Stack) -> 
         assert answer.status_code == 404, path
     too_big = b"x" * ((1 << 20) + 1)
     assert (await stack.gateway.post("/hooks/v1/demo/fin-1", content=too_big)).status_code == 413
+
+    async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: counted as it arrives
+        for _ in range(17):
+            yield b"x" * 65536
+
+    assert (await stack.gateway.post("/hooks/v1/demo/fin-1", content=chunked())).status_code == 413
     assert (await stack.gateway.get("/hooks/v1/demo/fin-1")).status_code == 405
     # A bearer token does not make the receiver skip verification, nor is it forwarded.
     forged = await stack.gateway.post(
