@@ -84,6 +84,13 @@ def _default() -> sm.StageModel:
     )
     legal.condition.required_evidence_type_ids.append("legal_draft")
     m.won_criteria.required_evidence_type_ids.append("signed_contract")
+    # Dwell: how long a deal may sit in a stage before its supervisor hears of it (a team's own p90
+    # wins where tighter). A quote awaiting the customer's feedback for over a week is the classic.
+    days, working = types_pb2.TIME_UNIT_CALENDAR_DAYS, types_pb2.TIME_UNIT_WORKING_DAYS
+    for stage, (value, unit) in zip(
+        m.stages, ((14, days), (21, days), (21, days), (7, days), (14, days), (10, working)), strict=True
+    ):
+        stage.dwell_limit.value, stage.dwell_limit.unit = value, unit
     return m
 
 

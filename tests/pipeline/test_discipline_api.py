@@ -63,6 +63,12 @@ async def test_frozen_and_dwell_flags_are_shown_filtered_audited_and_thawed(pipe
     ).changes
     frozen = [(c.old_value, c.new_value, c.changed_by) for c in changes if c.field == "frozen"]
     assert frozen == [("false", "true", "system:pipeline"), ("true", "false", "rep-a1")]
+    only = pb.ListDealChangesRequest(deal_id="F2", fields=["frozen"])  # the filter takes the freeze rows
+    filtered = (await pipeline.call("ListDealChanges", only, "sup-a")).changes
+    assert [(c.field, c.old_value, c.new_value) for c in filtered] == [
+        ("frozen", "false", "true"),
+        ("frozen", "true", "false"),
+    ]
     f2 = (await pipeline.call("GetDeal", pb.GetDealRequest(deal_id="F2"), "rep-a1")).deal
     assert not f2.frozen and not f2.HasField("frozen_time")
 

@@ -8,7 +8,7 @@ from kit.grpc import context as call
 from kit.resources import PageRequest, Sort, UnitOfWork, present_all, query_key
 from salesops.pipeline.v1 import deal_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
-from services.pipeline import deals, moves
+from services.pipeline import deals, discipline, moves
 from services.pipeline.api.base import ApiBase, Ctx
 from services.pipeline.convert import bounded_lists, enum_name, from_ts, now, optional_date
 from services.pipeline.domain import history
@@ -18,6 +18,8 @@ from services.pipeline.repositories.history import DealChanges, GateReviews
 from services.pipeline.store import DealRow
 
 DEFAULT_ORDER = "update_time desc"
+# The history holds the tracked fields and the freeze / thaw rows of update discipline.
+CHANGE_FIELDS: tuple[str, ...] = (*history.TRACKED, discipline.FROZEN_FIELD)
 
 
 def deal_search(who: Principal, f: pb.DealFilter) -> DealSearch:
@@ -147,10 +149,10 @@ class DealsApi(ApiBase):
         who = call.principal()
         bounded_lists(request)
         page = PageRequest.parse(request.page_size, request.page_token)
-        unknown = [f for f in request.fields if f not in history.TRACKED]
+        unknown = [f for f in request.fields if f not in CHANGE_FIELDS]
         if unknown:
             raise InvalidArgument.field(
-                "fields", f"unknown field(s) {', '.join(unknown)}; one of {', '.join(history.TRACKED)}"
+                "fields", f"unknown field(s) {', '.join(unknown)}; one of {', '.join(CHANGE_FIELDS)}"
             )
         before = from_ts(request.change_time_before, "change_time_before")
         query = query_key(
