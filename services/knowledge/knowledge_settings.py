@@ -98,10 +98,10 @@ async def scenario_keys(uow: UnitOfWork) -> frozenset[str]:
     return frozenset(sc.key for sc in (await STORE.get(uow)).scenarios)
 
 
-async def synonym_groups(uow: UnitOfWork) -> list[list[tuple[str, ...]]]:
-    """Each group's terms as segmented words, the way card text and queries are."""
+def synonyms_of(settings: s.KnowledgeSettings) -> list[list[tuple[str, ...]]]:
+    """Each synonym group's terms as segmented words, the way card text and queries are."""
     groups = []
-    for group in (await STORE.get(uow)).synonyms:
+    for group in settings.synonyms:
         alternatives = [tuple(tokens(term)) for term in group.terms]
         groups.append([a for a in alternatives if a])
     return groups

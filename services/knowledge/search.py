@@ -40,11 +40,12 @@ class Results:
     total_size: int
 
 
-def _texts(card: SopCard) -> list[str]:
-    """Where snippets come from, most telling first."""
+def _texts(card: SopCard, scenario_names: dict[str, list[str]]) -> list[str]:
+    """Where snippets come from, most telling first (the scenario's names: a label-only match shows why)."""
     texts = [card.title, card.summary]
     texts += [a.text for a in card.must_do_actions] + [a.example for a in card.must_do_actions]
     texts += list(card.taboos) + [p.claim for p in card.proof_points] + list(card.tags)
+    texts += scenario_names.get(card.scenario, [])
     return [t for t in texts if t]
 
 
@@ -62,7 +63,8 @@ async def search_cards(uow: UnitOfWork, who: Principal, request: SearchSopCardsR
         if len(values) != 1 or not isinstance(values[0], int) or values[0] < 0:
             raise InvalidArgument.field("page_token", "not a page token of this request")
         offset = values[0]
-    terms = rules.query_terms(tokens(text), await knowledge_settings.synonym_groups(uow))
+    settings = await knowledge_settings.current(uow)
+    terms = rules.query_terms(tokens(text), knowledge_settings.synonyms_of(settings))
     if not terms:
         return Results([], "", 0)
     where = [Cards.visible_to(who), *Cards.matching(who, request.filter)]
@@ -70,8 +72,11 @@ async def search_cards(uow: UnitOfWork, who: Principal, request: SearchSopCardsR
     hits = rules.rank(docs, terms)
     window = hits[offset : offset + page.size]
     rows = await Cards(uow).by_ids([h.card_id for h in window])
+    names = {s.key: [s.name_zh, s.name_en] for s in settings.scenarios}
     found = [
-        Found(rows[h.card_id], h.score, rules.highlights(_texts(card_body(rows[h.card_id])), h.matched))
+        Found(
+            rows[h.card_id], h.score, rules.highlights(_texts(card_body(rows[h.card_id]), names), h.matched)
+        )
         for h in window
         if h.card_id in rows
     ]

@@ -67,6 +67,8 @@ async def test_chinese_two_character_words_mixed_and_synonyms(knowledge: Knowled
     # English finds Chinese cards through the synonym table, and the other way round.
     assert await ids(k, "budget") == ["P2", "P1"]
     assert await ids(k, "异议") == ["P3", "P2"]  # objection: P3 in its title, P2 by its scenario (预算异议)
+    by_label = (await k.call("SearchSopCards", pb.SearchSopCardsRequest(query="异议"), user="rep-a1")).results
+    assert by_label[1].highlights == ["预算<em>异议</em>", "Budget <em>objection</em>"]  # a label-only match
     # Mixed: a card matching both words ranks first.
     assert await ids(k, "价格 objection") == ["P3", "P1", "P2"]
     assert await ids(k, "怎么办") == []  # a stopword alone searches nothing

@@ -141,10 +141,10 @@ def highlights(texts: Sequence[str], matched: Sequence[Alternative]) -> list[str
         for m in found:
             if m.start() < cursor or m.end() > end:
                 continue
-            pieces.append(html.escape(text[cursor : m.start()]))
-            pieces.append(f"<em>{html.escape(m.group())}</em>")
+            pieces.append(html.escape(text[cursor : m.start()], quote=False))
+            pieces.append(f"<em>{html.escape(m.group(), quote=False)}</em>")
             cursor = m.end()
-        pieces.append(html.escape(text[cursor:end]))
+        pieces.append(html.escape(text[cursor:end], quote=False))
         fragment = "".join(pieces)
         out.append(("…" if start > 0 else "") + fragment + ("…" if end < len(text) else ""))
         if len(out) == MAX_HIGHLIGHTS:
