@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, true, union_all, update
 
 from kit.auth import Principal
 from kit.errors import NotFound
@@ -161,8 +161,12 @@ class LeadRepository(Repository[LeadRow]):
             keys.append(LeadRow.email == email)
         if not keys:
             return []
-        stmt = select(LeadRow).where(or_(*keys), LeadRow.status != status.MERGED).order_by(LeadRow.created_at)
-        return list(await self.session.scalars(stmt))
+        # One indexed lookup per key, by id: `phone = ? OR email = ?` (and its ORDER BY created_at)
+        # let SQLite walk all of the tenant's leads instead, once per intake. Ordered here.
+        tenant = self.uow.tenant
+        ids = union_all(*(select(LeadRow.lead_id).where(LeadRow.tenant_id == tenant, k) for k in keys))
+        stmt = select(LeadRow).where(LeadRow.lead_id.in_(ids), LeadRow.status != status.MERGED)
+        return sorted(await self.session.scalars(stmt), key=lambda r: (r.created_at, r.lead_id))
 
     async def others_with_contact(self, lead_id: str, phone: str, email: str) -> list[LeadRow]:
         return [r for r in await self.by_contact(phone, email) if r.lead_id != lead_id]
