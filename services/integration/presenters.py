@@ -20,7 +20,7 @@ from kit.auth import Principal
 from salesops.common.v1.types_pb2 import Audit
 from salesops.integration.v1 import connector_pb2 as c
 from salesops.integration.v1 import webhooks_pb2 as wh
-from services.integration.store import ConnectorChangeRow, ConnectorRow, ReceivedWebhookRow
+from services.integration.store import ConnectorChangeRow, ConnectorRow, ExternalLinkRow, ReceivedWebhookRow
 
 HOOK_PATH = "/hooks/v1/{tenant}/{connector_id}"
 
@@ -84,6 +84,25 @@ class ConnectorPresenter:
             )
         )
         return msg
+
+
+def present_link(row: ExternalLinkRow) -> c.ExternalLink:
+    link = c.ExternalLink(
+        link_id=row.link_id,
+        external=c.ExternalReference(
+            connector_id=row.connector_id,
+            object_type=enum(row.object_type),
+            external_id=row.external_id,
+            external_number=row.external_number,
+        ),
+        origin=enum(row.origin),
+        audit=Audit(create_time=stamp(row.created_at), created_by=row.created_by),
+    )
+    if row.deal_id:
+        link.deal_id = row.deal_id
+    else:
+        link.customer_id = row.customer_id
+    return link
 
 
 def present_change(row: ConnectorChangeRow) -> c.ConnectorChange:

@@ -121,6 +121,30 @@ class ReceivedWebhookRow(TenantScoped, Base):
     last_replay_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
 
 
+class ExternalLinkRow(TenantScoped, Base):
+    """One of our deals or customers <-> one external record; mapped events carry our id through it."""
+
+    __tablename__ = "external_links"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "link_id"),
+        # One link per external record.
+        UniqueConstraint("tenant_id", "connector_id", "object_type", "external_id"),
+        Index("ix_external_links_deal", "tenant_id", "deal_id"),
+    )
+
+    link_id: Mapped[str] = mapped_column(String(64))
+    connector_id: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[int] = mapped_column(Integer)
+    external_id: Mapped[str] = mapped_column(String(256))
+    external_number: Mapped[str] = mapped_column(String(256), default="")
+    deal_id: Mapped[str] = mapped_column(String(64), default="")
+    customer_id: Mapped[str] = mapped_column(String(64), default="")
+    origin: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(TS)
+    created_by: Mapped[str] = mapped_column(String(128))
+    request_digest: Mapped[str] = mapped_column(String(64))
+
+
 def transactions(db: Database) -> Transactions:
     """The service's units of work: its database, its outbox, one commit per piece of work."""
     return Transactions(db, source="integration", outbox=outbox)

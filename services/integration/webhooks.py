@@ -30,6 +30,7 @@ from salesops.integration.v1 import connector_pb2 as c
 from salesops.integration.v1 import events_pb2 as ev
 from salesops.integration.v1 import integration_service_pb2 as pb
 from salesops.integration.v1 import webhooks_pb2 as wh
+from services.integration import links
 from services.integration.connectors import unsealed_secrets
 from services.integration.domain import signatures
 from services.integration.domain.mapping import MappingError, map_event, pointer
@@ -122,6 +123,11 @@ async def _apply(
         conn.health, conn.last_error_at = c.CONNECTOR_HEALTH_DEGRADED, at
         conn.last_error = f"webhook {rec.external_event_id}: {rec.last_error}"[:500]
         return
+    # The sender named no deal: the external record (or its contract / order) may be linked to one.
+    fields = event.DESCRIPTOR.fields_by_name
+    refs = [getattr(event, n) for n in ("payment", "invoice", "contract", "shipment", "order") if n in fields]
+    await links.resolve(uow, event, *refs)
+    subject = getattr(event, "deal_id", "") or subject
     envelope = await emit(
         uow.session, event_type, event, source=uow.source, subject=subject, table=uow.outbox
     )

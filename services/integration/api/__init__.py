@@ -11,11 +11,12 @@ from kit.grpc.server import Registration
 from kit.runtime import Runtime
 from salesops.integration.v1 import integration_service_pb2, integration_service_pb2_grpc
 from services.integration.api.connectors import ConnectorsApi
+from services.integration.api.links import LinksApi
 from services.integration.api.webhooks import WebhooksApi
 
 
 class IntegrationServiceApi(
-    ConnectorsApi, WebhooksApi, integration_service_pb2_grpc.IntegrationServiceServicer
+    ConnectorsApi, LinksApi, WebhooksApi, integration_service_pb2_grpc.IntegrationServiceServicer
 ):
     """IntegrationService assembled from its resources' modules."""
 
