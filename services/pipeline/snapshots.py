@@ -16,7 +16,7 @@ from kit.auth import Principal
 from kit.errors import InvalidArgument
 from kit.resources import UnitOfWork
 from salesops.pipeline.v1 import events_pb2, forecast_pb2, types_pb2
-from services.pipeline import access, pipeline_settings, stage_models
+from services.pipeline import access, pipeline_settings, stage_models, target_cascade
 from services.pipeline.convert import date_proto, enum_value
 from services.pipeline.domain import forecast as f
 from services.pipeline.presenters import totals_proto
@@ -61,9 +61,12 @@ async def take(
     snap.period.end_date.CopyFrom(date_proto(end))
     snap.take_time.FromDatetime(at)
     company, _ = f.fold(sums, f.Level.COMPANY)
+    folded = {level: f.fold(sums, level)[1] for level in ROW_LEVELS}
+    for level, rows in folded.items():  # targets beside the figures, as GetForecast shows them
+        await target_cascade.beside_forecast(uow, who, granularity, start, "", (), level, company, rows)
     snap.company_totals.CopyFrom(totals_proto(company, currency))
-    for level in ROW_LEVELS:
-        for row in f.fold(sums, level)[1]:
+    for level, rows in folded.items():
+        for row in rows:
             snap.rows.add(
                 level=enum_value(types_pb2.OrgLevel, level.name),
                 key=row.key,

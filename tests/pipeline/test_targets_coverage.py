@@ -103,3 +103,20 @@ async def test_no_target_for_a_week_and_none_without_targets(pipeline: Pipeline)
     week = types_pb2.SalesPeriod(granularity=types_pb2.PERIOD_GRANULARITY_WEEK, start_date=march(17))
     weekly = (await pipeline.call("GetForecast", pb.GetForecastRequest(period=week))).forecast
     assert cov(weekly.totals)[0] == NONE
+
+
+async def test_a_snapshot_records_the_targets_and_coverage_the_forecast_shows(pipeline: Pipeline) -> None:
+    await fixture(pipeline)
+    request = pb.TakeForecastSnapshotRequest(period=MARCH, request_id="with-targets")
+    snap = (await pipeline.call("TakeForecastSnapshot", request)).snapshot
+    live = await forecast(pipeline)
+    assert snap.company_totals == live.totals
+    assert cov(snap.company_totals) == (MEASURED, 2_000_000, 1_600_000, pytest.approx(3_500_000 / 1_600_000))
+    rows = {(r.level, r.key): cov(r.totals) for r in snap.rows}
+    teams = await forecast(pipeline, scope=types_pb2.OrgScope(org_path="east"))
+    reps = await forecast(pipeline, group_by=types_pb2.ORG_LEVEL_REP)
+    for level, shown in ((types_pb2.ORG_LEVEL_TEAM, teams), (types_pb2.ORG_LEVEL_REP, reps)):
+        assert {r.key: cov(r.totals) for r in shown.rows} == {
+            k: v for (lv, k), v in rows.items() if lv == level
+        }
+    assert rows[(types_pb2.ORG_LEVEL_REGION, "east")][:3] == (MEASURED, 1_900_000, 1_500_000)
