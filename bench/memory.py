@@ -161,8 +161,7 @@ def suite(quick: bool) -> list[Figure]:
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        )  # in the suite's process group: a suite killed at its deadline takes the stack with it
         try:
             deadline = time.monotonic() + 240
             while not tokens_file.exists():
@@ -182,7 +181,7 @@ def suite(quick: bool) -> list[Figure]:
             try:
                 stack.wait(60)
             except subprocess.TimeoutExpired:
-                os.killpg(stack.pid, signal.SIGKILL)
+                stack.kill()
                 stack.wait(10)
     figures = [
         Figure(

@@ -202,7 +202,7 @@ def markdown(reports: Sequence[SuiteReport]) -> str:
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """The suite's whole process group (dev servers, redis, services it started)."""
-    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+    for sig, wait in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
@@ -244,6 +244,11 @@ def run_suite(name: str, quick: bool, deadline_s: float, env: Mapping[str, str] 
 
 def run_in_process(fn: Suite, quick: bool, out: Path) -> int:
     """The child's side: run the suite, write its figures (or its error) as JSON."""
+
+    def stop(_sig: int, _frame: object) -> None:
+        raise SystemExit(f"stopped by signal {_sig}")  # finally blocks stop what the suite started
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         figures = fn(quick)
         out.write_text(json.dumps({"figures": [f.to_json() for f in figures]}))
