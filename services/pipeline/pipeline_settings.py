@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import zoneinfo
+from collections.abc import Mapping
 
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.type import dayofweek_pb2, timeofday_pb2  # type: ignore[import-untyped]
@@ -90,17 +91,24 @@ def _check(s: settings_pb2.PipelineSettings) -> None:
 
 
 async def update(
-    uow: UnitOfWork, who: Principal, incoming: settings_pb2.PipelineSettings, mask: FieldMask, deal_count: int
+    uow: UnitOfWork,
+    who: Principal,
+    incoming: settings_pb2.PipelineSettings,
+    mask: FieldMask,
+    in_use: Mapping[str, int],
 ) -> settings_pb2.PipelineSettings:
-    """Admin only; a merge checked whole; the currency is fixed once the tenant has deals (no FX in v1)."""
+    """Admin only; a merge checked whole; the currency is fixed once the tenant holds money in it
+    (`in_use`: what holds amounts -> how many, e.g. deals, targets; no FX in v1)."""
     access.require_admin(who)
     before = await current(uow)
     merged = merge_update(before, incoming, mask, mask_field="update_mask")
     merged.ClearField("audit")
     _check(merged)
-    if merged.base_currency != before.base_currency and deal_count:
+    holding = [name for name, n in in_use.items() if n]
+    if merged.base_currency != before.base_currency and holding:
         raise FailedPrecondition(
-            "the base currency cannot change once the tenant has deals: their amounts would not add up",
+            f"the base currency cannot change once the tenant has {' and '.join(holding)}: "
+            "their amounts would not add up",
             reason="CURRENCY_IN_USE",
         )
     await STORE.put(uow, merged, incoming.etag, who.user_id)

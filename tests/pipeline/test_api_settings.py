@@ -9,6 +9,7 @@ from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from salesops.pipeline.v1 import settings_pb2
 from tests.pipeline.conftest import Pipeline
 from tests.pipeline.helpers import bad_fields, create, mask, new_deal, refused
+from tests.pipeline.test_targets import COMPANY, profiles, put, target
 
 
 async def test_settings_defaults_merge_and_checks(pipeline: Pipeline) -> None:
@@ -70,3 +71,16 @@ async def test_settings_defaults_merge_and_checks(pipeline: Pipeline) -> None:
     assert (
         await pipeline.call("UpdatePipelineSettings", offset)
     ).settings.converted_deal_close_offset_days == 30
+
+
+async def test_the_currency_is_fixed_once_targets_exist(pipeline: Pipeline) -> None:
+    """No deal yet, but a target holds money in the base currency: changing it is refused too."""
+    await profiles(pipeline)
+    await put(pipeline, target("co", COMPANY, 1_000_000))
+    eur = pb.UpdatePipelineSettingsRequest(
+        settings=settings_pb2.PipelineSettings(base_currency="EUR"), update_mask=mask("base_currency")
+    )
+    status = await refused(pipeline.call("UpdatePipelineSettings", eur))
+    assert "CURRENCY_IN_USE" in str(status) and "targets" in str(status)
+    got = (await pipeline.call("GetPipelineSettings", pb.GetPipelineSettingsRequest())).settings
+    assert got.base_currency == "CNY"

@@ -9,6 +9,7 @@ from salesops.pipeline.v1 import settings_pb2
 from services.pipeline import pipeline_settings
 from services.pipeline.api.base import ApiBase, Ctx
 from services.pipeline.repositories.deals import Deals
+from services.pipeline.repositories.targets import Targets
 
 
 class SettingsApi(ApiBase):
@@ -25,7 +26,7 @@ class SettingsApi(ApiBase):
         who = call.principal()
 
         async def work(uow: UnitOfWork) -> settings_pb2.PipelineSettings:
-            deals = await Deals(uow).count([])
-            return await pipeline_settings.update(uow, who, request.settings, request.update_mask, deals)
+            in_use = {"deals": await Deals(uow).count([]), "targets": await Targets(uow).count([])}
+            return await pipeline_settings.update(uow, who, request.settings, request.update_mask, in_use)
 
         return pb.UpdatePipelineSettingsResponse(settings=await self.write(who, work))
