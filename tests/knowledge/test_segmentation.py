@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Chinese text uses full-width punctuation on purpose)
 """Segmentation and the pure search rules: jieba from its package, its cache under the var dir,
 two-character words inside longer ones, and snippets that cannot carry markup."""
 
