@@ -147,6 +147,8 @@ def suite(quick: bool) -> list[Figure]:
         tokens_file = Path(tmp) / "tokens.json"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SALESOPS_", "REDIS_URL"))}
         env["SALESOPS_LOG_LEVEL"] = "WARNING"
+        # One user drives the load: the gateway's per-user limit (600 a window) would answer 429.
+        env["SALESOPS_GATEWAY_RATE_TENANT"] = env["SALESOPS_GATEWAY_RATE_USER"] = "0"
         stack = subprocess.Popen(
             [
                 sys.executable,
