@@ -152,3 +152,23 @@ async def test_review_needs_a_complete_card_and_bad_input_is_refused(knowledge: 
     # A never-published card may be deleted.
     await k.call("DeleteSopCard", pb.DeleteSopCardRequest(card_id="C2"))
     await k.fails(grpc.StatusCode.NOT_FOUND, "GetSopCard", pb.GetSopCardRequest(card_id="C2"))
+
+
+async def test_concurrent_publishes_freeze_one_version(knowledge: Knowledge) -> None:
+    import asyncio
+
+    k = knowledge
+    await k.call("CreateSopCard", pb.CreateSopCardRequest(card=card("C9")))
+    await k.call("SubmitSopCardForReview", pb.SubmitSopCardForReviewRequest(card_id="C9"))
+    req = pb.PublishSopCardRequest(card_id="C9", change_note="race")
+    outcomes = await asyncio.gather(
+        *(k.call("PublishSopCard", req) for _ in range(4)), return_exceptions=True
+    )
+    won = [o for o in outcomes if not isinstance(o, BaseException)]
+    lost = [o for o in outcomes if isinstance(o, grpc.aio.AioRpcError)]
+    assert len(won) == 1 and len(lost) == 3, outcomes
+    assert {e.code() for e in lost} <= {grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ABORTED}
+    versions = (await k.call("ListSopCardVersions", pb.ListSopCardVersionsRequest(card_id="C9"))).versions
+    assert [v.version for v in versions] == [1]
+    odd = card("C10", visibility=99)  # an enum value the contract does not know
+    await k.fails(grpc.StatusCode.INVALID_ARGUMENT, "CreateSopCard", pb.CreateSopCardRequest(card=odd))
