@@ -3,6 +3,8 @@ every publish freezes an immutable version; events for notify."""
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 from sqlalchemy import select
@@ -155,7 +157,6 @@ async def test_review_needs_a_complete_card_and_bad_input_is_refused(knowledge: 
 
 
 async def test_concurrent_publishes_freeze_one_version(knowledge: Knowledge) -> None:
-    import asyncio
 
     k = knowledge
     await k.call("CreateSopCard", pb.CreateSopCardRequest(card=card("C9")))
