@@ -1,7 +1,8 @@
 """The demo organisation, defined once: `make run` seeds it and test suites import it.
 
-One region (east), two teams, a supervisor each, four reps each, a director and
-an admin, all in tenant `demo`:
+One region (east), two teams, a supervisor each, four reps each, a director, an
+admin and the approvers of the shipped approval flows (legal, finance, gm,
+tech-lead), all in tenant `demo`:
 
     from deploy.local.demo import DEMO_USERS, TENANT, demo_user, demo_token
     demo_user("rep-a1").org            # "east/team-a"
@@ -22,6 +23,13 @@ REGION = "east"
 # Team org path -> its supervisor.
 TEAMS: dict[str, str] = {"east/team-a": "sup-a", "east/team-b": "sup-b"}
 REPS_PER_TEAM = 4
+# Approvers of the shipped approval flows: user id -> (functional position the flows resolve, name).
+APPROVERS: dict[str, tuple[str, str]] = {
+    "legal": ("legal", "Legal Counsel"),
+    "finance": ("finance_risk", "Finance Risk"),
+    "gm": ("gm", "General Manager"),
+    "tech-lead": ("tech_lead", "Tech Lead"),
+}
 
 DemoUser = SeedUser  # the name older callers use
 
@@ -40,6 +48,7 @@ def _org_chart() -> tuple[SeedUser, ...]:
             SeedUser(f"rep-{letter}{n}", ("rep",), team, f"Rep {letter.upper()}{n}")
             for n in range(1, REPS_PER_TEAM + 1)
         ]
+    users += [SeedUser(uid, ("approver",), "", name) for uid, (_, name) in APPROVERS.items()]
     return tuple(users)
 
 

@@ -18,7 +18,7 @@ from kit.runtime import SeedClients, SeedUser
 from salesops.common.v1.types_pb2 import AttachmentRef, Money, Role
 from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2_grpc, settings_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
-from services.pipeline import seed_history, seed_targets
+from services.pipeline import seed_approvals, seed_history, seed_targets
 from services.pipeline.convert import date_proto
 from services.pipeline.seed_customers import seed_customers
 
@@ -27,6 +27,7 @@ ROLES = {
     "supervisor": Role.ROLE_SUPERVISOR,
     "director": Role.ROLE_DIRECTOR,
     "admin": Role.ROLE_ADMIN,
+    "approver": Role.ROLE_APPROVER,
 }
 # (stage to reach, evidence to attach on the way, qualified) per deal of a rep, by index.
 PLAN: list[tuple[str, tuple[str, ...], bool]] = [
@@ -47,6 +48,8 @@ def profiles(users: Sequence[SeedUser]) -> list[settings_pb2.MemberProfile]:
             manager = supervisors.get(u.org, "")
         elif "supervisor" in u.roles:
             manager = directors.get(u.org.split("/")[0], "")
+        elif "approver" in u.roles:
+            manager = "" if u.user_id == "gm" else "gm"  # the flows escalate to the GM
         else:
             manager = ""
         out.append(
@@ -57,6 +60,7 @@ def profiles(users: Sequence[SeedUser]) -> list[settings_pb2.MemberProfile]:
                 manager_user_id=manager,
                 role=role,
                 active=True,
+                approver_roles=seed_approvals.approver_roles(u),
             )
         )
     return out
@@ -127,5 +131,6 @@ async def seed(
 async def demo_seed(clients: SeedClients) -> None:
     """The ServiceSpec hook `make run` calls."""
     await seed(clients.addresses["pipeline"], dict(clients.tokens), clients.users)
+    await seed_approvals.seed(clients)  # the shipped approval flows and the stage model using them
     # Six months of won / lost / pushed deals, weekly snapshots and locked calls (accuracy, bias).
     await seed_history.demo_history(clients)
