@@ -163,7 +163,9 @@ async def seed(clients: SeedClients) -> None:
     """The shipped flows (created once) and the stage model starting the contract flow."""
     md = clients.metadata("admin")
     async with clients.channel("pipeline") as channel:
-        stub = pipeline_service_pb2_grpc.PipelineServiceStub(channel)
+        stub: pipeline_service_pb2_grpc.PipelineServiceAsyncStub = (
+            pipeline_service_pb2_grpc.PipelineServiceStub(channel)  # type: ignore[assignment]
+        )
         for flow in flows():
             try:
                 await stub.CreateApprovalFlow(
@@ -176,7 +178,7 @@ async def seed(clients: SeedClients) -> None:
 
 
 async def wire_stage_model(
-    stub: pipeline_service_pb2_grpc.PipelineServiceStub, md: tuple[tuple[str, str], ...]
+    stub: pipeline_service_pb2_grpc.PipelineServiceAsyncStub, md: tuple[tuple[str, str], ...]
 ) -> None:
     """Entering negotiation starts the contract flow (for deals its trigger matches)."""
     model = (await stub.GetStageModel(pb.GetStageModelRequest(), metadata=md, timeout=10)).stage_model
