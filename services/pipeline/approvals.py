@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import datetime
 
 from google.protobuf import json_format, struct_pb2
@@ -375,6 +376,36 @@ def entry_approval_id(review_id: str, flow_id: str) -> str:
     return f"entry-{review_id}-{hashlib.sha256(flow_id.encode()).hexdigest()[:16]}"
 
 
+async def _entry_flows(uow: UnitOfWork, flow_ids: Sequence[str], amount_minor: int) -> list[ap.ApprovalFlow]:
+    """The enabled flows among `flow_ids` whose trigger matches a deal of this amount."""
+    out = []
+    for flow_id in flow_ids:
+        row = await ApprovalFlows(uow).current(flow_id)
+        if row is None or row.disabled:
+            continue
+        flow = approval_flows.document(row)
+        facts = approval_flows.facts_of(ap.Approval(flow_id=flow_id, kind=flow.kind))
+        facts.amount_minor = amount_minor
+        if d.holds(approval_flows.condition_of(flow.trigger), facts):
+            out.append(flow)
+    return out
+
+
+async def entry_approval_ids(uow: UnitOfWork, deal_id: str, stage_id: str, review_id: str) -> list[str]:
+    """The approvals a forward entry of `stage_id` starts (MoveStageResponse.started_approval_ids): the
+    consumer starts them after the commit under these ids; a flow already running for the deal is left."""
+    model = await stage_models.current(uow)
+    stage = next((st for st in model.stages if st.stage_id == stage_id), None)
+    deal = await Deals(uow).find(deal_id)
+    if stage is None or deal is None or not review_id:
+        return []
+    ids = []
+    for flow in await _entry_flows(uow, list(stage.on_entry_approval_flow_ids), deal.amount_minor):
+        if await Approvals(uow).running_for(deal_id, flow.flow_id) is None:
+            ids.append(entry_approval_id(review_id, flow.flow_id))
+    return ids
+
+
 async def on_entry_runs(uow: UnitOfWork, changed: events_pb2.DealStageChanged, at: datetime) -> list[d.Run]:
     """The runs a forward stage entry starts: the stage's `on_entry_approval_flow_ids` whose trigger matches."""
     if changed.backward or not changed.gate_review_id:
@@ -389,22 +420,14 @@ async def on_entry_runs(uow: UnitOfWork, changed: events_pb2.DealStageChanged, a
     requester = changed.moved_by if not changed.moved_by.startswith("system:") else deal.owner_user_id
     who = Principal(requester, uow.tenant, frozenset({"admin"}), "", datetime.max.replace(tzinfo=at.tzinfo))
     runs = []
-    for flow_id in stage.on_entry_approval_flow_ids:
-        row = await ApprovalFlows(uow).current(flow_id)
-        if row is None or row.disabled:
-            continue
-        flow = approval_flows.document(row)
+    for flow in await _entry_flows(uow, stage.on_entry_approval_flow_ids, deal.amount_minor):
         request = ap.Approval(
-            approval_id=entry_approval_id(changed.gate_review_id, flow_id),
-            flow_id=flow_id,
+            approval_id=entry_approval_id(changed.gate_review_id, flow.flow_id),
+            flow_id=flow.flow_id,
             kind=flow.kind,
             deal_id=deal.deal_id,
             title=f"{flow.display_name}: {deal.title}"[:200],
         )
-        facts = approval_flows.facts_of(request)
-        facts.amount_minor = deal.amount_minor
-        if not d.holds(approval_flows.condition_of(flow.trigger), facts):
-            continue
         try:
             run = await prepare(uow, who, request, at)
         except AlreadyExists:
@@ -418,6 +441,7 @@ __all__ = [
     "can_view",
     "document",
     "entry_approval_id",
+    "entry_approval_ids",
     "on_entry_runs",
     "prepare",
     "project",

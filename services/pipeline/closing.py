@@ -22,6 +22,7 @@ from services.pipeline.documents import body_of, deal_of, tracked
 from services.pipeline.domain import history
 from services.pipeline.domain import stages as s
 from services.pipeline.moves import Moved
+from services.pipeline.repositories.approvals import Approvals
 from services.pipeline.repositories.deals import OPEN, Deals
 from services.pipeline.repositories.history import DealChanges
 from services.pipeline.store import DealRow
@@ -60,7 +61,9 @@ async def mark_won(uow: UnitOfWork, who: Principal, req: pb.MarkWonRequest, at: 
         raise InvalidArgument.field("won_amount.currency", f"the deal is in {row.currency}")
     _, model = await stage_models.domain_model(uow)
     evidence = await Deals(uow).evidence_types(row.deal_id)
-    review = s.review_won(model, row.stage_id, criteria.facts_of(model, deal_of(row), evidence))
+    # Won criteria may require an APPROVED approval, as a stage gate may.
+    approved = await Approvals(uow).latest_states(row.deal_id)
+    review = s.review_won(model, row.stage_id, criteria.facts_of(model, deal_of(row), evidence, approved))
     recorded = await gating.record(uow, row, review, who.user_id, at)
     if not review.passed:
         return Moved(row, recorded, gating.refusal(review, recorded.review_id))

@@ -8,7 +8,7 @@ from kit.grpc import context as call
 from kit.resources import PageRequest, Sort, UnitOfWork, present_all, query_key
 from salesops.pipeline.v1 import deal_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
-from services.pipeline import deals, discipline, moves
+from services.pipeline import approvals, deals, discipline, moves
 from services.pipeline.api.base import ApiBase, Ctx
 from services.pipeline.convert import bounded_lists, enum_name, from_ts, now, optional_date
 from services.pipeline.domain import history
@@ -110,16 +110,26 @@ class DealsApi(ApiBase):
     async def MoveStage(self, request: pb.MoveStageRequest, context: Ctx) -> pb.MoveStageResponse:
         who = call.principal()
 
-        async def work(uow: UnitOfWork) -> tuple[moves.Moved, deal_pb2.Deal]:
+        async def work(uow: UnitOfWork) -> tuple[moves.Moved, deal_pb2.Deal, list[str]]:
             moved = await moves.move_stage(
                 uow, who, request.deal_id, request.to_stage_id, request.etag, request.note, now()
             )
-            return moved, self._present(who, moved.row)
+            started: list[str] = []
+            if (
+                moved.refused is None
+                and moved.review is not None
+                and moved.row.stage_id == request.to_stage_id
+            ):
+                # The entry consumer starts them after the commit under these ids.
+                started = await approvals.entry_approval_ids(
+                    uow, moved.row.deal_id, moved.row.stage_id, moved.review.review_id
+                )
+            return moved, self._present(who, moved.row), started
 
-        moved, deal = await self.write(who, work)
+        moved, deal, started = await self.write(who, work)
         if moved.refused is not None:
             raise moved.refused  # after the commit: the refused review is on record
-        return pb.MoveStageResponse(deal=deal, gate_review=moved.review)
+        return pb.MoveStageResponse(deal=deal, gate_review=moved.review, started_approval_ids=started)
 
     async def CheckGate(self, request: pb.CheckGateRequest, context: Ctx) -> pb.CheckGateResponse:
         who = call.principal()
