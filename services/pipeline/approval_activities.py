@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,7 @@ from kit.calendar import BusinessCalendar
 from kit.db import Database
 from kit.errors import (
     Aborted,
+    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -255,6 +257,10 @@ def entry_handler(rt: Runtime) -> Handler:
         async with tx.read(envelope.tenant) as uow:
             runs = await approvals.on_entry_runs(uow, changed, datetime.now(UTC))
         for run in runs:
+            try:
+                await tx.run(envelope.tenant, partial(approvals.claim, run=run, at=datetime.now(UTC)))
+            except AlreadyExists:
+                continue  # another approval of this flow runs for the deal
             await start(rt.temporal, rt.settings.task_queue, run, "pipeline:stage-entry")
 
     return handle

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.duration_pb2 import Duration
@@ -27,9 +27,14 @@ from services.pipeline.approval_workflows import EventSpec
 from services.pipeline.convert import enum_name, enum_value, ts
 from services.pipeline.documents import deal_of
 from services.pipeline.domain import approvals as d
-from services.pipeline.repositories.approvals import ApprovalFlows, Approvals
+from services.pipeline.repositories.approvals import ApprovalClaims, ApprovalFlows, Approvals
 from services.pipeline.repositories.deals import Deals
-from services.pipeline.store_approvals import ApprovalActionRow, ApprovalAssignmentRow, ApprovalRow
+from services.pipeline.store_approvals import (
+    ApprovalActionRow,
+    ApprovalAssignmentRow,
+    ApprovalClaimRow,
+    ApprovalRow,
+)
 
 RESOURCE = "pipeline.Approval"
 NEEDS_DEAL = ("CONTRACT", "DISCOUNT", "CUSTOM_SOLUTION")
@@ -368,6 +373,39 @@ async def project(uow: UnitOfWork, run: d.Run, events: list[EventSpec]) -> None:
         await uow.emit(EVENT_TYPES[e.type], _event(run, e), subject=run.approval_id)  # type: ignore[arg-type]
 
 
+# ------------------------------------------------------------------ one open approval per deal and flow
+
+UNSTARTED_AFTER = timedelta(
+    minutes=2
+)  # a claim with no projection by then never started (start answers in seconds)
+
+
+async def claim(uow: UnitOfWork, run: d.Run, at: datetime) -> None:
+    """Before starting `run`: take the deal x flow claim, so two concurrent requests with different ids
+    cannot both start (the primary key decides; the unit of work reruns once on the race and then sees
+    the winner). ALREADY_EXISTS while another approval holds it and is not final."""
+    if not run.deal_id:
+        return
+    claims = ApprovalClaims(uow)
+    held = await claims.find(run.deal_id, run.flow_id)
+    if held is None:
+        await claims.add(
+            ApprovalClaimRow(
+                deal_id=run.deal_id, flow_id=run.flow_id, approval_id=run.approval_id, claimed_at=at
+            )
+        )
+        return
+    if held.approval_id == run.approval_id:
+        return  # a repeat of the same request
+    holder = await Approvals(uow).find(held.approval_id)
+    claimed = held.claimed_at if held.claimed_at.tzinfo else held.claimed_at.replace(tzinfo=at.tzinfo)
+    free = holder.state in d.FINAL if holder is not None else at - claimed > UNSTARTED_AFTER
+    if free and await claims.take_over(run.deal_id, run.flow_id, held.approval_id, run.approval_id, at):
+        return
+    msg = f"approval {held.approval_id} of this flow runs for the deal"
+    raise AlreadyExists(RESOURCE, held.approval_id, msg)
+
+
 # ------------------------------------------------------------------ started by a stage entry
 
 
@@ -439,6 +477,7 @@ async def on_entry_runs(uow: UnitOfWork, changed: events_pb2.DealStageChanged, a
 
 __all__ = [
     "can_view",
+    "claim",
     "document",
     "entry_approval_id",
     "entry_approval_ids",

@@ -127,9 +127,24 @@ class ApprovalDelegationRow(TenantScoped, Base):
     created_by: Mapped[str] = mapped_column(String(128))
 
 
+class ApprovalClaimRow(TenantScoped, Base):
+    """Which approval holds a (deal, flow) pair: the primary key lets one of two concurrent
+    CreateApproval calls (different ids, same deal and flow) start; the other is ALREADY_EXISTS.
+    Taken over once its holder's approval is final (or never started: see approvals.claim)."""
+
+    __tablename__ = "approval_claims"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "deal_id", "flow_id"),)
+
+    deal_id: Mapped[str] = mapped_column(String(64))
+    flow_id: Mapped[str] = mapped_column(String(64))
+    approval_id: Mapped[str] = mapped_column(String(64))
+    claimed_at: Mapped[datetime] = mapped_column(TS)
+
+
 __all__ = [
     "ApprovalActionRow",
     "ApprovalAssignmentRow",
+    "ApprovalClaimRow",
     "ApprovalDelegationRow",
     "ApprovalFlowRow",
     "ApprovalRow",

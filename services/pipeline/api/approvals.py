@@ -104,6 +104,9 @@ class ApprovalsApi(ApiBase):
         who = call.principal()
         async with self.read(who) as uow:
             run = await approvals.prepare(uow, who, request.approval, now())
+        await self.write(
+            who, lambda uow: approvals.claim(uow, run, now())
+        )  # one of concurrent requests starts
         started = await start(self.rt.temporal, self.rt.settings.task_queue, run, _client(context))
         if (
             started.requester != who.user_id

@@ -15,6 +15,7 @@ from services.pipeline.store import MemberProfileRow
 from services.pipeline.store_approvals import (
     ApprovalActionRow,
     ApprovalAssignmentRow,
+    ApprovalClaimRow,
     ApprovalDelegationRow,
     ApprovalFlowRow,
     ApprovalRow,
@@ -238,7 +239,31 @@ class ApprovalDelegations(Repository[ApprovalDelegationRow]):
         return await self.list(where, [Sort(ApprovalDelegationRow.start_time, descending=True)], page, query)
 
 
+class ApprovalClaims(Repository[ApprovalClaimRow]):
+    """Which approval holds a deal x flow (the primary key serializes concurrent starts)."""
+
+    model = ApprovalClaimRow
+    resource = "pipeline.Approval"
+    key = ("deal_id", "flow_id")
+
+    async def take_over(
+        self, deal_id: str, flow_id: str, holder: str, approval_id: str, at: datetime
+    ) -> bool:
+        """Compare-and-set: hand the claim from `holder` to `approval_id`; False if someone else moved it."""
+        stmt = (
+            update(ApprovalClaimRow)
+            .where(
+                ApprovalClaimRow.deal_id == deal_id,
+                ApprovalClaimRow.flow_id == flow_id,
+                ApprovalClaimRow.approval_id == holder,
+            )
+            .values(approval_id=approval_id, claimed_at=at)
+        )
+        return bool((await self.session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+
 __all__ = [
+    "ApprovalClaims",
     "ApprovalDelegations",
     "ApprovalFlows",
     "Approvals",
