@@ -44,6 +44,7 @@ SUITES: dict[str, Entry] = {
     "leads_mixed": Entry("bench.leads_verdicts:mixed", 300, None),
     "leads_sla": Entry("bench.bench_sla:suite", 1500, 100),  # 10,000 watches: 25-100 starts/s here
     "pipeline": Entry("bench.bench_pipeline:suite", 900, 30),
+    "approvals": Entry("bench.bench_approvals:suite", 1800, 240),  # 1,000 approvals: 4 passes of RPCs
     "capacity": Entry("bench.capacity:suite", 900, None),
     # Last: RSS of the embedded stack at idle and after driving it (every earlier suite ran in its
     # own processes, so this suite loads its own stack before reading it again).
