@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,6 +59,7 @@ from services.pipeline.approval_workflows import (
     iso,
     workflow_id,
 )
+from services.pipeline.consumers import on_session
 from services.pipeline.domain import approvals as d
 from services.pipeline.repositories.approvals import (
     ApprovalDelegations,
@@ -172,8 +172,9 @@ def _refusal(code: str, message: str) -> SalesopsError:
     return CODES.get(code, FailedPrecondition)(message, reason=code)
 
 
-async def start(client: Client, task_queue: str, run: d.Run, caller: str) -> d.Run:
-    """Start the approval's workflow (a repeat of the same id finds the running one) and wait until settled."""
+async def start(client: Client, task_queue: str, run: d.Run, caller: str, *, settle: bool = True) -> d.Run:
+    """Start the approval's workflow (a repeat of the same id finds the running one) and wait until settled
+    (`settle`; else the run as requested is returned at once)."""
     wid = workflow_id(run.tenant, run.approval_id)
     try:
         handle = await client.start_workflow(
@@ -185,6 +186,8 @@ async def start(client: Client, task_queue: str, run: d.Run, caller: str) -> d.R
         )
     except WorkflowAlreadyStartedError:
         handle = client.get_workflow_handle(wid)
+    if not settle:
+        return run
     with contextlib.suppress(RPCError, WorkflowUpdateFailedError):
         await handle.execute_update("sync", result_type=ActionResult)
     return await state(client, run.tenant, run.approval_id)
@@ -248,7 +251,7 @@ def entry_handler(rt: Runtime) -> Handler:
     """A forward stage entry starts the stage's on-entry approval flows (after the move committed);
     a lost deal cancels its running approvals."""
 
-    async def handle(envelope: EventEnvelope, _session: AsyncSession) -> None:
+    async def handle(envelope: EventEnvelope, session: AsyncSession) -> None:
         tx = transactions(rt.db)
         if envelope.type == events.DEAL_LOST:
             await cancel_for_lost_deal(rt, tx, envelope)
@@ -256,12 +259,16 @@ def entry_handler(rt: Runtime) -> Handler:
         changed = unpack_payload(envelope, events_pb2.DealStageChanged)
         async with tx.read(envelope.tenant) as uow:
             runs = await approvals.on_entry_runs(uow, changed, datetime.now(UTC))
+        # The claims go in the consumer's own transaction (committed with the processed-event row; on
+        # SQLite a second writer would wait on it), and the workflows are not waited on: their first
+        # projection writes would wait for that same commit.
+        uow = on_session(session, envelope.tenant)
         for run in runs:
             try:
-                await tx.run(envelope.tenant, partial(approvals.claim, run=run, at=datetime.now(UTC)))
+                await approvals.claim(uow, run, datetime.now(UTC))
             except AlreadyExists:
                 continue  # another approval of this flow runs for the deal
-            await start(rt.temporal, rt.settings.task_queue, run, "pipeline:stage-entry")
+            await start(rt.temporal, rt.settings.task_queue, run, "pipeline:stage-entry", settle=False)
 
     return handle
 

@@ -7,7 +7,6 @@ from types import SimpleNamespace
 
 import grpc
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesops.pipeline.v1 import approval_pb2 as ap
 from salesops.pipeline.v1 import deal_pb2, stage_model_pb2
@@ -48,7 +47,15 @@ async def test_move_names_the_started_approval_and_won_waits_for_it(world: World
     )
     handle = entry_handler(rt)  # type: ignore[arg-type]
     for _, envelope in await events(world.db, "pipeline.DealStageChanged"):
-        await handle(envelope, AsyncSession())
+        async with world.db.session("demo") as session:  # as the consumer runs it: its own transaction
+            await handle(envelope, session)
+            await session.commit()
+
+    async def projected() -> bool:  # the consumer does not wait for the run's first projection
+        found = await world.call("ListApprovals", pb.ListApprovalsRequest(), "admin")
+        return bool(found.approvals)
+
+    await world.until(projected)
     listed = await world.call("ListApprovals", pb.ListApprovalsRequest(), "admin")
     assert [a.approval_id for a in listed.approvals] == [started]  # the id the move answered
 

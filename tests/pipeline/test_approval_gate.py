@@ -48,8 +48,16 @@ async def test_entering_a_stage_starts_its_flow_and_the_gate_waits_for_the_appro
     handle = entry_handler(rt)  # type: ignore[arg-type]
     changes = await events(world.db, "pipeline.DealStageChanged")
     for _, envelope in changes + changes:
-        await handle(envelope, AsyncSession())
+        async with world.db.session("demo") as session:  # as the consumer runs it: its own transaction
+            await handle(envelope, session)
+            await session.commit()
     approval_id = approvals.entry_approval_id(moved.gate_review.review_id, "contract_over_500k")
+
+    async def projected() -> bool:  # the consumer does not wait for the run's first projection
+        found = await world.call("ListApprovals", pb.ListApprovalsRequest(), "admin")
+        return bool(found.approvals)
+
+    await world.until(projected)
     listed = await world.call("ListApprovals", pb.ListApprovalsRequest(), "admin")
     assert [a.approval_id for a in listed.approvals] == [approval_id]
     a = listed.approvals[0]
