@@ -51,7 +51,7 @@ METRICS: dict[str, tuple[ph.MetricUnit.ValueType, bool]] = {
     "FORECAST_ERROR": (ph.METRIC_UNIT_RATIO, False),
 }
 UNAVAILABLE = {
-    "APPROVAL_TURNAROUND": "approvals are not built yet",
+    "APPROVAL_TURNAROUND": "no approval of this unit was decided in the week",
     "FORECAST_ERROR": "no locked call of a closed quarter or month for this unit yet",
 }
 SYSTEM = Principal("system:pipeline", "", frozenset({"admin"}), "", datetime(2100, 1, 1, tzinfo=UTC))
@@ -60,6 +60,7 @@ NOTES = {
     "NEGOTIATION_ROUNDS": "quote evidence per deal closed in the week",
     "LEAD_RESPONSE_TIME": "business time to the first response (leads' FirstResponseRecorded)",
     "FORECAST_ERROR": "WAPE of the unit's locked calls in the last closed quarter (else month)",
+    "APPROVAL_TURNAROUND": "submit to decision of the approvals decided in the week (the approval's org path)",
 }
 
 

@@ -19,6 +19,7 @@ from kit.resources import Page, PageRequest, Repository, Sort, UnitOfWork
 from services.pipeline.repositories.deals import in_org
 from services.pipeline.repositories.discipline import seconds_between, stays
 from services.pipeline.store import DealChangeRow, DealRow, EvidenceRow, GateReviewRow, MemberProfileRow
+from services.pipeline.store_approvals import ApprovalRow
 from services.pipeline.store_discipline import AnomalyRow, HealthRunRow, HealthValueRow, LeadResponseRow
 
 HOUR, DAY = 3600.0, 86400.0
@@ -88,7 +89,24 @@ class HealthSql:
         out += await self._quotes(unit, start, end)
         out += await self._frozen(unit, start, end)
         out += await self._gates(unit, start, end)
+        out += await self._approvals(unit, start, end)
         return out
+
+    async def _approvals(self, unit: str | None, start: datetime, end: datetime) -> list[Measured]:
+        """Submit to decision of the approvals decided (approved or rejected) in the week, per org path."""
+        a = ApprovalRow
+        rows = await self._grouped(
+            a.org_path,
+            [func.avg(seconds_between(a.submit_time, a.complete_time)), func.count()],
+            [
+                a.tenant_id == self.tenant,
+                a.state.in_(("APPROVED", "REJECTED")),
+                a.complete_time >= start,
+                a.complete_time < end,
+            ],
+            unit,
+        )
+        return [Measured(t, "APPROVAL_TURNAROUND", "", _f(avg) / HOUR, int(n)) for t, avg, n in rows if n]
 
     async def _responses(self, unit: str | None, start: datetime, end: datetime) -> list[Measured]:
         r = LeadResponseRow
