@@ -1,0 +1,140 @@
+"""Issue 12 end to end through the gateway on the whole local stack (`python -m deploy.local`):
+
+the demo tenant's shipped contract flow (legal, finance risk and the GM in parallel) starts when a
+600,000 deal enters negotiation (MoveStage names it); with contract approval gated on it, the deal
+cannot enter contract approval until all three demo approvers have approved; each of them has it in
+their queue (ListMyPendingApprovals) and in their notify inbox.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.test_local_stack import _start, _stop, _wait_ready
+from tests.pipeline.test_stack_flow import _until
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stack")]
+
+AMOUNT = 60_000_000  # 600,000.00 CNY: over the contract flow's trigger
+APPROVERS = ("legal", "finance", "gm")
+
+
+def test_a_big_contract_enters_contract_approval_only_once_all_three_approved(tmp_path: Path) -> None:
+    proc = _start(tmp_path / "var", tmp_path / "tokens.json")
+    try:
+        _wait_ready(proc)
+        info = json.loads((tmp_path / "tokens.json").read_text())
+        gw, tokens = str(info["gateway"]), info["tokens"]
+        assert set(APPROVERS) | {"tech-lead"} <= set(tokens)  # `make run` lists the demo approvers
+
+        def call(
+            method: str, path: str, user: str, body: object | None = None, params: Any = None
+        ) -> httpx.Response:
+            headers = {"Authorization": f"Bearer {tokens[user]}", "Idempotency-Key": str(uuid.uuid4())}
+            return httpx.request(method, f"{gw}{path}", json=body, params=params, headers=headers, timeout=30)
+
+        def ok(resp: httpx.Response) -> dict[str, Any]:
+            assert resp.status_code == 200, resp.text
+            return dict(resp.json())
+
+        # The admin gates contract approval on the shipped flow (the demo seed starts it at negotiation).
+        model = ok(call("GET", "/v1/stageModel", "admin"))["stageModel"]
+        entry = {s["stageId"]: s.get("onEntryApprovalFlowIds", []) for s in model["stages"]}
+        assert entry["negotiation"] == ["contract_over_500k"]
+        contract = next(s for s in model["stages"] if s["stageId"] == "contract_approval")
+        contract.setdefault("entryCriteria", {})["requiredApprovalFlowIds"] = ["contract_over_500k"]
+        ok(call("PATCH", "/v1/stageModel", "admin", model))
+
+        close = date.today() + timedelta(days=30)
+        day = {"year": close.year, "month": close.month, "day": close.day}
+        deal_id = "E2E-APPROVAL-1"
+        deal = {
+            "dealId": deal_id,
+            "title": "Plant-wide MES rollout",
+            "customer": {"displayName": "Suzhou Valve Works", "industry": "manufacturing"},
+            "ownerUserId": "rep-a1",
+            "amount": {"amountMinor": str(AMOUNT), "currency": "CNY"},
+            "expectedCloseDate": day,
+            "qualification": {
+                "budgetMin": {"amountMinor": str(AMOUNT - 5_000_000), "currency": "CNY"},
+                "budgetMax": {"amountMinor": str(AMOUNT + 5_000_000), "currency": "CNY"},
+                "decisionDate": day,
+                "decisionMakerAccess": "DECISION_MAKER_ACCESS_MET",
+            },
+        }
+        ok(call("POST", "/v1/deals", "rep-a1", deal))
+        for kind in ("meeting_minutes", "signed_requirement_confirmation", "quote"):
+            ev = {
+                "evidenceId": f"{deal_id}-{kind}",
+                "evidenceTypeId": kind,
+                "attachment": {"uri": f"s3://e2e/{kind}"},
+            }
+            ok(call("POST", f"/v1/deals/{deal_id}/evidence", "rep-a1", ev))
+        ok(
+            call(
+                "POST",
+                f"/v1/deals/{deal_id}:setChecklistItem",
+                "rep-a1",
+                {"itemId": "terms_agreed", "checked": True},
+            )
+        )
+        moved = ok(call("POST", f"/v1/deals/{deal_id}:moveStage", "rep-a1", {"toStageId": "negotiation"}))
+        [approval_id] = moved["startedApprovalIds"]  # the entry's contract flow
+
+        def refused_for_approval() -> None:
+            got = call("POST", f"/v1/deals/{deal_id}:moveStage", "rep-a1", {"toStageId": "contract_approval"})
+            assert got.status_code == 400, got.text
+            violations = [v for d in got.json()["details"] for v in d.get("violations", [])]
+            assert [(v["type"], v["subject"]) for v in violations] == [
+                ("GATE_APPROVAL", "contract_approval/contract_over_500k")
+            ]
+
+        def running() -> dict[str, Any] | None:
+            got = call("GET", f"/v1/approvals/{approval_id}", "rep-a1")
+            return dict(got.json()["approval"]) if got.status_code == 200 else None
+
+        approval = _until("the entry's approval", running, 120)
+        assert approval["state"] == "APPROVAL_STATE_IN_PROGRESS" and approval["dealId"] == deal_id
+        refused_for_approval()
+
+        for user in APPROVERS:
+
+            def queued(user: str = user) -> list[dict[str, Any]] | None:
+                items = ok(call("GET", "/v1/approvals:pendingForMe", user)).get("items", [])
+                return [i for i in items if i["approval"]["approvalId"] == approval_id] or None
+
+            [item] = _until(f"{user}'s queue", queued, 60)
+            assert item["approval"]["dealId"] == deal_id
+
+            def inboxed(user: str = user) -> bool:
+                items = ok(call("GET", "/v1/inbox", user)).get("items", [])
+                return any(approval_id in json.dumps(i) for i in items)
+
+            _until(f"{user}'s inbox", inboxed, 120)
+
+        for n, user in enumerate(APPROVERS):
+            body = {"actionId": str(uuid.uuid4()), "comment": f"ok from {user}"}
+            ok(call("POST", f"/v1/approvals/{approval_id}:approve", user, body))
+            if n < len(APPROVERS) - 1:
+                refused_for_approval()  # one of three, two of three: still missing
+        assert ok(call("GET", f"/v1/approvals/{approval_id}", "rep-a1"))["approval"]["state"] == (
+            "APPROVAL_STATE_APPROVED"
+        )
+        entered = ok(
+            call("POST", f"/v1/deals/{deal_id}:moveStage", "rep-a1", {"toStageId": "contract_approval"})
+        )
+        assert entered["deal"]["stageId"] == "contract_approval"
+        # Nobody's queue holds it any more.
+        for user in APPROVERS:
+            items = ok(call("GET", "/v1/approvals:pendingForMe", user)).get("items", [])
+            assert approval_id not in json.dumps(items)
+    finally:
+        if proc.poll() is None:
+            _stop(proc)
