@@ -184,6 +184,8 @@ class ServiceSpec:
     background: Sequence[Background] = ()
     worker_startup: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
     demo_seed: DemoSeed | None = None
+    # Slow demo data (e.g. backdated history) `make run` writes after READY, in the background.
+    demo_backfill: DemoSeed | None = None
     produces: str = ""  # the stream the outbox relay feeds; default service_stream(name)
     # Older hooks, kept while services move to `consumers`/`background`: each starts and returns its stopper.
     api_background: Sequence[Starter] = field(default_factory=tuple)

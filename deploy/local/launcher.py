@@ -18,6 +18,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO
@@ -29,7 +30,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from deploy.local import infra, ports
 from deploy.local.demo import TENANT, demo_tokens, demo_users
-from deploy.local.seed import seed
+from deploy.local.seed import backfill, seed
 from deploy.local.supervisor import STATUS_ENV, STATUS_FILE, ChildSpec, Supervisor
 from kit.config import SERVICE_PORTS, SERVICES, env_int, env_str
 
@@ -227,6 +228,8 @@ def main() -> None:
     parser.add_argument("--tokens-file", type=Path, help="also write the demo tokens here as JSON")
     args = parser.parse_args()
     var: Path = args.var.resolve()
+    # The seeds in this process (the demo history writes the pipeline database) use the stack's state.
+    os.environ["SALESOPS_VAR_DIR"] = str(var)
     lock = _lock(var)
     refuse_leftovers(var)
     refuse_taken_ports()
@@ -259,6 +262,7 @@ def main() -> None:
             )
         stack.supervisor.arm()
         print("READY (Ctrl-C stops everything; a crashed component is restarted)", flush=True)
+        _start_backfill(addresses, tokens)
         while True:
             stack.supervisor.poll()
             time.sleep(0.2)
@@ -274,6 +278,20 @@ def main() -> None:
         lock.close()
         print("stopped.", flush=True)
     raise SystemExit(code)
+
+
+def _start_backfill(addresses: dict[str, str], tokens: dict[str, str]) -> None:
+    """Backdated demo history takes about a minute on SQLite: write it behind READY, not before.
+    Every step checks what is already there, so a stop half-way is finished by the next start."""
+
+    def run() -> None:
+        try:
+            asyncio.run(backfill(addresses, tokens))
+            print("demo history: ready", flush=True)
+        except Exception as exc:  # the platform stays up; the history is finished on the next start
+            print(f"demo history: not finished ({type(exc).__name__}: {exc})", flush=True)
+
+    threading.Thread(target=run, name="demo-backfill", daemon=True).start()
 
 
 def _summary(

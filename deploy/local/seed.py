@@ -49,3 +49,11 @@ async def seed(addresses: Mapping[str, str], tokens: Mapping[str, str]) -> None:
     for service, step in seed_steps(service_specs()):
         if service in clients.addresses:
             await step(clients)
+
+
+async def backfill(addresses: Mapping[str, str], tokens: Mapping[str, str]) -> None:
+    """The slow demo data (`ServiceSpec.demo_backfill`), written after the stack is READY."""
+    clients = demo_clients(addresses, tokens)
+    for spec in service_specs():
+        if spec.demo_backfill is not None and spec.name in clients.addresses:
+            await spec.demo_backfill(clients)

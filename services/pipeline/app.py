@@ -17,6 +17,7 @@ from services.pipeline import (
     reconciliation_activities,
     reconciliation_workflows,
     seed,
+    seed_history,
     snapshot_activities,
     snapshot_workflows,
     store,
@@ -67,4 +68,6 @@ SPEC = ServiceSpec(
     ),
     worker_startup=(discipline_consumers.ensure_timers, snapshot_activities.ensure_schedules),
     demo_seed=seed.demo_seed,
+    # Six months of won / lost / pushed deals, snapshots and locked calls: about a minute on SQLite.
+    demo_backfill=seed_history.demo_history,
 )

@@ -18,7 +18,7 @@ from kit.runtime import SeedClients, SeedUser
 from salesops.common.v1.types_pb2 import AttachmentRef, Money, Role
 from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2_grpc, settings_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
-from services.pipeline import seed_approvals, seed_history, seed_targets
+from services.pipeline import seed_approvals, seed_targets
 from services.pipeline.convert import date_proto
 from services.pipeline.seed_customers import seed_customers
 
@@ -132,5 +132,3 @@ async def demo_seed(clients: SeedClients) -> None:
     """The ServiceSpec hook `make run` calls."""
     await seed(clients.addresses["pipeline"], dict(clients.tokens), clients.users)
     await seed_approvals.seed(clients)  # the shipped approval flows and the stage model using them
-    # Six months of won / lost / pushed deals, weekly snapshots and locked calls (accuracy, bias).
-    await seed_history.demo_history(clients)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -70,6 +72,30 @@ def _wait_ready(proc: subprocess.Popen[str], timeout: float = 90) -> tuple[str, 
     raise AssertionError("stack did not become ready:\n" + "".join(lines[-60:]))
 
 
+def _wait_line(proc: subprocess.Popen[str], prefix: str, timeout: float) -> str:
+    """The first later output line starting with `prefix` (read by a thread: readline blocks)."""
+    assert proc.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    stdout = proc.stdout
+
+    def read() -> None:
+        for line in stdout:
+            lines.put(line)
+            if line.startswith(prefix):
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if line.startswith(prefix):
+            return line.strip()
+    raise AssertionError(f"no '{prefix}' line within {timeout:.0f}s")
+
+
 def _stop(proc: subprocess.Popen[str]) -> str:
     proc.send_signal(signal.SIGINT)
     try:
@@ -111,6 +137,8 @@ def test_make_run_stack_comes_up_healthy_and_stops_cleanly(tmp_path: Path) -> No
             assert user in output
         assert "temporal UI" in output
         _check(json.loads(tokens.read_text()))
+        # The backdated demo history is written behind READY, and finishes.
+        assert _wait_line(proc, "demo history:", 600) == "demo history: ready"
     finally:
         if proc.poll() is None:
             out = _stop(proc)
