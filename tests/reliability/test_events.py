@@ -521,13 +521,13 @@ async def test_trimming_keeps_what_a_slow_group_has_not_read(db: Database, redis
     ids = await _produce_many(db, 300)
     relay = make_relay(db, redis, batch_size=50, maxlen=10, trim_interval=0.0)
     async with running(relay, make_consumer(db, redis, Recorder())):
-        await eventually(lambda: _is(effects(db), 300), what="the fast group handled everything")
+        await eventually(lambda: _is(effects(db), 300), timeout=90, what="the fast group handled everything")
         assert await relay.trim() == 0  # the slow group has read nothing: nothing may go
     assert await stream_event_ids(redis) == ids
     assert relay.trimmed == 0
 
     async with running(slow):
-        await eventually(lambda: _aw(len(seen) == 300), what="the slow group handled everything")
+        await eventually(lambda: _aw(len(seen) == 300), timeout=90, what="the slow group handled everything")
     assert seen == ids
     # Now both groups have read and acknowledged everything: all but the last entry goes.
     assert await relay.trim() == 299
