@@ -68,7 +68,9 @@ class ApprovalRow(TenantScoped, Base):
     requester_user_id: Mapped[str] = mapped_column(String(128))
     state: Mapped[str] = mapped_column(String(16))
     revision: Mapped[int] = mapped_column(Integer, default=1)
-    seq: Mapped[int] = mapped_column(BigInteger, default=0)  # the workflow's change counter: writes only go up
+    seq: Mapped[int] = mapped_column(
+        BigInteger, default=0
+    )  # the workflow's change counter: writes only go up
     submit_time: Mapped[datetime] = mapped_column(TS)
     complete_time: Mapped[datetime | None] = mapped_column(TS, nullable=True)
     body: Mapped[bytes] = mapped_column(LargeBinary)

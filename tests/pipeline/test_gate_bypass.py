@@ -47,9 +47,11 @@ TARGET = "proposal_quote"
 ADMIN_ONLY = ("UpdateStageModel", "UpdatePipelineSettings", "UpdateMemberProfile", "TakeForecastSnapshot")
 # Tried as the admin (the rest as G's owner): the admin hands the owner a target, the owner signs it.
 AS_ADMIN = frozenset(
-    ("UpdateStageModel", "UpdatePipelineSettings", "UpdateMemberProfile", "IngestFinanceFacts")
-    + ("CreateTarget", "UpdateTarget")
-) | {"CreateApprovalFlow", "UpdateApprovalFlow"}
+    {
+        *("UpdateStageModel", "UpdatePipelineSettings", "UpdateMemberProfile", "IngestFinanceFacts"),
+        *("CreateTarget", "UpdateTarget", "CreateApprovalFlow", "UpdateApprovalFlow"),
+    }
+)
 
 
 def _monday() -> date_pb2.Date:
