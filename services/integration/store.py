@@ -148,3 +148,15 @@ class ExternalLinkRow(TenantScoped, Base):
 def transactions(db: Database) -> Transactions:
     """The service's units of work: its database, its outbox, one commit per piece of work."""
     return Transactions(db, source="integration", outbox=outbox)
+
+
+# Each area's tables live in their own module on the same metadata; importing them
+# here is what makes `store.metadata` complete for the runtime and the migrations.
+from services.integration import (  # noqa: E402
+    store_insights,
+    store_outbound,
+    store_partner_keys,
+    store_sync,
+)
+
+__all__ = ["store_insights", "store_outbound", "store_partner_keys", "store_sync"]

@@ -182,3 +182,15 @@ sop_card_fts_config = Table(
 def transactions(db: Database) -> Transactions:
     """The service's units of work: its database, its outbox, one commit per piece of work."""
     return Transactions(db, source="knowledge", outbox=outbox)
+
+
+# Each area's tables live in their own module on the same metadata; importing them
+# here is what makes `store.metadata` complete for the runtime and the migrations.
+from services.knowledge import (  # noqa: E402
+    store_contributions,
+    store_iteration,
+    store_outcomes,
+    store_uses,
+)
+
+__all__ = ["store_contributions", "store_iteration", "store_outcomes", "store_uses"]

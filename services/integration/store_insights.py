@@ -1,0 +1,3 @@
+"""Keyword trackers, conversations, hits: tables on the service's metadata (placeholder until built)."""
+
+from __future__ import annotations

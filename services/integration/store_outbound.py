@@ -1,0 +1,3 @@
+"""Outbound subscriptions, deliveries, dead letters: tables on the service's metadata (placeholder until built)."""
+
+from __future__ import annotations

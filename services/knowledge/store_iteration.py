@@ -1,0 +1,3 @@
+"""Monthly iteration reports: tables on the service's metadata (placeholder until built)."""
+
+from __future__ import annotations

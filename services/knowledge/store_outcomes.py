@@ -1,0 +1,3 @@
+"""Deal projection and outcomes for lift: tables on the service's metadata (placeholder until built)."""
+
+from __future__ import annotations

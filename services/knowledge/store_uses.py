@@ -1,0 +1,3 @@
+"""Card uses and feedback duties: tables on the service's metadata (placeholder until built)."""
+
+from __future__ import annotations
