@@ -38,6 +38,7 @@ from kit.db import Database
 from kit.events import Handler, OutboxRelay, StreamConsumer, service_stream
 from kit.grpc.balancing import balanced_channel
 from kit.grpc.health import ReadinessMonitor
+from kit.grpc.partners import PartnerGuard, partner_marker_ttl
 from kit.grpc.server import GrpcServer, Registration
 from kit.metrics.process import Group, Outbox, ProcessMetrics
 from kit.migrations import upgrade_to_head
@@ -60,6 +61,8 @@ class Runtime:
         )
         self.auth_config = AuthConfig.from_env()
         self.verifier = TokenVerifier(self.auth_config)
+        # Revoked partner keys and per-key rates, shared by every process (kit.grpc.partners).
+        self.partners = PartnerGuard(self.redis, marker_ttl=partner_marker_ttl(self.auth_config))
         self._temporal: Client | None = None
         self._temporal_task: asyncio.Task[None] | None = None
 
@@ -257,7 +260,9 @@ async def serve(spec: ServiceSpec, role: str, settings: Settings | None = None) 
     runner: temporal.WorkerRunner | None = None
     try:
         if role in ("api", "all"):
-            server = GrpcServer(spec.name, settings.grpc, rt.verifier, spec.servicers(rt))
+            server = GrpcServer(
+                spec.name, settings.grpc, rt.verifier, spec.servicers(rt), partners=rt.partners
+            )
             checks = {"database": rt.db.ping, "redis": rt.check_redis, "temporal": rt.check_temporal}
             monitor = ReadinessMonitor(
                 server.health, server.service_names, checks, interval=settings.health_interval_seconds

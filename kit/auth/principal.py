@@ -25,6 +25,10 @@ class Principal:
     expires_at: datetime
     token_id: str | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    # Partner tokens (ExchangePartnerKey): the key they were minted from ("pkid") and its
+    # requests per minute ("rpm"); the server pipeline checks both on every call.
+    partner_key_id: str | None = None
+    rate_limit_per_minute: int = 0
 
     def has_role(self, *roles: str) -> bool:
         """True if the caller holds at least one of `roles`."""
@@ -37,6 +41,11 @@ class Principal:
     @property
     def is_service(self) -> bool:
         return "service" in self.roles
+
+    @property
+    def is_partner(self) -> bool:
+        """A partner system's token: limited to its scopes, its key's rate, and revocable."""
+        return "partner" in self.roles or self.partner_key_id is not None
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes

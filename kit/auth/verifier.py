@@ -164,6 +164,10 @@ class TokenVerifier:
             raise AuthError("unknown_role", f"roles not in the whitelist: {', '.join(unknown)[:100]}")
         _optional_str(claims, "org")
         _optional_str(claims, "scope")
+        _optional_str(claims, "pkid")
+        rpm = claims.get("rpm")
+        if rpm is not None and (isinstance(rpm, bool) or not isinstance(rpm, int) or rpm < 0):
+            raise AuthError("invalid_claim", "rpm must be a non-negative integer")
 
     def verify(self, token: str | None) -> Principal:
         """Verify `token` (the bare JWT) and return the caller; raises `AuthError`."""
@@ -177,6 +181,8 @@ class TokenVerifier:
             expires_at=datetime.fromtimestamp(int(claims["exp"]), tz=UTC),
             token_id=claims.get("jti"),
             scopes=frozenset(scope.split()),
+            partner_key_id=claims.get("pkid") or None,
+            rate_limit_per_minute=int(claims.get("rpm") or 0),
         )
 
     def verify_bearer(self, header_value: str | None) -> Principal:

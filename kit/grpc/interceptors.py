@@ -2,6 +2,14 @@
 
 One interceptor doing the four steps in order keeps the per-call overhead to
 a single wrapper (measured in `make bench` against a bare grpc.aio server).
+
+Authentication has two narrow exceptions and one addition:
+- methods a `Registration` names public (`public_methods`, full names, exact match) run
+  without a caller (`call.maybe_principal()` is None): their request carries its own
+  credential (a webhook's signature, a partner secret), and any bearer sent is ignored;
+- the infrastructure services in `PUBLIC_PREFIXES` (health, reflection) are not wrapped;
+- partner tokens are refused a method outside their scopes (`kit.grpc.scopes`) and pass
+  the Redis checks of `kit.grpc.partners` (revoked key, per-key rate) on every call.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ from kit.auth import AuthError, Principal, TokenVerifier
 from kit.grpc import context as call
 from kit.grpc.errors import internal_status, to_grpc_status
 from kit.grpc.metrics import MethodMetrics
+from kit.grpc.partners import PartnerGuard
+from kit.grpc.scopes import MethodScopes
 
 log = logging.getLogger("salesops.grpc")
 tracer = trace.get_tracer("salesops.kit.grpc")
@@ -50,10 +60,22 @@ else:
 
 
 class ServerPipeline(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    def __init__(self, service: str, verifier: TokenVerifier, default_deadline: float) -> None:
+    def __init__(
+        self,
+        service: str,
+        verifier: TokenVerifier,
+        default_deadline: float,
+        *,
+        public: frozenset[str] = frozenset(),
+        scopes: MethodScopes | None = None,
+        partners: PartnerGuard | None = None,
+    ) -> None:
         self.service = service
         self.verifier = verifier
         self.default_deadline = default_deadline
+        self.public = public  # full method names, matched exactly
+        self.scopes = scopes or MethodScopes()
+        self.partners = partners  # None: partner tokens are refused (nothing could check them)
         # intercept_service runs per call; the wrapped handler of a method never changes.
         self._handlers: dict[str, Handler] = {}
         self._principals = PrincipalCache(verifier)
@@ -100,13 +122,23 @@ class ServerPipeline(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         tokens.append(otel_context.attach(trace.set_span_in_context(span)))
         return span, tokens, metadata
 
-    def _authenticate(self, ctx: Ctx, metadata: dict[str, str], span: Any) -> float | None:
-        """Verify the caller and set the call context; returns the deadline to enforce, if the client set none."""
+    def _authenticate(
+        self, method: str, ctx: Ctx, metadata: dict[str, str], span: Any
+    ) -> tuple[float | None, Principal | None]:
+        """Verify the caller and set the call context.
+
+        Returns the deadline to enforce (if the client set none) and the principal when it
+        is a partner's (the caller must still `_admit` it: a Redis round trip).
+        """
         remaining = ctx.time_remaining()
         enforce = None if remaining is not None else self.default_deadline
         deadline = asyncio.get_running_loop().time() + (
             remaining if remaining is not None else self.default_deadline
         )
+        if method in self.public:
+            call.set_call(None, "", deadline)
+            span.set_attribute("salesops.public_method", True)
+            return enforce, None
         auth = metadata.get("authorization", "")
         try:
             principal = self._principals.verify_bearer(auth)
@@ -119,7 +151,22 @@ class ServerPipeline(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         span.set_attribute("enduser.id", principal.user_id)
         span.set_attribute("salesops.tenant", principal.tenant)
         call.set_call(principal, auth.split(" ", 1)[-1], deadline)
-        return enforce
+        if principal.is_partner:
+            if not self.scopes.allows(principal.scopes, method):
+                raise errors.PermissionDenied(
+                    f"the partner key's scopes do not include {method.rsplit('/', 1)[-1]}",
+                    reason="SCOPE_NOT_GRANTED",
+                    metadata={"granting_scopes": " ".join(sorted(self.scopes.granting(method)))},
+                )
+            return enforce, principal
+        return enforce, None
+
+    async def _admit(self, partner: Principal) -> None:
+        if self.partners is None:
+            raise errors.Unauthenticated(
+                "partner tokens are not accepted by this server", reason="PARTNER_TOKENS_OFF"
+            )
+        await self.partners.admit(partner)
 
     async def _fail(self, ctx: Ctx, method: str, span: Any, exc: BaseException) -> None:
         if isinstance(exc, errors.SalesopsError):
@@ -158,7 +205,9 @@ class ServerPipeline(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             span, tokens, metadata = self._start(method, ctx)
             started, cancelled = metrics.start(), False
             try:
-                enforce = self._authenticate(ctx, metadata, span)
+                enforce, partner = self._authenticate(method, ctx, metadata, span)
+                if partner is not None:
+                    await self._admit(partner)
                 if enforce is None:
                     return await behavior(request, ctx)
                 async with asyncio.timeout(enforce):
@@ -186,7 +235,9 @@ class ServerPipeline(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             metrics.start()
             cancelled = False
             try:
-                self._authenticate(ctx, metadata, span)
+                _, partner = self._authenticate(method, ctx, metadata, span)
+                if partner is not None:
+                    await self._admit(partner)
                 async for item in behavior(request, ctx):
                     yield item
             except (asyncio.CancelledError, GeneratorExit):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -15,17 +16,51 @@ from kit.auth import TokenVerifier
 from kit.config import GrpcSettings
 from kit.grpc.health import DetailedHealthServicer
 from kit.grpc.interceptors import ServerPipeline
+from kit.grpc.partners import PartnerGuard
+from kit.grpc.scopes import MethodScopes
 
 log = logging.getLogger("salesops.grpc")
 
 
 @dataclass(frozen=True)
 class Registration:
-    """One servicer: `add` is the generated `add_XServicer_to_server`, `name` its full service name."""
+    """One servicer: `add` is the generated `add_XServicer_to_server`, `name` its full service name.
+
+    `public_methods`: method names (of this service) that run without a bearer token because
+    the request carries its own credential; each must exist in the contract, and nothing
+    else becomes public. `scope_groups`: partner scopes naming a set of this service's
+    methods (e.g. ``integration.stock`` -> CheckStock), beside the generic ones (kit.grpc.scopes).
+    """
 
     add: Callable[[Any, grpc.aio.Server], None]
     servicer: Any
     name: str
+    public_methods: frozenset[str] = frozenset()
+    scope_groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def _full(self, names: Iterable[str], what: str) -> frozenset[str]:
+        names = frozenset(names)
+        if not names:
+            return frozenset()
+        known = set(descriptor_pool.Default().FindServiceByName(self.name).methods_by_name)
+        unknown = sorted(names - known)
+        if unknown:
+            raise ValueError(f"{what} of {self.name} names unknown methods: {', '.join(unknown)}")
+        return frozenset(f"/{self.name}/{name}" for name in names)
+
+    def public_full_names(self) -> frozenset[str]:
+        """``/<package>.<Service>/<Method>`` of the public methods; ValueError for an unknown one."""
+        return self._full(self.public_methods, "public_methods")
+
+    def scope_group_full_names(self) -> dict[str, frozenset[str]]:
+        return {
+            scope: self._full(methods, f"scope group {scope}") for scope, methods in self.scope_groups.items()
+        }
+
+
+def public_methods(registrations: Iterable[Registration]) -> frozenset[str]:
+    """Every full method name the registrations make public."""
+    return frozenset().union(*(reg.public_full_names() for reg in registrations))
 
 
 def server_options(settings: GrpcSettings) -> list[tuple[str, Any]]:
@@ -52,15 +87,26 @@ class GrpcServer:
         settings: GrpcSettings,
         verifier: TokenVerifier,
         registrations: Iterable[Registration],
+        *,
+        partners: PartnerGuard | None = None,
     ) -> None:
         self.service = service
         self.settings = settings
         self.registrations = list(registrations)
         self.health = DetailedHealthServicer()  # Check answers carry the readiness details
-        self.server = grpc.aio.server(
-            interceptors=[ServerPipeline(service, verifier, settings.default_deadline_seconds)],
-            options=server_options(settings),
+        groups: dict[str, set[str]] = {}
+        for reg in self.registrations:
+            for scope, methods in reg.scope_group_full_names().items():
+                groups.setdefault(scope, set()).update(methods)
+        self.pipeline = ServerPipeline(
+            service,
+            verifier,
+            settings.default_deadline_seconds,
+            public=public_methods(self.registrations),
+            scopes=MethodScopes(groups),
+            partners=partners,
         )
+        self.server = grpc.aio.server(interceptors=[self.pipeline], options=server_options(settings))
         for reg in self.registrations:
             reg.add(reg.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
