@@ -51,6 +51,8 @@ SPEC = ServiceSpec(
         snapshot_workflows.EnsureSnapshotSchedulesWorkflow,
         # One workflow per approval: decisions are Updates, reminders / escalations / fallbacks timers.
         approval_workflows.ApprovalWorkflow,
+        # A lost deal's running approvals cancelled after the DealLost consumer committed.
+        approval_workflows.LostDealApprovalsWorkflow,
     ),
     activities=_activities,
     consumers=(

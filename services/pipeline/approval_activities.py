@@ -41,7 +41,9 @@ from kit.runtime import ConsumerSpec, Runtime
 from salesops.pipeline.v1 import events_pb2
 from services.pipeline import approvals, events, pipeline_settings
 from services.pipeline.approval_workflows import (
+    CANCEL_OF_LOST,
     ESCALATION,
+    LOST_WORKFLOW_NAME,
     NEXT_TIME,
     OPEN_STEP,
     QUERY,
@@ -51,12 +53,14 @@ from services.pipeline.approval_workflows import (
     ActionResult,
     ApprovalInput,
     EscalationInput,
+    LostDealInput,
     OpenInput,
     RecordInput,
     TimeInput,
     TimeResult,
     Users,
     iso,
+    lost_workflow_id,
     workflow_id,
 )
 from services.pipeline.consumers import on_session
@@ -148,8 +152,18 @@ class ApprovalActivities:
     async def record(self, inp: RecordInput) -> None:
         await self.tx.run(inp.run.tenant, lambda uow: approvals.project(uow, inp.run, inp.events))
 
+    @activity.defn(name=CANCEL_OF_LOST)
+    async def cancel_of_lost_deal(self, inp: LostDealInput) -> None:
+        await cancel_for_lost_deal(activity.client(), self.tx, inp)
+
     def all(self) -> list[Callable[..., Any]]:
-        return [self.open_step, self.next_time, self.escalation_targets, self.record]
+        return [
+            self.open_step,
+            self.next_time,
+            self.escalation_targets,
+            self.record,
+            self.cancel_of_lost_deal,
+        ]
 
 
 def build(rt: Runtime) -> list[Callable[..., Any]]:
@@ -230,21 +244,35 @@ async def act(client: Client, tenant: str, approval_id: str, update: str, inp: A
     )
 
 
-async def cancel_for_lost_deal(rt: Runtime, tx: Transactions, envelope: EventEnvelope) -> None:
-    """A lost deal's running approvals end CANCELLED (by the system, as an admin would)."""
-    lost = unpack_payload(envelope, events_pb2.DealLost)
-    async with tx.read(envelope.tenant) as uow:
-        running = await Approvals(uow).running_of_deal(lost.deal.deal_id)
+async def cancel_for_lost_deal(client: Client, tx: Transactions, inp: LostDealInput) -> None:
+    """A lost deal's running approvals end CANCELLED (by the system, as an admin would); each cancel waits
+    until settled, so this runs outside any open transaction (the lost-deal workflow's activity)."""
+    async with tx.read(inp.tenant) as uow:
+        running = await Approvals(uow).running_of_deal(inp.deal_id)
     for approval_id in running:
-        inp = ActionInput(
+        cancel = ActionInput(
             d.SYSTEM,
-            f"deal-lost:{envelope.id}",
+            f"deal-lost:{inp.event_id}",  # the Update id: a retry or redelivery returns the first result
             comment="the deal was lost",
             client="pipeline",
             is_admin=True,
         )
         with contextlib.suppress(FailedPrecondition, NotFound):  # already ended, or never started
-            await act(rt.temporal, envelope.tenant, approval_id, "cancel", inp)
+            await act(client, inp.tenant, approval_id, "cancel", cancel)
+
+
+async def start_lost_deal_cancel(client: Client, task_queue: str, envelope: EventEnvelope) -> None:
+    """Start the lost deal's cancel workflow (one per DealLost event: a redelivery starts nothing)."""
+    lost = unpack_payload(envelope, events_pb2.DealLost)
+    inp = LostDealInput(envelope.tenant, lost.deal.deal_id, envelope.id)
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            LOST_WORKFLOW_NAME,
+            inp,
+            id=lost_workflow_id(envelope.tenant, envelope.id),
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
 
 
 def entry_handler(rt: Runtime) -> Handler:
@@ -254,7 +282,7 @@ def entry_handler(rt: Runtime) -> Handler:
     async def handle(envelope: EventEnvelope, session: AsyncSession) -> None:
         tx = transactions(rt.db)
         if envelope.type == events.DEAL_LOST:
-            await cancel_for_lost_deal(rt, tx, envelope)
+            await start_lost_deal_cancel(rt.temporal, rt.settings.task_queue, envelope)
             return
         changed = unpack_payload(envelope, events_pb2.DealStageChanged)
         async with tx.read(envelope.tenant) as uow:

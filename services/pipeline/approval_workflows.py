@@ -27,6 +27,8 @@ OPEN_STEP = "pipeline.approval_open_step"
 NEXT_TIME = "pipeline.approval_next_time"
 ESCALATION = "pipeline.approval_escalation_targets"
 RECORD = "pipeline.approval_record"
+LOST_WORKFLOW_NAME = "PipelineApprovalsOfLostDeal"
+CANCEL_OF_LOST = "pipeline.approval_cancel_of_lost_deal"
 QUERY = "approval"
 UPDATES = ("approve", "reject", "return_for_changes", "delegate", "resubmit", "cancel")
 KEEP_ACTION_IDS = 500
@@ -39,6 +41,17 @@ def workflow_id(tenant: str, approval_id: str) -> str:
 def iso(at: datetime) -> str:
     """The one text form of an instant (fixed width, UTC) so instants compare as text."""
     return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def lost_workflow_id(tenant: str, event_id: str) -> str:
+    return f"pipeline-approval-lost/{tenant}/{event_id}"
+
+
+@dataclass
+class LostDealInput:
+    tenant: str
+    deal_id: str
+    event_id: str  # the DealLost event: the cancels' action ids, so a repeat cancels nothing twice
 
 
 @dataclass
@@ -377,8 +390,29 @@ class ApprovalWorkflow:
         self._check(inp, lambda: d.check_cancel(self.r, inp.actor, inp.is_admin, inp.etag))
 
 
+@workflow.defn(name=LOST_WORKFLOW_NAME, sandboxed=False)
+class LostDealApprovalsWorkflow:
+    """Cancels a lost deal's running approvals, as a step of its own after the DealLost consumer committed.
+
+    The consumer only starts this (one call to the server): waiting there for the cancels would hold its
+    transaction (on SQLite the write lock) while each cancel's projection write waits for that lock."""
+
+    @workflow.run
+    async def run(self, inp: LostDealInput) -> None:
+        await workflow.execute_activity(
+            CANCEL_OF_LOST,
+            inp,
+            start_to_close_timeout=timedelta(minutes=5),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+            ),
+        )
+
+
 __all__ = [
+    "CANCEL_OF_LOST",
     "ESCALATION",
+    "LOST_WORKFLOW_NAME",
     "NEXT_TIME",
     "OPEN_STEP",
     "QUERY",
@@ -390,11 +424,14 @@ __all__ = [
     "ApprovalWorkflow",
     "EscalationInput",
     "EventSpec",
+    "LostDealApprovalsWorkflow",
+    "LostDealInput",
     "OpenInput",
     "RecordInput",
     "TimeInput",
     "TimeResult",
     "Users",
     "iso",
+    "lost_workflow_id",
     "workflow_id",
 ]

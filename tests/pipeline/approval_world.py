@@ -27,7 +27,7 @@ from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from salesops.pipeline.v1 import pipeline_service_pb2_grpc, settings_pb2, types_pb2
 from services.pipeline import api
 from services.pipeline.approval_activities import ApprovalActivities
-from services.pipeline.approval_workflows import ApprovalWorkflow
+from services.pipeline.approval_workflows import ApprovalWorkflow, LostDealApprovalsWorkflow
 from tests.pipeline.conftest import CONFIG, MINTER, token
 from tests.pipeline.helpers import new_deal
 
@@ -138,7 +138,12 @@ async def world(database_url: str, temporal_skipping: WorkflowEnvironment) -> As
     queue = f"pipeline-approvals-{uuid.uuid4().hex[:8]}"
     acts = ApprovalActivities(db)
     runner = WorkerRunner(
-        build_worker(temporal_skipping.client, queue, workflows=[ApprovalWorkflow], activities=acts.all())
+        build_worker(
+            temporal_skipping.client,
+            queue,
+            workflows=[ApprovalWorkflow, LostDealApprovalsWorkflow],
+            activities=acts.all(),
+        )
     )
     runner.start()
     settings = GrpcSettings(

@@ -3,18 +3,21 @@
 # ruff: noqa: F811  (the `world` fixture is imported from approval_world)
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 import grpc
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
+from redis.asyncio import Redis
 
+from kit.events.consumer import StreamConsumer
 from salesops.pipeline.v1 import approval_pb2 as ap
 from salesops.pipeline.v1 import deal_pb2, stage_model_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline import approvals
-from services.pipeline.approval_activities import entry_handler
+from services.pipeline.approval_activities import ENTRY_CONSUMER, entry_handler
 from services.pipeline.stage_models import DEFAULT
+from services.pipeline.store import processed_events
 from tests.leads.helpers import events
 from tests.pipeline.approval_world import World, contract_flow, world  # noqa: F401
 
@@ -100,10 +103,25 @@ async def test_a_lost_deal_cancels_its_running_approvals(world: World) -> None:
     rt = SimpleNamespace(
         db=world.db, temporal=world.env.client, settings=SimpleNamespace(task_queue=world.queue)
     )
-    handle = entry_handler(rt)  # type: ignore[arg-type]
-    lost = await events(world.db, "pipeline.DealLost")
-    for _, envelope in lost + lost:  # redelivered: cancelled once
-        await handle(envelope, AsyncSession())
+    # The real consumer path: its transaction holds the processed-event row (on SQLite the write lock)
+    # while the handler runs, then commits. Waiting there on the cancel's projection write would deadlock.
+    handler = entry_handler(rt)  # type: ignore[arg-type]
+    consumer = StreamConsumer(
+        Redis(), world.db, ENTRY_CONSUMER.group, ["-"], handler, processed_table=processed_events
+    )
+    [(_, lost)] = await events(world.db, "pipeline.DealLost")
+    async with world.db.session("demo") as session:  # a delivery that crashes before its commit
+        assert await consumer._claim_event(session, lost.id)
+        await asyncio.wait_for(handler(lost, session), 60)
+        await session.rollback()
+    applied = [await asyncio.wait_for(consumer._apply(lost), 60) for _ in range(2)]
+    assert applied == [True, False]  # the redelivery after the commit is acknowledged unseen
+
+    async def cancelled() -> bool:
+        found = await world.call("ListApprovals", pb.ListApprovalsRequest(), "admin")
+        return [x.state for x in found.approvals] == [ap.APPROVAL_STATE_CANCELLED]
+
+    await world.until(cancelled)
     a = await world.get("ap-lost")
     assert a.state == ap.APPROVAL_STATE_CANCELLED
     cancels = [x for x in a.history if x.type == ap.APPROVAL_ACTION_TYPE_CANCEL]
