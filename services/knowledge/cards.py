@@ -148,11 +148,24 @@ async def _record(
     )
 
 
-async def create_card(uow: UnitOfWork, who: Principal, incoming: SopCard, at: datetime) -> SopCardRow:
-    """A new card in DRAFT; a replay of the same create (same id and content) returns it."""
+async def create_card(
+    uow: UnitOfWork,
+    who: Principal,
+    incoming: SopCard,
+    at: datetime,
+    *,
+    kind: int = CardKind.CARD_KIND_STANDARD,
+    source_contribution_id: str = "",
+) -> SopCardRow:
+    """A new card in DRAFT; a replay of the same create (same id and content) returns it.
+
+    `kind` and `source_contribution_id` are output-only on the wire: set here by
+    AcceptContribution for the LIGHT card it makes (contributions.py).
+    """
     access.require_write(who)
     card = sanitize_create(incoming)
     card.ClearField("etag")
+    card.source_contribution_id = source_contribution_id
     if card.card_id and not CARD_ID.match(card.card_id):
         raise InvalidArgument.field("card.card_id", "letters, digits, _ and -, at most 64")
     if (card.author_user_id and card.author_user_id != who.user_id and not who.is_admin) or (
@@ -176,7 +189,7 @@ async def create_card(uow: UnitOfWork, who: Principal, incoming: SopCard, at: da
     row = SopCardRow(
         card_id=card.card_id,
         status=rules.DRAFT,
-        kind=CardKind.CARD_KIND_STANDARD,
+        kind=kind,
         published_version=0,
         status_reason="",
         status_changed_at=at,
@@ -266,10 +279,13 @@ async def change_status(
     reason: str,
     etag: str,
     at: datetime,
+    *,
+    iteration_report_id: str = "",
 ) -> tuple[SopCardRow, SopCardVersionRow | None]:
     """One lifecycle call: a compare-and-set on the status, recorded with who and why.
 
     `action` is a key of domain.cards.TRANSITIONS; for "publish" `reason` is the change note.
+    `iteration_report_id`: the monthly iteration report behind a retire / return (on the event).
     """
     row, orgs = await visible(uow, who, card_id)
     if action == "submit":
@@ -304,7 +320,7 @@ async def change_status(
         version = await _freeze(uow, row, who, reason, at)
     await Cards(uow).update_if_etag(row, etag)
     await _record(uow, row, before, who, reason, at)
-    await _announce(uow, action, row, card, before, who, reason, at)
+    await _announce(uow, action, row, card, before, who, reason, at, iteration_report_id)
     return row, version
 
 
@@ -342,6 +358,7 @@ async def _announce(
     who: Principal,
     reason: str,
     at: datetime,
+    iteration_report_id: str = "",
 ) -> None:
     if action == "publish":
         await uow.emit(
@@ -372,6 +389,7 @@ async def _announce(
                 author_user_id=row.author_user_id,
                 reason=reason,
                 retired_by=who.user_id,
+                iteration_report_id=iteration_report_id,
                 retire_time=ts(at),
             ),
             subject=row.card_id,
@@ -387,6 +405,7 @@ async def _announce(
                 previous_status=before,  # type: ignore[arg-type]
                 reason=reason,
                 returned_by=who.user_id,
+                iteration_report_id=iteration_report_id,
                 return_time=ts(at),
             ),
             subject=row.card_id,
