@@ -73,6 +73,8 @@ DEFAULTS = s.KnowledgeSettings(
         default_count=3,
         newcomer_tenure=Duration(seconds=180 * 24 * HOUR),
         skip_recently_used=Duration(seconds=14 * 24 * HOUR),
+        lift_min_sample=10,
+        exploration_max_sample=10,
     ),
     scenarios=[s.Scenario(key=k, name_zh=zh, name_en=en) for k, zh, en in SCENARIOS],
     synonyms=[s.SynonymGroup(terms=list(group)) for group in SYNONYMS],
@@ -139,10 +141,19 @@ def _check(value: s.KnowledgeSettings) -> None:
         v.add("settings.feedback.window", "1 hour to 14 days")
     if len(value.feedback.reminder_offsets) > 5:
         v.add("settings.feedback.reminder_offsets", "at most 5")
+    for i, offset in enumerate(value.feedback.reminder_offsets):
+        # Before the deadline no earlier than the use itself could be; after it, at most 14 days.
+        if not -window < offset.seconds <= 14 * 24 * HOUR:
+            v.add(
+                f"settings.feedback.reminder_offsets[{i}]", "after the use and within 14 days of the deadline"
+            )
     if not 1 <= value.iteration.run_day_of_month <= 28:
         v.add("settings.iteration.run_day_of_month", "1-28")
     if not 1 <= value.recommendation.default_count <= 10:
         v.add("settings.recommendation.default_count", "1-10")
+    for name in ("lift_min_sample", "exploration_max_sample"):
+        if not 2 <= getattr(value.recommendation, name) <= 100_000:
+            v.add(f"settings.recommendation.{name}", "2-100000 closed deals")
     v.raise_if_any("invalid knowledge settings")
 
 

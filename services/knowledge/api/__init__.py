@@ -11,12 +11,14 @@ from kit.grpc.server import Registration
 from kit.runtime import Runtime
 from salesops.knowledge.v1 import knowledge_service_pb2, knowledge_service_pb2_grpc
 from services.knowledge.api.cards import CardsApi
+from services.knowledge.api.recommend import RecommendApi
 from services.knowledge.api.search import SearchApi
 from services.knowledge.api.settings import SettingsApi
 
 
 class KnowledgeServiceApi(
     CardsApi,
+    RecommendApi,
     SearchApi,
     SettingsApi,
     knowledge_service_pb2_grpc.KnowledgeServiceServicer,
