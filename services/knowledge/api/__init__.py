@@ -14,6 +14,7 @@ from services.knowledge.api.cards import CardsApi
 from services.knowledge.api.recommend import RecommendApi
 from services.knowledge.api.search import SearchApi
 from services.knowledge.api.settings import SettingsApi
+from services.knowledge.api.uses import UsesApi
 
 
 class KnowledgeServiceApi(
@@ -21,6 +22,7 @@ class KnowledgeServiceApi(
     RecommendApi,
     SearchApi,
     SettingsApi,
+    UsesApi,
     knowledge_service_pb2_grpc.KnowledgeServiceServicer,
 ):
     """KnowledgeService assembled from its resources' modules."""
