@@ -42,6 +42,7 @@ from gateway.proxy import Gateway, internal_error
 from gateway.ratelimit import RateLimiter
 from gateway.routes import Router, load_routes
 from gateway.supervision import status_path, supervised_children
+from gateway.webapp import WebApp
 from kit.auth import AuthConfig, TokenVerifier
 from kit.metrics.endpoint import serve_metrics
 
@@ -90,6 +91,7 @@ def create_app(
     backends: BackendHealth | None = None,
     settings: GatewaySettings | None = None,
     verifier: TokenVerifier | None = None,
+    webapp: WebApp | None = None,
 ) -> ASGIApp:
     cfg = settings or GatewaySettings.from_env()
     health = backends or BackendHealth(cfg.addresses)
@@ -179,6 +181,7 @@ def create_app(
     app.router.redirect_slashes = False  # `/docs/` is not `/docs`: no redirect that guesses a route
     fixed = {"/healthz", "/readyz", "/openapi.json", "/docs", BATCH_PATH}
     hooks = HookReceiver(gateway)
+    web = webapp or WebApp()
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
         # REST calls skip Starlette's routing and middleware layers: they are the hot path.
@@ -186,9 +189,12 @@ def create_app(
             request = Request(scope, receive)
             try:
                 # The webhook receiver is the one path without bearer auth (gateway/hooks.py).
-                response = await (
-                    hooks.handle(request) if is_hook(scope["path"]) else gateway.handle(request)
-                )
+                if is_hook(scope["path"]):
+                    response = await hooks.handle(request)
+                elif web.handles(scope["path"]):  # the console's files (and embedded demo sign-in)
+                    response = await web.handle(request)
+                else:
+                    response = await gateway.handle(request)
             except Exception:
                 access_log.exception("unhandled error", extra={"request_id": request.state.request_id})
                 response = internal_error(request.state.request_id)

@@ -33,6 +33,7 @@ from deploy.local.demo import TENANT, demo_tokens, demo_users
 from deploy.local.seed import backfill, seed
 from deploy.local.supervisor import STATUS_ENV, STATUS_FILE, ChildSpec, Supervisor
 from kit.config import SERVICE_PORTS, SERVICES, env_int, env_str
+from tools import build_web
 
 READY_TIMEOUT = 90.0
 
@@ -176,6 +177,8 @@ class Stack:
             "SALESOPS_GATEWAY_PORT": str(gw_port),
             STATUS_ENV: str(self.supervisor.status_path),  # /readyz shows each child's restarts
         }
+        if env["SALESOPS_ENV"] == "embedded":  # the console's "sign in as" page lists these users
+            gw_env["SALESOPS_GATEWAY_DEMO_USERS_FILE"] = str(_write_demo_users(self.var))
         self._spawn("gateway", ["-m", "gateway"], gw_env, f"127.0.0.1:{gw_port}", tier=2)
         return addresses, f"http://127.0.0.1:{gw_port}"
 
@@ -249,6 +252,8 @@ def main() -> None:
     code = 0
     try:
         print(f"salesops: starting the local stack (state in {var})", flush=True)
+        console = build_console()
+        print(f"  web console  {console}", flush=True)
         redis, temporal, ui = stack.start_infra()
         print(f"  redis        {redis}\n  temporal     {temporal}  (UI {ui})", flush=True)
         addresses, gateway = stack.start_platform(redis, temporal)
@@ -280,6 +285,28 @@ def main() -> None:
     raise SystemExit(code)
 
 
+def _write_demo_users(var: Path) -> Path:
+    path = var / "demo-users.json"
+    users = [
+        {"user_id": u.user_id, "roles": list(u.roles), "org": u.org, "display_name": u.display_name}
+        for u in demo_users()
+    ]
+    path.write_text(json.dumps({"tenant": TENANT, "users": users}, indent=1))
+    return path
+
+
+def build_console() -> str:
+    """Build the web console if its sources changed; a missing Node.js is said, not fatal."""
+    if env_str("SALESOPS_WEB_BUILD", "1") == "0":
+        return "not built (SALESOPS_WEB_BUILD=0)"
+    try:
+        return "built" if build_web.build() else "up to date"
+    except SystemExit:  # build_web said what is missing (Node.js 20.19+): the API still runs
+        return "NOT BUILT: Node.js 20.19+ with npm is needed for the console (see above); the API runs without /app/"
+    except Exception as exc:  # a failed npm step: its output is above
+        return f"NOT BUILT ({type(exc).__name__}: {exc}); the API runs without /app/"
+
+
 def _start_backfill(addresses: dict[str, str], tokens: dict[str, str]) -> None:
     """Backdated demo history takes about a minute on SQLite: write it behind READY, not before.
     Every step checks what is already there, so a stop half-way is finished by the next start."""
@@ -299,6 +326,7 @@ def _summary(
 ) -> None:
     print(f"\nsalesops is up in {took:.1f}s; tenant '{TENANT}'")
     print(f"  gateway      {gateway}   (/healthz, /readyz)")
+    print(f"  console      {gateway}/app/   (sign in as any demo user)")
     for name, addr in addresses.items():
         print(f"  {name:<12} grpc://{addr}")
     print(f"  temporal UI  {ui}")

@@ -1,0 +1,69 @@
+/// <reference lib="webworker" />
+// The service worker: the app shell works without signal. Navigations are network-first with
+// the cached shell as fallback; content-hashed assets are cache-first; GETs of the API listed in
+// CACHED_API (the last worklist) are network-first with the last answer as fallback. Writes are
+// never cached or replayed here: the offline queue (IndexedDB, ./queue.ts) owns them.
+declare const self: ServiceWorkerGlobalScope;
+
+const SHELL_CACHE = "salesops-shell-v1";
+const API_CACHE = "salesops-api-v1";
+const SHELL = ["/app/", "/app/manifest.webmanifest"];
+// Reads kept for offline use: the rep's worklist and what it links to.
+const CACHED_API = [/^\/v1\/leads(\?|$)/, /^\/v1\/leads\/[^/:]+$/, /^\/v1\/deals(\?|$)/, /^\/v1\/inbox/];
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    caches
+      .open(SHELL_CACHE)
+      .then((cache) => cache.addAll(SHELL))
+      .then(() => self.skipWaiting()),
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches
+      .keys()
+      .then((keys) => Promise.all(keys.filter((k) => ![SHELL_CACHE, API_CACHE].includes(k)).map((k) => caches.delete(k))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+async function networkFirst(request: Request, cacheName: string, fallback?: string): Promise<Response> {
+  const cache = await caches.open(cacheName);
+  try {
+    const response = await fetch(request);
+    if (response.ok) await cache.put(request, response.clone());
+    return response;
+  } catch (err) {
+    const cached = (await cache.match(request)) ?? (fallback ? await cache.match(fallback) : undefined);
+    if (cached) return cached;
+    throw err;
+  }
+}
+
+async function cacheFirst(request: Request): Promise<Response> {
+  const cache = await caches.open(SHELL_CACHE);
+  const cached = await cache.match(request);
+  if (cached) return cached;
+  const response = await fetch(request);
+  if (response.ok) await cache.put(request, response.clone());
+  return response;
+}
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  if (request.method !== "GET") return;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin) return;
+  if (request.mode === "navigate" && url.pathname.startsWith("/app")) {
+    event.respondWith(networkFirst(request, SHELL_CACHE, "/app/"));
+  } else if (url.pathname.startsWith("/app/assets/")) {
+    event.respondWith(cacheFirst(request));
+  } else if (CACHED_API.some((re) => re.test(url.pathname + url.search)) && !request.headers.has("x-no-cache")) {
+    // Answers are per user: the cache is cleared on sign-out by the app (caches.delete(API_CACHE)).
+    event.respondWith(networkFirst(request, API_CACHE));
+  }
+});
+
+export {};
