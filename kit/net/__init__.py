@@ -15,13 +15,14 @@ from kit.net.http import (
     request,
     status_class,
 )
-from kit.net.policy import ALLOW_VAR, SMTP_PORTS, AllowRule, OutboundPolicy, PolicyError
+from kit.net.policy import ALLOW_VAR, LOOPBACK_VAR, SMTP_PORTS, AllowRule, OutboundPolicy, PolicyError
 from kit.net.resolve import Resolver, Unresolved, check_url, pin, system_resolver
 from kit.net.smtp import SmtpDestination, SmtpTimeout, connect_smtp, smtp_destination
 from kit.net.urls import Blocked, Target, host_target, parse_target, validate_url
 
 __all__ = [
     "ALLOW_VAR",
+    "LOOPBACK_VAR",
     "SMTP_PORTS",
     "AllowRule",
     "Answer",

@@ -7,6 +7,12 @@ a comma-separated list of networks (`127.0.0.1/32`, `10.1.2.0/24`), addresses (`
 refused address, plain http and any port. There is no switch that turns the check off:
 networks wider than /8 (IPv4) or /32 (IPv6) are refused, and cloud metadata addresses stay
 refused whatever the list says.
+
+`SALESOPS_OUTBOUND_ALLOW_LOOPBACK=1` is the embedded-mode (`make run`, local testing)
+setting that lets every loopback address (127.0.0.0/8, ::1) through, so demo partners
+and fakes on this machine can be reached. With `SALESOPS_ENV=production` it is refused
+(PolicyError), as is any loopback entry in `SALESOPS_OUTBOUND_ALLOW`: a production
+process never calls itself by way of a configured partner.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 ALLOW_VAR = "SALESOPS_OUTBOUND_ALLOW"
+LOOPBACK_VAR = "SALESOPS_OUTBOUND_ALLOW_LOOPBACK"
+_LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 SMTP_PORTS: frozenset[int] = frozenset({25, 465, 587, 2525})
 
 
@@ -66,9 +74,21 @@ class OutboundPolicy:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OutboundPolicy:
         env = os.environ if environ is None else environ
         try:
-            return cls.parse(env.get(ALLOW_VAR, ""))
+            policy = cls.parse(env.get(ALLOW_VAR, ""))
         except PolicyError as exc:
             raise PolicyError(f"{ALLOW_VAR}: {exc}") from None
+        production = env.get("SALESOPS_ENV", "embedded").strip() == "production"
+        loopback = env.get(LOOPBACK_VAR, "").strip().lower() in ("1", "true", "yes", "on")
+        if production and loopback:
+            raise PolicyError(
+                f"{LOOPBACK_VAR} is for embedded mode only; refused with SALESOPS_ENV=production"
+            )
+        if production and any(_is_loopback(rule) for rule in policy.allow):
+            raise PolicyError(f"{ALLOW_VAR}: loopback destinations are refused with SALESOPS_ENV=production")
+        if loopback:
+            extra = tuple(AllowRule(network=n) for n in _LOOPBACK)
+            return cls(allow=policy.allow + extra, smtp_ports=policy.smtp_ports)
+        return policy
 
     def allows_address(self, address: IPAddress, port: int) -> bool:
         return any(rule.matches_address(address, port) for rule in self.allow)
@@ -76,6 +96,16 @@ class OutboundPolicy:
     def allows_host(self, host: str, port: int) -> bool:
         """The URL's host itself is listed: plain http and refused addresses are allowed for it."""
         return any(rule.matches_host(host, port) for rule in self.allow)
+
+
+def _is_loopback(rule: AllowRule) -> bool:
+    if rule.network is not None:
+        return (
+            rule.network.overlaps(_LOOPBACK[0])
+            if rule.network.version == 4
+            else rule.network.overlaps(_LOOPBACK[1])
+        )
+    return rule.host in ("localhost", "localhost.localdomain") or rule.host.endswith(".localhost")
 
 
 def _rule(item: str) -> AllowRule:
