@@ -12,6 +12,7 @@ from kit.runtime import Runtime
 from salesops.integration.v1 import integration_service_pb2, integration_service_pb2_grpc
 from services.integration.api.connectors import ConnectorsApi
 from services.integration.api.insights import InsightsApi
+from services.integration.api.insights import InsightsApi
 from services.integration.api.links import LinksApi
 from services.integration.api.outbound import OutboundWebhooksApi
 from services.integration.api.partner_keys import PartnerKeysApi
