@@ -1,5 +1,7 @@
 """Conversation insights over real gRPC: keyword dictionary CRUD, submit + hits + events, who reads what."""
 
+# ruff: noqa: RUF001  (Chinese punctuation and full-width letters are the point of these transcripts)
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -90,7 +92,9 @@ async def test_keyword_dictionary_crud_for_admins(integration: Integration) -> N
     for req in DICTIONARY[1:]:
         await integration.call("CreateInsightKeyword", req)
     listed = await integration.call("ListInsightKeywords", pb.ListInsightKeywordsRequest(), "rep-a1")
-    assert sorted(k.term for k in listed.keywords) == sorted(["招标", "领导还没批", "预算"])  # by term (collation)
+    assert sorted(k.term for k in listed.keywords) == sorted(
+        ["招标", "领导还没批", "预算"]
+    )  # by term (collation)
     update = pb.UpdateInsightKeywordRequest(
         keyword=i.InsightKeyword(
             keyword_id="kw-budget", synonyms=["budget", "预算不够"], disabled=True, etag=created.keyword.etag

@@ -1,5 +1,7 @@
 """Keyword trackers matched in transcripts: Chinese and English, variants, case, word boundaries, overlaps."""
 
+# ruff: noqa: RUF001  (Chinese punctuation and full-width letters are the point of these transcripts)
+
 from __future__ import annotations
 
 import pytest
