@@ -158,9 +158,9 @@ async def test_bad_uses_and_feedback_are_refused(knowledge: Knowledge) -> None:
     await k.fails(
         NOT_FOUND,
         "SubmitCardFeedback",
-        pb.SubmitCardFeedbackRequest(use_id="NOPE", feedback=CardFeedback(rating=1)),
+        pb.SubmitCardFeedbackRequest(use_id="NOPE", feedback=CardFeedback(rating=R.FEEDBACK_RATING_FULLY)),
         user="rep-a1",
-    )  # type: ignore[arg-type]
+    )
 
 
 async def test_reps_see_their_own_supervisors_their_team_other_tenants_nothing(knowledge: Knowledge) -> None:
