@@ -7,8 +7,9 @@ and, when the policy escalates, the supervisor (critical); leads.LeadNeedsAttent
 -> owner and supervisor (DealUnfrozen resolves it); pipeline.DealDwellExceeded -> owner and
 supervisor; pipeline.ProcessAnomalyDetected -> the team's supervisor;
 pipeline.ReconciliationIssueRaised -> the deal owner (ReconciliationIssueResolved resolves it);
-knowledge.FeedbackDue -> the user. Dedupe keys carry the subject and deadline, so a re-emitted event
-(or a producer retry with a new event id) does not notify twice.
+knowledge.FeedbackDue -> the user, and once overdue also the user's supervisor. Dedupe keys
+carry the subject and deadline, so a re-emitted event (or a producer retry with a new event
+id) does not notify twice.
 """
 
 from __future__ import annotations
@@ -246,7 +247,7 @@ def translate(envelope: EventEnvelope) -> list[notification_pb2.Notification]:
             else types_pb2.ResourceRef(service="knowledge", kind="card", id=e8.card_id)
         )
         vars_ = {"card_title": e8.card_title or e8.card_id}
-        return [
+        out = [
             _notification(
                 N.NOTIFICATION_CATEGORY_FEEDBACK_DUE,
                 [e8.user_id],
@@ -256,6 +257,9 @@ def translate(envelope: EventEnvelope) -> list[notification_pb2.Notification]:
                 e8.due_time,
             )
         ]
+        if e8.overdue:
+            out.append(_feedback_overdue(e8, ref))
+        return out
     if kind == "leads.LeadAssigned":
         e9 = unpack_payload(envelope, leads_events.LeadAssigned)
         owner = e9.lead.owner_user_id
@@ -296,6 +300,25 @@ def translate(envelope: EventEnvelope) -> list[notification_pb2.Notification]:
     if kind == "pipeline.ReconciliationIssueRaised":
         return [_reconciliation(unpack_payload(envelope, pipeline_events.ReconciliationIssueRaised))]
     return []
+
+
+def _feedback_overdue(
+    e: knowledge_events.FeedbackDue, ref: types_pb2.ResourceRef
+) -> notification_pb2.Notification:
+    """An overdue feedback duty is visible to the rep's supervisor (resolved in the org tree), once per duty."""
+    title = e.card_title or e.card_id
+    n = _notification(
+        N.NOTIFICATION_CATEGORY_ANOMALY,
+        [],
+        {
+            "title": f"Card feedback overdue: {title} ({e.user_id})",
+            "message": f"{e.user_id} has not rated the SOP card {title} used on {ref.kind} {ref.id}.",
+        },
+        ref,
+        f"feedback_overdue:{e.use_id}",
+    )
+    n.recipients.add().manager.CopyFrom(N.ManagerTarget(user_id=e.user_id, role=types_pb2.ROLE_SUPERVISOR))
+    return n
 
 
 def _day(d: Any) -> str:

@@ -139,6 +139,7 @@ def test_translate_approval_waiting_targets_every_approver() -> None:
 
 def test_translate_idle_dwell_and_feedback() -> None:
     from kit.events import new_envelope
+    from salesops.common.v1 import types_pb2
     from salesops.knowledge.v1 import events_pb2 as knowledge_events
 
     approval = pipeline_events.ApprovalContext(approval_id="A1", title="Discount", deal_id="D1")
@@ -174,6 +175,13 @@ def test_translate_idle_dwell_and_feedback() -> None:
         and f.subject.kind == "deal"
         and f.subject.id == "D3"
     )
+    # Overdue: the rep is reminded again and the rep's supervisor is told, once per duty.
+    due.overdue, due.reminder_number = True, 2
+    rep, sup = consumers.translate(new_envelope("knowledge.FeedbackDue", TENANT, due, source="knowledge"))
+    assert [r.user_id for r in rep.recipients] == ["rep-a1"] and rep.dedupe_key != f.dedupe_key
+    assert sup.category == N.NOTIFICATION_CATEGORY_ANOMALY and sup.dedupe_key == "feedback_overdue:U1"
+    [target] = sup.recipients
+    assert target.manager.user_id == "rep-a1" and target.manager.role == types_pb2.ROLE_SUPERVISOR
 
 
 async def test_first_response_resolves_the_leads_sla_items(notify: NotifyStack, tmp_path: Path) -> None:
