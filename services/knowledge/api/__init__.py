@@ -11,6 +11,8 @@ from kit.grpc.server import Registration
 from kit.runtime import Runtime
 from salesops.knowledge.v1 import knowledge_service_pb2, knowledge_service_pb2_grpc
 from services.knowledge.api.cards import CardsApi
+from services.knowledge.api.contributions import ContributionsApi
+from services.knowledge.api.iteration import IterationApi
 from services.knowledge.api.recommend import RecommendApi
 from services.knowledge.api.search import SearchApi
 from services.knowledge.api.settings import SettingsApi
@@ -19,6 +21,8 @@ from services.knowledge.api.uses import UsesApi
 
 class KnowledgeServiceApi(
     CardsApi,
+    ContributionsApi,
+    IterationApi,
     RecommendApi,
     SearchApi,
     SettingsApi,

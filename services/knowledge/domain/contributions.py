@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from salesops.knowledge.v1.contribution_pb2 import (
     Contribution,
@@ -64,7 +65,9 @@ def check(c: Contribution) -> list[Problem]:
         if len(getattr(c, name)) > TEXT_MAX:
             problems.append(Problem(f"contribution.{name}", f"at most {TEXT_MAX} characters"))
     if not (c.situation.strip() or c.actions.strip() or c.objections):
-        problems.append(Problem("contribution.actions", "say what happened: situation, actions or objections"))
+        problems.append(
+            Problem("contribution.actions", "say what happened: situation, actions or objections")
+        )
     if len(c.objections) > MAX_OBJECTIONS:
         problems.append(Problem("contribution.objections", f"at most {MAX_OBJECTIONS}"))
     for i, o in enumerate(c.objections):
@@ -138,3 +141,19 @@ def rank(rows: Sequence[tuple[str, int]]) -> list[Ranked]:
         position = out[-1].rank if out and out[-1].points == points else i + 1
         out.append(Ranked(position, user, points))
     return out
+
+
+def period_dates(period: str, today: date) -> tuple[date, date] | None:
+    """[first day, first day after) of the calendar month / quarter / year holding `today`; None = all time."""
+    if period == "month":
+        start = today.replace(day=1)
+        end = date(today.year + today.month // 12, today.month % 12 + 1, 1)
+    elif period == "quarter":
+        first = (today.month - 1) // 3 * 3 + 1
+        start = date(today.year, first, 1)
+        end = date(today.year + (first + 3 > 12), (first + 2) % 12 + 1, 1)
+    elif period == "year":
+        start, end = date(today.year, 1, 1), date(today.year + 1, 1, 1)
+    else:
+        return None
+    return start, end
