@@ -4,16 +4,16 @@ External systems post their own payloads with their own signature headers and no
 bearer token. This is the one gateway path that skips bearer authentication: it
 authenticates nothing itself. It reads the raw body (capped at 1 MiB, the
 gateway's slow-body timeout), and forwards the exact bytes, the headers (minus
-Authorization and Cookie) and the query to integration's IngestWebhook under a
-short-lived service token of the tenant named in the URL; integration alone
-holds the signing secrets and decides (401 for a bad or stale signature, 404 for
-an unknown tenant or connector, which look the same, 503 for a disabled one).
+Authorization and Cookie), the query and the tenant named in the URL to
+integration's IngestWebhook, a public method (no bearer token: the sender's
+signature is the credential); integration alone holds the signing secrets and
+decides (401 for a bad or stale signature, 404 for an unknown tenant or
+connector, which look the same, 503 for a disabled one). The gateway mints
+nothing, so it needs no JWT signing key (verifying keys only, for its other routes).
 
 Limits: every request counts against the tenant and a per-connector key of the
 gateway's rate limiter; every refusal (401 / 404) counts against the client
 address like a failed login, and an address over that limit is blocked.
-Minting needs the JWT signing key (HS256 secret, or SALESOPS_JWT_PRIVATE_KEY_FILE);
-without one the receiver answers 503.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
-from datetime import timedelta
 from typing import Any
 
 import grpc
@@ -35,7 +33,6 @@ from gateway.metrics import ROUTE_KEY
 from gateway.proxy import BodyRefused, Gateway, Outcome, respond, throttled
 from gateway.ratelimit import Decision
 from gateway.routes import Route
-from kit.auth import AuthConfig, AuthConfigError, TokenMinter
 from kit.grpc.errors import status_from_error
 
 log = logging.getLogger("salesops.gateway.hooks")
@@ -44,8 +41,6 @@ PREFIX = "/hooks/v1/"
 TEMPLATE = "/hooks/v1/{tenant}/{connector_id}"
 INGEST = "/salesops.integration.v1.IntegrationService/IngestWebhook"
 MAX_BODY = 1 << 20
-SUBJECT = "service:gateway-hooks"
-TOKEN_TTL = timedelta(minutes=10)
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DROPPED = frozenset({"authorization", "cookie", "proxy-authorization"})
 
@@ -74,24 +69,9 @@ async def read_capped(request: Request, limit: int, timeout: float) -> bytes:
 
 
 class HookReceiver:
-    def __init__(self, gateway: Gateway, minter: TokenMinter | None = None) -> None:
+    def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self._minter = minter
-        self._tokens: dict[str, tuple[float, str]] = {}  # tenant -> (monotonic expiry, token)
         self._route: Route | None = next((r for r in gateway.router.routes if r.grpc_path == INGEST), None)
-
-    def _token(self, tenant: str) -> str:
-        cached = self._tokens.get(tenant)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        if self._minter is None:
-            self._minter = TokenMinter(AuthConfig.from_env())
-        token = self._minter.mint(SUBJECT, tenant, ["service"], ttl=TOKEN_TTL)
-        if len(self._tokens) >= 10_000:
-            self._tokens.clear()
-        # Renewed well before it expires, so a slow call never carries a stale token.
-        self._tokens[tenant] = (time.monotonic() + TOKEN_TTL.total_seconds() / 2, token)
-        return token
 
     async def handle(self, request: Request) -> Response:
         request.scope[ROUTE_KEY] = TEMPLATE
@@ -129,16 +109,11 @@ class HookReceiver:
         if self._route is None:
             _, data = gw_errors.simple(grpc.StatusCode.UNAVAILABLE, "webhook receiver not available")
             return Outcome(503, data)
-        try:
-            token = self._token(tenant)
-        except (AuthConfigError, ValueError) as exc:
-            log.error("webhook receiver cannot mint service tokens: %s", exc)
-            _, data = gw_errors.simple(grpc.StatusCode.UNAVAILABLE, "webhook receiver not configured")
-            return Outcome(503, data)
         received = Timestamp()
         received.GetCurrentTime()
         make: Any = self._route.request_cls
         message = make(
+            tenant=tenant,
             connector_id=connector_id,
             body=body,
             content_type=request.headers.get("content-type", "")[:128],
@@ -147,7 +122,7 @@ class HookReceiver:
             receive_time=received,
             remote_address=address[:64],
         )
-        md = [("authorization", f"Bearer {token}"), ("x-request-id", request.state.request_id)]
+        md = [("x-request-id", request.state.request_id)]  # no token: IngestWebhook is public
         try:
             reply = await self.gateway.backends.unary(self._route, message, md, self.gateway.timeout)
         except grpc.aio.AioRpcError as exc:

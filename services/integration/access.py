@@ -10,9 +10,3 @@ def require_admin(who: Principal) -> None:
     """Connectors and received webhooks are configuration and raw partner data: admins only."""
     if not who.is_admin:
         raise PermissionDenied("integration configuration is for admins", reason="ADMIN_ONLY")
-
-
-def require_gateway(who: Principal) -> None:
-    """Raw inbound webhooks come from the gateway's receiver, under a service token of the tenant."""
-    if not who.is_service:
-        raise PermissionDenied("webhooks are ingested by the gateway's receiver only", reason="SERVICE_ONLY")

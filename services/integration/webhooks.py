@@ -138,9 +138,12 @@ async def _apply(
 
 
 async def ingest(
-    uow: UnitOfWork, who: Principal, req: pb.IngestWebhookRequest, at: datetime
+    uow: UnitOfWork, req: pb.IngestWebhookRequest, at: datetime
 ) -> tuple[ReceivedWebhookRow, bool]:
-    """The stored record and whether it is a duplicate. UNAUTHENTICATED stores nothing."""
+    """The stored record and whether it is a duplicate. UNAUTHENTICATED stores nothing.
+
+    No caller: the method is public, the tenant is the unit of work's (from the receiver path).
+    """
     repo = Connectors(uow)
     conn = await repo.get(req.connector_id)
     stored = c.Connector.FromString(conn.body)

@@ -72,10 +72,13 @@ def standard_headers(
     }
 
 
-def ingest(connector_id: str, body: bytes, headers: dict[str, str]) -> pb.IngestWebhookRequest:
+def ingest(
+    connector_id: str, body: bytes, headers: dict[str, str], tenant: str = "demo"
+) -> pb.IngestWebhookRequest:
     now = Timestamp()
     now.GetCurrentTime()
     return pb.IngestWebhookRequest(
+        tenant=tenant,
         connector_id=connector_id,
         body=body,
         headers=headers,

@@ -1,26 +1,37 @@
-"""Received webhooks: ingest (the gateway's receiver), read, list, replay (admins)."""
+"""Received webhooks: ingest (public: the signature is the credential), read, list, replay (admins)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
 
+from kit.errors import InvalidArgument
 from kit.grpc import context as call
 from kit.resources import PageRequest
 from salesops.integration.v1 import integration_service_pb2 as pb
 from salesops.integration.v1 import webhooks_pb2 as wh
 from services.integration import webhooks
-from services.integration.access import require_admin, require_gateway
+from services.integration.access import require_admin
 from services.integration.api.base import ApiBase, Ctx, now
 from services.integration.presenters import enum, present_webhook
 from services.integration.repositories.webhooks import ReceivedWebhooks, WebhookSearch
 
+# The receiver path's tenant segment (gateway/hooks.py checks the same before forwarding).
+TENANT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
 
 class WebhooksApi(ApiBase):
     async def IngestWebhook(self, request: pb.IngestWebhookRequest, context: Ctx) -> pb.IngestWebhookResponse:
-        who = call.principal()
-        require_gateway(who)
+        """A public method: no caller; the tenant is the receiver path's, the signature the credential.
+
+        An unknown tenant finds no connector (NOT_FOUND), as an unknown connector does.
+        """
+        if not TENANT.match(request.tenant):
+            raise InvalidArgument.field(
+                "tenant", "required: the receiver path's tenant ([A-Za-z0-9_-]{1,64})"
+            )
         at = now()
-        row, duplicate = await self.write(who, lambda uow: webhooks.ingest(uow, who, request, at))
+        row, duplicate = await self.tx.run(request.tenant, lambda uow: webhooks.ingest(uow, request, at))
         return pb.IngestWebhookResponse(
             received_webhook_id=row.received_webhook_id, state=enum(row.state), duplicate=duplicate
         )

@@ -17,7 +17,7 @@ import re
 import secrets
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import Final
 
@@ -173,17 +173,22 @@ class KeyFacts:
     expire_at: datetime
 
 
+def utc(at: datetime) -> datetime:
+    """Stored times as aware UTC (SQLite hands them back naive)."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 def state_of(key: KeyFacts, now: datetime) -> KeyState:
     if key.revoked_at is not None:
         return KeyState.REVOKED
-    if key.expire_at <= now:
+    if utc(key.expire_at) <= now:
         return KeyState.EXPIRED
     return KeyState.ACTIVE
 
 
 def secret_usable(valid_until: datetime | None, now: datetime) -> bool:
     """A current secret has no end (the key's expiry governs); a previous one ends with its grace."""
-    return valid_until is None or now < valid_until
+    return valid_until is None or now < utc(valid_until)
 
 
 def granted_scopes(key_scopes: list[str], requested: list[str]) -> list[str] | None:
@@ -197,9 +202,9 @@ def granted_scopes(key_scopes: list[str], requested: list[str]) -> list[str] | N
 
 def token_lifetime(ttl: timedelta, now: datetime, key_expires: datetime) -> timedelta:
     """A token never outlives its key."""
-    return min(ttl, key_expires - now)
+    return min(ttl, utc(key_expires) - now)
 
 
 def last_used_due(last_used: datetime | None, now: datetime) -> bool:
     """Last-used is written at most once a minute: a busy partner would otherwise write per exchange."""
-    return last_used is None or now - last_used >= timedelta(minutes=1)
+    return last_used is None or now - utc(last_used) >= timedelta(minutes=1)
