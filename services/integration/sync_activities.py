@@ -69,9 +69,9 @@ async def drive(
                 rules.Cursor.decode(cursor),
                 rules.PAGE_SIZE,
             )
+            records = page.records
             going, after = await tx.run(
-                inp.tenant,
-                lambda uow, records=page.records: sync_runs.apply_page(uow, plan.run_id, records, clock()),
+                inp.tenant, lambda uow: sync_runs.apply_page(uow, plan.run_id, records, clock())
             )
             if not going:
                 break

@@ -130,7 +130,7 @@ async def evaluate(uow: UnitOfWork, job: SyncJobRow, conn: ConnectorRow, at: dat
             sync_job_id=job.sync_job_id,
             connector_id=job.connector_id,
             data_kind=job.data_kind,  # type: ignore[arg-type]
-            alert_duration=_dur(at - alert_row.detected_at),
+            alert_duration=_dur(at - (rules.aware(alert_row.detected_at) or at)),
             max_lag=_dur(timedelta(seconds=alert_row.max_lag_seconds)),
             recover_time=_ts(at),
             missing_explanations=sum(1 for r in reqs if r.explained_at is None),

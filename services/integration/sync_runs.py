@@ -79,7 +79,7 @@ async def begin(
         if job.running_run_id:
             current = await runs.find(job.running_run_id)
             if current is not None and current.state == RUNNING:
-                if at - current.started_at < rules.ABANDONED_AFTER:
+                if at - (rules.aware(current.started_at) or at) < rules.ABANDONED_AFTER:
                     return current, Plan(current.run_id, new=False, skipped="a run is in progress")
                 _end(current, s.SYNC_RUN_STATE_FAILED, at, 4, "abandoned: no progress for 30 minutes")
         enabled = conn.state == c.CONNECTOR_STATE_ENABLED
@@ -155,7 +155,7 @@ async def apply_page(
     )
     errors: list[dict[str, str]] = json.loads(run.record_errors or "[]")
     cursor = rules.Cursor.decode(run.cursor_after)
-    newest = run.newest_record_at
+    newest = rules.aware(run.newest_record_at)
     for record in records:
         external_id = str(record.get("external_id") or "")[:256]
         updated = _time(record.get("updated_at"))
@@ -170,7 +170,9 @@ async def apply_page(
         cursor = rules.Cursor(str(record["updated_at"]), external_id)
         newest = updated if newest is None or updated > newest else newest
         known = held.get(external_id)
-        verdict = rules.compare(known.source_updated_at if known else None, known is not None, updated)
+        verdict = rules.compare(
+            rules.aware(known.source_updated_at) if known else None, known is not None, updated
+        )
         if verdict.outcome == "unchanged":
             run.unchanged += 1
             continue
@@ -203,9 +205,9 @@ async def apply_page(
     run.cursor_after, run.newest_record_at = cursor.encode(), newest
     job.cursor = run.cursor_after
     if newest is not None:
-        job.newest_record_at = newest if job.newest_record_at is None else max(job.newest_record_at, newest)
+        job.newest_record_at = rules.later(job.newest_record_at, newest)
         # Records come in change-time order: everything up to the newest of this page is in.
-        job.complete_until = newest if job.complete_until is None else max(job.complete_until, newest)
+        job.complete_until = rules.later(job.complete_until, newest)
     await jobs.update_if_etag(job, "")
     return True, run.cursor_after
 
@@ -242,9 +244,7 @@ async def finish(uow: UnitOfWork, run_id: str, exhausted: bool, progressed: bool
     job.consecutive_failures, job.last_error = 0, ""
     job.source_exhausted, job.last_fetched, job.last_progress = exhausted, run.fetched, progressed
     if exhausted:  # the source had nothing newer when this run read its end
-        job.complete_until = (
-            run.started_at if job.complete_until is None else max(job.complete_until, run.started_at)
-        )
+        job.complete_until = rules.later(job.complete_until, rules.aware(run.started_at) or at)
     job.running_run_id = ""
     conn.health = c.CONNECTOR_HEALTH_DEGRADED if run.failed else c.CONNECTOR_HEALTH_HEALTHY
     conn.last_success_at = at

@@ -29,10 +29,12 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from kit.errors import Unavailable
+from kit.resources import Transactions
 from kit.runtime import Runtime
 from salesops.integration.v1 import connector_pb2 as c
 from salesops.integration.v1 import sync_pb2 as s
-from services.integration.repositories.sync import jobs_with_connectors
+from services.integration.repositories.sync import SyncJobs, jobs_with_connectors
 from services.integration.store import ConnectorRow
 from services.integration.store_sync import SyncJobRow
 from services.integration.sync_workflows import SyncInput, SyncJobRunWorkflow
@@ -132,3 +134,19 @@ async def ensure_all(rt: Runtime) -> None:
             await ensure(rt.temporal, rt.settings.task_queue, w)
         except RPCError:
             log.exception("could not ensure the schedule of sync job %s/%s", w.tenant, w.sync_job_id)
+
+
+async def follow_connector(rt: Runtime, tx: Transactions, tenant: str, conn: ConnectorRow) -> None:
+    """After a connector is enabled or disabled: its jobs' schedules resume or pause.
+
+    Best effort: a scheduled run also checks the connector, and the worker's start repairs drift."""
+    async with tx.read(tenant) as uow:
+        jobs = await SyncJobs(uow).of_connector(conn.connector_id)
+    if not jobs:
+        return
+    try:
+        client, queue = rt.temporal, rt.settings.task_queue
+        for job in jobs:
+            await ensure(client, queue, Wanted.of(tenant, job, conn))
+    except (RPCError, Unavailable, AttributeError) as exc:
+        log.warning("schedules of connector %s not updated yet: %s", conn.connector_id, exc)

@@ -12,7 +12,7 @@ the lag grow: that is a stuck sync, and past the threshold an alert opens.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 
 from salesops.integration.v1 import connector_pb2 as c
@@ -112,9 +112,21 @@ class Progress:
     last_error: str
 
 
+def aware(at: datetime | None) -> datetime | None:
+    """A stored time as UTC-aware (SQLite hands back naive UTC)."""
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+
+
+def later(a: datetime | None, b: datetime) -> datetime:
+    a = aware(a)
+    return b if a is None or b > a else a
+
+
 def lag(p: Progress, now: datetime) -> timedelta:
     """now - the time our copy is complete up to (the job's creation before any complete run)."""
-    return max(timedelta(0), now - (p.complete_until or p.created_at))
+    start = aware(p.complete_until) or aware(p.created_at)
+    assert start is not None
+    return max(timedelta(0), now - start)
 
 
 def status(p: Progress) -> tuple[Status, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database
 from kit.resources import Page, PageRequest, Repository, Sort, query_key
@@ -154,3 +155,8 @@ async def jobs_with_connectors(db: Database) -> list[tuple[str, SyncJobRow, Conn
             )
         )
         return [(job.tenant_id, job, conn) for job, conn in rows.all()]
+
+
+async def connectors_of_kind(session: AsyncSession, kind: int) -> list[ConnectorRow]:
+    """The tenant's connectors of one kind (CheckStock picks the only enabled ERP one)."""
+    return list(await session.scalars(select(ConnectorRow).where(ConnectorRow.kind == kind)))
