@@ -1,4 +1,5 @@
 import { useEffect, useState, useSyncExternalStore } from "react";
+import { api } from "../api/client";
 import { session } from "../auth/session";
 import { useI18n } from "../i18n/i18n";
 import { routes as adminRoutes } from "../pages/admin/routes";
@@ -32,15 +33,21 @@ export function App() {
   const [menuOpen, setMenuOpen] = useState(false);
   useEffect(() => setMenuOpen(false), [location]);
   useEffect(() => {
+    // "/" is where a user lands: their first page (reps the worklist, managers the dashboards).
+    const to = home();
+    if (token && location.split("?")[0] === "/" && to !== "/") navigate(to, true);
+  }, [token, location]);
+  useEffect(() => {
     document.documentElement.lang = locale;
   }, [locale]);
+  useEffect(() => {
+    // The server decides whether the token is still good (expired, revoked, re-keyed): a 401
+    // signs out (session.expire) and the sign-in page says why. Offline, the token is kept.
+    if (token) api.get("/v1/whoami").catch(() => undefined);
+  }, [token]);
 
   if (!token) return <SignIn />;
   const path = location.split("?")[0];
-  if (path === "/" || path === "/sign-in") {
-    const to = home();
-    if (to !== "/" && to !== path) queueMicrotask(() => navigate(to, true));
-  }
   let page = <p role="status">{t("app.notFound")}</p>;
   for (const route of ROUTES) {
     const params = match(route.path, path);
