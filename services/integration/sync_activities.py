@@ -71,7 +71,8 @@ async def drive(
             )
             records = page.records
             going, after = await tx.run(
-                inp.tenant, lambda uow: sync_runs.apply_page(uow, plan.run_id, records, clock())
+                inp.tenant,
+                lambda uow: sync_runs.apply_page(uow, plan.run_id, records, clock()),  # noqa: B023 (awaited in this iteration)
             )
             if not going:
                 break

@@ -34,7 +34,7 @@ class SyncApi(ApiBase):
             await sync_schedules.ensure(
                 self.rt.temporal, self.rt.settings.task_queue, sync_schedules.Wanted.of(tenant, job, conn)
             )
-        except RPCError as exc:
+        except (RPCError, Unavailable, AttributeError) as exc:  # no engine yet: the worker's start repairs it
             log.warning("sync job %s saved, its schedule not: %s", job.sync_job_id, exc)
             raise Unavailable(
                 "the job is saved; its schedule is not yet: retry", reason="SCHEDULE_PENDING"
