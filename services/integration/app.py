@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kit.runtime import ServiceSpec
-from services.integration import api, outbound_wiring, seed, store
+from services.integration import api, insight_wiring, outbound_wiring, seed, store
 
 SPEC = ServiceSpec(
     name="integration",
@@ -12,11 +12,12 @@ SPEC = ServiceSpec(
     processed_events=store.processed_events,
     servicers=api.registrations,
     # Outbound webhooks: one workflow per delivery, and the sweep that starts rows Temporal missed.
-    workflows=[*outbound_wiring.WORKFLOWS],
-    activities=lambda rt: [*outbound_wiring.activities(rt)],
+    # Insights: the weekly keyword digest per tenant (a Temporal schedule each).
+    workflows=[*outbound_wiring.WORKFLOWS, *insight_wiring.WORKFLOWS],
+    activities=lambda rt: [*outbound_wiring.activities(rt), *insight_wiring.activities(rt)],
     # Every service's events fan out to the matching outbound subscriptions.
     consumers=[*outbound_wiring.CONSUMERS],
-    worker_startup=[outbound_wiring.sweep_schedule],
+    worker_startup=[outbound_wiring.sweep_schedule, *insight_wiring.WORKER_STARTUP],
     # A loopback "demo finance / ERP" connector, enabled, mapping payments, invoices, contracts, shipments.
     demo_seed=seed.demo_seed,
 )

@@ -125,7 +125,9 @@ class KeywordWeek:
     async def teams(self, start: datetime, end: datetime) -> list[str]:
         """Org units of the submitters with conversations in the window."""
         found = await self.session.scalars(
-            select(distinct(ConversationRow.org_path)).where(
+            select(ConversationRow.org_path)
+            .distinct()
+            .where(
                 ConversationRow.start_time >= start,
                 ConversationRow.start_time < end,
                 ConversationRow.org_path != "",
@@ -221,9 +223,10 @@ class KeywordDigests(Repository[KeywordDigestRow]):
 async def tenants_with_conversations(db: Database) -> list[str]:
     """Every tenant that has submitted conversations (a cross-tenant read: the schedules are per tenant)."""
     async with db.system_session() as s:
-        return list(
-            await s.scalars(select(distinct(ConversationRow.tenant_id)).order_by(ConversationRow.tenant_id))
+        found = await s.scalars(
+            select(ConversationRow.tenant_id).distinct().order_by(ConversationRow.tenant_id)
         )
+        return list(found)
 
 
 __all__ = [
