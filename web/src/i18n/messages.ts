@@ -1,8 +1,16 @@
-// Every string the console shows, in zh-CN (the default) and English. Areas add their keys here,
-// grouped by page; a key missing in one language falls back to the other (and is a bug).
+// Every string the console shows, in zh-CN (the default) and English: the shell's here, each
+// area's in pages/<area>/messages.ts. A key missing in one language falls back to the other
+// (and is a bug: src/i18n/messages.test.ts checks both catalogues have the same keys).
+import * as admin from "../pages/admin/messages";
+import * as approvals from "../pages/approvals/messages";
+import * as manager from "../pages/manager/messages";
+import * as rep from "../pages/rep/messages";
+
 export type Locale = "zh-CN" | "en";
 
-export const messages: Record<Locale, Record<string, string>> = {
+const areas = [rep, manager, approvals, admin];
+
+const shell: Record<Locale, Record<string, string>> = {
   "zh-CN": {
     "app.name": "销售运营",
     "app.language": "语言",
@@ -65,4 +73,9 @@ export const messages: Record<Locale, Record<string, string>> = {
     "role.rep": "Rep",
     "role.approver": "Approver",
   },
+};
+
+export const messages: Record<Locale, Record<string, string>> = {
+  "zh-CN": Object.assign({}, shell["zh-CN"], ...areas.map((a) => a.zh)),
+  en: Object.assign({}, shell.en, ...areas.map((a) => a.en)),
 };
