@@ -27,6 +27,8 @@ from kit.events import EventEnvelope, unpack_payload
 from kit.events.streams import producer_streams
 from kit.runtime import ConsumerSpec, Runtime
 from salesops.common.v1 import types_pb2
+from salesops.integration.v1 import events_pb2 as integration_events
+from salesops.integration.v1 import sync_pb2 as integration_sync
 from salesops.knowledge.v1 import events_pb2 as knowledge_events
 from salesops.leads.v1 import events_pb2 as leads_events
 from salesops.notify.v1 import notification_pb2, notify_service_pb2
@@ -54,6 +56,8 @@ TYPES = (
     "pipeline.ProcessAnomalyDetected",
     "pipeline.ReconciliationIssueRaised",
     "pipeline.ReconciliationIssueResolved",
+    "integration.SyncLagDetected",
+    "integration.SyncRecovered",
 )
 
 
@@ -84,6 +88,9 @@ def resolutions(envelope: EventEnvelope) -> list[Resolve]:
     if kind == "pipeline.ReconciliationIssueResolved":
         settled = unpack_payload(envelope, pipeline_events.ReconciliationIssueResolved)
         return [Resolve("pipeline", "reconciliation_issue", settled.issue_id, ("anomaly",))]
+    if kind == "integration.SyncRecovered":
+        recovered = unpack_payload(envelope, integration_events.SyncRecovered)
+        return [Resolve("integration", "sync_lag_alert", recovered.alert_id, ("sync_lag",))]
     return []
 
 
@@ -299,6 +306,8 @@ def translate(envelope: EventEnvelope) -> list[notification_pb2.Notification]:
         return [_process_anomaly(unpack_payload(envelope, pipeline_events.ProcessAnomalyDetected))]
     if kind == "pipeline.ReconciliationIssueRaised":
         return [_reconciliation(unpack_payload(envelope, pipeline_events.ReconciliationIssueRaised))]
+    if kind == "integration.SyncLagDetected":
+        return [_sync_lag(unpack_payload(envelope, integration_events.SyncLagDetected))]
     return []
 
 
@@ -363,6 +372,23 @@ def _reconciliation(e: pipeline_events.ReconciliationIssueRaised) -> notificatio
         {"title": f"{deal}: {label}", "message": " ".join(parts)},
         types_pb2.ResourceRef(service="pipeline", kind="reconciliation_issue", id=e.issue_id),
         f"reconciliation:{e.issue_id}",
+    )
+
+
+def _sync_lag(e: integration_events.SyncLagDetected) -> notification_pb2.Notification:
+    """Asks the users named (else the job owner) to explain the lag with ExplainSyncLag."""
+    kind = integration_sync.SyncDataKind.Name(e.data_kind).removeprefix("SYNC_DATA_KIND_").lower()
+    hours = e.lag.seconds // 3600
+    message = (
+        f"{kind} from connector {e.connector_id} are {hours} h behind (threshold "
+        f"{e.threshold.seconds // 3600} h). Please explain the delay (ExplainSyncLag, alert {e.alert_id})."
+    )
+    return _notification(
+        N.NOTIFICATION_CATEGORY_SYNC_LAG,
+        list(e.requested_user_ids) or [e.owner_user_id],
+        {"title": f"{e.connector_id} / {kind}: {hours} h behind", "message": message},
+        types_pb2.ResourceRef(service="integration", kind="sync_lag_alert", id=e.alert_id),
+        f"sync_lag:{e.alert_id}",
     )
 
 

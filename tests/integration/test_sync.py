@@ -266,3 +266,31 @@ async def test_the_run_workflow_on_the_time_skipping_server(env: Env, temporal_s
     )
     skipped = await drive(env.tx, env.client, SyncInput("demo", "job-pay", s.SYNC_TRIGGER_SCHEDULE))
     assert skipped.run_id == "" and "disabled" in skipped.skipped
+
+
+def test_notify_turns_a_lag_alert_into_an_inbox_item_and_recovery_resolves_it() -> None:
+    from kit.events import new_envelope
+    from salesops.integration.v1 import events_pb2 as ev
+    from salesops.notify.v1 import notification_pb2 as n
+    from services.notify import consumers
+
+    detected = ev.SyncLagDetected(
+        alert_id="A1",
+        sync_job_id="job-pay",
+        connector_id="erp-1",
+        data_kind=s.SYNC_DATA_KIND_PAYMENTS,
+        lag=Duration(seconds=25 * 3600),
+        threshold=Duration(seconds=24 * 3600),
+        requested_user_ids=["ops-li"],
+    )
+    [item] = consumers.translate(
+        new_envelope("integration.SyncLagDetected", "demo", detected, source="integration")
+    )
+    assert item.category == n.NOTIFICATION_CATEGORY_SYNC_LAG
+    assert [r.user_id for r in item.recipients] == ["ops-li"] and item.subject.id == "A1"
+    assert "25 h behind" in item.template.variables["title"]
+    recovered = ev.SyncRecovered(alert_id="A1", sync_job_id="job-pay")
+    [resolve] = consumers.resolutions(
+        new_envelope("integration.SyncRecovered", "demo", recovered, source="integration")
+    )
+    assert (resolve.kind, resolve.id, resolve.categories) == ("sync_lag_alert", "A1", ("sync_lag",))

@@ -14,6 +14,8 @@ from services.integration.api.connectors import ConnectorsApi
 from services.integration.api.insights import InsightsApi
 from services.integration.api.links import LinksApi
 from services.integration.api.partner_keys import PartnerKeysApi
+from services.integration.api.stock import StockApi
+from services.integration.api.sync import SyncApi
 from services.integration.api.webhooks import WebhooksApi
 
 
@@ -22,6 +24,8 @@ class IntegrationServiceApi(
     InsightsApi,
     LinksApi,
     PartnerKeysApi,
+    StockApi,
+    SyncApi,
     WebhooksApi,
     integration_service_pb2_grpc.IntegrationServiceServicer,
 ):

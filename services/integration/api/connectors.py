@@ -8,7 +8,7 @@ from kit.grpc import context as call
 from kit.resources import PageRequest, UnitOfWork
 from salesops.integration.v1 import connector_pb2 as c
 from salesops.integration.v1 import integration_service_pb2 as pb
-from services.integration import adapters, connectors
+from services.integration import adapters, connectors, sync_schedules
 from services.integration.access import require_admin
 from services.integration.api.base import ApiBase, Ctx, now
 from services.integration.presenters import ConnectorPresenter, present_change
@@ -85,6 +85,7 @@ class ConnectorsApi(ApiBase):
             )
 
         row = await self.write(who, work)
+        await sync_schedules.follow_connector(self.rt, self.tx, who.tenant, row)  # type: ignore[arg-type]
         return pb.EnableConnectorResponse(connector=PRESENT.present(who, row))  # type: ignore[arg-type]
 
     async def DisableConnector(
@@ -100,6 +101,7 @@ class ConnectorsApi(ApiBase):
             )
 
         row = await self.write(who, work)
+        await sync_schedules.follow_connector(self.rt, self.tx, who.tenant, row)  # type: ignore[arg-type]
         return pb.DisableConnectorResponse(connector=PRESENT.present(who, row))  # type: ignore[arg-type]
 
     async def TestConnector(self, request: pb.TestConnectorRequest, context: Ctx) -> pb.TestConnectorResponse:

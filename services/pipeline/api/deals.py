@@ -8,7 +8,7 @@ from kit.grpc import context as call
 from kit.resources import PageRequest, Sort, UnitOfWork, present_all, query_key
 from salesops.pipeline.v1 import deal_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
-from services.pipeline import approvals, deals, discipline, moves
+from services.pipeline import approvals, deals, discipline, moves, stock_check
 from services.pipeline.api.base import ApiBase, Ctx
 from services.pipeline.convert import bounded_lists, enum_name, from_ts, now, optional_date
 from services.pipeline.domain import history
@@ -70,7 +70,9 @@ class DealsApi(ApiBase):
             # The whole use case runs, gates included, in a unit of work that never commits.
             async with self.read(who) as uow:
                 return pb.CreateDealResponse(deal=await work(_Unsent(uow)))
-        return pb.CreateDealResponse(deal=await self.write(who, work))
+        created = await self.write(who, work)
+        # After the commit, outside the transaction: a missing answer is UNKNOWN, never a failed create.
+        return pb.CreateDealResponse(deal=created, stock_check=await stock_check.check_deal(created))
 
     async def GetDeal(self, request: pb.GetDealRequest, context: Ctx) -> pb.GetDealResponse:
         who = call.principal()
