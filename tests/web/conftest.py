@@ -36,7 +36,8 @@ CHROMIUM_ARGS = [
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1440, "height": 900}
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web")]
+# Test modules here mark themselves `pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web")]`
+# (a conftest's marks are not inherited): one worker starts the stack once for all of them.
 
 
 def chromium_path() -> str | None:

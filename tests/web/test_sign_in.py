@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.web.conftest import Stack, axe_violations, new_page, screenshot, sign_in
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web")]
 
 
 def test_sign_in_as_a_demo_user_on_a_phone(browser: Any, stack: Stack) -> None:
