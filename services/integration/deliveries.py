@@ -79,38 +79,45 @@ def body_of(envelope: EventEnvelope) -> bytes:
 
 
 async def fan_out(uow: UnitOfWork, envelope: EventEnvelope, at: datetime) -> list[str]:
-    """One PENDING delivery per enabled subscription matching the event's type; their ids."""
+    """One delivery per matching subscription; the ids of those to deliver now (PENDING).
+
+    A suspended subscription's share is kept as a dead letter straight away, so replaying
+    its dead letters after enabling it catches up; a disabled one gets nothing.
+    """
     if envelope.type == "integration.WebhookDeliveryFailed":
         return []  # never deliver news of our own delivery failures (a failing endpoint would feed itself)
     subs = [
         s
-        for s in await Subscriptions(uow).enabled()
+        for s in await Subscriptions(uow).receiving()
         if outbound.matches(s.event_types.split(), envelope.type)
     ]
     if not subs:
         return []
     body, when = body_of(envelope), occurred_at(envelope)
-    rows = [
-        WebhookDeliveryRow(
-            delivery_id=str(ULID()),
-            subscription_id=s.subscription_id,
-            event_id=envelope.id,
-            event_type=envelope.type,
-            event_time=when,
-            state=wh.DELIVERY_STATE_PENDING,
-            attempt_count=0,
-            next_attempt_at=at,
-            replay_of="",
-            created_at=at,
-            claimed=False,
-            last_http_status=0,
-            last_error="",
-            body=body,
+    rows = []
+    for s in subs:
+        suspended = s.state == wh.SUBSCRIPTION_STATE_SUSPENDED
+        rows.append(
+            WebhookDeliveryRow(
+                delivery_id=str(ULID()),
+                subscription_id=s.subscription_id,
+                event_id=envelope.id,
+                event_type=envelope.type,
+                event_time=when,
+                state=wh.DELIVERY_STATE_DEAD_LETTERED if suspended else wh.DELIVERY_STATE_PENDING,
+                attempt_count=0,
+                next_attempt_at=None if suspended else at,
+                dead_letter_at=at if suspended else None,
+                replay_of="",
+                created_at=at,
+                claimed=suspended,  # no workflow for a dead letter
+                last_http_status=0,
+                last_error="the subscription is suspended" if suspended else "",
+                body=body,
+            )
         )
-        for s in subs
-    ]
     await Deliveries(uow).add_all(rows)
-    return [r.delivery_id for r in rows]
+    return [r.delivery_id for r in rows if r.state == wh.DELIVERY_STATE_PENDING]
 
 
 def _copy(row: WebhookDeliveryRow, at: datetime) -> WebhookDeliveryRow:

@@ -25,12 +25,11 @@ OPEN = (wh.DELIVERY_STATE_PENDING, wh.DELIVERY_STATE_RETRY_SCHEDULED)
 class Subscriptions(Repository[WebhookSubscriptionRow]):
     model, resource, key = WebhookSubscriptionRow, "integration.WebhookSubscription", ("subscription_id",)
 
-    async def enabled(self) -> Sequence[WebhookSubscriptionRow]:
-        """The tenant's enabled subscriptions (few per tenant: matched in Python by event type)."""
+    async def receiving(self) -> Sequence[WebhookSubscriptionRow]:
+        """The tenant's enabled and suspended subscriptions (few per tenant: matched in Python by event type)."""
+        live = (wh.SUBSCRIPTION_STATE_ENABLED, wh.SUBSCRIPTION_STATE_SUSPENDED)
         rows = await self.session.scalars(
-            select(WebhookSubscriptionRow).where(
-                WebhookSubscriptionRow.state == wh.SUBSCRIPTION_STATE_ENABLED
-            )
+            select(WebhookSubscriptionRow).where(WebhookSubscriptionRow.state.in_(live))
         )
         return list(rows)
 
