@@ -22,13 +22,14 @@ from kit.resources import UnitOfWork
 from salesops.common.v1.types_pb2 import AttachmentRef, Money
 from salesops.pipeline.v1 import approval_pb2 as ap
 from salesops.pipeline.v1 import events_pb2
-from services.pipeline import access, approval_flows, pipeline_settings, stage_models
+from services.pipeline import access, approval_flows, gate_flows, pipeline_settings, stage_models
 from services.pipeline.approval_workflows import EventSpec
 from services.pipeline.convert import enum_name, enum_value, ts
 from services.pipeline.documents import deal_of
 from services.pipeline.domain import approvals as d
 from services.pipeline.repositories.approvals import ApprovalClaims, ApprovalFlows, Approvals
 from services.pipeline.repositories.deals import Deals
+from services.pipeline.store import DealRow
 from services.pipeline.store_approvals import (
     ApprovalActionRow,
     ApprovalAssignmentRow,
@@ -414,16 +415,16 @@ def entry_approval_id(review_id: str, flow_id: str) -> str:
     return f"entry-{review_id}-{hashlib.sha256(flow_id.encode()).hexdigest()[:16]}"
 
 
-async def _entry_flows(uow: UnitOfWork, flow_ids: Sequence[str], amount_minor: int) -> list[ap.ApprovalFlow]:
-    """The enabled flows among `flow_ids` whose trigger matches a deal of this amount."""
+async def _entry_flows(uow: UnitOfWork, flow_ids: Sequence[str], deal: DealRow) -> list[ap.ApprovalFlow]:
+    """The enabled flows among `flow_ids` whose trigger matches the deal (amount, discount, product
+    lines: the same test as a gate's approval criterion, `gate_flows`)."""
     out = []
+    facts = gate_flows.deal_facts(deal_of(deal))
     for flow_id in flow_ids:
         row = await ApprovalFlows(uow).current(flow_id)
         if row is None or row.disabled:
             continue
         flow = approval_flows.document(row)
-        facts = approval_flows.facts_of(ap.Approval(flow_id=flow_id, kind=flow.kind))
-        facts.amount_minor = amount_minor
         if d.holds(approval_flows.condition_of(flow.trigger), facts):
             out.append(flow)
     return out
@@ -438,7 +439,7 @@ async def entry_approval_ids(uow: UnitOfWork, deal_id: str, stage_id: str, revie
     if stage is None or deal is None or not review_id:
         return []
     ids = []
-    for flow in await _entry_flows(uow, list(stage.on_entry_approval_flow_ids), deal.amount_minor):
+    for flow in await _entry_flows(uow, list(stage.on_entry_approval_flow_ids), deal):
         if await Approvals(uow).running_for(deal_id, flow.flow_id) is None:
             ids.append(entry_approval_id(review_id, flow.flow_id))
     return ids
@@ -458,7 +459,7 @@ async def on_entry_runs(uow: UnitOfWork, changed: events_pb2.DealStageChanged, a
     requester = changed.moved_by if not changed.moved_by.startswith("system:") else deal.owner_user_id
     who = Principal(requester, uow.tenant, frozenset({"admin"}), "", datetime.max.replace(tzinfo=at.tzinfo))
     runs = []
-    for flow in await _entry_flows(uow, stage.on_entry_approval_flow_ids, deal.amount_minor):
+    for flow in await _entry_flows(uow, stage.on_entry_approval_flow_ids, deal):
         request = ap.Approval(
             approval_id=entry_approval_id(changed.gate_review_id, flow.flow_id),
             flow_id=flow.flow_id,

@@ -15,7 +15,7 @@ from kit.errors import FailedPrecondition, InvalidArgument
 from kit.resources import UnitOfWork
 from salesops.pipeline.v1 import events_pb2, stage_model_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
-from services.pipeline import criteria, discipline, events, gating, stage_models
+from services.pipeline import criteria, discipline, events, gate_flows, gating, stage_models
 from services.pipeline.convert import aware, bounded_text, date_proto, enum_name, enum_value, optional_date
 from services.pipeline.deals import MAX_AMOUNT_MINOR, USER_CATEGORIES, ZONE_SLACK
 from services.pipeline.documents import body_of, deal_of, tracked
@@ -63,7 +63,10 @@ async def mark_won(uow: UnitOfWork, who: Principal, req: pb.MarkWonRequest, at: 
     evidence = await Deals(uow).evidence_types(row.deal_id)
     # Won criteria may require an APPROVED approval, as a stage gate may.
     approved = await Approvals(uow).latest_states(row.deal_id)
-    review = s.review_won(model, row.stage_id, criteria.facts_of(model, deal_of(row), evidence, approved))
+    skip = await gate_flows.flows_not_applicable(uow, model, deal_of(row))  # flows whose trigger it misses
+    review = s.review_won(
+        model, row.stage_id, criteria.facts_of(model, deal_of(row), evidence, approved, skip)
+    )
     recorded = await gating.record(uow, row, review, who.user_id, at)
     if not review.passed:
         return Moved(row, recorded, gating.refusal(review, recorded.review_id))

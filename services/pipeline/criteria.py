@@ -180,15 +180,17 @@ def facts_of(
     deal: deal_pb2.Deal,
     evidence: Iterable[str],
     approvals: Mapping[str, str] | None = None,
+    flows_not_applicable: frozenset[str] = frozenset(),
 ) -> g.DealFacts:
     """What `deal` has, for every field path the model's gates and rules look at.
 
     `approvals`: flow id -> the state of the deal's latest approval of it (the approvals'
-    projection); a path that does not pass it sees no approval met."""
+    projection); a path that does not pass it sees no approval met. `flows_not_applicable`:
+    flows whose trigger the deal does not meet (`gate_flows`): their criteria do not apply."""
     paths = g.field_paths(s.gate_nodes(model))
     fields = {p: v for p in paths if (v := field_text(deal, p))}
     checked = frozenset(c.item_id for c in deal.checklist if c.checked)
-    return g.DealFacts(fields, frozenset(evidence), checked, dict(approvals or {}))
+    return g.DealFacts(fields, frozenset(evidence), checked, dict(approvals or {}), flows_not_applicable)
 
 
 def problems_of(model: stage_model_pb2.StageModel) -> list[s.Problem]:

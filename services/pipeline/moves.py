@@ -16,7 +16,7 @@ from kit.auth import Principal
 from kit.errors import FailedPrecondition, InvalidArgument, NotFound, PreconditionViolation
 from kit.resources import UnitOfWork
 from salesops.pipeline.v1 import deal_pb2, events_pb2, stage_model_pb2, types_pb2
-from services.pipeline import access, criteria, discipline, events, gating, stage_models
+from services.pipeline import access, criteria, discipline, events, gate_flows, gating, stage_models
 from services.pipeline.convert import aware, bounded_text
 from services.pipeline.documents import body_of, deal_of, tracked
 from services.pipeline.domain import history
@@ -42,7 +42,9 @@ class Moved:
 async def _facts(uow: UnitOfWork, model: s.StageModel, row: DealRow) -> DealFacts:
     evidence = await Deals(uow).evidence_types(row.deal_id)
     approved = await Approvals(uow).latest_states(row.deal_id)  # an APPROVED-approval criterion reads these
-    return criteria.facts_of(model, deal_of(row), evidence, approved)
+    deal = deal_of(row)
+    skip = await gate_flows.flows_not_applicable(uow, model, deal)  # flows whose trigger the deal misses
+    return criteria.facts_of(model, deal, evidence, approved, skip)
 
 
 def _review(model: s.StageModel, row: DealRow, to_stage_id: str, facts: DealFacts, field: str) -> s.Review:
@@ -138,7 +140,9 @@ async def check_gate(
         raise NotFound(Deals.resource, deal_id)
     row = found.deal
     model = await stage_models.engine_model_at(uow, found.model_version)
-    facts = criteria.facts_of(model, deal_of(row), found.evidence_types, found.approvals)
+    deal = deal_of(row)
+    skip = gate_flows.not_applicable(found.flows, deal)
+    facts = criteria.facts_of(model, deal, found.evidence_types, found.approvals, skip)
     target = to_stage_id or s.default_target(model, row.stage_id)
     if to_won or target == s.WON:
         review = s.review_won(model, row.stage_id, facts)

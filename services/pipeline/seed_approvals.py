@@ -7,8 +7,9 @@
 - `discount_over_threshold`: a discount of `DISCOUNT_THRESHOLD_BPS` or more -> the owner's
   supervisor, then a sales director.
 
-The demo stage model starts the contract flow when a deal enters negotiation (its trigger decides
-whether it applies: 500,000 and up). Idempotent: an existing flow is kept as it is.
+The demo stage model starts the contract flow when a deal enters negotiation, and contract approval's
+gate requires it APPROVED; its trigger decides whether either applies (500,000 and up). Idempotent: an
+existing flow is kept as it is.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ DISCOUNT_FLOW = "discount_over_threshold"
 CONTRACT_MIN_MINOR = 50_000_000  # 500,000.00 CNY
 DISCOUNT_THRESHOLD_BPS = 1500  # the demo tenant's discount threshold: 15 %
 ENTRY_STAGE = "negotiation"  # entering it starts the contract flow
+GATED_STAGE = "contract_approval"  # its gate requires the contract flow APPROVED (where it applies)
 # Functional positions the flows resolve (MemberProfile.approver_roles), by demo user id / role.
 POSITIONS: dict[str, str] = {
     "legal": "legal",
@@ -180,10 +182,17 @@ async def seed(clients: SeedClients) -> None:
 async def wire_stage_model(
     stub: pipeline_service_pb2_grpc.PipelineServiceAsyncStub, md: tuple[tuple[str, str], ...]
 ) -> None:
-    """Entering negotiation starts the contract flow (for deals its trigger matches)."""
+    """Entering negotiation starts the contract flow, and contract approval requires it APPROVED (both
+    only for the deals its trigger matches: 500,000 and up; smaller deals pass that gate without it)."""
     model = (await stub.GetStageModel(pb.GetStageModelRequest(), metadata=md, timeout=10)).stage_model
-    stage = next(s for s in model.stages if s.stage_id == ENTRY_STAGE)
-    if CONTRACT_FLOW in stage.on_entry_approval_flow_ids:
-        return
-    stage.on_entry_approval_flow_ids.append(CONTRACT_FLOW)
-    await stub.UpdateStageModel(pb.UpdateStageModelRequest(stage_model=model), metadata=md, timeout=10)
+    entry = next(s for s in model.stages if s.stage_id == ENTRY_STAGE)
+    gated = next(s for s in model.stages if s.stage_id == GATED_STAGE)
+    changed = False
+    if CONTRACT_FLOW not in entry.on_entry_approval_flow_ids:
+        entry.on_entry_approval_flow_ids.append(CONTRACT_FLOW)
+        changed = True
+    if CONTRACT_FLOW not in gated.entry_criteria.required_approval_flow_ids:
+        gated.entry_criteria.required_approval_flow_ids.append(CONTRACT_FLOW)
+        changed = True
+    if changed:
+        await stub.UpdateStageModel(pb.UpdateStageModelRequest(stage_model=model), metadata=md, timeout=10)

@@ -42,4 +42,6 @@ async def test_demo_flows_approvers_and_entry_wiring(pipeline: Pipeline) -> None
     model = (await pipeline.call("GetStageModel", pb.GetStageModelRequest())).stage_model
     entry = {s.stage_id: list(s.on_entry_approval_flow_ids) for s in model.stages}
     assert entry["negotiation"] == ["contract_over_500k"]
+    gated = {s.stage_id: list(s.entry_criteria.required_approval_flow_ids) for s in model.stages}
+    assert gated["contract_approval"] == ["contract_over_500k"]
     assert model.version == 1  # the second run saved nothing

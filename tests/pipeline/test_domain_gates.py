@@ -292,3 +292,14 @@ def test_an_and_of_distinct_leaves_passes_once_every_missing_item_is_done(
     for item in result.missing:
         f = flip(f, item, tree)
     assert g.evaluate(tree, f).passed
+
+
+def test_an_approval_criterion_of_a_flow_the_deal_does_not_meet_does_not_apply() -> None:
+    small = g.DealFacts(flows_not_applicable=frozenset({"contract"}))  # e.g. under the flow's 500,000
+    gate = g.AllOf((g.Approved("contract"), g.HasEvidence("quote")))
+    approval, quote = g.evaluate(gate, small).items
+    assert approval.satisfied and approval.hint == g.NOT_APPLICABLE
+    assert not quote.satisfied
+    assert g.evaluate(g.NoneOf((g.Approved("contract"),)), small).passed  # met whatever is wanted
+    assert g.evaluate(g.Approved("contract"), g.DealFacts(approvals={"contract": "PENDING"})).missing
+    assert g.approval_flow_ids([gate, g.AnyOf((g.Approved("other"),))]) == {"contract", "other"}

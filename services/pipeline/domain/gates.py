@@ -94,13 +94,16 @@ class DealFacts:
 
     `fields`: field path -> its value as text (an enum's value name), only for set
     fields; `evidence`: evidence type ids attached; `checked`: checklist item ids
-    ticked; `approvals`: approval flow id -> the state of the deal's latest approval.
+    ticked; `approvals`: approval flow id -> the state of the deal's latest approval;
+    `flows_not_applicable`: flows whose entry conditions (amount / discount / product lines)
+    this deal does not meet: a criterion requiring their approval does not apply to it.
     """
 
     fields: Mapping[str, str] = field(default_factory=dict)
     evidence: frozenset[str] = frozenset()
     checked: frozenset[str] = frozenset()
     approvals: Mapping[str, str] = field(default_factory=dict)
+    flows_not_applicable: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,15 @@ def holds(leaf: Leaf, facts: DealFacts) -> bool:
     return facts.approvals.get(leaf.flow_id, "") == APPROVED
 
 
+NOT_APPLICABLE = "not applicable: the deal does not meet the flow's entry conditions"
+
+
+def applies(leaf: Leaf, facts: DealFacts) -> bool:
+    """False for an approval criterion of a flow that does not apply to this deal (e.g. a contract
+    flow from 500,000 up, for a deal of 100,000): it is met whatever is wanted, even under a NOT."""
+    return not (isinstance(leaf, Approved) and leaf.flow_id in facts.flows_not_applicable)
+
+
 def _hint(leaf: Leaf, facts: DealFacts, want: bool) -> str:
     label = leaf.label or leaf_key(leaf)
     if not want:
@@ -203,14 +215,15 @@ def _name(node: AllOf | AnyOf | NoneOf) -> str:
 def _eval(node: Node, facts: DealFacts, branch: str, want: bool) -> tuple[bool, list[Item]]:
     """Whether `node` has the truth `want`, and the items that say why (or what to change)."""
     if isinstance(node, FieldSet | HasEvidence | Checked | Approved):
-        ok = holds(node, facts) == want
+        applicable = applies(node, facts)
+        ok = not applicable or holds(node, facts) == want
         item = Item(
             kind=leaf_kind(node),
             key=leaf_key(node),
             label=node.label or leaf_key(node),
             satisfied=ok,
             branch=branch,
-            hint="" if ok else _hint(node, facts, want),
+            hint=NOT_APPLICABLE if not applicable else "" if ok else _hint(node, facts, want),
             negated=not want,
         )
         return ok, [item]
@@ -264,6 +277,11 @@ def field_paths(nodes: Sequence[Node]) -> set[str]:
     return {leaf.path for n in nodes for leaf in leaves(n) if isinstance(leaf, FieldSet)}
 
 
+def approval_flow_ids(nodes: Sequence[Node]) -> set[str]:
+    """The flows whose approval some criterion requires (whose entry conditions a caller must read)."""
+    return {leaf.flow_id for n in nodes for leaf in leaves(n) if isinstance(leaf, Approved)}
+
+
 def depth(node: Node) -> int:
     if isinstance(node, FieldSet | HasEvidence | Checked | Approved):
         return 0
@@ -273,6 +291,7 @@ def depth(node: Node) -> int:
 __all__ = [
     "ALWAYS",
     "APPROVED",
+    "NOT_APPLICABLE",
     "AllOf",
     "AnyOf",
     "Approved",
@@ -286,6 +305,8 @@ __all__ = [
     "Leaf",
     "Node",
     "NoneOf",
+    "applies",
+    "approval_flow_ids",
     "depth",
     "evaluate",
     "field_paths",

@@ -52,6 +52,13 @@ class ApprovalFlows(Repository[ApprovalFlowRow]):
             where.append(ApprovalFlowRow.disabled.is_(False))
         return await self.list(where, [Sort(ApprovalFlowRow.flow_id)], page, query)
 
+    async def current_bodies(self, flow_ids: Sequence[str]) -> dict[str, bytes]:
+        """Flow id -> the current version's ApprovalFlow (what a gate reads the flow's trigger from)."""
+        stmt = select(ApprovalFlowRow.flow_id, ApprovalFlowRow.body).where(
+            ApprovalFlowRow.flow_id.in_(sorted(flow_ids)), ApprovalFlowRow.current.is_(True)
+        )
+        return {flow_id: body for flow_id, body in (await self.session.execute(stmt)).all()}
+
     async def enabled_of_kind(self, kind: str) -> list[ApprovalFlowRow]:
         stmt = (
             select(ApprovalFlowRow)
