@@ -288,7 +288,7 @@ def test_notify_turns_a_lag_alert_into_an_inbox_item_and_recovery_resolves_it() 
     )
     assert item.category == n.NOTIFICATION_CATEGORY_SYNC_LAG
     assert [r.user_id for r in item.recipients] == ["ops-li"] and item.subject.id == "A1"
-    assert "25 h behind" in item.template.variables["title"]
+    assert "25 h behind" in str(item.template.variables["title"])
     recovered = ev.SyncRecovered(alert_id="A1", sync_job_id="job-pay")
     [resolve] = consumers.resolutions(
         new_envelope("integration.SyncRecovered", "demo", recovered, source="integration")
