@@ -1,19 +1,23 @@
-"""A technical evaluation due in 2 working days across New Year's Day (a public holiday) and a weekend.
+"""A technical evaluation due in 2 working days across a public holiday and a weekend.
 
-Opened Thursday 2026-12-31 10:00 Asia/Shanghai: Friday 1 January is a holiday, Saturday and
-Sunday are the weekend, Monday 4 January is working day 1 and Tuesday 5 January working day 2,
-so the step is due Tuesday 10:00 (02:00 UTC), and it escalates then (overdue), not before.
+The step opens at 10:00 Asia/Shanghai on the last working day before the next such stretch
+(e.g. Thursday 2026-12-31: Friday 1 January is New Year's Day, then the weekend, Monday 4 January
+is working day 1 and Tuesday 5 January working day 2), so it is due at 10:00 on the second working
+day after it and escalates then (overdue), not before. The stretch is searched from today on (the
+time-skipping server starts at the real time and only moves forward), so the test never goes stale.
 """
 
 # ruff: noqa: F811  (the `world` fixture is imported from approval_world)
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import grpc
 import pytest
 from google.protobuf import struct_pb2
 
+from kit.calendar import BusinessCalendar
 from kit.events import unpack_payload
 from salesops.pipeline.v1 import approval_pb2 as ap
 from salesops.pipeline.v1 import events_pb2, types_pb2
@@ -22,8 +26,35 @@ from tests.leads.helpers import events
 from tests.pipeline.approval_world import World, hours, states, world  # noqa: F401
 
 pytestmark = pytest.mark.timeout(300)
-OPENED = datetime(2026, 12, 31, 2, 0, tzinfo=UTC)  # Thursday 10:00 in Shanghai
-DUE = datetime(2027, 1, 5, 2, 0, tzinfo=UTC)  # Tuesday 10:00 in Shanghai
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CAL = BusinessCalendar.from_config({"timezone": "Asia/Shanghai"})  # the tenant's default calendar
+
+
+def across_holiday_and_weekend(today: date) -> tuple[datetime, datetime]:
+    """(opened, due): 10:00 on the working day before a stretch off that holds a public holiday on a
+    weekday and a weekend day; due at 10:00 on the second working day after it."""
+    day = today + timedelta(days=2)
+    for _ in range(800):
+        if CAL.is_working_day(day) and not CAL.is_working_day(day + timedelta(days=1)):
+            between, working, n = [], 0, 0
+            while working < 2:
+                n += 1
+                nxt = day + timedelta(days=n)
+                if CAL.is_working_day(nxt):
+                    working += 1
+                else:
+                    between.append(nxt)
+            if any(d.weekday() < 5 for d in between) and any(d.weekday() >= 5 for d in between):
+                at = datetime.combine(day, time(10), SHANGHAI).astimezone(UTC)
+                due = datetime.combine(day + timedelta(days=n), time(10), SHANGHAI).astimezone(UTC)
+                return at, due
+        day += timedelta(days=1)
+    raise AssertionError("no public holiday next to a weekend in the calendar's years")
+
+
+def test_the_search_finds_new_years_day_2027() -> None:
+    opened, due = across_holiday_and_weekend(date(2026, 12, 6))
+    assert (opened, due) == (datetime(2026, 12, 31, 2, tzinfo=UTC), datetime(2027, 1, 5, 2, tzinfo=UTC))
 
 
 def custom_solution_flow() -> ap.ApprovalFlow:
@@ -55,6 +86,7 @@ def custom_solution_flow() -> ap.ApprovalFlow:
 
 
 async def test_two_working_days_skip_the_holiday_and_the_weekend(world: World) -> None:
+    OPENED, DUE = across_holiday_and_weekend((await world.now()).astimezone(SHANGHAI).date())
     await world.flow(custom_solution_flow())
     await world.deal("custom")
     await world.skip_to(OPENED)

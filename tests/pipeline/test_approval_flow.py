@@ -258,6 +258,12 @@ async def test_a_standing_delegation_during_leave_assigns_the_opening_step_to_th
     assert states(a)["gm"] == "APPROVED"
     listed = await world.call("ListApprovalDelegations", pb.ListApprovalDelegationsRequest(), "cfo-1")
     assert [x.user_id for x in listed.approval_delegations] == ["gm-1"]
+    # Back from leave (the range is over): a step opening now is the GM's own again.
+    await world.skip_to(now + timedelta(days=7, hours=1))
+    await world.deal("big-2")
+    a = await world.request("ap-s2", "big-2")
+    assert list(next(s for s in a.steps if s.step_key == "gm").assignee_user_ids) == ["gm-1"]
+    assert await pending(world, "gm-1") == ["ap-s2"]
 
 
 async def _returned(world: World, flow: ap.ApprovalFlow, approval_id: str) -> None:
