@@ -58,6 +58,7 @@ TYPES = (
     "pipeline.ReconciliationIssueResolved",
     "integration.SyncLagDetected",
     "integration.SyncRecovered",
+    "integration.WebhookDeliveryFailed",
 )
 
 
@@ -308,6 +309,8 @@ def translate(envelope: EventEnvelope) -> list[notification_pb2.Notification]:
         return [_reconciliation(unpack_payload(envelope, pipeline_events.ReconciliationIssueRaised))]
     if kind == "integration.SyncLagDetected":
         return [_sync_lag(unpack_payload(envelope, integration_events.SyncLagDetected))]
+    if kind == "integration.WebhookDeliveryFailed":
+        return [_webhook_failed(unpack_payload(envelope, integration_events.WebhookDeliveryFailed))]
     return []
 
 
@@ -389,6 +392,32 @@ def _sync_lag(e: integration_events.SyncLagDetected) -> notification_pb2.Notific
         {"title": f"{e.connector_id} / {kind}: {hours} h behind", "message": message},
         types_pb2.ResourceRef(service="integration", kind="sync_lag_alert", id=e.alert_id),
         f"sync_lag:{e.alert_id}",
+    )
+
+
+def _webhook_failed(e: integration_events.WebhookDeliveryFailed) -> notification_pb2.Notification:
+    """Tells a subscription's owner that a delivery was dead-lettered, or that the subscription was suspended."""
+    answer = f"HTTP {e.last_http_status}" if e.last_http_status else (e.last_error or "no answer")
+    if e.subscription_suspended:
+        title = f"Webhook subscription {e.subscription_name} suspended"
+        message = (
+            f"Deliveries to {e.endpoint_host} keep failing (last: {answer}); the subscription is suspended. "
+            f"Fix the endpoint, enable it, then replay its dead letters."
+        )
+        dedupe = f"webhook_suspended:{e.subscription_id}:{e.delivery_id}"
+    else:
+        title = f"Webhook delivery to {e.endpoint_host} failed"
+        message = (
+            f"{e.event_type} ({e.event_id}) was not accepted after {e.attempt_count} attempts (last: {answer}); "
+            f"it is kept as a dead letter of {e.subscription_name} for replay."
+        )
+        dedupe = f"webhook_dead_letter:{e.delivery_id}"
+    return _notification(
+        N.NOTIFICATION_CATEGORY_SYSTEM,
+        [e.owner_user_id],
+        {"title": title, "message": message},
+        types_pb2.ResourceRef(service="integration", kind="webhook_subscription", id=e.subscription_id),
+        dedupe,
     )
 
 

@@ -9,9 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from kit.events import new_envelope
+from salesops.integration.v1 import events_pb2 as ev
 from services.integration.domain import outbound as o
 from services.integration.domain import outbound_signing as s
 from services.integration.domain.signatures import sign_standard_v1, verify_standard
+from services.notify import consumers as notify_consumers
 
 NOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -144,3 +147,23 @@ def test_secret_format() -> None:
     assert s.valid_hmac_secret(s.new_hmac_secret())
     assert not s.valid_hmac_secret("whsec_c2hvcnQ=")  # 5 bytes
     assert not s.valid_hmac_secret("plain-text-secret-of-some-length")
+
+
+def test_notify_tells_the_owner_of_a_dead_letter_and_a_suspension() -> None:
+    failed = ev.WebhookDeliveryFailed(
+        delivery_id="d1", subscription_id="sub-1", subscription_name="ERP bridge", endpoint_host="erp.example.com",
+        owner_user_id="admin", event_id="e1", event_type="pipeline.DealWon", attempt_count=10, last_http_status=503,
+    )  # fmt: skip
+    [dead] = notify_consumers.translate(
+        new_envelope("integration.WebhookDeliveryFailed", "demo", failed, source="integration")
+    )
+    assert [r.user_id for r in dead.recipients] == ["admin"] and dead.dedupe_key == "webhook_dead_letter:d1"
+    assert "HTTP 503" in str(dead.template.variables["message"]) and dead.subject.id == "sub-1"
+    failed.subscription_suspended = True
+    [gone] = notify_consumers.translate(
+        new_envelope("integration.WebhookDeliveryFailed", "demo", failed, source="integration")
+    )
+    assert "suspended" in str(gone.template.variables["title"]) and gone.dedupe_key.startswith(
+        "webhook_suspended:"
+    )
+    assert "integration.WebhookDeliveryFailed" in notify_consumers.TYPES
