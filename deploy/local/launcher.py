@@ -163,6 +163,9 @@ class Stack:
             "SALESOPS_TEMPORAL_ADDRESS": temporal,
             "SALESOPS_ENV": env_str("SALESOPS_ENV", "embedded"),
         }
+        if env["SALESOPS_ENV"] == "embedded":
+            # The demo outbound webhook subscription posts to this machine (kit.net.policy; production refuses it).
+            env.setdefault("SALESOPS_OUTBOUND_ALLOW_LOOPBACK", "1")
         addresses: dict[str, str] = {}
         for name in SERVICES:
             port = _port(f"SALESOPS_{name.upper()}_PORT", SERVICE_PORTS[name], self.auto)

@@ -12,9 +12,13 @@ from sqlalchemy import select
 
 from salesops.integration.v1 import integration_service_pb2 as pb
 from salesops.integration.v1 import webhooks_pb2 as wh
+from services.integration import seed_outbound
 from services.integration.domain.signatures import verify_standard
+from services.integration.seed import DEMO_SIGNING_SECRET
+from services.integration.seed_outbound import DEMO_SUBSCRIPTION_ID
 from services.integration.store_outbound import WebhookSubscriptionChangeRow, WebhookSubscriptionRow
-from tests.integration.outbound_support import Stack, code_of, outbound, receiver, subscription
+from tests.integration.conftest import token
+from tests.integration.outbound_support import Stack, code_of, outbound, receiver, stack, subscription
 
 __all__ = ["outbound"]
 pytestmark = pytest.mark.timeout(120)
@@ -165,3 +169,26 @@ async def test_ping_is_signed_and_reports_the_attempt(outbound: Stack) -> None:
     checked = verify_standard(seen.headers, seen.body, secret=made.generated_signing_secret, public_key_text="",
                               now=datetime.now(UTC))  # fmt: skip
     assert checked.ok
+
+
+async def test_demo_subscription_seeds_once_and_signs_for_the_demo_receiver(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SALESOPS_OUTBOUND_ALLOW_LOOPBACK", "1")  # what `make run` sets (embedded mode)
+    async with stack(database_url) as s:
+        md = (("authorization", f"Bearer {token('admin')}"),)
+        for _ in range(2):  # idempotent
+            await seed_outbound.seed_outbound(s.stub, md, DEMO_SIGNING_SECRET)
+        got = await s.call(
+            "GetWebhookSubscription", pb.GetWebhookSubscriptionRequest(subscription_id=DEMO_SUBSCRIPTION_ID)
+        )
+    sub = got.subscription
+    assert sub.endpoint_url.endswith("/hooks/v1/demo/demo-finance") and sub.endpoint_url.startswith(
+        "http://127.0.0.1"
+    )
+    assert sub.signing_secret_hint == DEMO_SIGNING_SECRET[-4:] and "pipeline.DealWon" in sub.event_types
+    assert not set(sub.event_types) & {
+        "payment.succeeded",
+        "invoice.issued",
+        "contract.signed",
+    }  # no loop back
