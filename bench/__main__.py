@@ -46,6 +46,7 @@ SUITES: dict[str, Entry] = {
     "pipeline": Entry("bench.bench_pipeline:suite", 900, 30),
     "approvals": Entry("bench.bench_approvals:suite", 1800, 240),  # 1,000 approvals: 4 passes of RPCs
     "capacity": Entry("bench.capacity:suite", 900, None),
+    "inbound": Entry("bench.bench_inbound:suite", 300, 90),  # webhooks via the gateway vs its WhoAmI
     # Last: RSS of the embedded stack at idle and after driving it (every earlier suite ran in its
     # own processes, so this suite loads its own stack before reading it again).
     "memory": Entry("bench.memory:suite", 400, None),  # starting the stack alone takes ~1 min

@@ -1,0 +1,325 @@
+"""Inbound webhooks through the gateway: verify + store + publish per second, vs the gateway's WhoAmI.
+
+One backend process serves integration's gRPC API (IngestWebhook, public: the signature is
+the credential) and the diagnostics WhoAmI behind the kit's server pipeline, on SQLite (the
+embedded database), with its outbox relay publishing to Redis. One gateway process
+(`python -m gateway`) routes both: `POST /hooks/v1/demo/<connector>` and `GET /v1/whoami`.
+The same client drives 32 requests in flight at each, in alternating rounds so drift hits
+both alike; every webhook is a distinct Standard Webhooks `v1` delivery of a mapped type
+(payment.succeeded -> PaymentReceived), so each is verified, stored, mapped to an event in
+the outbox and published to the service's stream. The run ends when every event is on the
+stream: a missing one counts as a failure, as does any answer other than 200.
+
+Baseline: WhoAmI, the cheapest authenticated call, through the same gateway to the same
+process in the same run. The ratio says what a webhook costs in WhoAmIs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from itertools import repeat
+from pathlib import Path
+from typing import Any
+
+from bench.bench_gateway import _read_response
+from bench.grpc_overhead import _pct
+from bench.verdict import AT_LEAST, AT_MOST, Figure, Goal, pick
+from deploy.local.infra import free_port, start_redis, wait_port
+
+ROOT = Path(__file__).resolve().parent.parent
+CONCURRENCY = 32
+TENANT = "demo"
+CONNECTOR = "bench-finance"
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+async def _serve(port: int, database_url: str, redis_url: str) -> None:
+    """The backend: integration's API + WhoAmI, and its outbox relay."""
+    from types import SimpleNamespace
+
+    import redis.asyncio as aioredis
+
+    from kit.auth import AuthConfig, TokenVerifier
+    from kit.config import GrpcSettings
+    from kit.db import Database
+    from kit.events import OutboxRelay, service_stream
+    from kit.grpc.partners import PartnerGuard
+    from kit.grpc.server import GrpcServer
+    from kit.migrations import upgrade_to_head
+    from services.integration import api, store
+
+    config = AuthConfig.from_env()
+    db = Database(database_url, pool_size=20)
+    await upgrade_to_head("integration", db)
+    redis = aioredis.Redis.from_url(redis_url)
+    guard = PartnerGuard(redis)
+    rt: Any = SimpleNamespace(db=db, auth_config=config, partners=guard)
+    settings = GrpcSettings(
+        listen=f"127.0.0.1:{port}",
+        reflection=False,
+        grace_seconds=1.0,
+        default_deadline_seconds=30.0,
+        max_message_bytes=4 * 1024 * 1024,
+        keepalive_time_ms=30_000,
+        keepalive_timeout_ms=10_000,
+    )
+    server = GrpcServer("integration", settings, TokenVerifier(config), api.registrations(rt), partners=guard)
+    await server.start()
+    relay = OutboxRelay(db, redis, service_stream("integration"), table=store.outbox)
+    await relay.run()
+
+
+def _payment(n: int) -> tuple[bytes, dict[str, str]]:
+    from services.integration.domain import signatures
+
+    event_id = f"evt_bench_{n}"
+    body = json.dumps(
+        {
+            "id": event_id,
+            "type": "payment.succeeded",
+            "data": {
+                "external_id": f"PAY-{n}",
+                "amount_minor": 1_250_000,
+                "currency": "CNY",
+                "deal_id": f"D-{n % 500}",
+                "value_date": "2026-12-01",
+                "method": "bank_transfer",
+                "occurred_at": "2026-12-01T08:00:00Z",
+            },
+        }
+    ).encode()
+    ts = int(time.time())
+    headers = {
+        "webhook-id": event_id,
+        "webhook-timestamp": str(ts),
+        "webhook-signature": signatures.sign_standard_v1(SECRET, event_id, ts, body),
+        "content-type": "application/json",
+    }
+    return body, headers
+
+
+def _hook_request(port: int, n: int) -> bytes:
+    body, headers = _payment(n)
+    head = f"POST /hooks/v1/{TENANT}/{CONNECTOR} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    head += f"Content-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+async def _drive(port: int, requests: Iterator[bytes], seconds: float) -> tuple[float, list[float], int]:
+    """Send the requests over CONCURRENCY keep-alive connections for `seconds` (or until they run out)."""
+    conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(CONCURRENCY)]
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal errors
+        while time.perf_counter() < stop_at:
+            request = next(requests, None)
+            if request is None:
+                return
+            t0 = time.perf_counter()
+            writer.write(request)
+            if await _read_response(reader) != 200:
+                errors += 1
+            latencies.append(time.perf_counter() - t0)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(r, w) for r, w in conns))
+    elapsed = time.perf_counter() - start
+    for _, writer in conns:
+        writer.close()
+    return len(latencies) / elapsed, latencies, errors
+
+
+async def _seed(address: str, token: str) -> None:
+    import grpc
+
+    from salesops.integration.v1 import connector_pb2 as c
+    from salesops.integration.v1 import integration_service_pb2 as pb
+    from salesops.integration.v1 import integration_service_pb2_grpc
+
+    connector = c.Connector(
+        connector_id=CONNECTOR,
+        display_name="bench finance",
+        kind=c.CONNECTOR_KIND_FINANCE,
+        provider="finance_http",
+        inbound=c.InboundWebhookConfig(
+            enabled=True,
+            signature_scheme=c.SIGNATURE_SCHEME_STANDARD_WEBHOOKS,
+            signing_secret=SECRET,
+            mappings=[
+                c.InboundEventMapping(
+                    external_event_type="payment.succeeded",
+                    mapped_event_type=c.MAPPED_EVENT_TYPE_PAYMENT_RECEIVED,
+                )
+            ],
+        ),
+    )
+    connector.settings.update({"base_url": "https://finance.example.com"})
+    md = (("authorization", f"Bearer {token}"),)
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub: Any = integration_service_pb2_grpc.IntegrationServiceStub(channel)
+        await stub.CreateConnector(pb.CreateConnectorRequest(connector=connector), metadata=md, timeout=30)
+        await stub.EnableConnector(pb.EnableConnectorRequest(connector_id=CONNECTOR), metadata=md, timeout=30)
+
+
+async def _published(redis_url: str, expected: int, timeout: float) -> tuple[int, float]:
+    """Events on integration's stream once it stops growing toward `expected` (or the timeout)."""
+    import redis.asyncio as aioredis
+
+    from kit.events import service_stream
+
+    client = aioredis.Redis.from_url(redis_url)
+    started = time.perf_counter()
+    try:
+        while True:
+            count = int(await client.xlen(service_stream("integration")))
+            if count >= expected or time.perf_counter() - started > timeout:
+                return count, time.perf_counter() - started
+            await asyncio.sleep(0.1)
+    finally:
+        await client.aclose()
+
+
+def run(seconds: float = 5.0, rounds: int = 3) -> dict[str, float]:
+    from kit.auth import AuthConfig, TokenMinter
+
+    minter = TokenMinter(AuthConfig.from_env())
+    user = minter.mint("rep-a1", TENANT, ["rep"], org="east/team-a")
+    admin = minter.mint("admin", TENANT, ["admin"])
+    qps: dict[str, list[float]] = {"hooks": [], "whoami": []}
+    lat: dict[str, list[float]] = {"hooks": [], "whoami": []}
+    failed = {"hooks": 0, "whoami": 0}
+    sent = 0
+    procs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        redis = start_redis(Path(tmp), persist=False)
+        redis_url = redis.address.rsplit("/", 1)[0] + "/0"
+        try:
+            grpc_port, gw_port = free_port(), free_port()
+            database_url = f"sqlite+aiosqlite:///{Path(tmp) / 'integration.db'}"
+            backend = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.bench_inbound",
+                    "serve",
+                    str(grpc_port),
+                    database_url,
+                    redis_url,
+                ],
+                cwd=ROOT,
+            )
+            procs.append(backend)
+            wait_port("127.0.0.1", grpc_port, 60, backend)
+            env = {
+                **os.environ,
+                "SALESOPS_LEADS_ADDR": f"127.0.0.1:{grpc_port}",  # WhoAmI's REST route
+                "SALESOPS_INTEGRATION_ADDR": f"127.0.0.1:{grpc_port}",
+                "SALESOPS_GATEWAY_PORT": str(gw_port),
+                "SALESOPS_REDIS_URL": redis_url,
+                "SALESOPS_GATEWAY_RATE_TENANT": "1000000000",
+                "SALESOPS_GATEWAY_RATE_USER": "1000000000",
+            }
+            gateway = subprocess.Popen(
+                [sys.executable, "-m", "gateway"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL
+            )
+            procs.append(gateway)
+            wait_port("127.0.0.1", gw_port, 60, gateway)
+            asyncio.run(_seed(f"127.0.0.1:{grpc_port}", admin))
+            whoami = (
+                f"GET /v1/whoami HTTP/1.1\r\nHost: 127.0.0.1:{gw_port}\r\nAuthorization: Bearer {user}\r\n\r\n"
+            ).encode()
+            # Warm-up of both paths (first connections, SQLite pages), not measured.
+            asyncio.run(_drive(gw_port, repeat(whoami), 0.5))
+            warm = [_hook_request(gw_port, n) for n in range(CONCURRENCY * 4)]
+            _, _, warm_failed = asyncio.run(_drive(gw_port, iter(warm), 30))
+            sent += len(warm)
+            if warm_failed:
+                raise RuntimeError(f"{warm_failed} warm-up webhooks were refused")
+            for _ in range(rounds):
+                q, latencies, errors = asyncio.run(_drive(gw_port, repeat(whoami), seconds))
+                qps["whoami"].append(q)
+                lat["whoami"].extend(latencies)
+                failed["whoami"] += errors
+                # Signed just before the round (5-minute replay window); more than a round can use.
+                batch = [
+                    _hook_request(gw_port, sent + n) for n in range(int(max(qps["whoami"]) * seconds) + 1000)
+                ]
+                q, latencies, errors = asyncio.run(_drive(gw_port, iter(batch), seconds))
+                qps["hooks"].append(q)
+                lat["hooks"].extend(latencies)
+                failed["hooks"] += errors
+                sent += len(latencies)
+            published, drain_s = asyncio.run(_published(redis_url, sent, 60))
+        finally:
+            for proc in procs:
+                proc.terminate()
+                proc.wait(10)
+            redis.stop()
+    hooks, who = statistics.median(qps["hooks"]), statistics.median(qps["whoami"])
+    return {
+        "hooks_per_s": hooks,
+        "whoami_per_s": who,
+        "ratio": hooks / who,
+        "hooks_p50_ms": _pct(lat["hooks"], 50),
+        "hooks_p99_ms": _pct(lat["hooks"], 99),
+        "whoami_p50_ms": _pct(lat["whoami"], 50),
+        "whoami_p99_ms": _pct(lat["whoami"], 99),
+        "hooks_sent": float(sent),
+        "events_published": float(published),
+        "publish_drain_s": drain_s,
+        "hooks_failed": float(failed["hooks"] + max(0, sent - published)),
+        "whoami_failed": float(failed["whoami"]),
+    }
+
+
+def suite(quick: bool) -> list[Figure]:
+    """Verdict figures: webhooks per second vs WhoAmI per second through the same gateway; p99."""
+    f = run(2.0, 1) if quick else run()
+    rounds = "1 round of 2 s" if quick else "median of 3 rounds of 5 s"
+    return [
+        pick(
+            f,
+            "hooks_per_s",
+            "webhooks/s",
+            name="inbound webhook verify + store + publish via gateway",
+            baseline="whoami_per_s",
+            goal=Goal(0.25, AT_LEAST),
+            failed=["hooks_failed", "whoami_failed"],
+            note=f"{rounds}, {CONCURRENCY} in flight, SQLite; "
+            f"{int(f.get('events_published', 0)):,} of {int(f.get('hooks_sent', 0)):,} events on the stream "
+            f"{f.get('publish_drain_s', float('nan')):.1f} s after the last",
+        ),
+        pick(
+            f,
+            "hooks_p99_ms",
+            "ms",
+            name="inbound webhook p99 via gateway",
+            baseline="whoami_p99_ms",
+            # Same-run ratio: absolute latencies on a shared 2-core machine say more about the neighbours.
+            goal=Goal(2.0, AT_MOST),
+            failed=["hooks_failed"],
+            note=f"p50 {f.get('hooks_p50_ms', float('nan')):.0f} ms at {CONCURRENCY} in flight; "
+            "baseline: WhoAmI p99, same gateway and run",
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "serve":
+        import uvloop
+
+        uvloop.run(_serve(int(sys.argv[2]), sys.argv[3], sys.argv[4]))
+    else:
+        print(run(2.0, 1))
