@@ -20,6 +20,7 @@ from kit.db import Database
 from kit.resources import Transactions, UnitOfWork
 from salesops.notify.v1 import delivery_pb2
 from services.notify import (
+    bot_folding,
     calendar_notice,
     delivery_attempts,
     digests,
@@ -28,6 +29,7 @@ from services.notify import (
     store,
 )
 from services.notify.channels.base import Adapter, SendError
+from services.notify.domain import bot_cap
 from services.notify.repositories.subscribers import active_everywhere
 from services.notify.workflows import DeliveryRef, StepRequest, SweepRequest
 
@@ -50,6 +52,10 @@ class DeliveryActivities:
         plan = await self.tx.run(ref.tenant, lambda uow: delivery_attempts.begin(uow, ref.delivery_id))
         if isinstance(plan, str):
             return plan
+        if isinstance(plan, bot_folding.Busy):  # a group bot's digest waits out the bot's minute
+            raise ApplicationError(
+                "the bot posted 20 in the last minute", "BOT_BUSY", next_retry_delay=plan.retry_after
+            )
         adapter = self.adapters.get(plan.channel)
         try:
             if plan.config is None or adapter is None:
@@ -57,8 +63,16 @@ class DeliveryActivities:
             provider_id = await adapter.send(plan.config, plan.message, idempotency_key=plan.key)
         except SendError as exc:
             error = exc
+            limited = exc.provider_code in bot_cap.RATE_LIMITED_CODES
+            if limited and await self.tx.run(
+                ref.tenant, lambda uow: delivery_attempts.fold_rate_limited(uow, ref.delivery_id)
+            ):
+                return "folded"  # the group bot's cap: listed in its digest instead
             await self.tx.run(ref.tenant, lambda uow: delivery_attempts.failed(uow, ref.delivery_id, error))
-            raise ApplicationError(str(exc), exc.code, non_retryable=exc.permanent) from None
+            delay = bot_cap.RATE_LIMITED_RETRY if limited else None
+            raise ApplicationError(
+                str(exc), exc.code, non_retryable=exc.permanent, next_retry_delay=delay
+            ) from None
         await self.tx.run(ref.tenant, lambda uow: delivery_attempts.sent(uow, ref.delivery_id, provider_id))
         return "sent"
 

@@ -28,7 +28,7 @@ from salesops.notify.v1 import delivery_pb2
 from salesops.notify.v1 import notification_pb2 as N
 from services.notify import convert, escalation, events, store
 from services.notify.channels.base import Message
-from services.notify.domain import rate_limit
+from services.notify.domain import bot_cap, rate_limit
 from services.notify.domain.templates import BUILT_INS, render
 from services.notify.presenters import DELIVERY
 from services.notify.repositories import on_session
@@ -98,9 +98,14 @@ async def resend(uow: UnitOfWork, notification_id: str, delivery_id: str, *, for
 
 async def summary_message(session: AsyncSession, row: DeliveryRow) -> Message:
     """The text of a summary delivery: how many were folded into it, by category, in the recipient's locale."""
-    counts = await DeliveryRepository(on_session(session)).folded_by_category(row.id)
+    repo = DeliveryRepository(on_session(session))
+    counts = await repo.folded_by_category(row.id)
     locale = row.locale if ("summary", row.locale) in BUILT_INS else "zh-CN"
     values = {"count": sum(counts.values()), "detail": rate_limit.summary_detail(counts, locale)}
+    if bot_cap.is_bot(row.channel) and not row.user_id:
+        # A group bot's digest lists the alerts it stands for, so the group misses none of them.
+        titles, total = await repo.folded_titles(row.id, bot_cap.DIGEST_LINES)
+        values = {"count": total, "detail": bot_cap.digest_lines(titles, total, locale)}
     rendered = render(BUILT_INS[("summary", locale)], values)
     row.title, row.body = rendered.title, rendered.body
     return Message(row.id, row.notification_id, "summary", row.address, rendered.title, rendered.body)

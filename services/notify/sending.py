@@ -25,6 +25,7 @@ from kit.errors import FieldViolation, InvalidArgument, NotFound
 from kit.resources import Transactions
 from salesops.notify.v1 import delivery_pb2, notification_pb2, notify_service_pb2
 from services.notify import (
+    bot_folding,
     convert,
     directory,
     escalation_policies,
@@ -35,7 +36,7 @@ from services.notify import (
     tenant_settings,
 )
 from services.notify.directory import address_for, resolve
-from services.notify.domain import categories, rate_limit
+from services.notify.domain import bot_cap, categories, rate_limit
 from services.notify.domain.notifications import EXTERNAL_CHANNELS, validate
 from services.notify.domain.quiet_hours import hold_until
 from services.notify.domain.templates import TemplateError, check_variables, context, render
@@ -235,6 +236,7 @@ class Sender:
         items: list[dict[str, Any]] = []
         deliveries: list[dict[str, Any]] = []
         configs = await FanOutRepository(on_session(session)).enabled_configs()
+        bot_posts: dict[str, int] = {}  # posts admitted to each group bot by this fan-out, not yet inserted
         for user in users:
             eff = preferences.effective(prefs.get(user), tenant_defaults)
             # The user's "digest only" files it quietly, like a DIGEST-mode send (never for critical ones).
@@ -354,7 +356,13 @@ class Sender:
                     row["last_error_code"] = "CHANNEL_DISABLED" if not config_id else "NO_ADDRESS"
                 else:
                     summary = await self._fold(
-                        session, row, prefs.get(user), tenant_defaults.limit, critical=critical, now=now
+                        session,
+                        row,
+                        prefs.get(user),
+                        tenant_defaults.limit,
+                        critical=critical,
+                        now=now,
+                        bot_posts=bot_posts,
                     )
                     if summary is not None:
                         row["status"] = delivery_pb2.DELIVERY_STATUS_SUPPRESSED
@@ -365,6 +373,8 @@ class Sender:
                         if held is not None:
                             row["status"] = delivery_pb2.DELIVERY_STATUS_HELD
                             row["hold_until"] = row["next_attempt_at"] = held
+                        if bot_cap.is_bot(channel):
+                            bot_posts[config_id] = bot_posts.get(config_id, 0) + 1
                 deliveries.append(row)
         fan_out = FanOutRepository(on_session(session))
         await fan_out.insert_items(items)
@@ -380,8 +390,19 @@ class Sender:
         *,
         critical: bool,
         now: datetime,
+        bot_posts: dict[str, int] | None = None,
     ) -> str | None:
-        """The summary delivery `row` folds into when the recipient's channel is over its limit, else None."""
+        """The summary delivery `row` folds into when the recipient's channel is over its limit, else None.
+
+        A group bot also has its platform's cap (bot_cap): over it, or over the recipient's limit,
+        the alert folds into the bot's digest, critical or not (the bot would refuse it anyway).
+        """
+        if bot_cap.is_bot(row["channel"]):
+            config_id = row["channel_config_id"]
+            capped = await bot_folding.over_cap(session, config_id, now, (bot_posts or {}).get(config_id, 0))
+            if capped or (not critical and await self._over_limit(session, row, pref, tenant_limit, now)):
+                return await bot_folding.digest_for(session, row, now)
+            return None
         requested = pref.rate_limit if pref is not None and pref.HasField("rate_limit") else None
         limit = rate_limit.effective(
             tenant_limit,
@@ -412,6 +433,30 @@ class Sender:
         )
         await fan_out.insert_deliveries([summary])
         return str(summary["id"])
+
+    async def _over_limit(
+        self,
+        session: AsyncSession,
+        row: dict[str, Any],
+        pref: Any,
+        tenant_limit: rate_limit.Limit,
+        now: datetime,
+    ) -> bool:
+        """The recipient's own limit on the channel (for bots, whose folding target is the bot's digest)."""
+        requested = pref.rate_limit if pref is not None and pref.HasField("rate_limit") else None
+        limit = rate_limit.effective(
+            tenant_limit,
+            requested.max_deliveries if requested is not None else 0,
+            requested.window.ToTimedelta()
+            if requested is not None and requested.HasField("window")
+            else None,
+        )
+        if limit.max_deliveries == 0:
+            return False
+        count, _ = await FanOutRepository(on_session(session)).recent(
+            row["user_id"], row["channel"], now - limit.window
+        )
+        return rate_limit.must_fold(limit, count, critical=False)
 
 
 def _violations(exc: TemplateError) -> list[Any]:

@@ -71,6 +71,16 @@ def _bot_errcode(data: dict[str, Any]) -> None:
         raise SendError("PROVIDER_ERROR", "2xx", permanent=not transient, provider_code=str(code))
 
 
+def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
+    """DingTalk custom robot "加签": base64 of HMAC-SHA256 under the secret of "<timestamp ms>\\n<secret>".
+
+    Sent as the `timestamp` and `sign` query parameters (urlencode escapes the base64's + / =);
+    DingTalk refuses a timestamp more than an hour from its clock.
+    """
+    digest = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
 class _Provider:
     """An HTTP provider at a fixed address (tests point it at a loopback fake), reached through kit.net."""
 
@@ -96,7 +106,11 @@ class WeComBot(_Provider):
         key = opened(config.wecom_bot.webhook_key.value)
         body = {
             "msgtype": "markdown",
-            "markdown": {"content": f"**{message.title}**\n{message.body}\n<@{message.address}>"},
+            # A bot's digest (no address) mentions nobody.
+            "markdown": {
+                "content": f"**{message.title}**\n{message.body}"
+                + (f"\n<@{message.address}>" if message.address else "")
+            },
         }
         answer = await _post(self.client, f"{self.base_url}?key={urllib.parse.quote(key)}", json=body)
         _bot_errcode(_json(answer))
@@ -114,21 +128,17 @@ class DingTalkBot(_Provider):
         params = {"access_token": opened(settings.access_token.value)}
         secret = opened(settings.signing_secret.value)
         if secret:
-            # DingTalk's "加签": HMAC-SHA256 of "timestamp\nsecret", base64, URL-encoded.
-            stamp = str(int(time.time() * 1000))
-            digest = hmac.new(
-                secret.encode(),
-                f"{stamp}\n{secret}".encode(),
-                hashlib.sha256,
-            ).digest()
-            params |= {"timestamp": stamp, "sign": base64.b64encode(digest).decode()}
+            stamp = int(time.time() * 1000)
+            params |= {"timestamp": str(stamp), "sign": dingtalk_sign(secret, stamp)}
         title = f"{settings.keyword} {message.title}".strip()
+        mention = f"\n@{message.address}" if message.address else ""  # a bot's digest mentions nobody
+        phone = message.address.startswith("+")
         body = {
             "msgtype": "markdown",
-            "markdown": {"title": title, "text": f"### {title}\n{message.body}\n@{message.address}"},
+            "markdown": {"title": title, "text": f"### {title}\n{message.body}{mention}"},
             "at": {
-                "atMobiles": [message.address] if message.address.startswith("+") else [],
-                "atUserIds": [] if message.address.startswith("+") else [message.address],
+                "atMobiles": [message.address] if phone else [],
+                "atUserIds": [message.address] if message.address and not phone else [],
             },
         }
         answer = await _post(self.client, f"{self.base_url}?{urllib.parse.urlencode(params)}", json=body)

@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, func, select, update
 
 from kit.db import Database
 from kit.resources import Page, PageRequest, Repository, Sort, query_key
-from salesops.notify.v1 import notify_service_pb2
+from salesops.notify.v1 import delivery_pb2, notify_service_pb2
 from services.notify import convert
 from services.notify.store import DeliveryRow, NotificationRow
 
@@ -83,6 +83,27 @@ class DeliveryRepository(Repository[DeliveryRow]):
             .group_by(NotificationRow.category)
         )
         return {str(category): int(n) for category, n in rows.all()}
+
+    async def folded_titles(self, summary_id: str, limit: int) -> tuple[list[str], int]:
+        """The first `limit` titles folded into a summary (oldest first) and how many there are."""
+        where = DeliveryRow.folded_into == summary_id
+        titles = await self.session.scalars(
+            select(DeliveryRow.title)
+            .where(where)
+            .order_by(DeliveryRow.queued_at, DeliveryRow.id)
+            .limit(limit)
+        )
+        total = await self.session.scalar(select(func.count()).select_from(DeliveryRow).where(where))
+        return list(titles), int(total or 0)
+
+    async def close_bot_digest(self, digest_id: str) -> None:
+        """A bot digest about to be sent takes no more folds (waits for a fold holding it to commit)."""
+        await self.session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.id == digest_id, DeliveryRow.status == delivery_pb2.DELIVERY_STATUS_HELD)
+            .values(status=delivery_pb2.DELIVERY_STATUS_QUEUED)
+            .execution_options(synchronize_session=False)
+        )
 
     async def mark_dispatched(self, delivery_ids: Sequence[str]) -> None:
         await self.session.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from kit.resources import Repository
@@ -97,3 +97,73 @@ class FanOutRepository(Repository[DeliveryRow]):
             .order_by(ChannelConfigRow.id.desc())
         )
         return {channel: cid for channel, cid in rows}
+
+    async def bot_planned(self, config_id: str, since: datetime) -> int:
+        """Posts of a group bot planned after `since` (sent, pending or failed; digests included).
+
+        Folded, cancelled and suppressed ones never post. Served by the (status, next_attempt_at) index.
+        """
+        posting = [
+            s
+            for s in delivery_pb2.DeliveryStatus.values()
+            if s
+            not in (
+                delivery_pb2.DELIVERY_STATUS_UNSPECIFIED,
+                delivery_pb2.DELIVERY_STATUS_SUPPRESSED,
+                delivery_pb2.DELIVERY_STATUS_CANCELLED,
+            )
+        ]
+        found = await self.session.scalar(
+            select(func.count()).where(
+                DeliveryRow.status.in_(posting),
+                DeliveryRow.next_attempt_at > since,
+                DeliveryRow.channel_config_id == config_id,
+            )
+        )
+        return int(found or 0)
+
+    async def pending_bot_digest(self, config_id: str) -> str | None:
+        found = await self.session.scalar(
+            select(DeliveryRow.id).where(
+                DeliveryRow.channel_config_id == config_id,
+                DeliveryRow.user_id == "",
+                DeliveryRow.is_summary.is_(True),
+                DeliveryRow.status == delivery_pb2.DELIVERY_STATUS_HELD,
+            )
+        )
+        return None if found is None else str(found)
+
+    async def hold_bot_digest(self, digest_id: str) -> bool:
+        """Lock a bot digest still HELD (a no-op write); False once its send has begun."""
+        result: Any = await self.session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.id == digest_id, DeliveryRow.status == delivery_pb2.DELIVERY_STATUS_HELD)
+            .values(hold_until=DeliveryRow.hold_until)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount) == 1
+
+    async def lock_bot(self, config_id: str) -> None:
+        """Serialise a group bot's send attempts on its configuration row (PostgreSQL row lock)."""
+        await self.session.execute(
+            select(ChannelConfigRow.id).where(ChannelConfigRow.id == config_id).with_for_update()
+        )
+
+    async def bot_posted(self, config_id: str, since: datetime, but: str) -> tuple[int, datetime | None]:
+        """Posts a group bot made (or is making) after `since`, `but` aside, and the oldest one's time."""
+        posted = (
+            delivery_pb2.DELIVERY_STATUS_SENT,
+            delivery_pb2.DELIVERY_STATUS_DELIVERED,
+            delivery_pb2.DELIVERY_STATUS_READ,
+        )
+        count, oldest = (
+            await self.session.execute(
+                select(func.count(), func.min(DeliveryRow.next_attempt_at)).where(
+                    DeliveryRow.channel_config_id == config_id,
+                    DeliveryRow.next_attempt_at > since,
+                    DeliveryRow.id != but,
+                    or_(DeliveryRow.status.in_(posted), DeliveryRow.inflight_key != ""),
+                )
+            )
+        ).one()
+        return int(count), None if oldest is None else convert.aware(oldest)
