@@ -45,6 +45,9 @@ SUITES: dict[str, Entry] = {
     "leads_sla": Entry("bench.bench_sla:suite", 1500, 100),  # 10,000 watches: 25-100 starts/s here
     "pipeline": Entry("bench.bench_pipeline:suite", 900, 30),
     "approvals": Entry("bench.bench_approvals:suite", 1800, 240),  # 1,000 approvals: 4 passes of RPCs
+    # 10,000 cards, 1,000,000 uses seeded straight into SQLite (a few minutes), then the RPC.
+    "knowledge_recommend": Entry("bench.bench_knowledge:recommend_suite", 1500, 120),
+    "knowledge_search": Entry("bench.bench_knowledge:search_suite", 600, 90),
     "capacity": Entry("bench.capacity:suite", 900, None),
     "inbound": Entry("bench.bench_inbound:suite", 300, 90),  # webhooks via the gateway vs its WhoAmI
     # Last: RSS of the embedded stack at idle and after driving it (every earlier suite ran in its

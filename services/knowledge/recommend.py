@@ -24,9 +24,7 @@ from kit.auth import Principal
 from kit.errors import Violations
 from kit.resources import UnitOfWork
 from salesops.knowledge.v1 import knowledge_service_pb2 as pb
-from salesops.knowledge.v1.knowledge_service_pb2 import SopCardFilter
 from services.knowledge.domain import recommend as rules
-from services.knowledge.domain.cards import PUBLISHED
 from services.knowledge.domain.lift import DEFAULT_MIN_SAMPLE, CellCounts, lift_of
 from services.knowledge.knowledge_settings import STORE
 from services.knowledge.repositories.outcomes import Impressions, LiftCells, Usage
@@ -81,10 +79,7 @@ async def recommend_cards(
         exploration_max_sample=settings.exploration_max_sample or min_sample,
     )
     for_lead = bool(request.lead_id)
-    f = SopCardFilter(
-        statuses=[PUBLISHED], industry=request.industry, stage_id=request.stage_id, for_leads=for_lead
-    )
-    found = await CandidateCards(uow).find(who, f)
+    found = await CandidateCards(uow).find(who, request.industry, request.stage_id, for_lead)
     skip = (
         settings.skip_recently_used.ToTimedelta() if settings.HasField("skip_recently_used") else timedelta(0)
     )

@@ -4,10 +4,12 @@
 industry, current stage, owner, outcome, closed_at); `deal_stages_reached` every
 stage a deal was ever in, so "comparable deals" are those of the same industry
 that reached the same stage. The lift aggregates are a cache per (industry,
-stage) cell, rebuilt whole from the projection and `card_uses` whenever a deal
-of that cell closes or reopens (`lift_cells` the cell's closed / won totals,
-`card_lift_stats` the per-card counts of closed deals that used the card), so
-RecommendSopCards reads a few rows instead of joining a million uses.
+stage) cell, kept in step by each deal event: the deal's contribution (its cells,
+and the cards used on it before it closed) is recomputed and the difference from
+what it had added (`counted_*` on the deal) is applied (`lift_cells` the cell's
+closed / won totals, `card_lift_stats` the per-card counts of closed deals that
+used the card), so RecommendSopCards reads a few rows instead of joining a
+million uses.
 `rep_first_deals` is each owner's first deal: a rep is a newcomer while it is
 recent (RecommendationPolicy.newcomer_tenure). `card_impressions` records each
 recommendation shown, once per (user, deal or lead, card, day).
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, Index, Integer, PrimaryKeyConstraint, String
+from sqlalchemy import Date, DateTime, Index, Integer, PrimaryKeyConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kit.db import TenantScoped
@@ -46,6 +48,14 @@ class DealOutcomeRow(TenantScoped, Base):
     closed_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
     # Occurrence time of the last event applied: an older, redelivered event does not roll state back.
     event_at: Mapped[datetime] = mapped_column(TS)
+    # What this deal adds to the lift cache right now (so a change subtracts exactly that):
+    # counted_won -1 = nothing (open), else 0 / 1; the industry, stages and cards it was counted under.
+    counted_won: Mapped[int] = mapped_column(Integer, default=-1)
+    counted_industry: Mapped[str] = mapped_column(String(64), default="")
+    counted_stages: Mapped[str] = mapped_column(Text, default="")  # space-joined stage ids
+    counted_cards: Mapped[str] = mapped_column(
+        Text, default=""
+    )  # space-joined card ids used before the close
 
 
 class DealStageReachedRow(TenantScoped, Base):

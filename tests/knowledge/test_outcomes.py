@@ -95,7 +95,7 @@ async def test_reopen_recounts_and_a_use_after_the_close_does_not_count(db: Data
     closed_at = await deal_life(c, "d1", PATH, "lost")
     await deal_life(c, "d2", PATH, "won")
     await add_use(db, "late", "card-a", "d1", closed_at + timedelta(hours=1))
-    await deal_life(c, "d3", PATH, "won")  # another close recounts the cell: the late use stays out
+    await deal_life(c, "d3", PATH, "won")
     assert (await counts(db, NEGOTIATION, ["card-a"]))["card-a"] == CellCounts(3, 2, 0, 0)
     reopened = ev.DealReopened(deal=context("d1", NEGOTIATION, "open"))
     await c._apply(envelope("DealReopened", reopened, closed_at + timedelta(days=2)))

@@ -6,10 +6,13 @@ card's counts in a cell, `Usage.newcomer_uses` and `Usage.uses_by_card` usage in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import and_, case, delete, distinct, func, insert, select
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kit.resources import UnitOfWork
 from services.knowledge.domain.lift import CellCounts
@@ -69,43 +72,36 @@ def _aware(value: datetime) -> datetime:
 
 
 class LiftCells:
-    """The lift cache: each (industry, stage) cell rebuilt whole from the projection and card_uses."""
+    """The lift cache per (industry, stage) cell: totals of closed deals and per-card counts."""
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.session, self.tenant = uow.session, uow.tenant
+        self.dialect = self.session.get_bind().dialect.name
 
-    async def refresh(self, industry: str, stage_id: str, at: datetime) -> None:
-        """Recount the cell: closed / won deals of the industry that reached the stage, and per card
-        those where it was used before the deal closed."""
-        reached = and_(
-            DealStageReachedRow.deal_id == DealOutcomeRow.deal_id, DealStageReachedRow.stage_id == stage_id
-        )
-        in_cell = [DealOutcomeRow.industry == industry, DealOutcomeRow.outcome.in_(CLOSED)]
-        won = case((DealOutcomeRow.outcome == WON, 1), else_=0)
-        closed_n, won_n = (
-            await self.session.execute(
-                select(func.count(), func.coalesce(func.sum(won), 0))
-                .select_from(DealOutcomeRow)
-                .join(DealStageReachedRow, reached)
-                .where(*in_cell)
-            )
-        ).one()
-        per_card = await self.session.execute(
-            select(
-                CardUseRow.card_id,
-                func.count(distinct(DealOutcomeRow.deal_id)),
-                func.count(distinct(case((DealOutcomeRow.outcome == WON, DealOutcomeRow.deal_id)))),
-            )
-            .select_from(CardUseRow)
-            .join(DealOutcomeRow, DealOutcomeRow.deal_id == CardUseRow.deal_id)
-            .join(DealStageReachedRow, reached)
-            .where(*in_cell, CardUseRow.deal_id != "", CardUseRow.used_at <= DealOutcomeRow.closed_at)
-            .group_by(CardUseRow.card_id)
+    def _insert(self, table: Any) -> Any:
+        return (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
+
+    async def bump(
+        self, industry: str, stage_id: str, card_ids: Iterable[str], closed: int, won: int, at: datetime
+    ) -> None:
+        """Add (or, negative, remove) one deal's contribution to a cell and its cards' rows."""
+        cell = self._insert(LiftCellRow.__table__).values(
+            tenant_id=self.tenant,
+            industry=industry,
+            stage_id=stage_id,
+            closed=closed,
+            won=won,
+            refreshed_at=at,
         )
         await self.session.execute(
-            delete(CardLiftStatRow)
-            .where(CardLiftStatRow.industry == industry, CardLiftStatRow.stage_id == stage_id)
-            .execution_options(synchronize_session=False)
+            cell.on_conflict_do_update(
+                index_elements=["tenant_id", "industry", "stage_id"],
+                set_={
+                    "closed": LiftCellRow.__table__.c.closed + closed,
+                    "won": LiftCellRow.__table__.c.won + won,
+                    "refreshed_at": at,
+                },
+            )
         )
         rows = [
             {
@@ -113,29 +109,100 @@ class LiftCells:
                 "industry": industry,
                 "stage_id": stage_id,
                 "card_id": card_id,
-                "used_closed": int(n),
-                "used_won": int(w),
+                "used_closed": closed,
+                "used_won": won,
             }
-            for card_id, n, w in per_card
+            for card_id in sorted(set(card_ids))
         ]
         if rows:
-            await self.session.execute(insert(CardLiftStatRow), rows)
-        cell = await self.session.get(LiftCellRow, (self.tenant, industry, stage_id))
-        if cell is None:
-            cell = LiftCellRow(industry=industry, stage_id=stage_id)
-            self.session.add(cell)
-        cell.closed, cell.won, cell.refreshed_at = int(closed_n), int(won_n), at
-        await self.session.flush()
+            stmt = self._insert(CardLiftStatRow.__table__)
+            table = CardLiftStatRow.__table__.c
+            await self.session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["tenant_id", "industry", "stage_id", "card_id"],
+                    set_={
+                        "used_closed": table.used_closed + stmt.excluded.used_closed,
+                        "used_won": table.used_won + stmt.excluded.used_won,
+                    },
+                ),
+                rows,
+            )
 
-    async def cells(self) -> list[tuple[str, str]]:
-        """Every (industry, stage) with a closed deal: what a full rebuild refreshes."""
+    async def cards_used_before(self, deal_id: str, closed_at: datetime) -> set[str]:
+        """Cards used on the deal up to its close (a use after the outcome cannot have caused it)."""
+        rows = await self.session.scalars(
+            select(CardUseRow.card_id).where(CardUseRow.deal_id == deal_id, CardUseRow.used_at <= closed_at)
+        )
+        return set(rows)
+
+    async def clear(self) -> None:
+        for model in (CardLiftStatRow, LiftCellRow):
+            await self.session.execute(delete(model).execution_options(synchronize_session=False))
+
+    async def closed_deals(self) -> list[DealOutcomeRow]:
+        return list(
+            await self.session.scalars(select(DealOutcomeRow).where(DealOutcomeRow.outcome.in_(CLOSED)))
+        )
+
+    async def reached_by_closed(self) -> dict[str, set[str]]:
         rows = await self.session.execute(
-            select(DealOutcomeRow.industry, DealStageReachedRow.stage_id)
-            .join(DealStageReachedRow, DealStageReachedRow.deal_id == DealOutcomeRow.deal_id)
+            select(DealStageReachedRow.deal_id, DealStageReachedRow.stage_id)
+            .join(DealOutcomeRow, DealOutcomeRow.deal_id == DealStageReachedRow.deal_id)
             .where(DealOutcomeRow.outcome.in_(CLOSED))
+        )
+        out: dict[str, set[str]] = {}
+        for deal_id, stage_id in rows:
+            out.setdefault(deal_id, set()).add(stage_id)
+        return out
+
+    async def cards_by_closed(self) -> dict[str, set[str]]:
+        rows = await self.session.execute(
+            select(CardUseRow.deal_id, CardUseRow.card_id)
+            .join(DealOutcomeRow, DealOutcomeRow.deal_id == CardUseRow.deal_id)
+            .where(
+                DealOutcomeRow.outcome.in_(CLOSED),
+                CardUseRow.deal_id != "",
+                CardUseRow.used_at <= DealOutcomeRow.closed_at,
+            )
             .distinct()
         )
-        return sorted((str(i), str(s)) for i, s in rows)
+        out: dict[str, set[str]] = {}
+        for deal_id, card_id in rows:
+            out.setdefault(deal_id, set()).add(card_id)
+        return out
+
+    async def load(
+        self,
+        cells: Mapping[tuple[str, str], tuple[int, int]],
+        cards: Mapping[tuple[str, str, str], tuple[int, int]],
+        at: datetime,
+    ) -> None:
+        """Bulk-write a rebuilt cache (after `clear`)."""
+        cell_rows = [
+            {
+                "tenant_id": self.tenant,
+                "industry": i,
+                "stage_id": s,
+                "closed": n,
+                "won": w,
+                "refreshed_at": at,
+            }
+            for (i, s), (n, w) in sorted(cells.items())
+        ]
+        card_rows = [
+            {
+                "tenant_id": self.tenant,
+                "industry": i,
+                "stage_id": s,
+                "card_id": c,
+                "used_closed": n,
+                "used_won": w,
+            }
+            for (i, s, c), (n, w) in sorted(cards.items())
+        ]
+        for model, rows in ((LiftCellRow, cell_rows), (CardLiftStatRow, card_rows)):
+            for start in range(0, len(rows), 5000):
+                await self.session.execute(insert(model), rows[start : start + 5000])
 
     async def counts(self, industry: str, stage_id: str, card_ids: Sequence[str]) -> dict[str, CellCounts]:
         """Each card's counts in the cell (zeros for a card never used there)."""
@@ -163,20 +230,25 @@ class Usage:
     async def newcomer_uses(
         self, card_ids: Sequence[str], since: datetime, newcomer_since: datetime
     ) -> dict[str, int]:
-        """Uses since `since` by reps whose first deal is at or after `newcomer_since`, per card."""
+        """Uses since `since` by reps whose first deal is at or after `newcomer_since`, per card of
+        `card_ids`. Driven from the few newcomers (their uses by the (user, used_at) index): asked as
+        one join, SQLite started from the week's uses of everyone instead."""
         if not card_ids:
+            return {}
+        newcomers = list(
+            await self.session.scalars(
+                select(RepFirstDealRow.user_id).where(RepFirstDealRow.first_deal_at >= newcomer_since)
+            )
+        )
+        if not newcomers:
             return {}
         rows = await self.session.execute(
             select(CardUseRow.card_id, func.count())
-            .join(RepFirstDealRow, RepFirstDealRow.user_id == CardUseRow.user_id)
-            .where(
-                CardUseRow.card_id.in_(list(card_ids)),
-                CardUseRow.used_at >= since,
-                RepFirstDealRow.first_deal_at >= newcomer_since,
-            )
+            .where(CardUseRow.user_id.in_(newcomers), CardUseRow.used_at >= since)
             .group_by(CardUseRow.card_id)
         )
-        return {c: int(n) for c, n in rows}
+        wanted = set(card_ids)
+        return {c: int(n) for c, n in rows if c in wanted}
 
     async def uses_by_card(self, since: datetime, until: datetime) -> dict[str, int]:
         rows = await self.session.execute(

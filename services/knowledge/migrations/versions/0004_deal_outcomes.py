@@ -42,6 +42,10 @@ def upgrade() -> None:
         sa.Column("created_at", TS, nullable=False),
         sa.Column("closed_at", TS, nullable=True),
         sa.Column("event_at", TS, nullable=False),
+        sa.Column("counted_won", sa.Integer(), nullable=False),
+        sa.Column("counted_industry", sa.String(64), nullable=False),
+        sa.Column("counted_stages", sa.Text(), nullable=False),
+        sa.Column("counted_cards", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("tenant_id", "deal_id", name=op.f("pk_deal_outcomes")),
     )
     op.create_index(
