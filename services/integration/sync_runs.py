@@ -28,7 +28,7 @@ from services.integration.domain.mapping import MappingError, map_event
 from services.integration.domain.providers import effective_settings
 from services.integration.repositories.connectors import Connectors
 from services.integration.repositories.sync import SyncJobs, SyncRecords, SyncRuns
-from services.integration.store_sync import SyncJobRow, SyncRecordRow, SyncRunRow
+from services.integration.store_sync import SyncRecordRow, SyncRunRow
 
 RUNNING = s.SYNC_RUN_STATE_RUNNING
 
@@ -269,14 +269,3 @@ async def fail(uow: UnitOfWork, run_id: str, message: str, code: int, at: dateti
     await sync_alerts.evaluate(uow, job, conn, at)
     await SyncJobs(uow).update_if_etag(job, "")
     return run
-
-
-async def check_lag(uow: UnitOfWork, sync_job_id: str, at: datetime) -> SyncJobRow:
-    """Re-evaluate the lag alert without a run (a paused or skipped schedule still lags)."""
-    job = await SyncJobs(uow).get(sync_job_id)
-    conn = await Connectors(uow).get(job.connector_id)
-    before = job.open_lag_alert_id
-    await sync_alerts.evaluate(uow, job, conn, at)
-    if job.open_lag_alert_id != before:
-        await SyncJobs(uow).update_if_etag(job, "")
-    return job
