@@ -37,7 +37,7 @@ from salesops.leads.v1 import events_pb2 as leads_events
 from salesops.notify.v1 import notification_pb2, notify_service_pb2
 from salesops.pipeline.v1 import approval_pb2, process_health_pb2, reconciliation_pb2
 from salesops.pipeline.v1 import events_pb2 as pipeline_events
-from services.notify import cancelling, live, sending
+from services.notify import cancelling, insight_notices, live, sending
 from services.notify.presenters import INBOX_ITEM
 from services.notify.repositories import on_session
 
@@ -62,6 +62,7 @@ TYPES = (
     "integration.SyncLagDetected",
     "integration.SyncRecovered",
     "integration.WebhookDeliveryFailed",
+    "integration.KeywordDigestGenerated",
     "knowledge.ContributionReviewed",
     "knowledge.CardRetired",
     "knowledge.CardReturnedToReview",
@@ -317,6 +318,9 @@ def translate(envelope: EventEnvelope) -> list[notification_pb2.Notification]:
         return [_sync_lag(unpack_payload(envelope, integration_events.SyncLagDetected))]
     if kind == "integration.WebhookDeliveryFailed":
         return [_webhook_failed(unpack_payload(envelope, integration_events.WebhookDeliveryFailed))]
+    if kind == "integration.KeywordDigestGenerated":
+        digest = unpack_payload(envelope, integration_events.KeywordDigestGenerated)
+        return [insight_notices.keyword_digest(digest)]
     if kind == "knowledge.ContributionReviewed":
         return [_contribution_reviewed(unpack_payload(envelope, knowledge_events.ContributionReviewed))]
     if kind in ("knowledge.CardRetired", "knowledge.CardReturnedToReview"):
