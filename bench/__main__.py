@@ -50,6 +50,8 @@ SUITES: dict[str, Entry] = {
     "knowledge_search": Entry("bench.bench_knowledge:search_suite", 600, 90),
     "capacity": Entry("bench.capacity:suite", 900, None),
     "inbound": Entry("bench.bench_inbound:suite", 300, 90),  # webhooks via the gateway vs its WhoAmI
+    # 10,000 events -> signed deliveries, one Temporal workflow each, vs bare one-activity workflows.
+    "outbound": Entry("bench.bench_outbound:suite", 1800, 600),
     # Last: RSS of the embedded stack at idle and after driving it (every earlier suite ran in its
     # own processes, so this suite loads its own stack before reading it again).
     "memory": Entry("bench.memory:suite", 400, None),  # starting the stack alone takes ~1 min

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
@@ -56,5 +58,5 @@ class OutboundActivities:
         assert self.temporal is not None
         return await deliveries.sweep(self.db, self.temporal, self.task_queue, datetime.now(UTC))
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., Any]]:
         return [self.attempt, self.sweep]

@@ -15,7 +15,7 @@ CONSUMERS = (outbound_consumer.CONSUMER,)
 
 
 def activities(rt: Runtime) -> Sequence[Callable[..., Any]]:
-    return OutboundActivities.from_runtime(rt).all()  # type: ignore[return-value]
+    return OutboundActivities.from_runtime(rt).all()
 
 
 async def sweep_schedule(rt: Runtime) -> None:

@@ -98,7 +98,7 @@ class Stack:
 
     def worker(self, client: Client) -> Worker:
         acts = OutboundActivities(self.db, client, self.queue, policy=LOOPBACK)
-        return temporal.build_worker(client, self.queue, workflows=WORKFLOWS, activities=acts.all())  # type: ignore[arg-type]
+        return temporal.build_worker(client, self.queue, workflows=WORKFLOWS, activities=acts.all())
 
 
 @contextlib.asynccontextmanager
