@@ -58,6 +58,7 @@ async def drive(
             run.run_id if run else "", run.state if run else 0, run.fetched if run else 0, plan.skipped
         )
     cursor, exhausted, progressed = plan.cursor, False, False
+    failure: tuple[str, int] | None = None
     try:
         for _ in range(rules.MAX_PAGES):
             heartbeat()
@@ -85,17 +86,25 @@ async def drive(
             if not moved:  # the source says "more" but hands back nothing new: no progress
                 break
     except SourceError as exc:
-        why, code = exc.message, exc.code
-        ended = await tx.run(inp.tenant, lambda uow: sync_runs.fail(uow, plan.run_id, why, code, clock()))
-        return SyncOutcome(ended.run_id, ended.state, ended.fetched)
+        failure = (exc.message, exc.code)
+    except NotFound:  # the job (or its connector) was deleted while running
+        return SyncOutcome(plan.run_id, skipped="the job was deleted")
     except Exception as exc:  # a page that could not be stored: its transaction rolled back, cursor unmoved
         log.exception("sync run %s failed", plan.run_id)
-        message = f"could not store a page ({type(exc).__name__}); the cursor stays at the last stored page"
-        ended = await tx.run(inp.tenant, lambda uow: sync_runs.fail(uow, plan.run_id, message, 13, clock()))
-        return SyncOutcome(ended.run_id, ended.state, ended.fetched)
-    ended = await tx.run(
-        inp.tenant, lambda uow: sync_runs.finish(uow, plan.run_id, exhausted, progressed, clock())
-    )
+        failure = (
+            f"could not store a page ({type(exc).__name__}); the cursor stays at the last stored page",
+            13,
+        )
+    try:
+        if failure is not None:
+            why, code = failure
+            ended = await tx.run(inp.tenant, lambda uow: sync_runs.fail(uow, plan.run_id, why, code, clock()))
+        else:
+            ended = await tx.run(
+                inp.tenant, lambda uow: sync_runs.finish(uow, plan.run_id, exhausted, progressed, clock())
+            )
+    except NotFound:
+        return SyncOutcome(plan.run_id, skipped="the job was deleted")
     return SyncOutcome(ended.run_id, ended.state, ended.fetched)
 
 

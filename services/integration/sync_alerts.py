@@ -51,8 +51,9 @@ def _ts(at: datetime) -> Timestamp:
 
 
 def asked(job: SyncJobRow, conn: ConnectorRow) -> list[str]:
-    """Who explains: the job's owner, else the connector's (deal owners need pipeline: not yet)."""
-    owner = job.owner_user_id or c.Connector.FromString(conn.body).owner_user_id
+    """Who explains: the job's owner, else the connector's, else the admin who made the job
+    (owners of the deals concerned need pipeline's deals by external record: not yet)."""
+    owner = job.owner_user_id or c.Connector.FromString(conn.body).owner_user_id or job.created_by
     return [owner] if owner else []
 
 

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from google.protobuf.duration_pb2 import Duration
@@ -294,3 +295,21 @@ def test_notify_turns_a_lag_alert_into_an_inbox_item_and_recovery_resolves_it() 
         new_envelope("integration.SyncRecovered", "demo", recovered, source="integration")
     )
     assert (resolve.kind, resolve.id, resolve.categories) == ("sync_lag_alert", "A1", ("sync_lag",))
+
+
+async def test_one_run_per_job_at_a_time_and_an_abandoned_run_gives_way(env: Env) -> None:
+    from services.integration import sync_runs
+
+    def begin(at: datetime) -> Any:
+        return env.tx.run(
+            "demo", lambda uow: sync_runs.begin(uow, "job-pay", s.SYNC_TRIGGER_MANUAL, "admin", at)
+        )
+
+    first, plan = await begin(T0)
+    again, second = await begin(T0 + timedelta(minutes=1))
+    assert plan.new and not second.new and again.run_id == first.run_id  # RunSyncJob returns the running one
+    later, third = await begin(T0 + rules.ABANDONED_AFTER + timedelta(minutes=1))
+    assert third.new and later.run_id != first.run_id
+    async with env.tx.read("demo") as uow:
+        old = await SyncRuns(uow).get(first.run_id)
+    assert old.state == s.SYNC_RUN_STATE_FAILED and "abandoned" in old.error_message

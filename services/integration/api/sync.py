@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from temporalio.service import RPCError
 
-from kit.errors import InvalidArgument, Unavailable
+from kit.errors import Aborted, InvalidArgument, Unavailable
 from kit.grpc import context as call
 from kit.resources import PageRequest, UnitOfWork
 from salesops.integration.v1 import integration_service_pb2 as pb
@@ -115,7 +115,10 @@ class SyncApi(ApiBase):
                 uow, request.sync_job_id, trigger, who.user_id, at, resync_since=since
             )
 
-        run, plan = await self.write(who, begin)
+        try:
+            run, plan = await self.write(who, begin)
+        except Aborted:  # a concurrent RunSyncJob started one first: that run is the answer
+            run, plan = await self.write(who, begin)
         if plan.new:
             inp = SyncInput(who.tenant, request.sync_job_id, trigger, plan.run_id, who.user_id)
             try:
