@@ -18,6 +18,7 @@ from google.protobuf.duration_pb2 import Duration
 
 from kit.net import OutboundError, Outcome, SafeClient, request
 from salesops.integration.v1 import connector_pb2 as c
+from services.integration.domain import signatures
 from services.integration.domain.providers import effective_settings
 
 
@@ -95,6 +96,62 @@ class TokenAdapter:
         return [await _call("auth", client, url, {}, expect_errcode=True)]
 
 
+# WeCom 45009 / DingTalk 130101: the bot is over its 20 messages a minute.
+BOT_RATE_LIMITED = frozenset({45009, 130101})
+
+
+class BotAdapter:
+    """WeCom / DingTalk group bots: a real test message through the bot's webhook (errcode 0 = posted)."""
+
+    def __init__(self, dingtalk: bool) -> None:
+        self.dingtalk = dingtalk
+
+    def _url(self, config: Config) -> str | None:
+        base = str(config.settings["base_url"]).rstrip("/")
+        if not self.dingtalk:
+            key = config.secrets.get("webhook_key", "")
+            return f"{base}/cgi-bin/webhook/send?{urlencode({'key': key})}" if key else None
+        token = config.secrets.get("access_token", "")
+        if not token:
+            return None
+        params = {"access_token": token}
+        secret = config.secrets.get("signing_secret", "")
+        if secret:  # DingTalk's "加签": timestamp (ms) and its signature as query parameters
+            stamp = int(time.time() * 1000)
+            params |= {"timestamp": str(stamp), "sign": signatures.dingtalk_sign(secret, stamp)}
+        return f"{base}/robot/send?{urlencode(params)}"
+
+    async def test(self, config: Config, client: SafeClient) -> list[c.ConnectionCheck]:
+        started = time.perf_counter()
+        url = self._url(config)
+        if url is None:
+            secret = "access_token" if self.dingtalk else "webhook_key"
+            return [c.ConnectionCheck(name="post", ok=False, message=f"secret {secret} is not set")]
+        keyword = str(config.settings.get("keyword", "")) if self.dingtalk else ""
+        text = f"{keyword} SalesOps connection test".strip()
+        try:
+            answer = await request(
+                client, "POST", url, json={"msgtype": "text", "text": {"content": text}}, timeout=10.0
+            )
+        except OutboundError as exc:
+            what = {Outcome.BLOCKED: "address refused by the outbound policy", Outcome.TIMEOUT: "timed out"}
+            return [
+                _check("post", False, what.get(exc.outcome, "no answer (connection refused or DNS)"), started)
+            ]
+        if answer.outcome is not Outcome.OK:
+            return [_check("post", False, f"answered HTTP {answer.status}", started)]
+        try:
+            code = int(answer.json().get("errcode", -1))
+        except (ValueError, AttributeError, TypeError):
+            return [_check("post", False, "answer is not the expected JSON", started)]
+        if code in BOT_RATE_LIMITED:
+            message = f"the bot is over its 20 messages a minute (errcode {code}): try again in a minute"
+            return [_check("post", False, message, started)]
+        if code != 0:
+            return [_check("post", False, f"refused the message (errcode {code})", started)]
+        return [_check("post", True, "test message posted", started)]
+
+
 class MailboxAdapter:
     """Mailboxes: the login test is the e-mail helper's; until then settings are checked only."""
 
@@ -114,6 +171,8 @@ ADAPTERS: dict[str, Adapter] = {
     "generic_http": HttpApiAdapter(),
     "wecom": TokenAdapter("/cgi-bin/gettoken", "corpid", "corp_id", "corpsecret", "corp_secret"),
     "dingtalk": TokenAdapter("/gettoken", "appkey", "app_key", "appsecret", "app_secret"),
+    "wecom_bot": BotAdapter(dingtalk=False),
+    "dingtalk_bot": BotAdapter(dingtalk=True),
     "smtp_imap": MailboxAdapter(),
 }
 

@@ -63,6 +63,21 @@ PROVIDERS: dict[str, Provider] = {
             native_inbound=True,
             defaults={"base_url": "https://oapi.dingtalk.com"},
         ),
+        # Group bots (the webhook robots alerts go to): TestConnector posts a real test message.
+        Provider(
+            "wecom_bot",
+            frozenset({MESSAGING}),
+            {"base_url": Setting(str, url=True)},
+            frozenset({"webhook_key"}),
+            defaults={"base_url": "https://qyapi.weixin.qq.com"},
+        ),
+        Provider(
+            "dingtalk_bot",
+            frozenset({MESSAGING}),
+            {"base_url": Setting(str, url=True), "keyword": Setting(str)},
+            frozenset({"access_token", "signing_secret"}),
+            defaults={"base_url": "https://oapi.dingtalk.com"},
+        ),
         Provider(
             "smtp_imap",
             frozenset({EMAIL}),
