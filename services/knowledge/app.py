@@ -16,6 +16,7 @@ from services.knowledge import (
     iteration_workflows,
     points_consumer,
     seed,
+    seed_outcomes,
     store,
 )
 
@@ -52,4 +53,6 @@ SPEC = ServiceSpec(
     worker_startup=(iteration_activities.ensure_schedules,),
     # 25 SOP cards over three industries and the demo stage model, through the API.
     demo_seed=seed.demo_seed,
+    # Past deals with card uses, feedback and outcomes (lift on first start), and uses this week.
+    demo_backfill=seed_outcomes.demo_history,
 )
