@@ -28,6 +28,7 @@ from salesops.knowledge.v1 import settings_pb2 as s
 from services.knowledge import access, cards, knowledge_settings
 from services.knowledge.domain import iteration as rules
 from services.knowledge.domain.cards import PUBLISHED, RETIRED
+from services.knowledge.domain.lift import DEFAULT_MIN_SAMPLE, lift_of
 from services.knowledge.presenters import ts
 from services.knowledge.repositories.cards import Cards
 from services.knowledge.repositories.iteration import (
@@ -110,6 +111,8 @@ async def compute(
     published = await figures.published_cards()
     per_card = await figures.per_card(start, end, policy.partly_counts_half_negative)
     totals = await figures.totals(start, end)
+    lifts = await figures.lift_counts()
+    min_sample = settings.recommendation.lift_min_sample or DEFAULT_MIN_SAMPLE
     months: list[rules.CardMonth] = []
     for c in published:
         f = per_card.get(c.card_id)
@@ -122,6 +125,7 @@ async def compute(
                 uses=f.uses if f else 0,
                 users=f.users if f else 0,
                 impressions=f.impressions if f else None,
+                recommended_uses=f.recommended_uses if f else None,
                 fully=f.ratings.get(FULLY, 0) if f else 0,
                 partly=f.ratings.get(PARTLY, 0) if f else 0,
                 not_applicable=f.ratings.get(NOT_APPLICABLE, 0) if f else 0,
@@ -163,6 +167,8 @@ async def compute(
             action=ACTIONS[d.action],
             action_reason=d.reason,
         )
+        if d.card_id in lifts and (lift := lift_of(lifts[d.card_id], min_sample)).lift_pp is not None:
+            row.win_rate_lift_pp = lift.lift_pp  # pooled over the card's cells, all closed deals so far
         f = per_card.get(d.card_id)
         top = _top_reason(f.reasons) if f else None
         if top is not None:

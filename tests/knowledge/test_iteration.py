@@ -32,6 +32,7 @@ from services.knowledge.iteration_workflows import (
     RunResult,
 )
 from services.knowledge.store import SopCardStatusChangeRow, SopCardVersionRow, outbox, transactions
+from services.knowledge.store_outcomes import CardLiftStatRow, LiftCellRow
 from services.knowledge.store_uses import CardUseRow, FeedbackDutyRow
 from tests.knowledge.conftest import Knowledge
 from tests.knowledge.helpers import card, publish
@@ -129,6 +130,34 @@ async def hand_worked_month(k: Knowledge, tenant: str = "demo") -> tuple[int, in
     for _ in range(5):
         await m.use("lonely", "rep-01", NA)
     await m.use("fresh", "rep-02", NA)
+    # The lift cache (outcomes): popular used on 20 of the cell's 40 closed deals, 12 won, vs 4 of 20.
+    async with k.db.session(tenant) as session:
+        session.add(
+            LiftCellRow(
+                tenant_id=tenant, industry="mfg", stage_id="negotiation", closed=40, won=16, refreshed_at=at
+            )
+        )
+        session.add(
+            CardLiftStatRow(
+                tenant_id=tenant,
+                industry="mfg",
+                stage_id="negotiation",
+                card_id="popular",
+                used_closed=20,
+                used_won=12,
+            )
+        )
+        session.add(
+            CardLiftStatRow(
+                tenant_id=tenant,
+                industry="mfg",
+                stage_id="negotiation",
+                card_id="meh",
+                used_closed=3,
+                used_won=1,
+            )
+        )
+        await session.commit()
     mask = FieldMask(paths=["iteration.usage_basis", "iteration.apply_mode"])
     s = settings_pb2.KnowledgeSettings(
         iteration=settings_pb2.IterationPolicy(
@@ -178,6 +207,9 @@ async def test_month_proposed_then_applied_once_with_history_and_events(knowledg
     assert "only published card of retail x negotiation" in rows["lonely"].action_reason
     assert rows["fresh"].action == A.ITERATION_ACTION_EXEMPT
     assert rows["popular"].action == A.ITERATION_ACTION_KEEP and rows["popular"].usage_rate == 1.0
+    # Lift 60 % - 20 % = 40 points where both sides have 10 deals; "not enough data" leaves it unset.
+    assert round(rows["popular"].win_rate_lift_pp, 6) == 40.0
+    assert not rows["meh"].HasField("win_rate_lift_pp") and not rows["bad"].HasField("win_rate_lift_pp")
     assert report.cards_considered == 4 and report.uses == 20 + 6 + 10 + 5 + 1
     assert report.rep_adoption_rate == 1.0 and report.feedback_count == 10 + 6 + 5 + 5 + 1
     # Nothing changed yet: a proposal only.

@@ -136,9 +136,15 @@ def test_usage_by_impressions_and_fallback_to_audience() -> None:
     anchor = card("anchor", users=50, fully=10, partly=0, na=0, impressions=10, uses=9)
     out = r.decide([shown, anchor], Policy(), ACTIVE, END)
     assert out.retired == ["shown"] and round(out.decisions[0].usage_rate, 2) == 0.1
-    # Impressions not recorded: the audience basis (2 of 100 users).
+    # Not recommended this month (impressions unknown or none): the audience basis (2 of 100 users).
     unknown = card("unknown", users=2, fully=1, partly=0, na=4)
     assert r.usage_rate(unknown, Policy(), ACTIVE) == 0.02
+    assert (
+        r.usage_rate(card("zero", users=3, fully=0, partly=0, na=0, impressions=0), Policy(), ACTIVE) == 0.03
+    )
+    # Only uses that came from a recommendation count against impressions.
+    searched = card("s", users=9, fully=0, partly=0, na=0, impressions=20, uses=9, recommended_uses=2)
+    assert r.usage_rate(searched, Policy(), ACTIVE) == 0.1
 
 
 def test_spare_keeps_excluded_cards() -> None:

@@ -57,7 +57,8 @@ class CardMonth:
     stage_ids: tuple[str, ...] = ()
     uses: int = 0
     users: int = 0  # distinct users who used it
-    impressions: int | None = None  # None: impressions are not recorded
+    impressions: int | None = None  # None: not recommended this month (or not recorded)
+    recommended_uses: int | None = None  # uses that came from a recommendation; None = all uses
     fully: int = 0
     partly: int = 0
     not_applicable: int = 0
@@ -96,9 +97,11 @@ def negative_rate(card: CardMonth, policy: Policy) -> float:
 
 
 def usage_rate(card: CardMonth, policy: Policy, active_users: int) -> float:
-    """Uses per impression (capped at 1); by audience when asked, or when impressions are not recorded."""
-    if policy.basis is Basis.IMPRESSIONS and card.impressions is not None:
-        return min(1.0, card.uses / card.impressions) if card.impressions else 0.0
+    """Uses from recommendations per impression (capped at 1); by audience when asked, or for a
+    card not recommended in the month (used from search or a link: its impressions say nothing)."""
+    if policy.basis is Basis.IMPRESSIONS and card.impressions:
+        used = card.uses if card.recommended_uses is None else card.recommended_uses
+        return min(1.0, used / card.impressions)
     return min(1.0, card.users / active_users) if active_users else 0.0
 
 

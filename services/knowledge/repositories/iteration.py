@@ -1,8 +1,8 @@
 """Iteration reports, and the month's aggregates the monthly iteration decides from (every query here).
 
-Uses and feedback come from `card_uses` / `feedback_duties` (store_uses); impressions
-and deal owners from `card_impressions` / `deal_outcomes` when those tables exist on the
-service's metadata (store_outcomes), else the usage basis falls back to the audience.
+Uses and feedback come from `card_uses` / `feedback_duties` (store_uses); impressions,
+deal owners and the lift cache from `card_impressions` / `deal_outcomes` / `card_lift_stats`
+and `lift_cells` (store_outcomes).
 """
 
 from __future__ import annotations
@@ -11,17 +11,19 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Table, and_, case, distinct, func, select, union
+from sqlalchemy import and_, case, distinct, func, select, union
 
 from kit.db import Database
 from kit.resources import Page, PageRequest, Repository, Sort, UnitOfWork
 from salesops.knowledge.v1.usage_pb2 import FeedbackRating
 from services.knowledge.domain.cards import PUBLISHED
 from services.knowledge.domain.contributions import ACCEPTED
+from services.knowledge.domain.lift import CellCounts
 from services.knowledge.repositories.cards import INDUSTRY, STAGE
-from services.knowledge.store import SopCardFacetRow, SopCardRow, SopCardVersionRow, metadata
+from services.knowledge.store import SopCardFacetRow, SopCardRow, SopCardVersionRow
 from services.knowledge.store_contributions import ContributionRow
 from services.knowledge.store_iteration import IterationReportRow
+from services.knowledge.store_outcomes import CardImpressionRow, CardLiftStatRow, DealOutcomeRow, LiftCellRow
 from services.knowledge.store_uses import CardUseRow, FeedbackDutyRow
 
 FULLY = FeedbackRating.FEEDBACK_RATING_FULLY
@@ -62,6 +64,7 @@ class PublishedCard:
 class CardFigures:
     uses: int = 0
     users: int = 0
+    recommended_uses: int = 0
     impressions: int | None = None
     ratings: dict[int, int] = field(default_factory=dict)  # FeedbackRating -> count
     reasons: dict[int, int] = field(default_factory=dict)  # negative feedback's category -> count
@@ -77,11 +80,6 @@ class MonthTotals:
     negative: float = 0.0
     contributions_submitted: int = 0
     contributions_accepted: int = 0
-
-
-def _table(name: str) -> Table | None:
-    """A table of another area of this service, if that area is built (store_outcomes)."""
-    return metadata.tables.get(name)
 
 
 class MonthFigures:
@@ -121,12 +119,14 @@ class MonthFigures:
     async def per_card(self, start: datetime, end: datetime, partly_negative: bool) -> dict[str, CardFigures]:
         out: dict[str, CardFigures] = defaultdict(CardFigures)
         in_month = and_(CardUseRow.used_at >= start, CardUseRow.used_at < end)
-        for card_id, uses, users in await self.session.execute(
-            select(CardUseRow.card_id, func.count(), func.count(distinct(CardUseRow.user_id)))
+        recommended = func.sum(case((CardUseRow.recommendation_id != "", 1), else_=0))
+        for card_id, uses, users, from_recs in await self.session.execute(
+            select(CardUseRow.card_id, func.count(), func.count(distinct(CardUseRow.user_id)), recommended)
             .where(in_month)
             .group_by(CardUseRow.card_id)
         ):
-            out[card_id].uses, out[card_id].users = int(uses), int(users)
+            f = out[card_id]
+            f.uses, f.users, f.recommended_uses = int(uses), int(users), int(from_recs or 0)
         rated = and_(
             FeedbackDutyRow.rating != 0,
             FeedbackDutyRow.recorded_at >= start,
@@ -145,18 +145,35 @@ class MonthFigures:
             .group_by(FeedbackDutyRow.card_id, FeedbackDutyRow.reason_category)
         ):
             out[card_id].reasons[int(category)] = int(count)
-        impressions = _table("card_impressions")
-        if impressions is not None:
-            for card_id, count in await self.session.execute(
-                select(impressions.c.card_id, func.count())
-                .where(impressions.c.shown_at >= start, impressions.c.shown_at < end)
-                .group_by(impressions.c.card_id)
-            ):
-                out[card_id].impressions = int(count)
-            for figures in out.values():  # recorded, and none shown this month
-                if figures.impressions is None:
-                    figures.impressions = 0
+        shown = CardImpressionRow
+        for card_id, count in await self.session.execute(
+            select(shown.card_id, func.count())
+            .where(shown.shown_at >= start, shown.shown_at < end)
+            .group_by(shown.card_id)
+        ):
+            out[card_id].impressions = int(count)
         return out
+
+    async def lift_counts(self) -> dict[str, CellCounts]:
+        """Per card, its closed deals with and without it pooled over the cells it was used in (the lift cache)."""
+        rows = await self.session.execute(
+            select(
+                CardLiftStatRow.card_id,
+                func.sum(LiftCellRow.closed),
+                func.sum(LiftCellRow.won),
+                func.sum(CardLiftStatRow.used_closed),
+                func.sum(CardLiftStatRow.used_won),
+            )
+            .join(
+                LiftCellRow,
+                and_(
+                    LiftCellRow.industry == CardLiftStatRow.industry,
+                    LiftCellRow.stage_id == CardLiftStatRow.stage_id,
+                ),
+            )
+            .group_by(CardLiftStatRow.card_id)
+        )
+        return {c: CellCounts(int(a or 0), int(b or 0), int(u or 0), int(w or 0)) for c, a, b, u, w in rows}
 
     async def totals(self, start: datetime, end: datetime) -> MonthTotals:
         t = MonthTotals()
@@ -169,20 +186,16 @@ class MonthFigures:
         t.uses, t.using_users = int(uses), int(users)
         # Active reps: anyone who used a card, was shown one, or owns a deal that moved in the month.
         active = [select(CardUseRow.user_id.label("user_id")).where(used)]
-        impressions = _table("card_impressions")
-        if impressions is not None:
-            active.append(
-                select(impressions.c.user_id.label("user_id")).where(
-                    impressions.c.shown_at >= start, impressions.c.shown_at < end
-                )
+        shown = CardImpressionRow
+        active.append(
+            select(shown.user_id.label("user_id")).where(shown.shown_at >= start, shown.shown_at < end)
+        )
+        deals = DealOutcomeRow
+        active.append(
+            select(deals.owner_user_id.label("user_id")).where(
+                deals.event_at >= start, deals.event_at < end, deals.owner_user_id != ""
             )
-        deals = _table("deal_outcomes")
-        if deals is not None:
-            active.append(
-                select(deals.c.owner_user_id.label("user_id")).where(
-                    deals.c.event_at >= start, deals.c.event_at < end, deals.c.owner_user_id != ""
-                )
-            )
+        )
         everyone = union(*active).subquery()
         t.active_users = int(await self.session.scalar(select(func.count()).select_from(everyone)) or 0)
         rated = and_(
