@@ -14,7 +14,7 @@ from kit.runtime import SeedClients
 from salesops.integration.v1 import connector_pb2 as c
 from salesops.integration.v1 import integration_service_pb2 as pb
 from salesops.integration.v1 import integration_service_pb2_grpc
-from services.integration import seed_outbound, sync_seed
+from services.integration import seed_insights, seed_outbound, sync_seed
 
 DEMO_CONNECTOR_ID = "demo-finance"
 # Published demo secret: "whsec_" + base64 of a demo phrase. Never a production value.
@@ -67,3 +67,5 @@ async def demo_seed(clients: SeedClients) -> None:
         await sync_seed.seed_sync(stub, md)  # type: ignore[arg-type]
         # One outbound subscription posting to the demo connector's own receiver (seed_outbound.py).
         await seed_outbound.seed_outbound(stub, md, DEMO_SIGNING_SECRET)
+        # The default keyword dictionary of conversation insights (seed_insights.py).
+        await seed_insights.seed_insights(stub, md)

@@ -201,3 +201,17 @@ async def test_reps_read_their_own_managers_their_team_and_another_tenant_nothin
         await code_of(integration, "SubmitConversation", conversation("conv-a"), "rep-a2")
         == grpc.StatusCode.ALREADY_EXISTS
     )
+
+
+async def test_the_default_dictionary_seeds_idempotently_and_matches(integration: Integration) -> None:
+    from services.integration.seed_insights import DEFAULT_KEYWORDS, seed_insights
+    from tests.integration.conftest import token
+
+    md = (("authorization", f"Bearer {token('admin')}"),)
+    for _ in range(2):  # `make run` seeds at every start
+        await seed_insights(integration.stub, md)
+    listed = await integration.call("ListInsightKeywords", pb.ListInsightKeywordsRequest())
+    assert len(listed.keywords) == len(DEFAULT_KEYWORDS)
+    said = conversation("conv-d", "D-5", (i.SPEAKER_CUSTOMER, "Too expensive, 下个季度再说，领导没批"))
+    found = (await integration.call("SubmitConversation", said, "rep-a1")).conversation
+    assert sorted(k.term for k in found.keywords) == sorted(["太贵", "下个季度", "领导还没批"])
