@@ -102,8 +102,8 @@ async def _setup(
 
 
 @pytest.fixture
-async def env(sqlite_url: str) -> AsyncIterator[Env]:
-    db = Database(sqlite_url)
+async def env(database_url: str) -> AsyncIterator[Env]:
+    db = Database(database_url)
     await upgrade_to_head("integration", db)
     tx = transactions(db)
     erp = demo_erp.ErpData(api_key="the-api-key")
