@@ -16,7 +16,8 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from ulid import ULID
@@ -40,6 +41,7 @@ from services.integration.store import ConnectorRow, ReceivedWebhookRow
 
 log = logging.getLogger("salesops.integration.webhooks")
 MAX_BODY = 1024 * 1024
+HEALTH_REFRESH = timedelta(minutes=1)
 VERDICTS = {
     signatures.Verdict.VERIFIED: wh.WEBHOOK_VERIFICATION_VERIFIED,
     signatures.Verdict.MISSING_SIGNATURE: wh.WEBHOOK_VERIFICATION_MISSING_SIGNATURE,
@@ -134,23 +136,39 @@ async def _apply(
     rec.emitted = (rec.emitted + "\n" if rec.emitted else "") + f"{envelope.id} {event_type}"
     rec.state, rec.last_error, rec.processed_at = wh.RECEIVED_WEBHOOK_STATE_PROCESSED, "", at
     rec.deal_id = getattr(event, "deal_id", "") or rec.deal_id
-    conn.health, conn.last_success_at = c.CONNECTOR_HEALTH_HEALTHY, at
+    last = conn.last_success_at
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=at.tzinfo)  # SQLite hands times back naive
+    # Health is refreshed at most once a minute while healthy: a connector row rewrite per
+    # webhook would serialise a busy sender's deliveries on that row (and on SQLite's writer).
+    if conn.health != c.CONNECTOR_HEALTH_HEALTHY or last is None or at - last >= HEALTH_REFRESH:
+        conn.health, conn.last_success_at = c.CONNECTOR_HEALTH_HEALTHY, at
 
 
-async def ingest(
-    uow: UnitOfWork, req: pb.IngestWebhookRequest, at: datetime
-) -> tuple[ReceivedWebhookRow, bool]:
-    """The stored record and whether it is a duplicate. UNAUTHENTICATED stores nothing.
+@dataclass(frozen=True)
+class Verified:
+    """A delivery whose signature and window passed: what recording it needs."""
 
-    No caller: the method is public, the tenant is the unit of work's (from the receiver path).
-    """
-    repo = Connectors(uow)
-    conn = await repo.get(req.connector_id)
+    connector_id: str
+    event_id: str
+    event_type: str
+    checked: signatures.Checked
+
+
+def _usable(conn: ConnectorRow) -> c.Connector:
     stored = c.Connector.FromString(conn.body)
     if not stored.HasField("inbound") or not stored.inbound.enabled:
         raise Unavailable("this connector does not accept webhooks", reason="WEBHOOKS_OFF")
     if conn.state != c.CONNECTOR_STATE_ENABLED:
         raise Unavailable("the connector is disabled; retry later", reason="CONNECTOR_DISABLED")
+    return stored
+
+
+async def check(uow: UnitOfWork, req: pb.IngestWebhookRequest, at: datetime) -> Verified:
+    """Connector, size, signature and replay window: reads only, so it runs before the write
+    transaction (on SQLite, outside the one writer's turn). UNAUTHENTICATED stores nothing."""
+    conn = await Connectors(uow).get(req.connector_id)
+    stored = _usable(conn)
     if len(req.body) > MAX_BODY:
         raise InvalidArgument.field("body", f"at most {MAX_BODY} bytes")
     headers = {k.lower(): v for k, v in req.headers.items()}
@@ -167,19 +185,28 @@ async def ingest(
     except ValueError:
         doc = None
     event_id, event_type = _event_key(stored.inbound, headers, doc, req.body)
+    return Verified(conn.connector_id, event_id, event_type, checked)
+
+
+async def record(
+    uow: UnitOfWork, req: pb.IngestWebhookRequest, verified: Verified, at: datetime
+) -> tuple[ReceivedWebhookRow, bool]:
+    """Store a verified delivery and map it, or count it as a duplicate of its event id."""
+    conn = await Connectors(uow).get(verified.connector_id)
+    stored = _usable(conn)  # disabled since the check: the sender retries later
     received = ReceivedWebhooks(uow)
-    earlier = await received.by_event(conn.connector_id, event_id)
+    earlier = await received.by_event(conn.connector_id, verified.event_id)
     if earlier is not None:
         earlier.duplicate_count += 1
         return earlier, True
     rec = ReceivedWebhookRow(
         received_webhook_id=str(ULID()),
         connector_id=conn.connector_id,
-        external_event_id=event_id,
-        external_event_type=event_type,
-        signature_time=checked.signed_at,
+        external_event_id=verified.event_id,
+        external_event_type=verified.event_type,
+        signature_time=verified.checked.signed_at,
         received_at=req.receive_time.ToDatetime(tzinfo=at.tzinfo) if req.HasField("receive_time") else at,
-        verification=VERDICTS[checked.verdict],
+        verification=VERDICTS[verified.checked.verdict],
         state=wh.RECEIVED_WEBHOOK_STATE_ACCEPTED,
         duplicate_count=0,
         attempt_count=0,
@@ -193,9 +220,19 @@ async def ingest(
         remote_address=req.remote_address[:64],
         replay_count=0,
     )
-    await received.add(rec)  # the unique key: a concurrent twin fails here and its retry finds this row
+    # Mapped before the insert, so the record is written once, in its final state. The unique
+    # key still decides a race: a concurrent twin fails at the insert, its whole unit of work
+    # (its event in the outbox included) rolls back, and its retry finds this row.
     await _apply(uow, conn, stored.inbound, rec, at)
+    await received.add(rec)
     return rec, False
+
+
+async def ingest(
+    uow: UnitOfWork, req: pb.IngestWebhookRequest, at: datetime
+) -> tuple[ReceivedWebhookRow, bool]:
+    """`check` then `record` in one unit of work. The API runs them in two (read, then write)."""
+    return await record(uow, req, await check(uow, req, at), at)
 
 
 async def replay(

@@ -31,7 +31,11 @@ class WebhooksApi(ApiBase):
                 "tenant", "required: the receiver path's tenant ([A-Za-z0-9_-]{1,64})"
             )
         at = now()
-        row, duplicate = await self.tx.run(request.tenant, lambda uow: webhooks.ingest(uow, request, at))
+        async with self.tx.read(request.tenant) as uow:  # verify before taking a writer's turn
+            verified = await webhooks.check(uow, request, at)
+        row, duplicate = await self.tx.run(
+            request.tenant, lambda uow: webhooks.record(uow, request, verified, at)
+        )
         return pb.IngestWebhookResponse(
             received_webhook_id=row.received_webhook_id, state=enum(row.state), duplicate=duplicate
         )
