@@ -186,9 +186,9 @@ def _refusal(code: str, message: str) -> SalesopsError:
     return CODES.get(code, FailedPrecondition)(message, reason=code)
 
 
-async def start(client: Client, task_queue: str, run: d.Run, caller: str, *, settle: bool = True) -> d.Run:
-    """Start the approval's workflow (a repeat of the same id finds the running one) and wait until settled
-    (`settle`; else the run as requested is returned at once)."""
+async def start(client: Client, task_queue: str, run: d.Run, caller: str, *, settle: bool = True) -> None:
+    """Start the approval's workflow (a repeat of the same id finds the running one) and, with `settle`,
+    wait until its first steps are open and projected (the caller reads the projection)."""
     wid = workflow_id(run.tenant, run.approval_id)
     try:
         handle = await client.start_workflow(
@@ -201,10 +201,9 @@ async def start(client: Client, task_queue: str, run: d.Run, caller: str, *, set
     except WorkflowAlreadyStartedError:
         handle = client.get_workflow_handle(wid)
     if not settle:
-        return run
+        return
     with contextlib.suppress(RPCError, WorkflowUpdateFailedError):
         await handle.execute_update("sync", result_type=ActionResult)
-    return await state(client, run.tenant, run.approval_id)
 
 
 async def state(client: Client, tenant: str, approval_id: str) -> d.Run:

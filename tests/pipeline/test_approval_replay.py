@@ -145,3 +145,20 @@ async def test_record_histories(world: World) -> None:
         a = await _act(world, "ApproveApprovalStep", pb.ApproveApprovalStepRequest(approval_id="ap-v1"), user)
     assert a.flow_version == 1 and len(a.steps) == 3 and a.state == ap.APPROVAL_STATE_APPROVED
     await _save(world, "ap-v1", "approval_previous_flow_version")
+
+
+async def test_a_run_on_local_activities_replays(world: World) -> None:
+    """Runs started now carry the patch marker, open their steps concurrently through local activities,
+    and replay deterministically (the recorded histories above keep the old, scheduled-activity path)."""
+    await world.flow(contract_flow(idle=ap.IdlePolicy(remind_after=hours(24), escalate_after=hours(48))))
+    await world.deal("big")
+    await world.request("ap-local", "big")
+    await world.skip_to(await world.now() + timedelta(hours=49))  # a reminder and an escalation (local too)
+    for user in ("legal-1", "legal-2", "fin-1", "fin-2", "fin-3", "gm-1"):
+        await _act(world, "ApproveApprovalStep", pb.ApproveApprovalStepRequest(approval_id="ap-local"), user)
+    history = await world.env.client.get_workflow_handle(workflow_id("demo", "ap-local")).fetch_history()
+    kinds = {e.event_type for e in history.events}
+    assert EventType.EVENT_TYPE_MARKER_RECORDED in kinds  # the patch and the local activities' results
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in kinds
+    result = await Replayer(workflows=[ApprovalWorkflow]).replay_workflow(history)
+    assert result.replay_failure is None

@@ -107,14 +107,25 @@ class ApprovalsApi(ApiBase):
         await self.write(
             who, lambda uow: approvals.claim(uow, run, now())
         )  # one of concurrent requests starts
-        started = await start(self.rt.temporal, self.rt.settings.task_queue, run, _client(context))
+        await start(self.rt.temporal, self.rt.settings.task_queue, run, _client(context), settle=True)
+        started = await self._settled(who, run.approval_id)
         if (
-            started.requester != who.user_id
+            started.requester_user_id != who.user_id
             or started.flow_id != run.flow_id
             or started.deal_id != run.deal_id
         ):
             raise AlreadyExists(approvals.RESOURCE, run.approval_id)
-        return pb.CreateApprovalResponse(approval=approvals.document(started))
+        return pb.CreateApprovalResponse(approval=started)
+
+    async def _settled(self, who: Principal, approval_id: str) -> ap.Approval:
+        """The approval as the workflow settled it: a start or an action answers once the record activity
+        wrote the projection (the same document), so this read sees the change. No query to the workflow:
+        one on a finished workflow replays its whole history (the slowest part of a last approve)."""
+        async with self.read(who) as uow:
+            row = await Approvals(uow).find(approval_id)
+        if row is not None:
+            return ap.Approval.FromString(row.body)
+        return approvals.document(await state(self.rt.temporal, who.tenant, approval_id))  # never projected
 
     async def _live(self, who: Principal, approval_id: str) -> tuple[ApprovalRow, d.Run | None]:
         async with self.read(who) as uow:
@@ -196,10 +207,11 @@ class ApprovalsApi(ApiBase):
         who = call.principal()
         if not approval_id:
             raise InvalidArgument.field("approval_id", "required")
-        await self._live(who, approval_id)  # NOT_FOUND outside the caller's view (or tenant)
+        async with self.read(who) as uow:
+            await approvals.visible(uow, who, approval_id)  # NOT_FOUND outside the caller's view (or tenant)
         inp.actor, inp.client, inp.is_admin = who.user_id, _client(context), who.is_admin
         await act(self.rt.temporal, who.tenant, approval_id, update, inp)
-        return approvals.document(await state(self.rt.temporal, who.tenant, approval_id))
+        return await self._settled(who, approval_id)
 
     async def ApproveApprovalStep(
         self, request: pb.ApproveApprovalStepRequest, context: Ctx
