@@ -8,6 +8,8 @@ them as they land.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.type import timeofday_pb2  # type: ignore[import-untyped]
@@ -149,12 +151,41 @@ def _check(value: s.KnowledgeSettings) -> None:
             )
     if not 1 <= value.iteration.run_day_of_month <= 28:
         v.add("settings.iteration.run_day_of_month", "1-28")
+    _check_iteration_and_points(v, value)
     if not 1 <= value.recommendation.default_count <= 10:
         v.add("settings.recommendation.default_count", "1-10")
     for name in ("lift_min_sample", "exploration_max_sample"):
         if not 2 <= getattr(value.recommendation, name) <= 100_000:
             v.add(f"settings.recommendation.{name}", "2-100000 closed deals")
     v.raise_if_any("invalid knowledge settings")
+
+
+def _check_iteration_and_points(v: Violations, value: s.KnowledgeSettings) -> None:
+    """The monthly iteration's counts, grace, clock and zone; points per reason and the cap."""
+    it = value.iteration
+    if not 0 <= it.return_to_review_count <= 50:
+        v.add("settings.iteration.return_to_review_count", "0-50")
+    if not 0 <= it.min_feedback_count <= 10_000:
+        v.add("settings.iteration.min_feedback_count", "0-10000")
+    if not 0 <= it.new_card_grace_period.seconds <= 365 * 24 * HOUR:
+        v.add("settings.iteration.new_card_grace_period", "0 to 365 days")
+    if not (0 <= it.run_time.hours <= 23 and 0 <= it.run_time.minutes <= 59):
+        v.add("settings.iteration.run_time", "a time of day")
+    if it.time_zone:
+        try:
+            ZoneInfo(it.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            v.add("settings.iteration.time_zone", f"not an IANA time zone: {it.time_zone[:64]!r}")
+    for name in (
+        "contribution_submitted",
+        "contribution_accepted",
+        "contributed_card_used",
+        "contributed_card_praised",
+    ):
+        if not 0 <= getattr(value.points, name) <= 1000:
+            v.add(f"settings.points.{name}", "0-1000 points")
+    if not 0 <= value.points.monthly_use_points_cap_per_card <= 100_000:
+        v.add("settings.points.monthly_use_points_cap_per_card", "0-100000 (0 = no cap)")
 
 
 async def update(

@@ -280,6 +280,16 @@ async def test_exclusions_dry_runs_and_bad_months(knowledge: Knowledge) -> None:
         pb.ApplyIterationReportRequest(report_id=dry.report_id),
     )
     assert events(await outbox_rows(k.db), "knowledge.MonthlyIterationCompleted") == []
+    # The policy is checked: a zone must exist, counts and points stay in range.
+    for path, policy in (
+        ("iteration.time_zone", settings_pb2.IterationPolicy(time_zone="Mars/Olympus")),
+        ("iteration.return_to_review_count", settings_pb2.IterationPolicy(return_to_review_count=-1)),
+    ):
+        req = pb.UpdateKnowledgeSettingsRequest(
+            settings=settings_pb2.KnowledgeSettings(iteration=policy), update_mask=FieldMask(paths=[path])
+        )
+        err = await k.fails(grpc.StatusCode.INVALID_ARGUMENT, "UpdateKnowledgeSettings", req)
+        assert path in (err.details() or "")
     now = datetime.now(UTC).astimezone(SHANGHAI)
     for y, m in ((now.year, now.month), (year, 13)):
         await k.fails(
