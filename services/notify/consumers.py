@@ -30,14 +30,13 @@ from kit.events.streams import producer_streams
 from kit.runtime import ConsumerSpec, Runtime
 from salesops.common.v1 import types_pb2
 from salesops.integration.v1 import events_pb2 as integration_events
-from salesops.integration.v1 import sync_pb2 as integration_sync
 from salesops.knowledge.v1 import contribution_pb2 as knowledge_contribution
 from salesops.knowledge.v1 import events_pb2 as knowledge_events
 from salesops.leads.v1 import events_pb2 as leads_events
 from salesops.notify.v1 import notification_pb2, notify_service_pb2
 from salesops.pipeline.v1 import approval_pb2, process_health_pb2, reconciliation_pb2
 from salesops.pipeline.v1 import events_pb2 as pipeline_events
-from services.notify import cancelling, insight_notices, live, sending
+from services.notify import cancelling, insight_notices, live, sending, sync_lag_notices
 from services.notify.presenters import INBOX_ITEM
 from services.notify.repositories import on_session
 
@@ -315,7 +314,7 @@ def translate(envelope: EventEnvelope) -> list[notification_pb2.Notification]:
     if kind == "pipeline.ReconciliationIssueRaised":
         return [_reconciliation(unpack_payload(envelope, pipeline_events.ReconciliationIssueRaised))]
     if kind == "integration.SyncLagDetected":
-        return [_sync_lag(unpack_payload(envelope, integration_events.SyncLagDetected))]
+        return [sync_lag_notices.sync_lag(unpack_payload(envelope, integration_events.SyncLagDetected))]
     if kind == "integration.WebhookDeliveryFailed":
         return [_webhook_failed(unpack_payload(envelope, integration_events.WebhookDeliveryFailed))]
     if kind == "integration.KeywordDigestGenerated":
@@ -389,23 +388,6 @@ def _reconciliation(e: pipeline_events.ReconciliationIssueRaised) -> notificatio
         {"title": f"{deal}: {label}", "message": " ".join(parts)},
         types_pb2.ResourceRef(service="pipeline", kind="reconciliation_issue", id=e.issue_id),
         f"reconciliation:{e.issue_id}",
-    )
-
-
-def _sync_lag(e: integration_events.SyncLagDetected) -> notification_pb2.Notification:
-    """Asks the users named (else the job owner) to explain the lag with ExplainSyncLag."""
-    kind = integration_sync.SyncDataKind.Name(e.data_kind).removeprefix("SYNC_DATA_KIND_").lower()
-    hours = e.lag.seconds // 3600
-    message = (
-        f"{kind} from connector {e.connector_id} are {hours} h behind (threshold "
-        f"{e.threshold.seconds // 3600} h). Please explain the delay (ExplainSyncLag, alert {e.alert_id})."
-    )
-    return _notification(
-        N.NOTIFICATION_CATEGORY_SYNC_LAG,
-        list(e.requested_user_ids) or [e.owner_user_id],
-        {"title": f"{e.connector_id} / {kind}: {hours} h behind", "message": message},
-        types_pb2.ResourceRef(service="integration", kind="sync_lag_alert", id=e.alert_id),
-        f"sync_lag:{e.alert_id}",
     )
 
 
