@@ -19,8 +19,9 @@ SPEC = ServiceSpec(
         *sync_wiring.activities(rt),
         *insight_wiring.activities(rt),
     ],
-    # Every service's events fan out to the matching outbound subscriptions.
-    consumers=[*outbound_wiring.CONSUMERS],
+    # Every service's events fan out to the matching outbound subscriptions; insights learn
+    # who owns which lead and deal from leads' and pipeline's.
+    consumers=[*outbound_wiring.CONSUMERS, *insight_wiring.CONSUMERS],
     worker_startup=[
         outbound_wiring.sweep_schedule,
         *sync_wiring.WORKER_STARTUP,

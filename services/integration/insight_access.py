@@ -83,3 +83,10 @@ def check_digest_readable(who: Principal, digest_id: str, org_path: str) -> None
     if not org_path and who.has_role("director"):
         return
     raise NotFound("integration.KeywordDigest", digest_id)
+
+
+def may_submit_for(who: Principal, owner_user_id: str, org_path: str) -> bool:
+    """A rep for their own lead or deal; a manager for their team's; admins and services for any."""
+    if who.is_admin or who.is_service or owner_user_id == who.user_id:
+        return True
+    return who.has_role(*MANAGERS) and bool(org_path) and who.org_contains(org_path)

@@ -17,12 +17,13 @@ from datetime import datetime, timedelta
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from kit.auth import Principal
-from kit.errors import AlreadyExists, FieldViolation, InvalidArgument
+from kit.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from kit.resources import UnitOfWork, merge_update, sanitize_create
 from salesops.integration.v1 import events_pb2 as ev
 from salesops.integration.v1 import insights_pb2 as i
 from services.integration.domain import keywords as kw
-from services.integration.repositories.insights import Conversations, InsightKeywords
+from services.integration.insight_access import may_submit_for
+from services.integration.repositories.insights import Conversations, InsightKeywords, Subjects
 from services.integration.store_insights import ConversationRow, InsightKeywordRow
 
 TRANSCRIPT_RETENTION = timedelta(days=90)  # IntegrationSettings.transcript_retention default
@@ -247,6 +248,14 @@ async def submit_conversation(
         imported = await repo.by_external(msg.source_connector_id, msg.external_id)
         if imported is not None:
             return imported  # a re-import of the same archive record is ignored
+    which = msg.WhichOneof("subject")
+    lead_id = msg.lead_id if which == "lead_id" else ""
+    deal_id = msg.deal_id if which == "deal_id" else ""
+    kind, subject_id = ("lead", lead_id) if lead_id else ("deal", deal_id)
+    owner = await Subjects(uow).find(kind, subject_id)
+    # Known from leads' / pipeline's events; one not seen yet (events lag by seconds) is let through.
+    if owner is not None and not may_submit_for(who, owner.owner_user_id, owner.org_path):
+        raise NotFound("leads.Lead" if lead_id else "pipeline.Deal", subject_id)
     trackers = [tracker(r) for r in await InsightKeywords(uow).enabled()]
     matcher = kw.Matcher(trackers)
     turns = turns_of(msg)
@@ -257,9 +266,6 @@ async def submit_conversation(
     transcript = i.Conversation(stored_segments=list(msg.segments))
     if msg.text:
         transcript.stored_segments.add(speaker=i.SPEAKER_UNSPECIFIED, text=msg.text)
-    which = msg.WhichOneof("subject")
-    lead_id = msg.lead_id if which == "lead_id" else ""
-    deal_id = msg.deal_id if which == "deal_id" else ""
     row = ConversationRow(
         conversation_id=msg.conversation_id,
         lead_id=lead_id,

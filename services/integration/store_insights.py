@@ -124,3 +124,16 @@ class KeywordDigestRow(TenantScoped, Base):
     org_path: Mapped[str] = mapped_column(String(256), default="")
     generated_at: Mapped[datetime] = mapped_column(TS)
     body: Mapped[bytes] = mapped_column(LargeBinary)  # the KeywordDigest proto
+
+
+class InsightSubjectRow(TenantScoped, Base):
+    """Who owns a lead or deal, as leads' and pipeline's events say: reps submit for their own."""
+
+    __tablename__ = "insight_subjects"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "kind", "subject_id"),)
+
+    kind: Mapped[str] = mapped_column(String(8))  # "lead" or "deal"
+    subject_id: Mapped[str] = mapped_column(String(64))
+    owner_user_id: Mapped[str] = mapped_column(String(128), default="")
+    org_path: Mapped[str] = mapped_column(String(256), default="")
+    updated_at: Mapped[datetime] = mapped_column(TS)

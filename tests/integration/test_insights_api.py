@@ -215,3 +215,54 @@ async def test_the_default_dictionary_seeds_idempotently_and_matches(integration
     said = conversation("conv-d", "D-5", (i.SPEAKER_CUSTOMER, "Too expensive, 下个季度再说，领导没批"))
     found = (await integration.call("SubmitConversation", said, "rep-a1")).conversation
     assert sorted(k.term for k in found.keywords) == sorted(["太贵", "下个季度", "领导还没批"])
+
+
+async def test_reps_submit_for_their_own_leads_and_deals_managers_for_their_team(
+    integration: Integration,
+) -> None:
+    from kit.events import new_envelope
+    from salesops.leads.v1 import events_pb2 as leads_events
+    from salesops.pipeline.v1 import events_pb2 as pipeline_events
+    from services.integration.insight_consumer import CONSUMER, record_owner
+
+    assert set(CONSUMER.types or ()) >= {"pipeline.DealCreated", "leads.LeadAssigned"}
+    owned = [
+        new_envelope(
+            "pipeline.DealCreated",
+            "demo",
+            pipeline_events.DealCreated(
+                deal=pipeline_events.DealContext(
+                    deal_id="D-1", owner_user_id="rep-a1", org_path="east/team-a"
+                )
+            ),
+            source="pipeline",
+        ),
+        new_envelope(
+            "leads.LeadAssigned",
+            "demo",
+            leads_events.LeadAssigned(
+                lead=leads_events.LeadContext(lead_id="L-1", owner_user_id="rep-a2", team_path="east/team-a")
+            ),
+            source="leads",
+        ),
+    ]
+    async with integration.db.session("demo") as session:  # what the consumer group applies, once each
+        for envelope in owned:
+            await record_owner(envelope, session)
+        await session.commit()
+    await integration.call("SubmitConversation", conversation("c-own"), "rep-a1")
+    assert (
+        await code_of(integration, "SubmitConversation", conversation("c-not-mine"), "rep-a2")
+        == grpc.StatusCode.NOT_FOUND
+    )
+    assert (
+        await code_of(integration, "SubmitConversation", conversation("c-other-team"), "sup-b")
+        == grpc.StatusCode.NOT_FOUND
+    )
+    await integration.call("SubmitConversation", conversation("c-team"), "sup-a")
+    lead = conversation("c-lead")
+    lead.conversation.lead_id = "L-1"
+    assert await code_of(integration, "SubmitConversation", lead, "rep-a1") == grpc.StatusCode.NOT_FOUND
+    await integration.call("SubmitConversation", lead, "rep-a2")
+    # A deal no event has named yet (events lag by seconds) is not refused.
+    await integration.call("SubmitConversation", conversation("c-new", "D-new"), "rep-a2")

@@ -14,6 +14,7 @@ from services.integration.store_insights import (
     ConversationHitRow,
     ConversationRow,
     InsightKeywordRow,
+    InsightSubjectRow,
     KeywordDigestRow,
 )
 
@@ -218,6 +219,23 @@ class KeywordDigests(Repository[KeywordDigestRow]):
         return await self.list(
             where, order, page, query=query_key("digests", org_path, since_week, org_paths)
         )
+
+
+class Subjects(Repository[InsightSubjectRow]):
+    model, resource, key = InsightSubjectRow, "integration.InsightSubject", ("kind", "subject_id")
+
+    async def record(self, kind: str, subject_id: str, owner: str, org_path: str, at: datetime) -> None:
+        """Upsert the owner (events of one subject arrive in order on its producer's stream)."""
+        row = await self.find(kind, subject_id)
+        if row is None:
+            await self.add(
+                InsightSubjectRow(
+                    kind=kind, subject_id=subject_id, owner_user_id=owner, org_path=org_path, updated_at=at
+                )
+            )
+            return
+        row.owner_user_id, row.org_path, row.updated_at = owner, org_path, at
+        await self.session.flush()
 
 
 async def tenants_with_conversations(db: Database) -> list[str]:

@@ -117,7 +117,26 @@ def upgrade() -> None:
     with op.batch_alter_table("keyword_digests", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_keyword_digests_tenant_id"), ["tenant_id"], unique=False)
 
+    op.create_table(
+        "insight_subjects",
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("subject_id", sa.String(length=64), nullable=False),
+        sa.Column("owner_user_id", sa.String(length=128), nullable=False),
+        sa.Column("org_path", sa.String(length=256), nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+        sa.Column("tenant_id", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id", "kind", "subject_id", name=op.f("pk_insight_subjects")),
+    )
+    with op.batch_alter_table("insight_subjects", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_insight_subjects_tenant_id"), ["tenant_id"], unique=False)
+
 
 def downgrade() -> None:
-    for table in ("keyword_digests", "conversation_hits", "conversations", "insight_keywords"):
+    for table in (
+        "insight_subjects",
+        "keyword_digests",
+        "conversation_hits",
+        "conversations",
+        "insight_keywords",
+    ):
         op.drop_table(table)
