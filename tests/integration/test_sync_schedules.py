@@ -69,6 +69,18 @@ async def _paused(client: Any, job: str) -> bool:
     return bool(described.schedule.state.paused)
 
 
+async def _finished(integration: Integration, trigger: int) -> s.SyncRun:
+    """The job's run of this trigger once it ended (polled, generous limit)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        runs = (await integration.call("ListSyncRuns", pb.ListSyncRunsRequest(sync_job_id="job-ship"))).runs
+        done = [r for r in runs if r.trigger == trigger and r.state != s.SYNC_RUN_STATE_RUNNING]
+        if done:
+            return done[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError("no finished run")
+
+
 async def test_a_job_schedule_follows_pause_and_connector_and_runs_on_demand(stack: Any) -> None:
     integration, client, _erp = stack
     job = s.SyncJob(
@@ -84,6 +96,11 @@ async def test_a_job_schedule_follows_pause_and_connector_and_runs_on_demand(sta
     assert not await _paused(client, "job-ship")
     got = (await integration.call("GetSyncJob", pb.GetSyncJobRequest(sync_job_id="job-ship"))).sync_job
     assert got.HasField("next_run_time")
+    # The schedule's own action (fired now rather than in an hour) runs the job.
+    await client.get_schedule_handle(schedule_id("demo", "job-ship")).trigger()
+    scheduled = await _finished(integration, s.SYNC_TRIGGER_SCHEDULE)
+    assert scheduled.state == s.SYNC_RUN_STATE_SUCCEEDED and scheduled.records_fetched == 5
+    got = (await integration.call("GetSyncJob", pb.GetSyncJobRequest(sync_job_id="job-ship"))).sync_job
 
     paused = s.SyncJob(sync_job_id="job-ship", paused=True, etag=got.etag)
     await integration.call(
@@ -102,11 +119,13 @@ async def test_a_job_schedule_follows_pause_and_connector_and_runs_on_demand(sta
         await asyncio.sleep(0.1)
         run = (await integration.call("GetSyncRun", pb.GetSyncRunRequest(run_id=started.run_id))).run
     assert run.state == s.SYNC_RUN_STATE_SUCCEEDED, run
-    assert run.records_fetched == 5 and run.events_emitted == 5 and run.source_exhausted
+    # Incremental: the schedule's run took the five shipments, this one finds nothing new.
+    assert run.records_fetched == 0 and run.source_exhausted
     listed = await integration.call("ListSyncRuns", pb.ListSyncRunsRequest(sync_job_id="job-ship"))
-    assert [r.run_id for r in listed.runs] == [run.run_id]
+    assert [r.run_id for r in listed.runs] == [run.run_id, scheduled.run_id]  # newest first
+    assert scheduled.events_emitted == 5
     got = (await integration.call("GetSyncJob", pb.GetSyncJobRequest(sync_job_id="job-ship"))).sync_job
-    assert got.status == s.SYNC_JOB_STATUS_CAUGHT_UP and got.cursor.endswith("|SHP-0005")
+    assert got.status == s.SYNC_JOB_STATUS_IDLE and got.cursor.endswith("|SHP-0005")
 
     await integration.call("DeleteSyncJob", pb.DeleteSyncJobRequest(sync_job_id="job-ship"))
     with pytest.raises(RPCError):
