@@ -73,7 +73,9 @@ async def _finished(integration: Integration, trigger: int) -> s.SyncRun:
     """The job's run of this trigger once it ended (polled, generous limit)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        runs = (await integration.call("ListSyncRuns", pb.ListSyncRunsRequest(sync_job_id="job-ship"))).runs
+        runs: list[s.SyncRun] = list(
+            (await integration.call("ListSyncRuns", pb.ListSyncRunsRequest(sync_job_id="job-ship"))).runs
+        )
         done = [r for r in runs if r.trigger == trigger and r.state != s.SYNC_RUN_STATE_RUNNING]
         if done:
             return done[0]
