@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -201,3 +202,16 @@ async def test_reps_see_their_own_supervisors_their_team_other_tenants_nothing(k
     assert (await duties(k, "rep-a1")).total_size == 1
     acme = await k.call("ListFeedbackDuties", pb.ListFeedbackDutiesRequest(), user="rep-a1", tenant="acme")
     assert list(acme.duties) == []
+
+
+async def test_concurrent_first_uses_open_one_duty(knowledge: Knowledge) -> None:
+    k = knowledge
+    await publish(k, card("C1"))
+    results = await asyncio.gather(*(record(k, f"P{i}", deal="DX") for i in range(4)))
+    assert sum(not r.deduplicated for r in results) == 1  # one opened the duty, the others attached
+    [duty] = (await duties(k, "rep-a1")).duties
+    listed = await k.call(
+        "ListCardUses", pb.ListCardUsesRequest(filter=pb.CardUseFilter(deal_id="DX")), user="rep-a1"
+    )
+    assert len(listed.uses) == 4
+    assert {u.feedback_due_time.ToDatetime() for u in listed.uses} == {duty.due_time.ToDatetime()}
