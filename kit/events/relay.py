@@ -223,9 +223,10 @@ class OutboxRelay:
     async def publish_once(self) -> int:
         """Publish one batch; returns how many events were sent."""
         if self.db.is_sqlite:
-            async with self.db.system_session() as session:
+            # A WAL reader: the select takes no turn of the one writer (each commit wakes the
+            # relay, so a writer's turn here would queue behind, and ahead of, every RPC's write).
+            async with self.db.system_session(read_only=True) as session:
                 rows = (await session.execute(self._select())).all()
-                await session.commit()
             if not rows:
                 return 0
             ids = await self._publish(rows)
