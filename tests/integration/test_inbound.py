@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 import pytest
@@ -41,7 +42,8 @@ async def send(
 ) -> pb.IngestWebhookResponse:
     """As the gateway's receiver forwards it: no bearer token (a public method), the path's tenant."""
     req.tenant = tenant
-    answer: pb.IngestWebhookResponse = await integration.stub.IngestWebhook(req, timeout=30)
+    stub: Any = integration.stub  # typed for the sync API
+    answer: pb.IngestWebhookResponse = await stub.IngestWebhook(req, timeout=30)
     return answer
 
 
