@@ -71,8 +71,12 @@ class Receiver:
 @contextlib.asynccontextmanager
 async def receiver(default: int = 204) -> AsyncIterator[Receiver]:
     r = Receiver(port=free_port(), default=default)
-    app = Starlette(routes=[Route("/hook", r.hook, methods=["POST"]), Route("/moved", r.moved, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=r.port, log_level="warning", lifespan="off"))
+    app = Starlette(
+        routes=[Route("/hook", r.hook, methods=["POST"]), Route("/moved", r.moved, methods=["POST"])]
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=r.port, log_level="warning", lifespan="off")
+    )
     task = asyncio.create_task(server.serve())
     for _ in range(400):
         if server.started:
