@@ -335,3 +335,27 @@ async def test_points_once_per_source_with_the_cap_leaderboard_and_adjustments(k
     assert (
         await k.call("GetContributorLeaderboard", pb.GetContributorLeaderboardRequest(), tenant="acme")
     ).entries == []
+
+
+async def test_demo_cases_seed_idempotently(knowledge: Knowledge) -> None:
+    from services.knowledge import seed
+    from services.knowledge.seed_cards import CARDS
+    from services.knowledge.seed_contributions import seed_contributions
+    from tests.knowledge.conftest import token
+
+    def md(user: str) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {token(user)}"),)
+
+    k = knowledge
+    for demo in CARDS:
+        await seed.seed_card(k.stub, md, demo)
+    for _ in range(2):
+        await seed_contributions(k.stub, md)
+    listed = (await k.call("ListContributions", pb.ListContributionsRequest())).contributions
+    assert [(x.contribution_id, x.status) for x in listed] == [
+        ("demo-case-01", ST.CONTRIBUTION_STATUS_ACCEPTED),
+        ("demo-case-02", ST.CONTRIBUTION_STATUS_SUBMITTED),
+        ("demo-case-03", ST.CONTRIBUTION_STATUS_REJECTED),
+    ]
+    board = (await k.call("GetContributorLeaderboard", pb.GetContributorLeaderboardRequest())).entries
+    assert [(e.user_id, e.points) for e in board] == [("rep-a1", 11), ("rep-a2", 1), ("rep-b1", 1)]
