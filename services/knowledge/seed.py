@@ -16,6 +16,7 @@ from salesops.knowledge.v1 import knowledge_service_pb2 as pb
 from salesops.knowledge.v1 import knowledge_service_pb2_grpc
 from salesops.knowledge.v1.sop_card_pb2 import CardStatus
 from services.knowledge.seed_cards import CARDS, DemoCard
+from services.knowledge.seed_contributions import seed_contributions
 
 Metadata = Callable[[str], tuple[tuple[str, str], ...]]
 TIMEOUT = 30
@@ -60,6 +61,8 @@ async def seed(clients: SeedClients) -> None:
         )
         for demo in CARDS:
             await seed_card(stub, clients.metadata, demo)
+        # Field cases: one accepted into a LIGHT card (points, leaderboard), one queued, one rejected.
+        await seed_contributions(stub, clients.metadata)
 
 
 async def demo_seed(clients: SeedClients) -> None:
