@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -212,8 +213,9 @@ async def test_five_days_of_failure_suspend_the_subscription(
 
 
 async def test_an_event_on_a_stream_reaches_the_partner_signed(
-    world: tuple[Stack, WorkflowEnvironment], redis_url: str
+    world: tuple[Stack, WorkflowEnvironment], redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     s, env = world
     stream = f"salesops:test-outbound-{uuid.uuid4().hex[:8]}"
     redis = Redis.from_url(redis_url)
@@ -252,6 +254,9 @@ async def test_an_event_on_a_stream_reaches_the_partner_signed(
     assert verify_standard(
         seen.headers, seen.body, secret=secret, public_key_text="", now=datetime.now(UTC)
     ).ok
+    secret_bytes = secret.removeprefix("whsec_")
+    for text in (secret_bytes, *(sig.split(",", 1)[1] for sig in seen.headers["webhook-signature"].split())):
+        assert text not in caplog.text  # neither the secret nor a signature is ever logged
     doc = json.loads(seen.body)
     assert doc["id"] == envelope.id and doc["payload"]["@type"].endswith("salesops.pipeline.v1.DealWon")
     assert doc["payload"]["contractNumber"] == "d-42" and "traceparent" not in doc
