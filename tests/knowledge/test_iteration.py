@@ -352,8 +352,26 @@ async def test_the_schedule_workflow_runs_last_month_and_applies_by_setting(
                     id=f"m-{uuid.uuid4().hex}",
                     task_queue=queue,
                 )
+            # A fixed clock: the next 1st at 00:30 in Shanghai, still the month's last day in UTC.
+            # The month evaluated is the tenant's previous one (this month), not UTC's.
+            local = (await env.get_current_time()).astimezone(SHANGHAI)
+            this_month = (local.year, local.month)
+            nxt = datetime(local.year + local.month // 12, local.month % 12 + 1, 1, 0, 30, tzinfo=SHANGHAI)
+            assert nxt.astimezone(UTC).month == local.month
+            await env.sleep(nxt - await env.get_current_time())
+            with env.auto_time_skipping_disabled():
+                third: RunResult = await env.client.execute_workflow(
+                    MonthlyIterationWorkflow.run,
+                    MonthlyInput("demo"),
+                    id=f"m-{uuid.uuid4().hex}",
+                    task_queue=queue,
+                )
         assert first.report_id == second.report_id and first.state == it.ITERATION_REPORT_STATE_APPLIED
-        year, month, _ = last_month(await env.get_current_time())
+        later = (
+            await k.call("GetIterationReport", pb.GetIterationReportRequest(report_id=third.report_id))
+        ).report
+        assert (later.month.year, later.month.month) == this_month and third.report_id != first.report_id
+        year, month, _ = last_month(local)
         report = (
             await k.call("GetIterationReport", pb.GetIterationReportRequest(report_id=first.report_id))
         ).report
@@ -365,7 +383,10 @@ async def test_the_schedule_workflow_runs_last_month_and_applies_by_setting(
             and bad.status_changed_by_user_id == "system:knowledge"
         )
         completed = events(await outbox_rows(k.db), "knowledge.MonthlyIterationCompleted")
-        assert [e.state for e in completed] == [it.ITERATION_REPORT_STATE_APPLIED]
+        assert [(e.report_id, e.state) for e in completed] == [
+            (first.report_id, it.ITERATION_REPORT_STATE_APPLIED),
+            (third.report_id, it.ITERATION_REPORT_STATE_APPLIED),
+        ]
 
 
 async def test_a_schedule_per_tenant_on_its_day_time_and_zone(temporal_dev: Any, sqlite_url: str) -> None:
