@@ -17,6 +17,7 @@ from salesops.knowledge.v1 import knowledge_service_pb2_grpc
 from salesops.knowledge.v1.sop_card_pb2 import CardStatus
 from services.knowledge.seed_cards import CARDS, DemoCard
 from services.knowledge.seed_contributions import seed_contributions
+from services.knowledge.seed_uses import seed_uses
 
 Metadata = Callable[[str], tuple[tuple[str, str], ...]]
 TIMEOUT = 30
@@ -61,6 +62,8 @@ async def seed(clients: SeedClients) -> None:
         )
         for demo in CARDS:
             await seed_card(stub, clients.metadata, demo)
+        # Uses and feedback in every duty state (rated, late, pending, overdue).
+        await seed_uses(stub, clients.metadata)
         # Field cases: one accepted into a LIGHT card (points, leaderboard), one queued, one rejected.
         await seed_contributions(stub, clients.metadata)
 
