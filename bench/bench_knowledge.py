@@ -126,6 +126,146 @@ EN = [
     "loyalty",
     "supply",
 ]
+EN_MORE = [
+    "account",
+    "action",
+    "agenda",
+    "agreement",
+    "analysis",
+    "answer",
+    "area",
+    "asset",
+    "audit",
+    "balance",
+    "benefit",
+    "board",
+    "brand",
+    "call",
+    "campaign",
+    "capacity",
+    "cash",
+    "chain",
+    "change",
+    "chart",
+    "claim",
+    "client",
+    "close",
+    "code",
+    "commitment",
+    "company",
+    "condition",
+    "context",
+    "control",
+    "credit",
+    "data",
+    "date",
+    "deadline",
+    "deal",
+    "detail",
+    "discussion",
+    "document",
+    "draft",
+    "effort",
+    "email",
+    "estimate",
+    "event",
+    "evidence",
+    "example",
+    "feature",
+    "feedback",
+    "figure",
+    "file",
+    "finance",
+    "focus",
+    "forecast",
+    "goal",
+    "growth",
+    "impact",
+    "issue",
+    "item",
+    "job",
+    "lead",
+    "level",
+    "license",
+    "list",
+    "market",
+    "meeting",
+    "message",
+    "method",
+    "metric",
+    "model",
+    "month",
+    "need",
+    "note",
+    "offer",
+    "office",
+    "option",
+    "order",
+    "owner",
+    "partner",
+    "plan",
+    "point",
+    "policy",
+    "portal",
+    "process",
+    "product",
+    "profit",
+    "program",
+    "project",
+    "proposal",
+    "question",
+    "rate",
+    "reason",
+    "record",
+    "region",
+    "report",
+    "request",
+    "result",
+    "revenue",
+    "review",
+    "role",
+    "rule",
+    "sample",
+    "schedule",
+    "scope",
+    "segment",
+    "signal",
+    "site",
+    "size",
+    "source",
+    "staff",
+    "stage",
+    "standard",
+    "status",
+    "step",
+    "strategy",
+    "study",
+    "summary",
+    "support",
+    "system",
+    "target",
+    "task",
+    "team",
+    "term",
+    "test",
+    "time",
+    "tool",
+    "topic",
+    "trend",
+    "trial",
+    "update",
+    "usage",
+    "user",
+    "value",
+    "vendor",
+    "version",
+    "volume",
+    "week",
+    "window",
+    "work",
+    "workflow",
+    "year",
+]
 QUERIES = (
     "价格",
     "预算异议",
@@ -145,14 +285,47 @@ def _percentile(values: Sequence[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
+_VOCAB: dict[bool, tuple[list[str], list[float]]] = {}
+
+
+def _vocab(zh: bool) -> tuple[list[str], list[float]]:
+    """Words with Zipf-like weights: the sales words above first, then (Chinese) jieba's dictionary
+    by frequency, so common words are in many cards and most words in few, as in real text."""
+    if zh not in _VOCAB:
+        words = list(ZH if zh else EN)
+        if zh:
+            import jieba  # type: ignore[import-untyped]
+
+            with open(jieba.get_dict_file().name, encoding="utf-8") as f:  # type: ignore[attr-defined]
+                rows = [line.split() for line in f]
+            common = sorted(
+                (
+                    r
+                    for r in rows
+                    if len(r) >= 2 and 2 <= len(r[0]) <= 4 and all("\u4e00" <= ch <= "\u9fff" for ch in r[0])
+                ),
+                key=lambda r: -int(r[1]),
+            )
+            words += [r[0] for r in common[:4000] if r[0] not in words]
+        else:
+            words += EN_MORE
+        cum, total = [], 0.0
+        for rank in range(len(words)):
+            total += 1.0 / (rank + 10)
+            cum.append(total)
+        _VOCAB[zh] = (words, cum)
+    return _VOCAB[zh]
+
+
 def _text(rng: random.Random, zh: bool, words: int) -> str:
-    pool = ZH if zh else EN
-    return ("" if zh else " ").join(rng.choice(pool) for _ in range(words))
+    pool, cum = _vocab(zh)
+    return ("" if zh else " ").join(rng.choices(pool, cum_weights=cum, k=words))
 
 
 def _card_rows(n: int, rng: random.Random, index: bool) -> tuple[list[dict[str, Any]], ...]:
     from salesops.knowledge.v1.sop_card_pb2 import CardAction, SopCard
     from services.knowledge.domain.cards import PUBLISHED
+    from services.knowledge.knowledge_settings import SCENARIOS
     from services.knowledge.segmentation import tokens
 
     now = datetime.now(UTC)
@@ -165,7 +338,7 @@ def _card_rows(n: int, rng: random.Random, index: bool) -> tuple[list[dict[str, 
         card = SopCard(
             card_id=card_id,
             title=_text(rng, zh, 4),
-            scenario="price_talks_breakdown",
+            scenario=SCENARIOS[i % len(SCENARIOS)][0],
             summary=_text(rng, zh, 14),
             language_code="zh-CN" if zh else "en",
             must_do_actions=[CardAction(text=_text(rng, zh, 6), example=_text(rng, zh, 6)) for _ in range(3)],
@@ -187,7 +360,10 @@ def _card_rows(n: int, rng: random.Random, index: bool) -> tuple[list[dict[str, 
             facets += [{"tenant_id": TENANT, "card_id": card_id, "facet": facet, "value": v} for v in values]
         if index:
             title = tokens(card.title)
-            labels = list(dict.fromkeys(tokens(" ".join(["price talks breakdown", "价格谈崩", *card.tags]))))
+            key, name_zh, name_en = SCENARIOS[i % len(SCENARIOS)]
+            labels = list(
+                dict.fromkeys(tokens(" ".join([key.replace("_", " "), name_zh, name_en, *card.tags])))
+            )
             body = tokens(card.summary)
             for a in card.must_do_actions:
                 body += tokens(a.text) + tokens(a.example)
@@ -445,24 +621,32 @@ async def run_search(quick: bool) -> dict[str, float]:
             async with tx.read(TENANT) as uow:
                 await search.search_cards(uow, who, SearchSopCardsRequest(query=QUERIES[i % len(QUERIES)]))
 
-        async def bare(i: int) -> None:
+        async def bare_query(i: int, limit: str) -> None:
             match = " OR ".join(f'"{w}"' for w in words[QUERIES[i % len(QUERIES)]])
             async with db.session(TENANT, read_only=True) as session:
                 rows = await session.execute(
-                    text("SELECT rowid FROM sop_card_fts WHERE sop_card_fts MATCH :q LIMIT 20"), {"q": match}
+                    text(f"SELECT rowid FROM sop_card_fts WHERE sop_card_fts MATCH :q{limit}"), {"q": match}
                 )
                 rows.all()
+
+        async def bare(i: int) -> None:  # every match, unranked: what any ranked answer must enumerate
+            await bare_query(i, "")
+
+        async def bare20(i: int) -> None:  # the first 20 matches, as measured by hand before
+            await bare_query(i, " LIMIT 20")
 
         await _timed(len(QUERIES), use_case)
         await _timed(len(QUERIES), bare)
         calls = rounds * len(QUERIES)
         mine, mine_failed = await _timed(calls, use_case)
         base, base_failed = await _timed(calls, bare)
+        first20, _ = await _timed(calls, bare20)
         await db.dispose()
     figures.update(
         cards=cards, calls=calls,
         search_p50_ms=_percentile(mine, 50), search_p99_ms=_percentile(mine, 99),
         bare_p50_ms=_percentile(base, 50), bare_p99_ms=_percentile(base, 99),
+        bare20_p50_ms=_percentile(first20, 50), bare20_p99_ms=_percentile(first20, 99),
         search_failed=mine_failed, bare_failed=base_failed,
     )  # fmt: skip
     return figures
@@ -493,9 +677,10 @@ def search_suite(quick: bool) -> list[Figure]:
     return [
         Figure(
             f"knowledge SearchSopCards p99, {int(f['cards']):,} bilingual cards", f["search_p99_ms"], "ms",
-            baseline=f["bare_p99_ms"], baseline_name="bare FTS5 query of the same words, LIMIT 20",
+            baseline=f["bare_p99_ms"], baseline_name="bare FTS5 MATCH of the same words, every match",
             goal=None, failed=int(f["search_failed"] + f["bare_failed"]),
-            note=f"p50 {f['search_p50_ms']:.1f} ms vs bare {f['bare_p50_ms']:.1f} ms; use case in-process, SQLite",
+            note=f"p50 {f['search_p50_ms']:.1f} ms vs bare {f['bare_p50_ms']:.1f} ms; bare with LIMIT 20: "
+            f"p50 {f['bare20_p50_ms']:.2f} ms, p99 {f['bare20_p99_ms']:.2f} ms; use case in-process, SQLite",
         ),
     ]  # fmt: skip
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 # Words too common to find anything by: dropped from queries (cards keep them).
@@ -47,10 +46,13 @@ class Term:
 
 @dataclass(frozen=True)
 class Doc:
+    """A candidate card's words: lists, or the index's space-joined strings as they are stored
+    (then a word is counted with str.count over the padded string, at C speed, without splitting)."""
+
     card_id: str
-    tokens: Sequence[str]
-    title_tokens: Sequence[str]
-    label_tokens: Sequence[str]
+    tokens: str | Sequence[str]
+    title_tokens: str | Sequence[str]
+    label_tokens: str | Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -83,18 +85,33 @@ def candidate_words(terms: Sequence[Term]) -> list[str]:
     return sorted({w for t in terms for w in t.words()})
 
 
-def _has(alt: Alternative, words: set[str]) -> bool:
+def _counts(tokens: str | Sequence[str], wanted: frozenset[str]) -> dict[str, int]:
+    """How often each wanted word occurs (words absent are left out)."""
+    if isinstance(tokens, str):
+        padded = f" {tokens.replace(' ', '  ')} "  # doubled: a word's neighbour keeps its own space
+        found = {w: padded.count(f" {w} ") for w in wanted}
+        return {w: n for w, n in found.items() if n}
+    out: dict[str, int] = {}
+    for w in tokens:
+        if w in wanted:
+            out[w] = out.get(w, 0) + 1
+    return out
+
+
+def _has(alt: Alternative, words: Mapping[str, int] | set[str]) -> bool:
     return all(w in words for w in alt)
 
 
-def score(doc: Doc, terms: Sequence[Term]) -> Hit | None:
-    all_words = set(doc.tokens)
-    title, labels = set(doc.title_tokens), set(doc.label_tokens)
-    counts = Counter(doc.tokens)
+def score(doc: Doc, terms: Sequence[Term], wanted: frozenset[str] | None = None) -> Hit | None:
+    wanted = wanted if wanted is not None else frozenset(w for t in terms for w in t.words())
+    counts = _counts(doc.tokens, wanted)
+    if not counts:
+        return None
+    title, labels = _counts(doc.title_tokens, wanted), _counts(doc.label_tokens, wanted)
     total = 0.0
     matched: list[Alternative] = []
     for term in terms:
-        found = [alt for alt in term.alternatives if _has(alt, all_words)]
+        found = [alt for alt in term.alternatives if _has(alt, counts)]
         if not found:
             continue
         if any(_has(alt, title) for alt in found):
@@ -112,7 +129,8 @@ def score(doc: Doc, terms: Sequence[Term]) -> Hit | None:
 
 
 def rank(docs: Sequence[Doc], terms: Sequence[Term]) -> list[Hit]:
-    hits = [h for h in (score(d, terms) for d in docs) if h is not None]
+    wanted = frozenset(w for t in terms for w in t.words())
+    hits = [h for h in (score(d, terms, wanted) for d in docs) if h is not None]
     return sorted(hits, key=lambda h: (-h.score, h.card_id))
 
 

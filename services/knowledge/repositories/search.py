@@ -82,4 +82,4 @@ class SearchIndex:
             .limit(MAX_CANDIDATES)
         )
         rows = await self.session.execute(stmt)
-        return [Doc(c, t.split(), tt.split(), lt.split()) for c, t, tt, lt in rows]
+        return [Doc(c, t, tt, lt) for c, t, tt, lt in rows]  # counted unsplit (domain/search.py)
