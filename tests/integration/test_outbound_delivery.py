@@ -260,3 +260,36 @@ async def test_an_event_on_a_stream_reaches_the_partner_signed(
     doc = json.loads(seen.body)
     assert doc["id"] == envelope.id and doc["payload"]["@type"].endswith("salesops.pipeline.v1.DealWon")
     assert doc["payload"]["contractNumber"] == "d-42" and "traceparent" not in doc
+
+
+async def test_rows_temporal_missed_are_started_by_the_sweep(
+    world: tuple[Stack, WorkflowEnvironment],
+) -> None:
+    s, env = world
+    async with receiver() as r:
+        await subscribe(s, r)
+        [delivery_id] = await fan(s)  # as if Temporal had been away: no workflow started
+        assert await deliveries.sweep(s.db, env.client, s.queue, datetime.now(UTC)) == 0  # not 30 s old yet
+        later = datetime.now(UTC) + timedelta(minutes=1)
+        assert await deliveries.sweep(s.db, env.client, s.queue, later) == 1
+        await finished(env, env.client.get_workflow_handle(workflow_id("demo", delivery_id)), step=60)
+        assert await deliveries.sweep(s.db, env.client, s.queue, later) == 0  # claimed by its attempt
+    d, attempts = await rows(s.db, delivery_id)
+    assert d.state == wh.DELIVERY_STATE_SUCCEEDED and d.claimed and len(attempts) == 1 and len(r.seen) == 1
+
+
+async def test_disabling_cancels_open_deliveries_without_a_call(
+    world: tuple[Stack, WorkflowEnvironment],
+) -> None:
+    s, env = world
+    async with receiver() as r:
+        await subscribe(s, r)
+        [delivery_id] = await fan(s)
+        await s.call(
+            "DisableWebhookSubscription",
+            pb.DisableWebhookSubscriptionRequest(subscription_id="sub-1", reason="x"),
+        )
+        assert await fan(s) == []  # a disabled subscription receives nothing
+        assert await deliveries.start(env.client, s.queue, "demo", delivery_id)
+        state = await finished(env, env.client.get_workflow_handle(workflow_id("demo", delivery_id)), step=60)
+    assert state == "DELIVERY_STATE_CANCELLED" and r.seen == []
