@@ -242,7 +242,7 @@ async def revoke_key(
         reason=row.revoke_reason,
     )
     revoked.revoke_time.FromDatetime(at)
-    await uow.emit("integration.partner_key.revoked", revoked, subject=key_id)
+    await uow.emit("integration.PartnerKeyRevoked", revoked, subject=key_id)
     return row
 
 

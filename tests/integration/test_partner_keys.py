@@ -278,7 +278,7 @@ async def test_revocation_refuses_live_tokens_within_seconds_everywhere(world: W
     assert again.partner_key.revoke_reason == "contract ended"  # revoking twice changes nothing
     async with world.db.engine.connect() as conn:
         types = (await conn.execute(select(outbox.c.type))).scalars().all()
-    assert types.count("integration.partner_key.revoked") == 1
+    assert types.count("integration.PartnerKeyRevoked") == 1
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await world.admin("RotatePartnerKey", pb.RotatePartnerKeyRequest(key_id=key.key_id))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
