@@ -30,13 +30,12 @@ from kit.events.streams import producer_streams
 from kit.runtime import ConsumerSpec, Runtime
 from salesops.common.v1 import types_pb2
 from salesops.integration.v1 import events_pb2 as integration_events
-from salesops.knowledge.v1 import contribution_pb2 as knowledge_contribution
 from salesops.knowledge.v1 import events_pb2 as knowledge_events
 from salesops.leads.v1 import events_pb2 as leads_events
 from salesops.notify.v1 import notification_pb2, notify_service_pb2
 from salesops.pipeline.v1 import approval_pb2, process_health_pb2, reconciliation_pb2
 from salesops.pipeline.v1 import events_pb2 as pipeline_events
-from services.notify import cancelling, insight_notices, live, sending, sync_lag_notices
+from services.notify import cancelling, insight_notices, knowledge_notices, live, sending, sync_lag_notices
 from services.notify.presenters import INBOX_ITEM
 from services.notify.repositories import on_session
 
@@ -62,9 +61,7 @@ TYPES = (
     "integration.SyncRecovered",
     "integration.WebhookDeliveryFailed",
     "integration.KeywordDigestGenerated",
-    "knowledge.ContributionReviewed",
-    "knowledge.CardRetired",
-    "knowledge.CardReturnedToReview",
+    *knowledge_notices.TYPES,
 )
 
 
@@ -320,10 +317,17 @@ def translate(envelope: EventEnvelope) -> list[notification_pb2.Notification]:
     if kind == "integration.KeywordDigestGenerated":
         digest = unpack_payload(envelope, integration_events.KeywordDigestGenerated)
         return [insight_notices.keyword_digest(digest)]
-    if kind == "knowledge.ContributionReviewed":
-        return [_contribution_reviewed(unpack_payload(envelope, knowledge_events.ContributionReviewed))]
-    if kind in ("knowledge.CardRetired", "knowledge.CardReturnedToReview"):
-        return _card_moved(envelope)
+    if kind in knowledge_notices.TYPES:
+        return [
+            _notification(
+                N.NOTIFICATION_CATEGORY_SYSTEM,
+                [x.user_id],
+                {"title": x.title, "message": x.message},
+                x.subject,
+                x.dedupe,
+            )
+            for x in knowledge_notices.notices(envelope)
+        ]
     return []
 
 
@@ -415,61 +419,6 @@ def _webhook_failed(e: integration_events.WebhookDeliveryFailed) -> notification
         types_pb2.ResourceRef(service="integration", kind="webhook_subscription", id=e.subscription_id),
         dedupe,
     )
-
-
-def _contribution_reviewed(e: knowledge_events.ContributionReviewed) -> notification_pb2.Notification:
-    """Tells a rep their field case was accepted (with the card and points) or rejected."""
-    if e.outcome == knowledge_contribution.CONTRIBUTION_STATUS_ACCEPTED:
-        title = f"Your case was accepted: {e.title}"
-        message = f"It is published as SOP card {e.published_card_id}; +{e.points_awarded} points."
-    else:
-        reason = knowledge_contribution.ContributionRejectionReason.Name(e.rejection_reason)
-        title = f"Your case was not accepted: {e.title}"
-        message = f"Reason: {reason.removeprefix('CONTRIBUTION_REJECTION_REASON_').lower()}; see the reviewer's comment."
-    return _notification(
-        N.NOTIFICATION_CATEGORY_SYSTEM,
-        [e.contributor_user_id],
-        {"title": title, "message": message},
-        types_pb2.ResourceRef(service="knowledge", kind="contribution", id=e.contribution_id),
-        f"contribution_reviewed:{e.contribution_id}",
-    )
-
-
-def _card_moved(envelope: EventEnvelope) -> list[notification_pb2.Notification]:
-    """Tells a card's author it was retired or sent back to review (by the monthly iteration or an admin)."""
-    if envelope.type == "knowledge.CardRetired":
-        r = unpack_payload(envelope, knowledge_events.CardRetired)
-        card_id, version, title, author, by, why = (
-            r.card_id,
-            r.version,
-            r.title,
-            r.author_user_id,
-            r.retired_by,
-            r.reason,
-        )
-        headline, key = f"SOP card retired: {title}", "card_retired"
-    else:
-        b = unpack_payload(envelope, knowledge_events.CardReturnedToReview)
-        card_id, version, title, author, by, why = (
-            b.card_id,
-            b.version,
-            b.title,
-            b.author_user_id,
-            b.returned_by,
-            b.reason,
-        )
-        headline, key = f"SOP card back in review: {title}", "card_returned"
-    if not author or author == by:
-        return []
-    return [
-        _notification(
-            N.NOTIFICATION_CATEGORY_SYSTEM,
-            [author],
-            {"title": headline, "message": why},
-            types_pb2.ResourceRef(service="knowledge", kind="card", id=card_id),
-            f"{key}:{card_id}:{version}",
-        )
-    ]
 
 
 class EventNotifier:

@@ -28,7 +28,10 @@ def test_contribution_reviewed_and_cards_moved_by_the_iteration_reach_the_right_
     assert out.category == n.NOTIFICATION_CATEGORY_SYSTEM and [r.user_id for r in out.recipients] == [
         "rep-a1"
     ]
-    assert "+10 points" in str(out.template.variables["message"]) and out.dedupe_key == "contribution_reviewed:K1"
+    assert (
+        "+10 points" in str(out.template.variables["message"])
+        and out.dedupe_key == "contribution_reviewed:K1"
+    )
     rejected = e.ContributionReviewed(
         contribution_id="K2",
         contributor_user_id="rep-a2",
