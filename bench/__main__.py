@@ -49,7 +49,7 @@ SUITES: dict[str, Entry] = {
     "knowledge_recommend": Entry("bench.bench_knowledge:recommend_suite", 1500, 120),
     "knowledge_search": Entry("bench.bench_knowledge:search_suite", 600, 90),
     "capacity": Entry("bench.capacity:suite", 900, None),
-    "inbound": Entry("bench.bench_inbound:suite", 300, 90),  # webhooks via the gateway vs its WhoAmI
+    "inbound": Entry("bench.bench_inbound:suite", 420, 90),  # webhooks via the gateway vs its WhoAmI
     # 10,000 events -> signed deliveries, one Temporal workflow each, vs bare one-activity workflows.
     "outbound": Entry("bench.bench_outbound:suite", 1800, 600),
     # Last: RSS of the embedded stack at idle and after driving it (every earlier suite ran in its

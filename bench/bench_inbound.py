@@ -191,7 +191,8 @@ async def _published(redis_url: str, expected: int, timeout: float) -> tuple[int
         await client.aclose()
 
 
-def run(seconds: float = 5.0, rounds: int = 3) -> dict[str, float]:
+def run(seconds: float = 5.0, rounds: int = 3, database_url: str = "") -> dict[str, float]:
+    """One pass; `database_url` empty = a fresh SQLite file (the embedded database)."""
     from kit.auth import AuthConfig, TokenMinter
 
     minter = TokenMinter(AuthConfig.from_env())
@@ -207,7 +208,7 @@ def run(seconds: float = 5.0, rounds: int = 3) -> dict[str, float]:
         redis_url = redis.address.rsplit("/", 1)[0] + "/0"
         try:
             grpc_port, gw_port = free_port(), free_port()
-            database_url = f"sqlite+aiosqlite:///{Path(tmp) / 'integration.db'}"
+            database_url = database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'integration.db'}"
             backend = subprocess.Popen(
                 [
                     sys.executable,
@@ -284,20 +285,56 @@ def run(seconds: float = 5.0, rounds: int = 3) -> dict[str, float]:
     }
 
 
-def suite(quick: bool) -> list[Figure]:
-    """Verdict figures: webhooks per second vs WhoAmI per second through the same gateway; p99."""
-    f = run(2.0, 1) if quick else run()
-    rounds = "1 round of 2 s" if quick else "median of 3 rounds of 5 s"
+async def _pg_database(admin_url: str, name: str, *, drop: bool = False) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(admin_url)
+    conn = await asyncpg.connect(
+        host=u.host or "127.0.0.1",
+        port=u.port or 5432,
+        user=u.username or "postgres",
+        password=u.password,
+        database=u.database or "postgres",
+    )
+    try:
+        await conn.execute(
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' if drop else f'CREATE DATABASE "{name}"'
+        )
+    finally:
+        await conn.close()
+
+
+def run_postgres(seconds: float, rounds: int) -> dict[str, float]:
+    """The same pass on PostgreSQL (writers in parallel) when SALESOPS_BENCH_POSTGRES_URL or
+    SALESOPS_TEST_POSTGRES_URL names a server; {} otherwise."""
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    admin = os.environ.get("SALESOPS_BENCH_POSTGRES_URL") or os.environ.get("SALESOPS_TEST_POSTGRES_URL", "")
+    if not admin:
+        return {}
+    name = f"salesops_bench_inbound_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_pg_database(admin, name))
+    try:
+        url = make_url(admin).set(database=name, drivername="postgresql+asyncpg")
+        return run(seconds, rounds, url.render_as_string(hide_password=False))
+    finally:
+        asyncio.run(_pg_database(admin, name, drop=True))
+
+
+def _figures(f: dict[str, float], label: str, rounds: str) -> list[Figure]:
     return [
         pick(
             f,
             "hooks_per_s",
             "webhooks/s",
-            name="inbound webhook verify + store + publish via gateway",
+            name=f"inbound webhook verify + store + publish via gateway ({label})",
             baseline="whoami_per_s",
             goal=Goal(0.25, AT_LEAST),
             failed=["hooks_failed", "whoami_failed"],
-            note=f"{rounds}, {CONCURRENCY} in flight, SQLite; "
+            note=f"{rounds}, {CONCURRENCY} in flight; "
             f"{int(f.get('events_published', 0)):,} of {int(f.get('hooks_sent', 0)):,} events on the stream "
             f"{f.get('publish_drain_s', float('nan')):.1f} s after the last",
         ),
@@ -305,7 +342,7 @@ def suite(quick: bool) -> list[Figure]:
             f,
             "hooks_p99_ms",
             "ms",
-            name="inbound webhook p99 via gateway",
+            name=f"inbound webhook p99 via gateway ({label})",
             baseline="whoami_p99_ms",
             # Same-run ratio: absolute latencies on a shared 2-core machine say more about the neighbours.
             goal=Goal(2.0, AT_MOST),
@@ -314,6 +351,19 @@ def suite(quick: bool) -> list[Figure]:
             "baseline: WhoAmI p99, same gateway and run",
         ),
     ]
+
+
+def suite(quick: bool) -> list[Figure]:
+    """Verdict figures: webhooks per second vs WhoAmI per second through the same gateway; p99.
+
+    SQLite always; PostgreSQL too when a server is configured (full runs only)."""
+    seconds, rounds = (2.0, 1) if quick else (5.0, 3)
+    text = "1 round of 2 s" if quick else "median of 3 rounds of 5 s"
+    figures = _figures(run(seconds, rounds), "SQLite", text)
+    pg = {} if quick else run_postgres(seconds, rounds)
+    if pg:
+        figures += _figures(pg, "PostgreSQL", text)
+    return figures
 
 
 if __name__ == "__main__":
