@@ -4,6 +4,7 @@ the schedule's workflow on the time-skipping server and the per-tenant schedule'
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -415,3 +416,34 @@ async def test_a_schedule_per_tenant_on_its_day_time_and_zone(temporal_dev: Any,
         assert iteration_activities.spec_of(policy)[1] == "monthly 2 05:00 Europe/Berlin"
     finally:
         await db.dispose()
+
+
+async def test_concurrent_applies_change_each_card_once(knowledge: Knowledge) -> None:
+    """Three admins apply the same proposal at once: the report's and the cards' compare-and-set let one
+    through; the others get the applied report or ABORTED (retry), never a second retirement."""
+    k = knowledge
+    year, month = await hand_worked_month(k)
+    run = pb.RunMonthlyIterationRequest(month=date_pb2.Date(year=year, month=month))
+    report = (await k.call("RunMonthlyIteration", run)).report
+    apply = pb.ApplyIterationReportRequest(report_id=report.report_id)
+    outcomes = await asyncio.gather(
+        *(k.call("ApplyIterationReport", apply) for _ in range(3)), return_exceptions=True
+    )
+    for o in outcomes:
+        if isinstance(o, grpc.aio.AioRpcError):
+            assert o.code() == grpc.StatusCode.ABORTED, o.details()
+        else:
+            assert not isinstance(o, BaseException) and o.report.state == it.ITERATION_REPORT_STATE_APPLIED
+    assert any(not isinstance(o, BaseException) for o in outcomes)
+    final = (await k.call("ApplyIterationReport", apply)).report
+    assert final.state == it.ITERATION_REPORT_STATE_APPLIED and list(final.retired_card_ids) == ["bad"]
+    async with k.db.session("demo") as s:
+        moves = (
+            await s.scalars(
+                select(SopCardStatusChangeRow).where(SopCardStatusChangeRow.card_id.in_(["bad", "meh"]))
+            )
+        ).all()
+    assert (
+        sorted(m.reason.split(":")[0] for m in moves if m.reason.startswith("monthly"))
+        == [f"monthly iteration {year:04d}-{month:02d}"] * 2
+    )
