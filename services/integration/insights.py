@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.field_mask_pb2 import FieldMask
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from kit.auth import Principal
 from kit.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
@@ -34,6 +35,17 @@ MAX_ID = 64
 
 def _bad(problems: Sequence[tuple[str, str]], what: str, prefix: str) -> InvalidArgument:
     return InvalidArgument(f"invalid {what}", [FieldViolation(f"{prefix}.{p}", d) for p, d in problems])
+
+
+def request_time(value: Timestamp, field: str) -> datetime:
+    """A request's time as an aware datetime; INVALID_ARGUMENT outside 2000..2100 (before any arithmetic)."""
+    try:
+        when: datetime | None = value.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        when = None
+    if when is None or not 2000 <= when.year <= 2100:
+        raise InvalidArgument.field(field, "a time between 2000 and 2100")
+    return when
 
 
 def _id_problem(value: str) -> str:
@@ -158,14 +170,21 @@ def _check_conversation(msg: i.Conversation) -> None:
     which = msg.WhichOneof("subject")
     if which is None or not getattr(msg, which):
         problems.append(("lead_id", "one of lead_id or deal_id is required"))
-    elif len(getattr(msg, which)) > MAX_ID:
-        problems.append((which, f"at most {MAX_ID} characters"))
-    if len(msg.customer_id) > MAX_ID:
-        problems.append(("customer_id", f"at most {MAX_ID} characters"))
+    refs: list[tuple[str, int]] = [(which, MAX_ID)] if which else []
+    refs += [("customer_id", MAX_ID), ("source_connector_id", MAX_ID), ("external_id", 256)]
+    for name, longest in refs:
+        value = getattr(msg, name)
+        if len(value) > longest or not value.isprintable():
+            problems.append((name, f"at most {longest} printable characters"))
     if not msg.channel or msg.channel not in i.ConversationChannel.values():
         problems.append(("channel", "required"))
     if not msg.HasField("start_time"):
         problems.append(("start_time", "required"))
+    else:
+        try:
+            request_time(msg.start_time, "conversation.start_time")
+        except InvalidArgument:
+            problems.append(("start_time", "a time between 2000 and 2100"))
     if not msg.segments and not msg.text.strip():
         problems.append(("segments", "a transcript is required: speaker turns or text"))
     if len(msg.segments) > MAX_TURNS:
@@ -262,7 +281,7 @@ async def submit_conversation(
     occurrences = matcher.find(turns)
     mentions = kw.mentions(matcher, turns, occurrences)
     stored, event = _findings(mentions, occurrences)
-    start = msg.start_time.ToDatetime(tzinfo=at.tzinfo)
+    start = request_time(msg.start_time, "conversation.start_time")
     transcript = i.Conversation(stored_segments=list(msg.segments))
     if msg.text:
         transcript.stored_segments.add(speaker=i.SPEAKER_UNSPECIFIED, text=msg.text)

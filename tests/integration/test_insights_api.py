@@ -266,3 +266,22 @@ async def test_reps_submit_for_their_own_leads_and_deals_managers_for_their_team
     await integration.call("SubmitConversation", lead, "rep-a2")
     # A deal no event has named yet (events lag by seconds) is not refused.
     await integration.call("SubmitConversation", conversation("c-new", "D-new"), "rep-a2")
+
+
+async def test_out_of_range_input_is_refused_with_its_field(integration: Integration) -> None:
+    far = conversation("c-far")
+    far.conversation.start_time.seconds = -62135596800  # year 1
+    long_ref = conversation("c-long")
+    long_ref.conversation.source_connector_id, long_ref.conversation.external_id = "wecom", "x" * 300
+    nul = keyword("kw-nul", "预\x00算", i.KEYWORD_CATEGORY_BUDGET)
+    period = pb.ListConversationsRequest()
+    period.start_period.start_time.seconds = 253402300800 * 4  # beyond year 9999
+    for method, request in (
+        ("SubmitConversation", far),
+        ("SubmitConversation", long_ref),
+        ("CreateInsightKeyword", nul),
+        ("ListConversations", period),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await integration.call(method, request)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, method

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from kit.errors import InvalidArgument
 from kit.grpc import context as call
 from kit.resources import PageRequest
@@ -95,8 +93,16 @@ class InsightsApi(ApiBase):
         scope = conversation_scope(who)
         page = PageRequest.parse(request.page_size, request.page_token)
         period = request.start_period
-        since = period.start_time.ToDatetime(tzinfo=UTC) if period.HasField("start_time") else None
-        until = period.end_time.ToDatetime(tzinfo=UTC) if period.HasField("end_time") else None
+        since = (
+            insights.request_time(period.start_time, "start_period.start_time")
+            if period.HasField("start_time")
+            else None
+        )
+        until = (
+            insights.request_time(period.end_time, "start_period.end_time")
+            if period.HasField("end_time")
+            else None
+        )
         if since is not None and until is not None and until <= since:
             raise InvalidArgument.field("start_period.end_time", "must be after start_time")
         async with self.read(who) as uow:

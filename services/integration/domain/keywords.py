@@ -98,18 +98,24 @@ def normalise_phrase(phrase: str) -> str:
     return " ".join(phrase.split())
 
 
+def _control(text: str) -> bool:
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
+
+
 def problems(term: str, variants: Sequence[str]) -> list[tuple[str, str]]:
     """What is wrong with a tracker's phrases, as (field, description)."""
     found: list[tuple[str, str]] = []
-    if not normalise_phrase(term) or len(term) > MAX_PHRASE:
-        found.append(("term", f"required, at most {MAX_PHRASE} characters"))
+    if not normalise_phrase(term) or len(term) > MAX_PHRASE or _control(term):
+        found.append(("term", f"required, at most {MAX_PHRASE} characters, no control characters"))
     if len(variants) > MAX_VARIANTS:
         found.append(("synonyms", f"at most {MAX_VARIANTS}"))
     seen = {fold(normalise_phrase(term))}
     for n, v in enumerate(variants):
         norm = normalise_phrase(v)
-        if not norm or len(v) > MAX_PHRASE:
-            found.append((f"synonyms[{n}]", f"non-empty, at most {MAX_PHRASE} characters"))
+        if not norm or len(v) > MAX_PHRASE or _control(v):
+            found.append(
+                (f"synonyms[{n}]", f"non-empty, at most {MAX_PHRASE} characters, no control characters")
+            )
         elif fold(norm) in seen:
             found.append((f"synonyms[{n}]", "repeats the term or another synonym"))
         seen.add(fold(norm))
