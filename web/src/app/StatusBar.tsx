@@ -1,5 +1,7 @@
 import { useEffect, useState } from "react";
 import { useI18n } from "../i18n/i18n";
+import { SyncBadge } from "../offline/SyncStatus";
+import { InboxBadge } from "../pages/rep/Inbox";
 
 /** Online / offline, as the browser sees it. The offline queue adds "N changes waiting to sync". */
 export function StatusBar() {
@@ -16,8 +18,12 @@ export function StatusBar() {
     };
   }, []);
   return (
-    <span className={online ? "net online" : "net offline"} role="status" aria-live="polite">
-      {online ? t("app.online") : t("app.offline")}
-    </span>
+    <>
+      <span className={online ? "net online" : "net offline"} role="status" aria-live="polite">
+        {online ? t("app.online") : t("app.offline")}
+      </span>
+      <SyncBadge />
+      <InboxBadge />
+    </>
   );
 }

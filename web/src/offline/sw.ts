@@ -9,14 +9,28 @@ const SHELL_CACHE = "salesops-shell-v1";
 const API_CACHE = "salesops-api-v1";
 const SHELL = ["/app/", "/app/manifest.webmanifest"];
 // Reads kept for offline use: the rep's worklist and what it links to.
-const CACHED_API = [/^\/v1\/leads(\?|$)/, /^\/v1\/leads\/[^/:]+$/, /^\/v1\/deals(\?|$)/, /^\/v1\/inbox/];
+const CACHED_API = [
+  /^\/v1\/leads(\?|$)/,
+  /^\/v1\/leads\/[^/:]+(\?|$)/,
+  /^\/v1\/deals(\?|$)/,
+  /^\/v1\/inbox(\?|$)/,
+  // What the visit form needs without signal: the tenant's mandatory action units.
+  /^\/v1\/followUpPolicy$/,
+];
+
+/** The shell and the assets index.html names (so the first visit already works offline). */
+async function cacheShell(): Promise<void> {
+  const cache = await caches.open(SHELL_CACHE);
+  await cache.addAll(SHELL);
+  const index = await cache.match("/app/");
+  const html = index ? await index.text() : "";
+  const assets = [...html.matchAll(/(?:src|href)="(\/app\/assets\/[^"]+)"/g)].map((m) => m[1]);
+  await cache.addAll([...new Set(assets)]);
+}
 
 self.addEventListener("install", (event) => {
   event.waitUntil(
-    caches
-      .open(SHELL_CACHE)
-      .then((cache) => cache.addAll(SHELL))
-      .then(() => self.skipWaiting()),
+    cacheShell().then(() => self.skipWaiting()),
   );
 });
 
