@@ -17,7 +17,12 @@ from salesops.integration.v1 import webhooks_pb2 as wh
 from services.integration.delivery_attempts import Answered
 from services.integration.domain.outbound import aware
 from services.integration.presenters import enum, stamp, ts
-from services.integration.store_outbound import WebhookAttemptRow, WebhookDeliveryRow, WebhookSubscriptionRow
+from services.integration.store_outbound import (
+    WebhookAttemptRow,
+    WebhookDeliveryRow,
+    WebhookSubscriptionChangeRow,
+    WebhookSubscriptionRow,
+)
 from services.integration.subscriptions import as_message
 
 
@@ -97,4 +102,16 @@ def present_answer(answer: Answered) -> wh.DeliveryAttempt:
         http_status=answer.status,
         error=answer.error,
         response_excerpt=answer.excerpt,
+    )
+
+
+def present_change(row: WebhookSubscriptionChangeRow) -> wh.WebhookSubscriptionChange:
+    return wh.WebhookSubscriptionChange(
+        change_id=row.change_id,
+        subscription_id=row.subscription_id,
+        action=row.action,
+        fields=[f for f in row.fields.split(",") if f],
+        reason=row.reason,
+        changed_by=row.changed_by,
+        change_time=ts(row.changed_at),
     )

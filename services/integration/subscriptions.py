@@ -253,8 +253,3 @@ def live_secrets(row: WebhookSubscriptionRow, at: datetime) -> list[str]:
     if row.sealed_previous_secret and until is not None and at < until:
         secrets.append(sealing.unseal(row.sealed_previous_secret))
     return secrets
-
-
-async def changes(uow: UnitOfWork, sid: str) -> list[WebhookSubscriptionChangeRow]:
-    await Subscriptions(uow).get(sid)
-    return list(await SubscriptionChanges(uow).of(sid))

@@ -16,7 +16,7 @@ from services.integration import seed_outbound
 from services.integration.domain.signatures import verify_standard
 from services.integration.seed import DEMO_SIGNING_SECRET
 from services.integration.seed_outbound import DEMO_SUBSCRIPTION_ID
-from services.integration.store_outbound import WebhookSubscriptionChangeRow, WebhookSubscriptionRow
+from services.integration.store_outbound import WebhookSubscriptionRow
 from tests.integration.conftest import token
 from tests.integration.outbound_support import Stack, code_of, outbound, receiver, stack, subscription
 
@@ -145,14 +145,25 @@ async def test_admins_only_other_tenants_not_found_and_audited(outbound: Stack) 
     await outbound.call(
         "DeleteWebhookSubscription", pb.DeleteWebhookSubscriptionRequest(subscription_id="sub-1")
     )
-    async with outbound.db.session("demo") as s:
-        changes = list(
-            await s.scalars(
-                select(WebhookSubscriptionChangeRow).order_by(WebhookSubscriptionChangeRow.change_id)
-            )
-        )
+    trail = pb.ListWebhookSubscriptionChangesRequest(subscription_id="sub-1", page_size=2)
+    changes, token = [], ""
+    while True:  # kept after the delete, oldest first, paged
+        trail.page_token = token
+        page = await outbound.call("ListWebhookSubscriptionChanges", trail)
+        changes += list(page.changes)
+        token = page.next_page_token
+        if not token:
+            break
     assert [c.action for c in changes] == ["create", "update", "disable", "rotate_secret", "delete"]
-    assert changes[2].reason == "maint" and changes[3].fields == "signing_secret"
+    assert changes[2].reason == "maint" and list(changes[3].fields) == ["signing_secret"]
+    assert changes[1].changed_by == "admin" and list(changes[1].fields) == ["event_types"]
+    trail.page_token = ""
+    assert await code_of(outbound.call("ListWebhookSubscriptionChanges", trail, tenant="acme")) == (
+        grpc.StatusCode.NOT_FOUND
+    )
+    assert await code_of(outbound.call("ListWebhookSubscriptionChanges", trail, user="rep-a1")) == (
+        grpc.StatusCode.PERMISSION_DENIED
+    )
 
 
 async def test_ping_is_signed_and_reports_the_attempt(outbound: Stack) -> None:

@@ -26,8 +26,19 @@ from services.integration import deliveries, subscriptions
 from services.integration.access import require_admin
 from services.integration.api.base import ApiBase, Ctx, now
 from services.integration.delivery_attempts import Prepared, headers_for, post
-from services.integration.outbound_presenters import present_answer, present_delivery, present_subscription
-from services.integration.repositories.outbound import Attempts, Deliveries, DeliverySearch, Subscriptions
+from services.integration.outbound_presenters import (
+    present_answer,
+    present_change,
+    present_delivery,
+    present_subscription,
+)
+from services.integration.repositories.outbound import (
+    Attempts,
+    Deliveries,
+    DeliverySearch,
+    SubscriptionChanges,
+    Subscriptions,
+)
 from services.integration.store_outbound import WebhookDeliveryRow
 
 
@@ -259,3 +270,18 @@ class OutboundWebhooksApi(ApiBase):
 
         row = await self.write(who, work)
         return pb.ReplayWebhookDeliveryResponse(delivery=present_delivery(row, []))
+
+    async def ListWebhookSubscriptionChanges(
+        self, request: pb.ListWebhookSubscriptionChangesRequest, context: Ctx
+    ) -> pb.ListWebhookSubscriptionChangesResponse:
+        """The audit trail, kept after a delete: an unknown id with no trail is NOT_FOUND."""
+        who = call.principal()
+        require_admin(who)
+        page = PageRequest.parse(request.page_size, request.page_token)
+        async with self.read(who) as uow:
+            found = await SubscriptionChanges(uow).page(request.subscription_id, page)
+            if not found.items and not page.token:
+                await Subscriptions(uow).get(request.subscription_id)  # NOT_FOUND (another tenant's too)
+        return pb.ListWebhookSubscriptionChangesResponse(
+            changes=[present_change(r) for r in found.items], next_page_token=found.next_page_token
+        )

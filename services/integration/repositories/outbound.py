@@ -59,13 +59,12 @@ class SubscriptionChanges(Repository[WebhookSubscriptionChangeRow]):
         ("change_id",),
     )
 
-    async def of(self, subscription_id: str) -> Sequence[WebhookSubscriptionChangeRow]:
-        rows = await self.session.scalars(
-            select(WebhookSubscriptionChangeRow)
-            .where(WebhookSubscriptionChangeRow.subscription_id == subscription_id)
-            .order_by(WebhookSubscriptionChangeRow.changed_at, WebhookSubscriptionChangeRow.change_id)
-        )
-        return list(rows)
+    async def page(self, subscription_id: str, page: PageRequest) -> Page[WebhookSubscriptionChangeRow]:
+        # Documented order: oldest first, the ULID breaking ties.
+        r = WebhookSubscriptionChangeRow
+        order = [Sort(r.changed_at), Sort(r.change_id)]
+        where = [r.subscription_id == subscription_id]
+        return await self.list(where, order, page, query=query_key("subscription_changes", subscription_id))
 
 
 @dataclass
