@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 import pytest
@@ -146,3 +147,43 @@ async def test_weekly_digest_per_team_once_and_read_by_its_managers(
             "GetKeywordDigest", pb.GetKeywordDigestRequest(digest_id=other), "admin", "acme"
         )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_each_tenant_gets_its_schedule_and_a_trigger_makes_the_digests(
+    integration: Integration, temporal_dev: Any
+) -> None:
+    """On a real Temporal dev server: the reconcile makes the tenant's schedule once; its action works."""
+    import asyncio
+
+    from services.integration.insight_activities import schedule_id
+    from services.integration.insight_workflows import EnsureInput
+    from services.integration.repositories.insights import KeywordDigests
+    from services.integration.store import transactions
+
+    for req in DICTIONARY:
+        await integration.call("CreateInsightKeyword", req)
+    week = kd.previous_week(datetime.now(UTC))
+    await submit(integration, "rep-a1", week.start + timedelta(days=1), (C, "预算不够"))
+    client = temporal_dev.client
+    queue = f"insights-{uuid.uuid4().hex[:8]}"
+    acts = InsightActivities(integration.db, client)
+    assert await acts.reconcile(EnsureInput(queue)) == 1
+    assert await acts.reconcile(EnsureInput(queue)) == 0  # unchanged: left alone
+    handle = client.get_schedule_handle(schedule_id("demo"))
+    try:
+        described = await handle.describe()
+        [cal] = described.schedule.spec.calendars
+        assert (cal.day_of_week[0].start, cal.hour[0].start) == (1, 8)
+        async with temporal.build_worker(
+            client, queue, workflows=list(WORKFLOWS), activities=list(acts.all())
+        ):
+            await handle.trigger()
+            for _ in range(600):
+                async with transactions(integration.db).read("demo") as uow:
+                    found = await KeywordDigests(uow).of_week(week.key, "east/team-a")
+                if found is not None:
+                    break
+                await asyncio.sleep(0.1)
+        assert found is not None
+    finally:
+        await handle.delete()
