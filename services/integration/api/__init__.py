@@ -13,6 +13,7 @@ from salesops.integration.v1 import integration_service_pb2, integration_service
 from services.integration.api.connectors import ConnectorsApi
 from services.integration.api.insights import InsightsApi
 from services.integration.api.links import LinksApi
+from services.integration.api.outbound import OutboundWebhooksApi
 from services.integration.api.partner_keys import PartnerKeysApi
 from services.integration.api.stock import StockApi
 from services.integration.api.sync import SyncApi
@@ -23,6 +24,7 @@ class IntegrationServiceApi(
     ConnectorsApi,
     InsightsApi,
     LinksApi,
+    OutboundWebhooksApi,
     PartnerKeysApi,
     StockApi,
     SyncApi,
