@@ -31,9 +31,10 @@ class DutyActivities:
     async def fire(self, inp: FireInput) -> Timer:
         """Send the due reminder (re-checked in the transaction: a retry or a race sends nothing twice)."""
         at = datetime.fromisoformat(inp.at)
+        now = datetime.fromisoformat(inp.now) if inp.now else at
 
         async def work(uow: UnitOfWork) -> Timer:
-            return _timer(await uses.fire(uow, inp.duty_id, inp.number, at))
+            return _timer(await uses.fire(uow, inp.duty_id, inp.number, at, now))
 
         return await self.tx.run(inp.tenant, work)
 

@@ -45,6 +45,7 @@ class FireInput:
     duty_id: str
     number: int
     at: str
+    now: str = ""  # the workflow's clock at firing: reminders already overtaken are skipped
 
 
 # Not sandboxed: only workflow APIs below (as the leads watch), cheap for many open duties.
@@ -90,7 +91,8 @@ class FeedbackDutyWorkflow:
                     continue
             self._changed = False
             # Firing returns the duty's next reminder, saving a round trip.
-            timer = await self._activity(FIRE, FireInput(inp.tenant, inp.duty_id, timer.number, timer.at))
+            fire = FireInput(inp.tenant, inp.duty_id, timer.number, timer.at, workflow.now().isoformat())
+            timer = await self._activity(FIRE, fire)
             if self._changed:
                 timer = None
         workflow.continue_as_new(inp)

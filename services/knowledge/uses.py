@@ -298,17 +298,23 @@ async def next_point(uow: UnitOfWork, duty_id: str) -> rules.Point | None:
     return rules.next_point(points, duty.reminders_sent)
 
 
-async def fire(uow: UnitOfWork, duty_id: str, number: int, at: datetime) -> rules.Point | None:
+async def fire(
+    uow: UnitOfWork, duty_id: str, number: int, at: datetime, now: datetime | None = None
+) -> rules.Point | None:
     """Send reminder `number` if the duty still owes feedback and it was not sent; mark OVERDUE at the
-    deadline. Re-checked here, so a retried or raced timer sends nothing twice. Returns the next point."""
+    deadline. Re-checked here, so a retried or raced timer sends nothing twice. When later reminders
+    are due by `now` as well (a use logged late, a worker that was down), only the latest is sent.
+    Returns the next point."""
     duties = FeedbackDuties(uow)
     duty = await duties.find(duty_id)
     if duty is None or duty.state == rules.SUBMITTED:
         return None
     due = aware(duty.due_at)
     points = (await policy(uow)).timeline(due)
+    number = rules.latest_due(points, number, now or at)
     if duty.reminders_sent < number <= len(points):
         point = points[number - 1]
+        at = max(at, point.at)
         overdue = point.overdue or at >= due
         duty.reminders_sent = number
         duty.reminded_at = at

@@ -211,3 +211,18 @@ async def test_business_time_deadline_across_a_weekend(world: World) -> None:
     await w.skip_to(due + timedelta(seconds=1))
     both = await due_events(w.db, 2)
     assert len(both) == 2 and both[1].overdue
+
+
+async def test_a_use_logged_after_its_deadline_is_marked_overdue_once(world: World) -> None:
+    w = world
+    start = await w.env.get_current_time()
+    u = CardUse(use_id="L1", deal_id="D1", industry="manufacturing", stage_id="negotiation")
+    u.use_time.FromDatetime(start - timedelta(hours=50))  # synced two days late: both reminders are past
+    await w.run(lambda uow: uses.record_use(uow, REP, "C1", u, start))
+    await poke(w.env.client, w.queue, "demo", "L1")
+    [only] = await due_events(w.db, 1)
+    await asyncio.wait_for(w.env.client.get_workflow_handle(workflow_id("demo", "L1")).result(), 30)
+    await quiet(w.db, 1)
+    assert only.overdue and only.reminder_number == 2  # the overtaken 4-hours-before reminder is skipped
+    duty = await w.duty("L1")
+    assert duty.state == rules.OVERDUE and duty.reminders_sent == 2

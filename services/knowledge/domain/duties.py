@@ -58,6 +58,12 @@ def next_point(points: Sequence[Point], sent: int) -> Point | None:
     return points[sent] if sent < len(points) else None
 
 
+def latest_due(points: Sequence[Point], number: int, now: datetime) -> int:
+    """The last reminder from `number` on that is due by `now` (`number` itself if none later is)."""
+    later = [p.number for p in points if p.number > number and p.at <= now]
+    return later[-1] if later else number
+
+
 def use_time_problems(use_time: datetime, now: datetime) -> list[Problem]:
     if use_time < now - MAX_PAST:
         return [Problem("use.use_time", "at most 7 days in the past")]
