@@ -11,16 +11,20 @@ import asyncio
 import itertools
 import json
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select, update
+from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from kit.db import Database
 from kit.events import StreamConsumer, new_envelope
@@ -32,11 +36,13 @@ from salesops.pipeline.v1 import events_pb2 as pipeline_events
 from services.integration import deliveries, store
 from services.integration.domain.signatures import verify_standard
 from services.integration.outbound_consumer import FanOut
+from services.integration.outbound_wiring import WORKFLOWS
 from services.integration.outbound_workflows import workflow_id
 from services.integration.store_outbound import WebhookAttemptRow, WebhookDeliveryRow, WebhookSubscriptionRow
 from tests.integration.outbound_support import Receiver, Stack, finished, receiver, stack, subscription
 
 pytestmark = pytest.mark.timeout(240)
+RECORDED = Path(__file__).parent / "histories" / "webhook_delivery_dead_letter.json"
 SCHEDULE_H = [5 / 3600, 5 / 60, 0.5, 2, 5, 10, 14, 20, 24]
 
 
@@ -129,6 +135,13 @@ async def test_retry_schedule_then_dead_letter_and_owner_told(
     )
     sub = await subscription_row(s.db)
     assert sub.state == wh.SUBSCRIPTION_STATE_ENABLED and sub.consecutive_failures == 1  # ~3 days < 5
+    # The history replays on the current code, and the recorded one (10 attempts) still does.
+    history = await env.client.get_workflow_handle(workflow_id("demo", delivery_id)).fetch_history()
+    assert (await Replayer(workflows=WORKFLOWS).replay_workflow(history)).replay_failure is None
+    if os.environ.get("SALESOPS_TEST_RECORD_HISTORIES"):  # re-record after a deliberate workflow change
+        RECORDED.write_text(history.to_json())
+    recorded = WorkflowHistory.from_json("webhook-delivery", RECORDED.read_text())
+    assert (await Replayer(workflows=WORKFLOWS).replay_workflow(recorded)).replay_failure is None
     got = await s.call("GetWebhookDelivery", pb.GetWebhookDeliveryRequest(delivery_id=delivery_id))
     assert len(got.delivery.attempts) == 10 and got.delivery.HasField("dead_letter_time")
     dead = await s.call(
