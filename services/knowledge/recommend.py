@@ -30,7 +30,6 @@ from services.knowledge.knowledge_settings import STORE
 from services.knowledge.repositories.outcomes import Impressions, LiftCells, Usage
 from services.knowledge.repositories.recommend import CandidateCards
 from services.knowledge.store import SopCardRow
-from services.knowledge.store_outcomes import CardImpressionRow
 
 MAX_RESULTS = 10
 WEEK = timedelta(days=7)
@@ -115,17 +114,17 @@ async def recommend_cards(
     ]
     await Impressions(uow).record(
         [
-            CardImpressionRow(
-                recommendation_id=s.recommendation_id,
-                card_id=s.pick.card_id,
-                user_id=who.user_id,
-                deal_id=request.deal_id,
-                lead_id=request.lead_id,
-                rank=s.pick.rank,
-                exploration=s.pick.exploration,
-                shown_on=now.date(),
-                shown_at=now,
-            )
+            {
+                "recommendation_id": s.recommendation_id,
+                "card_id": s.pick.card_id,
+                "user_id": who.user_id,
+                "deal_id": request.deal_id,
+                "lead_id": request.lead_id,
+                "rank": s.pick.rank,
+                "exploration": s.pick.exploration,
+                "shown_on": now.date(),
+                "shown_at": now,
+            }
             for s in shown
         ]
     )

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, literal, select, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -129,11 +129,12 @@ class LiftCells:
             )
 
     async def cards_used_before(self, deal_id: str, closed_at: datetime) -> set[str]:
-        """Cards used on the deal up to its close (a use after the outcome cannot have caused it)."""
-        rows = await self.session.scalars(
-            select(CardUseRow.card_id).where(CardUseRow.deal_id == deal_id, CardUseRow.used_at <= closed_at)
+        """Cards used on the deal up to its close (a use after the outcome cannot have caused it).
+        The time is compared here: with it in SQL, SQLite ranged over every use by time instead."""
+        rows = await self.session.execute(
+            select(CardUseRow.card_id, CardUseRow.used_at).where(CardUseRow.deal_id == deal_id)
         )
-        return set(rows)
+        return {card_id for card_id, used_at in rows if _aware(used_at) <= closed_at}
 
     async def clear(self) -> None:
         for model in (CardLiftStatRow, LiftCellRow):
@@ -205,20 +206,22 @@ class LiftCells:
                 await self.session.execute(insert(model), rows[start : start + 5000])
 
     async def counts(self, industry: str, stage_id: str, card_ids: Sequence[str]) -> dict[str, CellCounts]:
-        """Each card's counts in the cell (zeros for a card never used there)."""
-        cell = await self.session.get(LiftCellRow, (self.tenant, industry, stage_id))
-        closed, won = (cell.closed, cell.won) if cell is not None else (0, 0)
-        used: dict[str, tuple[int, int]] = {}
-        if card_ids and cell is not None:
-            rows = await self.session.execute(
-                select(CardLiftStatRow.card_id, CardLiftStatRow.used_closed, CardLiftStatRow.used_won).where(
-                    CardLiftStatRow.industry == industry,
-                    CardLiftStatRow.stage_id == stage_id,
-                    CardLiftStatRow.card_id.in_(list(card_ids)),
-                )
-            )
-            used = {c: (n, w) for c, n, w in rows}
-        return {c: CellCounts(closed, won, *used.get(c, (0, 0))) for c in card_ids}
+        """Each card's counts in the cell (zeros for a card never used there); one round trip: the
+        cards' rows and the cell's totals (card id "") together."""
+        if not card_ids:
+            return {}
+        cards = select(CardLiftStatRow.card_id, CardLiftStatRow.used_closed, CardLiftStatRow.used_won).where(
+            CardLiftStatRow.industry == industry,
+            CardLiftStatRow.stage_id == stage_id,
+            CardLiftStatRow.card_id.in_(list(card_ids)),
+        )
+        cell = select(literal(""), LiftCellRow.closed, LiftCellRow.won).where(
+            LiftCellRow.industry == industry, LiftCellRow.stage_id == stage_id
+        )
+        rows = await self.session.execute(union_all(cards, cell))
+        found = {str(c): (int(n), int(w)) for c, n, w in rows}
+        closed, won = found.pop("", (0, 0))
+        return {c: CellCounts(closed, won, *found.get(c, (0, 0))) for c in card_ids}
 
 
 class Usage:
@@ -232,19 +235,13 @@ class Usage:
     ) -> dict[str, int]:
         """Uses since `since` by reps whose first deal is at or after `newcomer_since`, per card of
         `card_ids`. Driven from the few newcomers (their uses by the (user, used_at) index): asked as
-        one join, SQLite started from the week's uses of everyone instead."""
+        a join, SQLite started from the week's uses of everyone instead; as IN (subquery) it does not."""
         if not card_ids:
             return {}
-        newcomers = list(
-            await self.session.scalars(
-                select(RepFirstDealRow.user_id).where(RepFirstDealRow.first_deal_at >= newcomer_since)
-            )
-        )
-        if not newcomers:
-            return {}
+        newcomers = select(RepFirstDealRow.user_id).where(RepFirstDealRow.first_deal_at >= newcomer_since)
         rows = await self.session.execute(
             select(CardUseRow.card_id, func.count())
-            .where(CardUseRow.user_id.in_(newcomers), CardUseRow.used_at >= since)
+            .where(CardUseRow.user_id.in_(newcomers.scalar_subquery()), CardUseRow.used_at >= since)
             .group_by(CardUseRow.card_id)
         )
         wanted = set(card_ids)
@@ -259,36 +256,35 @@ class Usage:
         return {c: int(n) for c, n in rows}
 
     async def recently_used_on(self, user_id: str, deal_id: str, lead_id: str, since: datetime) -> set[str]:
-        """Cards the user already used on this deal or lead since `since` (skipped by recommend)."""
-        subject = CardUseRow.deal_id == deal_id if deal_id else CardUseRow.lead_id == lead_id
-        rows = await self.session.scalars(
+        """Cards the user already used on this deal or lead since `since` (skipped by recommend).
+        A deal's uses by the deal index, filtered here (a time range in SQL made SQLite scan by time)."""
+        if deal_id:
+            rows = await self.session.execute(
+                select(CardUseRow.card_id, CardUseRow.user_id, CardUseRow.used_at).where(
+                    CardUseRow.deal_id == deal_id
+                )
+            )
+            return {c for c, u, at in rows if u == user_id and _aware(at) >= since}
+        found = await self.session.scalars(
             select(CardUseRow.card_id).where(
-                subject, CardUseRow.user_id == user_id, CardUseRow.used_at >= since
+                CardUseRow.user_id == user_id, CardUseRow.lead_id == lead_id, CardUseRow.used_at >= since
             )
         )
-        return set(rows)
+        return set(found)
 
 
 class Impressions:
     def __init__(self, uow: UnitOfWork) -> None:
         self.session, self.tenant = uow.session, uow.tenant
 
-    async def record(self, rows: Sequence[CardImpressionRow]) -> None:
-        """Insert the impressions not yet recorded (one per user, subject, card and day)."""
+    async def record(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert the impressions not yet recorded (one per user, subject, card and day), in one statement."""
         if not rows:
             return
-        ids = [r.recommendation_id for r in rows]
-        seen = set(
-            await self.session.scalars(
-                select(CardImpressionRow.recommendation_id).where(
-                    CardImpressionRow.recommendation_id.in_(ids)
-                )
-            )
-        )
-        fresh = [r for r in rows if r.recommendation_id not in seen]
-        if fresh:
-            self.session.add_all(fresh)
-            await self.session.flush()
+        values = [{**r, "tenant_id": self.tenant} for r in rows]
+        table: Any = CardImpressionRow.__table__
+        stmt = (pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
+        await self.session.execute(stmt.on_conflict_do_nothing(), values)
 
     async def by_card(self, since: datetime, until: datetime) -> dict[str, int]:
         rows = await self.session.execute(
