@@ -94,37 +94,44 @@ def _event_key(
     return event_id[:256], (found_type if isinstance(found_type, str) else "")[:128]
 
 
-async def _apply(
+@dataclass(frozen=True)
+class Health:
+    """What a mapping says about its connector: healthy, or degraded with the reason."""
+
+    ok: bool
+    error: str = ""
+
+
+async def _map(
     uow: UnitOfWork,
-    conn: ConnectorRow,
+    connector_id: str,
+    provider: str,
     inbound: c.InboundWebhookConfig,
     rec: ReceivedWebhookRow,
     at: datetime,
-) -> None:
-    """Map the stored payload; IGNORED (kept, flagged) when no mapping names its type."""
+) -> Health | None:
+    """Map the stored payload; IGNORED (kept, flagged) when no mapping names its type (no health news)."""
     rec.attempt_count += 1
     mapped = next(
         (m.mapped_event_type for m in inbound.mappings if m.external_event_type == rec.external_event_type), 0
     )
     if not mapped:
         rec.state, rec.last_error = wh.RECEIVED_WEBHOOK_STATE_IGNORED, ""
-        return
+        return None
     origin = ev.DataOrigin(
-        connector_id=conn.connector_id,
-        provider=conn.provider,
+        connector_id=connector_id,
+        provider=provider,
         channel=ev.DATA_CHANNEL_WEBHOOK,
         received_webhook_id=rec.received_webhook_id,
     )
     try:
         doc = json.loads(rec.body)
         event_type, event, subject = map_event(
-            mapped, doc, connector_id=conn.connector_id, provider=conn.provider, origin=origin
+            mapped, doc, connector_id=connector_id, provider=provider, origin=origin
         )
     except (ValueError, MappingError) as exc:  # json errors are ValueErrors
         rec.state, rec.last_error = wh.RECEIVED_WEBHOOK_STATE_FAILED, str(exc)[:500]
-        conn.health, conn.last_error_at = c.CONNECTOR_HEALTH_DEGRADED, at
-        conn.last_error = f"webhook {rec.external_event_id}: {rec.last_error}"[:500]
-        return
+        return Health(False, f"webhook {rec.external_event_id}: {rec.last_error}"[:500])
     # The sender named no deal: the external record (or its contract / order) may be linked to one.
     fields = event.DESCRIPTOR.fields_by_name
     refs = [getattr(event, n) for n in ("payment", "invoice", "contract", "shipment", "order") if n in fields]
@@ -136,12 +143,24 @@ async def _apply(
     rec.emitted = (rec.emitted + "\n" if rec.emitted else "") + f"{envelope.id} {event_type}"
     rec.state, rec.last_error, rec.processed_at = wh.RECEIVED_WEBHOOK_STATE_PROCESSED, "", at
     rec.deal_id = getattr(event, "deal_id", "") or rec.deal_id
+    return Health(True)
+
+
+def _health_due(conn: ConnectorRow, at: datetime) -> bool:
+    """Health is refreshed at most once a minute while healthy: a connector row rewrite per
+    webhook would serialise a busy sender's deliveries on that row (and on SQLite's writer)."""
     last = conn.last_success_at
     if last is not None and last.tzinfo is None:
         last = last.replace(tzinfo=at.tzinfo)  # SQLite hands times back naive
-    # Health is refreshed at most once a minute while healthy: a connector row rewrite per
-    # webhook would serialise a busy sender's deliveries on that row (and on SQLite's writer).
-    if conn.health != c.CONNECTOR_HEALTH_HEALTHY or last is None or at - last >= HEALTH_REFRESH:
+    return conn.health != c.CONNECTOR_HEALTH_HEALTHY or last is None or at - last >= HEALTH_REFRESH
+
+
+def _note(conn: ConnectorRow, health: Health | None, at: datetime) -> None:
+    if health is None:
+        return
+    if not health.ok:
+        conn.health, conn.last_error_at, conn.last_error = c.CONNECTOR_HEALTH_DEGRADED, at, health.error
+    elif _health_due(conn, at):
         conn.health, conn.last_success_at = c.CONNECTOR_HEALTH_HEALTHY, at
 
 
@@ -150,9 +169,12 @@ class Verified:
     """A delivery whose signature and window passed: what recording it needs."""
 
     connector_id: str
+    provider: str
+    inbound: c.InboundWebhookConfig
     event_id: str
     event_type: str
     checked: signatures.Checked
+    health_due: bool  # the connector's health needs writing even if this one maps fine
 
 
 def _usable(conn: ConnectorRow) -> c.Connector:
@@ -185,23 +207,31 @@ async def check(uow: UnitOfWork, req: pb.IngestWebhookRequest, at: datetime) -> 
     except ValueError:
         doc = None
     event_id, event_type = _event_key(stored.inbound, headers, doc, req.body)
-    return Verified(conn.connector_id, event_id, event_type, checked)
+    return Verified(
+        conn.connector_id, conn.provider, stored.inbound, event_id, event_type, checked, _health_due(conn, at)
+    )
 
 
 async def record(
-    uow: UnitOfWork, req: pb.IngestWebhookRequest, verified: Verified, at: datetime
+    uow: UnitOfWork, req: pb.IngestWebhookRequest, verified: Verified, at: datetime, *, look_up: bool = True
 ) -> tuple[ReceivedWebhookRow, bool]:
-    """Store a verified delivery and map it, or count it as a duplicate of its event id."""
-    conn = await Connectors(uow).get(verified.connector_id)
-    stored = _usable(conn)  # disabled since the check: the sender retries later
+    """Store a verified delivery and map it, or count it as a duplicate of its event id.
+
+    Few round trips inside the write (on SQLite, the one writer's turn): the connector as
+    checked is used (a delivery racing a disable is taken, as one a moment earlier would be)
+    and is read again only when its health changes. `look_up=False` skips the duplicate
+    lookup: the insert's unique key finds a duplicate, the unit of work rolls back and its
+    second run (look_up=True) counts it, so only duplicates pay the extra run.
+    """
     received = ReceivedWebhooks(uow)
-    earlier = await received.by_event(conn.connector_id, verified.event_id)
-    if earlier is not None:
-        earlier.duplicate_count += 1
-        return earlier, True
+    if look_up:
+        earlier = await received.by_event(verified.connector_id, verified.event_id)
+        if earlier is not None:
+            earlier.duplicate_count += 1
+            return earlier, True
     rec = ReceivedWebhookRow(
         received_webhook_id=str(ULID()),
-        connector_id=conn.connector_id,
+        connector_id=verified.connector_id,
         external_event_id=verified.event_id,
         external_event_type=verified.event_type,
         signature_time=verified.checked.signed_at,
@@ -223,8 +253,10 @@ async def record(
     # Mapped before the insert, so the record is written once, in its final state. The unique
     # key still decides a race: a concurrent twin fails at the insert, its whole unit of work
     # (its event in the outbox included) rolls back, and its retry finds this row.
-    await _apply(uow, conn, stored.inbound, rec, at)
+    health = await _map(uow, verified.connector_id, verified.provider, verified.inbound, rec, at)
     await received.add(rec)
+    if health is not None and (not health.ok or verified.health_due):
+        _note(await Connectors(uow).get(verified.connector_id), health, at)
     return rec, False
 
 
@@ -243,5 +275,5 @@ async def replay(
     conn = await Connectors(uow).get(rec.connector_id)
     stored = c.Connector.FromString(conn.body)
     rec.replay_count, rec.last_replay_at = rec.replay_count + 1, at
-    await _apply(uow, conn, stored.inbound, rec, at)
+    _note(conn, await _map(uow, conn.connector_id, conn.provider, stored.inbound, rec, at), at)
     return rec

@@ -7,7 +7,7 @@ from datetime import UTC
 
 from kit.errors import InvalidArgument
 from kit.grpc import context as call
-from kit.resources import PageRequest
+from kit.resources import PageRequest, UnitOfWork
 from salesops.integration.v1 import integration_service_pb2 as pb
 from salesops.integration.v1 import webhooks_pb2 as wh
 from services.integration import webhooks
@@ -15,6 +15,7 @@ from services.integration.access import require_admin
 from services.integration.api.base import ApiBase, Ctx, now
 from services.integration.presenters import enum, present_webhook
 from services.integration.repositories.webhooks import ReceivedWebhooks, WebhookSearch
+from services.integration.store import ReceivedWebhookRow
 
 # The receiver path's tenant segment (gateway/hooks.py checks the same before forwarding).
 TENANT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -33,9 +34,14 @@ class WebhooksApi(ApiBase):
         at = now()
         async with self.tx.read(request.tenant) as uow:  # verify before taking a writer's turn
             verified = await webhooks.check(uow, request, at)
-        row, duplicate = await self.tx.run(
-            request.tenant, lambda uow: webhooks.record(uow, request, verified, at)
-        )
+        runs = 0
+
+        async def work(uow: UnitOfWork) -> tuple[ReceivedWebhookRow, bool]:
+            nonlocal runs
+            runs += 1  # the first run inserts at once; a duplicate's unique-key clash runs it again
+            return await webhooks.record(uow, request, verified, at, look_up=runs > 1)
+
+        row, duplicate = await self.tx.run(request.tenant, work)
         return pb.IngestWebhookResponse(
             received_webhook_id=row.received_webhook_id, state=enum(row.state), duplicate=duplicate
         )
