@@ -43,8 +43,8 @@ class Subscriptions(Repository[WebhookSubscriptionRow]):
             # Tokens are space-separated: pad both sides so "leads.Lead" does not match "leads.LeadWon".
             padded = " " + r.event_types + " "
             where.append(
-                padded.contains(f" {event_type} ")
-                | padded.contains(f" {service}.* ")
+                padded.contains(f" {event_type} ", autoescape=True)
+                | padded.contains(f" {service}.* ", autoescape=True)
                 | padded.contains(" * ")
             )
         # Documented order: display name, then id.
