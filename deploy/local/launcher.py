@@ -174,7 +174,7 @@ class Stack:
             env[f"SALESOPS_{name.upper()}_ADDR"] = addresses[name]
         gw_port = _port("SALESOPS_GATEWAY_PORT", 8080, self.auto)
         # The demo seed (this process) points the demo outbound subscription at this gateway.
-        os.environ["SALESOPS_GATEWAY_PORT"] = str(gw_port)
+        os.environ["SALESOPS_DEMO_GATEWAY_URL"] = f"http://127.0.0.1:{gw_port}"
         for name in SERVICES:
             self._spawn(name, ["-m", f"services.{name}", "--role", "all"], env, addresses[name], tier=1)
         gw_env = {

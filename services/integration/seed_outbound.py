@@ -23,11 +23,13 @@ EVENT_TYPES = ("pipeline.DealWon", "pipeline.DealLost", "leads.LeadConverted", "
 
 
 def demo_subscription(secret: str) -> wh.WebhookSubscription:
+    # The launcher says where its gateway listens (--auto-ports picks a free port); else 8080.
     port = os.environ.get("SALESOPS_GATEWAY_PORT", "8080")
+    gateway = os.environ.get("SALESOPS_DEMO_GATEWAY_URL", f"http://127.0.0.1:{port}").rstrip("/")
     return wh.WebhookSubscription(
         subscription_id=DEMO_SUBSCRIPTION_ID,
         display_name="Demo partner (loopback: the platform's own webhook receiver)",
-        endpoint_url=f"http://127.0.0.1:{port}/hooks/v1/demo/demo-finance",
+        endpoint_url=f"{gateway}/hooks/v1/demo/demo-finance",
         event_types=list(EVENT_TYPES),
         signing_secret=secret,
         owner_user_id="admin",
