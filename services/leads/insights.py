@@ -64,7 +64,10 @@ async def metrics(
     dimension = enum_name(insights_pb2.MetricsDimension, request.group_by)
     if dimension:
         figures = [_metrics(f) for f in await repo.figures(who, scope, dimension)]
-        figures.sort(key=lambda m: (-m.created_count, m.group_key))
+        if dimension == "CREATE_DAY":  # a time series: oldest day first
+            figures.sort(key=lambda m: m.group_key)
+        else:
+            figures.sort(key=lambda m: (-m.created_count, m.group_key))
         out.groups.extend(figures)
     return out
 

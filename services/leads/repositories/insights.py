@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, case, false, func, literal, or_, select
+from sqlalchemy import ColumnElement, Integer, String, and_, case, false, func, literal, or_, select
 from sqlalchemy.sql.expression import cast
 
 from kit.auth import Principal
@@ -55,6 +55,8 @@ DIMENSIONS: dict[str, Any] = {
     "REP": LeadRow.owner_user_id,
     "TEAM": LeadRow.team_path,
     "REGION": LeadRow.region,
+    # date() is a string on SQLite and a date on PostgreSQL: cast so both give "YYYY-MM-DD".
+    "CREATE_DAY": cast(func.date(LeadRow.created_at), String),
 }
 
 
