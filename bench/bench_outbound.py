@@ -42,7 +42,7 @@ from temporalio import activity, workflow
 from bench.verdict import AT_LEAST, AT_MOST, Figure, Goal
 
 TENANT = "bench"
-STARTS_IN_FLIGHT = 64
+STARTS_IN_FLIGHT = 32  # as many as the fan-out consumer starts at once (deliveries._STARTS)
 SECRET = "whsec_" + "YmVuY2gtb3V0Ym91bmQtc2lnbmluZy1zZWNyZXQh"  # bench only
 
 
@@ -201,18 +201,28 @@ async def _measure(tmp: Path, n: int) -> list[Figure]:
         body = json.dumps({"type": "pipeline.DealWon", "payload": {"wonBy": "rep"}})
         gate = asyncio.Semaphore(STARTS_IN_FLIGHT)
         started_at: dict[str, float] = {}
+        not_started: list[str] = []
 
         async def bare(i: int) -> None:
             msg_id = f"bare-{i}"
             async with gate:
                 started_at[msg_id] = time.perf_counter()
-                await env.client.start_workflow(
-                    BareWorkflow.run, BareInput(url, msg_id, body), id=f"bare-{queue}-{i}", task_queue=queue
-                )
+                try:
+                    await env.client.start_workflow(
+                        BareWorkflow.run,
+                        BareInput(url, msg_id, body),
+                        id=f"bare-{queue}-{i}",
+                        task_queue=queue,
+                    )
+                except Exception as exc:  # an overloaded server: counted as a failure, not a crash
+                    not_started.append(msg_id)
+                    print(f"   bare start failed: {type(exc).__name__}: {str(exc)[:120]}", file=sys.stderr)
 
         t0 = time.perf_counter()
         await asyncio.gather(*(bare(i) for i in range(n)))
-        await _wait(lambda: len([k for k in receiver.arrived if k.startswith("bare-")]) >= n, 900)
+        await _wait(
+            lambda: len([k for k in receiver.arrived if k.startswith("bare-")]) >= n - len(not_started), 900
+        )
         bare_arrivals = {k: v for k, v in receiver.arrived.items() if k.startswith("bare-")}
         bare_s = (max(bare_arrivals.values()) if bare_arrivals else time.perf_counter()) - t0
         bare_lat = [bare_arrivals[k] - started_at[k] for k in bare_arrivals]
