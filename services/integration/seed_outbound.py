@@ -10,6 +10,7 @@ Loopback is reachable only because `make run` sets SALESOPS_OUTBOUND_ALLOW_LOOPB
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -18,6 +19,7 @@ import grpc
 from salesops.integration.v1 import integration_service_pb2 as pb
 from salesops.integration.v1 import webhooks_pb2 as wh
 
+log = logging.getLogger("salesops.integration.seed")
 DEMO_SUBSCRIPTION_ID = "demo-outbound"
 EVENT_TYPES = ("pipeline.DealWon", "pipeline.DealLost", "leads.LeadConverted", "integration.PaymentReceived")
 
@@ -45,6 +47,8 @@ async def seed_outbound(  # stub: the async IntegrationServiceStub (typed sync i
             metadata=md,
             timeout=30,
         )
-    except grpc.aio.AioRpcError as exc:  # seeded before with other content: leave it as the admin left it
-        if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:  # loopback not allowed here (production mode)
+            log.warning("demo outbound subscription skipped: the outbound policy refuses loopback here")
+        elif exc.code() != grpc.StatusCode.ALREADY_EXISTS:  # seeded before: left as the admin left it
             raise

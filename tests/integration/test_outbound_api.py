@@ -203,3 +203,11 @@ async def test_demo_subscription_seeds_once_and_signs_for_the_demo_receiver(
         "invoice.issued",
         "contract.signed",
     }  # no loop back
+
+
+async def test_the_demo_subscription_is_skipped_where_loopback_is_refused(database_url: str) -> None:
+    async with stack(database_url) as s:  # no loopback setting: the production policy
+        md = (("authorization", f"Bearer {token('admin')}"),)
+        await seed_outbound.seed_outbound(s.stub, md, DEMO_SIGNING_SECRET)
+        listed = await s.call("ListWebhookSubscriptions", pb.ListWebhookSubscriptionsRequest())
+    assert list(listed.subscriptions) == []
