@@ -39,6 +39,7 @@ def test_histories_are_recorded() -> None:
         "approval_continued_first_run",
         "approval_contract",
         "approval_continued_next_run",
+        "approval_local_activities",
         "approval_previous_flow_version",
     }
 
@@ -149,7 +150,8 @@ async def test_record_histories(world: World) -> None:
 
 async def test_a_run_on_local_activities_replays(world: World) -> None:
     """Runs started now carry the patch marker, open their steps concurrently through local activities,
-    and replay deterministically (the recorded histories above keep the old, scheduled-activity path)."""
+    and replay deterministically (the recorded histories above keep the old, scheduled-activity path;
+    `approval_local_activities.json` is this run, recorded with `-k local` and the recording flag)."""
     await world.flow(contract_flow(idle=ap.IdlePolicy(remind_after=hours(24), escalate_after=hours(48))))
     await world.deal("big")
     await world.request("ap-local", "big")
@@ -162,3 +164,5 @@ async def test_a_run_on_local_activities_replays(world: World) -> None:
     assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in kinds
     result = await Replayer(workflows=[ApprovalWorkflow]).replay_workflow(history)
     assert result.replay_failure is None
+    if RECORD:
+        _write(HERE / "approval_local_activities.json", history.to_json())
