@@ -166,6 +166,10 @@ class Stack:
         if env["SALESOPS_ENV"] == "embedded":
             # The demo outbound webhook subscription posts to this machine (kit.net.policy; production refuses it).
             env.setdefault("SALESOPS_OUTBOUND_ALLOW_LOOPBACK", "1")
+        # The integration service's embedded demo ERP listens too: with --auto-ports it gets a free
+        # port like everything else (parallel stacks, e.g. test workers, would collide on 8097).
+        erp_port = str(_port("SALESOPS_DEMO_ERP_PORT", 8097, self.auto))
+        env["SALESOPS_DEMO_ERP_PORT"] = os.environ["SALESOPS_DEMO_ERP_PORT"] = erp_port
         addresses: dict[str, str] = {}
         for name in SERVICES:
             port = _port(f"SALESOPS_{name.upper()}_PORT", SERVICE_PORTS[name], self.auto)
