@@ -228,6 +228,11 @@ def _validate(kind: str, msg: Any) -> None:
     v.raise_if_any(f"invalid {name}")
 
 
+def validate(kind: str, msg: Any) -> None:
+    """INVALID_ARGUMENT with BadRequest violations when `msg` could not be saved (a draft, e.g. simulated)."""
+    _validate(kind, msg)
+
+
 def _check_paths(kind: str, msg: Any, paths: list[str]) -> None:
     if not paths:
         raise InvalidArgument.field("update_mask", "name the fields to replace")

@@ -17,8 +17,9 @@ from kit.errors import PermissionDenied
 from kit.grpc import context as call
 from kit.resources import UnitOfWork
 from salesops.leads.v1 import leads_service_pb2 as pb
-from services.leads import policies
+from services.leads import policies, simulation
 from services.leads.api.base import ApiBase, Ctx
+from services.leads.convert import now
 from services.leads.workflows import REGRADE_WORKFLOW, RegradeInput, regrade_workflow_id
 
 
@@ -48,6 +49,26 @@ class SettingsApi(ApiBase):
     UpdateFollowUpPolicy = _rpc(
         policies.FOLLOW_UP, pb.UpdateFollowUpPolicyResponse, "follow_up_policy", update=True
     )
+
+    async def SimulateRouting(
+        self, request: pb.SimulateRoutingRequest, context: Ctx
+    ) -> pb.SimulateRoutingResponse:
+        who = call.principal()
+        if not who.is_admin:
+            raise PermissionDenied("only sales-ops admins simulate routing", reason="NOT_ADMIN")
+        r = request
+        facts = simulation.facts_of(
+            region=r.region,
+            product_lines=list(r.product_lines),
+            channel=r.channel,
+            source_code=r.source_code,
+            grade=r.grade,
+            language=r.language_code,
+        )
+        draft = r.routing_rules if r.HasField("routing_rules") else None
+        async with self.read(who) as uow:
+            decision = await simulation.simulate(uow, facts, draft, now())
+        return pb.SimulateRoutingResponse(decision=decision)
 
     async def _get_setting(self, kind: str) -> Any:
         who = call.principal()
