@@ -13,10 +13,10 @@ consumer as usual.
 Three cells: manufacturing deals that reached negotiation (card 02 used on 14 of 30,
 enough data for a lift; card 19 on 4: not enough data), retail deals that reached
 proposal / quote (card 10 on 12 of 24; card 04 on 3) and healthcare deals that reached
-needs confirmed (card 16 on 5 of 10: not enough data). Then a few uses this week through
-the API: two with feedback, one left pending (its duty and reminder are live).
+needs confirmed (card 16 on 5 of 10: not enough data). The uses of this week, with duties
+in every state, are seed_uses.py's (through the API, at start).
 
-Idempotent: a deal already in the projection is skipped; the API uses are keyed by use id.
+Idempotent: a deal already in the projection is skipped.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import grpc
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -40,8 +39,6 @@ from kit.db import Database
 from kit.errors import Unavailable
 from kit.resources import Transactions, UnitOfWork
 from kit.runtime import SeedClients, SeedUser
-from salesops.knowledge.v1 import knowledge_service_pb2 as pb
-from salesops.knowledge.v1 import knowledge_service_pb2_grpc
 from salesops.knowledge.v1 import usage_pb2 as u
 from salesops.pipeline.v1 import deal_pb2
 from salesops.pipeline.v1 import events_pb2 as ev
@@ -93,12 +90,6 @@ CELLS = (
         cards=(("demo-card-16", frozenset(range(5))),),
     ),
 )  # fmt: skip
-# This week, through the API: (use id, rep, card, deal, industry, stage, feedback or None = pending).
-RECENT = (
-    ("demo-use-week-1", "rep-a1", "demo-card-02", "demo-open-a1", "manufacturing", "negotiation", LIKED),
-    ("demo-use-week-2", "rep-b2", "demo-card-10", "demo-open-b2", "retail", "proposal_quote", PARTLY),
-    ("demo-use-week-3", "rep-b3", "demo-card-07", "demo-open-b3", "manufacturing", "needs_confirmed", None),
-)
 
 
 def principal(user: SeedUser, tenant: str) -> Principal:
@@ -116,7 +107,7 @@ def deal_steps(cell: Cell, n: int, now: datetime, reps: dict[str, SeedUser], ten
     deal_id = f"demo-past-{cell.key}-{n:02d}"
     owner = REPS[n % len(REPS)]
     path = STAGES[: STAGES.index(cell.stage) + 1]
-    start = now - timedelta(days=150 - 4 * n + (n % 3))
+    start = now - timedelta(days=360 - 5 * n + (n % 3))  # 7 to 12 months ago: every rep a veteran
     won = n in cell.won
 
     def context(stage: str, status: int = deal_pb2.DEAL_STATUS_OPEN) -> ev.DealContext:
@@ -214,33 +205,6 @@ async def seed_history(db: Database, tenant: str, users: list[SeedUser], now: da
     return written
 
 
-async def seed_this_week(clients: SeedClients, now: datetime) -> None:
-    """A few uses this week through the API (two rated, one pending); replays are no-ops."""
-    async with clients.channel("knowledge") as channel:
-        stub: Any = knowledge_service_pb2_grpc.KnowledgeServiceStub(channel)
-        for k, (use_id, rep, card_id, deal_id, industry, stage, feedback) in enumerate(RECENT):
-            use = u.CardUse(use_id=use_id, deal_id=deal_id, industry=industry, stage_id=stage)
-            use.use_time.FromDatetime(
-                (now - timedelta(days=2 - k)).replace(minute=0, second=0, microsecond=0)
-            )
-            try:
-                await stub.RecordSopCardUse(
-                    pb.RecordSopCardUseRequest(card_id=card_id, use=use),
-                    metadata=clients.metadata(rep),
-                    timeout=30,
-                )
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() != grpc.StatusCode.ALREADY_EXISTS:  # an earlier run, another hour
-                    raise
-                continue
-            if feedback is not None:
-                await stub.SubmitCardFeedback(
-                    pb.SubmitCardFeedbackRequest(use_id=use_id, feedback=feedback),
-                    metadata=clients.metadata(rep),
-                    timeout=30,
-                )
-
-
 async def demo_history(clients: SeedClients) -> None:
     """`make run`: the history in the knowledge service's own database (the settings it reads)."""
     url = make_url(Settings.from_env("knowledge").database_url)
@@ -255,4 +219,3 @@ async def demo_history(clients: SeedClients) -> None:
         log.info("knowledge demo history: %d past deals with uses, feedback and outcomes", written)
     finally:
         await db.dispose()
-    await seed_this_week(clients, now)

@@ -37,21 +37,22 @@ async def demo(tmp_path: Path) -> AsyncIterator[tuple[Knowledge, SeedClients]]:
 
 
 async def test_demo_history_gives_lift_and_not_enough_data(demo: tuple[Knowledge, SeedClients]) -> None:
-    k, clients = demo
+    k, _ = demo
     now = datetime.now(UTC)
     assert await seed_outcomes.seed_history(k.db, "demo", list(DEMO_USERS), now) == 64
     assert await seed_outcomes.seed_history(k.db, "demo", list(DEMO_USERS), now) == 0  # idempotent
-    await seed_outcomes.seed_this_week(clients, now)
-    await seed_outcomes.seed_this_week(clients, now)
 
     ask = pb.RecommendSopCardsRequest(deal_id="d-1", industry="manufacturing", stage_id="negotiation")
     got = (await k.call("RecommendSopCards", ask, "rep-a2")).recommendations
-    assert [r.card.card_id for r in got] == ["demo-card-02", "demo-card-19"]  # 11 is for managers
+    shown = [r.card.card_id for r in got]
+    assert (
+        shown[0] == "demo-card-02" and "demo-card-19" in shown and "demo-card-11" not in shown
+    )  # 11: managers
     lift = got[0].reasons[0].lift
     assert got[0].reasons[0].kind == K.RECOMMENDATION_REASON_KIND_WIN_RATE_LIFT
     assert (lift.used_deals, lift.used_won, lift.comparable_deals, lift.comparable_won) == (14, 10, 16, 5)
     assert lift.enough_data and lift.lift_low_pp > 0
-    no_data = lift_reason(got[1])
+    no_data = lift_reason(got[shown.index("demo-card-19")])
     assert not no_data.lift.enough_data and no_data.lift.used_deals == 4
     assert "数据不足" in no_data.text or "not enough data" in no_data.text
 
@@ -69,8 +70,3 @@ async def test_demo_history_gives_lift_and_not_enough_data(demo: tuple[Knowledge
         measured.enough_data and measured.lift_low_pp < 0 < measured.lift_high_pp
     )  # +16.7 pp, not significant
     assert got[2].reasons[0].kind == K.RECOMMENDATION_REASON_KIND_EXPLORATION
-
-    duties = await k.call("ListFeedbackDuties", pb.ListFeedbackDutiesRequest(), "rep-b3")
-    assert [d.use_id for d in duties.duties] == ["demo-use-week-3"]
-    rated = await k.call("GetCardUse", pb.GetCardUseRequest(use_id="demo-use-week-2"), "rep-b2")
-    assert rated.use.feedback.rating == usage_pb2.FEEDBACK_RATING_PARTLY
