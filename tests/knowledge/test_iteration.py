@@ -56,48 +56,53 @@ class Month:
 
     def __init__(self, db: Database, tenant: str, at: datetime) -> None:
         self.db, self.tenant, self.at, self.n = db, tenant, at, 0
+        self.rows: list[Any] = []
 
-    async def use(self, card_id: str, user: str, rating: int = 0, category: int = 0) -> None:
+    async def commit(self) -> None:
+        async with self.db.session(self.tenant) as s:
+            s.add_all(self.rows)
+            await s.commit()
+        self.rows = []
+
+    def use(self, card_id: str, user: str, rating: int = 0, category: int = 0) -> None:
         self.n += 1
         uid = f"use-{self.n:04d}"
-        async with self.db.session(self.tenant) as s:
-            s.add(
-                CardUseRow(
-                    tenant_id=self.tenant,
-                    use_id=uid,
-                    card_id=card_id,
-                    card_version=1,
-                    user_id=user,
-                    org_path="east/team-a",
-                    deal_id=f"deal-{self.n}",
-                    used_at=self.at,
-                    recorded_at=self.at,
-                    duty_id=uid,
-                    request_digest="x",
-                )
+        self.rows.append(
+            CardUseRow(
+                tenant_id=self.tenant,
+                use_id=uid,
+                card_id=card_id,
+                card_version=1,
+                user_id=user,
+                org_path="east/team-a",
+                deal_id=f"deal-{self.n}",
+                used_at=self.at,
+                recorded_at=self.at,
+                duty_id=uid,
+                request_digest="x",
             )
-            s.add(
-                FeedbackDutyRow(
-                    tenant_id=self.tenant,
-                    duty_id=uid,
-                    use_id=uid,
-                    card_id=card_id,
-                    card_version=1,
-                    user_id=user,
-                    deal_id=f"deal-{self.n}",
-                    used_at=self.at,
-                    due_at=self.at + timedelta(hours=48),
-                    state=3 if rating else 1,
-                    rating=rating,
-                    reason_category=category,
-                    recorded_at=self.at + timedelta(hours=1) if rating else None,
-                    late=False,
-                    created_at=self.at,
-                    updated_at=self.at,
-                    version=1,
-                )
+        )
+        self.rows.append(
+            FeedbackDutyRow(
+                tenant_id=self.tenant,
+                duty_id=uid,
+                use_id=uid,
+                card_id=card_id,
+                card_version=1,
+                user_id=user,
+                deal_id=f"deal-{self.n}",
+                used_at=self.at,
+                due_at=self.at + timedelta(hours=48),
+                state=3 if rating else 1,
+                rating=rating,
+                reason_category=category,
+                recorded_at=self.at + timedelta(hours=1) if rating else None,
+                late=False,
+                created_at=self.at,
+                updated_at=self.at,
+                version=1,
             )
-            await s.commit()
+        )
 
 
 async def backdate(db: Database, tenant: str, card_ids: list[str], to: datetime) -> None:
@@ -122,15 +127,16 @@ async def hand_worked_month(k: Knowledge, tenant: str = "demo") -> tuple[int, in
     m = Month(k.db, tenant, at)
     reps = [f"rep-{i:02d}" for i in range(20)]
     for i, rep in enumerate(reps):
-        await m.use("popular", rep, FULLY if i < 10 else 0)
-    await m.use("bad", "rep-00", FULLY)
+        m.use("popular", rep, FULLY if i < 10 else 0)
+    m.use("bad", "rep-00", FULLY)
     for _ in range(5):
-        await m.use("bad", "rep-00", NA, FeedbackReasonCategory.FEEDBACK_REASON_CATEGORY_OUTDATED)
+        m.use("bad", "rep-00", NA, FeedbackReasonCategory.FEEDBACK_REASON_CATEGORY_OUTDATED)
     for i, rep in enumerate(reps[:10]):
-        await m.use("meh", rep, FULLY if i < 3 else NA if i < 5 else 0)
+        m.use("meh", rep, FULLY if i < 3 else NA if i < 5 else 0)
     for _ in range(5):
-        await m.use("lonely", "rep-01", NA)
-    await m.use("fresh", "rep-02", NA)
+        m.use("lonely", "rep-01", NA)
+    m.use("fresh", "rep-02", NA)
+    await m.commit()
     # The lift cache (outcomes): popular used on 20 of the cell's 40 closed deals, 12 won, vs 4 of 20.
     async with k.db.session(tenant) as session:
         session.add(
