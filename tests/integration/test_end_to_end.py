@@ -235,3 +235,36 @@ async def test_the_receiver_is_rate_limited_per_connector_and_probing_addresses_
         (await stack.gateway.post(f"/hooks/v1/demo/guess-{n}", content=b"{}")).status_code for n in range(4)
     ]
     assert probes[:2] == [404, 404] and probes[-1] == 429
+
+
+@pytest.fixture
+def verify_only_gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway (and runtimes) configured as in k8s with RS256: a public key, no signing key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = tmp_path / "jwt-public.pem"
+    pem.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    monkeypatch.setenv("SALESOPS_JWT_ALG", "RS256")
+    monkeypatch.setenv("SALESOPS_JWT_PUBLIC_KEY_FILE", str(pem))
+    monkeypatch.setenv("SALESOPS_PAGE_TOKEN_SECRET", "page-token-secret-for-this-test-0123456789")
+
+
+async def test_the_receiver_needs_no_signing_key(verify_only_gateway: None, stack: Stack) -> None:
+    """IngestWebhook is public: a gateway that can only verify tokens still forwards webhooks."""
+    await stack.integration.CreateConnector(
+        pb.CreateConnectorRequest(connector=finance_connector()), metadata=md()
+    )
+    await stack.integration.EnableConnector(pb.EnableConnectorRequest(connector_id="fin-1"), metadata=md())
+    body = payment("evt_rs256")
+    answer = await stack.gateway.post(
+        "/hooks/v1/demo/fin-1", content=body, headers=standard_headers("evt_rs256", body)
+    )
+    assert answer.status_code == 200, answer.content
+    listed = await stack.integration.ListReceivedWebhooks(pb.ListReceivedWebhooksRequest(), metadata=md())
+    assert [r.external_event_id for r in listed.received_webhooks] == ["evt_rs256"]
