@@ -8,7 +8,11 @@ import { enumTail } from "./util";
 import "./rep.css";
 
 function useInbox() {
-  useEffect(startInbox, []);
+  useEffect(() => {
+    // After the page's own data: the stream is not what the first paint waits for.
+    const id = setTimeout(startInbox, 800);
+    return () => clearTimeout(id);
+  }, []);
   return useSyncExternalStore(inbox.subscribe, inbox.snapshot);
 }
 
@@ -16,9 +20,14 @@ export function InboxBadge() {
   const { t } = useI18n();
   const { unread } = useInbox();
   return (
-    <Link to="/inbox" className="inbox-badge" aria-label={t("rep.inbox.unread", { n: unread ?? 0 })}>
+    <Link to="/inbox" className="inbox-badge">
       {t("nav.inbox")}
-      {!!unread && <span className="count" data-unread={unread}>{unread}</span>}
+      {!!unread && (
+        <span className="count" data-unread={unread}>
+          {unread}
+        </span>
+      )}
+      <span className="sr-only">{t("rep.inbox.unread", { n: unread ?? 0 })}</span>
     </Link>
   );
 }

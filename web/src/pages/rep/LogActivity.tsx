@@ -54,6 +54,24 @@ function locate(): Promise<GeoPoint> {
   });
 }
 
+const POLICY_KEY = "salesops.followUpPolicy";
+
+/**
+ * The tenant's follow-up policy (mandatory action units), and the last one seen when there is no
+ * signal: the visit form must work in the field. The worklist calls it too, to keep it warm.
+ */
+export async function followUpPolicy(): Promise<{ followUpPolicy?: Policy }> {
+  try {
+    const got = await api.get<{ followUpPolicy?: Policy }>("/v1/followUpPolicy");
+    localStorage.setItem(POLICY_KEY, JSON.stringify(got));
+    return got;
+  } catch (err) {
+    const kept = localStorage.getItem(POLICY_KEY);
+    if (kept) return JSON.parse(kept) as { followUpPolicy?: Policy };
+    throw err;
+  }
+}
+
 function tomorrow(): string {
   const d = new Date(Date.now() + 86_400_000);
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
@@ -63,7 +81,7 @@ export function LogActivity({ params }: { params: Record<string, string> }) {
   const { t } = useI18n();
   const leadId = params.leadId;
   const editing = searchParam("edit");
-  const policy = useLoad(() => api.get<{ followUpPolicy?: Policy }>("/v1/followUpPolicy"), []);
+  const policy = useLoad(followUpPolicy, []);
   const [type, setType] = useState<(typeof TYPES)[number]>("ACTIVITY_TYPE_VISIT");
   const [outcome, setOutcome] = useState(OUTCOMES[0]);
   const [summary, setSummary] = useState("");

@@ -1,10 +1,11 @@
 // The rep's worklist (phone first): my open leads by SLA due time with a live countdown and the
 // grade, then the pool with claim. A lost claim race says who won, inline, never an error page.
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { api, ApiError, query, type Schemas } from "../../api/client";
 import { Link } from "../../app/router";
 import { useI18n } from "../../i18n/i18n";
 import { ulid } from "../../offline/ulid";
+import { followUpPolicy } from "./LogActivity";
 import { countdown, grade, useLoad, useNow } from "./util";
 import "./rep.css";
 
@@ -27,7 +28,7 @@ export function GradeBadge({ value }: { value?: string }) {
   const g = grade(value);
   if (!g) return null;
   return (
-    <span className={`grade grade-${g}`} aria-label={t("rep.grade", { grade: g })}>
+    <span className={`grade grade-${g}`} title={t("rep.grade", { grade: g })}>
       {g}
     </span>
   );
@@ -58,6 +59,13 @@ export function Worklist() {
     [],
   );
   const leads = bySla(mine.data?.leads ?? []);
+  const settled = mine.data !== null || mine.error !== null;
+  useEffect(() => {
+    // Keep what the visit form needs for a visit without signal (once the rows are up).
+    if (!settled) return;
+    const id = setTimeout(() => void followUpPolicy().catch(() => undefined), 1000);
+    return () => clearTimeout(id);
+  }, [settled]);
   return (
     <section className="rep worklist" aria-labelledby="worklist-h">
       <h1 id="worklist-h">{t("rep.worklist.title")}</h1>
@@ -78,7 +86,7 @@ export function Worklist() {
           </li>
         ))}
       </ul>
-      <Pool onClaimed={mine.reload} />
+      {settled && <Pool onClaimed={mine.reload} />}
     </section>
   );
 }
