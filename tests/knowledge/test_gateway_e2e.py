@@ -3,7 +3,8 @@
 
 a rep opens a deal, gets 3 recommended cards, records the use of one, gets the feedback
 reminder in the notify inbox (from the duty's durable timer on the stack's Temporal, through
-the outbox, Redis and notify), and gives feedback, which settles the duty.
+the outbox, Redis and notify), and gives feedback, which settles the duty. A demo duty past
+its deadline is OVERDUE on the supervisor's board and in the supervisor's inbox.
 
 The default 48 h window is kept. So that the reminder (4 h before the deadline) falls due
 during the test, the use is logged as made 46 h ago: a use may be synced up to 7 days late
@@ -24,13 +25,14 @@ import pytest
 from tests.e2e.test_local_stack import _start, _stop, _wait_ready
 from tests.pipeline.test_stack_flow import _until
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stack")]
+# The stack may build a changed web console before it starts: more than the default 300 s on a busy machine.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stack"), pytest.mark.timeout(900)]
 
 
 def test_a_rep_uses_a_recommended_card_is_reminded_and_gives_feedback(tmp_path: Path) -> None:
     proc = _start(tmp_path / "var", tmp_path / "tokens.json")
     try:
-        _wait_ready(proc, timeout=240)
+        _wait_ready(proc, timeout=600)  # a changed web console is built first
         info = json.loads((tmp_path / "tokens.json").read_text())
         gw, tokens = str(info["gateway"]), info["tokens"]
 
@@ -116,6 +118,23 @@ def test_a_rep_uses_a_recommended_card_is_reminded_and_gives_feedback(tmp_path: 
         assert use_id not in json.dumps(open_duties)
         # Another rep does not see the use.
         assert call("GET", f"/v1/cardUses/{use_id}", "rep-b1").status_code == 404
+
+        # Overdue is visible to the supervisor: the demo's rep-a2 used a card 60 h ago and gave no
+        # feedback; the duty's timer marked it OVERDUE and notify told sup-a.
+        board = {"orgPath": "east/team-a", "states": ["FEEDBACK_STATE_OVERDUE"]}
+
+        def overdue() -> list[dict[str, Any]] | None:
+            duties = ok(call("GET", "/v1/feedbackDuties", "sup-a", params=board)).get("duties", [])
+            return [d for d in duties if d["useId"] == "demo-use-06"] or None
+
+        [late] = _until("rep-a2's overdue duty on sup-a's board", overdue, 120)
+        assert late["userId"] == "rep-a2" and late["orgPath"] == "east/team-a"
+
+        def told() -> bool:
+            items = ok(call("GET", "/v1/inbox", "sup-a")).get("items", [])
+            return any("Card feedback overdue" in i["title"] and "rep-a2" in i["title"] for i in items)
+
+        _until("the overdue notice in sup-a's inbox", told, 120)
     finally:
         if proc.poll() is None:
             _stop(proc)
