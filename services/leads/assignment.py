@@ -62,7 +62,12 @@ async def claim(uow: UnitOfWork, who: Principal, lead_id: str, at: datetime) -> 
     row = await leads.get(lead_id)
     if row.status != status.IN_POOL:
         if row.owner_user_id:
-            raise Aborted(f"lead {lead_id} is already owned", reason="ALREADY_CLAIMED")
+            # The loser of a race learns who won (the rep may not read the lead itself any more).
+            raise Aborted(
+                f"lead {lead_id} is already owned",
+                reason="ALREADY_CLAIMED",
+                metadata={"owner_user_id": row.owner_user_id},
+            )
         raise FailedPrecondition(f"lead {lead_id} is {row.status}, not in a pool", reason="NOT_IN_POOL")
     tenant = await TenantPolicies.load(uow)
     pool = pool_rules.find_pool(tenant.pools, row.pool_id or "")

@@ -208,6 +208,9 @@ async def test_claim_caps_cooldown_and_release(leads: Leads) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await leads.call("ClaimLead", pb.ClaimLeadRequest(lead_id="C0"), user="rep-a2")
     assert err.value.code() == grpc.StatusCode.ABORTED
+    info = error_details_pb2.ErrorInfo()
+    next(d for d in status_from_error(err.value).details if d.Is(info.DESCRIPTOR)).Unpack(info)
+    assert info.reason == "ALREADY_CLAIMED" and info.metadata["owner_user_id"] == "rep-a1"
 
 
 async def test_fifty_concurrent_claims_make_one_owner(leads: Leads) -> None:

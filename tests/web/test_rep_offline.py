@@ -73,7 +73,7 @@ def test_a_rep_claims_and_logs_a_visit_offline_that_syncs_exactly_once(browser: 
     page.locator(f'li.pool-row[data-lead="{raced["leadId"]}"] button').click()
     lost = page.locator(f'li.pool-row[data-lead="{raced["leadId"]}"] [role=status]')
     lost.wait_for()
-    assert "抢先认领" in lost.inner_text(), lost.inner_text()
+    assert "rep-a2 抢先认领" in lost.inner_text(), lost.inner_text()
     page.locator(f'li.lead-row[data-lead="{free["leadId"]}"] a').click()
 
     # The lead page: explain trace, follow-ups, SOP cards section.
