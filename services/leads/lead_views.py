@@ -42,9 +42,11 @@ async def details(
     view: int = pb.LEAD_VIEW_FULL,
     *,
     new_candidates: list[lead_pb2.DuplicateCandidate] | None = None,
+    read_only: bool = False,
 ) -> LeadDetails:
     """`new_candidates`: the lead was created in this unit of work with these candidates, so there
-    is nothing more to read of its duplicates, and no intake was merged into it yet."""
+    is nothing more to read of its duplicates, and no intake was merged into it yet.
+    `read_only`: a read answer (GetLead), which may use policy versions seen a moment ago."""
     full = view != pb.LEAD_VIEW_BASIC
     out = LeadDetails(row, full=full, with_recycle=True)
     if full:
@@ -59,8 +61,10 @@ async def details(
             other = seen[c.lead_id]
             if not access.can_see_phone(who, other):  # a candidate named by its number: masked like itself
                 c.display_name = masked_display_name(other)
-        out.recent_intakes = [] if new else await intake.recent_intakes(uow, row.lead_id)
-    tenant = await TenantPolicies.load(uow)
+        # Every merged intake counts on its lead (intake_count), so a lead at 1 has none to read.
+        merged = not new and row.intake_count > 1
+        out.recent_intakes = await intake.recent_intakes(uow, row.lead_id) if merged else []
+    tenant = await TenantPolicies.load(uow, recent=read_only)
     state = watch_state(row, tenant)
     out.recycle_time, out.recycle_warn_time = state.recycle_time, state.recycle_warn_time
     # Only reps and supervisors claim; admins and partner systems skip the four cap queries.
@@ -79,6 +83,8 @@ async def present(
     view: int = pb.LEAD_VIEW_FULL,
     *,
     new_candidates: list[lead_pb2.DuplicateCandidate] | None = None,
+    read_only: bool = False,
 ) -> lead_pb2.Lead:
     """The lead as `who` may see it, with everything its view shows."""
-    return LEADS.present(who, await details(uow, who, row, view, new_candidates=new_candidates))
+    found = await details(uow, who, row, view, new_candidates=new_candidates, read_only=read_only)
+    return LEADS.present(who, found)

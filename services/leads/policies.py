@@ -10,6 +10,7 @@ version moved (saved here or by another replica), so intake reads one row instea
 
 from __future__ import annotations
 
+import time
 import weakref
 from dataclasses import dataclass
 from datetime import timedelta
@@ -157,15 +158,45 @@ def _cache(uow: UnitOfWork) -> dict[str, Any]:
     return cache
 
 
-async def load(uow: UnitOfWork, kind: str) -> Any:
+# Reads that only show policy-derived figures (GetLead's recycle schedule) may use versions seen
+# this long ago by this process instead of asking the database on every call; a save in this
+# process forgets them at once, one elsewhere is seen within this bound.
+READ_STALENESS_S = 1.0
+_SEEN: weakref.WeakKeyDictionary[Any, dict[str, tuple[float, dict[str, int]]]] = weakref.WeakKeyDictionary()
+
+
+def _seen(uow: UnitOfWork) -> dict[str, tuple[float, dict[str, int]]]:
+    pool = uow.session.get_bind().engine.pool
+    found = _SEEN.get(pool)
+    if found is None:
+        found = _SEEN[pool] = {}
+    return found
+
+
+async def _versions(uow: UnitOfWork, recent: bool) -> dict[str, int]:
+    """The tenant's document versions: read now, or (`recent`) as seen at most READ_STALENESS_S ago."""
+    seen, at = _seen(uow), time.monotonic()
+    if recent:
+        hit = seen.get(uow.tenant)
+        if hit is not None and at - hit[0] < READ_STALENESS_S:
+            return hit[1]
+    versions = await policy_versions(uow)
+    if len(seen) >= _PROCESS_MAX:
+        seen.clear()
+    seen[uow.tenant] = (at, versions)
+    return versions
+
+
+async def load(uow: UnitOfWork, kind: str, *, recent: bool = False) -> Any:
     """The tenant's document of `kind` (defaults until first saved), with version, etag and audit.
 
-    Read once per unit of work; callers get a copy they may change."""
+    Read once per unit of work; callers get a copy they may change. `recent`: a read-only caller
+    that may see a document up to READ_STALENESS_S old (no version query when seen that recently)."""
     cache = _cache(uow)
     if kind not in cache:
         versions = cache.get(_VERSIONS)
         if versions is None:
-            versions = cache[_VERSIONS] = await policy_versions(uow)
+            versions = cache[_VERSIONS] = await _versions(uow, recent and not cache.get(_SAVED))
         version = versions.get(STORES[kind].document, 0)
         shared = _shared(uow)
         hit = shared.get((uow.tenant, kind))
@@ -257,6 +288,7 @@ async def save(uow: UnitOfWork, kind: str, msg: Any, paths: list[str], actor: st
     for key in (kind, _VERSIONS, "_tenant_policies"):
         cache.pop(key, None)  # the next load sees the new version, in this transaction
     cache[_SAVED] = True
+    _seen(uow).pop(uow.tenant, None)
     return await load(uow, kind)
 
 
@@ -270,19 +302,44 @@ class TenantPolicies:
     routing: list[routing.Rule]
 
     @classmethod
-    async def load(cls, uow: UnitOfWork) -> TenantPolicies:
+    async def load(cls, uow: UnitOfWork, *, recent: bool = False) -> TenantPolicies:
+        """`recent`: for read-only answers, see `load`. The built views are shared by the process
+        per tenant and document versions, so a read builds nothing when no version moved."""
         cache = _cache(uow)
         found = cache.get("_tenant_policies")
         if found is None:
-            routing_msg = await load(uow, ROUTING)
-            found = cls(
-                policy_rules.pools(await load(uow, POOL)),
-                policy_rules.sla_policies(await load(uow, SLA)),
-                routing_msg,
-                policy_rules.routing_rules(routing_msg),
-            )
+            routing_msg = await load(uow, ROUTING, recent=recent)
+            pool_msg, sla_msg = await load(uow, POOL, recent=recent), await load(uow, SLA, recent=recent)
+            key = (uow.tenant, routing_msg.version, pool_msg.version, sla_msg.version)
+            shared = _shared_views(uow)
+            found = shared.get(key) if not cache.get(_SAVED) else None
+            if found is None:
+                found = cls(
+                    policy_rules.pools(pool_msg),
+                    policy_rules.sla_policies(sla_msg),
+                    routing_msg,
+                    policy_rules.routing_rules(routing_msg),
+                )
+                if not cache.get(_SAVED):
+                    if len(shared) >= _PROCESS_MAX:
+                        shared.clear()
+                    shared[key] = found
             cache["_tenant_policies"] = found
         return found  # type: ignore[no-any-return]
+
+
+# Per database, (tenant, routing, pool, sla versions) -> the built TenantPolicies (treated as read-only).
+_VIEWS: weakref.WeakKeyDictionary[Any, dict[tuple[str, int, int, int], TenantPolicies]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _shared_views(uow: UnitOfWork) -> dict[tuple[str, int, int, int], TenantPolicies]:
+    pool = uow.session.get_bind().engine.pool
+    found = _VIEWS.get(pool)
+    if found is None:
+        found = _VIEWS[pool] = {}
+    return found
 
 
 async def grading_rules(uow: UnitOfWork) -> grading.Rules:

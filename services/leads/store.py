@@ -54,6 +54,17 @@ class LeadRow(TenantScoped, Base):
         Index("ix_leads_tenant_status_pool", "tenant_id", "status", "pool_id"),
         Index("ix_leads_tenant_created", "tenant_id", "created_at"),
         Index("ix_leads_tenant_company_key", "tenant_id", "company_key"),
+        # ListLeads by region + grade, by score (read backwards for best first); status is covered so
+        # the bounded count never reads the table.
+        Index(
+            "ix_leads_tenant_region_grade_score",
+            "tenant_id",
+            "region",
+            "grade",
+            "score",
+            "lead_id",
+            "status",
+        ),
     )
 
     lead_id: Mapped[str] = mapped_column(String(64))

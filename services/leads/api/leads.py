@@ -61,7 +61,9 @@ class LeadsApi(ApiBase):
         async with self.read(who) as uow:
             row = await LeadRepository(uow).visible(who, request.lead_id)
             return pb.GetLeadResponse(
-                lead=await lead_views.present(uow, who, row, request.view or pb.LEAD_VIEW_FULL)
+                lead=await lead_views.present(
+                    uow, who, row, request.view or pb.LEAD_VIEW_FULL, read_only=True
+                )
             )
 
     async def ListLeads(self, request: pb.ListLeadsRequest, context: Ctx) -> pb.ListLeadsResponse:

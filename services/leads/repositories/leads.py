@@ -116,6 +116,9 @@ def _region(code: str) -> ColumnElement[bool]:
     return LeadRow.region == code
 
 
+# ListLeads' total_size is exact up to this many matches; above it, COUNT_CAP + 1 says "more".
+COUNT_CAP = 1000
+
 # ListLeads' documented orders (AIP-132 order_by), each broken by lead_id.
 ORDERS: dict[str, Any] = {
     "create_time": LeadRow.created_at,
@@ -152,7 +155,21 @@ class LeadRepository(Repository[LeadRow]):
     async def search(
         self, who: Principal, search: LeadSearch, order: Sort, page: PageRequest, query: str
     ) -> Page[LeadRow]:
-        return await self.list(search.clauses(who), [order], page, query, count=True)
+        """A page and the bounded total (ListLeadsResponse.total_size): a first page that is also
+        the last counts itself; otherwise at most COUNT_CAP + 1 matching ids are counted, so a
+        page costs the same over a thousand matches as over a million."""
+        where = search.clauses(who)
+        found = await self.list(where, [order], page, query)
+        if not page.token and not found.next_page_token:
+            found.total_size = len(found.items)
+        else:
+            found.total_size = await self.count_upto(where, COUNT_CAP + 1)
+        return found
+
+    async def count_upto(self, where: list[ColumnElement[bool]], limit: int) -> int:
+        """How many leads match `where`, counting no further than `limit`."""
+        ids = select(LeadRow.lead_id).where(LeadRow.tenant_id == self.uow.tenant, *where).limit(limit)
+        return int(await self.session.scalar(select(func.count()).select_from(ids.subquery())) or 0)
 
     async def by_contact(self, phone: str, email: str) -> list[LeadRow]:
         """Unmerged leads with this phone or e-mail, oldest first (the dedupe candidates)."""
@@ -236,4 +253,4 @@ class LeadRepository(Repository[LeadRow]):
         return select(LeadRow.lead_id).where(visible_to(who))
 
 
-__all__ = ["ORDERS", "LeadRepository", "LeadSearch", "in_team", "phone_visible_to", "visible_to"]
+__all__ = ["COUNT_CAP", "ORDERS", "LeadRepository", "LeadSearch", "in_team", "phone_visible_to", "visible_to"]
