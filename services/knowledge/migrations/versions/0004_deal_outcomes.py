@@ -70,6 +70,7 @@ def upgrade() -> None:
         sa.Column("closed", sa.Integer(), nullable=False),
         sa.Column("won", sa.Integer(), nullable=False),
         sa.Column("refreshed_at", TS, nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("tenant_id", "industry", "stage_id", name=op.f("pk_lift_cells")),
     )
     op.create_table(
@@ -112,8 +113,13 @@ def upgrade() -> None:
     )
     for table in TABLES:
         op.create_index(f"ix_{table}_tenant_id", table, ["tenant_id"])
+    # Recommend's newcomer count, covered (store_outcomes.py).
+    op.create_index(
+        "ix_card_uses_tenant_user_used_card", "card_uses", ["tenant_id", "user_id", "used_at", "card_id"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_card_uses_tenant_user_used_card", table_name="card_uses")
     for table in reversed(TABLES):
         op.drop_table(table)
