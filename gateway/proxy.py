@@ -175,12 +175,22 @@ class Gateway:
         caller: Caller,
         request_id: str,
     ) -> Outcome:
+        return await self._forward(route, path_vars, query, body, self.metadata(caller, request_id))
+
+    async def _forward(
+        self,
+        route: Route,
+        path_vars: dict[str, str],
+        query: list[tuple[str, str]],
+        body: bytes,
+        md: list[tuple[str, str]],
+    ) -> Outcome:
         try:
             message = build_request(route, path_vars, query, body, self.bounds.max_json_depth)
         except errors.SalesopsError as err:
             return _error(err)
         try:
-            reply = await self.backends.unary(route, message, self.metadata(caller, request_id), self.timeout)
+            reply = await self.backends.unary(route, message, md, self.timeout)
         except grpc.aio.AioRpcError as exc:
             status = status_from_error(exc)
             outcome = Outcome(gw_errors.http_status(status.code), gw_errors.status_json(status))
@@ -322,6 +332,8 @@ class Gateway:
     async def _handle(
         self, request: Request, route: Route, path_vars: dict[str, str], request_id: str, ctx: Context
     ) -> Response:
+        if route.public:
+            return respond(await self.public(request, route, path_vars, request_id, ctx))
         guarded = await self.guard(request)
         if isinstance(guarded, Outcome):
             return respond(guarded)
@@ -349,6 +361,34 @@ class Gateway:
             outcome.body = gzip.compress(outcome.body, 5)
             outcome.headers.update({"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
         return respond(outcome)
+
+    async def public(
+        self, request: Request, route: Route, path_vars: dict[str, str], request_id: str, ctx: Context
+    ) -> Outcome:
+        """A public method (kit.grpc.public): forwarded with no token, any Authorization unread.
+
+        The request is its own credential, so refusals (401 / 403 / 404) count against the
+        client address like failed logins, and an address over that limit is turned away here.
+        """
+        address = self.client_address(request) if self.limiter is not None else ""
+        if self.limiter is not None:
+            wait = self.blocked.retry_after(address)
+            if wait:
+                return throttled(Decision(False, {"Retry-After": str(wait)}, wait, "address"))
+        try:
+            body = await self.read_body(request)
+        except BodyRefused as refused:
+            return refused.outcome({})
+        md = [("x-request-id", request_id)]
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=ctx)
+        md.extend(carrier.items())
+        outcome = await self._forward(route, path_vars, request.query_params.multi_items(), body, md)
+        if outcome.status in (401, 403, 404) and self.limiter is not None:
+            decision = await self.limiter.check_address(address)
+            if not decision.allowed:
+                self.blocked.add(address, decision.retry_after_seconds)
+        return outcome
 
     async def stream(
         self,

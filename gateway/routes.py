@@ -18,6 +18,7 @@ from google.protobuf import descriptor, message_factory
 from google.protobuf.message import Message
 
 from kit.config import SERVICES
+from kit.grpc.public import is_public
 
 # Which backend serves each proto service; the diagnostics service runs everywhere, leads answers REST.
 DIAGNOSTICS_MODULE = "salesops.common.v1.diagnostics_pb2"
@@ -115,6 +116,7 @@ class Route:
     response_cls: type[Message]
     server_streaming: bool
     idempotent_write: bool = field(default=False)
+    public: bool = field(default=False)  # no bearer: kit.grpc.public (the services' list too)
 
     @property
     def span_name(self) -> str:
@@ -173,6 +175,7 @@ def routes_of_module(module: ModuleType, backend: str) -> Iterator[Route]:
                     request_cls=_message_class(method.input_type),
                     response_cls=_message_class(method.output_type),
                     server_streaming=method.server_streaming,
+                    public=is_public(f"/{service.full_name}/{method.name}"),
                 )
 
 

@@ -29,6 +29,9 @@ class Principal:
     # requests per minute ("rpm"); the server pipeline checks both on every call.
     partner_key_id: str | None = None
     rate_limit_per_minute: int = 0
+    # Set by the server pipeline for partner tokens: the current method is granted by its own
+    # ``<service>.<Method>`` scope (not by ``<service>.write`` or a group). See `may_configure`.
+    method_granted: bool = False
 
     def has_role(self, *roles: str) -> bool:
         """True if the caller holds at least one of `roles`."""
@@ -46,6 +49,18 @@ class Principal:
     def is_partner(self) -> bool:
         """A partner system's token: limited to its scopes, its key's rate, and revocable."""
         return "partner" in self.roles or self.partner_key_id is not None
+
+    @property
+    def acts_tenant_wide(self) -> bool:
+        """Sees the whole tenant: admins, services, and partner tokens (whose scopes, checked by
+        the server pipeline before the servicer runs, are their authorisation)."""
+        return self.is_admin or self.is_service or self.is_partner
+
+    @property
+    def may_configure(self) -> bool:
+        """Admin-only configuration: admins, or a partner token whose key names this very method
+        (``leads.UpdateRoutingRules``); never by a service-wide ``leads.write`` or a group."""
+        return self.is_admin or (self.is_partner and self.method_granted)
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -150,6 +151,9 @@ class ServerPipeline(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             ) from None
         span.set_attribute("enduser.id", principal.user_id)
         span.set_attribute("salesops.tenant", principal.tenant)
+        if principal.is_partner:
+            # Admin-only configuration opens to a partner only by the method's own scope.
+            principal = replace(principal, method_granted=self.scopes.names_exactly(principal.scopes, method))
         call.set_call(principal, auth.split(" ", 1)[-1], deadline)
         if principal.is_partner:
             if not self.scopes.allows(principal.scopes, method):

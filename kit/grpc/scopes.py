@@ -9,6 +9,10 @@ of them grants, before the servicer runs, so a service need not repeat the check
 - ``<service>.read``: the service's methods whose ``google.api.http`` rule is a GET;
 - a named group a `Registration` declares (``scope_groups``), e.g. ``integration.stock``.
 
+``<service>.write`` passes this gate for every method, but a service's admin-only
+configuration methods also require the method's own scope (`Principal.may_configure`, set
+from `names_exactly`): a service-wide write scope never reaches tenant configuration.
+
 Methods in `SCOPE_FREE` (WhoAmI: a caller asking about itself) need no scope. Tokens
 without the partner role and key (users, services) are not scoped here: their roles decide.
 """
@@ -62,6 +66,11 @@ class MethodScopes:
                 scopes.add(f"{area}.read")
             found = self._cache[method] = frozenset(scopes)
         return found
+
+    def names_exactly(self, granted: frozenset[str], method: str) -> bool:
+        """True when ``<service>.<Method>`` itself is granted (what admin-only methods require)."""
+        _, area, name = split_method(method)
+        return f"{area}.{name}" in granted
 
     def allows(self, granted: frozenset[str], method: str) -> bool:
         return method in SCOPE_FREE or not granted.isdisjoint(self.granting(method))

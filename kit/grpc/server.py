@@ -17,6 +17,7 @@ from kit.config import GrpcSettings
 from kit.grpc.health import DetailedHealthServicer
 from kit.grpc.interceptors import ServerPipeline
 from kit.grpc.partners import PartnerGuard
+from kit.grpc.public import PUBLIC_METHODS
 from kit.grpc.scopes import MethodScopes
 
 log = logging.getLogger("salesops.grpc")
@@ -49,8 +50,13 @@ class Registration:
         return frozenset(f"/{self.name}/{name}" for name in names)
 
     def public_full_names(self) -> frozenset[str]:
-        """``/<package>.<Service>/<Method>`` of the public methods; ValueError for an unknown one."""
-        return self._full(self.public_methods, "public_methods")
+        """``/<package>.<Service>/<Method>`` of the public methods; ValueError for an unknown one
+        or one missing from `kit.grpc.public.PUBLIC_METHODS` (the list the gateway reads too)."""
+        names = self._full(self.public_methods, "public_methods")
+        unlisted = sorted(names - PUBLIC_METHODS)
+        if unlisted:
+            raise ValueError(f"public_methods not in kit.grpc.public.PUBLIC_METHODS: {', '.join(unlisted)}")
+        return names
 
     def scope_group_full_names(self) -> dict[str, frozenset[str]]:
         return {
