@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from kit.auth import Principal
 from kit.errors import NotFound, PermissionDenied
 
-MEMBERS = ("rep", "supervisor", "director", "admin", "service")
+MEMBERS = ("rep", "supervisor", "director", "admin", "service", "partner")
 MANAGERS = ("supervisor", "director")
 
 
@@ -35,13 +35,13 @@ def require_member(who: Principal) -> None:
 
 
 def require_keyword_admin(who: Principal) -> None:
-    if not who.is_admin:
+    if not who.may_configure:  # admins, or a partner key naming this very method
         raise PermissionDenied("the keyword dictionary is managed by admins", reason="ADMIN_ONLY")
 
 
 def conversation_scope(who: Principal) -> Scope:
     require_member(who)
-    if who.is_admin or who.is_service:
+    if who.acts_tenant_wide:
         return Scope(None, None)
     if who.has_role(*MANAGERS) and who.org:
         return Scope(who.user_id, (who.org,))
@@ -64,7 +64,7 @@ def check_readable(who: Principal, conversation_id: str, submitted_by: str, org_
 
 def digest_scope(who: Principal, org_path: str) -> tuple[str, ...] | None:
     """Org subtrees whose digests the viewer reads (None = all); the tenant-wide one: admins, directors."""
-    if who.is_admin or who.is_service:
+    if who.acts_tenant_wide:
         return None
     if not who.has_role(*MANAGERS) or not who.org:
         raise PermissionDenied("keyword digests are for managers", reason="MANAGERS_ONLY")
@@ -74,7 +74,7 @@ def digest_scope(who: Principal, org_path: str) -> tuple[str, ...] | None:
 
 
 def check_digest_readable(who: Principal, digest_id: str, org_path: str) -> None:
-    if who.is_admin or who.is_service:
+    if who.acts_tenant_wide:
         return
     if not who.has_role(*MANAGERS) or not who.org:
         raise PermissionDenied("keyword digests are for managers", reason="MANAGERS_ONLY")
@@ -87,6 +87,6 @@ def check_digest_readable(who: Principal, digest_id: str, org_path: str) -> None
 
 def may_submit_for(who: Principal, owner_user_id: str, org_path: str) -> bool:
     """A rep for their own lead or deal; a manager for their team's; admins and services for any."""
-    if who.is_admin or who.is_service or owner_user_id == who.user_id:
+    if who.acts_tenant_wide or owner_user_id == who.user_id:
         return True
     return who.has_role(*MANAGERS) and bool(org_path) and who.org_contains(org_path)

@@ -27,11 +27,11 @@ def is_manager(who: Principal) -> bool:
 
 def manages_cards(who: Principal) -> bool:
     """Writes cards and sees every status: admins (sales ops), supervisors and directors."""
-    return who.is_admin or who.is_service or is_manager(who)
+    return who.acts_tenant_wide or is_manager(who)
 
 
 def can_read(who: Principal, row: SopCardRow, visible_org_paths: list[str]) -> bool:
-    if who.is_admin or who.is_service or row.author_user_id == who.user_id:
+    if who.acts_tenant_wide or row.author_user_id == who.user_id:
         return True
     manager = is_manager(who)
     if row.status in (DRAFT, IN_REVIEW):
@@ -68,5 +68,5 @@ def require_manage(who: Principal, row: SopCardRow, visible_org_paths: list[str]
 
 
 def require_admin(who: Principal) -> None:
-    if not who.is_admin:
+    if not who.may_configure:  # admins, or a partner key naming this very method
         raise PermissionDenied("admin (sales ops) only", reason="ADMIN_ONLY")

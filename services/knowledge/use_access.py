@@ -21,7 +21,7 @@ USE = "knowledge.CardUse"
 
 
 def sees_everything(who: Principal) -> bool:
-    return who.is_admin or who.is_service
+    return who.acts_tenant_wide
 
 
 def can_see(who: Principal, user_id: str, org_path: str) -> bool:

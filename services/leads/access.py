@@ -12,11 +12,12 @@ from services.leads.domain import status
 from services.leads.store import LeadRow
 
 MANAGERS = ("supervisor", "director", "admin")
-IMPORTERS = ("admin", "service")  # sales-ops admins and partner systems: bulk intake is theirs
+IMPORTERS = ("admin", "service", "partner")  # sales-ops admins and partner systems: bulk intake is theirs
 
 
 def sees_all(who: Principal) -> bool:
-    return who.is_admin or who.is_service
+    # Partner tokens act tenant-wide within their scopes (docs/security.md): the scope gate authorises.
+    return who.acts_tenant_wide
 
 
 def manages(who: Principal, team_path: str) -> bool:

@@ -14,7 +14,8 @@ MANAGERS = ("supervisor", "director")
 
 
 def sees_all(who: Principal) -> bool:
-    return who.is_admin or who.is_service
+    # Partner tokens act tenant-wide within their scopes (docs/security.md): the scope gate authorises.
+    return who.acts_tenant_wide
 
 
 def manages(who: Principal, org_path: str) -> bool:
@@ -47,7 +48,7 @@ def require_process_view(who: Principal, org_path: str) -> None:
 
 
 def require_admin(who: Principal) -> None:
-    if not who.is_admin:
+    if not who.may_configure:  # admins, or a partner key naming this very method
         raise PermissionDenied("admin only", reason="ADMIN_ONLY")
 
 

@@ -71,7 +71,7 @@ class Cards(Repository[SopCardRow]):
     @staticmethod
     def visible_to(who: Principal) -> ColumnElement[bool]:
         """The cards `who` may read (access.can_read in SQL)."""
-        if who.is_admin or who.is_service:
+        if who.acts_tenant_wide:
             return true()
         manager = access.is_manager(who)
         live = [PUBLISHED, RETIRED] if manager else [PUBLISHED]

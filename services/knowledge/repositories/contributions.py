@@ -32,7 +32,7 @@ class Contributions(Repository[ContributionRow]):
     @staticmethod
     def visible_to(who: Principal) -> list[ColumnElement[bool]]:
         """contributions.can_read in SQL: admins all; managers their subtree and own; others own."""
-        if who.is_admin or who.is_service:
+        if who.acts_tenant_wide:
             return []
         own = ContributionRow.contributor_user_id == who.user_id
         if access.is_manager(who) and who.org:

@@ -79,7 +79,7 @@ _LIBRARIES: dict[tuple[str, str], Library] = {}
 
 def _sees(who: Principal, p: Placement) -> bool:
     """access.can_read for a published card."""
-    if who.is_admin or who.is_service or p.author == who.user_id:
+    if who.acts_tenant_wide or p.author == who.user_id:
         return True
     return audience_sees(p.visibility, p.org_paths, org=who.org, manager=access.is_manager(who), admin=False)
 
