@@ -38,6 +38,7 @@ export function Inbox() {
 
   async function markRead(itemId: string) {
     await api.post(`/v1/inbox/${encodeURIComponent(itemId)}:markRead`, {}).catch(() => undefined);
+    await inbox.refreshUnread().catch(() => undefined);
   }
 
   return (

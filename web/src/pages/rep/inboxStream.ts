@@ -35,6 +35,11 @@ export const inbox = {
     const r = await api.get<{ items?: Item[] }>("/v1/inbox?pageSize=50");
     set({ items: r.items ?? [] });
   },
+  /** The unread count from the server (after items arrive or change, when no count came with them). */
+  async refreshUnread(): Promise<void> {
+    const r = await api.get<{ unreadCount?: { total?: number } }>("/v1/inbox:unreadCount");
+    set({ unread: r.unreadCount?.total ?? 0 });
+  },
   upsert(item: Item): void {
     const rest = state.items.filter((i) => i.itemId !== item.itemId);
     set({ items: [item, ...rest].sort((a, b) => (b.itemId ?? "").localeCompare(a.itemId ?? "")) });
@@ -64,11 +69,18 @@ export function parseSse(buffer: string): { events: { id?: string; event?: strin
   return { events, rest };
 }
 
+let recount: ReturnType<typeof setTimeout> | null = null;
+
 function apply(msg: StreamMessage): void {
   if (msg.unreadCount) set({ unread: msg.unreadCount.total ?? 0 });
   if (msg.itemAdded) inbox.upsert(msg.itemAdded);
   if (msg.itemUpdated) inbox.upsert(msg.itemUpdated);
   if (msg.reset) void inbox.refresh().catch(() => undefined);
+  if ((msg.itemAdded || msg.itemUpdated || msg.reset) && !msg.unreadCount) {
+    // One count for a burst of items, not one call per item.
+    if (recount) clearTimeout(recount);
+    recount = setTimeout(() => void inbox.refreshUnread().catch(() => undefined), 300);
+  }
 }
 
 let controller: AbortController | null = null;
