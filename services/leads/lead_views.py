@@ -16,13 +16,17 @@ from services.leads.policies import TenantPolicies
 from services.leads.presenters import LEADS, LeadDetails, masked_display_name
 from services.leads.repositories.intakes import DuplicateRepository
 from services.leads.repositories.leads import LeadRepository
-from services.leads.store import LeadRow
+from services.leads.store import DuplicateRow, LeadRow
 from services.leads.timers import watch_state
 
 
 async def duplicate_candidates(uow: UnitOfWork, lead_id: str) -> list[lead_pb2.DuplicateCandidate]:
+    return candidates_of(await DuplicateRepository(uow).of_lead(lead_id))
+
+
+def candidates_of(rows: list[DuplicateRow]) -> list[lead_pb2.DuplicateCandidate]:
     out = []
-    for r in await DuplicateRepository(uow).of_lead(lead_id):
+    for r in rows:
         c = lead_pb2.DuplicateCandidate(
             lead_id=r.other_lead_id,
             match_kind=enum_value(enums_pb2.DuplicateMatchKind, r.kind),
@@ -43,17 +47,19 @@ async def details(
     *,
     new_candidates: list[lead_pb2.DuplicateCandidate] | None = None,
     read_only: bool = False,
+    found_candidates: list[lead_pb2.DuplicateCandidate] | None = None,
 ) -> LeadDetails:
     """`new_candidates`: the lead was created in this unit of work with these candidates, so there
     is nothing more to read of its duplicates, and no intake was merged into it yet.
-    `read_only`: a read answer (GetLead), which may use policy versions seen a moment ago."""
+    `read_only`: a read answer (GetLead), which may use policy versions seen a moment ago.
+    `found_candidates`: the lead's candidates, already read with it."""
     full = view != pb.LEAD_VIEW_BASIC
     out = LeadDetails(row, full=full, with_recycle=True)
     if full:
         new = new_candidates is not None
-        candidates = (
-            new_candidates if new_candidates is not None else await duplicate_candidates(uow, row.lead_id)
-        )
+        candidates = new_candidates if new else found_candidates
+        if candidates is None:
+            candidates = await duplicate_candidates(uow, row.lead_id)
         # A candidate names another lead: only those the viewer may see themselves are listed.
         seen = await LeadRepository(uow).visible_rows_among(who, [c.lead_id for c in candidates])
         out.duplicate_candidates = [c for c in candidates if c.lead_id in seen]
@@ -84,7 +90,16 @@ async def present(
     *,
     new_candidates: list[lead_pb2.DuplicateCandidate] | None = None,
     read_only: bool = False,
+    found_candidates: list[lead_pb2.DuplicateCandidate] | None = None,
 ) -> lead_pb2.Lead:
     """The lead as `who` may see it, with everything its view shows."""
-    found = await details(uow, who, row, view, new_candidates=new_candidates, read_only=read_only)
+    found = await details(
+        uow,
+        who,
+        row,
+        view,
+        new_candidates=new_candidates,
+        read_only=read_only,
+        found_candidates=found_candidates,
+    )
     return LEADS.present(who, found)

@@ -68,7 +68,8 @@ class LeadRow(TenantScoped, Base):
     )
 
     lead_id: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))
+    # Old values loaded on change: the rep load counters (repositories/rep_loads.py) need them.
+    status: Mapped[str] = mapped_column(String(16), active_history=True)
     display_name: Mapped[str] = mapped_column(String(300), default="")
     phone: Mapped[str] = mapped_column(String(32), default="")
     email: Mapped[str] = mapped_column(String(254), default="")
@@ -82,7 +83,7 @@ class LeadRow(TenantScoped, Base):
     grade: Mapped[str] = mapped_column(String(1), default="")
     score: Mapped[int] = mapped_column(Integer, default=0)
     grading: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    owner_user_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    owner_user_id: Mapped[str | None] = mapped_column(String(64), nullable=True, active_history=True)
     team_path: Mapped[str] = mapped_column(String(200), default="")
     supervisor_user_id: Mapped[str] = mapped_column(String(64), default="")
     pool_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -219,6 +220,17 @@ class RepRow(TenantScoped, Base):
     last_assigned_time: Mapped[datetime | None] = mapped_column(TS, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+class RepLoadRow(TenantScoped, Base):
+    """Open (owned, ASSIGNED or WORKING) leads per owner, kept in the transaction that changes a
+    lead's owner or status, so routing and the caps read one row per rep instead of counting leads."""
+
+    __tablename__ = "rep_loads"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "user_id"),)
+
+    user_id: Mapped[str] = mapped_column(String(64))
+    open_leads: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ClaimRow(TenantScoped, Base):

@@ -58,13 +58,16 @@ def lead_order(order_by: str) -> Sort:
 class LeadsApi(ApiBase):
     async def GetLead(self, request: pb.GetLeadRequest, context: Ctx) -> pb.GetLeadResponse:
         who = call.principal()
+        view = request.view or pb.LEAD_VIEW_FULL
         async with self.read(who) as uow:
-            row = await LeadRepository(uow).visible(who, request.lead_id)
-            return pb.GetLeadResponse(
-                lead=await lead_views.present(
-                    uow, who, row, request.view or pb.LEAD_VIEW_FULL, read_only=True
-                )
-            )
+            leads = LeadRepository(uow)
+            if view == pb.LEAD_VIEW_BASIC:
+                row, candidates = await leads.visible(who, request.lead_id), None
+            else:  # the lead and its duplicate candidates in one round trip
+                row, dups = await leads.visible_with_duplicates(who, request.lead_id)
+                candidates = lead_views.candidates_of(dups)
+            lead = await lead_views.present(uow, who, row, view, read_only=True, found_candidates=candidates)
+            return pb.GetLeadResponse(lead=lead)
 
     async def ListLeads(self, request: pb.ListLeadsRequest, context: Ctx) -> pb.ListLeadsResponse:
         who = call.principal()

@@ -13,7 +13,8 @@ from kit.errors import NotFound
 from kit.resources import Page, PageRequest, Repository, Sort, contains, starts_with
 from services.leads import access
 from services.leads.domain import status
-from services.leads.store import ActivityRow, BehaviorRow, IntakeRow, LeadRow
+from services.leads.repositories import rep_loads
+from services.leads.store import ActivityRow, BehaviorRow, DuplicateRow, IntakeRow, LeadRow
 
 
 def in_team(column: Any, team: str) -> ColumnElement[bool]:
@@ -152,6 +153,23 @@ class LeadRepository(Repository[LeadRow]):
             raise NotFound(self.resource, lead_id)
         return row
 
+    async def visible_with_duplicates(
+        self, who: Principal, lead_id: str
+    ) -> tuple[LeadRow, list[DuplicateRow]]:
+        """`visible` and the lead's duplicate candidates in one round trip (GetLead's FULL view)."""
+        stmt = (
+            select(LeadRow, DuplicateRow)
+            .outerjoin(
+                DuplicateRow,
+                and_(DuplicateRow.tenant_id == LeadRow.tenant_id, DuplicateRow.lead_id == LeadRow.lead_id),
+            )
+            .where(LeadRow.lead_id == lead_id)
+        )
+        found = (await self.session.execute(stmt)).all()
+        if not found or not access.can_view(who, found[0][0]):
+            raise NotFound(self.resource, lead_id)
+        return found[0][0], [d for _, d in found if d is not None]
+
     async def search(
         self, who: Principal, search: LeadSearch, order: Sort, page: PageRequest, query: str
     ) -> Page[LeadRow]:
@@ -209,7 +227,10 @@ class LeadRepository(Repository[LeadRow]):
             .values(owner_user_id=user_id, status=status.ASSIGNED, version=LeadRow.version + 1)
             .execution_options(synchronize_session=False)
         )
-        return bool(won.rowcount == 1)  # type: ignore[attr-defined]
+        if won.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        await rep_loads.claimed(self.uow, user_id)  # an UPDATE the counters' flush hook does not see
+        return True
 
     async def refresh(self, row: LeadRow) -> None:
         await self.session.refresh(row)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from kit.resources import Page, PageRequest, Repository, Sort
-from services.leads.domain import status
+from services.leads.repositories import rep_loads
 from services.leads.repositories.leads import in_team
-from services.leads.store import ClaimRow, CooldownRow, LeadRow, RepRow
+from services.leads.store import ClaimRow, CooldownRow, RepRow
 
 
 class RepRepository(Repository[RepRow]):
@@ -31,16 +31,8 @@ class RepRepository(Repository[RepRow]):
         return await self.list(where, [Sort(RepRow.user_id)], page, query)
 
     async def open_counts(self, user_ids: list[str]) -> dict[str, int]:
-        """Open (owned, not closed) leads per rep."""
-        stmt = (
-            select(LeadRow.owner_user_id, func.count())
-            .where(
-                LeadRow.status.in_(sorted(status.OPEN)),
-                LeadRow.owner_user_id.in_(user_ids),
-            )
-            .group_by(LeadRow.owner_user_id)
-        )
-        return {str(k): int(v) for k, v in (await self.session.execute(stmt)).all()}
+        """Open (owned, not closed) leads per rep: their maintained counters (rep_loads)."""
+        return await rep_loads.open_counts(self.uow, user_ids)
 
     async def open_count(self, user_id: str) -> int:
         return (await self.open_counts([user_id])).get(user_id, 0)

@@ -1,0 +1,120 @@
+"""Rep load counters (rep_loads): open leads per owner, maintained on every flush that changes a
+lead's owner or status (and by the claim's compare-and-set, which bypasses the ORM), read by
+routing and the caps instead of a count over the leads; `recount` repairs them from the leads."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import Table, delete, event, func, inspect, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from kit.db import TENANT_KEY, ScopedSession
+from kit.resources import UnitOfWork
+from services.leads.domain import status
+from services.leads.store import LeadRow, RepLoadRow
+
+LOADS: Table = RepLoadRow.__table__  # type: ignore[assignment]
+_OPEN = sorted(status.OPEN)
+
+
+def _open_owner(owner: Any, state: Any) -> str | None:
+    return str(owner) if owner and state in status.OPEN else None
+
+
+def _before(row: LeadRow) -> tuple[Any, Any]:
+    """The lead's owner and status as the database has them (None, None for a new lead)."""
+    ins = inspect(row)
+    if ins.pending or ins.transient:
+        return None, None
+    values = []
+    for name in ("owner_user_id", "status"):
+        hist = ins.attrs[name].history
+        values.append(hist.deleted[0] if hist.deleted else (hist.unchanged or [None])[0])
+    return values[0], values[1]
+
+
+def apply(session: Session, tenant: str, deltas: Counter[str]) -> None:
+    """Add `deltas` to the owners' counters (upserts, in user order so two transactions moving
+    leads between the same reps lock their rows in one order)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    for user_id in sorted(deltas):
+        d = deltas[user_id]
+        if not d:
+            continue
+        stmt = dialect.insert(LOADS).values(tenant_id=tenant, user_id=user_id, open_leads=d)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[LOADS.c.tenant_id, LOADS.c.user_id],
+            set_={"open_leads": LOADS.c.open_leads + stmt.excluded.open_leads},
+        )
+        session.execute(stmt)
+
+
+@event.listens_for(ScopedSession, "before_flush")
+def _count_loads(session: Session, _ctx: Any, _instances: Any) -> None:
+    tenant = session.info.get(TENANT_KEY)
+    deltas: Counter[str] = Counter()
+    for row in (*session.new, *session.dirty, *session.deleted):
+        if not isinstance(row, LeadRow):
+            continue
+        was = _open_owner(*_before(row))
+        now = None if row in session.deleted else _open_owner(row.owner_user_id, row.status)
+        if was != now:
+            if was:
+                deltas[was] -= 1
+            if now:
+                deltas[now] += 1
+        if deltas and tenant is None:
+            tenant = row.tenant_id
+    if deltas and tenant:
+        apply(session, str(tenant), deltas)
+
+
+async def open_counts(uow: UnitOfWork, user_ids: list[str]) -> dict[str, int]:
+    """Open leads per rep, from the counters."""
+    if not user_ids:
+        return {}
+    rows = await uow.session.execute(
+        select(RepLoadRow.user_id, RepLoadRow.open_leads).where(RepLoadRow.user_id.in_(user_ids))
+    )
+    return {str(u): max(0, int(n)) for u, n in rows.all()}
+
+
+async def claimed(uow: UnitOfWork, user_id: str) -> None:
+    """A claim's compare-and-set gave `user_id` a lead (an UPDATE the flush hook does not see)."""
+    await uow.session.run_sync(lambda s: apply(s, uow.tenant, Counter({user_id: 1})))
+
+
+async def recount(uow: UnitOfWork) -> None:
+    """Repair: the tenant's counters recomputed from its leads (after bulk loads that bypass the ORM)."""
+    await uow.session.execute(delete(LOADS).where(LOADS.c.tenant_id == uow.tenant))
+    owned = (
+        select(literal(uow.tenant), LeadRow.owner_user_id, func.count())
+        .where(
+            LeadRow.tenant_id == uow.tenant,
+            LeadRow.owner_user_id.is_not(None),
+            LeadRow.status.in_(_OPEN),
+        )
+        .group_by(LeadRow.owner_user_id)
+    )
+    await uow.session.execute(
+        LOADS.insert().from_select([LOADS.c.tenant_id, LOADS.c.user_id, LOADS.c.open_leads], owned)
+    )
+
+
+async def counted(uow: UnitOfWork) -> dict[str, int]:
+    """Open leads per owner counted from the leads (what the counters must equal)."""
+    stmt = (
+        select(LeadRow.owner_user_id, func.count())
+        .where(LeadRow.owner_user_id.is_not(None), LeadRow.status.in_(_OPEN))
+        .group_by(LeadRow.owner_user_id)
+    )
+    return {str(k): int(v) for k, v in (await uow.session.execute(stmt)).all()}
+
+
+async def counters(uow: UnitOfWork) -> dict[str, int]:
+    """The tenant's non-zero counters."""
+    rows = await uow.session.execute(select(RepLoadRow.user_id, RepLoadRow.open_leads))
+    return {str(u): int(n) for u, n in rows.all() if n}
