@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +34,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from kit.db import Database
 from kit.runtime import Runtime
-from services.integration import keyword_digests
+from salesops.integration.v1.settings_pb2 import IntegrationSettings
+from services.integration import integration_settings, keyword_digests
 from services.integration.domain.keyword_digest import DEFAULT_ZONE
 from services.integration.insight_workflows import (
     MAKE,
@@ -56,11 +58,31 @@ def schedule_id(tenant: str) -> str:
     return f"integration/keyword-digest/{tenant}"
 
 
-def weekly_schedule(tenant: str, task_queue: str, zone: str = DEFAULT_ZONE) -> Schedule:
+@dataclass(frozen=True)
+class DigestWhen:
+    """When the weekly digest runs, in the tenant's zone (IntegrationSettings; Temporal: SUNDAY = 0)."""
+
+    day: int = DIGEST_DAY
+    hour: int = DIGEST_HOUR
+    minute: int = DIGEST_MINUTE
+    zone: str = DEFAULT_ZONE
+
+
+def digest_when(policy: IntegrationSettings) -> DigestWhen:
+    day = policy.digest_day % 7 if policy.digest_day else DIGEST_DAY  # google.type: MONDAY = 1 .. SUNDAY = 7
+    t = policy.digest_time
+    return DigestWhen(day, t.hours, t.minutes, integration_settings.digest_zone(policy))
+
+
+def weekly_schedule(
+    tenant: str, task_queue: str, zone: str = DEFAULT_ZONE, when: DigestWhen | None = None
+) -> Schedule:
+    when = when or DigestWhen(zone=zone)
+    zone = when.zone
     calendar = ScheduleCalendarSpec(
-        day_of_week=[ScheduleRange(DIGEST_DAY)],
-        hour=[ScheduleRange(DIGEST_HOUR)],
-        minute=[ScheduleRange(DIGEST_MINUTE)],
+        day_of_week=[ScheduleRange(when.day)],
+        hour=[ScheduleRange(when.hour)],
+        minute=[ScheduleRange(when.minute)],
     )
     return Schedule(
         action=ScheduleActionStartWorkflow(
@@ -71,13 +93,15 @@ def weekly_schedule(tenant: str, task_queue: str, zone: str = DEFAULT_ZONE) -> S
         ),
         spec=ScheduleSpec(calendars=[calendar], time_zone_name=zone),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-        state=ScheduleState(note=f"weekly {DIGEST_DAY} {DIGEST_HOUR:02d}:{DIGEST_MINUTE:02d} {zone}"),
+        state=ScheduleState(note=f"weekly {when.day} {when.hour:02d}:{when.minute:02d} {zone}"),
     )
 
 
-async def ensure_tenant_schedule(client: Client, task_queue: str, tenant: str) -> bool:
+async def ensure_tenant_schedule(
+    client: Client, task_queue: str, tenant: str, when: DigestWhen | None = None
+) -> bool:
     """Create the tenant's schedule, or update it when its spec changed. True if it changed."""
-    wanted = weekly_schedule(tenant, task_queue)
+    wanted = weekly_schedule(tenant, task_queue, when=when)
     handle = client.get_schedule_handle(schedule_id(tenant))
     try:
         described = await handle.describe()
@@ -114,7 +138,10 @@ class InsightActivities:
             raise RuntimeError("schedules need the Temporal client")
         changed = 0
         for tenant in await tenants_with_conversations(self.db):
-            changed += await ensure_tenant_schedule(self.client, inp.task_queue, tenant)
+            # The tenant's day / time / zone: a settings change reaches the schedule within the hour.
+            async with self.tx.read(tenant) as uow:
+                when = digest_when(await integration_settings.get(uow))
+            changed += await ensure_tenant_schedule(self.client, inp.task_queue, tenant, when)
         return changed
 
     def all(self) -> Sequence[Callable[..., Any]]:

@@ -22,12 +22,13 @@ from kit.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from kit.resources import UnitOfWork, merge_update, sanitize_create
 from salesops.integration.v1 import events_pb2 as ev
 from salesops.integration.v1 import insights_pb2 as i
+from services.integration import integration_settings
 from services.integration.domain import keywords as kw
 from services.integration.insight_access import may_submit_for
 from services.integration.repositories.insights import Conversations, InsightKeywords, Subjects
 from services.integration.store_insights import ConversationRow, InsightKeywordRow
 
-TRANSCRIPT_RETENTION = timedelta(days=90)  # IntegrationSettings.transcript_retention default
+TRANSCRIPT_RETENTION = timedelta(days=90)  # IntegrationSettings.transcript_retention's default
 MAX_TURNS = 2000
 MAX_CHARS = 200_000
 MAX_ID = 64
@@ -285,6 +286,7 @@ async def submit_conversation(
     transcript = i.Conversation(stored_segments=list(msg.segments))
     if msg.text:
         transcript.stored_segments.add(speaker=i.SPEAKER_UNSPECIFIED, text=msg.text)
+    retention = integration_settings.duration(await integration_settings.get(uow), "transcript_retention")
     row = ConversationRow(
         conversation_id=msg.conversation_id,
         lead_id=lead_id,
@@ -301,7 +303,7 @@ async def submit_conversation(
         request_digest=digest,
         body=_body(msg),
         transcript=transcript.SerializeToString(deterministic=True),
-        transcript_expire_at=at + TRANSCRIPT_RETENTION,
+        transcript_expire_at=at + retention,
         findings=stored.SerializeToString(deterministic=True),
     )
     await repo.add(row)

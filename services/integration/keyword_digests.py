@@ -18,6 +18,7 @@ from kit.resources import UnitOfWork
 from salesops.common.v1.types_pb2 import Period
 from salesops.integration.v1 import events_pb2 as ev
 from salesops.integration.v1 import insights_pb2 as i
+from services.integration import integration_settings
 from services.integration.domain import keyword_digest as kd
 from services.integration.repositories.insights import Conversations, Hits, KeywordDigests
 from services.integration.store_insights import KeywordDigestRow
@@ -87,12 +88,17 @@ async def digest_of(
     return row, True
 
 
-async def make_weekly(uow: UnitOfWork, at: datetime, zone: str = kd.DEFAULT_ZONE) -> list[str]:
-    """The previous week's digests (tenant-wide and per team); returns the ids made now."""
-    week = kd.previous_week(at, zone)
+async def make_weekly(uow: UnitOfWork, at: datetime, zone: str | None = None) -> list[str]:
+    """The previous week's digests (tenant-wide and per team); returns the ids made now.
+
+    The week is the tenant's (IntegrationSettings.time_zone unless `zone` is given), the top N its.
+    """
+    policy = await integration_settings.get(uow)
+    week = kd.previous_week(at, zone or integration_settings.digest_zone(policy))
+    top = integration_settings.digest_top_n(policy)
     made: list[str] = []
     for org_path in ["", *await Hits(uow).week().teams(week.start, week.end)]:
-        row, new = await digest_of(uow, week, org_path, at)
+        row, new = await digest_of(uow, week, org_path, at, top)
         if new and row is not None:
             made.append(row.digest_id)
     await Conversations(uow).expire_transcripts(at)

@@ -32,6 +32,7 @@ from kit.errors import (
 from kit.resources import UnitOfWork, merge_update, sanitize_create
 from salesops.integration.v1 import events_pb2 as ev
 from salesops.integration.v1 import partner_pb2 as p
+from services.integration import integration_settings
 from services.integration.domain import partner_keys as rules
 from services.integration.repositories.partner_keys import PartnerKeyChanges, PartnerKeys, PartnerKeySecrets
 from services.integration.store_partner_keys import PartnerKeyChangeRow, PartnerKeyRow, PartnerKeySecretRow
@@ -250,6 +251,8 @@ async def rotate_key(
     uow: UnitOfWork, who: Principal, key_id: str, grace: timedelta | None, at: datetime, *, live: bool
 ) -> tuple[PartnerKeyRow, str]:
     """A new secret; the current one keeps working for the grace period (0 = ends now)."""
+    if grace is None:  # the tenant's default (IntegrationSettings.rotation_grace_period)
+        grace = integration_settings.duration(await integration_settings.get(uow), "rotation_grace_period")
     try:
         period = rules.grace_period(grace)
     except ValueError as exc:

@@ -156,7 +156,8 @@ from services.integration import (  # noqa: E402
     store_insights,
     store_outbound,
     store_partner_keys,
+    store_settings,
     store_sync,
 )
 
-__all__ = ["store_insights", "store_outbound", "store_partner_keys", "store_sync"]
+__all__ = ["store_insights", "store_outbound", "store_partner_keys", "store_settings", "store_sync"]

@@ -19,6 +19,7 @@ from kit.resources import UnitOfWork
 from salesops.integration.v1 import connector_pb2 as c
 from salesops.integration.v1 import events_pb2 as ev
 from salesops.integration.v1 import sync_pb2 as s
+from services.integration import integration_settings
 from services.integration.domain import sync as rules
 from services.integration.repositories.sync import SyncLagAlerts, SyncLagRequests
 from services.integration.store import ConnectorRow
@@ -61,7 +62,10 @@ async def evaluate(uow: UnitOfWork, job: SyncJobRow, conn: ConnectorRow, at: dat
     """Open, keep or resolve the job's lag alert by its lag now (called in a run's transaction)."""
     p = progress(job)
     lag = rules.lag(p, at)
-    threshold = rules.threshold_of(job.threshold_seconds)
+    policy = await integration_settings.get(uow)
+    default = integration_settings.duration(policy, "default_lag_alert_threshold")
+    threshold = timedelta(seconds=job.threshold_seconds) if job.threshold_seconds > 0 else default
+    window = integration_settings.duration(policy, "lag_explanation_window")
     move = rules.alert_move(lag, threshold, bool(job.open_lag_alert_id))
     alerts = SyncLagAlerts(uow)
     if move is rules.AlertMove.OPEN:
@@ -89,7 +93,7 @@ async def evaluate(uow: UnitOfWork, job: SyncJobRow, conn: ConnectorRow, at: dat
                     user_id=user,
                     deal_ids="",
                     requested_at=at,
-                    due_at=at + rules.EXPLANATION_WINDOW,
+                    due_at=at + window,
                     reason=0,
                     text="",
                 )
@@ -104,9 +108,7 @@ async def evaluate(uow: UnitOfWork, job: SyncJobRow, conn: ConnectorRow, at: dat
             threshold=_dur(threshold),
             detect_time=_ts(at),
             explanation_requests=[
-                s.LagExplanationRequest(
-                    user_id=u, request_time=_ts(at), due_time=_ts(at + rules.EXPLANATION_WINDOW)
-                )
+                s.LagExplanationRequest(user_id=u, request_time=_ts(at), due_time=_ts(at + window))
                 for u in users
             ],
             owner_user_id=job.owner_user_id or (users[0] if users else ""),

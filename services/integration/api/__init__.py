@@ -15,6 +15,7 @@ from services.integration.api.insights import InsightsApi
 from services.integration.api.links import LinksApi
 from services.integration.api.outbound import OutboundWebhooksApi
 from services.integration.api.partner_keys import PartnerKeysApi
+from services.integration.api.settings import SettingsApi
 from services.integration.api.stock import StockApi
 from services.integration.api.sync import SyncApi
 from services.integration.api.webhooks import WebhooksApi
@@ -26,6 +27,7 @@ class IntegrationServiceApi(
     LinksApi,
     OutboundWebhooksApi,
     PartnerKeysApi,
+    SettingsApi,
     StockApi,
     SyncApi,
     WebhooksApi,

@@ -25,7 +25,7 @@ from kit.resources import PageRequest
 from salesops.common.v1.types_pb2 import Audit
 from salesops.integration.v1 import integration_service_pb2 as pb
 from salesops.integration.v1 import partner_pb2 as p
-from services.integration import partner_keys
+from services.integration import integration_settings, partner_keys
 from services.integration.access import require_admin
 from services.integration.api.base import ApiBase, Ctx, now
 from services.integration.domain import partner_keys as rules
@@ -210,10 +210,11 @@ class PartnerKeysApi(ApiBase):
             grant = await partner_keys.check_exchange(
                 uow, owner.key_id, owner.valid_until, address, list(request.scopes), at
             )
+            ttl = integration_settings.duration(await integration_settings.get(uow), "partner_token_ttl")
         await guard.admit_key(grant.tenant, grant.key_id, grant.rate_limit_per_minute)  # rate, revocation
         if grant.touch:
             await self.tx.run(grant.tenant, lambda uow: partner_keys.touch(uow, grant.key_id, at))
-        lifetime = rules.token_lifetime(rules.DEFAULT_TOKEN_TTL, at, grant.key_expires)
+        lifetime = rules.token_lifetime(ttl, at, grant.key_expires)
         if lifetime <= timedelta(0):
             raise Unauthenticated("the partner key is expired", reason="PARTNER_KEY_EXPIRED")
         token = self.minter.mint(
