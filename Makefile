@@ -8,7 +8,7 @@ PROTOS := $(shell find protos -name '*.proto')
 GENSTAMP := gen/.stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: all setup proto run test test-fast lint bench bench-quick clean token
+.PHONY: all setup proto web run test test-fast lint bench bench-quick clean token
 
 all: proto
 
@@ -27,10 +27,16 @@ $(GENSTAMP): $(STAMP) $(PROTOS) tools/gen_protos.py
 	$(PY) tools/gen_protos.py
 	@touch $(GENSTAMP)
 
+# The web console (web/, Node.js 20.19+): rebuilt only when its sources changed. `make run` builds it
+# itself (saying so when Node.js is missing); `make test` builds it first so no stack test pays for it.
+web: proto
+	$(PY) tools/build_web.py
+
 run: proto
 	$(PY) -m deploy.local
 
 test: proto
+	@$(PY) tools/build_web.py || echo "web: the console is not built; its tests will say why"
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-fast: proto
