@@ -16,7 +16,8 @@ from ulid import ULID
 from tests.web.conftest import Stack, axe_violations, new_page, screenshot, sign_in
 from tests.web.rep_api import a_lead_for, call, ok
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web")]
+# The first browser test of a worker also starts the stack (minutes on a busy machine).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web"), pytest.mark.timeout(900)]
 
 
 def test_a_supervisor_sees_the_sla_breach_arrive_in_the_inbox(browser: Any, stack: Stack) -> None:

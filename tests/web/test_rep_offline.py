@@ -13,7 +13,8 @@ import pytest
 from tests.web.conftest import ARTIFACTS, Stack, axe_violations, new_page, screenshot, sign_in
 from tests.web.rep_api import UNIT, a_lead_for, call, ok, pool_lead, require_action_unit
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web")]
+# The first browser test of a worker also starts the stack (minutes on a busy machine).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web"), pytest.mark.timeout(900)]
 
 # The budget is 2 s; the test machine is shared by many workers, so the test asserts 3x that and
 # the report quotes the recorded figure (build/test-artifacts/web/rep-budgets.json).
