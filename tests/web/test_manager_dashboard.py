@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from ulid import ULID
 
 from tests.web.conftest import ARTIFACTS, Stack, axe_violations, new_page, screenshot, sign_in
 from tests.web.rep_api import call
@@ -32,6 +33,29 @@ PANELS = (
     "stuck",
     "customer",
 )
+
+
+def _utc_midnight() -> str:
+    return time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime())
+
+
+NOTHING_YET: dict[str, Any] = {
+    "dormant": lambda stack: (
+        call(stack, "director-east", "GET", "/v1/dormantLeads?pageSize=20&minIdleDays=7")
+        .json()
+        .get("leads", [])
+    ),
+    "anomalies": lambda stack: (
+        call(
+            stack,
+            "director-east",
+            "GET",
+            f"/v1/processAnomalies?pageSize=100&detectTimeAfter={_utc_midnight()}",
+        )
+        .json()
+        .get("anomalies", [])
+    ),
+}
 
 
 def panel_of(url: str) -> str | None:
@@ -88,6 +112,27 @@ def wait_for_history(stack: Stack, user: str, limit: float = 420.0) -> None:
         time.sleep(2)  # polling an external process, not a fixed wait for a result
 
 
+def an_approval_waiting(stack: Stack) -> None:
+    """The demo tenant starts with no approval running: rep-a1 asks for a 20 % discount on an open
+    deal (over the 15 % threshold: supervisor, then director), as the approvals page would."""
+    deals = call(
+        stack,
+        "rep-a1",
+        "GET",
+        "/v1/deals?filter.ownerUserIds=rep-a1&filter.statuses=DEAL_STATUS_OPEN&pageSize=1",
+    )
+    deal = deals.json()["deals"][0]
+    body = {
+        "approvalId": str(ULID()),
+        "kind": "APPROVAL_KIND_DISCOUNT",
+        "dealId": deal["dealId"],
+        "title": f"Discount 20% {deal.get('title', '')}",
+        "discountBps": 2000,
+    }
+    got = call(stack, "rep-a1", "POST", "/v1/approvals", body)
+    assert got.status_code in (200, 409), got.text  # 409: the same flow already runs for the deal
+
+
 def open_dashboard(page: Any, stack: Stack, user: str) -> Counter[str]:
     calls: Counter[str] = Counter()
     page.on("request", lambda r: (p := panel_of(r.url)) and calls.update([p]))
@@ -124,6 +169,7 @@ def rows(page: Any, panel: str) -> list[str]:
 
 def test_a_director_sees_every_panel_with_data_in_few_calls(browser: Any, stack: Stack) -> None:
     wait_for_history(stack, "director-east")
+    an_approval_waiting(stack)
     page = new_page(browser, phone=False, axe=True)
     calls = open_dashboard(page, stack, "director-east")
     errors = {p: page.locator(f'[data-panel="{p}"] [role=alert]').all_inner_texts() for p in PANELS}
@@ -134,8 +180,13 @@ def test_a_director_sees_every_panel_with_data_in_few_calls(browser: Any, stack:
     screenshot(page, "manager-dashboard-director-desktop")
     print(json.dumps(report, indent=2))
     assert not any(errors.values()), errors
-    empty = [p for p, (drawn, n) in state.items() if not (drawn and n)]
-    assert empty == [], report
+    empty = {p for p, (drawn, n) in state.items() if not (drawn and n)}
+    # The demo tenant is days old: no lead idle for a week yet, and anomalies are detected by the
+    # weekly schedule. Such a panel may be empty only when the server has nothing for it either.
+    assert empty <= set(NOTHING_YET), report
+    for p in empty:
+        assert page.locator(f'[data-panel="{p}"] [role=status]').inner_text() == "暂无数据"
+        assert NOTHING_YET[p](stack) == [], p
     assert all(1 <= calls[p] <= 2 for p in PANELS), calls  # one or two gateway calls, never N+1
     assert axe_violations(page) == []
     page.context.close()
