@@ -3,8 +3,8 @@
 
 a rep opens a deal, gets 3 recommended cards, records the use of one, gets the feedback
 reminder in the notify inbox (from the duty's durable timer on the stack's Temporal, through
-the outbox, Redis and notify), and gives feedback, which settles the duty. A demo duty past
-its deadline is OVERDUE on the supervisor's board and in the supervisor's inbox.
+the outbox, Redis and notify), and gives feedback, which settles the duty. A use past
+its deadline (logged late) is OVERDUE on the supervisor's board and in the supervisor's inbox.
 
 The default 48 h window is kept. So that the reminder (4 h before the deadline) falls due
 during the test, the use is logged as made 46 h ago: a use may be synced up to 7 days late
@@ -119,22 +119,28 @@ def test_a_rep_uses_a_recommended_card_is_reminded_and_gives_feedback(tmp_path: 
         # Another rep does not see the use.
         assert call("GET", f"/v1/cardUses/{use_id}", "rep-b1").status_code == 404
 
-        # Overdue is visible to the supervisor: the demo's rep-a2 used a card 60 h ago and gave no
-        # feedback; the duty's timer marked it OVERDUE and notify told sup-a.
+        # Overdue is visible to the supervisor: rep-a2 logs a use made 49 h ago (past its 48 h
+        # deadline); the duty's timer marks it OVERDUE at once and notify tells sup-a.
+        late_id = f"E2E-LATE-{uuid.uuid4().hex[:12]}"
+        late_use = dict(use, useId=late_id, dealId="E2E-KNOWLEDGE-2", recommendationId="")
+        late_use["useTime"] = (datetime.now(UTC) - timedelta(hours=49)).isoformat().replace("+00:00", "Z")
+        ok(call("POST", f"/v1/sopCards/{card_id}:recordUse", "rep-a2", {"use": late_use}))
         board = {"orgPath": "east/team-a", "states": ["FEEDBACK_STATE_OVERDUE"]}
 
         def overdue() -> list[dict[str, Any]] | None:
             duties = ok(call("GET", "/v1/feedbackDuties", "sup-a", params=board)).get("duties", [])
-            return [d for d in duties if d["useId"] == "demo-use-06"] or None
+            return [d for d in duties if d["useId"] == late_id] or None
 
-        [late] = _until("rep-a2's overdue duty on sup-a's board", overdue, 120)
+        [late] = _until("rep-a2's overdue duty on sup-a's board", overdue, 180)
         assert late["userId"] == "rep-a2" and late["orgPath"] == "east/team-a"
 
         def told() -> bool:
-            items = ok(call("GET", "/v1/inbox", "sup-a")).get("items", [])
-            return any("Card feedback overdue" in i["title"] and "rep-a2" in i["title"] for i in items)
+            items = ok(call("GET", "/v1/inbox", "sup-a", params={"pageSize": 100})).get("items", [])
+            return any(
+                "Card feedback overdue" in i["title"] and "E2E-KNOWLEDGE-2" in i["body"] for i in items
+            )
 
-        _until("the overdue notice in sup-a's inbox", told, 120)
+        _until("the overdue notice in sup-a's inbox", told, 180)
     finally:
         if proc.poll() is None:
             _stop(proc)
