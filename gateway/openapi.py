@@ -235,6 +235,8 @@ def operation(route: Route, b: SchemaBuilder, op_id: str) -> dict[str, Any]:
     text = b.comments.get(method.full_name)
     if text:
         op["description"] = text
+    if route.public:  # kit.grpc.public: the request carries its own credential
+        op["security"] = []
     params = [_path_param(route, v, b) for v in route.path.variables]
     params += b.query_parameters(route)
     write = route.http_method in {"POST", "PATCH", "PUT", "DELETE"}
