@@ -40,6 +40,18 @@ DESKTOP = {"width": 1440, "height": 900}
 # (a conftest's marks are not inherited): one worker starts the stack once for all of them.
 
 
+# The first browser test on a worker also starts the stack (minutes on a loaded machine): every
+# browser test gets room for that; the stack's own wait below is the tighter bound.
+BROWSER_TEST_TIMEOUT = 900
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if item.path.resolve().parent == here and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(BROWSER_TEST_TIMEOUT))
+
+
 def chromium_path() -> str | None:
     found = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
     return found
@@ -72,7 +84,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tokens_file = base / "tokens.json"
     proc = _start(base / "var", tokens_file)
     try:
-        out, _took = _wait_ready(proc, timeout=300)  # the first start builds the console (npm ci)
+        out, _took = _wait_ready(proc, timeout=600)  # the first start builds the console (npm ci)
         assert "console" in out and "NOT BUILT" not in out, out
         info = json.loads(tokens_file.read_text())
         yield Stack(info["gateway"], info["tokens"], info["services"])
