@@ -127,7 +127,11 @@ export function AccuracyPanel() {
   const { t } = useI18n();
   const load = useLoad(async () => {
     const [acc, bias] = await Promise.all([
-      api.get<{ rows?: Accuracy[] }>("/v1/forecastAccuracy" + query({ ...monthPeriod(-1), groupBy: "ORG_LEVEL_REP" })),
+      // Last month against the weighted forecast (reps' locked calls may be missing): if it cannot
+      // be measured yet, the bias history still shows.
+      api
+        .get<{ rows?: Accuracy[] }>("/v1/forecastAccuracy" + query({ ...monthPeriod(-1), groupBy: "ORG_LEVEL_REP", basis: "FORECAST_BASIS_WEIGHTED" }))
+        .catch(() => ({ rows: [] as Accuracy[] })),
       api.get<{ biases?: Bias[] }>("/v1/forecastBias" + query({ level: "ORG_LEVEL_REP", granularity: MONTH, periodCount: 6, pageSize: 100 })),
     ]);
     return { acc: acc.rows ?? [], bias: bias.biases ?? [] };
