@@ -77,7 +77,13 @@ async def current(uow: UnitOfWork) -> s.IntegrationSettings:
     stored = await STORE.load(uow)
     value = s.IntegrationSettings()
     value.CopyFrom(DEFAULTS)
-    value.MergeFrom(stored.value)  # a stored document wins; fields it never set keep defaults
+    # A stored field replaces the default whole (MergeFrom would keep a default's hours under a
+    # stored midnight, or 24 h under a stored grace of 0); fields never set keep their defaults.
+    for field, stored_value in stored.value.ListFields():
+        if field.message_type is not None:
+            getattr(value, field.name).CopyFrom(stored_value)
+        else:
+            setattr(value, field.name, stored_value)
     value.etag = stored.etag
     if stored.updated_at is not None:
         value.audit.update_time.FromDatetime(stored.updated_at)

@@ -103,6 +103,16 @@ async def test_update_is_validated_whole_etagged_and_audited(integration: Integr
     assert (
         default.spec.calendars[0].day_of_week[0].start == 1 and default.spec.time_zone_name == "Asia/Shanghai"
     )
+    zero = s.IntegrationSettings(rotation_grace_period=Duration(), digest_time=timeofday_pb2.TimeOfDay())
+    kept = (
+        await integration.call(
+            "UpdateIntegrationSettings", update(zero, "rotation_grace_period", "digest_time")
+        )
+    ).settings
+    assert kept.rotation_grace_period.seconds == 0 and kept.digest_time.hours == 0  # not the defaults
+    again = (await integration.call("GetIntegrationSettings", pb.GetIntegrationSettingsRequest())).settings
+    assert again.rotation_grace_period.ToSeconds() == 0 and again.digest_time.hours == 0
+    assert again.partner_token_ttl.seconds == 300 and again.etag == "2"
     other = await integration.call(
         "GetIntegrationSettings", pb.GetIntegrationSettingsRequest(), tenant="acme"
     )
