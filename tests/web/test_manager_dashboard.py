@@ -68,18 +68,13 @@ def panel_of(url: str) -> str | None:
     """Which dashboard panel a gateway call is for (None: the shell's own calls)."""
     parsed = urlparse(url)
     path, q = parsed.path, parse_qs(parsed.query)
-    if path == "/v1/forecast":
-        return "forecast"
-    if path == "/v1/forecastSnapshots:compare":
+    if path == "/v1/forecast":  # by rep: the won panel's average deal size this month
+        return "won" if q.get("groupBy") == ["ORG_LEVEL_REP"] else "forecast"
+    if path in ("/v1/forecastSnapshots", "/v1/forecastSnapshots:compare"):
         return "changes"
-    if path == "/v1/forecastSnapshots":  # 45 days back: last week's changes; 6 months: won by month
-        start = (
-            int(q["takeDateFrom.year"][0]),
-            int(q["takeDateFrom.month"][0]),
-            int(q["takeDateFrom.day"][0]),
-        )
-        return "won" if start[2] == 1 and time.gmtime().tm_mon != start[1] else "changes"
-    if path in ("/v1/forecastAccuracy", "/v1/forecastBias"):
+    if path == "/v1/forecastBias":  # the won panel asks for the weighted basis explicitly
+        return "won" if q.get("basis") == ["FORECAST_BASIS_WEIGHTED"] else "accuracy"
+    if path == "/v1/forecastAccuracy":
         return "accuracy"
     if path == "/v1/leadMetrics":
         return "sla" if q.get("groupBy") == ["METRICS_DIMENSION_CREATE_DAY"] else "funnel"

@@ -172,49 +172,45 @@ export function AccuracyPanel() {
   return <Panel id="accuracy" title={t("mgr.acc.title")} option={option} table={reps.length ? table : null} status={<Status load={load} empty={!reps.length} />} />;
 }
 
-/** Won revenue per rep and the average deal size per month, from the last snapshot of each month
- * (rows of the viewer's scope only, as the snapshot presenter gives them): one call. */
+/** Won revenue per rep by month (each rep's actual in the bias history: one call) and the average
+ * deal size per rep this month (won amount / won deals of the forecast by rep: one call). The
+ * snapshot list has no rows, and a month's deal count per rep has no RPC yet: no size over time. */
 export function WonPanel() {
   const { t } = useI18n();
-  const load = useLoad(
-    () =>
-      api.get<{ snapshots?: Snapshot[] }>(
-        "/v1/forecastSnapshots" + query({ ...dateParams("takeDateFrom", monthStart(new Date(), -6)), pageSize: 100 }),
+  const load = useLoad(async () => {
+    const [bias, now] = await Promise.all([
+      api.get<{ biases?: Bias[] }>(
+        "/v1/forecastBias" + query({ level: "ORG_LEVEL_REP", granularity: MONTH, periodCount: 6, basis: "FORECAST_BASIS_WEIGHTED", pageSize: 100 }),
       ),
-    [],
-  );
+      api.get<{ forecast?: Forecast }>("/v1/forecast" + query({ ...monthPeriod(), groupBy: "ORG_LEVEL_REP" })),
+    ]);
+    return { bias: bias.biases ?? [], rows: now.forecast?.rows ?? [] };
+  }, []);
   const shaped = useMemo(() => {
-    const last = new Map<string, Snapshot>();
-    for (const s of load.data?.snapshots ?? []) {
-      if (s.period?.granularity !== MONTH || !s.period.startDate) continue;
-      const d = s.period.startDate;
-      const key = `${d.year}-${String(d.month).padStart(2, "0")}`;
-      const seen = last.get(key);
-      if (!seen || Date.parse(s.takeTime ?? "") > Date.parse(seen.takeTime ?? "")) last.set(key, s);
-    }
-    const months = [...last.keys()].sort();
+    const month = (p?: { startDate?: { year?: number; month?: number } }) =>
+      p?.startDate ? `${p.startDate.year}-${String(p.startDate.month).padStart(2, "0")}` : "";
     const reps = new Map<string, string>();
     const won = new Map<string, number>(); // month|rep -> won
-    const avg: number[] = [];
-    for (const m of months) {
-      let amount = 0;
-      let count = 0;
-      for (const r of last.get(m)!.rows ?? []) {
-        if (r.level !== "ORG_LEVEL_REP" || !r.key) continue;
-        reps.set(r.key, r.displayName || r.key);
-        const w = major(r.totals?.wonAmount);
-        won.set(`${m}|${r.key}`, w);
-        amount += w;
-        count += r.totals?.wonDealCount ?? 0;
+    const months = new Set<string>();
+    for (const b of load.data?.bias ?? []) {
+      if (!b.key) continue;
+      reps.set(b.key, b.displayName || b.key);
+      for (const h of b.history ?? []) {
+        const m = month(h.period);
+        months.add(m);
+        won.set(`${m}|${b.key}`, major(h.actualAmount));
       }
-      avg.push(count ? round(amount / count) : 0);
     }
-    return { months, reps, won, avg };
+    const avg = new Map(
+      (load.data?.rows ?? []).map((r) => [r.key ?? "", r.totals?.wonDealCount ? round(major(r.totals.wonAmount) / r.totals.wonDealCount) : 0]),
+    );
+    return { months: [...months].sort(), reps, won, avg };
   }, [load.data]);
   const { months, reps, won, avg } = shaped;
+  const keys = [...reps.keys()];
   const table: TableData = {
-    header: [t("mgr.won.month"), ...[...reps.values()], t("mgr.won.avg")],
-    rows: months.map((m, i) => [m, ...[...reps.keys()].map((k) => won.get(`${m}|${k}`) ?? 0), avg[i]]),
+    header: [t("mgr.acc.rep"), ...months, t("mgr.won.avg")],
+    rows: keys.map((k) => [reps.get(k)!, ...months.map((m) => won.get(`${m}|${k}`) ?? 0), avg.get(k) ?? 0]),
   };
   const option = useMemo(
     () =>
@@ -222,16 +218,14 @@ export function WonPanel() {
         ? {
             tooltip: { trigger: "axis" },
             legend: { type: "scroll" },
-            grid: { left: 72, right: 72, bottom: 40, top: 48 },
+            grid: { left: 72, right: 16, bottom: 40, top: 48 },
             xAxis: { type: "category", data: months },
-            yAxis: [{ type: "value" }, { type: "value", name: t("mgr.won.avg") }],
-            series: [
-              ...[...reps].map(([k, name]) => ({ type: "bar", stack: "won", name, data: months.map((m) => won.get(`${m}|${k}`) ?? 0) })),
-              { type: "line", name: t("mgr.won.avg"), yAxisIndex: 1, data: avg },
-            ],
+            yAxis: { type: "value" },
+            series: keys.map((k) => ({ type: "bar", stack: "won", name: reps.get(k), data: months.map((m) => won.get(`${m}|${k}`) ?? 0) })),
           }
         : null,
-    [shaped, months, reps, won, avg, t],
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [shaped, t],
   );
-  return <Panel id="won" title={t("mgr.won.title")} option={option} table={months.length ? table : null} status={<Status load={load} empty={!months.length} />} wide />;
+  return <Panel id="won" title={t("mgr.won.title")} option={option} table={keys.length ? table : null} status={<Status load={load} empty={!keys.length} />} wide />;
 }
