@@ -43,10 +43,10 @@ async def test_counters_equal_counts_after_concurrent_claims_releases_and_reassi
                 elif step == 1:
                     owner = (await leads.call("GetLead", pb.GetLeadRequest(lead_id=lead_id))).lead
                     if owner.owner_user_id:
-                        req = pb.ReleaseLeadRequest(lead_id=lead_id, note="x")
-                        await leads.call("ReleaseLead", req, user=owner.owner_user_id)
+                        back = pb.ReleaseLeadRequest(lead_id=lead_id, note="x")
+                        await leads.call("ReleaseLead", back, user=owner.owner_user_id)
                 elif step == 2:
-                    req: Any = pb.AssignLeadRequest(
+                    req = pb.AssignLeadRequest(
                         lead_id=lead_id, assignee_user_id=rep, reason="rebalance", override_capacity=True
                     )
                     await leads.call("AssignLead", req)
@@ -68,7 +68,10 @@ async def test_counters_equal_counts_after_concurrent_claims_releases_and_reassi
         if (await leads.call("GetLead", pb.GetLeadRequest(lead_id=lead_id))).lead.status in open_states
     ]
     closing = owned[0]
-    await leads.call("DisqualifyLead", pb.DisqualifyLeadRequest(lead_id=closing, reason=1))
+    await leads.call(
+        "DisqualifyLead",
+        pb.DisqualifyLeadRequest(lead_id=closing, reason=lead_pb2.DISQUALIFY_REASON_NO_BUDGET),
+    )
     counters, counted = await _figures(leads)
     assert counted, "the churn left no owned lead: the test proves nothing"
     assert counters == counted

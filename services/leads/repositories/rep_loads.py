@@ -54,22 +54,22 @@ def apply(session: Session, tenant: str, deltas: Counter[str]) -> None:
 
 @event.listens_for(ScopedSession, "before_flush")
 def _count_loads(session: Session, _ctx: Any, _instances: Any) -> None:
-    tenant = session.info.get(TENANT_KEY)
-    deltas: Counter[str] = Counter()
+    # Per tenant: a system session (no tenant of its own) may change leads of several.
+    deltas: dict[str, Counter[str]] = {}
     for row in (*session.new, *session.dirty, *session.deleted):
         if not isinstance(row, LeadRow):
             continue
         was = _open_owner(*_before(row))
         now = None if row in session.deleted else _open_owner(row.owner_user_id, row.status)
         if was != now:
+            tenant = str(row.tenant_id or session.info.get(TENANT_KEY) or "")
+            counts = deltas.setdefault(tenant, Counter())
             if was:
-                deltas[was] -= 1
+                counts[was] -= 1
             if now:
-                deltas[now] += 1
-        if deltas and tenant is None:
-            tenant = row.tenant_id
-    if deltas and tenant:
-        apply(session, str(tenant), deltas)
+                counts[now] += 1
+    for tenant in sorted(deltas):
+        apply(session, tenant, deltas[tenant])
 
 
 async def open_counts(uow: UnitOfWork, user_ids: list[str]) -> dict[str, int]:
