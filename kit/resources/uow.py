@@ -20,14 +20,16 @@ work, or register them with `after_commit`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy import Table
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database
@@ -100,6 +102,17 @@ def is_unique_violation(exc: IntegrityError) -> bool:
     return "UNIQUE constraint failed" in text or "duplicate key value violates unique constraint" in text
 
 
+# PostgreSQL's "deadlock detected" and "could not serialize": the database chose this transaction
+# to roll back so another could finish; running the unit of work again is the documented answer.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+CONFLICT_ATTEMPTS = 4
+
+
+def is_retryable_conflict(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    return (getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)) in RETRYABLE_SQLSTATES
+
+
 class Transactions:
     """Opens units of work for one service. Built once, shared by every RPC."""
 
@@ -122,8 +135,11 @@ class Transactions:
         )
 
     async def run(self, tenant: str, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-        """Run `work` in one transaction and commit; once more on a unique-key race."""
-        for attempt in (1, 2):
+        """Run `work` in one transaction and commit; once more on a unique-key race, and up to
+        CONFLICT_ATTEMPTS times when PostgreSQL rolled it back for a deadlock or a serialization
+        conflict (the work is re-run from the start: nothing of the failed attempt is kept)."""
+        unique_races = 0
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             async with self.db.session(tenant) as session:
                 uow = self._unit(session, tenant, writable=True)
                 try:
@@ -133,11 +149,26 @@ class Transactions:
                     await session.rollback()
                     if not is_unique_violation(exc):
                         raise
-                    if attempt == 2:
+                    unique_races += 1
+                    if unique_races == 2 or attempt == CONFLICT_ATTEMPTS:
                         raise Aborted(
                             "a concurrent request changed the same data; retry", reason="CONCURRENT_WRITE"
                         ) from exc
                     log.info("unique-key race in %s; running the unit of work again", self.source)
+                    continue
+                except DBAPIError as exc:
+                    await session.rollback()
+                    if not is_retryable_conflict(exc):
+                        raise
+                    if attempt == CONFLICT_ATTEMPTS:
+                        raise Aborted(
+                            "a concurrent request changed the same data; retry", reason="CONCURRENT_WRITE"
+                        ) from exc
+                    log.info(
+                        "deadlock or serialization conflict in %s; running the unit of work again",
+                        self.source,
+                    )
+                    await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)  # let the winner finish
                     continue
             await uow._run_after_commit()
             return result
