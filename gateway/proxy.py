@@ -10,9 +10,8 @@ import asyncio
 import gzip
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import grpc
 from google.rpc import status_pb2
@@ -21,8 +20,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from redis.exceptions import RedisError
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.responses import Response
 
 from gateway import errors as gw_errors
 from gateway.backends import Backends
@@ -31,6 +29,7 @@ from gateway.idempotency import IdempotencyStore, KeyReused, Stored, fingerprint
 from gateway.metrics import ROUTE_KEY
 from gateway.ratelimit import Blocked, Decision, RateLimiter
 from gateway.routes import Route, Router
+from gateway.sse import SSEResponse, sse_event
 from gateway.transcode import build_request, to_json_bytes
 from kit import errors
 from kit.auth import AuthError, Principal, TokenVerifier
@@ -422,7 +421,7 @@ class Gateway:
         except BaseException:
             self._stream_closed(who)
             raise
-        if not isinstance(response, _SSE):
+        if not isinstance(response, SSEResponse):
             self._stream_closed(who)
         else:
             response.on_close = lambda: self._stream_closed(who)
@@ -475,31 +474,7 @@ class Gateway:
                 call.cancel()
 
         sse_headers = {**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return _SSE(events(), call.cancel, media_type="text/event-stream", headers=sse_headers)
-
-
-class _SSE(StreamingResponse):
-    """Cancels the gRPC stream and reports the close however the response ends, even when the
-    client left before the first event was sent (the event generator then never runs)."""
-
-    def __init__(self, content: AsyncIterator[bytes], cancel: Callable[[], Any], **kwargs: Any) -> None:
-        super().__init__(content, **kwargs)
-        self.cancel = cancel
-        self.on_close: Callable[[], None] = lambda: None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self.cancel()
-            self.on_close()
-
-
-def sse_event(route: Route, message: Any) -> bytes:
-    data = to_json_bytes(route, message)
-    cursor = getattr(message, "cursor", "") if "cursor" in message.DESCRIPTOR.fields_by_name else ""
-    head = f"id: {cursor}\n".encode() if cursor else b""
-    return head + b"event: message\ndata: " + data + b"\n\n"
+        return SSEResponse(events(), call.cancel, media_type="text/event-stream", headers=sse_headers)
 
 
 def unauthorized(exc: AuthError) -> Outcome:
