@@ -125,6 +125,34 @@ async def add_event(session: AsyncSession, envelope: EventEnvelope, *, table: Ta
     _mark_pending(session)
 
 
+async def add_events(
+    session: AsyncSession, envelopes: list[EventEnvelope], *, table: Table | None = None
+) -> None:
+    """`add_event` for many envelopes in one statement (a batch's events in one round trip)."""
+    if not envelopes:
+        return
+    tenant = session_tenant(session)
+    if any(not e.tenant or (tenant is not None and e.tenant != tenant) for e in envelopes):
+        raise TenantScopeError(f"every event needs the session's tenant ({tenant!r})")
+    target = default_outbox if table is None else table
+    at = datetime.now(UTC)
+    rows = [
+        {
+            "id": e.id,
+            "tenant_id": e.tenant,
+            "type": e.type,
+            "subject": e.subject,
+            "envelope": e.SerializeToString(),
+            "created_at": at,
+            "published_at": None,
+            "attempts": 0,
+        }
+        for e in envelopes
+    ]
+    await session.execute(insert(target), rows)
+    _mark_pending(session)
+
+
 async def emit(
     session: AsyncSession,
     event_type: str,
@@ -211,6 +239,7 @@ __all__ = [
     "OUTBOX_TABLE",
     "PROCESSED_EVENTS_TABLE",
     "add_event",
+    "add_events",
     "database_key",
     "default_outbox",
     "default_processed_events",

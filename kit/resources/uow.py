@@ -34,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database
 from kit.errors import Aborted
+from kit.events.envelope import EventEnvelope, new_envelope
+from kit.events.outbox import add_events
 from kit.events.outbox import emit as emit_event
 from kit.resources.paging import PageTokens
 
@@ -67,14 +69,36 @@ class UnitOfWork:
         self.tokens = tokens
         self.writable = writable
         self._after_commit: list[AfterCommit] = []
+        self._gathered: list[EventEnvelope] | None = None
 
     async def emit(self, event_type: str, payload: Message, *, subject: str) -> None:
         """Stage an event; it is published only if this unit of work commits."""
         if not self.writable:
             raise ReadOnlyError("events are emitted from Transactions.run, not read()")
+        if self._gathered is not None:
+            self._gathered.append(
+                new_envelope(event_type, self.tenant, payload, source=self.source, subject=subject)
+            )
+            return
         await emit_event(
             self.session, event_type, payload, source=self.source, subject=subject, table=self.outbox
         )
+
+    @asynccontextmanager
+    async def gathered_events(self) -> AsyncIterator[None]:
+        """Events emitted inside the block are kept, in order, and written to the outbox in one
+        statement as it ends (a batch's hundreds of events in one round trip, not one each).
+        A block left by an exception writes none of them; a nested block leaves it to the outer."""
+        if self._gathered is not None:
+            yield
+            return
+        self._gathered = []
+        try:
+            yield
+            gathered = self._gathered
+        finally:
+            self._gathered = None
+        await add_events(self.session, gathered, table=self.outbox)
 
     def after_commit(self, callback: AfterCommit) -> None:
         """Run `callback` once the transaction has committed (e.g. waking a live stream).
