@@ -208,6 +208,124 @@ async def prepare(uow: UnitOfWork, raw: lead_pb2.Lead) -> Prepared | None:
     return Prepared(company_norm, threshold, await _similar(uow, company_norm, threshold))
 
 
+def existing_lead(r: LeadRow) -> dedupe.ExistingLead:
+    """A stored lead as the dedupe rules see it."""
+    return dedupe.ExistingLead(
+        r.lead_id, r.phone, r.email, r.company_norm, r.status in status.WON_OR_LOST, r.display_name
+    )
+
+
+def exact_action(intake_policy: Any) -> str:
+    """What the tenant's intake policy does with an exact phone / e-mail match."""
+    return dedupe.FLAG if intake_policy.exact_match_action == 2 else dedupe.MERGE
+
+
+def stamp_source(lead: lead_pb2.Lead, who: Principal, import_id: str) -> None:
+    """The source fields the server sets: the import, the partner system or the capturing user."""
+    if import_id:
+        lead.source.import_id = import_id
+    if who.is_service and lead.source.channel == enums_pb2.LEAD_CHANNEL_PARTNER_API:
+        lead.source.partner_id = who.user_id
+    elif not who.is_service:
+        lead.source.captured_by_user_id = who.user_id
+
+
+def new_lead(
+    uow: UnitOfWork,
+    who: Principal,
+    lead: lead_pb2.Lead,
+    lead_id: str,
+    intake_id: str,
+    result: grading.Result,
+    candidates: tuple[dedupe.Match, ...],
+    at: datetime,
+) -> tuple[LeadRow, str]:
+    """A new lead (graded, in no pool yet) with its intake and duplicate candidates, added to the
+    session; its outcome (CREATED or CREATED_FLAGGED)."""
+    lead.form_completeness_percent = result.completeness
+    row = LeadRow(
+        lead_id=lead_id,
+        status=status.IN_POOL,
+        display_name=lead.display_name[:300],
+        phone=lead.contact.phone,
+        email=lead.contact.email,
+        company_norm=lead.company.normalized_name[:200],
+        company_key=company_key(lead.company.normalized_name),
+        region=lead.region,
+        language=lead.language_code,
+        channel=enum_name(enums_pb2.LeadChannel, lead.source.channel),
+        source_code=lead.source.source_code,
+        grade=result.grade,
+        score=result.score,
+        grading=grading_json(result, "INTAKE", at),
+        sla_state="NOT_APPLICABLE",
+        duplicate_review_needed=bool(candidates),
+        intake_count=1,
+        body=to_dict(lead),
+        version=1,
+        created_by=who.user_id,
+        created_at=at,
+        updated_at=at,
+    )
+    for key in ("lead_id",):
+        row.body.pop(key, None)
+    uow.session.add(row)
+    outcome = CREATED_FLAGGED if candidates else CREATED
+    uow.session.add(
+        IntakeRow(intake_id=intake_id, lead_id=lead_id, outcome=outcome, receive_time=at, body={})
+    )
+    for m in candidates:
+        uow.session.add(
+            DuplicateRow(
+                lead_id=lead_id,
+                other_lead_id=m.lead_id,
+                kind=m.kind,
+                score=m.score,
+                display_name=m.display_name,
+                detect_time=at,
+            )
+        )
+    return row, outcome
+
+
+async def announce_created(
+    uow: UnitOfWork,
+    who: Principal,
+    row: LeadRow,
+    lead: lead_pb2.Lead,
+    result: grading.Result,
+    candidates: tuple[dedupe.Match, ...],
+    import_id: str,
+) -> None:
+    """LeadCreated, and LeadDuplicateFlagged when it has candidates (before routing: no owner yet)."""
+    await events.publish(
+        uow,
+        events_pb2.LeadCreated(
+            lead=events.context(row),
+            channel=lead.source.channel,
+            source_code=lead.source.source_code,
+            campaign_id=lead.source.campaign_id,
+            product_lines=list(lead.product_lines),
+            score=result.score,
+            duplicate_flagged=bool(candidates),
+            created_by=who.user_id,
+            import_id=import_id,
+        ),
+        row.lead_id,
+    )
+    if candidates:
+        flagged = events_pb2.LeadDuplicateFlagged(lead=events.context(row))
+        for m in candidates:
+            flagged.candidates.add(
+                lead_id=m.lead_id,
+                match_kind=enum_value(enums_pb2.DuplicateMatchKind, m.kind),
+                score=m.score,
+                display_name=m.display_name,
+                state=lead_pb2.DUPLICATE_CANDIDATE_STATE_OPEN,
+            )
+        await events.publish(uow, flagged, row.lead_id)
+
+
 async def create(
     uow: UnitOfWork,
     who: Principal,
@@ -228,12 +346,7 @@ async def create(
     intake_policy = await policies.load(uow, policies.INTAKE)
     # Output-only fields (grading, partner, import, next step...) are the server's to set, never the caller's.
     lead = validate(sanitize_create(raw), intake_policy, prefix)
-    if import_id:
-        lead.source.import_id = import_id
-    if who.is_service and lead.source.channel == enums_pb2.LEAD_CHANNEL_PARTNER_API:
-        lead.source.partner_id = who.user_id
-    elif not who.is_service:
-        lead.source.captured_by_user_id = who.user_id
+    stamp_source(lead, who, import_id)
     phone, email = lead.contact.phone, lead.contact.email
     existing = await LeadRepository(uow).by_contact(phone, email)
     company_norm, threshold = lead.company.normalized_name, intake_policy.company_similarity_threshold or 0.0
@@ -241,93 +354,16 @@ async def create(
         similar = prepared.similar
     else:
         similar = await _similar(uow, company_norm, threshold)
-    action = dedupe.FLAG if intake_policy.exact_match_action == 2 else dedupe.MERGE
     decision = dedupe.decide(
-        phone,
-        email,
-        [
-            dedupe.ExistingLead(
-                r.lead_id, r.phone, r.email, r.company_norm, r.status in status.WON_OR_LOST, r.display_name
-            )
-            for r in existing
-        ],
-        similar,
-        action,
+        phone, email, [existing_lead(r) for r in existing], similar, exact_action(intake_policy)
     )
     if decision.action == dedupe.MERGE:
         return await _merge(uow, lead, decision, intake_id, at)
     lead_id = raw.lead_id or intake_id
     result = grading.grade(grading_facts(lead, []), await policies.grading_rules(uow), at)
-    lead.form_completeness_percent = result.completeness
-    row = LeadRow(
-        lead_id=lead_id,
-        status=status.IN_POOL,
-        display_name=lead.display_name[:300],
-        phone=phone,
-        email=email,
-        company_norm=lead.company.normalized_name[:200],
-        company_key=company_key(lead.company.normalized_name),
-        region=lead.region,
-        language=lead.language_code,
-        channel=enum_name(enums_pb2.LeadChannel, lead.source.channel),
-        source_code=lead.source.source_code,
-        grade=result.grade,
-        score=result.score,
-        grading=grading_json(result, "INTAKE", at),
-        sla_state="NOT_APPLICABLE",
-        duplicate_review_needed=bool(decision.candidates),
-        intake_count=1,
-        body=to_dict(lead),
-        version=1,
-        created_by=who.user_id,
-        created_at=at,
-        updated_at=at,
-    )
-    for key in ("lead_id",):
-        row.body.pop(key, None)
-    uow.session.add(row)
-    outcome = CREATED_FLAGGED if decision.candidates else CREATED
-    uow.session.add(
-        IntakeRow(intake_id=intake_id, lead_id=lead_id, outcome=outcome, receive_time=at, body={})
-    )
-    for m in decision.candidates:
-        uow.session.add(
-            DuplicateRow(
-                lead_id=lead_id,
-                other_lead_id=m.lead_id,
-                kind=m.kind,
-                score=m.score,
-                display_name=m.display_name,
-                detect_time=at,
-            )
-        )
+    row, outcome = new_lead(uow, who, lead, lead_id, intake_id, result, decision.candidates, at)
     # No flush here: routing below completes the row, so it is inserted once, with its owner or pool.
-    await events.publish(
-        uow,
-        events_pb2.LeadCreated(
-            lead=events.context(row),
-            channel=lead.source.channel,
-            source_code=lead.source.source_code,
-            campaign_id=lead.source.campaign_id,
-            product_lines=list(lead.product_lines),
-            score=result.score,
-            duplicate_flagged=bool(decision.candidates),
-            created_by=who.user_id,
-            import_id=import_id,
-        ),
-        lead_id,
-    )
-    if decision.candidates:
-        flagged = events_pb2.LeadDuplicateFlagged(lead=events.context(row))
-        for m in decision.candidates:
-            flagged.candidates.add(
-                lead_id=m.lead_id,
-                match_kind=enum_value(enums_pb2.DuplicateMatchKind, m.kind),
-                score=m.score,
-                display_name=m.display_name,
-                state=lead_pb2.DUPLICATE_CANDIDATE_STATE_OPEN,
-            )
-        await events.publish(uow, flagged, lead_id)
+    await announce_created(uow, who, row, lead, result, decision.candidates, import_id)
     tenant = await TenantPolicies.load(uow)
     region_pool = pool_rules.pool_for_region(tenant.pools, row.region)
     row.pool_id, row.pool_entry_reason = region_pool.pool_id, "NEW_LEAD"
@@ -342,6 +378,18 @@ async def _merge(
     uow: UnitOfWork, lead: lead_pb2.Lead, decision: dedupe.DedupeDecision, intake_id: str, at: datetime
 ) -> IntakeResult:
     target = await LeadRepository(uow).get(decision.merge_into)
+    return await merge_into(uow, target, lead, decision, intake_id, at)
+
+
+async def merge_into(
+    uow: UnitOfWork,
+    target: LeadRow,
+    lead: lead_pb2.Lead,
+    decision: dedupe.DedupeDecision,
+    intake_id: str,
+    at: datetime,
+) -> IntakeResult:
+    """The intake recorded on `target` (the lead the decision merges into), which counts it."""
     record = lead_pb2.IntakeRecord(
         intake_id=intake_id,
         source=lead.source,
