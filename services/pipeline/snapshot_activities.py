@@ -14,33 +14,19 @@ zone is picked up within the hour. A schedule's note records the spec it was mad
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
-    ScheduleCalendarSpec,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleRange,
-    ScheduleSpec,
-    ScheduleState,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
-)
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client, Schedule
 
+from kit import schedules
 from kit.auth import Principal
 from kit.db import Database
 from kit.resources import UnitOfWork
 from kit.runtime import Runtime
+from kit.schedules import KeeperInput
 from salesops.pipeline.v1 import forecast_pb2, settings_pb2
 from services.pipeline import calls, pipeline_settings, snapshots
 from services.pipeline.accuracy import local_today
@@ -48,23 +34,24 @@ from services.pipeline.domain import accuracy as acc
 from services.pipeline.domain import forecast as f
 from services.pipeline.repositories.calls import tenants_with_deals
 from services.pipeline.snapshot_workflows import (
+    ENSURE,
     RECONCILE,
     TAKE,
-    EnsureInput,
-    EnsureSnapshotSchedulesWorkflow,
+    WEEKLY,
     TakeInput,
     Taken,
     WeeklyInput,
-    WeeklySnapshotWorkflow,
 )
 from services.pipeline.store import transactions
 
 SYSTEM_USER = "system:weekly-snapshot"
-ENSURE_SCHEDULE_ID = "pipeline/snapshot-schedules"
-
-
-def schedule_id(tenant: str) -> str:
-    return f"pipeline/weekly-snapshot/{tenant}"
+SNAPSHOTS = schedules.Family(
+    schedule_prefix="pipeline/weekly-snapshot",
+    workflow_prefix="pipeline-weekly-snapshot",
+    keeper_schedule_id="pipeline/snapshot-schedules",
+    keeper_workflow_id="pipeline-snapshot-schedules",
+)
+schedule_id = SNAPSHOTS.schedule_id
 
 
 def system_admin(tenant: str) -> Principal:
@@ -94,58 +81,23 @@ async def take_weekly(uow: UnitOfWork, granularity: f.Granularity, at: datetime)
     return Taken(row.snapshot_id, locked)
 
 
-def _spec(s: settings_pb2.PipelineSettings) -> tuple[ScheduleSpec, str]:
+def _when(s: settings_pb2.PipelineSettings) -> schedules.When:
     d = pipeline_settings.DEFAULTS
     zone = s.time_zone or d.time_zone
     day = s.snapshot_day or d.snapshot_day  # google.type.DayOfWeek: MONDAY = 1 ... SUNDAY = 7
-    hour = s.snapshot_time.hours if s.HasField("snapshot_time") else d.snapshot_time.hours
-    minute = s.snapshot_time.minutes if s.HasField("snapshot_time") else d.snapshot_time.minutes
-    calendar = ScheduleCalendarSpec(
-        day_of_week=[ScheduleRange(day % 7)],  # Temporal: SUNDAY = 0
-        hour=[ScheduleRange(hour)],
-        minute=[ScheduleRange(minute)],
-    )
-    note = f"weekly {day % 7} {hour:02d}:{minute:02d} {zone}"
-    return ScheduleSpec(calendars=[calendar], time_zone_name=zone), note
+    at = s.snapshot_time if s.HasField("snapshot_time") else d.snapshot_time
+    return schedules.weekly(day % 7, at.hours, at.minutes, zone)  # Temporal: SUNDAY = 0
 
 
 def weekly_schedule(tenant: str, s: settings_pb2.PipelineSettings, task_queue: str) -> Schedule:
-    spec, note = _spec(s)
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            WeeklySnapshotWorkflow.run,
-            WeeklyInput(tenant),
-            id=f"pipeline-weekly-snapshot/{tenant}",
-            task_queue=task_queue,
-        ),
-        spec=spec,
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-        state=ScheduleState(note=note),
-    )
+    return schedules.tenant_schedule(SNAPSHOTS, tenant, WEEKLY, WeeklyInput(tenant), task_queue, _when(s))
 
 
 async def ensure_tenant_schedule(
     client: Client, task_queue: str, tenant: str, s: settings_pb2.PipelineSettings
 ) -> bool:
     """Create the tenant's schedule, or update it when its settings changed. True if it changed."""
-    wanted = weekly_schedule(tenant, s, task_queue)
-    handle = client.get_schedule_handle(schedule_id(tenant))
-    try:
-        described = await handle.describe()
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        with contextlib.suppress(ScheduleAlreadyRunningError):  # another worker made it meanwhile
-            await client.create_schedule(schedule_id(tenant), wanted)
-        return True
-    if described.schedule.state.note == wanted.state.note:
-        return False
-
-    def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
-        return ScheduleUpdate(schedule=wanted)
-
-    await handle.update(update)
-    return True
+    return await schedules.ensure(client, schedule_id(tenant), weekly_schedule(tenant, s, task_queue))
 
 
 class SnapshotActivities:
@@ -159,16 +111,15 @@ class SnapshotActivities:
         return await self.tx.run(inp.tenant, lambda uow: take_weekly(uow, granularity, at))
 
     @activity.defn(name=RECONCILE)
-    async def reconcile(self, inp: EnsureInput) -> int:
+    async def reconcile(self, inp: KeeperInput) -> int:
         """Every tenant with deals has its schedule as its settings say; returns how many changed."""
-        if self.client is None:
-            raise RuntimeError("schedules need the Temporal client")
-        changed = 0
-        for tenant in await tenants_with_deals(self.db):
+
+        async def wanted(tenant: str) -> Schedule:
             async with self.tx.read(tenant) as uow:
                 s = await pipeline_settings.current(uow)
-            changed += await ensure_tenant_schedule(self.client, inp.task_queue, tenant, s)
-        return changed
+            return weekly_schedule(tenant, s, inp.task_queue)
+
+        return await schedules.reconcile(self.client, SNAPSHOTS, await tenants_with_deals(self.db), wanted)
 
     def all(self) -> Sequence[Callable[..., Any]]:
         return [self.take, self.reconcile]
@@ -181,22 +132,12 @@ def build(rt: Runtime) -> Sequence[Callable[..., Any]]:
 async def ensure_schedules(rt: Runtime) -> None:
     """Worker start: every tenant's weekly schedule now, and the hourly schedule that keeps them so."""
     task_queue = rt.settings.task_queue
-    await SnapshotActivities(rt.db, rt.temporal).reconcile(EnsureInput(task_queue))
-    keeper = Schedule(
-        action=ScheduleActionStartWorkflow(
-            EnsureSnapshotSchedulesWorkflow.run,
-            EnsureInput(task_queue),
-            id="pipeline-snapshot-schedules",
-            task_queue=task_queue,
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(hours=1))]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
-    with contextlib.suppress(ScheduleAlreadyRunningError):
-        await rt.temporal.create_schedule(ENSURE_SCHEDULE_ID, keeper)
+    await SnapshotActivities(rt.db, rt.temporal).reconcile(KeeperInput(task_queue))
+    await schedules.ensure_keeper(rt.temporal, SNAPSHOTS, ENSURE, task_queue)
 
 
 __all__ = [
+    "SNAPSHOTS",
     "SnapshotActivities",
     "build",
     "ensure_schedules",

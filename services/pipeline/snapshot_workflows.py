@@ -18,6 +18,9 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from kit import schedules
+from kit.schedules import KeeperInput
+
 WEEKLY = "pipeline.WeeklyForecastSnapshot"
 ENSURE = "pipeline.EnsureSnapshotSchedules"
 TAKE = "pipeline.take_weekly_snapshot"
@@ -67,23 +70,11 @@ class WeeklySnapshotWorkflow:
         return out
 
 
-@dataclass
-class EnsureInput:
-    task_queue: str
-
-
 @workflow.defn(name=ENSURE)
 class EnsureSnapshotSchedulesWorkflow:
     @workflow.run
-    async def run(self, inp: EnsureInput) -> int:
-        changed: int = await workflow.execute_activity(
-            RECONCILE,
-            inp,
-            result_type=int,
-            start_to_close_timeout=timedelta(minutes=10),
-            retry_policy=RETRY,
-        )
-        return changed
+    async def run(self, inp: KeeperInput) -> int:
+        return await schedules.run_keeper(RECONCILE, inp)
 
 
 __all__ = [
@@ -92,7 +83,6 @@ __all__ = [
     "RECONCILE",
     "TAKE",
     "WEEKLY",
-    "EnsureInput",
     "EnsureSnapshotSchedulesWorkflow",
     "TakeInput",
     "Taken",

@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
@@ -51,6 +52,8 @@ from services.pipeline.store import transactions
 
 T = "sched"
 HISTORY = Path(__file__).parent / "histories" / "weekly_snapshot.json"
+# The hourly keeper's run, recorded before its body moved to kit.schedules.run_keeper.
+KEEPER_HISTORY = Path(__file__).parent / "histories" / "snapshot_schedules_keeper.json"
 WORKFLOWS = [WeeklySnapshotWorkflow, EnsureSnapshotSchedulesWorkflow]
 
 
@@ -164,9 +167,14 @@ async def test_weekly_run_snapshots_and_locks_each_point_once(
         await db.dispose()
 
 
-async def test_recorded_history_replays_against_the_current_code() -> None:
-    recorded = json.loads(HISTORY.read_text())
-    history = WorkflowHistory.from_json(recorded["workflow_id"], recorded["history"])
+def recorded_history(path: Path) -> WorkflowHistory:
+    recorded = json.loads(path.read_text())
+    return WorkflowHistory.from_json(recorded["workflow_id"], recorded["history"])
+
+
+@pytest.mark.parametrize("path", [HISTORY, KEEPER_HISTORY], ids=["weekly", "keeper"])
+async def test_recorded_history_replays_against_the_current_code(path: Path) -> None:
+    history = recorded_history(path)
     result = await Replayer(workflows=WORKFLOWS).replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None
 
