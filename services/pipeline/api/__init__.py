@@ -25,6 +25,7 @@ from services.pipeline.api.settings import SettingsApi
 from services.pipeline.api.snapshots import SnapshotsApi
 from services.pipeline.api.stage_model import StageModelApi
 from services.pipeline.api.targets import TargetsApi
+from services.pipeline.api.won import WonApi
 
 
 class PipelineServiceApi(
@@ -43,6 +44,7 @@ class PipelineServiceApi(
     SnapshotsApi,
     StageModelApi,
     TargetsApi,
+    WonApi,
     pipeline_service_pb2_grpc.PipelineServiceServicer,
 ):
     """PipelineService assembled from its resources' modules."""
