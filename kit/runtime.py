@@ -186,6 +186,8 @@ class ServiceSpec:
     consumers: Sequence[ConsumerSpec] = ()
     background: Sequence[Background] = ()
     worker_startup: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    # Temporal Worker settings the service tunes (kit.temporal.build_worker `options`).
+    worker_options: Mapping[str, Any] = field(default_factory=dict)
     demo_seed: DemoSeed | None = None
     # Slow demo data (e.g. backdated history) `make run` writes after READY, in the background.
     demo_backfill: DemoSeed | None = None
@@ -284,6 +286,7 @@ async def serve(spec: ServiceSpec, role: str, settings: Settings | None = None) 
                 settings.task_queue,
                 workflows=[housekeeping.HousekeepingWorkflow, *spec.workflows],
                 activities=[purger.purge, *spec.activities(rt)],
+                options=spec.worker_options,
             )
             runner = temporal.WorkerRunner(worker)
             runner.start()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -52,7 +52,9 @@ def build_worker(
     activities: Sequence[Callable[..., Any]] = (),
     graceful_shutdown: timedelta = timedelta(seconds=10),
     max_pollers: int = 20,
+    options: Mapping[str, Any] | None = None,
 ) -> Worker:
+    """`options`: further Worker settings a service tunes (ServiceSpec.worker_options)."""
     return Worker(
         client,
         task_queue=task_queue,
@@ -64,6 +66,7 @@ def build_worker(
         ),
         workflow_task_poller_behavior=PollerBehaviorAutoscaling(maximum=max_pollers),
         activity_task_poller_behavior=PollerBehaviorAutoscaling(maximum=max_pollers),
+        **(options or {}),
     )
 
 
