@@ -17,6 +17,9 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from kit import schedules
+from kit.schedules import KeeperInput
+
 MONTHLY = "knowledge.MonthlyIteration"
 ENSURE = "knowledge.EnsureIterationSchedules"
 RUN = "knowledge.run_monthly_iteration"
@@ -55,23 +58,11 @@ class MonthlyIterationWorkflow:
         return result
 
 
-@dataclass
-class EnsureInput:
-    task_queue: str
-
-
 @workflow.defn(name=ENSURE)
 class EnsureIterationSchedulesWorkflow:
     @workflow.run
-    async def run(self, inp: EnsureInput) -> int:
-        changed: int = await workflow.execute_activity(
-            RECONCILE,
-            inp,
-            result_type=int,
-            start_to_close_timeout=timedelta(minutes=10),
-            retry_policy=RETRY,
-        )
-        return changed
+    async def run(self, inp: KeeperInput) -> int:
+        return await schedules.run_keeper(RECONCILE, inp)
 
 
 __all__ = [
@@ -79,7 +70,6 @@ __all__ = [
     "MONTHLY",
     "RECONCILE",
     "RUN",
-    "EnsureInput",
     "EnsureIterationSchedulesWorkflow",
     "MonthlyInput",
     "MonthlyIterationWorkflow",

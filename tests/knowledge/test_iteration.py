@@ -419,7 +419,7 @@ async def test_a_schedule_per_tenant_on_its_day_time_and_zone(temporal_dev: Any,
         [cal] = described.schedule.spec.calendars
         assert (cal.day_of_month[0].start, cal.hour[0].start) == (2, 5)
         await handle.delete()
-        assert iteration_activities.spec_of(policy)[1] == "monthly 2 05:00 Europe/Berlin"
+        assert iteration_activities.spec_of(policy).note == "monthly 2 05:00 Europe/Berlin"
     finally:
         await db.dispose()
 
