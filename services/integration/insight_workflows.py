@@ -16,6 +16,9 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from kit import schedules
+from kit.schedules import KeeperInput
+
 WEEKLY = "integration.WeeklyKeywordDigest"
 ENSURE = "integration.EnsureKeywordDigestSchedules"
 MAKE = "integration.make_keyword_digests"
@@ -53,23 +56,11 @@ class WeeklyKeywordDigestWorkflow:
         return made
 
 
-@dataclass
-class EnsureInput:
-    task_queue: str
-
-
 @workflow.defn(name=ENSURE)
 class EnsureKeywordDigestSchedulesWorkflow:
     @workflow.run
-    async def run(self, inp: EnsureInput) -> int:
-        changed: int = await workflow.execute_activity(
-            RECONCILE,
-            inp,
-            result_type=int,
-            start_to_close_timeout=timedelta(minutes=10),
-            retry_policy=RETRY,
-        )
-        return changed
+    async def run(self, inp: KeeperInput) -> int:
+        return await schedules.run_keeper(RECONCILE, inp)
 
 
 WORKFLOWS = (WeeklyKeywordDigestWorkflow, EnsureKeywordDigestSchedulesWorkflow)

@@ -155,8 +155,8 @@ async def test_each_tenant_gets_its_schedule_and_a_trigger_makes_the_digests(
     """On a real Temporal dev server: the reconcile makes the tenant's schedule once; its action works."""
     import asyncio
 
+    from kit.schedules import KeeperInput
     from services.integration.insight_activities import schedule_id
-    from services.integration.insight_workflows import EnsureInput
     from services.integration.repositories.insights import KeywordDigests
     from services.integration.store import transactions
 
@@ -167,8 +167,8 @@ async def test_each_tenant_gets_its_schedule_and_a_trigger_makes_the_digests(
     client = temporal_dev.client
     queue = f"insights-{uuid.uuid4().hex[:8]}"
     acts = InsightActivities(integration.db, client)
-    assert await acts.reconcile(EnsureInput(queue)) == 1
-    assert await acts.reconcile(EnsureInput(queue)) == 0  # unchanged: left alone
+    assert await acts.reconcile(KeeperInput(queue)) == 1
+    assert await acts.reconcile(KeeperInput(queue)) == 0  # unchanged: left alone
     handle = client.get_schedule_handle(schedule_id("demo"))
     try:
         described = await handle.describe()
