@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 from kit.events import service_stream
 from kit.runtime import ConsumerSpec, Runtime, ServiceSpec
-from services.leads import activities, api, consumers, events, seed, store, workflows
+from services.leads import activities, api, consumers, events, seed, seed_history, store, workflows
 
 
 def _activities(rt: Runtime) -> Sequence[Callable[..., object]]:
@@ -35,4 +35,6 @@ SPEC = ServiceSpec(
         ),
     ),
     demo_seed=seed.demo_seed,
+    # Leads received weeks ago and never touched (the dormant list's demo data), after READY.
+    demo_backfill=seed_history.demo_history,
 )
