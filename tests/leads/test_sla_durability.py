@@ -42,6 +42,7 @@ def worker(env: WorkflowEnvironment, db: Database, queue: str) -> WorkerRunner:
             queue,
             workflows=[workflows.LeadWatchWorkflow],
             activities=[acts.next_timer, acts.fire],
+            options=SPEC.worker_options,
         )
     )
     runner.start()
@@ -120,7 +121,7 @@ async def test_reminder_survives_a_worker_restart(
 async def test_reminder_survives_a_temporal_restart(sqlite_url: str, tmp_path: Path) -> None:
     """Temporal itself is killed (SIGKILL) while the watch waits; restarted on its database, the timer fires."""
     port = free_port()
-    server = start_temporal_dev(tmp_path / "temporal.db", port)
+    server = start_temporal_dev(tmp_path / "temporal.db", port)  # as `make run` starts it
     db = Database(sqlite_url)
     await upgrade_to_head("leads", db)
     await configure_core(db)
@@ -129,7 +130,11 @@ async def test_reminder_survives_a_temporal_restart(sqlite_url: str, tmp_path: P
     acts = activities.WatchActivities(db)
     runner = WorkerRunner(
         build_worker(
-            client, queue, workflows=[workflows.LeadWatchWorkflow], activities=[acts.next_timer, acts.fire]
+            client,
+            queue,
+            workflows=[workflows.LeadWatchWorkflow],
+            activities=[acts.next_timer, acts.fire],
+            options=SPEC.worker_options,
         )
     )
     runner.start()

@@ -20,6 +20,7 @@ from kit.resources import UnitOfWork
 from kit.temporal import WorkerRunner, build_worker
 from salesops.leads.v1 import activity_pb2, enums_pb2, events_pb2
 from services.leads import activities, assignment, closing, consumers, followups, intake, workflows
+from services.leads.app import SPEC
 from services.leads.store import LeadRow, transactions
 from tests.leads.helpers import events, hot_lead
 
@@ -87,6 +88,7 @@ async def world(
             queue,
             workflows=[workflows.LeadWatchWorkflow],
             activities=[acts.next_timer, acts.fire],
+            options=SPEC.worker_options,  # the worker the service runs
         )
     )
     runner.start()
