@@ -1,7 +1,7 @@
 """The monthly iteration's activities and the per-tenant Temporal schedules that start it.
 
-The pattern of pipeline's weekly snapshot: one schedule per tenant with cards, on
-IterationPolicy.run_day_of_month at run_time in the tenant's zone (default the 1st
+On kit.schedules, like pipeline's weekly snapshot: one schedule per tenant with cards,
+on IterationPolicy.run_day_of_month at run_time in the tenant's zone (default the 1st
 at 03:00, deployment calendar zone); the worker ensures them at start and an hourly
 schedule re-ensures them. A schedule's note records the spec it was made for, so an
 unchanged one is left alone.
