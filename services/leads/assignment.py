@@ -33,12 +33,14 @@ class Claimer:
     context: pool_rules.ClaimContext
 
 
-async def claimer(uow: UnitOfWork, who: str, lead_id: str, at: datetime, *, lock: bool = False) -> Claimer:
-    """Read once what a claim needs of the rep. With `lock`, the rep's profile row is locked first
-    (PostgreSQL), so two concurrent claims by one rep cannot both pass a cap with one slot left."""
+async def claimer(
+    uow: UnitOfWork, who: str, lead_id: str, at: datetime, *, owned: int | None = None
+) -> Claimer:
+    """Read once what a claim needs of the rep; `owned`: their open leads when already known."""
     reps = RepRepository(uow)
-    rep = await (reps.find_locked(who) if lock else reps.find(who))
-    owned = await reps.open_count(who)
+    rep = await reps.find(who)
+    if owned is None:
+        owned = await reps.open_count(who)
     claims = await ClaimRepository(uow).count_on(who, policies.CALENDAR.local_date(at).isoformat())
     cooldown = await CooldownRepository(uow).until(who, lead_id)
     p = profile(rep) if rep is not None else None
@@ -71,15 +73,20 @@ async def claim(uow: UnitOfWork, who: Principal, lead_id: str, at: datetime) -> 
         raise FailedPrecondition(f"lead {lead_id} is {row.status}, not in a pool", reason="NOT_IN_POOL")
     tenant = await TenantPolicies.load(uow)
     pool = pool_rules.find_pool(tenant.pools, row.pool_id or "")
-    rep = await claimer(uow, who.user_id, lead_id, at, lock=True)
+    # Every ownership change locks in one order: the lead, then the owners' load counters, then
+    # rep profiles (last_assigned_time). So the claim takes the lead first (compare-and-set), then
+    # the rep's counter, which also queues this rep's concurrent claims: the caps are checked on
+    # figures no other claim of theirs can change before this one commits or rolls back.
+    owned = await leads.take_from_pool(lead_id, who.user_id)
+    if owned is None:
+        raise Aborted(f"lead {lead_id} was claimed by another rep first", reason="CLAIM_LOST")
+    rep = await claimer(uow, who.user_id, lead_id, at, owned=owned - 1)
     ctx = rep.context
     violations = pool_rules.claim_violations(pool, ctx, at)
-    if violations:
+    if violations:  # the unit of work rolls back: the lead stays in its pool, the counter as it was
         raise FailedPrecondition(
             f"claim refused: {violations[0].description}", violations, reason="CLAIM_REFUSED"
         )
-    if not await leads.take_from_pool(lead_id, who.user_id):
-        raise Aborted(f"lead {lead_id} was claimed by another rep first", reason="CLAIM_LOST")
     await leads.refresh(row)
     p = profile(rep.rep) if rep.rep is not None else None
     team = p.team_path if p is not None and p.team_path else who.org

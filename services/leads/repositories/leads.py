@@ -215,8 +215,9 @@ class LeadRepository(Repository[LeadRow]):
         )
         return [(str(a), str(b), str(c)) for a, b, c in (await self.session.execute(stmt)).all()]
 
-    async def take_from_pool(self, lead_id: str, user_id: str) -> bool:
-        """Compare-and-set: of many concurrent claims exactly one finds the lead unowned in its pool."""
+    async def take_from_pool(self, lead_id: str, user_id: str) -> int | None:
+        """Compare-and-set: of many concurrent claims exactly one finds the lead unowned in its pool.
+        The winner's open leads after it (its counter locked next, see rep_loads.apply); None: lost."""
         won = await self.session.execute(
             update(LeadRow)
             .where(
@@ -228,9 +229,8 @@ class LeadRepository(Repository[LeadRow]):
             .execution_options(synchronize_session=False)
         )
         if won.rowcount != 1:  # type: ignore[attr-defined]
-            return False
-        await rep_loads.claimed(self.uow, user_id)  # an UPDATE the counters' flush hook does not see
-        return True
+            return None
+        return await rep_loads.claimed(self.uow, user_id)  # an UPDATE the counters' flush hook does not see
 
     async def refresh(self, row: LeadRow) -> None:
         await self.session.refresh(row)

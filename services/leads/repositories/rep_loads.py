@@ -36,20 +36,24 @@ def _before(row: LeadRow) -> tuple[Any, Any]:
     return values[0], values[1]
 
 
+def _upsert(session: Session, tenant: str, user_id: str, delta: int) -> Any:
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(LOADS).values(tenant_id=tenant, user_id=user_id, open_leads=delta)
+    return stmt.on_conflict_do_update(
+        index_elements=[LOADS.c.tenant_id, LOADS.c.user_id],
+        set_={"open_leads": LOADS.c.open_leads + stmt.excluded.open_leads},
+    )
+
+
 def apply(session: Session, tenant: str, deltas: Counter[str]) -> None:
     """Add `deltas` to the owners' counters (upserts, in user order so two transactions moving
-    leads between the same reps lock their rows in one order)."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    leads between the same reps lock their rows in one order).
+
+    Lock order of every ownership change: the lead, then these counters, then rep profiles
+    (`RepRepository.stamp_assigned`, which runs after the flush that calls this)."""
     for user_id in sorted(deltas):
-        d = deltas[user_id]
-        if not d:
-            continue
-        stmt = dialect.insert(LOADS).values(tenant_id=tenant, user_id=user_id, open_leads=d)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[LOADS.c.tenant_id, LOADS.c.user_id],
-            set_={"open_leads": LOADS.c.open_leads + stmt.excluded.open_leads},
-        )
-        session.execute(stmt)
+        if deltas[user_id]:
+            session.execute(_upsert(session, tenant, user_id, deltas[user_id]))
 
 
 @event.listens_for(ScopedSession, "before_flush")
@@ -82,9 +86,15 @@ async def open_counts(uow: UnitOfWork, user_ids: list[str]) -> dict[str, int]:
     return {str(u): max(0, int(n)) for u, n in rows.all()}
 
 
-async def claimed(uow: UnitOfWork, user_id: str) -> None:
-    """A claim's compare-and-set gave `user_id` a lead (an UPDATE the flush hook does not see)."""
-    await uow.session.run_sync(lambda s: apply(s, uow.tenant, Counter({user_id: 1})))
+async def claimed(uow: UnitOfWork, user_id: str) -> int:
+    """A claim's compare-and-set gave `user_id` a lead (an UPDATE the flush hook does not see).
+    Their open leads now, this one included; their counter stays locked until the commit."""
+
+    def bump(session: Session) -> int:
+        stmt = _upsert(session, uow.tenant, user_id, 1).returning(LOADS.c.open_leads)
+        return int(session.execute(stmt).scalar_one())
+
+    return await uow.session.run_sync(bump)
 
 
 async def recount(uow: UnitOfWork) -> None:

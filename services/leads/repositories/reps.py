@@ -18,10 +18,6 @@ class RepRepository(Repository[RepRow]):
     resource = "rep profile"
     key = ("user_id",)
 
-    async def find_locked(self, user_id: str) -> RepRow | None:
-        """The rep's row, locked (PostgreSQL) so two concurrent claims by one rep cannot both pass a cap."""
-        return await self.session.scalar(select(RepRow).where(RepRow.user_id == user_id).with_for_update())  # type: ignore[no-any-return]
-
     async def in_team(self, team: str, include_sub: bool) -> list[RepRow]:
         cond = in_team(RepRow.team_path, team) if include_sub else RepRow.team_path == team
         return list(await self.session.scalars(select(RepRow).where(cond).order_by(RepRow.user_id)))
@@ -38,6 +34,8 @@ class RepRepository(Repository[RepRow]):
         return (await self.open_counts([user_id])).get(user_id, 0)
 
     async def stamp_assigned(self, user_id: str, at: datetime) -> None:
+        """Locks the rep's row: after the lead and the load counters (the order of every ownership
+        change, see rep_loads.apply); the statement's autoflush writes the lead's new owner first."""
         await self.session.execute(
             update(RepRow)
             .where(RepRow.user_id == user_id)
