@@ -476,19 +476,39 @@ async def _seed_history(db: Any, cards: int, deals: int, uses: int, reps: int) -
     t1 = time.perf_counter()
     ts = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME text
 
+    # The maintained counters per card and day, as record_use keeps them (newcomer: first deal within
+    # the default 180 days of the use).
+    days: dict[tuple[str, str], int] = {}
+    newcomer_days: dict[tuple[str, str], int] = {}
+
     def use_rows() -> Iterator[tuple[Any, ...]]:
         for u in range(uses):
             deal = deal_rows[rng.randrange(deals)]
             recent = rng.random() < 0.02
-            used_at = (
-                now - timedelta(days=rng.uniform(0.1, 6.9) if recent else rng.uniform(7, 365))
-            ).strftime(ts)
+            at = now - timedelta(days=rng.uniform(0.1, 6.9) if recent else rng.uniform(7, 365))
+            used_at, card, owner = at.strftime(ts), f"card-{rng.randrange(cards):05d}", deal["owner_user_id"]
+            day = at.date().isoformat()
+            days[card, day] = days.get((card, day), 0) + 1
+            if owners[owner] >= at - timedelta(days=180):
+                newcomer_days[day, card] = newcomer_days.get((day, card), 0) + 1
             yield (
-                TENANT, f"use-{u:07d}", f"card-{rng.randrange(cards):05d}", 1, deal["owner_user_id"], "east/team-a",
+                TENANT, f"use-{u:07d}", card, 1, owner, "east/team-a",
                 deal["deal_id"], "", "", deal["industry"], deal["stage_id"], "", used_at, used_at, f"use-{u:07d}", "",
             )  # fmt: skip
 
     await asyncio.to_thread(_bulk_load, db.url.database, "card_uses", use_rows())
+    await asyncio.to_thread(
+        _bulk_load,
+        db.url.database,
+        "card_use_days",
+        ((TENANT, c, d, n, 0, 0, 0) for (c, d), n in days.items()),
+    )
+    await asyncio.to_thread(
+        _bulk_load,
+        db.url.database,
+        "card_newcomer_days",
+        ((TENANT, d, c, n) for (d, c), n in newcomer_days.items()),
+    )
     t_uses = time.perf_counter() - t1
     async with db.session(TENANT) as session:
         uow = on_session(session, TENANT)

@@ -8,6 +8,7 @@ them as they land.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from google.protobuf.duration_pb2 import Duration
@@ -81,11 +82,18 @@ DEFAULTS = s.KnowledgeSettings(
     scenarios=[s.Scenario(key=k, name_zh=zh, name_en=en) for k, zh, en in SCENARIOS],
     synonyms=[s.SynonymGroup(terms=list(group)) for group in SYNONYMS],
 )
+DEFAULT_TENURE = timedelta(days=180)
 STORE = TenantSettings(s.KnowledgeSettings, DEFAULTS, tables=settings)
 MAX_SCENARIOS = 200
 MAX_SYNONYM_GROUPS = 500
 MAX_TERMS = 10
 MAX_TERM_CHARS = 40
+
+
+def newcomer_tenure(settings: s.KnowledgeSettings) -> timedelta:
+    """How long after their first deal a rep counts as a newcomer."""
+    policy = settings.recommendation
+    return policy.newcomer_tenure.ToTimedelta() if policy.HasField("newcomer_tenure") else DEFAULT_TENURE
 
 
 async def current(uow: UnitOfWork) -> s.KnowledgeSettings:

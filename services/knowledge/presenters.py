@@ -8,13 +8,17 @@ viewer see the card at all) is decided before, in access.py.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from kit.auth import Principal
-from salesops.knowledge.v1.sop_card_pb2 import CardStatusChange, SopCard, SopCardVersion
+from salesops.knowledge.v1.sop_card_pb2 import CardStatusChange, SopCard, SopCardStats, SopCardVersion
 from services.knowledge import access
 from services.knowledge.store import SopCardRow, SopCardStatusChangeRow, SopCardVersionRow
+
+if TYPE_CHECKING:
+    from services.knowledge.card_stats import CardStats
 
 
 def ts(value: datetime | None) -> Timestamp:
@@ -53,6 +57,28 @@ class CardPresenter:
             for name in ("status_reason", "status_changed_by_user_id", "visible_org_paths"):
                 card.ClearField(name)
         return card
+
+
+def present_stats(stats: CardStats) -> SopCardStats:
+    w, lift = stats.window, stats.lift
+    out = SopCardStats(
+        uses_30d=w.uses,
+        distinct_users_30d=w.users,
+        feedback_fully_30d=w.fully,
+        feedback_partly_30d=w.partly,
+        feedback_not_applicable_30d=w.not_applicable,
+        negative_rate_30d=round(stats.negative_rate, 4),
+        lift_used_deals=lift.used_deals,
+        lift_comparable_deals=lift.comparable_deals,
+        lift_min_sample=lift.min_sample,
+    )
+    if w.last_used_at is not None:
+        out.last_used_time.CopyFrom(ts(w.last_used_at))
+    if lift.enough_data and lift.lift is not None:
+        out.win_rate_lift_pp = round(lift.lift.rate * 100, 2)
+        out.win_rate_lift_low_pp = round(lift.lift.low * 100, 2)
+        out.win_rate_lift_high_pp = round(lift.lift.high * 100, 2)
+    return out
 
 
 class VersionPresenter:

@@ -3,10 +3,11 @@
 Candidates are the published cards the caller may read that apply to the industry and
 stage (or to leads, for a lead), less those the caller used on the same deal or lead
 within `skip_recently_used`. For each: whether it names the industry / stage, its uses
-by newcomers in the last 7 days, and its lift in the (industry, stage) cell from the
+by newcomers this week (the maintained counter: uses by reps who were newcomers when
+they used it, today and the six UTC days before), and its lift in the (industry, stage) cell from the
 lift cache; domain/recommend.py ranks and explains. Only the picked cards are loaded
 whole. A newcomer is a rep whose first deal (knowledge's projection of pipeline's
-deals) is within `newcomer_tenure` (default 180 days) of now.
+deals) is within `newcomer_tenure` (default 180 days) of the use.
 
 Each shown card is an impression, recorded once per (user, deal or lead, card, UTC
 day): its `recommendation_id` is derived from them, so asking again the same day
@@ -29,11 +30,11 @@ from services.knowledge.domain.lift import DEFAULT_MIN_SAMPLE, CellCounts, lift_
 from services.knowledge.knowledge_settings import STORE
 from services.knowledge.repositories.outcomes import Impressions, LiftCells, Usage
 from services.knowledge.repositories.recommend import CandidateCards
+from services.knowledge.repositories.usage_days import UsageDays, window_start
 from services.knowledge.store import SopCardRow
 
 MAX_RESULTS = 10
-WEEK = timedelta(days=7)
-DEFAULT_TENURE = timedelta(days=180)
+WEEK_DAYS = 7  # "this week": today and the six UTC days before
 MAX_ID_CHARS = 64
 
 
@@ -87,10 +88,7 @@ async def recommend_cards(
         used = await usage.recently_used_on(who.user_id, request.deal_id, request.lead_id, now - skip)
         found = [c for c in found if c.card_id not in used]
     ids = [c.card_id for c in found]
-    tenure = (
-        settings.newcomer_tenure.ToTimedelta() if settings.HasField("newcomer_tenure") else DEFAULT_TENURE
-    )
-    newcomer = await usage.newcomer_uses(ids, now - WEEK, now - tenure)
+    newcomer = await UsageDays(uow).newcomer_uses(window_start(now, WEEK_DAYS))
     counts = await LiftCells(uow).counts(request.industry, request.stage_id, ids) if request.stage_id else {}
     empty = lift_of(CellCounts(0, 0, 0, 0), min_sample)  # leads and customers: no stage, no cell
     candidates = [

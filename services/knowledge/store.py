@@ -190,7 +190,8 @@ from services.knowledge import (  # noqa: E402
     store_contributions,
     store_iteration,
     store_outcomes,
+    store_usage_days,
     store_uses,
 )
 
-__all__ = ["store_contributions", "store_iteration", "store_outcomes", "store_uses"]
+__all__ = ["store_contributions", "store_iteration", "store_outcomes", "store_usage_days", "store_uses"]

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from kit.db import TenantScoped
 from services.knowledge.store import Base
-from services.knowledge.store_uses import CardUseRow
 
 TS = DateTime(timezone=True)
 # deal_outcomes.outcome
@@ -131,14 +130,3 @@ class CardImpressionRow(TenantScoped, Base):
     exploration: Mapped[bool] = mapped_column(default=False)
     shown_on: Mapped[date] = mapped_column(Date)
     shown_at: Mapped[datetime] = mapped_column(TS)
-
-
-# RecommendSopCards counts the week's uses by newcomers per card: (user, time) finds them, and with
-# the card in the index no use row is read (at 1,000,000 uses those reads were most of the call).
-Index(
-    "ix_card_uses_tenant_user_used_card",
-    CardUseRow.tenant_id,
-    CardUseRow.user_id,
-    CardUseRow.used_at,
-    CardUseRow.card_id,
-)

@@ -31,6 +31,7 @@ from services.knowledge.domain import duties as rules
 from services.knowledge.domain.cards import PUBLISHED
 from services.knowledge.duty_workflows import workflow_id
 from services.knowledge.presenters import ts
+from services.knowledge.repositories.usage_days import UsageDays
 from services.knowledge.repositories.uses import CardUses, FeedbackDuties
 from services.knowledge.store_uses import CardUseRow, FeedbackDutyRow
 
@@ -196,6 +197,10 @@ async def record_use(
             request_digest=digest,
         )
     )
+    settings = await knowledge_settings.STORE.get(uow)
+    await UsageDays(uow).count_use(
+        card_id, who.user_id, used_at, knowledge_settings.newcomer_tenure(settings)
+    )
     event = events_pb2.CardUsed(
         use_id=row.use_id,
         card_id=card_id,
@@ -267,6 +272,7 @@ async def submit_feedback(
     duty.late = rules.is_late(given, aware(duty.due_at))
     duty.state = rules.SUBMITTED
     await duties.touch(duty, now)
+    await UsageDays(uow).count_feedback(duty.card_id, duty.rating, now)
     event = events_pb2.FeedbackRecorded(
         use_id=use_id,
         card_id=duty.card_id,

@@ -1,5 +1,5 @@
 """Builders for the outcome and recommendation tests: pipeline deal events through the real consumer
-path (processed-event row, commit), and card uses written as rows (the use API is another part's)."""
+path (processed-event row, commit), and card uses written as rows with their usage counters (the use API is another part's)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from kit.events.consumer import StreamConsumer
 from kit.events.envelope import new_envelope
 from salesops.pipeline.v1 import deal_pb2
 from salesops.pipeline.v1 import events_pb2 as ev
-from services.knowledge.consumers import DEALS_CONSUMER, deals_handler
+from services.knowledge.consumers import DEALS_CONSUMER, deals_handler, on_session
+from services.knowledge.knowledge_settings import DEFAULTS, newcomer_tenure
+from services.knowledge.repositories.usage_days import UsageDays
 from services.knowledge.store import processed_events
 from services.knowledge.store_uses import CardUseRow
 
@@ -116,4 +118,5 @@ async def add_use(
                 request_digest="",
             )
         )
+        await UsageDays(on_session(session, tenant)).count_use(card_id, user, at, newcomer_tenure(DEFAULTS))
         await session.commit()

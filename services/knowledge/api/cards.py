@@ -7,10 +7,12 @@ from kit.grpc import context as call
 from kit.resources import PageRequest, UnitOfWork, present_all, query_key
 from salesops.knowledge.v1 import knowledge_service_pb2 as pb
 from salesops.knowledge.v1.sop_card_pb2 import SopCard, SopCardVersion
-from services.knowledge import access, cards
+from services.knowledge import access, card_stats, cards
 from services.knowledge.api.base import ApiBase, Ctx
-from services.knowledge.presenters import CARDS, STATUS_CHANGES, VERSIONS
-from services.knowledge.repositories.cards import ORDERS, Cards, CardVersions, StatusChanges
+from services.knowledge.knowledge_settings import STORE
+from services.knowledge.presenters import CARDS, STATUS_CHANGES, VERSIONS, present_stats
+from services.knowledge.repositories.cards import ORDERS, USAGE_ORDERS, Cards, CardVersions, StatusChanges
+from services.knowledge.repositories.usage_days import window_start
 
 
 class CardsApi(ApiBase):
@@ -26,25 +28,35 @@ class CardsApi(ApiBase):
         who = call.principal()
         async with self.read(who) as uow:
             row, _ = await cards.visible(uow, who, request.card_id)
-            return pb.GetSopCardResponse(card=CARDS.present(who, row))
+            stats = await card_stats.stats_of(uow, [row.card_id], cards.now())
+        card = CARDS.present(who, row)
+        card.stats.CopyFrom(present_stats(stats[row.card_id]))
+        return pb.GetSopCardResponse(card=card)
 
     async def ListSopCards(self, request: pb.ListSopCardsRequest, context: Ctx) -> pb.ListSopCardsResponse:
         who = call.principal()
         order_by = " ".join(request.order_by.split()).lower()
-        if order_by not in ORDERS:
-            raise InvalidArgument.field(
-                "order_by", f"one of {', '.join(repr(o) for o in ORDERS if o)} (usage orders come with usage)"
-            )
+        if order_by not in ORDERS and order_by not in USAGE_ORDERS:
+            orders = [o for o in ORDERS if o] + list(USAGE_ORDERS)
+            raise InvalidArgument.field("order_by", f"one of {', '.join(repr(o) for o in orders)}")
         page = PageRequest.parse(request.page_size, request.page_token)
         query = query_key(
             "ListSopCards", who.user_id, order_by, request.filter.SerializeToString(deterministic=True)
         )
+        now = cards.now()
         async with self.read(who) as uow:
-            found = await Cards(uow).page(who, request.filter, order_by, page, query)
+            if order_by in USAGE_ORDERS:
+                half = (await STORE.get(uow)).iteration.partly_counts_half_negative
+                since = window_start(now)
+                found = await Cards(uow).usage_page(who, request.filter, order_by, since, half, page, query)
+            else:
+                found = await Cards(uow).page(who, request.filter, order_by, page, query)
+            stats = await card_stats.stats_of(uow, [r.card_id for r in found.items], now)
+        listed = present_all(CARDS, who, found.items)
+        for card in listed:
+            card.stats.CopyFrom(present_stats(stats[card.card_id]))
         return pb.ListSopCardsResponse(
-            cards=present_all(CARDS, who, found.items),
-            next_page_token=found.next_page_token,
-            total_size=found.total_size or 0,
+            cards=listed, next_page_token=found.next_page_token, total_size=found.total_size or 0
         )
 
     async def UpdateSopCard(self, request: pb.UpdateSopCardRequest, context: Ctx) -> pb.UpdateSopCardResponse:

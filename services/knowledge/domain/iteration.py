@@ -96,6 +96,14 @@ def negative_rate(card: CardMonth, policy: Policy) -> float:
     return negative / card.feedback
 
 
+def feedback_negative_rate(fully: int, partly: int, not_applicable: int, partly_half_negative: bool) -> float:
+    """Negative share of some feedback, as `negative_rate` counts it (SopCardStats over 30 days)."""
+    rated = fully + partly + not_applicable
+    if not rated:
+        return 0.0
+    return (not_applicable + (partly / 2 if partly_half_negative else 0)) / rated
+
+
 def usage_rate(card: CardMonth, policy: Policy, active_users: int) -> float:
     """Uses from recommendations per impression (capped at 1); by audience when asked, or for a
     card not recommended in the month (used from search or a link: its impressions say nothing)."""

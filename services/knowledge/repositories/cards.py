@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date
 
 from sqlalchemy import ColumnElement, and_, delete, exists, false, func, or_, select, true
 
 from kit.auth import Principal
-from kit.resources import Page, PageRequest, Repository, Sort
+from kit.errors import InvalidArgument
+from kit.resources import Page, PageRequest, Repository, Sort, query_key
 from salesops.knowledge.v1.knowledge_service_pb2 import SopCardFilter
 from salesops.knowledge.v1.sop_card_pb2 import CardVisibility
 from services.knowledge import access
 from services.knowledge.domain.cards import DRAFT, IN_REVIEW, PUBLISHED, RETIRED, org_prefixes
+from services.knowledge.repositories.usage_days import window_sums
 from services.knowledge.store import (
     SopCardFacetRow,
     SopCardRow,
@@ -26,6 +29,8 @@ ORDERS = {
     "title": [Sort(SopCardRow.title)],
     "publish_time desc": [Sort(SopCardRow.published_at, descending=True)],
 }
+# Orders by the card's 30-day figures (repositories/usage_days.window_sums), then card id.
+USAGE_ORDERS = {"uses_30d desc": "uses_30d", "negative_rate_30d desc": "negative_rate_30d"}
 
 
 def _facet(facet: str, values: Sequence[str]) -> ColumnElement[bool]:
@@ -115,6 +120,39 @@ class Cards(Repository[SopCardRow]):
     ) -> Page[SopCardRow]:
         where = [self.visible_to(who), *self.matching(who, f)]
         return await self.list(where, ORDERS[order_by], page, query, count=True)
+
+    async def usage_page(
+        self,
+        who: Principal,
+        f: SopCardFilter,
+        order_by: str,
+        since: date,
+        partly_half_negative: bool,
+        page: PageRequest,
+        query: str,
+    ) -> Page[SopCardRow]:
+        """A page in a usage order: the figure descending (0 for a card without any), ties by card id.
+        The token holds the last (figure, id), so a page follows on where the last one ended even when
+        figures moved in between (a card whose figure changed may then show twice or not at all)."""
+        where = [self.visible_to(who), *self.matching(who, f)]
+        sums = window_sums(since, partly_half_negative).subquery()
+        zero = 0.0 if USAGE_ORDERS[order_by] == "negative_rate_30d" else 0
+        figure = func.coalesce(sums.c[USAGE_ORDERS[order_by]], zero)
+        stmt = select(SopCardRow, figure).outerjoin(sums, sums.c.card_id == SopCardRow.card_id).where(*where)
+        fingerprint = query_key(self.resource, order_by, query)
+        if page.token:
+            last = self.uow.tokens.decode(page.token, self.uow.tenant, fingerprint)
+            if len(last) != 2:
+                raise InvalidArgument.field("page_token", "not a page token of this request")
+            stmt = stmt.where(or_(figure < last[0], and_(figure == last[0], SopCardRow.card_id > last[1])))
+        stmt = stmt.order_by(figure.desc(), SopCardRow.card_id).limit(page.size + 1)
+        rows = (await self.session.execute(stmt)).all()
+        items = [row for row, _ in rows[: page.size]]
+        token = ""
+        if len(rows) > page.size:
+            value, last_row = rows[page.size - 1][1], rows[page.size - 1][0]
+            token = self.uow.tokens.encode(self.uow.tenant, fingerprint, [value, last_row.card_id])
+        return Page(items, token, await self.count(where))
 
     async def by_ids(self, card_ids: Sequence[str]) -> dict[str, SopCardRow]:
         if not card_ids:

@@ -1,7 +1,7 @@
 """Deal projection, stages reached, the lift cache per (industry, stage), newcomers and impressions.
 
 The monthly iteration reads the same aggregates: `LiftCells.counts` gives any
-card's counts in a cell, `Usage.newcomer_uses` and `Usage.uses_by_card` usage in a window.
+card's counts in a cell, `Usage.uses_by_card` usage in a window.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -236,33 +236,36 @@ class LiftCells:
         used = cached[1]
         return {c: CellCounts(cell.closed, cell.won, *used.get(c, (0, 0))) for c in card_ids}
 
+    async def pooled(self, card_ids: Sequence[str]) -> dict[str, CellCounts]:
+        """Per card, its closed deals with and without it pooled over the cells it was used in."""
+        if not card_ids:
+            return {}
+        rows = await self.session.execute(
+            select(
+                CardLiftStatRow.card_id,
+                func.sum(LiftCellRow.closed),
+                func.sum(LiftCellRow.won),
+                func.sum(CardLiftStatRow.used_closed),
+                func.sum(CardLiftStatRow.used_won),
+            )
+            .join(
+                LiftCellRow,
+                and_(
+                    LiftCellRow.industry == CardLiftStatRow.industry,
+                    LiftCellRow.stage_id == CardLiftStatRow.stage_id,
+                ),
+            )
+            .where(CardLiftStatRow.card_id.in_(sorted(set(card_ids))))
+            .group_by(CardLiftStatRow.card_id)
+        )
+        return {c: CellCounts(int(a or 0), int(b or 0), int(u or 0), int(w or 0)) for c, a, b, u, w in rows}
+
 
 class Usage:
     """Card use figures over a window, from card_uses."""
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.session = uow.session
-
-    async def newcomer_uses(
-        self, card_ids: Sequence[str], since: datetime, newcomer_since: datetime
-    ) -> dict[str, int]:
-        """Uses since `since` by reps whose first deal is at or after `newcomer_since`, per card of
-        `card_ids`. Driven from the few newcomers (their uses by the (user, used_at) index): asked as
-        a join, SQLite started from the week's uses of everyone instead; as IN (subquery) it does not."""
-        if not card_ids:
-            return {}
-        newcomers = select(RepFirstDealRow.user_id).where(RepFirstDealRow.first_deal_at >= newcomer_since)
-        # Counted here, not by GROUP BY: to skip the sort SQLite walked every use in card order.
-        found = await self.session.scalars(
-            select(CardUseRow.card_id).where(
-                CardUseRow.user_id.in_(newcomers.scalar_subquery()), CardUseRow.used_at >= since
-            )
-        )
-        wanted, out = set(card_ids), dict[str, int]()
-        for card_id in found:
-            if card_id in wanted:
-                out[card_id] = out.get(card_id, 0) + 1
-        return out
 
     async def uses_by_card(self, since: datetime, until: datetime) -> dict[str, int]:
         rows = await self.session.execute(
