@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy.exc import IntegrityError
-
 from kit.auth import Principal
-from kit.errors import Aborted, InvalidArgument, PermissionDenied, SalesopsError
+from kit.errors import InvalidArgument, PermissionDenied, SalesopsError
 from kit.grpc import context as call
 from kit.grpc.errors import to_status_proto
-from kit.resources import UnitOfWork, is_unique_violation
+from kit.resources import UnitOfWork
 from salesops.leads.v1 import enums_pb2, lead_pb2
 from salesops.leads.v1 import leads_service_pb2 as pb
-from services.leads import access, intake, lead_views, validation
+from services.leads import access, imports, intake, lead_views, validation
 from services.leads.api.base import ApiBase, Ctx
 from services.leads.convert import enum_value, now, ts
 from services.leads.domain import dedupe
 from services.leads.store import LeadRow
 
 MAX_IMPORT_ROWS = 1000
-IMPORT_BATCH = 200  # rows per transaction: few commits, and other writers get a turn between batches
+IMPORT_BATCH = 250  # rows per transaction: few commits, and other writers get a turn between batches
 
 
 async def intake_answer(
@@ -106,99 +102,57 @@ class IntakeApi(ApiBase):
 
     async def ImportLeads(self, request: pb.ImportLeadsRequest, context: Ctx) -> pb.ImportLeadsResponse:
         """Rows go in batches of IMPORT_BATCH, one transaction each (validate-only: one rolled-back
-        transaction for all); each row runs in its own savepoint, so a rejected row leaves nothing
-        behind and the others still land. Every row gets its answer."""
+        transaction for all), decided as a batch (imports.py); a rejected row writes nothing and
+        the others still land. Every row gets its answer."""
         who = call.principal()
         _check_import(who, request)
-        out = pb.ImportLeadsResponse(import_id=request.import_id)
         at = now()
         rows = [_import_row(request, item) for item in request.rows]
-        outcomes: list[intake.IntakeResult | SalesopsError] = []
         if request.validate_only:
             async with self.dry_run(who) as uow:
-                outcomes = await _import_batch(uow, who, request, rows, 0, at)
-        else:
-            for start in range(0, len(rows), IMPORT_BATCH):
-                batch = rows[start : start + IMPORT_BATCH]
+                # Answered before the rollback expires the stored leads the rows were matched with.
+                return _answers(request, await imports.import_rows(uow, who, _batch(request, rows, 0), at))
+        outcomes: list[imports.Outcome] = []
+        for start in range(0, len(rows), IMPORT_BATCH):
+            batch = _batch(request, rows[start : start + IMPORT_BATCH], start)
 
-                async def work(
-                    uow: UnitOfWork, batch: list[lead_pb2.Lead] = batch, start: int = start
-                ) -> list[intake.IntakeResult | SalesopsError]:
-                    return await _import_batch(uow, who, request, batch, start, at)
+            async def work(uow: UnitOfWork, batch: imports.ImportRows = batch) -> list[imports.Outcome]:
+                return await imports.import_rows(uow, who, batch, at)
 
-                try:
-                    outcomes += await self.write(who, work)
-                except SalesopsError as exc:  # the batch's transaction failed as a whole (a lost race twice)
-                    outcomes += [exc] * len(batch)
-        for i, (item, res) in enumerate(zip(request.rows, outcomes, strict=True)):
-            result = out.results.add(row_ref=item.row_ref, index=i)
-            if isinstance(res, SalesopsError):
-                result.outcome = pb.INTAKE_OUTCOME_REJECTED
-                result.error.CopyFrom(to_status_proto(res, "leads"))
-                out.rejected_count += 1
-                continue
-            result.outcome = pb.IntakeOutcome.Value("INTAKE_OUTCOME_" + res.outcome)
-            result.lead_id = (
-                res.row.lead_id if not request.validate_only or res.outcome == intake.MERGED else ""
+            try:
+                outcomes += await self.write(who, work)
+            except SalesopsError as exc:  # the batch's transaction failed as a whole (a lost race twice)
+                outcomes += [exc] * len(batch.leads)
+        return _answers(request, outcomes)
+
+
+def _answers(request: pb.ImportLeadsRequest, outcomes: list[imports.Outcome]) -> pb.ImportLeadsResponse:
+    """Each row's answer, and the counts."""
+    out = pb.ImportLeadsResponse(import_id=request.import_id)
+    for i, (item, res) in enumerate(zip(request.rows, outcomes, strict=True)):
+        result = out.results.add(row_ref=item.row_ref, index=i)
+        if isinstance(res, SalesopsError):
+            result.outcome = pb.INTAKE_OUTCOME_REJECTED
+            result.error.CopyFrom(to_status_proto(res, "leads"))
+            out.rejected_count += 1
+            continue
+        result.outcome = pb.IntakeOutcome.Value("INTAKE_OUTCOME_" + res.outcome)
+        result.lead_id = res.row.lead_id if not request.validate_only or res.outcome == intake.MERGED else ""
+        for m in res.candidates:
+            result.duplicate_candidates.add(
+                lead_id=m.lead_id,
+                match_kind=enum_value(enums_pb2.DuplicateMatchKind, m.kind),
+                score=m.score,
+                display_name=m.display_name,
             )
-            for m in res.candidates:
-                result.duplicate_candidates.add(
-                    lead_id=m.lead_id,
-                    match_kind=enum_value(enums_pb2.DuplicateMatchKind, m.kind),
-                    score=m.score,
-                    display_name=m.display_name,
-                )
-            if res.outcome == intake.MERGED:
-                out.merged_count += 1
-            else:
-                out.created_count += 1
-                if res.outcome == intake.CREATED_FLAGGED:
-                    out.flagged_count += 1
-        return out
-
-
-async def _import_batch(
-    uow: UnitOfWork,
-    who: Principal,
-    request: pb.ImportLeadsRequest,
-    leads: list[lead_pb2.Lead],
-    start: int,
-    at: datetime,
-) -> list[intake.IntakeResult | SalesopsError]:
-    """Each row in its own savepoint: a rejected row is rolled back alone, with its error."""
-    out: list[intake.IntakeResult | SalesopsError] = []
-    intake.keep_blocks(uow)
-    for i, lead in enumerate(leads, start):
-        res = await _import_one(uow, who, request, lead, i, at)
-        if not isinstance(res, SalesopsError):
-            intake.remember(uow, res)
-        out.append(res)
+        if res.outcome == intake.MERGED:
+            out.merged_count += 1
+        else:
+            out.created_count += 1
+            if res.outcome == intake.CREATED_FLAGGED:
+                out.flagged_count += 1
     return out
 
 
-async def _import_one(
-    uow: UnitOfWork, who: Principal, request: pb.ImportLeadsRequest, lead: lead_pb2.Lead, i: int, at: datetime
-) -> intake.IntakeResult | SalesopsError:
-    # A unique-key race on one row runs that row once more (it then sees the winner), like
-    # Transactions.run does for a whole unit of work; a second one rejects the row alone.
-    for attempt in (1, 2):
-        try:
-            async with uow.session.begin_nested():
-                return await intake.create(
-                    uow,
-                    who,
-                    lead,
-                    at,
-                    import_id=request.import_id,
-                    intake_id=lead.lead_id or f"{request.import_id}-{i}",
-                    skip_routing=request.skip_routing,
-                    prefix=f"rows[{i}].lead",
-                )
-        except SalesopsError as exc:
-            return exc
-        except IntegrityError as exc:
-            if not is_unique_violation(exc):
-                raise
-            if attempt == 2:
-                return Aborted("a concurrent request changed the same data; retry", reason="CONCURRENT_WRITE")
-    raise AssertionError("unreachable")  # pragma: no cover
+def _batch(request: pb.ImportLeadsRequest, rows: list[lead_pb2.Lead], start: int) -> imports.ImportRows:
+    return imports.ImportRows(rows, request.import_id, start, skip_routing=request.skip_routing)

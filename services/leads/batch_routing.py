@@ -1,0 +1,109 @@
+"""Routing a batch of new leads: each team's reps and their loads are read once, then kept up to date
+in memory as the batch assigns, so every lead is routed as if the ones before it had been committed
+(ownership.route, without its two reads per lead)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from kit.resources import UnitOfWork
+from services.leads import decisions, ownership, policies
+from services.leads.domain import pool as pool_rules
+from services.leads.domain import routing
+from services.leads.policies import TenantPolicies
+from services.leads.repositories.reps import RepRepository
+from services.leads.reps import rep_for_routing
+from services.leads.store import LeadRow, RepRow
+
+
+class Roster:
+    """The reps the batch has routed to, their open leads and last assignment as the batch left them."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self._teams: dict[tuple[str, bool], list[RepRow]] = {}
+        self._loads: dict[str, int] = {}
+        self._assigned: dict[str, datetime] = {}
+        self._reps: dict[tuple[str, int], routing.Rep] = {}  # the profile parsed once per rep and cap
+
+    async def team(self, rule: routing.Rule) -> list[RepRow]:
+        key = (rule.team_path, rule.include_sub_teams)
+        rows = self._teams.get(key)
+        if rows is None:
+            repo = RepRepository(self.uow)
+            rows = self._teams[key] = await repo.in_team(*key)
+            missing = [r.user_id for r in rows if r.user_id not in self._loads]
+            counts = await repo.open_counts(missing)
+            self._loads.update({u: counts.get(u, 0) for u in missing})
+        return rows
+
+    def rep(self, row: RepRow, pool_cap: int) -> routing.Rep:
+        key = (row.user_id, pool_cap)
+        base = self._reps.get(key)
+        if base is None:
+            base = self._reps[key] = rep_for_routing(row, 0, pool_cap)
+        last = self._assigned.get(row.user_id, base.last_assigned)
+        return dataclasses.replace(base, open_leads=self._loads.get(row.user_id, 0), last_assigned=last)
+
+    def assigned(self, user_id: str, at: datetime) -> None:
+        self._loads[user_id] = self._loads.get(user_id, 0) + 1
+        self._assigned[user_id] = at
+
+
+async def route_new(
+    uow: UnitOfWork, roster: Roster, row: LeadRow, tenant: TenantPolicies, at: datetime
+) -> None:
+    """ownership.route for a lead created in this batch (no previous owner): an owner or a pool."""
+    facts = ownership.lead_facts(row)
+    rule, _ = routing.match_rule(tenant.routing, facts)
+    region_pool = pool_rules.pool_for_region(tenant.pools, row.region)
+    reps: list[routing.Rep] = []
+    rep_rows: dict[str, RepRow] = {}
+    if rule is not None and rule.strategy != routing.CLAIM_ONLY:
+        rows = await roster.team(rule)
+        reps = [roster.rep(r, region_pool.private_lead_cap) for r in rows]
+        rep_rows = {r.user_id: r for r in rows}
+    decision = routing.route(
+        facts,
+        tenant.routing,
+        reps,
+        at,
+        fallback_pool=tenant.routing_msg.fallback_pool_id or "fallback",
+        region_pool=region_pool.pool_id,
+        tenant_calendar=policies.CALENDAR,
+        wrr_state={u: r.wrr_current for u, r in rep_rows.items()},
+    )
+    if rule is not None and rule.strategy == routing.WRR:
+        for uid, current in decision.wrr_state.items():
+            if uid in rep_rows and rep_rows[uid].wrr_current != current:
+                rep_rows[uid].wrr_current = current
+    msg = decisions.decision_proto(
+        decision,
+        row,
+        reason="ROUTED",
+        actor=ownership.SYSTEM,
+        at=at,
+        previous_owner="",
+        rules_version=tenant.routing_msg.version,
+    )
+    if decision.winner:
+        winner = next(r for r in reps if r.user_id == decision.winner)
+        await ownership.apply_owner(
+            uow,
+            row,
+            tenant,
+            owner=winner.user_id,
+            team_path=winner.team_path,
+            supervisor=winner.supervisor_user_id,
+            reason="ROUTED",
+            decision=msg,
+            at=at,
+        )
+        roster.assigned(winner.user_id, at)
+        return
+    row.pool_id = decision.pool_id
+    row.pool_entry_reason = "CLAIM_ONLY" if decision.strategy == routing.CLAIM_ONLY else "UNROUTED"
+    row.team_path = decision.team_path
+    row.last_decision_id = msg.decision_id
+    decisions.record(uow, msg, at)
