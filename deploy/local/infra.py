@@ -244,7 +244,11 @@ def temporal_command(db_file: Path | None, port: int, ui_port: int | None = None
         args += ["--headless"]
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
-        args += ["--db-filename", str(db_file)]
+        # Write-ahead log without an fsync per commit (a crash of the process loses nothing, a power cut
+        # the last commits): the dev server makes every change through one SQLite connection, and with the
+        # default rollback journal it started workflows at less than half the rate it did in memory.
+        args += ["--db-filename", str(db_file), "--sqlite-pragma", "journal_mode=wal"]
+        args += ["--sqlite-pragma", "synchronous=normal"]
     return args
 
 

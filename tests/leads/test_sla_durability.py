@@ -159,6 +159,8 @@ async def test_reminder_survives_a_temporal_restart(sqlite_url: str, tmp_path: P
         handle = client.get_workflow_handle(workflows.workflow_id("demo", "T1"))
         await handle.describe()
         await asyncio.sleep(1.0)
+        # make run's server writes ahead (WAL, deploy.local.infra.temporal_command): the kill must not lose it
+        assert (tmp_path / "temporal.db-wal").exists()
         server.proc.kill()  # no graceful shutdown: the server's state is what its database holds
         server.proc.wait(10)
         await asyncio.sleep(2.0)
