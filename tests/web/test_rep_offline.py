@@ -1,6 +1,6 @@
 """A rep on a phone: the A lead's countdown, a pool claim (and a lost race), a visit logged
-without signal that reaches the server exactly once when the signal is back; axe on the pages;
-the worklist's time to rows under a 4x CPU slowdown (recorded, asserted with a wide margin)."""
+without signal that reaches the server exactly once when the signal is back; axe on the pages.
+The worklist's time budget is measured by test_rep_budget.py."""
 
 from __future__ import annotations
 
@@ -10,29 +10,11 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import ARTIFACTS, Stack, axe_violations, new_page, screenshot, sign_in
+from tests.web.conftest import Stack, axe_violations, new_page, screenshot, sign_in
 from tests.web.rep_api import UNIT, a_lead_for, call, ok, pool_lead, require_action_unit
 
 # The first browser test of a worker also starts the stack (minutes on a busy machine).
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web"), pytest.mark.timeout(900)]
-
-# The budget is 2 s; the test machine is shared by many workers, so the test asserts 3x that and
-# the report quotes the recorded figure (build/test-artifacts/web/rep-budgets.json).
-INTERACTIVE_BUDGET_MS = 2000
-ASSERTED_MS = 3 * INTERACTIVE_BUDGET_MS
-
-
-def _time_to_rows(page: Any, stack: Stack, lead_id: str) -> float:
-    """Navigation start to the worklist's rows visible, in ms, with Chromium's CPU at 1/4 speed."""
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Emulation.setCPUThrottlingRate", {"rate": 4})
-    try:
-        page.goto(f"{stack.app}worklist")
-        page.locator(f'li.lead-row[data-lead="{lead_id}"]').wait_for(state="visible")
-        took = float(page.evaluate("performance.now()"))
-    finally:
-        cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
-    return took
 
 
 def test_a_rep_claims_and_logs_a_visit_offline_that_syncs_exactly_once(browser: Any, stack: Stack) -> None:
@@ -138,12 +120,4 @@ def test_a_rep_claims_and_logs_a_visit_offline_that_syncs_exactly_once(browser: 
     assert all(r["status"] == 200 for r in reply["results"]), reply
     assert len(visits()) == 1
 
-    # Budget: the worklist's rows under a 4x CPU slowdown (the service worker is warm by now).
-    # The median of three navigations: the shared machine's load swings single figures widely.
-    runs = sorted(_time_to_rows(page, stack, hot["leadId"]) for _ in range(3))
-    took = runs[1]
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    figures = {"worklistRowsVisibleMs_cpu4x": round(took), "runsMs": [round(r) for r in runs]}
-    (ARTIFACTS / "rep-budgets.json").write_text(json.dumps({**figures, "budgetMs": INTERACTIVE_BUDGET_MS}))
-    assert took < ASSERTED_MS, f"worklist rows after {took:.0f} ms at 4x CPU slowdown"
     context.close()

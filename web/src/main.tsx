@@ -1,9 +1,11 @@
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./app/App";
+import { startEarly } from "./app/early";
 import { I18nProvider } from "./i18n/i18n";
 import "./styles.css";
 
+startEarly();
 createRoot(document.getElementById("root")!).render(
   <StrictMode>
     <I18nProvider>

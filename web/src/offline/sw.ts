@@ -39,15 +39,25 @@ self.addEventListener("activate", (event) => {
     caches
       .keys()
       .then((keys) => Promise.all(keys.filter((k) => ![SHELL_CACHE, API_CACHE].includes(k)).map((k) => caches.delete(k))))
+      // Navigation preload: the browser fetches index.html while this worker starts up, rather
+      // than after (the worker's start-up otherwise delays every navigation).
+      .then(() => self.registration.navigationPreload?.enable())
       .then(() => self.clients.claim()),
   );
 });
 
-async function networkFirst(request: Request, cacheName: string, fallback?: string): Promise<Response> {
+/**
+ * The network's answer (a navigation preload's when there is one), kept for later without
+ * signal; the cached one when the network fails. The answer is handed to the page at once: the
+ * cache write finishes after it (`event.waitUntil`), not before.
+ */
+async function networkFirst(event: FetchEvent, cacheName: string, fallback?: string): Promise<Response> {
+  const request = event.request;
   const cache = await caches.open(cacheName);
   try {
-    const response = await fetch(request);
-    if (response.ok) await cache.put(request, response.clone());
+    const preloaded = (await (event.preloadResponse as Promise<Response | undefined> | undefined)) ?? undefined;
+    const response = preloaded ?? (await fetch(request));
+    if (response.ok) event.waitUntil(cache.put(request, response.clone()));
     return response;
   } catch (err) {
     const cached = (await cache.match(request)) ?? (fallback ? await cache.match(fallback) : undefined);
@@ -56,12 +66,13 @@ async function networkFirst(request: Request, cacheName: string, fallback?: stri
   }
 }
 
-async function cacheFirst(request: Request): Promise<Response> {
+async function cacheFirst(event: FetchEvent): Promise<Response> {
+  const request = event.request;
   const cache = await caches.open(SHELL_CACHE);
   const cached = await cache.match(request);
   if (cached) return cached;
   const response = await fetch(request);
-  if (response.ok) await cache.put(request, response.clone());
+  if (response.ok) event.waitUntil(cache.put(request, response.clone()));
   return response;
 }
 
@@ -71,12 +82,12 @@ self.addEventListener("fetch", (event) => {
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
   if (request.mode === "navigate" && url.pathname.startsWith("/app")) {
-    event.respondWith(networkFirst(request, SHELL_CACHE, "/app/"));
+    event.respondWith(networkFirst(event, SHELL_CACHE, "/app/"));
   } else if (url.pathname.startsWith("/app/assets/")) {
-    event.respondWith(cacheFirst(request));
+    event.respondWith(cacheFirst(event));
   } else if (CACHED_API.some((re) => re.test(url.pathname + url.search)) && !request.headers.has("x-no-cache")) {
     // Answers are per user: the cache is cleared on sign-out by the app (caches.delete(API_CACHE)).
-    event.respondWith(networkFirst(request, API_CACHE));
+    event.respondWith(networkFirst(event, API_CACHE));
   }
 });
 

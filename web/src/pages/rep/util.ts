@@ -56,13 +56,16 @@ export interface Loaded<T> {
   reload: () => void;
 }
 
-/** Load once (and on `reload`), keeping the last data while reloading. */
-export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
-  const [state, setState] = useState<{ data: T | null; error: ApiError | Error | null; loading: boolean }>({
-    data: null,
+/**
+ * Load once (and on `reload`), keeping the last data while reloading. `initial`: data already at
+ * hand for the first render (shown at once; the load still runs and replaces it).
+ */
+export function useLoad<T>(load: () => Promise<T>, deps: unknown[], initial?: () => T | null): Loaded<T> {
+  const [state, setState] = useState<{ data: T | null; error: ApiError | Error | null; loading: boolean }>(() => ({
+    data: initial?.() ?? null,
     error: null,
     loading: true,
-  });
+  }));
   const [n, setN] = useState(0);
   // eslint-disable-next-line react-hooks/exhaustive-deps
   const run = useCallback(load, deps);
