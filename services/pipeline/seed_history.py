@@ -38,7 +38,7 @@ from kit.runtime import SeedClients, SeedUser
 from salesops.common.v1.types_pb2 import AttachmentRef, Money
 from salesops.pipeline.v1 import deal_pb2, forecast_pb2, stage_model_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
-from services.pipeline import calls, closing, deals, evidence, moves, snapshots
+from services.pipeline import calls, closing, deals, evidence, moves, seed_discipline, snapshots
 from services.pipeline.convert import date_proto, enum_value
 from services.pipeline.domain import accuracy as acc
 from services.pipeline.domain import forecast as f
@@ -290,8 +290,9 @@ def _submission(sid: str, start: date, level: str, amount: int, **kw: Any) -> fo
     return s
 
 
-def plan(users: Sequence[SeedUser], tenant: str, today: date) -> list[Step]:
-    """Every action of six past months, in time order (ties: in the order written)."""
+def plan(users: Sequence[SeedUser], tenant: str, today: date, now: datetime | None = None) -> list[Step]:
+    """Every action of six past months, in time order (ties: in the order written); with `now`, also
+    the discipline and health history up to it (seed_discipline.py)."""
     admin = principal(next(u for u in users if "admin" in u.roles), tenant)
     reps = [u for u in users if "rep" in u.roles]
     supervisors = {u.org: u for u in users if "supervisor" in u.roles}
@@ -405,6 +406,8 @@ def plan(users: Sequence[SeedUser], tenant: str, today: date) -> list[Step]:
             add(_at(day, LOCK_HOUR_UTC), f"quarter {day}", quarter_week(admin))
         # The month as it closed (wins and losses as flows from the last lock's snapshot).
         add(_at(nxt, 1), f"closing snapshot {tag}", closing_snapshot(admin, start))
+    if now is not None:
+        seed_discipline.plan(add, reps, tenant, now)
     return sorted(steps)
 
 
@@ -414,7 +417,7 @@ async def seed_history(
     """Run every past action of the plan not yet done; returns how many ran."""
     at_now = now or datetime.now(UTC)
     tx: Transactions = transactions(db)
-    steps = plan(users, tenant, at_now.date())
+    steps = plan(users, tenant, at_now.date(), at_now)
     last = _month(at_now.date(), 1)
     async with tx.read(tenant) as uow:  # last month's closing snapshot is the last past step: all done
         if await Snapshots(uow).by_request(f"history:MONTH:{last.isoformat()}:closed") is not None:
