@@ -1,6 +1,7 @@
 // One approval as its approver may see it: the deal's summary, the steps, the history, and (when a
 // step waits on me) approve / reject / return for changes / delegate. Each click sends a fresh action
-// id (the update is idempotent by it); a stale version reloads the approval and says so.
+// id (the update is idempotent by it); a stale version shows the server's refusal (its message and
+// reason), reloads the approval and keeps what was typed, so the approver decides again knowingly.
 import { useState } from "react";
 import { api, ApiError, type Schemas } from "../../api/client";
 import { Link } from "../../app/router";
@@ -14,6 +15,8 @@ import "./approvals.css";
 type Approval = Schemas["salesops.pipeline.v1.Approval"];
 type Step = Schemas["salesops.pipeline.v1.ApprovalStep"];
 type Action = "approve" | "reject" | "return" | "delegate";
+/** What the page says after an action: done, or refused because the approval changed meanwhile. */
+type Notice = { text: string; refusal?: { message: string; reason: string } };
 
 /** The active steps `me` may decide (assigned, or escalated to me). */
 export function myActiveSteps(approval: Approval | null, me: string): Step[] {
@@ -33,7 +36,7 @@ export function ApprovalPage({ params }: { params: Record<string, string> }) {
     () => api.get<{ approval?: Approval }>(`/v1/approvals/${encodeURIComponent(id)}`).then((r) => r.approval ?? null),
     [id],
   );
-  const [notice, setNotice] = useState("");
+  const [notice, setNotice] = useState<Notice | null>(null);
   const a = loaded.data;
   const mine = myActiveSteps(a, me);
 
@@ -57,10 +60,16 @@ export function ApprovalPage({ params }: { params: Record<string, string> }) {
         </span>{" "}
         <span className="sub">{t(`approvals.kind.${tail(a.kind, "APPROVAL_KIND_")}`)}</span>
       </p>
-      {notice && (
+      {notice && !notice.refusal && (
         <p className="notice" role="status">
-          {notice}
+          {notice.text}
         </p>
+      )}
+      {notice?.refusal && (
+        <div className="notice stale" role="alert" data-reason={notice.refusal.reason}>
+          <p>{notice.text}</p>
+          <p className="sub">{t("approvals.staleServer", { message: notice.refusal.message })}</p>
+        </div>
       )}
       <dl className="facts">
         <dt>{t("approvals.amount")}</dt>
@@ -96,8 +105,8 @@ export function ApprovalPage({ params }: { params: Record<string, string> }) {
         <Decide
           approval={a}
           steps={mine}
-          onDone={(msg) => {
-            setNotice(msg);
+          onDone={(next) => {
+            setNotice(next);
             loaded.reload();
           }}
         />
@@ -139,7 +148,7 @@ export function ApprovalPage({ params }: { params: Record<string, string> }) {
   );
 }
 
-function Decide({ approval, steps, onDone }: { approval: Approval; steps: Step[]; onDone: (msg: string) => void }) {
+function Decide({ approval, steps, onDone }: { approval: Approval; steps: Step[]; onDone: (notice: Notice) => void }) {
   const { t } = useI18n();
   const [stepKey, setStepKey] = useState(steps[0]?.stepKey ?? "");
   const [comment, setComment] = useState("");
@@ -167,10 +176,11 @@ function Decide({ approval, steps, onDone }: { approval: Approval; steps: Step[]
       });
       setComment("");
       setDelegateTo("");
-      onDone(t(`approvals.done.${action}`));
+      onDone({ text: t(`approvals.done.${action}`) });
     } catch (err) {
       if (isStale(err)) {
-        onDone(t("approvals.stale"));
+        const refusal = err as ApiError;
+        onDone({ text: t("approvals.stale"), refusal: { message: refusal.message, reason: refusal.reason ?? "ABORTED" } });
       } else {
         setError(err instanceof ApiError ? err : new Error(String(err)));
       }

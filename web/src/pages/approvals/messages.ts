@@ -76,6 +76,7 @@ export const zh: Record<string, string> = {
   "approvals.done.return": "已退回修改。",
   "approvals.done.delegate": "已转交。",
   "approvals.stale": "该审批在您打开后已被他人更新，已重新加载，请确认后再决定。",
+  "approvals.staleServer": "服务器拒绝了这次操作：{message}",
 };
 
 export const en: Record<string, string> = {
@@ -155,4 +156,5 @@ export const en: Record<string, string> = {
   "approvals.done.return": "Returned for changes.",
   "approvals.done.delegate": "Delegated.",
   "approvals.stale": "Someone changed this approval after you opened it: it has been reloaded, check it and decide again.",
+  "approvals.staleServer": "The server refused the action: {message}",
 };
