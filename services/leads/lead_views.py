@@ -61,12 +61,15 @@ async def details(
         if candidates is None:
             candidates = await duplicate_candidates(uow, row.lead_id)
         # A candidate names another lead: only those the viewer may see themselves are listed.
-        seen = await LeadRepository(uow).visible_rows_among(who, [c.lead_id for c in candidates])
-        out.duplicate_candidates = [c for c in candidates if c.lead_id in seen]
-        for c in out.duplicate_candidates:
-            other = seen[c.lead_id]
-            if not access.can_see_phone(who, other):  # a candidate named by its number: masked like itself
-                c.display_name = masked_display_name(other)
+        if new and access.sees_all(who):  # just found by this intake, and nothing is hidden from them
+            out.duplicate_candidates = list(candidates)
+        else:
+            seen = await LeadRepository(uow).visible_rows_among(who, [c.lead_id for c in candidates])
+            out.duplicate_candidates = [c for c in candidates if c.lead_id in seen]
+            for c in out.duplicate_candidates:
+                other = seen[c.lead_id]
+                if not access.can_see_phone(who, other):  # named by its number: masked like itself
+                    c.display_name = masked_display_name(other)
         # Every merged intake counts on its lead (intake_count), so a lead at 1 has none to read.
         merged = not new and row.intake_count > 1
         out.recent_intakes = await intake.recent_intakes(uow, row.lead_id) if merged else []
