@@ -154,6 +154,8 @@ def company_key(company_norm: str) -> str:
 
 
 _BLOCKS = "leads.intake_blocks"
+# Names read on each side of a new company name in its block by a single intake.
+NEIGHBOURS = 64
 
 
 def keep_blocks(uow: UnitOfWork) -> None:
@@ -177,11 +179,14 @@ async def _similar(uow: UnitOfWork, company_norm: str, threshold: float) -> list
     # Blocking on the first two characters keeps the fuzzy scan small at millions of leads.
     key = company_key(company_norm)
     blocks: dict[str, list[tuple[str, str, str]]] | None = uow.session.info.get(_BLOCKS)
-    names = blocks.get(key) if blocks is not None else None
+    if blocks is None:
+        # One intake: the names sorting nearest to this one in its block (an indexed range scan
+        # on each side, whatever the block's size), where near-identical names end up.
+        near = await LeadRepository(uow).names_near(key, company_norm, NEIGHBOURS)
+        return dedupe.similar_companies(company_norm, near, threshold)
+    names = blocks.get(key)
     if names is None:
-        names = await LeadRepository(uow).names_in_block(key)
-        if blocks is not None:
-            blocks[key] = names
+        names = blocks[key] = await LeadRepository(uow).names_in_block(key)
     return dedupe.similar_companies(company_norm, names, threshold)
 
 
@@ -343,6 +348,26 @@ async def create(
     replay = await _replay(uow, intake_id)
     if replay is not None:
         return replay
+    # Its events (created, flagged, assigned or merged) reach the outbox in one statement.
+    async with uow.gathered_events():
+        return await _fresh(
+            uow, who, raw, at, intake_id, assign_to_creator, import_id, skip_routing, prefix, prepared
+        )
+
+
+async def _fresh(
+    uow: UnitOfWork,
+    who: Principal,
+    raw: lead_pb2.Lead,
+    at: datetime,
+    intake_id: str,
+    assign_to_creator: bool,
+    import_id: str,
+    skip_routing: bool,
+    prefix: str,
+    prepared: Prepared | None,
+) -> IntakeResult:
+    """An intake that is not a replay: dedupe, then a merge or a new lead (graded, routed or pooled)."""
     intake_policy = await policies.load(uow, policies.INTAKE)
     # Output-only fields (grading, partner, import, next step...) are the server's to set, never the caller's.
     lead = validate(sanitize_create(raw), intake_policy, prefix)

@@ -53,7 +53,8 @@ class LeadRow(TenantScoped, Base):
         Index("ix_leads_tenant_owner_status", "tenant_id", "owner_user_id", "status"),
         Index("ix_leads_tenant_status_pool", "tenant_id", "status", "pool_id"),
         Index("ix_leads_tenant_created", "tenant_id", "created_at"),
-        Index("ix_leads_tenant_company_key", "tenant_id", "company_key"),
+        # The fuzzy company match's block, and the names nearest a new one in it (sorted neighbourhood).
+        Index("ix_leads_tenant_company_key_norm", "tenant_id", "company_key", "company_norm"),
         # ListLeads by region + grade, by score (read backwards for best first); status is covered so
         # the bounded count never reads the table.
         Index(

@@ -215,6 +215,23 @@ class LeadRepository(Repository[LeadRow]):
         )
         return [(str(a), str(b), str(c)) for a, b, c in (await self.session.execute(stmt)).all()]
 
+    async def names_near(self, block_key: str, name: str, per_side: int) -> list[tuple[str, str, str]]:
+        """(lead_id, normalised company, display name) of the unmerged leads whose normalised company
+        sorts nearest to `name` in its block, `per_side` on each side: two short range scans of
+        ix_leads_tenant_company_key_norm, however large the block (a sorted neighbourhood)."""
+        tenant = self.uow.tenant
+        cols = (LeadRow.lead_id, LeadRow.company_norm, LeadRow.display_name)
+        block = (
+            LeadRow.tenant_id == tenant,
+            LeadRow.company_key == block_key,
+            LeadRow.status != status.MERGED,
+        )
+        up = select(*cols).where(*block, LeadRow.company_norm >= name).order_by(LeadRow.company_norm)
+        down = select(*cols).where(*block, LeadRow.company_norm < name)
+        down = down.order_by(LeadRow.company_norm.desc())
+        both = union_all(select(up.limit(per_side).subquery()), select(down.limit(per_side).subquery()))
+        return [(str(a), str(b), str(c)) for a, b, c in (await self.session.execute(both)).all()]
+
     async def take_from_pool(self, lead_id: str, user_id: str) -> int | None:
         """Compare-and-set: of many concurrent claims exactly one finds the lead unowned in its pool.
         The winner's open leads after it (its counter locked next, see rep_loads.apply); None: lost."""
