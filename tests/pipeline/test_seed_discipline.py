@@ -10,6 +10,7 @@ import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from deploy.local.demo import demo_user
+from salesops.pipeline.v1 import deal_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline import seed, seed_history
 from tests.pipeline.conftest import Pipeline
@@ -19,7 +20,8 @@ USERS = [demo_user(u) for u in ("admin", "director-east", "sup-a", "rep-a1", "re
 
 
 async def deals(p: Pipeline, **filter: bool) -> dict[str, object]:
-    req = pb.ListDealsRequest(filter=pb.DealFilter(statuses=[1], **filter), page_size=100)  # type: ignore[arg-type]
+    open_only = pb.DealFilter(statuses=[deal_pb2.DEAL_STATUS_OPEN], **filter)  # type: ignore[arg-type]
+    req = pb.ListDealsRequest(filter=open_only, page_size=100)
     got = await p.call("ListDeals", req, user="director-east")
     return {d.deal_id: d for d in got.deals}
 
@@ -43,9 +45,9 @@ async def test_history_leaves_frozen_dwelling_deals_and_anomalies(pipeline: Pipe
     assert slow.stage_id == "solution_confirmed" and slow.dwell.exceeded  # type: ignore[attr-defined]
     # The weekly runs stored every past week; what stood out of a team's +/- 2 sigma band is flagged.
     since = NOW - timedelta(weeks=27)
-    req = pb.ListProcessAnomaliesRequest(page_size=100)
-    req.detect_time_after.FromDatetime(since)
-    anomalies = (await pipeline.call("ListProcessAnomalies", req, user="director-east")).anomalies
+    listing = pb.ListProcessAnomaliesRequest(page_size=100)
+    listing.detect_time_after.FromDatetime(since)
+    anomalies = (await pipeline.call("ListProcessAnomalies", listing, user="director-east")).anomalies
     assert anomalies, "the history's weekly runs flagged nothing"
     for a in anomalies:
         v = a.value
