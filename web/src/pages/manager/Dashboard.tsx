@@ -3,7 +3,8 @@
 import { useI18n } from "../../i18n/i18n";
 import { session } from "../../auth/session";
 import { CustomerPanel } from "./CustomerPanel";
-import { AccuracyPanel, ChangesPanel, ForecastPanel, WonPanel } from "./ForecastPanels";
+import { AccuracyPanel, ChangesPanel, ForecastPanel } from "./ForecastPanels";
+import { WonPanel } from "./WonPanel";
 import { DormantPanel, FunnelPanel, SlaPanel } from "./LeadPanels";
 import { AnomaliesPanel, ApprovalsPanel, HealthPanel, StuckDealsPanel } from "./OpsPanels";
 import "./manager.css";

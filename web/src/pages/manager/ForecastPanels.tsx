@@ -1,5 +1,5 @@
 // Forecast panels (pipeline): forecast against target with coverage, what changed since last week,
-// accuracy and bias per rep, won revenue per rep and average deal size over time.
+// accuracy and bias per rep (won revenue over time: WonPanel.tsx).
 import { useMemo } from "react";
 import { api, query, type Schemas } from "../../api/client";
 import { useI18n } from "../../i18n/i18n";
@@ -170,62 +170,4 @@ export function AccuracyPanel() {
     [load.data, t],
   );
   return <Panel id="accuracy" title={t("mgr.acc.title")} option={option} table={reps.length ? table : null} status={<Status load={load} empty={!reps.length} />} />;
-}
-
-/** Won revenue per rep by month (each rep's actual in the bias history: one call) and the average
- * deal size per rep this month (won amount / won deals of the forecast by rep: one call). The
- * snapshot list has no rows, and a month's deal count per rep has no RPC yet: no size over time. */
-export function WonPanel() {
-  const { t } = useI18n();
-  const load = useLoad(async () => {
-    const [bias, now] = await Promise.all([
-      api.get<{ biases?: Bias[] }>(
-        "/v1/forecastBias" + query({ level: "ORG_LEVEL_REP", granularity: MONTH, periodCount: 6, basis: "FORECAST_BASIS_WEIGHTED", pageSize: 100 }),
-      ),
-      api.get<{ forecast?: Forecast }>("/v1/forecast" + query({ ...monthPeriod(), groupBy: "ORG_LEVEL_REP" })),
-    ]);
-    return { bias: bias.biases ?? [], rows: now.forecast?.rows ?? [] };
-  }, []);
-  const shaped = useMemo(() => {
-    const month = (p?: { startDate?: { year?: number; month?: number } }) =>
-      p?.startDate ? `${p.startDate.year}-${String(p.startDate.month).padStart(2, "0")}` : "";
-    const reps = new Map<string, string>();
-    const won = new Map<string, number>(); // month|rep -> won
-    const months = new Set<string>();
-    for (const b of load.data?.bias ?? []) {
-      if (!b.key) continue;
-      reps.set(b.key, b.displayName || b.key);
-      for (const h of b.history ?? []) {
-        const m = month(h.period);
-        months.add(m);
-        won.set(`${m}|${b.key}`, major(h.actualAmount));
-      }
-    }
-    const avg = new Map(
-      (load.data?.rows ?? []).map((r) => [r.key ?? "", r.totals?.wonDealCount ? round(major(r.totals.wonAmount) / r.totals.wonDealCount) : 0]),
-    );
-    return { months: [...months].sort(), reps, won, avg };
-  }, [load.data]);
-  const { months, reps, won, avg } = shaped;
-  const keys = [...reps.keys()];
-  const table: TableData = {
-    header: [t("mgr.acc.rep"), ...months, t("mgr.won.avg")],
-    rows: keys.map((k) => [reps.get(k)!, ...months.map((m) => won.get(`${m}|${k}`) ?? 0), avg.get(k) ?? 0]),
-  };
-  const option = useMemo(
-    () =>
-      months.length
-        ? {
-            tooltip: { trigger: "axis" },
-            legend: { type: "scroll" },
-            grid: { left: 72, right: 16, bottom: 40, top: 48 },
-            xAxis: { type: "category", data: months },
-            yAxis: { type: "value" },
-            series: keys.map((k) => ({ type: "bar", stack: "won", name: reps.get(k), data: months.map((m) => won.get(`${m}|${k}`) ?? 0) })),
-          }
-        : null,
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-    [shaped, t],
-  );
-  return <Panel id="won" title={t("mgr.won.title")} option={option} table={keys.length ? table : null} status={<Status load={load} empty={!keys.length} />} wide />;
 }

@@ -72,14 +72,22 @@ export function HealthPanel() {
   );
 }
 
+/** Today's anomalies. Process health is measured weekly (Monday 00:30, tenant time), so on most
+ * days none is new: then the latest weekly run's anomalies show, saying so. One call, newest first. */
 export function AnomaliesPanel() {
   const { t, dateTime } = useI18n();
+  // Back as far as a team's baseline reaches (12 weeks): the server's default is today only.
   const load = useLoad(() => {
-    const midnight = new Date();
-    midnight.setHours(0, 0, 0, 0);
-    return api.get<{ anomalies?: Anomaly[] }>("/v1/processAnomalies" + query({ detectTimeAfter: midnight.toISOString(), pageSize: 100 }));
+    const since = new Date(Date.now() - 12 * 7 * 86_400_000).toISOString();
+    return api.get<{ anomalies?: Anomaly[] }>("/v1/processAnomalies" + query({ detectTimeAfter: since, pageSize: 100 }));
   }, []);
-  const list = load.data?.anomalies ?? [];
+  const all = load.data?.anomalies ?? [];
+  const midnight = new Date();
+  midnight.setHours(0, 0, 0, 0);
+  const today = all.filter((a) => a.detectTime && Date.parse(a.detectTime) >= midnight.getTime());
+  const week = (a?: Anomaly) => JSON.stringify(a?.period?.startDate ?? {});
+  const list = today.length ? today : all.filter((a) => week(a) === week(all[0]));
+  const start = list[0]?.period?.startDate;
   const table: TableData = {
     header: [t("mgr.health.metric"), t("mgr.anom.org"), "z", t("mgr.anom.adverse"), t("mgr.anom.time")],
     rows: list.map((a) => [metricName(t, a.value), a.orgPath ?? "", round(a.zScore ?? 0), Boolean(a.adverse), a.detectTime ? dateTime(a.detectTime) : ""]),
@@ -99,7 +107,13 @@ export function AnomaliesPanel() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [load.data, t],
   );
-  return <Panel id="anomalies" title={t("mgr.anom.title")} option={option} table={list.length ? table : null} status={<Status load={load} empty={!list.length} />} />;
+  return (
+    <Panel id="anomalies" title={t("mgr.anom.title")} option={option} table={list.length ? table : null} status={<Status load={load} empty={!list.length} />}>
+      {list.length > 0 && !today.length && start && (
+        <p className="sub">{t("mgr.anom.latest", { week: `${start.year}-${String(start.month).padStart(2, "0")}-${String(start.day).padStart(2, "0")}` })}</p>
+      )}
+    </Panel>
+  );
 }
 
 export function ApprovalsPanel() {
