@@ -1,10 +1,12 @@
-// Grading rules and SLA policies: each a tenant document, summarised as a table and edited as JSON.
+// Grading rules and SLA policies: each a tenant document, summarised as a table; grading rules are
+// edited in a per-field form (JSON as the advanced view), SLA policies as JSON.
 import { useState } from "react";
 import type { Schemas } from "../../api/client";
 import { useI18n } from "../../i18n/i18n";
 import { tail } from "../approvals/util";
 import { AdminPage } from "./AdminNav";
 import { checkList } from "./edit";
+import { GradingForm } from "./GradingForm";
 import { PolicyEditor } from "./PolicyEditor";
 import "../approvals/approvals.css";
 import "./admin.css";
@@ -26,6 +28,7 @@ export function GradingPage() {
             ? [{ field: "gradeAMinScore", description: t("admin.grading.aOverB") }]
             : []),
         ]}
+        form={(props) => <GradingForm {...props} />}
         updateParams={regrade ? { regradeOpenLeads: true } : undefined}
         extra={
           <label className="choice">

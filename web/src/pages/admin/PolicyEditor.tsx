@@ -1,12 +1,15 @@
 // A tenant policy document (grading, routing, SLA, the stage model...): read, shown by the caller's
-// summary, and edited as JSON. Saving sends the etag back with an update mask of the fields given;
-// client checks run first, the server's BadRequest field violations are listed; a stale etag reloads.
+// summary, and edited in the caller's per-field form when it has one, or as JSON (the advanced
+// view, and the only one of the documents without a form). Saving sends the etag back with an
+// update mask of the fields given. The JSON view runs the client checks first; the form leaves
+// them to the server, whose BadRequest field violations it shows on the fields they concern. A
+// stale etag reloads.
 import { useEffect, useState, type ReactNode } from "react";
 import { api, ApiError, query } from "../../api/client";
 import { useI18n } from "../../i18n/i18n";
 import { ulid } from "../../offline/ulid";
 import { ErrorBox } from "../approvals/parts";
-import { isStale, useLoad } from "../approvals/util";
+import { isStale, useLoad, violationsByField } from "../approvals/util";
 import { editable, maskOf, parseDoc, type Violation } from "./edit";
 
 type Doc = Record<string, unknown>;
@@ -31,10 +34,12 @@ export interface PolicyEditorProps<T> {
   mask?: (doc: Doc) => string;
   /** A label for the save button (e.g. "save as a new version"). */
   saveLabel?: string;
+  /** The per-field form of the document (the JSON view stays, as an advanced toggle). */
+  form?: (props: { doc: Doc; onChange: (doc: Doc) => void; violations: Record<string, string> }) => ReactNode;
 }
 
 export function PolicyEditor<T>(props: PolicyEditorProps<T>) {
-  const { path, field, check, summary, validateOnly, onLoaded, extra, updateParams, mask, saveLabel } = props;
+  const { path, field, check, summary, validateOnly, onLoaded, extra, updateParams, mask, saveLabel, form } = props;
   const { t, dateTime } = useI18n();
   const loaded = useLoad(() => api.get<Record<string, T>>(path).then((r) => (r[field] ?? {}) as T), [path, field]);
   const [text, setText] = useState("");
@@ -43,31 +48,58 @@ export function PolicyEditor<T>(props: PolicyEditorProps<T>) {
   const [error, setError] = useState<unknown>(null);
   const [notice, setNotice] = useState("");
   const [busy, setBusy] = useState(false);
+  // The form edits this object; the JSON view edits `text`. Switching views carries the edits over.
+  const [draft, setDraft] = useState<Doc>({});
+  const [json, setJson] = useState(!form);
   const doc = loaded.data;
 
   useEffect(() => {
     if (doc) {
       setText(editable(doc as Doc));
+      setDraft(JSON.parse(editable(doc as Doc)) as Doc);
       onLoaded?.(doc);
     }
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [doc]);
 
-  async function save(onlyValidate: boolean) {
-    setNotice("");
-    setError(null);
+  function toggleJson() {
+    if (!json) {
+      setText(JSON.stringify(draft, null, 2));
+      setJson(true);
+      return;
+    }
     const parsed = parseDoc(text);
     if (!parsed.ok) {
       setProblems([{ field: "(json)", description: parsed.error }]);
       return;
     }
-    const found = check?.(parsed.value) ?? [];
-    setProblems(found);
-    if (found.length) return;
+    setProblems([]);
+    setDraft(parsed.value);
+    setJson(false);
+  }
+
+  async function save(onlyValidate: boolean) {
+    setNotice("");
+    setError(null);
+    let value: Doc;
+    if (json) {
+      const parsed = parseDoc(text);
+      if (!parsed.ok) {
+        setProblems([{ field: "(json)", description: parsed.error }]);
+        return;
+      }
+      const found = check?.(parsed.value) ?? [];
+      setProblems(found);
+      if (found.length) return;
+      value = parsed.value;
+    } else {
+      value = draft;
+      setProblems([]);
+    }
     setBusy(true);
     try {
-      const params = { updateMask: (mask ?? maskOf)(parsed.value), ...(onlyValidate ? { validateOnly: true } : {}), ...updateParams };
-      await api.patch(path + query(params), parsed.value, { idempotencyKey: ulid() });
+      const params = { updateMask: (mask ?? maskOf)(value), ...(onlyValidate ? { validateOnly: true } : {}), ...updateParams };
+      await api.patch(path + query(params), value, { idempotencyKey: ulid() });
       setNotice(t(onlyValidate ? "admin.validated" : "admin.saved"));
       if (!onlyValidate) {
         setEditing(false);
@@ -106,20 +138,30 @@ export function PolicyEditor<T>(props: PolicyEditorProps<T>) {
             </button>
           ) : (
             <form className="editor" onSubmit={(e) => e.preventDefault()} noValidate>
-              <label>
-                {t("admin.json")}
-                <textarea
-                  value={text}
-                  onChange={(e) => setText(e.target.value)}
-                  rows={18}
-                  spellCheck={false}
-                  aria-invalid={problems.length > 0 || !!error}
-                  aria-describedby="editor-help"
-                />
-              </label>
-              <p id="editor-help" className="help">
-                {t("admin.jsonHelp")}
-              </p>
+              {form && (
+                <label className="choice json-toggle">
+                  <input type="checkbox" name="json-view" checked={json} onChange={toggleJson} /> {t("admin.form.jsonToggle")}
+                </label>
+              )}
+              {form && !json && form({ doc: draft, onChange: setDraft, violations: violationsByField(error) })}
+              {json && (
+                <>
+                  <label>
+                    {t("admin.json")}
+                    <textarea
+                      value={text}
+                      onChange={(e) => setText(e.target.value)}
+                      rows={18}
+                      spellCheck={false}
+                      aria-invalid={problems.length > 0 || !!error}
+                      aria-describedby="editor-help"
+                    />
+                  </label>
+                  <p id="editor-help" className="help">
+                    {t("admin.jsonHelp")}
+                  </p>
+                </>
+              )}
               {extra}
               {problems.length > 0 && (
                 <div className="error" role="alert">
@@ -151,6 +193,7 @@ export function PolicyEditor<T>(props: PolicyEditorProps<T>) {
                     setProblems([]);
                     setError(null);
                     setText(editable(doc as Doc));
+                    setDraft(JSON.parse(editable(doc as Doc)) as Doc);
                   }}
                 >
                   {t("admin.cancel")}

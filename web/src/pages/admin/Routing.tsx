@@ -9,6 +9,7 @@ import { tail, violationOf, violationsByField } from "../approvals/util";
 import { AdminPage } from "./AdminNav";
 import { checkList, parseDoc } from "./edit";
 import { PolicyEditor } from "./PolicyEditor";
+import { RoutingForm } from "./RoutingForm";
 import "../approvals/approvals.css";
 import "./admin.css";
 
@@ -36,6 +37,7 @@ export function RoutingPage() {
         path="/v1/routingRules"
         field="routingRules"
         check={(doc) => checkList(doc, "rules", "ruleId", ["teamPath", "strategy"])}
+        form={(props) => <RoutingForm {...props} />}
         summary={(r) => (
           <>
             <p>{t("admin.routing.fallback", { pool: r.fallbackPoolId ?? "" })}</p>

@@ -25,16 +25,14 @@ export function parseDoc(text: string): Parsed {
   return { ok: true, value: value as Record<string, unknown> };
 }
 
-/** lowerCamelCase -> snake_case (FieldMask paths name proto fields). */
-export function snake(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase());
-}
-
-/** The update mask replacing every top-level field given (etag and output-only fields excluded). */
+/**
+ * The update mask replacing every top-level field given (etag and output-only fields excluded).
+ * The paths are the JSON names (lowerCamelCase), as a FieldMask is written in JSON: the gateway
+ * refuses snake_case paths there ("fallback_pool_id must not contain _").
+ */
 export function maskOf(value: Record<string, unknown>): string {
   return Object.keys(value)
     .filter((k) => k !== "etag" && !OUTPUT_ONLY.has(k))
-    .map(snake)
     .join(",");
 }
 
