@@ -2,9 +2,10 @@
 verdicts and routing), with the database asked once per batch instead of about ten times per row.
 
 The batch reads what its rows need up front (their intake keys, the leads sharing their phones or
-e-mails, their fuzzy-match blocks, the policies), decides row after row in memory (each row sees
-the leads the rows before it created or merged into, as it would had they been committed one by
-one), then inserts the rows and the outbox events in bulk in the caller's transaction.
+e-mails, the names nearest theirs in their fuzzy-match blocks, the policies), decides row after row
+in memory (each row sees the leads the rows before it created or merged into, as it would had they
+been committed one by one), then inserts the rows and the outbox events in bulk in the caller's
+transaction.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from services.leads.repositories.imports import ImportRepository
 from services.leads.store import IntakeRow, LeadRow
 
 Outcome = intake.IntakeResult | SalesopsError
+Name = tuple[str, str, str]  # a lead's id, normalised company and display name (fuzzy matching)
 
 
 @dataclass
@@ -50,7 +52,8 @@ class _Known:
 
     by_phone: dict[str, list[LeadRow]] = field(default_factory=lambda: defaultdict(list))
     by_email: dict[str, list[LeadRow]] = field(default_factory=lambda: defaultdict(list))
-    blocks: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+    near: dict[str, tuple[list[Name], list[Name]]] = field(default_factory=dict)  # read, by name
+    created_in: dict[str, list[Name]] = field(default_factory=lambda: defaultdict(list))  # by block
     taken: set[str] = field(default_factory=set)  # lead ids in use
     intakes: dict[str, intake.IntakeResult] = field(default_factory=dict)  # this batch's, by intake id
 
@@ -63,8 +66,17 @@ class _Known:
 
     def created(self, row: LeadRow) -> None:
         self.add(row)
-        if row.company_key in self.blocks:
-            self.blocks[row.company_key].append((row.lead_id, row.company_norm, row.display_name))
+        if row.company_norm:
+            self.created_in[row.company_key].append((row.lead_id, row.company_norm, row.display_name))
+
+    def names_near(self, name: str) -> list[Name]:
+        """intake's sorted neighbourhood of `name` (NEIGHBOURS on each side in its block, the ones at
+        or after it first), over the names read and those this batch created."""
+        up, down = self.near.get(name, ([], []))
+        mine = self.created_in.get(intake.company_key(name), [])
+        after = sorted([*up, *(n for n in mine if n[1] >= name)], key=lambda n: n[1])
+        before = sorted([*down, *(n for n in mine if n[1] < name)], key=lambda n: n[1], reverse=True)
+        return after[: intake.NEIGHBOURS] + before[: intake.NEIGHBOURS]
 
     def by_contact(self, phone: str, email: str) -> list[LeadRow]:
         """LeadRepository.by_contact over what is known: oldest first."""
@@ -95,8 +107,8 @@ async def import_rows(uow: UnitOfWork, who: Principal, batch: ImportRows, at: da
         known.add(row)
     threshold = intake_policy.company_similarity_threshold or 0.0
     if threshold > 0:
-        keys = {intake.company_key(c.company.normalized_name) for _, c in fresh if c.company.normalized_name}
-        known.blocks = await repo.names_in_blocks(keys)
+        names = {c.company.normalized_name for _, c in fresh if c.company.normalized_name}
+        known.near = await repo.names_near({n: intake.company_key(n) for n in names}, intake.NEIGHBOURS)
     wanted = {i.lead_id for i in stored.values()} | {batch.leads[i].lead_id or ids[i] for i, _ in fresh}
     leads = await repo.leads(wanted)
     known.taken |= set(leads)
@@ -157,8 +169,7 @@ class _Rows:
         existing = known.by_contact(phone, email)
         similar: list[dedupe.Match] = []
         if company_norm and self.threshold > 0:
-            names = known.blocks.get(intake.company_key(company_norm), [])
-            similar = dedupe.similar_companies(company_norm, names, self.threshold)
+            similar = dedupe.similar_companies(company_norm, known.names_near(company_norm), self.threshold)
         views = [intake.existing_lead(r) for r in existing]
         decision = dedupe.decide(phone, email, views, similar, intake.exact_action(self.intake_policy))
         if decision.action == dedupe.MERGE:

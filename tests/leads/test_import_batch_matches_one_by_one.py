@@ -68,12 +68,20 @@ def _rows() -> list[lead_pb2.Lead]:
         _lead("X2", "", email="not-an-email"),  # refused: the e-mail
         _lead("P0", "13800005001"),  # imported before this batch: a replay from the database
         _lead("A12", "13977770005", region="west/chengdu"),  # A-grade outside east: the fallback pool
+        _lead("ZN1", "13977770006", company="Zz Crowd 075x"),  # the crowd's names around its own
+        _lead("ZN2", "13977770007", company="Zz Crowd 149"),  # at the block's end
+        _lead("ZN3", "13977770008", company="Zz Crowd 075y"),  # beside ZN1, created just before
     ]
     return rows
 
 
 async def _seed(t: _Tenant) -> None:
     await configure(t)
+    # A block larger than the names a fuzzy match reads around a new name (intake.NEIGHBOURS a side).
+    crowd = [_lead(f"Z{i}", f"1360000{i:04d}", company=f"Zz Crowd {i:03d}") for i in range(150)]
+    await t.call(
+        "ImportLeads", pb.ImportLeadsRequest(import_id="SEED", rows=[pb.ImportLeadRow(lead=z) for z in crowd])
+    )
     for lead in (
         _lead("OLD", "13800005000", email="old@example.com", company="Zenith Motor Shanghai"),
         _lead("P0", "13800005001"),
@@ -183,3 +191,32 @@ async def test_a_batch_import_decides_every_row_as_create_lead_one_by_one(leads:
     assert stored_batch["events"] == stored_single["events"]
     owners = Counter(v[3] for v in stored_batch["leads"].values() if v[3])
     assert len(owners) >= 6 and sum(owners.values()) >= 20  # routing ran, over both teams
+
+
+async def test_a_thousand_rows_import_in_one_call_each_answered(leads: Leads) -> None:
+    await configure(leads)  # routing runs: four reps a team, capacity 20, then the fallback pool
+    rows = [
+        pb.ImportLeadRow(row_ref=f"r{i}", lead=hot_lead(phone=f"1370000{i:04d}", company=_company(i)))
+        for i in range(1000)
+    ]
+    for i in range(100, 1000, 100):
+        rows[i].lead.contact.phone = rows[i - 50].lead.contact.phone  # merged into a lead of the import
+    rows[555].lead.contact.phone = "12"
+    request = pb.ImportLeadsRequest(import_id="IMP-1000", rows=rows)
+    dry = await _import(leads, pb.ImportLeadsRequest(import_id="IMP-1000", rows=rows, validate_only=True))
+    out = await _import(leads, request)
+    for res in (dry, out):
+        assert [r.index for r in res.results] == list(range(1000))
+        assert [r.row_ref for r in res.results] == [r.row_ref for r in rows]
+        assert (res.created_count, res.merged_count, res.rejected_count) == (990, 9, 1)
+        assert res.results[555].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert out.results[100].lead_id == out.results[50].lead_id
+    stored = await _stored(leads, BATCH)
+    assert len(stored["leads"]) == 990
+    assert sum(n for (t, _), n in stored["events"].items() if t == "leads.LeadCreated") == 990
+    assert sum(n for (t, _), n in stored["events"].items() if t == "leads.LeadMerged") == 9
+    assert sorted(stored["loads"].values()) == [20] * 4  # team A's reps filled to capacity, no further
+    assert sum(1 for v in stored["leads"].values() if v[3] is None and v[4]) == 990 - 80  # the rest pooled
+    again = await _import(leads, request)  # the same import again: every row a replay
+    assert [r.lead_id for r in again.results] == [r.lead_id for r in out.results]
+    assert len((await _stored(leads, BATCH))["leads"]) == 990

@@ -6,17 +6,18 @@ batch never nears a driver's bound-parameter limit); the import use case then de
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select, union_all
+from sqlalchemy import literal, select, union_all
 
 from kit.resources import UnitOfWork
 from services.leads.domain import status
 from services.leads.store import IntakeRow, LeadRow
 
 CHUNK = 500  # keys per statement
-BLOCKS_PER_STATEMENT = 50  # fuzzy-match blocks per statement (one limited SELECT each)
+# Names per statement: two limited SELECTs each, under SQLite's 500 terms of a compound SELECT.
+NEAR_PER_STATEMENT = 100
 
 
 def _chunks(keys: Iterable[str], size: int = CHUNK) -> list[list[str]]:
@@ -59,31 +60,35 @@ class ImportRepository:
             out.update({r.lead_id: r for r in await self.session.scalars(stmt)})
         return list(out.values())
 
-    async def names_in_blocks(
-        self, block_keys: Iterable[str], limit: int = 1000
-    ) -> dict[str, list[tuple[str, str, str]]]:
-        """LeadRepository.names_in_block for many blocks: (lead_id, normalised company, display name)
-        of unmerged leads per block, at most `limit` each; one limited indexed SELECT per block,
-        joined by UNION ALL (a window over the blocks would read every name of a large block)."""
-        out: dict[str, list[tuple[str, str, str]]] = {}
+    async def names_near(
+        self, blocks: Mapping[str, str], per_side: int
+    ) -> dict[str, tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]]:
+        """LeadRepository.names_near for many normalised company names (name -> its block key): per
+        name, the unmerged leads of its block sorting at or after it (ascending) and before it (descending),
+        `per_side` each, as (lead_id, normalised company, display name); two short range scans of
+        ix_leads_tenant_company_key_norm per name, NEAR_PER_STATEMENT names per statement."""
+        out: dict[str, tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]] = {}
         tenant = self.uow.tenant
-        for chunk in _chunks(block_keys, BLOCKS_PER_STATEMENT):
-            for key in chunk:
-                out[key] = []
+        cols = (LeadRow.lead_id, LeadRow.company_norm, LeadRow.display_name)
+        for chunk in _chunks(blocks, NEAR_PER_STATEMENT):
             parts: list[Any] = []
-            for key in chunk:
+            for n, name in enumerate(chunk):
+                out[name] = ([], [])
                 block = (
-                    select(LeadRow.company_key, LeadRow.lead_id, LeadRow.company_norm, LeadRow.display_name)
-                    .where(
-                        LeadRow.tenant_id == tenant,
-                        LeadRow.company_key == key,
-                        LeadRow.status != status.MERGED,
-                    )
-                    .limit(limit)
-                    .subquery()
+                    LeadRow.tenant_id == tenant,
+                    LeadRow.company_key == blocks[name],
+                    LeadRow.status != status.MERGED,
                 )
-                parts.append(select(block))
+                up = select(*cols).where(*block, LeadRow.company_norm >= name).order_by(LeadRow.company_norm)
+                down = select(*cols).where(*block, LeadRow.company_norm < name)
+                down = down.order_by(LeadRow.company_norm.desc())
+                for side, ordered in ((0, up), (1, down)):
+                    sub = ordered.limit(per_side).subquery()
+                    parts.append(select(literal(n), literal(side), *sub.c))
             stmt: Any = parts[0] if len(parts) == 1 else union_all(*parts)
             for found in (await self.session.execute(stmt)).all():
-                out[str(found[0])].append((str(found[1]), str(found[2]), str(found[3])))
+                n, side = int(found[0]), int(found[1])
+                (out[chunk[n]][0] if side == 0 else out[chunk[n]][1]).append(
+                    (str(found[2]), str(found[3]), str(found[4]))
+                )
         return out
