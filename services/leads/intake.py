@@ -192,25 +192,31 @@ async def _similar(uow: UnitOfWork, company_norm: str, threshold: float) -> list
 
 @dataclass(frozen=True)
 class Prepared:
-    """The fuzzy company matches read before the write transaction, for the name and threshold used."""
+    """What an intake read before its write transaction: the fuzzy company matches (for the name
+    and threshold used), the tenant's policy versions, and whether its intake id was already used."""
 
     company_norm: str
     threshold: float
     similar: list[dedupe.Match]
+    versions: dict[str, int] | None = None
+    intake_id: str = ""  # checked: no intake with this id had been recorded
 
 
-async def prepare(uow: UnitOfWork, raw: lead_pb2.Lead) -> Prepared | None:
-    """The slowest read of an intake (the fuzzy-match block), done in a read-only unit of work.
+async def prepare(uow: UnitOfWork, raw: lead_pb2.Lead) -> Prepared:
+    """An intake's reads that need not be in its write, done in a read-only unit of work.
 
-    Where writers take turns (SQLite) this runs beside the writer instead of inside the turn;
-    `create` uses it only if the name and threshold it would use are the same. Invalid input
-    is left for `create` to report."""
+    Where writers take turns (SQLite) this runs beside the writer instead of inside the turn:
+    the fuzzy-match block (`create` uses it only if the name and threshold it would use are the
+    same), the policy versions and the replay check of a client-made id (a later race on that id
+    is a unique-key violation, and the re-run passes no `prepared`). Invalid input is left for
+    `create` to report."""
     policy = await policies.load(uow, policies.INTAKE)
-    if not raw.HasField("company"):
-        return None
-    company_norm = normalize.normalize_company(raw.company.name)
+    versions = policies.versions_seen(uow)
+    unused = raw.lead_id if raw.lead_id and await IntakeRepository(uow).find(raw.lead_id) is None else ""
+    company_norm = normalize.normalize_company(raw.company.name) if raw.HasField("company") else ""
     threshold = policy.company_similarity_threshold or 0.0
-    return Prepared(company_norm, threshold, await _similar(uow, company_norm, threshold))
+    similar = await _similar(uow, company_norm, threshold)
+    return Prepared(company_norm, threshold, similar, versions, unused)
 
 
 def existing_lead(r: LeadRow) -> dedupe.ExistingLead:
@@ -344,8 +350,13 @@ async def create(
     prefix: str = "lead",
     prepared: Prepared | None = None,
 ) -> IntakeResult:
-    intake_id = intake_id or raw.lead_id or str(ULID())
-    replay = await _replay(uow, intake_id)
+    # An id made here is new: only a client-made one (or an import's) can be a replay.
+    given = intake_id or raw.lead_id
+    intake_id = given or str(ULID())
+    if prepared is not None and prepared.versions is not None:
+        policies.assume_versions(uow, prepared.versions)
+    checked = prepared is not None and given and prepared.intake_id == given
+    replay = await _replay(uow, intake_id) if given and not checked else None
     if replay is not None:
         return replay
     # Its events (created, flagged, assigned or merged) reach the outbox in one statement.

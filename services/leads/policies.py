@@ -219,6 +219,19 @@ async def load(uow: UnitOfWork, kind: str, *, recent: bool = False) -> Any:
     return copy
 
 
+def versions_seen(uow: UnitOfWork) -> dict[str, int] | None:
+    """The document versions this unit of work has read (None: none read yet)."""
+    found: dict[str, int] | None = _cache(uow).get(_VERSIONS)
+    return found
+
+
+def assume_versions(uow: UnitOfWork, versions: dict[str, int]) -> None:
+    """Use the versions a read-only unit of work of the same request has just seen, instead of
+    asking again (SQLite's intake reads them beside the writer): the request is decided on the
+    policies as they were a moment before its write, as if it had arrived before a save made since."""
+    _cache(uow).setdefault(_VERSIONS, dict(versions))
+
+
 def _validate(kind: str, msg: Any) -> None:
     v = Violations()
     name = {GRADING: "grading_rules", ROUTING: "routing_rules", POOL: "pool_rules", SLA: "sla_policies"}.get(

@@ -1,9 +1,10 @@
-"""The fuzzy company match of a single intake reads the names nearest the new one in its block,
-so a similar company is found however many leads share the block (it read at most 1,000 of them,
-the block's oldest on SQLite, before)."""
+"""Intake's reads: the fuzzy company match of a single intake reads the names nearest the new one
+in its block, so a similar company is found however many leads share the block (it read at most
+1,000 of them, the block's oldest on SQLite, before); a client-made id checked before the write."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from sqlalchemy import insert
@@ -12,7 +13,7 @@ from salesops.leads.v1 import enums_pb2
 from salesops.leads.v1 import leads_service_pb2 as pb
 from services.leads.store import LeadRow
 from tests.leads.conftest import Leads
-from tests.leads.helpers import hot_lead
+from tests.leads.helpers import events, hot_lead
 
 CROWD = 1500  # more than the block read of 1,000 rows
 
@@ -53,3 +54,13 @@ async def test_a_similar_company_beyond_the_blocks_first_thousand_is_flagged(lea
         pb.CreateLeadRequest(lead=hot_lead("ZO", phone="13800009003", company="Zebra Logistics")),
     )
     assert other.outcome == pb.INTAKE_OUTCOME_CREATED
+
+
+async def test_concurrent_intakes_with_one_client_id_create_one_lead(leads: Leads) -> None:
+    """Each reads its replay check before its write (SQLite); the losers of the race on the id
+    run again, see the winner's intake and answer it as a replay."""
+    req = pb.CreateLeadRequest(lead=hot_lead("SAME-ID", phone="13800009100", company="Quartz Dynamics"))
+    answers = await asyncio.gather(*(leads.call("CreateLead", req) for _ in range(8)))
+    assert sorted(a.replayed for a in answers) == [False] + [True] * 7
+    assert {a.lead.lead_id for a in answers} == {"SAME-ID"}
+    assert len(await events(leads.db, "leads.LeadCreated")) == 1

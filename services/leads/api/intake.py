@@ -92,9 +92,18 @@ class IntakeApi(ApiBase):
             async with self.read(who) as uow:
                 prepared = await intake.prepare(uow, request.lead)
 
+        attempts = 0
+
         async def work(uow: UnitOfWork) -> pb.CreateLeadResponse:
+            nonlocal attempts
+            attempts += 1  # a re-run (a unique-key race) reads everything again, in its transaction
             res = await intake.create(
-                uow, who, request.lead, at, assign_to_creator=request.assign_to_creator, prepared=prepared
+                uow,
+                who,
+                request.lead,
+                at,
+                assign_to_creator=request.assign_to_creator,
+                prepared=prepared if attempts == 1 else None,
             )
             return await intake_answer(uow, who, request.lead, res)
 
