@@ -40,7 +40,7 @@ SUITES: dict[str, Entry] = {
     "events": Entry("bench.bench_events:suite", 240, None),
     "notify": Entry("bench.bench_notify:suite", 300, None),
     "leads_routing": Entry("bench.leads_verdicts:routing", 120, 20),
-    "leads_intake": Entry("bench.leads_verdicts:intake", 1500, None),
+    "leads_intake": Entry("bench.leads_verdicts:intake", 1500, 300),  # quick: 10,000 / 100,000 leads
     "leads_mixed": Entry("bench.leads_verdicts:mixed", 300, None),
     "leads_sla": Entry("bench.bench_sla:suite", 1500, 100),  # 10,000 watches: 25-100 starts/s here
     "pipeline": Entry("bench.bench_pipeline:suite", 900, 30),

@@ -36,6 +36,8 @@ from typing import Any, cast
 EXISTING = int(os.environ.get("SALESOPS_BENCH_LEADS_SQLITE", "100000"))
 PG_EXISTING = int(os.environ.get("SALESOPS_BENCH_LEADS_PG", "1000000"))
 INTAKE_REQUESTS = 400
+# --quick (make bench-quick): a tenth of the existing leads and half the requests.
+QUICK_SHARE, QUICK_REQUESTS = 0.1, 200
 INTAKE_CONCURRENCY = 16
 WORKFLOWS = 500
 
@@ -276,7 +278,7 @@ async def _bare_commits(db: Any, rows: list[dict[str, Any]]) -> tuple[float, lis
     return await _in_flight(len(rows), INTAKE_CONCURRENCY, one)
 
 
-async def _intake(url: str, existing: int) -> dict[str, float]:
+async def _intake(url: str, existing: int, requests: int = INTAKE_REQUESTS) -> dict[str, float]:
     import grpc
 
     from deploy.local.infra import free_port
@@ -306,8 +308,8 @@ async def _intake(url: str, existing: int) -> dict[str, float]:
     await server.start()
     token = TokenMinter(config).mint("admin", "demo", ["admin"], org="")
     md = (("authorization", f"Bearer {token}"),)
-    rows = _lead_rows(INTAKE_REQUESTS, 2, "IN")
-    bare_rows = _lead_rows(INTAKE_REQUESTS, 3, "BA")
+    rows = _lead_rows(requests, 2, "IN")
+    bare_rows = _lead_rows(requests, 3, "BA")
     profiler = _profiler()
     try:
         async with grpc.aio.insecure_channel(server.address) as ch:
@@ -418,8 +420,10 @@ async def _pg_database(admin_url: str, name: str, drop: bool = False) -> None:
         await conn.close()
 
 
-def intake() -> dict[str, float]:
-    """SQLite at EXISTING leads; PostgreSQL at PG_EXISTING too when a server is configured."""
+def intake(quick: bool = False) -> dict[str, float]:
+    """SQLite at EXISTING leads; PostgreSQL at PG_EXISTING too when a server is configured
+    (`quick`: QUICK_SHARE of them, QUICK_REQUESTS calls)."""
+    share, requests = (QUICK_SHARE, QUICK_REQUESTS) if quick else (1.0, INTAKE_REQUESTS)
     import uvloop
     from sqlalchemy.engine import make_url
 
@@ -427,7 +431,8 @@ def intake() -> dict[str, float]:
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp, asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         if os.environ.get("SALESOPS_BENCH_INTAKE_DB", "both") in ("both", "sqlite"):
-            sqlite = runner.run(_intake(f"sqlite+aiosqlite:///{Path(tmp) / 'leads.db'}", EXISTING))
+            db_file = f"sqlite+aiosqlite:///{Path(tmp) / 'leads.db'}"
+            sqlite = runner.run(_intake(db_file, int(EXISTING * share), requests))
             out.update({f"sqlite_{k}": v for k, v in sqlite.items()})
         if not admin or os.environ.get("SALESOPS_BENCH_INTAKE_DB", "both") == "sqlite":
             return out
@@ -439,7 +444,7 @@ def intake() -> dict[str, float]:
                 .set(database=name, drivername="postgresql+asyncpg")
                 .render_as_string(hide_password=False)
             )
-            pg = runner.run(_intake(url, PG_EXISTING))
+            pg = runner.run(_intake(url, int(PG_EXISTING * share), requests))
             out.update({f"pg_{k}": v for k, v in pg.items()})
         finally:
             runner.run(_pg_database(admin, name, drop=True))

@@ -27,7 +27,7 @@ def routing(quick: bool) -> list[Figure]:
 def intake(quick: bool) -> list[Figure]:
     from bench import bench_leads
 
-    f = bench_leads.intake()
+    f = bench_leads.intake(quick)
     out: list[Figure] = []
     for db, label in (("sqlite", "SQLite"), ("pg", "PostgreSQL")):
         if f"{db}_intake_leads_per_s" not in f:
