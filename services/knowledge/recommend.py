@@ -28,7 +28,7 @@ from salesops.knowledge.v1 import knowledge_service_pb2 as pb
 from services.knowledge.domain import recommend as rules
 from services.knowledge.domain.lift import DEFAULT_MIN_SAMPLE, CellCounts, lift_of
 from services.knowledge.knowledge_settings import STORE
-from services.knowledge.repositories.outcomes import Impressions, LiftCells, Usage
+from services.knowledge.repositories.outcomes import CellLifts, Impressions, LiftCells, Usage
 from services.knowledge.repositories.recommend import CandidateCards
 from services.knowledge.repositories.usage_days import UsageDays, window_start
 from services.knowledge.store import SopCardRow
@@ -87,17 +87,18 @@ async def recommend_cards(
     if skip > timedelta(0) and (request.deal_id or request.lead_id):
         used = await usage.recently_used_on(who.user_id, request.deal_id, request.lead_id, now - skip)
         found = [c for c in found if c.card_id not in used]
-    ids = [c.card_id for c in found]
     newcomer = await UsageDays(uow).newcomer_uses(window_start(now, WEEK_DAYS))
-    counts = await LiftCells(uow).counts(request.industry, request.stage_id, ids) if request.stage_id else {}
-    empty = lift_of(CellCounts(0, 0, 0, 0), min_sample)  # leads and customers: no stage, no cell
+    if request.stage_id:
+        lifts = await LiftCells(uow).lifts(request.industry, request.stage_id, min_sample)
+    else:  # leads and customers: no stage, no cell
+        lifts = CellLifts({}, lift_of(CellCounts(0, 0, 0, 0), min_sample))
     candidates = [
         rules.Candidate(
             card_id=c.card_id,
             industry_named=c.industry_named,
             stage_named=c.stage_named or (for_lead and c.for_leads),
             newcomer_uses_week=newcomer.get(c.card_id, 0),
-            lift=lift_of(counts[c.card_id], min_sample) if c.card_id in counts else empty,
+            lift=lifts.of(c.card_id),
         )
         for c in found
     ]

@@ -38,7 +38,11 @@ class CardUseDayRow(TenantScoped, Base):
 
 class CardNewcomerDayRow(TenantScoped, Base):
     __tablename__ = "card_newcomer_days"
-    __table_args__ = (PrimaryKeyConstraint("tenant_id", "day", "card_id"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "day", "card_id"),
+        # The week's row count and total uses without reading rows: the version recommend's copy checks.
+        Index("ix_card_newcomer_days_tenant_day_uses", "tenant_id", "day", "uses"),
+    )
 
     day: Mapped[date] = mapped_column(Date)  # UTC
     card_id: Mapped[str] = mapped_column(String(64))

@@ -7,6 +7,7 @@ card's counts in a cell, `Usage.uses_by_card` usage in a window.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kit.resources import UnitOfWork
-from services.knowledge.domain.lift import CellCounts
+from services.knowledge.domain.lift import CellCounts, Lift, lift_of
 from services.knowledge.store_outcomes import (
     LOST,
     WON,
@@ -29,11 +30,20 @@ from services.knowledge.store_outcomes import (
 from services.knowledge.store_uses import CardUseRow
 
 CLOSED = (WON, LOST)
-# The lift cache's card rows per (database, tenant, industry, stage), with the cell row they match.
+# Each cell's lifts per (database, tenant, industry, stage, min sample), with the cell row they match.
 MAX_CACHED_CELLS = 512
-_CELLS: dict[
-    tuple[str, str, str, str], tuple[tuple[int, int, int, datetime], dict[str, tuple[int, int]]]
-] = {}
+
+
+@dataclass(frozen=True)
+class CellLifts:
+    by_card: dict[str, Lift]  # the cards used in the cell
+    unused: Lift  # any other card: 0 deals with it, the whole cell without
+
+    def of(self, card_id: str) -> Lift:
+        return self.by_card.get(card_id, self.unused)
+
+
+_CELLS: dict[tuple[str, str, str, str, int], tuple[tuple[int, int, int, datetime], CellLifts]] = {}
 
 
 class Deals:
@@ -213,15 +223,22 @@ class LiftCells:
             for start in range(0, len(rows), 5000):
                 await self.session.execute(insert(model), rows[start : start + 5000])
 
-    async def counts(self, industry: str, stage_id: str, card_ids: Sequence[str]) -> dict[str, CellCounts]:
-        """Each card's counts in the cell (zeros for a card never used there). The cell's card rows
-        are kept in memory per database, tenant and cell while the cell row is unchanged (every bump
-        adds 1 to its version; a rebuild writes it anew at its own time), so a call reads one row instead of a thousand."""
-        cell = await self.session.get(LiftCellRow, (self.tenant, industry, stage_id))
+    async def lifts(self, industry: str, stage_id: str, min_sample: int) -> CellLifts:
+        """Every card's lift in the cell, computed once per version of the cell: kept in memory per
+        database, tenant, cell and minimum sample while the cell row is unchanged (every bump adds 1
+        to its version; a rebuild writes it anew at its own time), so a call reads one row and no
+        interval is computed again."""
+        cell = (
+            await self.session.execute(
+                select(
+                    LiftCellRow.version, LiftCellRow.closed, LiftCellRow.won, LiftCellRow.refreshed_at
+                ).where(LiftCellRow.industry == industry, LiftCellRow.stage_id == stage_id)
+            )
+        ).first()
         if cell is None:
-            return {c: CellCounts(0, 0, 0, 0) for c in card_ids}
-        key = (str(self.session.get_bind().engine.url), self.tenant, industry, stage_id)
-        version = (cell.version, cell.closed, cell.won, _aware(cell.refreshed_at))
+            return CellLifts({}, lift_of(CellCounts(0, 0, 0, 0), min_sample))
+        key = (str(self.session.get_bind().engine.url), self.tenant, industry, stage_id, min_sample)
+        version = (int(cell[0]), int(cell[1]), int(cell[2]), _aware(cell[3]))
         cached = _CELLS.get(key)
         if cached is None or cached[0] != version:
             rows = await self.session.execute(
@@ -229,11 +246,29 @@ class LiftCells:
                     CardLiftStatRow.industry == industry, CardLiftStatRow.stage_id == stage_id
                 )
             )
-            cached = (version, {str(c): (int(n), int(w)) for c, n, w in rows})
+            closed, won = version[1], version[2]
+            by_card = {
+                str(c): lift_of(CellCounts(closed, won, int(n), int(w)), min_sample) for c, n, w in rows
+            }
+            cached = (version, CellLifts(by_card, lift_of(CellCounts(closed, won, 0, 0), min_sample)))
             if len(_CELLS) >= MAX_CACHED_CELLS:
                 _CELLS.pop(next(iter(_CELLS)))
             _CELLS[key] = cached
-        used = cached[1]
+        return cached[1]
+
+    async def counts(self, industry: str, stage_id: str, card_ids: Sequence[str]) -> dict[str, CellCounts]:
+        """Each card's counts in the cell (zeros for a card never used there)."""
+        cell = await self.session.get(LiftCellRow, (self.tenant, industry, stage_id))
+        if cell is None:
+            return {c: CellCounts(0, 0, 0, 0) for c in card_ids}
+        rows = await self.session.execute(
+            select(CardLiftStatRow.card_id, CardLiftStatRow.used_closed, CardLiftStatRow.used_won).where(
+                CardLiftStatRow.industry == industry,
+                CardLiftStatRow.stage_id == stage_id,
+                CardLiftStatRow.card_id.in_(list(card_ids)),
+            )
+        )
+        used = {str(c): (int(n), int(w)) for c, n, w in rows}
         return {c: CellCounts(cell.closed, cell.won, *used.get(c, (0, 0))) for c in card_ids}
 
     async def pooled(self, card_ids: Sequence[str]) -> dict[str, CellCounts]:

@@ -7,7 +7,9 @@ tenant and database and kept in memory, and re-read when the library changes: ev
 call first reads the library's version, `count(*)` and `max(updated_at)` of the
 tenant's cards (a covering index scan), and every card write or status change bumps
 `updated_at`. Matching and visibility are then the same rules in Python as
-`Cards.matching` / `Cards.visible_to` (domain.cards.audience_sees).
+`Cards.matching` / `Cards.visible_to` (domain.cards.audience_sees), and their
+result is kept per context and audience (what the callers of a team share) in
+the library, so a call rebuilds none of it.
 """
 
 from __future__ import annotations
@@ -62,26 +64,47 @@ class Placement:
 class Library:
     version: tuple[int, datetime | None]
     cards: list[Placement]
-    by_context: dict[tuple[str, str, bool], list[Placement]] = field(default_factory=dict)
+    # The candidates per context and audience (tenant-wide, manager, org): what most callers share.
+    seen: dict[tuple[str, str, bool, bool, bool, str], list[CandidateCard]] = field(default_factory=dict)
+    by_author: dict[str, list[Placement]] = field(default_factory=dict)
 
-    def matching(self, industry: str, stage_id: str, for_lead: bool) -> list[Placement]:
-        key = (industry, stage_id, for_lead)
-        found = self.by_context.get(key)
+    def __post_init__(self) -> None:
+        for p in self.cards:
+            self.by_author.setdefault(p.author, []).append(p)
+
+    def candidates(self, who: Principal, industry: str, stage_id: str, for_lead: bool) -> list[CandidateCard]:
+        manager = access.is_manager(who)
+        key = (industry, stage_id, for_lead, who.acts_tenant_wide, manager, who.org)
+        found = self.seen.get(key)
         if found is None:
-            if len(self.by_context) > 1000:
-                self.by_context.clear()
-            found = self.by_context[key] = [p for p in self.cards if p.applies(industry, stage_id, for_lead)]
-        return found
+            if len(self.seen) > 1000:
+                self.seen.clear()
+            found = self.seen[key] = [
+                _candidate(p, industry, stage_id)
+                for p in self.cards
+                if p.applies(industry, stage_id, for_lead) and _audience_sees(who, manager, p)
+            ]
+        # The caller's own cards, also where their audience would not see them.
+        own = [
+            _candidate(p, industry, stage_id)
+            for p in self.by_author.get(who.user_id, ())
+            if p.applies(industry, stage_id, for_lead) and not _audience_sees(who, manager, p)
+        ]
+        return sorted(found + own, key=lambda c: c.card_id) if own else found
 
 
 _LIBRARIES: dict[tuple[str, str], Library] = {}
 
 
-def _sees(who: Principal, p: Placement) -> bool:
-    """access.can_read for a published card."""
-    if who.acts_tenant_wide or p.author == who.user_id:
+def _audience_sees(who: Principal, manager: bool, p: Placement) -> bool:
+    """access.can_read for a published card, but for its author."""
+    if who.acts_tenant_wide:
         return True
-    return audience_sees(p.visibility, p.org_paths, org=who.org, manager=access.is_manager(who), admin=False)
+    return audience_sees(p.visibility, p.org_paths, org=who.org, manager=manager, admin=False)
+
+
+def _candidate(p: Placement, industry: str, stage_id: str) -> CandidateCard:
+    return CandidateCard(p.card_id, industry in p.industries, stage_id in p.stages, p.for_leads)
 
 
 class CandidateCards:
@@ -135,11 +158,7 @@ class CandidateCards:
             if len(_LIBRARIES) >= MAX_LIBRARIES:
                 _LIBRARIES.pop(next(iter(_LIBRARIES)))
             _LIBRARIES[key] = library
-        return [
-            CandidateCard(p.card_id, industry in p.industries, stage_id in p.stages, p.for_leads)
-            for p in library.matching(industry, stage_id, for_lead)
-            if _sees(who, p)
-        ]
+        return library.candidates(who, industry, stage_id, for_lead)
 
     async def rows(self, card_ids: Sequence[str]) -> dict[str, SopCardRow]:
         """The picked cards, whole."""

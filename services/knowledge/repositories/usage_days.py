@@ -24,6 +24,9 @@ RATING_COLUMN: dict[int, str] = {
     int(FeedbackRating.FEEDBACK_RATING_NOT_APPLICABLE): "not_applicable",
 }
 WINDOW_DAYS = 30
+# The week's newcomer uses per (database, tenant, first day), with the (rows, total) they were read at.
+MAX_CACHED = 256
+_NEWCOMERS: dict[tuple[str, str, date], tuple[tuple[int, int], dict[str, int]]] = {}
 
 
 def utc_day(at: datetime) -> date:
@@ -81,14 +84,27 @@ class UsageDays:
         )
 
     async def newcomer_uses(self, since: date) -> dict[str, int]:
-        """Uses by newcomers per card since `since` (a UTC day): a week of counter rows."""
-        rows = await self.session.execute(
-            select(CardNewcomerDayRow.card_id, CardNewcomerDayRow.uses).where(CardNewcomerDayRow.day >= since)
-        )
-        out: dict[str, int] = {}
-        for card_id, uses in rows:
-            out[card_id] = out.get(card_id, 0) + int(uses)
-        return out
+        """Uses by newcomers per card since `since` (a UTC day). Kept in memory per database, tenant and
+        first day while the window's row count and total uses are unchanged (counters only grow, so
+        any newcomer use changes the total): a call reads one covered index range, not the rows."""
+        d = CardNewcomerDayRow
+        n, total = (
+            await self.session.execute(
+                select(func.count(), func.coalesce(func.sum(d.uses), 0)).where(d.day >= since)
+            )
+        ).one()
+        key = (str(self.session.get_bind().engine.url), self.tenant, since)
+        version = (int(n), int(total))
+        cached = _NEWCOMERS.get(key)
+        if cached is None or cached[0] != version:
+            out: dict[str, int] = {}
+            for card_id, uses in await self.session.execute(select(d.card_id, d.uses).where(d.day >= since)):
+                out[card_id] = out.get(card_id, 0) + int(uses)
+            cached = (version, out)
+            if len(_NEWCOMERS) >= MAX_CACHED:
+                _NEWCOMERS.pop(next(iter(_NEWCOMERS)))
+            _NEWCOMERS[key] = cached
+        return cached[1]
 
     async def windows(self, card_ids: Sequence[str], since: date) -> dict[str, CardWindow]:
         """Each card's uses and feedback since `since` from the counters; its distinct users and last

@@ -82,6 +82,9 @@ def upgrade() -> None:
         _counter("uses"),
         sa.PrimaryKeyConstraint("tenant_id", "day", "card_id", name=op.f("pk_card_newcomer_days")),
     )
+    op.create_index(
+        "ix_card_newcomer_days_tenant_day_uses", "card_newcomer_days", ["tenant_id", "day", "uses"]
+    )
     for table in TABLES:
         op.create_index(f"ix_{table}_tenant_id", table, ["tenant_id"])
     _backfill()
