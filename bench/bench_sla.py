@@ -47,6 +47,10 @@ from bench.verdict import AT_LEAST, AT_MOST, Figure, Goal
 from services.leads.workflows import Timer, WatchInput
 
 START_CONCURRENCY = 64
+# The measured watches are due once they are armed, at the quiet watches' rate times this: at 1.5 the
+# window opened 99-113 s late on a machine at load 28 (the measured 600 armed at half the quiet rate)
+# and the lateness was the arming backlog (timer fired 2 s after due, its workflow task started 42 s).
+ARM_MARGIN = 3.0
 STALL_S = 60.0  # a wait gives up once nothing arrived for this long after the last due time ...
 LIMIT_S = 600.0  # ... or this long after it
 
@@ -252,7 +256,9 @@ async def _measure(
             file=sys.stderr,
         )
         # 2. The measured ones, due once they are armed (at the rate just seen, with room to spare).
-        t0 = datetime.now(UTC) + timedelta(seconds=5 + 1.5 * (spread + burst) * armed_s / max(quiet, 1))
+        t0 = datetime.now(UTC) + timedelta(
+            seconds=5 + ARM_MARGIN * (spread + burst) * armed_s / max(quiet, 1)
+        )
         burst_at = t0 + timedelta(seconds=window_s + 5)
         rows = [
             owned(r, i, t0 + timedelta(seconds=window_s * i / spread), "spread")
