@@ -53,7 +53,8 @@ export function WonPanel() {
             ],
             series: [
               ...reps.map((r) => ({ type: "bar", stack: "won", name: name(r), data: (r.points ?? []).map((p) => major(p.wonAmount)) })),
-              { type: "line", name: t("mgr.won.avg"), yAxisIndex: 1, data: total.map((p) => round(major(p.averageDealSize))) },
+              // A month without wins has no average: a gap in the line, not a fall to zero.
+              { type: "line", name: t("mgr.won.avg"), yAxisIndex: 1, data: total.map((p) => (p.wonDealCount ? round(major(p.averageDealSize)) : null)) },
             ],
           }
         : null,
