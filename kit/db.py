@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sqlite3
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -22,9 +23,10 @@ from typing import Any
 
 from sqlalchemy import String, event, text
 from sqlalchemy.engine import URL, ExceptionContext, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column, with_loader_criteria
+from sqlalchemy.pool import PoolResetState
 
 from kit.errors import Unavailable
 
@@ -197,6 +199,11 @@ class Database:
             kwargs["connect_args"] = {"timeout": busy_timeout_s, "isolation_level": None}
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size
+            # Every driver call is a round trip to aiosqlite's thread, the main cost of a short
+            # read: a local file needs no liveness ping, and a connection whose transaction the
+            # session already ended needs no second rollback on its way back (`_reset_sqlite`).
+            kwargs["pool_pre_ping"] = False
+            kwargs["pool_reset_on_return"] = None
         else:
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size
@@ -205,6 +212,7 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas(int(busy_timeout_s * 1000)))
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+            event.listen(self.engine.sync_engine.pool, "reset", _reset_sqlite)
         self._factory = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=ScopedSession
         )
@@ -270,10 +278,20 @@ def _sqlite_begin(conn: Any) -> None:
     # pysqlite's own transaction handling is off (isolation_level=None); start
     # transactions ourselves. Writers: IMMEDIATE, so two writers never deadlock on
     # upgrade. Readers: deferred, a WAL snapshot that never waits for the writer.
-    if conn.get_execution_options().get(READ_ONLY):
-        conn.exec_driver_sql("BEGIN")
-    else:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # One call to aiosqlite's thread instead of a cursor's three (open, execute, close): the
+    # statement returns no rows, and pysqlite finishes it in `execute`.
+    sql = "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
+    try:
+        conn.connection.dbapi_connection.run_async(lambda driver: driver.execute(sql))
+    except sqlite3.Error as exc:  # as SQLAlchemy would raise it ("database is locked": UNAVAILABLE)
+        raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+
+
+def _reset_sqlite(dbapi_conn: Any, _record: Any, state: PoolResetState) -> None:
+    # The pool's own rollback-on-return is off (`pool_reset_on_return=None`): roll back here,
+    # only when a transaction is still open (an error path), so no connection goes back mid-way.
+    if state.asyncio_safe and not state.transaction_was_reset and dbapi_conn.driver_connection.in_transaction:
+        dbapi_conn.rollback()
 
 
 def is_lock_timeout(exc: BaseException) -> bool:
