@@ -7,17 +7,14 @@ batch never nears a driver's bound-parameter limit); the import use case then de
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import bindparam, literal, select, union_all
 
 from kit.resources import UnitOfWork
 from services.leads.domain import status
 from services.leads.store import IntakeRow, LeadRow
 
 CHUNK = 500  # keys per statement
-# Names per statement: two limited SELECTs each, under SQLite's 500 terms of a compound SELECT.
-NEAR_PER_STATEMENT = 100
 
 
 def _chunks(keys: Iterable[str], size: int = CHUNK) -> list[list[str]]:
@@ -64,31 +61,29 @@ class ImportRepository:
         self, blocks: Mapping[str, str], per_side: int
     ) -> dict[str, tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]]:
         """LeadRepository.names_near for many normalised company names (name -> its block key): per
-        name, the unmerged leads of its block sorting at or after it (ascending) and before it (descending),
-        `per_side` each, as (lead_id, normalised company, display name); two short range scans of
-        ix_leads_tenant_company_key_norm per name, NEAR_PER_STATEMENT names per statement."""
-        out: dict[str, tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]] = {}
-        tenant = self.uow.tenant
+        name, the unmerged leads of its block sorting at or after it (ascending) and before it
+        (descending), `per_side` each, as (lead_id, normalised company, display name); two short
+        range scans of ix_leads_tenant_company_key_norm per name. One statement, compiled once and
+        run per name: building a statement per name cost more CPU than the scans themselves."""
         cols = (LeadRow.lead_id, LeadRow.company_norm, LeadRow.display_name)
-        for chunk in _chunks(blocks, NEAR_PER_STATEMENT):
-            parts: list[Any] = []
-            for n, name in enumerate(chunk):
-                out[name] = ([], [])
-                block = (
-                    LeadRow.tenant_id == tenant,
-                    LeadRow.company_key == blocks[name],
-                    LeadRow.status != status.MERGED,
-                )
-                up = select(*cols).where(*block, LeadRow.company_norm >= name).order_by(LeadRow.company_norm)
-                down = select(*cols).where(*block, LeadRow.company_norm < name)
-                down = down.order_by(LeadRow.company_norm.desc())
-                for side, ordered in ((0, up), (1, down)):
-                    sub = ordered.limit(per_side).subquery()
-                    parts.append(select(literal(n), literal(side), *sub.c))
-            stmt: Any = parts[0] if len(parts) == 1 else union_all(*parts)
-            for found in (await self.session.execute(stmt)).all():
-                n, side = int(found[0]), int(found[1])
-                (out[chunk[n]][0] if side == 0 else out[chunk[n]][1]).append(
-                    (str(found[2]), str(found[3]), str(found[4]))
-                )
+        block = (
+            LeadRow.tenant_id == bindparam("tenant"),
+            LeadRow.company_key == bindparam("key"),
+            LeadRow.status != status.MERGED,
+        )
+        up = select(literal(0).label("side"), *cols).where(*block, LeadRow.company_norm >= bindparam("name"))
+        down = select(literal(1).label("side"), *cols).where(*block, LeadRow.company_norm < bindparam("name"))
+        up = up.order_by(LeadRow.company_norm).limit(per_side)
+        down = down.order_by(LeadRow.company_norm.desc()).limit(per_side)
+        stmt = union_all(select(up.subquery()), select(down.subquery()))
+        out: dict[str, tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]] = {}
+        # On the session's connection, past the ORM's per-statement work: the tenant is bound here.
+        conn = await self.session.connection()
+        for name in sorted(blocks):
+            after: list[tuple[str, str, str]] = []
+            before: list[tuple[str, str, str]] = []
+            params = {"tenant": self.uow.tenant, "key": blocks[name], "name": name}
+            for side, lead_id, norm, display in (await conn.execute(stmt, params)).all():
+                (after if side == 0 else before).append((str(lead_id), str(norm), str(display)))
+            out[name] = (after, before)
         return out
