@@ -1,0 +1,204 @@
+"""Response message -> JSON object, by a converter compiled once per message type.
+
+`to_dict(msg)` returns exactly what `json_format.MessageToDict(msg)` returns (field json names,
+enum value names, 64-bit integers as strings, defaults omitted, the well-known types' own forms;
+keys in the same order), without its generic walk: per field the walk re-derives what the
+descriptor already says (map? repeated? which type? which enum name?) through several calls,
+which was the gateway's largest cost per answered lead. Here that is decided once per message type
+and each field costs one table lookup. Anything the table does not cover (extensions, `float`
+fields, custom JSON enum names) is left to `json_format`, so the output never differs; the
+equivalence is checked on many messages in tests/gateway/test_proto_json.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Callable
+from datetime import date, timedelta
+from functools import lru_cache
+from operator import methodcaller
+from typing import Any
+
+from google.protobuf import descriptor, descriptor_pool, json_format
+from google.protobuf.message import Message
+
+FD = descriptor.FieldDescriptor
+Convert = Callable[[Any], Any]
+# Field -> (JSON name, value converter or None when the value is its own JSON, shape).
+Entry = tuple[str, Convert | None, int]
+SINGLE, REPEATED, MAP = 0, 1, 2
+
+_INT64 = frozenset({FD.CPPTYPE_INT64, FD.CPPTYPE_UINT64})
+# Their JSON form is their own string method, as json_format calls it.
+_STRING_FORM = frozenset({"google.protobuf.Duration", "google.protobuf.FieldMask"})
+_TIMESTAMP = "google.protobuf.Timestamp"
+# Timestamp.ToJsonString's valid range (0001-01-01 to 9999-12-31); outside it, its own error.
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
+_EPOCH = date(1970, 1, 1)
+_WRAPPERS_FILE = "google/protobuf/wrappers.proto"
+# Types json_format writes in a form of their own (Any, Struct, Value, ListValue; wrappers by file).
+_SPECIAL = frozenset(
+    {"google.protobuf.Any", "google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
+)
+
+
+class _Generic(Exception):
+    """A message type this module leaves to json_format."""
+
+
+def _json_enum_extension() -> Any | None:
+    try:
+        return descriptor_pool.Default().FindExtensionByName("pb.enumvalue.json")
+    except KeyError:
+        return None
+
+
+def _double(value: float) -> Any:
+    if math.isinf(value):
+        return "-Infinity" if value < 0 else "Infinity"
+    if math.isnan(value):
+        return "NaN"
+    return value
+
+
+@lru_cache(maxsize=4096)
+def _day(days: int) -> str:
+    return (_EPOCH + timedelta(days=days)).isoformat()
+
+
+def _timestamp(ts: Any) -> str:
+    """`Timestamp.ToJsonString()` (RFC 3339, UTC, 0/3/6/9 fraction digits) without its datetime
+    arithmetic: the audit times of every listed lead made it the largest part of a page."""
+    seconds, nanos = ts.seconds, ts.nanos
+    if not (_MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos < 1_000_000_000):
+        return str(ts.ToJsonString())  # raises its own ValueError
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    text = f"{_day(days)}T{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+    if nanos == 0:
+        return text + "Z"
+    if nanos % 1_000_000 == 0:
+        return f"{text}.{nanos // 1_000_000:03d}Z"
+    if nanos % 1000 == 0:
+        return f"{text}.{nanos // 1000:06d}Z"
+    return f"{text}.{nanos:09d}Z"
+
+
+def _bytes(value: bytes) -> str:
+    return base64.b64encode(value).decode("utf-8")
+
+
+def _enum(enum: Any) -> Convert:
+    if enum.full_name == "google.protobuf.NullValue":
+        return lambda _value: None
+    extension = _json_enum_extension()
+    if extension is not None and any(v.GetOptions().HasExtension(extension) for v in enum.values):
+        raise _Generic(enum.full_name)  # custom JSON names: json_format's own lookup
+    names = {v.number: v.name for v in enum.values}
+    if enum.is_closed:
+        # A closed enum holds no unknown number (the parser keeps it apart); json_format refuses one.
+        return names.__getitem__
+
+    def open_enum(value: int) -> Any:
+        return names.get(value, value)
+
+    return open_enum
+
+
+class _Compiled:
+    """The converter of one message type; `fields` is filled after it is cached (recursive types)."""
+
+    __slots__ = ("fields", "generic")
+
+    def __init__(self) -> None:
+        self.fields: dict[Any, Entry] = {}  # by descriptor: upb hands out one object per field
+        self.generic = False
+
+    def __call__(self, msg: Message) -> Any:
+        if self.generic:
+            return json_format.MessageToDict(msg)
+        out: dict[str, Any] = {}
+        fields = self.fields
+        try:
+            for field, value in msg.ListFields():
+                entry = fields.get(field)
+                if entry is None:  # an extension
+                    return json_format.MessageToDict(msg)
+                name, convert, shape = entry
+                if shape == SINGLE:
+                    out[name] = value if convert is None else convert(value)
+                elif shape == REPEATED:
+                    out[name] = list(value) if convert is None else [convert(v) for v in value]
+                elif convert is None:
+                    out[name] = {_map_key(k): value[k] for k in value}
+                else:
+                    out[name] = {_map_key(k): convert(value[k]) for k in value}
+        except (ValueError, KeyError, TypeError, json_format.Error):
+            return json_format.MessageToDict(msg)  # its own error (or answer), word for word
+        return out
+
+
+def _map_key(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
+
+
+_CACHE: dict[str, Convert] = {}
+
+
+def converter(desc: Any) -> Convert:
+    """The compiled converter of a message type (built on first use, then reused)."""
+    found = _CACHE.get(desc.full_name)
+    if found is not None:
+        return found
+    if desc.full_name == _TIMESTAMP:
+        _CACHE[_TIMESTAMP] = _timestamp
+        return _timestamp
+    if desc.full_name in _STRING_FORM:
+        made: Convert = methodcaller("ToJsonString")
+        _CACHE[desc.full_name] = made
+        return made
+    if desc.full_name in _SPECIAL or desc.file.name == _WRAPPERS_FILE:
+        _CACHE[desc.full_name] = json_format.MessageToDict
+        return json_format.MessageToDict
+    compiled = _Compiled()
+    _CACHE[desc.full_name] = compiled
+    try:
+        compiled.fields = {f: _entry(f) for f in desc.fields}
+    except _Generic:
+        compiled.generic = True
+    return compiled
+
+
+def _entry(field: Any) -> Entry:
+    message = field.message_type
+    if message is not None and message.GetOptions().map_entry:
+        return field.json_name, _value_converter(message.fields_by_name["value"]), MAP
+    return field.json_name, _value_converter(field), REPEATED if field.is_repeated else SINGLE
+
+
+def _value_converter(field: Any) -> Convert | None:
+    cpp = field.cpp_type
+    if cpp == FD.CPPTYPE_MESSAGE:
+        return converter(field.message_type)
+    if cpp == FD.CPPTYPE_ENUM:
+        return _enum(field.enum_type)
+    if cpp == FD.CPPTYPE_STRING:
+        return _bytes if field.type == FD.TYPE_BYTES else None
+    if cpp in _INT64:
+        return str
+    if cpp == FD.CPPTYPE_DOUBLE:
+        return _double
+    if cpp == FD.CPPTYPE_FLOAT:
+        raise _Generic(field.full_name)  # json_format's shortest-float printing
+    return None  # bool, 32-bit integers: their own JSON
+
+
+def to_dict(msg: Message) -> Any:
+    """`json_format.MessageToDict(msg)`, compiled per message type."""
+    return converter(msg.DESCRIPTOR)(msg)
+
+
+__all__ = ["converter", "to_dict"]
