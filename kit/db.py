@@ -282,9 +282,19 @@ def _sqlite_begin(conn: Any) -> None:
     # statement returns no rows, and pysqlite finishes it in `execute`.
     sql = "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
     try:
-        conn.connection.dbapi_connection.run_async(lambda driver: driver.execute(sql))
+        conn.connection.dbapi_connection.run_async(lambda driver: _begin_on(driver, sql))
     except sqlite3.Error as exc:  # as SQLAlchemy would raise it ("database is locked": UNAVAILABLE)
         raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+
+
+async def _begin_on(driver: Any, sql: str) -> None:
+    # SQLAlchemy believes this connection idle, yet it may hold a transaction: a caller cancelled
+    # (a deadline, a health check's timeout) while its BEGIN was queued on aiosqlite's thread
+    # returned the connection before that BEGIN ran, and the reset on return saw nothing to end.
+    # End it here, as the reset would have, instead of failing "within a transaction".
+    if driver.in_transaction:
+        await driver.rollback()
+    await driver.execute(sql)
 
 
 def _reset_sqlite(dbapi_conn: Any, _record: Any, state: PoolResetState) -> None:

@@ -83,3 +83,26 @@ async def test_a_connection_returned_mid_transaction_is_rolled_back(tmp_path: Pa
     async with db.session("t", read_only=True) as s:
         assert sorted(await s.scalars(select(Item.id))) == ["first", "second"]
     await db.dispose()
+
+
+async def test_a_transaction_begun_after_the_connection_went_back_is_ended_by_the_next_begin(
+    tmp_path: Path,
+) -> None:
+    db = await _db(tmp_path / "c.db")
+    # A caller cancelled while its BEGIN waited on aiosqlite's thread: the connection went back
+    # to the pool idle as far as SQLAlchemy and the reset hook could see, then the BEGIN ran.
+    async with db.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+    await driver.execute("BEGIN IMMEDIATE")
+    await driver.execute("INSERT INTO item (id, tenant_id) VALUES ('lost', 't')")
+    assert driver.in_transaction
+    async with db.session("t", read_only=True) as s:  # the same connection: it must not fail in BEGIN
+        assert await s.scalar(select(func.count()).select_from(Item)) == 1
+    async with db.session("t") as s:
+        s.add(Item(id="second"))
+        await s.commit()
+    async with db.session("t", read_only=True) as s:
+        assert sorted(await s.scalars(select(Item.id))) == ["first", "second"]
+    await db.dispose()
