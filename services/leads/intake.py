@@ -153,41 +153,18 @@ def company_key(company_norm: str) -> str:
     return company_norm[:2]
 
 
-_BLOCKS = "leads.intake_blocks"
 # Names read on each side of a new company name in its block by a single intake.
 NEIGHBOURS = 64
-
-
-def keep_blocks(uow: UnitOfWork) -> None:
-    """Many intakes in this unit of work (an import batch): each fuzzy-match block is read once and
-    the leads created meanwhile are added to it (`remember`), instead of one read per row."""
-    uow.session.info[_BLOCKS] = {}
-
-
-def remember(uow: UnitOfWork, res: IntakeResult) -> None:
-    """A lead created (and kept: its savepoint released) joins its block for the rows after it."""
-    blocks = uow.session.info.get(_BLOCKS)
-    row = res.row
-    if blocks is None or res.replayed or res.outcome == MERGED or row.company_key not in blocks:
-        return
-    blocks[row.company_key].append((row.lead_id, row.company_norm, row.display_name))
 
 
 async def _similar(uow: UnitOfWork, company_norm: str, threshold: float) -> list[dedupe.Match]:
     if not company_norm or threshold <= 0:
         return []
-    # Blocking on the first two characters keeps the fuzzy scan small at millions of leads.
-    key = company_key(company_norm)
-    blocks: dict[str, list[tuple[str, str, str]]] | None = uow.session.info.get(_BLOCKS)
-    if blocks is None:
-        # One intake: the names sorting nearest to this one in its block (an indexed range scan
-        # on each side, whatever the block's size), where near-identical names end up.
-        near = await LeadRepository(uow).names_near(key, company_norm, NEIGHBOURS)
-        return dedupe.similar_companies(company_norm, near, threshold)
-    names = blocks.get(key)
-    if names is None:
-        names = blocks[key] = await LeadRepository(uow).names_in_block(key)
-    return dedupe.similar_companies(company_norm, names, threshold)
+    # Blocking on the first two characters keeps the fuzzy scan small at millions of leads; the
+    # names sorting nearest to this one in its block (an indexed range scan on each side, whatever
+    # the block's size) are where near-identical names end up. ImportLeads reads its own batch.
+    near = await LeadRepository(uow).names_near(company_key(company_norm), company_norm, NEIGHBOURS)
+    return dedupe.similar_companies(company_norm, near, threshold)
 
 
 @dataclass(frozen=True)

@@ -206,15 +206,6 @@ class LeadRepository(Repository[LeadRow]):
     async def others_with_contact(self, lead_id: str, phone: str, email: str) -> list[LeadRow]:
         return [r for r in await self.by_contact(phone, email) if r.lead_id != lead_id]
 
-    async def names_in_block(self, block_key: str, limit: int = 1000) -> list[tuple[str, str, str]]:
-        """(lead_id, normalised company, display name) of unmerged leads sharing the fuzzy-match block."""
-        stmt = (
-            select(LeadRow.lead_id, LeadRow.company_norm, LeadRow.display_name)
-            .where(LeadRow.company_key == block_key, LeadRow.status != status.MERGED)
-            .limit(limit)
-        )
-        return [(str(a), str(b), str(c)) for a, b, c in (await self.session.execute(stmt)).all()]
-
     async def names_near(self, block_key: str, name: str, per_side: int) -> list[tuple[str, str, str]]:
         """(lead_id, normalised company, display name) of the unmerged leads whose normalised company
         sorts nearest to `name` in its block, `per_side` on each side: two short range scans of
