@@ -19,7 +19,8 @@ from services.pipeline.repositories.calls import display_names
 MAX_BIAS_PERIODS = 12
 
 
-def _level(value: int, field: str) -> f.Level | None:
+def org_level(value: int, field: str) -> f.Level | None:
+    """The forecast org level a request names (None: unset); shared by the report APIs."""
     name = enum_name(types_pb2.OrgLevel, value)
     if not name:
         return None
@@ -66,7 +67,7 @@ class AccuracyApi(ApiBase):
         who = call.principal()
         bounded_lists(request)
         granularity, start, _ = period_of(request.period)
-        level = _level(request.group_by, "group_by")
+        level = org_level(request.group_by, "group_by")
         weighted = _weighted(request.basis)
         as_of = optional_date(request.as_of_date, "as_of_date")
         scope = accuracy.Scope(request.scope.org_path.strip("/"), tuple(request.scope.user_ids))
@@ -108,7 +109,7 @@ class AccuracyApi(ApiBase):
     ) -> pb.ListForecastBiasResponse:
         who = call.principal()
         bounded_lists(request)
-        level = _level(request.level, "level")
+        level = org_level(request.level, "level")
         if level is None or (level is f.Level.COMPANY and request.scope.org_path.strip("/")):
             raise InvalidArgument.field("level", "required: the level of the subjects (e.g. ORG_LEVEL_REP)")
         weighted = _weighted(request.basis)

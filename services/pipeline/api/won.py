@@ -8,7 +8,7 @@ from salesops.common.v1.types_pb2 import Money
 from salesops.pipeline.v1 import forecast_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline import accuracy, won_revenue
-from services.pipeline.api.accuracy import _level
+from services.pipeline.api.accuracy import org_level
 from services.pipeline.api.base import ApiBase, Ctx
 from services.pipeline.convert import bounded_lists, date_proto, enum_name, enum_value, now
 from services.pipeline.domain import forecast as f
@@ -21,7 +21,7 @@ class WonApi(ApiBase):
     async def GetWonRevenue(self, request: pb.GetWonRevenueRequest, context: Ctx) -> pb.GetWonRevenueResponse:
         who = call.principal()
         bounded_lists(request)
-        level = _level(request.group_by, "group_by")
+        level = org_level(request.group_by, "group_by")
         g = enum_name(types_pb2.PeriodGranularity, request.granularity) or "MONTH"
         if g not in f.Granularity.__members__:
             raise InvalidArgument.field("granularity", "one of WEEK, MONTH, QUARTER, YEAR")
