@@ -1,11 +1,8 @@
 """Search use case: segment the query like the cards, expand synonyms, find candidates, rank, highlight.
 
-The index finds the visible cards (filters applied in SQL) holding any query
-word or synonym, the database's most relevant POOL of them (bm25 / ts_rank, in
-SQL); domain/search.py decides what matches and in what order among those, so
-the answer is the same on SQLite and PostgreSQL while a query matches at most
-POOL cards. Beyond that the pool is each database's choice, and a page past the
-first pool ranks a larger pool (a card near the boundary can move between pages). Pages are offsets into that
+The index finds every visible card (filters applied in SQL) holding any query
+word or synonym; domain/search.py decides what matches and in what order, so
+the answer is the same on SQLite and PostgreSQL. Pages are offsets into that
 order, in a signed token bound to the tenant, the caller and the query.
 """
 
@@ -27,9 +24,6 @@ from services.knowledge.segmentation import tokens
 from services.knowledge.store import SopCardRow
 
 MAX_QUERY = 200
-# Candidates ranked per page: the database's most relevant POOL (or as many whole pools as the page
-# asked for needs), so a common word costs one ranked, limited query instead of every match.
-POOL = 200
 
 
 @dataclass
@@ -74,12 +68,8 @@ async def search_cards(uow: UnitOfWork, who: Principal, request: SearchSopCardsR
     if not terms:
         return Results([], "", 0)
     where = [Cards.visible_to(who), *Cards.matching(who, request.filter)]
-    pool = -(-(offset + page.size) // POOL) * POOL  # the pages asked for, in whole pools
-    docs, found_by_index = await SearchIndex(uow).candidates(rules.candidate_words(terms), where, pool)
+    docs = await SearchIndex(uow).candidates(rules.candidate_words(terms), where)
     hits = rules.rank(docs, terms)
-    # Every candidate fetched: the hits are exact; else the index's count (a multi-word synonym
-    # may count a card holding only one of its words).
-    total = len(hits) if len(docs) < pool else found_by_index
     window = hits[offset : offset + page.size]
     rows = await Cards(uow).by_ids([h.card_id for h in window])
     names = {s.key: [s.name_zh, s.name_en] for s in settings.scenarios}
@@ -91,6 +81,6 @@ async def search_cards(uow: UnitOfWork, who: Principal, request: SearchSopCardsR
         if h.card_id in rows
     ]
     token = ""
-    if offset + page.size < total:
+    if offset + page.size < len(hits):
         token = uow.tokens.encode(uow.tenant, key, [offset + page.size])
-    return Results(found, token, total)
+    return Results(found, token, len(hits))

@@ -1,26 +1,26 @@
 """The search index: each card's segmented words, and the candidate query of either database.
 
 SQLite asks FTS5 (`sop_card_fts MATCH '"w1" OR "w2"'`), PostgreSQL the GIN-indexed
-tsvector (`lexemes @@ 'w1' | 'w2'`). Both are given the same words and find every
-card holding at least one of them; the database's own relevance (FTS5 bm25,
-ts_rank) picks the best `pool` of them in SQL, and the ranking of those is the
-application's (domain/search.py). While a query matches at most `pool` cards both
-databases answer the same ids in the same order; beyond it, the pool (not the
-order within it) follows each database's relevance. Words are letters and digits
-only (segmentation.py), so quoting them is exact.
+tsvector (`lexemes @@ 'w1' | 'w2'`). Both are given the same words and return
+every card holding at least one of them; the ranking is the application's
+(domain/search.py), so both databases answer the same ids in the same order.
+Words are letters and digits only (segmentation.py), so quoting them is exact.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Integer, cast, delete, func, literal, select, text
+from sqlalchemy import ColumnElement, cast, delete, func, literal, select, text
 from sqlalchemy.dialects.postgresql import TSQUERY
 
 from kit.resources import UnitOfWork
 from services.knowledge.domain.search import Doc
 from services.knowledge.store import SopCardRow, SopCardSearchRow
+
+# A query touching more cards than this is cut (the first by index order are ranked):
+# keeps one search bounded in memory and time; far beyond what a rep pages through.
+MAX_CANDIDATES = 5000
 
 
 class SearchIndex:
@@ -55,72 +55,31 @@ class SearchIndex:
             .execution_options(synchronize_session=False)
         )
 
-    def _pg_query(self, words: Sequence[str]) -> ColumnElement[Any]:
-        query = " | ".join("'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w in words)
-        return cast(literal(query), TSQUERY)
-
-    @staticmethod
-    def _fts_query(words: Sequence[str]) -> str:
-        return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
-
-    def _fts(self, words: Sequence[str]) -> Any:
-        """SQLite: the FTS5 matches of any word, with their bm25 (lower is more relevant)."""
+    def _match(self, words: Sequence[str]) -> ColumnElement[bool]:
+        if self.dialect == "postgresql":
+            query = " | ".join("'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w in words)
+            return SopCardSearchRow.lexemes.op("@@")(cast(literal(query), TSQUERY))  # type: ignore[no-any-return]
         query = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
-        return (
-            text(
-                "SELECT rowid, bm25(sop_card_fts) AS relevance FROM sop_card_fts WHERE sop_card_fts MATCH :q"
-            )
-            .bindparams(q=query)
-            .columns(rowid=Integer, relevance=Float)
-            .cte("fts")
-            # Computed once, then joined by rowid: as a subquery SQLite ran the MATCH per index row.
-            .prefix_with("MATERIALIZED")
+        fts = text("SELECT rowid FROM sop_card_fts WHERE sop_card_fts MATCH :fts_query").bindparams(
+            fts_query=query
         )
+        return SopCardSearchRow.doc_id.in_(fts)
 
-    async def candidates(
-        self, words: Sequence[str], where: Sequence[ColumnElement[bool]], pool: int
-    ) -> tuple[list[Doc], int]:
-        """The `pool` most relevant cards (by the database) holding any of `words` and meeting `where`
-        (conditions on SopCardRow), ties by card id; and how many cards the index found in all
-        (counted only when the pool is full)."""
+    async def candidates(self, words: Sequence[str], where: Sequence[ColumnElement[bool]]) -> list[Doc]:
+        """Cards holding any of `words` and meeting `where` (conditions on SopCardRow)."""
         if not words:
-            return [], 0
-        columns = (
-            SopCardSearchRow.card_id,
-            SopCardSearchRow.tokens,
-            SopCardSearchRow.title_tokens,
-            SopCardSearchRow.label_tokens,
-        )
-        joined = select(*columns).join(SopCardRow, SopCardRow.card_id == SopCardSearchRow.card_id)
-        if self.dialect == "postgresql":
-            query = self._pg_query(words)
-            stmt = joined.where(SopCardSearchRow.lexemes.op("@@")(query), *where)
-            relevance: ColumnElement[Any] = func.ts_rank(SopCardSearchRow.lexemes, query).desc()
-        else:
-            fts = self._fts(words)
-            stmt = joined.join(fts, fts.c.rowid == SopCardSearchRow.doc_id).where(*where)
-            relevance = fts.c.relevance.asc()
-        rows = (
-            await self.session.execute(stmt.order_by(relevance, SopCardSearchRow.card_id).limit(pool))
-        ).all()
-        docs = [Doc(c, t, tt, lt) for c, t, tt, lt in rows]  # counted unsplit (domain/search.py)
-        if len(docs) < pool:
-            return docs, len(docs)
-        return docs, await self._count(words, where)
-
-    async def _count(self, words: Sequence[str], where: Sequence[ColumnElement[bool]]) -> int:
-        """Every card holding any of `words` and meeting `where`, unranked (no bm25 to compute)."""
-        if self.dialect == "postgresql":
-            match = SopCardSearchRow.lexemes.op("@@")(self._pg_query(words))
-        else:
-            fts = text("SELECT rowid FROM sop_card_fts WHERE sop_card_fts MATCH :q").bindparams(
-                q=self._fts_query(words)
-            )
-            match = SopCardSearchRow.doc_id.in_(fts)
+            return []
         stmt = (
-            select(func.count())
-            .select_from(SopCardSearchRow)
+            select(
+                SopCardSearchRow.card_id,
+                SopCardSearchRow.tokens,
+                SopCardSearchRow.title_tokens,
+                SopCardSearchRow.label_tokens,
+            )
             .join(SopCardRow, SopCardRow.card_id == SopCardSearchRow.card_id)
-            .where(match, *where)
+            .where(self._match(words), *where)
+            .order_by(SopCardSearchRow.card_id)
+            .limit(MAX_CANDIDATES)
         )
-        return int(await self.session.scalar(stmt) or 0)
+        rows = await self.session.execute(stmt)
+        return [Doc(c, t, tt, lt) for c, t, tt, lt in rows]  # counted unsplit (domain/search.py)
