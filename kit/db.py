@@ -26,7 +26,6 @@ from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column, with_loader_criteria
-from sqlalchemy.pool import PoolResetState
 
 from kit.errors import Unavailable
 
@@ -200,10 +199,11 @@ class Database:
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size
             # Every driver call is a round trip to aiosqlite's thread, the main cost of a short
-            # read: a local file needs no liveness ping, and a connection whose transaction the
-            # session already ended needs no second rollback on its way back (`_reset_sqlite`).
+            # read: a local file needs no liveness ping. The pool's rollback on return stays: a
+            # caller cancelled while its BEGIN waited on that thread leaves the BEGIN to run
+            # after the return, and only a rollback queued behind it ends that transaction (and
+            # its write lock) before the connection serves anyone else.
             kwargs["pool_pre_ping"] = False
-            kwargs["pool_reset_on_return"] = None
         else:
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size
@@ -212,7 +212,6 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas(int(busy_timeout_s * 1000)))
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
-            event.listen(self.engine.sync_engine.pool, "reset", _reset_sqlite)
         self._factory = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=ScopedSession
         )
@@ -282,26 +281,9 @@ def _sqlite_begin(conn: Any) -> None:
     # statement returns no rows, and pysqlite finishes it in `execute`.
     sql = "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
     try:
-        conn.connection.dbapi_connection.run_async(lambda driver: _begin_on(driver, sql))
+        conn.connection.dbapi_connection.run_async(lambda driver: driver.execute(sql))
     except sqlite3.Error as exc:  # as SQLAlchemy would raise it ("database is locked": UNAVAILABLE)
         raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
-
-
-async def _begin_on(driver: Any, sql: str) -> None:
-    # SQLAlchemy believes this connection idle, yet it may hold a transaction: a caller cancelled
-    # (a deadline, a health check's timeout) while its BEGIN was queued on aiosqlite's thread
-    # returned the connection before that BEGIN ran, and the reset on return saw nothing to end.
-    # End it here, as the reset would have, instead of failing "within a transaction".
-    if driver.in_transaction:
-        await driver.rollback()
-    await driver.execute(sql)
-
-
-def _reset_sqlite(dbapi_conn: Any, _record: Any, state: PoolResetState) -> None:
-    # The pool's own rollback-on-return is off (`pool_reset_on_return=None`): roll back here,
-    # only when a transaction is still open (an error path), so no connection goes back mid-way.
-    if state.asyncio_safe and not state.transaction_was_reset and dbapi_conn.driver_connection.in_transaction:
-        dbapi_conn.rollback()
 
 
 def is_lock_timeout(exc: BaseException) -> bool:
