@@ -33,6 +33,8 @@ def lead_search(who: Principal, f: pb.LeadFilter) -> LeadSearch:
         channels=[enum_name(enums_pb2.LeadChannel, c) for c in f.channels],
         source_codes=list(f.source_codes),
         sla_states=[enum_name(lead_pb2.FirstResponseState, x) for x in f.first_response_states],
+        tags=list(f.tags),
+        product_lines=list(f.product_lines),
         query=f.query,
         created_from=from_ts(f.create_period.start_time, "filter.create_period.start_time"),
         created_before=from_ts(f.create_period.end_time, "filter.create_period.end_time"),

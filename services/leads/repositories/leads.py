@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, true, union_all, update
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, true, union_all, update
 
 from kit.auth import Principal
 from kit.errors import NotFound
@@ -60,6 +60,8 @@ class LeadSearch:
     channels: list[str] = field(default_factory=list)
     source_codes: list[str] = field(default_factory=list)
     sla_states: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)  # any of
+    product_lines: list[str] = field(default_factory=list)  # any of
     phone: str = ""  # normalised
     email: str = ""  # normalised
     query: str = ""
@@ -68,7 +70,7 @@ class LeadSearch:
     created_before: datetime | None = None
     idle_since: datetime | None = None  # no completed activity since
 
-    def clauses(self, who: Principal) -> list[ColumnElement[bool]]:
+    def clauses(self, who: Principal, dialect: str = "sqlite") -> list[ColumnElement[bool]]:
         c: list[ColumnElement[bool]] = [visible_to(who)]
         c.append(LeadRow.status.in_(self.statuses) if self.statuses else LeadRow.status != status.MERGED)
         if self.grades:
@@ -87,6 +89,10 @@ class LeadSearch:
             c.append(LeadRow.source_code.in_(self.source_codes))
         if self.sla_states:
             c.append(LeadRow.sla_state.in_(self.sla_states))
+        if self.tags:
+            c.append(_body_list_has_any(dialect, "tags", self.tags))
+        if self.product_lines:
+            c.append(_body_list_has_any(dialect, "product_lines", self.product_lines))
         if self.phone:
             # Only over leads whose phone the caller sees: a masked number must not be confirmable.
             c += [LeadRow.phone == self.phone, phone_visible_to(who)]
@@ -109,6 +115,16 @@ class LeadSearch:
         if self.idle_since is not None:
             c.append(or_(LeadRow.last_activity_time.is_(None), LeadRow.last_activity_time < self.idle_since))
         return c
+
+
+def _body_list_has_any(dialect: str, key: str, values: list[str]) -> ColumnElement[bool]:
+    """The lead's `body[key]`, a list of strings (tags, product lines), holds any of `values`:
+    its elements as a table (SQLite json_each, PostgreSQL json_array_elements_text)."""
+    if dialect == "postgresql":
+        items = func.json_array_elements_text(LeadRow.body[key]).table_valued("value").render_derived()
+    else:
+        items = func.json_each(LeadRow.body, f"$.{key}").table_valued("value")
+    return exists(select(1).select_from(items).where(items.c.value.in_(values)))
 
 
 def _region(code: str) -> ColumnElement[bool]:
@@ -176,7 +192,7 @@ class LeadRepository(Repository[LeadRow]):
         """A page and the bounded total (ListLeadsResponse.total_size): a first page that is also
         the last counts itself; otherwise at most COUNT_CAP + 1 matching ids are counted, so a
         page costs the same over a thousand matches as over a million."""
-        where = search.clauses(who)
+        where = search.clauses(who, self.session.get_bind().dialect.name)
         found = await self.list(where, [order], page, query)
         if not page.token and not found.next_page_token:
             found.total_size = len(found.items)
