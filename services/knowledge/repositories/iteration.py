@@ -20,10 +20,11 @@ from services.knowledge.domain.cards import PUBLISHED
 from services.knowledge.domain.contributions import ACCEPTED
 from services.knowledge.domain.lift import CellCounts
 from services.knowledge.repositories.cards import INDUSTRY, STAGE
+from services.knowledge.repositories.outcomes import pooled_counts
 from services.knowledge.store import SopCardFacetRow, SopCardRow, SopCardVersionRow
 from services.knowledge.store_contributions import ContributionRow
 from services.knowledge.store_iteration import IterationReportRow
-from services.knowledge.store_outcomes import CardImpressionRow, CardLiftStatRow, DealOutcomeRow, LiftCellRow
+from services.knowledge.store_outcomes import CardImpressionRow, DealOutcomeRow
 from services.knowledge.store_uses import CardUseRow, FeedbackDutyRow
 
 FULLY = FeedbackRating.FEEDBACK_RATING_FULLY
@@ -156,24 +157,7 @@ class MonthFigures:
 
     async def lift_counts(self) -> dict[str, CellCounts]:
         """Per card, its closed deals with and without it pooled over the cells it was used in (the lift cache)."""
-        rows = await self.session.execute(
-            select(
-                CardLiftStatRow.card_id,
-                func.sum(LiftCellRow.closed),
-                func.sum(LiftCellRow.won),
-                func.sum(CardLiftStatRow.used_closed),
-                func.sum(CardLiftStatRow.used_won),
-            )
-            .join(
-                LiftCellRow,
-                and_(
-                    LiftCellRow.industry == CardLiftStatRow.industry,
-                    LiftCellRow.stage_id == CardLiftStatRow.stage_id,
-                ),
-            )
-            .group_by(CardLiftStatRow.card_id)
-        )
-        return {c: CellCounts(int(a or 0), int(b or 0), int(u or 0), int(w or 0)) for c, a, b, u, w in rows}
+        return await pooled_counts(self.session)
 
     async def totals(self, start: datetime, end: datetime) -> MonthTotals:
         t = MonthTotals()

@@ -275,25 +275,33 @@ class LiftCells:
         """Per card, its closed deals with and without it pooled over the cells it was used in."""
         if not card_ids:
             return {}
-        rows = await self.session.execute(
-            select(
-                CardLiftStatRow.card_id,
-                func.sum(LiftCellRow.closed),
-                func.sum(LiftCellRow.won),
-                func.sum(CardLiftStatRow.used_closed),
-                func.sum(CardLiftStatRow.used_won),
-            )
-            .join(
-                LiftCellRow,
-                and_(
-                    LiftCellRow.industry == CardLiftStatRow.industry,
-                    LiftCellRow.stage_id == CardLiftStatRow.stage_id,
-                ),
-            )
-            .where(CardLiftStatRow.card_id.in_(sorted(set(card_ids))))
-            .group_by(CardLiftStatRow.card_id)
+        return await pooled_counts(self.session, card_ids)
+
+
+async def pooled_counts(session: Any, card_ids: Sequence[str] | None = None) -> dict[str, CellCounts]:
+    """Per card (those given, else every card with lift stats), its closed deals with and without
+    it pooled over the cells it was used in: the card stats' lift and the iteration's lift cache."""
+    stmt = (
+        select(
+            CardLiftStatRow.card_id,
+            func.sum(LiftCellRow.closed),
+            func.sum(LiftCellRow.won),
+            func.sum(CardLiftStatRow.used_closed),
+            func.sum(CardLiftStatRow.used_won),
         )
-        return {c: CellCounts(int(a or 0), int(b or 0), int(u or 0), int(w or 0)) for c, a, b, u, w in rows}
+        .join(
+            LiftCellRow,
+            and_(
+                LiftCellRow.industry == CardLiftStatRow.industry,
+                LiftCellRow.stage_id == CardLiftStatRow.stage_id,
+            ),
+        )
+        .group_by(CardLiftStatRow.card_id)
+    )
+    if card_ids is not None:
+        stmt = stmt.where(CardLiftStatRow.card_id.in_(sorted(set(card_ids))))
+    rows = await session.execute(stmt)
+    return {c: CellCounts(int(a or 0), int(b or 0), int(u or 0), int(w or 0)) for c, a, b, u, w in rows}
 
 
 class Usage:
