@@ -119,3 +119,30 @@ async def test_bad_period_count_is_a_field_error(pipeline: Pipeline) -> None:
         grpc.StatusCode.INVALID_ARGUMENT,
     )
     assert bad_fields(status) == ["period_count"]
+
+
+@pytest.mark.asyncio
+async def test_total_is_labelled_with_the_viewers_actual_scope(pipeline: Pipeline) -> None:
+    """The total names what its figures cover: a supervisor's team, a director's region, the company
+    for an admin, the rep's own deals for a rep; never "company" for a team's figures."""
+    await seed(pipeline)
+    expect = {
+        "sup-a": (types_pb2.ORG_LEVEL_TEAM, "east/team-a", "east/team-a", 4_000_000),
+        "director-east": (types_pb2.ORG_LEVEL_REGION, "east", "east", 11_000_000),
+        "admin": (types_pb2.ORG_LEVEL_COMPANY, "", "company", 11_000_000),
+        "rep-a1": (types_pb2.ORG_LEVEL_REP, "rep-a1", "rep-a1", 4_000_000),
+    }
+    for user, (level, key, name, this_month) in expect.items():
+        got = await report(pipeline, user)
+        assert (got.total.level, got.total.key) == (level, key), user
+        assert got.total.display_name in (name, "Rep A1"), user
+        assert table(got.total)[month(THIS)][0] == this_month, user
+    # A supervisor's default rows are the team's reps (one level below the team), not one "east" row.
+    team = await report(pipeline, "sup-a")
+    assert {r.key for r in team.rows} == {"rep-a1", "rep-a2"}
+    # An asked scope labels the total the same way.
+    asked = await report(pipeline, "director-east", scope=types_pb2.OrgScope(org_path="east"))
+    assert (asked.total.level, asked.total.key) == (types_pb2.ORG_LEVEL_REGION, "east")
+    # A rep naming their team still gets (and is told they get) their own deals.
+    mine = await report(pipeline, "rep-a1", scope=types_pb2.OrgScope(org_path="east/team-a"))
+    assert (mine.total.level, mine.total.key) == (types_pb2.ORG_LEVEL_REP, "rep-a1")

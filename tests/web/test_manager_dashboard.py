@@ -245,5 +245,10 @@ def test_a_supervisor_sees_only_their_team(browser: Any, stack: Stack) -> None:
     reps = " ".join([*rows(page, "accuracy"), *rows(page, "forecast"), won_reps])
     print(reps)
     assert reps and not re.search(r"rep-b\d|Rep B\d|team-b|Team B", reps), reps
+    # The won panel's totals are the team's and say so (not "whole company"/"全公司").
+    scope = page.locator('[data-panel="won"] [data-scope]')
+    assert scope.get_attribute("data-scope") == "ORG_LEVEL_TEAM"
+    assert "east/team-a" in scope.inner_text() and "east/team-a" in won_reps, won_reps
+    assert not re.search("whole company|全公司", won_reps + scope.inner_text()), won_reps
     screenshot(page, "manager-dashboard-supervisor-desktop")
     page.context.close()

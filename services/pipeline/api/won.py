@@ -38,9 +38,14 @@ class WonApi(ApiBase):
                 tuple(request.scope.user_ids),
                 level,
             )
-            names = await display_names(uow, [r.key for r in won.rows] if won.level is f.Level.REP else [])
-        depth = min(len(f.segments(won.total.key)), f.Level.TEAM.value)
-        total = _series(won, won.total, f.Level(depth), won.total.key or "company", g)
+            reps = [r.key for r in won.rows] if won.level is f.Level.REP else []
+            if won.scope.level is f.Level.REP:
+                reps.append(won.scope.key)
+            names = await display_names(uow, reps)
+        # The total is labelled with the scope its figures cover (the viewer's team, region, own deals...).
+        scope = won.scope
+        label = "company" if scope.level is f.Level.COMPANY else names.get(scope.key, scope.key)
+        total = _series(won, won.total, scope.level, label, g)
         rows = [_series(won, r, won.level, names.get(r.key, r.key), g) for r in won.rows]
         return pb.GetWonRevenueResponse(total=total, rows=rows)
 

@@ -5,7 +5,7 @@ import { api, query, type Schemas } from "../../api/client";
 import { useI18n } from "../../i18n/i18n";
 import { useLoad } from "./load";
 import { Panel, type TableData } from "./Panel";
-import { major } from "./shape";
+import { major, scopeOf } from "./shape";
 import { Status } from "./Status";
 
 type Won = Schemas["salesops.pipeline.v1.GetWonRevenueResponse"];
@@ -28,9 +28,13 @@ export function WonPanel() {
   const months = total.map(month);
   const anyWon = total.some((p) => (p.wonDealCount ?? 0) > 0);
   const name = (r: (typeof reps)[number]) => r.displayName || r.key || "";
+  // The server scopes the figures to the viewer's org and says which scope (team, region, company...).
+  const sc = scopeOf(load.data?.total?.level, load.data?.total?.key, load.data?.total?.displayName);
+  const scope = load.data?.total ? t(sc.key, { name: sc.name }) : "";
+  const totalHeader = scope ? `${t("mgr.won.total")} (${scope})` : t("mgr.won.total");
   // One row per month: the scope's won revenue, deals and average size, then each rep's won revenue.
   const table: TableData = {
-    header: [t("mgr.won.month"), t("mgr.won.total"), t("mgr.won.deals"), t("mgr.won.avg"), ...reps.map(name)],
+    header: [t("mgr.won.month"), totalHeader, t("mgr.won.deals"), t("mgr.won.avg"), ...reps.map(name)],
     rows: total.map((p, i) => [
       months[i],
       major(p.wonAmount),
@@ -61,5 +65,13 @@ export function WonPanel() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [load.data, t],
   );
-  return <Panel id="won" title={t("mgr.won.title")} option={option} table={anyWon ? table : null} status={<Status load={load} empty={!anyWon} />} wide />;
+  return (
+    <Panel id="won" title={t("mgr.won.title")} option={option} table={anyWon ? table : null} status={<Status load={load} empty={!anyWon} />} wide>
+      {scope && (
+        <p className="sub" data-scope={load.data?.total?.level}>
+          {t("mgr.won.scope", { scope })}
+        </p>
+      )}
+    </Panel>
+  );
 }

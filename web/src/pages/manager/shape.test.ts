@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { csvField, csvName, toCsv } from "./csv";
-import { ageBucket, ageDays, countBy, hours, major, sigmaBand, weekOverWeek } from "./shape";
+import { ageBucket, ageDays, countBy, hours, major, scopeOf, sigmaBand, weekOverWeek } from "./shape";
 
 describe("CSV export", () => {
   it("quotes commas, quotes and line breaks, and keeps numbers", () => {
@@ -64,5 +64,14 @@ describe("shaping", () => {
     ];
     expect(weekOverWeek(snaps)).toEqual(["nov-22", "nov-30"]);
     expect(weekOverWeek(snaps.slice(0, 2))).toBeNull();
+  });
+});
+
+describe("the scope of a total", () => {
+  it("names the team, region or own deals the figures cover, the company only for the company", () => {
+    expect(scopeOf("ORG_LEVEL_TEAM", "east/team-a", "east/team-a")).toEqual({ key: "mgr.level.team", name: "east/team-a" });
+    expect(scopeOf("ORG_LEVEL_REGION", "east", "east")).toEqual({ key: "mgr.level.region", name: "east" });
+    expect(scopeOf("ORG_LEVEL_REP", "rep-a1", "Rep A1")).toEqual({ key: "mgr.level.rep", name: "Rep A1" });
+    expect(scopeOf("ORG_LEVEL_COMPANY", "", "company")).toEqual({ key: "mgr.level.company", name: "" });
   });
 });

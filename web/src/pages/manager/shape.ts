@@ -82,3 +82,23 @@ export function weekOverWeek(snapshots: Snapshot[]): [string, string] | null {
   }
   return null;
 }
+
+/** The message key and name of the scope a total covers (its OrgLevel, key and display name), so a
+ * team's figures are labelled with the team, never "the company". */
+export function scopeOf(level?: string, key?: string, displayName?: string): { key: string; name: string } {
+  const name = displayName || key || "";
+  switch (level) {
+    case "ORG_LEVEL_REP":
+      return { key: "mgr.level.rep", name };
+    case "ORG_LEVEL_TEAM":
+      return { key: "mgr.level.team", name };
+    case "ORG_LEVEL_CITY":
+      return { key: "mgr.level.city", name };
+    case "ORG_LEVEL_REGION":
+      return { key: "mgr.level.region", name };
+    case "ORG_LEVEL_COMPANY":
+      return { key: "mgr.level.company", name: "" };
+    default:
+      return { key: "mgr.level.unknown", name };
+  }
+}
