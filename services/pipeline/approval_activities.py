@@ -243,27 +243,53 @@ async def act(client: Client, tenant: str, approval_id: str, update: str, inp: A
     )
 
 
+CLOSED_COMMENTS = {"LOST": "the deal was lost", "WON": "the deal was won"}
+
+
 async def cancel_for_lost_deal(client: Client, tx: Transactions, inp: LostDealInput) -> None:
-    """A lost deal's running approvals end CANCELLED (by the system, as an admin would); each cancel waits
-    until settled, so this runs outside any open transaction (the lost-deal workflow's activity)."""
+    """A closed (lost or won) deal's running approvals end CANCELLED (by the system, as an admin would):
+    nothing is left to decide, the approvers' queues drop them, each one's audit says why. Each cancel waits
+    until settled, so this runs outside any open transaction (the closed-deal workflow's activity). An
+    approval claimed but not yet projected (a start in flight as the deal closed) is cancelled too; while
+    its workflow is not there yet the activity fails and Temporal retries it (the done cancels repeat
+    nothing: the action id is the Update id)."""
     async with tx.read(inp.tenant) as uow:
-        running = await Approvals(uow).running_of_deal(inp.deal_id)
+        repo = Approvals(uow)
+        running = await repo.running_of_deal(inp.deal_id)
+        claimed = await repo.unprojected_claims_of_deal(inp.deal_id)
+    outcome = inp.outcome if inp.outcome in CLOSED_COMMENTS else "LOST"
+    cancel = ActionInput(
+        d.SYSTEM,
+        f"deal-{outcome.lower()}:{inp.event_id}",  # the Update id: a retry or redelivery returns the first result
+        comment=CLOSED_COMMENTS[outcome],
+        client="pipeline",
+        is_admin=True,
+    )
     for approval_id in running:
-        cancel = ActionInput(
-            d.SYSTEM,
-            f"deal-lost:{inp.event_id}",  # the Update id: a retry or redelivery returns the first result
-            comment="the deal was lost",
-            client="pipeline",
-            is_admin=True,
-        )
         with contextlib.suppress(FailedPrecondition, NotFound):  # already ended, or never started
             await act(client, inp.tenant, approval_id, "cancel", cancel)
+    now = datetime.now(UTC)
+    for approval_id, claimed_at in claimed:
+        try:
+            await act(client, inp.tenant, approval_id, "cancel", cancel)
+        except FailedPrecondition:
+            continue  # it ended already
+        except NotFound:
+            at = claimed_at if claimed_at.tzinfo else claimed_at.replace(tzinfo=UTC)
+            if now - at <= approvals.UNSTARTED_AFTER:
+                raise ApplicationError(
+                    f"approval {approval_id} is starting; cancel it once it runs"
+                ) from None
+            # older: it never started (approvals.claim frees such a claim), nothing runs to cancel
 
 
 async def start_lost_deal_cancel(client: Client, task_queue: str, envelope: EventEnvelope) -> None:
-    """Start the lost deal's cancel workflow (one per DealLost event: a redelivery starts nothing)."""
-    lost = unpack_payload(envelope, events_pb2.DealLost)
-    inp = LostDealInput(envelope.tenant, lost.deal.deal_id, envelope.id)
+    """Start the closed deal's cancel workflow (one per DealLost / DealWon event: a redelivery starts nothing)."""
+    if envelope.type == events.DEAL_WON:
+        deal_id, outcome = unpack_payload(envelope, events_pb2.DealWon).deal.deal_id, "WON"
+    else:
+        deal_id, outcome = unpack_payload(envelope, events_pb2.DealLost).deal.deal_id, "LOST"
+    inp = LostDealInput(envelope.tenant, deal_id, envelope.id, outcome)
     with contextlib.suppress(WorkflowAlreadyStartedError):
         await client.start_workflow(
             LOST_WORKFLOW_NAME,
@@ -274,14 +300,26 @@ async def start_lost_deal_cancel(client: Client, task_queue: str, envelope: Even
         )
 
 
+async def _has_open_approvals(uow: UnitOfWork, envelope: EventEnvelope) -> bool:
+    if envelope.type == events.DEAL_WON:
+        deal_id = unpack_payload(envelope, events_pb2.DealWon).deal.deal_id
+    else:
+        deal_id = unpack_payload(envelope, events_pb2.DealLost).deal.deal_id
+    repo = Approvals(uow)
+    return bool(await repo.running_of_deal(deal_id) or await repo.unprojected_claims_of_deal(deal_id))
+
+
 def entry_handler(rt: Runtime) -> Handler:
     """A forward stage entry starts the stage's on-entry approval flows (after the move committed);
-    a lost deal cancels its running approvals."""
+    a closed (lost or won) deal cancels its running approvals."""
 
     async def handle(envelope: EventEnvelope, session: AsyncSession) -> None:
         tx = transactions(rt.db)
-        if envelope.type == events.DEAL_LOST:
-            await start_lost_deal_cancel(rt.temporal, rt.settings.task_queue, envelope)
+        if envelope.type in (events.DEAL_LOST, events.DEAL_WON):
+            # Most closed deals have no approval left: start the cancel workflow only when one runs or
+            # is starting (a claim after this close is refused, so none is missed by looking now).
+            if await _has_open_approvals(on_session(session, envelope.tenant), envelope):
+                await start_lost_deal_cancel(rt.temporal, rt.settings.task_queue, envelope)
             return
         changed = unpack_payload(envelope, events_pb2.DealStageChanged)
         async with tx.read(envelope.tenant) as uow:
@@ -295,6 +333,8 @@ def entry_handler(rt: Runtime) -> Handler:
                 await approvals.claim(uow, run, datetime.now(UTC))
             except AlreadyExists:
                 continue  # another approval of this flow runs for the deal
+            except FailedPrecondition:
+                continue  # the deal closed since: nothing to start
             await start(rt.temporal, rt.settings.task_queue, run, "pipeline:stage-entry", settle=False)
 
     return handle
@@ -304,7 +344,7 @@ ENTRY_CONSUMER = ConsumerSpec(
     group="pipeline-approval-entry",
     streams=(service_stream(events.SOURCE),),
     handler=entry_handler,
-    types=(events.DEAL_STAGE_CHANGED, events.DEAL_LOST),
+    types=(events.DEAL_STAGE_CHANGED, events.DEAL_LOST, events.DEAL_WON),
     role="worker",
     options={"min_idle": 30.0},
 )

@@ -54,9 +54,12 @@ def lost_workflow_id(tenant: str, event_id: str) -> str:
 
 @dataclass
 class LostDealInput:
+    """A closed deal whose running approvals end CANCELLED (the name is the lost-only original's)."""
+
     tenant: str
     deal_id: str
-    event_id: str  # the DealLost event: the cancels' action ids, so a repeat cancels nothing twice
+    event_id: str  # the DealLost / DealWon event: the cancels' action ids, so a repeat cancels nothing twice
+    outcome: str = "LOST"  # or "WON"; histories from before won deals were handled carry none: LOST
 
 
 @dataclass
@@ -425,7 +428,8 @@ class ApprovalWorkflow:
 
 @workflow.defn(name=LOST_WORKFLOW_NAME, sandboxed=False)
 class LostDealApprovalsWorkflow:
-    """Cancels a lost deal's running approvals, as a step of its own after the DealLost consumer committed.
+    """Cancels a closed (lost or won) deal's running approvals, as a step of its own after the DealLost /
+    DealWon consumer committed.
 
     The consumer only starts this (one call to the server): waiting there for the cancels would hold its
     transaction (on SQLite the write lock) while each cancel's projection write waits for that lock."""

@@ -28,7 +28,7 @@ from services.pipeline.convert import enum_name, enum_value, ts
 from services.pipeline.documents import deal_of
 from services.pipeline.domain import approvals as d
 from services.pipeline.repositories.approvals import ApprovalClaims, ApprovalFlows, Approvals
-from services.pipeline.repositories.deals import Deals
+from services.pipeline.repositories.deals import OPEN, Deals
 from services.pipeline.store import DealRow
 from services.pipeline.store_approvals import (
     ApprovalActionRow,
@@ -192,6 +192,7 @@ async def prepare(uow: UnitOfWork, who: Principal, a: ap.Approval, at: datetime)
     facts.currency = currency
     if a.deal_id:
         deal = await Deals(uow).visible(who, a.deal_id)
+        _require_open(deal)
         owner, org = deal.owner_user_id, deal.org_path
         if not a.HasField("amount"):
             facts.amount_minor = deal.amount_minor
@@ -381,12 +382,26 @@ UNSTARTED_AFTER = timedelta(
 )  # a claim with no projection by then never started (start answers in seconds)
 
 
+def _require_open(deal: DealRow) -> None:
+    """A closed deal takes no approval: closing it ends its running ones (a won or lost deal has nothing
+    left to decide; a reopened one asks again)."""
+    if deal.status != OPEN:
+        raise FailedPrecondition(
+            f"the deal is {deal.status.lower()}: a closed deal takes no approval", reason="DEAL_CLOSED"
+        )
+
+
 async def claim(uow: UnitOfWork, run: d.Run, at: datetime) -> None:
     """Before starting `run`: take the deal x flow claim, so two concurrent requests with different ids
     cannot both start (the primary key decides; the unit of work reruns once on the race and then sees
-    the winner). ALREADY_EXISTS while another approval holds it and is not final."""
+    the winner). ALREADY_EXISTS while another approval holds it and is not final. The deal is read
+    locked, so a close committing first is seen (FAILED_PRECONDITION DEAL_CLOSED) and one committing
+    after finds the claim (its cancel waits for the start)."""
     if not run.deal_id:
         return
+    deal = await Deals(uow).locked(run.deal_id)
+    if deal is not None:
+        _require_open(deal)
     claims = ApprovalClaims(uow)
     held = await claims.find(run.deal_id, run.flow_id)
     if held is None:
@@ -454,8 +469,8 @@ async def on_entry_runs(uow: UnitOfWork, changed: events_pb2.DealStageChanged, a
     if stage is None or not stage.on_entry_approval_flow_ids:
         return []
     deal = await Deals(uow).find(changed.deal.deal_id)
-    if deal is None or deal.stage_id != changed.to_stage_id:
-        return []  # it moved on since: the entry is over
+    if deal is None or deal.stage_id != changed.to_stage_id or deal.status != OPEN:
+        return []  # it moved on or closed since: the entry is over
     requester = changed.moved_by if not changed.moved_by.startswith("system:") else deal.owner_user_id
     who = Principal(requester, uow.tenant, frozenset({"admin"}), "", datetime.max.replace(tzinfo=at.tzinfo))
     runs = []

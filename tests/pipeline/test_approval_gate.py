@@ -11,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from kit.events.consumer import StreamConsumer
+from salesops.common.v1.types_pb2 import AttachmentRef
 from salesops.pipeline.v1 import approval_pb2 as ap
 from salesops.pipeline.v1 import deal_pb2, stage_model_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
@@ -126,3 +127,54 @@ async def test_a_lost_deal_cancels_its_running_approvals(world: World) -> None:
     assert a.state == ap.APPROVAL_STATE_CANCELLED
     cancels = [x for x in a.history if x.type == ap.APPROVAL_ACTION_TYPE_CANCEL]
     assert [(x.actor_user_id, x.comment) for x in cancels] == [("system:pipeline", "the deal was lost")]
+
+
+async def _pending(world: World, user: str) -> list[str]:
+    found = await world.call("ListMyPendingApprovals", pb.ListMyPendingApprovalsRequest(), user)
+    return [i.approval.approval_id for i in found.items]
+
+
+async def test_a_won_deal_cancels_its_running_approvals_and_takes_no_new_one(world: World) -> None:
+    """Closing a deal as won ends its running approvals (CANCELLED, audited with why, gone from the
+    approvers' queues), as losing it does; a closed deal takes no new approval (DEAL_CLOSED)."""
+    await world.flow(contract_flow())
+    await world.deal("big")
+    await world.request("ap-won", "big")
+    assert await _pending(world, "gm-1") == ["ap-won"]
+    evidence = deal_pb2.DealEvidence(
+        evidence_id="big-sc",
+        evidence_type_id="signed_contract",
+        attachment=AttachmentRef(uri="s3://contract"),
+    )
+    await world.call(
+        "CreateDealEvidence", pb.CreateDealEvidenceRequest(deal_id="big", evidence=evidence), "rep-a1"
+    )
+    await world.call("MarkWon", pb.MarkWonRequest(deal_id="big"), "rep-a1")
+    rt = SimpleNamespace(
+        db=world.db, temporal=world.env.client, settings=SimpleNamespace(task_queue=world.queue)
+    )
+    handler = entry_handler(rt)  # type: ignore[arg-type]
+    consumer = StreamConsumer(
+        Redis(), world.db, ENTRY_CONSUMER.group, ["-"], handler, processed_table=processed_events
+    )
+    [(_, won)] = await events(world.db, "pipeline.DealWon")
+    assert "pipeline.DealWon" in ENTRY_CONSUMER.types
+    applied = [await asyncio.wait_for(consumer._apply(won), 60) for _ in range(2)]
+    assert applied == [True, False]
+
+    async def cancelled() -> bool:
+        return (await world.get("ap-won")).state == ap.APPROVAL_STATE_CANCELLED
+
+    await world.until(cancelled)
+    a = await world.get("ap-won")
+    cancels = [x for x in a.history if x.type == ap.APPROVAL_ACTION_TYPE_CANCEL]
+    assert [(x.actor_user_id, x.comment) for x in cancels] == [("system:pipeline", "the deal was won")]
+
+    async def dropped() -> bool:
+        return all([await _pending(world, u) == [] for u in ("gm-1", "legal-1", "fin-1")])
+
+    await world.until(dropped)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await world.request("ap-after", "big")
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "closed" in (err.value.details() or "")

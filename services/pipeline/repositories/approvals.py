@@ -109,6 +109,18 @@ class Approvals(Repository[ApprovalRow]):
         )
         return list(await self.session.scalars(stmt))
 
+    async def unprojected_claims_of_deal(self, deal_id: str) -> list[tuple[str, datetime]]:
+        """(approval id, claimed at) of the deal's claims whose approval has no projection yet: a start
+        in flight (or one that never happened), which a closing deal's cancel must not miss."""
+        projected = exists().where(
+            ApprovalRow.tenant_id == ApprovalClaimRow.tenant_id,
+            ApprovalRow.approval_id == ApprovalClaimRow.approval_id,
+        )
+        stmt = select(ApprovalClaimRow.approval_id, ApprovalClaimRow.claimed_at).where(
+            ApprovalClaimRow.deal_id == deal_id, ~projected
+        )
+        return [(a, t) for a, t in (await self.session.execute(stmt)).all()]
+
     async def latest_states(self, deal_id: str) -> dict[str, str]:
         """Flow id -> the state of the deal's latest approval of it (what a gate looks at)."""
         stmt = (
