@@ -84,18 +84,45 @@ class _Known:
         return sorted(found.values(), key=lambda r: (aware(r.created_at), r.lead_id))
 
 
+@dataclass(frozen=True)
+class Row:
+    """One intake of a batch: the lead as sent, its idempotency key, who sent it, when it arrived,
+    and where its validation errors point (`lead` for CreateLead, `rows[i].lead` for an import)."""
+
+    raw: lead_pb2.Lead
+    intake_id: str
+    who: Principal
+    at: datetime
+    prefix: str = "lead"
+
+
 async def import_rows(uow: UnitOfWork, who: Principal, batch: ImportRows, at: datetime) -> list[Outcome]:
     """Every row's outcome, in order: created (flagged or not), merged, replayed, or its error.
     A rejected row writes nothing; the others are written in bulk in this unit of work."""
+    # A microsecond apart, in row order: the batch ages like rows created one by one (the oldest
+    # exact match, the longest idle rep), not as one instant.
+    rows = [
+        Row(raw, batch.intake_id(i), who, at + timedelta(microseconds=batch.start + i),
+            f"rows[{batch.start + i}].lead")
+        for i, raw in enumerate(batch.leads)
+    ]  # fmt: skip
+    return await intake_rows(uow, rows, import_id=batch.import_id, skip_routing=batch.skip_routing)
+
+
+async def intake_rows(
+    uow: UnitOfWork, batch: list[Row], *, import_id: str = "", skip_routing: bool = False
+) -> list[Outcome]:
+    """intake.create for every row, in order, in this unit of work (an import's batch, or concurrent
+    CreateLead calls grouped into one transaction): each row sees the ones before it."""
     repo = ImportRepository(uow)
-    ids = [batch.intake_id(i) for i in range(len(batch.leads))]
+    ids = [r.intake_id for r in batch]
     stored = await repo.intakes(ids)
     intake_policy = await policies.load(uow, policies.INTAKE)
     checked: list[lead_pb2.Lead | SalesopsError] = []
-    for i, raw in enumerate(batch.leads):
+    for r in batch:
         try:
-            lead = intake.validate(sanitize_create(raw), intake_policy, f"rows[{batch.start + i}].lead")
-            intake.stamp_source(lead, who, batch.import_id)
+            lead = intake.validate(sanitize_create(r.raw), intake_policy, r.prefix)
+            intake.stamp_source(lead, r.who, import_id)
             checked.append(lead)
         except SalesopsError as exc:
             checked.append(exc)
@@ -109,18 +136,18 @@ async def import_rows(uow: UnitOfWork, who: Principal, batch: ImportRows, at: da
     if threshold > 0:
         names = {c.company.normalized_name for _, c in fresh if c.company.normalized_name}
         known.near = await repo.names_near({n: intake.company_key(n) for n in names}, intake.NEIGHBOURS)
-    wanted = {i.lead_id for i in stored.values()} | {batch.leads[i].lead_id or ids[i] for i, _ in fresh}
+    wanted = {i.lead_id for i in stored.values()} | {batch[i].raw.lead_id or ids[i] for i, _ in fresh}
     leads = await repo.leads(wanted)
     known.taken |= set(leads)
     rows = _Rows(
-        uow, who, batch, known, intake_policy, threshold,
+        uow, import_id, skip_routing, known, intake_policy, threshold,
         await policies.grading_rules(uow), await TenantPolicies.load(uow), Roster(uow),
     )  # fmt: skip
     out: list[Outcome] = []
     # Decided in memory and flushed once at the end: the rows are inserted in bulk, not one by one.
     with uow.session.no_autoflush:
         async with uow.gathered_events():
-            for i, (raw, valid) in enumerate(zip(batch.leads, checked, strict=True)):
+            for i, (r, valid) in enumerate(zip(batch, checked, strict=True)):
                 done = known.intakes.get(ids[i])
                 if done is not None:
                     out.append(intake.IntakeResult(done.row, done.outcome, ids[i], replayed=True))
@@ -129,10 +156,7 @@ async def import_rows(uow: UnitOfWork, who: Principal, batch: ImportRows, at: da
                 elif isinstance(valid, SalesopsError):
                     out.append(valid)
                 else:
-                    # A microsecond apart, in row order: the batch ages like rows created one by
-                    # one (the oldest exact match, the longest idle rep), not as one instant.
-                    when = at + timedelta(microseconds=batch.start + i)
-                    res = await rows.intake(raw, valid, ids[i], when)
+                    res = await rows.intake(r, valid)
                     if not isinstance(res, SalesopsError):
                         known.intakes[ids[i]] = res
                         leads[res.row.lead_id] = res.row
@@ -153,8 +177,8 @@ class _Rows:
     """What every row of the batch is decided with."""
 
     uow: UnitOfWork
-    who: Principal
-    batch: ImportRows
+    import_id: str
+    skip_routing: bool
     known: _Known
     intake_policy: Any
     threshold: float
@@ -162,9 +186,9 @@ class _Rows:
     tenant: TenantPolicies
     roster: Roster
 
-    async def intake(self, raw: lead_pb2.Lead, lead: lead_pb2.Lead, intake_id: str, at: datetime) -> Outcome:
+    async def intake(self, r: Row, lead: lead_pb2.Lead) -> Outcome:
         """intake.create for one validated row, from what the batch knows."""
-        uow, known = self.uow, self.known
+        uow, known, raw, intake_id, at, who = self.uow, self.known, r.raw, r.intake_id, r.at, r.who
         phone, email, company_norm = lead.contact.phone, lead.contact.email, lead.company.normalized_name
         existing = known.by_contact(phone, email)
         similar: list[dedupe.Match] = []
@@ -181,11 +205,11 @@ class _Rows:
             return Aborted("a concurrent request changed the same data; retry", reason="CONCURRENT_WRITE")
         result = grading.grade(intake.grading_facts(lead, []), self.rules, at)
         candidates = decision.candidates
-        row, outcome = intake.new_lead(uow, self.who, lead, lead_id, intake_id, result, candidates, at)
-        await intake.announce_created(uow, self.who, row, lead, result, candidates, self.batch.import_id)
+        row, outcome = intake.new_lead(uow, who, lead, lead_id, intake_id, result, candidates, at)
+        await intake.announce_created(uow, who, row, lead, result, candidates, self.import_id)
         region_pool = pool_rules.pool_for_region(self.tenant.pools, row.region)
         row.pool_id, row.pool_entry_reason = region_pool.pool_id, "NEW_LEAD"
-        if not self.batch.skip_routing:
+        if not self.skip_routing:
             await route_new(uow, self.roster, row, self.tenant, at)
         known.created(row)
         return intake.IntakeResult(row, outcome, intake_id, candidates=list(candidates))

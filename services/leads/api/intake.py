@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from ulid import ULID
+
 from kit.auth import Principal
 from kit.errors import InvalidArgument, PermissionDenied, SalesopsError
 from kit.grpc import context as call
@@ -11,6 +15,7 @@ from salesops.leads.v1 import enums_pb2, lead_pb2
 from salesops.leads.v1 import leads_service_pb2 as pb
 from services.leads import access, imports, intake, lead_views, validation
 from services.leads.api.base import ApiBase, Ctx
+from services.leads.api.intake_groups import IntakeGroups, Waiting
 from services.leads.convert import enum_value, now, ts
 from services.leads.domain import dedupe
 from services.leads.store import LeadRow
@@ -83,9 +88,22 @@ def _check_import(who: Principal, request: pb.ImportLeadsRequest) -> None:
 
 
 class IntakeApi(ApiBase):
+    _intake_groups: IntakeGroups | None = None
+
     async def CreateLead(self, request: pb.CreateLeadRequest, context: Ctx) -> pb.CreateLeadResponse:
         who = call.principal()
         at = now()
+        if request.assign_to_creator:  # a claim as well: served alone, beside the groups
+            return await self._create_alone(who, request, at)
+        if self._intake_groups is None:
+            self._intake_groups = IntakeGroups(self._create_alone, self._create_group)
+        # An id made here is new: only a client-made one can be a replay.
+        return await self._intake_groups.create(who, request, at, request.lead.lead_id or str(ULID()))
+
+    async def _create_alone(
+        self, who: Principal, request: pb.CreateLeadRequest, at: datetime
+    ) -> pb.CreateLeadResponse:
+        """One CreateLead in its own transaction."""
         prepared = None
         if self.rt.db.serialises_writers:
             # The fuzzy-match read beside the writer (a WAL reader), not inside the writers' turn.
@@ -108,6 +126,24 @@ class IntakeApi(ApiBase):
             return await intake_answer(uow, who, request.lead, res)
 
         return await self.write(who, work)
+
+    async def _create_group(
+        self, tenant: str, waiting: list[Waiting]
+    ) -> list[pb.CreateLeadResponse | SalesopsError]:
+        """CreateLead calls of one tenant decided together in one transaction, in arrival order;
+        each answered as its caller may see it."""
+        rows = [imports.Row(w.request.lead, w.intake_id, w.who, w.at) for w in waiting]
+
+        async def work(uow: UnitOfWork) -> list[pb.CreateLeadResponse | SalesopsError]:
+            out: list[pb.CreateLeadResponse | SalesopsError] = []
+            for w, res in zip(waiting, await imports.intake_rows(uow, rows), strict=True):
+                if isinstance(res, SalesopsError):
+                    out.append(res)
+                else:
+                    out.append(await intake_answer(uow, w.who, w.request.lead, res))
+            return out
+
+        return await self.tx.run(tenant, work)
 
     async def ImportLeads(self, request: pb.ImportLeadsRequest, context: Ctx) -> pb.ImportLeadsResponse:
         """Rows go in batches of IMPORT_BATCH, one transaction each (validate-only: one rolled-back
