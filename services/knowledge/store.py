@@ -87,6 +87,18 @@ class SopCardRow(TenantScoped, Base):
     body: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class SopCardLibraryRow(TenantScoped, Base):
+    """The tenant's card library version: +1 in the transaction of every card insert, update or delete
+    (repositories/cards.py), so in-process copies of the library (recommend's) see any change, from any
+    replica, by reading one row. `changed_at` tells a database made anew under the same URL apart."""
+
+    __tablename__ = "sop_card_library"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id"),)
+
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[datetime] = mapped_column(TS)
+
+
 class SopCardFacetRow(TenantScoped, Base):
     """One value of a multi-valued filter of a card: facet is industry, stage, tag or org."""
 

@@ -20,7 +20,7 @@ renders them in the card's language.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -106,38 +106,74 @@ def _reasons(c: Candidate, most: int, exploring: bool) -> list[Reason]:
     return out
 
 
-def recommend(candidates: Sequence[Candidate], policy: Policy, seed: str) -> list[Pick]:
-    """The top `policy.count` candidates with their reasons; exploration in the last slot if any."""
-    if policy.count <= 0 or not candidates:
-        return []
+@dataclass(frozen=True)
+class Ranked:
+    """Candidates scored and ordered by score, before any seed: what `pick` needs, the same for every
+    deal and day (so it can be kept while the candidates and their figures are unchanged)."""
+
+    by_score: list[tuple[float, Candidate]]  # best first; equal scores in candidate order
+    little: list[tuple[float, Candidate]]  # exploration material: used by few closed deals, candidate order
+    most: int  # the most newcomer uses of any candidate
+
+
+def rank(candidates: Sequence[Candidate], policy: Policy) -> Ranked:
+    if not candidates:
+        return Ranked([], [], 0)
     most = max(c.newcomer_uses_week for c in candidates)
     every = [(score(c, most), c) for c in candidates]
-    # Best first, ties by the seeded hash: only the scores reaching the top `count` are hashed (the
-    # same order as hashing all; a thousand candidates made the hashes a measurable share of a call).
-    by_score = sorted(every, key=lambda sc: -sc[0])
+    little = [(s, c) for s, c in every if c.lift.used_deals < policy.exploration_max_sample]
+    return Ranked(sorted(every, key=lambda sc: -sc[0]), little, most)
+
+
+def _hasher(seed: str) -> Callable[[str], int]:
+    """`tiebreak` for one seed: the seed's prefix hashed once, copied per card (the same digests)."""
+    prefix = hashlib.sha256(f"{seed}|".encode())
+
+    def of(card_id: str) -> int:
+        h = prefix.copy()
+        h.update(card_id.encode())
+        return int.from_bytes(h.digest()[:8], "big")
+
+    return of
+
+
+def pick(ranked: Ranked, policy: Policy, seed: str) -> list[Pick]:
+    """The top `policy.count` of the ranked candidates with their reasons; exploration in the last
+    slot if any. Ties break by the seeded hash: only the scores reaching the top `count` are hashed
+    (the same order as hashing all; a thousand candidates made the hashes a measurable share of a call)."""
+    by_score = ranked.by_score
+    if policy.count <= 0 or not by_score:
+        return []
+    tiebreak_of = _hasher(seed)
     cut = by_score[min(policy.count, len(by_score)) - 1][0]
-    scored = sorted(
-        (sc for sc in by_score if sc[0] >= cut), key=lambda sc: (-sc[0], tiebreak(seed, sc[1].card_id))
-    )
-    explore = policy.exploration and policy.count >= 2 and len(every) >= policy.count
+    top = []
+    for sc in by_score:
+        if sc[0] < cut:
+            break
+        top.append(sc)
+    scored = sorted(top, key=lambda sc: (-sc[0], tiebreak_of(sc[1].card_id)))
+    explore = policy.exploration and policy.count >= 2 and len(by_score) >= policy.count
     head = scored[: policy.count - 1] if explore else scored[: policy.count]
     chosen = [(s, c, False) for s, c in head]
     if explore:
         taken = {c.card_id for _, c in head}
-        little = [
-            (s, c)
-            for s, c in every
-            if c.card_id not in taken and c.lift.used_deals < policy.exploration_max_sample
-        ]
+        little = [sc for sc in ranked.little if sc[1].card_id not in taken]
         if little:
-            s, c = min(little, key=lambda sc: tiebreak(seed, sc[1].card_id))
+            s, c = min(little, key=lambda sc: tiebreak_of(sc[1].card_id))
             chosen.append((s, c, True))
         else:
             chosen.append((*scored[policy.count - 1], False))
     return [
-        Pick(c.card_id, rank, s, exploring, _reasons(c, most, exploring))
+        Pick(c.card_id, rank, s, exploring, _reasons(c, ranked.most, exploring))
         for rank, (s, c, exploring) in enumerate(chosen, start=1)
     ]
+
+
+def recommend(candidates: Sequence[Candidate], policy: Policy, seed: str) -> list[Pick]:
+    """The top `policy.count` candidates with their reasons; exploration in the last slot if any."""
+    if policy.count <= 0 or not candidates:
+        return []
+    return pick(rank(candidates, policy), policy, seed)
 
 
 def _pp(x: float) -> str:

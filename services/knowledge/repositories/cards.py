@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, exists, false, func, or_, select, true
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kit.auth import Principal
 from kit.errors import InvalidArgument
-from kit.resources import Page, PageRequest, Repository, Sort, query_key
+from kit.resources import Page, PageRequest, Repository, Sort, UnitOfWork, query_key
 from salesops.knowledge.v1.knowledge_service_pb2 import SopCardFilter
 from salesops.knowledge.v1.sop_card_pb2 import CardVisibility
 from services.knowledge import access
@@ -17,6 +20,7 @@ from services.knowledge.domain.cards import DRAFT, IN_REVIEW, PUBLISHED, RETIRED
 from services.knowledge.repositories.usage_days import window_sums
 from services.knowledge.store import (
     SopCardFacetRow,
+    SopCardLibraryRow,
     SopCardRow,
     SopCardStatusChangeRow,
     SopCardVersionRow,
@@ -31,6 +35,21 @@ ORDERS = {
 }
 # Orders by the card's 30-day figures (repositories/usage_days.window_sums), then card id.
 USAGE_ORDERS = {"uses_30d desc": "uses_30d", "negative_rate_30d desc": "negative_rate_30d"}
+
+
+async def bump_library(uow: UnitOfWork) -> None:
+    """+1 on the tenant's card library version (its row made at the first write)."""
+    table: Any = SopCardLibraryRow.__table__
+    dialect = uow.session.get_bind().dialect.name
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table).values(
+        tenant_id=uow.tenant, version=1, changed_at=datetime.now(UTC)
+    )
+    await uow.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["tenant_id"],
+            set_={"version": table.c.version + 1, "changed_at": stmt.excluded.changed_at},
+        )
+    )
 
 
 def _facet(facet: str, values: Sequence[str]) -> ColumnElement[bool]:
@@ -72,6 +91,22 @@ def _audience(who: Principal) -> ColumnElement[bool]:
 
 class Cards(Repository[SopCardRow]):
     model, resource, key = SopCardRow, access.RESOURCE, ("card_id",)
+
+    # Every card write goes through these three, and each bumps the library's version in its
+    # transaction (recommend's in-process copies are checked against it).
+    async def add(self, row: SopCardRow) -> SopCardRow:
+        await super().add(row)
+        await bump_library(self.uow)
+        return row
+
+    async def update_if_etag(self, row: SopCardRow, etag: str) -> SopCardRow:
+        await super().update_if_etag(row, etag)
+        await bump_library(self.uow)
+        return row
+
+    async def delete_if_etag(self, row: SopCardRow, etag: str) -> None:
+        await super().delete_if_etag(row, etag)
+        await bump_library(self.uow)
 
     @staticmethod
     def visible_to(who: Principal) -> ColumnElement[bool]:

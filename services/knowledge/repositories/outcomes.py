@@ -235,10 +235,16 @@ class LiftCells:
                 ).where(LiftCellRow.industry == industry, LiftCellRow.stage_id == stage_id)
             )
         ).first()
-        if cell is None:
+        version = None if cell is None else (int(cell[0]), int(cell[1]), int(cell[2]), _aware(cell[3]))
+        return await self.lifts_at(industry, stage_id, min_sample, version)
+
+    async def lifts_at(
+        self, industry: str, stage_id: str, min_sample: int, version: tuple[int, int, int, datetime] | None
+    ) -> CellLifts:
+        """`lifts` with the cell row's (version, closed, won, refreshed_at) already read (None: no row)."""
+        if version is None:
             return CellLifts({}, lift_of(CellCounts(0, 0, 0, 0), min_sample))
         key = (str(self.session.get_bind().engine.url), self.tenant, industry, stage_id, min_sample)
-        version = (int(cell[0]), int(cell[1]), int(cell[2]), _aware(cell[3]))
         cached = _CELLS.get(key)
         if cached is None or cached[0] != version:
             rows = await self.session.execute(

@@ -4,30 +4,32 @@ Recommending runs on every deal a rep opens, and filtering 10,000 cards by facet
 SQL (an EXISTS per facet per card) cost more than everything else together. So the
 published library's placement (industries, stages, leads, audience) is read once per
 tenant and database and kept in memory, and re-read when the library changes: every
-call first reads the library's version, `count(*)` and `max(updated_at)` of the
-tenant's cards (a covering index scan), and every card write or status change bumps
-`updated_at`. Matching and visibility are then the same rules in Python as
+call first reads the library's version (repositories/recommend_versions.py: the
+`sop_card_library` row every card write bumps). Matching and visibility are then the same rules in Python as
 `Cards.matching` / `Cards.visible_to` (domain.cards.audience_sees), and their
 result is kept per context and audience (what the callers of a team share) in
-the library, so a call rebuilds none of it.
+the library, so a call rebuilds none of it. The picked cards' rows are kept in the
+library too (copies no session holds), so a warm call reads none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from kit.auth import Principal
 from kit.resources import UnitOfWork
 from services.knowledge import access
 from services.knowledge.domain.cards import PUBLISHED, audience_sees
 from services.knowledge.repositories.cards import INDUSTRY, ORG, STAGE
+from services.knowledge.repositories.recommend_versions import LibraryVersion, db_key
 from services.knowledge.store import SopCardFacetRow, SopCardRow
 
 MAX_LIBRARIES = 256  # tenants x databases kept; the least recently loaded goes first
+MAX_ROWS = 2000  # picked cards' rows kept per library
+MAX_AUDIENCES = 1000  # candidate lists kept per library (contexts x audiences)
 
 
 @dataclass(frozen=True)
@@ -60,36 +62,51 @@ class Placement:
         return True
 
 
+AudienceKey = tuple[str, str, bool, bool, bool, str]
+
+
 @dataclass
 class Library:
-    version: tuple[int, datetime | None]
+    version: LibraryVersion
     cards: list[Placement]
     # The candidates per context and audience (tenant-wide, manager, org): what most callers share.
-    seen: dict[tuple[str, str, bool, bool, bool, str], list[CandidateCard]] = field(default_factory=dict)
+    seen: dict[AudienceKey, list[CandidateCard]] = field(default_factory=dict)
     by_author: dict[str, list[Placement]] = field(default_factory=dict)
+    rows: dict[str, SopCardRow] = field(default_factory=dict)  # detached copies, read only
 
     def __post_init__(self) -> None:
         for p in self.cards:
             self.by_author.setdefault(p.author, []).append(p)
 
-    def candidates(self, who: Principal, industry: str, stage_id: str, for_lead: bool) -> list[CandidateCard]:
+    def audience(
+        self, who: Principal, industry: str, stage_id: str, for_lead: bool
+    ) -> tuple[AudienceKey, list[CandidateCard]]:
+        """The candidates every caller of `who`'s audience sees here (its key names that audience)."""
         manager = access.is_manager(who)
         key = (industry, stage_id, for_lead, who.acts_tenant_wide, manager, who.org)
         found = self.seen.get(key)
         if found is None:
-            if len(self.seen) > 1000:
+            if len(self.seen) > MAX_AUDIENCES:
                 self.seen.clear()
             found = self.seen[key] = [
                 _candidate(p, industry, stage_id)
                 for p in self.cards
                 if p.applies(industry, stage_id, for_lead) and _audience_sees(who, manager, p)
             ]
-        # The caller's own cards, also where their audience would not see them.
-        own = [
+        return key, found
+
+    def own(self, who: Principal, industry: str, stage_id: str, for_lead: bool) -> list[CandidateCard]:
+        """The caller's own cards that apply here where their audience would not see them."""
+        manager = access.is_manager(who)
+        return [
             _candidate(p, industry, stage_id)
             for p in self.by_author.get(who.user_id, ())
             if p.applies(industry, stage_id, for_lead) and not _audience_sees(who, manager, p)
         ]
+
+    def candidates(self, who: Principal, industry: str, stage_id: str, for_lead: bool) -> list[CandidateCard]:
+        _, found = self.audience(who, industry, stage_id, for_lead)
+        own = self.own(who, industry, stage_id, for_lead)
         return sorted(found + own, key=lambda c: c.card_id) if own else found
 
 
@@ -107,15 +124,19 @@ def _candidate(p: Placement, industry: str, stage_id: str) -> CandidateCard:
     return CandidateCard(p.card_id, industry in p.industries, stage_id in p.stages, p.for_leads)
 
 
+def _copy(row: SopCardRow) -> SopCardRow:
+    """A copy of a loaded row that belongs to no session (nothing expires or refreshes it)."""
+    return SopCardRow(**{a.key: getattr(row, a.key) for a in _COLUMNS})
+
+
+_COLUMNS = SopCardRow.__mapper__.column_attrs
+
+
 class CandidateCards:
     def __init__(self, uow: UnitOfWork) -> None:
-        self.session, self.tenant = uow.session, uow.tenant
+        self.uow, self.session, self.tenant = uow, uow.session, uow.tenant
 
-    async def _version(self) -> tuple[int, datetime | None]:
-        n, last = (await self.session.execute(select(func.count(), func.max(SopCardRow.updated_at)))).one()
-        return int(n), last
-
-    async def _load(self, version: tuple[int, datetime | None]) -> Library:
+    async def _load(self, version: LibraryVersion) -> Library:
         rows = await self.session.execute(
             select(
                 SopCardRow.card_id,
@@ -148,21 +169,25 @@ class CandidateCards:
         ]
         return Library(version, placements)
 
-    async def find(self, who: Principal, industry: str, stage_id: str, for_lead: bool) -> list[CandidateCard]:
-        """The published cards `who` may read that apply here, with whether each names industry / stage."""
-        key = (str(self.session.get_bind().engine.url), self.tenant)
-        version = await self._version()
+    async def library(self, version: LibraryVersion) -> Library:
+        """The published library at `version` (read by recommend_versions), from memory when unchanged."""
+        key = (db_key(self.uow), self.tenant)
         library = _LIBRARIES.get(key)
         if library is None or library.version != version:
             library = await self._load(version)
             if len(_LIBRARIES) >= MAX_LIBRARIES:
                 _LIBRARIES.pop(next(iter(_LIBRARIES)))
             _LIBRARIES[key] = library
-        return library.candidates(who, industry, stage_id, for_lead)
+        return library
 
-    async def rows(self, card_ids: Sequence[str]) -> dict[str, SopCardRow]:
-        """The picked cards, whole."""
-        if not card_ids:
-            return {}
-        found = await self.session.scalars(select(SopCardRow).where(SopCardRow.card_id.in_(list(card_ids))))
-        return {row.card_id: row for row in found}
+    async def rows(self, library: Library, card_ids: Sequence[str]) -> dict[str, SopCardRow]:
+        """The picked cards, whole: from the library's copies, the others in one query (and kept).
+        Only published cards are asked for, and any card write moves the library to a new version."""
+        missing = [c for c in card_ids if c not in library.rows]
+        if missing:
+            found = await self.session.scalars(select(SopCardRow).where(SopCardRow.card_id.in_(missing)))
+            if len(library.rows) + len(missing) > MAX_ROWS:
+                library.rows.clear()
+            for row in found:
+                library.rows[row.card_id] = _copy(row)
+        return {c: library.rows[c] for c in card_ids if c in library.rows}

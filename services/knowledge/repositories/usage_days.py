@@ -93,8 +93,12 @@ class UsageDays:
                 select(func.count(), func.coalesce(func.sum(d.uses), 0)).where(d.day >= since)
             )
         ).one()
+        return await self.newcomer_uses_at(since, (int(n), int(total)))
+
+    async def newcomer_uses_at(self, since: date, version: tuple[int, int]) -> dict[str, int]:
+        """`newcomer_uses` with the window's (rows, total uses) already read."""
+        d = CardNewcomerDayRow
         key = (str(self.session.get_bind().engine.url), self.tenant, since)
-        version = (int(n), int(total))
         cached = _NEWCOMERS.get(key)
         if cached is None or cached[0] != version:
             out: dict[str, int] = {}
