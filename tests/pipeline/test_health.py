@@ -265,3 +265,63 @@ async def seed_anomalies(p: Pipeline) -> None:
             await Anomalies(uow).add(row)
 
     await transactions(p.db).run("demo", work)
+
+
+async def test_a_regions_band_comes_from_its_teams_weeks_weighted_by_sample(pipeline: Pipeline) -> None:
+    """Weeks are stored per team; a region's report has a real band (its teams' weeks, each week the
+    sample-weighted value of the region), not an empty baseline drawn as z = 0."""
+    this_week = week_start(datetime.now(SH).date())
+    await build_week(pipeline)
+    async with pipeline.db.session("demo") as s:
+        for i in range(1, 7):
+            week = this_week - timedelta(days=7 * i)
+            # team-a 0.2 over 1 closed deal, team-b 0.3 over 3: the region's week is 0.275 (not 0.25)
+            for team, value, n in (("east/team-a", 0.2, 1), ("east/team-b", 0.3 if i % 2 else 0.2, 3)):
+                s.add(
+                    HealthValueRow(
+                        org_path=team,
+                        week_start=week,
+                        metric="WIN_RATE",
+                        stage_id="",
+                        value=value,
+                        sample_size=n,
+                        computed_at=datetime.now(UTC),
+                        tenant_id="demo",
+                    )
+                )
+            s.add(
+                HealthValueRow(
+                    org_path="east/team-a",
+                    week_start=week,
+                    metric="FORECAST_ERROR",
+                    stage_id="",
+                    value=0.1 * i,
+                    sample_size=2,
+                    computed_at=datetime.now(UTC),
+                    tenant_id="demo",
+                )
+            )
+        await s.commit()
+    report = (
+        await pipeline.call("GetProcessHealth", pb.GetProcessHealthRequest(org_path="east"), "director-east")
+    ).report
+    win = by_metric(report)["WIN_RATE", ""]
+    # Weeks alternate 0.275 (0.2x1 + 0.3x3) / 4 and 0.2: mean 0.2375, sd 0.0375.
+    assert win.baseline_periods == 6 and win.baseline_mean == pytest.approx(0.2375)
+    assert win.baseline_stddev == pytest.approx(0.0375)
+    assert win.anomalous and win.value == 0.5  # this week's region value, far above its band
+    # The director's default report is the region's, with the same band.
+    default = (await pipeline.call("GetProcessHealth", pb.GetProcessHealthRequest(), "director-east")).report
+    assert default.org_path == "east" and by_metric(default)["WIN_RATE", ""].baseline_periods == 6
+    # A team keeps its own history as it is; WAPE does not add up over teams: no band above a team
+    # rather than a made-up one.
+    async with transactions(pipeline.db).read("demo") as uow:
+        from services.pipeline.repositories.health import HealthSql
+
+        region = await HealthSql(uow).baselines("east", this_week, 12)
+        team = await HealthSql(uow).baselines("east/team-a", this_week, 12)
+        team_b = await HealthSql(uow).baselines("east/team-b", this_week, 12)
+    assert ("FORECAST_ERROR", "") not in region and team["FORECAST_ERROR", ""].periods == 6
+    assert team_b["WIN_RATE", ""].mean == pytest.approx(0.25) and team["WIN_RATE", ""].mean == pytest.approx(
+        0.2
+    )

@@ -223,6 +223,12 @@ def test_a_director_sees_every_panel_with_data_in_few_calls(browser: Any, stack:
     assert any("slow deal" in r for r in stuck), stuck
     won = rows(page, "won")
     assert len(won) == 6 and sum(1 for r in won if re.search(r"[1-9]", r.split("\t")[2])) >= 5, won
+    # The director's process health is the region's, against the region's own weeks (its teams'
+    # stored weeks): real z values, and a metric without a baseline shows a dash, never a fake 0.
+    health = [r.split("\t") for r in rows(page, "health")]
+    zs = [r[5] for r in health]
+    assert any(re.search(r"[1-9]", z) for z in zs), health
+    assert all(r[5] == "—" for r in health if r[2] == "—"), health
     assert report["columns"] == 3, report  # 1440 px: three columns
     assert axe_violations(page) == []
     page.context.close()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.sql import Select
 
 from kit.resources import Page, PageRequest, Repository, Sort, UnitOfWork
@@ -242,20 +242,36 @@ class HealthSql:
         return [Measured(t, "GATE_REJECTION_RATE", "", _f(k) / int(n), int(n)) for t, k, n in rows if n]
 
     async def baselines(self, org_path: str, before: date, periods: int) -> dict[tuple[str, str], Baseline]:
-        """Mean and mean square of the unit's last `periods` stored weeks before `before`, per metric."""
+        """Mean and mean square of the unit's last `periods` stored weeks before `before`, per metric.
+
+        Weeks are stored per team (the weekly run). A unit above teams (a region, the company "") has as
+        its own history each week's values of the teams in it, weighted by sample size: the unit's value
+        that week (every metric is a mean or a share over its sample), except FORECAST_ERROR (a WAPE,
+        which does not add up over teams): that one has no band above a team rather than a made-up one.
+        A team's own history is its stored rows as they are (one per week: the weight changes nothing)."""
         v = HealthValueRow
-        ranked = (
+        weight = case((v.sample_size > 0, v.sample_size), else_=1)
+        scope = [in_org(v.org_path, org_path), or_(v.metric != "FORECAST_ERROR", v.org_path == org_path)]
+        weekly = (
             select(
+                v.week_start,
                 v.metric,
                 v.stage_id,
-                v.value,
-                func.row_number()
-                .over(partition_by=(v.metric, v.stage_id), order_by=v.week_start.desc())
-                .label("rn"),
+                (func.sum(v.value * weight) / func.sum(weight)).label("value"),
             )
-            .where(v.org_path == org_path, v.week_start < before)
-            .subquery("recent")
+            .where(v.tenant_id == self.tenant, v.week_start < before, *(scope if org_path else []))
+            .group_by(v.week_start, v.metric, v.stage_id)
+            .subquery("weekly")
         )
+        w = weekly.c
+        ranked = select(
+            w.metric,
+            w.stage_id,
+            w.value,
+            func.row_number()
+            .over(partition_by=(w.metric, w.stage_id), order_by=w.week_start.desc())
+            .label("rn"),
+        ).subquery("recent")
         stmt = (
             select(
                 ranked.c.metric,

@@ -28,6 +28,10 @@ export function HealthPanel() {
   const load = useLoad(() => api.get<{ report?: Report }>("/v1/processHealth"), []);
   const metrics = (load.data?.report?.metrics ?? []).filter((m) => !m.unavailable);
   const bands = metrics.map((m) => sigmaBand(m.value ?? 0, m.baselineMean ?? 0, m.baselineStddev ?? 0));
+  // No stored weeks behind a metric: no mean, band or z to show (a dash and no bar, never a fake 0).
+  const based = (m: Metric) => (m.baselinePeriods ?? 0) > 0;
+  const z = (i: number) => (bands[i].z === null ? null : round(bands[i].z!));
+  const noBaseline = metrics.filter((m, i) => !based(m) || z(i) === null).length;
   // The server's verdict (its own ±2σ over the baseline periods) wins; our band is the same rule.
   const flagged = (i: number) => Boolean(metrics[i].anomalous) || bands[i].anomalous;
   const table: TableData = {
@@ -35,10 +39,10 @@ export function HealthPanel() {
     rows: metrics.map((m, i) => [
       metricName(t, m),
       round(m.value ?? 0),
-      round(m.baselineMean ?? 0),
-      round(m.lowerBound ?? bands[i].lower),
-      round(m.upperBound ?? bands[i].upper),
-      round(bands[i].z),
+      based(m) ? round(m.baselineMean ?? 0) : "—",
+      based(m) ? round(m.lowerBound ?? bands[i].lower) : "—",
+      based(m) ? round(m.upperBound ?? bands[i].upper) : "—",
+      z(i) ?? "—",
       flagged(i),
     ]),
     flagged: new Set(metrics.flatMap((_, i) => (flagged(i) ? [i] : []))),
@@ -55,7 +59,7 @@ export function HealthPanel() {
               {
                 type: "bar",
                 name: "z",
-                data: metrics.map((_, i) => ({ value: round(bands[i].z), itemStyle: { color: flagged(i) ? DANGER : ACCENT } })),
+                data: metrics.map((_, i) => ({ value: z(i), itemStyle: { color: flagged(i) ? DANGER : ACCENT } })),
                 markLine: { symbol: "none", silent: true, lineStyle: { type: "dashed" }, data: [{ xAxis: -2 }, { xAxis: 2 }] },
               },
             ],
@@ -68,6 +72,11 @@ export function HealthPanel() {
   return (
     <Panel id="health" title={t("mgr.health.title")} option={option} table={metrics.length ? table : null} status={<Status load={load} empty={!metrics.length} />} wide>
       {metrics.length > 0 && <p className={n ? "warn" : "sub"}>{t("mgr.health.flagged", { n })}</p>}
+      {noBaseline > 0 && (
+        <p className="sub" data-no-baseline={noBaseline}>
+          {t("mgr.health.nobaseline", { n: noBaseline })}
+        </p>
+      )}
     </Panel>
   );
 }

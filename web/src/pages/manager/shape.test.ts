@@ -33,7 +33,8 @@ describe("the ±2σ band", () => {
   });
 
   it("never flags without spread", () => {
-    expect(sigmaBand(100, 10, 0)).toMatchObject({ z: 0, anomalous: false });
+    expect(sigmaBand(100, 10, 0)).toMatchObject({ z: null, anomalous: false });
+    expect(sigmaBand(3, 0, Number.NaN)).toMatchObject({ z: null, anomalous: false }); // no baseline: no z, not 0
   });
 });
 

@@ -21,11 +21,12 @@ export function monthStart(at: Date, offset = 0): Date {
 }
 
 /** Where a value sits against its baseline: z = (value - mean) / sd; outside ±k sd is an anomaly.
- * Without spread (sd 0 or missing) nothing is flagged: one quiet baseline is not a signal. */
-export function sigmaBand(value: number, mean: number, sd: number, k = 2): { z: number; anomalous: boolean; lower: number; upper: number } {
+ * Without spread (sd 0 or missing: no baseline, or a flat one) there is no z (null, never a fake 0)
+ * and nothing is flagged: one quiet baseline is not a signal. */
+export function sigmaBand(value: number, mean: number, sd: number, k = 2): { z: number | null; anomalous: boolean; lower: number; upper: number } {
   const lower = mean - k * sd;
   const upper = mean + k * sd;
-  if (!(sd > 0)) return { z: 0, anomalous: false, lower, upper };
+  if (!(sd > 0)) return { z: null, anomalous: false, lower, upper };
   const z = (value - mean) / sd;
   return { z, anomalous: Math.abs(z) > k, lower, upper };
 }
