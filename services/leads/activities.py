@@ -31,8 +31,10 @@ from services.leads.workflows import FireInput, RegradeBatch, RegradeInput, Time
 
 
 def _next(row: LeadRow, tenant: TenantPolicies) -> Timer:
+    """The lead's next timer, with this worker's clock: the workflow counts the delay from it (the
+    workflow task's start time is older by the time this activity took)."""
     timers = sla.timers(watch_state(row, tenant))
-    return Timer(timers[0][0], timers[0][1].isoformat()) if timers else Timer()
+    return Timer(timers[0][0], timers[0][1].isoformat(), now().isoformat()) if timers else Timer()
 
 
 class WatchActivities:
