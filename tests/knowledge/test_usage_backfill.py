@@ -1,15 +1,19 @@
 """Migration 0007 fills the usage day counters from the uses and feedback already stored, on SQLite and
-PostgreSQL: what the running code would have counted (days in UTC, newcomers of the last week only)."""
+PostgreSQL: what the running code would have counted (days in UTC, newcomers of the last week only);
+0008 counts the newcomers again for a tenant whose settings set another tenure than 0007's default."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from alembic import command
-from sqlalchemy import Connection, select
+from google.protobuf.duration_pb2 import Duration
+from sqlalchemy import Connection, insert, select
 
 from kit.db import Database
 from kit.migrations import alembic_config, upgrade_to_head
+from salesops.knowledge.v1.settings_pb2 import KnowledgeSettings, RecommendationPolicy
+from services.knowledge.knowledge_settings import STORE
 from services.knowledge.store_outcomes import RepFirstDealRow
 from services.knowledge.store_usage_days import CardNewcomerDayRow, CardUseDayRow
 from services.knowledge.store_uses import CardUseRow, FeedbackDutyRow
@@ -84,5 +88,45 @@ async def test_backfill_counts_uses_feedback_and_newcomers(database_url: str) ->
             ("B", today - timedelta(days=19)): (0, 0, 1, 0),
         }
         assert newcomers == {(today, "A"): 1, (evening.date(), "A"): 1}
+    finally:
+        await db.dispose()
+
+
+async def test_newcomers_recounted_with_each_tenants_tenure(database_url: str) -> None:
+    """0007 counted with the default 180 days; 0008 counts a tenant's last days again with its own."""
+    db = Database(database_url, pool_size=2)
+    try:
+        await migrate(db, "0006")
+        now = datetime.now(UTC)
+        short = KnowledgeSettings(
+            recommendation=RecommendationPolicy(newcomer_tenure=Duration(seconds=20 * 86400))
+        )
+        for tenant in ("t1", "t2"):  # t2 keeps the default
+            async with db.session(tenant) as session:
+                session.add_all(
+                    [
+                        a_use(f"{tenant}-u1", "A", "rep-30d", now - timedelta(hours=1)),
+                        a_use(f"{tenant}-u2", "A", "rep-10d", now - timedelta(hours=1)),
+                        RepFirstDealRow(user_id="rep-30d", first_deal_at=now - timedelta(days=30)),
+                        RepFirstDealRow(user_id="rep-10d", first_deal_at=now - timedelta(days=10)),
+                    ]
+                )
+                await session.commit()
+        async with db.system_session() as session:
+            table = STORE.tables.current
+            await session.execute(
+                insert(table).values(
+                    tenant_id="t1", document=STORE.document, version=1, body=short.SerializeToString(),
+                    updated_at=now, updated_by="admin",
+                )
+            )  # fmt: skip
+            await session.commit()
+        await upgrade_to_head("knowledge", db)
+        for tenant, expected in (("t1", 1), ("t2", 2)):
+            async with db.session(tenant, read_only=True) as session:
+                counted = {
+                    (r.day, r.card_id): r.uses for r in await session.scalars(select(CardNewcomerDayRow))
+                }
+            assert counted == {((now - timedelta(hours=1)).date(), "A"): expected}
     finally:
         await db.dispose()
