@@ -26,6 +26,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]  # pyyaml, a dev dependency (kubernetes-validate)
 
 from kit.config import SERVICE_PORTS
+from kit.grpc.health import LIVENESS
 
 BASE = Path(__file__).resolve().parent / "base"
 IMAGE = "salesops"  # overlays pin name and tag (kustomize `images:`)
@@ -150,10 +151,12 @@ def pod_spec(service: str, component: str) -> dict[str, Any]:
     container["env"] = service_env(service, component)
     container["resources"] = RESOURCES[component]
     if component == "api":
-        # grpc.health.v1 of the runtime: SERVING once database, Redis and Temporal answer.
-        # Liveness tolerates a dependency outage for 2 minutes before restarting the pod.
+        # grpc.health.v1 of the runtime. Readiness (service ""): SERVING once database, Redis and
+        # Temporal answer. Startup and liveness (service LIVENESS): the process answers and is not
+        # wedged, whatever its dependencies do (restarting a pod cures no database outage).
         grpc = {"port": port}
-        container["startupProbe"] = {"grpc": grpc, "periodSeconds": 5, "failureThreshold": 60}
+        live = {"port": port, "service": LIVENESS}
+        container["startupProbe"] = {"grpc": live, "periodSeconds": 5, "failureThreshold": 60}
         container["readinessProbe"] = {
             "grpc": grpc,
             "periodSeconds": 5,
@@ -161,7 +164,7 @@ def pod_spec(service: str, component: str) -> dict[str, Any]:
             "failureThreshold": 2,
         }
         container["livenessProbe"] = {
-            "grpc": grpc,
+            "grpc": live,
             "periodSeconds": 10,
             "timeoutSeconds": 5,
             "failureThreshold": 12,

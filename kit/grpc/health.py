@@ -3,6 +3,11 @@
 A monitor pings each dependency (database, Redis, Temporal...) on an interval
 with a timeout and sets grpc.health.v1 status for "" and for each service name.
 
+Liveness is apart (:data:`LIVENESS`, a Health/Check service name): SERVING while the process
+answers and its readiness monitor still completes rounds. A dependency outage never makes it fail
+(restarting the pod cures no database outage); a wedged process does: an event loop that cannot
+answer times the probe out, and a monitor that stopped checking turns it NOT_SERVING.
+
 Advisories are conditions an operator must act on that do not make the process
 unready, such as a business calendar lacking next year's holiday schedule. They
 are logged when they appear, listed by :meth:`ReadinessMonitor.details`, and sent
@@ -31,6 +36,9 @@ log = logging.getLogger("salesops.health")
 Check = Callable[[], Awaitable[object]]
 Advisory = Callable[[], str | None]  # a warning text, or None when all is well
 DETAILS_TRAILER = "salesops-health-details-bin"
+# The Health/Check service name of liveness (deploy/k8s probes ask it); "" and the API's service names
+# are readiness.
+LIVENESS = "salesops.Liveness"
 
 
 def business_calendar_advisory() -> str | None:
@@ -49,8 +57,16 @@ class DetailedHealthServicer(health.aio.HealthServicer):  # type: ignore[misc,na
     """grpc.health.v1 Health whose Check answers carry the monitor's details in a binary trailer."""
 
     details: Callable[[], Mapping[str, Any]] | None = None
+    alive: Callable[[], bool] | None = None  # liveness beyond answering at all (the readiness monitor's)
 
     async def Check(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        if request.service == LIVENESS:  # never the dependencies: answered here, never NOT_FOUND
+            up = self.alive is None or self.alive()
+            return health_pb2.HealthCheckResponse(
+                status=health_pb2.HealthCheckResponse.SERVING
+                if up
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
         answer = await super().Check(request, context)
         if self.details is not None:
             payload = json.dumps(self.details(), ensure_ascii=False, sort_keys=True).encode()
@@ -82,8 +98,12 @@ class ReadinessMonitor:
         self._advised_at: float | None = None
         if isinstance(servicer, DetailedHealthServicer):
             servicer.details = self.details
+            servicer.alive = self.alive
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # Liveness: a round (every check bounded by `timeout`) ends at least this often, else we are wedged.
+        self.stall_after = max(60.0, 10 * (interval + timeout))
+        self._round_at = time.monotonic()
 
     async def _check_one(self, name: str, check: Check) -> str | None:
         try:
@@ -104,7 +124,14 @@ class ReadinessMonitor:
         self.failing = failing
         self.check_advisories()
         await self._publish(not failing and not self._stopping)
+        self._round_at = time.monotonic()
         return not failing
+
+    def alive(self) -> bool:
+        """Liveness: rounds still complete (or we are draining). A dependency being down is readiness."""
+        if self._stopping or self._task is None:
+            return True
+        return not self._task.done() and time.monotonic() - self._round_at <= self.stall_after
 
     def check_advisories(self, *, force: bool = False) -> dict[str, str]:
         """Re-evaluate the advisories (at most every `advisory_interval`); log the ones that appear."""
@@ -149,6 +176,7 @@ class ReadinessMonitor:
             await asyncio.sleep(self.interval)
 
     def start(self) -> None:
+        self._round_at = time.monotonic()
         self._task = asyncio.create_task(self._loop(), name="readiness-monitor")
 
     async def stop(self) -> None:

@@ -14,7 +14,7 @@ from grpc_reflection.v1alpha import reflection
 
 from kit.auth import TokenVerifier
 from kit.config import GrpcSettings
-from kit.grpc.health import DetailedHealthServicer
+from kit.grpc.health import LIVENESS, DetailedHealthServicer
 from kit.grpc.interceptors import ServerPipeline
 from kit.grpc.partners import PartnerGuard
 from kit.grpc.public import PUBLIC_METHODS
@@ -134,9 +134,10 @@ class GrpcServer:
         return f"{host}:{self.port}"
 
     async def start(self) -> None:
-        # NOT_SERVING until the readiness monitor has seen every dependency up.
+        # NOT_SERVING until the readiness monitor has seen every dependency up; liveness from the start.
         for name in ["", *self.service_names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
         await self.server.start()
         log.info("gRPC %s listening on %s", self.service, self.address)
 

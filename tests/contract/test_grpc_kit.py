@@ -23,7 +23,7 @@ from kit.config import GrpcSettings
 from kit.grpc import context as call
 from kit.grpc.client import channel as make_channel
 from kit.grpc.errors import status_from_error
-from kit.grpc.health import ReadinessMonitor
+from kit.grpc.health import LIVENESS, ReadinessMonitor
 from kit.grpc.server import GrpcServer, Registration
 from salesops.common.v1 import diagnostics_pb2, diagnostics_pb2_grpc
 
@@ -327,3 +327,48 @@ async def test_health_follows_redis_down_and_back(tmp_path: Path) -> None:
 
 async def _is(address: str, status: int) -> bool:
     return await _health(address) == status
+
+
+async def _live(address: str) -> int:
+    async with grpc.aio.insecure_channel(address) as ch:
+        reply = await health_pb2_grpc.HealthStub(ch).Check(
+            health_pb2.HealthCheckRequest(service=LIVENESS), timeout=2
+        )
+    return int(reply.status)
+
+
+async def test_liveness_is_apart_from_readiness(tmp_path: Path) -> None:
+    """Liveness only says the process is alive and not wedged: SERVING before the dependencies are
+    up and while one is down (restarting cures no outage); NOT_SERVING once its monitor stops
+    completing rounds; readiness (\"\" and the services) follows the dependencies."""
+    serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+    port = free_port()
+    redis_proc = start_redis(tmp_path / "redis", port, persist=False)
+    client = aioredis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, socket_timeout=0.5)
+    srv = build(Probe())
+    await srv.start()
+    assert await _live(srv.address) == serving  # alive before any readiness round
+    assert await _health(srv.address) == not_serving
+    monitor = ReadinessMonitor(
+        srv.health, srv.service_names, {"redis": client.ping}, interval=0.1, timeout=0.5
+    )
+    monitor.start()
+    try:
+        await _until(lambda: _is(srv.address, serving))
+        redis_proc.stop()
+        await _until(lambda: _is(srv.address, not_serving))
+        assert await _live(srv.address) == serving  # a dependency down is readiness, not liveness
+        # A monitor that no longer completes rounds (here: its loop gone) means a wedged process.
+        monitor.stall_after = 0.2
+        assert monitor._task is not None
+        monitor._task.cancel()
+        await _until(lambda: _live_is(srv.address, not_serving))
+    finally:
+        await monitor.stop()
+        await srv.stop(0)
+        await client.aclose()
+        redis_proc.stop()
+
+
+async def _live_is(address: str, status: int) -> bool:
+    return await _live(address) == status

@@ -20,6 +20,7 @@ import pytest
 from deploy.k8s import generate
 from kit import runtime, temporal
 from kit.config import SERVICE_PORTS, SERVICES
+from kit.grpc.health import LIVENESS
 from tests.deploy.conftest import Obj, Rendered, pod_labels, pod_spec
 
 SECRETISH = re.compile(
@@ -62,9 +63,11 @@ def test_service_apis_probe_grpc_health_on_their_port(overlay: Rendered) -> None
         (container,) = pod_spec(overlay.get("Deployment", f"{service}-api"))["containers"]
         grpc_port = next(p["containerPort"] for p in container["ports"] if p["name"] == "grpc")
         assert grpc_port == SERVICE_PORTS[service]
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            # Native gRPC probe: grpc.health.v1 Check on the overall ("") status.
-            assert container[probe]["grpc"] == {"port": grpc_port}, (service, probe)
+        # Native gRPC probes: readiness is grpc.health.v1 Check on the overall ("") status (the
+        # dependencies); startup and liveness ask the LIVENESS name (alive and not wedged only).
+        assert container["readinessProbe"]["grpc"] == {"port": grpc_port}, service
+        for probe in ("startupProbe", "livenessProbe"):
+            assert container[probe]["grpc"] == {"port": grpc_port, "service": LIVENESS}, (service, probe)
         # Liveness outlasts a dependency blip that readiness reports.
         live, ready = container["livenessProbe"], container["readinessProbe"]
         assert (
