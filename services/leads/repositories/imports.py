@@ -45,15 +45,18 @@ class ImportRepository:
 
     async def by_contacts(self, phones: Iterable[str], emails: Iterable[str]) -> list[LeadRow]:
         """Unmerged leads with any of these phones or e-mails (LeadRepository.by_contact for a batch):
-        one indexed lookup per key list, by id, so neither index is traded for a scan."""
+        one indexed lookup per key list (phones, then e-mails), so neither index is traded for a
+        scan. The rows are read through the key's index directly, not as `lead_id IN (subquery)`:
+        on PostgreSQL at 100,000 leads that form took 320 ms a statement in a profiled bench run
+        (load 29; the plan was not examined), and it is no longer among the slow ones."""
         tenant = self.uow.tenant
-        keyed = [
-            *(select(LeadRow.lead_id).where(LeadRow.tenant_id == tenant, LeadRow.phone.in_(c)) for c in _chunks(phones)),
-            *(select(LeadRow.lead_id).where(LeadRow.tenant_id == tenant, LeadRow.email.in_(c)) for c in _chunks(emails)),
+        live = LeadRow.status != status.MERGED
+        stmts = [
+            *(select(LeadRow).where(LeadRow.tenant_id == tenant, LeadRow.phone.in_(c), live) for c in _chunks(phones)),
+            *(select(LeadRow).where(LeadRow.tenant_id == tenant, LeadRow.email.in_(c), live) for c in _chunks(emails)),
         ]  # fmt: skip
         out: dict[str, LeadRow] = {}
-        for ids in keyed:
-            stmt = select(LeadRow).where(LeadRow.lead_id.in_(ids), LeadRow.status != status.MERGED)
+        for stmt in stmts:
             out.update({r.lead_id: r for r in await self.session.scalars(stmt)})
         return list(out.values())
 
