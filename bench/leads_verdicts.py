@@ -38,7 +38,9 @@ def intake(quick: bool) -> list[Figure]:
                  name=f"{label} CreateLead, {existing:,} leads, 16 in flight",
                  baseline=f"{db}_bare_commit_rows_per_s", goal=Goal(0.5, AT_LEAST),
                  failed=[f"{db}_intake_failed", f"{db}_bare_commit_failed"],
-                 note=f"p50 {f.get(f'{db}_intake_p50_ms', float('nan')):.0f} ms"),
+                 note=f"p50 {f.get(f'{db}_intake_p50_ms', float('nan')):.0f} ms; process CPU "
+                      f"{f.get(f'{db}_intake_cpu_ms_per_lead', float('nan')):.1f} ms a lead (client and "
+                      f"server) vs {f.get(f'{db}_bare_commit_cpu_ms_per_row', float('nan')):.1f} ms a bare row"),
             pick(f, f"{db}_intake_p99_ms", "ms", name=f"{label} CreateLead p99",
                  baseline=f"{db}_bare_commit_p99_ms", failed=[f"{db}_intake_failed"]),
             pick(f, f"{db}_import_validate_1000_s", "s", name=f"{label} ImportLeads 1,000 validate-only",
