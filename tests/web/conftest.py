@@ -82,7 +82,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         _need("no Node.js to build the console (web/ needs Node.js 20.19+)")
     base = tmp_path_factory.mktemp("web-stack")
     tokens_file = base / "tokens.json"
-    proc = _start(base / "var", tokens_file)
+    proc = _start(base / "var", tokens_file, history=True)  # the dashboards show the demo history
     try:
         out, _took = _wait_ready(proc, timeout=600)  # the first start builds the console (npm ci)
         assert "console" in out and "NOT BUILT" not in out, out
