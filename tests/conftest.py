@@ -56,6 +56,40 @@ POSTGRES_URL = os.environ.get("SALESOPS_TEST_POSTGRES_URL", "").strip()
 REQUIRE_POSTGRES = os.environ.get("SALESOPS_TEST_REQUIRE_POSTGRES", "") == "1"
 
 
+# The longest test modules (whole stacks, timers), longest first. With `--dist loadgroup`, xdist
+# hands out the xdist groups first (most tests first), then single tests in collection order:
+# these go out next, then the other slow modules, and the fast tests fill both workers' tails,
+# so no long test starts last on one worker while the other sits idle.
+LONGEST_FIRST = (
+    "tests/e2e/test_local_stack.py",
+    "tests/e2e/test_stack_schemathesis.py",
+    "tests/e2e/test_lead_sla_flow.py",
+    "tests/e2e/test_supervision.py",
+    "tests/knowledge/test_gateway_e2e.py",
+    "tests/pipeline/test_approval_gateway_e2e.py",
+    "tests/e2e/test_supervision_lifecycle.py",
+    "tests/pipeline/test_gateway_e2e.py",
+    "tests/pipeline/test_stack_flow.py",
+    "tests/leads/test_rest_stack.py",
+)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own fixture-scope ordering and the other plugins
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Long modules first: the listed ones, then every module with a `slow` test; a module's
+    tests stay together and in their order (module-scoped fixtures are set up once)."""
+    root = config.rootpath
+    rank: dict[Path, int] = {}
+    for item in items:
+        module = item.path
+        if module not in rank:
+            name = module.relative_to(root).as_posix() if module.is_relative_to(root) else str(module)
+            rank[module] = LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST) + 1
+        if rank[module] > len(LONGEST_FIRST) and item.get_closest_marker("slow") is not None:
+            rank[module] = len(LONGEST_FIRST)
+    items.sort(key=lambda item: rank[item.path])
+
+
 @pytest.fixture(autouse=True)
 def hermetic_environment() -> Iterator[None]:
     """Each test starts from the pinned baseline, and what it sets does not leak into the next."""

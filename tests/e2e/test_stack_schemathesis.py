@@ -11,7 +11,7 @@ import pytest
 from tests.e2e.test_local_stack import _start, _stop, _wait_ready
 from tests.gateway.test_openapi import _fuzz
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stack")]
+pytestmark = [pytest.mark.slow]
 
 
 def test_generated_requests_find_no_server_error_on_the_running_stack(tmp_path: Path) -> None:

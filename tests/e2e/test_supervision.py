@@ -31,7 +31,7 @@ from salesops.leads.v1 import enums_pb2, lead_pb2, leads_service_pb2, leads_serv
 from salesops.notify.v1 import inbox_pb2, notification_pb2, notify_service_pb2, notify_service_pb2_grpc
 from tests.e2e.test_local_stack import _start, _stop, _wait_ready
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stack")]
+pytestmark = [pytest.mark.slow]
 
 LEADS = 240
 IN_FLIGHT = 8

@@ -15,7 +15,7 @@ import pytest
 from deploy.local.infra import port_open
 from tests.e2e.test_local_stack import _start, _wait_ready
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stack")]
+pytestmark = [pytest.mark.slow]
 
 
 def _alive(pid: int) -> bool:

@@ -26,7 +26,7 @@ from tests.e2e.test_local_stack import _start, _stop, _wait_ready
 from tests.pipeline.test_stack_flow import _until
 
 # The stack may build a changed web console before it starts: more than the default 300 s on a busy machine.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stack"), pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def test_a_rep_uses_a_recommended_card_is_reminded_and_gives_feedback(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.e2e.test_local_stack import _start, _stop, _wait_ready
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stack")]
+pytestmark = [pytest.mark.slow]
 
 
 def test_a_lead_over_rest_is_routed_explained_contacted_and_converted(tmp_path: Path) -> None:

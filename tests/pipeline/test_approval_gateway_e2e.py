@@ -21,7 +21,7 @@ import pytest
 from tests.e2e.test_local_stack import _start, _stop, _wait_ready
 from tests.pipeline.test_stack_flow import _until
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stack")]
+pytestmark = [pytest.mark.slow]
 
 AMOUNT = 60_000_000  # 600,000.00 CNY: over the contract flow's trigger
 SMALL = 10_000_000  # 100,000.00 CNY: under it

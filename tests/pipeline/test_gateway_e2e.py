@@ -21,7 +21,7 @@ import pytest
 from tests.e2e.test_local_stack import _start, _stop, _wait_ready
 from tests.pipeline.test_stack_flow import _until
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stack")]
+pytestmark = [pytest.mark.slow]
 
 AMOUNT = 80_000_000  # minor units (800,000.00 CNY)
 

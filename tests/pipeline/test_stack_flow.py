@@ -21,7 +21,7 @@ import pytest
 
 from tests.e2e.test_local_stack import _start, _stop, _wait_ready
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stack")]
+pytestmark = [pytest.mark.slow]
 
 
 def _until(what: str, probe: Callable[[], Any], timeout: float) -> Any:
