@@ -86,6 +86,8 @@ async def won_revenue(
     org = org_path.strip("/")
     check_scope(who, org)
     scope = scope_of(who, org)
+    if len(user_ids) == 1 and scope.level is not f.Level.REP:
+        scope = Scope(f.Level.REP, user_ids[0])  # the total is that rep's (within what the viewer sees)
     level = level or (
         f.Level.REP if scope.level is f.Level.TEAM else f.level_below(scope.key, bool(user_ids))
     )

@@ -146,3 +146,7 @@ async def test_total_is_labelled_with_the_viewers_actual_scope(pipeline: Pipelin
     # A rep naming their team still gets (and is told they get) their own deals.
     mine = await report(pipeline, "rep-a1", scope=types_pb2.OrgScope(org_path="east/team-a"))
     assert (mine.total.level, mine.total.key) == (types_pb2.ORG_LEVEL_REP, "rep-a1")
+    # A manager naming one rep gets that rep's total, labelled with the rep.
+    one = await report(pipeline, "sup-a", scope=types_pb2.OrgScope(user_ids=["rep-a2"]))
+    assert (one.total.level, one.total.key) == (types_pb2.ORG_LEVEL_REP, "rep-a2")
+    assert table(one.total)[month(LAST)][0] == 2_000_000
