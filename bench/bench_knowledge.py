@@ -545,6 +545,41 @@ async def _timed(calls: int, call: Callable[[int], Awaitable[Any]]) -> tuple[lis
     return latencies, failed
 
 
+class _Trips:
+    """Round trips to the database while counting: statements, BEGINs, COMMITs and ROLLBACKs (also the
+    pool's rollback when a connection is returned), from SQLAlchemy's events on the bench's engine."""
+
+    def __init__(self, engine: Any) -> None:
+        from sqlalchemy import event
+
+        self.counting, self.statements, self.transactions = False, 0, 0
+        sync = engine.sync_engine
+        event.listen(sync, "before_cursor_execute", self._statement)
+        for name in ("begin", "commit", "rollback"):
+            event.listen(sync, name, self._transaction)
+        event.listen(sync.pool, "reset", lambda *_: self._transaction())
+
+    def _statement(self, *_: Any) -> None:
+        self.statements += self.counting
+
+    def _transaction(self, *_: Any) -> None:
+        self.transactions += self.counting
+
+    async def measure(self, calls: int, call: Callable[[int], Awaitable[Any]]) -> dict[str, float]:
+        """Statements, transaction round trips and process CPU (client and server: one process) per call."""
+        self.counting, self.statements, self.transactions = True, 0, 0
+        cpu = time.process_time()
+        _, failed = await _timed(calls, call)
+        cpu = time.process_time() - cpu
+        self.counting = False
+        return {
+            "statements": self.statements / calls,
+            "transactions": self.transactions / calls,
+            "cpu_ms": cpu * 1000 / calls,
+            "failed": failed,
+        }
+
+
 async def run_recommend(quick: bool) -> dict[str, float]:
     import grpc
 
@@ -628,6 +663,9 @@ async def run_recommend(quick: bool) -> dict[str, float]:
             await _timed(20, recommend)  # warm: jieba is not involved, but caches and the pool are
             await _timed(20, get_card)
             await _timed(20, bare_cell)
+            trips = _Trips(db.engine)
+            per_rec = await trips.measure(calls // 4, recommend)
+            per_cell = await trips.measure(calls // 4, bare_cell)
             rec, rec_failed = await _timed(calls, recommend)
             cell, cell_failed = await _timed(calls, bare_cell)
             base, base_failed = await _timed(calls, get_card)
@@ -644,6 +682,10 @@ async def run_recommend(quick: bool) -> dict[str, float]:
         recommend_failed=rec_failed, get_failed=base_failed,
         cell_p50_ms=_percentile(cell, 50), cell_p99_ms=_percentile(cell, 99), cell_failed=cell_failed,
         load=load,
+        rec_statements=per_rec["statements"], rec_transactions=per_rec["transactions"],
+        rec_cpu_ms=per_rec["cpu_ms"], cell_statements=per_cell["statements"],
+        cell_transactions=per_cell["transactions"], cell_cpu_ms=per_cell["cpu_ms"],
+        recommend_failed_counted=per_rec["failed"] + per_cell["failed"],
         close_p50_ms=_percentile(closes, 50), close_p99_ms=_percentile(closes, 99), close_failed=closes_failed,
     )  # fmt: skip
     return figures
@@ -716,9 +758,21 @@ def recommend_suite(quick: bool) -> list[Figure]:
             f"knowledge RecommendSopCards p99, {size}", f["recommend_p99_ms"], "ms",
             baseline=f["cell_p99_ms"], baseline_name="bare indexed query of a cell's cards p99, same run",
             goal=Goal(20.0, AT_MOST, on="value"),
-            failed=int(f["recommend_failed"] + f["get_failed"] + f["cell_failed"]),
+            failed=int(f["recommend_failed"] + f["get_failed"] + f["cell_failed"] + f["recommend_failed_counted"]),
             note=f"p50 {f['recommend_p50_ms']:.1f} ms (bare cell query {f['cell_p50_ms']:.1f}; GetSopCard p50 "
             f"{f['get_p50_ms']:.1f}, p99 {f['get_p99_ms']:.1f}); load {f['load']:.1f}; SQLite, in-process gRPC",
+        ),
+        Figure(
+            "knowledge RecommendSopCards database round trips per call", f["rec_statements"] + f["rec_transactions"],
+            "round trips", baseline=f["cell_statements"] + f["cell_transactions"],
+            baseline_name="bare indexed query of a cell's cards in its own read session",
+            note=f"{f['rec_statements']:.2f} statements + {f['rec_transactions']:.2f} begin / commit / rollback "
+            f"(bare: {f['cell_statements']:.2f} + {f['cell_transactions']:.2f}); counted by SQLAlchemy events",
+        ),
+        Figure(
+            "knowledge RecommendSopCards CPU per call (client and server, one process)", f["rec_cpu_ms"],
+            "ms CPU/call", baseline=f["cell_cpu_ms"], baseline_name="bare indexed query of a cell's cards",
+            note=f"load {f['load']:.1f}",
         ),
         Figure(
             f"knowledge DealWon applied (projection + lift cache), {size}, p99", f["close_p99_ms"], "ms",
