@@ -319,9 +319,12 @@ async def test_a_regions_band_comes_from_its_teams_weeks_weighted_by_sample(pipe
         from services.pipeline.repositories.health import HealthSql
 
         region = await HealthSql(uow).baselines("east", this_week, 12)
+        company = await HealthSql(uow).baselines("", this_week, 12)
         team = await HealthSql(uow).baselines("east/team-a", this_week, 12)
         team_b = await HealthSql(uow).baselines("east/team-b", this_week, 12)
     assert ("FORECAST_ERROR", "") not in region and team["FORECAST_ERROR", ""].periods == 6
+    assert ("FORECAST_ERROR", "") not in company
+    assert company["WIN_RATE", ""].mean == pytest.approx(0.2375)  # the company is this one region
     assert team_b["WIN_RATE", ""].mean == pytest.approx(0.25) and team["WIN_RATE", ""].mean == pytest.approx(
         0.2
     )

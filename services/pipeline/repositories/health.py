@@ -251,7 +251,9 @@ class HealthSql:
         A team's own history is its stored rows as they are (one per week: the weight changes nothing)."""
         v = HealthValueRow
         weight = case((v.sample_size > 0, v.sample_size), else_=1)
-        scope = [in_org(v.org_path, org_path), or_(v.metric != "FORECAST_ERROR", v.org_path == org_path)]
+        scope = [or_(v.metric != "FORECAST_ERROR", v.org_path == org_path)]
+        if org_path:
+            scope.append(in_org(v.org_path, org_path))
         weekly = (
             select(
                 v.week_start,
@@ -259,7 +261,7 @@ class HealthSql:
                 v.stage_id,
                 (func.sum(v.value * weight) / func.sum(weight)).label("value"),
             )
-            .where(v.tenant_id == self.tenant, v.week_start < before, *(scope if org_path else []))
+            .where(v.tenant_id == self.tenant, v.week_start < before, *scope)
             .group_by(v.week_start, v.metric, v.stage_id)
             .subquery("weekly")
         )
