@@ -178,3 +178,46 @@ async def test_a_won_deal_cancels_its_running_approvals_and_takes_no_new_one(wor
         await world.request("ap-after", "big")
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "closed" in (err.value.details() or "")
+
+
+async def test_an_approval_starting_as_the_deal_closes_is_cancelled_once_it_runs(world: World) -> None:
+    """The race: an approval claimed (its start in flight) when the deal is won. The close's cancel does
+    not miss it: while its workflow is not there yet the activity fails (Temporal retries it), and once it
+    runs the cancel ends it. A claim after the close is refused."""
+    from datetime import UTC, datetime
+
+    from temporalio.exceptions import ApplicationError
+
+    from kit.auth import Principal
+    from kit.errors import FailedPrecondition
+    from services.pipeline.approval_activities import cancel_for_lost_deal, start
+    from services.pipeline.approval_workflows import LostDealInput
+    from services.pipeline.store import transactions
+
+    await world.flow(contract_flow())
+    await world.deal("big")
+    tx = transactions(world.db)
+    rep = Principal("rep-a1", "demo", frozenset({"rep"}), "east/team-a", datetime(2100, 1, 1, tzinfo=UTC))
+    request = ap.Approval(approval_id="ap-race", kind=ap.APPROVAL_KIND_CONTRACT, deal_id="big", title="race")
+    async with tx.read("demo") as uow:
+        run = await approvals.prepare(uow, rep, request, datetime.now(UTC))
+    await tx.run("demo", lambda uow: approvals.claim(uow, run, datetime.now(UTC)))
+    evidence = deal_pb2.DealEvidence(
+        evidence_id="big-sc", evidence_type_id="signed_contract", attachment=AttachmentRef(uri="s3://c")
+    )
+    await world.call(
+        "CreateDealEvidence", pb.CreateDealEvidenceRequest(deal_id="big", evidence=evidence), "rep-a1"
+    )
+    await world.call("MarkWon", pb.MarkWonRequest(deal_id="big"), "rep-a1")
+    close = LostDealInput("demo", "big", "evt-race", "WON")
+    with pytest.raises(ApplicationError):
+        await cancel_for_lost_deal(world.env.client, tx, close)  # not started yet: retried later
+    await start(world.env.client, world.queue, run, "rep-a1", settle=True)  # the start lands
+    await cancel_for_lost_deal(world.env.client, tx, close)  # the retry
+    a = await world.get("ap-race")
+    assert a.state == ap.APPROVAL_STATE_CANCELLED
+    assert [x.comment for x in a.history if x.type == ap.APPROVAL_ACTION_TYPE_CANCEL] == ["the deal was won"]
+    other = approvals.d.Run(**{**run.__dict__, "approval_id": "ap-late", "flow_id": "other_flow"})
+    with pytest.raises(FailedPrecondition) as err:
+        await tx.run("demo", lambda uow: approvals.claim(uow, other, datetime.now(UTC)))
+    assert err.value.reason == "DEAL_CLOSED"
