@@ -7,8 +7,12 @@
   same rows grouped directly at that level (asyncpg, no ORM, no folding). Goal: within 2x.
   SALESOPS_BENCH_DEALS scales the deal count down (e.g. for a quick look).
 - check_gate: CheckGate's use case in process (unit of work on SQLite, deal, model and
-  evidence read, the gate engine) on a 20-criterion stage, p50 / p99 ms over 2,000 calls;
-  baseline: the pure gate engine on the same facts. Goal: p99 under 5 ms.
+  evidence read, the gate engine; no gRPC: the issue's goal says "in process") on a
+  20-criterion stage, p50 / p99 wall ms over 2,000 calls; baseline: the pure gate engine on
+  the same facts, interleaved call by call. Goal: p99 under 5 ms. Beside it, CPU per call
+  (process time, the driver's thread included) against a bare read unit of work loading the
+  deal, and the load average: on a shared 2-core machine the wall p99 measures the run queue
+  (the engine alone, about 0.1 ms of CPU, shows a p99 of several ms at load 10+).
 
 Failed calls are counted; every step is bounded by a timeout.
 
@@ -361,6 +365,11 @@ async def _check_gate(url: str) -> dict[str, float]:
         async with tx.read(TENANT) as uow:
             return await moves.check_gate(uow, admin, "G1", "needs_confirmed", False, now)
 
+    async def bare() -> Any:
+        # The floor of any read RPC in process: a read-only unit of work that loads the deal.
+        async with tx.read(TENANT) as uow:
+            return await Deals(uow).find("G1")
+
     review = await one()
     out: dict[str, float] = {
         "criteria": 20.0,
@@ -372,22 +381,32 @@ async def _check_gate(url: str) -> dict[str, float]:
         assert row is not None
         # The same facts CheckGate gathers, gathered once: the baseline is the engine alone.
         facts = criteria.facts_of(model, deal_of(row), await Deals(uow).evidence_types("G1"))
-    engine: list[float] = []
-    for _ in range(GATE_CALLS):
-        t = time.perf_counter()
-        s.review_move(model, "initial_contact", "needs_confirmed", facts)
-        engine.append(time.perf_counter() - t)
-    failed = 0
-    lat: list[float] = []
     for _ in range(50):  # warm-up
         await one()
+        await bare()
+    # Interleaved call by call, so the machine's other load hits all three alike. Wall time is
+    # what the goal names; CPU time (this process's, the driver's thread included) is what the
+    # neighbours' load does not inflate: on a shared 2-core machine a wall p99 is the run queue's.
+    failed = 0
+    lat: list[float] = []
+    engine: list[float] = []
+    cpu = {"check_gate": 0.0, "bare": 0.0, "engine": 0.0}
+    load_start = os.getloadavg()[0]
     for _ in range(GATE_CALLS):
-        t = time.perf_counter()
+        c, t = time.process_time(), time.perf_counter()
+        s.review_move(model, "initial_contact", "needs_confirmed", facts)
+        engine.append(time.perf_counter() - t)
+        cpu["engine"] += time.process_time() - c
+        c = time.process_time()
+        await asyncio.wait_for(bare(), 10)
+        cpu["bare"] += time.process_time() - c
+        c, t = time.process_time(), time.perf_counter()
         try:
             await asyncio.wait_for(one(), 10)
             lat.append(time.perf_counter() - t)
         except Exception:
             failed += 1
+        cpu["check_gate"] += time.process_time() - c
     await db.dispose()
     out.update(
         {
@@ -396,6 +415,11 @@ async def _check_gate(url: str) -> dict[str, float]:
             "engine_p50_ms": _pct(engine, 0.5) * 1000,
             "engine_p99_ms": _pct(engine, 0.99) * 1000,
             "p99_ratio_to_engine": _pct(lat, 0.99) / _pct(engine, 0.99),
+            "check_gate_cpu_ms": cpu["check_gate"] / GATE_CALLS * 1000,
+            "bare_read_cpu_ms": cpu["bare"] / GATE_CALLS * 1000,
+            "engine_cpu_ms": cpu["engine"] / GATE_CALLS * 1000,
+            "load_start": load_start,
+            "load_end": os.getloadavg()[0],
             "failed_calls": float(failed),
         }
     )
@@ -424,6 +448,7 @@ def suite(quick: bool) -> list[Figure]:
     if quick:
         GATE_CALLS = 300
     g = check_gate()
+    load = f"load {g['load_start']:.1f} -> {g['load_end']:.1f} on {os.cpu_count()} cores"
     figures.append(
         pick(
             g,
@@ -433,6 +458,19 @@ def suite(quick: bool) -> list[Figure]:
             baseline="engine_p99_ms",
             goal=Goal(5.0, AT_MOST, on="value"),
             failed=["failed_calls"],
+            # A wall p99 on a loaded machine is the run queue's: the engine alone (pure, no I/O,
+            # about 0.1 ms) reaches the same p99 in the same run. Say so beside the verdict.
+            note=f"{load}; CPU {g['check_gate_cpu_ms']:.2f} ms/call, engine p99 {g['engine_p99_ms']:.2f} ms",
+        )
+    )
+    figures.append(
+        pick(
+            g,
+            "check_gate_cpu_ms",
+            "ms CPU/call",
+            name="CheckGate CPU per call (20 criteria)",
+            baseline="bare_read_cpu_ms",
+            note=f"{load}; baseline: a read unit of work loading the deal, interleaved",
         )
     )
     if quick:
