@@ -38,8 +38,9 @@ class Timer:
     kind: str = ""
     at: str = ""  # ISO-8601 UTC; "" = nothing left to watch
     # The worker's clock when the activity answered (ISO-8601 UTC; "" in histories recorded before it).
-    # workflow.now() is the start of the workflow task, and a local activity runs inside that task: a delay
-    # taken from it made the timer fire late by the whole task (the read under load: p50 0.8 s).
+    # A local activity runs inside the workflow task, and when activities queue in a busy worker
+    # workflow.now() lags this answer by the wait: a delay taken from it made the timer fire late by the
+    # worker's backlog (arming under load: p50 0.8 s; tests/leads/test_watch_timer_clock.py).
     now: str = ""
 
 
