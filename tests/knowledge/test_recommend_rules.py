@@ -1,16 +1,23 @@
 # ruff: noqa: RUF001  (Chinese text uses full-width punctuation on purpose)
-"""Recommendation ranking, exploration slot and reasons against fixtures (domain/recommend.py, pure)."""
+"""Recommendation ranking, exploration slot and reasons against fixtures (domain/recommend.py, pure);
+rank-then-pick against the one-pass ranking it replaced, on random candidates."""
 
 from __future__ import annotations
+
+import random
 
 from services.knowledge.domain.lift import CellCounts, lift_of
 from services.knowledge.domain.recommend import (
     Candidate,
     Policy,
     Why,
+    pick,
+    rank,
     reason_text,
     recommend,
+    score,
     seed_of,
+    tiebreak,
 )
 
 SEED = seed_of("demo", "deal-1", "2026-12-06")
@@ -103,3 +110,56 @@ def test_texts_in_both_languages() -> None:
     assert zh[1] == "本周新人使用最多（8 次）"
     assert zh[2].startswith("赢单率提升：数据不足")
     assert reason_text(third.reasons[0], "en").startswith("Exploration slot: little data yet")
+
+
+def reference(candidates: list[Candidate], policy: Policy, seed: str) -> list[tuple[str, int, float, bool]]:
+    """The ranking as first written (every candidate scored, hashed and sorted in one go): rank and
+    pick, with the ranking kept across deals and the exploration hashes compared as bytes, answer
+    the same."""
+    if policy.count <= 0 or not candidates:
+        return []
+    most = max(c.newcomer_uses_week for c in candidates)
+    every = [(score(c, most), c) for c in candidates]
+    ordered = sorted(every, key=lambda sc: (-sc[0], tiebreak(seed, sc[1].card_id)))
+    explore = policy.exploration and policy.count >= 2 and len(every) >= policy.count
+    head = ordered[: policy.count - 1] if explore else ordered[: policy.count]
+    chosen = [(s, c, False) for s, c in head]
+    if explore:
+        taken = {c.card_id for _, c in head}
+        little = [
+            (s, c)
+            for s, c in every
+            if c.card_id not in taken and c.lift.used_deals < policy.exploration_max_sample
+        ]
+        if little:
+            s, c = min(little, key=lambda sc: tiebreak(seed, sc[1].card_id))
+            chosen.append((s, c, True))
+        else:
+            chosen.append((*ordered[policy.count - 1], False))
+    return [(c.card_id, rank, s, e) for rank, (s, c, e) in enumerate(chosen, start=1)]
+
+
+def test_rank_then_pick_answers_as_the_one_pass_ranking() -> None:
+    rng = random.Random(3)
+    for round_ in range(300):
+        candidates = [
+            cand(
+                f"c{n:03d}",
+                industry=rng.random() < 0.6,
+                stage=rng.random() < 0.6,
+                newcomer=rng.choice([0, 0, 0, 1, 2, 5]),
+                used=rng.choice([(0, 0), (3, 1), (12, 9), (15, 3), (30, 20)]),
+            )
+            for n in range(rng.randint(0, 40))
+        ]
+        policy = Policy(
+            count=rng.randint(0, 5),
+            exploration=rng.random() < 0.8,
+            exploration_max_sample=rng.choice([5, 10, 20]),
+        )
+        ranked = rank(candidates, policy)
+        for deal in range(3):
+            seed = seed_of("demo", f"deal-{round_}-{deal}", "2026-12-06")
+            got = [(p.card_id, p.rank, p.score, p.exploration) for p in pick(ranked, policy, seed)]
+            assert got == reference(candidates, policy, seed)
+            assert [(p.card_id, p.rank) for p in recommend(candidates, policy, seed)] == [g[:2] for g in got]

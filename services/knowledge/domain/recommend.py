@@ -114,6 +114,7 @@ class Ranked:
     by_score: list[tuple[float, Candidate]]  # best first; equal scores in candidate order
     little: list[tuple[float, Candidate]]  # exploration material: used by few closed deals, candidate order
     most: int  # the most newcomer uses of any candidate
+    little_keys: list[bytes] = field(default_factory=list)  # the little ones' card ids, encoded
 
 
 def rank(candidates: Sequence[Candidate], policy: Policy) -> Ranked:
@@ -122,7 +123,8 @@ def rank(candidates: Sequence[Candidate], policy: Policy) -> Ranked:
     most = max(c.newcomer_uses_week for c in candidates)
     every = [(score(c, most), c) for c in candidates]
     little = [(s, c) for s, c in every if c.lift.used_deals < policy.exploration_max_sample]
-    return Ranked(sorted(every, key=lambda sc: -sc[0]), little, most)
+    keys = [c.card_id.encode() for _, c in little]
+    return Ranked(sorted(every, key=lambda sc: -sc[0]), little, most, keys)
 
 
 def _hasher(seed: str) -> Callable[[str], int]:
@@ -135,6 +137,22 @@ def _hasher(seed: str) -> Callable[[str], int]:
         return int.from_bytes(h.digest()[:8], "big")
 
     return of
+
+
+def _least_hashed(seed: str, ranked: Ranked, taken: set[str]) -> int:
+    """Index in `ranked.little` of the card with the smallest `tiebreak` (the first of equals), not
+    taken; -1 if none. The same choice as min(key=tiebreak), hashing the seed's prefix once and
+    comparing the digests' first 8 bytes (big-endian, as tiebreak's integer): a few hundred
+    little-data candidates are hashed on every call."""
+    copy = hashlib.sha256(f"{seed}|".encode()).copy
+    best, found = b"", -1
+    for i, key in enumerate(ranked.little_keys):
+        h = copy()
+        h.update(key)
+        d = h.digest()[:8]
+        if (found < 0 or d < best) and ranked.little[i][1].card_id not in taken:
+            best, found = d, i
+    return found
 
 
 def pick(ranked: Ranked, policy: Policy, seed: str) -> list[Pick]:
@@ -156,10 +174,9 @@ def pick(ranked: Ranked, policy: Policy, seed: str) -> list[Pick]:
     head = scored[: policy.count - 1] if explore else scored[: policy.count]
     chosen = [(s, c, False) for s, c in head]
     if explore:
-        taken = {c.card_id for _, c in head}
-        little = [sc for sc in ranked.little if sc[1].card_id not in taken]
-        if little:
-            s, c = min(little, key=lambda sc: tiebreak_of(sc[1].card_id))
+        found = _least_hashed(seed, ranked, {c.card_id for _, c in head})
+        if found >= 0:
+            s, c = ranked.little[found]
             chosen.append((s, c, True))
         else:
             chosen.append((*scored[policy.count - 1], False))

@@ -14,8 +14,9 @@ library too (copies no session holds), so a warm call reads none.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 
@@ -28,7 +29,9 @@ from services.knowledge.repositories.recommend_versions import LibraryVersion, d
 from services.knowledge.store import SopCardFacetRow, SopCardRow
 
 MAX_LIBRARIES = 256  # tenants x databases kept; the least recently loaded goes first
-MAX_ROWS = 2000  # picked cards' rows kept per library
+# Picked cards' rows kept per library: the exploration slot reaches most of a large library over a
+# day's deals (10,000 cards of ~1.5 kB are ~15 MB per such tenant).
+MAX_ROWS = 10_000
 MAX_AUDIENCES = 1000  # candidate lists kept per library (contexts x audiences)
 
 
@@ -124,12 +127,12 @@ def _candidate(p: Placement, industry: str, stage_id: str) -> CandidateCard:
     return CandidateCard(p.card_id, industry in p.industries, stage_id in p.stages, p.for_leads)
 
 
-def _copy(row: SopCardRow) -> SopCardRow:
-    """A copy of a loaded row that belongs to no session (nothing expires or refreshes it)."""
-    return SopCardRow(**{a.key: getattr(row, a.key) for a in _COLUMNS})
+_CARDS = SopCardRow.__table__
 
 
-_COLUMNS = SopCardRow.__mapper__.column_attrs
+def _detached(values: Mapping[str, Any]) -> SopCardRow:
+    """A card row that belongs to no session (nothing expires or refreshes it): shared, read only."""
+    return SopCardRow(**values)
 
 
 class CandidateCards:
@@ -185,9 +188,13 @@ class CandidateCards:
         Only published cards are asked for, and any card write moves the library to a new version."""
         missing = [c for c in card_ids if c not in library.rows]
         if missing:
-            found = await self.session.scalars(select(SopCardRow).where(SopCardRow.card_id.in_(missing)))
+            # Core rows (no identity map, no instances to copy): the tenant named here, as the
+            # session's criteria apply to mapped entities only.
+            found = await self.session.execute(
+                select(_CARDS).where(_CARDS.c.tenant_id == self.tenant, _CARDS.c.card_id.in_(missing))
+            )
             if len(library.rows) + len(missing) > MAX_ROWS:
                 library.rows.clear()
-            for row in found:
-                library.rows[row.card_id] = _copy(row)
+            for row in found.mappings():
+                library.rows[row["card_id"]] = _detached(dict(row))
         return {c: library.rows[c] for c in card_ids if c in library.rows}

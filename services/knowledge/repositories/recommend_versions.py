@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import Date, Select, String, and_, bindparam, case, func, select
 
 from kit.resources import UnitOfWork
 from services.knowledge.domain.cards import PUBLISHED
@@ -60,6 +60,55 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _statement(with_cell: bool, recent: str) -> Select[Any]:
+    """The versions' SELECT for one shape (with or without the cell; recent uses on a "deal", a
+    "lead" or ""), its values bound by name: built once per shape, so a call builds no SQL."""
+    t = STORE.tables.current
+    tenant = bindparam("tenant", type_=String)
+    settings_of = [t.c.tenant_id == tenant, t.c.document == STORE.document]
+    lib = SopCardLibraryRow
+    nc = CardNewcomerDayRow
+    week = [nc.tenant_id == tenant, nc.day >= bindparam("newcomers_since", type_=Date)]
+    cell = LiftCellRow
+    cell_of = [
+        cell.tenant_id == tenant,
+        cell.industry == bindparam("industry", type_=String),
+        cell.stage_id == bindparam("stage_id", type_=String),
+    ]
+    columns: list[Any] = [
+        select(t.c.version).where(*settings_of).scalar_subquery(),
+        select(t.c.updated_at).where(*settings_of).scalar_subquery(),
+        select(lib.version).where(lib.tenant_id == tenant).scalar_subquery(),
+        select(lib.changed_at).where(lib.tenant_id == tenant).scalar_subquery(),
+        select(func.max(SopCardRow.updated_at))
+        .where(SopCardRow.tenant_id == tenant, SopCardRow.status == PUBLISHED)
+        .scalar_subquery(),
+        select(func.count()).where(*week).scalar_subquery(),
+        select(func.coalesce(func.sum(nc.uses), 0)).where(*week).scalar_subquery(),
+    ]
+    if with_cell:
+        columns += [
+            select(c).where(*cell_of).scalar_subquery()
+            for c in (cell.version, cell.closed, cell.won, cell.refreshed_at)
+        ]
+    u = CardUseRow
+    user, since = bindparam("user_id", type_=String), bindparam("recent_since", type_=u.used_at.type)
+    if recent == "deal":
+        # By the deal index alone, the user and time tested per row (a time range in the
+        # condition made SQLite range over every use by time).
+        mine = case((and_(u.user_id == user, u.used_at >= since), u.card_id))
+        where = [u.tenant_id == tenant, u.deal_id == bindparam("deal_id", type_=String)]
+        columns.append(select(func.aggregate_strings(mine, SEPARATOR)).where(*where).scalar_subquery())
+    elif recent == "lead":
+        lead = bindparam("lead_id", type_=String)
+        where = [u.tenant_id == tenant, u.user_id == user, u.lead_id == lead, u.used_at >= since]
+        columns.append(select(func.aggregate_strings(u.card_id, SEPARATOR)).where(*where).scalar_subquery())
+    return select(*columns)
+
+
+_STATEMENTS = {(c, r): _statement(c, r) for c in (False, True) for r in ("", "deal", "lead")}
+
+
 async def read_versions(
     uow: UnitOfWork,
     *,
@@ -72,47 +121,19 @@ async def read_versions(
     recent_since: datetime | None,
 ) -> Versions:
     """Every version in one round trip; `recent` only when `recent_since` is given (and a deal or lead)."""
-    tenant = uow.tenant
-    t = STORE.tables.current
-    settings_of = [t.c.tenant_id == tenant, t.c.document == STORE.document]
-    lib = SopCardLibraryRow
-    nc = CardNewcomerDayRow
-    cell = LiftCellRow
-    cell_of = [cell.tenant_id == tenant, cell.industry == industry, cell.stage_id == stage_id]
-    columns: list[Any] = [
-        select(t.c.version).where(*settings_of).scalar_subquery(),
-        select(t.c.updated_at).where(*settings_of).scalar_subquery(),
-        select(lib.version).where(lib.tenant_id == tenant).scalar_subquery(),
-        select(lib.changed_at).where(lib.tenant_id == tenant).scalar_subquery(),
-        select(func.max(SopCardRow.updated_at))
-        .where(SopCardRow.tenant_id == tenant, SopCardRow.status == PUBLISHED)
-        .scalar_subquery(),
-        select(func.count()).where(nc.tenant_id == tenant, nc.day >= newcomers_since).scalar_subquery(),
-        select(func.coalesce(func.sum(nc.uses), 0))
-        .where(nc.tenant_id == tenant, nc.day >= newcomers_since)
-        .scalar_subquery(),
-    ]
-    if stage_id:
-        columns += [
-            select(c).where(*cell_of).scalar_subquery()
-            for c in (cell.version, cell.closed, cell.won, cell.refreshed_at)
-        ]
     asked = recent_since is not None and bool(deal_id or lead_id)
-    if asked:
-        u = CardUseRow
-        if deal_id:
-            # By the deal index alone, the user and time tested per row (a time range in the
-            # condition made SQLite range over every use by time).
-            mine = case((and_(u.user_id == user_id, u.used_at >= recent_since), u.card_id))
-            used = select(func.aggregate_strings(mine, SEPARATOR)).where(
-                u.tenant_id == tenant, u.deal_id == deal_id
-            )
-        else:
-            used = select(func.aggregate_strings(u.card_id, SEPARATOR)).where(
-                u.tenant_id == tenant, u.user_id == user_id, u.lead_id == lead_id, u.used_at >= recent_since
-            )
-        columns.append(used.scalar_subquery())
-    row = (await uow.session.execute(select(*columns))).one()
+    shape = ("deal" if deal_id else "lead") if asked else ""
+    params = {
+        "tenant": uow.tenant,
+        "newcomers_since": newcomers_since,
+        "industry": industry,
+        "stage_id": stage_id,
+        "user_id": user_id,
+        "recent_since": recent_since,
+        "deal_id": deal_id,
+        "lead_id": lead_id,
+    }
+    row = (await uow.session.execute(_STATEMENTS[bool(stage_id), shape], params)).one()
     s_version, s_at, l_version, l_at, published_at, n, total = row[:7]
     rest = list(row[7:])
     cell_version: CellVersion | None = None
