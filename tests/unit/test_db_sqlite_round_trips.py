@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite.core
 import pytest
-from sqlalchemy import String, func, select
+from sqlalchemy import String, Table, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from kit.db import Database, TenantScoped
@@ -52,21 +54,45 @@ async def _db(path: Path) -> Database:
     return db
 
 
-async def test_a_one_query_read_makes_six_driver_calls(tmp_path: Path, driver_calls: list[str]) -> None:
+async def test_a_one_query_read_makes_three_driver_calls(tmp_path: Path, driver_calls: list[str]) -> None:
     db = await _db(tmp_path / "r.db")
     for _ in range(3):  # the pool's connection is reused: no connect, no liveness ping
         driver_calls.clear()
         async with db.session("t", read_only=True) as s:
             assert await s.scalar(select(func.count()).select_from(Item)) == 1
-        # BEGIN (1), the query (cursor, execute, fetchall, close), the session's rollback and the
-        # pool's on return (kept: see the cancelled-BEGIN test). It was 13: a `SELECT 1` ping (4)
-        # and BEGIN through a cursor (3).
-        assert driver_calls == ["execute", "cursor", "execute", "fetchall", "close", "rollback", "rollback"]
+        # BEGIN (1), the query with its rows (1: kit.db_sqlite), the session's rollback (1); the
+        # pool's rollback on return right behind it is skipped (nothing was queued in between).
+        # It was 7 (cursor, execute, fetchall, close; a second rollback), and 13 before that.
+        assert driver_calls == ["execute", "_statement", "rollback"]
     driver_calls.clear()
     async with db.session("t") as s:
         s.add(Item(id="second"))
         await s.commit()
-    assert driver_calls.count("rollback") == 1  # the pool's, on return
+    assert driver_calls == ["execute", "_statement", "commit"]  # no rollback after the commit
+    await db.dispose()
+
+
+async def test_statements_answer_as_through_aiosqlite(tmp_path: Path) -> None:
+    """Rows, row counts, many-row inserts, RETURNING, errors: one call each, as the driver's own."""
+    db = await _db(tmp_path / "s.db")
+    table = cast(Table, Item.__table__)
+    async with db.session("t") as s:
+        await s.execute(table.insert(), [{"id": f"i{n}", "tenant_id": "t"} for n in range(5)])
+        changed = await s.execute(
+            table.update().where(table.c.id.in_(["i1", "i2"])).values(id=table.c.id + "x")
+        )
+        assert changed.rowcount == 2  # type: ignore[attr-defined]
+        back = await s.execute(table.delete().where(table.c.id == "i3").returning(table.c.id))
+        assert back.scalars().all() == ["i3"]
+        await s.commit()
+    with pytest.raises(IntegrityError):
+        async with db.session("t") as s:
+            await s.execute(table.insert(), {"id": "first", "tenant_id": "t"})
+    async with db.session("t", read_only=True) as s:
+        ids = list(await s.scalars(select(Item.id).order_by(Item.id)))
+        assert ids == ["first", "i0", "i1x", "i2x", "i4"]
+        streamed = await s.stream_scalars(select(Item.id).order_by(Item.id))  # a server-side cursor
+        assert [i async for i in streamed] == ids
     await db.dispose()
 
 
@@ -97,14 +123,14 @@ async def test_a_caller_cancelled_while_its_begin_waits_leaves_no_transaction_be
         await conn.run_sync(Base.metadata.create_all)
     real = aiosqlite.core.Connection._execute
     slow_begins = [True]
-    pending: list[asyncio.Future[Any]] = []
 
     async def busy_thread_then(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
         # The driver's thread is busy when the BEGIN is queued (a loaded machine), so the caller's
         # deadline passes while it waits; the BEGIN still runs on that thread afterwards.
+        # Queued straight on the thread, ahead of the BEGIN (a task would only queue it after).
         if args and str(args[0]).startswith("BEGIN") and slow_begins:
             slow_begins.clear()
-            pending.append(asyncio.ensure_future(real(self, time.sleep, 0.3)))  # type: ignore[no-untyped-call]
+            self._tx.put_nowait((None, partial(time.sleep, 0.3)))
         return await real(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
 
     monkeypatch.setattr(aiosqlite.core.Connection, "_execute", busy_thread_then)

@@ -1,0 +1,165 @@
+"""aiosqlite for kit.db, with one call to the connection's thread per statement.
+
+aiosqlite runs every sqlite3 call on the connection's own thread; each call is a hand-off there
+and back (a queue put, a thread wake-up, a loop wake-up, the GIL twice), the main cost of a short
+read. SQLAlchemy's adapter makes four per statement (cursor, execute, fetchall, close) and ends a
+unit of work with two rollbacks (the session's, then the pool's reset on return). Here a statement
+is one call (the rows are fetched in it: SQLAlchemy fetches them all at once anyway), and a
+ROLLBACK or COMMIT right after a successful ROLLBACK or COMMIT, with nothing queued in between,
+is skipped: the thread's last act ended the transaction, so there is none to end.
+
+That skip is the only one: a ROLLBACK asked while anything else may still be queued on the
+thread (a BEGIN whose caller was cancelled, see tests/unit/test_db_sqlite_round_trips.py) is
+always sent, and runs after it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import aiosqlite
+from aiosqlite.context import Result
+
+Description = tuple[tuple[str, None, None, None, None, None, None], ...] | None
+_Outcome = tuple[Description, int, int | None, list[Any]]
+
+
+def _statement(conn: sqlite3.Connection, sql: str, parameters: Any, many: bool) -> _Outcome:
+    """On the connection's thread: run one statement and read everything it answers."""
+    cursor = conn.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, parameters)
+        else:
+            cursor.execute(sql, parameters)
+        rows = cursor.fetchall() if cursor.description else []
+        return cursor.description, cursor.rowcount, cursor.lastrowid, rows
+    finally:
+        cursor.close()
+
+
+def _script(conn: sqlite3.Connection, sql: str) -> _Outcome:
+    cursor = conn.cursor()
+    try:
+        cursor.executescript(sql)
+        return cursor.description, cursor.rowcount, cursor.lastrowid, []
+    finally:
+        cursor.close()
+
+
+class OneCallCursor(aiosqlite.Cursor):
+    """aiosqlite's cursor, its statement and rows in one thread call; fetches read what it kept."""
+
+    def __init__(self, conn: Connection) -> None:  # no sqlite3 cursor is held between calls
+        self.iter_chunk_size = conn._iter_chunk_size
+        self._conn = conn
+        self._description: Description = None
+        self._rowcount = -1
+        self._lastrowid: int | None = None
+        self._rows: deque[Any] = deque()
+        self._arraysize = 1
+
+    async def _run(self, fn: Any, *args: Any) -> None:
+        outcome: _Outcome = await self._conn._execute(fn, self._conn._conn, *args)  # type: ignore[no-untyped-call]
+        self._description, self._rowcount, self._lastrowid, rows = outcome
+        self._rows = deque(rows)
+
+    async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> OneCallCursor:
+        await self._run(_statement, sql, () if parameters is None else parameters, False)
+        return self
+
+    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> OneCallCursor:
+        await self._run(_statement, sql, parameters, True)
+        return self
+
+    async def executescript(self, sql_script: str) -> OneCallCursor:
+        await self._run(_script, sql_script)
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._rows.popleft() if self._rows else None
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        n = self._arraysize if size is None else size
+        return [self._rows.popleft() for _ in range(min(n, len(self._rows)))]
+
+    async def fetchall(self) -> list[Any]:
+        rows, self._rows = list(self._rows), deque()
+        return rows
+
+    async def close(self) -> None:
+        self._rows.clear()
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._fetch_chunked()  # type: ignore[no-any-return, no-untyped-call]
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._arraysize = value
+
+    @property
+    def description(self) -> Description:  # type: ignore[override]
+        return self._description
+
+
+class Connection(aiosqlite.Connection):
+    """aiosqlite's connection with one-call cursors, and no transaction end sent twice in a row."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._queued = 0  # calls queued on the thread so far
+        # The number of the last call that was a successful COMMIT or ROLLBACK: while no call was
+        # queued after it (`_queued` still equals it), no transaction is open.
+        self._ended_at = -1
+
+    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        self._queued += 1
+        return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    def cursor(self) -> Result[OneCallCursor]:  # type: ignore[override]
+        return Result(self._new_cursor())
+
+    async def _new_cursor(self) -> OneCallCursor:
+        return OneCallCursor(self)
+
+    async def rollback(self) -> None:
+        if self._ended_at != self._queued:
+            number = self._queued + 1  # this call's, taken as it is queued (no await before that)
+            await super().rollback()
+            self._ended_at = number
+
+    async def commit(self) -> None:
+        if self._ended_at != self._queued:
+            number = self._queued + 1
+            await super().commit()
+            self._ended_at = number
+
+
+def connect(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> Connection:
+    """`aiosqlite.connect`, with this module's connection (SQLAlchemy's `async_creator_fn`)."""
+
+    def connector() -> sqlite3.Connection:
+        conn: sqlite3.Connection = sqlite3.connect(database, **kwargs)
+        return conn
+
+    conn = Connection(connector, iter_chunk_size)
+    conn._thread.daemon = True  # as SQLAlchemy sets aiosqlite's own (a pool never joins it)
+    return conn
+
+
+__all__ = ["Connection", "OneCallCursor", "connect"]
