@@ -27,6 +27,7 @@ from services.pipeline.gating import refusal
 from services.pipeline.repositories.customers import Customers
 from services.pipeline.repositories.deals import OPEN, Deals
 from services.pipeline.repositories.history import DealChanges
+from services.pipeline.repositories.members import MemberProfiles
 from services.pipeline.store import DealRow
 
 # A close date is "not in the past" in any zone: the earliest local date on Earth is UTC-12.
@@ -170,9 +171,11 @@ async def create_deal(
             "deal.owner_user_id", "required from partner systems: a deal belongs to a rep"
         )
     owner = deal.owner_user_id or who.user_id
+    # Read once: the owner's team places the deal, their manager goes into the event's context.
+    profile = await MemberProfiles(uow).find(owner)
     if org_path is None:
-        # The owner's team from the directory; else the caller's own org.
-        org_path = await members.org_of(uow, owner) or who.org
+        # The owner's team from the directory (an active member's); else the caller's own org.
+        org_path = (profile.org_path if profile is not None and profile.active else None) or who.org
     org_path = org_path.strip("/")
     if owner != who.user_id:
         access.require_assign(who, org_path)
@@ -219,7 +222,7 @@ async def create_deal(
     await repo.add(row)
     await DealChanges(uow).append(deal_id, history.changes(None, tracked(row)), who.user_id, at)
     created = events_pb2.DealCreated(
-        deal=await events.deal_context(uow, row),
+        deal=events.context_with(row, profile),
         origin=deal_pb2.DealOrigin.Value(f"DEAL_ORIGIN_{origin}"),
         product_lines=sorted({li.product_line for li in deal.line_items if li.product_line}),
         skus=sorted({li.sku for li in deal.line_items if li.sku}),

@@ -7,7 +7,7 @@ from salesops.common.v1.types_pb2 import Money
 from salesops.pipeline.v1 import deal_pb2, events_pb2, types_pb2
 from services.pipeline.convert import date_proto, enum_value
 from services.pipeline.repositories.members import MemberProfiles
-from services.pipeline.store import DealRow
+from services.pipeline.store import DealRow, MemberProfileRow
 
 SOURCE = "pipeline"
 DEAL_CREATED = "pipeline.DealCreated"
@@ -23,10 +23,14 @@ DEAL_UNFROZEN = "pipeline.DealUnfrozen"
 
 async def deal_context(uow: UnitOfWork, row: DealRow) -> events_pb2.DealContext:
     """`context` with the owner's supervisor from the directory (who notify tells about the deal)."""
+    return context_with(row, await MemberProfiles(uow).find(row.owner_user_id))
+
+
+def context_with(row: DealRow, owner_profile: MemberProfileRow | None) -> events_pb2.DealContext:
+    """`deal_context` from the owner's profile the caller has already read (None: not in the directory)."""
     ctx = context(row)
-    profile = await MemberProfiles(uow).find(row.owner_user_id)
-    if profile is not None:
-        ctx.supervisor_user_id = profile.manager_user_id
+    if owner_profile is not None:
+        ctx.supervisor_user_id = owner_profile.manager_user_id
     return ctx
 
 
