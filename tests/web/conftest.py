@@ -1,7 +1,7 @@
 """Browser tests: the console in Debian's Chromium (driven by Playwright) against the real stack.
 
-The stack is started once per worker exactly as `make run` starts it (the launcher on free ports
-with its own var/), the console built by it. Chromium is `/usr/bin/chromium` (`apt-get install -y
+The stack is started once per worker for this package's tests, exactly as `make run` starts it (the
+launcher on free ports with its own var/), the console built by it. Chromium is `/usr/bin/chromium` (`apt-get install -y
 chromium`; `.ci/run` installs it and sets SALESOPS_TEST_REQUIRE_BROWSER=1 so a missing browser
 fails there); without it these tests skip, saying so. Playwright's own browser download is never
 used. Screenshots go to build/test-artifacts/web/.
@@ -74,7 +74,9 @@ class Stack:
         return f"{self.gateway}/app/"
 
 
-@pytest.fixture(scope="session")
+# Per package, not per session: the stack stops once this worker's last browser test ran (the web
+# xdist group runs them back to back), instead of idling, a fifth of a core, until the run ends.
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if chromium_path() is None:
         _need("no Chromium at /usr/bin/chromium (apt-get install -y chromium)")
