@@ -121,6 +121,12 @@ async def _drive_grpc(address: str, token: str, ids: list[str], seconds: float) 
     return done / elapsed, failed
 
 
+def _cpu_s(proc: subprocess.Popen[bytes]) -> float:
+    """CPU seconds (user + system, all threads) the process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pct_ms(values: list[float], q: float) -> float:
     return sorted(values)[int(q * (len(values) - 1))] * 1000 if values else float("nan")
 
@@ -135,6 +141,8 @@ def suite(quick: bool) -> list[Figure]:
     procs: list[subprocess.Popen[bytes]] = []
     qps: dict[str, list[float]] = {"whoami": [], "get": [], "list": [], "grpc_get": []}
     lat: dict[str, list[float]] = {k: [] for k in qps}
+    # CPU per answered call of the leads process and of the gateway, each class's rounds summed.
+    cpu: dict[str, list[float]] = {k: [0.0, 0.0, 0.0] for k in qps}  # leads s, gateway s, calls
     failed: dict[str, int] = dict.fromkeys(qps, 0)
     with tempfile.TemporaryDirectory() as tmp:
         redis = start_redis(Path(tmp) / "redis", persist=False)
@@ -187,7 +195,11 @@ def suite(quick: bool) -> list[Figure]:
                     runner.run(_drive_rest(gw_port, token, paths[name], 0.5))
                 for _ in range(rounds):
                     for name in paths:
+                        before = (_cpu_s(leads), _cpu_s(gateway))
                         q, latencies, bad = runner.run(_drive_rest(gw_port, token, paths[name], seconds))
+                        cpu[name][0] += _cpu_s(leads) - before[0]
+                        cpu[name][1] += _cpu_s(gateway) - before[1]
+                        cpu[name][2] += len(latencies)
                         qps[name].append(q)
                         lat[name].extend(latencies)
                         failed[name] += bad
@@ -203,7 +215,25 @@ def suite(quick: bool) -> list[Figure]:
                     proc.kill()
             redis.stop()
     med = {k: statistics.median(v) for k, v in qps.items()}
-    how = f"{CONCURRENCY} in flight, median of {rounds} x {seconds:.0f} s"
+    how = f"{CONCURRENCY} in flight, median of {rounds} x {seconds:.0f} s, load {os.getloadavg()[0]:.1f}"
+
+    def per_call(name: str, which: int) -> float:
+        leads_s, gateway_s, calls = cpu[name]
+        return 1e6 * (leads_s, gateway_s)[which] / calls if calls else float("nan")
+
+    def cpu_figures(name: str, label: str) -> list[Figure]:
+        return [
+            Figure(
+                f"{label}: {process} CPU per call",
+                per_call(name, which),
+                "us CPU/call",
+                baseline=per_call("whoami", which),
+                baseline_name=f"{process} CPU per WhoAmI",
+                note=f"user + system, all threads; {how}",
+            )
+            for which, process in enumerate(("leads", "gateway"))
+        ]
+
     return [
         Figure("WhoAmI via gateway", med["whoami"], "calls/s", failed=failed["whoami"], note=how),
         Figure(
@@ -226,6 +256,8 @@ def suite(quick: bool) -> list[Figure]:
             failed=failed["list"],
             note=f"p99 {_pct_ms(lat['list'], 0.99):.0f} ms; {how}",
         ),
+        *cpu_figures("get", "GetLead"),
+        *cpu_figures("list", "ListLeads"),
         Figure(
             "GetLead via gateway vs direct gRPC",
             med["get"],

@@ -320,6 +320,15 @@ class TenantPolicies:
         per tenant and document versions, so a read builds nothing when no version moved."""
         cache = _cache(uow)
         found = cache.get("_tenant_policies")
+        if found is None and not cache.get(_SAVED):
+            # Built already for these versions: no document is copied to learn them.
+            versions = cache.get(_VERSIONS)
+            if versions is None:
+                versions = cache[_VERSIONS] = await _versions(uow, recent)
+            key = (uow.tenant, *(versions.get(STORES[k].document, 0) for k in (ROUTING, POOL, SLA)))
+            found = _shared_views(uow).get(key)  # type: ignore[arg-type]
+            if found is not None:
+                cache["_tenant_policies"] = found
         if found is None:
             routing_msg = await load(uow, ROUTING, recent=recent)
             pool_msg, sla_msg = await load(uow, POOL, recent=recent), await load(uow, SLA, recent=recent)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from kit.auth import Principal
 from salesops.leads.v1 import activity_pb2, enums_pb2, lead_pb2
 from services.leads import access
-from services.leads.convert import enum_value, parse, ts
+from services.leads.convert import enum_value, parse, put_time
 from services.leads.domain.normalize import mask_phone
 from services.leads.store import ActivityRow, LeadRow
 
@@ -36,7 +36,8 @@ class LeadPresenter:
         details = item if isinstance(item, LeadDetails) else LeadDetails(item)
         row = details.row
         lead = lead_pb2.Lead()
-        parse(row.body or {}, lead)
+        if row.body:  # json_format's parser costs per field of Lead even for an empty body
+            parse(row.body, lead)
         lead.lead_id = row.lead_id
         lead.display_name = row.display_name
         masked = bool(lead.contact.phone) and not access.can_see_phone(viewer, row)
@@ -84,14 +85,14 @@ def _state(lead: lead_pb2.Lead, row: LeadRow, *, full: bool) -> None:
     if row.owner_user_id:
         lead.assignment_reason = enum_value(enums_pb2.AssignmentReason, row.assignment_reason)
         if row.assign_time:
-            lead.assign_time.CopyFrom(ts(row.assign_time))
+            put_time(lead.assign_time, row.assign_time)
     lead.last_decision_id = row.last_decision_id
     lead.grade = enum_value(enums_pb2.LeadGrade, row.grade)
     lead.score = row.score
     if full and row.grading:
         parse(row.grading, lead.grading)
     if row.last_activity_time:
-        lead.last_activity_time.CopyFrom(ts(row.last_activity_time))
+        put_time(lead.last_activity_time, row.last_activity_time)
     lead.activity_count = row.activity_count
     fr = lead.first_response
     fr.state = enum_value(lead_pb2.FirstResponseState, row.sla_state)
@@ -104,7 +105,7 @@ def _state(lead: lead_pb2.Lead, row: LeadRow, *, full: bool) -> None:
         ("breach_time", row.sla_breach_time),
     ):
         if value is not None:
-            getattr(fr, name).CopyFrom(ts(value))
+            put_time(getattr(fr, name), value)
     fr.response_activity_id = row.sla_response_activity_id
     fr.responder_user_id = row.sla_responder
     if row.sla_business_seconds is not None:
@@ -117,11 +118,11 @@ def _state(lead: lead_pb2.Lead, row: LeadRow, *, full: bool) -> None:
     lead.merged_into_lead_id = row.merged_into
     lead.converted_opportunity_id = row.converted_opportunity_id
     if row.close_time:
-        lead.close_time.CopyFrom(ts(row.close_time))
+        put_time(lead.close_time, row.close_time)
     lead.etag = str(row.version)
     lead.audit.created_by = row.created_by
-    lead.audit.create_time.CopyFrom(ts(row.created_at))
-    lead.audit.update_time.CopyFrom(ts(row.updated_at))
+    put_time(lead.audit.create_time, row.created_at)
+    put_time(lead.audit.update_time, row.updated_at)
 
 
 class ActivityPresenter:
@@ -133,7 +134,7 @@ class ActivityPresenter:
         msg.activity_id, msg.lead_id, msg.actor_user_id = item.activity_id, item.lead_id, item.actor_user_id
         msg.first_response = item.first_response
         msg.etag = str(item.version)
-        msg.audit.create_time.CopyFrom(ts(item.created_at))
+        put_time(msg.audit.create_time, item.created_at)
         msg.audit.created_by = item.actor_user_id
         return msg
 
