@@ -21,7 +21,7 @@ from kit.resources import UnitOfWork
 from services.pipeline import pipeline_settings
 from services.pipeline.domain import accuracy as acc
 from services.pipeline.domain import forecast as f
-from services.pipeline.forecasting import check_scope
+from services.pipeline.forecasting import Covered, check_scope, scope_of
 from services.pipeline.repositories.calls import CallLocks, CallSums
 from services.pipeline.repositories.deals import in_org, visible_where
 from services.pipeline.store import DealRow, SnapshotDealRow
@@ -56,6 +56,7 @@ class Measured:
     rows: list[acc.ScoreRow]
     period_closed: bool
     currency: str
+    covers: Covered
 
 
 async def subjects(
@@ -108,8 +109,8 @@ async def subjects(
     return out, unit_calls
 
 
-def _level(scope: Scope, level: f.Level | None) -> f.Level:
-    chosen = level or f.level_below(scope.org_path, bool(scope.user_ids))
+def _level(covers: Covered, scope: Scope, level: f.Level | None) -> f.Level:
+    chosen = level or covers.level_below(bool(scope.user_ids))
     if chosen is f.Level.COMPANY and scope.org_path:
         raise InvalidArgument.field("group_by", "a scoped accuracy is grouped below the company")
     return chosen
@@ -127,7 +128,8 @@ async def measure(
     today: date,
 ) -> Measured:
     check_scope(who, scope.org_path)
-    chosen = _level(scope, level)
+    covers = scope_of(who, scope.org_path, scope.user_ids)
+    chosen = _level(covers, scope, level)
     start, end = f.period_bounds(granularity, day)
     lock = await CallLocks(uow).latest(granularity.value, start, as_of or min(end, today))
     if lock is None:
@@ -137,7 +139,7 @@ async def measure(
         )
     found, unit_calls = await subjects(uow, who, lock, scope)
     total, rows = acc.fold(found, chosen, weighted, unit_calls)
-    return Measured(lock, chosen, total, rows, end < today, lock.currency)
+    return Measured(lock, chosen, total, rows, end < today, lock.currency, covers)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -27,6 +28,26 @@ class ForecastQuery:
 
 
 @dataclass(frozen=True)
+class Covered:
+    """What a report's total covers: the company, an org unit (key = its path) or one rep's own deals
+    (key = the user id). Named from what the viewer actually sees, never "company" for a team's figures.
+    Shared by the forecast, accuracy and won revenue reports."""
+
+    level: f.Level
+    key: str
+
+    def name(self, names: Mapping[str, str]) -> str:
+        """The total's display name (`names`: the reps' display names by user id)."""
+        return "company" if self.level is f.Level.COMPANY else names.get(self.key, self.key)
+
+    def level_below(self, users: bool) -> f.Level:
+        """Default rows: reps below a team or a rep, else one level below the unit (as f.level_below)."""
+        if self.level in (f.Level.TEAM, f.Level.REP):
+            return f.Level.REP
+        return f.level_below(self.key, users)
+
+
+@dataclass(frozen=True)
 class Computed:
     start: date
     end: date
@@ -34,6 +55,7 @@ class Computed:
     totals: f.Totals
     rows: list[f.Row]
     currency: str
+    covers: Covered
 
 
 def check_scope(who: Principal, org_path: str) -> None:
@@ -49,10 +71,26 @@ def check_scope(who: Principal, org_path: str) -> None:
     raise PermissionDenied(f"the scope {org_path!r} is outside your org", reason="SCOPE_OUT_OF_ORG")
 
 
+def scope_of(who: Principal, org: str, user_ids: tuple[str, ...] = ()) -> Covered:
+    """What the figures `who` gets for the asked org path (`org`, "" = all they may see) cover."""
+    manager_org = who.org.strip("/") if who.has_role(*access.MANAGERS) else ""
+    if not access.sees_all(who) and not manager_org:
+        return Covered(f.Level.REP, who.user_id)  # a rep (or a manager without a unit) sees own deals only
+    if len(user_ids) == 1:
+        return Covered(f.Level.REP, user_ids[0])  # that rep's (within what the viewer sees)
+    org = org or ("" if access.sees_all(who) else manager_org)
+    if not org:
+        return Covered(f.Level.COMPANY, "")
+    if org == manager_org and who.has_role("supervisor"):
+        return Covered(f.Level.TEAM, org)  # a supervisor's unit is a team, however deep its path
+    return Covered(f.Level(min(len(f.segments(org)), f.Level.TEAM.value)), org)
+
+
 async def compute(uow: UnitOfWork, who: Principal, q: ForecastQuery) -> Computed:
     org = q.org_path.strip("/")
     check_scope(who, org)
-    level = q.level or f.level_below(org, bool(q.user_ids))
+    covers = scope_of(who, org, q.user_ids)
+    level = q.level or covers.level_below(bool(q.user_ids))
     if level is f.Level.COMPANY and org:
         raise InvalidArgument.field("group_by", "a scoped forecast is grouped below the company")
     start, end = f.period_bounds(q.granularity, q.day)
@@ -64,4 +102,4 @@ async def compute(uow: UnitOfWork, who: Principal, q: ForecastQuery) -> Computed
     sums = await ForecastSums(uow).at_level(where, start, end, level)
     totals, rows = f.fold(sums, level)
     await target_cascade.beside_forecast(uow, who, q.granularity, start, org, q.user_ids, level, totals, rows)
-    return Computed(start, end, level, totals, rows, await pipeline_settings.base_currency(uow))
+    return Computed(start, end, level, totals, rows, await pipeline_settings.base_currency(uow), covers)

@@ -11,9 +11,9 @@ from sqlalchemy import ColumnElement
 from kit.auth import Principal
 from kit.errors import InvalidArgument
 from kit.resources import UnitOfWork
-from services.pipeline import access, pipeline_settings
+from services.pipeline import pipeline_settings
 from services.pipeline.domain import forecast as f
-from services.pipeline.forecasting import check_scope
+from services.pipeline.forecasting import Covered, check_scope, scope_of
 from services.pipeline.repositories.deals import in_org, visible_to
 from services.pipeline.repositories.won import WonRevenue
 from services.pipeline.store import DealRow
@@ -33,34 +33,12 @@ class Series:
         return sum(self.amounts)
 
 
-@dataclass(frozen=True)
-class Scope:
-    """What the total covers: the company, an org unit (key = its path) or one rep's own deals (key =
-    the user id). Named from what the viewer actually sees, never "company" for a team's figures."""
-
-    level: f.Level
-    key: str
-
-
-def scope_of(who: Principal, org: str) -> Scope:
-    """The scope of the figures `who` gets for the asked org path (`org`, "" = all they may see)."""
-    manager_org = who.org.strip("/") if who.has_role(*access.MANAGERS) else ""
-    if not access.sees_all(who) and not manager_org:
-        return Scope(f.Level.REP, who.user_id)  # a rep (or a manager without a unit) sees own deals only
-    org = org or ("" if access.sees_all(who) else manager_org)
-    if not org:
-        return Scope(f.Level.COMPANY, "")
-    if org == manager_org and who.has_role("supervisor"):
-        return Scope(f.Level.TEAM, org)  # a supervisor's unit is a team, however deep its path
-    return Scope(f.Level(min(len(f.segments(org)), f.Level.TEAM.value)), org)
-
-
 @dataclass
 class Won:
     level: f.Level
     periods: list[tuple[date, date]]
     total: Series
-    scope: Scope
+    scope: Covered
     rows: list[Series] = field(default_factory=list)
     currency: str = ""
 
@@ -85,12 +63,8 @@ async def won_revenue(
 ) -> Won:
     org = org_path.strip("/")
     check_scope(who, org)
-    scope = scope_of(who, org)
-    if len(user_ids) == 1 and scope.level is not f.Level.REP:
-        scope = Scope(f.Level.REP, user_ids[0])  # the total is that rep's (within what the viewer sees)
-    level = level or (
-        f.Level.REP if scope.level is f.Level.TEAM else f.level_below(scope.key, bool(user_ids))
-    )
+    scope = scope_of(who, org, user_ids)
+    level = level or scope.level_below(bool(user_ids))
     if level is f.Level.COMPANY and org:
         raise InvalidArgument.field("group_by", "a scoped report is grouped below the company")
     if not 1 <= count <= MAX_PERIODS:
@@ -114,4 +88,4 @@ async def won_revenue(
     return Won(level, periods, total, scope, rows, await pipeline_settings.base_currency(uow))
 
 
-__all__ = ["MAX_PERIODS", "Scope", "Series", "Won", "periods_ending", "scope_of", "won_revenue"]
+__all__ = ["MAX_PERIODS", "Series", "Won", "periods_ending", "won_revenue"]

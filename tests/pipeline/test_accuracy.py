@@ -258,3 +258,25 @@ async def test_a_frozen_commit_deal_is_out_of_the_locked_commit(pipeline: Pipeli
     [row] = resp.rows
     assert row.locked_commit_amount.amount_minor == 100_000
     assert row.forecast_amount.amount_minor == 100_000 and row.calls_missing == 1  # the system commit
+
+
+async def test_the_total_is_labelled_with_the_viewers_actual_scope(march: Pipeline) -> None:
+    """The total names what its figures cover (as GetWonRevenue's): a supervisor's team, a director's
+    region, a rep's own deals, the company only for tenant-wide viewers."""
+    expect = {
+        "sup-a": (types_pb2.ORG_LEVEL_TEAM, "east/team-a", "east/team-a", 260_000),
+        "director-east": (types_pb2.ORG_LEVEL_REGION, "east", "east", 320_000),
+        "admin": (types_pb2.ORG_LEVEL_COMPANY, "", "company", 320_000),
+        "rep-a1": (types_pb2.ORG_LEVEL_REP, "rep-a1", "Rep A1", 150_000),
+    }
+    for user, (level, key, name, forecast) in expect.items():
+        total = (await accuracy(march, user)).total
+        assert (total.level, total.key, total.display_name) == (level, key, name), user
+        assert total.forecast_amount.amount_minor == forecast, user
+    # A supervisor's default rows are the team's reps, not one "east" row holding the team's figures.
+    assert [r.key for r in (await accuracy(march, "sup-a")).rows] == ["rep-a1", "rep-a2"]
+    asked = (await accuracy(march, "director-east", scope=types_pb2.OrgScope(org_path="east"))).total
+    assert (asked.level, asked.key) == (types_pb2.ORG_LEVEL_REGION, "east")
+    one = (await accuracy(march, "sup-a", scope=types_pb2.OrgScope(user_ids=["rep-a2"]))).total
+    assert (one.level, one.key, one.display_name) == (types_pb2.ORG_LEVEL_REP, "rep-a2", "Rep A2")
+    assert one.forecast_amount.amount_minor == 110_000

@@ -204,3 +204,19 @@ async def test_the_sql_org_prefix_cuts_paths_like_the_domain(pipeline: Pipeline)
         async with pipeline.db.engine.connect() as conn:
             got = list((await conn.execute(stmt)).one())
         assert got == [fc.group_key(level, "", p)[1] for p in paths], level
+
+
+async def test_the_scope_says_what_the_figures_cover(pipeline: Pipeline) -> None:
+    """A non-admin's default forecast is scoped, and its scope says so (not the empty, company-wide
+    scope asked for): the supervisor's team, the director's region, the rep's own deals."""
+    await seed(pipeline)
+    sup = await forecast(pipeline, user="sup-a")
+    assert sup.totals.weighted_amount.amount_minor == 350_000
+    assert (sup.scope.org_path, list(sup.scope.user_ids)) == ("east/team-a", [])
+    assert sup.group_by == types_pb2.ORG_LEVEL_REP and [r.key for r in sup.rows] == ["rep-a1", "rep-a2"]
+    director = await forecast(pipeline, user="director-east")
+    assert (director.scope.org_path, list(director.scope.user_ids)) == ("east", [])
+    rep = await forecast(pipeline, user="rep-a1")
+    assert list(rep.scope.user_ids) == ["rep-a1"] and rep.totals.weighted_amount.amount_minor == 300_000
+    admin = await forecast(pipeline)
+    assert (admin.scope.org_path, list(admin.scope.user_ids)) == ("", [])

@@ -75,7 +75,8 @@ class AccuracyApi(ApiBase):
         async with self.read(who) as uow:
             today = await accuracy.local_today(uow, at)
             m = await accuracy.measure(uow, who, granularity, start, scope, level, weighted, as_of, today)
-            names = await display_names(uow, [r.key for r in m.rows] if m.level is f.Level.REP else [])
+            reps = [r.key for r in m.rows] if m.level is f.Level.REP else []
+            names = await display_names(uow, [*reps, m.covers.key] if m.covers.level is f.Level.REP else reps)
 
         def base(level: f.Level, key: str, name: str) -> forecast_pb2.ForecastAccuracy:
             out = forecast_pb2.ForecastAccuracy(
@@ -94,8 +95,8 @@ class AccuracyApi(ApiBase):
             out.period.end_date.CopyFrom(date_proto(m.lock.period_end))
             return out
 
-        depth = min(len(f.segments(scope.org_path)), f.Level.TEAM.value)
-        total = base(f.Level(depth), scope.org_path, scope.org_path)
+        # The total is labelled with the scope its figures cover (the viewer's team, region, own deals...).
+        total = base(m.covers.level, m.covers.key, m.covers.name(names))
         _score(total, m.total, m.currency)
         rows = []
         for r in m.rows:

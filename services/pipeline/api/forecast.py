@@ -9,16 +9,24 @@ from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline.api.base import ApiBase, Ctx
 from services.pipeline.convert import bounded_lists, date_proto, enum_name, enum_value, now, optional_date, ts
 from services.pipeline.domain import forecast as f
-from services.pipeline.forecasting import Computed, ForecastQuery, compute
+from services.pipeline.forecasting import Computed, Covered, ForecastQuery, compute
 from services.pipeline.presenters import totals_proto
 
 LEVELS = {lv.name: lv for lv in f.Level}
 
 
+def covered_scope(asked: types_pb2.OrgScope, covers: Covered) -> types_pb2.OrgScope:
+    """The scope the figures cover, not the one asked for: a supervisor's default forecast is their
+    team's (org_path = the team), a rep's their own deals (user_ids = [the rep]), "" only the company."""
+    if covers.level is f.Level.REP:
+        return types_pb2.OrgScope(org_path=asked.org_path.strip("/"), user_ids=[covers.key])
+    return types_pb2.OrgScope(org_path=covers.key, user_ids=asked.user_ids)
+
+
 def present_forecast(request: pb.GetForecastRequest, c: Computed) -> forecast_pb2.Forecast:
     """The wire form; the caller's scope was applied in SQL, so every number here is theirs to see."""
     out = forecast_pb2.Forecast(
-        scope=request.scope,
+        scope=covered_scope(request.scope, c.covers),
         group_by=enum_value(types_pb2.OrgLevel, c.level.name),
         totals=totals_proto(c.totals, c.currency),
         compute_time=ts(now()),

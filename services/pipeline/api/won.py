@@ -43,9 +43,7 @@ class WonApi(ApiBase):
                 reps.append(won.scope.key)
             names = await display_names(uow, reps)
         # The total is labelled with the scope its figures cover (the viewer's team, region, own deals...).
-        scope = won.scope
-        label = "company" if scope.level is f.Level.COMPANY else names.get(scope.key, scope.key)
-        total = _series(won, won.total, scope.level, label, g)
+        total = _series(won, won.total, won.scope.level, won.scope.name(names), g)
         rows = [_series(won, r, won.level, names.get(r.key, r.key), g) for r in won.rows]
         return pb.GetWonRevenueResponse(total=total, rows=rows)
 
