@@ -134,9 +134,24 @@ async def versions(uow: UnitOfWork, *, below: int | None, limit: int) -> list[sm
     return [_with_version(v) for v in saved if below is None or v.version < below][:limit]
 
 
+# Tenant -> (the current model's serialized form, its engine model): building the engine's model
+# (`criteria.model_of`) was the largest share of a CreateDeal's CPU, every write path parses it,
+# and a model changes rarely. Keyed by the whole serialized document (version, etag and audit
+# included), so a hit is the same model whatever unit of work read it, committed or not.
+_BY_CONTENT: dict[str, tuple[bytes, s.StageModel]] = {}
+
+
 async def domain_model(uow: UnitOfWork) -> tuple[sm.StageModel, s.StageModel]:
     model = await current(uow)
-    return model, criteria.model_of(model)
+    key = model.SerializeToString(deterministic=True)
+    hit = _BY_CONTENT.get(uow.tenant)
+    if hit is not None and hit[0] == key:
+        return model, hit[1]
+    parsed = criteria.model_of(model)
+    if len(_BY_CONTENT) >= _PARSED_MAX:
+        _BY_CONTENT.clear()
+    _BY_CONTENT[uow.tenant] = (key, parsed)
+    return model, parsed
 
 
 # Per database (its pool), tenant -> (version, engine model): a version is written once and never
