@@ -75,6 +75,7 @@ def _wait_ready(proc: subprocess.Popen[str], timeout: float = 90) -> tuple[str, 
         if line.startswith("READY"):
             return "".join(lines), time.monotonic() - start
     proc.kill()
+    proc.wait(timeout=30)  # reaped: the caller's `finally` sees it gone and this error is the one reported
     raise AssertionError("stack did not become ready:\n" + "".join(lines[-60:]))
 
 
