@@ -45,10 +45,12 @@ def intake(quick: bool) -> list[Figure]:
                  baseline=f"{db}_bare_commit_p99_ms", failed=[f"{db}_intake_failed"]),
             pick(f, f"{db}_import_validate_1000_s", "s", name=f"{label} ImportLeads 1,000 validate-only",
                  goal=Goal(5.0, AT_MOST, on="value"), failed=[f"{db}_import_validate_failed"],
-                 note=f"process CPU {f.get(f'{db}_import_validate_cpu_s', float('nan')):.1f} s"),
+                 note=f"process CPU {f.get(f'{db}_import_validate_cpu_s', float('nan')):.1f} s, "
+                      f"{f.get(f'{db}_import_validate_statements', float('nan')):.0f} statements"),
             pick(f, f"{db}_import_real_1000_s", "s", name=f"{label} ImportLeads 1,000",
                  goal=Goal(5.0, AT_MOST, on="value"), failed=[f"{db}_import_real_failed"],
-                 note=f"process CPU {f.get(f'{db}_import_real_cpu_s', float('nan')):.1f} s"),
+                 note=f"process CPU {f.get(f'{db}_import_real_cpu_s', float('nan')):.1f} s, "
+                      f"{f.get(f'{db}_import_real_statements', float('nan')):.0f} statements"),
         ]  # fmt: skip
     return out
 
