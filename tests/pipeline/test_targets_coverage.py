@@ -78,12 +78,17 @@ async def test_each_caller_sees_the_target_of_their_own_scope(pipeline: Pipeline
     await fixture(pipeline)
     team = await forecast(pipeline, user="sup-a")
     assert cov(team.totals) == (MEASURED, 1_000_000, 1_000_000, pytest.approx(3.5))
-    assert cov(team.rows[0].totals)[0] == NONE  # the region row holds only team A: no region target
+    # Default rows are the team's reps, each with their own target.
+    assert {r.key: cov(r.totals)[1] for r in team.rows} == {"rep-a1": 600_000, "rep-a2": 400_000}
+    region = await forecast(pipeline, user="sup-a", group_by=types_pb2.ORG_LEVEL_REGION)
+    assert cov(region.rows[0].totals)[0] == NONE  # the region row holds only team A: no region target
     other = await forecast(pipeline, user="sup-b")
     assert cov(other.totals) == (REACHED, 300_000, 0, None)
     mine = await forecast(pipeline, user="rep-a1")
     assert cov(mine.totals) == (MEASURED, 600_000, 600_000, pytest.approx(5.0))
-    assert all(cov(r.totals)[0] == NONE for r in mine.rows)
+    assert [(r.key, cov(r.totals)[1]) for r in mine.rows] == [("rep-a1", 600_000)]  # own row, own target
+    team_row = await forecast(pipeline, user="rep-a1", group_by=types_pb2.ORG_LEVEL_CITY)
+    assert team_row.rows and all(cov(r.totals)[0] == NONE for r in team_row.rows)  # team row, own deals only
     named = await forecast(pipeline, user="rep-a1", scope=types_pb2.OrgScope(org_path="east/team-a"))
     assert cov(named.totals)[1] == 600_000  # naming their team, a rep still sees their own deals and target
     director = await forecast(pipeline, user="director-east")
