@@ -26,6 +26,7 @@ class Roster:
         self._loads: dict[str, int] = {}
         self._assigned: dict[str, datetime] = {}
         self._reps: dict[tuple[str, int], routing.Rep] = {}  # the profile parsed once per rep and cap
+        self._current: dict[tuple[str, int], routing.Rep] = {}  # as the batch left it
 
     async def team(self, rule: routing.Rule) -> list[RepRow]:
         key = (rule.team_path, rule.include_sub_teams)
@@ -44,7 +45,13 @@ class Roster:
         if base is None:
             base = self._reps[key] = rep_for_routing(row, 0, pool_cap)
         last = self._assigned.get(row.user_id, base.last_assigned)
-        return dataclasses.replace(base, open_leads=self._loads.get(row.user_id, 0), last_assigned=last)
+        load = self._loads.get(row.user_id, 0)
+        # Kept while its load and last assignment stand: a lead changes one rep of the team (its
+        # winner), so the others are not rebuilt for every lead (a team of 2,000, 2,000 per lead).
+        current = self._current.get(key)
+        if current is None or current.open_leads != load or current.last_assigned != last:
+            current = self._current[key] = dataclasses.replace(base, open_leads=load, last_assigned=last)
+        return current
 
     def assigned(self, user_id: str, at: datetime) -> None:
         self._loads[user_id] = self._loads.get(user_id, 0) + 1
