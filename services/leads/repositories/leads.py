@@ -13,6 +13,8 @@ from sqlalchemy import (
     case,
     exists,
     func,
+    literal,
+    literal_column,
     or_,
     select,
     true,
@@ -262,15 +264,19 @@ class LeadRepository(Repository[LeadRow]):
         ix_leads_tenant_company_key_norm, however large the block (a sorted neighbourhood)."""
         tenant = self.uow.tenant
         cols = (LeadRow.lead_id, LeadRow.company_norm, LeadRow.display_name)
+        # The status and the limit are constants of the text, not parameters: PostgreSQL plans a
+        # prepared statement generically from its sixth run, and with them unknown it may sort the
+        # block instead of reading a few names of the index (see repositories/imports.py _NEAR_PG).
         block = (
             LeadRow.tenant_id == tenant,
             LeadRow.company_key == block_key,
-            LeadRow.status != status.MERGED,
+            LeadRow.status != literal(status.MERGED, literal_execute=True),
         )
+        k = literal_column(str(int(per_side)))
         up = select(*cols).where(*block, LeadRow.company_norm >= name).order_by(LeadRow.company_norm)
         down = select(*cols).where(*block, LeadRow.company_norm < name)
         down = down.order_by(LeadRow.company_norm.desc())
-        both = union_all(select(up.limit(per_side).subquery()), select(down.limit(per_side).subquery()))
+        both = union_all(select(up.limit(k).subquery()), select(down.limit(k).subquery()))
         return [(str(a), str(b), str(c)) for a, b, c in (await self.session.execute(both)).all()]
 
     async def take_from_pool(self, lead_id: str, user_id: str) -> int | None:
