@@ -272,7 +272,7 @@ class LeadRepository(Repository[LeadRow]):
             LeadRow.company_key == block_key,
             LeadRow.status != literal(status.MERGED, literal_execute=True),
         )
-        k = literal_column(str(int(per_side)))
+        k: ColumnElement[int] = literal_column(str(int(per_side)))
         up = select(*cols).where(*block, LeadRow.company_norm >= name).order_by(LeadRow.company_norm)
         down = select(*cols).where(*block, LeadRow.company_norm < name)
         down = down.order_by(LeadRow.company_norm.desc())
