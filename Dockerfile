@@ -29,7 +29,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     SALESOPS_GATEWAY_HOST=0.0.0.0 \
     SALESOPS_METRICS_HOST=0.0.0.0 \
     SALESOPS_METRICS_PORT=9464 \
-    SALESOPS_VAR_DIR=/tmp/salesops
+    SALESOPS_VAR_DIR=/tmp/salesops \
+    MALLOC_ARENA_MAX=2
 RUN groupadd --system --gid 10001 salesops \
     && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
         --shell /usr/sbin/nologin salesops

@@ -128,7 +128,11 @@ class Stack:
         self.logs = var / "logs"
         self.auto = auto_ports
         self.supervisor = Supervisor(var / STATUS_FILE)
-        self.env = dict(os.environ)
+        # glibc gives each thread that allocates its own malloc arena (up to 8 per core); our
+        # processes run many threads (a SQLite connection is one), and the arenas held about 90 MB
+        # more of the stack's RSS (bench memory: 1,602 -> 1,505 MB after load). An operator's own
+        # setting wins.
+        self.env = {"MALLOC_ARENA_MAX": "2", **os.environ}
 
     def _adopt(self, server: infra.Managed, env: dict[str, str] | None = None) -> None:
         spec = ChildSpec(server.name, server.argv, server.address, env, server.log_path, tier=0)
