@@ -36,6 +36,7 @@ from kit.resources.paging import PageRequest, query_key
 from kit.resources.uow import UnitOfWork
 
 RowT = TypeVar("RowT")
+SelectT = TypeVar("SelectT", bound=Select[Any])
 
 STALE_ETAG = "stale etag: the resource changed since it was read; read it again and retry"
 
@@ -177,20 +178,30 @@ class Repository(Generic[RowT]):
     ) -> Page[RowT]:
         """`list` over any `select(model)` (joins, EXISTS filters...). Sorts must be columns
         of `model` itself: their values are read back from the last row for the token."""
+        paged, keyset = self.keyset_page(stmt, order, page, query)
+        rows: builtins.list[RowT] = builtins.list(await self.session.scalars(paged))
+        items = rows[: page.size]
+        return Page(items, self.next_token(keyset, items, more=len(rows) > page.size), total)
+
+    def keyset_page(
+        self, stmt: SelectT, order: Sequence[Sort], page: PageRequest, query: str
+    ) -> tuple[SelectT, _Keyset]:
+        """`stmt` after the page token's row, in the keyset's order, one row past the page (to
+        know whether another follows); a statement selecting more than the model works too."""
         keyset = self._keyset(order, query)
         if page.token:
             last = self.uow.tokens.decode(page.token, self.uow.tenant, keyset.fingerprint)
             if len(last) != len(keyset.sorts):
                 raise InvalidArgument.field("page_token", "not a page token of this request")
             stmt = stmt.where(after(keyset.sorts, last))
-        stmt = stmt.order_by(*(s.clause() for s in keyset.sorts)).limit(page.size + 1)
-        rows: builtins.list[RowT] = builtins.list(await self.session.scalars(stmt))
-        items = rows[: page.size]
-        token = ""
-        if len(rows) > page.size:
-            values = [getattr(items[-1], s.name) for s in keyset.sorts]
-            token = self.uow.tokens.encode(self.uow.tenant, keyset.fingerprint, values)
-        return Page(items, token, total)
+        return stmt.order_by(*(s.clause() for s in keyset.sorts)).limit(page.size + 1), keyset
+
+    def next_token(self, keyset: _Keyset, items: Sequence[RowT], *, more: bool) -> str:
+        """The token of the page after `items` (the last page's is empty)."""
+        if not more:
+            return ""
+        values = [getattr(items[-1], s.name) for s in keyset.sorts]
+        return self.uow.tokens.encode(self.uow.tenant, keyset.fingerprint, values)
 
     async def count(self, where: Sequence[ColumnElement[bool]]) -> int:
         found = await self.session.scalar(select(func.count()).select_from(self.model).where(*where))

@@ -23,9 +23,8 @@ from sqlalchemy import (
 )
 
 from kit.auth import Principal
-from kit.errors import InvalidArgument, NotFound
+from kit.errors import NotFound
 from kit.resources import Page, PageRequest, Repository, Sort, contains, starts_with
-from kit.resources.repository import after
 from services.leads import access
 from services.leads.domain import status
 from services.leads.repositories import rep_loads
@@ -213,20 +212,11 @@ class LeadRepository(Repository[LeadRow]):
         page costs the same over a thousand matches as over a million. Keyset paging as
         `Repository.paginate` does it, the total read beside each row."""
         where = search.clauses(who, self.session.get_bind().dialect.name)
-        keyset = self._keyset([order], query)
         stmt = select(LeadRow, self._bounded_count(where, COUNT_CAP + 1)).where(*where)
-        if page.token:
-            last = self.uow.tokens.decode(page.token, self.uow.tenant, keyset.fingerprint)
-            if len(last) != len(keyset.sorts):
-                raise InvalidArgument.field("page_token", "not a page token of this request")
-            stmt = stmt.where(after(keyset.sorts, last))
-        stmt = stmt.order_by(*(s.clause() for s in keyset.sorts)).limit(page.size + 1)
+        stmt, keyset = self.keyset_page(stmt, [order], page, query)
         rows = (await self.session.execute(stmt)).all()
         items = [r[0] for r in rows[: page.size]]
-        token = ""
-        if len(rows) > page.size:
-            values = [getattr(items[-1], s.name) for s in keyset.sorts]
-            token = self.uow.tokens.encode(self.uow.tenant, keyset.fingerprint, values)
+        token = self.next_token(keyset, items, more=len(rows) > page.size)
         if rows:
             total = int(rows[0][1] or 0)
         else:  # an empty page has no row to carry it (a token past the last match)
