@@ -33,7 +33,7 @@ web: proto
 	$(PY) tools/build_web.py
 
 run: proto
-	MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2} $(PY) -m deploy.local
+	MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2} exec $(PY) -m deploy.local
 
 test: proto
 	@$(PY) tools/build_web.py || echo "web: the console is not built; its tests will say why"
