@@ -39,7 +39,7 @@ from kit.events.envelope import unpack_payload
 from kit.resources import Transactions, UnitOfWork
 from kit.runtime import ConsumerSpec, Runtime
 from salesops.pipeline.v1 import events_pb2
-from services.pipeline import approvals, events, pipeline_settings
+from services.pipeline import approval_entry, approvals, events, pipeline_settings
 from services.pipeline.approval_workflows import (
     CANCEL_OF_LOST,
     ESCALATION,
@@ -323,7 +323,7 @@ def entry_handler(rt: Runtime) -> Handler:
             return
         changed = unpack_payload(envelope, events_pb2.DealStageChanged)
         async with tx.read(envelope.tenant) as uow:
-            runs = await approvals.on_entry_runs(uow, changed, datetime.now(UTC))
+            runs = await approval_entry.on_entry_runs(uow, changed, datetime.now(UTC))
         # The claims go in the consumer's own transaction (committed with the processed-event row; on
         # SQLite a second writer would wait on it), and the workflows are not waited on: their first
         # projection writes would wait for that same commit.

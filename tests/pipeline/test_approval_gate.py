@@ -15,7 +15,7 @@ from salesops.common.v1.types_pb2 import AttachmentRef
 from salesops.pipeline.v1 import approval_pb2 as ap
 from salesops.pipeline.v1 import deal_pb2, stage_model_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
-from services.pipeline import approvals
+from services.pipeline import approval_entry, approvals
 from services.pipeline.approval_activities import ENTRY_CONSUMER, entry_handler
 from services.pipeline.stage_models import DEFAULT
 from services.pipeline.store import processed_events
@@ -55,7 +55,7 @@ async def test_entering_a_stage_starts_its_flow_and_the_gate_waits_for_the_appro
         async with world.db.session("demo") as session:  # as the consumer runs it: its own transaction
             await handle(envelope, session)
             await session.commit()
-    approval_id = approvals.entry_approval_id(moved.gate_review.review_id, "contract_over_500k")
+    approval_id = approval_entry.entry_approval_id(moved.gate_review.review_id, "contract_over_500k")
 
     async def projected() -> bool:  # the consumer does not wait for the run's first projection
         found = await world.call("ListApprovals", pb.ListApprovalsRequest(), "admin")

@@ -8,7 +8,7 @@ from kit.grpc import context as call
 from kit.resources import PageRequest, Sort, UnitOfWork, present_all, query_key
 from salesops.pipeline.v1 import deal_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
-from services.pipeline import approvals, deals, discipline, moves, stock_check
+from services.pipeline import approval_entry, deals, discipline, moves, stock_check
 from services.pipeline.api.base import ApiBase, Ctx
 from services.pipeline.convert import bounded_lists, enum_name, from_ts, now, optional_date
 from services.pipeline.domain import history
@@ -123,7 +123,7 @@ class DealsApi(ApiBase):
                 and moved.row.stage_id == request.to_stage_id
             ):
                 # The entry consumer starts them after the commit under these ids.
-                started = await approvals.entry_approval_ids(
+                started = await approval_entry.entry_approval_ids(
                     uow, moved.row.deal_id, moved.row.stage_id, moved.review.review_id
                 )
             return moved, self._present(who, moved.row), started
