@@ -3,10 +3,14 @@
 - routing: one decision over 200 rules and 2,000 reps (the last rule matches), p50/p99 ms,
   for a team of 100 reps and for the worst case of one team holding all 2,000; baseline:
   a bare scan touching every rule and rep once.
-- intake: CreateLead over gRPC with dedupe against 100,000 existing leads (scaled down
-  from 1,000,000 to fit ~60 s on this machine) on PostgreSQL when
-  SALESOPS_BENCH_POSTGRES_URL or SALESOPS_TEST_POSTGRES_URL is set (else SQLite):
-  leads/s and p99; baseline: a bare batched INSERT of the same number of rows.
+- intake: CreateLead over gRPC with dedupe, grading and routing, 16 in flight, against 100,000
+  existing leads on SQLite and 1,000,000 on PostgreSQL (when SALESOPS_BENCH_POSTGRES_URL or
+  SALESOPS_TEST_POSTGRES_URL is set). The leads API runs in its own process, as `make run` and k8s
+  run it (`python -m services.leads --role api`, its outbox relay to a Redis of its own); this
+  process is the client. leads/s, p50/p99, and the server process's CPU per lead (/proc); baseline
+  in the same run: a bare single-row INSERT + COMMIT of the same table, 16 in flight, from this
+  process (its rows/s, p99, and this process's CPU per row). ImportLeads of 1,000 rows
+  (validate-only, then real) to the same server: seconds and the server's CPU.
 - sla: 500 open SLA watch workflows (scaled down from 10,000: 2,000 overloads this
   shared 2-core machine) on a Temporal dev server, PostgreSQL when available: start
   rate, and reminder lateness (event written - reminder due) p50/p99; baseline: the same
@@ -23,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +39,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+ROOT = Path(__file__).resolve().parent.parent
 EXISTING = int(os.environ.get("SALESOPS_BENCH_LEADS_SQLITE", "100000"))
 PG_EXISTING = int(os.environ.get("SALESOPS_BENCH_LEADS_PG", "1000000"))
 INTAKE_REQUESTS = 400
@@ -278,18 +285,73 @@ async def _bare_commits(db: Any, rows: list[dict[str, Any]]) -> tuple[float, lis
     return await _in_flight(len(rows), INTAKE_CONCURRENCY, one)
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) process `pid` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _start_leads(url: str, tmp: Path, redis_url: str) -> tuple[subprocess.Popen[bytes], str]:
+    """The leads API process as `make run` and k8s run it (`python -m services.leads --role api`:
+    the gRPC server with its interceptors, the outbox relay to Redis) on the benchmark's database."""
+    from deploy.local.infra import free_port, wait_port
+
+    port = free_port()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SALESOPS_", "REDIS_URL"))}
+    env = base | {
+        "SALESOPS_VAR_DIR": str(tmp / "var"),
+        "SALESOPS_LEADS_DATABASE_URL": url,
+        "SALESOPS_LEADS_PORT": str(port),
+        "SALESOPS_REDIS_URL": redis_url,
+        "SALESOPS_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",  # CreateLead answers without it
+        "SALESOPS_LOG_LEVEL": "ERROR",
+        "SALESOPS_GRPC_REFLECTION": "0",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "services.leads", "--role", "api"], cwd=ROOT, env=env)
+    try:
+        wait_port("127.0.0.1", port, 120, proc)
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc, f"127.0.0.1:{port}"
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _py_spy(pid: int) -> tuple[subprocess.Popen[bytes], str] | None:
+    """SALESOPS_BENCH_PROFILE=<file.svg|.txt>: py-spy (not a runtime dependency) records the leads
+    process over the intake phase (raw collapsed stacks for .txt, a flame graph otherwise)."""
+    out = os.environ.get("SALESOPS_BENCH_PROFILE", "")
+    if not out:
+        return None
+    fmt = "raw" if out.endswith(".txt") else "flamegraph"
+    spy = Path(sys.executable).parent / "py-spy"
+    cmd = [str(spy), "record", "--pid", str(pid), "--output", out, "--format", fmt, "--rate", "200"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached before the calls start
+    return proc, out
+
+
 async def _intake(url: str, existing: int, requests: int = INTAKE_REQUESTS) -> dict[str, float]:
+    """CreateLead from this process (the client, INTAKE_CONCURRENCY in flight on one channel) to a
+    leads API process of its own (the server); the bare single-row insert + commit runs here, on the
+    same table, in the same run. CPU per call: the server process's for CreateLead (the client's is
+    reported apart), this process's for a bare row (it is the bare insert's only process)."""
     import grpc
 
-    from deploy.local.infra import free_port
-    from kit.auth import AuthConfig, TokenMinter, TokenVerifier
-    from kit.config import GrpcSettings
+    from deploy.local.infra import start_redis
+    from kit.auth import AuthConfig, TokenMinter
     from kit.db import Database
-    from kit.grpc.server import GrpcServer
     from kit.migrations import upgrade_to_head
     from salesops.leads.v1 import leads_service_pb2 as pb
     from salesops.leads.v1 import leads_service_pb2_grpc
-    from services.leads import api
 
     db = Database(url, pool_size=20)
     await upgrade_to_head("leads", db)
@@ -302,45 +364,50 @@ async def _intake(url: str, existing: int, requests: int = INTAKE_REQUESTS) -> d
             from sqlalchemy import text
 
             await conn.execute(text("ANALYZE leads"))
-    settings = GrpcSettings(f"127.0.0.1:{free_port()}", False, 1.0, 30.0, 16 << 20, 30_000, 10_000)
-    config = AuthConfig.from_env({})
-    server = GrpcServer("leads", settings, TokenVerifier(config), api.registrations(SimpleNamespace(db=db)))  # type: ignore[arg-type]
-    await server.start()
-    token = TokenMinter(config).mint("admin", "demo", ["admin"], org="")
+    token = TokenMinter(AuthConfig.from_env({})).mint("admin", "demo", ["admin"], org="")
     md = (("authorization", f"Bearer {token}"),)
     rows = _lead_rows(requests, 2, "IN")
     bare_rows = _lead_rows(requests, 3, "BA")
-    profiler = _profiler()
-    try:
-        async with grpc.aio.insecure_channel(server.address) as ch:
-            stub = leads_service_pb2_grpc.LeadsServiceStub(ch)
+    with tempfile.TemporaryDirectory() as tmp:
+        redis = start_redis(Path(tmp) / "redis", persist=False, die_with_parent=True)
+        server = None
+        try:
+            server, address = _start_leads(url, Path(tmp), redis.address)
+            async with grpc.aio.insecure_channel(address) as ch:
+                stub = leads_service_pb2_grpc.LeadsServiceStub(ch)
 
-            async def create(i: int) -> None:
-                req = pb.CreateLeadRequest(lead=_lead_pb(rows[i]))
-                await stub.CreateLead(req, metadata=md, timeout=30)
+                async def create(i: int) -> None:
+                    req = pb.CreateLeadRequest(lead=_lead_pb(rows[i]))
+                    await stub.CreateLead(req, metadata=md, timeout=30)
 
-            await _in_flight(
-                8,
-                4,
-                lambda i: stub.CreateLead(  # warm-up: caches, connections
-                    pb.CreateLeadRequest(lead=_lead_pb(_lead_rows(8, 5, "WU")[i])), metadata=md, timeout=30
-                ),
-            )
-            cpu0 = time.process_time()
-            bare_s, bare_lat, bare_failed = await _bare_commits(db, bare_rows)
-            cpu1 = time.process_time()
-            if profiler:
-                profiler.start()
-            intake_s, latencies, failed = await _in_flight(len(rows), INTAKE_CONCURRENCY, create)
-            cpu2 = time.process_time()
-            if profiler:
-                profiler.stop()
-                print(profiler.output_text(unicode=False, color=False, show_all=False), file=sys.stderr)
-        # A fresh connection: never near its max age. Not in --quick (two 1,000-row imports per database).
-        imports = await _imports(server.address, md, db) if requests == INTAKE_REQUESTS else {}
-    finally:
-        await server.stop(0)
-        await db.dispose()
+                warm = _lead_rows(32, 5, "WU")
+                await _in_flight(  # warm-up: caches, connections, both sides of the channel
+                    len(warm),
+                    INTAKE_CONCURRENCY,
+                    lambda i: stub.CreateLead(
+                        pb.CreateLeadRequest(lead=_lead_pb(warm[i])), metadata=md, timeout=30
+                    ),
+                )
+                cpu0 = time.process_time()
+                bare_s, bare_lat, bare_failed = await _bare_commits(db, bare_rows)
+                cpu1 = time.process_time()
+                spy = _py_spy(server.pid)
+                server0 = _cpu_s(server.pid)
+                intake_s, latencies, failed = await _in_flight(len(rows), INTAKE_CONCURRENCY, create)
+                server_cpu = _cpu_s(server.pid) - server0
+                cpu2 = time.process_time()
+                load = os.getloadavg()[0]
+                if spy:
+                    spy[0].send_signal(signal.SIGINT)
+                    spy[0].wait(60)
+                    print(f"   py-spy profile of the leads process: {spy[1]}", file=sys.stderr)
+            # A fresh connection: never near its max age. Not in --quick (two 1,000-row imports per database).
+            imports = await _imports(address, md, server.pid) if requests == INTAKE_REQUESTS else {}
+        finally:
+            if server is not None:
+                _stop(server)
+            redis.stop()
+            await db.dispose()
     intake_rate = len(latencies) / intake_s
     bare_rate = len(bare_lat) / bare_s
     return {
@@ -352,29 +419,25 @@ async def _intake(url: str, existing: int, requests: int = INTAKE_REQUESTS) -> d
         "intake_p99_ms": _pct(latencies, 0.99),
         "intake_failed": float(failed),
         "bare_commit_rows_per_s": bare_rate,
+        "bare_commit_p50_ms": _pct(bare_lat, 0.5),
         "bare_commit_p99_ms": _pct(bare_lat, 0.99),
         "bare_commit_failed": float(bare_failed),
         "intake_vs_bare_commit": intake_rate / bare_rate if bare_rate else 0.0,
-        # Process CPU (server and client, one process) per call: steadier than rates on a shared
-        # machine, and it says how far intake is from the floor in work done, not in waiting.
-        "intake_cpu_ms_per_lead": (cpu2 - cpu1) * 1000 / max(1, len(latencies)),
+        # CPU per call: steadier than rates on a shared machine, and it says how far intake is from
+        # the floor in work done, not in waiting. The server's own (its process only), beside the
+        # bare insert's (this process: the bare insert is all it does meanwhile).
+        "intake_server_cpu_ms_per_lead": server_cpu * 1000 / max(1, len(latencies)),
+        "intake_client_cpu_ms_per_lead": (cpu2 - cpu1) * 1000 / max(1, len(latencies)),
         "bare_commit_cpu_ms_per_row": (cpu1 - cpu0) * 1000 / max(1, len(bare_lat)),
+        "load_average": load,
         **imports,
     }
 
 
-async def _imports(address: str, md: Any, db: Any) -> dict[str, float]:
-    """ImportLeads of 1,000 rows, validate-only then for real (goal: each answers within 5 s), with
-    the statements the server sent its database (round trips: each waits for the run queue)."""
+async def _imports(address: str, md: Any, server_pid: int) -> dict[str, float]:
+    """ImportLeads of 1,000 rows to the leads process, validate-only then for real (goal: each
+    answers within 5 s), with the leads process's CPU for each."""
     import grpc
-    from sqlalchemy import event
-
-    statements = [0]
-
-    def count(*_: Any) -> None:
-        statements[0] += 1
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
 
     from salesops.leads.v1 import leads_service_pb2 as pb
     from salesops.leads.v1 import leads_service_pb2_grpc
@@ -385,8 +448,7 @@ async def _imports(address: str, md: Any, db: Any) -> dict[str, float]:
         req = pb.ImportLeadsRequest(import_id=f"bench-{mode}", validate_only=validate_only)
         for r in rows:
             req.rows.add(row_ref=r["lead_id"], lead=_lead_pb(r))
-        statements[0] = 0
-        t, cpu = time.perf_counter(), time.process_time()
+        t, cpu = time.perf_counter(), _cpu_s(server_pid)
         try:
             async with grpc.aio.insecure_channel(address) as ch:
                 stub = leads_service_pb2_grpc.LeadsServiceStub(ch)
@@ -397,23 +459,12 @@ async def _imports(address: str, md: Any, db: Any) -> dict[str, float]:
             print(f"   ImportLeads {mode} failed: {type(exc).__name__}: {str(exc)[:200]}", file=sys.stderr)
             answered, failed = 0, 1.0
         out[f"import_{mode}_1000_s"] = time.perf_counter() - t
-        # Process CPU (the server's and the client's; not PostgreSQL's): steadier than wall time
-        # on a shared machine, where the run queue can multiply the wall time several times.
-        out[f"import_{mode}_cpu_s"] = time.process_time() - cpu
+        # The leads process's CPU (not PostgreSQL's): steadier than wall time on a shared machine,
+        # where the run queue can multiply the wall time several times.
+        out[f"import_{mode}_cpu_s"] = _cpu_s(server_pid) - cpu
         out[f"import_{mode}_rows_answered"] = float(answered)
         out[f"import_{mode}_failed"] = failed
-        out[f"import_{mode}_statements"] = float(statements[0])
-    event.remove(db.engine.sync_engine, "before_cursor_execute", count)
     return out
-
-
-def _profiler() -> Any:
-    """SALESOPS_BENCH_PROFILE=1: pyinstrument (not a runtime dependency) over the intake phase."""
-    if not os.environ.get("SALESOPS_BENCH_PROFILE"):
-        return None
-    from pyinstrument import Profiler
-
-    return Profiler(async_mode="disabled")
 
 
 async def _pg_database(admin_url: str, name: str, drop: bool = False) -> None:
