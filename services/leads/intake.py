@@ -122,12 +122,12 @@ def validate(lead: lead_pb2.Lead, policy: Any, prefix: str = "lead") -> lead_pb2
         v.items.extend(exc.violations)
     if not lead.contact.phone.strip() and not lead.contact.email.strip():
         v.add(f"{prefix}.contact", "a phone or an e-mail is required")
-    data = json_format.MessageToDict(lead, preserving_proto_field_name=True)
-    flat: dict[str, Any] = {}
-    _flatten("", data, flat)
-    for path in policy.required_fields:
-        if not any(k == path or k.startswith(path + ".") for k in flat):
-            v.add(f"{prefix}.{path}", "required by the tenant's intake policy")
+    if policy.required_fields:  # the lead as a dict only when the policy asks for fields
+        flat: dict[str, Any] = {}
+        _flatten("", json_format.MessageToDict(lead, preserving_proto_field_name=True), flat)
+        for path in policy.required_fields:
+            if not any(k == path or k.startswith(path + ".") for k in flat):
+                v.add(f"{prefix}.{path}", "required by the tenant's intake policy")
     if lead.HasField("stated_budget") and lead.stated_budget.amount_minor < 0:
         v.add(f"{prefix}.stated_budget", "must not be negative")
     _check_sizes(lead, v, prefix)

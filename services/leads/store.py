@@ -53,8 +53,17 @@ class LeadRow(TenantScoped, Base):
         Index("ix_leads_tenant_owner_status", "tenant_id", "owner_user_id", "status"),
         Index("ix_leads_tenant_status_pool", "tenant_id", "status", "pool_id"),
         Index("ix_leads_tenant_created", "tenant_id", "created_at"),
-        # The fuzzy company match's block, and the names nearest a new one in it (sorted neighbourhood).
-        Index("ix_leads_tenant_company_key_norm", "tenant_id", "company_key", "company_norm"),
+        # The fuzzy company match's block, and the names nearest a new one in it (sorted neighbourhood),
+        # covering what that read returns and filters on (migration 0007).
+        Index(
+            "ix_leads_tenant_company_near",
+            "tenant_id",
+            "company_key",
+            "company_norm",
+            "lead_id",
+            "status",
+            "display_name",
+        ),
         # ListLeads by region + grade, by score (read backwards for best first); status is covered so
         # the bounded count never reads the table.
         Index(

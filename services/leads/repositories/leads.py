@@ -251,7 +251,7 @@ class LeadRepository(Repository[LeadRow]):
     async def names_near(self, block_key: str, name: str, per_side: int) -> list[tuple[str, str, str]]:
         """(lead_id, normalised company, display name) of the unmerged leads whose normalised company
         sorts nearest to `name` in its block, `per_side` on each side: two short range scans of
-        ix_leads_tenant_company_key_norm, however large the block (a sorted neighbourhood)."""
+        ix_leads_tenant_company_near, however large the block (a sorted neighbourhood)."""
         tenant = self.uow.tenant
         cols = (LeadRow.lead_id, LeadRow.company_norm, LeadRow.display_name)
         # The status and the limit are constants of the text, not parameters: PostgreSQL plans a
