@@ -11,7 +11,9 @@ the outbox and published to the service's stream. The run ends when every event 
 stream: a missing one counts as a failure, as does any answer other than 200.
 
 Baseline: WhoAmI, the cheapest authenticated call, through the same gateway to the same
-process in the same run. The ratio says what a webhook costs in WhoAmIs.
+process in the same run. The ratio says what a webhook costs in WhoAmIs. Beside the rates,
+the CPU time each process (integration, with its relay; the gateway) spent in each kind of
+round, per call answered in it (from /proc): what a call costs where, whatever the load.
 """
 
 from __future__ import annotations
@@ -141,6 +143,22 @@ async def _drive(port: int, requests: Iterator[bytes], seconds: float) -> tuple[
     return len(latencies) / elapsed, latencies, errors
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_round(pids: list[int], drive: Any) -> tuple[tuple[float, list[float], int], list[float]]:
+    """`drive`'s result and the CPU seconds each of `pids` spent while it ran."""
+    before = [_cpu_s(p) for p in pids]
+    result = asyncio.run(drive)
+    return result, [_cpu_s(p) - b for p, b in zip(pids, before, strict=True)]
+
+
 async def _seed(address: str, token: str) -> None:
     import grpc
 
@@ -201,6 +219,9 @@ def run(seconds: float = 5.0, rounds: int = 3, database_url: str = "") -> dict[s
     qps: dict[str, list[float]] = {"hooks": [], "whoami": []}
     lat: dict[str, list[float]] = {"hooks": [], "whoami": []}
     failed = {"hooks": 0, "whoami": 0}
+    # CPU seconds of [backend, gateway] during each kind of round, and the calls answered in them.
+    cpu: dict[str, list[float]] = {"hooks": [0.0, 0.0], "whoami": [0.0, 0.0]}
+    calls = {"hooks": 0, "whoami": 0}
     sent = 0
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -248,8 +269,11 @@ def run(seconds: float = 5.0, rounds: int = 3, database_url: str = "") -> dict[s
             sent += len(warm)
             if warm_failed:
                 raise RuntimeError(f"{warm_failed} warm-up webhooks were refused")
+            pids = [backend.pid, gateway.pid]
             for _ in range(rounds):
-                q, latencies, errors = asyncio.run(_drive(gw_port, repeat(whoami), seconds))
+                (q, latencies, errors), used = _cpu_round(pids, _drive(gw_port, repeat(whoami), seconds))
+                cpu["whoami"] = [a + b for a, b in zip(cpu["whoami"], used, strict=True)]
+                calls["whoami"] += len(latencies)
                 qps["whoami"].append(q)
                 lat["whoami"].extend(latencies)
                 failed["whoami"] += errors
@@ -257,7 +281,9 @@ def run(seconds: float = 5.0, rounds: int = 3, database_url: str = "") -> dict[s
                 batch = [
                     _hook_request(gw_port, sent + n) for n in range(int(max(qps["whoami"]) * seconds) + 1000)
                 ]
-                q, latencies, errors = asyncio.run(_drive(gw_port, iter(batch), seconds))
+                (q, latencies, errors), used = _cpu_round(pids, _drive(gw_port, iter(batch), seconds))
+                cpu["hooks"] = [a + b for a, b in zip(cpu["hooks"], used, strict=True)]
+                calls["hooks"] += len(latencies)
                 qps["hooks"].append(q)
                 lat["hooks"].extend(latencies)
                 failed["hooks"] += errors
@@ -280,6 +306,11 @@ def run(seconds: float = 5.0, rounds: int = 3, database_url: str = "") -> dict[s
         "hooks_sent": float(sent),
         "events_published": float(published),
         "publish_drain_s": drain_s,
+        # Process CPU per call answered in its rounds (the backend's includes its outbox relay).
+        "hooks_backend_cpu_ms": cpu["hooks"][0] * 1000 / max(1, calls["hooks"]),
+        "hooks_gateway_cpu_ms": cpu["hooks"][1] * 1000 / max(1, calls["hooks"]),
+        "whoami_backend_cpu_ms": cpu["whoami"][0] * 1000 / max(1, calls["whoami"]),
+        "whoami_gateway_cpu_ms": cpu["whoami"][1] * 1000 / max(1, calls["whoami"]),
         "hooks_failed": float(failed["hooks"] + max(0, sent - published)),
         "whoami_failed": float(failed["whoami"]),
     }
@@ -336,7 +367,9 @@ def _figures(f: dict[str, float], label: str, rounds: str) -> list[Figure]:
             failed=["hooks_failed", "whoami_failed"],
             note=f"{rounds}, {CONCURRENCY} in flight; "
             f"{int(f.get('events_published', 0)):,} of {int(f.get('hooks_sent', 0)):,} events on the stream "
-            f"{f.get('publish_drain_s', float('nan')):.1f} s after the last",
+            f"{f.get('publish_drain_s', float('nan')):.1f} s after the last; CPU per call, integration / gateway: "
+            f"webhook {f.get('hooks_backend_cpu_ms', float('nan')):.2f} / {f.get('hooks_gateway_cpu_ms', float('nan')):.2f} ms, "
+            f"WhoAmI {f.get('whoami_backend_cpu_ms', float('nan')):.2f} / {f.get('whoami_gateway_cpu_ms', float('nan')):.2f} ms",
         ),
         pick(
             f,

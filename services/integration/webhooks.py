@@ -1,13 +1,15 @@
 """Inbound webhook use cases: ingest (verify, de-duplicate, store, map, emit) and replay. Never commit.
 
 Order matters: the connector must exist and be enabled, then the signature and
-replay window are checked over the raw bytes; a request failing either is
-refused (UNAUTHENTICATED -> 401) and nothing is stored. Only then is the sender's
-event id looked up: the unique key (tenant, connector, event id) makes a
-re-delivery a counted duplicate whether it comes 5 seconds or 5 days later, and
-two concurrent deliveries race on the constraint (the loser re-runs and finds
-the winner). Mapping runs in the same transaction: the record, its state and
-the domain event in the outbox commit together.
+replay window are checked over the raw bytes (`check`, against a `Receiver`: the
+connector row's snapshot, secret unsealed); a request failing either is refused
+(UNAUTHENTICATED -> 401) and nothing is stored. Only then is it written (`record`,
+with the tenant's other deliveries of the moment), and only if the connector row
+is still the one it was verified against (its `stamp`). The unique key (tenant,
+connector, event id) makes a re-delivery a counted duplicate whether it comes 5
+seconds or 5 days later, and two concurrent deliveries race on the constraint (the
+loser re-runs and finds the winner). Mapping runs in the same transaction: the
+record, its state and the domain event in the outbox commit together.
 """
 
 from __future__ import annotations
@@ -16,16 +18,18 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from opentelemetry import context as otel_context
 from ulid import ULID
 
 from kit import secrets as sealing
 from kit.auth import Principal
 from kit.errors import InvalidArgument, Unauthenticated, Unavailable
-from kit.events.outbox import emit
+from kit.events.envelope import EventEnvelope, new_envelope
+from kit.events.outbox import add_events, emit
 from kit.resources import UnitOfWork
 from salesops.integration.v1 import connector_pb2 as c
 from salesops.integration.v1 import events_pb2 as ev
@@ -40,6 +44,8 @@ from services.integration.repositories.webhooks import ReceivedWebhooks
 from services.integration.store import ConnectorRow, ReceivedWebhookRow
 
 log = logging.getLogger("salesops.integration.webhooks")
+# Events mapped in a group's transaction, and the trace context of the call the next one is for.
+Gathered = tuple[list[EventEnvelope], otel_context.Context | None]
 MAX_BODY = 1024 * 1024
 HEALTH_REFRESH = timedelta(minutes=1)
 VERDICTS = {
@@ -50,8 +56,16 @@ VERDICTS = {
 }
 
 
-def verify(
-    row: ConnectorRow, inbound: c.InboundWebhookConfig, headers: Mapping[str, str], body: bytes, now: datetime
+def secret_of(row: ConnectorRow, inbound: c.InboundWebhookConfig) -> str:
+    """The secret the connector's deliveries are verified with (unsealed): DingTalk's app secret
+    for the provider-native scheme, else the signing secret."""
+    if inbound.signature_scheme == c.SIGNATURE_SCHEME_PROVIDER_NATIVE:
+        return unsealed_secrets(row).get("app_secret", "")
+    return sealing.unseal(row.sealed_signing_secret)
+
+
+def verify_with(
+    inbound: c.InboundWebhookConfig, secret: str, headers: Mapping[str, str], body: bytes, now: datetime
 ) -> signatures.Checked:
     window = (
         inbound.replay_window.ToTimedelta()
@@ -60,11 +74,9 @@ def verify(
     )
     scheme = inbound.signature_scheme or c.SIGNATURE_SCHEME_HMAC_SHA256
     if scheme == c.SIGNATURE_SCHEME_PROVIDER_NATIVE:  # validated at create: dingtalk only, for now
-        secret = unsealed_secrets(row).get("app_secret", "")
         if not secret:
             return signatures.Checked(signatures.Verdict.MISSING_SIGNATURE)
         return signatures.verify_dingtalk(headers, secret=secret, now=now, window=window)
-    secret = sealing.unseal(row.sealed_signing_secret)
     if scheme == c.SIGNATURE_SCHEME_STANDARD_WEBHOOKS:
         return signatures.verify_standard(
             headers,
@@ -75,6 +87,12 @@ def verify(
             window=window,
         )
     return signatures.verify_salesops(headers, body, secret=secret, now=now, window=window)
+
+
+def verify(
+    row: ConnectorRow, inbound: c.InboundWebhookConfig, headers: Mapping[str, str], body: bytes, now: datetime
+) -> signatures.Checked:
+    return verify_with(inbound, secret_of(row, inbound), headers, body, now)
 
 
 def _event_key(
@@ -109,8 +127,12 @@ async def _map(
     inbound: c.InboundWebhookConfig,
     rec: ReceivedWebhookRow,
     at: datetime,
+    gathered: Gathered | None = None,
 ) -> Health | None:
-    """Map the stored payload; IGNORED (kept, flagged) when no mapping names its type (no health news)."""
+    """Map the stored payload; IGNORED (kept, flagged) when no mapping names its type (no health news).
+
+    With `gathered`, the event is kept there (written with its group's in one statement, under the
+    trace context of the call it belongs to) instead of going to the outbox at once."""
     rec.attempt_count += 1
     mapped = next(
         (m.mapped_event_type for m in inbound.mappings if m.external_event_type == rec.external_event_type), 0
@@ -137,9 +159,16 @@ async def _map(
     refs = [getattr(event, n) for n in ("payment", "invoice", "contract", "shipment", "order") if n in fields]
     await links.resolve(uow, event, *refs)
     subject = getattr(event, "deal_id", "") or subject
-    envelope = await emit(
-        uow.session, event_type, event, source=uow.source, subject=subject, table=uow.outbox
-    )
+    if gathered is None:
+        envelope = await emit(
+            uow.session, event_type, event, source=uow.source, subject=subject, table=uow.outbox
+        )
+    else:
+        envelopes, trace = gathered
+        envelope = new_envelope(
+            event_type, uow.tenant, event, source=uow.source, subject=subject, context=trace
+        )
+        envelopes.append(envelope)
     rec.emitted = (rec.emitted + "\n" if rec.emitted else "") + f"{envelope.id} {event_type}"
     rec.state, rec.last_error, rec.processed_at = wh.RECEIVED_WEBHOOK_STATE_PROCESSED, "", at
     rec.deal_id = getattr(event, "deal_id", "") or rec.deal_id
@@ -164,17 +193,25 @@ def _note(conn: ConnectorRow, health: Health | None, at: datetime) -> None:
         conn.health, conn.last_success_at = c.CONNECTOR_HEALTH_HEALTHY, at
 
 
+def stamp(conn: ConnectorRow) -> tuple[object, ...]:
+    """What must be unchanged for a delivery verified against `conn` to be taken: the version (every
+    update, enable and disable bumps it), the creation time and the sealed secrets (a connector
+    deleted and created again restarts at version 1; every sealing has a fresh IV)."""
+    return (conn.version, conn.created_at, conn.sealed_signing_secret, conn.sealed_secrets)
+
+
 @dataclass(frozen=True)
-class Verified:
-    """A delivery whose signature and window passed: what recording it needs."""
+class Receiver:
+    """A connector as its deliveries are verified: one version of its row, secret unsealed.
+
+    Good only while the row's `stamp` is the same: the write transaction checks it, so a
+    rotated, disabled or deleted connector's old secret never lets a delivery in."""
 
     connector_id: str
     provider: str
     inbound: c.InboundWebhookConfig
-    event_id: str
-    event_type: str
-    checked: signatures.Checked
-    health_due: bool  # the connector's health needs writing even if this one maps fine
+    secret: str = field(repr=False)
+    stamp: tuple[object, ...] = field(repr=False)
 
 
 def _usable(conn: ConnectorRow) -> c.Connector:
@@ -186,50 +223,68 @@ def _usable(conn: ConnectorRow) -> c.Connector:
     return stored
 
 
-async def check(uow: UnitOfWork, req: pb.IngestWebhookRequest, at: datetime) -> Verified:
-    """Connector, size, signature and replay window: reads only, so it runs before the write
+def receiver(conn: ConnectorRow) -> Receiver:
+    """UNAVAILABLE when the connector takes no webhooks now (disabled, or inbound off)."""
+    inbound = _usable(conn).inbound
+    return Receiver(conn.connector_id, conn.provider, inbound, secret_of(conn, inbound), stamp(conn))
+
+
+async def load_receiver(uow: UnitOfWork, connector_id: str) -> Receiver:
+    """The connector's current receiver: NOT_FOUND (an unknown tenant too), or UNAVAILABLE."""
+    return receiver(await Connectors(uow).get(connector_id))
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A delivery whose signature and window passed: what recording it needs."""
+
+    connector_id: str
+    provider: str
+    inbound: c.InboundWebhookConfig
+    event_id: str
+    event_type: str
+    checked: signatures.Checked
+    stamp: tuple[object, ...] = field(repr=False)  # of the connector row it was verified against
+
+
+def check(
+    tenant: str, found: Receiver, req: pb.IngestWebhookRequest, at: datetime, *, log_refusal: bool = True
+) -> Verified:
+    """Size, signature and replay window against `found`: no I/O, so it runs before the write
     transaction (on SQLite, outside the one writer's turn). UNAUTHENTICATED stores nothing."""
-    conn = await Connectors(uow).get(req.connector_id)
-    stored = _usable(conn)
     if len(req.body) > MAX_BODY:
         raise InvalidArgument.field("body", f"at most {MAX_BODY} bytes")
     headers = {k.lower(): v for k, v in req.headers.items()}
-    checked = verify(conn, stored.inbound, headers, req.body, at)
+    checked = verify_with(found.inbound, found.secret, headers, req.body, at)
     if not checked.ok:
-        # Logged without the body, headers or secret; the sender learns only "401".
-        log.warning(
-            "webhook refused",
-            extra={"tenant": uow.tenant, "connector_id": conn.connector_id, "verdict": checked.verdict},
-        )
+        if log_refusal:  # without the body, headers or secret; the sender learns only "401"
+            log.warning(
+                "webhook refused",
+                extra={"tenant": tenant, "connector_id": found.connector_id, "verdict": checked.verdict},
+            )
         raise Unauthenticated("webhook signature not valid", reason=f"WEBHOOK_{checked.verdict}")
     try:
         doc: Any = json.loads(req.body) if req.body else None
     except ValueError:
         doc = None
-    event_id, event_type = _event_key(stored.inbound, headers, doc, req.body)
+    event_id, event_type = _event_key(found.inbound, headers, doc, req.body)
     return Verified(
-        conn.connector_id, conn.provider, stored.inbound, event_id, event_type, checked, _health_due(conn, at)
+        found.connector_id, found.provider, found.inbound, event_id, event_type, checked, found.stamp
     )
 
 
-async def record(
-    uow: UnitOfWork, req: pb.IngestWebhookRequest, verified: Verified, at: datetime, *, look_up: bool = True
-) -> tuple[ReceivedWebhookRow, bool]:
-    """Store a verified delivery and map it, or count it as a duplicate of its event id.
+@dataclass(frozen=True)
+class Delivery:
+    """A verified delivery waiting for its write, with the trace context of its call."""
 
-    Few round trips inside the write (on SQLite, the one writer's turn): the connector as
-    checked is used (a delivery racing a disable is taken, as one a moment earlier would be)
-    and is read again only when its health changes. `look_up=False` skips the duplicate
-    lookup: the insert's unique key finds a duplicate, the unit of work rolls back and its
-    second run (look_up=True) counts it, so only duplicates pay the extra run.
-    """
-    received = ReceivedWebhooks(uow)
-    if look_up:
-        earlier = await received.by_event(verified.connector_id, verified.event_id)
-        if earlier is not None:
-            earlier.duplicate_count += 1
-            return earlier, True
-    rec = ReceivedWebhookRow(
+    request: pb.IngestWebhookRequest
+    verified: Verified
+    at: datetime
+    trace: otel_context.Context | None = None
+
+
+def _new_record(req: pb.IngestWebhookRequest, verified: Verified, at: datetime) -> ReceivedWebhookRow:
+    return ReceivedWebhookRow(
         received_webhook_id=str(ULID()),
         connector_id=verified.connector_id,
         external_event_id=verified.event_id,
@@ -250,21 +305,57 @@ async def record(
         remote_address=req.remote_address[:64],
         replay_count=0,
     )
-    # Mapped before the insert, so the record is written once, in its final state. The unique
-    # key still decides a race: a concurrent twin fails at the insert, its whole unit of work
-    # (its event in the outbox included) rolls back, and its retry finds this row.
-    health = await _map(uow, verified.connector_id, verified.provider, verified.inbound, rec, at)
-    await received.add(rec)
-    if health is not None and (not health.ok or verified.health_due):
-        _note(await Connectors(uow).get(verified.connector_id), health, at)
-    return rec, False
 
 
-async def ingest(
-    uow: UnitOfWork, req: pb.IngestWebhookRequest, at: datetime
-) -> tuple[ReceivedWebhookRow, bool]:
-    """`check` then `record` in one unit of work. The API runs them in two (read, then write)."""
-    return await record(uow, req, await check(uow, req, at), at)
+async def record(
+    uow: UnitOfWork, deliveries: list[Delivery], *, look_up: bool = True
+) -> list[tuple[ReceivedWebhookRow, bool] | None]:
+    """Store verified deliveries (in arrival order) and map them, or count each as a duplicate
+    of its event id: one answer each, None for one whose connector changed (rotated, disabled,
+    deleted) since it was verified: it must be verified again against the current row.
+
+    Few statements for the whole group (on SQLite, the one writer's turn): the connectors,
+    the earlier records of these event ids, then every new record and every event in one
+    insert each. `look_up=False` skips the earlier records: the insert's unique key finds a
+    re-delivery (or a concurrent twin in another process), the unit of work rolls back and its
+    second run (look_up=True) counts it, so only groups holding one pay the extra run.
+    """
+    connectors = Connectors(uow)
+    conns: dict[str, ConnectorRow | None] = {}
+    for cid in dict.fromkeys(d.verified.connector_id for d in deliveries):
+        conns[cid] = await connectors.find(cid)
+    live = [
+        d
+        for d in deliveries
+        if (conn := conns[d.verified.connector_id]) is not None and stamp(conn) == d.verified.stamp
+    ]
+    received = ReceivedWebhooks(uow)
+    earlier: dict[tuple[str, str], ReceivedWebhookRow] = {}
+    for cid in dict.fromkeys(d.verified.connector_id for d in live) if look_up else ():
+        ids = list(dict.fromkeys(d.verified.event_id for d in live if d.verified.connector_id == cid))
+        earlier.update(((cid, r.external_event_id), r) for r in await received.by_events(cid, ids))
+    envelopes: list[EventEnvelope] = []
+    added: list[ReceivedWebhookRow] = []
+    answers: dict[int, tuple[ReceivedWebhookRow, bool]] = {}
+    for d in live:
+        v = d.verified
+        twin = earlier.get((v.connector_id, v.event_id))
+        if twin is not None:  # a re-delivery, perhaps of one earlier in this very group
+            twin.duplicate_count += 1
+            answers[id(d)] = (twin, True)
+            continue
+        # Mapped before the insert, so the record is written once, in its final state.
+        rec = _new_record(d.request, v, d.at)
+        health = await _map(uow, v.connector_id, v.provider, v.inbound, rec, d.at, (envelopes, d.trace))
+        conn = conns[v.connector_id]
+        if conn is not None:
+            _note(conn, health, d.at)
+        earlier[(v.connector_id, v.event_id)] = rec
+        added.append(rec)
+        answers[id(d)] = (rec, False)
+    await received.add_all(added)
+    await add_events(uow.session, envelopes, table=uow.outbox)
+    return [answers.get(id(d)) for d in deliveries]
 
 
 async def replay(

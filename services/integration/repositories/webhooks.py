@@ -73,3 +73,21 @@ class ReceivedWebhooks(Repository[ReceivedWebhookRow]):
             Sort(ReceivedWebhookRow.received_webhook_id, descending=True),
         ]
         return await self.list(search.where(), order, page, query=search.key())
+
+    async def by_events(self, connector_id: str, external_event_ids: list[str]) -> list[ReceivedWebhookRow]:
+        """The records of any of these event ids of one connector (a group's duplicates, one statement)."""
+        if not external_event_ids:
+            return []
+        found = await self.session.scalars(
+            select(ReceivedWebhookRow).where(
+                ReceivedWebhookRow.connector_id == connector_id,
+                ReceivedWebhookRow.external_event_id.in_(external_event_ids),
+            )
+        )
+        return list(found)
+
+    async def add_all(self, rows: list[ReceivedWebhookRow]) -> None:
+        """Insert now, in one batch (flush), so a duplicate key surfaces inside the unit of work."""
+        if rows:
+            self.session.add_all(rows)
+            await self.session.flush()

@@ -1,0 +1,126 @@
+"""Inbound webhooks: the kept connector snapshots never outlive a rotation, a disable or a delete,
+and a burst written in groups answers every delivery as if it were alone."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+import grpc
+from google.protobuf.field_mask_pb2 import FieldMask
+from sqlalchemy import select
+
+from salesops.integration.v1 import connector_pb2 as c
+from salesops.integration.v1 import integration_service_pb2 as pb
+from salesops.integration.v1 import webhooks_pb2 as wh
+from services.integration.api.ingest_groups import IngestGroups
+from services.integration.store import ReceivedWebhookRow
+from tests.integration.conftest import Integration
+from tests.integration.helpers import finance_connector, ingest, payment, standard_headers
+from tests.integration.test_inbound import emitted, ready, refused, send, stored
+
+NEW_SECRET = "whsec_" + base64.b64encode(b"the rotated secret, 32 bytes ...").decode()
+OTHER_SECRET = "whsec_" + base64.b64encode(b"a re-created connector's secret.").decode()
+
+
+def signed(event_id: str, secret: str | None = None) -> pb.IngestWebhookRequest:
+    body = payment(event_id)
+    headers = (
+        standard_headers(event_id, body)
+        if secret is None
+        else standard_headers(event_id, body, secret=secret)
+    )
+    return ingest("fin-1", body, headers)
+
+
+async def rotate(integration: Integration, secret: str) -> None:
+    conn = c.Connector(connector_id="fin-1", inbound=c.InboundWebhookConfig(signing_secret=secret))
+    await integration.call(
+        "UpdateConnector",
+        pb.UpdateConnectorRequest(connector=conn, update_mask=FieldMask(paths=["inbound.signing_secret"])),
+    )
+
+
+async def test_a_rotated_secret_is_refused_at_its_first_use(integration: Integration) -> None:
+    await ready(integration)
+    assert not (await send(integration, signed("evt_before"))).duplicate  # the snapshot is kept
+    await rotate(integration, NEW_SECRET)
+    # The old secret passes the kept snapshot, but the write finds the row changed: refused.
+    assert await refused(integration, signed("evt_old_1")) == grpc.StatusCode.UNAUTHENTICATED
+    assert not (await send(integration, signed("evt_new_1", NEW_SECRET))).duplicate
+    await rotate(integration, OTHER_SECRET)
+    # The new secret fails the kept (older) snapshot: the current row decides, and takes it.
+    assert not (await send(integration, signed("evt_other", OTHER_SECRET))).duplicate
+    assert await refused(integration, signed("evt_new_2", NEW_SECRET)) == grpc.StatusCode.UNAUTHENTICATED
+    assert sorted(r.external_event_id for r in await stored(integration)) == [
+        "evt_before",
+        "evt_new_1",
+        "evt_other",
+    ]
+
+
+async def test_disable_and_delete_apply_to_the_next_delivery(integration: Integration) -> None:
+    await ready(integration)
+    assert not (await send(integration, signed("evt_1"))).duplicate
+    await integration.call("DisableConnector", pb.DisableConnectorRequest(connector_id="fin-1"))
+    assert await refused(integration, signed("evt_2")) == grpc.StatusCode.UNAVAILABLE
+    await integration.call("EnableConnector", pb.EnableConnectorRequest(connector_id="fin-1"))
+    assert not (await send(integration, signed("evt_2"))).duplicate
+    await integration.call("DisableConnector", pb.DisableConnectorRequest(connector_id="fin-1"))
+    await integration.call("DeleteConnector", pb.DeleteConnectorRequest(connector_id="fin-1"))
+    assert await refused(integration, signed("evt_3")) == grpc.StatusCode.NOT_FOUND
+    # Created again under the same id (its version starts at 1 again), with another secret.
+    await ready(integration, finance_connector(signing_secret=OTHER_SECRET))
+    assert await refused(integration, signed("evt_4")) == grpc.StatusCode.UNAUTHENTICATED
+    assert not (await send(integration, signed("evt_4", OTHER_SECRET))).duplicate
+
+
+async def test_a_burst_is_answered_delivery_by_delivery(integration: Integration) -> None:
+    await ready(integration)
+    forged = signed("evt_forged", NEW_SECRET)
+    requests = [signed(f"evt_{n % 20}") for n in range(40)] + [forged]
+    answers: list[Any] = await asyncio.gather(
+        *(send(integration, r) for r in requests), return_exceptions=True
+    )
+    refusal = answers.pop()
+    assert isinstance(refusal, grpc.aio.AioRpcError) and refusal.code() == grpc.StatusCode.UNAUTHENTICATED
+    by_event: dict[str, set[str]] = {}
+    for req, answer in zip(requests, answers, strict=False):
+        assert answer.state == wh.RECEIVED_WEBHOOK_STATE_PROCESSED
+        by_event.setdefault(req.headers["webhook-id"], set()).add(answer.received_webhook_id)
+    assert sum(not a.duplicate for a in answers) == 20 and all(len(ids) == 1 for ids in by_event.values())
+    rows = await stored(integration)
+    assert len(rows) == 20 and sum(r.duplicate_count for r in rows) == 20
+    assert len(await emitted(integration, "integration.PaymentReceived")) == 20
+    async with integration.db.session("demo") as session:
+        assert (
+            await session.scalar(
+                select(ReceivedWebhookRow).where(ReceivedWebhookRow.external_event_id == "evt_forged")
+            )
+            is None
+        )
+
+
+async def test_groups_write_what_waits_together_and_a_failed_group_alone() -> None:
+    calls: list[list[str]] = []
+    release = asyncio.Event()
+
+    async def write(tenant: str, deliveries: list[Any]) -> list[Any]:
+        calls.append(list(deliveries))
+        if len(calls) == 1:
+            await release.wait()
+        if len(deliveries) > 1 and len(calls) == 2:
+            raise RuntimeError("the group's transaction failed")
+        return [(d, False) for d in deliveries]
+
+    groups: Any = IngestGroups(write)  # deliveries stand in as strings: only the grouping is tested
+    first = asyncio.ensure_future(groups.record("demo", "a"))
+    await asyncio.sleep(0)
+    rest = [asyncio.ensure_future(groups.record("demo", x)) for x in "bcd"]
+    await asyncio.sleep(0)
+    release.set()
+    assert await first == ("a", False)
+    assert [await r for r in rest] == [("b", False), ("c", False), ("d", False)]
+    # One alone, then the three that waited in one group, which failed: each written alone.
+    assert calls[0] == ["a"] and calls[1] == ["b", "c", "d"] and sorted(calls[2:]) == [["b"], ["c"], ["d"]]
