@@ -22,6 +22,7 @@ SPEC = ServiceSpec(
     # Every service's events fan out to the matching outbound subscriptions; insights learn
     # who owns which lead and deal from leads' and pipeline's.
     consumers=[*outbound_wiring.CONSUMERS, *insight_wiring.CONSUMERS],
+    worker_options=outbound_wiring.WORKER_OPTIONS,
     worker_startup=[
         outbound_wiring.sweep_schedule,
         *sync_wiring.WORKER_STARTUP,

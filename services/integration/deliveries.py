@@ -4,8 +4,8 @@ An event from any service's stream becomes one PENDING delivery row per enabled
 subscription whose event types match, in the consumer's transaction (the same one
 that records the event as processed). Its body (the envelope as proto3 JSON) is
 fixed then, so every retry signs the same bytes. After the commit a Temporal
-DeliveryWorkflow is started per row; rows made while Temporal was away are
-picked up by the sweep schedule (they stay `claimed = false` until an attempt runs).
+DeliveryWorkflow is started per row and the row marked `claimed`; rows made while
+Temporal was away (still `claimed = false`) are picked up by the sweep schedule.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from google.protobuf import json_format
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import (
     Client,
     Schedule,
@@ -31,11 +32,11 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from ulid import ULID
 
 from kit.db import Database
-from kit.errors import FailedPrecondition
+from kit.errors import FailedPrecondition, Unavailable
 from kit.events import EventEnvelope
 from kit.events.envelope import occurred_at
 from kit.events.streams import producer_areas
@@ -43,7 +44,12 @@ from kit.resources import UnitOfWork
 from salesops.integration.v1 import webhooks_pb2 as wh
 from services.integration.domain import outbound
 from services.integration.outbound_workflows import DeliveryRef, DeliveryWorkflow, SweepWorkflow, workflow_id
-from services.integration.repositories.outbound import Deliveries, Subscriptions, unclaimed_everywhere
+from services.integration.repositories.outbound import (
+    Deliveries,
+    Subscriptions,
+    claim_everywhere,
+    unclaimed_everywhere,
+)
 from services.integration.store_outbound import WebhookDeliveryRow
 
 log = logging.getLogger("salesops.integration.deliveries")
@@ -52,6 +58,10 @@ SWEEP_EVERY = timedelta(minutes=1)
 UNCLAIMED_AFTER = timedelta(seconds=30)
 REPLAY_LIMIT = 10_000
 _STARTS = 32  # concurrent workflow starts after a batch commits
+_START_RETRIES = (0.5, 2.0)  # pauses before the second and third try of a start that timed out
+_START_TRANSIENT = frozenset(
+    {RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.RESOURCE_EXHAUSTED}
+)
 
 
 def _load_event_types() -> None:
@@ -178,7 +188,12 @@ async def replay_dead_letters(
 
 
 async def start(client: Client, task_queue: str, tenant: str, delivery_id: str) -> bool:
-    """Start the delivery's workflow; False when it already runs (or ran)."""
+    """Start the delivery's workflow; False when it already runs (or ran).
+
+    Eager: when this process runs the worker too (role "all") and it has a free slot, the server
+    hands the first workflow task straight back in the answer, skipping the task queue (less work for
+    Temporal per delivery, and the delivery is not queued behind later ones); otherwise a normal start.
+    """
     try:
         await client.start_workflow(
             DeliveryWorkflow.run,
@@ -186,28 +201,56 @@ async def start(client: Client, task_queue: str, tenant: str, delivery_id: str) 
             id=workflow_id(tenant, delivery_id),
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            request_eager_start=True,
         )
     except WorkflowAlreadyStartedError:
         return False
     return True
 
 
-async def start_all(client: Client, task_queue: str, refs: Sequence[tuple[str, str]]) -> int:
-    """Start workflows for (tenant, delivery id) pairs, a few at a time; failures are left to the sweep."""
+async def start_all(
+    client: Client, task_queue: str, refs: Sequence[tuple[str, str]], db: Database | None = None
+) -> int:
+    """Start workflows for (tenant, delivery id) pairs, a few at a time; failures are left to the sweep.
+
+    With `db`, the rows whose workflow now runs (started here, or already running) are marked
+    claimed in one statement, so the sweep leaves them alone while they wait their turn in a burst.
+    """
     gate = asyncio.Semaphore(_STARTS)
     started = 0
+    running: list[tuple[str, str]] = []
 
     async def one(tenant: str, delivery_id: str) -> None:
         nonlocal started
         async with gate:
-            try:
-                started += await start(client, task_queue, tenant, delivery_id)
-            except (RPCError, RuntimeError) as exc:  # Temporal away: the sweep starts it later
-                log.warning(
-                    "delivery %s not started now (%s); the sweep will", delivery_id, type(exc).__name__
-                )
+            for pause in (*_START_RETRIES, None):
+                try:
+                    started += await start(client, task_queue, tenant, delivery_id)
+                    running.append((tenant, delivery_id))
+                    return
+                except RPCError as exc:
+                    # A busy server times a start out now and then: try again shortly (a start that did
+                    # land meanwhile answers "already started"), rather than leave it a minute to the sweep.
+                    if pause is None or exc.status not in _START_TRANSIENT:
+                        log.warning(
+                            "delivery %s not started now (%s); the sweep will", delivery_id, exc.status
+                        )
+                        return
+                except RuntimeError as exc:  # not connected: the sweep starts it later
+                    log.warning(
+                        "delivery %s not started now (%s); the sweep will", delivery_id, type(exc).__name__
+                    )
+                    return
+                await asyncio.sleep(pause)
 
     await asyncio.gather(*(one(t, d) for t, d in refs))
+    if db is not None and running:
+        try:
+            async with db.system_session() as session:
+                await claim_everywhere(session, running)
+                await session.commit()
+        except (SQLAlchemyError, Unavailable) as exc:  # the sweep's starts then answer "already started"
+            log.warning("%d started deliveries not marked claimed (%s)", len(running), type(exc).__name__)
     return started
 
 
@@ -215,7 +258,7 @@ async def sweep(db: Database, client: Client, task_queue: str, now: datetime, li
     """Start workflows for PENDING rows nobody claimed for a while (made while Temporal was away)."""
     async with db.system_session() as session:
         refs = await unclaimed_everywhere(session, now - UNCLAIMED_AFTER, limit)
-    return await start_all(client, task_queue, refs)
+    return await start_all(client, task_queue, refs, db)
 
 
 async def ensure_sweep_schedule(client: Client, task_queue: str) -> None:

@@ -1,8 +1,9 @@
-"""One attempt of an outbound delivery: prepare (a short transaction), post (none open), record (another).
+"""One attempt of an outbound delivery: prepare (a short read), post (no transaction open), record (a transaction).
 
 Prepare finds the delivery still open and its subscription enabled (else the
-delivery ends CANCELLED or, for a suspended one, DEAD_LETTERED without a call),
-claims the row for its workflow, and signs the fixed body with every live secret.
+delivery ends CANCELLED or, for a suspended one, DEAD_LETTERED without a call)
+and signs the fixed body with every live secret; it only reads, unless the
+delivery has to end (the row was marked claimed when its workflow started).
 The post goes through kit.net.SafeClient: the endpoint is resolved and checked
 again now (a name that moved to a private address is refused), pinned, and no
 redirect is followed. Record keeps the attempt (status, latency, error, the
@@ -81,8 +82,13 @@ def _timeout(sub: WebhookSubscriptionRow) -> float:
     return msg.timeout.ToTimedelta().total_seconds() if msg.HasField("timeout") else 10.0
 
 
-async def prepare(uow: UnitOfWork, delivery_id: str, at: datetime) -> Prepared | AttemptStep:
-    """What to post, or the step that ends the workflow (already final, cancelled, suspended)."""
+async def prepare(uow: UnitOfWork, delivery_id: str, at: datetime) -> Prepared | AttemptStep | None:
+    """What to post, or the step that ends the workflow (already final, cancelled, suspended).
+
+    Meant to run read-only first (no writer turn, nothing to commit: the usual case); None when
+    the delivery must change (cancelled, dead-lettered) and the unit of work cannot write: run it
+    again in a writable one.
+    """
     delivery = await Deliveries(uow).find(delivery_id)
     if delivery is None:
         return AttemptStep(done=True, state="MISSING")
@@ -90,14 +96,17 @@ async def prepare(uow: UnitOfWork, delivery_id: str, at: datetime) -> Prepared |
         return AttemptStep(done=True, state=_state_name(delivery.state))
     sub = await Subscriptions(uow).find(delivery.subscription_id)
     if sub is None or sub.state == wh.SUBSCRIPTION_STATE_DISABLED:
+        if not uow.writable:
+            return None
         delivery.state, delivery.next_attempt_at = wh.DELIVERY_STATE_CANCELLED, None
         return AttemptStep(done=True, state=_state_name(delivery.state))
     if sub.state == wh.SUBSCRIPTION_STATE_SUSPENDED:
+        if not uow.writable:
+            return None
         # Kept for replay once the subscription is enabled again.
         delivery.state, delivery.next_attempt_at = wh.DELIVERY_STATE_DEAD_LETTERED, None
         delivery.dead_letter_at, delivery.last_error = at, "the subscription is suspended"
         return AttemptStep(done=True, state=_state_name(delivery.state))
-    delivery.claimed = True
     # The signature's timestamp is the wall clock: the receiver checks it against its own.
     signed_at = int(datetime.now(UTC).timestamp())
     return Prepared(

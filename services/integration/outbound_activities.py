@@ -45,8 +45,12 @@ class OutboundActivities:
     @activity.defn(name=ATTEMPT)
     async def attempt(self, inp: AttemptInput) -> AttemptStep:
         at = datetime.fromisoformat(inp.at).astimezone(UTC)
-        ready = await self.tx.run(inp.tenant, lambda uow: prepare(uow, inp.delivery_id, at))
+        async with self.tx.read(inp.tenant) as uow:
+            ready = await prepare(uow, inp.delivery_id, at)
+        if ready is None:  # the delivery ends here (cancelled, dead-lettered): write that
+            ready = await self.tx.run(inp.tenant, lambda uow: prepare(uow, inp.delivery_id, at))
         if not isinstance(ready, Prepared):
+            assert ready is not None  # a writable unit of work always decides
             return ready
         answer = await post(self.client, ready, at)  # no transaction open while the partner answers
         return await self.tx.run(

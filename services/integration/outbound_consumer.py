@@ -2,8 +2,8 @@
 
 The handler runs in the consumer's transaction, the one that records the event as
 processed, so an event fans out to its matching subscriptions exactly once. Once
-that transaction has committed (`before_ack`) the new rows' workflows are started;
-a start that fails (Temporal away) is left to the sweep schedule.
+that transaction has committed (`before_ack`) the new rows' workflows are started
+and the rows marked claimed; a start that fails (Temporal away) is left to the sweep schedule.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class FanOut:
             client = self.rt.temporal
         except Unavailable:
             return  # not connected yet: the sweep starts them
-        await deliveries.start_all(client, self.rt.settings.task_queue, refs)
+        await deliveries.start_all(client, self.rt.settings.task_queue, refs, self.rt.db)
 
 
 def handler(rt: Runtime) -> FanOut:

@@ -49,7 +49,9 @@ class AttemptStep:
     state: str = ""
 
 
-@workflow.defn(name="integration.WebhookDelivery")
+# Not sandboxed: only workflow APIs below, and building a sandbox (re-importing this module) was
+# the largest single CPU cost of a delivery in a burst of thousands (as for the leads watches).
+@workflow.defn(name="integration.WebhookDelivery", sandboxed=False)
 class DeliveryWorkflow:
     @workflow.run
     async def run(self, ref: DeliveryRef) -> str:
@@ -66,7 +68,7 @@ class DeliveryWorkflow:
             await workflow.sleep(timedelta(seconds=step.wait_seconds))
 
 
-@workflow.defn(name="integration.WebhookDeliverySweep")
+@workflow.defn(name="integration.WebhookDeliverySweep", sandboxed=False)
 class SweepWorkflow:
     @workflow.run
     async def run(self) -> int:

@@ -63,7 +63,7 @@ class OutboundWebhooksApi(ApiBase):
                 client = self.rt.temporal
             except (Unavailable, AttributeError):
                 return  # the sweep schedule starts them once Temporal is back
-            await deliveries.start_all(client, self.rt.settings.task_queue, refs)
+            await deliveries.start_all(client, self.rt.settings.task_queue, refs, self.rt.db)
 
         return go
 

@@ -190,3 +190,15 @@ async def unclaimed_everywhere(
         .limit(limit)
     )
     return [(str(t), str(d)) for t, d in (await session.execute(stmt)).all()]
+
+
+async def claim_everywhere(session: AsyncSession, refs: Sequence[tuple[str, str]]) -> None:
+    """Mark (tenant, delivery id) rows as owned by their started workflow, one statement per tenant."""
+    by_tenant: dict[str, list[str]] = {}
+    for tenant, delivery_id in refs:
+        by_tenant.setdefault(tenant, []).append(delivery_id)
+    r = WebhookDeliveryRow
+    for tenant, ids in by_tenant.items():
+        await session.execute(
+            update(r).where(r.tenant_id == tenant, r.delivery_id.in_(ids)).values(claimed=True)
+        )
