@@ -388,9 +388,9 @@ async def _intake(url: str, existing: int, requests: int = INTAKE_REQUESTS) -> d
                         pb.CreateLeadRequest(lead=_lead_pb(warm[i])), metadata=md, timeout=30
                     ),
                 )
-                cpu0 = time.process_time()
+                cpu0, idle0 = time.process_time(), _cpu_s(server.pid)
                 bare_s, bare_lat, bare_failed = await _bare_commits(db, bare_rows)
-                cpu1 = time.process_time()
+                cpu1, idle = time.process_time(), _cpu_s(server.pid) - idle0
                 spy = _py_spy(server.pid)
                 server0 = _cpu_s(server.pid)
                 intake_s, latencies, failed = await _in_flight(len(rows), INTAKE_CONCURRENCY, create)
@@ -429,6 +429,9 @@ async def _intake(url: str, existing: int, requests: int = INTAKE_REQUESTS) -> d
         "intake_server_cpu_ms_per_lead": server_cpu * 1000 / max(1, len(latencies)),
         "intake_client_cpu_ms_per_lead": (cpu2 - cpu1) * 1000 / max(1, len(latencies)),
         "bare_commit_cpu_ms_per_row": (cpu1 - cpu0) * 1000 / max(1, len(bare_lat)),
+        # The leads process's CPU while it answers nothing (during the bare inserts): its health
+        # checks, its relay's polling, and here its retries to reach a Temporal that is not there.
+        "server_idle_cpu_ms_per_s": idle * 1000 / bare_s,
         "load_average": load,
         **imports,
     }
