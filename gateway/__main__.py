@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import uvicorn
@@ -32,10 +33,22 @@ def _setup() -> None:
     setup_tracing("gateway")
 
 
+def _tune_gc() -> None:
+    """Leave the startup heap (protobuf descriptors, routes, modules) out of every later collection,
+    and collect the young generation less often: a call allocates its objects and frees them by
+    reference count (it makes next to no cyclic garbage), yet every 700 allocations a collection
+    walked whatever was in flight, a few percent of the gateway's CPU per call."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 def worker_app() -> ASGIApp:
     """App factory for each worker process (they start fresh: logging and tracing set up again)."""
     _setup()
-    return create_app()
+    app = create_app()
+    _tune_gc()
+    return app
 
 
 def main() -> None:
@@ -49,7 +62,9 @@ def main() -> None:
     }
     if workers == 1:
         _setup()
-        uvicorn.run(create_app(), **options)  # type: ignore[arg-type]
+        app = create_app()
+        _tune_gc()
+        uvicorn.run(app, **options)  # type: ignore[arg-type]
     else:
         # Several processes on one socket: each opens its own channels and Redis pool in its loop.
         _setup()

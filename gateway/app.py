@@ -84,7 +84,20 @@ class RequestIdMiddleware:
             trace_id = scope["state"].get("trace_id")
             if trace_id:
                 extra["trace_id"] = trace_id
-            access_log.info("%s %s %d", scope["method"], scope["path"], status[0], extra=extra)
+            if access_log.isEnabledFor(logging.INFO):
+                # Logger.info without its caller lookup (a walk up the stack): no format prints it.
+                record = access_log.makeRecord(
+                    access_log.name,
+                    logging.INFO,
+                    __file__,
+                    0,
+                    "%s %s %d",
+                    (scope["method"], scope["path"], status[0]),
+                    None,
+                    "RequestIdMiddleware.__call__",
+                    extra,
+                )
+                access_log.handle(record)
 
 
 def create_app(

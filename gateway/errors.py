@@ -29,6 +29,8 @@ HTTP_BY_CODE: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: 504,
 }
 _CODE_BY_NUMBER = {c.value[0]: c for c in grpc.StatusCode}
+# json.dumps(body, separators=...) builds a new encoder on every call; this one is reused.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 def http_status(code: int) -> int:
@@ -44,7 +46,7 @@ def status_json(status: status_pb2.Status) -> bytes:
         body = {"code": status.code, "message": status.message}
     body.setdefault("code", status.code)
     body.setdefault("message", status.message)
-    return json.dumps(body, separators=(",", ":")).encode()
+    return _COMPACT.encode(body).encode()
 
 
 def retry_after(status: status_pb2.Status) -> str | None:

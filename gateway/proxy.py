@@ -269,8 +269,8 @@ class Gateway:
         the same token before (a colleague's session behind the same NAT goes on).
         """
         header = request.headers.get("authorization")
-        address = ""
-        if self.limiter is not None:
+        address = None  # worked out only when needed: no address blocked, and no refusal to count
+        if self.limiter is not None and self.blocked:
             address = self.client_address(request)
             wait = self.blocked.retry_after(address)
             if wait and not self._tokens.known(header):
@@ -280,6 +280,8 @@ class Gateway:
         except AuthError as exc:
             refused = unauthorized(exc)
             if self.limiter is not None:
+                if address is None:
+                    address = self.client_address(request)
                 decision = await self.limiter.check_address(address)
                 if not decision.allowed:
                     self.blocked.add(address, decision.retry_after_seconds)
@@ -342,7 +344,7 @@ class Gateway:
             body = await self.read_body(request)
         except BodyRefused as refused:
             return respond(refused.outcome(headers))
-        query = request.query_params.multi_items()
+        query = query_items(request)
         if route.server_streaming:
             return await self.stream(route, path_vars, query, request, caller, request_id, headers)
         outcome = await self.dispatch(
@@ -382,7 +384,7 @@ class Gateway:
         carrier: dict[str, str] = {}
         propagate.inject(carrier, context=ctx)
         md.extend(carrier.items())
-        outcome = await self._forward(route, path_vars, request.query_params.multi_items(), body, md)
+        outcome = await self._forward(route, path_vars, query_items(request), body, md)
         if outcome.status in (401, 403, 404) and self.limiter is not None:
             decision = await self.limiter.check_address(address)
             if not decision.allowed:
@@ -475,6 +477,11 @@ class Gateway:
 
         sse_headers = {**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return SSEResponse(events(), call.cancel, media_type="text/event-stream", headers=sse_headers)
+
+
+def query_items(request: Request) -> list[tuple[str, str]]:
+    """The query's (name, value) pairs; most calls have none, and then no parser is built."""
+    return request.query_params.multi_items() if request.scope["query_string"] else []
 
 
 def unauthorized(exc: AuthError) -> Outcome:

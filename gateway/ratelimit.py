@@ -215,6 +215,10 @@ class Blocked:
         self.size = size
         self._until: dict[str, float] = {}
 
+    def __bool__(self) -> bool:
+        """Whether any address is (or was, until its next look-up) blocked."""
+        return bool(self._until)
+
     def retry_after(self, address: str) -> int:
         """Seconds left of the block (0: not blocked)."""
         until = self._until.get(address)

@@ -193,6 +193,8 @@ class Router:
     routes: list[Route]
     _index: dict[tuple[str, str], list[Route]] = field(default_factory=dict, init=False)
     _paths: dict[str, list[Route]] = field(default_factory=dict, init=False)
+    # Templates without variables (`/v1/whoami`): the route the walk below picks for that very path.
+    _exact: dict[tuple[str, str], Route] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         for route in sorted(self.routes, key=Route.sort_key):
@@ -200,8 +202,19 @@ class Router:
             head = "*" if "{" in route.path.template.split("/", 3)[2] else head
             self._index.setdefault((route.http_method, head), []).append(route)
             self._paths.setdefault(head, []).append(route)
+        for route in self.routes:
+            if not route.path.variables:
+                found = self._walk(route.http_method, route.path.template)
+                if found is not None and not found[1]:
+                    self._exact[(route.http_method, route.path.template)] = found[0]
 
     def match(self, http_method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        exact = self._exact.get((http_method, path))
+        if exact is not None:
+            return exact, {}
+        return self._walk(http_method, path)
+
+    def _walk(self, http_method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for key in ((http_method, _head(path)), (http_method, "*")):
             for route in self._index.get(key, ()):
                 found = route.path.match(path)

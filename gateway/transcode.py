@@ -40,6 +40,8 @@ _SCALAR_WKT = {
     "google.protobuf.BoolValue",
 }
 _BOOL_WKT = "google.protobuf.BoolValue"
+# json.dumps(value, separators=...) builds a new encoder on every call; this one is reused.
+COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 def bad_request(field: str, description: str) -> errors.InvalidArgument:
@@ -167,4 +169,4 @@ def to_json_bytes(route: Route, msg: Message) -> bytes:
     if route.response_body:
         f = msg.DESCRIPTOR.fields_by_name[route.response_body]
         value = value.get(f.json_name)
-    return json.dumps(value, separators=(",", ":")).encode()
+    return COMPACT.encode(value).encode()

@@ -33,6 +33,16 @@ def test_every_annotated_rpc_has_a_route() -> None:
     assert len(expected) > 100  # all five services plus diagnostics
 
 
+def test_literal_paths_match_as_the_full_walk_does() -> None:
+    literal = [r for r in ROUTER.routes if not r.path.variables]
+    assert literal
+    for route in literal:
+        method, path = route.http_method, route.path.template
+        assert ROUTER.match(method, path) == ROUTER._walk(method, path)
+    found = ROUTER.match("GET", "/v1/whoami")
+    assert found is not None and found[0].grpc_path.endswith("/WhoAmI") and found[1] == {}
+
+
 def test_path_variable() -> None:
     route, variables = match("GET", "/v1/leads/01JABC")
     assert route.grpc_path == "/salesops.leads.v1.LeadsService/GetLead"

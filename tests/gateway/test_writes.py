@@ -211,3 +211,25 @@ async def test_redis_down_rate_limits_fail_open_idempotent_writes_refused(
         assert gw.leads.created == 0
         r = await gw.client.post("/v1/leads", json={"displayName": "A"}, headers=auth())
         assert r.status_code == 200 and gw.leads.created == 1
+
+
+async def test_failed_logins_block_the_address_but_not_a_known_token(gateway_factory: GatewayFactory) -> None:
+    """The client address is worked out only when needed (a refusal, or some address blocked):
+    refusals still count against it, and a blocked address still meets 429 before any token
+    check, except with a token this process verified before."""
+    from dataclasses import replace
+
+    from gateway.bounds import RequestBounds
+
+    known = auth("rep-a1")
+    async with gateway_factory(bounds=replace(RequestBounds(), address_limit=2)) as gw:
+        assert (await gw.client.get("/v1/whoami", headers=known)).status_code == 200
+        bad = {"Authorization": "Bearer not-a-token"}
+        first, second = [await gw.client.get("/v1/whoami", headers=bad) for _ in range(2)]
+        assert first.status_code == second.status_code == 401
+        assert '"address";r=0;' in second.headers["ratelimit"]
+        over = await gw.client.get("/v1/whoami", headers=bad)
+        assert over.status_code == 429 and int(over.headers["retry-after"]) >= 1
+        # Blocked now: a token never verified here is turned away unread, a known one goes on.
+        assert (await gw.client.get("/v1/whoami", headers=auth("rep-b2"))).status_code == 429
+        assert (await gw.client.get("/v1/whoami", headers=known)).status_code == 200
