@@ -27,6 +27,7 @@ The hop split (due -> committed in the leads outbox, p50 / p99) is printed besid
 
     .venv/bin/python -m bench.bench_sla [--quick]
     SALESOPS_BENCH_SLA_BEFORE=1 .venv/bin/python -m bench.bench_sla   # the watch before local activities
+    SALESOPS_BENCH_SLA_SIZES=1300,100,1000,10 .venv/bin/python -m bench.bench_sla  # watches,spread,burst,window
 """
 
 from __future__ import annotations
@@ -469,7 +470,10 @@ def suite(quick: bool) -> list[Figure]:
 
     from bench.bench_leads import _pg_database
 
-    sizes = (500, 100, 100, 10.0) if quick else (10_000, 1000, 1000, 60.0)
+    sizes: tuple[int, int, int, float] = (500, 100, 100, 10.0) if quick else (10_000, 1000, 1000, 60.0)
+    if custom := os.environ.get("SALESOPS_BENCH_SLA_SIZES"):  # a full-size burst without the 10,000
+        w, s, b, win = custom.split(",")
+        sizes = (int(w), int(s), int(b), float(win))
     admin = os.environ.get("SALESOPS_BENCH_SLA_POSTGRES_URL", "")
     with tempfile.TemporaryDirectory() as tmp, asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         if not admin:

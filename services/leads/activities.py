@@ -23,6 +23,7 @@ from services.leads import events, ownership, policies, regrading
 from services.leads.convert import aware, enum_value, now, ts
 from services.leads.domain import pool as pool_rules
 from services.leads.domain import routing, sla
+from services.leads.fire_groups import FireGroups
 from services.leads.policies import TenantPolicies
 from services.leads.repositories.leads import LeadRepository
 from services.leads.store import LeadRow, transactions
@@ -40,6 +41,8 @@ def _next(row: LeadRow, tenant: TenantPolicies) -> Timer:
 class WatchActivities:
     def __init__(self, db: Database) -> None:
         self.tx = transactions(db)
+        # Fires due together share a transaction (a burst of reminders: fire_groups.py).
+        self.fires = FireGroups(self.tx)
 
     @activity.defn(name="leads.watch_next")
     async def next_timer(self, inp: WatchInput) -> Timer:
@@ -69,7 +72,7 @@ class WatchActivities:
                 applied.append(row.sla_breach_action or "")
             return _next(row, tenant)
 
-        found = await self.tx.run(inp.tenant, work)
+        found: Timer = await self.fires.run(inp.tenant, work)
         if applied and inp.kind == sla.REMIND:
             metrics.SLA_REMINDERS.inc()
         elif applied and inp.kind == sla.BREACH:

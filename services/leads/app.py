@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 
 from kit.events import service_stream
 from kit.runtime import ConsumerSpec, Runtime, ServiceSpec
@@ -27,7 +28,14 @@ SPEC = ServiceSpec(
     # run on the cached workflow (sticky) instead of fetching and replaying its history. Activations run
     # one thread per workflow task slot: the SDK's 500 threads fought over the GIL under a burst and
     # tripped the 2 s deadlock detector (failed workflow tasks, retried late). bench/bench_sla.py measures.
-    worker_options={"max_cached_workflows": 10_000, "max_concurrent_workflow_tasks": 32},
+    # A burst of due timers queues its workflow tasks on this worker's sticky queue longer than the SDK's
+    # 10 s: each timed out there and was queued again on the shared queue (a history fetch, and a second
+    # wait behind the burst). A worker that died leaves its watches' tasks waiting this long instead.
+    worker_options={
+        "max_cached_workflows": 10_000,
+        "max_concurrent_workflow_tasks": 32,
+        "sticky_queue_schedule_to_start_timeout": timedelta(seconds=30),
+    },
     consumers=(
         # Our own events start or wake each lead's watch workflow (durable: the outbox holds them).
         ConsumerSpec(
