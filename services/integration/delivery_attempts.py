@@ -181,6 +181,15 @@ async def record(
     delivery.last_http_status, delivery.last_error = answer.status, answer.error[:500]
     if delivery.state not in OPEN:  # disabled or deleted while the call ran: its state stays
         return AttemptStep(done=True, state=_state_name(delivery.state))
+    if outbound.succeeded(answer.status):
+        # The usual case needs nothing of the subscription but to mark it healthy: one UPDATE, no read.
+        delivery.state, delivery.delivered_at, delivery.next_attempt_at = (
+            wh.DELIVERY_STATE_SUCCEEDED,
+            at,
+            None,
+        )
+        await Subscriptions(uow).healthy(delivery.subscription_id, at)
+        return AttemptStep(done=True, state=_state_name(delivery.state))
     sub = await Subscriptions(uow).find(delivery.subscription_id)
     decision = outbound.decide(
         attempt=attempt,
@@ -191,15 +200,6 @@ async def record(
         now=at,
         rng=rng,
     )
-    if decision.outcome is outbound.Outcome.SUCCEEDED:
-        delivery.state, delivery.delivered_at, delivery.next_attempt_at = (
-            wh.DELIVERY_STATE_SUCCEEDED,
-            at,
-            None,
-        )
-        if sub is not None:
-            sub.last_success_at, sub.failing_since, sub.consecutive_failures = at, None, 0
-        return AttemptStep(done=True, state=_state_name(delivery.state))
     if sub is not None:
         sub.last_failure_at = at
         sub.failing_since = sub.failing_since or at

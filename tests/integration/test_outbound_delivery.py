@@ -225,6 +225,28 @@ async def test_five_days_of_failure_suspend_the_subscription(
     assert told.subscription_suspended and told.owner_user_id == "admin"
 
 
+async def test_a_success_after_failures_ends_the_streak(
+    world: tuple[Stack, WorkflowEnvironment],
+) -> None:
+    s, env = world
+    async with receiver() as r:
+        r.script = [(503, {})]  # the first attempt fails, the retry (5 s later) succeeds
+        await subscribe(s, r)
+        since = datetime.now(UTC) - timedelta(days=1)
+        async with s.db.session("demo") as session:
+            await session.execute(
+                update(WebhookSubscriptionRow).values(failing_since=since, consecutive_failures=3)
+            )
+            await session.commit()
+        delivery_id = await deliver(s, env)
+    d, attempts = await rows(s.db, delivery_id)
+    assert d.state == wh.DELIVERY_STATE_SUCCEEDED and [a.http_status for a in attempts] == [503, 204]
+    sub = await subscription_row(s.db)
+    assert sub.failing_since is None and sub.consecutive_failures == 0
+    assert sub.last_success_at is not None and sub.last_failure_at is not None
+    assert sub.state == wh.SUBSCRIPTION_STATE_ENABLED
+
+
 async def test_an_event_on_a_stream_reaches_the_partner_signed(
     world: tuple[Stack, WorkflowEnvironment], redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -83,6 +83,11 @@ def retry_after(value: str, now: datetime) -> timedelta | None:
     return min(wait, MAX_RETRY_AFTER)
 
 
+def succeeded(status: int) -> bool:
+    """A 2xx answer delivers, whatever else is true of the delivery or its subscription."""
+    return 200 <= status < 300
+
+
 def decide(
     *,
     attempt: int,
@@ -94,7 +99,7 @@ def decide(
     rng: random.Random | None = None,
 ) -> Decision:
     """What attempt `attempt` (1-based) answering `status` (0 = no answer) means for the delivery."""
-    if 200 <= status < 300:
+    if succeeded(status):
         return Decision(Outcome.SUCCEEDED)
     if status == 410:
         return Decision(Outcome.DEAD_LETTERED, suspend="the endpoint answered 410 Gone")

@@ -33,6 +33,16 @@ class Subscriptions(Repository[WebhookSubscriptionRow]):
         )
         return list(rows)
 
+    async def healthy(self, subscription_id: str, at: datetime) -> None:
+        """A delivery succeeded at `at`: the subscription's failure streak ends (one UPDATE, no read)."""
+        r = WebhookSubscriptionRow
+        await self.session.execute(
+            update(r)
+            .where(r.subscription_id == subscription_id)
+            .values(last_success_at=at, failing_since=None, consecutive_failures=0)
+            .execution_options(synchronize_session=False)
+        )
+
     async def page(self, state: int, event_type: str, page: PageRequest) -> Page[WebhookSubscriptionRow]:
         r = WebhookSubscriptionRow
         where: list[ColumnElement[bool]] = []
