@@ -10,6 +10,7 @@ until it is open).
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,6 +25,10 @@ class GatewayMetrics:
     def __init__(self, app: ASGIApp, fixed_paths: frozenset[str]) -> None:
         self.app = app
         self.fixed = fixed_paths
+        # Each label set's child, as `labels()` returns it (that call takes a lock and builds a key
+        # every time); the label sets are bounded by methods x routes x statuses (see above).
+        self._seconds: dict[tuple[str, str], Any] = {}
+        self._requests: dict[tuple[str, str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,9 +42,11 @@ class GatewayMetrics:
             nonlocal timed
             if not timed:
                 timed = True
-                GATEWAY_SECONDS.labels(self._method(scope), self._route(scope)).observe(
-                    time.perf_counter() - started
-                )
+                key = (self._method(scope), self._route(scope))
+                child = self._seconds.get(key)
+                if child is None:
+                    child = self._seconds[key] = GATEWAY_SECONDS.labels(*key)
+                child.observe(time.perf_counter() - started)
 
         async def counting_send(message: Message) -> None:
             nonlocal status
@@ -54,7 +61,11 @@ class GatewayMetrics:
         finally:
             GATEWAY_IN_FLIGHT.dec()
             observe()
-            GATEWAY_REQUESTS.labels(self._method(scope), self._route(scope), str(status)).inc()
+            key = (self._method(scope), self._route(scope), str(status))
+            child = self._requests.get(key)
+            if child is None:
+                child = self._requests[key] = GATEWAY_REQUESTS.labels(*key)
+            child.inc()
 
     def _route(self, scope: Scope) -> str:
         route = scope.get(ROUTE_KEY)
