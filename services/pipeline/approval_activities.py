@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from kit.calendar import BusinessCalendar
 from kit.db import Database
 from kit.errors import (
     Aborted,
@@ -39,13 +38,15 @@ from kit.events.envelope import unpack_payload
 from kit.resources import Transactions, UnitOfWork
 from kit.runtime import ConsumerSpec, Runtime
 from salesops.pipeline.v1 import events_pb2
-from services.pipeline import approval_entry, approvals, events, pipeline_settings
+from services.pipeline import approval_entry, approvals, events
+from services.pipeline.approval_openings import add_limit, calendar, openings
 from services.pipeline.approval_workflows import (
     CANCEL_OF_LOST,
     ESCALATION,
     LOST_WORKFLOW_NAME,
     NEXT_TIME,
     OPEN_STEP,
+    OPEN_STEPS,
     QUERY,
     RECORD,
     WORKFLOW_NAME,
@@ -54,7 +55,9 @@ from services.pipeline.approval_workflows import (
     ApprovalInput,
     EscalationInput,
     LostDealInput,
+    Openings,
     OpenInput,
+    OpenStepsInput,
     RecordInput,
     TimeInput,
     TimeResult,
@@ -66,74 +69,37 @@ from services.pipeline.approval_workflows import (
 from services.pipeline.consumers import on_session
 from services.pipeline.domain import approvals as d
 from services.pipeline.repositories.approvals import (
-    ApprovalDelegations,
     Approvals,
     approvers_with_role,
     managers_of,
 )
 from services.pipeline.store import transactions
 
-FIXED = {"MINUTES": 60, "HOURS": 3600, "CALENDAR_DAYS": 86400}
-
-
-def add_limit(cal: BusinessCalendar, start: datetime, limit: d.Limit) -> datetime:
-    """`start` + the limit: wall-clock units as they are, working units on the tenant's calendar."""
-    if limit.unit in FIXED:
-        return start + timedelta(seconds=FIXED[limit.unit] * limit.value)
-    if limit.unit == "WORKING_HOURS":
-        return cal.add_business_time(start, timedelta(hours=limit.value))
-    return cal.add_business_days(start, limit.value)
-
 
 class ApprovalActivities:
     def __init__(self, db: Database) -> None:
         self.tx = transactions(db)
 
-    async def _calendar(self, uow: UnitOfWork) -> BusinessCalendar:
-        s = await pipeline_settings.current(uow)
-        return BusinessCalendar.from_config({"timezone": s.time_zone or pipeline_settings.DEFAULTS.time_zone})
-
     @activity.defn(name=OPEN_STEP)
     async def open_step(self, inp: OpenInput) -> d.Opening:
-        at = datetime.fromisoformat(inp.at)
-        step = inp.step
         async with self.tx.read(inp.tenant) as uow:
-            repo = Approvals(uow)
-            if step.selector == "USERS":
-                users = list(step.user_ids)
-            elif step.selector == "APPROVER_ROLE":
-                users = await approvers_with_role(repo, step.role_key)
-            elif step.selector == "OWNER_MANAGER":
-                who = inp.deal_owner or inp.requester
-                users = [m] if (m := (await managers_of(repo, [who])).get(who)) else []
-            else:
-                users = [inp.deal_owner or inp.requester]
-            away = await ApprovalDelegations(uow).in_force(users, at)
-            assignees, acting_for = [], {}
-            for u in users:
-                if u in away and away[u] not in users:
-                    assignees.append(away[u])
-                    acting_for[away[u]] = u
-                else:
-                    assignees.append(u)
-            cal = await self._calendar(uow)
+            (opening,) = await openings(
+                uow, [inp.step], inp.deal_owner, inp.requester, datetime.fromisoformat(inp.at)
+            )
+        return opening
 
-        def when(limit: d.Limit | None) -> datetime | None:
-            return add_limit(cal, at, limit) if limit is not None else None
-
-        due, escalate = when(step.due), when(step.escalate)
-        if due is not None and (escalate is None or due < escalate):
-            escalate = due  # past its due time a step escalates as if idle
-        out = [when(step.remind), escalate, when(step.fallback), due]
-        remind_at, escalate_at, fallback_at, due_at = (iso(t) if t else None for t in out)
-        return d.Opening(
-            list(dict.fromkeys(assignees)), acting_for, remind_at, escalate_at, fallback_at, due_at
-        )
+    @activity.defn(name=OPEN_STEPS)
+    async def open_steps(self, inp: OpenStepsInput) -> Openings:
+        async with self.tx.read(inp.tenant) as uow:
+            got = await openings(
+                uow, inp.steps, inp.deal_owner, inp.requester, datetime.fromisoformat(inp.at)
+            )
+        return Openings(got)
 
     @activity.defn(name=NEXT_TIME)
     async def next_time(self, inp: TimeInput) -> TimeResult:
         async with self.tx.read(inp.tenant) as uow:
-            cal = await self._calendar(uow)
+            cal = await calendar(uow)
         return TimeResult(iso(add_limit(cal, datetime.fromisoformat(inp.start), inp.limit)))
 
     @activity.defn(name=ESCALATION)
@@ -159,6 +125,7 @@ class ApprovalActivities:
     def all(self) -> list[Callable[..., Any]]:
         return [
             self.open_step,
+            self.open_steps,
             self.next_time,
             self.escalation_targets,
             self.record,
@@ -188,20 +155,47 @@ def _refusal(code: str, message: str) -> SalesopsError:
 
 async def start(client: Client, task_queue: str, run: d.Run, caller: str, *, settle: bool = True) -> None:
     """Start the approval's workflow (a repeat of the same id finds the running one) and, with `settle`,
-    wait until its first steps are open and projected (the caller reads the projection)."""
+    wait until its first steps are open and projected (the caller reads the projection).
+
+    Settling is the `sync` Update sent with the start (update-with-start): one call, and the first
+    workflow task carries the update, instead of a start, a task, then a second task for the update."""
     wid = workflow_id(run.tenant, run.approval_id)
-    try:
-        handle = await client.start_workflow(
+    if settle:
+        op: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
+            WORKFLOW_NAME,
+            ApprovalInput(run, caller),
+            id=wid,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,  # a repeat settles the running one
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+        try:
+            await client.execute_update_with_start_workflow(
+                "sync", start_workflow_operation=op, result_type=ActionResult
+            )
+            return
+        except WorkflowAlreadyStartedError:
+            return  # this id's workflow has ended: the caller reads what it left
+        except (RPCError, WorkflowUpdateFailedError) as exc:
+            if not (isinstance(exc, RPCError) and exc.status == RPCStatusCode.UNIMPLEMENTED):
+                await op.workflow_handle()  # the start's own failure, if it failed; the update's is not
+                return
+        # A server without update-with-start: a start, then the update.
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
             WORKFLOW_NAME,
             ApprovalInput(run, caller),
             id=wid,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
-    except WorkflowAlreadyStartedError:
-        handle = client.get_workflow_handle(wid)
-    if not settle:
-        return
+    if settle:
+        await settled(client, run.tenant, run.approval_id)
+
+
+async def settled(client: Client, tenant: str, approval_id: str) -> None:
+    """Wait until the workflow has settled everything so far (steps opened, projection written)."""
+    handle = client.get_workflow_handle(workflow_id(tenant, approval_id))
     with contextlib.suppress(RPCError, WorkflowUpdateFailedError):
         await handle.execute_update("sync", result_type=ActionResult)
 
@@ -357,6 +351,7 @@ __all__ = [
     "add_limit",
     "build",
     "entry_handler",
+    "settled",
     "start",
     "state",
 ]

@@ -21,20 +21,29 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+from services.pipeline.approval_lost_workflows import (
+    CANCEL_OF_LOST,
+    LOST_WORKFLOW_NAME,
+    LostDealApprovalsWorkflow,
+    LostDealInput,
+    lost_workflow_id,
+)
 from services.pipeline.domain import approvals as d
 
 WORKFLOW_NAME = "PipelineApproval"
 OPEN_STEP = "pipeline.approval_open_step"
+OPEN_STEPS = "pipeline.approval_open_steps"
 NEXT_TIME = "pipeline.approval_next_time"
 ESCALATION = "pipeline.approval_escalation_targets"
 RECORD = "pipeline.approval_record"
-LOST_WORKFLOW_NAME = "PipelineApprovalsOfLostDeal"
-CANCEL_OF_LOST = "pipeline.approval_cancel_of_lost_deal"
 QUERY = "approval"
 # Runs started from this patch on call their activities as local activities (in the worker: no task
 # queue round trip per call) and open the ready steps concurrently. Histories without its marker (runs
 # started before) replay the old way: one scheduled activity at a time.
 LOCAL_ACTIVITIES = "approval-local-activities"
+# Runs started from this patch on open the steps that become ready together with one local activity
+# (one read of the org and the calendar for all of them) instead of one per step.
+OPEN_TOGETHER = "approval-open-together"
 UPDATES = ("approve", "reject", "return_for_changes", "delegate", "resubmit", "cancel")
 KEEP_ACTION_IDS = 500
 
@@ -46,20 +55,6 @@ def workflow_id(tenant: str, approval_id: str) -> str:
 def iso(at: datetime) -> str:
     """The one text form of an instant (fixed width, UTC) so instants compare as text."""
     return at.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def lost_workflow_id(tenant: str, event_id: str) -> str:
-    return f"pipeline-approval-lost/{tenant}/{event_id}"
-
-
-@dataclass
-class LostDealInput:
-    """A closed deal whose running approvals end CANCELLED (the name is the lost-only original's)."""
-
-    tenant: str
-    deal_id: str
-    event_id: str  # the DealLost / DealWon event: the cancels' action ids, so a repeat cancels nothing twice
-    outcome: str = "LOST"  # or "WON"; histories from before won deals were handled carry none: LOST
 
 
 @dataclass
@@ -99,6 +94,20 @@ class OpenInput:
     deal_owner: str
     requester: str
     at: str
+
+
+@dataclass
+class OpenStepsInput:
+    tenant: str
+    steps: list[d.StepDef]
+    deal_owner: str
+    requester: str
+    at: str
+
+
+@dataclass
+class Openings:
+    openings: list[d.Opening]
 
 
 @dataclass
@@ -165,6 +174,7 @@ class ApprovalWorkflow:
         self.events: list[EventSpec] = []
         self.completed_sent = False
         self.local = False  # set by run() from the patch marker, before its first command
+        self.together = False  # likewise (OPEN_TOGETHER; only with local activities)
 
     @property
     def r(self) -> d.Run:
@@ -183,6 +193,7 @@ class ApprovalWorkflow:
     @workflow.run
     async def run(self, inp: ApprovalInput) -> ActionResult:
         self.local = workflow.patched(LOCAL_ACTIVITIES)
+        self.together = self.local and workflow.patched(OPEN_TOGETHER)
         self.run_ = inp.run
         if not inp.started:
             d.start(self.r, self._now(), self.r.requester, inp.client)
@@ -245,16 +256,27 @@ class ApprovalWorkflow:
                 s = d.activate(self.r, key, opening, at)
                 self.events.append(EventSpec("WAITING", key, users=list(s.assignees)))
             return
-        at = self._now()
-        calls = [
-            self._activity(
-                OPEN_STEP,
-                OpenInput(self.r.tenant, self.r.definition(key), self.r.deal_owner, self.r.requester, at),
-                d.Opening,
+        at, opened = self._now(), list[object]()
+        if self.together:
+            steps = [self.r.definition(k) for k in keys]
+            got = await self._activity(
+                OPEN_STEPS,
+                OpenStepsInput(self.r.tenant, steps, self.r.deal_owner, self.r.requester, at),
+                Openings,
             )
-            for key in keys
-        ]
-        for key, opening in zip(keys, await asyncio.gather(*calls), strict=True):
+            assert isinstance(got, Openings)
+            opened.extend(got.openings)
+        else:
+            calls = [
+                self._activity(
+                    OPEN_STEP,
+                    OpenInput(self.r.tenant, self.r.definition(key), self.r.deal_owner, self.r.requester, at),
+                    d.Opening,
+                )
+                for key in keys
+            ]
+            opened.extend(await asyncio.gather(*calls))
+        for key, opening in zip(keys, opened, strict=True):
             assert isinstance(opening, d.Opening)
             s = d.activate(self.r, key, opening, at)
             self.events.append(EventSpec("WAITING", key, users=list(s.assignees)))
@@ -426,26 +448,6 @@ class ApprovalWorkflow:
         self._check(inp, lambda: d.check_cancel(self.r, inp.actor, inp.is_admin, inp.etag))
 
 
-@workflow.defn(name=LOST_WORKFLOW_NAME, sandboxed=False)
-class LostDealApprovalsWorkflow:
-    """Cancels a closed (lost or won) deal's running approvals, as a step of its own after the DealLost /
-    DealWon consumer committed.
-
-    The consumer only starts this (one call to the server): waiting there for the cancels would hold its
-    transaction (on SQLite the write lock) while each cancel's projection write waits for that lock."""
-
-    @workflow.run
-    async def run(self, inp: LostDealInput) -> None:
-        await workflow.execute_activity(
-            CANCEL_OF_LOST,
-            inp,
-            start_to_close_timeout=timedelta(minutes=5),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
-            ),
-        )
-
-
 __all__ = [
     "CANCEL_OF_LOST",
     "ESCALATION",
@@ -453,6 +455,8 @@ __all__ = [
     "LOST_WORKFLOW_NAME",
     "NEXT_TIME",
     "OPEN_STEP",
+    "OPEN_STEPS",
+    "OPEN_TOGETHER",
     "QUERY",
     "RECORD",
     "WORKFLOW_NAME",
@@ -465,6 +469,8 @@ __all__ = [
     "LostDealApprovalsWorkflow",
     "LostDealInput",
     "OpenInput",
+    "OpenStepsInput",
+    "Openings",
     "RecordInput",
     "TimeInput",
     "TimeResult",

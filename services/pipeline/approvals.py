@@ -324,6 +324,7 @@ async def project(uow: UnitOfWork, run: d.Run, events: list[EventSpec]) -> None:
     if row is not None and row.seq >= run.seq:
         return
     doc = document(run)
+    first = row is None
     if row is None:
         row = ApprovalRow(tenant_id=uow.tenant, approval_id=run.approval_id, submit_time=_t(run.submit_time))
         uow.session.add(row)
@@ -332,7 +333,8 @@ async def project(uow: UnitOfWork, run: d.Run, events: list[EventSpec]) -> None:
     row.requester_user_id, row.state, row.revision, row.seq = run.requester, run.state, run.revision, run.seq
     row.complete_time = _t(run.complete_time)
     row.body = doc.SerializeToString(deterministic=True)
-    have = {(a.step_key, a.user_id): a for a in await repo.all_assignments(run.approval_id)}
+    # A new row has no assignment or action rows yet: they are only ever written with it, here.
+    have = {} if first else {(a.step_key, a.user_id): a for a in await repo.all_assignments(run.approval_id)}
     for s in run.steps:
         for u in s.assignees:
             a = have.get((s.key, u))
@@ -353,7 +355,7 @@ async def project(uow: UnitOfWork, run: d.Run, events: list[EventSpec]) -> None:
         a.active = s.state == d.ACTIVE and run.state == d.IN_PROGRESS and u in s.assignees
         a.due_time = _t(s.due_time)
         a.indirect = u in s.indirect
-    seen = await repo.action_seqs(run.approval_id)
+    seen = set() if first else await repo.action_seqs(run.approval_id)
     for i, x in enumerate(run.history):
         if i not in seen:
             uow.session.add(
@@ -369,8 +371,9 @@ async def project(uow: UnitOfWork, run: d.Run, events: list[EventSpec]) -> None:
                     body=action_record(x).SerializeToString(deterministic=True),
                 )
             )
-    for e in events:
-        await uow.emit(EVENT_TYPES[e.type], _event(run, e), subject=run.approval_id)  # type: ignore[arg-type]
+    async with uow.gathered_events():  # one outbox statement for all of them (a start has 1 + a step each)
+        for e in events:
+            await uow.emit(EVENT_TYPES[e.type], _event(run, e), subject=run.approval_id)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------ one open approval per deal and flow
