@@ -6,9 +6,11 @@ read. SQLAlchemy's adapter makes four per statement (cursor, execute, fetchall, 
 unit of work with two rollbacks (the session's, then the pool's reset on return). Here a statement
 is one call (the rows are fetched in it: SQLAlchemy fetches them all at once anyway), and a
 ROLLBACK or COMMIT right after a successful ROLLBACK or COMMIT, with nothing queued in between,
-is skipped: the thread's last act ended the transaction, so there is none to end.
+is skipped: the thread's last act ended the transaction, so there is none to end; so is one after
+a statement that ran outside any transaction (kit.db's statement reads send no BEGIN), which the
+thread reports with its rows.
 
-That skip is the only one: a ROLLBACK asked while anything else may still be queued on the
+Those skips are the only ones: a ROLLBACK asked while anything else may still be queued on the
 thread (a BEGIN whose caller was cancelled, see tests/unit/test_db_sqlite_round_trips.py) is
 always sent, and runs after it.
 """
@@ -24,7 +26,8 @@ import aiosqlite
 from aiosqlite.context import Result
 
 Description = tuple[tuple[str, None, None, None, None, None, None], ...] | None
-_Outcome = tuple[Description, int, int | None, list[Any]]
+# The statement's description, rowcount, lastrowid and rows, and whether a transaction is open after it.
+_Outcome = tuple[Description, int, int | None, list[Any], bool]
 
 
 def _statement(conn: sqlite3.Connection, sql: str, parameters: Any, many: bool) -> _Outcome:
@@ -36,7 +39,7 @@ def _statement(conn: sqlite3.Connection, sql: str, parameters: Any, many: bool) 
         else:
             cursor.execute(sql, parameters)
         rows = cursor.fetchall() if cursor.description else []
-        return cursor.description, cursor.rowcount, cursor.lastrowid, rows
+        return cursor.description, cursor.rowcount, cursor.lastrowid, rows, conn.in_transaction
     finally:
         cursor.close()
 
@@ -45,7 +48,7 @@ def _script(conn: sqlite3.Connection, sql: str) -> _Outcome:
     cursor = conn.cursor()
     try:
         cursor.executescript(sql)
-        return cursor.description, cursor.rowcount, cursor.lastrowid, []
+        return cursor.description, cursor.rowcount, cursor.lastrowid, [], conn.in_transaction
     finally:
         cursor.close()
 
@@ -63,9 +66,13 @@ class OneCallCursor(aiosqlite.Cursor):
         self._arraysize = 1
 
     async def _run(self, fn: Any, *args: Any) -> None:
-        outcome: _Outcome = await self._conn._execute(fn, self._conn._conn, *args)  # type: ignore[no-untyped-call]
-        self._description, self._rowcount, self._lastrowid, rows = outcome
+        conn: Connection = self._conn  # type: ignore[assignment]  # set by __init__
+        number = conn._queued + 1  # this call's, taken as it is queued (no await before that)
+        outcome: _Outcome = await conn._execute(fn, conn._conn, *args)
+        self._description, self._rowcount, self._lastrowid, rows, in_transaction = outcome
         self._rows = deque(rows)
+        if not in_transaction:  # a statement outside any transaction (kit.db's statement reads)
+            conn._ended_at = max(conn._ended_at, number)
 
     async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> OneCallCursor:
         await self._run(_statement, sql, () if parameters is None else parameters, False)
@@ -118,13 +125,14 @@ class OneCallCursor(aiosqlite.Cursor):
 
 
 class Connection(aiosqlite.Connection):
-    """aiosqlite's connection with one-call cursors, and no transaction end sent twice in a row."""
+    """aiosqlite's connection with one-call cursors, and no transaction end sent when none is open."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._queued = 0  # calls queued on the thread so far
-        # The number of the last call that was a successful COMMIT or ROLLBACK: while no call was
-        # queued after it (`_queued` still equals it), no transaction is open.
+        # The number of the last call after which no transaction was open (a successful COMMIT or
+        # ROLLBACK, or a statement run outside a transaction): while no call was queued after it
+        # (`_queued` still equals it), there is no transaction to end.
         self._ended_at = -1
 
     async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:

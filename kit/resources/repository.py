@@ -189,12 +189,20 @@ class Repository(Generic[RowT]):
         """`stmt` after the page token's row, in the keyset's order, one row past the page (to
         know whether another follows); a statement selecting more than the model works too."""
         keyset = self._keyset(order, query)
-        if page.token:
-            last = self.uow.tokens.decode(page.token, self.uow.tenant, keyset.fingerprint)
-            if len(last) != len(keyset.sorts):
-                raise InvalidArgument.field("page_token", "not a page token of this request")
+        last = self.last_values(keyset, page)
+        if last is not None:
             stmt = stmt.where(after(keyset.sorts, last))
         return stmt.order_by(*(s.clause() for s in keyset.sorts)).limit(page.size + 1), keyset
+
+    def last_values(self, keyset: _Keyset, page: PageRequest) -> builtins.list[Any] | None:
+        """The sort values of the row the page token ends at (None: the first page), checked to be
+        a token of this tenant and query; for a statement that binds them itself."""
+        if not page.token:
+            return None
+        last = self.uow.tokens.decode(page.token, self.uow.tenant, keyset.fingerprint)
+        if len(last) != len(keyset.sorts):
+            raise InvalidArgument.field("page_token", "not a page token of this request")
+        return builtins.list(last)
 
     def next_token(self, keyset: _Keyset, items: Sequence[RowT], *, more: bool) -> str:
         """The token of the page after `items` (the last page's is empty)."""

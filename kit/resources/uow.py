@@ -199,14 +199,15 @@ class Transactions:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @asynccontextmanager
-    async def read(self, tenant: str) -> AsyncIterator[UnitOfWork]:
+    async def read(self, tenant: str, *, snapshot: bool = True) -> AsyncIterator[UnitOfWork]:
         """A read-only unit of work: nothing is committed, whatever happens.
 
         Closing the session rolls the transaction back without expiring the rows
         read, so they can still be presented after the block. On SQLite it is a
         deferred transaction (a WAL reader): it never waits for the writer.
+        `snapshot=False`: its statements need not see one snapshot (see `Database.session`).
         """
-        async with self.db.session(tenant, read_only=True) as session:
+        async with self.db.session(tenant, read_only=True, snapshot=snapshot) as session:
             yield self._unit(session, tenant, writable=False)
 
 

@@ -6,10 +6,29 @@ The SQL twins of these rules (for lists) are in repositories/leads.py.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from kit.auth import Principal
 from kit.errors import PermissionDenied
 from services.leads.domain import status
-from services.leads.store import LeadRow
+
+
+class Owned(Protocol):
+    """What the phone rule reads of a lead: a LeadRow, or a read's view of one (repositories/lead_reads)."""
+
+    @property
+    def owner_user_id(self) -> str | None: ...
+
+    @property
+    def team_path(self) -> str: ...
+
+
+class Scoped(Owned, Protocol):
+    """What the visibility rule reads of a lead."""
+
+    @property
+    def status(self) -> str: ...
+
 
 MANAGERS = ("supervisor", "director", "admin")
 IMPORTERS = ("admin", "service", "partner")  # sales-ops admins and partner systems: bulk intake is theirs
@@ -31,7 +50,7 @@ def in_scope(who: Principal, team_path: str) -> bool:
     return sees_all(who) or (bool(team_path) and who.org_contains(team_path))
 
 
-def can_view(who: Principal, row: LeadRow) -> bool:
+def can_view(who: Principal, row: Scoped) -> bool:
     if sees_all(who) or (row.owner_user_id and row.owner_user_id == who.user_id):
         return True
     if row.status == status.IN_POOL:
@@ -39,17 +58,17 @@ def can_view(who: Principal, row: LeadRow) -> bool:
     return manages(who, row.team_path)
 
 
-def owns_or_manages(who: Principal, row: LeadRow) -> bool:
+def owns_or_manages(who: Principal, row: Owned) -> bool:
     return bool(row.owner_user_id and row.owner_user_id == who.user_id) or manages(who, row.team_path)
 
 
-def require_owner_or_manager(who: Principal, row: LeadRow) -> None:
+def require_owner_or_manager(who: Principal, row: Owned) -> None:
     if owns_or_manages(who, row):
         return
     raise PermissionDenied("only the owner or a manager of the lead may do this", reason="NOT_OWNER")
 
 
-def can_see_phone(who: Principal | None, row: LeadRow) -> bool:
+def can_see_phone(who: Principal | None, row: Owned) -> bool:
     """Owner, or the owner's management line (supervisor/director over the team), or admin/service."""
     if who is None or sees_all(who):
         return True

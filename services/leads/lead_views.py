@@ -3,6 +3,8 @@ schedule and whether the caller could claim it. Read here, shown by presenters.L
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from kit.auth import Principal
 from kit.resources import UnitOfWork
 from salesops.leads.v1 import enums_pb2, lead_pb2
@@ -15,6 +17,7 @@ from services.leads.domain import status
 from services.leads.policies import TenantPolicies
 from services.leads.presenters import LEADS, LeadDetails, masked_display_name
 from services.leads.repositories.intakes import DuplicateRepository
+from services.leads.repositories.lead_reads import DuplicateView, FoundLead, OtherLead
 from services.leads.repositories.leads import LeadRepository
 from services.leads.store import DuplicateRow, LeadRow
 from services.leads.timers import watch_state
@@ -24,7 +27,7 @@ async def duplicate_candidates(uow: UnitOfWork, lead_id: str) -> list[lead_pb2.D
     return candidates_of(await DuplicateRepository(uow).of_lead(lead_id))
 
 
-def candidates_of(rows: list[DuplicateRow]) -> list[lead_pb2.DuplicateCandidate]:
+def candidates_of(rows: Sequence[DuplicateRow | DuplicateView]) -> list[lead_pb2.DuplicateCandidate]:
     out = []
     for r in rows:
         c = lead_pb2.DuplicateCandidate(
@@ -65,14 +68,46 @@ async def details(
             out.duplicate_candidates = list(candidates)
         else:
             seen = await LeadRepository(uow).visible_rows_among(who, [c.lead_id for c in candidates])
-            out.duplicate_candidates = [c for c in candidates if c.lead_id in seen]
-            for c in out.duplicate_candidates:
-                other = seen[c.lead_id]
-                if not access.can_see_phone(who, other):  # named by its number: masked like itself
-                    c.display_name = masked_display_name(other)
-        # Every merged intake counts on its lead (intake_count), so a lead at 1 has none to read.
-        merged = not new and row.intake_count > 1
-        out.recent_intakes = await intake.recent_intakes(uow, row.lead_id) if merged else []
+            out.duplicate_candidates = _seen_by(
+                who, [(c, seen[c.lead_id]) for c in candidates if c.lead_id in seen]
+            )
+        await _intakes(uow, out, merged=not new and row.intake_count > 1)
+    await _schedule(uow, who, out, read_only=read_only)
+    return out
+
+
+async def found_details(uow: UnitOfWork, who: Principal, found: FoundLead, view: int) -> LeadDetails:
+    """`details` of a lead read by LeadReads.get (GetLead): its candidates the viewer sees came
+    with it, each with what masking its name needs of the other lead."""
+    out = LeadDetails(found.lead, full=view != pb.LEAD_VIEW_BASIC, with_recycle=True)
+    if out.full:
+        listed = candidates_of([d for d, _ in found.candidates])
+        out.duplicate_candidates = _seen_by(
+            who, list(zip(listed, [o for _, o in found.candidates], strict=True))
+        )
+        await _intakes(uow, out, merged=found.lead.intake_count > 1)
+    await _schedule(uow, who, out, read_only=True)
+    return out
+
+
+def _seen_by(
+    who: Principal, candidates: list[tuple[lead_pb2.DuplicateCandidate, LeadRow | OtherLead]]
+) -> list[lead_pb2.DuplicateCandidate]:
+    """Candidates whose other lead the viewer sees, named as they would see that lead."""
+    for c, other in candidates:
+        if not access.can_see_phone(who, other):  # named by its number: masked like itself
+            c.display_name = masked_display_name(other)
+    return [c for c, _ in candidates]
+
+
+async def _intakes(uow: UnitOfWork, out: LeadDetails, *, merged: bool) -> None:
+    # Every merged intake counts on its lead (intake_count), so a lead at 1 has none to read.
+    out.recent_intakes = await intake.recent_intakes(uow, out.row.lead_id) if merged else []
+
+
+async def _schedule(uow: UnitOfWork, who: Principal, out: LeadDetails, *, read_only: bool) -> None:
+    """The recycle schedule, and whether the caller could claim the lead now."""
+    row = out.row
     tenant = await TenantPolicies.load(uow, recent=read_only)
     state = watch_state(row, tenant)
     out.recycle_time, out.recycle_warn_time = state.recycle_time, state.recycle_warn_time
@@ -82,7 +117,6 @@ async def details(
         ctx = await claim_context(uow, who.user_id, row.lead_id, at)
         pool = pool_rules.find_pool(tenant.pools, row.pool_id or "")
         out.caller_can_claim = not pool_rules.claim_violations(pool, ctx, at)
-    return out
 
 
 async def present(

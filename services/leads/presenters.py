@@ -11,14 +11,15 @@ from salesops.leads.v1 import activity_pb2, enums_pb2, lead_pb2
 from services.leads import access
 from services.leads.convert import enum_value, parse, put_time
 from services.leads.domain.normalize import mask_phone
+from services.leads.repositories.lead_reads import LeadView, OtherLead
 from services.leads.store import ActivityRow, LeadRow
 
 
 @dataclass
 class LeadDetails:
-    """A lead row with what the FULL view adds (gathered by lead_views.details)."""
+    """A lead row (or a read's view of one) with what the FULL view adds (gathered by lead_views.details)."""
 
-    row: LeadRow
+    row: LeadRow | LeadView
     full: bool = False
     duplicate_candidates: list[lead_pb2.DuplicateCandidate] = field(default_factory=list)
     recent_intakes: list[lead_pb2.IntakeRecord] = field(default_factory=list)
@@ -32,7 +33,7 @@ class LeadPresenter:
     """Masks phones (in the contact, the display name and merged intake records) for those who may not
     see them; the full view adds grading details, duplicates, intakes, the recycle schedule."""
 
-    def present(self, viewer: Principal, item: LeadDetails | LeadRow) -> lead_pb2.Lead:
+    def present(self, viewer: Principal, item: LeadDetails | LeadRow | LeadView) -> lead_pb2.Lead:
         details = item if isinstance(item, LeadDetails) else LeadDetails(item)
         row = details.row
         lead = lead_pb2.Lead()
@@ -63,7 +64,7 @@ class LeadPresenter:
         return lead
 
 
-def masked_display_name(row: LeadRow) -> str:
+def masked_display_name(row: LeadRow | LeadView | OtherLead) -> str:
     """The display name with the lead's phone masked (a lead known only by its number is named by it).
 
     Also what events carry: their readers (other services, the people they notify) are not
@@ -73,7 +74,7 @@ def masked_display_name(row: LeadRow) -> str:
     return row.display_name
 
 
-def _state(lead: lead_pb2.Lead, row: LeadRow, *, full: bool) -> None:
+def _state(lead: lead_pb2.Lead, row: LeadRow | LeadView, *, full: bool) -> None:
     """The server-made part of a lead, from its columns."""
     lead.status = enum_value(lead_pb2.LeadStatus, row.status)
     lead.owner_user_id = row.owner_user_id or ""

@@ -7,10 +7,11 @@ from services.leads.convert import aware
 from services.leads.domain import pool as pool_rules
 from services.leads.domain import sla, status
 from services.leads.policies import TenantPolicies
+from services.leads.repositories.lead_reads import LeadView
 from services.leads.store import LeadRow
 
 
-def watch_state(row: LeadRow, tenant: TenantPolicies) -> sla.WatchState:
+def watch_state(row: LeadRow | LeadView, tenant: TenantPolicies) -> sla.WatchState:
     owned = bool(row.owner_user_id) and status.is_open(row.status)
     last_touch = max(
         (t for t in (aware(row.assign_time), aware(row.last_activity_time)) if t is not None), default=None

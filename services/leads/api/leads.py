@@ -15,7 +15,8 @@ from services.leads.api.base import ApiBase, Ctx, me
 from services.leads.convert import enum_name, from_ts, now
 from services.leads.domain import normalize
 from services.leads.presenters import LEADS, LeadDetails
-from services.leads.repositories.leads import ORDERS, LeadRepository, LeadSearch
+from services.leads.repositories.lead_reads import LeadReads
+from services.leads.repositories.leads import ORDERS, LeadSearch
 
 DEFAULT_ORDER = "create_time desc"
 
@@ -61,15 +62,12 @@ class LeadsApi(ApiBase):
     async def GetLead(self, request: pb.GetLeadRequest, context: Ctx) -> pb.GetLeadResponse:
         who = call.principal()
         view = request.view or pb.LEAD_VIEW_FULL
-        async with self.read(who) as uow:
-            leads = LeadRepository(uow)
-            if view == pb.LEAD_VIEW_BASIC:
-                row, candidates = await leads.visible(who, request.lead_id), None
-            else:  # the lead and its duplicate candidates in one round trip
-                row, dups = await leads.visible_with_duplicates(who, request.lead_id)
-                candidates = lead_views.candidates_of(dups)
-            lead = await lead_views.present(uow, who, row, view, read_only=True, found_candidates=candidates)
-            return pb.GetLeadResponse(lead=lead)
+        # The lead and its candidates the caller sees: one statement (the policies it shows may be
+        # a second of age anyway, so nothing needs one snapshot).
+        async with self.tx.read(who.tenant, snapshot=False) as uow:
+            found = await LeadReads(uow).get(who, request.lead_id)
+            details = await lead_views.found_details(uow, who, found, view)
+        return pb.GetLeadResponse(lead=LEADS.present(who, details))
 
     async def ListLeads(self, request: pb.ListLeadsRequest, context: Ctx) -> pb.ListLeadsResponse:
         who = call.principal()
@@ -79,8 +77,8 @@ class LeadsApi(ApiBase):
         query = query_key(
             "ListLeads", who.user_id, request.filter, (request.order_by or DEFAULT_ORDER).strip()
         )
-        async with self.read(who) as uow:
-            found = await LeadRepository(uow).search(who, search, order, page, query)
+        async with self.tx.read(who.tenant, snapshot=False) as uow:  # page and total: one statement
+            found = await LeadReads(uow).search(who, search, order, page, query)
         full = request.view == pb.LEAD_VIEW_FULL
         return pb.ListLeadsResponse(
             leads=[LEADS.present(who, LeadDetails(r, full=full)) for r in found.items],
