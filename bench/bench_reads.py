@@ -35,7 +35,7 @@ GRADES = ("A", "B", "C")
 
 
 async def _seed(url: str, n: int) -> list[str]:
-    from bench.bench_leads import _insert, _lead_rows
+    from bench.leads_rows import _insert, _lead_rows
     from kit.db import Database
     from kit.migrations import upgrade_to_head
 

@@ -226,7 +226,7 @@ async def _measure(
 ) -> list[Figure]:
     from sqlalchemy import select
 
-    from bench.bench_leads import _insert, _lead_rows
+    from bench.leads_rows import _insert, _lead_rows
     from deploy.local.infra import start_redis, start_temporal_dev
     from kit.db import Database
     from kit.migrations import upgrade_to_head
@@ -468,7 +468,7 @@ def suite(quick: bool) -> list[Figure]:
         # before / after comparison on the same machine: the workflow takes its unpatched branch.
         workflow.patched = lambda _id: False  # type: ignore[assignment,misc]
 
-    from bench.bench_leads import _pg_database
+    from bench.leads_rows import _pg_database
 
     sizes: tuple[int, int, int, float] = (500, 100, 100, 10.0) if quick else (10_000, 1000, 1000, 60.0)
     if custom := os.environ.get("SALESOPS_BENCH_SLA_SIZES"):  # a full-size burst without the 10,000

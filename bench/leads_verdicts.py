@@ -1,6 +1,7 @@
-"""Verdict figures (bench.verdict) of the leads routing and intake benchmarks in bench/bench_leads.py.
+"""Verdict figures (bench.verdict) of the leads routing, intake and mixed benchmarks
+(bench/leads_routing.py, leads_intake.py, leads_mixed.py).
 
-Kept apart from bench_leads.py, which reports a dict of floats: this maps its keys (missing
+Kept apart from those modules, each of which reports a dict of floats: this maps its keys (missing
 keys read as "no data", so a change there shows in the table instead of breaking the run).
 """
 
@@ -10,9 +11,9 @@ from bench.verdict import AT_LEAST, AT_MOST, Figure, Goal, pick
 
 
 def routing(quick: bool) -> list[Figure]:
-    from bench import bench_leads
+    from bench import leads_routing
 
-    f = bench_leads.routing()
+    f = leads_routing.routing()
     return [
         pick(f, "routing_all2000_p99_ms", "ms", name="routing, 2,000 reps in one team, p99",
              baseline="bare_scan_p50_ms", goal=Goal(2.0, AT_MOST, on="value")),
@@ -25,9 +26,9 @@ def routing(quick: bool) -> list[Figure]:
 
 
 def intake(quick: bool) -> list[Figure]:
-    from bench import bench_leads
+    from bench import leads_intake
 
-    f = bench_leads.intake(quick)
+    f = leads_intake.intake(quick)
     out: list[Figure] = []
     for db, label in (("sqlite", "SQLite"), ("pg", "PostgreSQL")):
         if f"{db}_intake_leads_per_s" not in f:
@@ -55,9 +56,9 @@ def intake(quick: bool) -> list[Figure]:
 
 
 def mixed(quick: bool) -> list[Figure]:
-    from bench import bench_leads
+    from bench import leads_mixed
 
-    f = bench_leads.mixed()
+    f = leads_mixed.mixed()
     failed = ["failed_requests"]
     return [
         pick(f, "read_with_4_writers_p99_ms", "ms", name="SQLite GetLead p99, 16 readers beside 4 writers",
