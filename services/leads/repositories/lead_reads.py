@@ -8,9 +8,10 @@ page token is given) with every value a bound parameter, so a call only binds va
 as `LeadView` tuples with LeadRow's attribute names, which the presenter reads like a LeadRow.
 
 These statements do not go through the session's tenant hook (Core statements on tables are not
-seen by it): each names `tenant_id` itself. The filters and the visibility are the SQL twins of
-`LeadSearch.clauses` and `visible_to` / `phone_visible_to` in repositories/leads.py (access.py in
-SQL); tests/leads/test_lead_reads_match.py checks page for page, token for token, that they agree.
+seen by it): each names `tenant_id` itself. The visibility is lead_scope's, as for every other
+leads query; the filters are the bound-parameter twins of `LeadSearch.clauses` in
+repositories/leads.py, and tests/leads/test_lead_reads_match.py checks page for page, token for
+token, that the two paths agree.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    true,
     tuple_,
 )
 
@@ -43,6 +43,7 @@ from kit.errors import NotFound
 from kit.resources import Page, PageRequest, Repository, Sort, escape_like
 from services.leads import access
 from services.leads.domain import status
+from services.leads.repositories import lead_scope
 from services.leads.repositories.leads import COUNT_CAP, LeadSearch
 from services.leads.store import DuplicateRow, LeadRow
 
@@ -130,53 +131,6 @@ class FoundLead:
     candidates: list[tuple[DuplicateView, OtherLead]]
 
 
-# --- the viewer's scope, in bound parameters (the twins of visible_to / phone_visible_to) -----------
-
-
-def _org_branch(who: Principal) -> bool:
-    return who.has_role("supervisor", "director") and bool(who.org.strip("/"))
-
-
-def _in_team(column: Any, name: str) -> ColumnElement[bool]:
-    """`column` is the team in `name` or below it (leads.in_team with the team bound)."""
-    return or_(column == bindparam(name), column.like(bindparam(name + "_below"), escape="\\"))
-
-
-def _team_params(name: str, team: str) -> dict[str, str]:
-    return {name: team, name + "_below": escape_like(team + "/") + "%"}
-
-
-def _visible(who: Principal, c: Any) -> ColumnElement[bool]:
-    if access.sees_all(who):
-        return true()
-    clauses = [c.owner_user_id == bindparam("viewer"), c.status == status.IN_POOL]
-    if _org_branch(who):
-        clauses.append(_in_team(c.team_path, "viewer_org"))
-    return or_(*clauses)
-
-
-def _phone_visible(who: Principal, c: Any) -> ColumnElement[bool]:
-    if access.sees_all(who):
-        return true()
-    clauses: list[ColumnElement[bool]] = [c.owner_user_id == bindparam("viewer")]
-    if _org_branch(who):
-        clauses.append(and_(c.owner_user_id.is_not(None), _in_team(c.team_path, "viewer_org")))
-    return or_(*clauses)
-
-
-def _viewer_params(who: Principal) -> dict[str, Any]:
-    if access.sees_all(who):
-        return {}
-    params: dict[str, Any] = {"viewer": who.user_id}
-    if _org_branch(who):
-        params |= _team_params("viewer_org", who.org.strip("/"))
-    return params
-
-
-def _viewer_shape(who: Principal) -> tuple[bool, bool]:
-    return access.sees_all(who), _org_branch(who)
-
-
 # --- GetLead ------------------------------------------------------------------------------------
 
 
@@ -189,7 +143,9 @@ def _get_statement(who: Principal) -> Select[Any]:
         and_(
             other.c.tenant_id == LEADS.c.tenant_id,
             other.c.lead_id == d.c.other_lead_id,
-            _visible(who, other.c),  # a candidate names another lead: listed only if the viewer sees it
+            lead_scope.visible(
+                who, other.c
+            ),  # a candidate names another lead: listed only if the viewer sees it
         ),
     )
     return (
@@ -239,11 +195,11 @@ _TIMES = ("created_from", "created_before", "idle_since")
 
 def _search_params(who: Principal, s: LeadSearch, dialect: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The shape of `s` (what `_filters` builds for it) and the values it binds, cheaply per call."""
-    params = _viewer_params(who)
+    params = lead_scope.viewer_params(who)
     for name in ("statuses", *_LISTS, "tags", "product_lines"):
         params.update((f"{name}_{i}", v) for i, v in enumerate(getattr(s, name)))
     if s.team_path:
-        params |= _team_params("team", s.team_path)
+        params |= lead_scope.team_params("team", s.team_path)
     for i, code in enumerate(s.regions):
         if code.endswith("/*"):
             params[f"region_{i}"], params[f"region_{i}_below"] = code[:-2], escape_like(code[:-1]) + "%"
@@ -260,7 +216,7 @@ def _search_params(who: Principal, s: LeadSearch, dialect: str) -> tuple[tuple[A
             params[name] = getattr(s, name)
     shape = (
         dialect,
-        _viewer_shape(who),
+        lead_scope.viewer_shape(who),
         *(len(getattr(s, name)) for name in ("statuses", *_LISTS, "tags", "product_lines")),
         tuple(code.endswith("/*") for code in s.regions),
         *(bool(getattr(s, name)) for name in ("team_path", "phone", "email", "query", *_TIMES)),
@@ -272,7 +228,7 @@ def _search_params(who: Principal, s: LeadSearch, dialect: str) -> tuple[tuple[A
 def _filters(who: Principal, s: LeadSearch, dialect: str) -> list[ColumnElement[bool]]:
     """LeadSearch.clauses (and the tenant) with every value bound as `_search_params` names it."""
     c = LEADS.c
-    out: list[ColumnElement[bool]] = [c.tenant_id == bindparam("tenant"), _visible(who, c)]
+    out: list[ColumnElement[bool]] = [c.tenant_id == bindparam("tenant"), lead_scope.visible(who, c)]
     if s.statuses:
         out.append(c.status.in_(_binds("statuses", s.statuses)))
     else:
@@ -281,7 +237,7 @@ def _filters(who: Principal, s: LeadSearch, dialect: str) -> list[ColumnElement[
         if getattr(s, name):
             out.append(column.in_(_binds(name, getattr(s, name))))
     if s.team_path:
-        out.append(_in_team(c.team_path, "team"))
+        out.append(lead_scope.in_team(c.team_path, "team"))
     if s.regions:
         regions = []
         for i, code in enumerate(s.regions):
@@ -295,13 +251,13 @@ def _filters(who: Principal, s: LeadSearch, dialect: str) -> list[ColumnElement[
             out.append(_body_list_has_any(dialect, key, _binds(key, getattr(s, key))))
     if s.phone:
         # Only over leads whose phone the caller sees: a masked number must not be confirmable.
-        out += [c.phone == bindparam("phone"), _phone_visible(who, c)]
+        out += [c.phone == bindparam("phone"), lead_scope.phone_visible(who, c)]
     if s.email:
         out.append(c.email == bindparam("email"))
     if s.query:
         # Where the caller sees the phone masked, the text is matched against the name without it.
         named = case(
-            (_phone_visible(who, c), c.display_name),
+            (lead_scope.phone_visible(who, c), c.display_name),
             else_=func.replace(c.display_name, func.coalesce(c.phone, ""), ""),
         )
         out.append(named.ilike(bindparam("query"), escape="\\"))
@@ -380,8 +336,8 @@ class LeadReads(Repository[LeadRow]):
     async def get(self, who: Principal, lead_id: str) -> FoundLead:  # type: ignore[override]
         """The lead and its candidates the viewer may see, in one statement. A lead the viewer may
         not see is NOT_FOUND exactly like one that is not there."""
-        stmt = _cached(("get", _viewer_shape(who)), lambda: _get_statement(who))
-        rows = await self._rows(stmt, {"lead_id": lead_id, **_viewer_params(who)})
+        stmt = _cached(("get", lead_scope.viewer_shape(who)), lambda: _get_statement(who))
+        rows = await self._rows(stmt, {"lead_id": lead_id, **lead_scope.viewer_params(who)})
         if not rows:
             raise NotFound(self.resource, lead_id)
         lead = LeadView._make(rows[0][:_N])

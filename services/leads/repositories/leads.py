@@ -17,7 +17,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    true,
     union_all,
     update,
 )
@@ -27,7 +26,7 @@ from kit.errors import NotFound
 from kit.resources import Page, PageRequest, Repository, Sort, contains, starts_with
 from services.leads import access
 from services.leads.domain import status
-from services.leads.repositories import rep_loads
+from services.leads.repositories import lead_scope, rep_loads
 from services.leads.store import ActivityRow, BehaviorRow, DuplicateRow, IntakeRow, LeadRow
 
 
@@ -37,28 +36,13 @@ def in_team(column: Any, team: str) -> ColumnElement[bool]:
 
 
 def visible_to(who: Principal) -> ColumnElement[bool]:
-    """The leads `who` may see: rep -> own + pools; supervisor/director -> also their org; admin -> all."""
-    if access.sees_all(who):
-        return true()
-    clauses: list[ColumnElement[bool]] = [
-        LeadRow.owner_user_id == who.user_id,
-        LeadRow.status == status.IN_POOL,
-    ]
-    org = who.org.strip("/")
-    if who.has_role("supervisor", "director") and org:
-        clauses.append(in_team(LeadRow.team_path, org))
-    return or_(*clauses)
+    """The leads `who` may see (lead_scope.visible, the viewer's values bound)."""
+    return lead_scope.visible(who, LeadRow, lead_scope.viewer_params(who))
 
 
 def phone_visible_to(who: Principal) -> ColumnElement[bool]:
-    """The leads whose phone `who` sees unmasked (the SQL twin of access.can_see_phone)."""
-    if access.sees_all(who):
-        return true()
-    clauses: list[ColumnElement[bool]] = [LeadRow.owner_user_id == who.user_id]
-    org = who.org.strip("/")
-    if who.has_role("supervisor", "director") and org:
-        clauses.append(and_(LeadRow.owner_user_id.is_not(None), in_team(LeadRow.team_path, org)))
-    return or_(*clauses)
+    """The leads whose phone `who` sees unmasked (lead_scope.phone_visible, values bound)."""
+    return lead_scope.phone_visible(who, LeadRow, lead_scope.viewer_params(who))
 
 
 @dataclass
