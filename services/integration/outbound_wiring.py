@@ -14,7 +14,8 @@ WORKFLOWS: tuple[type, ...] = (DeliveryWorkflow, SweepWorkflow)
 CONSUMERS = (outbound_consumer.CONSUMER,)
 # The integration worker's settings, sized for a burst of thousands of deliveries on 2 cores:
 # - cache room for every delivery in flight, so the task after an attempt finds its workflow in
-#   memory (the SDK's 1,000 evicted most of a 10,000 burst: each then fetched and replayed its history);
+#   memory (the SDK default is 1,000; a 10,000 burst has more in flight, and an evicted workflow
+#   fetches and replays its history; not measured separately);
 # - 32 workflow tasks at once, not 100: tasks are milliseconds of CPU each, and with 100 a loaded
 #   process held some past their 10 s timeout (retried by the server: the work done twice).
 WORKER_OPTIONS = {"max_cached_workflows": 10_000, "max_concurrent_workflow_tasks": 32}
