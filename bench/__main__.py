@@ -48,8 +48,8 @@ SUITES: dict[str, Entry] = {
     "pipeline": Entry("bench.bench_pipeline:suite", 900, 30),
     "approvals": Entry("bench.bench_approvals:suite", 1800, 240),  # 1,000 approvals: 4 passes of RPCs
     # 10,000 cards, 1,000,000 uses seeded straight into SQLite (a few minutes), then the RPC.
-    "knowledge_recommend": Entry("bench.bench_knowledge:recommend_suite", 1800, 300),
-    "knowledge_search": Entry("bench.bench_knowledge:search_suite", 900, 240),
+    "knowledge_recommend": Entry("bench.knowledge_recommend:recommend_suite", 1800, 300),
+    "knowledge_search": Entry("bench.knowledge_search:search_suite", 900, 240),
     "capacity": Entry("bench.capacity:suite", 900, None),
     "inbound": Entry("bench.bench_inbound:suite", 420, 90),  # webhooks via the gateway vs its WhoAmI
     # 10,000 events -> signed deliveries, one Temporal workflow each, vs bare one-activity workflows.
