@@ -3,6 +3,7 @@
 See services/README.md for a resource traced from proto to table.
 """
 
+from kit.resources.groups import GroupCommit
 from kit.resources.masks import behaviors, merge_update, output_only_paths, sanitize_create
 from kit.resources.paging import PAGE_TOKEN_SECRET_ENV, PageRequest, PageTokens, page_token_secret, query_key
 from kit.resources.presentation import Presenter, present_all
@@ -21,6 +22,7 @@ from kit.resources.uow import ReadOnlyError, Transactions, UnitOfWork, is_unique
 __all__ = [
     "PAGE_TOKEN_SECRET_ENV",
     "STALE_ETAG",
+    "GroupCommit",
     "Page",
     "PageRequest",
     "PageTokens",

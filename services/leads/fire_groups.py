@@ -1,4 +1,4 @@
-"""Group commit for the watch's fires: the fires of one tenant that arrive while one of its fire
+"""Group commit for the watch's fires (kit's GroupCommit, by tenant): the fires of one tenant that arrive while one of its fire
 transactions runs wait, then run together in one transaction (each fire's own work, in arrival
 order, each seeing the ones before it), one commit for all.
 
@@ -15,89 +15,38 @@ again never applies a timer twice.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from kit.resources import Transactions, UnitOfWork
-
-log = logging.getLogger("salesops.leads.watch")
+from kit.resources import GroupCommit, Transactions, UnitOfWork
 
 MAX_GROUP = 100  # fires per transaction: bounds the writer's turn (about 1-2 ms of work each)
 
 Work = Callable[[UnitOfWork], Awaitable[Any]]
 
 
-@dataclass
-class _Waiting:
-    work: Work
-    # Set to (True, result) once its group committed, (False, None) to run alone.
-    answer: asyncio.Future[tuple[bool, Any]]
-
-
-@dataclass
-class _Tenant:
-    busy: bool = False
-    queue: list[_Waiting] = field(default_factory=list)
-
-
 class FireGroups:
     """Per tenant: at most one fire transaction at a time, the fires that arrive meanwhile grouped."""
 
     def __init__(self, tx: Transactions, max_group: int = MAX_GROUP) -> None:
-        self._tx, self._max = tx, max_group
-        self._tenants: dict[str, _Tenant] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.groups = 0  # transactions that ran more than one fire (for tests and diagnosis)
+        async def alone(tenant: str, work: Work) -> Any:
+            return await tx.run(tenant, work)
+
+        async def together(tenant: str, works: list[Work]) -> list[Any]:
+            async def all_of(uow: UnitOfWork) -> list[Any]:
+                async with uow.gathered_events():  # the group's events in one outbox statement
+                    return [await work(uow) for work in works]
+
+            return await tx.run(tenant, all_of)
+
+        self._groups: GroupCommit[Work, Any] = GroupCommit(
+            alone, together, max_group=max_group, what="watch fire"
+        )
+
+    @property
+    def groups(self) -> int:
+        """Transactions that ran more than one fire (for tests and diagnosis)."""
+        return self._groups.grouped
 
     async def run(self, tenant: str, work: Work) -> Any:
-        t = self._tenants.setdefault(tenant, _Tenant())
-        if not t.busy:
-            t.busy = True
-            try:
-                return await self._tx.run(tenant, work)
-            finally:
-                self._next(tenant, t)
-        waiting = _Waiting(work, asyncio.get_running_loop().create_future())
-        t.queue.append(waiting)
-        done, result = await waiting.answer  # a fire cancelled here is skipped, or its answer dropped
-        return result if done else await self._tx.run(tenant, work)
-
-    def _next(self, tenant: str, t: _Tenant) -> None:
-        """The tenant's fire transaction ended: start the next group, or the tenant is idle."""
-        live = [w for w in t.queue if not w.answer.done()]
-        if not live:
-            t.busy, t.queue = False, []
-            self._tenants.pop(tenant, None)
-            return
-        taken, t.queue = live[: self._max], live[self._max :]
-        # A context of its own: not the one of the fire that happened to end last (its activity
-        # context, the SQLite writer's turn it held).
-        task = asyncio.get_running_loop().create_task(
-            self._run(tenant, t, taken), context=contextvars.Context()
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _run(self, tenant: str, t: _Tenant, taken: list[_Waiting]) -> None:
-        async def together(uow: UnitOfWork) -> list[Any]:
-            async with uow.gathered_events():  # the group's events in one outbox statement
-                return [await w.work(uow) for w in taken]
-
-        try:
-            results = await self._tx.run(tenant, together)
-            if len(taken) > 1:
-                self.groups += 1
-            for w, r in zip(taken, results, strict=True):
-                if not w.answer.done():
-                    w.answer.set_result((True, r))
-        except Exception:
-            log.warning("grouped watch fire transaction failed; running its %d fires alone", len(taken))
-        finally:
-            for w in taken:  # failed or cancelled as a whole: each fire runs alone
-                if not w.answer.done():
-                    w.answer.set_result((False, None))
-            self._next(tenant, t)
+        return await self._groups.submit(tenant, work)

@@ -68,7 +68,7 @@ async def _received(leads: Leads, tenant: str) -> dict[str, Any]:
 async def test_concurrent_creates_grouped_answer_as_one_by_one(
     leads: Leads, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="salesops.leads.intake")
+    caplog.set_level(logging.DEBUG, logger="salesops.groups")
     grouped, single = _Tenant(leads, BATCH), _Tenant(leads, ONE_BY_ONE)
     for t in (grouped, single):
         await _seed(t)

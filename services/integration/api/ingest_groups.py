@@ -1,12 +1,11 @@
 """IngestWebhook's plumbing: group commit of a tenant's concurrent deliveries, and the receivers
 (connector snapshots, secret unsealed) their signatures are checked against.
 
-Group commit: while one write transaction of a tenant's deliveries runs, the deliveries that
-arrive wait, then are written together in the next one (webhooks.record: one commit, a few
-statements for all). A lone delivery is written at once (no added latency). Each caller gets
-its own answer; if a group's transaction fails as a whole, each of its callers is written
-alone instead. (The same shape as leads' CreateLead intake groups; services share no code, so
-if a third user appears, the queue belongs in kit as plumbing.)
+Group commit (kit's GroupCommit, by tenant): while one write transaction of a tenant's deliveries
+runs, the deliveries that arrive wait, then are written together in the next one (webhooks.record:
+one commit, a few statements for all). A lone delivery is written at once (no added latency). Each
+caller gets its own answer; if a group's transaction fails as a whole, each of its callers is
+written alone instead.
 
 Receivers: the connector row read, its secret unsealed and its config parsed once per version
 instead of per delivery. A snapshot only ever lets a delivery in together with the write
@@ -17,16 +16,11 @@ A refusal is never decided on a snapshot: the current row decides it.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
+from kit.resources import GroupCommit
 from services.integration.store import ReceivedWebhookRow
 from services.integration.webhooks import Delivery, Receiver
-
-log = logging.getLogger("salesops.integration.ingest")
 
 MAX_GROUP = 100  # deliveries per transaction
 MAX_RECEIVERS = 1024  # snapshots kept (per process), the least recently stored dropped first
@@ -35,77 +29,19 @@ Recorded = tuple[ReceivedWebhookRow, bool] | None  # None: verify again (the con
 Write = Callable[[str, list[Delivery]], Awaitable[list[Recorded]]]
 
 
-class _Alone:
-    """A waiting delivery's answer when its group failed: write it in a transaction of its own."""
-
-
-ALONE = _Alone()
-
-
-@dataclass
-class _Waiting:
-    delivery: Delivery
-    answer: asyncio.Future[Recorded | _Alone]
-
-
-@dataclass
-class _Tenant:
-    busy: bool = False
-    queue: list[_Waiting] = field(default_factory=list)
-
-
 class IngestGroups:
     """Per tenant: at most one write transaction of deliveries at a time, the rest grouped."""
 
     def __init__(self, write: Write, max_group: int = MAX_GROUP) -> None:
-        self._write, self._max = write, max_group
-        self._tenants: dict[str, _Tenant] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        async def alone(tenant: str, delivery: Delivery) -> Recorded:
+            return (await write(tenant, [delivery]))[0]
+
+        self._groups: GroupCommit[Delivery, Recorded] = GroupCommit(
+            alone, write, max_group=max_group, what="webhook"
+        )
 
     async def record(self, tenant: str, delivery: Delivery) -> Recorded:
-        t = self._tenants.setdefault(tenant, _Tenant())
-        if not t.busy:
-            t.busy = True
-            try:
-                return (await self._write(tenant, [delivery]))[0]
-            finally:
-                self._next(tenant, t)
-        waiting = _Waiting(delivery, asyncio.get_running_loop().create_future())
-        t.queue.append(waiting)
-        got = await waiting.answer  # a caller cancelled here is skipped, or its answer dropped
-        if isinstance(got, _Alone):
-            return (await self._write(tenant, [delivery]))[0]
-        return got
-
-    def _next(self, tenant: str, t: _Tenant) -> None:
-        """The tenant's transaction ended: start the next group, or the tenant is idle."""
-        live = [w for w in t.queue if not w.answer.done()]
-        if not live:
-            t.busy, t.queue = False, []
-            self._tenants.pop(tenant, None)
-            return
-        taken, t.queue = live[: self._max], live[self._max :]
-        # A context of its own: not the one of the call that happened to end last (its deadline,
-        # the SQLite writer's turn it held).
-        task = asyncio.get_running_loop().create_task(
-            self._run(tenant, t, taken), context=contextvars.Context()
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _run(self, tenant: str, t: _Tenant, taken: list[_Waiting]) -> None:
-        try:
-            answers = await self._write(tenant, [w.delivery for w in taken])
-            for w, a in zip(taken, answers, strict=True):
-                if not w.answer.done():
-                    w.answer.set_result(a)
-        except Exception:
-            log.warning("grouped webhook transaction failed; writing its %d deliveries alone", len(taken))
-        finally:
-            for w in taken:  # failed or cancelled as a whole: each caller writes its own
-                if not w.answer.done():
-                    w.answer.set_result(ALONE)
-            self._next(tenant, t)
+        return await self._groups.submit(tenant, delivery)
 
 
 class Receivers:
