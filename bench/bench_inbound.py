@@ -33,6 +33,7 @@ from typing import Any
 
 from bench.bench_gateway import _read_response
 from bench.grpc_overhead import _pct
+from bench.pg import pg_database
 from bench.verdict import AT_LEAST, AT_MOST, Figure, Goal, pick
 from deploy.local.infra import free_port, start_redis, wait_port
 
@@ -316,26 +317,6 @@ def run(seconds: float = 5.0, rounds: int = 3, database_url: str = "") -> dict[s
     }
 
 
-async def _pg_database(admin_url: str, name: str, *, drop: bool = False) -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    u = make_url(admin_url)
-    conn = await asyncpg.connect(
-        host=u.host or "127.0.0.1",
-        port=u.port or 5432,
-        user=u.username or "postgres",
-        password=u.password,
-        database=u.database or "postgres",
-    )
-    try:
-        await conn.execute(
-            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' if drop else f'CREATE DATABASE "{name}"'
-        )
-    finally:
-        await conn.close()
-
-
 def run_postgres(seconds: float, rounds: int) -> dict[str, float]:
     """The same pass on PostgreSQL (writers in parallel) when SALESOPS_BENCH_POSTGRES_URL or
     SALESOPS_TEST_POSTGRES_URL names a server; {} otherwise."""
@@ -347,12 +328,12 @@ def run_postgres(seconds: float, rounds: int) -> dict[str, float]:
     if not admin:
         return {}
     name = f"salesops_bench_inbound_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_pg_database(admin, name))
+    asyncio.run(pg_database(admin, name))
     try:
         url = make_url(admin).set(database=name, drivername="postgresql+asyncpg")
         return run(seconds, rounds, url.render_as_string(hide_password=False))
     finally:
-        asyncio.run(_pg_database(admin, name, drop=True))
+        asyncio.run(pg_database(admin, name, drop=True))
 
 
 def _figures(f: dict[str, float], label: str, rounds: str) -> list[Figure]:

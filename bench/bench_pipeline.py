@@ -34,6 +34,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.pg import connect, pg_database
 from bench.verdict import AT_MOST, Figure, Goal, pick
 
 DEALS = int(os.environ.get("SALESOPS_BENCH_DEALS", "1000000"))
@@ -154,24 +155,6 @@ COLUMNS = [
 ]
 
 
-async def _pg(admin_url: str, sql: str) -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    u = make_url(admin_url)
-    conn = await asyncpg.connect(
-        host=u.host or "127.0.0.1",
-        port=u.port or 5432,
-        user=u.username or "postgres",
-        password=u.password,
-        database=u.database or "postgres",
-    )
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 BARE = {
     "rep": "owner_user_id",
     "team": "org_path",
@@ -180,8 +163,6 @@ BARE = {
 
 
 async def _rollup(url: str) -> dict[str, float]:
-    import asyncpg
-    from sqlalchemy.engine import make_url
 
     from kit.auth import Principal
     from kit.db import Database
@@ -192,10 +173,7 @@ async def _rollup(url: str) -> dict[str, float]:
 
     db = Database(url)
     await asyncio.wait_for(upgrade_to_head("pipeline", db), STEP_TIMEOUT)
-    u = make_url(url)
-    conn = await asyncpg.connect(
-        host=u.host or "127.0.0.1", port=u.port or 5432, user=u.username or "postgres", database=u.database
-    )
+    conn = await connect(url)
     out: dict[str, float] = {"deals": float(DEALS)}
     try:
         t0 = time.perf_counter()
@@ -271,14 +249,14 @@ def rollup() -> dict[str, float]:
         return {"postgres": 0.0}
     name = f"salesops_bench_{uuid.uuid4().hex[:8]}"
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_pg(admin, f'CREATE DATABASE "{name}"'))
+        runner.run(pg_database(admin, name))
         try:
             url = make_url(admin).set(database=name, drivername="postgresql+asyncpg")
             out = runner.run(_rollup(url.render_as_string(hide_password=False)))
             out["postgres"] = 1.0
             return out
         finally:
-            runner.run(_pg(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            runner.run(pg_database(admin, name, drop=True))
 
 
 # --------------------------------------------------------------------------- CheckGate

@@ -468,7 +468,7 @@ def suite(quick: bool) -> list[Figure]:
         # before / after comparison on the same machine: the workflow takes its unpatched branch.
         workflow.patched = lambda _id: False  # type: ignore[assignment,misc]
 
-    from bench.leads_rows import _pg_database
+    from bench.pg import pg_database
 
     sizes: tuple[int, int, int, float] = (500, 100, 100, 10.0) if quick else (10_000, 1000, 1000, 60.0)
     if custom := os.environ.get("SALESOPS_BENCH_SLA_SIZES"):  # a full-size burst without the 10,000
@@ -481,12 +481,12 @@ def suite(quick: bool) -> list[Figure]:
         from sqlalchemy.engine import make_url
 
         name = f"salesops_bench_{uuid.uuid4().hex[:8]}"
-        runner.run(_pg_database(admin, name))
+        runner.run(pg_database(admin, name))
         try:
             url = make_url(admin).set(database=name, drivername="postgresql+asyncpg")
             return runner.run(_measure(url.render_as_string(hide_password=False), *sizes, Path(tmp)))
         finally:
-            runner.run(_pg_database(admin, name, drop=True))
+            runner.run(pg_database(admin, name, drop=True))
 
 
 if __name__ == "__main__":

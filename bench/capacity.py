@@ -40,6 +40,7 @@ import grpc
 from google.type import date_pb2  # type: ignore[import-untyped]
 from sqlalchemy import event, func, select
 
+from bench.pg import pg_database
 from bench.verdict import AT_MOST, Figure, Goal, pick
 from deploy.local.demo import demo_clients, demo_tokens
 from deploy.local.infra import free_port, start_redis, wait_port
@@ -323,16 +324,6 @@ async def work_per_request(service: Service, database_url: str) -> dict[str, flo
     return out
 
 
-async def _pg(admin_url: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 async def _measure(tmp: Path) -> dict[str, float]:
     redis = start_redis(tmp / "redis", persist=False)
     admin = os.environ.get("SALESOPS_BENCH_POSTGRES_URL") or os.environ.get("SALESOPS_TEST_POSTGRES_URL")
@@ -345,7 +336,7 @@ async def _measure(tmp: Path) -> dict[str, float]:
                 if not admin:
                     return f"sqlite+aiosqlite:///{tmp / f'{service.name}-{tag}.db'}"
                 name = f"capacity_{service.name}_{tag}_{uuid.uuid4().hex[:6]}"
-                await _pg(admin, f'CREATE DATABASE "{name}"')
+                await pg_database(admin, name)
                 databases.append(name)
                 return admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
 
@@ -377,7 +368,7 @@ async def _measure(tmp: Path) -> dict[str, float]:
                 report.update({f"{service.name}_{k}": v for k, v in work.items()})
             finally:
                 for name in databases:
-                    await _pg(admin or "", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    await pg_database(admin or "", name, drop=True)
     finally:
         redis.stop()
     report["postgres"] = 1.0 if admin else 0.0

@@ -23,7 +23,8 @@ import uuid
 from pathlib import Path
 from typing import Any, cast
 
-from bench.leads_rows import _cpu_s, _in_flight, _insert, _lead_pb, _lead_rows, _pct, _pg_database
+from bench.leads_rows import _cpu_s, _in_flight, _insert, _lead_pb, _lead_rows, _pct
+from bench.pg import pg_database
 
 ROOT = Path(__file__).resolve().parent.parent
 EXISTING = int(os.environ.get("SALESOPS_BENCH_LEADS_SQLITE", "100000"))
@@ -246,7 +247,7 @@ def intake(quick: bool = False) -> dict[str, float]:
         if not admin or os.environ.get("SALESOPS_BENCH_INTAKE_DB", "both") == "sqlite":
             return out
         name = f"salesops_bench_{uuid.uuid4().hex[:8]}"
-        runner.run(_pg_database(admin, name))
+        runner.run(pg_database(admin, name))
         try:
             url = (
                 make_url(admin)
@@ -256,5 +257,5 @@ def intake(quick: bool = False) -> dict[str, float]:
             pg = runner.run(_intake(url, int(PG_EXISTING * share), requests))
             out.update({f"pg_{k}": v for k, v in pg.items()})
         finally:
-            runner.run(_pg_database(admin, name, drop=True))
+            runner.run(pg_database(admin, name, drop=True))
     return out
