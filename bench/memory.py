@@ -1,8 +1,10 @@
 """Memory of the embedded stack: RSS of each process `make run` starts, at idle and after load.
 
 Starts `python -m deploy.local --auto-ports` (free ports, its own var directory: never the default
-ports other people use), waits for READY, lets it settle, and reads every descendant process's RSS
-from /proc. Then drives it through the gateway (CreateLead, GetLead, ListLeads, WhoAmI at 64 in
+ports other people use) with `make run`'s MALLOC_ARENA_MAX, waits for READY and for the demo
+history's writer (a child process, `deploy.local.seed backfill`, that exits when the history is
+written) to end, lets it settle, and reads every descendant process's RSS from /proc; the writer's
+own peak while it ran is a line apart. Then drives it through the gateway (CreateLead, GetLead, ListLeads, WhoAmI at 64 in
 flight) and reads them again. The total is the sum of RSS (an upper bound: shared pages count in
 each process); goal: the whole stack under 1.5 GB after load. A non-200 answer is a failed call.
 
@@ -147,6 +149,7 @@ def suite(quick: bool) -> list[Figure]:
         tokens_file = Path(tmp) / "tokens.json"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SALESOPS_", "REDIS_URL"))}
         env["SALESOPS_LOG_LEVEL"] = "WARNING"
+        env.setdefault("MALLOC_ARENA_MAX", "2")  # as `make run` starts the launcher
         # One user drives the load: the gateway's per-user limit (600 a window) would answer 429.
         env["SALESOPS_GATEWAY_RATE_TENANT"] = env["SALESOPS_GATEWAY_RATE_USER"] = "0"
         stack = subprocess.Popen(
@@ -171,6 +174,7 @@ def suite(quick: bool) -> list[Figure]:
                     raise RuntimeError(f"make run stack did not become ready (exit {stack.returncode})")
                 time.sleep(0.5)
             info = json.loads(tokens_file.read_text())
+            writer_mb = _wait_history(stack.pid, deadline=time.monotonic() + 300)
             time.sleep(settle)
             idle = rss_mb(descendants(stack.pid))
             import uvloop
@@ -201,7 +205,26 @@ def suite(quick: bool) -> list[Figure]:
         figures.append(
             Figure(f"RSS {name}", loaded[name], "MB", baseline=idle.get(name), baseline_name="idle")
         )
+    figures.append(
+        Figure(
+            "RSS demo history writer, peak while it ran (exits when the history is written)",
+            writer_mb,
+            "MB",
+        )
+    )
     return figures
+
+
+def _wait_history(root: int, deadline: float) -> float:
+    """Wait for the stack's demo history writer to exit; its largest RSS seen meanwhile (MB)."""
+    peak = 0.0
+    while time.monotonic() < deadline:
+        writers = [p for p in descendants(root) if label(p) == "deploy.local.seed"]
+        if not writers:
+            return peak
+        peak = max(peak, sum(rss_mb(writers).values()))
+        time.sleep(0.5)
+    raise RuntimeError("the demo history was not written within 300 s")
 
 
 if __name__ == "__main__":

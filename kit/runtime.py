@@ -21,12 +21,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-import grpc
 import redis.asyncio as aioredis
 from sqlalchemy import MetaData, Table
 from temporalio.client import Client
@@ -36,13 +34,13 @@ from kit.auth import AuthConfig, TokenVerifier
 from kit.config import ConfigError, Settings
 from kit.db import Database
 from kit.events import Handler, OutboxRelay, StreamConsumer, service_stream
-from kit.grpc.balancing import balanced_channel
 from kit.grpc.health import ReadinessMonitor
 from kit.grpc.partners import PartnerGuard, partner_marker_ttl
 from kit.grpc.server import GrpcServer, Registration
 from kit.metrics.process import Group, Outbox, ProcessMetrics
 from kit.migrations import upgrade_to_head
 from kit.resources.paging import page_token_secret
+from kit.seeding import DemoSeed
 from kit.telemetry import setup_logging, setup_tracing, shutdown_tracing
 
 log = logging.getLogger("salesops.runtime")
@@ -139,37 +137,6 @@ class ConsumerSpec:
     types: Collection[str] | None = None
     role: Role = "api"
     options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SeedUser:
-    """A user of the seeded demo organisation."""
-
-    user_id: str
-    roles: tuple[str, ...]
-    org: str
-    display_name: str
-
-
-@dataclass(frozen=True)
-class SeedClients:
-    """What a service's demo seed gets: where each service listens and a token per demo user."""
-
-    tenant: str
-    addresses: Mapping[str, str]
-    tokens: Mapping[str, str]
-    users: Sequence[SeedUser]
-
-    def metadata(self, user: str = "admin") -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Bearer {self.tokens[user]}"),)
-
-    @asynccontextmanager
-    async def channel(self, service: str) -> AsyncIterator[grpc.aio.Channel]:
-        async with balanced_channel(self.addresses[service]) as channel:
-            yield channel
-
-
-DemoSeed = Callable[[SeedClients], Awaitable[None]]
 
 
 @dataclass

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 from kit.auth import AuthConfig, TokenMinter
-from kit.runtime import SeedClients, SeedUser
+from kit.seeding import SeedClients, SeedUser
 
 TENANT = "demo"
 REGION = "east"

@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -30,7 +31,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from deploy.local import infra, ports
 from deploy.local.demo import TENANT, demo_tokens, demo_users
-from deploy.local.seed import backfill, seed
 from deploy.local.supervisor import STATUS_ENV, STATUS_FILE, ChildSpec, Supervisor
 from kit.config import SERVICE_PORTS, SERVICES, env_int, env_str
 from tools import build_web
@@ -244,12 +244,13 @@ def main() -> None:
     parser.add_argument("--tokens-file", type=Path, help="also write the demo tokens here as JSON")
     args = parser.parse_args()
     var: Path = args.var.resolve()
-    # The seeds in this process (the demo history writes the pipeline database) use the stack's state.
+    # The seeds' child processes (the demo history writes the pipeline database) use the stack's state.
     os.environ["SALESOPS_VAR_DIR"] = str(var)
     lock = _lock(var)
     refuse_leftovers(var)
     refuse_taken_ports()
     stack = Stack(var, args.auto_ports)
+    history: list[subprocess.Popen[bytes]] = []  # the demo history's writer, while it runs
     stopping = False
 
     def on_signal(_sig: int, _frame: object) -> None:
@@ -272,7 +273,7 @@ def main() -> None:
         addresses, gateway = stack.start_platform(redis, temporal)
         took = asyncio.run(wait_ready(stack, addresses, gateway, READY_TIMEOUT))
         tokens = demo_tokens()
-        asyncio.run(seed(addresses, tokens))
+        _seed_step("seed", addresses, tokens).wait_done("demo seed")
         _summary(addresses, gateway, ui, redis, tokens, took)
         if args.tokens_file:
             args.tokens_file.write_text(
@@ -284,7 +285,7 @@ def main() -> None:
             # Tests that never look at it skip a minute of writes behind every stack they start.
             print("demo history: skipped (SALESOPS_DEMO_HISTORY=0)", flush=True)
         else:
-            _start_backfill(addresses, tokens)
+            history.append(_start_backfill(addresses, tokens))
         while True:
             stack.supervisor.poll()
             time.sleep(0.2)
@@ -296,6 +297,8 @@ def main() -> None:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
+        for writer in history:  # a stop half-way is finished by the next start
+            _end(writer)
         stack.stop()
         lock.close()
         print("stopped.", flush=True)
@@ -324,18 +327,46 @@ def build_console() -> str:
         return f"NOT BUILT ({type(exc).__name__}: {exc}); the API runs without /app/"
 
 
-def _start_backfill(addresses: dict[str, str], tokens: dict[str, str]) -> None:
+class _Step(subprocess.Popen[bytes]):
+    def wait_done(self, what: str) -> None:
+        if self.wait() != 0:
+            raise RuntimeError(f"{what} failed (exit {self.returncode}; its error is above)")
+
+
+def _seed_step(step: str, addresses: dict[str, str], tokens: dict[str, str]) -> _Step:
+    """A seed step in a child process (deploy/local/seed.py): the launcher stays small (no service
+    code in it for the life of the stack), the child inherits the stack's environment."""
+    proc = _Step([sys.executable, "-m", "deploy.local.seed", step], stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps({"addresses": addresses, "tokens": tokens}).encode())
+    proc.stdin.close()
+    return proc
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _start_backfill(addresses: dict[str, str], tokens: dict[str, str]) -> _Step:
     """Backdated demo history takes about a minute on SQLite: write it behind READY, not before.
     Every step checks what is already there, so a stop half-way is finished by the next start."""
+    proc = _seed_step("backfill", addresses, tokens)
 
-    def run() -> None:
-        try:
-            asyncio.run(backfill(addresses, tokens))
+    def report() -> None:
+        code = proc.wait()
+        if code == 0:
             print("demo history: ready", flush=True)
-        except Exception as exc:  # the platform stays up; the history is finished on the next start
-            print(f"demo history: not finished ({type(exc).__name__}: {exc})", flush=True)
+        elif code > 0:  # the platform stays up; the history is finished on the next start
+            print(f"demo history: not finished (exit {code}; its error is above)", flush=True)
 
-    threading.Thread(target=run, name="demo-backfill", daemon=True).start()
+    threading.Thread(target=report, name="demo-backfill", daemon=True).start()
+    return proc
 
 
 def _summary(

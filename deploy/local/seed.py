@@ -14,7 +14,8 @@ from collections.abc import Mapping
 
 from deploy.local.demo import demo_clients
 from kit.config import SERVICES
-from kit.runtime import DemoSeed, SeedClients, ServiceSpec
+from kit.runtime import ServiceSpec
+from kit.seeding import DemoSeed, SeedClients
 from salesops.common.v1 import diagnostics_pb2, diagnostics_pb2_grpc
 
 
@@ -57,3 +58,20 @@ async def backfill(addresses: Mapping[str, str], tokens: Mapping[str, str]) -> N
     for spec in service_specs():
         if spec.demo_backfill is not None and spec.name in clients.addresses:
             await spec.demo_backfill(clients)
+
+
+def main() -> None:
+    """`python -m deploy.local.seed {seed|backfill}`, the stack's addresses and the demo tokens as
+    JSON on stdin: the launcher runs the seeds in this child process, so it never holds the
+    services' code (about 150 MB) for the life of the stack."""
+    import asyncio
+    import json
+    import sys
+
+    step = {"seed": seed, "backfill": backfill}[sys.argv[1]]
+    given = json.load(sys.stdin)
+    asyncio.run(step(given["addresses"], given["tokens"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import grpc
 from google.protobuf.struct_pb2 import Struct
 
-from kit.runtime import SeedClients
+from kit.seeding import SeedClients
 from salesops.integration.v1 import connector_pb2 as c
 from salesops.integration.v1 import integration_service_pb2 as pb
 from salesops.integration.v1 import integration_service_pb2_grpc

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import grpc
 
-from kit.runtime import SeedClients
+from kit.seeding import SeedClients
 from salesops.knowledge.v1 import knowledge_service_pb2 as pb
 from salesops.knowledge.v1 import knowledge_service_pb2_grpc
 from salesops.knowledge.v1.sop_card_pb2 import CardStatus

@@ -38,7 +38,7 @@ from kit.config import Settings
 from kit.db import Database
 from kit.errors import Unavailable
 from kit.resources import Transactions, UnitOfWork
-from kit.runtime import SeedClients, SeedUser
+from kit.seeding import SeedClients, SeedUser
 from salesops.knowledge.v1 import usage_pb2 as u
 from salesops.pipeline.v1 import deal_pb2
 from salesops.pipeline.v1 import events_pb2 as ev

@@ -12,7 +12,7 @@ from datetime import timedelta
 import grpc
 from google.protobuf import field_mask_pb2
 
-from kit.runtime import SeedClients, SeedUser
+from kit.seeding import SeedClients, SeedUser
 from salesops.leads.v1 import enums_pb2, leads_service_pb2, leads_service_pb2_grpc, policies_pb2, routing_pb2
 from services.leads import policies
 

@@ -22,7 +22,7 @@ from kit.auth import Principal
 from kit.config import Settings
 from kit.db import Database
 from kit.resources import UnitOfWork
-from kit.runtime import SeedClients, SeedUser
+from kit.seeding import SeedClients, SeedUser
 from salesops.common.v1.types_pb2 import Money
 from salesops.leads.v1 import enums_pb2, lead_pb2
 from services.leads import intake

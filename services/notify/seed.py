@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kit.runtime import SeedClients
+from kit.seeding import SeedClients
 from salesops.common.v1 import types_pb2
 from salesops.notify.v1 import notify_service_pb2, notify_service_pb2_grpc, subscriber_pb2
 

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import grpc
 from google.protobuf import field_mask_pb2
 
-from kit.runtime import SeedClients, SeedUser
+from kit.seeding import SeedClients, SeedUser
 from salesops.common.v1.types_pb2 import AttachmentRef, Money, Role
 from salesops.pipeline.v1 import deal_pb2, pipeline_service_pb2_grpc, settings_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import grpc
 
-from kit.runtime import SeedClients, SeedUser
+from kit.seeding import SeedClients, SeedUser
 from salesops.common.v1.types_pb2 import Money
 from salesops.pipeline.v1 import approval_pb2 as ap
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from google.protobuf import field_mask_pb2
 
-from kit.runtime import SeedUser
+from kit.seeding import SeedUser
 from salesops.pipeline.v1 import customer_pb2, deal_pb2, pipeline_service_pb2_grpc
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 

@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from kit.resources import UnitOfWork
-from kit.runtime import SeedUser
+from kit.seeding import SeedUser
 from salesops.common.v1.types_pb2 import Money
 from salesops.pipeline.v1 import deal_pb2
 from services.pipeline import discipline, health, pipeline_settings

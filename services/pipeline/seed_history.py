@@ -34,7 +34,7 @@ from kit.config import Settings
 from kit.db import Database
 from kit.errors import NotFound, Unavailable
 from kit.resources import Transactions, UnitOfWork
-from kit.runtime import SeedClients, SeedUser
+from kit.seeding import SeedClients, SeedUser
 from salesops.common.v1.types_pb2 import AttachmentRef, Money
 from salesops.pipeline.v1 import deal_pb2, forecast_pb2, stage_model_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb

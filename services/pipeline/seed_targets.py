@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 import grpc
 
-from kit.runtime import SeedUser
+from kit.seeding import SeedUser
 from salesops.common.v1.types_pb2 import Money
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from salesops.pipeline.v1 import pipeline_service_pb2_grpc, target_pb2, types_pb2

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from deploy.local.demo import DEMO_USERS
-from kit.runtime import SeedClients
+from kit.seeding import SeedClients
 from salesops.knowledge.v1 import knowledge_service_pb2 as pb
 from salesops.knowledge.v1 import usage_pb2
 from services.knowledge import seed, seed_outcomes

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deploy.local.demo import DEMO_USERS
-from kit.runtime import SeedClients
+from kit.seeding import SeedClients
 from salesops.knowledge.v1 import knowledge_service_pb2 as pb
 from salesops.knowledge.v1.usage_pb2 import FeedbackRating, FeedbackState
 from services.knowledge import seed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from deploy.local.demo import DEMO_USERS, TENANT
-from kit.runtime import SeedClients
+from kit.seeding import SeedClients
 from salesops.notify.v1 import notify_service_pb2 as M
 from services.notify import seed
 from services.notify.app import SPEC

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from deploy.local.demo import DEMO_USERS, TENANT
-from kit.runtime import SeedClients
+from kit.seeding import SeedClients
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline import seed, seed_approvals
 from tests.pipeline.conftest import Pipeline, token
