@@ -38,7 +38,8 @@ from gateway.hooks import HookReceiver, is_hook
 from gateway.idempotency import IdempotencyStore
 from gateway.metrics import GatewayMetrics
 from gateway.openapi import build_openapi
-from gateway.proxy import Gateway, internal_error
+from gateway.outcomes import internal_error
+from gateway.proxy import Gateway
 from gateway.ratelimit import RateLimiter
 from gateway.routes import Router, load_routes
 from gateway.supervision import status_path, supervised_children

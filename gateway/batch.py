@@ -22,7 +22,8 @@ from starlette.responses import Response
 
 from gateway import errors as gw_errors
 from gateway.bounds import RequestBounds, parse_json, query_problem
-from gateway.proxy import BodyRefused, Gateway, Outcome, respond, throttled
+from gateway.outcomes import BodyRefused, Outcome, respond, throttled
+from gateway.proxy import Gateway
 from kit import errors
 
 BATCH_PATH = "/v1/sync:batch"

@@ -30,7 +30,8 @@ from starlette.responses import Response
 
 from gateway import errors as gw_errors
 from gateway.metrics import ROUTE_KEY
-from gateway.proxy import BodyRefused, Gateway, Outcome, respond, throttled
+from gateway.outcomes import BodyRefused, Outcome, respond, throttled
+from gateway.proxy import Gateway
 from gateway.ratelimit import Decision
 from gateway.routes import Route
 from kit.grpc.errors import status_from_error

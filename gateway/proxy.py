@@ -11,10 +11,9 @@ import gzip
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
-from google.rpc import status_pb2
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -27,6 +26,7 @@ from gateway.backends import Backends
 from gateway.bounds import RequestBounds, address_bucket, client_address
 from gateway.idempotency import IdempotencyStore, KeyReused, Stored, fingerprint
 from gateway.metrics import ROUTE_KEY
+from gateway.outcomes import BodyRefused, Outcome, respond, throttled, unauthorized
 from gateway.ratelimit import Blocked, Decision, RateLimiter
 from gateway.routes import Route, Router
 from gateway.sse import SSEResponse, sse_event
@@ -39,37 +39,14 @@ from kit.grpc.interceptors import PrincipalCache
 log = logging.getLogger("salesops.gateway")
 tracer = trace.get_tracer("salesops.gateway")
 
-JSON = "application/json"
 IDEMPOTENT_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 STREAM_RETRY_SECONDS = 5
 # Streaming requests with this field resume from the SSE Last-Event-ID; events carry `cursor` as id.
 RESUME_FIELD = "resume_cursor"
 
 
-class BodyRefused(Exception):
-    """The request body is over its size (413) or arrives too slowly (408)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-    def outcome(self, headers: dict[str, str]) -> Outcome:
-        code = grpc.StatusCode.DEADLINE_EXCEEDED if self.status == 408 else grpc.StatusCode.INVALID_ARGUMENT
-        _, data = gw_errors.simple(code, str(self))
-        return Outcome(self.status, data, headers)
-
-
 def _too_large() -> BodyRefused:
     return BodyRefused(413, "request body too large")
-
-
-@dataclass
-class Outcome:
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = JSON
-    replayed: bool = False
 
 
 @dataclass
@@ -83,18 +60,6 @@ class _Tokens(PrincipalCache):
     def known(self, header: str | None) -> bool:
         """Verified by this process before (it may have expired since: verification still runs)."""
         return header is not None and header in self._cache
-
-
-def throttled(decision: Decision) -> Outcome:
-    """429 with the limiter's headers and a RESOURCE_EXHAUSTED Status (QuotaFailure, RetryInfo)."""
-    err = errors.ResourceExhausted(
-        f"rate limit exceeded ({decision.blocked_by})",
-        subject=decision.blocked_by,
-        retry_after_seconds=decision.retry_after_seconds,
-        reason="RATE_LIMITED",
-    )
-    status, data = gw_errors.from_error(err)
-    return Outcome(status, data, dict(decision.headers))
 
 
 def _error(err: errors.SalesopsError) -> Outcome:
@@ -482,21 +447,3 @@ class Gateway:
 def query_items(request: Request) -> list[tuple[str, str]]:
     """The query's (name, value) pairs; most calls have none, and then no parser is built."""
     return request.query_params.multi_items() if request.scope["query_string"] else []
-
-
-def unauthorized(exc: AuthError) -> Outcome:
-    _, data = gw_errors.simple(grpc.StatusCode.UNAUTHENTICATED, f"authentication failed: {exc.reason}")
-    error = "invalid_request" if exc.reason == "missing" else "invalid_token"
-    challenge = f'Bearer realm="salesops", error="{error}", error_description="{exc.reason}"'
-    if exc.reason == "missing":
-        challenge = 'Bearer realm="salesops"'
-    return Outcome(401, data, {"WWW-Authenticate": challenge})
-
-
-def internal_error(request_id: str) -> Response:
-    status = status_pb2.Status(code=13, message=f"internal error (reference {request_id})")
-    return respond(Outcome(500, gw_errors.status_json(status)))
-
-
-def respond(outcome: Outcome) -> Response:
-    return Response(outcome.body, outcome.status, outcome.headers, media_type=outcome.content_type)
