@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,6 +67,50 @@ class BareWorkflow:
     @refuse.validator
     def _refuse(self) -> None:
         raise ApplicationError("not yours", non_retryable=True)
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _server_pid() -> int:
+    """The Temporal dev server: the child process WorkflowEnvironment.start_local ran (0 if not found)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, rest = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if "temporal" in head.split("(", 1)[1] and int(rest.split()[1]) == os.getpid():
+            return int(stat.parent.name)
+    return 0
+
+
+def _py_spy() -> subprocess.Popen[bytes] | None:
+    """SALESOPS_BENCH_PROFILE=<file.svg|.txt>: py-spy (not a runtime dependency) records this process
+    (client, API server and worker) over the approval starts (raw collapsed stacks for .txt)."""
+    out = os.environ.get("SALESOPS_BENCH_PROFILE", "")
+    if not out:
+        return None
+    fmt = "raw" if out.endswith(".txt") else "flamegraph"
+    spy = Path(sys.executable).parent / "py-spy"
+    cmd = [str(spy), "record", "--pid", str(os.getpid()), "--output", out, "--format", fmt, "--rate", "200"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached before the starts
+    return proc
+
+
+async def _cpu_of(
+    pids: list[int], drive: Awaitable[tuple[float, list[float], int]]
+) -> tuple[tuple[float, list[float], int], list[float]]:
+    """`drive`'s result and the CPU seconds each of `pids` spent while it ran."""
+    before = [_cpu_s(p) for p in pids]
+    got = await drive
+    return got, [_cpu_s(p) - b for p, b in zip(pids, before, strict=True)]
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -194,7 +240,8 @@ async def _measure(url: str, n: int) -> list[Figure]:
             got = await env.client.get_workflow_handle(f"bare-{run}-{i}").execute_update(BareWorkflow.finish)
             return got == "ok"
 
-        bare_s, _, bare_failed = await _bounded(n, bare_start)
+        pids = [os.getpid(), _server_pid()]
+        (bare_s, _, bare_failed), bare_cpu = await _cpu_of(pids, _bounded(n, bare_start))
         _, bare_refused, bare_refuse_failed = await _bounded(n, bare_refuse)
         _, bare_updates, bare_update_failed = await _bounded(n, bare_finish)
 
@@ -224,7 +271,11 @@ async def _measure(url: str, n: int) -> list[Figure]:
 
             return call
 
-        start_s, _, start_failed = await _bounded(n, create)
+        spy = _py_spy()
+        (start_s, _, start_failed), start_cpu = await _cpu_of(pids, _bounded(n, create))
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+            spy.wait(30)
         _, refused, refuse_failed = await _bounded(n, wrong_person)
         first_failed = 0
         for user in APPROVERS[:-1]:
@@ -248,6 +299,20 @@ async def _measure(url: str, n: int) -> list[Figure]:
             goal=Goal(0.2, AT_LEAST),
             failed=start_failed + bare_failed,
             note=f"{CONCURRENCY} in flight",
+        ),
+        Figure(
+            "approval start CPU, this process (gRPC client, API, worker, activities)",
+            start_cpu[0] * 1000 / n,
+            "ms CPU/start",
+            baseline=bare_cpu[0] * 1000 / n,
+            baseline_name="bare workflow start, same process",
+        ),
+        Figure(
+            "approval start CPU, Temporal dev server",
+            start_cpu[1] * 1000 / n,
+            "ms CPU/start",
+            baseline=bare_cpu[1] * 1000 / n,
+            baseline_name="bare workflow start",
         ),
         Figure(
             "last approve -> approval completed p99",

@@ -39,6 +39,7 @@ from kit.resources import Transactions, UnitOfWork
 from kit.runtime import ConsumerSpec, Runtime
 from salesops.pipeline.v1 import events_pb2
 from services.pipeline import approval_entry, approvals, events
+from services.pipeline.approval_codec import decode
 from services.pipeline.approval_openings import add_limit, calendar, openings
 from services.pipeline.approval_workflows import (
     CANCEL_OF_LOST,
@@ -80,8 +81,11 @@ class ApprovalActivities:
     def __init__(self, db: Database) -> None:
         self.tx = transactions(db)
 
+    # The inputs carrying a run or step definitions arrive as plain JSON and are decoded by
+    # approval_codec (Temporal's own decode resolved every nested dataclass's type hints per call).
     @activity.defn(name=OPEN_STEP)
-    async def open_step(self, inp: OpenInput) -> d.Opening:
+    async def open_step(self, raw: dict[str, Any]) -> d.Opening:
+        inp = decode(OpenInput, raw)
         async with self.tx.read(inp.tenant) as uow:
             (opening,) = await openings(
                 uow, [inp.step], inp.deal_owner, inp.requester, datetime.fromisoformat(inp.at)
@@ -89,7 +93,8 @@ class ApprovalActivities:
         return opening
 
     @activity.defn(name=OPEN_STEPS)
-    async def open_steps(self, inp: OpenStepsInput) -> Openings:
+    async def open_steps(self, raw: dict[str, Any]) -> Openings:
+        inp = decode(OpenStepsInput, raw)
         async with self.tx.read(inp.tenant) as uow:
             got = await openings(
                 uow, inp.steps, inp.deal_owner, inp.requester, datetime.fromisoformat(inp.at)
@@ -97,13 +102,15 @@ class ApprovalActivities:
         return Openings(got)
 
     @activity.defn(name=NEXT_TIME)
-    async def next_time(self, inp: TimeInput) -> TimeResult:
+    async def next_time(self, raw: dict[str, Any]) -> TimeResult:
+        inp = decode(TimeInput, raw)
         async with self.tx.read(inp.tenant) as uow:
             cal = await calendar(uow)
         return TimeResult(iso(add_limit(cal, datetime.fromisoformat(inp.start), inp.limit)))
 
     @activity.defn(name=ESCALATION)
-    async def escalation_targets(self, inp: EscalationInput) -> Users:
+    async def escalation_targets(self, raw: dict[str, Any]) -> Users:
+        inp = decode(EscalationInput, raw)
         step = inp.step
         if step.escalate_to == "USERS":
             return Users(list(step.escalate_user_ids))
@@ -115,7 +122,8 @@ class ApprovalActivities:
         return Users(list(dict.fromkeys(managers[u] for u in inp.assignees if u in managers)))
 
     @activity.defn(name=RECORD)
-    async def record(self, inp: RecordInput) -> None:
+    async def record(self, raw: dict[str, Any]) -> None:
+        inp = decode(RecordInput, raw)
         await self.tx.run(inp.run.tenant, lambda uow: approvals.project(uow, inp.run, inp.events))
 
     @activity.defn(name=CANCEL_OF_LOST)

@@ -104,9 +104,8 @@ class ApprovalsApi(ApiBase):
         who = call.principal()
         async with self.read(who) as uow:
             run = await approvals.prepare(uow, who, request.approval, now())
-        await self.write(
-            who, lambda uow: approvals.claim(uow, run, now())
-        )  # one of concurrent requests starts
+        if run.deal_id:  # one of concurrent requests for a deal and flow starts (no deal: nothing to claim)
+            await self.write(who, lambda uow: approvals.claim(uow, run, now()))
         await start(self.rt.temporal, self.rt.settings.task_queue, run, _client(context), settle=True)
         started = await self._settled(who, run.approval_id)
         if (
