@@ -17,11 +17,13 @@ import math
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import lru_cache
-from operator import methodcaller
+from operator import attrgetter, methodcaller
 from typing import Any
 
 from google.protobuf import descriptor, descriptor_pool, json_format
 from google.protobuf.message import Message
+
+from gateway.json_encode import ExactFloat
 
 FD = descriptor.FieldDescriptor
 Convert = Callable[[Any], Any]
@@ -37,10 +39,26 @@ _TIMESTAMP = "google.protobuf.Timestamp"
 _MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
 _EPOCH = date(1970, 1, 1)
 _WRAPPERS_FILE = "google/protobuf/wrappers.proto"
-# Types json_format writes in a form of their own (Any, Struct, Value, ListValue; wrappers by file).
-_SPECIAL = frozenset(
-    {"google.protobuf.Any", "google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
-)
+# Left to json_format: Any (holds any type) and FloatValue (json_format's float printing).
+_SPECIAL = frozenset({"google.protobuf.Any", "google.protobuf.FloatValue"})
+# "HH:MM" of each minute of a day and ":SS" of each second: a timestamp is three lookups.
+_HOUR_MINUTE = [f"{m // 60:02d}:{m % 60:02d}" for m in range(1440)]
+_SECOND = [f":{s:02d}" for s in range(60)]
+
+
+def _exact(value: Any) -> Any:
+    if type(value) is float:
+        return ExactFloat(value)
+    if type(value) is dict:
+        return {k: _exact(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_exact(v) for v in value]
+    return value
+
+
+def _generic(msg: Message) -> Any:
+    """json_format's answer, its floats as ExactFloat (so every encoder prints them alike)."""
+    return _exact(json_format.MessageToDict(msg))
 
 
 class _Generic(Exception):
@@ -59,12 +77,12 @@ def _double(value: float) -> Any:
         return "-Infinity" if value < 0 else "Infinity"
     if math.isnan(value):
         return "NaN"
-    return value
+    return ExactFloat(value)  # equal to the float; printed exactly as json.dumps prints it
 
 
 @lru_cache(maxsize=4096)
 def _day(days: int) -> str:
-    return (_EPOCH + timedelta(days=days)).isoformat()
+    return (_EPOCH + timedelta(days=days)).isoformat() + "T"
 
 
 def _timestamp(ts: Any) -> str:
@@ -74,8 +92,8 @@ def _timestamp(ts: Any) -> str:
     if not (_MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos < 1_000_000_000):
         return str(ts.ToJsonString())  # raises its own ValueError
     days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3600)
-    text = f"{_day(days)}T{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+    minutes, second = divmod(rest, 60)
+    text: str = _day(days) + _HOUR_MINUTE[minutes] + _SECOND[second]
     if nanos == 0:
         return text + "Z"
     if nanos % 1_000_000 == 0:
@@ -89,21 +107,59 @@ def _bytes(value: bytes) -> str:
     return base64.b64encode(value).decode("utf-8")
 
 
+class _OpenNames(dict[int, Any]):
+    """An open enum's names; a number from a newer server is printed as the number."""
+
+    def __missing__(self, key: int) -> Any:
+        return key
+
+
 def _enum(enum: Any) -> Convert:
     if enum.full_name == "google.protobuf.NullValue":
         return lambda _value: None
     extension = _json_enum_extension()
     if extension is not None and any(v.GetOptions().HasExtension(extension) for v in enum.values):
         raise _Generic(enum.full_name)  # custom JSON names: json_format's own lookup
-    names = {v.number: v.name for v in enum.values}
-    if enum.is_closed:
-        # A closed enum holds no unknown number (the parser keeps it apart); json_format refuses one.
-        return names.__getitem__
+    pairs = {v.number: v.name for v in enum.values}
+    # A closed enum holds no unknown number (the parser keeps it apart); json_format refuses one.
+    names = pairs if enum.is_closed else _OpenNames(pairs)
+    return names.__getitem__  # one C call per value, no Python frame
 
-    def open_enum(value: int) -> Any:
-        return names.get(value, value)
 
-    return open_enum
+def _value(value: Any) -> Any:
+    """google.protobuf.Value as json_format writes it (its doubles as ExactFloat)."""
+    which = value.WhichOneof("kind")
+    if which == "string_value":
+        return value.string_value
+    if which == "number_value":
+        number = value.number_value
+        if math.isinf(number) or math.isnan(number):
+            raise ValueError("not a JSON number")  # json_format then raises its own error
+        return ExactFloat(number)
+    if which == "bool_value":
+        return value.bool_value
+    if which == "struct_value":
+        return _struct(value.struct_value)
+    if which == "list_value":
+        return [_value(v) for v in value.list_value.values]
+    return None  # null_value, or nothing set
+
+
+def _struct(struct: Any) -> Any:
+    fields = struct.fields
+    return {key: _value(fields[key]) for key in fields}
+
+
+def _list_value(values: Any) -> Any:
+    return [_value(v) for v in values.values]
+
+
+def _wrapper(desc: Any) -> Convert:
+    """A wrapper's JSON is its value's, written even when it is the default."""
+    convert = _value_converter(desc.fields_by_name["value"])
+    if convert is None:
+        return attrgetter("value")
+    return lambda msg: convert(msg.value)
 
 
 class _Compiled:
@@ -117,14 +173,14 @@ class _Compiled:
 
     def __call__(self, msg: Message) -> Any:
         if self.generic:
-            return json_format.MessageToDict(msg)
+            return _generic(msg)
         out: dict[str, Any] = {}
         fields = self.fields
         try:
             for field, value in msg.ListFields():
                 entry = fields.get(field)
                 if entry is None:  # an extension
-                    return json_format.MessageToDict(msg)
+                    return _generic(msg)
                 name, convert, shape = entry
                 if shape == SINGLE:
                     out[name] = value if convert is None else convert(value)
@@ -135,7 +191,7 @@ class _Compiled:
                 else:
                     out[name] = {_map_key(k): convert(value[k]) for k in value}
         except (ValueError, KeyError, TypeError, json_format.Error):
-            return json_format.MessageToDict(msg)  # its own error (or answer), word for word
+            return _generic(msg)  # its own error (or answer), word for word
         return out
 
 
@@ -146,6 +202,11 @@ def _map_key(key: Any) -> str:
 
 
 _CACHE: dict[str, Convert] = {}
+_OWN_FORM: dict[str, Convert] = {
+    "google.protobuf.Struct": _struct,
+    "google.protobuf.Value": _value,
+    "google.protobuf.ListValue": _list_value,
+}
 
 
 def converter(desc: Any) -> Convert:
@@ -160,9 +221,15 @@ def converter(desc: Any) -> Convert:
         made: Convert = methodcaller("ToJsonString")
         _CACHE[desc.full_name] = made
         return made
-    if desc.full_name in _SPECIAL or desc.file.name == _WRAPPERS_FILE:
-        _CACHE[desc.full_name] = json_format.MessageToDict
-        return json_format.MessageToDict
+    if desc.full_name in _OWN_FORM:
+        _CACHE[desc.full_name] = _OWN_FORM[desc.full_name]
+        return _OWN_FORM[desc.full_name]
+    if desc.full_name in _SPECIAL:
+        _CACHE[desc.full_name] = _generic
+        return _generic
+    if desc.file.name == _WRAPPERS_FILE:
+        _CACHE[desc.full_name] = made = _wrapper(desc)
+        return made
     compiled = _Compiled()
     _CACHE[desc.full_name] = compiled
     try:
@@ -197,8 +264,11 @@ def _value_converter(field: Any) -> Convert | None:
 
 
 def to_dict(msg: Message) -> Any:
-    """`json_format.MessageToDict(msg)`, compiled per message type."""
-    return converter(msg.DESCRIPTOR)(msg)
+    """`json_format.MessageToDict(msg)`, compiled per message type (doubles as ExactFloat)."""
+    try:
+        return converter(msg.DESCRIPTOR)(msg)
+    except (ValueError, KeyError, TypeError):  # a well-known type at the top: json_format's error
+        return _generic(msg)
 
 
 __all__ = ["converter", "to_dict"]

@@ -8,7 +8,6 @@ type rule (int64 as string, enums by name, well-known types) is protobuf's own.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from google.protobuf import descriptor, json_format
 from google.protobuf.message import Message
 
-from gateway import proto_json
+from gateway import json_encode, proto_json
 from gateway.bounds import RequestBounds, parse_json
 from gateway.routes import Route
 from kit import errors
@@ -40,8 +39,7 @@ _SCALAR_WKT = {
     "google.protobuf.BoolValue",
 }
 _BOOL_WKT = "google.protobuf.BoolValue"
-# json.dumps(value, separators=...) builds a new encoder on every call; this one is reused.
-COMPACT = json.JSONEncoder(separators=(",", ":"))
+COMPACT = json_encode.COMPACT
 
 
 def bad_request(field: str, description: str) -> errors.InvalidArgument:
@@ -164,9 +162,10 @@ def _violation(message: str) -> errors.InvalidArgument:
 
 
 def to_json_bytes(route: Route, msg: Message) -> bytes:
-    """The response's JSON: `json_format.MessageToDict`'s answer, by a converter compiled per type."""
+    """The response's JSON: `json_format.MessageToDict`'s answer, by a converter compiled per type,
+    encoded as `json.dumps` would (by orjson)."""
     value = proto_json.to_dict(msg)
     if route.response_body:
         f = msg.DESCRIPTOR.fields_by_name[route.response_body]
         value = value.get(f.json_name)
-    return COMPACT.encode(value).encode()
+    return json_encode.dumps(value)

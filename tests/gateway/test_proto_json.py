@@ -49,7 +49,9 @@ def _scalar(field: Any, rnd: random.Random) -> Any:
         return rnd.choice(numbers)
     if field.type == FD.TYPE_BYTES:
         return bytes(rnd.randrange(256) for _ in range(rnd.randrange(6)))
-    return rnd.choice(["", "a", "电话 +86 139", '"quoted"\n\\', "x" * rnd.randrange(40)])
+    return rnd.choice(
+        ["", "a", "电话 +86 139", '"quoted"\n\\', "x" * rnd.randrange(40), "del\x7f \x01 😀 é\u2028"]
+    )
 
 
 def _fill_wkt(msg: Message, rnd: random.Random) -> bool:

@@ -1,0 +1,51 @@
+"""gateway.json_encode.dumps writes the bytes json.dumps(separators=(",", ":")) writes, for any JSON
+value the converters hand it (strings of any code point, doubles as ExactFloat, nesting)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway import json_encode
+from gateway.json_encode import ExactFloat
+
+
+def _stdlib(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+_FLOATS = st.floats(allow_nan=False, allow_infinity=False).map(ExactFloat)
+_SCALARS = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text() | _FLOATS
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_VALUES)
+def test_same_bytes_as_the_stdlib(value: Any) -> None:
+    assert json_encode.dumps(value) == _stdlib(value)
+
+
+def test_what_orjson_writes_otherwise() -> None:
+    text = 'del\x7f ctl\x01\x1f 电话 😀 \u2028 "q" \\'
+    value = {text: [text, ExactFloat(1e16), ExactFloat(1e-5), ExactFloat(-0.0), ExactFloat(0.1)]}
+    assert json_encode.dumps(value) == _stdlib(value)
+    assert json_encode.dumps(value).isascii()
+
+
+def test_exact_floats_equal_their_value() -> None:
+    assert ExactFloat(1.5) == 1.5 and math.copysign(1, ExactFloat(-0.0)) < 0
+
+
+def test_deep_nesting_falls_back_to_the_stdlib() -> None:
+    value: Any = []
+    for _ in range(300):  # deeper than orjson writes
+        value = [value]
+    assert json_encode.dumps(value) == _stdlib(value)
