@@ -19,13 +19,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from kit.resources import GroupCommit
-from services.integration.store import ReceivedWebhookRow
+from services.integration import webhooks
 from services.integration.webhooks import Delivery, Receiver
 
 MAX_GROUP = 100  # deliveries per transaction
 MAX_RECEIVERS = 1024  # snapshots kept (per process), the least recently stored dropped first
 
-Recorded = tuple[ReceivedWebhookRow, bool] | None  # None: verify again (the connector changed)
+Recorded = webhooks.Recorded | None  # None: verify again (the connector changed)
 Write = Callable[[str, list[Delivery]], Awaitable[list[Recorded]]]
 
 

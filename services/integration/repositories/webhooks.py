@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Table, insert, select
 
 from kit.resources import Page, PageRequest, Repository, Sort, query_key
 from services.integration.store import ReceivedWebhookRow
+
+_TABLE = cast(Table, ReceivedWebhookRow.__table__)
 
 
 @dataclass
@@ -86,8 +88,9 @@ class ReceivedWebhooks(Repository[ReceivedWebhookRow]):
         )
         return list(found)
 
-    async def add_all(self, rows: list[ReceivedWebhookRow]) -> None:
-        """Insert now, in one batch (flush), so a duplicate key surfaces inside the unit of work."""
+    async def insert_new(self, rows: list[dict[str, Any]]) -> None:
+        """Insert new records (column values, the tenant's added here) now, in one statement, so a
+        duplicate key surfaces inside the unit of work. A Core insert: no ORM rows to build and flush."""
         if rows:
-            self.session.add_all(rows)
-            await self.session.flush()
+            tenant = self.uow.tenant
+            await self.session.execute(insert(_TABLE), [{**r, "tenant_id": tenant} for r in rows])
