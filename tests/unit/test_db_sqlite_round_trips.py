@@ -148,3 +148,52 @@ async def test_a_caller_cancelled_while_its_begin_waits_leaves_no_transaction_be
     async with db.session("t", read_only=True) as s:
         assert sorted(await s.scalars(select(Item.id))) == ["next"]
     await db.dispose()
+
+
+async def test_a_statement_read_runs_without_a_hand_off_while_the_thread_is_idle(
+    tmp_path: Path, driver_calls: list[str]
+) -> None:
+    db = await _db(tmp_path / "s.db")
+    for _ in range(3):
+        driver_calls.clear()
+        async with db.session("t", read_only=True, snapshot=False) as s:
+            assert await s.scalar(select(func.count()).select_from(Item)) == 1
+            assert sorted(await s.scalars(select(Item.id))) == ["first"]
+        # No BEGIN, no ROLLBACK (kit.db), and the SELECTs ran on the caller's thread.
+        assert driver_calls == []
+    # A write still goes through the thread (BEGIN IMMEDIATE, insert, commit), and reads beside
+    # it see what it committed.
+    driver_calls.clear()
+    async with db.session("t") as s:
+        s.add(Item(id="second"))
+        await s.commit()
+    assert driver_calls == ["execute", "_statement", "commit"]
+    async with db.session("t", read_only=True, snapshot=False) as s:
+        assert sorted(await s.scalars(select(Item.id))) == ["first", "second"]
+    await db.dispose()
+
+
+async def test_a_statement_read_waits_its_turn_behind_a_call_still_on_the_thread(tmp_path: Path) -> None:
+    """While the connection's thread has a call queued or running, a read goes there behind it
+    (the connection is used by one thread at a time), and answers as usual."""
+    db = await _db(tmp_path / "q.db")
+    async with db.engine.connect() as conn:
+        raw = cast(Any, (await conn.get_raw_connection()).driver_connection)
+        started = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def slow(_c: Any) -> None:
+            loop.call_soon_threadsafe(started.set)
+            time.sleep(0.2)
+
+        busy = asyncio.ensure_future(raw._execute(slow, raw._conn))
+        await started.wait()
+        assert not raw.reads_inline("SELECT 1", False)
+        cursor = await raw.cursor()
+        await cursor.execute("SELECT count(*) FROM item")
+        assert busy.done()  # the read waited behind the slow call on the thread
+        assert await cursor.fetchall() == [(1,)]
+        assert raw.reads_inline("SELECT 1", False)
+        assert not raw.reads_inline("INSERT INTO item VALUES ('x', 't')", False)
+        await conn.rollback()
+    await db.dispose()
