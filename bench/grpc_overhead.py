@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -22,6 +23,13 @@ from deploy.local.infra import free_port, wait_port
 from salesops.common.v1 import diagnostics_pb2, diagnostics_pb2_grpc
 
 CONCURRENCY = 64
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a server process so far (Linux /proc): what the neighbours' load does not skew."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
 
 
 class Bare(diagnostics_pb2_grpc.DiagnosticsServiceServicer):
@@ -90,6 +98,8 @@ def run(seconds: float = 5.0, rounds: int = 3) -> dict[str, float]:
     token = TokenMinter(AuthConfig.from_env()).mint("rep-a1", "demo", ["rep"], org="east/team-a")
     results: dict[str, list[float]] = {"bare": [], "kit": []}
     p99: dict[str, list[float]] = {"bare": [], "kit": []}
+    cpu = {"bare": 0.0, "kit": 0.0}
+    calls = {"bare": 0, "kit": 0}
     procs = {}
     try:
         for kind in ("bare", "kit"):
@@ -104,7 +114,10 @@ def run(seconds: float = 5.0, rounds: int = 3) -> dict[str, float]:
         # Alternate the two so drift on a shared machine hits both alike.
         for _ in range(rounds):
             for kind in ("bare", "kit"):
+                before = _cpu_seconds(procs[kind][0].pid)
                 qps, lat = asyncio.run(_drive(procs[kind][1], token, seconds))
+                cpu[kind] += _cpu_seconds(procs[kind][0].pid) - before
+                calls[kind] += len(lat)
                 results[kind].append(qps)
                 p99[kind].append(_pct(lat, 99))
     finally:
@@ -118,6 +131,9 @@ def run(seconds: float = 5.0, rounds: int = 3) -> dict[str, float]:
         "ratio": kit / bare,
         "bare_p99_ms": statistics.median(p99["bare"]),
         "kit_p99_ms": statistics.median(p99["kit"]),
+        # The server's own CPU per call: steadier than QPS on a shared machine.
+        "bare_cpu_us_per_call": cpu["bare"] / max(calls["bare"], 1) * 1e6,
+        "kit_cpu_us_per_call": cpu["kit"] / max(calls["kit"], 1) * 1e6,
     }
 
 
@@ -135,6 +151,13 @@ def suite(quick: bool) -> list[Figure]:
             note="64 in flight, median of rounds",
         ),
         pick(f, "kit_p99_ms", "ms", name="WhoAmI p99", baseline="bare_p99_ms"),
+        pick(
+            f,
+            "kit_cpu_us_per_call",
+            "us CPU/call",
+            name="server CPU per WhoAmI",
+            baseline="bare_cpu_us_per_call",
+        ),
     ]
 
 

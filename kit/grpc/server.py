@@ -10,12 +10,12 @@ from typing import Any
 import grpc
 from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from kit.auth import TokenVerifier
 from kit.config import GrpcSettings
 from kit.grpc.health import LIVENESS, DetailedHealthServicer
-from kit.grpc.interceptors import ServerPipeline
+from kit.grpc.interceptors import Handler, ServerPipeline
 from kit.grpc.partners import PartnerGuard
 from kit.grpc.public import PUBLIC_METHODS
 from kit.grpc.scopes import MethodScopes
@@ -86,6 +86,48 @@ def server_options(settings: GrpcSettings) -> list[tuple[str, Any]]:
     ]
 
 
+class MethodTable(grpc.GenericRpcHandler):  # type: ignore[type-arg]
+    """Every method of a server with the pipeline around it: the one handler grpc.aio is given.
+
+    It stands in for the grpc.aio server while the generated ``add_XServicer_to_server`` runs:
+    the methods it registers go into one dict, wrapped once (kit.grpc.interceptors says why
+    neither an interceptor nor grpc.aio's registered methods), and its generic handler is kept
+    as the fallback for a method registered no other way.
+    """
+
+    def __init__(self, pipeline: ServerPipeline) -> None:
+        self._pipeline = pipeline
+        self._methods: dict[str, Handler] = {}
+        self._fallback: list[grpc.GenericRpcHandler[Any, Any]] = []
+
+    def add_registered_method_handlers(
+        self, service_name: str, method_handlers: Mapping[str, Handler]
+    ) -> None:
+        for name, handler in method_handlers.items():
+            method = name if name.startswith("/") else f"/{service_name}/{name}"
+            self._methods[method] = self._pipeline.wrap(method, handler)
+
+    def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler[Any, Any]]) -> None:
+        self._fallback.extend(handlers)
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        found = self._methods.get(method)
+        if found is not None:
+            return found
+        for generic in self._fallback:
+            handler = generic.service(handler_call_details)
+            if handler is not None:
+                # A method's handler never changes: wrapped once, like the registered ones.
+                wrapped = self._methods[method] = self._pipeline.wrap(method, handler)
+                return wrapped
+        return None  # grpc answers UNIMPLEMENTED
+
+    @property
+    def methods(self) -> frozenset[str]:
+        return frozenset(self._methods)
+
+
 class GrpcServer:
     def __init__(
         self,
@@ -112,14 +154,20 @@ class GrpcServer:
             scopes=MethodScopes(groups),
             partners=partners,
         )
-        self.server = grpc.aio.server(interceptors=[self.pipeline], options=server_options(settings))
+        self.methods = MethodTable(self.pipeline)
+        registrar: Any = self.methods  # what add_XServicer_to_server calls of a server, it has
         for reg in self.registrations:
-            reg.add(reg.servicer, self.server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+            reg.add(reg.servicer, registrar)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, registrar)
         if settings.reflection:
             names = [r.name for r in self.registrations]
             names += [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
-            reflection.enable_server_reflection(names, self.server)
+            # What reflection.enable_server_reflection does for a grpc.aio server, into the table.
+            reflection_pb2_grpc.add_ServerReflectionServicer_to_server(  # type: ignore[no-untyped-call]
+                reflection.aio.ReflectionServicer(names),  # type: ignore[attr-defined]
+                registrar,
+            )
+        self.server = grpc.aio.server(handlers=[self.methods], options=server_options(settings))
         self.port = self.server.add_insecure_port(settings.listen)
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {settings.listen}")
