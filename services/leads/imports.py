@@ -26,6 +26,7 @@ from services.leads.domain import dedupe, grading
 from services.leads.domain import pool as pool_rules
 from services.leads.policies import TenantPolicies
 from services.leads.repositories.imports import ImportRepository
+from services.leads.repositories.intakes import insert_pending
 from services.leads.store import IntakeRow, LeadRow
 
 Outcome = intake.IntakeResult | SalesopsError
@@ -161,6 +162,7 @@ async def intake_rows(
                         known.intakes[ids[i]] = res
                         leads[res.row.lead_id] = res.row
                     out.append(res)
+        await insert_pending(uow)  # the new rows in one INSERT per table; the rest (merges) by flush
         await uow.session.flush()
     return out
 
@@ -205,11 +207,11 @@ class _Rows:
             return Aborted("a concurrent request changed the same data; retry", reason="CONCURRENT_WRITE")
         result = grading.grade(intake.grading_facts(lead, []), self.rules, at)
         candidates = decision.candidates
-        row, outcome = intake.new_lead(uow, who, lead, lead_id, intake_id, result, candidates, at)
+        row, outcome, stored = intake.new_lead(uow, who, lead, lead_id, intake_id, result, candidates, at)
         await intake.announce_created(uow, who, row, lead, result, candidates, self.import_id)
         region_pool = pool_rules.pool_for_region(self.tenant.pools, row.region)
         row.pool_id, row.pool_entry_reason = region_pool.pool_id, "NEW_LEAD"
         if not self.skip_routing:
             await route_new(uow, self.roster, row, self.tenant, at)
         known.created(row)
-        return intake.IntakeResult(row, outcome, intake_id, candidates=list(candidates))
+        return intake.IntakeResult(row, outcome, intake_id, candidates=list(candidates), stored=stored)

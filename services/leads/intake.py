@@ -27,6 +27,15 @@ from services.leads.store import DuplicateRow, IntakeRow, LeadRow
 CREATED, CREATED_FLAGGED, MERGED = "CREATED", "CREATED_FLAGGED", "MERGED"
 
 
+@dataclass(frozen=True)
+class Stored:
+    """The messages a lead created in this unit of work was stored from (its body and grading
+    columns): its answer is presented from them instead of parsing the JSON just written."""
+
+    lead: lead_pb2.Lead
+    grading: lead_pb2.GradingResult
+
+
 @dataclass
 class IntakeResult:
     row: LeadRow
@@ -34,6 +43,7 @@ class IntakeResult:
     intake_id: str
     replayed: bool = False
     candidates: list[dedupe.Match] = field(default_factory=list)
+    stored: Stored | None = None  # set for a lead created by this intake
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
@@ -66,6 +76,10 @@ def grading_facts(lead: lead_pb2.Lead, behaviors: list[grading.Behavior]) -> gra
 
 
 def grading_json(result: grading.Result, trigger: str, at: datetime) -> dict[str, Any]:
+    return to_dict(grading_msg(result, trigger, at))
+
+
+def grading_msg(result: grading.Result, trigger: str, at: datetime) -> lead_pb2.GradingResult:
     msg = lead_pb2.GradingResult(
         score=result.score,
         grade=enum_value(enums_pb2.LeadGrade, result.grade),
@@ -77,7 +91,7 @@ def grading_json(result: grading.Result, trigger: str, at: datetime) -> dict[str
         msg.fired_rules.add(
             rule_id=f.rule_id, display_name=f.display_name, points=f.points, explanation=f.explanation
         )
-    return to_dict(msg)
+    return msg
 
 
 async def behaviors_of(uow: UnitOfWork, lead_id: str) -> list[grading.Behavior]:
@@ -227,10 +241,11 @@ def new_lead(
     result: grading.Result,
     candidates: tuple[dedupe.Match, ...],
     at: datetime,
-) -> tuple[LeadRow, str]:
+) -> tuple[LeadRow, str, Stored]:
     """A new lead (graded, in no pool yet) with its intake and duplicate candidates, added to the
-    session; its outcome (CREATED or CREATED_FLAGGED)."""
+    session; its outcome (CREATED or CREATED_FLAGGED) and the messages it was stored from."""
     lead.form_completeness_percent = result.completeness
+    graded = grading_msg(result, "INTAKE", at)
     row = LeadRow(
         lead_id=lead_id,
         status=status.IN_POOL,
@@ -245,7 +260,7 @@ def new_lead(
         source_code=lead.source.source_code,
         grade=result.grade,
         score=result.score,
-        grading=grading_json(result, "INTAKE", at),
+        grading=to_dict(graded),
         sla_state="NOT_APPLICABLE",
         duplicate_review_needed=bool(candidates),
         intake_count=1,
@@ -273,7 +288,7 @@ def new_lead(
                 detect_time=at,
             )
         )
-    return row, outcome
+    return row, outcome, Stored(lead, graded)
 
 
 async def announce_created(
@@ -374,7 +389,7 @@ async def _fresh(
         return await _merge(uow, lead, decision, intake_id, at)
     lead_id = raw.lead_id or intake_id
     result = grading.grade(grading_facts(lead, []), await policies.grading_rules(uow), at)
-    row, outcome = new_lead(uow, who, lead, lead_id, intake_id, result, decision.candidates, at)
+    row, outcome, stored = new_lead(uow, who, lead, lead_id, intake_id, result, decision.candidates, at)
     # No flush here: routing below completes the row, so it is inserted once, with its owner or pool.
     await announce_created(uow, who, row, lead, result, decision.candidates, import_id)
     tenant = await TenantPolicies.load(uow)
@@ -384,7 +399,7 @@ async def _fresh(
         await assignment.claim(uow, who, lead_id, at)
     elif not skip_routing:
         await ownership.route(uow, row, tenant, at=at)
-    return IntakeResult(row, outcome, intake_id, candidates=list(decision.candidates))
+    return IntakeResult(row, outcome, intake_id, candidates=list(decision.candidates), stored=stored)
 
 
 async def _merge(

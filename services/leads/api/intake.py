@@ -18,6 +18,7 @@ from services.leads.api.base import ApiBase, Ctx
 from services.leads.api.intake_groups import IntakeGroups, Waiting
 from services.leads.convert import enum_value, now, ts
 from services.leads.domain import dedupe
+from services.leads.intake_views import present_created
 from services.leads.store import LeadRow
 
 MAX_IMPORT_ROWS = 1000
@@ -38,7 +39,10 @@ async def intake_answer(
     if fresh or access.can_view(who, res.row):
         # A lead created just now: its candidates are known, nothing more to read of them.
         new = [_candidate(m, res.row) for m in res.candidates] if fresh else None
-        out.lead.CopyFrom(await lead_views.present(uow, who, res.row, new_candidates=new))
+        if fresh and new is not None and res.stored is not None:  # from the messages it was stored from
+            out.lead.CopyFrom(await present_created(uow, who, res.row, res.stored, new))
+        else:
+            out.lead.CopyFrom(await lead_views.present(uow, who, res.row, new_candidates=new))
         return out
     out.lead_hidden = True
     if sent.lead_id and sent.lead_id == res.row.lead_id:

@@ -20,7 +20,7 @@ LOADS: Table = RepLoadRow.__table__  # type: ignore[assignment]
 _OPEN = sorted(status.OPEN)
 
 
-def _open_owner(owner: Any, state: Any) -> str | None:
+def open_owner(owner: Any, state: Any) -> str | None:
     return str(owner) if owner and state in status.OPEN else None
 
 
@@ -63,8 +63,8 @@ def _count_loads(session: Session, _ctx: Any, _instances: Any) -> None:
     for row in (*session.new, *session.dirty, *session.deleted):
         if not isinstance(row, LeadRow):
             continue
-        was = _open_owner(*_before(row))
-        now = None if row in session.deleted else _open_owner(row.owner_user_id, row.status)
+        was = open_owner(*_before(row))
+        now = None if row in session.deleted else open_owner(row.owner_user_id, row.status)
         if was != now:
             tenant = str(row.tenant_id or session.info.get(TENANT_KEY) or "")
             counts = deltas.setdefault(tenant, Counter())
@@ -74,6 +74,11 @@ def _count_loads(session: Session, _ctx: Any, _instances: Any) -> None:
                 counts[now] += 1
     for tenant in sorted(deltas):
         apply(session, tenant, deltas[tenant])
+
+
+async def add(uow: UnitOfWork, deltas: Counter[str]) -> None:
+    """`apply` for leads written without the ORM's flush (intakes.insert_pending)."""
+    await uow.session.run_sync(lambda s: apply(s, uow.tenant, deltas))
 
 
 async def open_counts(uow: UnitOfWork, user_ids: list[str]) -> dict[str, int]:
