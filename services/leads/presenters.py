@@ -34,9 +34,17 @@ class LeadPresenter:
     see them; the full view adds grading details, duplicates, intakes, the recycle schedule."""
 
     def present(self, viewer: Principal, item: LeadDetails | LeadRow | LeadView) -> lead_pb2.Lead:
+        lead = lead_pb2.Lead()
+        self.present_into(lead, viewer, item)
+        return lead
+
+    def present_into(
+        self, lead: lead_pb2.Lead, viewer: Principal, item: LeadDetails | LeadRow | LeadView
+    ) -> None:
+        """`present`, into an empty message already in its answer (`leads.add()`, `response.lead`):
+        a message built apart is copied whole when put into its answer."""
         details = item if isinstance(item, LeadDetails) else LeadDetails(item)
         row = details.row
-        lead = lead_pb2.Lead()
         if row.body:  # json_format's parser costs per field of Lead even for an empty body
             parse(row.body, lead)
         lead.lead_id = row.lead_id
@@ -61,7 +69,6 @@ class LeadPresenter:
             if details.recycle_warn_time:
                 lead.recycle.warn_time.FromDatetime(details.recycle_warn_time)
             lead.caller_can_claim = details.caller_can_claim
-        return lead
 
 
 def masked_display_name(row: LeadRow | LeadView | OtherLead) -> str:

@@ -47,3 +47,24 @@ async def test_get_lead_reads_its_candidates_with_it_and_hides_another_tenants(l
     async with transactions(leads.db).read("other") as uow:
         with pytest.raises(NotFound):
             await LeadRepository(uow).visible_with_duplicates(ADMIN, "DB")
+
+
+async def test_list_basic_view_leaves_out_only_the_grading(leads: Leads) -> None:
+    """ListLeads' BASIC view does not read the grading details (only FULL shows them); the rest of
+    each lead is the same in both views, and the same as GetLead's BASIC view."""
+    await configure(leads)
+    for i in range(3):
+        await leads.call("CreateLead", pb.CreateLeadRequest(lead=hot_lead(f"V{i}", phone=f"1380000040{i}")))
+    basic = await leads.call("ListLeads", pb.ListLeadsRequest(page_size=10))
+    full = await leads.call("ListLeads", pb.ListLeadsRequest(page_size=10, view=pb.LEAD_VIEW_FULL))
+    assert len(basic.leads) == len(full.leads) == 3 and basic.total_size == full.total_size == 3
+    for b, f in zip(basic.leads, full.leads, strict=True):
+        assert f.HasField("grading") and not b.HasField("grading")
+        f.ClearField("grading")
+        assert b == f
+        got = (
+            await leads.call("GetLead", pb.GetLeadRequest(lead_id=b.lead_id, view=pb.LEAD_VIEW_BASIC))
+        ).lead
+        got.ClearField("recycle")
+        got.caller_can_claim = False
+        assert got == b

@@ -67,24 +67,27 @@ class LeadsApi(ApiBase):
         async with self.tx.read(who.tenant, snapshot=False) as uow:
             found = await LeadReads(uow).get(who, request.lead_id)
             details = await lead_views.found_details(uow, who, found, view)
-        return pb.GetLeadResponse(lead=LEADS.present(who, details))
+        response = pb.GetLeadResponse()
+        LEADS.present_into(response.lead, who, details)
+        return response
 
     async def ListLeads(self, request: pb.ListLeadsRequest, context: Ctx) -> pb.ListLeadsResponse:
         who = call.principal()
         page = PageRequest.parse(request.page_size, request.page_token)
         search = lead_search(who, request.filter)
         order = lead_order(request.order_by)
+        full = request.view == pb.LEAD_VIEW_FULL
         query = query_key(
             "ListLeads", who.user_id, request.filter, (request.order_by or DEFAULT_ORDER).strip()
         )
         async with self.tx.read(who.tenant, snapshot=False) as uow:  # page and total: one statement
-            found = await LeadReads(uow).search(who, search, order, page, query)
-        full = request.view == pb.LEAD_VIEW_FULL
-        return pb.ListLeadsResponse(
-            leads=[LEADS.present(who, LeadDetails(r, full=full)) for r in found.items],
-            total_size=found.total_size or 0,
-            next_page_token=found.next_page_token,
+            found = await LeadReads(uow).search(who, search, order, page, query, full=full)
+        response = pb.ListLeadsResponse(
+            total_size=found.total_size or 0, next_page_token=found.next_page_token
         )
+        for row in found.items:
+            LEADS.present_into(response.leads.add(), who, LeadDetails(row, full=full))
+        return response
 
     async def UpdateLead(self, request: pb.UpdateLeadRequest, context: Ctx) -> pb.UpdateLeadResponse:
         who, paths = call.principal(), list(request.update_mask.paths)

@@ -33,6 +33,7 @@ from sqlalchemy import (
     exists,
     false,
     func,
+    null,
     or_,
     select,
     tuple_,
@@ -101,6 +102,8 @@ class LeadView(NamedTuple):
 
 _VIEW = [LEADS.c[name] for name in LeadView._fields]
 _N = len(_VIEW)
+# A list's BASIC view: the same columns but `grading` (only the FULL view shows it).
+_BASIC = [null().label("grading") if c.name == "grading" else c for c in _VIEW]
 
 
 class DuplicateView(NamedTuple):
@@ -352,9 +355,18 @@ class LeadReads(Repository[LeadRow]):
         return FoundLead(lead, candidates)
 
     async def search(
-        self, who: Principal, search: LeadSearch, order: Sort, page: PageRequest, query: str
+        self,
+        who: Principal,
+        search: LeadSearch,
+        order: Sort,
+        page: PageRequest,
+        query: str,
+        *,
+        full: bool = True,
     ) -> Page[LeadView]:
-        """LeadRepository.search's page, token and bounded total, in one statement."""
+        """LeadRepository.search's page, token and bounded total, in one statement. Not `full`:
+        the leads' `grading` is not read (None; only the FULL view shows it, a JSON document to
+        decode per row)."""
         dialect = self.session.get_bind().dialect.name
         keyset = self._keyset([order], query)
         last = self.last_values(keyset, page)
@@ -365,13 +377,14 @@ class LeadReads(Repository[LeadRow]):
 
         def build() -> Any:
             where = _filters(who, search, dialect)
-            stmt = select(*_VIEW, _bounded_count(where).label("total")).where(*where)
+            columns = _VIEW if full else _BASIC
+            stmt = select(*columns, _bounded_count(where).label("total")).where(*where)
             if last is not None:
                 stmt = stmt.where(_after(sorts, last))
             return stmt.order_by(*_order(sorts)).limit(bindparam("page_limit", type_=Integer()))
 
         after_shape = None if last is None else tuple(v is None for v in last)
-        key = ("list", shape, tuple((s.name, s.descending) for s in sorts), after_shape)
+        key = ("list", shape, tuple((s.name, s.descending) for s in sorts), after_shape, full)
         rows = await self._rows(_cached(key, build), params | {"page_limit": page.size + 1})
         items = [LeadView._make(r[:_N]) for r in rows[: page.size]]
         token = self.next_token(keyset, items, more=len(rows) > page.size)  # type: ignore[arg-type]
