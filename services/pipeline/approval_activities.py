@@ -55,6 +55,7 @@ from services.pipeline.approval_workflows import (
     ActionResult,
     ApprovalInput,
     EscalationInput,
+    FirstOpenings,
     LostDealInput,
     Openings,
     OpenInput,
@@ -161,7 +162,15 @@ def _refusal(code: str, message: str) -> SalesopsError:
     return CODES.get(code, FailedPrecondition)(message, reason=code)
 
 
-async def start(client: Client, task_queue: str, run: d.Run, caller: str, *, settle: bool = True) -> None:
+async def start(
+    client: Client,
+    task_queue: str,
+    run: d.Run,
+    caller: str,
+    *,
+    settle: bool = True,
+    first: FirstOpenings | None = None,
+) -> None:
     """Start the approval's workflow (a repeat of the same id finds the running one) and, with `settle`,
     wait until its first steps are open and projected (the caller reads the projection).
 
@@ -171,7 +180,7 @@ async def start(client: Client, task_queue: str, run: d.Run, caller: str, *, set
     if settle:
         op: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
             WORKFLOW_NAME,
-            ApprovalInput(run, caller),
+            ApprovalInput(run, caller, first=first),
             id=wid,
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,  # a repeat settles the running one
@@ -192,7 +201,7 @@ async def start(client: Client, task_queue: str, run: d.Run, caller: str, *, set
     with contextlib.suppress(WorkflowAlreadyStartedError):
         await client.start_workflow(
             WORKFLOW_NAME,
-            ApprovalInput(run, caller),
+            ApprovalInput(run, caller, first=first),
             id=wid,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -8,13 +8,14 @@ first steps in its own request so the workflow starts with them open (no activit
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from kit.calendar import BusinessCalendar
 from kit.resources import UnitOfWork
 from services.pipeline import pipeline_settings
-from services.pipeline.approval_workflows import iso
+from services.pipeline.approval_workflows import FirstOpenings, iso
 from services.pipeline.domain import approvals as d
 from services.pipeline.repositories.approvals import (
     ApprovalDelegations,
@@ -85,4 +86,16 @@ async def openings(
     return out
 
 
-__all__ = ["FIXED", "add_limit", "calendar", "openings"]
+async def first_openings(uow: UnitOfWork, run: d.Run, at: datetime) -> FirstOpenings | None:
+    """The openings of the steps a new run opens first, resolved in CreateApproval's own read: the
+    workflow starts with them (one activity and one workflow task fewer per start)."""
+    trial, when = copy.deepcopy(run), iso(at)
+    d.start(trial, when, run.requester)
+    keys = d.ready(trial, when)
+    if not keys:
+        return None
+    steps = [trial.definition(k) for k in keys]
+    return FirstOpenings(when, keys, await openings(uow, steps, run.deal_owner, run.requester, at))
+
+
+__all__ = ["FIXED", "add_limit", "calendar", "first_openings", "openings"]

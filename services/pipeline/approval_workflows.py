@@ -29,6 +29,17 @@ from services.pipeline.approval_lost_workflows import (
     LostDealInput,
     lost_workflow_id,
 )
+from services.pipeline.approval_messages import (
+    EscalationInput,
+    EventSpec,
+    Openings,
+    OpenInput,
+    OpenStepsInput,
+    RecordInput,
+    TimeInput,
+    TimeResult,
+    Users,
+)
 from services.pipeline.domain import approvals as d
 
 WORKFLOW_NAME = "PipelineApproval"
@@ -47,6 +58,7 @@ LOCAL_ACTIVITIES = "approval-local-activities"
 OPEN_TOGETHER = "approval-open-together"
 UPDATES = ("approve", "reject", "return_for_changes", "delegate", "resubmit", "cancel")
 KEEP_ACTION_IDS = 500
+FIRST_SLACK = timedelta(seconds=30)
 
 
 def workflow_id(tenant: str, approval_id: str) -> str:
@@ -59,11 +71,24 @@ def iso(at: datetime) -> str:
 
 
 @dataclass
+class FirstOpenings:
+    """The first ready steps' openings, resolved by CreateApproval in its own read at `at`."""
+
+    at: str
+    keys: list[str]
+    openings: list[d.Opening]
+
+
+@dataclass
 class ApprovalInput:
     run: d.Run
     client: str = ""
     started: bool = False  # True after continue-as-new: the submission is already recorded
     history_limit: int = 4000  # events before continue-as-new (tests set it low)
+    # Given, the first steps open with these (no activity for them) when the workflow finds the same
+    # steps ready within FIRST_SLACK of `at`; otherwise, and in runs started without it, the activity
+    # opens them. The choice follows the input and the workflow's clock, both in history: replay-safe.
+    first: FirstOpenings | None = None
 
 
 @dataclass
@@ -86,73 +111,6 @@ class ActionResult:
     seq: int
     state: str
     changed: bool = True
-
-
-@dataclass
-class OpenInput:
-    tenant: str
-    step: d.StepDef
-    deal_owner: str
-    requester: str
-    at: str
-
-
-@dataclass
-class OpenStepsInput:
-    tenant: str
-    steps: list[d.StepDef]
-    deal_owner: str
-    requester: str
-    at: str
-
-
-@dataclass
-class Openings:
-    openings: list[d.Opening]
-
-
-@dataclass
-class TimeInput:
-    tenant: str
-    start: str
-    limit: d.Limit
-
-
-@dataclass
-class TimeResult:
-    at: str
-
-
-@dataclass
-class EscalationInput:
-    tenant: str
-    step: d.StepDef
-    assignees: list[str]
-
-
-@dataclass
-class Users:
-    user_ids: list[str]
-
-
-@dataclass
-class EventSpec:
-    """An event the record activity stages in the outbox with the projection."""
-
-    type: str  # REQUESTED / WAITING / IDLE / RETURNED / COMPLETED
-    step_key: str = ""
-    action: str = ""  # IDLE: REMIND / ESCALATE
-    users: list[str] = field(default_factory=list)
-    reassigned: bool = False
-    overdue: bool = False
-    at: str = ""
-    comment: str = ""
-
-
-@dataclass
-class RecordInput:
-    run: d.Run
-    events: list[EventSpec]
 
 
 T = TypeVar("T")
@@ -179,6 +137,7 @@ class ApprovalWorkflow:
         self.completed_sent = False
         self.local = False  # set by run() from the patch marker, before its first command
         self.together = False  # likewise (OPEN_TOGETHER; only with local activities)
+        self.first = None if self.inp.started else self.inp.first
 
     @property
     def r(self) -> d.Run:
@@ -249,6 +208,16 @@ class ApprovalWorkflow:
 
     async def _open(self, keys: list[str]) -> None:
         """Resolve the ready steps' approvers and deadlines (concurrently under the patch) and activate them."""
+        first, self.first = self.first, None
+        if (
+            first is not None
+            and first.keys == keys
+            and abs(datetime.fromisoformat(first.at) - workflow.now()) <= FIRST_SLACK
+        ):
+            for key, given in zip(keys, first.openings, strict=True):
+                s = d.activate(self.r, key, given, first.at)  # the instant its deadlines count from
+                self.events.append(EventSpec("WAITING", key, users=list(s.assignees)))
+            return
         if not self.local:
             for key in keys:
                 defn, at = self.r.definition(key), self._now()  # deadlines and activation on one instant
@@ -471,6 +440,7 @@ __all__ = [
     "ApprovalWorkflow",
     "EscalationInput",
     "EventSpec",
+    "FirstOpenings",
     "LostDealApprovalsWorkflow",
     "LostDealInput",
     "OpenInput",

@@ -18,6 +18,7 @@ from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline import access, approval_flows, approvals
 from services.pipeline.api.base import ApiBase, Ctx
 from services.pipeline.approval_activities import act, start, state
+from services.pipeline.approval_openings import first_openings
 from services.pipeline.approval_workflows import ActionInput
 from services.pipeline.convert import enum_name, from_ts, now, ts
 from services.pipeline.domain import approvals as d
@@ -104,9 +105,10 @@ class ApprovalsApi(ApiBase):
         who = call.principal()
         async with self.read(who) as uow:
             run = await approvals.prepare(uow, who, request.approval, now())
+            first = await first_openings(uow, run, now())  # the workflow starts with its first steps open
         if run.deal_id:  # one of concurrent requests for a deal and flow starts (no deal: nothing to claim)
             await self.write(who, lambda uow: approvals.claim(uow, run, now()))
-        await start(self.rt.temporal, self.rt.settings.task_queue, run, _client(context), settle=True)
+        await start(self.rt.temporal, self.rt.settings.task_queue, run, _client(context), first=first)
         started = await self._settled(who, run.approval_id)
         if (
             started.requester_user_id != who.user_id
