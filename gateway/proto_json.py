@@ -27,9 +27,8 @@ from gateway.json_encode import ExactFloat
 
 FD = descriptor.FieldDescriptor
 Convert = Callable[[Any], Any]
-# Field -> (JSON name, value converter or None when the value is its own JSON, shape).
-Entry = tuple[str, Convert | None, int]
-SINGLE, REPEATED, MAP = 0, 1, 2
+# Field -> (JSON name, converter of its value, or None when the value is its own JSON).
+Entry = tuple[str, Convert | None]
 
 _INT64 = frozenset({FD.CPPTYPE_INT64, FD.CPPTYPE_UINT64})
 # Their JSON form is their own string method, as json_format calls it.
@@ -174,25 +173,17 @@ class _Compiled:
     def __call__(self, msg: Message) -> Any:
         if self.generic:
             return _generic(msg)
-        out: dict[str, Any] = {}
-        fields = self.fields
+        entry = self.fields.__getitem__  # an extension is not there: KeyError, json_format's walk
         try:
-            for field, value in msg.ListFields():
-                entry = fields.get(field)
-                if entry is None:  # an extension
-                    return _generic(msg)
-                name, convert, shape = entry
-                if shape == SINGLE:
-                    out[name] = value if convert is None else convert(value)
-                elif shape == REPEATED:
-                    out[name] = list(value) if convert is None else [convert(v) for v in value]
-                elif convert is None:
-                    out[name] = {_map_key(k): value[k] for k in value}
-                else:
-                    out[name] = {_map_key(k): convert(value[k]) for k in value}
+            # One comprehension (no per-field stores or branches); the set fields come in
+            # field-number order, as json_format writes them.
+            return {
+                e[0]: value if e[1] is None else e[1](value)
+                for field, value in msg.ListFields()
+                for e in (entry(field),)
+            }
         except (ValueError, KeyError, TypeError, json_format.Error):
             return _generic(msg)  # its own error (or answer), word for word
-        return out
 
 
 def _map_key(key: Any) -> str:
@@ -242,14 +233,24 @@ def converter(desc: Any) -> Convert:
 def _entry(field: Any) -> Entry:
     message = field.message_type
     if message is not None and message.GetOptions().map_entry:
-        return field.json_name, _value_converter(message.fields_by_name["value"]), MAP
-    return field.json_name, _value_converter(field), REPEATED if field.is_repeated else SINGLE
+        value = _value_converter(message.fields_by_name["value"])
+        if value is None:
+            return field.json_name, lambda m: {_map_key(k): m[k] for k in m}
+        return field.json_name, lambda m: {_map_key(k): value(m[k]) for k in m}
+    convert = _value_converter(field)
+    if not field.is_repeated:
+        return field.json_name, convert
+    if convert is None:
+        return field.json_name, list
+    return field.json_name, lambda items: [convert(v) for v in items]
 
 
 def _value_converter(field: Any) -> Convert | None:
     cpp = field.cpp_type
     if cpp == FD.CPPTYPE_MESSAGE:
-        return converter(field.message_type)
+        found = converter(field.message_type)
+        # A bound method is called without looking up the instance's __call__ each time.
+        return found.__call__ if isinstance(found, _Compiled) else found
     if cpp == FD.CPPTYPE_ENUM:
         return _enum(field.enum_type)
     if cpp == FD.CPPTYPE_STRING:
