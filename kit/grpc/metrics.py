@@ -1,7 +1,7 @@
-"""Per-method RPC metrics for the server pipeline: labelled children made once per method.
+"""Per-method RPC metrics for the server pipeline: labelled children made once per method, at its first call.
 
-The pipeline wraps each method once (kit.grpc.interceptors), so the label lookups happen
-then; a call costs two counter increments and one histogram observation.
+The pipeline wraps each method once (kit.grpc.interceptors) and keeps its children, so the label lookups happen
+once; a call costs two counter increments and one histogram observation.
 """
 
 from __future__ import annotations
@@ -20,12 +20,18 @@ class MethodMetrics:
     def __init__(self, method: str, kind: str) -> None:
         service, _, name = method.strip("/").rpartition("/")
         self._labels = (service, name, kind)
-        self._started = RPC_STARTED.labels(*self._labels)
-        # A stream's lifetime is not a latency: only unary calls are timed.
-        self._seconds = RPC_SECONDS.labels(*self._labels) if kind == "unary" else None
+        # Children are made at the first call: a server wraps every method at startup, and a
+        # series (a histogram's dozen) per method never called would only bloat each scrape.
+        self._started: Any = None
+        self._seconds: Any = None
         self._handled: dict[str, Any] = {}
 
     def start(self) -> float:
+        if self._started is None:
+            self._started = RPC_STARTED.labels(*self._labels)
+            # A stream's lifetime is not a latency: only unary calls are timed.
+            if self._labels[2] == "unary":
+                self._seconds = RPC_SECONDS.labels(*self._labels)
         self._started.inc()
         return time.perf_counter()
 

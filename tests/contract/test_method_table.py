@@ -11,7 +11,9 @@ from deploy.local.infra import free_port
 from kit.auth import AuthConfig, TokenMinter, TokenVerifier
 from kit.config import GrpcSettings
 from kit.grpc import diagnostics
+from kit.grpc.metrics import MethodMetrics
 from kit.grpc.server import GrpcServer, Registration
+from kit.metrics import RPC_STARTED
 from salesops.common.v1 import diagnostics_pb2, diagnostics_pb2_grpc
 
 CONFIG = AuthConfig.from_env({})
@@ -75,3 +77,21 @@ async def test_the_pipeline_wraps_registered_and_generic_handlers(add: Any) -> N
             assert missing.value.code() == grpc.StatusCode.UNIMPLEMENTED
     finally:
         await server.stop(0)
+
+
+def _started(service: str, method: str) -> list[float]:
+    return [
+        s.value
+        for metric in RPC_STARTED.collect()
+        for s in metric.samples
+        if s.name.endswith("_total")
+        and s.labels.get("grpc_service") == service
+        and s.labels.get("grpc_method") == method
+    ]
+
+
+def test_a_method_never_called_has_no_series() -> None:
+    metrics = MethodMetrics("/t.v1.Never/Called", "unary")
+    assert _started("t.v1.Never", "Called") == []  # wrapped at startup, nothing exported yet
+    metrics.start()
+    assert _started("t.v1.Never", "Called") == [1.0]
