@@ -67,13 +67,8 @@ class OneCallCursor(aiosqlite.Cursor):
 
     async def _run(self, fn: Any, *args: Any) -> None:
         conn: Connection = self._conn  # type: ignore[assignment]  # set by __init__
-        if fn is _statement and conn.reads_inline(args[0], args[2]):
-            # An autocommit read while the thread is idle: run here, no hand-off (see reads_inline).
-            number = conn._queued
-            outcome: _Outcome = _statement(conn._conn, *args)  # type: ignore[arg-type]
-        else:
-            number = conn._queued + 1  # this call's, taken as it is queued (no await before that)
-            outcome = await conn._execute(fn, conn._conn, *args)
+        number = conn._queued + 1  # this call's, taken as it is queued (no await before that)
+        outcome: _Outcome = await conn._execute(fn, conn._conn, *args)
         self._description, self._rowcount, self._lastrowid, rows, in_transaction = outcome
         self._rows = deque(rows)
         if not in_transaction:  # a statement outside any transaction (kit.db's statement reads)
@@ -129,22 +124,6 @@ class OneCallCursor(aiosqlite.Cursor):
         return self._description
 
 
-class _Counted:
-    """A call for the connection's thread that counts itself finished there (its answer may still
-    be on its way back); `func` names the call, as a partial's does."""
-
-    __slots__ = ("conn", "func")
-
-    def __init__(self, conn: Connection, func: Any) -> None:
-        self.conn, self.func = conn, func
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return self.func(*args, **kwargs)
-        finally:
-            self.conn._finished += 1
-
-
 class Connection(aiosqlite.Connection):
     """aiosqlite's connection with one-call cursors, and no transaction end sent when none is open."""
 
@@ -155,26 +134,10 @@ class Connection(aiosqlite.Connection):
         # ROLLBACK, or a statement run outside a transaction): while no call was queued after it
         # (`_queued` still equals it), there is no transaction to end.
         self._ended_at = -1
-        self._finished = 0  # calls the thread has finished (written by the thread only)
 
     async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         self._queued += 1
-        return await super()._execute(_Counted(self, fn), *args, **kwargs)  # type: ignore[no-untyped-call]
-
-    def reads_inline(self, sql: str, many: bool) -> bool:
-        """Whether a statement may run on the caller's thread instead of the connection's: a
-        single SELECT outside any transaction (kit.db's statement reads: a WAL reader, which
-        never waits for a writer, so it never blocks the loop on a lock), with nothing queued
-        on or running in the connection's thread. The hand-off there and back (a queue, two
-        thread wake-ups, the GIL twice) cost more CPU than a short indexed read itself."""
-        conn = self._connection
-        return (
-            not many
-            and conn is not None
-            and self._finished == self._queued
-            and not conn.in_transaction
-            and sql[:6].upper() == "SELECT"
-        )
+        return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
 
     def cursor(self) -> Result[OneCallCursor]:  # type: ignore[override]
         return Result(self._new_cursor())
@@ -197,10 +160,6 @@ class Connection(aiosqlite.Connection):
 
 def connect(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> Connection:
     """`aiosqlite.connect`, with this module's connection (SQLAlchemy's `async_creator_fn`)."""
-
-    # Statement reads may run on the event loop's thread (Connection.reads_inline), only while
-    # the connection's own thread is idle: one thread at a time uses it (SQLAlchemy sets it too).
-    kwargs["check_same_thread"] = False
 
     def connector() -> sqlite3.Connection:
         conn: sqlite3.Connection = sqlite3.connect(database, **kwargs)
