@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from opentelemetry import context as otel_context
+from sqlalchemy import Row
 from ulid import ULID
 
 from kit import secrets as sealing
@@ -178,7 +179,7 @@ async def _map(
     return Health(True)
 
 
-def _health_due(conn: ConnectorRow, at: datetime) -> bool:
+def _health_due(conn: ConnectorRow | Row[Any], at: datetime) -> bool:
     """Health is refreshed at most once a minute while healthy: a connector row rewrite per
     webhook would serialise a busy sender's deliveries on that row (and on SQLite's writer)."""
     last = conn.last_success_at
@@ -196,7 +197,7 @@ def _note(conn: ConnectorRow, health: Health | None, at: datetime) -> None:
         conn.health, conn.last_success_at = c.CONNECTOR_HEALTH_HEALTHY, at
 
 
-def stamp(conn: ConnectorRow) -> tuple[object, ...]:
+def stamp(conn: ConnectorRow | Row[Any]) -> tuple[object, ...]:
     """What must be unchanged for a delivery verified against `conn` to be taken: the version (every
     update, enable and disable bumps it), the creation time and the sealed secrets (a connector
     deleted and created again restarts at version 1; every sealing has a fresh IV)."""
@@ -360,9 +361,9 @@ async def record(
     second run (look_up=True) counts it, so only groups holding one pay the extra run.
     """
     connectors = Connectors(uow)
-    conns: dict[str, ConnectorRow | None] = {}
+    conns: dict[str, Row[Any] | None] = {}
     for cid in dict.fromkeys(d.verified.connector_id for d in deliveries):
-        conns[cid] = await connectors.find(cid)
+        conns[cid] = await connectors.receiving(cid)
     live = [
         d
         for d in deliveries
@@ -376,6 +377,7 @@ async def record(
     envelopes: list[EventEnvelope] = []
     added: list[NewRecord] = []
     answers: dict[int, Recorded] = {}
+    notes: dict[str, list[tuple[Health | None, datetime]]] = {}
     for d in live:
         v = d.verified
         twin = earlier.get((v.connector_id, v.event_id))
@@ -388,14 +390,23 @@ async def record(
         health = await _map(
             uow, v.connector_id, v.provider, v.inbound, rec, d.at, (envelopes, d.trace), v.doc
         )
-        conn = conns[v.connector_id]
-        if conn is not None:
-            _note(conn, health, d.at)
+        notes.setdefault(v.connector_id, []).append((health, d.at))
         earlier[(v.connector_id, v.event_id)] = rec
         added.append(rec)
         answers[id(d)] = (rec, False)
     await received.insert_new([r.values() for r in added])
     await add_events(uow.session, envelopes, table=uow.outbox)
+    for cid, noted in notes.items():
+        # The connector row is loaded and rewritten only when its health changes (a failure, or
+        # the once-a-minute success refresh), not in every group.
+        light = conns[cid]
+        if light is not None and any(
+            h is not None and (not h.ok or _health_due(light, at)) for h, at in noted
+        ):
+            row = await connectors.find(cid)
+            if row is not None:
+                for h, at in noted:
+                    _note(row, h, at)
     return [answers.get(id(d)) for d in deliveries]
 
 

@@ -15,7 +15,7 @@ from salesops.integration.v1 import connector_pb2 as c
 from salesops.integration.v1 import integration_service_pb2 as pb
 from salesops.integration.v1 import webhooks_pb2 as wh
 from services.integration.api.ingest_groups import IngestGroups
-from services.integration.store import ReceivedWebhookRow
+from services.integration.store import ConnectorRow, ReceivedWebhookRow
 from tests.integration.conftest import Integration
 from tests.integration.helpers import finance_connector, ingest, payment, standard_headers
 from tests.integration.test_inbound import emitted, ready, refused, send, stored
@@ -124,3 +124,34 @@ async def test_groups_write_what_waits_together_and_a_failed_group_alone() -> No
     assert [await r for r in rest] == [("b", False), ("c", False), ("d", False)]
     # One alone, then the three that waited in one group, which failed: each written alone.
     assert calls[0] == ["a"] and calls[1] == ["b", "c", "d"] and sorted(calls[2:]) == [["b"], ["c"], ["d"]]
+
+
+async def connector_row(integration: Integration) -> ConnectorRow:
+    async with integration.db.session("demo") as session:
+        return (await session.scalars(select(ConnectorRow).where(ConnectorRow.connector_id == "fin-1"))).one()
+
+
+async def test_health_is_written_when_it_changes_not_per_delivery(integration: Integration) -> None:
+    """A group reads the connector's stamp and health without its row; the row is rewritten only on
+    a change: a failure, a recovery, or the once-a-minute success refresh."""
+    await ready(integration)
+    assert not (await send(integration, signed("evt_h1"))).duplicate
+    first = await connector_row(integration)
+    assert first.health == c.CONNECTOR_HEALTH_HEALTHY and first.last_success_at is not None
+    assert not (await send(integration, signed("evt_h2"))).duplicate
+    assert (await connector_row(integration)).last_success_at == first.last_success_at  # within the minute
+    broken = payment("evt_h3", amount="12.50")  # type: ignore[arg-type]
+    failed = await send(integration, ingest("fin-1", broken, standard_headers("evt_h3", broken)))
+    assert failed.state == wh.RECEIVED_WEBHOOK_STATE_FAILED
+    degraded = await connector_row(integration)
+    assert degraded.health == c.CONNECTOR_HEALTH_DEGRADED and "evt_h3" in degraded.last_error
+    assert not (await send(integration, signed("evt_h4"))).duplicate  # recovers at once
+    assert (await connector_row(integration)).health == c.CONNECTOR_HEALTH_HEALTHY
+    # An hour later (as the row says) the next success refreshes it.
+    async with integration.db.session("demo") as session:
+        row = (await session.scalars(select(ConnectorRow).where(ConnectorRow.connector_id == "fin-1"))).one()
+        row.last_success_at = first.last_success_at.replace(year=2000) if first.last_success_at else None
+        await session.commit()
+    assert not (await send(integration, signed("evt_h5"))).duplicate
+    refreshed = (await connector_row(integration)).last_success_at
+    assert refreshed is not None and refreshed.year > 2000

@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, select
+
 from kit.resources import Page, PageRequest, Repository, Sort, query_key
 from services.integration.store import ConnectorChangeRow, ConnectorRow
+
+_CONNECTORS = cast(Table, ConnectorRow.__table__)
+# What an inbound delivery's write checks (the stamp) and its health note reads: no ORM row built.
+_RECEIVING = select(
+    _CONNECTORS.c.version,
+    _CONNECTORS.c.created_at,
+    _CONNECTORS.c.sealed_signing_secret,
+    _CONNECTORS.c.sealed_secrets,
+    _CONNECTORS.c.health,
+    _CONNECTORS.c.last_success_at,
+)
 
 
 class Connectors(Repository[ConnectorRow]):
@@ -18,6 +33,14 @@ class Connectors(Repository[ConnectorRow]):
         # Documented order: display name, then id.
         order = [Sort(ConnectorRow.display_name), Sort(ConnectorRow.connector_id)]
         return await self.list(where, order, page, query=query_key("connectors", kind, state))
+
+    async def receiving(self, connector_id: str) -> Row[Any] | None:
+        """The connector's stamp and health columns (a Core read, the tenant bound here)."""
+        stmt = _RECEIVING.where(
+            _CONNECTORS.c.tenant_id == self.uow.tenant, _CONNECTORS.c.connector_id == connector_id
+        )
+        row: Row[Any] | None = (await self.session.execute(stmt)).first()  # type: ignore[assignment]
+        return row
 
 
 class ConnectorChanges(Repository[ConnectorChangeRow]):
