@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -142,6 +143,20 @@ async def _drive(port: int, requests: Iterator[bytes], seconds: float) -> tuple[
     for _, writer in conns:
         writer.close()
     return len(latencies) / elapsed, latencies, errors
+
+
+def _py_spy(pid: int) -> subprocess.Popen[bytes] | None:
+    """SALESOPS_BENCH_PROFILE=<file.svg|.txt>: py-spy (not a runtime dependency) records the
+    backend over the measured rounds (raw collapsed stacks for .txt, a flame graph otherwise)."""
+    out = os.environ.get("SALESOPS_BENCH_PROFILE", "")
+    if not out:
+        return None
+    fmt = "raw" if out.endswith(".txt") else "flamegraph"
+    spy = Path(sys.executable).parent / "py-spy"
+    cmd = [str(spy), "record", "--pid", str(pid), "--output", out, "--format", fmt, "--rate", "200"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached before the rounds start
+    return proc
 
 
 def _cpu_s(pid: int) -> float:
@@ -271,6 +286,7 @@ def run(seconds: float = 5.0, rounds: int = 3, database_url: str = "") -> dict[s
             if warm_failed:
                 raise RuntimeError(f"{warm_failed} warm-up webhooks were refused")
             pids = [backend.pid, gateway.pid]
+            spy = _py_spy(backend.pid)
             for _ in range(rounds):
                 (q, latencies, errors), used = _cpu_round(pids, _drive(gw_port, repeat(whoami), seconds))
                 cpu["whoami"] = [a + b for a, b in zip(cpu["whoami"], used, strict=True)]
@@ -290,6 +306,9 @@ def run(seconds: float = 5.0, rounds: int = 3, database_url: str = "") -> dict[s
                 failed["hooks"] += errors
                 sent += len(latencies)
             published, drain_s = asyncio.run(_published(redis_url, sent, 60))
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+                spy.wait(30)
         finally:
             for proc in procs:
                 proc.terminate()
