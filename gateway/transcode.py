@@ -102,6 +102,93 @@ def _set(target: dict[str, Any], chain: list[Any], value: Any, *, append: bool) 
         node[last.name] = value
 
 
+_PLAIN_KINDS = frozenset(
+    {FD.CPPTYPE_STRING, FD.CPPTYPE_INT32, FD.CPPTYPE_INT64, FD.CPPTYPE_UINT32, FD.CPPTYPE_UINT64}
+    | {FD.CPPTYPE_ENUM, FD.CPPTYPE_BOOL}
+)
+_INTEGER = re.compile(r"-?[0-9]+\Z")
+_NOT_PLAIN = object()
+_SURROGATE = re.compile("[\ud800-\udfff]")  # json_format refuses unpaired ones
+# (request type, parameter) -> its chain of fields, or None when it is not plain. Only names that
+# resolve are kept (the schema bounds them), and at most this many.
+_CHAINS: dict[tuple[str, str], list[Any] | None] = {}
+_MAX_CHAINS = 4096
+
+
+def _plain_chain(desc: Any, name: str) -> list[Any] | None:
+    """The fields down to a plain scalar (string, integer, enum, bool; no oneof, map, repeated or
+    well-known message on the way), which can be set directly with json_format's result."""
+    key = (desc.full_name, name)
+    if key in _CHAINS:
+        return _CHAINS[key]
+    chain = _resolve(desc, name)
+    if chain is None:
+        return None
+    leaf, steps = chain[-1], chain[:-1]
+    plain = (
+        all(
+            f.message_type is not None
+            and not f.is_repeated
+            and f.containing_oneof is None
+            and not f.message_type.full_name.startswith("google.protobuf.")
+            for f in steps
+        )
+        and leaf.cpp_type in _PLAIN_KINDS
+        and leaf.type != FD.TYPE_BYTES
+        and leaf.containing_oneof is None
+        and (leaf.enum_type is None or not any(v.GetOptions().ListFields() for v in leaf.enum_type.values))
+    )
+    if len(_CHAINS) < _MAX_CHAINS:
+        _CHAINS[key] = chain if plain else None
+    return chain if plain else None
+
+
+def _plain_value(leaf: Any, raw: str) -> Any:
+    cpp = leaf.cpp_type
+    if cpp == FD.CPPTYPE_STRING:
+        return raw if raw.isascii() or not _SURROGATE.search(raw) else _NOT_PLAIN
+    if cpp == FD.CPPTYPE_ENUM:
+        if not raw.isascii():  # names are identifiers (and upb's lookup fails on a lone surrogate)
+            return _NOT_PLAIN
+        value = leaf.enum_type.values_by_name.get(raw)
+        return _NOT_PLAIN if value is None else value.number  # numbers, unknown names: json_format
+    if cpp == FD.CPPTYPE_BOOL:
+        low = raw.lower()
+        return True if low in {"true", "1"} else False if low in {"false", "0"} else _NOT_PLAIN
+    return int(raw) if _INTEGER.match(raw) else _NOT_PLAIN
+
+
+def _direct(route: Route, path_vars: dict[str, str], query: Iterable[tuple[str, str]]) -> Message | None:
+    """A GET's request set field by field, when every parameter is a plain scalar given in its
+    plain form: what json_format would make of it, without building and walking a JSON object.
+    None when anything is not (an error included): the general path then answers, word for word."""
+    msg = route.request_cls()
+    desc = msg.DESCRIPTOR
+    params = [(name, raw, False) for name, raw in path_vars.items()]
+    params.extend((key, raw, True) for key, raw in query)
+    try:
+        for name, raw, from_query in params:
+            chain = _plain_chain(desc, name)
+            if chain is None:
+                return None
+            leaf = chain[-1]
+            if leaf.is_repeated and not from_query:
+                return None
+            value = _plain_value(leaf, raw)
+            if value is _NOT_PLAIN:
+                return None
+            target = msg
+            for f in chain[:-1]:
+                target = getattr(target, f.name)
+            if leaf.is_repeated:
+                getattr(target, leaf.name).append(value)
+            else:
+                setattr(target, leaf.name, value)
+    except (ValueError, TypeError):  # out of range, invalid UTF-8
+        return None
+    return msg
+
+
 def build_request(
     route: Route,
     path_vars: dict[str, str],
@@ -109,6 +196,11 @@ def build_request(
     body: bytes,
     max_depth: int = RequestBounds.max_json_depth,
 ) -> Message:
+    if not route.body and not body.strip():
+        query = list(query)
+        direct = _direct(route, path_vars, query)
+        if direct is not None:
+            return direct
     desc = route.request_cls.DESCRIPTOR
     data: dict[str, Any] = {}
     if route.body:
