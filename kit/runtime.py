@@ -37,6 +37,7 @@ from kit.events import Handler, OutboxRelay, StreamConsumer, service_stream
 from kit.grpc.health import ReadinessMonitor
 from kit.grpc.partners import PartnerGuard, partner_marker_ttl
 from kit.grpc.server import GrpcServer, Registration
+from kit.heap import tune_gc
 from kit.metrics.process import Group, Outbox, ProcessMetrics
 from kit.migrations import upgrade_to_head
 from kit.resources.paging import page_token_secret
@@ -269,6 +270,7 @@ async def serve(spec: ServiceSpec, role: str, settings: Settings | None = None) 
             outbox=Outbox(spec.outbox, spec.produces) if role in ("api", "all") else None,
             groups=[Group(c.group, c.streams) for c in spec.consumers if role in ("all", c.role)],
         )
+        tune_gc()  # everything started: the heap so far lives as long as the process
         log.info("%s running as %s", spec.name, role)
         await stop.wait()
         log.info("%s stopping", spec.name)
