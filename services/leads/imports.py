@@ -26,7 +26,7 @@ from services.leads.domain import dedupe, grading
 from services.leads.domain import pool as pool_rules
 from services.leads.policies import TenantPolicies
 from services.leads.repositories.imports import ImportRepository
-from services.leads.repositories.intakes import insert_pending
+from services.leads.repositories.intakes import batch_inserts
 from services.leads.store import IntakeRow, LeadRow
 
 Outcome = intake.IntakeResult | SalesopsError
@@ -147,7 +147,7 @@ async def intake_rows(
     out: list[Outcome] = []
     # Decided in memory and flushed once at the end: the rows are inserted in bulk, not one by one.
     with uow.session.no_autoflush:
-        async with uow.gathered_events():
+        async with batch_inserts(uow), uow.gathered_events():
             for i, (r, valid) in enumerate(zip(batch, checked, strict=True)):
                 done = known.intakes.get(ids[i])
                 if done is not None:
@@ -162,8 +162,7 @@ async def intake_rows(
                         known.intakes[ids[i]] = res
                         leads[res.row.lead_id] = res.row
                     out.append(res)
-        await insert_pending(uow)  # the new rows in one INSERT per table; the rest (merges) by flush
-        await uow.session.flush()
+        await uow.session.flush()  # what batch_inserts did not write (merged leads' counts)
     return out
 
 

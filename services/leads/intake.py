@@ -19,7 +19,7 @@ from services.leads.domain import dedupe, grading, normalize, status
 from services.leads.domain import pool as pool_rules
 from services.leads.policies import TenantPolicies
 from services.leads.repositories.followups import BehaviorRepository
-from services.leads.repositories.intakes import IntakeRepository
+from services.leads.repositories.intakes import IntakeRepository, pending_adder
 from services.leads.repositories.leads import LeadRepository
 from services.leads.store import DuplicateRow, IntakeRow, LeadRow
 
@@ -272,13 +272,12 @@ def new_lead(
     )
     for key in ("lead_id",):
         row.body.pop(key, None)
-    uow.session.add(row)
+    add = pending_adder(uow)
+    add(row)
     outcome = CREATED_FLAGGED if candidates else CREATED
-    uow.session.add(
-        IntakeRow(intake_id=intake_id, lead_id=lead_id, outcome=outcome, receive_time=at, body={})
-    )
+    add(IntakeRow(intake_id=intake_id, lead_id=lead_id, outcome=outcome, receive_time=at, body={}))
     for m in candidates:
-        uow.session.add(
+        add(
             DuplicateRow(
                 lead_id=lead_id,
                 other_lead_id=m.lead_id,
@@ -429,7 +428,7 @@ async def merge_into(
     record.receive_time.CopyFrom(ts(at))
     if lead.HasField("attributes"):
         record.attributes.CopyFrom(lead.attributes)
-    uow.session.add(
+    pending_adder(uow)(
         IntakeRow(
             intake_id=intake_id,
             lead_id=target.lead_id,

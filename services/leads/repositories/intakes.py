@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import Table, insert, inspect, select, update
@@ -92,19 +94,44 @@ def _default(made: Any) -> Any:
     return made(None) if callable(made) else made
 
 
-async def insert_pending(uow: UnitOfWork) -> None:
-    """The batch's new leads, intakes, duplicate candidates and decisions written with one Core
-    INSERT (executemany) per table instead of the ORM's flush: they are never updated in the
-    transaction after this, and the unit of work's bookkeeping of thousands of new objects was a
-    large share of a grouped CreateLead's CPU. The objects leave the session, completed with their
-    columns' defaults as a flush would have left them; what the flush hooks did for them is done
-    here: the tenant stamped, the owners' open-lead counters (rep_loads) raised."""
+_PENDING = "leads.insert_pending"  # session.info: the batch's rows kept out of the session
+
+
+def pending_adder(uow: UnitOfWork) -> Callable[[Any], None]:
+    """How an intake adds a row it only inserts: kept for `batch_inserts` inside one, else
+    session.add (a single intake's flush)."""
+    kept: list[Any] | None = uow.session.info.get(_PENDING)
+    return uow.session.add if kept is None else kept.append
+
+
+@asynccontextmanager
+async def batch_inserts(uow: UnitOfWork) -> AsyncIterator[None]:
+    """Inside: new leads, intakes and duplicate candidates (pending_adder) and the decisions added to
+    the session are kept; at the end they go in with one Core INSERT (executemany) per table instead
+    of the ORM's flush. They are never updated in the transaction after it, and the unit of work's
+    bookkeeping of thousands of new objects (add, cascade, flush) was a large share of a grouped
+    CreateLead's CPU. The objects are left as a flush leaves them (the tenant, the columns'
+    defaults, outside the session); what the flush hooks did for them is done here: the tenant
+    checked, the owners' open-lead counters (rep_loads) raised. Left by an exception: nothing."""
+    session = uow.session
+    kept: list[Any] = []
+    session.info[_PENDING] = kept
+    try:
+        yield
+    finally:
+        session.info.pop(_PENDING, None)
+    for obj in list(session.new):  # what other modules added (decisions.record)
+        if type(obj) in INSERT_ONLY:
+            session.expunge(obj)
+            kept.append(obj)
+    await _insert(uow, kept)
+
+
+async def _insert(uow: UnitOfWork, kept: list[Any]) -> None:
     session = uow.session
     pending: dict[type[Any], list[Any]] = {cls: [] for cls in INSERT_ONLY}
-    for obj in session.new:
-        got = pending.get(type(obj))
-        if got is not None:
-            got.append(obj)
+    for obj in kept:
+        pending[type(obj)].append(obj)
     loads: Counter[str] = Counter()
     for cls, objs in pending.items():
         if not objs:
@@ -112,7 +139,6 @@ async def insert_pending(uow: UnitOfWork) -> None:
         cols = _columns(cls)
         values = []
         for obj in objs:
-            session.expunge(obj)
             state = obj.__dict__
             if obj.tenant_id is None:
                 obj.tenant_id = uow.tenant
