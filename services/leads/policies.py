@@ -10,6 +10,7 @@ version moved (saved here or by another replica), so intake reads one row instea
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 from dataclasses import dataclass
@@ -173,17 +174,54 @@ def _seen(uow: UnitOfWork) -> dict[str, tuple[float, dict[str, int]]]:
     return found
 
 
+# The version reads in flight for `recent` readers, by (process cache, tenant): when the versions
+# seen go stale under many reads in flight, the ones arriving meanwhile wait for that read's answer
+# (read after they arrived) instead of each asking again (64 in flight asked up to 64 times).
+_READING: dict[tuple[int, str], asyncio.Future[dict[str, int]]] = {}
+
+
 async def _versions(uow: UnitOfWork, recent: bool) -> dict[str, int]:
     """The tenant's document versions: read now, or (`recent`) as seen at most READ_STALENESS_S ago."""
     seen, at = _seen(uow), time.monotonic()
-    if recent:
-        hit = seen.get(uow.tenant)
-        if hit is not None and at - hit[0] < READ_STALENESS_S:
-            return hit[1]
-    versions = await policy_versions(uow)
+    if not recent:
+        return _remember(seen, uow.tenant, at, await policy_versions(uow))
+    hit = seen.get(uow.tenant)
+    if hit is not None and at - hit[0] < READ_STALENESS_S:
+        return hit[1]
+    key = (id(seen), uow.tenant)
+    reading = _READING.get(key)
+    if reading is not None:
+        try:
+            return await asyncio.shield(reading)
+        except asyncio.CancelledError:
+            if not reading.cancelled():  # this caller was cancelled, not the read
+                raise
+        except Exception:  # that read failed: this caller reads for itself below
+            pass
+        return _remember(seen, uow.tenant, at, await policy_versions(uow))
+    reading = _READING[key] = asyncio.get_running_loop().create_future()
+    try:
+        versions = _remember(seen, uow.tenant, at, await policy_versions(uow))
+    except BaseException as exc:
+        if isinstance(exc, Exception):
+            reading.set_exception(exc)
+            reading.exception()  # retrieved: a read nobody waited for is not an unhandled error
+        else:
+            reading.cancel()
+        raise
+    else:
+        reading.set_result(versions)
+        return versions
+    finally:
+        _READING.pop(key, None)
+
+
+def _remember(
+    seen: dict[str, tuple[float, dict[str, int]]], tenant: str, at: float, versions: dict[str, int]
+) -> dict[str, int]:
     if len(seen) >= _PROCESS_MAX:
         seen.clear()
-    seen[uow.tenant] = (at, versions)
+    seen[tenant] = (at, versions)
     return versions
 
 

@@ -3,6 +3,8 @@ and GetLead's one-round-trip read of the lead with its duplicate candidates."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import true
 
@@ -68,3 +70,41 @@ async def test_list_basic_view_leaves_out_only_the_grading(leads: Leads) -> None
         got.ClearField("recycle")
         got.caller_can_claim = False
         assert got == b
+
+
+async def test_get_leads_arriving_while_the_policy_versions_are_read_share_that_read(
+    leads: Leads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GetLead may use policy versions seen up to a second ago; when they go stale under many reads
+    in flight, one of them reads the versions and the others wait for its answer."""
+    import asyncio
+
+    from sqlalchemy import event
+
+    from services.leads import policies
+
+    await configure(leads)
+    await leads.call("CreateLead", pb.CreateLeadRequest(lead=hot_lead("PV", phone="13800000501")))
+    version_reads: list[str] = []
+
+    def count(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
+        if "FROM settings" in statement or "FROM tenant_settings" in statement:
+            version_reads.append(statement)
+
+    event.listen(leads.db.engine.sync_engine, "before_cursor_execute", count)
+    real = policies.policy_versions
+
+    async def slow(uow: Any) -> dict[str, int]:  # the others arrive while this read is in flight
+        await asyncio.sleep(0.05)
+        return await real(uow)
+
+    monkeypatch.setattr(policies, "policy_versions", slow)
+    for _ in range(2):
+        for seen in list(policies._SEEN.values()):
+            seen.clear()  # stale: the next GetLead reads the versions
+        version_reads.clear()
+        got = await asyncio.gather(
+            *(leads.call("GetLead", pb.GetLeadRequest(lead_id="PV")) for _ in range(16))
+        )
+        assert {g.lead.lead_id for g in got} == {"PV"}
+        assert len(version_reads) == 1, version_reads
