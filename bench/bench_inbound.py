@@ -57,6 +57,7 @@ async def _serve(port: int, database_url: str, redis_url: str) -> None:
     from kit.events import OutboxRelay, service_stream
     from kit.grpc.partners import PartnerGuard
     from kit.grpc.server import GrpcServer
+    from kit.heap import tune_gc
     from kit.migrations import upgrade_to_head
     from services.integration import api, store
 
@@ -78,6 +79,7 @@ async def _serve(port: int, database_url: str, redis_url: str) -> None:
     server = GrpcServer("integration", settings, TokenVerifier(config), api.registrations(rt), partners=guard)
     await server.start()
     relay = OutboxRelay(db, redis, service_stream("integration"), table=store.outbox)
+    tune_gc()  # as kit.runtime does once a service has started
     await relay.run()
 
 

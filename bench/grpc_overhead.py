@@ -50,6 +50,7 @@ async def _serve(kind: str, port: int) -> None:
     from kit.config import GrpcSettings
     from kit.grpc import diagnostics
     from kit.grpc.server import GrpcServer
+    from kit.heap import tune_gc
     from kit.telemetry import setup_tracing
 
     setup_tracing("bench")  # spans recorded as in a real deployment, not exported
@@ -59,6 +60,7 @@ async def _serve(kind: str, port: int) -> None:
         "bench", settings, TokenVerifier(AuthConfig.from_env()), [diagnostics.registration("bench")]
     )
     await ours.start()
+    tune_gc()  # as kit.runtime does once a service has started
     await ours.server.wait_for_termination()
 
 
