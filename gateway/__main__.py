@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from typing import Any
 
 import uvicorn
@@ -12,6 +11,7 @@ from gateway.app import create_app
 from gateway.bounds import BoundedHttpToolsProtocol
 from kit.auth import require_production_ready
 from kit.config import env_int, env_str
+from kit.heap import tune_gc
 from kit.telemetry import setup_logging, setup_tracing
 
 # How uvicorn serves the gateway, here and in the tests: client addresses come from
@@ -33,21 +33,11 @@ def _setup() -> None:
     setup_tracing("gateway")
 
 
-def _tune_gc() -> None:
-    """Leave the startup heap (protobuf descriptors, routes, modules) out of every later collection,
-    and collect the young generation less often: a call allocates its objects and frees them by
-    reference count (it makes next to no cyclic garbage), yet every 700 allocations a collection
-    walked whatever was in flight, a few percent of the gateway's CPU per call."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 10, 10)
-
-
 def worker_app() -> ASGIApp:
     """App factory for each worker process (they start fresh: logging and tracing set up again)."""
     _setup()
     app = create_app()
-    _tune_gc()
+    tune_gc()
     return app
 
 
@@ -63,7 +53,7 @@ def main() -> None:
     if workers == 1:
         _setup()
         app = create_app()
-        _tune_gc()
+        tune_gc()
         uvicorn.run(app, **options)  # type: ignore[arg-type]
     else:
         # Several processes on one socket: each opens its own channels and Redis pool in its loop.
