@@ -260,9 +260,11 @@ def main() -> None:
         stopping = True
         raise KeyboardInterrupt
 
-    # SIGHUP (the terminal closed, the ssh session dropped) stops as Ctrl-C does.
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
+    # SIGHUP (the terminal closed, the ssh session dropped) stops as Ctrl-C does. SIGINT is set
+    # too: started from a shell that ignores it (a `&` job without job control), Python leaves it
+    # ignored and Ctrl-C / `kill -INT` would not stop the stack.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
     code = 0
     try:
         print(f"salesops: starting the local stack (state in {var})", flush=True)

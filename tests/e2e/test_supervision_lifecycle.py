@@ -4,7 +4,10 @@ so the next `make run` on the same var/ starts; SIGHUP stops the stack as Ctrl-C
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ import httpx
 import pytest
 
 from deploy.local.infra import port_open
-from tests.e2e.test_local_stack import _start, _wait_ready
+from tests.e2e.test_local_stack import ROOT, _start, _wait_ready
 
 pytestmark = [pytest.mark.slow]
 
@@ -84,3 +87,32 @@ def test_killing_the_launcher_ends_every_child_and_frees_every_port(tmp_path: Pa
     assert "stopping..." in out and "stopped." in out
     assert not [pid for pid in pids if _alive(pid)]
     assert {c["state"] for c in _children(var).values()} == {"stopped"}
+
+
+def test_sigint_stops_a_launcher_started_with_sigint_ignored(tmp_path: Path) -> None:
+    """A `&` job of a shell without job control starts with SIGINT ignored, and Python keeps it
+    ignored: the launcher sets its own handler, so `kill -INT` (and Ctrl-C) still stop the stack."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SALESOPS_", "REDIS_URL"))}
+    env["SALESOPS_DEMO_HISTORY"] = "0"
+    cmd = [sys.executable, "-m", "deploy.local", "--var", str(tmp_path / "var"), "--auto-ports"]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("salesops: starting the local stack")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert proc.returncode == 0, out
+    assert "stopping..." in out and "stopped." in out
