@@ -63,5 +63,7 @@ async def test_a_busy_worker_does_not_delay_the_timers(temporal_dev: WorkflowEnv
         result = await Replayer(workflows=[workflows.LeadWatchWorkflow]).replay_workflow(history)
         assert result.replay_failure is None
     assert len(fired) == WATCHES
-    # A timer due while another read holds the worker waits for that read (the old delays: 2.4 s more).
-    assert max(at - due for due, at in fired) < 2 * READ_S, fired
+    # The delays above are what the change is about (read from history, exact on any machine). A
+    # fire's lateness in real time also holds the machine's load (a timer due while another read
+    # holds the worker waits for that read; a loaded CI machine adds seconds): only a gross bound.
+    assert max(at - due for due, at in fired) < 2 * READ_S + 8, fired
