@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,8 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from bench.procs import cpu_seconds as _cpu_s
+from bench.procs import py_spy
 from bench.verdict import AT_LEAST, AT_MOST, Figure, Goal
 
 CONCURRENCY = 64
@@ -69,15 +70,6 @@ class BareWorkflow:
         raise ApplicationError("not yours", non_retryable=True)
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _server_pid() -> int:
     """The Temporal dev server: the child process WorkflowEnvironment.start_local ran (0 if not found)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -88,20 +80,6 @@ def _server_pid() -> int:
         if "temporal" in head.split("(", 1)[1] and int(rest.split()[1]) == os.getpid():
             return int(stat.parent.name)
     return 0
-
-
-def _py_spy() -> subprocess.Popen[bytes] | None:
-    """SALESOPS_BENCH_PROFILE=<file.svg|.txt>: py-spy (not a runtime dependency) records this process
-    (client, API server and worker) over the approval starts (raw collapsed stacks for .txt)."""
-    out = os.environ.get("SALESOPS_BENCH_PROFILE", "")
-    if not out:
-        return None
-    fmt = "raw" if out.endswith(".txt") else "flamegraph"
-    spy = Path(sys.executable).parent / "py-spy"
-    cmd = [str(spy), "record", "--pid", str(os.getpid()), "--output", out, "--format", fmt, "--rate", "200"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)  # attached before the starts
-    return proc
 
 
 async def _cpu_of(
@@ -271,11 +249,11 @@ async def _measure(url: str, n: int) -> list[Figure]:
 
             return call
 
-        spy = _py_spy()
+        spy = py_spy(os.getpid())  # this process: client, API server and worker
         (start_s, _, start_failed), start_cpu = await _cpu_of(pids, _bounded(n, create))
         if spy is not None:
-            spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
-            spy.wait(30)
+            spy[0].send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+            spy[0].wait(30)
         _, refused, refuse_failed = await _bounded(n, wrong_person)
         first_failed = 0
         for user in APPROVERS[:-1]:

@@ -27,17 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.grpc_overhead import CONCURRENCY, _drive, _pct
+from bench.procs import cpu_seconds as _cpu_seconds
 from bench.verdict import Figure, Goal, pick
 from deploy.local.infra import free_port, start_redis, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (Linux /proc): a figure the neighbours' load does not skew."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:

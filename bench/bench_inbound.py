@@ -35,6 +35,8 @@ from typing import Any
 from bench.bench_gateway import _read_response
 from bench.grpc_overhead import _pct
 from bench.pg import pg_database
+from bench.procs import cpu_seconds as _cpu_s
+from bench.procs import py_spy
 from bench.verdict import AT_LEAST, AT_MOST, Figure, Goal, pick
 from deploy.local.infra import free_port, start_redis, wait_port
 
@@ -145,29 +147,6 @@ async def _drive(port: int, requests: Iterator[bytes], seconds: float) -> tuple[
     for _, writer in conns:
         writer.close()
     return len(latencies) / elapsed, latencies, errors
-
-
-def _py_spy(pid: int) -> subprocess.Popen[bytes] | None:
-    """SALESOPS_BENCH_PROFILE=<file.svg|.txt>: py-spy (not a runtime dependency) records the
-    backend over the measured rounds (raw collapsed stacks for .txt, a flame graph otherwise)."""
-    out = os.environ.get("SALESOPS_BENCH_PROFILE", "")
-    if not out:
-        return None
-    fmt = "raw" if out.endswith(".txt") else "flamegraph"
-    spy = Path(sys.executable).parent / "py-spy"
-    cmd = [str(spy), "record", "--pid", str(pid), "--output", out, "--format", fmt, "--rate", "200"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)  # attached before the rounds start
-    return proc
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_round(pids: list[int], drive: Any) -> tuple[tuple[float, list[float], int], list[float]]:
@@ -288,7 +267,7 @@ def run(seconds: float = 5.0, rounds: int = 3, database_url: str = "") -> dict[s
             if warm_failed:
                 raise RuntimeError(f"{warm_failed} warm-up webhooks were refused")
             pids = [backend.pid, gateway.pid]
-            spy = _py_spy(backend.pid)
+            spy = py_spy(backend.pid)
             for _ in range(rounds):
                 (q, latencies, errors), used = _cpu_round(pids, _drive(gw_port, repeat(whoami), seconds))
                 cpu["whoami"] = [a + b for a, b in zip(cpu["whoami"], used, strict=True)]
@@ -309,8 +288,8 @@ def run(seconds: float = 5.0, rounds: int = 3, database_url: str = "") -> dict[s
                 sent += len(latencies)
             published, drain_s = asyncio.run(_published(redis_url, sent, 60))
             if spy is not None:
-                spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
-                spy.wait(30)
+                spy[0].send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+                spy[0].wait(30)
         finally:
             for proc in procs:
                 proc.terminate()

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_gateway import _read_response
+from bench.procs import cpu_seconds
 from bench.verdict import AT_LEAST, Figure, Goal
 from deploy.local.infra import free_port, start_redis, wait_port
 
@@ -121,12 +122,6 @@ async def _drive_grpc(address: str, token: str, ids: list[str], seconds: float) 
     return done / elapsed, failed
 
 
-def _cpu_s(proc: subprocess.Popen[bytes]) -> float:
-    """CPU seconds (user + system, all threads) the process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _pct_ms(values: list[float], q: float) -> float:
     return sorted(values)[int(q * (len(values) - 1))] * 1000 if values else float("nan")
 
@@ -195,10 +190,10 @@ def suite(quick: bool) -> list[Figure]:
                     runner.run(_drive_rest(gw_port, token, paths[name], 0.5))
                 for _ in range(rounds):
                     for name in paths:
-                        before = (_cpu_s(leads), _cpu_s(gateway))
+                        before = (cpu_seconds(leads.pid), cpu_seconds(gateway.pid))
                         q, latencies, bad = runner.run(_drive_rest(gw_port, token, paths[name], seconds))
-                        cpu[name][0] += _cpu_s(leads) - before[0]
-                        cpu[name][1] += _cpu_s(gateway) - before[1]
+                        cpu[name][0] += cpu_seconds(leads.pid) - before[0]
+                        cpu[name][1] += cpu_seconds(gateway.pid) - before[1]
                         cpu[name][2] += len(latencies)
                         qps[name].append(q)
                         lat[name].extend(latencies)

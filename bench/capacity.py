@@ -41,6 +41,7 @@ from google.type import date_pb2  # type: ignore[import-untyped]
 from sqlalchemy import event, func, select
 
 from bench.pg import pg_database
+from bench.procs import cpu_seconds
 from bench.verdict import AT_MOST, Figure, Goal, pick
 from deploy.local.demo import demo_clients, demo_tokens
 from deploy.local.infra import free_port, start_redis, wait_port
@@ -61,7 +62,6 @@ CALLS = {"create": 400, "get": 2000, "list": 1000}
 ROUNDS = 3  # turns per class and replica set (the median counts)
 IN_FLIGHT = 8  # per replica: each replica sees the same concurrency at 1 and at 2 replicas
 IDLE_SECONDS = 3.0
-TICK = os.sysconf("SC_CLK_TCK")
 
 Call = Callable[[Any, int], Awaitable[Any]]
 
@@ -134,12 +134,6 @@ PIPELINE = Service(
     },
 )
 SERVICES = (LEADS, PIPELINE)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (/proc/<pid>/stat fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 async def drive(

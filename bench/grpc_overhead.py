@@ -13,23 +13,16 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import grpc
 
+from bench.procs import cpu_seconds as _cpu_seconds
 from bench.verdict import Figure, Goal, pick
 from deploy.local.infra import free_port, wait_port
 from salesops.common.v1 import diagnostics_pb2, diagnostics_pb2_grpc
 
 CONCURRENCY = 64
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a server process so far (Linux /proc): what the neighbours' load does not skew."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
 
 
 class Bare(diagnostics_pb2_grpc.DiagnosticsServiceServicer):

@@ -23,8 +23,10 @@ import uuid
 from pathlib import Path
 from typing import Any, cast
 
-from bench.leads_rows import _cpu_s, _in_flight, _insert, _lead_pb, _lead_rows, _pct
+from bench.leads_rows import _in_flight, _insert, _lead_pb, _lead_rows, _pct
 from bench.pg import pg_database
+from bench.procs import cpu_seconds as _cpu_s
+from bench.procs import py_spy
 
 ROOT = Path(__file__).resolve().parent.parent
 EXISTING = int(os.environ.get("SALESOPS_BENCH_LEADS_SQLITE", "100000"))
@@ -85,20 +87,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def _py_spy(pid: int) -> tuple[subprocess.Popen[bytes], str] | None:
-    """SALESOPS_BENCH_PROFILE=<file.svg|.txt>: py-spy (not a runtime dependency) records the leads
-    process over the intake phase (raw collapsed stacks for .txt, a flame graph otherwise)."""
-    out = os.environ.get("SALESOPS_BENCH_PROFILE", "")
-    if not out:
-        return None
-    fmt = "raw" if out.endswith(".txt") else "flamegraph"
-    spy = Path(sys.executable).parent / "py-spy"
-    cmd = [str(spy), "record", "--pid", str(pid), "--output", out, "--format", fmt, "--rate", "200"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)  # attached before the calls start
-    return proc, out
-
-
 async def _intake(url: str, existing: int, requests: int = INTAKE_REQUESTS) -> dict[str, float]:
     """CreateLead from this process (the client, INTAKE_CONCURRENCY in flight on one channel) to a
     leads API process of its own (the server); the bare single-row insert + commit runs here, on the
@@ -151,7 +139,7 @@ async def _intake(url: str, existing: int, requests: int = INTAKE_REQUESTS) -> d
                 cpu0, idle0 = time.process_time(), _cpu_s(server.pid)
                 bare_s, bare_lat, bare_failed = await _bare_commits(db, bare_rows)
                 cpu1, idle = time.process_time(), _cpu_s(server.pid) - idle0
-                spy = _py_spy(server.pid)
+                spy = py_spy(server.pid)
                 server0 = _cpu_s(server.pid)
                 intake_s, latencies, failed = await _in_flight(len(rows), INTAKE_CONCURRENCY, create)
                 server_cpu = _cpu_s(server.pid) - server0

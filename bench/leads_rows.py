@@ -6,12 +6,10 @@ process CPU (/proc) and a throwaway PostgreSQL database.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, cast
 
 
@@ -154,9 +152,3 @@ async def _in_flight(n: int, concurrency: int, call: Any) -> tuple[float, list[f
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return time.perf_counter() - started, latencies, failures
-
-
-def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system, all threads) process `pid` has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

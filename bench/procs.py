@@ -1,0 +1,38 @@
+"""What the suites measure of their processes: CPU seconds so far, and an optional py-spy profile."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU (all threads) of a process so far, from /proc/<pid>/stat (fields 14 and 15):
+    a figure the neighbours' load does not skew as it does wall time. 0 where there is no /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def py_spy(pid: int) -> tuple[subprocess.Popen[bytes], str] | None:
+    """SALESOPS_BENCH_PROFILE=<file.svg|.txt>: py-spy (not a runtime dependency) records `pid` until
+    it is sent SIGINT (raw collapsed stacks for .txt, a flame graph otherwise); None when unset."""
+    out = os.environ.get("SALESOPS_BENCH_PROFILE", "")
+    if not out:
+        return None
+    fmt = "raw" if out.endswith(".txt") else "flamegraph"
+    spy = Path(sys.executable).parent / "py-spy"
+    cmd = [str(spy), "record", "--pid", str(pid), "--output", out, "--format", fmt, "--rate", "200"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached before the measured calls start
+    return proc, out
+
+
+__all__ = ["TICK", "cpu_seconds", "py_spy"]
