@@ -39,13 +39,23 @@ class LeadPresenter:
         return lead
 
     def present_into(
-        self, lead: lead_pb2.Lead, viewer: Principal, item: LeadDetails | LeadRow | LeadView
+        self,
+        lead: lead_pb2.Lead,
+        viewer: Principal,
+        item: LeadDetails | LeadRow | LeadView,
+        *,
+        stored: tuple[lead_pb2.Lead, lead_pb2.GradingResult] | None = None,
     ) -> None:
         """`present`, into an empty message already in its answer (`leads.add()`, `response.lead`):
-        a message built apart is copied whole when put into its answer."""
+        a message built apart is copied whole when put into its answer. `stored`: the body and
+        grading messages the row was written from in this unit of work (a lead just created),
+        copied instead of parsing the JSON just written (the parser was ~15 % of a grouped
+        CreateLead's CPU)."""
         details = item if isinstance(item, LeadDetails) else LeadDetails(item)
         row = details.row
-        if row.body:  # json_format's parser costs per field of Lead even for an empty body
+        if stored is not None:
+            lead.CopyFrom(stored[0])
+        elif row.body:  # json_format's parser costs per field of Lead even for an empty body
             parse(row.body, lead)
         lead.lead_id = row.lead_id
         lead.display_name = row.display_name
@@ -54,7 +64,9 @@ class LeadPresenter:
             lead.contact.phone = mask_phone(lead.contact.phone)
             lead.contact.phone_masked = True
             lead.display_name = masked_display_name(row)
-        _state(lead, row, full=details.full)
+        _state(lead, row, full=details.full and stored is None)
+        if details.full and stored is not None:
+            lead.grading.CopyFrom(stored[1])
         if details.full:
             lead.duplicate_candidates.extend(details.duplicate_candidates)
             for rec in details.recent_intakes:
