@@ -22,13 +22,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway import errors as gw_errors
+from gateway.coalesce import CoalescingTransport
 from kit import errors
 from kit.config import ConfigError, env_float, env_int, env_str
 
@@ -183,6 +184,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
       `BoundsMiddleware` still checks the exact size of heads that arrive in one piece.
     - time: a connection that sends nothing, or a head slowly (slowloris), is answered 408
       and closed once `head_timeout_seconds` pass; uvicorn only times out idle keep-alives.
+    - writes: a response's head and body leave in one write (gateway.coalesce).
     """
 
     head_timeout: float | None = None  # seconds; None: from the environment (tests set it)
@@ -196,6 +198,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # Every write of this connection (answers, refusals) goes through it, in order.
+        self.transport = cast(asyncio.Transport, CoalescingTransport(transport, self.loop))
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
