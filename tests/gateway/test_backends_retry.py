@@ -50,7 +50,7 @@ def _create_route() -> Any:
 
 
 async def test_keyed_create_is_retried_on_unavailable() -> None:
-    servicer = Flaky(failures=1)
+    servicer = Flaky(failures=1)  # type: ignore[abstract]  # implements CreateLead only
     async for backends in _backends(servicer):
         request = leads_service_pb2.CreateLeadRequest(lead=lead_pb2.Lead(lead_id="lead-key-1"))
         reply = await backends.unary(_create_route(), request, [], 5.0)
@@ -59,7 +59,7 @@ async def test_keyed_create_is_retried_on_unavailable() -> None:
 
 
 async def test_create_without_key_is_not_retried() -> None:
-    servicer = Flaky(failures=1)
+    servicer = Flaky(failures=1)  # type: ignore[abstract]  # implements CreateLead only
     async for backends in _backends(servicer):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await backends.unary(_create_route(), leads_service_pb2.CreateLeadRequest(), [], 5.0)
