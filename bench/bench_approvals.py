@@ -157,6 +157,7 @@ async def _measure(url: str, n: int) -> list[Figure]:
     from salesops.pipeline.v1 import pipeline_service_pb2 as pb
     from salesops.pipeline.v1 import pipeline_service_pb2_grpc
     from services.pipeline import api
+    from services.pipeline.app import SPEC
     from services.pipeline.approval_activities import ApprovalActivities
     from services.pipeline.approval_workflows import ApprovalWorkflow
 
@@ -179,6 +180,7 @@ async def _measure(url: str, n: int) -> list[Figure]:
             queue,
             workflows=[ApprovalWorkflow, BareWorkflow],
             activities=ApprovalActivities(db).all(),
+            options=SPEC.worker_options,  # the pipeline worker's own settings
         )
     )
     runner.start()

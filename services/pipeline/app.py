@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from kit.runtime import Runtime, ServiceSpec
@@ -55,6 +56,19 @@ SPEC = ServiceSpec(
         approval_workflows.LostDealApprovalsWorkflow,
     ),
     activities=_activities,
+    # An approval waits days on its timers and updates: a cache the size of the open approvals lets an
+    # update or a due timer run on the cached workflow (sticky) instead of fetching and replaying its
+    # history; each cached run holds its Run (tens of KB), so 5,000 stays within the service's memory.
+    # Activations run one thread per workflow task slot: the SDK's default of 500 threads fought over
+    # the GIL with the API and the activities on the same loop under a burst of updates. A burst queues
+    # workflow tasks on the sticky queue longer than the SDK's 10 s; past it each went back to the shared
+    # queue (a history fetch and a replay). As the leads worker (docs/performance.md "SLA timers, second
+    # pass"); bench/bench_approvals.py builds its worker with these.
+    worker_options={
+        "max_cached_workflows": 5_000,
+        "max_concurrent_workflow_tasks": 32,
+        "sticky_queue_schedule_to_start_timeout": timedelta(seconds=30),
+    },
     consumers=(
         # Converted leads become deals (idempotent: one deal per lead); follow-ups feed the customer view.
         consumers.LEADS_CONSUMER,

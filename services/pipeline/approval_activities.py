@@ -44,6 +44,7 @@ from services.pipeline.approval_openings import add_limit, calendar, openings
 from services.pipeline.approval_workflows import (
     CANCEL_OF_LOST,
     ESCALATION,
+    INPUT_VERSION,
     LOST_WORKFLOW_NAME,
     NEXT_TIME,
     OPEN_STEP,
@@ -180,7 +181,7 @@ async def start(
     if settle:
         op: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
             WORKFLOW_NAME,
-            ApprovalInput(run, caller, first=first),
+            ApprovalInput(run, caller, first=first, version=INPUT_VERSION),
             id=wid,
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,  # a repeat settles the running one
@@ -201,7 +202,7 @@ async def start(
     with contextlib.suppress(WorkflowAlreadyStartedError):
         await client.start_workflow(
             WORKFLOW_NAME,
-            ApprovalInput(run, caller, first=first),
+            ApprovalInput(run, caller, first=first, version=INPUT_VERSION),
             id=wid,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

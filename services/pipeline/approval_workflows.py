@@ -56,6 +56,11 @@ LOCAL_ACTIVITIES = "approval-local-activities"
 # Runs started from this patch on open the steps that become ready together with one local activity
 # (one read of the org and the calendar for all of them) instead of one per step.
 OPEN_TOGETHER = "approval-open-together"
+# Runs started with ApprovalInput.version >= 1 take both patches' paths without asking: the choice is in
+# their input (in history), so no patch marker and no TemporalChangeVersion search attribute upsert is
+# written per start (four history events and two visibility writes on the server). Inputs without the
+# field (runs started before) read 0 and ask the patches as they did.
+INPUT_VERSION = 1
 UPDATES = ("approve", "reject", "return_for_changes", "delegate", "resubmit", "cancel")
 KEEP_ACTION_IDS = 500
 FIRST_SLACK = timedelta(seconds=30)
@@ -89,6 +94,7 @@ class ApprovalInput:
     # steps ready within FIRST_SLACK of `at`; otherwise, and in runs started without it, the activity
     # opens them. The choice follows the input and the workflow's clock, both in history: replay-safe.
     first: FirstOpenings | None = None
+    version: int = 0  # INPUT_VERSION for runs started now; carried across continue-as-new
 
 
 @dataclass
@@ -156,8 +162,11 @@ class ApprovalWorkflow:
     @workflow.run
     async def run(self, raw: dict[str, Any]) -> ActionResult:
         inp = self.inp
-        self.local = workflow.patched(LOCAL_ACTIVITIES)
-        self.together = self.local and workflow.patched(OPEN_TOGETHER)
+        if inp.version >= 1:
+            self.local = self.together = True
+        else:
+            self.local = workflow.patched(LOCAL_ACTIVITIES)
+            self.together = self.local and workflow.patched(OPEN_TOGETHER)
         self.run_ = inp.run
         if not inp.started:
             d.start(self.r, self._now(), self.r.requester, inp.client)
@@ -174,7 +183,9 @@ class ApprovalWorkflow:
                     lambda: workflow.all_handlers_finished() or self.r.seq != self.settled
                 )
                 if workflow.all_handlers_finished() and self.r.seq == self.settled:
-                    workflow.continue_as_new(ApprovalInput(self.r, inp.client, True, inp.history_limit))
+                    workflow.continue_as_new(
+                        ApprovalInput(self.r, inp.client, True, inp.history_limit, version=inp.version)
+                    )
                 continue
             seen = self.r.seq
             deadline = d.next_deadline(self.r)
@@ -425,6 +436,7 @@ class ApprovalWorkflow:
 __all__ = [
     "CANCEL_OF_LOST",
     "ESCALATION",
+    "INPUT_VERSION",
     "LOCAL_ACTIVITIES",
     "LOST_WORKFLOW_NAME",
     "NEXT_TIME",

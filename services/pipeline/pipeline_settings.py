@@ -9,6 +9,7 @@ snapshots, coaching, anomalies, bias, reconciliation).
 from __future__ import annotations
 
 import math
+import typing
 import zoneinfo
 from collections.abc import Mapping
 
@@ -18,6 +19,7 @@ from google.type import dayofweek_pb2, timeofday_pb2  # type: ignore[import-unty
 from kit.auth import Principal
 from kit.errors import FailedPrecondition, Violations
 from kit.resources import TenantSettings, UnitOfWork, merge_update
+from kit.resources.settings import Stored
 from salesops.pipeline.v1 import settings_pb2, types_pb2
 from services.pipeline import access
 from services.pipeline.store import settings
@@ -42,10 +44,22 @@ DEFAULTS = settings_pb2.PipelineSettings(
     default_payment_term_days=30,
 )
 STORE = TenantSettings(settings_pb2.PipelineSettings, DEFAULTS, tables=settings)
+_READ = "pipeline_settings"  # the unit of work's session.info key of its read of the settings
+
+
+async def _stored(uow: UnitOfWork) -> Stored[settings_pb2.PipelineSettings]:
+    """The settings as this unit of work read them: one read per unit of work (CreateApproval read them
+    twice, the currency and the calendar). Its session is its own and lives as long as it does; `update`
+    drops the read when it writes. Callers get copies or plain fields, never the kept message."""
+    info = uow.session.info
+    got = info.get(_READ)
+    if got is None:
+        got = info[_READ] = await STORE.load(uow)
+    return typing.cast(Stored[settings_pb2.PipelineSettings], got)
 
 
 async def current(uow: UnitOfWork) -> settings_pb2.PipelineSettings:
-    stored = await STORE.load(uow)
+    stored = await _stored(uow)
     value = settings_pb2.PipelineSettings()
     value.CopyFrom(stored.value)
     if stored.updated_at is not None:
@@ -55,7 +69,7 @@ async def current(uow: UnitOfWork) -> settings_pb2.PipelineSettings:
 
 
 async def base_currency(uow: UnitOfWork) -> str:
-    return (await STORE.get(uow)).base_currency or DEFAULTS.base_currency
+    return (await _stored(uow)).value.base_currency or DEFAULTS.base_currency
 
 
 MAX_COUNT = 3660  # days, months or periods: ten years of days is past any real setting
@@ -111,5 +125,6 @@ async def update(
             "their amounts would not add up",
             reason="CURRENCY_IN_USE",
         )
+    uow.session.info.pop(_READ, None)
     await STORE.put(uow, merged, incoming.etag, who.user_id)
     return await current(uow)

@@ -39,7 +39,9 @@ def test_histories_are_recorded() -> None:
         "approval_continued_first_run",
         "approval_contract",
         "approval_continued_next_run",
+        "approval_input_version",
         "approval_local_activities",
+        "approval_open_together",
         "approval_previous_flow_version",
     }
 
@@ -149,9 +151,12 @@ async def test_record_histories(world: World) -> None:
 
 
 async def test_a_run_on_local_activities_replays(world: World) -> None:
-    """Runs started now carry the patch marker, open their steps concurrently through local activities,
-    and replay deterministically (the recorded histories above keep the old, scheduled-activity path;
-    `approval_local_activities.json` is this run, recorded with `-k local` and the recording flag)."""
+    """Runs started now carry INPUT_VERSION: local activities and steps opened together without a patch
+    marker or a change-version search attribute, and they replay deterministically. The recorded
+    histories keep the paths before: scheduled activities (the first ones), the LOCAL_ACTIVITIES patch
+    alone (`approval_local_activities`) and with OPEN_TOGETHER (`approval_open_together`, this test's
+    run before INPUT_VERSION). `approval_input_version.json` is this run, recorded with `-k local` and
+    the recording flag."""
     await world.flow(contract_flow(idle=ap.IdlePolicy(remind_after=hours(24), escalate_after=hours(48))))
     await world.deal("big")
     await world.request("ap-local", "big")
@@ -160,9 +165,15 @@ async def test_a_run_on_local_activities_replays(world: World) -> None:
         await _act(world, "ApproveApprovalStep", pb.ApproveApprovalStepRequest(approval_id="ap-local"), user)
     history = await world.env.client.get_workflow_handle(workflow_id("demo", "ap-local")).fetch_history()
     kinds = {e.event_type for e in history.events}
-    assert EventType.EVENT_TYPE_MARKER_RECORDED in kinds  # the patch and the local activities' results
+    markers = {
+        e.marker_recorded_event_attributes.marker_name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+    }
+    assert markers == {"core_local_activity"}  # the local activities' results; no patch marker
+    assert EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES not in kinds
     assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in kinds
     result = await Replayer(workflows=[ApprovalWorkflow]).replay_workflow(history)
     assert result.replay_failure is None
     if RECORD:
-        _write(HERE / "approval_local_activities.json", history.to_json())
+        _write(HERE / "approval_input_version.json", history.to_json())
