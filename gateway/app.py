@@ -68,33 +68,42 @@ def new_request_id() -> str:
 
 
 class RequestIdMiddleware:
-    """Echo (or make) X-Request-ID, expose it to handlers, and log one line per request."""
+    """Echo (or make) X-Request-ID, expose it to handlers, log one line and record the metrics
+    (gateway.metrics) of each request: one layer, so an answer passes one `send` wrapper."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
+        metrics = self.metrics
         given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
         rid = given if _REQUEST_ID.match(given) else new_request_id()
         scope.setdefault("state", {})["request_id"] = rid
-        started = time.perf_counter()
-        status = [0]
+        status = 0  # none sent: the log says 0, the metrics 500 (an exception: the server's fault)
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                status[0] = message["status"]
+                status = message["status"]
+                metrics.answered(scope, started)
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
+        metrics.begin()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            if not status:
+                metrics.answered(scope, started)
+            metrics.end(scope, int(status) or 500)
             extra: dict[str, Any] = {
                 "request_id": rid,
-                "status": status[0],
+                "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             }
             trace_id = scope["state"].get("trace_id")
@@ -108,7 +117,7 @@ class RequestIdMiddleware:
                     __file__,
                     0,
                     "%s %s %d",
-                    (scope["method"], scope["path"], status[0]),
+                    (scope["method"], scope["path"], status),
                     None,
                     "RequestIdMiddleware.__call__",
                     extra,
@@ -253,4 +262,4 @@ def create_app(
             ],
             max_age=600,
         )
-    return GatewayMetrics(RequestIdMiddleware(outer), frozenset(fixed))
+    return RequestIdMiddleware(outer, GatewayMetrics(frozenset(fixed)))

@@ -1,4 +1,4 @@
-"""Gateway request metrics: an ASGI wrapper counting every answer by route template and status.
+"""Gateway request metrics: every answer counted and timed by route template and status.
 
 The route label is the matched template (``/v1/leads/{lead_id}``), which the proxy puts in
 the ASGI scope under :data:`ROUTE_KEY`; fixed paths (``/healthz``, ``/openapi.json``...) are
@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from kit.metrics import GATEWAY_IN_FLIGHT, GATEWAY_REQUESTS, GATEWAY_SECONDS
 
@@ -22,50 +22,35 @@ METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 
 
 class GatewayMetrics:
-    def __init__(self, app: ASGIApp, fixed_paths: frozenset[str]) -> None:
-        self.app = app
+    """What the request middleware (gateway.app.RequestIdMiddleware) records of each request: one
+    ASGI layer for the request id, the access log and these, so each answer passes one wrapper."""
+
+    def __init__(self, fixed_paths: frozenset[str]) -> None:
         self.fixed = fixed_paths
         # Each label set's child, as `labels()` returns it (that call takes a lock and builds a key
         # every time); the label sets are bounded by methods x routes x statuses (see above).
         self._seconds: dict[tuple[str, str], Any] = {}
         self._requests: dict[tuple[str, str, str], Any] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # an exception before any answer: the server's fault
-        timed = False
-
-        def observe() -> None:
-            nonlocal timed
-            if not timed:
-                timed = True
-                key = (self._method(scope), self._route(scope))
-                child = self._seconds.get(key)
-                if child is None:
-                    child = self._seconds[key] = GATEWAY_SECONDS.labels(*key)
-                child.observe(time.perf_counter() - started)
-
-        async def counting_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                observe()
-            await send(message)
-
+    @staticmethod
+    def begin() -> None:
         GATEWAY_IN_FLIGHT.inc()
-        try:
-            await self.app(scope, receive, counting_send)
-        finally:
-            GATEWAY_IN_FLIGHT.dec()
-            observe()
-            key = (self._method(scope), self._route(scope), str(status))
-            child = self._requests.get(key)
-            if child is None:
-                child = self._requests[key] = GATEWAY_REQUESTS.labels(*key)
-            child.inc()
+
+    def answered(self, scope: Scope, started: float) -> None:
+        """The response starts (or the request ended without one): its duration."""
+        key = (self._method(scope), self._route(scope))
+        child = self._seconds.get(key)
+        if child is None:
+            child = self._seconds[key] = GATEWAY_SECONDS.labels(*key)
+        child.observe(time.perf_counter() - started)
+
+    def end(self, scope: Scope, status: int) -> None:
+        GATEWAY_IN_FLIGHT.dec()
+        key = (self._method(scope), self._route(scope), str(status))
+        child = self._requests.get(key)
+        if child is None:
+            child = self._requests[key] = GATEWAY_REQUESTS.labels(*key)
+        child.inc()
 
     def _route(self, scope: Scope) -> str:
         route = scope.get(ROUTE_KEY)

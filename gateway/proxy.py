@@ -177,9 +177,12 @@ class Gateway:
         caller: Caller,
         request_id: str,
         idempotency_key: str | None,
+        found: tuple[Route, dict[str, str]] | None = None,
     ) -> Outcome:
-        """One REST call after authentication: used by plain requests and by the offline batch."""
-        found = self.router.match(method, path)
+        """One REST call after authentication: used by plain requests and by the offline batch.
+        `found`: the route and path variables when the caller matched `path` already."""
+        if found is None:
+            found = self.router.match(method, path)
         if found is None:
             return self.not_routed(method, path)
         route, path_vars = found
@@ -324,6 +327,7 @@ class Gateway:
             caller,
             request_id,
             request.headers.get("idempotency-key"),
+            (route, path_vars),
         )
         outcome.headers.update(headers)
         if len(outcome.body) >= self.gzip_min and "gzip" in request.headers.get("accept-encoding", ""):
