@@ -64,17 +64,6 @@ class LeadRow(TenantScoped, Base):
             "status",
             "display_name",
         ),
-        # ListLeads by region + grade, by score (read backwards for best first); status is covered so
-        # the bounded count never reads the table.
-        Index(
-            "ix_leads_tenant_region_grade_score",
-            "tenant_id",
-            "region",
-            "grade",
-            "score",
-            "lead_id",
-            "status",
-        ),
     )
 
     lead_id: Mapped[str] = mapped_column(String(64))
@@ -136,6 +125,19 @@ class LeadRow(TenantScoped, Base):
         func.coalesce(last_activity_time, assign_time, created_at)
     )
 
+
+
+# ListLeads by region + grade, by score best first then lead_id (the keyset's order, so no sort:
+# migration 0008); status is covered so the bounded count never reads the table.
+Index(
+    "ix_leads_tenant_region_grade_score_desc",
+    LeadRow.tenant_id,
+    LeadRow.region,
+    LeadRow.grade,
+    LeadRow.score.desc(),
+    LeadRow.lead_id,
+    LeadRow.status,
+)
 
 class IntakeRow(TenantScoped, Base):
     """Every intake, created or merged: the replay key and the record nothing is lost."""
