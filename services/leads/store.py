@@ -126,7 +126,6 @@ class LeadRow(TenantScoped, Base):
     )
 
 
-
 # ListLeads by region + grade, by score best first then lead_id (the keyset's order, so no sort:
 # migration 0008); status is covered so the bounded count never reads the table.
 Index(
@@ -138,6 +137,7 @@ Index(
     LeadRow.lead_id,
     LeadRow.status,
 )
+
 
 class IntakeRow(TenantScoped, Base):
     """Every intake, created or merged: the replay key and the record nothing is lost."""
