@@ -1,34 +1,30 @@
-"""Inbound webhook use cases: ingest (verify, de-duplicate, store, map, emit) and replay. Never commit.
+"""Inbound webhook use cases: store (de-duplicate, map, emit) and replay. Never commit.
 
-Order matters: the connector must exist and be enabled, then the signature and
-replay window are checked over the raw bytes (`check`, against a `Receiver`: the
-connector row's snapshot, secret unsealed); a request failing either is refused
-(UNAUTHENTICATED -> 401) and nothing is stored. Only then is it written (`record`,
-with the tenant's other deliveries of the moment), and only if the connector row
-is still the one it was verified against (its `stamp`). The unique key (tenant,
-connector, event id) makes a re-delivery a counted duplicate whether it comes 5
-seconds or 5 days later, and two concurrent deliveries race on the constraint (the
-loser re-runs and finds the winner). Mapping runs in the same transaction: the
-record, its state and the domain event in the outbox commit together.
+Order matters: a delivery is written only once `webhook_checks.check` passed (the connector
+exists and is enabled, the signature and replay window hold over the raw bytes), with the
+tenant's other deliveries of the moment (`record`), and only if the connector row is still
+the one it was verified against (its `stamp`). Its record and event are built before the write
+transaction (`prepare`: no I/O), so the writer's turn holds only the group's statements. The
+unique key (tenant, connector, event id) makes a re-delivery a counted duplicate whether it
+comes 5 seconds or 5 days later, and two concurrent deliveries race on the constraint (the
+loser re-runs and finds the winner). The record, its state and the domain event in the
+outbox commit together.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from google.protobuf.message import Message
 from opentelemetry import context as otel_context
 from sqlalchemy import Row
 from ulid import ULID
 
-from kit import secrets as sealing
 from kit.auth import Principal
-from kit.errors import InvalidArgument, Unauthenticated, Unavailable
 from kit.events.envelope import EventEnvelope, new_envelope
 from kit.events.outbox import add_events, emit
 from kit.resources import UnitOfWork
@@ -37,17 +33,13 @@ from salesops.integration.v1 import events_pb2 as ev
 from salesops.integration.v1 import integration_service_pb2 as pb
 from salesops.integration.v1 import webhooks_pb2 as wh
 from services.integration import links
-from services.integration.connectors import unsealed_secrets
 from services.integration.domain import signatures
-from services.integration.domain.mapping import MappingError, map_event, pointer
+from services.integration.domain.mapping import MappingError, map_event
 from services.integration.repositories.connectors import Connectors
 from services.integration.repositories.webhooks import ReceivedWebhooks
 from services.integration.store import ConnectorRow, ReceivedWebhookRow
+from services.integration.webhook_checks import Verified, stamp
 
-log = logging.getLogger("salesops.integration.webhooks")
-# Events mapped in a group's transaction, and the trace context of the call the next one is for.
-Gathered = tuple[list[EventEnvelope], otel_context.Context | None]
-MAX_BODY = 1024 * 1024
 HEALTH_REFRESH = timedelta(minutes=1)
 VERDICTS = {
     signatures.Verdict.VERIFIED: wh.WEBHOOK_VERIFICATION_VERIFIED,
@@ -55,62 +47,6 @@ VERDICTS = {
     signatures.Verdict.BAD_SIGNATURE: wh.WEBHOOK_VERIFICATION_BAD_SIGNATURE,
     signatures.Verdict.STALE_TIMESTAMP: wh.WEBHOOK_VERIFICATION_STALE_TIMESTAMP,
 }
-
-
-def secret_of(row: ConnectorRow, inbound: c.InboundWebhookConfig) -> str:
-    """The secret the connector's deliveries are verified with (unsealed): DingTalk's app secret
-    for the provider-native scheme, else the signing secret."""
-    if inbound.signature_scheme == c.SIGNATURE_SCHEME_PROVIDER_NATIVE:
-        return unsealed_secrets(row).get("app_secret", "")
-    return sealing.unseal(row.sealed_signing_secret)
-
-
-def verify_with(
-    inbound: c.InboundWebhookConfig, secret: str, headers: Mapping[str, str], body: bytes, now: datetime
-) -> signatures.Checked:
-    window = (
-        inbound.replay_window.ToTimedelta()
-        if inbound.HasField("replay_window")
-        else signatures.DEFAULT_WINDOW
-    )
-    scheme = inbound.signature_scheme or c.SIGNATURE_SCHEME_HMAC_SHA256
-    if scheme == c.SIGNATURE_SCHEME_PROVIDER_NATIVE:  # validated at create: dingtalk only, for now
-        if not secret:
-            return signatures.Checked(signatures.Verdict.MISSING_SIGNATURE)
-        return signatures.verify_dingtalk(headers, secret=secret, now=now, window=window)
-    if scheme == c.SIGNATURE_SCHEME_STANDARD_WEBHOOKS:
-        return signatures.verify_standard(
-            headers,
-            body,
-            secret=secret,
-            public_key_text=inbound.verification_public_key,
-            now=now,
-            window=window,
-        )
-    return signatures.verify_salesops(headers, body, secret=secret, now=now, window=window)
-
-
-def verify(
-    row: ConnectorRow, inbound: c.InboundWebhookConfig, headers: Mapping[str, str], body: bytes, now: datetime
-) -> signatures.Checked:
-    return verify_with(inbound, secret_of(row, inbound), headers, body, now)
-
-
-def _event_key(
-    inbound: c.InboundWebhookConfig, headers: Mapping[str, str], doc: Any, body: bytes
-) -> tuple[str, str]:
-    """(event id, event type). Without an id anywhere, the body's SHA-256 is the id: the same bytes apply once."""
-    header = inbound.event_id_header.lower() or (
-        "webhook-id" if inbound.signature_scheme == c.SIGNATURE_SCHEME_STANDARD_WEBHOOKS else ""
-    )
-    event_id = headers.get(header, "") if header else ""
-    if not event_id:
-        found = pointer(doc, inbound.event_id_pointer or "/id")
-        event_id = str(found) if isinstance(found, str | int) and not isinstance(found, bool) else ""
-    if not event_id:
-        event_id = "sha256:" + hashlib.sha256(body).hexdigest()
-    found_type = pointer(doc, inbound.event_type_pointer or "/type")
-    return event_id[:256], (found_type if isinstance(found_type, str) else "")[:128]
 
 
 @dataclass(frozen=True)
@@ -121,28 +57,31 @@ class Health:
     error: str = ""
 
 
-async def _map(
-    uow: UnitOfWork,
+@dataclass(frozen=True)
+class Mapped:
+    """A stored payload's domain event, before its envelope."""
+
+    event_type: str
+    event: Message
+    subject: str
+
+
+def _mapped_event(
     connector_id: str,
     provider: str,
     inbound: c.InboundWebhookConfig,
     rec: ReceivedWebhookRow | NewRecord,
-    at: datetime,
-    gathered: Gathered | None = None,
     doc: Any = None,
-) -> Health | None:
-    """Map the stored payload; IGNORED (kept, flagged) when no mapping names its type (no health news).
-
-    With `gathered`, the event is kept there (written with its group's in one statement, under the
-    trace context of the call it belongs to) instead of going to the outbox at once. `doc`: the
-    body already parsed (by `check`), else it is parsed here."""
+) -> tuple[Health | None, Mapped | None]:
+    """The pure part of mapping (no I/O): the event, or the record marked IGNORED (no mapping names
+    its type, no health news) or FAILED (with the health note). `doc`: the body already parsed."""
     rec.attempt_count += 1
     mapped = next(
         (m.mapped_event_type for m in inbound.mappings if m.external_event_type == rec.external_event_type), 0
     )
     if not mapped:
         rec.state, rec.last_error = wh.RECEIVED_WEBHOOK_STATE_IGNORED, ""
-        return None
+        return None, None
     origin = ev.DataOrigin(
         connector_id=connector_id,
         provider=provider,
@@ -157,26 +96,45 @@ async def _map(
         )
     except (ValueError, MappingError) as exc:  # json errors are ValueErrors
         rec.state, rec.last_error = wh.RECEIVED_WEBHOOK_STATE_FAILED, str(exc)[:500]
-        return Health(False, f"webhook {rec.external_event_id}: {rec.last_error}"[:500])
-    # The sender named no deal: the external record (or its contract / order) may be linked to one.
-    fields = event.DESCRIPTOR.fields_by_name
-    refs = [getattr(event, n) for n in ("payment", "invoice", "contract", "shipment", "order") if n in fields]
-    await links.resolve(uow, event, *refs)
-    subject = getattr(event, "deal_id", "") or subject
-    if gathered is None:
-        envelope = await emit(
-            uow.session, event_type, event, source=uow.source, subject=subject, table=uow.outbox
-        )
-    else:
-        envelopes, trace = gathered
-        envelope = new_envelope(
-            event_type, uow.tenant, event, source=uow.source, subject=subject, context=trace
-        )
-        envelopes.append(envelope)
-    rec.emitted = (rec.emitted + "\n" if rec.emitted else "") + f"{envelope.id} {event_type}"
+        return Health(False, f"webhook {rec.external_event_id}: {rec.last_error}"[:500]), None
+    return Health(True), Mapped(event_type, event, subject)
+
+
+def _processed(rec: ReceivedWebhookRow | NewRecord, envelope: EventEnvelope, m: Mapped, at: datetime) -> None:
+    rec.emitted = (rec.emitted + "\n" if rec.emitted else "") + f"{envelope.id} {m.event_type}"
     rec.state, rec.last_error, rec.processed_at = wh.RECEIVED_WEBHOOK_STATE_PROCESSED, "", at
-    rec.deal_id = getattr(event, "deal_id", "") or rec.deal_id
-    return Health(True)
+    rec.deal_id = getattr(m.event, "deal_id", "") or rec.deal_id
+
+
+async def _linked(uow: UnitOfWork, m: Mapped) -> Mapped:
+    """The sender named no deal: the external record (or its contract / order) may be linked to one."""
+    fields = m.event.DESCRIPTOR.fields_by_name
+    refs = [
+        getattr(m.event, n) for n in ("payment", "invoice", "contract", "shipment", "order") if n in fields
+    ]
+    await links.resolve(uow, m.event, *refs)
+    return Mapped(m.event_type, m.event, getattr(m.event, "deal_id", "") or m.subject)
+
+
+async def _map(
+    uow: UnitOfWork,
+    connector_id: str,
+    provider: str,
+    inbound: c.InboundWebhookConfig,
+    rec: ReceivedWebhookRow | NewRecord,
+    at: datetime,
+) -> Health | None:
+    """Map the stored payload (replay) and stage its event in the outbox; IGNORED (kept, flagged)
+    when no mapping names its type (no health news)."""
+    health, m = _mapped_event(connector_id, provider, inbound, rec)
+    if m is None:
+        return health
+    m = await _linked(uow, m)
+    envelope = await emit(
+        uow.session, m.event_type, m.event, source=uow.source, subject=m.subject, table=uow.outbox
+    )
+    _processed(rec, envelope, m, at)
+    return health
 
 
 def _health_due(conn: ConnectorRow | Row[Any], at: datetime) -> bool:
@@ -195,97 +153,6 @@ def _note(conn: ConnectorRow, health: Health | None, at: datetime) -> None:
         conn.health, conn.last_error_at, conn.last_error = c.CONNECTOR_HEALTH_DEGRADED, at, health.error
     elif _health_due(conn, at):
         conn.health, conn.last_success_at = c.CONNECTOR_HEALTH_HEALTHY, at
-
-
-def stamp(conn: ConnectorRow | Row[Any]) -> tuple[object, ...]:
-    """What must be unchanged for a delivery verified against `conn` to be taken: the version (every
-    update, enable and disable bumps it), the creation time and the sealed secrets (a connector
-    deleted and created again restarts at version 1; every sealing has a fresh IV)."""
-    return (conn.version, conn.created_at, conn.sealed_signing_secret, conn.sealed_secrets)
-
-
-@dataclass(frozen=True)
-class Receiver:
-    """A connector as its deliveries are verified: one version of its row, secret unsealed.
-
-    Good only while the row's `stamp` is the same: the write transaction checks it, so a
-    rotated, disabled or deleted connector's old secret never lets a delivery in."""
-
-    connector_id: str
-    provider: str
-    inbound: c.InboundWebhookConfig
-    secret: str = field(repr=False)
-    stamp: tuple[object, ...] = field(repr=False)
-
-
-def _usable(conn: ConnectorRow) -> c.Connector:
-    stored = c.Connector.FromString(conn.body)
-    if not stored.HasField("inbound") or not stored.inbound.enabled:
-        raise Unavailable("this connector does not accept webhooks", reason="WEBHOOKS_OFF")
-    if conn.state != c.CONNECTOR_STATE_ENABLED:
-        raise Unavailable("the connector is disabled; retry later", reason="CONNECTOR_DISABLED")
-    return stored
-
-
-def receiver(conn: ConnectorRow) -> Receiver:
-    """UNAVAILABLE when the connector takes no webhooks now (disabled, or inbound off)."""
-    inbound = _usable(conn).inbound
-    return Receiver(conn.connector_id, conn.provider, inbound, secret_of(conn, inbound), stamp(conn))
-
-
-async def load_receiver(uow: UnitOfWork, connector_id: str) -> Receiver:
-    """The connector's current receiver: NOT_FOUND (an unknown tenant too), or UNAVAILABLE."""
-    return receiver(await Connectors(uow).get(connector_id))
-
-
-@dataclass(frozen=True)
-class Verified:
-    """A delivery whose signature and window passed: what recording it needs."""
-
-    connector_id: str
-    provider: str
-    inbound: c.InboundWebhookConfig
-    event_id: str
-    event_type: str
-    checked: signatures.Checked
-    stamp: tuple[object, ...] = field(repr=False)  # of the connector row it was verified against
-    doc: Any = field(default=None, repr=False, compare=False)  # the body parsed (None: not JSON)
-
-
-def check(
-    tenant: str, found: Receiver, req: pb.IngestWebhookRequest, at: datetime, *, log_refusal: bool = True
-) -> Verified:
-    """Size, signature and replay window against `found`: no I/O, so it runs before the write
-    transaction (on SQLite, outside the one writer's turn). UNAUTHENTICATED stores nothing."""
-    if len(req.body) > MAX_BODY:
-        raise InvalidArgument.field("body", f"at most {MAX_BODY} bytes")
-    headers = {k.lower(): v for k, v in req.headers.items()}
-    checked = verify_with(found.inbound, found.secret, headers, req.body, at)
-    if not checked.ok:
-        if log_refusal:  # without the body, headers or secret; the sender learns only "401"
-            log.warning(
-                "webhook refused",
-                extra={"tenant": tenant, "connector_id": found.connector_id, "verdict": checked.verdict},
-            )
-        raise Unauthenticated("webhook signature not valid", reason=f"WEBHOOK_{checked.verdict}")
-    try:
-        doc: Any = json.loads(req.body) if req.body else None
-    except ValueError:
-        doc = None
-    event_id, event_type = _event_key(found.inbound, headers, doc, req.body)
-    return Verified(
-        found.connector_id, found.provider, found.inbound, event_id, event_type, checked, found.stamp, doc
-    )
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """A verified delivery waiting for its write, with the trace context of its call."""
-
-    request: pb.IngestWebhookRequest
-    verified: Verified
-    at: datetime
-    trace: otel_context.Context | None = None
 
 
 @dataclass(slots=True)
@@ -344,6 +211,75 @@ def _new_record(req: pb.IngestWebhookRequest, verified: Verified, at: datetime) 
     )
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A delivery's record, mapped, and its event's envelope, built before the write transaction
+    (no I/O), so the group holding the writer only runs its statements. Never mutated: each run
+    of the transaction (a retry, a failed group's lone runs) writes a copy of the record.
+    `linking`: the event names no deal; its links are read, and its envelope built, in the
+    transaction."""
+
+    record: NewRecord
+    health: Health | None
+    envelope: EventEnvelope | None = None
+    linking: Mapped | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A verified delivery waiting for its write, with the trace context of its call."""
+
+    request: pb.IngestWebhookRequest
+    verified: Verified
+    at: datetime
+    trace: otel_context.Context | None = None
+    prepared: Prepared | None = field(default=None, repr=False)
+
+
+def prepare(tenant: str, source: str, d: Delivery) -> Prepared:
+    """`d`'s record and event as its write will store them, if it is not a duplicate."""
+    v = d.verified
+    rec = _new_record(d.request, v, d.at)
+    health, m = _mapped_event(v.connector_id, v.provider, v.inbound, rec, v.doc)
+    if m is None:
+        return Prepared(rec, health)
+    if not getattr(m.event, "deal_id", ""):
+        return Prepared(rec, health, linking=m)
+    envelope = new_envelope(m.event_type, tenant, m.event, source=source, subject=m.subject, context=d.trace)
+    _processed(rec, envelope, m, d.at)
+    return Prepared(rec, health, envelope)
+
+
+def delivery(
+    tenant: str,
+    source: str,
+    request: pb.IngestWebhookRequest,
+    verified: Verified,
+    at: datetime,
+    trace: otel_context.Context | None,
+) -> Delivery:
+    d = Delivery(request, verified, at, trace)
+    return Delivery(request, verified, at, trace, prepare(tenant, source, d))
+
+
+async def _written(uow: UnitOfWork, d: Delivery, envelopes: list[EventEnvelope]) -> Prepared:
+    """`d`'s prepared record (a copy) and event (kept in `envelopes`), its links read if it needs them."""
+    p = d.prepared or prepare(uow.tenant, uow.source, d)
+    rec = replace(p.record)
+    if p.envelope is not None:
+        envelopes.append(p.envelope)
+    elif p.linking is not None:
+        event = type(p.linking.event)()
+        event.CopyFrom(p.linking.event)  # resolved on a copy: the prepared one serves every run
+        m = await _linked(uow, Mapped(p.linking.event_type, event, p.linking.subject))
+        envelope = new_envelope(
+            m.event_type, uow.tenant, m.event, source=uow.source, subject=m.subject, context=d.trace
+        )
+        envelopes.append(envelope)
+        _processed(rec, envelope, m, d.at)
+    return Prepared(rec, p.health)
+
+
 Recorded = tuple[ReceivedWebhookRow | NewRecord, bool]  # the record (stored or new), duplicate
 
 
@@ -356,9 +292,10 @@ async def record(
 
     Few statements for the whole group (on SQLite, the one writer's turn): the connectors,
     the earlier records of these event ids, then every new record and every event in one
-    insert each. `look_up=False` skips the earlier records: the insert's unique key finds a
-    re-delivery (or a concurrent twin in another process), the unit of work rolls back and its
-    second run (look_up=True) counts it, so only groups holding one pay the extra run.
+    insert each; records and events were built before (`prepare`). `look_up=False` skips the
+    earlier records: the insert's unique key finds a re-delivery (or a concurrent twin in
+    another process), the unit of work rolls back and its second run (look_up=True) counts it,
+    so only groups holding one pay the extra run.
     """
     connectors = Connectors(uow)
     conns: dict[str, Row[Any] | None] = {}
@@ -385,12 +322,9 @@ async def record(
             twin.duplicate_count += 1
             answers[id(d)] = (twin, True)
             continue
-        # Mapped before the insert, so the record is written once, in its final state.
-        rec = _new_record(d.request, v, d.at)
-        health = await _map(
-            uow, v.connector_id, v.provider, v.inbound, rec, d.at, (envelopes, d.trace), v.doc
-        )
-        notes.setdefault(v.connector_id, []).append((health, d.at))
+        written = await _written(uow, d, envelopes)
+        rec = written.record
+        notes.setdefault(v.connector_id, []).append((written.health, d.at))
         earlier[(v.connector_id, v.event_id)] = rec
         added.append(rec)
         answers[id(d)] = (rec, False)

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 from sqlalchemy import select
 
 from salesops.integration.v1 import connector_pb2 as c
 from salesops.integration.v1 import integration_service_pb2 as pb
 from salesops.integration.v1 import webhooks_pb2 as wh
+from services.integration import webhook_checks, webhooks
 from services.integration.api.ingest_groups import IngestGroups
-from services.integration.store import ConnectorRow, ReceivedWebhookRow
+from services.integration.store import ConnectorRow, ReceivedWebhookRow, transactions
 from tests.integration.conftest import Integration
 from tests.integration.helpers import finance_connector, ingest, payment, standard_headers
 from tests.integration.test_inbound import emitted, ready, refused, send, stored
@@ -155,3 +158,34 @@ async def test_health_is_written_when_it_changes_not_per_delivery(integration: I
     assert not (await send(integration, signed("evt_h5"))).duplicate
     refreshed = (await connector_row(integration)).last_success_at
     assert refreshed is not None and refreshed.year > 2000
+
+
+class RolledBack(Exception):
+    pass
+
+
+async def test_a_prepared_delivery_is_written_afresh_by_every_run(integration: Integration) -> None:
+    """Records and events are built before the transaction (prepare); a run that rolls back (a
+    unique-key clash, a failed group) leaves them as built, so the next run counts a twin once."""
+    await ready(integration)
+    tx = transactions(integration.db)
+    async with tx.read("demo") as uow:
+        found = await webhook_checks.load_receiver(uow, "fin-1")
+    at = datetime.now(UTC)
+    deliveries = [
+        webhooks.delivery("demo", tx.source, r, webhook_checks.check("demo", found, r, at), at, None)
+        for r in (signed("evt_twice"), signed("evt_twice"))
+    ]
+
+    async def rolled_back(uow: Any) -> None:
+        await webhooks.record(uow, deliveries)
+        raise RolledBack
+
+    with pytest.raises(RolledBack):
+        await tx.run("demo", rolled_back)
+    got = await tx.run("demo", lambda uow: webhooks.record(uow, deliveries))
+    assert [a is not None and a[1] for a in got] == [False, True]
+    rows = await stored(integration)
+    assert len(rows) == 1 and rows[0].duplicate_count == 1
+    assert rows[0].state == wh.RECEIVED_WEBHOOK_STATE_PROCESSED and rows[0].attempt_count == 1
+    assert len(await emitted(integration, "integration.PaymentReceived")) == 1

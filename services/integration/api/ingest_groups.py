@@ -20,7 +20,8 @@ from collections.abc import Awaitable, Callable
 
 from kit.resources import GroupCommit
 from services.integration import webhooks
-from services.integration.webhooks import Delivery, Receiver
+from services.integration.webhook_checks import Receiver
+from services.integration.webhooks import Delivery
 
 MAX_GROUP = 100  # deliveries per transaction
 MAX_RECEIVERS = 1024  # snapshots kept (per process), the least recently stored dropped first

@@ -12,6 +12,7 @@ from kit.grpc import context as call
 from kit.resources import PageRequest, UnitOfWork
 from salesops.integration.v1 import integration_service_pb2 as pb
 from salesops.integration.v1 import webhooks_pb2 as wh
+from services.integration import webhook_checks as checks
 from services.integration import webhooks
 from services.integration.access import require_admin
 from services.integration.api.base import ApiBase, Ctx, now
@@ -42,17 +43,20 @@ class WebhooksApi(ApiBase):
         if self._ingest_groups is None or self._receivers is None:
             self._ingest_groups, self._receivers = IngestGroups(self._record), Receivers()
         tenant, at = request.tenant, now()
-        verified: webhooks.Verified | None = None
+        verified: checks.Verified | None = None
         kept = self._receivers.get(tenant, request.connector_id)
         if kept is not None:
             try:
-                verified = webhooks.check(tenant, kept, request, at, log_refusal=False)
+                verified = checks.check(tenant, kept, request, at, log_refusal=False)
             except Unauthenticated:
                 verified = None  # the secret may have changed: the current row decides a refusal
         for _ in range(2):
             if verified is None:
                 verified = await self._verify_current(request, at)
-            delivery = webhooks.Delivery(request, verified, at, otel_context.get_current())
+            # Its record and event are built here, beside the group in its transaction, not in the next.
+            delivery = webhooks.delivery(
+                tenant, self.tx.source, request, verified, at, otel_context.get_current()
+            )
             got = await self._ingest_groups.record(tenant, delivery)
             if got is not None:
                 row, duplicate = got
@@ -65,17 +69,17 @@ class WebhooksApi(ApiBase):
             "the connector changed while the webhook was received; retry", reason="CONCURRENT_WRITE"
         )
 
-    async def _verify_current(self, request: pb.IngestWebhookRequest, at: datetime) -> webhooks.Verified:
+    async def _verify_current(self, request: pb.IngestWebhookRequest, at: datetime) -> checks.Verified:
         """Against the connector's current row (a read, outside the writer's turn), kept for the next."""
         assert self._receivers is not None
         try:
             async with self.tx.read(request.tenant) as uow:
-                found = await webhooks.load_receiver(uow, request.connector_id)
+                found = await checks.load_receiver(uow, request.connector_id)
         except Exception:
             self._receivers.drop(request.tenant, request.connector_id)
             raise
         self._receivers.put(request.tenant, found)
-        return webhooks.check(request.tenant, found, request, at)
+        return checks.check(request.tenant, found, request, at)
 
     async def _record(self, tenant: str, deliveries: list[webhooks.Delivery]) -> list[Recorded]:
         runs = 0

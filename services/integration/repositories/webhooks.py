@@ -12,6 +12,7 @@ from kit.resources import Page, PageRequest, Repository, Sort, query_key
 from services.integration.store import ReceivedWebhookRow
 
 _TABLE = cast(Table, ReceivedWebhookRow.__table__)
+_INSERT = insert(_TABLE)  # built once: a group's records go in one executemany
 
 
 @dataclass
@@ -93,4 +94,4 @@ class ReceivedWebhooks(Repository[ReceivedWebhookRow]):
         duplicate key surfaces inside the unit of work. A Core insert: no ORM rows to build and flush."""
         if rows:
             tenant = self.uow.tenant
-            await self.session.execute(insert(_TABLE), [{**r, "tenant_id": tenant} for r in rows])
+            await self.session.execute(_INSERT, [{**r, "tenant_id": tenant} for r in rows])
