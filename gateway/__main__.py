@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import uvicorn
@@ -27,6 +28,9 @@ SERVE_OPTIONS: dict[str, Any] = {
 
 
 def _setup() -> None:
+    # Neither log format (kit.telemetry) writes a record's thread or process: not looked up for
+    # every record (a getpid syscall and two lookups of the access log line of each request).
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     setup_logging(
         "gateway", env_str("SALESOPS_LOG_LEVEL", "INFO").upper(), env_str("SALESOPS_LOG_FORMAT", "json")
     )
