@@ -58,7 +58,7 @@ SPEC = ServiceSpec(
     activities=_activities,
     # An approval waits days on its timers and updates: a cache the size of the open approvals lets an
     # update or a due timer run on the cached workflow (sticky) instead of fetching and replaying its
-    # history; each cached run holds its Run (tens of KB), so 5,000 stays within the service's memory.
+    # history (the SDK's default keeps 1,000; a run's input is about 3 KB of JSON, held as its Run).
     # Activations run one thread per workflow task slot: the SDK's default of 500 threads fought over
     # the GIL with the API and the activities on the same loop under a burst of updates. A burst queues
     # workflow tasks on the sticky queue longer than the SDK's 10 s; past it each went back to the shared

@@ -323,6 +323,9 @@ async def project(uow: UnitOfWork, run: d.Run, events: list[EventSpec]) -> None:
     row = await repo.find(run.approval_id)
     if row is not None and row.seq >= run.seq:
         return
+    # Every write here stores the body with the action rows of its whole history, so the stored body's
+    # history length says which action rows exist (no read of them inside the write lock).
+    written = 0 if row is None else len(ap.Approval.FromString(row.body).history)
     doc = document(run)
     first = row is None
     if row is None:
@@ -355,9 +358,8 @@ async def project(uow: UnitOfWork, run: d.Run, events: list[EventSpec]) -> None:
         a.active = s.state == d.ACTIVE and run.state == d.IN_PROGRESS and u in s.assignees
         a.due_time = _t(s.due_time)
         a.indirect = u in s.indirect
-    seen = set() if first else await repo.action_seqs(run.approval_id)
     for i, x in enumerate(run.history):
-        if i not in seen:
+        if i >= written:
             uow.session.add(
                 ApprovalActionRow(
                     tenant_id=uow.tenant,

@@ -192,10 +192,6 @@ class Approvals(Repository[ApprovalRow]):
         stmt = select(ApprovalAssignmentRow).where(ApprovalAssignmentRow.approval_id == approval_id)
         return list(await self.session.scalars(stmt))
 
-    async def action_seqs(self, approval_id: str) -> set[int]:
-        stmt = select(ApprovalActionRow.seq).where(ApprovalActionRow.approval_id == approval_id)
-        return set(await self.session.scalars(stmt))
-
     async def actions(self, approval_id: str) -> list[ApprovalActionRow]:
         stmt = (
             select(ApprovalActionRow)
