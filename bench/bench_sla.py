@@ -19,8 +19,8 @@ service's worker options (app.SPEC.worker_options):
   workflows (a timer and a no-op activity, no database) due in one second on the same worker and
   server. A late reminder is measured, not cut off: the wait ends once all arrived, or nothing
   arrived for STALL_S after the last due time (or LIMIT_S after it); those missing count as failed
-  calls. A sample of burst histories prints where the lateness went (timer fired, task started, fire
-  recorded) and how many workflow tasks failed or timed out.
+  calls. Where the lateness went, stage by stage (bench/sla_stages.py: workflow histories of a sample,
+  the outbox, notify's processed-event and inbox rows), and how many workflow tasks failed or timed out.
 - sizes: 10,000 watches, 1,000 spread over 60 s, 1,000 in the burst (--quick: 500, 100, 100, 10 s).
 
 The hop split (due -> committed in the leads outbox, p50 / p99) is printed beside the table.
@@ -45,6 +45,7 @@ from typing import Any
 
 from temporalio import activity, workflow
 
+from bench.sla_stages import print_stages
 from bench.verdict import AT_LEAST, AT_MOST, Figure, Goal
 from services.leads.workflows import Timer, WatchInput
 
@@ -123,47 +124,6 @@ async def _wait_for(count: Callable[[], Awaitable[int]], expected: int, last_due
             )
             return
         await asyncio.sleep(0.5)
-
-
-async def _breakdown(client: Any, lead_ids: list[str], due: dict[str, datetime]) -> None:
-    """Where a reminder's lateness goes, from a sample of workflow histories (printed, for diagnosis):
-    due -> timer fired (server) -> workflow task started (worker polled it) -> fire recorded (local
-    activity marker, or the activity of the unpatched branch); and the workflow tasks that failed or
-    timed out in the sample (each costs a retry)."""
-    from temporalio.api.enums.v1 import EventType
-
-    from services.leads.workflows import workflow_id
-
-    steps: dict[str, list[float]] = {"timer fired": [], "task started": [], "fire recorded": []}
-    kinds = {
-        EventType.EVENT_TYPE_TIMER_FIRED: "timer fired",
-        EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED: "task started",
-        EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "fire recorded",
-        EventType.EVENT_TYPE_MARKER_RECORDED: "fire recorded",
-    }
-    bad = {EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT}
-    failed_tasks = 0
-    for lead_id in lead_ids:
-        try:
-            history = await client.get_workflow_handle(workflow_id("demo", lead_id)).fetch_history()
-        except Exception as exc:
-            print(f"   history of {lead_id}: {type(exc).__name__}", file=sys.stderr)
-            continue
-        seen: dict[str, float] = {}
-        for ev in history.events:
-            failed_tasks += ev.event_type in bad
-            kind = kinds.get(ev.event_type)
-            at = ev.event_time.ToDatetime(tzinfo=UTC)
-            if kind and kind not in seen and at >= due[lead_id]:
-                seen[kind] = (at - due[lead_id]).total_seconds()
-        for kind, late in seen.items():
-            steps[kind].append(late)
-    print(
-        f"   burst breakdown of {len(lead_ids)} histories (p50 / max s after due): "
-        + ", ".join(f"{k} {_pct(v, 0.5):.2f} / {max(v, default=float('nan')):.2f}" for k, v in steps.items())
-        + f"; workflow tasks failed or timed out: {failed_tasks}",
-        file=sys.stderr,
-    )
 
 
 def _aware(t: datetime) -> datetime:
@@ -383,7 +343,13 @@ async def _measure(
             + ", ".join(f"{k} {_pct(v, 0.5):.2f} / {_pct(v, 0.99):.2f}" for k, v in relayed.items()),
             file=sys.stderr,
         )
-        await _breakdown(client, [i for i in ids if group[i] == "burst"][:: max(1, burst // 20)], due)
+        await print_stages(
+            client,
+            db,
+            inbox_path.db,
+            {kind: [x for x in ids if group[x] == kind] for kind in ("spread", "burst")},
+            due,
+        )
         # Baseline in the same run, same worker and server: bare timers, as many due in one second.
         _FIRED.clear()
         bare_at = time.time() + 10 + burst / 80

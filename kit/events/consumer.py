@@ -58,6 +58,7 @@ from kit.events.dead_letters import (
 )
 from kit.events.entries import Delivery, default_consumer_name, is_transient, stream_entries
 from kit.events.envelope import EventEnvelope, consumer_span, parse_envelope
+from kit.events.grouping import TenantGroups
 from kit.events.outbox import default_processed_events
 
 log = logging.getLogger("kit.events.consumer")
@@ -65,7 +66,7 @@ log = logging.getLogger("kit.events.consumer")
 Handler = Callable[[EventEnvelope, AsyncSession], Awaitable[None]]
 
 
-class StreamConsumer:
+class StreamConsumer(TenantGroups):
     """Consumes `streams` as consumer group `group` (the consuming service's name).
 
     handler: `async (envelope, session) -> None`; `session` is scoped to the
@@ -75,6 +76,12 @@ class StreamConsumer:
         before it is taken over; keep it above the slowest handler's duration.
     before_ack: fault-injection hook for tests: awaited with the deliveries
         whose effects are committed, right before they are acknowledged.
+    group_commit: apply the entries of one read that belong to the same tenant in one
+        transaction (each still claims its own processed-event row); if that transaction
+        fails as a whole, each entry is applied alone, as without it. Only for handlers
+        whose in-memory side effects are safe to run again (an entry may be handled twice,
+        once in the failed group, once alone): e.g. state kept per event id and flushed in
+        `before_ack` for the acknowledged deliveries only.
     """
 
     def __init__(
@@ -99,6 +106,7 @@ class StreamConsumer:
         transient: Callable[[BaseException], bool] = is_transient,
         tracer: Tracer | None = None,
         before_ack: Callable[[Sequence[Delivery]], Awaitable[None]] | None = None,
+        group_commit: bool = False,
     ) -> None:
         if not streams:
             raise ValueError("a consumer needs at least one stream")
@@ -128,6 +136,8 @@ class StreamConsumer:
         self.transient = transient
         self.tracer = tracer
         self.before_ack = before_ack
+        self.group_commit = group_commit
+        self.groups = 0  # transactions that applied more than one entry (group_commit)
         self.handled = 0  # handler ran and committed
         self.skipped = 0  # already processed: acknowledged without the handler
         self.dead_lettered = 0
@@ -319,11 +329,14 @@ class StreamConsumer:
     async def _process(self, batch: Iterable[Delivery]) -> None:
         done: list[Delivery] = []
         try:
-            for delivery in batch:
-                if self._stopping:
-                    break  # the rest stays pending: a restart under this name or XAUTOCLAIM takes it
-                if await self._handle(delivery):
-                    done.append(delivery)
+            if self.group_commit:
+                await self._process_grouped(batch, done)
+            else:
+                for delivery in batch:
+                    if self._stopping:
+                        break  # the rest stays pending: a restart under this name or XAUTOCLAIM takes it
+                    if await self._handle(delivery):
+                        done.append(delivery)
         finally:
             if done:
                 await self._ack(done)
@@ -341,6 +354,14 @@ class StreamConsumer:
 
     async def _handle(self, delivery: Delivery) -> bool:
         """Apply one entry. True: acknowledge it now. False: it stays pending (retry or DLQ'd)."""
+        envelope = await self._prepare(delivery)
+        if isinstance(envelope, bool):
+            return envelope
+        return await self._apply_one(delivery, envelope)
+
+    async def _prepare(self, delivery: Delivery) -> EventEnvelope | bool:
+        """The entry's envelope, or whether to acknowledge it unapplied (True: not our type;
+        False: vanished or undecodable, dead-lettered)."""
         if not delivery.fields:
             await self._record_vanished(delivery)
             return False
@@ -350,10 +371,13 @@ class StreamConsumer:
         try:
             if raw is None:
                 raise DecodeError("stream entry has no 'envelope' field")
-            envelope = parse_envelope(raw)
+            return parse_envelope(raw)
         except DecodeError as exc:
             await self._dead_letter(delivery, exc)
             return False
+
+    async def _apply_one(self, delivery: Delivery, envelope: EventEnvelope) -> bool:
+        """Apply one entry in its own transaction; a failure schedules its retry or dead-letters it."""
         with consumer_span(
             envelope, tracer=self.tracer, attributes={"messaging.consumer.group.name": self.group}
         ) as span:

@@ -17,7 +17,7 @@ id) does not notify twice.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.events import EventEnvelope, unpack_payload
+from kit.events.entries import Delivery
 from kit.events.streams import producer_streams
 from kit.runtime import ConsumerSpec, Runtime
 from salesops.common.v1 import types_pb2
@@ -35,7 +36,15 @@ from salesops.leads.v1 import events_pb2 as leads_events
 from salesops.notify.v1 import notification_pb2, notify_service_pb2
 from salesops.pipeline.v1 import approval_pb2, process_health_pb2, reconciliation_pb2
 from salesops.pipeline.v1 import events_pb2 as pipeline_events
-from services.notify import cancelling, insight_notices, knowledge_notices, live, sending, sync_lag_notices
+from services.notify import (
+    cancelling,
+    insight_notices,
+    knowledge_notices,
+    live,
+    sending,
+    sync_lag_notices,
+    tenant_settings,
+)
 from services.notify.presenters import INBOX_ITEM
 from services.notify.repositories import on_session
 
@@ -422,14 +431,22 @@ def _webhook_failed(e: integration_events.WebhookDeliveryFailed) -> notification
 
 
 class EventNotifier:
-    """The StreamConsumer handler: sends in the consumer's transaction, publishes after it commits."""
+    """The StreamConsumer handler: sends in the consumer's transaction, publishes after it commits.
+
+    What to publish is kept per event id: the consumer applies a read's entries in one transaction
+    (group_commit), and when that fails applies each again alone, so an event may be handled twice;
+    its last run's outcomes replace the earlier ones, and only acknowledged events are published."""
 
     def __init__(self, sender: sending.Sender) -> None:
         self.sender = sender
-        self.pending: list[tuple[str, sending.SendOutcome]] = []
-        self.resolved: list[tuple[str, Any]] = []
+        self.pending: dict[str, list[tuple[str, sending.SendOutcome]]] = {}
+        self.resolved: dict[str, list[tuple[str, Any]]] = {}
 
     async def __call__(self, envelope: EventEnvelope, session: AsyncSession) -> None:
+        # The consumer's transaction writes no settings: its events read the tenant's defaults once.
+        session.info.setdefault(tenant_settings.READ_MEMO, {})
+        pending = self.pending[envelope.id] = []
+        resolved = self.resolved[envelope.id] = []
         for r in resolutions(envelope):
             rows = await cancelling.matching(
                 on_session(session),
@@ -440,7 +457,7 @@ class EventNotifier:
                 categories=list(r.categories),
             )
             items = await cancelling.cancel(on_session(session), rows, f"resolved by {envelope.type}")
-            self.resolved.extend((envelope.tenant, i) for i in items)
+            resolved.extend((envelope.tenant, i) for i in items)
         for n in translate(envelope):
             if not n.recipients:
                 continue
@@ -450,14 +467,21 @@ class EventNotifier:
             outcome = await self.sender.send(
                 envelope.tenant, n, source=source, session=session, is_admin=False
             )
-            self.pending.append((envelope.tenant, outcome))
+            pending.append((envelope.tenant, outcome))
 
-    async def before_ack(self, _deliveries: object = None) -> None:
-        """Publish what the read's transactions committed (the runtime calls it before acknowledging)."""
-        pending, self.pending = self.pending, []
-        for tenant, outcome in pending:
-            await self.sender.announce(tenant, outcome)
-        resolved, self.resolved = self.resolved, []
+    async def before_ack(self, deliveries: Sequence[Delivery] | None = None) -> None:
+        """Publish what the read's transactions committed (the runtime calls it before acknowledging):
+        the acknowledged deliveries' events (all when not given); a failed event's are dropped."""
+        acked = None if deliveries is None else {d.event_id for d in deliveries}
+        pending_by, self.pending = self.pending, {}
+        resolved_by, self.resolved = self.resolved, {}
+        for event_id, outcomes in pending_by.items():
+            if acked is None or event_id in acked:
+                for tenant, outcome in outcomes:
+                    await self.sender.announce(tenant, outcome)
+        resolved = [
+            r for event_id, rs in resolved_by.items() if acked is None or event_id in acked for r in rs
+        ]
         if resolved:
             events = [
                 (
@@ -485,4 +509,6 @@ CONSUMER = ConsumerSpec(
     handler=_notifier,
     types=TYPES,
     role="api",
+    # A burst (a thousand SLA reminders due in one second) is a transaction per event without it.
+    options={"group_commit": True},
 )

@@ -94,9 +94,21 @@ async def load(session: AsyncSession) -> tuple[settings_pb2.NotifySettings | Non
     return (stored.value if stored.version else None), stored.version
 
 
+# A session whose info holds this dict shares the tenant's defaults across its transaction (read once):
+# notify's event consumer installs it, whose transactions (a burst's events applied together) never
+# write settings. Other sessions read them each time.
+READ_MEMO = "notify.read_memo"
+
+
 async def load_defaults(session: AsyncSession) -> TenantDefaults:
+    memo: dict[str, TenantDefaults] | None = session.info.get(READ_MEMO)
+    if memo is not None and "defaults" in memo:
+        return memo["defaults"]
     stored, _ = await load(session)
-    return defaults(stored)
+    found = defaults(stored)
+    if memo is not None:
+        memo["defaults"] = found
+    return found
 
 
 async def current(uow: UnitOfWork) -> settings_pb2.NotifySettings:
