@@ -94,29 +94,38 @@ def masked_display_name(row: LeadRow | LeadView | OtherLead) -> str:
 
 
 def _state(lead: lead_pb2.Lead, row: LeadRow | LeadView, *, full: bool) -> None:
-    """The server-made part of a lead, from its columns."""
+    """The server-made part of a lead, from its columns. Into an empty message: a field whose value
+    is its default is left unset (the same message; each set is a call into protobuf, and most
+    leads leave half of these empty)."""
     lead.status = enum_value(lead_pb2.LeadStatus, row.status)
-    lead.owner_user_id = row.owner_user_id or ""
-    lead.team_path = row.team_path
-    lead.supervisor_user_id = row.supervisor_user_id
-    lead.pool_id = row.pool_id or ""
-    if row.pool_id:
-        lead.pool_entry_reason = enum_value(enums_pb2.PoolEntryReason, row.pool_entry_reason)
     if row.owner_user_id:
+        lead.owner_user_id = row.owner_user_id
         lead.assignment_reason = enum_value(enums_pb2.AssignmentReason, row.assignment_reason)
         if row.assign_time:
             put_time(lead.assign_time, row.assign_time)
-    lead.last_decision_id = row.last_decision_id
-    lead.grade = enum_value(enums_pb2.LeadGrade, row.grade)
-    lead.score = row.score
+    if row.team_path:
+        lead.team_path = row.team_path
+    if row.supervisor_user_id:
+        lead.supervisor_user_id = row.supervisor_user_id
+    if row.pool_id:
+        lead.pool_id = row.pool_id
+        lead.pool_entry_reason = enum_value(enums_pb2.PoolEntryReason, row.pool_entry_reason)
+    if row.last_decision_id:
+        lead.last_decision_id = row.last_decision_id
+    if row.grade:
+        lead.grade = enum_value(enums_pb2.LeadGrade, row.grade)
+    if row.score:
+        lead.score = row.score
     if full and row.grading:
         parse(row.grading, lead.grading)
     if row.last_activity_time:
         put_time(lead.last_activity_time, row.last_activity_time)
-    lead.activity_count = row.activity_count
+    if row.activity_count:
+        lead.activity_count = row.activity_count
     fr = lead.first_response
     fr.state = enum_value(lead_pb2.FirstResponseState, row.sla_state)
-    fr.policy_grade = enum_value(enums_pb2.LeadGrade, row.sla_grade)
+    if row.sla_grade:
+        fr.policy_grade = enum_value(enums_pb2.LeadGrade, row.sla_grade)
     for name, value in (
         ("clock_start_time", row.sla_start),
         ("due_time", row.sla_due),
@@ -126,23 +135,33 @@ def _state(lead: lead_pb2.Lead, row: LeadRow | LeadView, *, full: bool) -> None:
     ):
         if value is not None:
             put_time(getattr(fr, name), value)
-    fr.response_activity_id = row.sla_response_activity_id
-    fr.responder_user_id = row.sla_responder
+    if row.sla_response_activity_id:
+        fr.response_activity_id = row.sla_response_activity_id
+    if row.sla_responder:
+        fr.responder_user_id = row.sla_responder
     if row.sla_business_seconds is not None:
         fr.business_time_to_respond.FromTimedelta(timedelta(seconds=row.sla_business_seconds))
-    fr.breach_action = enum_value(enums_pb2.SlaBreachAction, row.sla_breach_action)
-    fr.reassignment_count = row.sla_reassignments
-    lead.needs_attention = row.needs_attention
-    lead.duplicate_review_needed = row.duplicate_review_needed
-    lead.intake_count = row.intake_count
-    lead.merged_into_lead_id = row.merged_into
-    lead.converted_opportunity_id = row.converted_opportunity_id
+    if row.sla_breach_action:
+        fr.breach_action = enum_value(enums_pb2.SlaBreachAction, row.sla_breach_action)
+    if row.sla_reassignments:
+        fr.reassignment_count = row.sla_reassignments
+    if row.needs_attention:
+        lead.needs_attention = True
+    if row.duplicate_review_needed:
+        lead.duplicate_review_needed = True
+    if row.intake_count:
+        lead.intake_count = row.intake_count
+    if row.merged_into:
+        lead.merged_into_lead_id = row.merged_into
+    if row.converted_opportunity_id:
+        lead.converted_opportunity_id = row.converted_opportunity_id
     if row.close_time:
         put_time(lead.close_time, row.close_time)
     lead.etag = str(row.version)
-    lead.audit.created_by = row.created_by
-    put_time(lead.audit.create_time, row.created_at)
-    put_time(lead.audit.update_time, row.updated_at)
+    audit = lead.audit
+    audit.created_by = row.created_by
+    put_time(audit.create_time, row.created_at)
+    put_time(audit.update_time, row.updated_at)
 
 
 class ActivityPresenter:
