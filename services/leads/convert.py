@@ -10,6 +10,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from kit.errors import InvalidArgument
+from services.leads import proto_dict
 
 
 def now() -> datetime:
@@ -87,7 +88,8 @@ _ENUM_VALUES: dict[tuple[Any, str], Any] = {}
 
 
 def to_dict(msg: Message) -> dict[str, Any]:
-    return json_format.MessageToDict(msg, preserving_proto_field_name=True)
+    """json_format.MessageToDict(msg, preserving_proto_field_name=True), built faster (proto_dict)."""
+    return proto_dict.to_dict(msg)
 
 
 def parse(data: dict[str, Any], msg: Message) -> Message:

@@ -10,6 +10,7 @@ from kit.resources import UnitOfWork
 from salesops.leads.v1 import enums_pb2, routing_pb2
 from services.leads.convert import enum_value, to_dict, ts
 from services.leads.domain import routing
+from services.leads.repositories.intakes import add_row
 from services.leads.store import DecisionRow, LeadRow
 
 
@@ -63,6 +64,6 @@ def decision_proto(
 
 
 def record(uow: UnitOfWork, msg: routing_pb2.AssignmentDecision, at: datetime) -> None:
-    uow.session.add(
-        DecisionRow(decision_id=msg.decision_id, lead_id=msg.lead_id, decide_time=at, body=to_dict(msg))
+    add_row(
+        uow, DecisionRow, decision_id=msg.decision_id, lead_id=msg.lead_id, decide_time=at, body=to_dict(msg)
     )

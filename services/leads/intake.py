@@ -19,7 +19,7 @@ from services.leads.domain import dedupe, grading, normalize, status
 from services.leads.domain import pool as pool_rules
 from services.leads.policies import TenantPolicies
 from services.leads.repositories.followups import BehaviorRepository
-from services.leads.repositories.intakes import IntakeRepository, pending_adder
+from services.leads.repositories.intakes import IntakeRepository, add_row, pending_adder
 from services.leads.repositories.leads import LeadRepository
 from services.leads.store import DuplicateRow, IntakeRow, LeadRow
 
@@ -55,7 +55,7 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 
 
 def grading_facts(lead: lead_pb2.Lead, behaviors: list[grading.Behavior]) -> grading.LeadFacts:
-    data = json_format.MessageToDict(lead, preserving_proto_field_name=True)
+    data = to_dict(lead)
     fields: dict[str, Any] = {}
     for key in ("contact", "company", "attributes"):
         _flatten(key, data.get(key, {}), fields)
@@ -138,7 +138,7 @@ def validate(lead: lead_pb2.Lead, policy: Any, prefix: str = "lead") -> lead_pb2
         v.add(f"{prefix}.contact", "a phone or an e-mail is required")
     if policy.required_fields:  # the lead as a dict only when the policy asks for fields
         flat: dict[str, Any] = {}
-        _flatten("", json_format.MessageToDict(lead, preserving_proto_field_name=True), flat)
+        _flatten("", to_dict(lead), flat)
         for path in policy.required_fields:
             if not any(k == path or k.startswith(path + ".") for k in flat):
                 v.add(f"{prefix}.{path}", "required by the tenant's intake policy")
@@ -272,20 +272,19 @@ def new_lead(
     )
     for key in ("lead_id",):
         row.body.pop(key, None)
-    add = pending_adder(uow)
-    add(row)
+    pending_adder(uow)(row)
     outcome = CREATED_FLAGGED if candidates else CREATED
-    add(IntakeRow(intake_id=intake_id, lead_id=lead_id, outcome=outcome, receive_time=at, body={}))
+    add_row(uow, IntakeRow, intake_id=intake_id, lead_id=lead_id, outcome=outcome, receive_time=at, body={})
     for m in candidates:
-        add(
-            DuplicateRow(
-                lead_id=lead_id,
-                other_lead_id=m.lead_id,
-                kind=m.kind,
-                score=m.score,
-                display_name=m.display_name,
-                detect_time=at,
-            )
+        add_row(
+            uow,
+            DuplicateRow,
+            lead_id=lead_id,
+            other_lead_id=m.lead_id,
+            kind=m.kind,
+            score=m.score,
+            display_name=m.display_name,
+            detect_time=at,
         )
     return row, outcome, Stored(lead, graded)
 
@@ -428,14 +427,14 @@ async def merge_into(
     record.receive_time.CopyFrom(ts(at))
     if lead.HasField("attributes"):
         record.attributes.CopyFrom(lead.attributes)
-    pending_adder(uow)(
-        IntakeRow(
-            intake_id=intake_id,
-            lead_id=target.lead_id,
-            outcome=MERGED,
-            receive_time=at,
-            body=to_dict(record),
-        )
+    add_row(
+        uow,
+        IntakeRow,
+        intake_id=intake_id,
+        lead_id=target.lead_id,
+        outcome=MERGED,
+        receive_time=at,
+        body=to_dict(record),
     )
     target.intake_count += 1
     target.version += 1
