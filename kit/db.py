@@ -15,7 +15,7 @@ import logging
 import re
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine, Generator
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
@@ -199,12 +199,10 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             # One writer at a time (queued in the process, `_WriterQueue`); the rest of the
             # pool serves WAL readers, which never wait for the writer.
-            # One call to aiosqlite's thread per statement, no second ROLLBACK in a row (kit.db_sqlite).
-            kwargs["connect_args"] = {
-                "timeout": busy_timeout_s,
-                "isolation_level": None,
-                "async_creator_fn": db_sqlite.connect,
-            }
+            # One call to aiosqlite's thread per statement, no second ROLLBACK in a row, and no
+            # switch out of SQLAlchemy's greenlet but for the thread's calls (kit.db_sqlite).
+            kwargs["module"] = db_sqlite.Dbapi()
+            kwargs["connect_args"] = {"timeout": busy_timeout_s, "isolation_level": None}
             # As many connections as elsewhere (pool + overflow), all kept: an overflow connection
             # is closed on return and reopened at the next burst, each a thread, a file open and
             # four PRAGMAs (about 0.9 ms of CPU; 64 reads in flight reopened one every 10-30 calls).
@@ -282,11 +280,18 @@ class Database:
         factory = factory or (self._read_factory if read_only else self._factory)
         try:
             if read_only or self._writers is None:
-                async with factory(info=info) as session:
+                session = factory(info=info)
+                try:
                     yield session
+                finally:
+                    await close_to_completion(session)
             else:
-                async with self._writers.turn(), factory(info=info) as session:
-                    yield session
+                async with self._writers.turn():
+                    session = factory(info=info)
+                    try:
+                        yield session
+                    finally:
+                        await close_to_completion(session)
         except OperationalError as exc:
             if is_lock_timeout(exc):
                 # Another process held the file past the busy timeout: retryable, not a bug.
@@ -299,6 +304,64 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def close_to_completion(session: AsyncSession) -> None:
+    """`session.close()`, finished even if the caller is cancelled meanwhile (as leaving
+    `async with session` does), without a task of its own unless the close has to wait.
+
+    SQLAlchemy runs every close in a new task behind `asyncio.shield`: two trips through the event
+    loop per unit of work. A close that needs no I/O (nothing to roll back, kit.db_sqlite) cannot
+    be interrupted, so it runs here, in the caller's task, to its end. One that waits (a ROLLBACK
+    on the connection) goes on in a task of its own, awaited as SQLAlchemy awaits it: a
+    cancellation received meanwhile is raised once the close has finished.
+    """
+    coro = session.close()
+    try:
+        step = coro.send(None)
+    except StopIteration:
+        return
+    task = asyncio.create_task(_Resumed(coro, step).run())
+    cancelled: asyncio.CancelledError | None = None
+    while True:  # as SQLAlchemy's own close on leaving `async with`
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError as exc:
+            if task.done():
+                raise
+            cancelled = exc
+        else:
+            break
+    if cancelled is not None:
+        raise cancelled
+
+
+class _Resumed:
+    """The rest of a coroutine that has already yielded `step` (what it waits for), run by the
+    awaiting task exactly as `await coro` would have run it from there."""
+
+    def __init__(self, coro: Coroutine[Any, Any, None], step: Any) -> None:
+        self._coro = coro
+        self._step = step
+
+    async def run(self) -> None:
+        await self
+
+    def __await__(self) -> Generator[Any, None, None]:
+        step = self._step
+        while True:
+            try:
+                yield step
+            except BaseException as exc:  # thrown into the waiting task: on to the coroutine
+                try:
+                    step = self._coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    step = self._coro.send(None)
+                except StopIteration:
+                    return
 
 
 def _sqlite_begin(conn: Any) -> None:

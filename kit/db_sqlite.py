@@ -10,6 +10,10 @@ is skipped: the thread's last act ended the transaction, so there is none to end
 a statement that ran outside any transaction (kit.db's statement reads send no BEGIN), which the
 thread reports with its rows.
 
+SQLAlchemy's adapter over it (`Dbapi`, `create_engine(module=...)`) leaves its greenlet only for
+those thread calls: making and closing a cursor, and a ROLLBACK or COMMIT that is skipped, need no
+switch to the event loop and back.
+
 Those skips are the only ones: a ROLLBACK asked while anything else may still be queued on the
 thread (a BEGIN whose caller was cancelled, see tests/unit/test_db_sqlite_round_trips.py) is
 always sent, and runs after it.
@@ -20,10 +24,16 @@ from __future__ import annotations
 import sqlite3
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 from aiosqlite.context import Result
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
+from sqlalchemy.util.concurrency import await_
 
 Description = tuple[tuple[str, None, None, None, None, None, None], ...] | None
 # The statement's description, rowcount, lastrowid and rows, and whether a transaction is open after it.
@@ -158,8 +168,59 @@ class Connection(aiosqlite.Connection):
             self._ended_at = number
 
 
+class _AdaptedCursor(AsyncAdapt_aiosqlite_cursor):
+    """SQLAlchemy's cursor over a `OneCallCursor`: only the statement itself leaves the greenlet.
+
+    SQLAlchemy's adapter awaits the cursor's creation and its close, each a switch out of the
+    greenlet to the event loop and back; a one-call cursor is made and closed without I/O.
+    """
+
+    __slots__ = ()
+    _awaitable_cursor_close = False  # nothing to close on the thread: no soft close awaited
+
+    def _aenter_cursor(self, cursor: Any) -> Any:
+        return cursor
+
+    def _make_new_cursor(self, connection: Any) -> Any:
+        return OneCallCursor(connection)
+
+    def close(self) -> None:
+        self._rows.clear()
+        cast(OneCallCursor, self._cursor)._rows.clear()
+
+
+class _AdaptedConnection(AsyncAdapt_aiosqlite_connection):
+    """SQLAlchemy's connection over a `Connection`: a ROLLBACK or COMMIT with no transaction to
+    end (see `Connection.rollback`) is decided in the greenlet, without a switch to the loop."""
+
+    __slots__ = ()
+    _cursor_cls = _AdaptedCursor
+
+    def rollback(self) -> None:
+        conn: Connection = self._connection  # type: ignore[assignment]
+        if conn._ended_at != conn._queued:
+            super().rollback()
+
+    def commit(self) -> None:
+        conn: Connection = self._connection  # type: ignore[assignment]
+        if conn._ended_at != conn._queued:
+            super().commit()
+
+
+class Dbapi(AsyncAdapt_aiosqlite_dbapi):
+    """aiosqlite as SQLAlchemy's DBAPI (`create_engine(module=...)`), connections by `connect`."""
+
+    def __init__(self) -> None:
+        super().__init__(aiosqlite, sqlite3)
+
+    def connect(self, *arg: Any, **kw: Any) -> _AdaptedConnection:
+        kw.pop("async_creator_fn", None)
+        conn: Any = await_(connect(*arg, **kw))  # an aiosqlite connection, as SQLAlchemy's own
+        return _AdaptedConnection(self, conn)
+
+
 def connect(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> Connection:
-    """`aiosqlite.connect`, with this module's connection (SQLAlchemy's `async_creator_fn`)."""
+    """`aiosqlite.connect`, with this module's connection (what `Dbapi.connect` adapts)."""
 
     def connector() -> sqlite3.Connection:
         conn: sqlite3.Connection = sqlite3.connect(database, **kwargs)
@@ -170,4 +231,4 @@ def connect(database: str, *, iter_chunk_size: int = 64, **kwargs: Any) -> Conne
     return conn
 
 
-__all__ = ["Connection", "OneCallCursor", "connect"]
+__all__ = ["Connection", "Dbapi", "OneCallCursor", "connect"]

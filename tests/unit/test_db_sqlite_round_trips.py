@@ -148,3 +148,63 @@ async def test_a_caller_cancelled_while_its_begin_waits_leaves_no_transaction_be
     async with db.session("t", read_only=True) as s:
         assert sorted(await s.scalars(select(Item.id))) == ["next"]
     await db.dispose()
+
+
+async def test_a_close_that_waits_finishes_though_its_caller_is_cancelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # kit.db closes a session in the caller's task and moves the close to a task of its own only
+    # when it waits (here: the ROLLBACK of an uncommitted write, queued behind a busy thread).
+    db = Database(f"sqlite:///{tmp_path / 'c.db'}", pool_size=1, busy_timeout_s=1.0)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    real = aiosqlite.core.Connection._execute
+    slow_rollbacks = [True]
+    closing = asyncio.Event()
+
+    async def busy_thread_then(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(fn, "__name__", "") == "rollback" and slow_rollbacks:
+            slow_rollbacks.clear()
+            self._tx.put_nowait((None, partial(time.sleep, 0.3)))
+            closing.set()
+        return await real(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(aiosqlite.core.Connection, "_execute", busy_thread_then)
+
+    async def abandoned_write() -> None:
+        async with db.session("t") as s:
+            s.add(Item(id="uncommitted"))
+            await s.flush()
+
+    task = asyncio.create_task(abandoned_write())
+    await closing.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Raised only once the close had finished: the connection is back, its transaction ended.
+    assert db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    async with db.session("t") as s:
+        s.add(Item(id="next"))
+        await s.commit()
+    async with db.session("t", read_only=True) as s:
+        assert sorted(await s.scalars(select(Item.id))) == ["next"]
+    await db.dispose()
+
+
+async def test_a_close_with_nothing_to_wait_for_makes_no_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = await _db(tmp_path / "n.db")
+    tasks: list[Any] = []
+    real = asyncio.create_task
+
+    def counted(coro: Any, **kwargs: Any) -> Any:
+        tasks.append(coro)
+        return real(coro, **kwargs)
+
+    monkeypatch.setattr(asyncio, "create_task", counted)
+    async with db.session("t", read_only=True, snapshot=False) as s:
+        assert await s.scalar(select(func.count()).select_from(Item)) == 1
+    assert tasks == []  # SQLAlchemy's own close ran in a task of its own, behind asyncio.shield
+    assert db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    await db.dispose()
