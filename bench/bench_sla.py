@@ -14,7 +14,8 @@ service's worker options (app.SPEC.worker_options):
   with the rate at which watches are armed beside it; reminder lateness (due -> the reminder's row in
   the owner's inbox: SlaReminderDue committed in the leads outbox, published by the leads outbox relay
   to Redis, turned into an inbox item by notify's consumer on its own database, all three as the
-  services run them, here in the bench's process) p50 / p99 for the spread
+  services run them: the relay in the bench's process beside the worker, the consumer in its own,
+  bench/sla_inbox.py) p50 / p99 for the spread
   (goal p99 < 2 s) and for the burst (goal p99 < 5 s), the burst against as many bare timer
   workflows (a timer and a no-op activity, no database) due in one second on the same worker and
   server. A late reminder is measured, not cut off: the wait ends once all arrived, or nothing
@@ -45,6 +46,7 @@ from typing import Any
 
 from temporalio import activity, workflow
 
+from bench.sla_inbox import InboxPath
 from bench.sla_stages import print_stages
 from bench.verdict import AT_LEAST, AT_MOST, Figure, Goal
 from services.leads.workflows import Timer, WatchInput
@@ -130,57 +132,6 @@ def _aware(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-class _InboxPath:
-    """The leads outbox relay and notify's consumer (its own database), as the services run them."""
-
-    def __init__(self, leads_db: Any, redis_url: str, notify_url: str) -> None:
-        from redis.asyncio import Redis
-
-        from kit.db import Database
-
-        self.leads_db = leads_db
-        self.redis = Redis.from_url(redis_url)
-        self.db = Database(notify_url, pool_size=10)
-        self.tasks: list[asyncio.Task[None]] = []
-        self.runnables: list[Any] = []
-
-    async def start(self) -> None:
-        from kit.events import OutboxRelay, StreamConsumer, service_stream
-        from kit.migrations import upgrade_to_head
-        from services.leads import events as leads_events
-        from services.leads.store import outbox
-        from services.notify import consumers as notify_consumers
-        from services.notify import sending
-        from services.notify import store as notify_store
-
-        await upgrade_to_head("notify", self.db)
-        handler = notify_consumers.EventNotifier(sending.Sender(self.db, self.redis))
-        spec = notify_consumers.CONSUMER
-        stream = service_stream(leads_events.SOURCE)
-        self.runnables = [
-            OutboxRelay(self.leads_db, self.redis, stream, table=outbox),
-            StreamConsumer(
-                self.redis,
-                self.db,
-                spec.group,
-                [stream],
-                handler,
-                types=spec.types,
-                processed_table=notify_store.processed_events,
-                before_ack=handler.before_ack,
-                **spec.options,
-            ),
-        ]
-        self.tasks = [asyncio.create_task(r.run()) for r in self.runnables]
-
-    async def stop(self) -> None:
-        for r in self.runnables:
-            await r.stop()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.redis.aclose()
-        await self.db.dispose()
-
-
 async def _measure(
     url: str, watches: int, spread: int, burst: int, window_s: float, log_dir: Path | None = None
 ) -> list[Figure]:
@@ -208,7 +159,7 @@ async def _measure(
     # The reminder's way into the owner's inbox: the leads outbox relay, Redis, notify's consumer.
     base = log_dir or Path(tempfile.mkdtemp(prefix="bench-sla-"))
     redis_server = start_redis(base / "redis", persist=False, log_dir=log_dir, die_with_parent=True)
-    inbox_path = _InboxPath(db, redis_server.address, f"sqlite+aiosqlite:///{base / 'notify.db'}")
+    inbox_path = InboxPath(db, redis_server.address, f"sqlite+aiosqlite:///{base / 'notify.db'}")
     await inbox_path.start()
     queue = f"bench-sla-{uuid.uuid4().hex[:6]}"
     acts = activities.WatchActivities(db)
