@@ -42,7 +42,7 @@ async def _seed(url: str, n: int) -> list[str]:
 
     db = Database(url)
     await upgrade_to_head("leads", db)
-    rows = _lead_rows(n, 7, "RD")
+    rows = _lead_rows(n, 7, "RD", bodies=True)
     for i, row in enumerate(rows):
         row.update(region=REGIONS[i % len(REGIONS)], grade=GRADES[i % len(GRADES)], score=i % 100)
     await _insert(db, rows)
