@@ -12,11 +12,15 @@ Durations (their ToJsonString, as json_format does); other well-known types (a S
 json_format's. Anything else (bytes, floats, maps, extensions, an enum number without a name, a value json_format writes
 specially) sends that message to json_format itself. tests/leads/test_proto_dict.py compares both
 over random messages of every type of the leads protos.
+
+`parse_into` is the other way, json_format.ParseDict(d, msg, ignore_unknown_fields=True), on the
+same terms (tests/leads/test_proto_parse.py).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from google.protobuf import json_format
@@ -190,3 +194,206 @@ def _kind(field: Any) -> int | None:  # a FieldDescriptor
     if cpp == FieldDescriptor.CPPTYPE_DOUBLE:
         return _DOUBLE
     return None  # float: json_format's shortest form
+
+
+# Reading: json_format.ParseDict(d, msg, ignore_unknown_fields=True), field by field. Its parser
+# builds a JSON-name dict of every field of each message it enters and formats a path per field
+# (it was the largest per-lead cost of a ListLeads page). Here a message type's keys are looked at
+# once; a value this does not plainly handle (null, a map, bytes, a Struct or other well-known type,
+# an unknown enum name, a number given oddly, anything that fails) is handed to json_format for that
+# one field, so its result or error (ParseError, or whatever it raises) is json_format's own.
+_P_STR, _P_BOOL, _P_INT, _P_ENUM, _P_DOUBLE, _P_MESSAGE, _P_TIME, _P_JSON = range(8)
+_P_REPEATED = 8
+_MAX_DEPTH = 100  # json_format's default max_recursion_depth (the top message is depth 1)
+_PStep = tuple[str, int, dict[str, int], str | None]  # field name, kind, enum numbers by name, oneof
+# Per message type: its steps by JSON key (proto and JSON names) and whether it has oneofs, or None
+# when json_format parses it whole (well-known types, extendable messages).
+_PARSE_PLANS: dict[str, tuple[dict[str, _PStep], bool] | None] = {}
+_INT_TYPES = (*_INT64_TYPES, FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_UINT32)
+# json_format's check of a string's unpaired surrogates (it raises ParseError for them).
+_UNPAIRED_SURROGATE = re.compile("[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]")
+
+
+class _Field(Exception):
+    """A field's value this module leaves to json_format."""
+
+
+def parse_into(d: Any, msg: Message) -> Message:
+    """json_format.ParseDict(d, msg, ignore_unknown_fields=True) (merged into `msg`, as it does)."""
+    plan = _parse_plan(msg.DESCRIPTOR)
+    if plan is None or type(d) is not dict:
+        return json_format.ParseDict(d, msg, ignore_unknown_fields=True)  # type: ignore[no-any-return]
+    _parse(d, msg, plan, 1)
+    return msg
+
+
+def _parse(d: dict[Any, Any], msg: Message, plan: tuple[dict[str, _PStep], bool], depth: int) -> None:
+    steps, has_oneofs = plan
+    # json_format's check of its keys (and oneofs) seen: with no oneof it cannot fail (a dict's keys
+    # are distinct), so it is kept only for types with one.
+    seen: list[Any] | None = [] if has_oneofs else None
+    for key, value in d.items():
+        step = steps.get(key)
+        if step is None:  # unknown: skipped, unless json_format would look for an extension
+            if type(key) is not str or key[:1] == "[":
+                _json_field(key, value, msg, depth)
+            continue
+        name, kind, enums, oneof = step
+        if seen is not None:
+            if key in seen:
+                raise json_format.ParseError(f'Message type "{msg.DESCRIPTOR.full_name}" has "{key}" twice.')
+            seen.append(key)
+            if oneof is not None and value is not None:
+                if oneof in seen:
+                    raise json_format.ParseError(
+                        f'Message type "{msg.DESCRIPTOR.full_name}" has more than one "{oneof}" field.'
+                    )
+                seen.append(oneof)
+        if kind == _P_JSON or value is None:
+            _json_field(key, value, msg, depth)
+            continue
+        try:  # a string and a nested message (most of a body's fields) first, without calls
+            if (
+                kind == _P_STR
+                and type(value) is str
+                and (value.isascii() or not _UNPAIRED_SURROGATE.search(value))
+            ):
+                setattr(msg, name, value)
+            elif kind == _P_MESSAGE and type(value) is dict and depth < _MAX_DEPTH:
+                sub = getattr(msg, name)
+                sub.SetInParent()
+                _parse_message(value, sub, depth + 1)
+            else:
+                _set(msg, name, kind, enums, value, depth)
+        except Exception:  # json_format's own result or error (a repeated field is cleared first)
+            _json_field(key, value, msg, depth)
+
+
+def _json_field(key: Any, value: Any, msg: Message, depth: int) -> None:
+    """json_format's parse of one field, as deep as it would be in the whole message's parse."""
+    json_format.ParseDict(
+        {key: value}, msg, ignore_unknown_fields=True, max_recursion_depth=_MAX_DEPTH + 1 - depth
+    )
+
+
+def _set(msg: Message, name: str, kind: int, enums: dict[str, int], value: Any, depth: int) -> None:
+    if kind & ~_P_REPEATED in (_P_MESSAGE, _P_TIME) and depth >= _MAX_DEPTH:  # a message too deep
+        raise _Field
+    if kind & _P_REPEATED:
+        if type(value) is not list:
+            raise _Field
+        kind ^= _P_REPEATED
+        msg.ClearField(name)  # json_format's too: the list replaces the field's values
+        target: Any = getattr(msg, name)
+        if kind == _P_MESSAGE:
+            for item in value:
+                if type(item) is not dict:
+                    raise _Field
+                _parse_message(item, target.add(), depth + 1)
+        elif kind == _P_TIME:
+            for item in value:
+                if type(item) is not str:
+                    raise _Field
+                target.add().FromJsonString(item)
+        else:
+            target.extend([_scalar(kind, enums, v) for v in value])
+    elif kind == _P_MESSAGE:
+        if type(value) is not dict:
+            raise _Field
+        sub = getattr(msg, name)
+        sub.SetInParent()
+        _parse_message(value, sub, depth + 1)
+    elif kind == _P_TIME:
+        if type(value) is not str:
+            raise _Field
+        sub = getattr(msg, name)
+        sub.SetInParent()
+        sub.FromJsonString(value)
+    else:
+        setattr(msg, name, _scalar(kind, enums, value))
+
+
+def _parse_message(d: dict[Any, Any], msg: Message, depth: int) -> None:
+    plan = _parse_plan(msg.DESCRIPTOR)
+    if plan is None:
+        raise _Field
+    _parse(d, msg, plan, depth)
+
+
+def _scalar(kind: int, enums: dict[str, int], v: Any) -> Any:
+    """A scalar value as json_format converts it, when it is plainly that (else _Field; a value
+    setattr refuses, e.g. an integer out of range, raises there and goes to json_format too)."""
+    t = type(v)
+    if kind == _P_STR:
+        if t is str and (v.isascii() or not _UNPAIRED_SURROGATE.search(v)):
+            return v
+    elif kind == _P_ENUM:
+        if t is str:
+            number = enums.get(v)
+            if number is not None:
+                return number
+    elif kind == _P_INT:
+        if t is int:
+            return v
+        if t is str and " " not in v:
+            return int(v)  # json_format's first try (a ValueError: its float route, there)
+    elif kind == _P_BOOL:
+        if v is True or v is False:
+            return v
+    elif kind == _P_DOUBLE:
+        if t is float and math.isfinite(v):
+            return v
+        if t is int:
+            return float(v)  # an OverflowError: json_format's, there
+    raise _Field
+
+
+def _parse_plan(desc: Any) -> tuple[dict[str, _PStep], bool] | None:  # a Descriptor
+    try:
+        return _PARSE_PLANS[desc.full_name]
+    except KeyError:
+        pass
+    plan: tuple[dict[str, _PStep], bool] | None = None
+    if not desc.file.name.startswith("google/protobuf/") and not desc.extension_ranges:
+        steps: dict[str, _PStep] = {}
+        for field in desc.fields:
+            kind = _parse_kind(field)
+            enums = (
+                {v.name: v.number for v in field.enum_type.values} if kind & ~_P_REPEATED == _P_ENUM else {}
+            )
+            oneof = field.containing_oneof.name if field.containing_oneof is not None else None
+            steps[field.name] = (field.name, kind, enums, oneof)
+        for field in desc.fields:  # json_format looks a key up by JSON name first
+            steps[field.json_name] = steps[field.name]
+        plan = (steps, bool(desc.oneofs))
+    _PARSE_PLANS[desc.full_name] = plan
+    return plan
+
+
+def _parse_kind(field: Any) -> int:  # a FieldDescriptor
+    cpp = field.cpp_type
+    if cpp == FieldDescriptor.CPPTYPE_MESSAGE:
+        sub = field.message_type
+        if sub.full_name in _TIMES:
+            kind = _P_TIME
+        elif sub.GetOptions().map_entry or sub.file.name.startswith("google/protobuf/"):
+            return _P_JSON
+        else:
+            kind = _P_MESSAGE
+    elif cpp == FieldDescriptor.CPPTYPE_ENUM:
+        if field.enum_type.full_name == "google.protobuf.NullValue":
+            return _P_JSON
+        kind = _P_ENUM
+    elif cpp == FieldDescriptor.CPPTYPE_STRING:
+        if field.type == FieldDescriptor.TYPE_BYTES:
+            return _P_JSON
+        kind = _P_STR
+    elif cpp == FieldDescriptor.CPPTYPE_BOOL:
+        kind = _P_BOOL
+    elif cpp in _INT_TYPES:
+        kind = _P_INT
+    elif cpp == FieldDescriptor.CPPTYPE_DOUBLE:
+        kind = _P_DOUBLE
+    else:  # float: json_format's range checks
+        return _P_JSON
+    return kind | _P_REPEATED if field.is_repeated else kind
