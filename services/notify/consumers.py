@@ -17,12 +17,10 @@ id) does not notify twice.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf.struct_pb2 import Struct
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.events import EventEnvelope, unpack_payload
@@ -34,7 +32,7 @@ from salesops.integration.v1 import events_pb2 as integration_events
 from salesops.knowledge.v1 import events_pb2 as knowledge_events
 from salesops.leads.v1 import events_pb2 as leads_events
 from salesops.notify.v1 import notification_pb2, notify_service_pb2
-from salesops.pipeline.v1 import approval_pb2, process_health_pb2, reconciliation_pb2
+from salesops.pipeline.v1 import approval_pb2
 from salesops.pipeline.v1 import events_pb2 as pipeline_events
 from services.notify import (
     cancelling,
@@ -45,6 +43,12 @@ from services.notify import (
     sync_lag_notices,
     tenant_settings,
 )
+from services.notify.notification_builders import feedback_overdue as _feedback_overdue
+from services.notify.notification_builders import notification as _notification
+from services.notify.notification_builders import process_anomaly as _process_anomaly
+from services.notify.notification_builders import reconciliation as _reconciliation
+from services.notify.notification_builders import ts_key as _ts_key
+from services.notify.notification_builders import webhook_failed as _webhook_failed
 from services.notify.presenters import INBOX_ITEM
 from services.notify.repositories import on_session
 
@@ -105,32 +109,6 @@ def resolutions(envelope: EventEnvelope) -> list[Resolve]:
         recovered = unpack_payload(envelope, integration_events.SyncRecovered)
         return [Resolve("integration", "sync_lag_alert", recovered.alert_id, ("sync_lag",))]
     return []
-
-
-def _ts_key(t: Timestamp) -> str:
-    return str(t.seconds)
-
-
-def _notification(
-    category: int,
-    users: list[str],
-    variables: Mapping[str, object],
-    subject: types_pb2.ResourceRef,
-    dedupe: str,
-    due: Timestamp | None = None,
-) -> notification_pb2.Notification:
-    values = Struct()
-    values.update(dict(variables))  # type: ignore[arg-type]
-    n = N.Notification(
-        category=category,  # type: ignore[arg-type]
-        recipients=[N.Recipient(user_id=u) for u in dict.fromkeys(users) if u],
-        template=N.TemplateContent(variables=values),
-        subject=subject,
-        dedupe_key=dedupe,
-    )
-    if due is not None and (due.seconds or due.nanos):
-        n.due_time.CopyFrom(due)
-    return n
 
 
 def translate(envelope: EventEnvelope) -> list[notification_pb2.Notification]:
@@ -338,96 +316,6 @@ def translate(envelope: EventEnvelope) -> list[notification_pb2.Notification]:
             for x in knowledge_notices.notices(envelope)
         ]
     return []
-
-
-def _feedback_overdue(
-    e: knowledge_events.FeedbackDue, ref: types_pb2.ResourceRef
-) -> notification_pb2.Notification:
-    """An overdue feedback duty is visible to the rep's supervisor (resolved in the org tree), once per duty."""
-    title = e.card_title or e.card_id
-    n = _notification(
-        N.NOTIFICATION_CATEGORY_ANOMALY,
-        [],
-        {
-            "title": f"Card feedback overdue: {title} ({e.user_id})",
-            "message": f"{e.user_id} has not rated the SOP card {title} used on {ref.kind} {ref.id}.",
-        },
-        ref,
-        f"feedback_overdue:{e.use_id}",
-    )
-    n.recipients.add().manager.CopyFrom(N.ManagerTarget(user_id=e.user_id, role=types_pb2.ROLE_SUPERVISOR))
-    return n
-
-
-def _day(d: Any) -> str:
-    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
-
-
-def _process_anomaly(e: pipeline_events.ProcessAnomalyDetected) -> notification_pb2.Notification:
-    v = e.value
-    metric = process_health_pb2.ProcessMetric.Name(v.metric).removeprefix("PROCESS_METRIC_")
-    label = metric.replace("_", " ").lower() + (f" ({v.stage_id})" if v.stage_id else "")
-    week = _day(e.period.start_date)
-    message = (
-        f"{label} was {v.value:.3g} in the week of {week}, outside the team's usual "
-        f"{v.lower_bound:.3g} to {v.upper_bound:.3g} (mean {v.baseline_mean:.3g} over "
-        f"{v.baseline_periods} weeks, z {e.z_score:+.1f})" + ("; worse than usual." if e.adverse else ".")
-    )
-    return _notification(
-        N.NOTIFICATION_CATEGORY_ANOMALY,
-        [e.manager_user_id],
-        {"title": f"{e.org_path or 'company'}: {label} {v.value:.3g}", "message": message},
-        types_pb2.ResourceRef(service="pipeline", kind="process_anomaly", id=e.anomaly_id),
-        f"process_anomaly:{e.org_path}:{week}:{metric}:{v.stage_id}",
-    )
-
-
-def _money(m: types_pb2.Money) -> str:
-    return f"{m.amount_minor / 100:,.2f} {m.currency}"
-
-
-def _reconciliation(e: pipeline_events.ReconciliationIssueRaised) -> notification_pb2.Notification:
-    what = reconciliation_pb2.ReconciliationIssueKind.Name(e.kind).removeprefix("RECONCILIATION_ISSUE_KIND_")
-    label = what.replace("_", " ").lower()
-    deal = e.deal_title or e.deal_id
-    parts = [f"Deal {deal}: {label}. Please explain or resolve it."]
-    if e.HasField("expected_amount") and e.HasField("actual_amount"):
-        parts.append(f"Expected {_money(e.expected_amount)}, actual {_money(e.actual_amount)}.")
-    if e.HasField("due_date"):
-        parts.append(f"Due {_day(e.due_date)}.")
-    return _notification(
-        N.NOTIFICATION_CATEGORY_ANOMALY,
-        [e.owner_user_id],
-        {"title": f"{deal}: {label}", "message": " ".join(parts)},
-        types_pb2.ResourceRef(service="pipeline", kind="reconciliation_issue", id=e.issue_id),
-        f"reconciliation:{e.issue_id}",
-    )
-
-
-def _webhook_failed(e: integration_events.WebhookDeliveryFailed) -> notification_pb2.Notification:
-    """Tells a subscription's owner that a delivery was dead-lettered, or that the subscription was suspended."""
-    answer = f"HTTP {e.last_http_status}" if e.last_http_status else (e.last_error or "no answer")
-    if e.subscription_suspended:
-        title = f"Webhook subscription {e.subscription_name} suspended"
-        message = (
-            f"Deliveries to {e.endpoint_host} keep failing (last: {answer}); the subscription is suspended. "
-            f"Fix the endpoint, enable it, then replay its dead letters."
-        )
-        dedupe = f"webhook_suspended:{e.subscription_id}:{e.delivery_id}"
-    else:
-        title = f"Webhook delivery to {e.endpoint_host} failed"
-        message = (
-            f"{e.event_type} ({e.event_id}) was not accepted after {e.attempt_count} attempts (last: {answer}); "
-            f"it is kept as a dead letter of {e.subscription_name} for replay."
-        )
-        dedupe = f"webhook_dead_letter:{e.delivery_id}"
-    return _notification(
-        N.NOTIFICATION_CATEGORY_SYSTEM,
-        [e.owner_user_id],
-        {"title": title, "message": message},
-        types_pb2.ResourceRef(service="integration", kind="webhook_subscription", id=e.subscription_id),
-        dedupe,
-    )
 
 
 class EventNotifier:
