@@ -85,8 +85,16 @@ class ReadinessMonitor:
         timeout: float = 2.0,
         advisories: Mapping[str, Advisory] | None = None,
         advisory_interval: float = 300.0,
+        slow_rounds: int = 3,
     ) -> None:
         self.servicer = servicer
+        # A dependency that was up and then answers nothing within `timeout` is failing only
+        # after this many such rounds in a row: one slow answer under load (a busy pool, a
+        # starved loop) is not an outage, and flipping readiness for it sheds a working replica.
+        # A refusal or an error counts at once.
+        self.slow_rounds = slow_rounds
+        self._slow: dict[str, int] = {}
+        self._up: set[str] = set()
         self.service_names = ["", *service_names]
         self.checks = checks
         self.interval = interval
@@ -105,18 +113,37 @@ class ReadinessMonitor:
         self.stall_after = max(60.0, 10 * (interval + timeout))
         self._round_at = time.monotonic()
 
-    async def _check_one(self, name: str, check: Check) -> str | None:
+    async def _check_one(self, name: str, check: Check) -> tuple[str, bool] | None:
+        """None when it answered; else the reason, and whether it was only slow (no answer in time)."""
         try:
             async with asyncio.timeout(self.timeout):
                 await check()
+        except TimeoutError as exc:
+            return f"TimeoutError: no answer within {self.timeout:g} s {exc}".strip()[:300], True
         except Exception as exc:  # any failure means "not ready", with the reason logged
-            return f"{type(exc).__name__}: {exc}"[:300]
+            return f"{type(exc).__name__}: {exc}"[:300], False
         return None
 
     async def check_now(self) -> bool:
         names = list(self.checks)
         results = await asyncio.gather(*(self._check_one(n, self.checks[n]) for n in names))
-        failing = {n: r for n, r in zip(names, results, strict=True) if r is not None}
+        failing: dict[str, str] = {}
+        for name, result in zip(names, results, strict=True):
+            if result is None:
+                self._up.add(name)
+                self._slow.pop(name, None)
+                continue
+            reason, slow = result
+            if slow and name in self._up and name not in self.failing:
+                self._slow[name] = self._slow.get(name, 0) + 1
+                if self._slow[name] < self.slow_rounds:
+                    log.info(
+                        "dependency %s answered slowly (%d in a row): %s", name, self._slow[name], reason
+                    )
+                    continue
+            self._up.discard(name)
+            self._slow.pop(name, None)
+            failing[name] = reason
         for name in set(failing) - set(self.failing):
             log.warning("dependency %s is down: %s", name, failing[name])
         for name in set(self.failing) - set(failing):
