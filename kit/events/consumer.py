@@ -39,12 +39,11 @@ from google.protobuf.message import DecodeError
 from opentelemetry.trace import Status, StatusCode, Tracer
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
-from sqlalchemy import Table, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database
+from kit.events.claims import claim_event
 from kit.events.dead_letters import (
     DLQ_FIELD_PREFIX,
     DLQ_PREFIX,
@@ -410,23 +409,7 @@ class StreamConsumer(TenantGroups):
 
     async def _claim_event(self, session: AsyncSession, event_id: str) -> bool:
         """Insert the processed-event row; False if this group has already applied the event."""
-        if not event_id:
-            raise ValueError("event without an id cannot be de-duplicated")
-        values = {"consumer_group": self.group, "event_id": event_id, "processed_at": datetime.now(UTC)}
-        dialect = session.get_bind().dialect.name
-        if dialect in {"sqlite", "postgresql"}:
-            make = sqlite_insert if dialect == "sqlite" else pg_insert
-            stmt = make(self.processed).values(**values).on_conflict_do_nothing()
-            result = await session.execute(stmt)
-            return int(getattr(result, "rowcount", 0) or 0) == 1
-        p = self.processed
-        seen = await session.scalar(
-            select(p.c.event_id).where(p.c.consumer_group == self.group, p.c.event_id == event_id)
-        )
-        if seen is not None:
-            return False
-        await session.execute(insert(p).values(**values))
-        return True
+        return await claim_event(session, self.processed, self.group, event_id)
 
     def _schedule_retry(self, delivery: Delivery, exc: BaseException) -> None:
         delay = min(
