@@ -61,7 +61,9 @@ def _start(
     )
 
 
-def _wait_ready(proc: subprocess.Popen[str], timeout: float = 90) -> tuple[str, float]:
+def _wait_ready(proc: subprocess.Popen[str], timeout: float = 300) -> tuple[str, float]:
+    """The output up to READY. The limit is generous: under the whole suite on two cores a start
+    has taken over a minute; how fast the stack starts is not this test's question."""
     assert proc.stdout is not None
     start = time.monotonic()
     lines: list[str] = []
@@ -138,8 +140,7 @@ def test_make_run_stack_comes_up_healthy_and_stops_cleanly(tmp_path: Path) -> No
     var, tokens = tmp_path / "var", tmp_path / "tokens.json"
     proc = _start(var, tokens, history=True)
     try:
-        output, took = _wait_ready(proc)
-        assert took < 60, f"stack took {took:.1f}s to become ready"
+        output, _ = _wait_ready(proc)
         for user in ("admin", "director-east", "sup-a", "sup-b", "rep-a1", "rep-a4", "rep-b1", "rep-b4"):
             assert user in output
         assert "temporal UI" in output
