@@ -9,6 +9,7 @@ SALESOPS_TEST_REQUIRE_POSTGRES=1 (CI), where a missing server is a failure.
 from __future__ import annotations
 
 import os
+import sys
 
 # gRPC core logs connection churn (GOAWAY on server stop) at INFO; tests stop servers on purpose.
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
@@ -16,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, MutableMapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -65,9 +67,11 @@ LONGEST_FIRST = (
     "tests/e2e/test_stack_schemathesis.py",
     "tests/e2e/test_lead_sla_flow.py",
     "tests/e2e/test_supervision.py",
+    "tests/e2e/test_supervision_lifecycle.py",
+    # The shared stack's modules (tests/e2e/shared_stack.py), next to each other: run without
+    # xdist, the stack is started once for them.
     "tests/knowledge/test_gateway_e2e.py",
     "tests/pipeline/test_approval_gateway_e2e.py",
-    "tests/e2e/test_supervision_lifecycle.py",
     "tests/pipeline/test_gateway_e2e.py",
     "tests/pipeline/test_stack_flow.py",
     "tests/leads/test_rest_stack.py",
@@ -88,6 +92,48 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if rank[module] > len(LONGEST_FIRST) and item.get_closest_marker("slow") is not None:
             rank[module] = len(LONGEST_FIRST)
     items.sort(key=lambda item: rank[item.path])
+    _apply_xdist_groups(config, items)
+
+
+def _apply_xdist_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make `xdist_group` keep its tests on one worker under `--dist loadgroup`.
+
+    xdist (3.8) appends "@<group>" to `item._nodeid`, which pytest 9 no longer reads (the node id
+    is `item._id`): every group was silently spread over the workers, and each worker started the
+    web tests' stack for itself. This sets the suffixed id where pytest reads it (as xdist means
+    to), on the workers, so the scheduler sees one unit per group.
+    """
+    if not hasattr(config, "workerinput") or not config.getvalue("loadgroup"):
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        groups = sorted(
+            {
+                str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                for m in item.iter_markers("xdist_group")
+            }
+        )
+        if groups and "@" not in item.nodeid:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")
+
+
+@pytest.fixture
+def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The whole local stack (`make run`), started once for the tests that only need it running
+    (tests/e2e/shared_stack.py says which may share it)."""
+    from tests.e2e import shared_stack
+
+    return shared_stack.get(tmp_path_factory)
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """The shared stack stops after the last test that uses it, not at the end of the run."""
+    module = sys.modules.get("tests.e2e.shared_stack")  # imported by the fixture's first use
+    if module is not None and (
+        nextitem is None or "shared_stack" not in getattr(nextitem, "fixturenames", ())
+    ):
+        module.stop()
 
 
 @pytest.fixture(autouse=True)
