@@ -64,17 +64,16 @@ REQUIRE_POSTGRES = os.environ.get("SALESOPS_TEST_REQUIRE_POSTGRES", "") == "1"
 # so no long test starts last on one worker while the other sits idle.
 LONGEST_FIRST = (
     "tests/e2e/test_local_stack.py",
-    "tests/e2e/test_stack_schemathesis.py",
     "tests/e2e/test_lead_sla_flow.py",
     "tests/e2e/test_supervision.py",
     "tests/e2e/test_supervision_lifecycle.py",
-    # The shared stack's modules (tests/e2e/shared_stack.py), next to each other: run without
-    # xdist, the stack is started once for them.
+    # On the shared stack (tests/e2e/shared_stack.py): one xdist group, kept together below.
     "tests/knowledge/test_gateway_e2e.py",
     "tests/pipeline/test_approval_gateway_e2e.py",
     "tests/pipeline/test_gateway_e2e.py",
     "tests/pipeline/test_stack_flow.py",
     "tests/leads/test_rest_stack.py",
+    "tests/e2e/test_stack_schemathesis.py",
 )
 
 
@@ -91,7 +90,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             rank[module] = LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST) + 1
         if rank[module] > len(LONGEST_FIRST) and item.get_closest_marker("slow") is not None:
             rank[module] = len(LONGEST_FIRST)
-    items.sort(key=lambda item: rank[item.path])
+    # The shared stack's tests together (one start without xdist too); those marked
+    # `shared_stack_last` (they may change what the others rely on) after the others.
+    shared = [rank[item.path] for item in items if "shared_stack" in getattr(item, "fixturenames", ())]
+
+    def key(item: pytest.Item) -> tuple[int, bool, int]:
+        if "shared_stack" in getattr(item, "fixturenames", ()):
+            return min(shared), item.get_closest_marker("shared_stack_last") is not None, rank[item.path]
+        return rank[item.path], False, 0
+
+    items.sort(key=key)
     _apply_xdist_groups(config, items)
 
 

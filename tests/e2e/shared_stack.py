@@ -5,8 +5,9 @@ The tests that take the `shared_stack` fixture (tests/conftest.py) work on their
 customers and leads, compare before/after where they count, change no policy and stop nothing,
 so one start serves them all. Their modules carry `MARKS`: one xdist group, so `--dist loadgroup`
 runs them back to back on one worker, and the stack stops after the last of them (an idle stack
-still costs a fifth of a core). A test that changes the stack's settings, kills a part of it or
-fuzzes its API starts its own (`tests.e2e.test_local_stack._start`).
+still costs a fifth of a core). A test that may change what the others rely on (the generated
+requests of test_stack_schemathesis.py) carries `MARKS_LAST` and runs after them; one that changes
+the stack's settings or kills a part of it starts its own (`tests.e2e.test_local_stack._start`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from tests.e2e.test_local_stack import _start, _stop, _wait_ready
 # One worker runs them back to back; the first also waits for the start (over a minute under the
 # whole suite), so each gets room for it.
 MARKS = [pytest.mark.slow, pytest.mark.xdist_group("shared-stack"), pytest.mark.timeout(900)]
+# For a test that may change what the others rely on (generated requests as admin): it runs after them.
+MARKS_LAST = [*MARKS, pytest.mark.shared_stack_last]
 
 
 @dataclass

@@ -1,39 +1,28 @@
 """Property-based run against `/openapi.json` of the whole running stack: the built services
-(leads, notify) and the gateway answer generated requests with no 5xx and schema-valid bodies."""
+(leads, notify) and the gateway answer generated requests with no 5xx and schema-valid bodies.
+It runs on the shared stack after the other tests there, on the data they left."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-import pytest
-
-from tests.e2e.test_local_stack import _start, _stop, _wait_ready
+from tests.e2e.shared_stack import MARKS_LAST, SharedStack
 from tests.gateway.test_openapi import _fuzz
 
-pytestmark = [pytest.mark.slow]
+pytestmark = MARKS_LAST  # on the shared stack, after the tests that rely on its data
 
 
-def test_generated_requests_find_no_server_error_on_the_running_stack(tmp_path: Path) -> None:
-    proc = _start(tmp_path / "var", tmp_path / "tokens.json")
-    try:
-        _wait_ready(proc)
-        info = json.loads((tmp_path / "tokens.json").read_text())
-        gateway, tokens = str(info["gateway"]), info["tokens"]
-        seen: list[int] = []
-        for user in ("admin", "rep-a1"):
-            headers = {"Authorization": f"Bearer {tokens[user]}"}
-            # Leads and notify operations, except the live stream (it never ends by design).
-            seen += _fuzz(
-                gateway,
-                r"^/v1/(?!sync|inbox:stream)(leads|inbox|notifications|users|"
-                r"notificationTemplates|channelConfigs|escalationPolicies|subscribers|devices|"
-                r"notifySettings|gradingRules|routingRules|poolRules|slaPolicies|intakePolicy|"
-                r"followUpPolicy|repProfiles|attentionItems|leadMetrics|dormantLeads)",
-                4,
-                headers,
-            )
-        assert 200 in seen and len(seen) > 100
-    finally:
-        if proc.poll() is None:
-            _stop(proc)
+def test_generated_requests_find_no_server_error_on_the_running_stack(shared_stack: SharedStack) -> None:
+    gateway, tokens = shared_stack.gateway, shared_stack.tokens
+    seen: list[int] = []
+    for user in ("admin", "rep-a1"):
+        headers = {"Authorization": f"Bearer {tokens[user]}"}
+        # Leads and notify operations, except the live stream (it never ends by design).
+        seen += _fuzz(
+            gateway,
+            r"^/v1/(?!sync|inbox:stream)(leads|inbox|notifications|users|"
+            r"notificationTemplates|channelConfigs|escalationPolicies|subscribers|devices|"
+            r"notifySettings|gradingRules|routingRules|poolRules|slaPolicies|intakePolicy|"
+            r"followUpPolicy|repProfiles|attentionItems|leadMetrics|dormantLeads)",
+            4,
+            headers,
+        )
+    assert 200 in seen and len(seen) > 100
