@@ -38,23 +38,29 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _escape_char(code: int) -> str:
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    code -= 0x10000
-    return f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}"
+# The stdlib's own escaping of a string (C), quoted: a run of such characters escaped at once.
+_ESCAPE = json.encoder.encode_basestring_ascii
+# What `backslashreplace` writes otherwise than the stdlib: DEL (left raw), U+0080..U+00FF (as
+# `\xXX`) and characters past the BMP (as `\UXXXXXXXX`). Without them its `\uxxxx` (four lowercase
+# hex digits) is the stdlib's escape, character for character.
+_NOT_BACKSLASHREPLACE = re.compile("[\x7f-\xff\U00010000-\U0010ffff]")
 
 
 def _escape_run(match: re.Match[str]) -> str:
-    return "".join([_escape_char(ord(c)) for c in match.group()])
+    return _ESCAPE(match.group())[1:-1]
 
 
 def ascii_bytes(raw: bytes) -> bytes:
     """orjson's UTF-8 output with what the stdlib escapes escaped (raw is valid JSON, so these
-    characters only occur inside strings, where the escape means the same)."""
+    characters only occur inside strings, where the escape means the same). Most text (CJK, in the
+    BMP) is escaped by the codec in C; the per-run substitution (a Python call per run of
+    characters) was half of a ListLeads page's encoding with Chinese names."""
     if raw.isascii() and b"\x7f" not in raw:
         return raw
-    return _RAW.sub(_escape_run, raw.decode("utf-8")).encode("ascii")
+    text = raw.decode("utf-8")
+    if _NOT_BACKSLASHREPLACE.search(text) is None:
+        return text.encode("ascii", "backslashreplace")
+    return _RAW.sub(_escape_run, text).encode("ascii")
 
 
 def dumps(value: Any) -> bytes:

@@ -49,3 +49,25 @@ def test_deep_nesting_falls_back_to_the_stdlib() -> None:
     for _ in range(300):  # deeper than orjson writes
         value = [value]
     assert json_encode.dumps(value) == _stdlib(value)
+
+
+# Text as the answers hold it: CJK and other BMP text (the codec's escaping), with now and then a
+# character the codec would write otherwise (DEL, Latin-1, past the BMP: the per-run escaping).
+_CJK = st.text(st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), max_size=8)
+_TEXT = st.lists(
+    _CJK | st.text(max_size=6) | st.sampled_from(["\x7f", "é", "\xa0", "😀", "\U0010ffff", "\\", '"']),
+    max_size=6,
+).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_TEXT, max_size=6))
+def test_same_bytes_as_the_stdlib_for_mixed_text(texts: list[str]) -> None:
+    value = {t: texts for t in texts}
+    assert json_encode.dumps(value) == _stdlib(value)
+    assert json_encode.dumps(texts) == _stdlib(texts)
+
+
+def test_each_way_of_escaping() -> None:
+    for text in ["李明 采购经理 上海", "\u017f\uffff\u0100", "é", "\x7f", "😀", "李明\x7f", "上海😀", "\x80"]:
+        assert json_encode.dumps([text]) == _stdlib([text]), text
