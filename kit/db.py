@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Coroutine, Generator
 from contextlib import asynccontextmanager, suppress
@@ -23,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import String, event, text
 from sqlalchemy.engine import URL, ExceptionContext, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column, with_loader_criteria
 
@@ -210,11 +209,11 @@ class Database:
             kwargs["max_overflow"] = 0
             # Every driver call is a round trip to aiosqlite's thread, the main cost of a short
             # read: a local file needs no liveness ping. The pool's rollback on return stays: a
-            # caller cancelled while its BEGIN waited on that thread leaves the BEGIN to run
-            # after the return, and only a rollback queued behind it ends that transaction (and
-            # its write lock) before the connection serves anyone else. (It goes to the thread
-            # unless the thread's last call was a successful ROLLBACK or COMMIT with nothing
-            # queued since: kit.db_sqlite.Connection.)
+            # caller cancelled while its BEGIN (sent with its first statement) waited on that
+            # thread leaves them to run after the return, and only a rollback queued behind them
+            # ends that transaction (and its write lock) before the connection serves anyone
+            # else. (It goes to the thread unless the thread's last call was a successful ROLLBACK
+            # or COMMIT with nothing queued since: kit.db_sqlite.Connection.)
             kwargs["pool_pre_ping"] = False
         else:
             kwargs["pool_size"] = pool_size
@@ -368,16 +367,16 @@ def _sqlite_begin(conn: Any) -> None:
     # pysqlite's own transaction handling is off (isolation_level=None); start
     # transactions ourselves. Writers: IMMEDIATE, so two writers never deadlock on
     # upgrade. Readers: deferred, a WAL snapshot that never waits for the writer.
-    # One call to aiosqlite's thread instead of a cursor's three (open, execute, close): the
-    # statement returns no rows, and pysqlite finishes it in `execute`.
+    # Sent in the same call to aiosqlite's thread as the transaction's first statement
+    # (kit.db_sqlite.Connection.begin): one thread hand-off per unit of work less. A BEGIN
+    # that fails ("database is locked") fails that statement, as SQLAlchemy raises it
+    # (OperationalError: UNAVAILABLE in `Database._open`).
     options = conn.get_execution_options()
+    driver: db_sqlite.Connection = conn.connection.driver_connection
     if options.get(STATEMENT_READS):  # autocommit (isolation_level=None): each statement on its own
-        return
-    sql = "BEGIN" if options.get(READ_ONLY) else "BEGIN IMMEDIATE"
-    try:
-        conn.connection.dbapi_connection.run_async(lambda driver: driver.execute(sql))
-    except sqlite3.Error as exc:  # as SQLAlchemy would raise it ("database is locked": UNAVAILABLE)
-        raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+        driver.begin(None)
+    else:
+        driver.begin("BEGIN" if options.get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def is_lock_timeout(exc: BaseException) -> bool:

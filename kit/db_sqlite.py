@@ -8,7 +8,8 @@ is one call (the rows are fetched in it: SQLAlchemy fetches them all at once any
 ROLLBACK or COMMIT right after a successful ROLLBACK or COMMIT, with nothing queued in between,
 is skipped: the thread's last act ended the transaction, so there is none to end; so is one after
 a statement that ran outside any transaction (kit.db's statement reads send no BEGIN), which the
-thread reports with its rows.
+thread reports with its rows. A transaction's BEGIN (kit.db's, `Connection.begin`) is sent in the
+same call as its first statement, and not at all if it ends before any.
 
 SQLAlchemy's adapter over it (`Dbapi`, `create_engine(module=...)`) leaves its greenlet only for
 those thread calls: making and closing a cursor, and a ROLLBACK or COMMIT that is skipped, need no
@@ -134,8 +135,15 @@ class OneCallCursor(aiosqlite.Cursor):
         return self._description
 
 
+def _begun(conn: sqlite3.Connection, begin: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """On the connection's thread: a pending BEGIN, then the call it waited for (if it began)."""
+    conn.execute(begin)  # pysqlite finishes a BEGIN in `execute`
+    return fn(*args, **kwargs)
+
+
 class Connection(aiosqlite.Connection):
-    """aiosqlite's connection with one-call cursors, and no transaction end sent when none is open."""
+    """aiosqlite's connection with one-call cursors, no transaction end sent when none is open, and
+    a transaction's BEGIN sent in the same thread call as its first statement (`begin`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -144,10 +152,37 @@ class Connection(aiosqlite.Connection):
         # ROLLBACK, or a statement run outside a transaction): while no call was queued after it
         # (`_queued` still equals it), there is no transaction to end.
         self._ended_at = -1
+        self._begin: str | None = None  # a BEGIN not sent yet: it goes with the next call
+
+    def begin(self, sql: str | None) -> None:
+        """Start a transaction with `sql` ("BEGIN", "BEGIN IMMEDIATE") on the next call to the
+        thread, in that call (a thread hand-off each is a short statement's main cost); None: none.
+
+        A COMMIT or ROLLBACK before any call ends it without one: nothing began on the thread.
+        If the BEGIN fails ("database is locked"), the call's statement does not run, its caller
+        gets the error, and the BEGIN is pending again (as SQLAlchemy retries a failed begin).
+        """
+        self._begin = sql
 
     async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         self._queued += 1
-        return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+        begin = self._begin
+        if begin is None:
+            return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+        self._begin = None  # taken as the call is queued: a cancelled caller's BEGIN still runs
+        number, args = self._queued, (self._connection, begin, fn, *args)
+        try:
+            return await super()._execute(_begun, *args, **kwargs)  # type: ignore[no-untyped-call]
+        except sqlite3.Error:
+            # Nothing queued since and no transaction open: the BEGIN failed (or the transaction
+            # ended with the error), so the next call begins again rather than run outside one.
+            if self._queued == number and self._begin is None and not self.in_transaction:
+                self._begin = begin
+            raise
+
+    async def close(self) -> None:
+        self._begin = None  # nothing began on the thread: no BEGIN to send before the close
+        await super().close()
 
     def cursor(self) -> Result[OneCallCursor]:  # type: ignore[override]
         return Result(self._new_cursor())
@@ -156,12 +191,14 @@ class Connection(aiosqlite.Connection):
         return OneCallCursor(self)
 
     async def rollback(self) -> None:
+        self._begin = None
         if self._ended_at != self._queued:
             number = self._queued + 1  # this call's, taken as it is queued (no await before that)
             await super().rollback()
             self._ended_at = number
 
     async def commit(self) -> None:
+        self._begin = None
         if self._ended_at != self._queued:
             number = self._queued + 1
             await super().commit()
@@ -198,11 +235,13 @@ class _AdaptedConnection(AsyncAdapt_aiosqlite_connection):
 
     def rollback(self) -> None:
         conn: Connection = self._connection  # type: ignore[assignment]
+        conn._begin = None
         if conn._ended_at != conn._queued:
             super().rollback()
 
     def commit(self) -> None:
         conn: Connection = self._connection  # type: ignore[assignment]
+        conn._begin = None
         if conn._ended_at != conn._queued:
             super().commit()
 

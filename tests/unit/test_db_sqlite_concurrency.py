@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import String, func, select
+from sqlalchemy import Integer, String, func, select, update
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from kit.db import Database, TenantScoped
@@ -22,6 +22,12 @@ class Base(DeclarativeBase):
 class Item(TenantScoped, Base):
     __tablename__ = "item"
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
+
+
+class Counter(Base):
+    __tablename__ = "counter"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
 
 
 async def _db(path: Path, busy_timeout_s: float = 10.0) -> Database:
@@ -120,3 +126,30 @@ async def test_lock_held_by_another_process_past_the_timeout_is_unavailable(tmp_
         await s.commit()
     assert await _count(db) == 2
     await db.dispose()
+
+
+async def test_read_modify_writes_of_two_processes_stay_serialised(tmp_path: Path) -> None:
+    """Two Databases on one file (two processes: no shared writer queue): each writer's BEGIN
+    IMMEDIATE, sent with its first statement (a read), holds the other off until it commits, so
+    no increment is lost. Without the BEGIN both would read the same value; with a deferred one
+    the second writer's UPDATE would fail on a stale snapshot."""
+    path = tmp_path / "s.db"
+    first = await _db(path)
+    second = Database(f"sqlite:///{path}")
+    async with first.session("t") as s:
+        s.add(Counter(id="c", value=0))
+        await s.commit()
+
+    async def increment(db: Database, times: int) -> None:
+        for _ in range(times):
+            async with db.session("t") as s:
+                value = await s.scalar(select(Counter.value).where(Counter.id == "c"))
+                await asyncio.sleep(0.002)  # the other process reads meanwhile, if it may
+                await s.execute(update(Counter).where(Counter.id == "c").values(value=(value or 0) + 1))
+                await s.commit()
+
+    await asyncio.wait_for(asyncio.gather(increment(first, 10), increment(second, 10)), 120)
+    async with first.session("t", read_only=True) as s:
+        assert await s.scalar(select(Counter.value)) == 20
+    await first.dispose()
+    await second.dispose()

@@ -1,11 +1,12 @@
 """kit.db on SQLite: a unit of work makes few calls to aiosqlite's thread (each one is a thread
-hand-off, the main cost of a short read), and a connection never serves anyone inside a
-transaction it was left with: not when returned mid-way, not when its caller was cancelled while
-its BEGIN still waited on that thread."""
+hand-off, the main cost of a short read; the BEGIN goes with the first statement), and a
+connection never serves anyone inside a transaction it was left with: not when returned mid-way,
+not when its caller was cancelled while its BEGIN still waited on that thread."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Iterator
 from functools import partial
@@ -15,9 +16,10 @@ from typing import Any, cast
 import aiosqlite.core
 import pytest
 from sqlalchemy import String, Table, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from kit import db_sqlite
 from kit.db import Database, TenantScoped
 
 
@@ -32,12 +34,16 @@ class Item(TenantScoped, Base):
 
 @pytest.fixture
 def driver_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The name of every function aiosqlite runs on its connection's thread."""
+    """The name of every function aiosqlite runs on its connection's thread ("BEGIN+name": a
+    pending BEGIN sent in the same call)."""
     calls: list[str] = []
     real = aiosqlite.core.Connection._execute
 
+    def name(fn: Any) -> str:
+        return str(getattr(getattr(fn, "func", fn), "__name__", "?"))
+
     async def counted(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(getattr(getattr(fn, "func", fn), "__name__", "?"))
+        calls.append(f"{args[1]}+{name(args[2])}" if fn is db_sqlite._begun else name(fn))
         return await real(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
 
     monkeypatch.setattr(aiosqlite.core.Connection, "_execute", counted)
@@ -54,21 +60,66 @@ async def _db(path: Path) -> Database:
     return db
 
 
-async def test_a_one_query_read_makes_three_driver_calls(tmp_path: Path, driver_calls: list[str]) -> None:
+async def test_a_one_query_read_makes_two_driver_calls(tmp_path: Path, driver_calls: list[str]) -> None:
     db = await _db(tmp_path / "r.db")
     for _ in range(3):  # the pool's connection is reused: no connect, no liveness ping
         driver_calls.clear()
         async with db.session("t", read_only=True) as s:
             assert await s.scalar(select(func.count()).select_from(Item)) == 1
-        # BEGIN (1), the query with its rows (1: kit.db_sqlite), the session's rollback (1); the
-        # pool's rollback on return right behind it is skipped (nothing was queued in between).
-        # It was 7 (cursor, execute, fetchall, close; a second rollback), and 13 before that.
-        assert driver_calls == ["execute", "_statement", "rollback"]
+        # A deferred BEGIN and the query with its rows (1: kit.db_sqlite), the session's rollback
+        # (1); the pool's rollback on return right behind it is skipped (nothing was queued in
+        # between). It was 3 (the BEGIN on its own), 7 (cursor, execute, fetchall, close; a
+        # second rollback), and 13 before that.
+        assert driver_calls == ["BEGIN+_statement", "rollback"]
     driver_calls.clear()
     async with db.session("t") as s:
         s.add(Item(id="second"))
         await s.commit()
-    assert driver_calls == ["execute", "_statement", "commit"]  # no rollback after the commit
+    assert driver_calls == ["BEGIN IMMEDIATE+_statement", "commit"]  # no rollback after the commit
+    driver_calls.clear()
+    async with db.session("t", read_only=True, snapshot=False) as s:  # statement reads: no BEGIN
+        assert await s.scalar(select(func.count()).select_from(Item)) == 2
+        assert await s.scalar(select(func.count()).select_from(Item)) == 2
+    assert driver_calls == ["_statement", "_statement"]
+    await db.dispose()
+
+
+async def test_a_transaction_with_no_statement_sends_nothing(tmp_path: Path, driver_calls: list[str]) -> None:
+    db = await _db(tmp_path / "e.db")
+    driver_calls.clear()
+    async with db.session("t") as s:
+        await s.connection()  # begun (SQLAlchemy's begin), nothing run on the thread yet
+        await s.commit()
+    async with db.session("t", read_only=True) as s:
+        await s.connection()
+    assert driver_calls == []
+    async with db.session("t", read_only=True) as s:  # and the next transaction begins afresh
+        assert await s.scalar(select(func.count()).select_from(Item)) == 1
+    assert driver_calls == ["BEGIN+_statement", "rollback"]
+    await db.dispose()
+
+
+async def test_a_begin_that_fails_is_sent_again_with_the_next_statement(tmp_path: Path) -> None:
+    path = tmp_path / "f.db"
+    db = await _db(path)
+    await db.dispose()
+    db = Database(f"sqlite:///{path}", busy_timeout_s=0.1)
+    other = sqlite3.connect(path, isolation_level=None)
+    insert = cast(Table, Item.__table__).insert()
+    async with db.engine.connect() as conn:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(OperationalError, match="database is locked"):
+            await conn.execute(insert, {"id": "blocked", "tenant_id": "t"})
+        other.execute("ROLLBACK")
+        # Still in SQLAlchemy's transaction: the statement must run inside a BEGIN of its own,
+        # not in autocommit, or the rollback below would leave its row behind.
+        await conn.execute(insert, {"id": "rolled-back", "tenant_id": "t"})
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None and driver.in_transaction
+        await conn.rollback()
+    other.close()
+    async with db.session("t", read_only=True) as s:
+        assert sorted(await s.scalars(select(Item.id))) == ["first"]
     await db.dispose()
 
 
@@ -128,7 +179,7 @@ async def test_a_caller_cancelled_while_its_begin_waits_leaves_no_transaction_be
         # The driver's thread is busy when the BEGIN is queued (a loaded machine), so the caller's
         # deadline passes while it waits; the BEGIN still runs on that thread afterwards.
         # Queued straight on the thread, ahead of the BEGIN (a task would only queue it after).
-        if args and str(args[0]).startswith("BEGIN") and slow_begins:
+        if fn is db_sqlite._begun and slow_begins:  # a BEGIN IMMEDIATE with the INSERT
             slow_begins.clear()
             self._tx.put_nowait((None, partial(time.sleep, 0.3)))
         return await real(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
@@ -142,6 +193,7 @@ async def test_a_caller_cancelled_while_its_begin_waits_leaves_no_transaction_be
 
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(write("cancelled"), 0.05)
+    assert not slow_begins  # the BEGIN (with its INSERT) was queued behind the busy thread
     # The one connection again: its late BEGIN IMMEDIATE must have been ended, or this fails in
     # BEGIN ("within a transaction") or waits out the busy timeout on its write lock.
     await asyncio.wait_for(write("next"), 30)
