@@ -3,8 +3,10 @@ response path (get, list, create, idempotent replay, dedupe merge, batch, the ma
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from kit.auth import Principal
 from salesops.leads.v1 import activity_pb2, enums_pb2, lead_pb2
@@ -57,7 +59,7 @@ class LeadPresenter:
         if stored is not None:
             lead.CopyFrom(stored[0])
         elif row.body:  # ParseDict's result (its parser was the largest per-lead cost of a list)
-            parse_into(row.body, lead)
+            put_body(row.body, lead)
         lead.lead_id = row.lead_id
         lead.display_name = row.display_name
         masked = bool(lead.contact.phone) and not access.can_see_phone(viewer, row)
@@ -82,6 +84,31 @@ class LeadPresenter:
             if details.recycle_warn_time:
                 lead.recycle.warn_time.FromDatetime(details.recycle_warn_time)
             lead.caller_can_claim = details.caller_can_claim
+
+
+# A lead's stored body, as its JSON text (lead_reads on SQLite) -> the body parsed, serialized. The
+# same text always parses to the same message, so an entry cannot go stale; a lead read again (a
+# list's page asked again, a lead opened) is one C merge instead of json.loads and parse_into (the
+# two were most of presenting a ListLeads page). Bounded: cleared when full.
+_BODIES: dict[str, bytes] = {}
+_BODIES_MAX = 4096
+
+
+def put_body(body: dict[str, Any] | str, lead: lead_pb2.Lead) -> None:
+    """`body` (the stored dict, or its JSON text) parsed into `lead`, an empty message."""
+    if type(body) is not str:
+        parse_into(body, lead)
+        return
+    found = _BODIES.get(body)
+    if found is not None:
+        lead.MergeFromString(found)
+        return
+    value = json.loads(body)
+    if value:  # a JSON null (or empty) body shows nothing, as its dict did
+        parse_into(value, lead)
+    if len(_BODIES) >= _BODIES_MAX:
+        _BODIES.clear()
+    _BODIES[body] = lead.SerializeToString()
 
 
 def masked_display_name(row: LeadRow | LeadView | OtherLead) -> str:

@@ -102,7 +102,7 @@ class LeadView(NamedTuple):
     merged_into: str
     converted_opportunity_id: str
     close_time: datetime | None
-    body: dict[str, Any]
+    body: dict[str, Any] | str  # on SQLite its JSON text, as stored (presenters.put_body)
     version: int
     created_by: str
     created_at: datetime
@@ -338,11 +338,13 @@ class _Driven(NamedTuple):
 def _converters(stmt: Any) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
     """What SQLAlchemy's SQLite result processors do for these columns: JSON decoded from its text,
     datetimes from theirs (stored "YYYY-MM-DD HH:MM:SS.ffffff", naive, as SQLAlchemy reads
-    them), booleans from 0/1. Strings and numbers come from sqlite3 as they are."""
+    them), booleans from 0/1. Strings and numbers come from sqlite3 as they are; so does a lead's
+    `body`, decoded (or not at all) by the presenter."""
     out: list[tuple[int, Callable[[Any], Any]]] = []
     for i, column in enumerate(stmt.selected_columns):
         if isinstance(column.type, JSON):
-            out.append((i, json.loads))
+            if column.name != "body":  # a lead's body stays its text: the presenter's memo key
+                out.append((i, json.loads))
         elif isinstance(column.type, DateTime):
             out.append((i, datetime.fromisoformat))
         elif isinstance(column.type, Boolean):
