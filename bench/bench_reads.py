@@ -9,12 +9,18 @@ GetLead to the same backend shows what the gateway adds on a real read.
 Answers other than 200 are counted as failed calls, never hidden.
 
     .venv/bin/python -m bench.bench_reads [--quick]
+
+SALESOPS_BENCH_PROFILE=<file.svg|.txt> (as bench.procs.py_spy): each measured class is also sampled
+by py-spy (on PATH or in .venv/bin, or SALESOPS_BENCH_PYSPY) in both processes, one file each named
+<file>-<class>-<process>-<round> (raw collapsed stacks for .txt, a flame graph otherwise); more py-spy
+options in SALESOPS_BENCH_PYSPY_ARGS (e.g. "--rate 500").
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -122,6 +128,38 @@ async def _drive_grpc(address: str, token: str, ids: list[str], seconds: float) 
     return done / elapsed, failed
 
 
+def _profilers(name: str, rnd: int, pids: dict[str, int], seconds: float) -> list[subprocess.Popen[bytes]]:
+    """py-spy on each process for the class's round, when SALESOPS_BENCH_PROFILE names a file."""
+    out = os.environ.get("SALESOPS_BENCH_PROFILE")
+    if not out:
+        return []
+    spy = os.environ.get("SALESOPS_BENCH_PYSPY") or shutil.which("py-spy") or str(ROOT / ".venv/bin/py-spy")
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = "raw" if path.suffix == ".txt" else "flamegraph"
+    return [
+        subprocess.Popen(
+            [
+                spy,
+                "record",
+                *os.environ.get("SALESOPS_BENCH_PYSPY_ARGS", "").split(),
+                "--nonblocking",  # the measured CPU is the processes' own, not paused by sampling
+                "--format",
+                fmt,
+                "-d",
+                str(max(1, int(seconds))),
+                "-o",
+                str(path.with_name(f"{path.stem}-{name}-{process}-{rnd}{path.suffix or '.svg'}")),
+                "--pid",
+                str(pid),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for process, pid in pids.items()
+    ]
+
+
 def _pct_ms(values: list[float], q: float) -> float:
     return sorted(values)[int(q * (len(values) - 1))] * 1000 if values else float("nan")
 
@@ -188,8 +226,9 @@ def suite(quick: bool) -> list[Figure]:
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                 for name in paths:  # warm up (caches, pools), and prove each path answers
                     runner.run(_drive_rest(gw_port, token, paths[name], 0.5))
-                for _ in range(rounds):
+                for rnd in range(rounds):
                     for name in paths:
+                        spies = _profilers(name, rnd, {"leads": leads.pid, "gateway": gateway.pid}, seconds)
                         before = (cpu_seconds(leads.pid), cpu_seconds(gateway.pid))
                         q, latencies, bad = runner.run(_drive_rest(gw_port, token, paths[name], seconds))
                         cpu[name][0] += cpu_seconds(leads.pid) - before[0]
@@ -198,6 +237,8 @@ def suite(quick: bool) -> list[Figure]:
                         qps[name].append(q)
                         lat[name].extend(latencies)
                         failed[name] += bad
+                        for spy in spies:
+                            spy.wait()
                     q, bad = runner.run(_drive_grpc(f"127.0.0.1:{grpc_port}", token, ids, seconds))
                     qps["grpc_get"].append(q)
                     failed["grpc_get"] += bad
