@@ -60,7 +60,11 @@ OPEN_TOGETHER = "approval-open-together"
 # their input (in history), so no patch marker and no TemporalChangeVersion search attribute upsert is
 # written per start (four history events and two visibility writes on the server). Inputs without the
 # field (runs started before) read 0 and ask the patches as they did.
-INPUT_VERSION = 1
+INPUT_VERSION = 2
+# From input version 2 the wait's timer is kept across changes that leave the earliest deadline as it was
+# (an approve that does not finish a step): no cancel and new timer per action. Earlier runs (in history
+# with version 0 or 1) replay the old way: a timer per wait, cancelled when anything changes.
+STEADY_TIMER = 2
 UPDATES = ("approve", "reject", "return_for_changes", "delegate", "resubmit", "cancel")
 KEEP_ACTION_IDS = 500
 FIRST_SLACK = timedelta(seconds=30)
@@ -144,6 +148,8 @@ class ApprovalWorkflow:
         self.local = False  # set by run() from the patch marker, before its first command
         self.together = False  # likewise (OPEN_TOGETHER; only with local activities)
         self.first = None if self.inp.started else self.inp.first
+        self.timer: asyncio.Task[None] | None = None  # STEADY_TIMER: the running wait and its deadline
+        self.timer_at: str | None = None
 
     @property
     def r(self) -> d.Run:
@@ -189,6 +195,10 @@ class ApprovalWorkflow:
                 continue
             seen = self.r.seq
             deadline = d.next_deadline(self.r)
+            if inp.version >= STEADY_TIMER:
+                if await self._wait_steady(seen, deadline):
+                    await self._fire_due()
+                continue
             timeout = None
             if deadline is not None:
                 timeout = max(datetime.fromisoformat(deadline) - workflow.now(), timedelta(milliseconds=1))
@@ -198,6 +208,26 @@ class ApprovalWorkflow:
                 await self._fire_due()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return ActionResult(self.r.seq, self.r.state)
+
+    async def _wait_steady(self, seen: int, deadline: str | None) -> bool:
+        """Wait for a change or the deadline (True: it is due). The timer runs on across changes that keep
+        the deadline; a new deadline cancels it and starts another."""
+        if deadline != self.timer_at:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer, self.timer_at = None, deadline
+            if deadline is not None:
+                left = max(datetime.fromisoformat(deadline) - workflow.now(), timedelta(milliseconds=1))
+                self.timer = asyncio.create_task(asyncio.sleep(left.total_seconds()))
+        timer = self.timer
+        if timer is None:
+            await workflow.wait_condition(lambda: self.r.seq != seen)
+            return False
+        await workflow.wait_condition(lambda: self.r.seq != seen or timer.done())
+        if not timer.done():
+            return False
+        self.timer, self.timer_at = None, None
+        return True
 
     async def _activity(self, name: str, arg: object, result_type: type) -> object:
         retry = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -445,6 +475,7 @@ __all__ = [
     "OPEN_TOGETHER",
     "QUERY",
     "RECORD",
+    "STEADY_TIMER",
     "WORKFLOW_NAME",
     "ActionInput",
     "ActionResult",

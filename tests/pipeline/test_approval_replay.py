@@ -31,6 +31,11 @@ from tests.pipeline.approval_world import World, contract_flow, hours, world  # 
 
 HERE = Path(__file__).parent / "histories"
 HISTORIES = sorted(HERE.glob("approval_*.json"))
+TIMER_EVENTS = (
+    EventType.EVENT_TYPE_TIMER_STARTED,
+    EventType.EVENT_TYPE_TIMER_FIRED,
+    EventType.EVENT_TYPE_TIMER_CANCELED,
+)
 RECORD = os.environ.get("SALESOPS_TEST_RECORD_APPROVAL_HISTORIES") == "1"
 
 
@@ -43,6 +48,7 @@ def test_histories_are_recorded() -> None:
         "approval_local_activities",
         "approval_open_together",
         "approval_previous_flow_version",
+        "approval_steady_timer",
     }
 
 
@@ -155,8 +161,9 @@ async def test_a_run_on_local_activities_replays(world: World) -> None:
     marker or a change-version search attribute, and they replay deterministically. The recorded
     histories keep the paths before: scheduled activities (the first ones), the LOCAL_ACTIVITIES patch
     alone (`approval_local_activities`) and with OPEN_TOGETHER (`approval_open_together`, this test's
-    run before INPUT_VERSION). `approval_input_version.json` is this run, recorded with `-k local` and
-    the recording flag."""
+    run before INPUT_VERSION), and INPUT_VERSION 1 (`approval_input_version`: a timer cancelled and
+    started again by every approve). `approval_steady_timer.json` is this run, recorded with `-k local`
+    and the recording flag."""
     await world.flow(contract_flow(idle=ap.IdlePolicy(remind_after=hours(24), escalate_after=hours(48))))
     await world.deal("big")
     await world.request("ap-local", "big")
@@ -173,7 +180,14 @@ async def test_a_run_on_local_activities_replays(world: World) -> None:
     assert markers == {"core_local_activity"}  # the local activities' results; no patch marker
     assert EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES not in kinds
     assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in kinds
+    # The wait's timer runs on through the approvals: the three steps share their deadlines, so no
+    # approve moves the earliest one (before STEADY_TIMER each approve cancelled it and started another).
+    timers = [e.event_type for e in history.events if e.event_type in TIMER_EVENTS]
+    assert EventType.EVENT_TYPE_TIMER_CANCELED not in timers
+    assert (
+        timers.count(EventType.EVENT_TYPE_TIMER_STARTED) == timers.count(EventType.EVENT_TYPE_TIMER_FIRED) + 1
+    )
     result = await Replayer(workflows=[ApprovalWorkflow]).replay_workflow(history)
     assert result.replay_failure is None
     if RECORD:
-        _write(HERE / "approval_input_version.json", history.to_json())
+        _write(HERE / "approval_steady_timer.json", history.to_json())
