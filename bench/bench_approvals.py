@@ -91,6 +91,12 @@ async def _cpu_of(
     return got, [_cpu_s(p) - b for p, b in zip(pids, before, strict=True)]
 
 
+def _stop(spy: tuple[Any, str] | None) -> None:
+    if spy is not None:
+        spy[0].send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        spy[0].wait(30)
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] if ordered else float("nan")
@@ -223,7 +229,7 @@ async def _measure(url: str, n: int) -> list[Figure]:
         pids = [os.getpid(), _server_pid()]
         (bare_s, _, bare_failed), bare_cpu = await _cpu_of(pids, _bounded(n, bare_start))
         _, bare_refused, bare_refuse_failed = await _bounded(n, bare_refuse)
-        _, bare_updates, bare_update_failed = await _bounded(n, bare_finish)
+        (_, bare_updates, bare_update_failed), bare_update_cpu = await _cpu_of(pids, _bounded(n, bare_finish))
 
         async def create(i: int) -> bool:
             a = ap.Approval(
@@ -251,16 +257,20 @@ async def _measure(url: str, n: int) -> list[Figure]:
 
             return call
 
-        spy = py_spy(os.getpid())  # this process: client, API server and worker
+        # SALESOPS_BENCH_PROFILE_PHASE=approve profiles the last approves instead of the starts.
+        on_approve = os.environ.get("SALESOPS_BENCH_PROFILE_PHASE") == "approve"
+        spy = None if on_approve else py_spy(os.getpid())  # this process: client, API server and worker
         (start_s, _, start_failed), start_cpu = await _cpu_of(pids, _bounded(n, create))
-        if spy is not None:
-            spy[0].send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
-            spy[0].wait(30)
+        _stop(spy)
         _, refused, refuse_failed = await _bounded(n, wrong_person)
         first_failed = 0
         for user in APPROVERS[:-1]:
             first_failed += (await _bounded(n, approve_as(user, last=False)))[2]
-        _, completed, complete_failed = await _bounded(n, approve_as(APPROVERS[-1], last=True))
+        spy = py_spy(os.getpid()) if on_approve else None
+        (_, completed, complete_failed), last_cpu = await _cpu_of(
+            pids, _bounded(n, approve_as(APPROVERS[-1], last=True))
+        )
+        _stop(spy)
     finally:
         await channel.close(None)
         await server.stop(0)
@@ -303,6 +313,20 @@ async def _measure(url: str, n: int) -> list[Figure]:
             goal=Goal(2.0, AT_MOST, on="value"),
             failed=complete_failed + first_failed + bare_update_failed,
             note=f"p50 {_pct(completed, 0.5):.3f} s; {CONCURRENCY} in flight",
+        ),
+        Figure(
+            "last approve CPU, this process (gRPC client, API, worker, activities)",
+            last_cpu[0] * 1000 / n,
+            "ms CPU/approve",
+            baseline=bare_update_cpu[0] * 1000 / n,
+            baseline_name="bare update round trip, same process",
+        ),
+        Figure(
+            "last approve CPU, Temporal dev server",
+            last_cpu[1] * 1000 / n,
+            "ms CPU/approve",
+            baseline=bare_update_cpu[1] * 1000 / n,
+            baseline_name="bare update round trip",
         ),
         Figure(
             "rejected (invalid) Update p99",
