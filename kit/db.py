@@ -231,10 +231,9 @@ class Database:
             expire_on_commit=False,
             sync_session_class=ScopedSession,
         )
+        self._statements = self.engine.execution_options(**{READ_ONLY: True, STATEMENT_READS: True})
         self._statement_factory = async_sessionmaker(
-            self.engine.execution_options(**{READ_ONLY: True, STATEMENT_READS: True}),
-            expire_on_commit=False,
-            sync_session_class=ScopedSession,
+            self._statements, expire_on_commit=False, sync_session_class=ScopedSession
         )
         self._writers = _WriterQueue() if self.is_sqlite else None
 
@@ -298,7 +297,9 @@ class Database:
             raise
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        # A statement read: on SQLite a writer's BEGIN IMMEDIATE would wait in the busy handler
+        # for as long as writers hold the lock (readiness failed on it under write load).
+        async with self._statements.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:

@@ -153,3 +153,27 @@ async def test_read_modify_writes_of_two_processes_stay_serialised(tmp_path: Pat
         assert await s.scalar(select(Counter.value)) == 20
     await first.dispose()
     await second.dispose()
+
+
+async def test_ping_answers_while_a_writer_holds_its_transaction(tmp_path: Path) -> None:
+    """The readiness probe is a read: it must not queue for the write lock (a BEGIN IMMEDIATE
+    waits in SQLite's busy handler for as long as writers keep the lock, and the probe times out)."""
+    db = await _db(tmp_path / "p.db", busy_timeout_s=30.0)
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def writer() -> None:
+        async with db.session("t") as s:
+            s.add(Item(id="second"))
+            await s.flush()
+            holding.set()
+            await release.wait()
+            await s.commit()
+
+    task = asyncio.create_task(writer())
+    await asyncio.wait_for(holding.wait(), 30)
+    try:
+        await asyncio.wait_for(db.ping(), 10)
+    finally:
+        release.set()
+        await asyncio.wait_for(task, 60)
+    await db.dispose()
