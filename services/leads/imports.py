@@ -21,7 +21,7 @@ from kit.resources import UnitOfWork, sanitize_create
 from salesops.leads.v1 import lead_pb2
 from services.leads import intake, policies
 from services.leads.batch_routing import Roster, route_new
-from services.leads.convert import aware
+from services.leads.convert import aware, to_dict
 from services.leads.domain import dedupe, grading
 from services.leads.domain import pool as pool_rules
 from services.leads.policies import TenantPolicies
@@ -204,9 +204,12 @@ class _Rows:
         if lead_id in known.taken:
             # Row by row, its insert would fail on the key twice: the same answer here.
             return Aborted("a concurrent request changed the same data; retry", reason="CONCURRENT_WRITE")
-        result = grading.grade(intake.grading_facts(lead, []), self.rules, at)
+        data = to_dict(lead)  # the facts' and the body's (intake.new_lead)
+        result = grading.grade(intake.grading_facts(lead, [], data), self.rules, at)
         candidates = decision.candidates
-        row, outcome, stored = intake.new_lead(uow, who, lead, lead_id, intake_id, result, candidates, at)
+        row, outcome, stored = intake.new_lead(
+            uow, who, lead, lead_id, intake_id, result, candidates, at, data
+        )
         await intake.announce_created(uow, who, row, lead, result, candidates, self.import_id)
         region_pool = pool_rules.pool_for_region(self.tenant.pools, row.region)
         row.pool_id, row.pool_entry_reason = region_pool.pool_id, "NEW_LEAD"

@@ -54,8 +54,11 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
         out[prefix] = value
 
 
-def grading_facts(lead: lead_pb2.Lead, behaviors: list[grading.Behavior]) -> grading.LeadFacts:
-    data = to_dict(lead)
+def grading_facts(
+    lead: lead_pb2.Lead, behaviors: list[grading.Behavior], data: dict[str, Any] | None = None
+) -> grading.LeadFacts:
+    """`data`: to_dict(lead) when the caller has it (new_lead stores it as the body: one conversion)."""
+    data = to_dict(lead) if data is None else data
     fields: dict[str, Any] = {}
     for key in ("contact", "company", "attributes"):
         _flatten(key, data.get(key, {}), fields)
@@ -241,10 +244,21 @@ def new_lead(
     result: grading.Result,
     candidates: tuple[dedupe.Match, ...],
     at: datetime,
+    data: dict[str, Any] | None = None,
 ) -> tuple[LeadRow, str, Stored]:
     """A new lead (graded, in no pool yet) with its intake and duplicate candidates, added to the
-    session; its outcome (CREATED or CREATED_FLAGGED) and the messages it was stored from."""
+    session; its outcome (CREATED or CREATED_FLAGGED) and the messages it was stored from.
+    `data`: to_dict(lead) as graded (grading_facts'), taken as the body instead of converting the
+    lead again (a tenth of a lead's own intake CPU); only the completeness set here differs."""
     lead.form_completeness_percent = result.completeness
+    if data is None:
+        body = to_dict(lead)
+    else:
+        body = data
+        if result.completeness:  # to_dict leaves a zero out
+            body["form_completeness_percent"] = result.completeness
+        else:
+            body.pop("form_completeness_percent", None)
     graded = grading_msg(result, "INTAKE", at)
     row = LeadRow(
         lead_id=lead_id,
@@ -264,7 +278,7 @@ def new_lead(
         sla_state="NOT_APPLICABLE",
         duplicate_review_needed=bool(candidates),
         intake_count=1,
-        body=to_dict(lead),
+        body=body,
         version=1,
         created_by=who.user_id,
         created_at=at,
@@ -386,8 +400,9 @@ async def _fresh(
     if decision.action == dedupe.MERGE:
         return await _merge(uow, lead, decision, intake_id, at)
     lead_id = raw.lead_id or intake_id
-    result = grading.grade(grading_facts(lead, []), await policies.grading_rules(uow), at)
-    row, outcome, stored = new_lead(uow, who, lead, lead_id, intake_id, result, decision.candidates, at)
+    data = to_dict(lead)
+    result = grading.grade(grading_facts(lead, [], data), await policies.grading_rules(uow), at)
+    row, outcome, stored = new_lead(uow, who, lead, lead_id, intake_id, result, decision.candidates, at, data)
     # No flush here: routing below completes the row, so it is inserted once, with its owner or pool.
     await announce_created(uow, who, row, lead, result, decision.candidates, import_id)
     tenant = await TenantPolicies.load(uow)

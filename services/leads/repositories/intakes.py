@@ -156,7 +156,12 @@ async def _insert(uow: UnitOfWork, kept: list[Any]) -> None:
     pending: dict[type[Any], list[Any]] = {cls: [] for cls in INSERT_ONLY}
     for obj in kept:
         pending[obj[0] if type(obj) is tuple else type(obj)].append(obj)
+    if not kept:
+        return
     loads: Counter[str] = Counter()
+    # Core on the session's connection: an INSERT of a table gains nothing from the ORM session's
+    # execute on top of it (its tenant hook leaves inserts alone; the tenant is checked here).
+    conn = await session.connection()
     for cls, objs in pending.items():
         if not objs:
             continue
@@ -179,7 +184,7 @@ async def _insert(uow: UnitOfWork, kept: list[Any]) -> None:
             values.append(row)
             if cls is LeadRow and (owner := rep_loads.open_owner(obj.owner_user_id, obj.status)):
                 loads[owner] += 1
-        await session.execute(insert(cls.__table__), values)
+        await conn.execute(insert(cls.__table__), values)
     if loads:
         await rep_loads.add(uow, loads)
 
