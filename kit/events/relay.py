@@ -26,13 +26,6 @@ share the work without sending the same row twice (barring crashes). SQLite
 has one writer: the rows are read in one short transaction and marked in
 another, so producers are never blocked behind a Redis round trip; two relays
 on one SQLite file may duplicate, never lose.
-
-On SQLite the marking is also deferred: the relay remembers what it XADDed (and leaves
-it out of its next reads) and marks it in one transaction once the relay has caught up
-(a read finds nothing new), after `mark_interval`, at `mark_batch` events, or on stop.
-Marking each batch took a writer's turn per commit of the producers (a busy tenant's
-webhook groups alternated with the relay on the one writer: a fifth to a third of its
-time); a crash before the mark re-sends at most those events, as above.
 """
 
 from __future__ import annotations
@@ -59,11 +52,6 @@ DEFAULT_TRIM_INTERVAL = 30.0
 # Longest poll timeout of an idle relay. Local commits wake it at once; this bounds the wait
 # only for rows another process committed (a replica's relay normally takes its own rows).
 DEFAULT_IDLE_INTERVAL = 1.0
-# SQLite: events XADDed are marked published together, at most this long after the first of them
-# (or once this many wait); sooner whenever the relay has caught up.
-DEFAULT_MARK_INTERVAL = 0.25
-DEFAULT_MARK_BATCH = 1000
-_MARK_CHUNK = 500  # ids per UPDATE (bound parameters)
 
 # KEYS[1] stream, ARGV[1] length above which to trim. Atomic, so a group created
 # meanwhile is seen before anything is removed. Per group, entries are needed from
@@ -145,8 +133,6 @@ class OutboxRelay:
         trim_interval: float = DEFAULT_TRIM_INTERVAL,
         max_backoff: float = 5.0,
         after_xadd: AfterXadd | None = None,
-        mark_interval: float = DEFAULT_MARK_INTERVAL,
-        mark_batch: int = DEFAULT_MARK_BATCH,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
@@ -163,11 +149,6 @@ class OutboxRelay:
         self._next_trim = 0.0
         self.max_backoff = max_backoff
         self.after_xadd = after_xadd
-        self.mark_interval = mark_interval
-        self.mark_batch = max(mark_batch, 1)
-        # SQLite: ids XADDed, not yet marked published (in XADD order), and when they must be.
-        self._sent: dict[str, None] = {}
-        self._mark_due = 0.0
         self.published = 0
         self._wake = asyncio.Event()
         self._stopping = False
@@ -227,14 +208,7 @@ class OutboxRelay:
                     idle = self.poll_interval if woken or sent else min(idle * 2, self.idle_interval)
         finally:
             unregister_waker(self._key, self.notify)
-            try:
-                await self._mark_sent()  # not left to be sent again by the next run
-            except Exception:
-                log.exception(
-                    "outbox relay to %s could not mark %d events published", self.stream, len(self._sent)
-                )
-            finally:
-                self._done.set()
+            self._done.set()
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep up to `seconds`; True when `notify()` or `stop()` ended it early."""
@@ -248,12 +222,14 @@ class OutboxRelay:
 
     # -- one batch --------------------------------------------------------------
 
-    def _select(self, sent: Sequence[str] = ()) -> Any:
+    def _select(self) -> Any:
         t = self.table
-        stmt = select(t.c.id, t.c.type, t.c.tenant_id, t.c.envelope).where(t.c.published_at.is_(None))
-        if sent:
-            stmt = stmt.where(t.c.id.not_in(sent))
-        return stmt.order_by(t.c.id).limit(self.batch_size)
+        return (
+            select(t.c.id, t.c.type, t.c.tenant_id, t.c.envelope)
+            .where(t.c.published_at.is_(None))
+            .order_by(t.c.id)
+            .limit(self.batch_size)
+        )
 
     def _mark(self, ids: Sequence[str]) -> Any:
         t = self.table
@@ -264,7 +240,16 @@ class OutboxRelay:
     async def publish_once(self) -> int:
         """Publish one batch; returns how many events were sent."""
         if self.db.is_sqlite:
-            return await self._publish_deferred()
+            # A WAL reader: the select takes no turn of the one writer (each commit wakes the
+            # relay, so a writer's turn here would queue behind, and ahead of, every RPC's write).
+            async with self.db.system_session(read_only=True) as session:
+                rows = (await session.execute(self._select())).all()
+            if not rows:
+                return 0
+            ids = await self._publish(rows)
+            async with self.db.system_session() as session:
+                await session.execute(self._mark(ids))
+                await session.commit()
         else:
             async with self.db.system_session() as session:
                 stmt = self._select().with_for_update(skip_locked=True)
@@ -276,36 +261,6 @@ class OutboxRelay:
                 await session.commit()
         self.published += len(ids)
         return len(ids)
-
-    async def _publish_deferred(self) -> int:
-        """SQLite: one batch, its marking deferred (see the module's docstring)."""
-        if len(self._sent) >= self.mark_batch or (self._sent and time.monotonic() >= self._mark_due):
-            await self._mark_sent()
-        # A WAL reader: the select takes no turn of the one writer (each commit wakes the
-        # relay, so a writer's turn here would queue behind, and ahead of, every RPC's write).
-        async with self.db.system_session(read_only=True) as session:
-            rows = (await session.execute(self._select(list(self._sent)))).all()
-        if not rows:
-            await self._mark_sent()  # caught up: the writer's turn now delays the producers least
-            return 0
-        ids = await self._publish(rows)
-        if not self._sent:
-            self._mark_due = time.monotonic() + self.mark_interval
-        self._sent.update(dict.fromkeys(ids))
-        self.published += len(ids)
-        return len(ids)
-
-    async def _mark_sent(self) -> None:
-        """Mark what was XADDed published, in one writer's turn; kept to retry if that fails."""
-        if not self._sent:
-            return
-        ids = list(self._sent)
-        async with self.db.system_session() as session:
-            for at in range(0, len(ids), _MARK_CHUNK):
-                await session.execute(self._mark(ids[at : at + _MARK_CHUNK]))
-            await session.commit()
-        for event_id in ids:
-            self._sent.pop(event_id, None)
 
     async def _publish(self, rows: Sequence[Row[Any]]) -> list[str]:
         ids = [str(row.id) for row in rows]
@@ -369,21 +324,15 @@ class OutboxRelay:
     # -- metrics ----------------------------------------------------------------
 
     async def backlog(self) -> int:
-        """Number of committed events not yet published (for lag metrics and readiness); those
-        XADDed and not yet marked are published."""
+        """Number of committed events not yet published (for lag metrics and readiness)."""
         t = self.table
-        stmt = select(func.count()).where(t.c.published_at.is_(None))
-        if self._sent:
-            stmt = stmt.where(t.c.id.not_in(list(self._sent)))
-        async with self.db.system_session(read_only=True) as session:
-            value = await session.scalar(stmt)
+        async with self.db.system_session() as session:
+            value = await session.scalar(select(func.count()).where(t.c.published_at.is_(None)))
         return int(value or 0)
 
 
 __all__ = [
     "DEFAULT_IDLE_INTERVAL",
-    "DEFAULT_MARK_BATCH",
-    "DEFAULT_MARK_INTERVAL",
     "DEFAULT_MAXLEN",
     "DEFAULT_TRIM_INTERVAL",
     "STREAM_PREFIX",

@@ -489,33 +489,6 @@ async def test_two_relays_publish_every_event(db: Database, redis: Redis) -> Non
         assert sum(r.published for r in relays) == len(ids)
 
 
-async def test_events_sent_before_their_mark_are_not_sent_again_and_stop_marks_them(
-    db: Database, redis: Redis
-) -> None:
-    """On SQLite the relay marks what it XADDed later, in one transaction (caught up, after
-    mark_interval, at mark_batch, on stop); its reads leave those rows out meanwhile."""
-    relay = make_relay(db, redis, mark_interval=60.0, mark_batch=1000)
-    marking = relay._mark_sent
-    before_mark: list[int] = []  # the rows still unmarked before each mark that had any
-
-    async def counted() -> None:
-        if relay._sent:
-            before_mark.append(await count(db, unpublished))
-        await marking()
-
-    relay._mark_sent = counted  # type: ignore[method-assign]
-    unpublished = select(func.count()).select_from(OUTBOX).where(OUTBOX.c.published_at.is_(None))
-    async with running(relay):
-        envelopes = [await produce(db, "t1", f"s{i}") for i in range(5)]
-        await eventually(lambda: _is(redis.xlen(STREAM), 5), what="all sent")
-        assert await relay.backlog() == 0  # sent: published, whether marked yet or not
-        await asyncio.sleep(0.3)  # more polls: none sends a sent row again
-    assert await stream_event_ids(redis) == [e.id for e in envelopes]
-    assert await count(db, unpublished) == 0
-    if db.is_sqlite:
-        assert before_mark and all(n >= 1 for n in before_mark), before_mark
-
-
 async def test_commit_wakes_the_relay_without_waiting_for_the_poll(db: Database, redis: Redis) -> None:
     relay = OutboxRelay(db, redis, STREAM, table=OUTBOX, poll_interval=30.0)
     async with running(relay):
