@@ -146,6 +146,12 @@ async def visible(uow: UnitOfWork, who: Principal, approval_id: str) -> Approval
     return row
 
 
+async def require_visible(uow: UnitOfWork, who: Principal, approval_id: str) -> None:
+    """NOT_FOUND outside the caller's view (or tenant): `visible`'s rule as one query (the SQL twin)."""
+    if not await Approvals(uow).sees(who, approval_id):
+        raise NotFound(RESOURCE, approval_id)
+
+
 # ------------------------------------------------------------------ request
 
 
@@ -431,6 +437,7 @@ __all__ = [
     "document",
     "prepare",
     "project",
+    "require_visible",
     "resubmitted_facts",
     "visible",
 ]

@@ -123,9 +123,9 @@ class ApprovalsApi(ApiBase):
         wrote the projection (the same document), so this read sees the change. No query to the workflow:
         one on a finished workflow replays its whole history (the slowest part of a last approve)."""
         async with self.read(who) as uow:
-            row = await Approvals(uow).find(approval_id)
-        if row is not None:
-            return ap.Approval.FromString(row.body)
+            body = await Approvals(uow).body(approval_id)
+        if body is not None:
+            return ap.Approval.FromString(body)
         return approvals.document(await state(self.rt.temporal, who.tenant, approval_id))  # never projected
 
     async def _live(self, who: Principal, approval_id: str) -> tuple[ApprovalRow, d.Run | None]:
@@ -209,7 +209,7 @@ class ApprovalsApi(ApiBase):
         if not approval_id:
             raise InvalidArgument.field("approval_id", "required")
         async with self.read(who) as uow:
-            await approvals.visible(uow, who, approval_id)  # NOT_FOUND outside the caller's view (or tenant)
+            await approvals.require_visible(uow, who, approval_id)
         inp.actor, inp.client, inp.is_admin = who.user_id, _client(context), who.is_admin
         await act(self.rt.temporal, who.tenant, approval_id, update, inp)
         return await self._settled(who, approval_id)

@@ -95,6 +95,18 @@ class Approvals(Repository[ApprovalRow]):
     resource = "pipeline.Approval"
     key = ("approval_id",)
 
+    async def sees(self, who: Principal, approval_id: str) -> bool:
+        """Whether `who` sees the approval, in one statement (no row or assignments loaded)."""
+        stmt = select(ApprovalRow.approval_id).where(
+            ApprovalRow.approval_id == approval_id, approvals_visible_to(who)
+        )
+        return await self.session.scalar(stmt) is not None
+
+    async def body(self, approval_id: str) -> bytes | None:
+        """The stored document alone (no row object built)."""
+        stmt = select(ApprovalRow.body).where(ApprovalRow.approval_id == approval_id)
+        return await self.session.scalar(stmt)  # type: ignore[no-any-return]
+
     async def running_for(self, deal_id: str, flow_id: str) -> ApprovalRow | None:
         stmt = select(ApprovalRow).where(
             ApprovalRow.deal_id == deal_id,
