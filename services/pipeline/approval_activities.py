@@ -16,7 +16,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -227,6 +232,10 @@ async def state(client: Client, tenant: str, approval_id: str) -> d.Run:
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise NotFound("pipeline.Approval", approval_id) from None
+        raise Unavailable(f"the approval's workflow did not answer: {exc.message}") from None
+    except WorkflowQueryFailedError as exc:
+        # The worker failed the query's task (e.g. its deadlock detector on a starved CPU): the next
+        # try can answer, so the caller gets UNAVAILABLE, not INTERNAL.
         raise Unavailable(f"the approval's workflow did not answer: {exc.message}") from None
 
 
