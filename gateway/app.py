@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -45,6 +44,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.routes import Router, load_routes
 from gateway.supervision import status_path, supervised_children
 from gateway.webapp import WebApp
+from kit import redis_client
 from kit.auth import AuthConfig, TokenVerifier
 from kit.metrics.endpoint import serve_metrics
 
@@ -189,7 +189,7 @@ def create_app(
         metrics = serve_metrics()  # SALESOPS_METRICS_PORT; one per process (run one worker per pod)
         health.open()
         gateway.backends.open()
-        redis = Redis.from_url(cfg.redis_url)
+        redis = redis_client.connect(cfg.redis_url)
         gateway.limiter = RateLimiter(
             redis, cfg.tenant_limit, cfg.user_limit, cfg.window_seconds, cfg.bounds.address_limit
         )

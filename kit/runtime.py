@@ -29,7 +29,7 @@ import redis.asyncio as aioredis
 from sqlalchemy import MetaData, Table
 from temporalio.client import Client
 
-from kit import housekeeping, secrets, temporal
+from kit import housekeeping, redis_client, secrets, temporal
 from kit.auth import AuthConfig, TokenVerifier
 from kit.config import ConfigError, Settings
 from kit.db import Database
@@ -55,7 +55,7 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.db = Database(settings.database_url)
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(
+        self.redis: aioredis.Redis = redis_client.connect(
             settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15
         )
         self.auth_config = AuthConfig.from_env()
