@@ -3,7 +3,9 @@
 Each xdist worker starts its own Redis on a free port (tests may flood or stop
 it); PostgreSQL tests create a database per test on the server named by
 SALESOPS_TEST_POSTGRES_URL and skip without one, unless
-SALESOPS_TEST_REQUIRE_POSTGRES=1 (CI), where a missing server is a failure.
+SALESOPS_TEST_REQUIRE_POSTGRES=1 (CI), where a missing server is a failure. Tests whose
+fixtures migrate it to a service's head get a copy of a migrated template instead
+(tests/pg_templates.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from deploy.local.infra import Managed, start_redis
+from tests import pg_templates
 
 # Tests build their own configuration: whatever the caller's shell exports (a real JWT
 # secret, an OTLP collector, a production SALESOPS_ENV) must not reach the code under test,
@@ -56,6 +59,29 @@ scrub_environment(os.environ)
 
 POSTGRES_URL = os.environ.get("SALESOPS_TEST_POSTGRES_URL", "").strip()
 REQUIRE_POSTGRES = os.environ.get("SALESOPS_TEST_REQUIRE_POSTGRES", "") == "1"
+# Fixtures that migrate `database_url` to a service's head before anything else touches it:
+# (defining module, fixture) -> service. A test using one gets its database copied from that
+# service's migrated template; the fixture's own upgrade then has nothing to do.
+SERVICE_FIXTURES = {
+    ("tests.leads.conftest", "leads"): "leads",
+    ("tests.leads.conftest", "leads_with_worker"): "leads",
+    ("tests.pipeline.conftest", "pipeline"): "pipeline",
+    ("tests.pipeline.approval_world", "world"): "pipeline",
+    ("tests.knowledge.conftest", "knowledge"): "knowledge",
+    ("tests.integration.conftest", "integration"): "integration",
+    ("tests.integration.outbound_support", "outbound"): "integration",
+    ("tests.notify.conftest", "notify_any_db"): "notify",
+}
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop this process's (worker's) template databases."""
+    import asyncio
+
+    try:
+        asyncio.run(pg_templates.drop_templates())
+    except Exception as exc:  # best effort: a same-named leftover is dropped before its next build
+        print(f"PostgreSQL templates not dropped: {exc!r}", file=sys.stderr)
 
 
 # The longest test modules (whole stacks, timers), longest first. With `--dist loadgroup`, xdist
@@ -177,25 +203,29 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 async def _pg_admin(url: str, sql: str) -> None:
-    import asyncpg
-
-    u = make_url(url)
-    conn = await asyncpg.connect(
-        host=u.host or "127.0.0.1",
-        port=u.port or 5432,
-        user=u.username or "postgres",
-        password=u.password,
-        database=u.database or "postgres",
-    )
+    conn = await pg_templates.connect(url)
     try:
         await conn.execute(sql)
     finally:
         await conn.close()
 
 
+def migrating_service(request: pytest.FixtureRequest) -> str | None:
+    """The service whose migrations the test's fixtures run first on its database, if any."""
+    if not pg_templates.ENABLED:
+        return None
+    found = set()
+    for name, defs in request._pyfuncitem._fixtureinfo.name2fixturedefs.items():
+        service = SERVICE_FIXTURES.get((getattr(defs[-1].func, "__module__", ""), name))
+        if service is not None:
+            found.add(service)
+    return found.pop() if len(found) == 1 else None
+
+
 @asynccontextmanager
-async def pg_database() -> AsyncIterator[str]:
-    """A new, empty PostgreSQL database, dropped afterwards."""
+async def pg_database(service: str | None = None) -> AsyncIterator[str]:
+    """A new PostgreSQL database, dropped afterwards: empty, or with `service`'s migrations
+    applied (a copy of its template)."""
     if not POSTGRES_URL:
         if REQUIRE_POSTGRES:
             pytest.fail("SALESOPS_TEST_REQUIRE_POSTGRES=1 but SALESOPS_TEST_POSTGRES_URL is not set")
@@ -204,9 +234,11 @@ async def pg_database() -> AsyncIterator[str]:
         )
     name = f"salesops_test_{uuid.uuid4().hex[:12]}"
     try:
-        await _pg_admin(POSTGRES_URL, f'CREATE DATABASE "{name}"')
+        source = f' TEMPLATE "{await pg_templates.template(POSTGRES_URL, service)}"' if service else ""
+        await _pg_admin(POSTGRES_URL, f'CREATE DATABASE "{name}"{source}')
         # A test database need not survive a crash of the server: its commits do not wait for
         # the WAL flush (an fsync each on the shared server). What tests check is unchanged.
+        # (Not copied from a template: set on each database.)
         await _pg_admin(POSTGRES_URL, f'ALTER DATABASE "{name}" SET synchronous_commit TO off')
     except OSError as exc:
         if REQUIRE_POSTGRES:
@@ -231,7 +263,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
         return
-    async with pg_database() as url:
+    async with pg_database(migrating_service(request)) as url:
         yield url
 
 
