@@ -9,19 +9,23 @@ which callers treat as Redis being unavailable).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from redis import asyncio as aioredis
 
+from kit.config import ConfigError, env_int
+
 # Per process; a Redis server takes 10,000 clients by default, shared by every replica.
-MAX_CONNECTIONS = int(os.environ.get("SALESOPS_REDIS_MAX_CONNECTIONS", "256"))
+MAX_CONNECTIONS = 256
 WAIT_SECONDS = 10.0
 
 
 def connect(url: str, **options: Any) -> aioredis.Redis:
     """A client of `url` (connections are made on first use); `options` go to each connection."""
+    size = env_int("SALESOPS_REDIS_MAX_CONNECTIONS", MAX_CONNECTIONS)
+    if size < 1:
+        raise ConfigError(f"SALESOPS_REDIS_MAX_CONNECTIONS must be at least 1, got {size}")
     pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=MAX_CONNECTIONS, timeout=WAIT_SECONDS, **options
+        url, max_connections=size, timeout=WAIT_SECONDS, **options
     )
     return aioredis.Redis(connection_pool=pool)

@@ -10,6 +10,7 @@ import asyncio
 import pytest
 
 from kit import redis_client
+from kit.config import ConfigError
 
 
 async def _blocked_at_once(url: str, count: int, hold: float) -> list[object]:
@@ -28,5 +29,12 @@ async def test_more_commands_than_redis_pys_default_pool_all_answer(redis_url: s
 async def test_commands_past_the_pool_wait_for_a_connection(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(redis_client, "MAX_CONNECTIONS", 4)
+    monkeypatch.setenv("SALESOPS_REDIS_MAX_CONNECTIONS", "4")
     assert await _blocked_at_once(redis_url, 20, 0.1) == [None] * 20
+
+
+@pytest.mark.parametrize("raw", ["0", "-3", "many"])
+def test_a_bad_pool_size_is_a_configuration_error(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SALESOPS_REDIS_MAX_CONNECTIONS", raw)
+    with pytest.raises(ConfigError, match="SALESOPS_REDIS_MAX_CONNECTIONS"):
+        redis_client.connect("redis://127.0.0.1:6379/0")
