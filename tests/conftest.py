@@ -202,10 +202,12 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
 
 
-async def _pg_admin(url: str, sql: str) -> None:
+async def _pg_admin(url: str, *statements: str) -> None:
+    """Each statement on its own (CREATE DATABASE runs outside a transaction), on one connection."""
     conn = await pg_templates.connect(url)
     try:
-        await conn.execute(sql)
+        for sql in statements:
+            await conn.execute(sql)
     finally:
         await conn.close()
 
@@ -235,11 +237,14 @@ async def pg_database(service: str | None = None) -> AsyncIterator[str]:
     name = f"salesops_test_{uuid.uuid4().hex[:12]}"
     try:
         source = f' TEMPLATE "{await pg_templates.template(POSTGRES_URL, service)}"' if service else ""
-        await _pg_admin(POSTGRES_URL, f'CREATE DATABASE "{name}"{source}')
         # A test database need not survive a crash of the server: its commits do not wait for
         # the WAL flush (an fsync each on the shared server). What tests check is unchanged.
         # (Not copied from a template: set on each database.)
-        await _pg_admin(POSTGRES_URL, f'ALTER DATABASE "{name}" SET synchronous_commit TO off')
+        await _pg_admin(
+            POSTGRES_URL,
+            f'CREATE DATABASE "{name}"{source}',
+            f'ALTER DATABASE "{name}" SET synchronous_commit TO off',
+        )
     except OSError as exc:
         if REQUIRE_POSTGRES:
             raise
