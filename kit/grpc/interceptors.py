@@ -229,6 +229,7 @@ class ServerPipeline:
 
         async def run(request: Any, ctx: Ctx) -> AsyncIterator[Any]:
             span, token, metadata = self._start(method, ctx, attributes)
+            task = asyncio.current_task()
             metrics.start()
             cancelled = False
             try:
@@ -247,7 +248,13 @@ class ServerPipeline:
                 raise
             finally:
                 metrics.done(ctx, None, cancelled)
-                _end(span, token)
+                if asyncio.current_task() is task:
+                    _end(span, token)
+                else:
+                    # Closed from another task (at shutdown the loop's async-generator finaliser
+                    # closes open streams): the context our attach went into went with the serving
+                    # task, and a detach here would only log OTel's "Failed to detach context".
+                    span.end()
 
         return run
 
