@@ -34,7 +34,7 @@ class _Ctx:
         return None
 
 
-async def _feed(request: Any, ctx: Any) -> AsyncIterator[str]:
+async def _feed(request: Any, ctx: Any) -> AsyncIterator[otel_context.Context]:
     while True:
         yield otel_context.get_current()
         await asyncio.sleep(0)
@@ -42,7 +42,7 @@ async def _feed(request: Any, ctx: Any) -> AsyncIterator[str]:
 
 def _stream() -> Any:
     pipeline = ServerPipeline("test", TokenVerifier(AuthConfig.from_env({})), 5.0, public=frozenset({METHOD}))
-    handler = pipeline.wrap(METHOD, grpc.unary_stream_rpc_method_handler(_feed))
+    handler: Any = pipeline.wrap(METHOD, grpc.unary_stream_rpc_method_handler(_feed))
     return handler.unary_stream(None, _Ctx())
 
 
