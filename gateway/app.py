@@ -39,6 +39,7 @@ from gateway.idempotency import IdempotencyStore
 from gateway.metrics import GatewayMetrics
 from gateway.openapi import build_openapi
 from gateway.outcomes import internal_error
+from gateway.proto_json import MEMO
 from gateway.proxy import Gateway
 from gateway.ratelimit import RateLimiter
 from gateway.routes import Router, load_routes
@@ -134,6 +135,7 @@ def create_app(
     cfg = settings or GatewaySettings.from_env()
     health = backends or BackendHealth(cfg.addresses)
     router = Router(load_routes())
+    MEMO.resize(cfg.json_memo_bytes)
     gateway = Gateway(
         router,
         verifier or TokenVerifier(AuthConfig.from_env()),

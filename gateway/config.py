@@ -24,6 +24,8 @@ class GatewaySettings:
     window_seconds: int = 60
     idempotency_ttl_seconds: int = 24 * 3600
     batch_max_items: int = 100
+    # JSON text of resources answered before, by their bytes (gateway.proto_json.MEMO); 0 = off.
+    json_memo_bytes: int = 4 << 20
     bounds: RequestBounds = field(default_factory=RequestBounds)  # request sizes, address limit
 
     @classmethod
@@ -40,5 +42,6 @@ class GatewaySettings:
             window_seconds=max(1, env_int("SALESOPS_GATEWAY_RATE_WINDOW_SECONDS", 60)),
             idempotency_ttl_seconds=env_int("SALESOPS_GATEWAY_IDEMPOTENCY_TTL_SECONDS", 24 * 3600),
             batch_max_items=env_int("SALESOPS_GATEWAY_BATCH_MAX_ITEMS", 100),
+            json_memo_bytes=max(0, env_int("SALESOPS_GATEWAY_JSON_MEMO_BYTES", 4 << 20)),
             bounds=RequestBounds.from_env(),
         )

@@ -20,6 +20,9 @@ try:
 except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib answers the same bytes
     orjson = None  # type: ignore[assignment]
 
+# JSON text written as it is (gateway.proto_json's memo); None without orjson.
+Fragment: Any = None if orjson is None else orjson.Fragment
+
 # json.dumps(value, separators=...) builds a new encoder on every call; this one is reused.
 COMPACT = json.JSONEncoder(separators=(",", ":"))
 # What the stdlib's ensure_ascii escapes and orjson leaves raw: DEL and everything past ASCII.
@@ -78,4 +81,10 @@ def dumps(value: Any) -> bytes:
     return ascii_bytes(raw)
 
 
-__all__ = ["COMPACT", "ExactFloat", "ascii_bytes", "dumps"]
+def dumps_fragments(value: Any) -> bytes:
+    """`dumps` for a value that may hold `Fragment`s of ASCII JSON text (orjson only): raises
+    orjson.JSONEncodeError (a TypeError) where `dumps` would fall back to the stdlib."""
+    return ascii_bytes(orjson.dumps(value, default=_default))
+
+
+__all__ = ["COMPACT", "ExactFloat", "Fragment", "ascii_bytes", "dumps", "dumps_fragments"]

@@ -255,7 +255,12 @@ def _violation(message: str) -> errors.InvalidArgument:
 
 def to_json_bytes(route: Route, msg: Message) -> bytes:
     """The response's JSON: `json_format.MessageToDict`'s answer, by a converter compiled per type,
-    encoded as `json.dumps` would (by orjson)."""
+    encoded as `json.dumps` would (by orjson). Resources read before come from proto_json's memo."""
+    if proto_json.MEMO.budget and not route.response_body:
+        try:
+            return json_encode.dumps_fragments(proto_json.to_jsonable(msg))
+        except TypeError:  # orjson refused (e.g. nesting past its limit): the general path
+            pass
     value = proto_json.to_dict(msg)
     if route.response_body:
         f = msg.DESCRIPTOR.fields_by_name[route.response_body]

@@ -182,3 +182,81 @@ def test_to_json_bytes_uses_it_for_whole_and_partial_bodies() -> None:
             name = msg.DESCRIPTOR.fields_by_name[route.response_body].json_name
             value = value.get(name)
         assert transcode.to_json_bytes(route, msg) == json.dumps(value, separators=(",", ":")).encode()
+
+
+@pytest.fixture
+def memo() -> Any:
+    """proto_json.MEMO on, as the gateway runs it (create_app), and off again after."""
+    before = proto_json.MEMO.budget
+    proto_json.MEMO.resize(4 << 20)
+    yield proto_json.MEMO
+    proto_json.MEMO.resize(before)
+
+
+def test_to_json_bytes_with_the_memo_answers_the_same_bytes(memo: Any) -> None:
+    rnd = random.Random(11)
+    for route in ROUTES:
+        if route.server_streaming:
+            continue
+        for _ in range(3):
+            msg = fill(route.response_cls(), rnd)
+            try:
+                value: Any = json_format.MessageToDict(msg)
+            except json_format.SerializeToJsonError:
+                with pytest.raises(json_format.SerializeToJsonError):
+                    transcode.to_json_bytes(route, msg)
+                continue
+            if route.response_body:
+                value = value.get(msg.DESCRIPTOR.fields_by_name[route.response_body].json_name)
+            expected = json.dumps(value, separators=(",", ":")).encode()
+            assert transcode.to_json_bytes(route, msg) == expected  # converted (and kept)
+            assert transcode.to_json_bytes(route, msg) == expected  # from the memo
+    assert memo.used > 0
+
+
+def _list_route() -> Any:
+    return next(r for r in ROUTES if r.grpc_path == "/salesops.leads.v1.LeadsService/ListLeads")
+
+
+def _expected(msg: Message) -> bytes:
+    return json.dumps(json_format.MessageToDict(msg), separators=(",", ":")).encode()
+
+
+def test_memo_is_keyed_by_content(memo: Any) -> None:
+    route = _list_route()
+    leads = [_lead(i) for i in range(3)]
+    page = pb.ListLeadsResponse(leads=leads)
+    assert transcode.to_json_bytes(route, page) == _expected(page)
+    entries = sum(len(t) for t in memo.tables)
+    assert entries == 3  # the leads (resource-sized), not the page nor their parts
+    page.leads[1].score = 77  # the same lead, changed: its new form, never the kept one
+    page.leads[2].contact.phone = "+8613911111111"
+    got = transcode.to_json_bytes(route, page)
+    assert got == _expected(page)
+    assert b'"score":77' in got and b"+8613911111111" in got
+    assert sum(len(t) for t in memo.tables) == 5
+
+
+def test_memo_stays_within_its_budget(memo: Any) -> None:
+    route = _list_route()
+    memo.resize(20_000)
+    for i in range(200):
+        page = pb.ListLeadsResponse(leads=[_lead(i)])
+        assert transcode.to_json_bytes(route, page) == _expected(page)
+        assert memo.used <= 20_000
+    assert 0 < sum(len(t) for t in memo.tables) < 200
+    memo.resize(1000)  # every lead is more than an eighth of it: none kept, all answered
+    page = pb.ListLeadsResponse(leads=[_lead(1), _lead(2)])
+    assert transcode.to_json_bytes(route, page) == _expected(page)
+    assert memo.used == 0 and not any(memo.tables)
+
+
+def test_memo_off_converts_every_time() -> None:
+    before = proto_json.MEMO.budget
+    proto_json.MEMO.resize(0)
+    try:
+        page = pb.ListLeadsResponse(leads=[_lead(1)])
+        assert transcode.to_json_bytes(_list_route(), page) == _expected(page)
+        assert proto_json.MEMO.used == 0 and not any(proto_json.MEMO.tables)
+    finally:
+        proto_json.MEMO.resize(before)
