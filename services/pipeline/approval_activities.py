@@ -44,7 +44,7 @@ from kit.resources import Transactions, UnitOfWork
 from kit.runtime import ConsumerSpec, Runtime
 from salesops.pipeline.v1 import events_pb2
 from services.pipeline import approval_entry, approvals, events
-from services.pipeline.approval_codec import decode
+from services.pipeline.approval_codec import decode, encode
 from services.pipeline.approval_openings import add_limit, calendar, openings
 from services.pipeline.approval_workflows import (
     CANCEL_OF_LOST,
@@ -131,7 +131,14 @@ class ApprovalActivities:
     @activity.defn(name=RECORD)
     async def record(self, raw: dict[str, Any]) -> None:
         inp = decode(RecordInput, raw)
-        await self.tx.run(inp.run.tenant, lambda uow: approvals.project(uow, inp.run, inp.events))
+        tries = 0
+
+        async def work(uow: UnitOfWork) -> None:
+            nonlocal tries
+            tries += 1  # a rerun (the fresh insert met the row: a retry after it committed) reads first
+            await approvals.project(uow, inp.run, inp.events, fresh=inp.fresh and tries == 1)
+
+        await self.tx.run(inp.run.tenant, work)
 
     @activity.defn(name=CANCEL_OF_LOST)
     async def cancel_of_lost_deal(self, inp: LostDealInput) -> None:
@@ -183,19 +190,20 @@ async def start(
     Settling is the `sync` Update sent with the start (update-with-start): one call, and the first
     workflow task carries the update, instead of a start, a task, then a second task for the update."""
     wid = workflow_id(run.tenant, run.approval_id)
+    # The same JSON Temporal would write of the dataclass, without its asdict (a deep copy of the run).
+    arg = encode(ApprovalInput(run, caller, first=first, version=INPUT_VERSION))
     if settle:
         op: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
             WORKFLOW_NAME,
-            ApprovalInput(run, caller, first=first, version=INPUT_VERSION),
+            arg,
             id=wid,
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,  # a repeat settles the running one
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
         try:
-            await client.execute_update_with_start_workflow(
-                "sync", start_workflow_operation=op, result_type=ActionResult
-            )
+            # The result is not used: left as JSON (decoding it as ActionResult resolved its type hints).
+            await client.execute_update_with_start_workflow("sync", start_workflow_operation=op)
             return
         except WorkflowAlreadyStartedError:
             return  # this id's workflow has ended: the caller reads what it left
@@ -207,7 +215,7 @@ async def start(
     with contextlib.suppress(WorkflowAlreadyStartedError):
         await client.start_workflow(
             WORKFLOW_NAME,
-            ApprovalInput(run, caller, first=first, version=INPUT_VERSION),
+            arg,
             id=wid,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -220,7 +228,7 @@ async def settled(client: Client, tenant: str, approval_id: str) -> None:
     """Wait until the workflow has settled everything so far (steps opened, projection written)."""
     handle = client.get_workflow_handle(workflow_id(tenant, approval_id))
     with contextlib.suppress(RPCError, WorkflowUpdateFailedError):
-        await handle.execute_update("sync", result_type=ActionResult)
+        await handle.execute_update("sync")
 
 
 async def state(client: Client, tenant: str, approval_id: str) -> d.Run:
@@ -243,10 +251,8 @@ async def act(client: Client, tenant: str, approval_id: str, update: str, inp: A
     """Run one action as an Update; a validator's refusal becomes the typed error, a repeat its first result."""
     handle = client.get_workflow_handle(workflow_id(tenant, approval_id))
     try:
-        done: ActionResult = await handle.execute_update(
-            update, inp, id=inp.action_id or None, result_type=ActionResult
-        )
-        return done
+        raw = await handle.execute_update(update, encode(inp), id=inp.action_id or None)
+        return decode(ActionResult, raw)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError):

@@ -7,6 +7,10 @@ the same JSON (Temporal encodes them as before); only the reading side changes: 
 the workflow take the plain JSON value and decode it here, where each class's field types are
 resolved once. Shapes are checked like the default converter: a dataclass from an object, a list
 from an array, a missing required field fails.
+
+`encode` is the writing side: the plain JSON value Temporal's encoder would make of a dataclass
+(`dataclasses.asdict`, which deep-copies every leaf), built from each class's field names kept once.
+Handing Temporal that value writes the same JSON for a fraction of the CPU.
 """
 
 from __future__ import annotations
@@ -25,6 +29,28 @@ _plans: dict[object, _Decoder] = {}
 def decode(cls: type[T], value: Any) -> T:
     """`value` (JSON-decoded) as an instance of the dataclass `cls`."""
     return typing.cast(T, _decoder(cls)(value))
+
+
+def encode(value: Any) -> Any:
+    """`value` (dataclasses, lists, dicts and JSON scalars) as plain JSON values: `dataclasses.asdict`'s
+    result for a dataclass, in the same field order."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is list or kind is tuple:
+        return [encode(v) for v in value]
+    if kind is dict:
+        return {k: encode(v) for k, v in value.items()}
+    names = _fields.get(kind)
+    if names is None:
+        if not dataclasses.is_dataclass(value):
+            return value  # anything else is left to Temporal's encoder, as before
+        names = _fields[kind] = tuple(f.name for f in dataclasses.fields(value))
+    return {name: encode(getattr(value, name)) for name in names}
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_fields: dict[type, tuple[str, ...]] = {}
 
 
 def _decoder(hint: object) -> _Decoder:
@@ -94,4 +120,4 @@ def _dataclass(cls: type) -> _Decoder:
     return read
 
 
-__all__ = ["decode"]
+__all__ = ["decode", "encode"]

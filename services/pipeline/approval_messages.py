@@ -75,6 +75,9 @@ class EventSpec:
 class RecordInput:
     run: d.Run
     events: list[EventSpec]
+    # The run's first record (no row can exist but one this same record wrote before a retry): the
+    # projection is inserted without reading for it first; a retry that meets the row reads as usual.
+    fresh: bool = False
 
 
 __all__ = [

@@ -8,7 +8,7 @@ first steps in its own request so the workflow starts with them open (no activit
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -38,7 +38,14 @@ def add_limit(cal: BusinessCalendar, start: datetime, limit: d.Limit) -> datetim
 
 async def calendar(uow: UnitOfWork) -> BusinessCalendar:
     s = await pipeline_settings.current(uow)
-    return BusinessCalendar.from_config({"timezone": s.time_zone or pipeline_settings.DEFAULTS.time_zone})
+    zone = s.time_zone or pipeline_settings.DEFAULTS.time_zone
+    cal = _CALENDARS.get(zone)
+    if cal is None:  # a calendar is immutable and made of its zone alone: built once per zone
+        cal = _CALENDARS[zone] = BusinessCalendar.from_config({"timezone": zone})
+    return cal
+
+
+_CALENDARS: dict[str, BusinessCalendar] = {}
 
 
 async def _approvers(repo: Approvals, step: d.StepDef, deal_owner: str, requester: str) -> list[str]:
@@ -89,7 +96,9 @@ async def openings(
 async def first_openings(uow: UnitOfWork, run: d.Run, at: datetime) -> FirstOpenings | None:
     """The openings of the steps a new run opens first, resolved in CreateApproval's own read: the
     workflow starts with them (one activity and one workflow task fewer per start)."""
-    trial, when = copy.deepcopy(run), iso(at)
+    # d.start gives the trial new steps and d.ready changes only those and the run's own fields: a
+    # shallow copy with its own history list leaves `run` as it was (deepcopy was ~0.4 ms per create).
+    trial, when = dataclasses.replace(run, history=list(run.history)), iso(at)
     d.start(trial, when, run.requester)
     keys = d.ready(trial, when)
     if not keys:

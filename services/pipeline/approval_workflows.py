@@ -21,7 +21,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
-from services.pipeline.approval_codec import decode
+from services.pipeline.approval_codec import decode, encode
 from services.pipeline.approval_lost_workflows import (
     CANCEL_OF_LOST,
     LOST_WORKFLOW_NAME,
@@ -310,7 +310,8 @@ class ApprovalWorkflow:
             return
         seq, events = self.r.seq, self.events
         self.events = []
-        await self._activity(RECORD, RecordInput(self.r, events), type(None))
+        fresh = self.settled < 0 and not self.inp.started  # encode: the dataclass's JSON without asdict
+        await self._activity(RECORD, encode(RecordInput(self.r, events, fresh)), type(None))
         self.r.recorded = len(self.r.history)
         self.settled = max(self.settled, seq)
 

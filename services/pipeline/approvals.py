@@ -323,10 +323,12 @@ def _event(run: d.Run, e: EventSpec) -> object:
     )
 
 
-async def project(uow: UnitOfWork, run: d.Run, events: list[EventSpec]) -> None:
-    """Write what the workflow reports, once per sequence number (a retried activity changes nothing)."""
+async def project(uow: UnitOfWork, run: d.Run, events: list[EventSpec], *, fresh: bool = False) -> None:
+    """Write what the workflow reports, once per sequence number (a retried activity changes nothing).
+    `fresh`: the run's first record, inserted unread (the row's key refuses it if a try before committed;
+    the unit of work then runs this again, not fresh)."""
     repo = Approvals(uow)
-    row = await repo.find(run.approval_id)
+    row = None if fresh else await repo.find(run.approval_id)
     if row is not None and row.seq >= run.seq:
         return
     # Every write here stores the body with the action rows of its whole history, so the stored body's
