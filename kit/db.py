@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import weakref
 from collections.abc import AsyncIterator, Coroutine, Generator
 from contextlib import asynccontextmanager, suppress
@@ -22,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import String, event, text
 from sqlalchemy.engine import URL, ExceptionContext, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column, with_loader_criteria
 
@@ -218,8 +219,14 @@ class Database:
         else:
             kwargs["pool_size"] = pool_size
             kwargs["max_overflow"] = pool_size
+            # Pinged only after PING_IDLE_S unused (_ping_if_idle), not at every checkout.
+            kwargs["pool_pre_ping"] = False
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         event.listen(self.engine.sync_engine, "handle_error", _on_error)
+        if not self.is_sqlite and not kwargs["pool_pre_ping"]:
+            event.listen(self.engine.sync_engine.pool, "connect", _mark_used)
+            event.listen(self.engine.sync_engine.pool, "checkin", _mark_used)
+            event.listen(self.engine.sync_engine.pool, "checkout", _ping_if_idle)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas(int(busy_timeout_s * 1000)))
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
@@ -362,6 +369,29 @@ class _Resumed:
                     step = self._coro.send(None)
                 except StopIteration:
                     return
+
+
+# A pooled PostgreSQL connection is pinged before use only when it has lain unused this long.
+# SQLAlchemy's pre-ping pings at every checkout, and asyncpg's ping is three round trips (BEGIN,
+# ";", ROLLBACK): three of a short transaction's six. A connection in steady use needs none (a
+# server gone meanwhile fails the statement in flight, and SQLAlchemy then invalidates the pool's
+# older connections); one that lay idle, where a restart or an idle timeout would strike, still
+# is pinged, and replaced if the ping fails.
+PING_IDLE_S = 2.0
+_USED = "salesops_used_at"
+
+
+def _mark_used(_dbapi_conn: Any, record: Any) -> None:
+    record.info[_USED] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    if time.monotonic() - record.info.get(_USED, 0.0) < PING_IDLE_S:
+        return
+    try:
+        dbapi_conn.ping()
+    except Exception as exc:  # the pool drops this connection and checks out another (or a new one)
+        raise DisconnectionError("pooled connection failed its ping") from exc
 
 
 def _sqlite_begin(conn: Any) -> None:
