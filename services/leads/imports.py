@@ -129,17 +129,19 @@ async def intake_rows(
             checked.append(exc)
     fresh = [(i, c) for i, c in enumerate(checked) if isinstance(c, lead_pb2.Lead) and ids[i] not in stored]
     known = _Known()
-    for row in await repo.by_contacts(
-        [c.contact.phone for _, c in fresh], [c.contact.email for _, c in fresh]
-    ):
+    # The leads sharing the fresh rows' phones or e-mails, and those under the ids the replays name
+    # and the fresh rows would take (usually none): one round trip.
+    wanted = {i.lead_id for i in stored.values()} | {batch[i].raw.lead_id or ids[i] for i, _ in fresh}
+    sharing, leads = await repo.by_contacts_and_ids(
+        [c.contact.phone for _, c in fresh], [c.contact.email for _, c in fresh], wanted
+    )
+    for row in sharing:
         known.add(row)
+    known.taken |= set(leads)
     threshold = intake_policy.company_similarity_threshold or 0.0
     if threshold > 0:
         names = {c.company.normalized_name for _, c in fresh if c.company.normalized_name}
         known.near = await repo.names_near({n: intake.company_key(n) for n in names}, intake.NEIGHBOURS)
-    wanted = {i.lead_id for i in stored.values()} | {batch[i].raw.lead_id or ids[i] for i, _ in fresh}
-    leads = await repo.leads(wanted)
-    known.taken |= set(leads)
     rows = _Rows(
         uow, import_id, skip_routing, known, intake_policy, threshold,
         await policies.grading_rules(uow), await TenantPolicies.load(uow), Roster(uow),

@@ -50,37 +50,39 @@ class ImportRepository:
             out.update({r.intake_id: r for r in await self.session.scalars(stmt)})
         return out
 
-    async def leads(self, lead_ids: Iterable[str]) -> dict[str, LeadRow]:
-        """The leads with these ids, by id (absent ids are absent)."""
-        out: dict[str, LeadRow] = {}
-        for chunk in _chunks(lead_ids):
-            stmt = select(LeadRow).where(self._among(LeadRow.lead_id, chunk))
-            out.update({r.lead_id: r for r in await self.session.scalars(stmt)})
-        return out
-
-    async def by_contacts(self, phones: Iterable[str], emails: Iterable[str]) -> list[LeadRow]:
-        """Unmerged leads with any of these phones or e-mails (LeadRepository.by_contact for a batch):
-        one indexed lookup per key list (phones, e-mails), so neither index is traded for a scan,
-        sent together as one UNION ALL (one round trip; a lead found by both comes once). The rows
-        are read through the key's index directly, not as `lead_id IN (subquery)`: on PostgreSQL
-        at 100,000 leads that form took 320 ms a statement in a profiled bench run (load 29; the
-        plan was not examined), and it is no longer among the slow ones."""
+    async def by_contacts_and_ids(
+        self, phones: Iterable[str], emails: Iterable[str], lead_ids: Iterable[str]
+    ) -> tuple[list[LeadRow], dict[str, LeadRow]]:
+        """The unmerged leads with any of these phones or e-mails (LeadRepository.by_contact for a
+        batch) and the leads with these ids (any status, by id), in one round trip: one indexed lookup per key list (phones, e-mails,
+        ids), so no index is traded for a scan, sent together as one UNION ALL (at most CHUNK keys
+        of each list a statement). The rows are read through each key's index directly, not as
+        `lead_id IN (subquery)`: on PostgreSQL at 100,000 leads that form took 320 ms a statement in
+        a profiled bench run (load 29; the plan was not examined). A row is sorted back to its
+        lists by the same tests as the lookups' (a lead found twice is one object)."""
         tenant = self.uow.tenant
         live = LeadRow.status != status.MERGED
-        by_phone = [
-            select(LeadRow).where(LeadRow.tenant_id == tenant, self._among(LeadRow.phone, c), live)
-            for c in _chunks(phones)
+        phone_keys, email_keys = _chunks(phones), _chunks(emails)
+        id_keys = _chunks(lead_ids)
+        parts = [
+            [select(LeadRow).where(LeadRow.tenant_id == tenant, self._among(LeadRow.phone, c), live) for c in phone_keys],
+            [select(LeadRow).where(LeadRow.tenant_id == tenant, self._among(LeadRow.email, c), live) for c in email_keys],
+            [select(LeadRow).where(self._among(LeadRow.lead_id, c)) for c in id_keys],
+        ]  # fmt: skip
+        found: dict[str, LeadRow] = {}
+        for group in itertools.zip_longest(*parts):  # at most 3 x CHUNK keys a statement
+            terms = [p for p in group if p is not None]
+            stmt = terms[0] if len(terms) == 1 else select(LeadRow).from_statement(union_all(*terms))
+            found.update({r.lead_id: r for r in await self.session.scalars(stmt)})
+        phone_set = {k for c in phone_keys for k in c}
+        email_set = {k for c in email_keys for k in c}
+        id_set = {k for c in id_keys for k in c}
+        contacts = [
+            r
+            for r in found.values()
+            if r.status != status.MERGED and (r.phone in phone_set or r.email in email_set)
         ]
-        by_email = [
-            select(LeadRow).where(LeadRow.tenant_id == tenant, self._among(LeadRow.email, c), live)
-            for c in _chunks(emails)
-        ]
-        out: dict[str, LeadRow] = {}
-        for pair in itertools.zip_longest(by_phone, by_email):  # at most 2 x CHUNK keys a statement
-            parts = [p for p in pair if p is not None]
-            stmt = parts[0] if len(parts) == 1 else select(LeadRow).from_statement(union_all(*parts))
-            out.update({r.lead_id: r for r in await self.session.scalars(stmt)})
-        return list(out.values())
+        return contacts, {i: r for i, r in found.items() if i in id_set}
 
     async def names_near(
         self, blocks: Mapping[str, str], per_side: int
