@@ -328,13 +328,74 @@ async def project(uow: UnitOfWork, run: d.Run, events: list[EventSpec], *, fresh
     `fresh`: the run's first record, inserted unread (the row's key refuses it if a try before committed;
     the unit of work then runs this again, not fresh)."""
     repo = Approvals(uow)
-    row = None if fresh else await repo.find(run.approval_id)
+    if fresh:
+        await _insert_new(repo, run, document(run))
+    elif not await _update(uow, repo, run):
+        return  # written before (a retried activity)
+    async with uow.gathered_events():  # one outbox statement for all of them (a start has 1 + a step each)
+        for e in events:
+            await uow.emit(EVENT_TYPES[e.type], _event(run, e), subject=run.approval_id)  # type: ignore[arg-type]
+
+
+async def _insert_new(repo: Approvals, run: d.Run, doc: ap.Approval) -> None:
+    """A new run's rows as values (no ORM objects): the row, its assignments, its actions."""
+    approval = {
+        "approval_id": run.approval_id,
+        "flow_id": run.flow_id,
+        "flow_version": run.flow_version,
+        "kind": run.kind,
+        "deal_id": run.deal_id,
+        "deal_owner_user_id": run.deal_owner,
+        "org_path": run.org_path,
+        "requester_user_id": run.requester,
+        "state": run.state,
+        "revision": run.revision,
+        "seq": run.seq,
+        "submit_time": _t(run.submit_time),
+        "complete_time": _t(run.complete_time),
+        "body": doc.SerializeToString(deterministic=True),
+    }
+    assignments: dict[tuple[str, str], dict[str, object]] = {}
+    for s in run.steps:
+        active = s.state == d.ACTIVE and run.state == d.IN_PROGRESS
+        for u in s.assignees:
+            assignments.setdefault(
+                (s.key, u),
+                {
+                    "approval_id": run.approval_id,
+                    "step_key": s.key,
+                    "user_id": u,
+                    "active": active,
+                    "since": _t(s.activate_time),
+                    "due_time": _t(s.due_time),
+                    "indirect": u in s.indirect,
+                },
+            )
+    actions = [_action_values(run, i, x) for i, x in enumerate(run.history)]
+    await repo.insert_new(approval, list(assignments.values()), actions)
+
+
+def _action_values(run: d.Run, seq: int, x: d.Action) -> dict[str, object]:
+    return {
+        "approval_id": run.approval_id,
+        "seq": seq,
+        "action_type": x.type,
+        "step_key": x.step_key,
+        "actor_user_id": x.actor,
+        "client": x.client[:200],
+        "action_time": _t(x.at),
+        "body": action_record(x).SerializeToString(deterministic=True),
+    }
+
+
+async def _update(uow: UnitOfWork, repo: Approvals, run: d.Run) -> bool:
+    """The run's rows brought up to `run` (False: they are at its sequence number or past it)."""
+    row = await repo.find(run.approval_id)
     if row is not None and row.seq >= run.seq:
-        return
+        return False
     # Every write here stores the body with the action rows of its whole history, so the stored body's
     # history length says which action rows exist (no read of them inside the write lock).
     written = 0 if row is None else len(ap.Approval.FromString(row.body).history)
-    doc = document(run)
     first = row is None
     if row is None:
         row = ApprovalRow(tenant_id=uow.tenant, approval_id=run.approval_id, submit_time=_t(run.submit_time))
@@ -343,7 +404,7 @@ async def project(uow: UnitOfWork, run: d.Run, events: list[EventSpec], *, fresh
     row.deal_id, row.deal_owner_user_id, row.org_path = run.deal_id, run.deal_owner, run.org_path
     row.requester_user_id, row.state, row.revision, row.seq = run.requester, run.state, run.revision, run.seq
     row.complete_time = _t(run.complete_time)
-    row.body = doc.SerializeToString(deterministic=True)
+    row.body = document(run).SerializeToString(deterministic=True)
     # A new row has no assignment or action rows yet: they are only ever written with it, here.
     have = {} if first else {(a.step_key, a.user_id): a for a in await repo.all_assignments(run.approval_id)}
     for s in run.steps:
@@ -368,22 +429,8 @@ async def project(uow: UnitOfWork, run: d.Run, events: list[EventSpec], *, fresh
         a.indirect = u in s.indirect
     for i, x in enumerate(run.history):
         if i >= written:
-            uow.session.add(
-                ApprovalActionRow(
-                    tenant_id=uow.tenant,
-                    approval_id=run.approval_id,
-                    seq=i,
-                    action_type=x.type,
-                    step_key=x.step_key,
-                    actor_user_id=x.actor,
-                    client=x.client[:200],
-                    action_time=_t(x.at),
-                    body=action_record(x).SerializeToString(deterministic=True),
-                )
-            )
-    async with uow.gathered_events():  # one outbox statement for all of them (a start has 1 + a step each)
-        for e in events:
-            await uow.emit(EVENT_TYPES[e.type], _event(run, e), subject=run.approval_id)  # type: ignore[arg-type]
+            uow.session.add(ApprovalActionRow(tenant_id=uow.tenant, **_action_values(run, i, x)))
+    return True
 
 
 # ------------------------------------------------------------------ one open approval per deal and flow
