@@ -24,7 +24,11 @@ service's worker options (app.SPEC.worker_options):
   the outbox, notify's processed-event and inbox rows), and how many workflow tasks failed or timed out.
 - sizes: 10,000 watches, 1,000 spread over 60 s, 1,000 in the burst (--quick: 500, 100, 100, 10 s).
 
-The hop split (due -> committed in the leads outbox, p50 / p99) is printed beside the table.
+The hop split (due -> committed in the leads outbox, p50 / p99) is printed beside the table, and the
+CPU each process spent per burst reminder (the bench's process: worker, local activities, relay; the
+dev server; notify's consumer) from just before the burst until its last reminder, beside the same for
+the bare timers: on a shared machine the burst's wall time is its CPU over the share it gets.
+SALESOPS_BENCH_PROFILE=<file.txt|.svg> samples the bench's process with py-spy over that span.
 
     .venv/bin/python -m bench.bench_sla [--quick]
     SALESOPS_BENCH_SLA_BEFORE=1 .venv/bin/python -m bench.bench_sla   # the watch before local activities
@@ -35,6 +39,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +52,7 @@ from typing import Any
 
 from temporalio import activity, workflow
 
+from bench.procs import cpu_seconds
 from bench.sla_inbox import InboxPath
 from bench.sla_stages import print_stages
 from bench.verdict import AT_LEAST, AT_MOST, Figure, Goal
@@ -128,6 +135,33 @@ async def _wait_for(count: Callable[[], Awaitable[int]], expected: int, last_due
         await asyncio.sleep(0.5)
 
 
+async def _profile(at: float) -> subprocess.Popen[bytes] | None:
+    """SALESOPS_BENCH_PROFILE=<file.txt|.svg>: py-spy samples this process (the worker, its local
+    activities, the relay) from epoch `at` (just before the burst is due) until the burst's reminders
+    are all in the inbox, without pausing it (--nonblocking); None when unset."""
+    out = os.environ.get("SALESOPS_BENCH_PROFILE", "")
+    if not out:
+        return None
+    await asyncio.sleep(max(0.0, at - time.time()))
+    fmt = "raw" if out.endswith(".txt") else "flamegraph"
+    spy = Path(sys.executable).parent / "py-spy"
+    cmd = [str(spy), "record", "--pid", str(os.getpid()), "--output", out, "--format", fmt]
+    args = [*cmd, "--rate", "100", "--nonblocking", "--threads"]
+    return await asyncio.to_thread(subprocess.Popen, args, stdout=subprocess.DEVNULL)
+
+
+def _stop_profile(spy: subprocess.Popen[bytes] | None) -> None:
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        spy.wait(30)
+
+
+async def _cpu_at(pids: list[int], at: float) -> list[float]:
+    """CPU seconds so far of each of `pids` at epoch `at` (at once if that has passed)."""
+    await asyncio.sleep(max(0.0, at - time.time()))
+    return [cpu_seconds(p) for p in pids]
+
+
 def _aware(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
@@ -135,7 +169,7 @@ def _aware(t: datetime) -> datetime:
 async def _measure(
     url: str, watches: int, spread: int, burst: int, window_s: float, log_dir: Path | None = None
 ) -> list[Figure]:
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     from bench.leads_rows import _insert, _lead_rows
     from deploy.local.infra import start_redis, start_temporal_dev
@@ -248,21 +282,33 @@ async def _measure(
         if late_start > 0:
             print(f"   arming overran the window's opening by {late_start:.1f} s", file=sys.stderr)
         expected = spread + burst
-        found: list[Any] = []
 
         async def reminders() -> int:
-            """Reminders in the owners' inboxes (notify's inbox rows)."""
-            nonlocal found
+            """Reminders in the owners' inboxes (notify's inbox rows; counted while waiting, so the poll
+            costs this process little of the CPU measured beside the burst)."""
             async with inbox_path.db.system_session() as s:
-                result = await s.execute(
-                    select(InboxItemRow.subject_id, InboxItemRow.created_at).where(
-                        InboxItemRow.category == "sla_reminder"
-                    )
+                n = await s.scalar(
+                    select(func.count())
+                    .select_from(InboxItemRow)
+                    .where(InboxItemRow.category == "sla_reminder")
                 )
-                found = list(result.all())
-            return len(found)
+            return int(n or 0)
 
+        # CPU of the bench's process (the worker, its local activities, the relay), the dev server and
+        # notify's consumer from just before the burst is due until its last reminder is in the inbox.
+        pids = [os.getpid(), server.proc.pid, inbox_path.pid]
+        cpu_from = asyncio.create_task(_cpu_at(pids, burst_at.timestamp() - 1.0))
+        spy = asyncio.create_task(_profile(burst_at.timestamp() - 1.0))
         await _wait_for(reminders, expected, burst_at.timestamp(), "reminders in the inbox")
+        _stop_profile(await spy)
+        burst_cpu = [b - a for a, b in zip(await cpu_from, [cpu_seconds(p) for p in pids], strict=True)]
+        async with inbox_path.db.system_session() as s:
+            result = await s.execute(
+                select(InboxItemRow.subject_id, InboxItemRow.created_at).where(
+                    InboxItemRow.category == "sla_reminder"
+                )
+            )
+            found = list(result.all())
         lateness: dict[str, list[float]] = {"spread": [], "burst": [], "quiet": []}
         for subject, created in found:
             lateness[group[subject]].append((_aware(created) - due[subject]).total_seconds())
@@ -317,7 +363,18 @@ async def _measure(
         async def bare_fired() -> int:
             return len(_FIRED)
 
+        bare_cpu_from = asyncio.create_task(_cpu_at(pids[:2], bare_at - 1.0))
         await _wait_for(bare_fired, burst, bare_at, "bare timers")
+        bare_cpu = [
+            b - a for a, b in zip(await bare_cpu_from, [cpu_seconds(p) for p in pids[:2]], strict=True)
+        ]
+        print(
+            "   CPU per burst reminder (ms; bare timers beside): bench process (worker, relay) "
+            f"{burst_cpu[0] * 1e3 / burst:.2f} ({bare_cpu[0] * 1e3 / burst:.2f}), dev server "
+            f"{burst_cpu[1] * 1e3 / burst:.2f} ({bare_cpu[1] * 1e3 / burst:.2f}), notify's consumer "
+            f"{burst_cpu[2] * 1e3 / burst:.2f}; load average {os.getloadavg()[0]:.1f}",
+            file=sys.stderr,
+        )
         bare_late = [t - (bare_at + int(k[1:]) % 1000 / 1000) for k, t in _FIRED.items()]
     finally:
         await runner.stop()

@@ -55,6 +55,11 @@ class InboxPath:
         self.relay = OutboxRelay(self.leads_db, self.redis, stream, table=outbox)
         self.task = asyncio.create_task(self.relay.run())
 
+    @property
+    def pid(self) -> int:
+        """notify's consumer process (0 before start)."""
+        return self.proc.pid if self.proc is not None else 0
+
     async def stop(self) -> None:
         if self.relay is not None:
             await self.relay.stop()
