@@ -71,7 +71,7 @@ class LeadView(NamedTuple):
     region: str
     grade: str
     score: int
-    grading: dict[str, Any]
+    grading: dict[str, Any] | None  # None: a list's BASIC view does not read it
     owner_user_id: str | None
     team_path: str
     supervisor_user_id: str

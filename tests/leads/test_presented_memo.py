@@ -1,0 +1,131 @@
+"""presenters._row_into: a read's row (LeadView, body as JSON text) presented from the memo is what
+the presenter builds field by field, for every viewer (each sees the masking decided for them,
+whoever was shown the row first), in both views, and a changed row never shows the old answer."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from kit.auth import Principal
+from salesops.leads.v1 import lead_pb2
+from services.leads import presenters
+from services.leads.presenters import LEADS, LeadDetails
+from services.leads.repositories.lead_reads import LeadView
+
+EXPIRES = datetime(2100, 1, 1, tzinfo=UTC)
+VIEWERS = [
+    Principal("admin", "demo", frozenset({"admin"}), "", EXPIRES),
+    Principal("rep-1", "demo", frozenset({"rep"}), "/east/sh/t1", EXPIRES),
+    Principal("rep-2", "demo", frozenset({"rep"}), "/east/sh/t1", EXPIRES),
+    Principal("sup-1", "demo", frozenset({"supervisor"}), "/east/sh", EXPIRES),
+    Principal("sup-9", "demo", frozenset({"supervisor"}), "/north", EXPIRES),
+]
+
+
+def _row(rnd: random.Random, i: int) -> LeadView:
+    phone = rnd.choice(["", f"+86139{i:08d}"])
+    body = {"contact": {"name": f"李{i}", "phone": phone}, "tags": ["vip"] * rnd.randint(0, 2)}
+    at = datetime(2026, 1, 1) + timedelta(minutes=rnd.randint(0, 10_000))  # naive, as read
+
+    def maybe() -> datetime | None:
+        return rnd.choice([None, at + timedelta(hours=rnd.randint(1, 50))])
+
+    values: dict[str, Any] = {
+        "lead_id": f"L{i}",
+        "status": rnd.choice(["IN_POOL", "ASSIGNED", "WORKING"]),
+        "display_name": f"{phone} 李{i}".strip(),
+        "phone": phone,
+        "region": "east/shanghai",
+        "grade": rnd.choice(["", "A", "B"]),
+        "score": rnd.randint(0, 100),
+        "grading": rnd.choice([None, {"score": 40, "grade": "LEAD_GRADE_B"}]),
+        "owner_user_id": rnd.choice([None, "rep-1", "rep-2"]),
+        "team_path": rnd.choice(["", "east/sh/t1", "north/bj"]),
+        "supervisor_user_id": rnd.choice(["", "sup-1"]),
+        "pool_id": rnd.choice([None, "p1"]),
+        "pool_entry_reason": rnd.choice(["", "RECYCLED"]),
+        "assignment_reason": rnd.choice(["", "ROUTED"]),
+        "assign_time": maybe(),
+        "last_decision_id": rnd.choice(["", "d1"]),
+        "last_activity_time": maybe(),
+        "activity_count": rnd.randint(0, 3),
+        "sla_state": rnd.choice(["", "PENDING", "MET"]),
+        "sla_grade": rnd.choice(["", "A"]),
+        "sla_start": maybe(),
+        "sla_due": maybe(),
+        "sla_reminder": maybe(),
+        "sla_reminded": rnd.random() < 0.5,
+        "sla_response_time": maybe(),
+        "sla_response_activity_id": "",
+        "sla_responder": rnd.choice(["", "rep-1"]),
+        "sla_business_seconds": rnd.choice([None, 125.0]),
+        "sla_breach_time": maybe(),
+        "sla_breach_action": "",
+        "sla_reassignments": rnd.randint(0, 2),
+        "needs_attention": rnd.random() < 0.5,
+        "recycle_warned": False,
+        "duplicate_review_needed": rnd.random() < 0.5,
+        "intake_count": rnd.randint(0, 3),
+        "merged_into": "",
+        "converted_opportunity_id": "",
+        "close_time": maybe(),
+        "body": json.dumps(body, ensure_ascii=False),
+        "version": rnd.randint(1, 5),
+        "created_by": "admin",
+        "created_at": at,
+        "updated_at": at,
+    }
+    return LeadView(**values)
+
+
+def _reference(
+    viewer: Principal, row: LeadView, full: bool, monkeypatch: pytest.MonkeyPatch
+) -> lead_pb2.Lead:
+    """What the presenter builds without the memo (the path every other row takes)."""
+    with monkeypatch.context() as m:
+        m.setattr(presenters, "LeadView", type("NotALeadView", (), {}))
+        return LEADS.present(viewer, LeadDetails(row, full=full))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_memo_presents_what_the_presenter_builds_for_each_viewer(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(presenters, "_PRESENTED", {})
+    rnd = random.Random(seed)
+    rows = [_row(rnd, i) for i in range(40)]
+    masked_seen = 0
+    for _ in range(3):  # first built, then from the memo (viewers in a new order each time)
+        for viewer in rnd.sample(VIEWERS, len(VIEWERS)):
+            for row in rows:
+                for full in (False, True):
+                    got = LEADS.present(viewer, LeadDetails(row, full=full))
+                    want = _reference(viewer, row, full, monkeypatch)
+                    assert got == want, (viewer.user_id, row.lead_id, full)
+                    masked_seen += got.contact.phone_masked
+    assert masked_seen and presenters._PRESENTED
+
+
+def test_a_changed_row_shows_its_new_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(presenters, "_PRESENTED", {})
+    row = _row(random.Random(7), 1)._replace(owner_user_id="rep-1", version=1)
+    viewer = VIEWERS[1]
+    assert LEADS.present(viewer, row).etag == "1"
+    changed = row._replace(version=2, owner_user_id="rep-2", display_name="new name")
+    got = LEADS.present(viewer, changed)
+    assert got == _reference(viewer, changed, False, monkeypatch)
+    assert (got.etag, got.owner_user_id, got.display_name) == ("2", "rep-2", "new name")
+
+
+def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(presenters, "_PRESENTED", {})
+    monkeypatch.setattr(presenters, "_PRESENTED_MAX", 3)
+    rnd = random.Random(3)
+    for i in range(10):
+        LEADS.present(VIEWERS[0], _row(rnd, i))
+        assert len(presenters._PRESENTED) <= 3
