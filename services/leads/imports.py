@@ -117,7 +117,12 @@ async def intake_rows(
     CreateLead calls grouped into one transaction): each row sees the ones before it."""
     repo = ImportRepository(uow)
     ids = [r.intake_id for r in batch]
-    stored = await repo.intakes(ids)
+    if policies.versions_seen(uow) is None:
+        # The policy versions (the policy cache's check) and the replays in one round trip.
+        versions, stored = await repo.versions_and_intakes(ids)
+        policies.assume_versions(uow, versions)
+    else:
+        stored = await repo.intakes(ids)
     intake_policy = await policies.load(uow, policies.INTAKE)
     checked: list[lead_pb2.Lead | SalesopsError] = []
     for r in batch:

@@ -11,13 +11,25 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import cast
 
-from sqlalchemy import ARRAY, ColumnElement, String, TextClause, any_, bindparam, select, text, union_all
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Integer,
+    String,
+    TextClause,
+    any_,
+    bindparam,
+    null,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import InstrumentedAttribute
 
 from kit.resources import UnitOfWork
 from services.leads.domain import status
-from services.leads.store import IntakeRow, LeadRow
+from services.leads.store import IntakeRow, LeadRow, settings
 
 CHUNK = 500  # keys per statement
 NAMES_PER_STATEMENT = 1000  # names_near: a whole request in one statement
@@ -49,6 +61,36 @@ class ImportRepository:
             stmt = select(IntakeRow).where(self._among(IntakeRow.intake_id, chunk))
             out.update({r.intake_id: r for r in await self.session.scalars(stmt)})
         return out
+
+    async def versions_and_intakes(
+        self, intake_ids: Sequence[str]
+    ) -> tuple[dict[str, int], dict[str, IntakeRow]]:
+        """policy_versions (the tenant's policy document versions) and `intakes` in one round trip:
+        both are small key reads every CreateLead group makes first, the intakes usually none.
+        The intakes come back as unattached rows of the columns a replay answers from (id, lead,
+        outcome), read on the connection with the tenant named (IntakeRow's key is per tenant)."""
+        chunks = _chunks(intake_ids)
+        t, i = settings.current, IntakeRow
+        tenant = self.uow.tenant
+        no_text, no_int = null().cast(String), null().cast(Integer)
+        versions_part = select(t.c.document, t.c.version, no_text, no_text).where(t.c.tenant_id == tenant)
+        stmt = versions_part
+        if chunks:
+            intakes_part = select(i.intake_id, no_int, i.lead_id, i.outcome).where(
+                i.tenant_id == tenant, self._among(i.intake_id, chunks[0])
+            )
+            stmt = union_all(versions_part, intakes_part)  # type: ignore[assignment]
+        conn = await self.session.connection()
+        versions: dict[str, int] = {}
+        found: dict[str, IntakeRow] = {}
+        for key, version, lead_id, outcome in (await conn.execute(stmt)).all():
+            if version is not None:
+                versions[str(key)] = int(version)
+            else:
+                found[str(key)] = IntakeRow(intake_id=str(key), lead_id=str(lead_id), outcome=str(outcome))
+        if len(chunks) > 1:
+            found.update(await self.intakes([k for c in chunks[1:] for k in c]))
+        return versions, found
 
     async def by_contacts_and_ids(
         self, phones: Iterable[str], emails: Iterable[str], lead_ids: Iterable[str]
