@@ -33,7 +33,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database
-from kit.errors import Aborted
+from kit.errors import Aborted, Unavailable
 from kit.events.envelope import EventEnvelope, new_envelope
 from kit.events.outbox import add_events
 from kit.events.outbox import emit as emit_event
@@ -163,11 +163,14 @@ class Transactions:
         CONFLICT_ATTEMPTS times when PostgreSQL rolled it back for a deadlock or a serialization
         conflict (the work is re-run from the start: nothing of the failed attempt is kept)."""
         unique_races = 0
+        reconnected = False
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             async with self.db.session(tenant) as session:
                 uow = self._unit(session, tenant, writable=True)
+                committing = False
                 try:
                     result = await work(uow)
+                    committing = True
                     await session.commit()
                 except IntegrityError as exc:
                     await session.rollback()
@@ -182,6 +185,17 @@ class Transactions:
                     continue
                 except DBAPIError as exc:
                     await session.rollback()
+                    if exc.connection_invalidated:
+                        # The server ended the connection (a restart, a failover, an idle timeout). Before
+                        # COMMIT nothing of the transaction stayed: run it once more on a new connection.
+                        # During COMMIT it may have been applied: the caller must find out, not us.
+                        if committing or reconnected:
+                            raise lost_connection() from exc
+                        reconnected = True
+                        log.warning(
+                            "database connection lost in %s; running the unit of work again", self.source
+                        )
+                        continue
                     if not is_retryable_conflict(exc):
                         raise
                     if attempt == CONFLICT_ATTEMPTS:
@@ -207,8 +221,18 @@ class Transactions:
         deferred transaction (a WAL reader): it never waits for the writer.
         `snapshot=False`: its statements need not see one snapshot (see `Database.session`).
         """
-        async with self.db.session(tenant, read_only=True, snapshot=snapshot) as session:
-            yield self._unit(session, tenant, writable=False)
+        try:
+            async with self.db.session(tenant, read_only=True, snapshot=snapshot) as session:
+                yield self._unit(session, tenant, writable=False)
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise lost_connection() from exc
+            raise
+
+
+def lost_connection() -> Unavailable:
+    """What a caller sees when the database ended the connection under its request: retry."""
+    return Unavailable("the database connection was lost; retry", reason="DATABASE_CONNECTION_LOST")
 
 
 __all__ = ["AfterCommit", "ReadOnlyError", "Transactions", "UnitOfWork", "is_unique_violation"]
