@@ -15,11 +15,13 @@ Printed as p50 / p99 of each stage (cumulative, after due) and of the step from 
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 HISTORY = ("timer fired", "task started", "fire recorded")
 FAILED_TASKS = [0]  # workflow tasks failed or timed out in the sampled histories
+WHY: Counter[str] = Counter()  # ... by failure cause / timeout type
 ROWS = ("outbox row", "published", "consumer claimed", "inbox row")
 
 
@@ -33,7 +35,7 @@ def _aware(t: datetime) -> datetime:
 
 
 async def _history_stages(client: Any, lead_id: str, due: datetime) -> dict[str, datetime]:
-    from temporalio.api.enums.v1 import EventType
+    from temporalio.api.enums.v1 import EventType, TimeoutType, WorkflowTaskFailedCause
 
     from services.leads.workflows import workflow_id
 
@@ -43,6 +45,11 @@ async def _history_stages(client: Any, lead_id: str, due: datetime) -> dict[str,
     for ev in history.events:
         if ev.event_type in bad:
             FAILED_TASKS[0] += 1
+            if ev.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                failed = ev.workflow_task_failed_event_attributes
+                WHY[WorkflowTaskFailedCause.Name(failed.cause) + " " + failed.failure.message[:40]] += 1
+            else:
+                WHY[TimeoutType.Name(ev.workflow_task_timed_out_event_attributes.timeout_type)] += 1
         at = ev.event_time.ToDatetime(tzinfo=UTC)
         if at < due:
             continue
@@ -113,8 +120,14 @@ async def print_stages(
             f"   {kind} stages of {len(ids)} reminders (s after due p50 / p99; step from the one before):",
             file=sys.stderr,
         )
-        print(f"     workflow tasks failed or timed out in the sample: {FAILED_TASKS[0]}", file=sys.stderr)
+        why = ", ".join(f"{n} {k}" for k, n in WHY.most_common())
+        print(
+            f"     workflow tasks failed or timed out in the sample: {FAILED_TASKS[0]}"
+            + (f" ({why})" if why else ""),
+            file=sys.stderr,
+        )
         FAILED_TASKS[0] = 0
+        WHY.clear()
         order = [*HISTORY, *ROWS]
         for i, name in enumerate(order):
             late = [(s[name] - due[x]).total_seconds() for x, s in stages.items() if name in s]
