@@ -273,9 +273,13 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def system_session(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
-        """A session that sees every tenant: relays, migrations, cross-tenant jobs only."""
-        async with self._open({SYSTEM_KEY: True}, read_only) as session:
+    async def system_session(
+        self, *, read_only: bool = False, snapshot: bool = True
+    ) -> AsyncIterator[AsyncSession]:
+        """A session that sees every tenant: relays, migrations, cross-tenant jobs only.
+        `read_only`, `snapshot`: as for `session`."""
+        factory = self._statement_factory if read_only and not snapshot else None
+        async with self._open({SYSTEM_KEY: True}, read_only, factory) as session:
             yield session
 
     @asynccontextmanager

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import Row, Table, func, select, update
+from sqlalchemy import Row, Table, bindparam, func, select, update
 
 from kit.db import Database
 from kit.events.outbox import database_key, default_outbox, register_waker, unregister_waker
@@ -156,6 +156,7 @@ class OutboxRelay:
         self._done.set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._key = database_key(db.engine.sync_engine)
+        self._select_stmt, self._select_locked, self._mark_stmt = self._statements()
 
     # -- control ----------------------------------------------------------------
 
@@ -222,42 +223,49 @@ class OutboxRelay:
 
     # -- one batch --------------------------------------------------------------
 
-    def _select(self) -> Any:
+    def _statements(self) -> tuple[Any, Any, Any]:
+        """The batch's select (plain, and locked for PostgreSQL) and its mark, built once: building
+        them per batch (the WHERE, ORDER BY, LIMIT and IN clauses) cost about a fifth of the relay's
+        CPU per batch, on the event loop every RPC of the process shares."""
         t = self.table
-        return (
+        rows = (
             select(t.c.id, t.c.type, t.c.tenant_id, t.c.envelope)
             .where(t.c.published_at.is_(None))
             .order_by(t.c.id)
             .limit(self.batch_size)
         )
-
-    def _mark(self, ids: Sequence[str]) -> Any:
-        t = self.table
-        return (
-            update(t).where(t.c.id.in_(ids)).values(published_at=datetime.now(UTC), attempts=t.c.attempts + 1)
+        mark = (
+            update(t)
+            .where(t.c.id.in_(bindparam("ids", expanding=True)))
+            .values(published_at=bindparam("at"), attempts=t.c.attempts + 1)
         )
+        return rows, rows.with_for_update(skip_locked=True), mark
+
+    def _mark(self, ids: Sequence[str]) -> tuple[Any, dict[str, Any]]:
+        return self._mark_stmt, {"ids": list(ids), "at": datetime.now(UTC)}
 
     async def publish_once(self) -> int:
         """Publish one batch; returns how many events were sent."""
         if self.db.is_sqlite:
             # A WAL reader: the select takes no turn of the one writer (each commit wakes the
             # relay, so a writer's turn here would queue behind, and ahead of, every RPC's write).
-            async with self.db.system_session(read_only=True) as session:
-                rows = (await session.execute(self._select())).all()
+            # One statement, so no snapshot: no BEGIN and ROLLBACK, one hand-off to the
+            # connection's thread instead of two (a batch's four became three).
+            async with self.db.system_session(read_only=True, snapshot=False) as session:
+                rows = (await session.execute(self._select_stmt)).all()
             if not rows:
                 return 0
             ids = await self._publish(rows)
             async with self.db.system_session() as session:
-                await session.execute(self._mark(ids))
+                await session.execute(*self._mark(ids))
                 await session.commit()
         else:
             async with self.db.system_session() as session:
-                stmt = self._select().with_for_update(skip_locked=True)
-                rows = (await session.execute(stmt)).all()
+                rows = (await session.execute(self._select_locked)).all()
                 if not rows:
                     return 0
                 ids = await self._publish(rows)
-                await session.execute(self._mark(ids))
+                await session.execute(*self._mark(ids))
                 await session.commit()
         self.published += len(ids)
         return len(ids)

@@ -260,3 +260,60 @@ async def test_a_close_with_nothing_to_wait_for_makes_no_task(
     assert tasks == []  # SQLAlchemy's own close ran in a task of its own, behind asyncio.shield
     assert db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     await db.dispose()
+
+
+class _Pipeline:
+    """Redis's pipeline as the relay uses it: XADDs queued, then sent."""
+
+    def __init__(self, sent: list[str]) -> None:
+        self.sent = sent
+
+    async def __aenter__(self) -> _Pipeline:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def xadd(self, stream: str, fields: dict[Any, Any]) -> None:
+        self.sent.append(str(fields["id"]))
+
+    async def execute(self) -> list[Any]:
+        return []
+
+
+async def test_a_relay_batch_makes_three_driver_calls(tmp_path: Path, driver_calls: list[str]) -> None:
+    from types import SimpleNamespace
+
+    from google.protobuf.wrappers_pb2 import StringValue
+    from sqlalchemy import MetaData
+
+    from kit.events.envelope import new_envelope
+    from kit.events.outbox import add_events, outbox_table
+    from kit.events.relay import OutboxRelay
+
+    db = Database(f"sqlite:///{tmp_path / 'o.db'}")
+    outbox = outbox_table(MetaData())
+    async with db.engine.begin() as conn:
+        await conn.run_sync(outbox.create)
+    async with db.session("t") as s:
+        envelopes = [
+            new_envelope("x.y", "t", StringValue(value=str(n)), source="x", subject="s") for n in range(3)
+        ]
+        await add_events(s, envelopes, table=outbox)
+        await s.commit()
+    sent: list[str] = []
+    redis: Any = SimpleNamespace(pipeline=lambda transaction: _Pipeline(sent))
+    relay = OutboxRelay(db, redis, "stream", table=outbox)
+    driver_calls.clear()
+    assert await relay.publish_once() == 3
+    # The select is a statement read (no BEGIN, no ROLLBACK: it was two calls), the mark one
+    # transaction in the writer's turn.
+    assert driver_calls == ["_statement", "BEGIN IMMEDIATE+_statement", "commit"]
+    assert sent == [e.id for e in envelopes]
+    async with db.session("t", read_only=True) as s:
+        marked = (await s.execute(select(outbox.c.published_at, outbox.c.attempts))).all()
+    assert len(marked) == 3 and all(at is not None and attempts == 1 for at, attempts in marked)
+    driver_calls.clear()
+    assert await relay.publish_once() == 0  # nothing left: one read, no write
+    assert driver_calls == ["_statement"]
+    await db.dispose()
