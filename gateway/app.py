@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import random
 import re
@@ -26,6 +25,7 @@ from starlette.routing import Route as StarletteRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway import access_log as access
 from gateway import errors as gw_errors
 from gateway.backends import Backends
 from gateway.batch import BATCH_PATH, handle_batch
@@ -49,7 +49,7 @@ from kit import redis_client
 from kit.auth import AuthConfig, TokenVerifier
 from kit.metrics.endpoint import serve_metrics
 
-access_log = logging.getLogger("salesops.gateway.access")
+access_log = access.access_log
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")
 ALL_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 # A ULID (48-bit milliseconds, 80 random bits) in Crockford base32, 10 bits per table look-up:
@@ -110,20 +110,7 @@ class RequestIdMiddleware:
             trace_id = scope["state"].get("trace_id")
             if trace_id:
                 extra["trace_id"] = trace_id
-            if access_log.isEnabledFor(logging.INFO):
-                # Logger.info without its caller lookup (a walk up the stack): no format prints it.
-                record = access_log.makeRecord(
-                    access_log.name,
-                    logging.INFO,
-                    __file__,
-                    0,
-                    "%s %s %d",
-                    (scope["method"], scope["path"], status),
-                    None,
-                    "RequestIdMiddleware.__call__",
-                    extra,
-                )
-                access_log.handle(record)
+            access.write(scope["method"], scope["path"], status, extra)
 
 
 def create_app(

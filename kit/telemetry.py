@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -143,22 +143,41 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
+        return self.line(
+            record.created,
+            record.levelname,
+            record.name,
+            record.getMessage(),
+            [(k, v) for k, v in record.__dict__.items() if k not in _RESERVED and not k.startswith("_")],
+            self.formatException(record.exc_info) if record.exc_info else None,
+        )
+
+    def line(
+        self,
+        created: float,
+        levelname: str,
+        logger: str,
+        msg: str,
+        extra: Iterable[tuple[str, Any]],
+        exc: str | None = None,
+    ) -> str:
+        """The line of a record with these fields (`extra`: its own attributes, in order): what
+        `format` writes, callable without building a LogRecord (the gateway's access line)."""
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
+            "ts": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+            "level": levelname.lower(),
             "service": self.service,
-            "logger": record.name,
-            "msg": record.getMessage(),
+            "logger": logger,
+            "msg": msg,
         }
         ctx = trace.get_current_span().get_span_context()
         if ctx.is_valid:
             entry["trace_id"] = format(ctx.trace_id, "032x")
             entry["span_id"] = format(ctx.span_id, "016x")
-        for key, value in record.__dict__.items():
-            if key not in _RESERVED and not key.startswith("_"):
-                entry[key] = value if isinstance(value, str | int | float | bool | None) else repr(value)
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+        for key, value in extra:
+            entry[key] = value if isinstance(value, str | int | float | bool | None) else repr(value)
+        if exc is not None:
+            entry["exc"] = exc
         return _ENCODE(entry)
 
 
