@@ -212,13 +212,11 @@ def start_redis(
 
 TEMPORAL_ENV = {"TEMPORAL_NO_UPDATE_CHECK": "1"}
 
-# The dev server keeps one history shard, whose mutable-state cache holds 512 workflows by default: with
-# thousands of open lead watches most timers then fired from a cache miss (a database read and decode
-# each). Room for every open watch, and a larger events cache for the worker's history reads.
-TEMPORAL_DYNAMIC_CONFIG = (
-    "history.cacheMaxSize=20000",
-    "history.eventsCacheMaxSizeBytes=33554432",
-)
+# A larger events cache for the worker's history reads with thousands of open lead watches. (The
+# mutable-state cache needs nothing: the bundled server, 1.32, keeps one host-level cache of 256,000
+# workflows; its older per-shard `history.cacheMaxSize`, 512 by default, no longer exists, and an
+# unknown key is silently ignored.)
+TEMPORAL_DYNAMIC_CONFIG = ("history.eventsCacheMaxSizeBytes=33554432",)
 
 
 def temporal_command(db_file: Path | None, port: int, ui_port: int | None = None) -> list[str]:
