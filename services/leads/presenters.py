@@ -13,6 +13,7 @@ from salesops.leads.v1 import activity_pb2, enums_pb2, lead_pb2
 from services.leads import access
 from services.leads.convert import enum_value, put_time
 from services.leads.domain.normalize import mask_phone
+from services.leads.memo import BytesMemo
 from services.leads.proto_dict import parse_into
 from services.leads.repositories.lead_reads import LeadView, OtherLead
 from services.leads.store import ActivityRow, LeadRow
@@ -88,9 +89,8 @@ class LeadPresenter:
 # A lead's stored body, as its JSON text (lead_reads on SQLite) -> the body parsed, serialized. The
 # same text always parses to the same message, so an entry cannot go stale; a lead read again (a
 # list's page asked again, a lead opened) is one C merge instead of json.loads and parse_into (the
-# two were most of presenting a ListLeads page). Bounded: cleared when full.
-_BODIES: dict[str, bytes] = {}
-_BODIES_MAX = 4096
+# two were most of presenting a ListLeads page). Bounded in bytes (services.leads.memo).
+_BODIES: BytesMemo[str, bytes] = BytesMemo(4 << 20)
 
 
 def put_body(body: dict[str, Any] | str, lead: lead_pb2.Lead) -> None:
@@ -105,9 +105,8 @@ def put_body(body: dict[str, Any] | str, lead: lead_pb2.Lead) -> None:
     value = json.loads(body)
     if value:  # a JSON null (or empty) body shows nothing, as its dict did
         parse_into(value, lead)
-    if len(_BODIES) >= _BODIES_MAX:
-        _BODIES.clear()
-    _BODIES[body] = lead.SerializeToString()
+    serialized = lead.SerializeToString()
+    _BODIES.put(body, serialized, len(body) + len(serialized))
 
 
 def _own_part(lead: lead_pb2.Lead, viewer: Principal, row: LeadRow | LeadView) -> bool:
@@ -127,10 +126,10 @@ def _own_part(lead: lead_pb2.Lead, viewer: Principal, row: LeadRow | LeadView) -
 # function of exactly these (the row holds every column the presenter reads), so an entry cannot
 # go stale (a changed lead is another row) and a viewer only meets the masking decided for them;
 # who may see the lead at all was decided by the read's statement. A lead presented again (a page
-# asked again, a lead opened again) is one C merge instead of ~40 field sets. Bounded: cleared
-# when full.
-_PRESENTED: dict[tuple[LeadView, bool], tuple[bytes, bool]] = {}
-_PRESENTED_MAX = 4096
+# asked again, a lead opened again) is one C merge instead of ~40 field sets. Bounded in bytes:
+# the row's body text, the answer, and the row's other columns at ROW_BYTES.
+_PRESENTED: BytesMemo[tuple[LeadView, bool], tuple[bytes, bool]] = BytesMemo(8 << 20)
+ROW_BYTES = 1024
 
 
 def _row_into(lead: lead_pb2.Lead, viewer: Principal, row: LeadView) -> bool:
@@ -145,9 +144,9 @@ def _row_into(lead: lead_pb2.Lead, viewer: Principal, row: LeadView) -> bool:
         put_body(row.body, lead)
     masked = _own_part(lead, viewer, row)
     _state(lead, row, full=False)
-    if len(_PRESENTED) >= _PRESENTED_MAX:
-        _PRESENTED.clear()
-    _PRESENTED[key] = (lead.SerializeToString(), masked)
+    serialized = lead.SerializeToString()
+    size = len(row.body or "") + len(serialized) + ROW_BYTES
+    _PRESENTED.put(key, (serialized, masked), size)
     return masked
 
 

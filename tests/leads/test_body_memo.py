@@ -12,6 +12,7 @@ from google.protobuf import json_format
 
 from salesops.leads.v1 import lead_pb2
 from services.leads import presenters, proto_dict
+from services.leads.memo import BytesMemo
 from tests.leads.test_proto_dict import _fill
 
 
@@ -24,7 +25,7 @@ def _parsed(d: object) -> lead_pb2.Lead:
 
 @pytest.mark.parametrize("seed", range(4))
 def test_text_bodies_present_as_their_dicts(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(presenters, "_BODIES", {})
+    monkeypatch.setattr(presenters, "_BODIES", BytesMemo(1 << 20))
     rnd = random.Random(seed)
     for _ in range(60):
         msg = lead_pb2.Lead()
@@ -57,16 +58,19 @@ def test_empty_bodies_show_nothing(text: str) -> None:
 
 
 def test_an_empty_submessage_stays_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(presenters, "_BODIES", {})
+    monkeypatch.setattr(presenters, "_BODIES", BytesMemo(1 << 20))
     for _ in range(2):
         got = lead_pb2.Lead()
         presenters.put_body('{"contact": {}}', got)
         assert got.HasField("contact")
 
 
-def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(presenters, "_BODIES", {})
-    monkeypatch.setattr(presenters, "_BODIES_MAX", 3)
-    for i in range(10):
-        presenters.put_body(json.dumps({"display_name": f"n{i}"}), lead_pb2.Lead())
-        assert len(presenters._BODIES) <= 3
+def test_the_memo_is_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    memo: BytesMemo[str, bytes] = BytesMemo(8 * 1024)
+    monkeypatch.setattr(presenters, "_BODIES", memo)
+    for i in range(200):  # bodies of ~300 bytes: far more than the budget holds
+        presenters.put_body(json.dumps({"display_name": f"n{i}", "tags": ["x" * 100]}), lead_pb2.Lead())
+        assert 0 < memo.used <= memo.budget
+    large = json.dumps({"display_name": "large", "tags": ["x" * 2000]})
+    presenters.put_body(large, lead_pb2.Lead())
+    assert large not in memo  # over an eighth of the budget: not kept

@@ -14,6 +14,7 @@ import pytest
 from kit.auth import Principal
 from salesops.leads.v1 import lead_pb2
 from services.leads import presenters
+from services.leads.memo import BytesMemo
 from services.leads.presenters import LEADS, LeadDetails
 from services.leads.repositories.lead_reads import LeadView
 
@@ -96,7 +97,7 @@ def _reference(
 def test_memo_presents_what_the_presenter_builds_for_each_viewer(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(presenters, "_PRESENTED", {})
+    monkeypatch.setattr(presenters, "_PRESENTED", BytesMemo(1 << 20))
     rnd = random.Random(seed)
     rows = [_row(rnd, i) for i in range(40)]
     masked_seen = 0
@@ -112,7 +113,7 @@ def test_memo_presents_what_the_presenter_builds_for_each_viewer(
 
 
 def test_a_changed_row_shows_its_new_values(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(presenters, "_PRESENTED", {})
+    monkeypatch.setattr(presenters, "_PRESENTED", BytesMemo(1 << 20))
     row = _row(random.Random(7), 1)._replace(owner_user_id="rep-1", version=1)
     viewer = VIEWERS[1]
     assert LEADS.present(viewer, row).etag == "1"
@@ -122,10 +123,11 @@ def test_a_changed_row_shows_its_new_values(monkeypatch: pytest.MonkeyPatch) -> 
     assert (got.etag, got.owner_user_id, got.display_name) == ("2", "rep-2", "new name")
 
 
-def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(presenters, "_PRESENTED", {})
-    monkeypatch.setattr(presenters, "_PRESENTED_MAX", 3)
+def test_the_memo_is_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    memo: BytesMemo[Any, Any] = BytesMemo(3 * 1024 * 8)
+    monkeypatch.setattr(presenters, "_PRESENTED", memo)
     rnd = random.Random(3)
-    for i in range(10):
+    for i in range(100):
         LEADS.present(VIEWERS[0], _row(rnd, i))
-        assert len(presenters._PRESENTED) <= 3
+        assert 0 < memo.used <= memo.budget
+    assert len(memo) < 100
