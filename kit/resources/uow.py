@@ -189,7 +189,7 @@ class Transactions:
                         # The server ended the connection (a restart, a failover, an idle timeout). Before
                         # COMMIT nothing of the transaction stayed: run it once more on a new connection.
                         # During COMMIT it may have been applied: the caller must find out, not us.
-                        if committing or reconnected:
+                        if committing or reconnected or attempt == CONFLICT_ATTEMPTS:
                             raise lost_connection() from exc
                         reconnected = True
                         log.warning(

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text
+from sqlalchemy.exc import DBAPIError
 
 from kit.db import Database
 from kit.errors import Unavailable
 from kit.resources import Transactions, UnitOfWork
-
-pytestmark = pytest.mark.postgres
+from kit.resources.uow import CONFLICT_ATTEMPTS
 
 metadata = MetaData()
 rows = Table("notes", metadata, Column("id", Integer, primary_key=True), Column("body", String(16)))
@@ -41,6 +41,7 @@ async def _end_pooled_connection(db: Database) -> None:
         await killer.dispose()
 
 
+@pytest.mark.postgres
 async def test_a_write_that_lost_its_connection_runs_again_once(db: Database) -> None:
     tx = Transactions(db, source="test", outbox=outbox)
     await _end_pooled_connection(db)
@@ -56,6 +57,7 @@ async def test_a_write_that_lost_its_connection_runs_again_once(db: Database) ->
         assert (await session.execute(select(rows.c.body))).scalars().all() == ["kept"]
 
 
+@pytest.mark.postgres
 async def test_a_read_that_lost_its_connection_is_unavailable(db: Database) -> None:
     tx = Transactions(db, source="test", outbox=outbox)
     await _end_pooled_connection(db)
@@ -65,3 +67,28 @@ async def test_a_read_that_lost_its_connection_is_unavailable(db: Database) -> N
     assert raised.value.reason == "DATABASE_CONNECTION_LOST"
     async with tx.read("t") as uow:  # the next one gets a new connection
         assert (await uow.session.execute(select(rows.c.id))).all() == []
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"
+
+
+async def test_a_connection_lost_on_the_last_attempt_is_unavailable(tmp_path: object) -> None:
+    """Deadlocks used every attempt but the last, which then lost its connection: UNAVAILABLE, not
+    an internal error (SQLite: the errors are raised by the work, as the driver would)."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/t.db")
+    tx = Transactions(db, source="test", outbox=outbox)
+    attempts: list[int] = []
+
+    async def work(uow: UnitOfWork) -> None:
+        attempts.append(1)
+        if len(attempts) < CONFLICT_ATTEMPTS:
+            raise DBAPIError("UPDATE", {}, _Deadlock())
+        raise DBAPIError("UPDATE", {}, ConnectionResetError(), connection_invalidated=True)
+
+    try:
+        with pytest.raises(Unavailable):
+            await tx.run("t", work)
+    finally:
+        await db.dispose()
+    assert len(attempts) == CONFLICT_ATTEMPTS
