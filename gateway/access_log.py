@@ -31,6 +31,8 @@ def _plain_handler() -> logging.StreamHandler[Any] | None:
         logger = logger.parent
     if logger is None or root.filters or len(root.handlers) != 1:
         return None
+    if logging.getLogRecordFactory() is not logging.LogRecord:  # one adds fields (OTel's) or redacts
+        return None
     handler = root.handlers[0]
     if (
         type(handler) is not logging.StreamHandler

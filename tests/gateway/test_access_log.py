@@ -119,3 +119,22 @@ def test_nothing_below_info() -> None:
         logging.getLogger().setLevel(logging.WARNING)
         access.write("GET", "/v1/whoami", 200, {"request_id": "r"})
     assert stream.getvalue() == ""
+
+
+def test_a_record_factory_is_applied() -> None:
+    """A factory (OpenTelemetry's logging instrumentation installs one) adds fields to every record."""
+    made = logging.getLogRecordFactory()
+
+    def stamped(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = made(*args, **kwargs)
+        record.stamp = "from-factory"
+        return record
+
+    logging.setLogRecordFactory(stamped)
+    try:
+        with plain() as stream:
+            assert access._plain_handler() is None
+            access.write("GET", "/v1/whoami", 200, {"request_id": "r"})
+    finally:
+        logging.setLogRecordFactory(made)
+    assert _lines(stream)[0]["stamp"] == "from-factory"
