@@ -109,7 +109,7 @@ class ImportRepository:
         parts = [
             [select(LeadRow).where(LeadRow.tenant_id == tenant, self._among(LeadRow.phone, c), live) for c in phone_keys],
             [select(LeadRow).where(LeadRow.tenant_id == tenant, self._among(LeadRow.email, c), live) for c in email_keys],
-            [select(LeadRow).where(self._among(LeadRow.lead_id, c)) for c in id_keys],
+            [select(LeadRow).where(LeadRow.tenant_id == tenant, self._among(LeadRow.lead_id, c)) for c in id_keys],
         ]  # fmt: skip
         found: dict[str, LeadRow] = {}
         for group in itertools.zip_longest(*parts):  # at most 3 x CHUNK keys a statement
