@@ -172,16 +172,23 @@ def test_to_json_bytes_uses_it_for_whole_and_partial_bodies() -> None:
         if route.server_streaming:
             continue
         msg = fill(route.response_cls(), rnd)
-        try:
-            value: Any = json_format.MessageToDict(msg)
-        except json_format.SerializeToJsonError:
-            with pytest.raises(json_format.SerializeToJsonError):
-                transcode.to_json_bytes(route, msg)
-            continue
-        if route.response_body:
-            name = msg.DESCRIPTOR.fields_by_name[route.response_body].json_name
-            value = value.get(name)
-        assert transcode.to_json_bytes(route, msg) == json.dumps(value, separators=(",", ":")).encode()
+        expected = _route_expected(route, msg)
+        if expected is not None:
+            assert transcode.to_json_bytes(route, msg) == expected
+
+
+def _route_expected(route: Any, msg: Message) -> bytes | None:
+    """What json_format makes of the route's answer (its body field alone when it names one); None
+    where json_format refuses the message, after checking the gateway refuses it too."""
+    try:
+        value: Any = json_format.MessageToDict(msg)
+    except json_format.SerializeToJsonError:
+        with pytest.raises(json_format.SerializeToJsonError):
+            transcode.to_json_bytes(route, msg)
+        return None
+    if route.response_body:
+        value = value.get(msg.DESCRIPTOR.fields_by_name[route.response_body].json_name)
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 @pytest.fixture
@@ -200,15 +207,9 @@ def test_to_json_bytes_with_the_memo_answers_the_same_bytes(memo: Any) -> None:
             continue
         for _ in range(3):
             msg = fill(route.response_cls(), rnd)
-            try:
-                value: Any = json_format.MessageToDict(msg)
-            except json_format.SerializeToJsonError:
-                with pytest.raises(json_format.SerializeToJsonError):
-                    transcode.to_json_bytes(route, msg)
+            expected = _route_expected(route, msg)
+            if expected is None:
                 continue
-            if route.response_body:
-                value = value.get(msg.DESCRIPTOR.fields_by_name[route.response_body].json_name)
-            expected = json.dumps(value, separators=(",", ":")).encode()
             assert transcode.to_json_bytes(route, msg) == expected  # converted (and kept)
             assert transcode.to_json_bytes(route, msg) == expected  # from the memo
     assert memo.used > 0
