@@ -7,6 +7,7 @@ import base64
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -127,19 +128,19 @@ async def test_concurrent_deliveries_of_one_event_apply_once(integration: Integr
 async def test_bad_stale_or_missing_signatures_store_nothing(integration: Integration) -> None:
     await ready(integration)
     body = payment("evt_2")
-    forged = standard_headers("evt_2", body, secret="whsec_" + base64.b64encode(b"not the secret!!").decode())
-    stale = standard_headers("evt_2", body, at=int(time.time()) - 301)
-    future = standard_headers("evt_2", body, at=int(time.time()) + 301)
-    tampered = standard_headers("evt_2", body)
-    for headers, payload in [
-        (forged, body),
-        (stale, body),
-        (future, body),
-        ({}, body),
-        (tampered, body.replace(b"1250000", b"9250000")),
-    ]:
+    forged_secret = "whsec_" + base64.b64encode(b"not the secret!!").decode()
+    # Each case's headers are made just before it is sent, the stale and future ones 30 s past the
+    # 300 s window: made up front at 301 s, a second of slow calls before brought "future" inside.
+    cases: list[tuple[Callable[[], dict[str, str]], bytes]] = [
+        (lambda: standard_headers("evt_2", body, secret=forged_secret), body),
+        (lambda: standard_headers("evt_2", body, at=int(time.time()) - 330), body),
+        (lambda: standard_headers("evt_2", body, at=int(time.time()) + 330), body),
+        (dict, body),
+        (lambda: standard_headers("evt_2", body), body.replace(b"1250000", b"9250000")),
+    ]
+    for headers, payload in cases:
         assert (
-            await refused(integration, ingest("fin-1", payload, headers)) == grpc.StatusCode.UNAUTHENTICATED
+            await refused(integration, ingest("fin-1", payload, headers())) == grpc.StatusCode.UNAUTHENTICATED
         )
     assert await stored(integration) == [] and await emitted(integration, "integration.PaymentReceived") == []
     # Within the window it is accepted.
