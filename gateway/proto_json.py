@@ -11,9 +11,10 @@ equivalence is checked on many messages in tests/gateway/test_proto_json.py.
 
 `to_jsonable(msg)` is the same for `json_encode.dumps`, with one shortcut: a message of a
 resource-sized type (a lead, a deal: `MEMO_MIN_FIELDS` fields or more) is looked up by its
-serialized bytes in `MEMO`, which keeps the JSON text of each one converted before (an
-`orjson.Fragment`, written as it is). The same bytes are the same message, so an entry never goes
-stale; a lead read again costs one SerializeToString (~1 us) instead of its conversion (~20 us).
+serialized bytes in its type's memo (kit.memo), which keeps the JSON text of each one converted
+before (an `orjson.Fragment`, written as it is) within `MEMO`, the bytes all types share. The
+same bytes are the same message, so an entry never goes stale; a lead read again costs one
+SerializeToString (~1 us) instead of its conversion (~20 us).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from google.protobuf.message import Message
 
 from gateway import json_encode
 from gateway.json_encode import ExactFloat, Fragment
+from kit.memo import ByteBudget, BytesMemo
 
 FD = descriptor.FieldDescriptor
 Convert = Callable[[Any], Any]
@@ -213,54 +215,21 @@ MEMO_MIN_FIELDS = 16
 # Per entry beyond its bytes: the key and value objects and the dict slot.
 _ENTRY_OVERHEAD = 200
 
-
-class JsonMemo:
-    """The JSON text of messages converted before, by type and serialized bytes, up to `budget`
-    bytes in all; when full it starts over (an entry is as good as another: no LRU bookkeeping
-    on the hot path). Shared by every caller: an entry is only found by bytes the caller holds."""
-
-    def __init__(self, budget: int = 0) -> None:
-        self.budget = budget
-        self.used = 0
-        self.tables: list[dict[bytes, Any]] = []
-
-    def table(self) -> dict[bytes, Any]:
-        found: dict[bytes, Any] = {}
-        self.tables.append(found)
-        return found
-
-    def resize(self, budget: int) -> None:
-        self.budget = budget
-        self.clear()
-
-    def clear(self) -> None:
-        for found in self.tables:
-            found.clear()
-        self.used = 0
-
-    def add(self, table: dict[bytes, Any], key: bytes, text: bytes) -> Any:
-        value = Fragment(text)
-        size = len(key) + len(text) + _ENTRY_OVERHEAD
-        if size * 8 > self.budget:
-            return value  # too large for its share: not kept (nor a reason to drop the rest)
-        if self.used + size > self.budget:
-            self.clear()
-        table[key] = value
-        self.used += size
-        return value
-
-
-MEMO = JsonMemo()
+# The JSON text of messages converted before, one memo per resource type, up to the budget in all
+# (create_app sizes it: SALESOPS_GATEWAY_JSON_MEMO_BYTES; 0 = off). Shared by every caller: an
+# entry is only found by bytes the caller holds.
+MEMO = ByteBudget()
 
 
 class _Memoized:
-    """A resource type's converter with `MEMO` in front of it (the JSON text, as a Fragment)."""
+    """A resource type's converter with its memo in front of it (the JSON text, as a Fragment)."""
 
-    __slots__ = ("convert", "found")
+    __slots__ = ("convert", "found", "memo")
 
     def __init__(self, convert: Convert) -> None:
         self.convert = convert
-        self.found = MEMO.table()
+        self.memo: BytesMemo[bytes, Any] = BytesMemo(MEMO)
+        self.found = self.memo.entries  # the dict: `found.get` is the fastest lookup there is
 
     def __call__(self, msg: Message) -> Any:
         key = msg.SerializePartialToString()
@@ -271,7 +240,10 @@ class _Memoized:
         if not MEMO.budget:
             return value
         # orjson's refusal (a TypeError) reaches the caller's fallback: never a wrong entry.
-        return MEMO.add(self.found, key, json_encode.dumps_fragments(value))
+        text = json_encode.dumps_fragments(value)
+        fragment = Fragment(text)
+        self.memo.put(key, fragment, len(key) + len(text) + _ENTRY_OVERHEAD)
+        return fragment
 
 
 def converter(desc: Any, memo: bool = False) -> Convert:
@@ -382,4 +354,4 @@ def to_jsonable(msg: Message) -> Any:
         return _generic(msg)
 
 
-__all__ = ["MEMO", "MEMO_MIN_FIELDS", "JsonMemo", "converter", "to_dict", "to_jsonable"]
+__all__ = ["MEMO", "MEMO_MIN_FIELDS", "converter", "to_dict", "to_jsonable"]

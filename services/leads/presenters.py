@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kit.auth import Principal
+from kit.memo import BytesMemo
 from salesops.leads.v1 import activity_pb2, enums_pb2, lead_pb2
 from services.leads import access
 from services.leads.convert import enum_value, put_time
 from services.leads.domain.normalize import mask_phone
-from services.leads.memo import BytesMemo
 from services.leads.proto_dict import parse_into
 from services.leads.repositories.lead_reads import LeadView, OtherLead
 from services.leads.store import ActivityRow, LeadRow
@@ -89,7 +89,7 @@ class LeadPresenter:
 # A lead's stored body, as its JSON text (lead_reads on SQLite) -> the body parsed, serialized. The
 # same text always parses to the same message, so an entry cannot go stale; a lead read again (a
 # list's page asked again, a lead opened) is one C merge instead of json.loads and parse_into (the
-# two were most of presenting a ListLeads page). Bounded in bytes (services.leads.memo).
+# two were most of presenting a ListLeads page). Bounded in bytes (kit.memo).
 _BODIES: BytesMemo[str, bytes] = BytesMemo(4 << 20)
 
 

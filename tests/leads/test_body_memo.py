@@ -10,9 +10,9 @@ import random
 import pytest
 from google.protobuf import json_format
 
+from kit.memo import BytesMemo
 from salesops.leads.v1 import lead_pb2
 from services.leads import presenters, proto_dict
-from services.leads.memo import BytesMemo
 from tests.leads.test_proto_dict import _fill
 
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from kit.auth import Principal
+from kit.memo import BytesMemo
 from salesops.leads.v1 import lead_pb2
 from services.leads import presenters
-from services.leads.memo import BytesMemo
 from services.leads.presenters import LEADS, LeadDetails
 from services.leads.repositories.lead_reads import LeadView
 
