@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import httpx
 import pytest
 from ulid import ULID
 
@@ -55,6 +56,13 @@ def backfilled(stack: Stack, user: str) -> dict[str, int]:
             f"/v1/processAnomalies?pageSize=5&detectTimeAfter={twelve_weeks_ago}", "anomalies"
         ),
     }
+
+
+def processes(stack: Stack) -> dict[str, dict[str, Any]]:
+    """The launcher's children as the gateway's /readyz shows them (state, restarts, last exit)."""
+    got = httpx.get(f"{stack.gateway}/readyz", timeout=30)
+    children: dict[str, dict[str, Any]] = got.json()["supervised"]
+    return children
 
 
 def panel_of(url: str) -> str | None:
@@ -140,9 +148,20 @@ def an_approval_waiting(stack: Stack) -> None:
         assert got.status_code in (503, 504) and time.monotonic() < deadline, got.text
 
 
-def open_dashboard(page: Any, stack: Stack, user: str) -> Counter[str]:
+def open_dashboard(page: Any, stack: Stack, user: str, failed: list[str] | None = None) -> Counter[str]:
+    """Opens the dashboard as `user` and waits for every panel; counts the gateway calls per panel
+    that got an answer and notes, into `failed`, each the network failed and why (net::ERR_...):
+    the console sends such a read again (web/src/api/client.ts), which is not a second call."""
     calls: Counter[str] = Counter()
     page.on("request", lambda r: (p := panel_of(r.url)) and calls.update([p]))
+
+    def network_failure(request: Any) -> None:
+        if (p := panel_of(request.url)) is not None:
+            calls.subtract([p])
+        if failed is not None:
+            failed.append(f"{request.method} {request.url}: {request.failure}")
+
+    page.on("requestfailed", network_failure)
     sign_in(page, stack, user)
     page.goto(stack.app + "dashboard")
     page.locator("section.manager h1").wait_for()
@@ -195,21 +214,26 @@ def test_a_director_sees_every_panel_with_data_in_few_calls(browser: Any, stack:
     for company in ("Wuxi Dashboard Motors", "Suzhou Dashboard Optics"):  # the funnel's and SLA's leads
         a_lead_for(stack, "rep-a2", company)
     page = new_page(browser, phone=False, axe=True)
-    calls = open_dashboard(page, stack, "director-east")
+    failed: list[str] = []
+    calls = open_dashboard(page, stack, "director-east", failed)
     errors = {p: page.locator(f'[data-panel="{p}"] [role=alert]').all_inner_texts() for p in PANELS}
     state = {p: (painted(page, p), len(rows(page, p))) for p in PANELS}
     report = {
         "calls_per_panel": dict(calls),
         "painted_and_rows": state,
         "errors": errors,
+        "failed_requests": failed,  # why a panel says "offline": the browser's net error
         "columns": columns(page),
         "server": backfilled(stack, "director-east"),
+        "processes": processes(stack),  # a child the launcher restarted shows here
     }
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "manager-dashboard-calls.json").write_text(json.dumps(report, indent=2))
     screenshot(page, "manager-dashboard-director-desktop")
     print(json.dumps(report, indent=2))
-    assert not any(errors.values()), errors
+    assert not any(errors.values()), report
+    restarted = {n: c for n, c in processes(stack).items() if c.get("restarts")}
+    assert not restarted, report  # a crash would not hide behind the console's retried reads
     # Every panel draws its chart (painted canvas) from rows of data: none passes by being empty.
     empty = {p for p, (drawn, n) in state.items() if not (drawn and n)}
     assert not empty, report

@@ -66,6 +66,34 @@ export function query(params: Record<string, string | number | boolean | string[
   return s ? `?${s}` : "";
 }
 
+/**
+ * A read that failed on the network while the browser believes it is online (a keep-alive
+ * connection the server closed as it was reused, a phone between cells) is sent again after
+ * these waits: a GET is safe to repeat. Writes never are (the offline queue owns them), and a
+ * browser that knows it is offline fails at once.
+ */
+export const READ_RETRY_DELAYS_MS = [400, 1600];
+
+function online(): boolean {
+  return typeof navigator === "undefined" || navigator.onLine !== false;
+}
+
+/** Waits `ms`, or rejects with the signal's AbortError as soon as it aborts. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason ?? new DOMException("aborted", "AbortError"));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason ?? new DOMException("aborted", "AbortError"));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
 export async function call<T>(method: string, path: string, options: CallOptions = {}): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
   const token = session.token();
@@ -73,16 +101,21 @@ export async function call<T>(method: string, path: string, options: CallOptions
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
   if (options.idempotencyKey) headers["Idempotency-Key"] = options.idempotencyKey;
   let response: Response;
-  try {
-    response = await fetch(path, {
-      method,
-      headers,
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
-      signal: options.signal,
-    });
-  } catch (err) {
-    if ((err as Error).name === "AbortError") throw err;
-    throw new ApiError(0, 14, "offline: the server cannot be reached");
+  for (let attempt = 0; ; attempt++) {
+    try {
+      response = await fetch(path, {
+        method,
+        headers,
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        signal: options.signal,
+      });
+      break;
+    } catch (err) {
+      if ((err as Error).name === "AbortError") throw err;
+      const wait = method === "GET" && online() ? READ_RETRY_DELAYS_MS[attempt] : undefined;
+      if (wait === undefined) throw new ApiError(0, 14, "offline: the server cannot be reached");
+      await pause(wait, options.signal);
+    }
   }
   const text = await response.text();
   const data: unknown = text ? safeJson(text) : {};
