@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import grpc
-
-from kit.grpc.balancing import balanced_channel
+if TYPE_CHECKING:  # the launcher names the demo users for the life of the stack: no gRPC in it
+    import grpc
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class SeedClients:
 
     @asynccontextmanager
     async def channel(self, service: str) -> AsyncIterator[grpc.aio.Channel]:
+        from kit.grpc.balancing import balanced_channel
+
         async with balanced_channel(self.addresses[service]) as channel:
             yield channel
 

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from kit.auth import AuthConfig, TokenMinter
 from kit.seeding import SeedClients, SeedUser
+
+if TYPE_CHECKING:  # imported where tokens are minted: the launcher only names the users
+    from kit.auth import AuthConfig, TokenMinter
 
 TENANT = "demo"
 REGION = "east"
@@ -75,6 +78,8 @@ def demo_token(
 
 def demo_tokens(config: AuthConfig | None = None, ttl: timedelta | None = None) -> dict[str, str]:
     """A token per demo user, living as long as verifiers accept (SALESOPS_JWT_MAX_LIFETIME, 12 h)."""
+    from kit.auth import AuthConfig, TokenMinter
+
     minter = TokenMinter(config or AuthConfig.from_env())
     ttl = ttl or minter.config.max_lifetime
     return {u.user_id: demo_token(minter, u.user_id, ttl=ttl) for u in DEMO_USERS}

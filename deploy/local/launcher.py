@@ -11,8 +11,6 @@ leftover process in the way is named, with how to stop it (deploy/local/ports.py
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import fcntl
 import json
 import os
@@ -24,18 +22,16 @@ import time
 from pathlib import Path
 from typing import IO
 
-import grpc
-import httpx
-import redis as redis_sync
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from deploy.local import infra, ports
-from deploy.local.demo import TENANT, demo_tokens, demo_users
+from deploy.local import infra, ports, web
+from deploy.local.demo import TENANT, demo_users
 from deploy.local.supervisor import STATUS_ENV, STATUS_FILE, ChildSpec, Supervisor
 from kit.config import SERVICE_PORTS, SERVICES, env_int, env_str
-from tools import build_web
 
 READY_TIMEOUT = 90.0
+# The launcher outlives everything it starts: what needs gRPC, an HTTP client or JWT code (waiting
+# for readiness, minting the demo tokens, the seeds: deploy/local/seed.py; the console build, which
+# imports the gateway's routes: deploy/local/web.py) runs in child processes, so none of it is
+# imported here (launcher RSS 110-115 -> 17 MB for the life of the stack).
 
 
 _PICKED: set[int] = set()  # ports this launcher chose and its children have not bound yet
@@ -112,6 +108,8 @@ def _external_redis() -> str | None:
     url = os.environ.get("SALESOPS_REDIS_URL") or os.environ.get("REDIS_URL")
     if not url:
         return None
+    import redis as redis_sync  # only to check an operator's Redis, once
+
     try:
         client = redis_sync.Redis.from_url(url, socket_connect_timeout=1)
         client.ping()
@@ -199,34 +197,6 @@ class Stack:
         self.supervisor.stop(timeout=20)
 
 
-async def _serving(address: str) -> bool:
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        try:
-            reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-        except grpc.aio.AioRpcError:
-            return False
-        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-
-async def wait_ready(stack: Stack, addresses: dict[str, str], gateway: str, timeout: float) -> float:
-    start = time.monotonic()
-    pending = dict(addresses)
-    async with httpx.AsyncClient() as http:
-        while time.monotonic() - start < timeout:
-            stack.supervisor.poll()  # not armed yet: a child that exits fails the start
-            for name, addr in list(pending.items()):
-                if await _serving(addr):
-                    print(f"  {name:<12} SERVING on {addr}  ({time.monotonic() - start:.1f}s)", flush=True)
-                    del pending[name]
-            if not pending:
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get(f"{gateway}/readyz", timeout=2)).status_code == 200:
-                        return time.monotonic() - start
-            await asyncio.sleep(0.25)
-    raise TimeoutError(f"not ready after {timeout:.0f}s; still waiting for {sorted(pending) or ['gateway']}")
-
-
 def _lock(var: Path) -> IO[str]:
     var.mkdir(parents=True, exist_ok=True)
     handle = (var / "run.lock").open("w")
@@ -250,7 +220,7 @@ def main() -> None:
     refuse_leftovers(var)
     refuse_taken_ports()
     stack = Stack(var, args.auto_ports)
-    history: list[subprocess.Popen[bytes]] = []  # the demo history's writer, while it runs
+    steps: list[subprocess.Popen[bytes]] = []  # the start step and the demo history's writer
     stopping = False
 
     def on_signal(_sig: int, _frame: object) -> None:
@@ -272,10 +242,9 @@ def main() -> None:
         print(f"  web console  {console}", flush=True)
         redis, temporal, ui = stack.start_infra()
         print(f"  redis        {redis}\n  temporal     {temporal}  (UI {ui})", flush=True)
+        since = time.time()
         addresses, gateway = stack.start_platform(redis, temporal)
-        took = asyncio.run(wait_ready(stack, addresses, gateway, READY_TIMEOUT))
-        tokens = demo_tokens()
-        _seed_step("seed", addresses, tokens).wait_done("demo seed")
+        tokens, took = _start_step(stack, addresses, gateway, since, steps)
         _summary(addresses, gateway, ui, redis, tokens, took)
         if args.tokens_file:
             args.tokens_file.write_text(
@@ -287,7 +256,7 @@ def main() -> None:
             # Tests that never look at it skip a minute of writes behind every stack they start.
             print("demo history: skipped (SALESOPS_DEMO_HISTORY=0)", flush=True)
         else:
-            history.append(_start_backfill(addresses, tokens))
+            steps.append(_start_backfill(addresses, tokens))
         while True:
             stack.supervisor.poll()
             time.sleep(0.2)
@@ -299,8 +268,8 @@ def main() -> None:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
-        for writer in history:  # a stop half-way is finished by the next start
-            _end(writer)
+        for step in steps:  # a stop half-way is finished by the next start
+            _end(step)
         stack.stop()
         lock.close()
         print("stopped.", flush=True)
@@ -318,15 +287,16 @@ def _write_demo_users(var: Path) -> Path:
 
 
 def build_console() -> str:
-    """Build the web console if its sources changed; a missing Node.js is said, not fatal."""
+    """Build the web console if its sources changed, in a child process (deploy/local/web.py);
+    a missing Node.js is said, not fatal."""
     if env_str("SALESOPS_WEB_BUILD", "1") == "0":
         return "not built (SALESOPS_WEB_BUILD=0)"
-    try:
-        return "built" if build_web.build() else "up to date"
-    except SystemExit:  # build_web said what is missing (Node.js 20.19+): the API still runs
+    code = subprocess.run([sys.executable, "-m", "deploy.local.web"], check=False).returncode
+    if code in (web.BUILT, web.UP_TO_DATE):
+        return "built" if code == web.BUILT else "up to date"
+    if code == web.NO_NODE:  # what is missing is said above
         return "NOT BUILT: Node.js 20.19+ with npm is needed for the console (see above); the API runs without /app/"
-    except Exception as exc:  # a failed npm step: its output is above
-        return f"NOT BUILT ({type(exc).__name__}: {exc}); the API runs without /app/"
+    return f"NOT BUILT (exit {code}; the error is above); the API runs without /app/"
 
 
 class _Step(subprocess.Popen[bytes]):
@@ -335,14 +305,38 @@ class _Step(subprocess.Popen[bytes]):
             raise RuntimeError(f"{what} failed (exit {self.returncode}; its error is above)")
 
 
-def _seed_step(step: str, addresses: dict[str, str], tokens: dict[str, str]) -> _Step:
+def _seed_step(step: str, given: dict[str, object], pass_fds: tuple[int, ...] = ()) -> _Step:
     """A seed step in a child process (deploy/local/seed.py): the launcher stays small (no service
     code in it for the life of the stack), the child inherits the stack's environment."""
-    proc = _Step([sys.executable, "-m", "deploy.local.seed", step], stdin=subprocess.PIPE)
+    argv = [sys.executable, "-m", "deploy.local.seed", step, *map(str, pass_fds)]
+    proc = _Step(argv, stdin=subprocess.PIPE, pass_fds=pass_fds)
     assert proc.stdin is not None
-    proc.stdin.write(json.dumps({"addresses": addresses, "tokens": tokens}).encode())
+    proc.stdin.write(json.dumps(given).encode())
     proc.stdin.close()
     return proc
+
+
+def _start_step(
+    stack: Stack, addresses: dict[str, str], gateway: str, since: float, steps: list[subprocess.Popen[bytes]]
+) -> tuple[dict[str, str], float]:
+    """Wait for every service and the gateway, mint the demo tokens and seed, in a child process
+    (it prints each service's SERVING line); meanwhile a child of the stack that exits fails the
+    start. The demo tokens and the seconds from `since` to ready."""
+    read, write = os.pipe()
+    given = {"addresses": addresses, "gateway": gateway, "since": since, "timeout": READY_TIMEOUT}
+    try:
+        proc = _seed_step("start", given, pass_fds=(write,))
+    finally:
+        os.close(write)
+    steps.append(proc)
+    with os.fdopen(read, "rb") as result:
+        while proc.poll() is None:
+            stack.supervisor.poll()  # not armed yet: a child that exits fails the start
+            time.sleep(0.2)
+        proc.wait_done("stack start and demo seed")
+        answer = json.loads(result.read())
+    steps.remove(proc)
+    return dict(answer["tokens"]), float(answer["took"])
 
 
 def _end(proc: subprocess.Popen[bytes]) -> None:
@@ -358,7 +352,7 @@ def _end(proc: subprocess.Popen[bytes]) -> None:
 def _start_backfill(addresses: dict[str, str], tokens: dict[str, str]) -> _Step:
     """Backdated demo history takes about a minute on SQLite: write it behind READY, not before.
     Every step checks what is already there, so a stop half-way is finished by the next start."""
-    proc = _seed_step("backfill", addresses, tokens)
+    proc = _seed_step("backfill", {"addresses": addresses, "tokens": tokens})
 
     def report() -> None:
         code = proc.wait()

@@ -107,3 +107,12 @@ def test_no_status_file_means_no_leftovers(tmp_path: Path) -> None:
     assert launcher.leftovers(tmp_path) == []
     (tmp_path / "supervisor.json").write_text("{not json")
     assert launcher.leftovers(tmp_path) == []
+
+
+def test_the_launcher_imports_no_grpc_http_client_jwt_or_gateway() -> None:
+    """The launcher outlives the stack: what needs these runs in its child processes."""
+    heavy = ("grpc", "httpx", "redis", "jwt", "cryptography", "gateway", "sqlalchemy", "temporalio")
+    code = f"import sys, deploy.local.launcher; print(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert out.stdout.split() == []
