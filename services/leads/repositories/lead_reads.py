@@ -53,7 +53,7 @@ from kit.errors import NotFound, Unavailable
 from kit.resources import Page, PageRequest, Repository, Sort, escape_like
 from services.leads import access
 from services.leads.domain import status
-from services.leads.repositories import lead_scope
+from services.leads.repositories import lead_scope, read_memos
 from services.leads.repositories.leads import COUNT_CAP, LeadSearch
 from services.leads.store import DuplicateRow, LeadRow
 
@@ -346,7 +346,7 @@ def _converters(stmt: Any) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
             if column.name != "body":  # a lead's body stays its text: the presenter's memo key
                 out.append((i, json.loads))
         elif isinstance(column.type, DateTime):
-            out.append((i, datetime.fromisoformat))
+            out.append((i, read_memos.parsed_datetime))
         elif isinstance(column.type, Boolean):
             out.append((i, bool))
     return tuple(out)
@@ -390,6 +390,17 @@ class LeadReads(Repository[LeadRow]):
     model = LeadRow
     resource = "lead"
     key = ("lead_id",)
+
+    def _keyset(self, order: Sequence[Sort], query: str) -> Any:
+        if len(order) != 1:
+            return super()._keyset(order, query)
+        return read_memos.keyset(super()._keyset, order[0], query)
+
+    def next_token(self, keyset: Any, items: Sequence[Any], *, more: bool) -> str:
+        if not more:
+            return ""
+        values = [getattr(items[-1], s.name) for s in keyset.sorts]
+        return read_memos.page_token(self.uow.tokens, self.uow.tenant, keyset.fingerprint, values)
 
     async def _rows(self, stmt: Any, params: dict[str, Any]) -> list[Any]:
         """The rows of a cached statement (from `_cached`): on SQLite run on the driver itself
