@@ -38,11 +38,27 @@ def _next(row: LeadRow, tenant: TenantPolicies) -> Timer:
     return Timer(timers[0][0], timers[0][1].isoformat(), now().isoformat()) if timers else Timer()
 
 
+_GROUP_ROWS = "leads.fire_rows"  # session.info: a fire group's leads, read (and locked) together
+
+
+async def _lock_group(uow: UnitOfWork, lead_ids: list[str]) -> None:
+    uow.session.info[_GROUP_ROWS] = await LeadRepository(uow).find_many_locked(lead_ids)
+
+
+async def _locked(uow: UnitOfWork, lead_id: str) -> LeadRow | None:
+    """The lead, locked: from its group's read when there was one (the same identity-mapped row a
+    read of its own would give), else read alone."""
+    rows: dict[str, LeadRow] | None = uow.session.info.get(_GROUP_ROWS)
+    if rows is not None and lead_id in rows:
+        return rows[lead_id]
+    return await LeadRepository(uow).find_locked(lead_id)
+
+
 class WatchActivities:
     def __init__(self, db: Database) -> None:
         self.tx = transactions(db)
         # Fires due together share a transaction (a burst of reminders: fire_groups.py).
-        self.fires = FireGroups(self.tx)
+        self.fires = FireGroups(self.tx, prefetch=_lock_group)
 
     @activity.defn(name="leads.watch_next")
     async def next_timer(self, inp: WatchInput) -> Timer:
@@ -61,18 +77,18 @@ class WatchActivities:
 
         async def work(uow: UnitOfWork) -> Timer:
             applied.clear()  # a retried transaction starts over
-            row = await LeadRepository(uow).find_locked(inp.lead_id)
+            row = await _locked(uow, inp.lead_id)
             if row is None:
                 return Timer()
             tenant = await TenantPolicies.load(uow)
             due = dict(sla.timers(watch_state(row, tenant)))
             if inp.kind in due and due[inp.kind] <= at:
+                # Written at the commit (a group's rows in one flush; a later read autoflushes).
                 await APPLY[inp.kind](uow, row, tenant, at)
-                await uow.session.flush()
                 applied.append(row.sla_breach_action or "")
             return _next(row, tenant)
 
-        found: Timer = await self.fires.run(inp.tenant, work)
+        found: Timer = await self.fires.run(inp.tenant, work, inp.lead_id)
         if applied and inp.kind == sla.REMIND:
             metrics.SLA_REMINDERS.inc()
         elif applied and inp.kind == sla.BREACH:

@@ -8,7 +8,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from kit.db import Database
 from kit.migrations import upgrade_to_head
@@ -56,8 +56,18 @@ async def test_a_burst_of_fires_is_grouped_and_each_applies_once(database_url: s
                 *(acts.fire(FireInput("demo", i, sla.REMIND, due.isoformat())) for i in ids)
             )
 
+        lead_reads: list[str] = []
+
+        def count(conn, cursor, statement, *rest) -> None:  # type: ignore[no-untyped-def]
+            if statement.lstrip().startswith("SELECT") and "FROM leads" in statement:
+                lead_reads.append(statement)
+
+        event.listen(db.engine.sync_engine, "before_cursor_execute", count)
         found = await fire_all()
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
         assert acts.fires.groups >= 1  # the fires that arrived during the first one's transaction
+        # A group reads its leads in one statement (the first fire ran alone, with a read of its own).
+        assert len(lead_reads) < N
         assert {t.kind for t in found} == {sla.BREACH}  # each answers its own lead's next timer
         reminders = await events(db, "leads.SlaReminderDue")
         assert sorted(e.subject for _, e in reminders) == sorted(ids)

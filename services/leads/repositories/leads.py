@@ -165,6 +165,13 @@ class LeadRepository(Repository[LeadRow]):
         """The lead, its row locked for this transaction (PostgreSQL; SQLite has one writer anyway)."""
         return await self.session.scalar(select(LeadRow).where(LeadRow.lead_id == lead_id).with_for_update())  # type: ignore[no-any-return]
 
+    async def find_many_locked(self, lead_ids: list[str]) -> dict[str, LeadRow]:
+        """The leads found among `lead_ids`, their rows locked for this transaction, in one statement."""
+        rows = await self.session.scalars(
+            select(LeadRow).where(LeadRow.lead_id.in_(lead_ids)).with_for_update()
+        )
+        return {row.lead_id: row for row in rows}
+
     async def get(self, *id: Any, for_update: bool = False) -> LeadRow:
         row = await (self.find_locked(id[0]) if for_update else self.find(*id))
         if row is None:
