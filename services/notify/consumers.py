@@ -363,10 +363,19 @@ class EventNotifier:
         acked = None if deliveries is None else {d.event_id for d in deliveries}
         pending_by, self.pending = self.pending, {}
         resolved_by, self.resolved = self.resolved, {}
+        watching: dict[str, set[str]] = {}  # per tenant, asked once for the read (a burst: 100 sends)
         for event_id, outcomes in pending_by.items():
             if acked is None or event_id in acked:
                 for tenant, outcome in outcomes:
-                    await self.sender.announce(tenant, outcome)
+                    if outcome.deduplicated or not outcome.inbox_items:
+                        continue
+                    if tenant not in watching:
+                        try:
+                            watching[tenant] = await live.online_users(self.sender.redis, tenant)
+                        except Exception:  # committed; streams catch up on resume (announce logs it)
+                            await self.sender.announce(tenant, outcome)
+                            continue
+                    await self.sender.announce(tenant, outcome, watching[tenant])
         resolved = [
             r for event_id, rs in resolved_by.items() if acked is None or event_id in acked for r in rs
         ]

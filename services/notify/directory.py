@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesops.notify.v1 import notification_pb2
 from salesops.notify.v1 import notification_pb2 as N
-from services.notify import convert
+from services.notify import convert, read_memo
 from services.notify.domain import recipients
 from services.notify.domain.recipients import Member
 from services.notify.repositories import on_session
@@ -27,8 +27,12 @@ async def members(session: AsyncSession) -> list[Member]:
 
 
 async def subscribers(session: AsyncSession, user_ids: Iterable[str]) -> dict[str, Any]:
-    """user id -> contact columns (user_id, display_name, active, phone, email, chat ids) of known users."""
-    return await SubscriberRepository(on_session(session)).contacts(user_ids)
+    """user id -> contact columns (user_id, display_name, active, phone, email, chat ids) of known users.
+
+    Read once per user in a consumer's transaction (read_memo): a send asked twice (recipients, fan-out)."""
+    return await read_memo.per_key(
+        session, "subscribers", user_ids, SubscriberRepository(on_session(session)).contacts
+    )
 
 
 def address_for(sub: Any, channel: int) -> str:

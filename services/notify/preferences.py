@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesops.notify.v1 import preference_pb2
+from services.notify import read_memo
 from services.notify.convert import category_key
 from services.notify.domain.quiet_hours import QuietWindow
 from services.notify.domain.templates import LOCALES
@@ -58,9 +59,15 @@ def effective(pref: preference_pb2.Preference | None, tenant: Any = None) -> Eff
 
 
 async def load(session: AsyncSession, user_ids: Iterable[str]) -> dict[str, preference_pb2.Preference]:
-    found: dict[str, preference_pb2.Preference] = {}
-    for row in await PreferenceRepository(on_session(session)).of_users(list(dict.fromkeys(user_ids))):
-        pref = preference_pb2.Preference.FromString(row.payload)
-        pref.etag = str(row.version)
-        found[row.user_id] = pref
-    return found
+    """The stored preferences of those of `user_ids` who have any (once per user in a consumer's
+    transaction: read_memo). Callers read them, never change them."""
+
+    async def of_users(ids: list[str]) -> dict[str, preference_pb2.Preference]:
+        found: dict[str, preference_pb2.Preference] = {}
+        for row in await PreferenceRepository(on_session(session)).of_users(ids):
+            pref = preference_pb2.Preference.FromString(row.payload)
+            pref.etag = str(row.version)
+            found[row.user_id] = pref
+        return found
+
+    return await read_memo.per_key(session, "preferences", user_ids, of_users)

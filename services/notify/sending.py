@@ -31,6 +31,7 @@ from services.notify import (
     escalation_policies,
     live,
     preferences,
+    read_memo,
     store,
     template_store,
     tenant_settings,
@@ -88,12 +89,16 @@ class Sender:
         await self.announce(tenant, outcome)
         return outcome
 
-    async def announce(self, tenant: str, outcome: SendOutcome) -> None:
-        """Tell open streams about new items (after the commit; a lost publish is replayed on resume)."""
+    async def announce(self, tenant: str, outcome: SendOutcome, watching: set[str] | None = None) -> None:
+        """Tell open streams about new items (after the commit; a lost publish is replayed on resume).
+
+        `watching`: the tenant's users with a stream open, when the caller has just asked (the event
+        consumer asks once per tenant for a read's sends instead of once per send)."""
         if outcome.deduplicated or not outcome.inbox_items:
             return
         try:
-            watching = await live.online_users(self.redis, tenant)
+            if watching is None:
+                watching = await live.online_users(self.redis, tenant)
             events = []
             for row in outcome.inbox_items:
                 if row["user_id"] not in watching:
@@ -235,7 +240,9 @@ class Sender:
         subject = n.subject
         items: list[dict[str, Any]] = []
         deliveries: list[dict[str, Any]] = []
-        configs = await FanOutRepository(on_session(session)).enabled_configs()
+        configs = await read_memo.once(
+            session, "enabled_configs", FanOutRepository(on_session(session)).enabled_configs
+        )
         bot_posts: dict[str, int] = {}  # posts admitted to each group bot by this fan-out, not yet inserted
         for user in users:
             eff = preferences.effective(prefs.get(user), tenant_defaults)

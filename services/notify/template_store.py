@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.errors import FieldViolation, InvalidArgument
 from salesops.notify.v1 import template_pb2
+from services.notify import read_memo
 from services.notify.convert import category_enum, category_key
 from services.notify.domain.templates import (
     BUILT_INS,
@@ -61,11 +62,16 @@ def proto_from_spec(spec: TemplateSpec) -> template_pb2.Template:
 
 
 async def find(session: AsyncSession, key: str, locale: str) -> TemplateSpec | None:
-    """The tenant's template for the key and locale, else the built-in one."""
-    row = await TemplateRepository(on_session(session)).by_key(key, locale)
-    if row is not None:
-        return spec_from_proto(template_pb2.Template.FromString(row.payload))
-    return BUILT_INS.get((key, locale))
+    """The tenant's template for the key and locale, else the built-in one (once per consumer
+    transaction: read_memo)."""
+
+    async def read() -> TemplateSpec | None:
+        row = await TemplateRepository(on_session(session)).by_key(key, locale)
+        if row is not None:
+            return spec_from_proto(template_pb2.Template.FromString(row.payload))
+        return BUILT_INS.get((key, locale))
+
+    return await read_memo.once(session, ("template", key, locale), read)
 
 
 def as_json(t: template_pb2.Template) -> dict[str, object]:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.errors import Violations
 from kit.resources import TenantSettings, UnitOfWork, merge_update, sanitize_create
 from salesops.notify.v1 import settings_pb2
-from services.notify import convert, store
+from services.notify import convert, read_memo, store
 from services.notify.convert import category_enum, category_key
 from services.notify.domain import categories, locale, rate_limit
 from services.notify.domain.quiet_hours import QuietWindow
@@ -96,8 +96,8 @@ async def load(session: AsyncSession) -> tuple[settings_pb2.NotifySettings | Non
 
 # A session whose info holds this dict shares the tenant's defaults across its transaction (read once):
 # notify's event consumer installs it, whose transactions (a burst's events applied together) never
-# write settings. Other sessions read them each time.
-READ_MEMO = "notify.read_memo"
+# write settings. Other sessions read them each time. (read_memo.py: the other reads it shares.)
+READ_MEMO = read_memo.READ_MEMO
 
 
 async def load_defaults(session: AsyncSession) -> TenantDefaults:

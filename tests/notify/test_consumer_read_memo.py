@@ -3,9 +3,17 @@ settings change committed before it is seen by the next consumer transaction at 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from sqlalchemy import event, select
+
+from kit.events import new_envelope
+from kit.events.claims import claim_event
+from salesops.leads.v1 import events_pb2 as leads_events
 from salesops.notify.v1 import notify_service_pb2 as M
 from salesops.notify.v1 import settings_pb2
-from services.notify import tenant_settings
+from services.notify import consumers, sending, store, tenant_settings
+from services.notify.store import InboxItemRow
 from tests.notify.conftest import ADMIN, TENANT, NotifyStack, auth
 
 
@@ -30,3 +38,54 @@ async def test_memo_is_one_transactions_and_a_committed_change_is_seen_by_the_ne
         assert await tenant_settings.load_defaults(session) is not await tenant_settings.load_defaults(
             session
         )
+
+
+async def test_a_burst_in_one_transaction_reads_each_owner_once_and_files_each_reminder_once(
+    notify: NotifyStack,
+) -> None:
+    """The consumer's transaction (read_memo) reads a recipient's subscriber row and preferences once
+    however many of its reminders it applies; each reminder still files one inbox item, and a
+    re-emitted one (same dedupe key, new event id) none."""
+    db = notify.rt.db
+    handler = consumers.EventNotifier(sending.Sender(db, notify.rt.redis))
+    due = datetime(2026, 3, 2, 6, 30, tzinfo=UTC)
+    owners = ["rep-a1", "rep-a2"]
+    reminders = []
+    for i in range(10):
+        e = leads_events.SlaReminderDue(
+            lead=leads_events.LeadContext(lead_id=f"B{i}", display_name=f"Lead {i}"),
+            owner_user_id=owners[i % 2],
+        )
+        e.due_time.FromDatetime(due)
+        reminders.append(e)
+    envelopes = [
+        new_envelope("leads.SlaReminderDue", TENANT, e, source="leads") for e in [*reminders, reminders[0]]
+    ]
+    reads: list[str] = []
+
+    def count(conn, cursor, statement, *rest) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().startswith("SELECT") and (
+            "FROM notify_subscribers" in statement or "FROM notify_preferences" in statement
+        ):
+            reads.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with db.session(TENANT) as session:
+            for env in envelopes:
+                assert await claim_event(session, store.processed_events, "notify", env.id)
+                await handler(env, session)
+            await session.commit()
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    await handler.before_ack()
+    assert len(reads) == 4  # subscribers and preferences, once for each of the two owners
+    async with db.system_session() as s:
+        items = (
+            await s.execute(
+                select(InboxItemRow.user_id, InboxItemRow.subject_id).where(
+                    InboxItemRow.category == "sla_reminder"
+                )
+            )
+        ).all()
+    assert sorted(items) == sorted((owners[i % 2], f"B{i}") for i in range(10))
