@@ -257,8 +257,10 @@ def start_temporal_dev(
     *,
     log_dir: Path | None = None,
     die_with_parent: bool = False,
+    env: dict[str, str] | None = None,
 ) -> Managed:
-    """Start the Temporal dev server and wait for its port; `die_with_parent` as for Redis."""
+    """Start the Temporal dev server and wait for its port; `die_with_parent` as for Redis;
+    `env`: its whole environment (default: this process's, with TEMPORAL_ENV)."""
     port = port or free_port()
     args = temporal_command(db_file, port, ui_port)
     out, log_path = _open_log(log_dir, "temporal")
@@ -267,7 +269,7 @@ def start_temporal_dev(
         stdout=out,  # type: ignore[arg-type]
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        env={**os.environ, **TEMPORAL_ENV},
+        env=env if env is not None else {**os.environ, **TEMPORAL_ENV},
         preexec_fn=_preexec(die_with_parent),
     )
     wait_port("127.0.0.1", port, 60, proc)

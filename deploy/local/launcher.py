@@ -34,6 +34,13 @@ READY_TIMEOUT = 90.0
 # imported here (launcher RSS 110-115 -> 17 MB for the life of the stack).
 
 
+# The dev server's Go heap is collected when it has grown by half since the last collection, not
+# doubled (Go's default, GOGC=100): its RSS 307-320 -> 263-272 MB (bench memory). A proportional
+# setting, not a GOMEMLIMIT: a fixed limit below the live heap of many open workflows would have the
+# collector run without pause. Not in infra.TEMPORAL_ENV: benchmarks' and tests' dev servers keep
+# Go's defaults.
+TEMPORAL_GO_ENV = {"GOGC": "50"}
+
 _PICKED: set[int] = set()  # ports this launcher chose and its children have not bound yet
 
 
@@ -147,10 +154,11 @@ class Stack:
             url = server.address
         temporal_port = _port("SALESOPS_TEMPORAL_PORT", 7233, self.auto)
         ui_port = _port("SALESOPS_TEMPORAL_UI_PORT", 8233, self.auto)
+        env = {**TEMPORAL_GO_ENV, **os.environ, **infra.TEMPORAL_ENV}  # an operator's GOGC wins
         temporal = infra.start_temporal_dev(
-            self.var / "temporal.db", temporal_port, ui_port, log_dir=self.logs, die_with_parent=True
+            self.var / "temporal.db", temporal_port, ui_port, log_dir=self.logs, die_with_parent=True, env=env
         )
-        self._adopt(temporal, {**os.environ, **infra.TEMPORAL_ENV})
+        self._adopt(temporal, env)
         return url, temporal.address, temporal.extra.get("ui", "")
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str], address: str, tier: int) -> None:
