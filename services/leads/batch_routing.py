@@ -27,6 +27,11 @@ class Roster:
         self._assigned: dict[str, datetime] = {}
         self._reps: dict[tuple[str, int], routing.Rep] = {}  # the profile parsed once per rep and cap
         self._current: dict[tuple[str, int], routing.Rep] = {}  # as the batch left it
+        # Each team's reps as the batch left them, per pool cap, and where each rep sits in them: a
+        # lead replaces its winner's entry only, so a lead costs no pass over a team of 2,000 (and
+        # routing, handed the same list with one rep replaced, keeps its least-loaded order).
+        self._lists: dict[tuple[str, bool, int], tuple[list[routing.Rep], dict[str, RepRow]]] = {}
+        self._places: dict[str, list[tuple[list[routing.Rep], int, RepRow, int]]] = {}
 
     async def team(self, rule: routing.Rule) -> list[RepRow]:
         key = (rule.team_path, rule.include_sub_teams)
@@ -53,9 +58,23 @@ class Roster:
             current = self._current[key] = dataclasses.replace(base, open_leads=load, last_assigned=last)
         return current
 
+    async def reps(self, rule: routing.Rule, pool_cap: int) -> tuple[list[routing.Rep], dict[str, RepRow]]:
+        """The team's reps as the batch left them (kept: the same list, updated in place) and rows by user."""
+        key = (rule.team_path, rule.include_sub_teams, pool_cap)
+        found = self._lists.get(key)
+        if found is None:
+            rows = await self.team(rule)
+            reps = [self.rep(r, pool_cap) for r in rows]
+            for i, r in enumerate(rows):
+                self._places.setdefault(r.user_id, []).append((reps, i, r, pool_cap))
+            found = self._lists[key] = (reps, {r.user_id: r for r in rows})
+        return found
+
     def assigned(self, user_id: str, at: datetime) -> None:
         self._loads[user_id] = self._loads.get(user_id, 0) + 1
         self._assigned[user_id] = at
+        for reps, i, row, pool_cap in self._places.get(user_id, ()):
+            reps[i] = self.rep(row, pool_cap)
 
 
 async def route_new(
@@ -63,14 +82,13 @@ async def route_new(
 ) -> None:
     """ownership.route for a lead created in this batch (no previous owner): an owner or a pool."""
     facts = ownership.lead_facts(row)
-    rule, _ = routing.match_rule(tenant.routing, facts)
+    rule, _ = routing.match_rule_kept(tenant.routing, facts)
     region_pool = pool_rules.pool_for_region(tenant.pools, row.region)
     reps: list[routing.Rep] = []
     rep_rows: dict[str, RepRow] = {}
     if rule is not None and rule.strategy != routing.CLAIM_ONLY:
-        rows = await roster.team(rule)
-        reps = [roster.rep(r, region_pool.private_lead_cap) for r in rows]
-        rep_rows = {r.user_id: r for r in rows}
+        reps, rep_rows = await roster.reps(rule, region_pool.private_lead_cap)
+    wrr = rule is not None and rule.strategy == routing.WRR  # only WRR reads (and moves) the state
     decision = routing.route(
         facts,
         tenant.routing,
@@ -79,9 +97,9 @@ async def route_new(
         fallback_pool=tenant.routing_msg.fallback_pool_id or "fallback",
         region_pool=region_pool.pool_id,
         tenant_calendar=policies.CALENDAR,
-        wrr_state={u: r.wrr_current for u, r in rep_rows.items()},
+        wrr_state={u: r.wrr_current for u, r in rep_rows.items()} if wrr else None,
     )
-    if rule is not None and rule.strategy == routing.WRR:
+    if wrr:
         for uid, current in decision.wrr_state.items():
             if uid in rep_rows and rep_rows[uid].wrr_current != current:
                 rep_rows[uid].wrr_current = current
@@ -95,7 +113,7 @@ async def route_new(
         rules_version=tenant.routing_msg.version,
     )
     if decision.winner:
-        winner = next(r for r in reps if r.user_id == decision.winner)
+        winner = roster.rep(rep_rows[decision.winner], region_pool.private_lead_cap)  # the one routed
         await ownership.apply_owner(
             uow,
             row,

@@ -11,9 +11,11 @@ import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from typing import NamedTuple
 
 from kit.calendar import BusinessCalendar
+from services.leads.domain import rep_index
 
 WRR = "WEIGHTED_ROUND_ROBIN"
 LEAST_LOADED = "LEAST_LOADED"
@@ -185,6 +187,12 @@ def match_rule(rules: Sequence[Rule], lead: LeadFacts) -> tuple[Rule | None, lis
     return None, tried
 
 
+def match_rule_kept(rules: Sequence[Rule], lead: LeadFacts) -> tuple[Rule | None, Sequence[RuleTried]]:
+    """match_rule, kept per rule list and kind of lead (the trace is shared: copy it to change it)."""
+    facts = (lead.region, lead.product_lines, lead.channel, lead.source_code, lead.grade, lead.language)
+    return rep_index.matched(rules, facts, lambda: match_rule(rules, lead))
+
+
 def _candidate(rep: Rep, reasons: list[str], score: float, rank: int) -> Candidate:
     ratio = rep.open_leads / rep.capacity if rep.capacity else 0.0
     return Candidate(
@@ -255,13 +263,8 @@ TRACE_TOP = 10  # ranked eligible candidates kept in a trace
 TRACE_SKIPPED = 20  # skipped candidates kept in a trace (the summary counts the rest)
 
 
-_NEVER = float("-inf")
-
-
-@functools.lru_cache(maxsize=65536)
-def _load_key(open_leads: int, capacity: int) -> float:
-    """Least-loaded sort key: minus the free share, rounded so equal loads tie exactly."""
-    return -round(1.0 - (open_leads / capacity if capacity else 0.0), 6)
+_NEVER = rep_index.NEVER
+_load_key = rep_index.load_key
 
 
 def pick(
@@ -313,51 +316,23 @@ def pick(
     return winner, [(r, scores[r.user_id]) for r in ranked], state
 
 
-def route(
-    lead: LeadFacts,
-    rules: Sequence[Rule],
+def _scan(
     reps: Sequence[Rep],
+    rule: Rule,
+    lead: LeadFacts,
     now: datetime,
-    *,
-    fallback_pool: str = "fallback",
-    region_pool: str = "default",
-    tenant_calendar: BusinessCalendar | None = None,
-    wrr_state: Mapping[str, int] | None = None,
-    excluded: Mapping[str, str] | None = None,
-    only_team: Rule | None = None,
-) -> Decision:
-    """Decide who gets `lead`. `only_team` skips rule matching (SLA reassignment inside the same team)."""
-    decision = Decision()
-    if only_team is not None:
-        rule: Rule | None = only_team
-    else:
-        rule, decision.rules_tried = match_rule(rules, lead)
-    if rule is None:
-        decision.fallback_used = True
-        decision.pool_id = fallback_pool
-        decision.summary = f"No routing rule matched; the lead waits in the fallback pool {fallback_pool!r}."
-        decision.wrr_state = dict(wrr_state or {})
-        return decision
-    decision.rule_id = rule.rule_id
-    decision.team_path = rule.team_path
-    decision.strategy = rule.strategy
-    head = f"Rule {rule.rule_id!r} matched -> team {rule.team_path}"
-    if rule.strategy == CLAIM_ONLY:
-        decision.pool_id = rule.pool_id or region_pool
-        decision.summary = f"{head}, claim-only: the lead waits in pool {decision.pool_id!r} for a claim."
-        decision.wrr_state = dict(wrr_state or {})
-        return decision
+    tenant_calendar: BusinessCalendar | None,
+    skip: Mapping[str, str],
+    tenant_working: bool | None,
+    hours_ok: bool,
+) -> tuple[list[Rep], list[tuple[Rep, list[str]]]]:
+    """The team's eligible reps and the skipped ones with why, in list order: one pass over `reps`."""
     eligible: list[Rep] = []
     skipped: list[tuple[Rep, list[str]]] = []
-    tenant_working = None
-    if tenant_calendar is not None and not rule.allow_outside_working_hours:
-        tenant_working = tenant_calendar.is_working_time(now)
     team, sub = rule.team_path, rule.include_sub_teams
     prefix = team + "/"
-    skip = excluded or {}
-    # The common case is checked inline (a team of 2,000 reps routes in about a millisecond);
-    # anything else asks skip_reasons, the one definition of why a rep is skipped.
-    hours_ok = rule.allow_outside_working_hours or tenant_working is not False
+    # The common case is checked inline; anything else asks skip_reasons, the one definition of
+    # why a rep is skipped.
     skills, language = rule.required_skills, lead.language if rule.match_language else ""
     for rep in reps:
         path = rep.team_path
@@ -380,12 +355,122 @@ def route(
             skipped.append((rep, reasons))
         else:
             eligible.append(rep)
-    winner, ranked, decision.wrr_state = pick(rule.strategy, lead.lead_id, eligible, wrr_state or {})
+    return eligible, skipped
+
+
+def _least_loaded_kept(
+    roster: rep_index.Roster,
+    rule: Rule,
+    lead: LeadFacts,
+    now: datetime,
+    tenant_calendar: BusinessCalendar | None,
+    skip: Mapping[str, str],
+    tenant_working: bool | None,
+) -> tuple[Rep | None, list[tuple[Rep, float]], int, list[tuple[Rep, list[str]]], int]:
+    """_scan + pick's least loaded over a kept roster (winner, ranked, eligible count, skipped shown,
+    skipped count), the same answer: the team's order is read from its least loaded end, and only
+    the reps whose eligibility depends on the hour or the call (leaves, own calendar, excluded) are
+    checked one by one. Call with rep_index.LOCK held, in the working hours the rule needs."""
+    reps = roster.reps
+    team, sub = rule.team_path, rule.include_sub_teams
+    skills, language = rule.required_skills, lead.language if rule.match_language else ""
+    order = roster.order(team, sub, skills, language)
+    out: set[int] = set()  # positions in order.ok skipped by this decision
+    for pos in order.dynamic:
+        if skip_reasons(reps[pos], rule, lead, now, tenant_calendar, skip, tenant_working):
+            out.add(pos)
+    if skip:
+        members = roster.team(team, sub)[1]
+        for user_id in skip:
+            for pos in roster.positions(user_id):
+                if pos in members and rep_index.static_ok(reps[pos], skills, language):
+                    out.add(pos)
+    top: list[rep_index.Key] = []
+    tied: list[Rep] = []
+    for k in order.ok:
+        if k[2] in out:
+            continue
+        tie = not top or (k[0] == top[0][0] and k[1] == top[0][1])
+        if tie:
+            tied.append(reps[k[2]])
+        if len(top) < TRACE_TOP:
+            top.append(k)
+        elif not tie:
+            break
+    shown = list(islice(heapq.merge(order.skipped, sorted(out)), TRACE_SKIPPED))
+    skipped = [
+        (reps[p], skip_reasons(reps[p], rule, lead, now, tenant_calendar, skip, tenant_working))
+        for p in shown
+    ]
+    n_eligible, n_skipped = len(order.ok) - len(out), len(order.skipped) + len(out)
+    if not top:
+        return None, [], n_eligible, skipped, n_skipped
+    winner = _fair_winner(lead.lead_id, tied)
+    scores = {reps[k[2]].user_id: -k[0] for k in top}
+    scores[winner.user_id] = -top[0][0]
+    best = [reps[k[2]] for k in top]
+    ranked = [winner, *[r for r in best if r is not winner][: TRACE_TOP - 1]]
+    return winner, [(r, scores[r.user_id]) for r in ranked], n_eligible, skipped, n_skipped
+
+
+def route(
+    lead: LeadFacts,
+    rules: Sequence[Rule],
+    reps: Sequence[Rep],
+    now: datetime,
+    *,
+    fallback_pool: str = "fallback",
+    region_pool: str = "default",
+    tenant_calendar: BusinessCalendar | None = None,
+    wrr_state: Mapping[str, int] | None = None,
+    excluded: Mapping[str, str] | None = None,
+    only_team: Rule | None = None,
+) -> Decision:
+    """Decide who gets `lead`. `only_team` skips rule matching (SLA reassignment inside the same team)."""
+    decision = Decision()
+    if only_team is not None:
+        rule: Rule | None = only_team
+    else:
+        rule, tried = match_rule_kept(rules, lead)
+        decision.rules_tried = list(tried)
+    if rule is None:
+        decision.fallback_used = True
+        decision.pool_id = fallback_pool
+        decision.summary = f"No routing rule matched; the lead waits in the fallback pool {fallback_pool!r}."
+        decision.wrr_state = dict(wrr_state or {})
+        return decision
+    decision.rule_id = rule.rule_id
+    decision.team_path = rule.team_path
+    decision.strategy = rule.strategy
+    head = f"Rule {rule.rule_id!r} matched -> team {rule.team_path}"
+    if rule.strategy == CLAIM_ONLY:
+        decision.pool_id = rule.pool_id or region_pool
+        decision.summary = f"{head}, claim-only: the lead waits in pool {decision.pool_id!r} for a claim."
+        decision.wrr_state = dict(wrr_state or {})
+        return decision
+    tenant_working = None
+    if tenant_calendar is not None and not rule.allow_outside_working_hours:
+        tenant_working = tenant_calendar.is_working_time(now)
+    skip = excluded or {}
+    hours_ok = rule.allow_outside_working_hours or tenant_working is not False
+    kept = None
+    if rule.strategy != WRR and hours_ok:  # least loaded over a roster seen before: its kept order
+        with rep_index.LOCK:
+            roster = rep_index.roster(reps)
+            if roster is not None:
+                kept = _least_loaded_kept(roster, rule, lead, now, tenant_calendar, skip, tenant_working)
+    if kept is not None:
+        winner, ranked, n_eligible, skipped, n_skipped = kept
+        decision.wrr_state = dict(wrr_state or {})
+    else:
+        eligible, skipped = _scan(reps, rule, lead, now, tenant_calendar, skip, tenant_working, hours_ok)
+        winner, ranked, decision.wrr_state = pick(rule.strategy, lead.lead_id, eligible, wrr_state or {})
+        n_eligible, n_skipped = len(eligible), len(skipped)
     for rank, (rep, score) in enumerate(ranked, start=1):
         decision.candidates.append(_candidate(rep, [], score, rank))
     for rep, reasons in skipped[:TRACE_SKIPPED]:
         decision.candidates.append(_candidate(rep, reasons, 0.0, 0))
-    counts = f"{len(eligible)} eligible, {len(skipped)} skipped"
+    counts = f"{n_eligible} eligible, {n_skipped} skipped"
     if winner is None:
         decision.fallback_used = True
         decision.pool_id = rule.pool_id or fallback_pool
