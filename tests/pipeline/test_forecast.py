@@ -3,18 +3,20 @@ closing in the period, per category, won apart, lost out, by region / team / rep
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import grpc
 import pytest
 from google.type import date_pb2  # type: ignore[import-untyped]
-from sqlalchemy import literal, select
+from sqlalchemy import literal, select, update
 
 from salesops.common.v1.types_pb2 import AttachmentRef
 from salesops.pipeline.v1 import deal_pb2, forecast_pb2, stage_model_pb2, types_pb2
 from salesops.pipeline.v1 import pipeline_service_pb2 as pb
 from services.pipeline.domain import forecast as fc
-from services.pipeline.repositories.forecast import org_prefix
+from services.pipeline.repositories.forecast import ForecastSums, org_prefix
+from services.pipeline.store import DealRow, transactions
 from tests.pipeline.conftest import Pipeline
 from tests.pipeline.helpers import create, mask, new_deal, refused
 
@@ -220,3 +222,40 @@ async def test_the_scope_says_what_the_figures_cover(pipeline: Pipeline) -> None
     assert list(rep.scope.user_ids) == ["rep-a1"] and rep.totals.weighted_amount.amount_minor == 300_000
     admin = await forecast(pipeline)
     assert (admin.scope.org_path, list(admin.scope.user_ids)) == ("", [])
+
+
+async def test_the_sums_at_a_level_fold_as_the_per_owner_sums(pipeline: Pipeline) -> None:
+    """at_level sums the frozen flag apart (FILTER) instead of grouping on it: at every level its
+    aggregates fold to the same totals and rows as the finest grouping (by_owner), with a group
+    holding frozen and not frozen deals of one category, a frozen COMMIT, and a group all frozen."""
+    await seed(pipeline)
+    await create(pipeline, new_deal("A5", amount=250_000, expected_close_date=march(12)), user="rep-a1")
+    async with pipeline.db.engine.begin() as conn:
+        await conn.execute(update(DealRow).where(DealRow.deal_id.in_(("A2", "A3", "A5"))).values(frozen=True))
+    start, end = fc.period_bounds(fc.Granularity.MONTH, date(YEAR, 3, 17))
+    async with transactions(pipeline.db).read("demo") as uow:
+        sums = ForecastSums(uow)
+        fine = await sums.by_owner([], start, end)
+        assert any(a.frozen for a in fine) and any(not a.frozen and a.owner == "rep-a1" for a in fine)
+        for level in fc.Level:
+            assert fc.fold(await sums.at_level([], start, end, level), level) == fc.fold(fine, level), level
+
+
+def test_the_scope_total_is_every_aggregate_added_once() -> None:
+    """fold adds each aggregate to its group and merges the groups into the scope's totals: the same
+    as adding every aggregate to the scope (every summed field of Totals is non-zero here, so a field
+    merge forgot shows)."""
+    rows = [
+        fc.Aggregate("r1", "east/a", "OPEN", True, "COMMIT", 1000, 500, 1),
+        fc.Aggregate("r1", "east/a", "OPEN", False, "PIPELINE", 700, 70, 3),
+        fc.Aggregate("r2", "east/b", "OPEN", False, "OMITTED", 800, 80, 1),
+        fc.Aggregate("r2", "east/b", "WON", False, "CLOSED", 300, 300, 2),
+        fc.Aggregate("r3", "west/c", "OPEN", True, "PIPELINE", 90, 9, 4),
+    ]
+    one_by_one = fc.Totals()
+    for a in rows:
+        one_by_one.add(a)
+    summed = [f.name for f in dataclasses.fields(fc.Totals) if f.type in ("int", int)]
+    assert summed and all(getattr(one_by_one, name) for name in summed)
+    for level in fc.Level:
+        assert fc.fold(rows, level)[0] == one_by_one, level
