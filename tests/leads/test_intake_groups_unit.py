@@ -1,6 +1,7 @@
 """IntakeGroups' turn-taking (services/leads/api/intake_groups.py), with stand-in intakes: a lone
 call runs at once; calls arriving meanwhile are served as one group, in arrival order; a row's
-error is its caller's alone; a failed group serves its callers alone; a cancelled caller is left out."""
+error is its caller's alone; a failed group serves its callers alone; a cancelled caller is left
+out; right after a group, a call lingers for the group's callers to come back."""
 
 from __future__ import annotations
 
@@ -81,8 +82,10 @@ async def test_a_lone_call_runs_at_once_and_later_ones_form_one_group() -> None:
         await waiting[1]
     assert (await waiting[2]).intake_id == "group:b"
     assert stand.groups == [["a", "bad", "b"]]
-    # Idle again: the next call runs alone, at once.
-    assert (await groups.create(_who(), _req("later"), AT, "later")).intake_id == "alone:later"
+    # Right after a group, a call waits a little for the group's other callers (the linger), then
+    # goes in a group of its own; after a lone call the key is idle and the next runs alone, at once.
+    assert (await groups.create(_who(), _req("later"), AT, "later")).intake_id == "group:later"
+    assert (await groups.create(_who(), _req("idle"), AT, "idle")).intake_id == "alone:idle"
 
 
 async def test_a_failed_group_serves_each_caller_alone() -> None:
