@@ -111,12 +111,16 @@ class GroupCommit(Generic[T, R]):
         try:
             log.debug("%s group of %d in one transaction", self._what, len(taken))
             answers = await self._together(key, [item for item, _ in taken])
-            answered = len(taken)
+            if len(answers) != len(taken):
+                raise RuntimeError(f"{len(answers)} answers for {len(taken)} items")
             if len(taken) > 1:
                 self.grouped += 1
+            live = 0  # the callers answered now (a cancelled one will not come back)
             for (_, answer), got in zip(taken, answers, strict=True):
                 if not answer.done():
                     answer.set_result(got)
+                    live += 1
+            answered = live
         except Exception:
             log.warning("grouped %s transaction failed; running its %d alone", self._what, len(taken))
         finally:

@@ -364,15 +364,17 @@ class EventNotifier:
         pending_by, self.pending = self.pending, {}
         resolved_by, self.resolved = self.resolved, {}
         watching: dict[str, set[str]] = {}  # per tenant, asked once for the read (a burst: 100 sends)
+        unreachable: set[str] = set()  # tenants Redis could not be asked about: not asked again
         for event_id, outcomes in pending_by.items():
             if acked is None or event_id in acked:
                 for tenant, outcome in outcomes:
-                    if outcome.deduplicated or not outcome.inbox_items:
+                    if outcome.deduplicated or not outcome.inbox_items or tenant in unreachable:
                         continue
                     if tenant not in watching:
                         try:
                             watching[tenant] = await live.online_users(self.sender.redis, tenant)
                         except Exception:  # committed; streams catch up on resume (announce logs it)
+                            unreachable.add(tenant)  # once, not a Redis timeout per send of the burst
                             await self.sender.announce(tenant, outcome)
                             continue
                     await self.sender.announce(tenant, outcome, watching[tenant])

@@ -54,8 +54,14 @@ def _rule(rnd: random.Random) -> r.Rule:
 
 
 def _scanned(lead: r.LeadFacts, rules: list[r.Rule], reps: list[r.Rep], **kw: object) -> r.Decision:
-    """The decision of the one-pass scan: the roster's reps as new objects, a roster never seen."""
-    return r.route(lead, rules, [dataclasses.replace(x) for x in reps], NOW, **kw)  # type: ignore[arg-type]
+    """The decision of the one-pass scan: no roster is found kept (a small roster of new objects
+    would otherwise match a kept one, brought up to date in place, and take the kept path too)."""
+    kept = rep_index.roster
+    rep_index.roster = lambda _reps: None  # type: ignore[assignment]
+    try:
+        return r.route(lead, rules, [dataclasses.replace(x) for x in reps], NOW, **kw)  # type: ignore[arg-type]
+    finally:
+        rep_index.roster = kept  # type: ignore[assignment]
 
 
 def _kept(

@@ -197,6 +197,16 @@ def test_frozen_commit_counts_as_best_case_and_omitted_stays_out_of_weighted() -
     assert fc.group_key(fc.Level.TEAM, "r1", "east/sh/team-a/x") == ("east/sh/team-a", "east/sh/team-a")
 
 
+def test_a_reps_row_shows_the_greatest_org_path_whatever_the_row_order() -> None:
+    rows = [
+        fc.Aggregate("r1", "east/a", "OPEN", False, "COMMIT", 100, 50, 1),
+        fc.Aggregate("r1", "west/b", "OPEN", True, "COMMIT", 200, 100, 1),
+    ]
+    for order in (rows, rows[::-1]):  # SQL rows come in no set order
+        _, by_rep = fc.fold(order, fc.Level.REP)
+        assert [(r.key, r.org_path) for r in by_rep] == [("r1", "west/b")]
+
+
 async def test_the_sql_org_prefix_cuts_paths_like_the_domain(pipeline: Pipeline) -> None:
     """GetForecast groups at the level in SQL: the cut must be the domain's, on either database, and
     each level its own statement (one engine, so a statement cached for one depth cannot serve another)."""

@@ -26,7 +26,10 @@ NEVER = float("-inf")
 LOCK = threading.RLock()
 _ROSTERS = 4  # rosters kept (most recent first): a few teams routed in turn each keep theirs
 _REPLACED = 16  # replaced reps brought up to date in place; more and the roster is indexed anew
-_VARIANTS = 64  # (team, skills, language) orders kept per roster
+# Reps held across a roster's (team, skills, language) orders (~95 bytes each: ~3 MiB a roster,
+# ~12 MiB for all kept); past it the orders start over. By entries, not orders: a 2,000-rep team
+# keeps 16 variants, small teams many more.
+_ENTRIES = 32_768
 # Rules traced across a rule list's kept matches (a kept trace of 200 rules holds ~44 KiB: 64 of
 # them, ~2.8 MiB a list); a list of few rules keeps more kinds of lead, never fewer than 8.
 _TRACED = 12_800
@@ -98,6 +101,7 @@ class Roster:
         self.reps: list[Rep] = list(reps)
         self._teams: dict[tuple[str, bool], tuple[list[int], frozenset[int]]] = {}
         self._orders: dict[tuple[str, bool, tuple[str, ...], str], Order] = {}
+        self._entries = 0  # reps held by the orders
         self._by_user: dict[str, list[int]] | None = None
 
     def team(self, team: str, sub: bool) -> tuple[list[int], frozenset[int]]:
@@ -112,11 +116,14 @@ class Roster:
         k = (team, sub, skills, language)
         order = self._orders.get(k)
         if order is None:
-            if len(self._orders) >= _VARIANTS:
+            members = self.team(team, sub)[0]
+            if self._entries + len(members) > _ENTRIES:
                 self._orders.clear()
+                self._entries = 0
+            self._entries += len(members)
             order = Order()
             reps = self.reps
-            for pos in self.team(team, sub)[0]:
+            for pos in members:
                 rep = reps[pos]
                 if static_ok(rep, skills, language):
                     order.ok.append(key(rep, pos))

@@ -168,7 +168,9 @@ class LeadRepository(Repository[LeadRow]):
     async def find_many_locked(self, lead_ids: list[str]) -> dict[str, LeadRow]:
         """The leads found among `lead_ids`, their rows locked for this transaction, in one statement."""
         rows = await self.session.scalars(
-            select(LeadRow).where(LeadRow.lead_id.in_(lead_ids)).with_for_update()
+            # In id order: two transactions locking overlapping leads take them in the same order
+            # (PostgreSQL would otherwise lock in the plan's order, and they could deadlock).
+            select(LeadRow).where(LeadRow.lead_id.in_(lead_ids)).order_by(LeadRow.lead_id).with_for_update()
         )
         return {row.lead_id: row for row in rows}
 

@@ -163,6 +163,8 @@ def fold(aggregates: Iterable[Aggregate], level: Level) -> tuple[Totals, list[Ro
         row = get(key)
         if row is None:
             row = rows[key] = Row(key, org, Totals())
+        elif org > row.org_path:  # a rep's deals under several paths: the greatest, in any row order
+            row.org_path = org
         row.totals.add(a)
     total = Totals()
     for row in rows.values():
