@@ -24,7 +24,7 @@ from typing import IO
 
 from deploy.local import infra, ports, web
 from deploy.local.demo import TENANT, demo_users
-from deploy.local.supervisor import STATUS_ENV, STATUS_FILE, ChildSpec, Supervisor
+from deploy.local.supervisor import STATUS_ENV, STATUS_FILE, ChildSpec, Supervisor, die_with_parent
 from kit.config import SERVICE_PORTS, SERVICES, env_int, env_str
 
 READY_TIMEOUT = 90.0
@@ -299,7 +299,10 @@ def build_console() -> str:
     a missing Node.js is said, not fatal."""
     if env_str("SALESOPS_WEB_BUILD", "1") == "0":
         return "not built (SALESOPS_WEB_BUILD=0)"
-    code = subprocess.run([sys.executable, "-m", "deploy.local.web"], check=False).returncode
+    # Dies with the launcher (a kill -9 mid-build leaves no build behind), as every child does.
+    code = subprocess.run(
+        [sys.executable, "-m", "deploy.local.web"], check=False, preexec_fn=die_with_parent()
+    ).returncode
     if code in (web.BUILT, web.UP_TO_DATE):
         return "built" if code == web.BUILT else "up to date"
     if code == web.NO_NODE:  # what is missing is said above
@@ -317,7 +320,8 @@ def _seed_step(step: str, given: dict[str, object], pass_fds: tuple[int, ...] = 
     """A seed step in a child process (deploy/local/seed.py): the launcher stays small (no service
     code in it for the life of the stack), the child inherits the stack's environment."""
     argv = [sys.executable, "-m", "deploy.local.seed", step, *map(str, pass_fds)]
-    proc = _Step(argv, stdin=subprocess.PIPE, pass_fds=pass_fds)
+    # Dies with the launcher: an orphaned start step would seed the next start's stack beside it.
+    proc = _Step(argv, stdin=subprocess.PIPE, pass_fds=pass_fds, preexec_fn=die_with_parent())
     assert proc.stdin is not None
     proc.stdin.write(json.dumps(given).encode())
     proc.stdin.close()

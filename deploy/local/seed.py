@@ -83,10 +83,13 @@ async def _serving(address: str) -> bool:
 
 
 async def wait_ready(addresses: Mapping[str, str], gateway: str, since: float, timeout: float) -> float:
-    """Seconds from `since` (time.time()) until every service is SERVING and the gateway ready."""
+    """Seconds from `since` (time.time(), when the launcher started the stack) until every service
+    is SERVING and the gateway ready; `timeout` counts from this wait's own start, as it did when
+    the launcher waited itself (this child's start-up and imports are not taken from it)."""
     pending = dict(addresses)
+    deadline = time.monotonic() + timeout
     async with httpx.AsyncClient() as http:
-        while time.time() - since < timeout:
+        while time.monotonic() < deadline:
             for name, addr in list(pending.items()):
                 if await _serving(addr):
                     print(f"  {name:<12} SERVING on {addr}  ({time.time() - since:.1f}s)", flush=True)
