@@ -39,9 +39,9 @@ from services.notify import (
     insight_notices,
     knowledge_notices,
     live,
+    read_memo,
     sending,
     sync_lag_notices,
-    tenant_settings,
 )
 from services.notify.notification_builders import feedback_overdue as _feedback_overdue
 from services.notify.notification_builders import notification as _notification
@@ -332,7 +332,7 @@ class EventNotifier:
 
     async def __call__(self, envelope: EventEnvelope, session: AsyncSession) -> None:
         # The consumer's transaction writes no settings: its events read the tenant's defaults once.
-        session.info.setdefault(tenant_settings.READ_MEMO, {})
+        session.info.setdefault(read_memo.READ_MEMO, {})
         pending = self.pending[envelope.id] = []
         resolved = self.resolved[envelope.id] = []
         for r in resolutions(envelope):

@@ -94,21 +94,15 @@ async def load(session: AsyncSession) -> tuple[settings_pb2.NotifySettings | Non
     return (stored.value if stored.version else None), stored.version
 
 
-# A session whose info holds this dict shares the tenant's defaults across its transaction (read once):
-# notify's event consumer installs it, whose transactions (a burst's events applied together) never
-# write settings. Other sessions read them each time. (read_memo.py: the other reads it shares.)
-READ_MEMO = read_memo.READ_MEMO
-
-
 async def load_defaults(session: AsyncSession) -> TenantDefaults:
-    memo: dict[str, TenantDefaults] | None = session.info.get(READ_MEMO)
-    if memo is not None and "defaults" in memo:
-        return memo["defaults"]
-    stored, _ = await load(session)
-    found = defaults(stored)
-    if memo is not None:
-        memo["defaults"] = found
-    return found
+    """The tenant's defaults; read once per transaction of notify's event consumer (read_memo),
+    which never writes settings; other sessions read them each time."""
+
+    async def read() -> TenantDefaults:
+        stored, _ = await load(session)
+        return defaults(stored)
+
+    return await read_memo.once(session, "defaults", read)
 
 
 async def current(uow: UnitOfWork) -> settings_pb2.NotifySettings:

@@ -1,4 +1,4 @@
-"""The event consumer's transaction reads a tenant's defaults once (tenant_settings.READ_MEMO); a
+"""The event consumer's transaction reads a tenant's defaults once (read_memo.READ_MEMO); a
 settings change committed before it is seen by the next consumer transaction at once."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from kit.events.claims import claim_event
 from salesops.leads.v1 import events_pb2 as leads_events
 from salesops.notify.v1 import notify_service_pb2 as M
 from salesops.notify.v1 import settings_pb2
-from services.notify import consumers, sending, store, tenant_settings
+from services.notify import consumers, read_memo, sending, store, tenant_settings
 from services.notify.store import InboxItemRow
 from tests.notify.conftest import ADMIN, TENANT, NotifyStack, auth
 
@@ -23,7 +23,7 @@ async def test_memo_is_one_transactions_and_a_committed_change_is_seen_by_the_ne
     db = notify.rt.db
     tenant = TENANT
     async with db.session(tenant) as session:
-        session.info[tenant_settings.READ_MEMO] = {}
+        session.info[read_memo.READ_MEMO] = {}
         before = await tenant_settings.load_defaults(session)
         assert await tenant_settings.load_defaults(session) is before  # read once per transaction
     change = settings_pb2.NotifySettings(default_locale="en", default_time_zone="UTC", etag="0")
@@ -31,7 +31,7 @@ async def test_memo_is_one_transactions_and_a_committed_change_is_seen_by_the_ne
         M.UpdateNotifySettingsRequest(settings=change), metadata=auth(ADMIN)
     )
     async with db.session(tenant) as session:  # the consumer's next transaction: a new memo
-        session.info[tenant_settings.READ_MEMO] = {}
+        session.info[read_memo.READ_MEMO] = {}
         after = await tenant_settings.load_defaults(session)
     assert (before.locale, after.locale) != ("en", "en") and after.locale == "en" and after.time_zone == "UTC"
     async with db.session(tenant) as session:  # sessions without the memo read each time
