@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_local_stack import _start, _stop, _wait_ready
+from tests.web import diagnostics
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "build" / "test-artifacts" / "web"
@@ -68,6 +70,7 @@ class Stack:
     gateway: str
     tokens: dict[str, str]
     services: dict[str, str]
+    logs: Path  # the launcher's var/logs: what a failed test reports (tests.web.diagnostics)
 
     @property
     def app(self) -> str:
@@ -89,7 +92,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         out, _took = _wait_ready(proc, timeout=600)  # the first start builds the console (npm ci)
         assert "console" in out and "NOT BUILT" not in out, out
         info = json.loads(tokens_file.read_text())
-        yield Stack(info["gateway"], info["tokens"], info["services"])
+        yield Stack(info["gateway"], info["tokens"], info["services"], base / "var" / "logs")
     finally:
         _stop(proc) if proc.poll() is None else None
 
@@ -108,6 +111,28 @@ def browser(stack: Stack) -> Iterator[Any]:
             chromium.close()
 
 
+@pytest.fixture(autouse=True)
+def _browser_diagnostics(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test's browser contexts are watched from its start (see `pytest_runtest_makereport`)."""
+    diagnostics.reset()
+    request.node.stash[_STARTED] = time.time()
+    yield
+
+
+_STARTED = pytest.StashKey[float]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed browser test also reports what its browser and the stack saw (tests.web.diagnostics)."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    stack = getattr(item, "funcargs", {}).get("stack")
+    if report.when == "call" and report.failed and isinstance(stack, Stack):
+        since = item.stash.get(_STARTED, time.time() - 60)
+        report.sections.append(("browser and stack", diagnostics.report(stack.gateway, stack.logs, since)))
+
+
 def new_page(browser: Any, *, phone: bool = True, locale: str = "zh-CN", axe: bool = False) -> Any:
     """A fresh browser context (no shared storage) and its page.
 
@@ -123,6 +148,7 @@ def new_page(browser: Any, *, phone: bool = True, locale: str = "zh-CN", axe: bo
         service_workers="allow",
     )
     context.set_default_timeout(30_000)
+    diagnostics.watch(context, f"{'phone' if phone else 'desktop'} {locale}")
     return context.new_page()
 
 
