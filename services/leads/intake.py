@@ -19,7 +19,7 @@ from services.leads.domain import dedupe, grading, normalize, status
 from services.leads.domain import pool as pool_rules
 from services.leads.policies import TenantPolicies
 from services.leads.repositories.followups import BehaviorRepository
-from services.leads.repositories.intakes import IntakeRepository, add_row, pending_adder
+from services.leads.repositories.intakes import IntakeRepository, add_row, new_row, pending_adder
 from services.leads.repositories.leads import LeadRepository
 from services.leads.store import DuplicateRow, IntakeRow, LeadRow
 
@@ -260,7 +260,8 @@ def new_lead(
         else:
             body.pop("form_completeness_percent", None)
     graded = grading_msg(result, "INTAKE", at)
-    row = LeadRow(
+    row = new_row(
+        LeadRow,
         lead_id=lead_id,
         status=status.IN_POOL,
         display_name=lead.display_name[:300],
