@@ -1,0 +1,81 @@
+"""A CreateLead group's reads sent on SQLite's driver connection (repositories.imports._plain_rows)
+answer what SQLAlchemy's execution of the same statements answers, see the transaction's own
+writes, and fail as SQLAlchemy's errors do."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import cast
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from kit.resources import UnitOfWork
+from services.leads.repositories import imports
+from services.leads.repositories.imports import ImportRepository
+from services.leads.store import IntakeRow, LeadRow, transactions
+from tests.leads.conftest import Leads
+from tests.leads.helpers import configure
+
+AT = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+NAMES = ("acmedata", "acmedatb", "acmezz", "acaaa", "zenith")
+
+
+async def _seed(uow: UnitOfWork) -> None:
+    for n, name in enumerate(NAMES):
+        uow.session.add(
+            LeadRow(
+                lead_id=f"L{n}",
+                status="MERGED" if name == "acmezz" else "IN_POOL",
+                display_name=name.title(),
+                company_norm=name,
+                company_key=name[:2],
+                created_at=AT,
+                updated_at=AT,
+            )
+        )
+        uow.session.add(IntakeRow(intake_id=f"I{n}", lead_id=f"L{n}", outcome="CREATED", receive_time=AT))
+    await uow.session.flush()
+
+
+async def test_driver_reads_answer_as_sqlalchemy(leads: Leads) -> None:
+    if not leads.db.is_sqlite:
+        pytest.skip("the driver path is SQLite's")
+    ids = ["I0", "I3", "nope", "I4"]
+    blocks = {"acmedat": "ac", "acz": "ac", "zz": "zz"}
+
+    await configure(leads)  # stored policy documents: versions to read
+
+    async def work(uow: UnitOfWork) -> None:
+        await _seed(uow)  # in this transaction, not committed yet: the reads must see it
+        repo = ImportRepository(uow)
+        versions, found = await repo.versions_and_intakes(ids)
+        conn = await uow.session.connection()
+        expected = {}
+        for key, version, lead_id, outcome in await repo._versions_pg(conn, [sorted(set(ids))]):
+            expected[key] = (version, lead_id, outcome)
+        assert versions == {k: v for k, (v, _, _) in expected.items() if v is not None}
+        assert versions and set(found) == {"I0", "I3", "I4"}
+        assert {k: (r.lead_id, r.outcome) for k, r in found.items()} == {
+            k: (lead, outcome) for k, (v, lead, outcome) in expected.items() if v is None
+        }
+        near = await repo.names_near(blocks, 2)
+        # SQLAlchemy's execution of the same compound statement, as before.
+        chunk = sorted(blocks)
+        params: list[str | int] = []
+        for name in chunk:
+            params += [uow.tenant, blocks[name], name, 2] * 2
+        result = await conn.exec_driver_sql(imports._near_sqlite(len(chunk)), tuple(params))
+        rows = cast(list[tuple[int, int, str, str, str]], result.all())
+        by_name: dict[str, tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]] = {
+            n: ([], []) for n in chunk
+        }
+        for pos, side, lead_id, norm, display in rows:
+            by_name[chunk[pos]][side].append((lead_id, norm, display))
+        assert near == by_name
+        assert near["acmedat"][0] == [("L0", "acmedata", "Acmedata"), ("L1", "acmedatb", "Acmedatb")]
+        assert near["acz"] == ([], [("L1", "acmedatb", "Acmedatb"), ("L0", "acmedata", "Acmedata")])
+        with pytest.raises(OperationalError):
+            await imports._plain_rows(conn, "SELECT no_such_column FROM leads", ())
+
+    await transactions(leads.db).run("demo", work)
