@@ -35,7 +35,7 @@ class Backends:
         self.addresses = addresses
         self.per_backend = channels_per_backend
         self.channels: dict[str, list[grpc.aio.Channel]] = {}
-        self._calls: dict[tuple[str, int], Any] = {}
+        self._calls: dict[tuple[str, int, bool], Any] = {}
         self._turn = itertools.count()
         self._retry = ClientKeyRetry()
         self._keyed = frozenset(retry_plan().client_key)
@@ -47,25 +47,35 @@ class Backends:
         }
         self._calls.clear()
 
-    def _callable(self, route: Route) -> Any:
+    def _callable(self, route: Route, wire: bool = False) -> Any:
         channels = self.channels.get(route.backend)
         if not channels:
             raise LookupError(f"no address configured for backend {route.backend!r}")
         index = next(self._turn) % len(channels)
-        key = (route.grpc_path, index)
+        key = (route.grpc_path, index, wire)
         found = self._calls.get(key)
         if found is None:
             make = channels[index].unary_stream if route.server_streaming else channels[index].unary_unary
             found = make(
                 route.grpc_path,
                 request_serializer=route.request_cls.SerializeToString,
-                response_deserializer=route.response_cls.FromString,
+                response_deserializer=None if wire else route.response_cls.FromString,
             )
             self._calls[key] = found
         return found
 
-    async def unary(self, route: Route, request: Any, metadata: list[tuple[str, str]], timeout: float) -> Any:
-        call = self._callable(route)
+    async def unary(
+        self,
+        route: Route,
+        request: Any,
+        metadata: list[tuple[str, str]],
+        timeout: float,
+        *,
+        wire: bool = False,
+    ) -> Any:
+        """The reply message; `wire`: its serialized bytes instead (transcode.answer_json parses
+        them only when their JSON is not known already)."""
+        call = self._callable(route, wire)
         if route.grpc_path not in self._keyed:
             return await call(request, metadata=metadata, timeout=timeout)
 

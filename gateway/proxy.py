@@ -30,7 +30,7 @@ from gateway.outcomes import BodyRefused, Outcome, respond, throttled, unauthori
 from gateway.ratelimit import Blocked, Decision, RateLimiter
 from gateway.routes import Route, Router
 from gateway.sse import SSEResponse, sse_event
-from gateway.transcode import build_request, to_json_bytes
+from gateway.transcode import answer_json, build_request
 from kit import errors
 from kit.auth import AuthError, Principal, TokenVerifier
 from kit.grpc.errors import status_from_error
@@ -157,7 +157,7 @@ class Gateway:
         except errors.SalesopsError as err:
             return _error(err)
         try:
-            reply = await self.backends.unary(route, message, md, self.timeout)
+            reply = await self.backends.unary(route, message, md, self.timeout, wire=True)
         except grpc.aio.AioRpcError as exc:
             status = status_from_error(exc)
             outcome = Outcome(gw_errors.http_status(status.code), gw_errors.status_json(status))
@@ -165,7 +165,7 @@ class Gateway:
             if wait is not None:  # a service cap that says when to come back
                 outcome.headers["Retry-After"] = wait
             return outcome
-        return Outcome(200, to_json_bytes(route, reply))
+        return Outcome(200, answer_json(route, reply))
 
     async def dispatch(
         self,

@@ -261,3 +261,51 @@ def test_memo_off_converts_every_time() -> None:
         assert proto_json.MEMO.used == 0 and not any(proto_json.MEMO.tables)
     finally:
         proto_json.MEMO.resize(before)
+
+
+def _get_route() -> Any:
+    return next(r for r in ROUTES if r.grpc_path == "/salesops.leads.v1.LeadsService/GetLead")
+
+
+def test_answer_json_from_wire_bytes_answers_what_the_message_does(memo: Any) -> None:
+    rnd = random.Random(13)
+    for route in ROUTES:
+        if route.server_streaming:
+            continue
+        for _ in range(3):
+            raw = fill(route.response_cls(), rnd).SerializeToString()
+            # As the gateway saw it before: the message parsed from the wire (a map's order is its own)
+            expected = _route_expected(route, route.response_cls.FromString(raw))
+            if expected is None:
+                continue
+            assert transcode.answer_json(route, raw) == expected  # parsed, converted (and kept)
+            assert transcode.answer_json(route, raw) == expected  # from the memo
+
+
+def test_answer_json_is_keyed_by_bytes_and_type(memo: Any) -> None:
+    page = pb.ListLeadsResponse(leads=[_lead(i) for i in range(3)], total_size=3)
+    raw = page.SerializeToString()
+    assert len(raw) >= transcode.ANSWER_MIN_BYTES
+    assert transcode.answer_json(_list_route(), raw) == _expected(page)
+    page.leads[1].score = 77  # a changed page is other bytes: its own JSON, never the kept one
+    got = transcode.answer_json(_list_route(), page.SerializeToString())
+    assert got == _expected(page) and b'"score":77' in got
+    # The same bytes as another type's answer are that type's JSON (a Lead's field 1 is `lead`).
+    one = pb.GetLeadResponse(lead=_lead(5))
+    wire = one.SerializeToString()
+    assert transcode.answer_json(_list_route(), wire) == _expected(pb.ListLeadsResponse.FromString(wire))
+    assert transcode.answer_json(_get_route(), wire) == _expected(one)
+    assert transcode.answer_json(_list_route(), wire) == _expected(pb.ListLeadsResponse.FromString(wire))
+
+
+def test_answer_json_keeps_no_short_answer_and_nothing_with_the_memo_off(memo: Any) -> None:
+    short = pb.ListLeadsResponse(total_size=3, next_page_token="t")
+    raw = short.SerializeToString()
+    assert len(raw) < transcode.ANSWER_MIN_BYTES
+    memo.clear()
+    assert transcode.answer_json(_list_route(), raw) == _expected(short)
+    assert memo.used == 0
+    memo.resize(0)
+    page = pb.ListLeadsResponse(leads=[_lead(1)])
+    assert transcode.answer_json(_list_route(), page.SerializeToString()) == _expected(page)
+    assert memo.used == 0 and not any(memo.tables)
