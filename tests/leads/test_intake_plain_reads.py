@@ -28,6 +28,8 @@ async def _seed(uow: UnitOfWork) -> None:
                 lead_id=f"L{n}",
                 status="MERGED" if name == "acmezz" else "IN_POOL",
                 display_name=name.title(),
+                phone="+8613900000001" if n in (1, 2) else "",
+                email=f"l{n}@example.com",
                 company_norm=name,
                 company_key=name[:2],
                 created_at=AT,
@@ -75,6 +77,21 @@ async def test_driver_reads_answer_as_sqlalchemy(leads: Leads) -> None:
         assert near == by_name
         assert near["acmedat"][0] == [("L0", "acmedata", "Acmedata"), ("L1", "acmedatb", "Acmedatb")]
         assert near["acz"] == ([], [("L1", "acmedatb", "Acmedatb"), ("L0", "acmedata", "Acmedata")])
+        # The contact lookups: the probe and load by id find what the ORM's UNION of them finds.
+        for phones, emails, lead_ids in (
+            (["+8613900000001", "none"], ["l3@example.com"], ["L2", "L4", "none"]),
+            ([], [], ["L0"]),
+            (["none"], [], []),
+        ):
+            keys = (imports._chunks(phones), imports._chunks(emails), imports._chunks(lead_ids))
+            probed = await repo._by_keys_sqlite(*keys)
+            assert probed == await repo._by_keys_union(*keys)
+            assert all(r in uow.session for r in probed.values())  # the session's own rows
+        contacts, by_id = await repo.by_contacts_and_ids(
+            ["+8613900000001"], ["l3@example.com", "l2@example.com"], ["L2", "L4", "none"]
+        )
+        assert sorted(r.lead_id for r in contacts) == ["L1", "L3"]  # L2 is merged: not a contact
+        assert sorted(by_id) == ["L2", "L4"]
         with pytest.raises(OperationalError):
             await imports._plain_rows(conn, "SELECT no_such_column FROM leads", ())
 
