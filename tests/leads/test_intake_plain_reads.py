@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import cast
 
 import pytest
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from kit.resources import UnitOfWork
 from services.leads.repositories import imports
@@ -94,5 +94,30 @@ async def test_driver_reads_answer_as_sqlalchemy(leads: Leads) -> None:
         assert sorted(by_id) == ["L2", "L4"]
         with pytest.raises(OperationalError):
             await imports._plain_rows(conn, "SELECT no_such_column FROM leads", ())
+
+    await transactions(leads.db).run("demo", work)
+
+
+async def test_driver_names_near_answers_as_sqlalchemy_on_postgresql(leads: Leads) -> None:
+    if leads.db.is_sqlite:
+        pytest.skip("PostgreSQL's driver path")
+    blocks = {"acmedat": "ac", "acz": "ac", "zz": "zz"}
+
+    async def work(uow: UnitOfWork) -> None:
+        await _seed(uow)  # in this transaction, not committed yet: the read must see it
+        near = await ImportRepository(uow).names_near(blocks, 2)
+        conn = await uow.session.connection()
+        chunk = sorted(blocks)
+        params = {"tenant": uow.tenant, "names": chunk, "keys": [blocks[n] for n in chunk]}
+        by_name: dict[str, tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]] = {
+            n: ([], []) for n in chunk
+        }
+        for name, side, lead_id, norm, display in (await conn.execute(imports._near(2), params)).all():
+            by_name[name][side].append((lead_id, norm, display))
+        assert near == by_name
+        assert near["acmedat"][0] == [("L0", "acmedata", "Acmedata"), ("L1", "acmedatb", "Acmedatb")]
+        assert near["acz"] == ([], [("L1", "acmedatb", "Acmedatb"), ("L0", "acmedata", "Acmedata")])
+        with pytest.raises(DBAPIError):
+            await imports._plain_rows_pg(conn, "SELECT no_such_column FROM leads", ())
 
     await transactions(leads.db).run("demo", work)
