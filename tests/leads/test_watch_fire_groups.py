@@ -132,3 +132,41 @@ async def test_a_lone_fire_runs_at_once(sqlite_url: str, n: int) -> None:
         assert groups.groups == 0
     finally:
         await db.dispose()
+
+
+async def test_the_fires_of_a_burst_after_a_group_wait_for_each_other(sqlite_url: str) -> None:
+    """After a group, its slots' next fires (a burst's next workflow tasks) form the next group together
+    instead of the first of them running alone and the rest grouped behind it."""
+    db = Database(sqlite_url)
+    try:
+        await upgrade_to_head("leads", db)
+        groups = FireGroups(transactions(db))
+        started, release = asyncio.Event(), asyncio.Event()
+        batches: list[tuple[UnitOfWork, list[str]]] = []  # each transaction's fires, in order
+
+        def work_for(lead_id: str):  # type: ignore[no-untyped-def]
+            async def work(uow: UnitOfWork) -> str:
+                if not batches or batches[-1][0] is not uow:
+                    batches.append((uow, []))
+                batches[-1][1].append(lead_id)
+                if lead_id == "A0":  # the first holds the transaction while the rest queue
+                    started.set()
+                    await release.wait()
+                return lead_id
+
+            return work
+
+        async def slot(i: int) -> None:
+            await groups.run("demo", work_for(f"A{i}"))  # grouped with the others queued behind A0
+            await groups.run("demo", work_for(f"B{i}"))  # the burst's next fire on this slot
+
+        first = asyncio.create_task(groups.run("demo", work_for("A0")))
+        await started.wait()
+        slots = [asyncio.create_task(slot(i)) for i in range(1, 5)]
+        while len(groups._groups._keys["demo"].queue) < 4:  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+        release.set()
+        await asyncio.gather(first, *slots)
+        assert [sorted(b) for _, b in batches] == [["A0"], ["A1", "A2", "A3", "A4"], ["B1", "B2", "B3", "B4"]]
+    finally:
+        await db.dispose()
