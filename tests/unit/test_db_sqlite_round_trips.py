@@ -35,9 +35,14 @@ class Item(TenantScoped, Base):
 @pytest.fixture
 def driver_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The name of every function aiosqlite runs on its connection's thread ("BEGIN+name": a
-    pending BEGIN sent in the same call)."""
+    pending BEGIN sent in the same call; "end_read": a reader's ROLLBACK nobody waits for)."""
     calls: list[str] = []
     real = aiosqlite.core.Connection._execute
+    real_end_read = db_sqlite.Connection.end_read
+
+    def end_read(self: db_sqlite.Connection) -> None:
+        calls.append("end_read")
+        real_end_read(self)
 
     def name(fn: Any) -> str:
         return str(getattr(getattr(fn, "func", fn), "__name__", "?"))
@@ -47,6 +52,7 @@ def driver_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         return await real(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
 
     monkeypatch.setattr(aiosqlite.core.Connection, "_execute", counted)
+    monkeypatch.setattr(db_sqlite.Connection, "end_read", end_read)
     yield calls
 
 
@@ -67,10 +73,10 @@ async def test_a_one_query_read_makes_two_driver_calls(tmp_path: Path, driver_ca
         async with db.session("t", read_only=True) as s:
             assert await s.scalar(select(func.count()).select_from(Item)) == 1
         # A deferred BEGIN and the query with its rows (1: kit.db_sqlite), the session's rollback
-        # (1); the pool's rollback on return right behind it is skipped (nothing was queued in
-        # between). It was 3 (the BEGIN on its own), 7 (cursor, execute, fetchall, close; a
-        # second rollback), and 13 before that.
-        assert driver_calls == ["BEGIN+_statement", "rollback"]
+        # (1, queued and not waited for: a reader's); the pool's rollback on return right behind
+        # it is skipped (nothing was queued in between). It was 3 (the BEGIN on its own), 7
+        # (cursor, execute, fetchall, close; a second rollback), and 13 before that.
+        assert driver_calls == ["BEGIN+_statement", "end_read"]
     driver_calls.clear()
     async with db.session("t") as s:
         s.add(Item(id="second"))
@@ -95,7 +101,7 @@ async def test_a_transaction_with_no_statement_sends_nothing(tmp_path: Path, dri
     assert driver_calls == []
     async with db.session("t", read_only=True) as s:  # and the next transaction begins afresh
         assert await s.scalar(select(func.count()).select_from(Item)) == 1
-    assert driver_calls == ["BEGIN+_statement", "rollback"]
+    assert driver_calls == ["BEGIN+_statement", "end_read"]
     await db.dispose()
 
 
@@ -316,4 +322,25 @@ async def test_a_relay_batch_makes_three_driver_calls(tmp_path: Path, driver_cal
     driver_calls.clear()
     assert await relay.publish_once() == 0  # nothing left: one read, no write
     assert driver_calls == ["_statement"]
+    await db.dispose()
+
+
+async def test_a_readers_rollback_is_not_waited_for_yet_ends_its_snapshot(tmp_path: Path) -> None:
+    # A reader's session closes without a task and without waiting on the thread, and the next
+    # unit of work on that connection (pool of one) runs after its ROLLBACK: it sees a later write.
+    db = Database(f"sqlite:///{tmp_path / 'r.db'}", pool_size=1)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    reader = db.session("t", read_only=True)
+    s = await reader.__aenter__()
+    assert await s.scalar(select(func.count()).select_from(Item)) == 0
+    driver = (await (await s.connection()).get_raw_connection()).driver_connection
+    assert isinstance(driver, db_sqlite.Connection) and driver.in_transaction
+    await reader.__aexit__(None, None, None)
+    other = sqlite3.connect(tmp_path / "r.db", isolation_level=None)
+    other.execute("INSERT INTO item (id, tenant_id) VALUES ('later', 't')")  # no lock left to wait for
+    other.close()
+    async with db.session("t", read_only=True) as s:
+        assert list(await s.scalars(select(Item.id))) == ["later"]  # a fresh snapshot
+        assert (await (await s.connection()).get_raw_connection()).driver_connection is driver
     await db.dispose()
