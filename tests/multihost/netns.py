@@ -26,6 +26,12 @@ from typing import IO
 
 PREFIX = "salesops-mh-"
 
+# These tests run on the browser tests' xdist worker (tests/web: xdist_group("web")), one after the
+# other, never beside them: the test process's veth and address in the host's own namespace are a
+# network change to Chromium, which then fails every request in flight (net::ERR_NETWORK_CHANGED,
+# even on loopback) and flushes its connections. CI's browser tests failed on that twice.
+XDIST_GROUP = "web"
+
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=check, timeout=30)

@@ -32,7 +32,7 @@ from kit.auth import AuthConfig
 from salesops.leads.v1 import leads_service_pb2, leads_service_pb2_grpc, routing_pb2
 from tests.multihost import checks, hosts, load, netns
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("multihost"), pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(netns.XDIST_GROUP), pytest.mark.timeout(1200)]
 
 TOTAL = 2000
 IN_FLIGHT = 16

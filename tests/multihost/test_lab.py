@@ -15,7 +15,7 @@ import pytest
 from tests.multihost import netns
 from tests.multihost.hosts import require_hosts, until
 
-pytestmark = [pytest.mark.xdist_group("multihost")]
+pytestmark = [pytest.mark.xdist_group(netns.XDIST_GROUP)]
 
 # A TCP echo-less server whose child (a grandchild of the test) must die with its host too.
 SERVER = """
