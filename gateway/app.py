@@ -178,7 +178,8 @@ def create_app(
         metrics = serve_metrics()  # SALESOPS_METRICS_PORT; one per process (run one worker per pod)
         health.open()
         gateway.backends.open()
-        redis = redis_client.connect(cfg.redis_url)
+        wait = cfg.redis_timeout_seconds if cfg.redis_timeout_seconds > 0 else None
+        redis = redis_client.connect(cfg.redis_url, socket_timeout=wait, socket_connect_timeout=wait)
         gateway.limiter = RateLimiter(
             redis, cfg.tenant_limit, cfg.user_limit, cfg.window_seconds, cfg.bounds.address_limit
         )

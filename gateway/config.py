@@ -27,6 +27,9 @@ class GatewaySettings:
     # JSON text of resources answered before, by their bytes (gateway.proto_json.MEMO); 0 = off.
     json_memo_bytes: int = 4 << 20
     bounds: RequestBounds = field(default_factory=RequestBounds)  # request sizes, address limit
+    # Every Redis command of the gateway is short (a rate-limit check, an idempotency record): one
+    # unanswered this long fails (rate limits then fail open) instead of holding requests forever.
+    redis_timeout_seconds: float = 5.0
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
@@ -44,4 +47,5 @@ class GatewaySettings:
             batch_max_items=env_int("SALESOPS_GATEWAY_BATCH_MAX_ITEMS", 100),
             json_memo_bytes=max(0, env_int("SALESOPS_GATEWAY_JSON_MEMO_BYTES", 4 << 20)),
             bounds=RequestBounds.from_env(),
+            redis_timeout_seconds=_env_float("SALESOPS_GATEWAY_REDIS_TIMEOUT_SECONDS", 5.0),
         )

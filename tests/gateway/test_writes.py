@@ -233,3 +233,33 @@ async def test_failed_logins_block_the_address_but_not_a_known_token(gateway_fac
         # Blocked now: a token never verified here is turned away unread, a known one goes on.
         assert (await gw.client.get("/v1/whoami", headers=auth("rep-b2"))).status_code == 429
         assert (await gw.client.get("/v1/whoami", headers=known)).status_code == 200
+
+
+async def test_a_redis_that_never_answers_holds_no_request(gateway_factory: GatewayFactory) -> None:
+    """A Redis that takes connections and never answers (hung, a black-holed route): every request
+    is answered once the gateway's Redis timeout passes, rate limits failing open, instead of
+    waiting for ever (a refused token's 401 included: its address is counted in Redis)."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # read nothing, answer nothing, keep it open
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with gateway_factory(redis_url=f"redis://127.0.0.1:{port}/0", redis_timeout_seconds=0.5) as gw:
+            bad = {"Authorization": "Bearer not-a-token"}
+            refused, answered = await asyncio.wait_for(
+                asyncio.gather(
+                    gw.client.get("/v1/whoami", headers=bad), gw.client.get("/v1/whoami", headers=auth())
+                ),
+                timeout=8,
+            )
+            assert refused.status_code == 401, refused.text
+            assert answered.status_code == 200 and "ratelimit" not in answered.headers, answered.text
+            assert accepted  # the gateway did reach it: the answers came from the timeout
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
