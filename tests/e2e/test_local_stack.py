@@ -136,6 +136,9 @@ def _check(info: dict[str, object]) -> None:
             assert (who.user_id, who.tenant, who.org, who.service) == ("sup-a", "demo", "east/team-a", name)
 
 
+# Two starts (up to 300 s each), the history (up to 600 s) and two stops: pytest's default 300 s
+# is shorter than the waits inside, which are the test's own bounds (a run under heavy load hit it).
+@pytest.mark.timeout(1500)
 def test_make_run_stack_comes_up_healthy_and_stops_cleanly(tmp_path: Path) -> None:
     var, tokens = tmp_path / "var", tmp_path / "tokens.json"
     proc = _start(var, tokens, history=True)
