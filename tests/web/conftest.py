@@ -130,7 +130,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     stack = getattr(item, "funcargs", {}).get("stack")
     if report.when == "call" and report.failed and isinstance(stack, Stack):
         since = item.stash.get(_STARTED, time.time() - 60)
-        report.sections.append(("browser and stack", diagnostics.report(stack.gateway, stack.logs, since)))
+        try:
+            text = diagnostics.report(stack.gateway, stack.logs, since)
+        except Exception as exc:  # a report that fails must not end the worker's session
+            text = f"(the report itself failed: {exc!r})"
+        report.sections.append(("browser and stack", text))
 
 
 def new_page(browser: Any, *, phone: bool = True, locale: str = "zh-CN", axe: bool = False) -> Any:

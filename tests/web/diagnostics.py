@@ -101,8 +101,10 @@ def _children(gateway: str) -> list[str]:
 
 def _tail(path: Path, size: int = 256 * 1024) -> list[str]:
     with path.open("rb") as handle:
-        handle.seek(max(0, path.stat().st_size - size))
-        return handle.read().decode(errors="replace").splitlines()[1:]
+        start = max(0, path.stat().st_size - size)
+        handle.seek(start)
+        lines = handle.read().decode(errors="replace").splitlines()
+    return lines[1:] if start else lines  # a read from the middle begins with part of a line
 
 
 def _notable(line: str) -> bool:

@@ -69,10 +69,13 @@ export function query(params: Record<string, string | number | boolean | string[
 /**
  * A read that failed on the network while the browser believes it is online (a keep-alive
  * connection the server closed as it was reused, a phone between cells) is sent again after
- * these waits: a GET is safe to repeat. Writes never are (the offline queue owns them), and a
- * browser that knows it is offline fails at once.
+ * these waits: a GET is safe to repeat. Chromium fails every request in flight when the device's
+ * network changes (net::ERR_NETWORK_CHANGED: an interface or address coming or going), and such
+ * changes come in bursts of a second or two, hence a third try some 6 s after the first. Writes
+ * are never retried here (the offline queue owns them), and a browser that knows it is offline
+ * fails at once.
  */
-export const READ_RETRY_DELAYS_MS = [400, 1600];
+export const READ_RETRY_DELAYS_MS = [400, 1600, 4000];
 
 function online(): boolean {
   return typeof navigator === "undefined" || navigator.onLine !== false;
