@@ -19,6 +19,7 @@ from services.leads.repositories.lead_reads import LeadReads
 from services.leads.repositories.leads import ORDERS, LeadSearch
 
 DEFAULT_ORDER = "create_time desc"
+MAX_QUERY = 200  # characters of a search text: a name, a phone, part of an e-mail
 
 
 def lead_search(who: Principal, f: pb.LeadFilter) -> LeadSearch:
@@ -36,7 +37,7 @@ def lead_search(who: Principal, f: pb.LeadFilter) -> LeadSearch:
         sla_states=[enum_name(lead_pb2.FirstResponseState, x) for x in f.first_response_states],
         tags=list(f.tags),
         product_lines=list(f.product_lines),
-        query=f.query,
+        query=validation.bounded_text(f.query, "filter.query", MAX_QUERY),
         created_from=from_ts(f.create_period.start_time, "filter.create_period.start_time"),
         created_before=from_ts(f.create_period.end_time, "filter.create_period.end_time"),
     )
@@ -54,9 +55,11 @@ def lead_search(who: Principal, f: pb.LeadFilter) -> LeadSearch:
 # ListLeads' checked filter, order and query key, by what decides them: the filter's bytes, the
 # order and the caller (who "me" is). A list asked again skips ~60 us of checks and hashing. Not
 # kept for a filter with min_idle_days (it reads the clock); an invalid one raises every time.
-# Values are shared: read only. Cleared when full.
+# Values are shared: read only. Cleared when full. Only short filters are kept (a filter is a few
+# dozen bytes; a gRPC message may be megabytes): at most _PARSED_MAX x ~2 x _PARSED_KEY_MAX bytes.
 _PARSED: dict[tuple[bytes, str, str], tuple[LeadSearch, Sort, str]] = {}
 _PARSED_MAX = 1024
+_PARSED_KEY_MAX = 512
 
 
 def list_query(who: Principal, request: pb.ListLeadsRequest) -> tuple[LeadSearch, Sort, str]:
@@ -72,7 +75,7 @@ def list_query(who: Principal, request: pb.ListLeadsRequest) -> tuple[LeadSearch
         lead_order(request.order_by),
         query_key("ListLeads", who.user_id, f, order_by),
     )
-    if not f.min_idle_days:
+    if not f.min_idle_days and len(key[0]) + len(key[1]) <= _PARSED_KEY_MAX:
         if len(_PARSED) >= _PARSED_MAX:
             _PARSED.clear()
         _PARSED[key] = found
