@@ -4,6 +4,7 @@ writes, and fail as SQLAlchemy's errors do."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from typing import cast
 
@@ -121,3 +122,23 @@ async def test_driver_names_near_answers_as_sqlalchemy_on_postgresql(leads: Lead
             await imports._plain_rows_pg(conn, "SELECT no_such_column FROM leads", ())
 
     await transactions(leads.db).run("demo", work)
+
+
+async def test_a_connection_lost_under_the_driver_read_runs_the_unit_of_work_again(leads: Leads) -> None:
+    """The server ends the connection (a restart, a failover) before names_near's driver read: the
+    error says the connection was invalidated, as SQLAlchemy's execution does, so the unit of work
+    runs once more on a new connection instead of answering INTERNAL."""
+    if leads.db.is_sqlite:
+        pytest.skip("PostgreSQL's driver path")
+    runs: list[int] = []
+
+    async def work(uow: UnitOfWork) -> dict[str, object]:
+        runs.append(len(runs))
+        if len(runs) == 1:
+            driver = (await (await uow.session.connection()).get_raw_connection()).driver_connection
+            with contextlib.suppress(Exception):  # the server ends this very connection
+                await driver.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        return cast(dict[str, object], await ImportRepository(uow).names_near({"acmedat": "ac"}, 2))
+
+    near = await transactions(leads.db).run("demo", work)
+    assert runs == [0, 1] and set(near) == {"acmedat"}

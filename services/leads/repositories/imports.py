@@ -32,6 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import InstrumentedAttribute
 
+from kit.db import redact_error_detail
 from kit.resources import UnitOfWork
 from services.leads.domain import status
 from services.leads.store import IntakeRow, LeadRow, settings
@@ -365,5 +366,13 @@ async def _plain_rows_pg(conn: AsyncConnection, sql: str, params: tuple[Any, ...
     driver: Any = (await conn.get_raw_connection()).driver_connection
     try:
         return list(await driver.fetch(sql, *params))
-    except asyncpg.PostgresError as exc:
-        raise DBAPIError.instance(sql, params, exc, asyncpg.PostgresError, hide_parameters=True) from exc
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        # As SQLAlchemy's execution raises it: DETAIL hidden (it quotes rows), and a connection the
+        # server ended is invalidated and said so, for the unit of work to run once more on a new one.
+        redact_error_detail(exc)
+        lost = driver.is_closed()
+        if lost:
+            await conn.invalidate(exc)
+        raise DBAPIError.instance(
+            sql, params, exc, Exception, hide_parameters=True, connection_invalidated=lost
+        ) from exc
