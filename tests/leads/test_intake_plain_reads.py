@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -135,7 +135,7 @@ async def test_a_connection_lost_under_the_driver_read_runs_the_unit_of_work_aga
     async def work(uow: UnitOfWork) -> dict[str, object]:
         runs.append(len(runs))
         if len(runs) == 1:
-            driver = (await (await uow.session.connection()).get_raw_connection()).driver_connection
+            driver: Any = (await (await uow.session.connection()).get_raw_connection()).driver_connection
             with contextlib.suppress(Exception):  # the server ends this very connection
                 await driver.execute("SELECT pg_terminate_backend(pg_backend_pid())")
         return cast(dict[str, object], await ImportRepository(uow).names_near({"acmedat": "ac"}, 2))
