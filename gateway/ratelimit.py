@@ -81,6 +81,11 @@ return table.concat(lines, ';')
 """
 
 
+# After Redis failed a check (down, or silent past the client's timeout), checks fail open at once
+# for this long instead of each waiting out the timeout again; then the next batch asks Redis again.
+FAIL_OPEN_SECONDS = 5.0
+
+
 @dataclass(frozen=True)
 class Policy:
     name: str
@@ -108,10 +113,11 @@ class Windows:
         self._tasks: set[asyncio.Task[None]] = set()
         # One script call in flight at a time; checks arriving meanwhile ride the next one.
         self._in_flight = False
+        self._open_until = 0.0  # monotonic: until then Redis is not asked (FAIL_OPEN_SECONDS)
 
     async def check(self, keys: list[str]) -> Decision:
         """`keys`: one counter prefix per policy, in the order of `policies`."""
-        if not self.policies:
+        if not self.policies or (self._open_until and time.monotonic() < self._open_until):
             return Decision(True, {})
         loop = asyncio.get_running_loop()
         future: asyncio.Future[str | None] = loop.create_future()
@@ -143,7 +149,8 @@ class Windows:
             raw = await self._script(keys=keys, args=args)
             lines = list(raw.decode().split(";"))
         except (RedisError, OSError) as exc:
-            log.warning("rate limit check skipped: %s", exc)
+            self._open_until = time.monotonic() + FAIL_OPEN_SECONDS
+            log.warning("rate limit checks skipped for %g s: %s", FAIL_OPEN_SECONDS, exc)
         except BaseException:
             log.exception("rate limit check failed")
             raise

@@ -240,9 +240,12 @@ async def test_a_redis_that_never_answers_holds_no_request(gateway_factory: Gate
     is answered once the gateway's Redis timeout passes, rate limits failing open, instead of
     waiting for ever (a refused token's 401 included: its address is counted in Redis)."""
     accepted: list[asyncio.StreamWriter] = []
+    received = [0]  # bytes of commands sent to it
 
-    async def silent(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.append(writer)  # read nothing, answer nothing, keep it open
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # answer nothing, keep it open
+        while chunk := await reader.read(65536):
+            received[0] += len(chunk)
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -257,7 +260,11 @@ async def test_a_redis_that_never_answers_holds_no_request(gateway_factory: Gate
             )
             assert refused.status_code == 401, refused.text
             assert answered.status_code == 200 and "ratelimit" not in answered.headers, answered.text
-            assert accepted  # the gateway did reach it: the answers came from the timeout
+            assert accepted and received[0]  # the gateway did ask it: the answers came from the timeout
+            # For a while now the limits fail open at once, without asking the silent Redis again.
+            asked = received[0]
+            again = await asyncio.wait_for(gw.client.get("/v1/whoami", headers=auth()), timeout=8)
+            assert again.status_code == 200 and received[0] == asked
     finally:
         for writer in accepted:
             writer.close()
