@@ -252,7 +252,12 @@ class Database:
             expire_on_commit=False,
             sync_session_class=ScopedSession,
         )
-        self._statements = self.engine.execution_options(**{READ_ONLY: True, STATEMENT_READS: True})
+        statements: dict[str, Any] = {READ_ONLY: True, STATEMENT_READS: True}
+        if not self.is_sqlite:
+            # Autocommit: each statement reads on its own, as each of a READ COMMITTED transaction
+            # does anyway; no BEGIN and ROLLBACK, two of a one-statement read's three round trips.
+            statements["isolation_level"] = "AUTOCOMMIT"
+        self._statements = self.engine.execution_options(**statements)
         self._statement_factory = async_sessionmaker(
             self._statements, expire_on_commit=False, sync_session_class=ScopedSession
         )
@@ -275,10 +280,11 @@ class Database:
 
         `read_only`: on SQLite a deferred transaction (a WAL reader, never waiting for the
         writer); otherwise the session is a writer and, on SQLite, waits its turn in the process.
-        `snapshot=False` (read-only sessions): on SQLite no transaction at all, each statement
-        reads the database as of its own start; for reads of one statement, or whose statements
-        need not agree. It saves the BEGIN and ROLLBACK hand-offs to the connection's thread
-        (each about as costly as a short statement); PostgreSQL reads as it always does.
+        `snapshot=False` (read-only sessions): no transaction at all, each statement reads the
+        database as of its own start; for reads of one statement, or whose statements need not
+        agree. It saves the BEGIN and ROLLBACK: on SQLite hand-offs to the connection's thread
+        (each about as costly as a short statement), on PostgreSQL round trips (autocommit; a
+        server-side cursor, `stream`, needs a transaction there: snapshot=True).
         """
         if not tenant:
             raise TenantScopeError("a tenant session needs a tenant")

@@ -64,3 +64,18 @@ async def test_an_idle_connection_is_pinged_and_replaced_when_its_server_side_is
     second = await _backend_pid(pg)  # not an error: the ping failed, a new connection served it
     assert second != first
     assert pings
+
+
+async def test_statement_reads_run_outside_a_transaction_and_the_next_session_in_one(pg: Database) -> None:
+    # snapshot=False: autocommit, no BEGIN and ROLLBACK (each statement its own transaction); the
+    # same pooled connection (pool of one) then serves a session in one transaction again.
+    xid = text("SELECT pg_current_xact_id()::text")
+    for _ in range(2):
+        async with pg.session("t", read_only=True, snapshot=False) as s:
+            assert await s.scalar(xid) != await s.scalar(xid)
+        for read_only in (True, False):
+            async with pg.session("t", read_only=read_only) as s:
+                assert await s.scalar(xid) == await s.scalar(xid)
+    await pg.ping()
+    async with pg.session("t") as s:
+        assert await s.scalar(xid) == await s.scalar(xid)
