@@ -7,6 +7,13 @@ run: a bare single-row INSERT + COMMIT of the same table, 16 in flight, from thi
 rows/s, p99, and this process's CPU per row). ImportLeads of 1,000 rows (validate-only, then real)
 to the same server: seconds and the server's CPU.
 
+The tenant is set up as a sales-ops admin would, through the leads API and the demo seed's own code
+(services.leads.seed): grading rules, pools and SLA policies as `make run` seeds them, three regional
+teams of ten reps, and routing rules by region, grade, product line and source (`_configure_tenant`).
+The leads vary in those fields (`_intake_lead`); after the run the database must show at least
+ROUTED_MIN_SHARE of them owned by a rep (`_routed`), else the benchmark fails: routing is measured,
+not skipped to the fallback pool.
+
     .venv/bin/python -m bench.bench_leads intake
 """
 
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -35,6 +43,152 @@ INTAKE_REQUESTS = 400
 # --quick (make bench-quick): a tenth of the existing leads and half the requests.
 QUICK_SHARE, QUICK_REQUESTS = 0.1, 200
 INTAKE_CONCURRENCY = 16
+# The benchmark tenant: a team of TEAM_SIZE reps per region (team path -> region). A rep's capacity
+# (open leads) is far above what a full run gives one rep (~1,500 leads over 30), so none runs out.
+TEAMS = {"east/team-a": "east", "north/team-b": "north", "south/team-c": "south"}
+TEAM_SIZE, REP_CAPACITY = 10, 1000
+# Lead territories, each with its share of the leads: "west" has no team, its leads go to the pool.
+REGIONS = (
+    ("east/shanghai", 4),
+    ("east/hangzhou", 1),
+    ("north/beijing", 3),
+    ("south/shenzhen", 1),
+    ("west/chengdu", 1),
+)
+# Below this share of the measured leads owned by a rep, routing fell back: the run fails.
+ROUTED_MIN_SHARE = 0.75
+
+
+def _tenant_users() -> list[Any]:
+    from kit.seeding import SeedUser
+
+    users = []
+    for team in TEAMS:
+        letter = team.rsplit("-", 1)[1]
+        users.append(SeedUser(f"sup-{letter}", ("supervisor",), team, f"Team {letter.upper()} Supervisor"))
+        users += [
+            SeedUser(f"rep-{letter}{n:02d}", ("rep",), team, f"Rep {letter.upper()}{n}")
+            for n in range(1, TEAM_SIZE + 1)
+        ]
+    return users
+
+
+def _routing_rules() -> Any:
+    """First match wins: hot east leads to the least loaded of team A, ERP leads in the north to
+    team B's ERP reps, expo leads to the events team C (same language), then each region to its
+    team by weighted round robin. Hours are not checked: the benchmark runs at any hour."""
+    from salesops.leads.v1 import enums_pb2, policies_pb2
+
+    ll, wrr = enums_pb2.ROUTING_STRATEGY_LEAST_LOADED, enums_pb2.ROUTING_STRATEGY_WEIGHTED_ROUND_ROBIN
+    rules = policies_pb2.RoutingRules(fallback_pool_id="fallback")
+
+    def rule(rule_id: str, team: str, strategy: int, **extra: Any) -> Any:
+        return rules.rules.add(
+            rule_id=rule_id,
+            display_name=rule_id,
+            enabled=True,
+            team_path=team,
+            strategy=strategy,
+            allow_outside_working_hours=True,
+            **extra,
+        )
+
+    rule("east-hot", "east/team-a", ll).match.MergeFrom(
+        policies_pb2.RoutingMatch(regions=["east/*"], grades=[enums_pb2.LEAD_GRADE_A])
+    )
+    rule("north-erp", "north/team-b", ll, required_skills=["erp"]).match.MergeFrom(
+        policies_pb2.RoutingMatch(regions=["north/*"], product_lines=["erp"])
+    )
+    rule("expo", "south/team-c", wrr, match_language=True).match.source_codes.append("expo-2026")
+    for team, region in TEAMS.items():
+        rule(f"{region}-all", team, wrr).match.regions.append(f"{region}/*")
+    return rules
+
+
+async def _configure_tenant(address: str, admin_token: str) -> None:
+    """The tenant as `make run` seeds the demo one (services.leads.seed: grading rules, pools, SLA
+    policies, a profile per rep), then, through the same API, the benchmark's routing rules and each
+    rep's territory and capacity."""
+    import grpc
+    from google.protobuf import field_mask_pb2
+
+    from salesops.leads.v1 import leads_service_pb2 as pb
+    from salesops.leads.v1 import leads_service_pb2_grpc
+    from services.leads import seed
+
+    users = _tenant_users()
+    await seed.seed(address, admin_token, users)
+    md = (("authorization", f"Bearer {admin_token}"),)
+    async with grpc.aio.insecure_channel(address) as ch:
+        stub = leads_service_pb2_grpc.LeadsServiceStub(ch)
+        await stub.UpdateRoutingRules(
+            pb.UpdateRoutingRulesRequest(
+                routing_rules=_routing_rules(),
+                update_mask=field_mask_pb2.FieldMask(paths=["rules", "fallback_pool_id"]),
+            ),
+            metadata=md,
+            timeout=10,
+        )
+        for profile in seed.rep_profiles(users):
+            profile.capacity = REP_CAPACITY
+            profile.regions[:] = [TEAMS[profile.team_path]]
+            profile.product_lines[:] = list(profile.skills)
+            await stub.UpdateRepProfile(
+                pb.UpdateRepProfileRequest(
+                    rep_profile=profile,
+                    update_mask=field_mask_pb2.FieldMask(paths=["capacity", "regions", "product_lines"]),
+                ),
+                metadata=md,
+                timeout=10,
+            )
+
+
+def _intake_lead(row: dict[str, Any]) -> Any:
+    """The row's CreateLead message with the fields grading and routing look at, varied by lead:
+    territory (REGIONS), product line, channel and source code, stated budget (grades A to C)."""
+    from salesops.common.v1 import types_pb2
+    from salesops.leads.v1 import enums_pb2
+
+    lead = _lead_pb(row)
+    i, rnd = int(row["lead_id"][-8:]), random.Random(row["lead_id"])  # the same lead every run
+    lead.region = rnd.choices([r for r, _ in REGIONS], [w for _, w in REGIONS])[0]
+    lead.product_lines.append(rnd.choice(["crm", "erp"]))
+    lead.language_code = "zh-CN"
+    if rnd.random() < 0.2:
+        lead.source.source_code = "expo-2026"
+    if i % 6 == 2:  # with the large budget: 40 + 15 + 15 points, grade A (default grading rules)
+        lead.source.channel = enums_pb2.LEAD_CHANNEL_CALL_CENTER
+    budget = (0, 50_000, 400_000)[i % 3]  # no budget: C; a budget: B
+    if budget:
+        lead.stated_budget.CopyFrom(types_pb2.Money(currency="CNY", amount_minor=budget * 100))
+    return lead
+
+
+async def _routed(db: Any, prefix: str) -> dict[str, float]:
+    """How the leads CreateLead stored from rows of `prefix` (their e-mail starts with it) were
+    routed, counted in the database: leads, share owned by a rep, reps that got any, grades."""
+    from sqlalchemy import func, select
+
+    from services.leads.store import LeadRow
+
+    async with db.session("demo") as s:
+        got = (
+            await s.execute(
+                select(LeadRow.owner_user_id, LeadRow.grade, func.count())
+                .where(LeadRow.email.like(f"{prefix.lower()}%"))
+                .group_by(LeadRow.owner_user_id, LeadRow.grade)
+            )
+        ).all()
+    total = sum(n for _, _, n in got)
+    owned = sum(n for owner, _, n in got if owner)
+    out = {
+        "routed_leads": float(total),
+        "routed_to_rep_share": owned / total if total else 0.0,
+        "routed_reps": float(len({owner for owner, _, _ in got if owner})),
+    }
+    for grade in "ABC":
+        out[f"routed_grade_{grade.lower()}_share"] = sum(n for _, g, n in got if g == grade) / max(1, total)
+    return out
 
 
 async def _bare_commits(db: Any, rows: list[dict[str, Any]]) -> tuple[float, list[float], int]:
@@ -121,11 +275,12 @@ async def _intake(url: str, existing: int, requests: int = INTAKE_REQUESTS) -> d
         server = None
         try:
             server, address = _start_leads(url, Path(tmp), redis.address)
+            await _configure_tenant(address, token)
             async with grpc.aio.insecure_channel(address) as ch:
                 stub = leads_service_pb2_grpc.LeadsServiceStub(ch)
 
                 async def create(i: int) -> None:
-                    req = pb.CreateLeadRequest(lead=_lead_pb(rows[i]))
+                    req = pb.CreateLeadRequest(lead=_intake_lead(rows[i]))
                     await stub.CreateLead(req, metadata=md, timeout=30)
 
                 warm = _lead_rows(32, 5, "WU")
@@ -133,7 +288,7 @@ async def _intake(url: str, existing: int, requests: int = INTAKE_REQUESTS) -> d
                     len(warm),
                     INTAKE_CONCURRENCY,
                     lambda i: stub.CreateLead(
-                        pb.CreateLeadRequest(lead=_lead_pb(warm[i])), metadata=md, timeout=30
+                        pb.CreateLeadRequest(lead=_intake_lead(warm[i])), metadata=md, timeout=30
                     ),
                 )
                 cpu0, idle0 = time.process_time(), _cpu_s(server.pid)
@@ -149,6 +304,9 @@ async def _intake(url: str, existing: int, requests: int = INTAKE_REQUESTS) -> d
                     spy[0].send_signal(signal.SIGINT)
                     spy[0].wait(60)
                     print(f"   py-spy profile of the leads process: {spy[1]}", file=sys.stderr)
+            routing = await _routed(db, "IN")
+            if routing["routed_to_rep_share"] < ROUTED_MIN_SHARE:  # not an assert: also under -O
+                raise RuntimeError(f"intake routing fell back to the pool: {routing}")
             # A fresh connection: never near its max age. Not in --quick (two 1,000-row imports per database).
             imports = await _imports(address, md, server.pid) if requests == INTAKE_REQUESTS else {}
         finally:
@@ -181,6 +339,7 @@ async def _intake(url: str, existing: int, requests: int = INTAKE_REQUESTS) -> d
         # checks, its relay's polling, and here its retries to reach a Temporal that is not there.
         "server_idle_cpu_ms_per_s": idle * 1000 / bare_s,
         "load_average": load,
+        **routing,
         **imports,
     }
 
@@ -198,7 +357,7 @@ async def _imports(address: str, md: Any, server_pid: int) -> dict[str, float]:
     for mode, validate_only in (("validate", True), ("real", False)):
         req = pb.ImportLeadsRequest(import_id=f"bench-{mode}", validate_only=validate_only)
         for r in rows:
-            req.rows.add(row_ref=r["lead_id"], lead=_lead_pb(r))
+            req.rows.add(row_ref=r["lead_id"], lead=_intake_lead(r))
         t, cpu = time.perf_counter(), _cpu_s(server_pid)
         try:
             async with grpc.aio.insecure_channel(address) as ch:
