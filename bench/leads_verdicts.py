@@ -42,6 +42,8 @@ def intake(quick: bool) -> list[Figure]:
                  note=f"p50 {f.get(f'{db}_intake_p50_ms', float('nan')):.0f} ms; leads process (its own, "
                       f"as make run) CPU {f.get(f'{db}_intake_server_cpu_ms_per_lead', float('nan')):.2f} ms "
                       f"a lead vs {f.get(f'{db}_bare_commit_cpu_ms_per_row', float('nan')):.2f} ms a bare row; "
+                      f"{f.get(f'{db}_routed_to_rep_share', float('nan')):.0%} routed to "
+                      f"{f.get(f'{db}_routed_reps', float('nan')):.0f} reps; "
                       f"load {f.get(f'{db}_load_average', float('nan')):.1f}"),
             pick(f, f"{db}_intake_p99_ms", "ms", name=f"{label} CreateLead p99",
                  baseline=f"{db}_bare_commit_p99_ms", failed=[f"{db}_intake_failed"]),
