@@ -5,7 +5,7 @@ Every tenant-owned table mixes in `TenantScoped`. A session opened with
 UPDATE and DELETE touching such a table and stamps new rows; a session with no
 tenant refuses those statements, so a query that forgets the tenant cannot be
 written by accident. Cross-tenant work (the outbox relay, migrations, metrics
-jobs) must ask for it by name: `Database.system_session()`.
+jobs) must ask for it by name: `Database.system_session()`. The hooks are in `kit.tenancy`.
 """
 
 from __future__ import annotations
@@ -15,20 +15,20 @@ import logging
 import re
 import time
 import weakref
-from collections.abc import AsyncIterator, Coroutine, Generator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Generator
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, bindparam, event, text
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column, with_loader_criteria
 
 from kit import db_sqlite
 from kit.errors import Unavailable
+from kit.tenancy import SYSTEM_KEY, TENANT_KEY, ScopedSession, TenantScoped, TenantScopeError
 
 # Stable constraint names, so Alembic migrations are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -39,8 +39,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-TENANT_KEY = "tenant"
-SYSTEM_KEY = "system"
 # Execution option marking a read-only engine: on SQLite its transactions start deferred.
 READ_ONLY = "salesops_read_only"
 # Execution option of statement reads (`Database.session(..., snapshot=False)`): on SQLite no
@@ -93,75 +91,6 @@ def redact_error_detail(error: BaseException | None) -> None:
 def _on_error(context: ExceptionContext) -> None:
     redact_error_detail(context.sqlalchemy_exception)
     redact_error_detail(context.original_exception)
-
-
-class TenantScopeError(RuntimeError):
-    """A tenant-owned table was touched without a tenant, or across tenants."""
-
-
-class TenantScoped:
-    """Mixin for tables whose rows belong to one tenant."""
-
-    tenant_id: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
-
-
-class ScopedSession(Session):
-    """The sync session behind our AsyncSessions; the tenant hooks listen on it only."""
-
-
-def _scoped_mappers(state: ORMExecuteState) -> bool:
-    return any(issubclass(m.class_, TenantScoped) for m in state.all_mappers)
-
-
-@event.listens_for(ScopedSession, "do_orm_execute")
-def _apply_tenant(state: ORMExecuteState) -> None:
-    if not (state.is_select or state.is_update or state.is_delete):
-        return
-    info = state.session.info
-    if info.get(SYSTEM_KEY):
-        return
-    tenant = info.get(TENANT_KEY)
-    if tenant is None:
-        if _scoped_mappers(state):
-            raise TenantScopeError("tenant-owned table queried from a session without a tenant")
-        return
-    params = state.parameters
-    if params is not None and not isinstance(params, Mapping):  # executemany
-        if _scoped_mappers(state):  # SQLAlchemy applies no loader criteria to it: it was unscoped
-            raise TenantScopeError("ORM bulk UPDATE by primary key is not tenant-scoped: use a WHERE")
-        return
-    state.statement = state.statement.options(_TENANT_CRITERIA)
-    state.parameters = {**params, TENANT_PARAM: tenant} if params else {TENANT_PARAM: tenant}
-
-
-# The tenant criterion, one for every tenant: its value is a parameter of each execution. A lambda
-# closing over the tenant (an option per tenant) made SQLAlchemy look into the lambda's closure for
-# the value at every statement: 40-80 us of CPU per ORM statement more than this one (measured A/B).
-# A statement the option reaches without the parameter (none known) fails; it never runs unscoped.
-TENANT_PARAM = "salesops_tenant"
-_TENANT_CRITERIA = with_loader_criteria(
-    TenantScoped,
-    # The name spelled out: SQLAlchemy's lambda analysis wraps a global read in the lambda.
-    lambda cls: cls.tenant_id == bindparam("salesops_tenant"),
-    include_aliases=True,
-    track_closure_variables=False,
-)
-
-
-@event.listens_for(ScopedSession, "before_flush")
-def _stamp_tenant(session: Session, _ctx: Any, _instances: Any) -> None:
-    if session.info.get(SYSTEM_KEY):
-        return
-    tenant = session.info.get(TENANT_KEY)
-    for obj in list(session.new) + list(session.dirty):
-        if not isinstance(obj, TenantScoped):
-            continue
-        if tenant is None:
-            raise TenantScopeError(f"{type(obj).__name__} written from a session without a tenant")
-        if obj.tenant_id is None:
-            obj.tenant_id = tenant
-        elif obj.tenant_id != tenant:
-            raise TenantScopeError(f"{type(obj).__name__} of another tenant written in tenant {tenant!r}")
 
 
 def normalise_url(url: str) -> URL:
@@ -487,6 +416,8 @@ class _WriterQueue:
 
 __all__ = [
     "NAMING_CONVENTION",
+    "SYSTEM_KEY",
+    "TENANT_KEY",
     "Database",
     "ScopedSession",
     "TenantScopeError",
