@@ -70,6 +70,12 @@ class Roster:
             found = self._lists[key] = (reps, {r.user_id: r for r in rows})
         return found
 
+    async def stamp(self) -> None:
+        """Write the reps' last assignments as the batch left them: one statement, after the batch's
+        leads and load counters are written (the lock order of every ownership change: the lead,
+        the counters, then rep profiles), instead of an UPDATE per lead before either."""
+        await RepRepository(self.uow).stamp_many(self._assigned)
+
     def assigned(self, user_id: str, at: datetime) -> None:
         self._loads[user_id] = self._loads.get(user_id, 0) + 1
         self._assigned[user_id] = at
@@ -80,7 +86,8 @@ class Roster:
 async def route_new(
     uow: UnitOfWork, roster: Roster, row: LeadRow, tenant: TenantPolicies, at: datetime
 ) -> None:
-    """ownership.route for a lead created in this batch (no previous owner): an owner or a pool."""
+    """ownership.route for a lead created in this batch (no previous owner): an owner or a pool.
+    The winners' last assignments are written by `roster.stamp` at the end of the batch."""
     facts = ownership.lead_facts(row)
     rule, _ = routing.match_rule_kept(tenant.routing, facts)
     region_pool = pool_rules.pool_for_region(tenant.pools, row.region)
@@ -124,6 +131,7 @@ async def route_new(
             reason="ROUTED",
             decision=msg,
             at=at,
+            stamp=False,  # roster.stamp, once for the batch
         )
         roster.assigned(winner.user_id, at)
         return

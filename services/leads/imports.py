@@ -170,6 +170,7 @@ async def intake_rows(
                         leads[res.row.lead_id] = res.row
                     out.append(res)
         await uow.session.flush()  # what batch_inserts did not write (merged leads' counts)
+    await rows.roster.stamp()  # last: after the leads and counters (the lock order)
     return out
 
 

@@ -51,7 +51,10 @@ async def apply_owner(
     decision: routing_pb2.AssignmentDecision,
     at: datetime,
     restart_clock: bool = True,
+    stamp: bool = True,
 ) -> None:
+    """`stamp=False`: the caller stamps the rep's last assignment itself, later in the transaction
+    (a batch's routing, RepRepository.stamp_many, once for all its leads)."""
     previous = row.owner_user_id or ""
     row.owner_user_id = owner
     row.status = status.owned_status(row.activity_count)
@@ -65,7 +68,8 @@ async def apply_owner(
     row.version += 1
     row.updated_at = at
     decisions.record(uow, decision, at)
-    await RepRepository(uow).stamp_assigned(owner, at)
+    if stamp:
+        await RepRepository(uow).stamp_assigned(owner, at)
     evt = events_pb2.LeadAssigned(
         lead=events.context(row),
         previous_owner_user_id=previous,

@@ -45,15 +45,27 @@ def _upsert(session: Session, tenant: str, user_id: str, delta: int) -> Any:
     )
 
 
+# One statement for any number of counters, sent as the driver's executemany: the ORM upsert per
+# rep cost SQLAlchemy's statement build, cache key and compile for each (~3% of a grouped CreateLead's
+# server CPU in a profile). The tenant is a parameter of every row: the session's tenant criterion
+# is not applied to driver SQL. Both dialects take the same text but for the placeholders.
+_UPSERT = (
+    "INSERT INTO rep_loads (tenant_id, user_id, open_leads) VALUES ({}, {}, {})"
+    " ON CONFLICT (tenant_id, user_id) DO UPDATE SET open_leads = rep_loads.open_leads + excluded.open_leads"
+)
+UPSERT_SQL = {"sqlite": _UPSERT.format("?", "?", "?"), "postgresql": _UPSERT.format("$1", "$2", "$3")}
+
+
 def apply(session: Session, tenant: str, deltas: Counter[str]) -> None:
-    """Add `deltas` to the owners' counters (upserts, in user order so two transactions moving
-    leads between the same reps lock their rows in one order).
+    """Add `deltas` to the owners' counters of `tenant` (upserts, in user order so two transactions
+    moving leads between the same reps lock their rows in one order).
 
     Lock order of every ownership change: the lead, then these counters, then rep profiles
     (`RepRepository.stamp_assigned`, which runs after the flush that calls this)."""
-    for user_id in sorted(deltas):
-        if deltas[user_id]:
-            session.execute(_upsert(session, tenant, user_id, deltas[user_id]))
+    rows = [(tenant, user_id, deltas[user_id]) for user_id in sorted(deltas) if deltas[user_id]]
+    if rows:
+        conn = session.connection()
+        conn.exec_driver_sql(UPSERT_SQL[conn.dialect.name], rows if len(rows) > 1 else rows[0])
 
 
 @event.listens_for(ScopedSession, "before_flush")

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import Dialect
 
 from kit.resources import Page, PageRequest, Repository, Sort
 from services.leads.repositories import rep_loads
 from services.leads.repositories.leads import in_team
 from services.leads.store import ClaimRow, CooldownRow, RepRow
+
+_STAMP = "UPDATE rep_profiles SET last_assigned_time = {} WHERE tenant_id = {} AND user_id = {}"
+STAMP_SQL = {"sqlite": _STAMP.format("?", "?", "?"), "postgresql": _STAMP.format("$1", "$2", "$3")}
+
+
+_TS_BINDS: dict[str, Callable[[Any], Any] | None] = {}
+
+
+def _ts_bind(dialect: Dialect) -> Callable[[Any], Any] | None:
+    """How the dialect sends last_assigned_time (SQLite: its text form; asyncpg: as is), per dialect
+    name (both use their default storage formats)."""
+    if dialect.name not in _TS_BINDS:
+        column = RepRow.__table__.c.last_assigned_time  # type: ignore[attr-defined]
+        _TS_BINDS[dialect.name] = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return _TS_BINDS[dialect.name]
 
 
 class RepRepository(Repository[RepRow]):
@@ -42,6 +59,21 @@ class RepRepository(Repository[RepRow]):
             .values(last_assigned_time=at)
             .execution_options(synchronize_session=False)
         )
+
+    async def stamp_many(self, stamps: Mapping[str, datetime]) -> None:
+        """stamp_assigned for a batch's reps (user -> their last assignment) in one statement, the
+        driver's executemany in user order (locks taken in one order). The ORM UPDATE per lead cost
+        its build, cache key and compile each time (~4% of a grouped CreateLead's server CPU). The
+        tenant is a parameter of every row: the session's tenant criterion is not applied to driver
+        SQL. A batch calls it after its leads and counters are written (the lock order above)."""
+        if not stamps:
+            return
+        conn = await self.session.connection()
+        dialect = conn.dialect
+        process = _ts_bind(dialect)
+        tenant = self.uow.tenant
+        rows = [(process(at) if process else at, tenant, user) for user, at in sorted(stamps.items())]
+        await conn.exec_driver_sql(STAMP_SQL[dialect.name], rows if len(rows) > 1 else rows[0])
 
     async def add_or_update(self, row: RepRow | None, user_id: str, values: dict[str, Any]) -> RepRow:
         if row is None:
