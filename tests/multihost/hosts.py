@@ -23,7 +23,7 @@ import pytest
 from cryptography.fernet import Fernet
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from deploy.local.infra import find_temporal, port_open
+from deploy.local.infra import find_temporal
 from tests.multihost import netns
 from tests.multihost.netns import Lab, Proc
 
@@ -189,19 +189,19 @@ class Infra:
             {**env, "TEMPORAL_NO_UPDATE_CHECK": "1"},
         )
         for port in (PG_PORT, REDIS_PORT, TEMPORAL_PORT):
-            until(f"{self.address}:{port}", lambda p=port: port_open(self.address, p), 90, self.lab)  # type: ignore[misc]
+            until(f"{self.address}:{port}", lambda p=port: self.lab.reachable(self.address, p), 90, self.lab)  # type: ignore[misc]
         asyncio.run(self._create_databases())
 
     async def _create_databases(self) -> None:
         import asyncpg
 
+        host, port = self.lab.relays.forward(self.address, PG_PORT)
+
         async def connect() -> asyncpg.Connection:
             deadline = time.monotonic() + 60
             while True:
                 try:
-                    return await asyncpg.connect(
-                        host=self.address, port=PG_PORT, user=PG_USER, database="postgres"
-                    )
+                    return await asyncpg.connect(host=host, port=port, user=PG_USER, database="postgres")
                 except (OSError, asyncpg.CannotConnectNowError):
                     if time.monotonic() > deadline:
                         raise
@@ -215,9 +215,10 @@ class Infra:
             await conn.close()
 
     def migrate(self, env: Mapping[str, str]) -> None:
-        """Alembic to head, once per service, from the test process (production never migrates on start)."""
+        """Alembic to head, once per service, from the client namespace (production never migrates on start)."""
         for name in APP_SERVICES:
-            run([sys.executable, "-m", "kit.migrations", name, "upgrade"], env=env, cwd=ROOT, timeout=180)
+            argv = self.lab.run_in_client([sys.executable, "-m", "kit.migrations", name, "upgrade"])
+            run(argv, env=env, cwd=ROOT, timeout=180)
 
 
 def app_env(env: Mapping[str, str], infra: Infra) -> dict[str, str]:
@@ -269,7 +270,7 @@ def wait_app_host(lab: Lab, host: str, procs: list[Proc], timeout: float) -> Non
     """APIs SERVING (database, Redis and Temporal checked) and workers polling their task queues."""
     address = lab.hosts[host].address
     for name, port in API_PORTS.items():
-        target = f"{address}:{port}"
+        target = lab.target(address, port)
         until(f"{host}/{name} SERVING", lambda t=target: asyncio.run(_serving(t)), timeout, lab)  # type: ignore[misc]
     for proc in procs:
         if proc.name.endswith("-worker"):
@@ -288,6 +289,7 @@ def balanced_address(lab: Lab, hosts: tuple[str, ...], port: int) -> str:
 
 
 def start_gateway(lab: Lab, host: str, env: Mapping[str, str], app_hosts: tuple[str, ...]) -> str:
+    """The gateway on `host`; the URL the test process reaches it at (a relay)."""
     gw_env = dict(env)
     gw_env.update(
         {
@@ -306,7 +308,7 @@ def start_gateway(lab: Lab, host: str, env: Mapping[str, str], app_hosts: tuple[
         }
     )
     lab.spawn(host, "gateway", [sys.executable, "-m", "gateway"], gw_env, cwd=ROOT)
-    url = f"http://{lab.hosts[host].address}:{GATEWAY_PORT}"
+    url = f"http://{lab.target(lab.hosts[host].address, GATEWAY_PORT)}"
 
     def up() -> bool:
         with contextlib.suppress(httpx.HTTPError):
@@ -321,7 +323,8 @@ def served_creates(lab: Lab, host: str) -> int:
     """CreateLead calls the host's leads API answered OK (its Prometheus counter)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    text = httpx.get(f"http://{lab.hosts[host].address}:{METRICS_PORT}/metrics", timeout=10).text
+    metrics = lab.target(lab.hosts[host].address, METRICS_PORT)
+    text = httpx.get(f"http://{metrics}/metrics", timeout=10).text
     total = 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:

@@ -3,8 +3,12 @@
 Every name carries the run's id (and the creating pid, so a later run can sweep what a
 killed run left). Topology: one namespace holds a bridge (the switch, so the host's own
 firewall never sees the traffic); each host namespace gets a veth into it and an address
-in a private /24 picked per run; a last veth gives the test process (root namespace) the
-`.1` address so it can drive the hosts. Deleting a namespace deletes its veths.
+in a private /24 picked per run. The test process's side is a `client` namespace on the
+switch too (`.1`), which it reaches through relays (tests/multihost/relay.py) and
+`run_in_client`. Nothing is ever added to the root namespace: a link or address appearing
+there is a network change to every browser on the machine (Chromium fails requests in flight,
+net::ERR_NETWORK_CHANGED, even on loopback), so these tests run beside the browser tests.
+Deleting a namespace deletes its veths.
 """
 
 from __future__ import annotations
@@ -24,13 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from tests.multihost.relay import Relays
+
 PREFIX = "salesops-mh-"
 
-# These tests run on the browser tests' xdist worker (tests/web: xdist_group("web")), one after the
-# other, never beside them: the test process's veth and address in the host's own namespace are a
-# network change to Chromium, which then fails every request in flight (net::ERR_NETWORK_CHANGED,
-# even on loopback) and flushes its connections. CI's browser tests failed on that twice.
-XDIST_GROUP = "web"
+# One unit for xdist (--dist loadgroup), beside the browser tests' "web" group: the labs never
+# change the root namespace (above), so the two may run at once on two workers.
+XDIST_GROUP = "multihost"
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -150,7 +154,7 @@ class Lab:
     procs: list[Proc] = field(default_factory=list)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")))
     _namespaces: list[str] = field(default_factory=list)
-    _client_iface: str = ""
+    _relays: Relays | None = None
     _logs: list[IO[bytes]] = field(default_factory=list)
     _closed: bool = False
 
@@ -160,30 +164,34 @@ class Lab:
         self.switch = self._add_ns("net")
         _ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
         _ip("-n", self.switch, "link", "set", "br0", "up")
-        # The test process's own link: root side named within IFNAMSIZ (15).
-        self._client_iface = f"smh{self.run_id.rsplit('-', 1)[1]}"
-        _ip(
-            "link",
-            "add",
-            self._client_iface,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "p-client",
-            "netns",
-            self.switch,
-        )
-        self._plug("p-client")
-        _ip("addr", "add", f"{self.address(1)}/24", "dev", self._client_iface)
-        _ip("link", "set", self._client_iface, "up")
+        # The test process's side: a namespace of its own on the switch, like any host.
+        self.client = self.add_host("client", 1)
+        del self.hosts["client"]
+        self._relays = Relays(self.client.ns)
 
     def address(self, index: int) -> str:
         return str(self.subnet.network_address + index)
 
     @property
     def client_address(self) -> str:
-        return self.address(1)
+        return self.client.address
+
+    @property
+    def relays(self) -> Relays:
+        assert self._relays is not None, "the lab is closed"
+        return self._relays
+
+    def reachable(self, address: str, port: int, timeout: float = 1.0) -> bool:
+        """Whether address:port accepts a TCP connection from the client namespace."""
+        return self.relays.reachable(address, port, timeout)
+
+    def target(self, address: str, port: int) -> str:
+        """`127.0.0.1:<port>` (root namespace) relayed to address:port from the client namespace."""
+        return self.relays.target(address, port)
+
+    def run_in_client(self, argv: Sequence[str]) -> list[str]:
+        """`argv` run inside the client namespace (a command that dials the hosts itself)."""
+        return ["ip", "netns", "exec", self.client.ns, *argv]
 
     def _add_ns(self, suffix: str) -> str:
         ns = f"{PREFIX}{self.run_id}-{suffix}"
@@ -264,6 +272,9 @@ class Lab:
         if self._closed:
             return
         self._closed = True
+        if self._relays is not None:
+            self._relays.close()  # its thread holds the client namespace alive until it ends
+            self._relays = None
         for proc in self.procs:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.popen.pid, signal.SIGKILL)
@@ -275,8 +286,6 @@ class Lab:
                 proc.popen.wait(timeout=10)
         for ns in reversed(self._namespaces):
             _ip("netns", "del", ns, check=False)
-        if self._client_iface:
-            _ip("link", "del", self._client_iface, check=False)  # gone with its peer already, normally
         for log in self._logs:
             with contextlib.suppress(OSError):
                 log.close()

@@ -3,9 +3,10 @@
 Hosts are network namespaces this test makes (tests/multihost/netns.py): `infra` runs its own
 PostgreSQL, Redis and Temporal dev server; `a` and `b` each run the leads and notify APIs and
 workers in production mode; `gw` runs the gateway with every service address listing both app
-hosts (`ipv4:a:port,b:port`, balanced round_robin by kit.grpc). The test process drives it over
-its own link. 2,000 lead creations with client-made ids go through the gateway's REST, 16 in
-flight; after the first quarter answered, every process on `a` is SIGKILLed and its link cut.
+hosts (`ipv4:a:port,b:port`, balanced round_robin by kit.grpc). The test process drives it from
+a `client` namespace of its own (relayed: netns.py), so the machine's own namespace never changes.
+2,000 lead creations with client-made ids go through the gateway's REST, 16 in flight; after the
+first quarter answered, every process on `a` is SIGKILLed and its link cut.
 
 Then: every create that answered 200 is exactly one lead; each one that failed succeeds when
 retried with the same id, without a duplicate; every owned lead has its SLA watch (a running
@@ -53,18 +54,12 @@ def lab() -> Iterator[netns.Lab]:
         made.close()
 
 
-async def _seed(address: str, tokens: dict[str, str]) -> None:
+async def _seed(targets: dict[str, str], tokens: dict[str, str]) -> None:
     """The demo tenant (policies, reps, subscribers) through b's APIs; reps without a capacity cap, so
     every A lead is routed to an owner (the team-A rule routes around the clock)."""
-    await seed(
-        {
-            "leads": f"{address}:{hosts.API_PORTS['leads']}",
-            "notify": f"{address}:{hosts.API_PORTS['notify']}",
-        },
-        tokens,
-    )
+    await seed(targets, tokens)
     md = (("authorization", f"Bearer {tokens['admin']}"),)
-    async with grpc.aio.insecure_channel(f"{address}:{hosts.API_PORTS['leads']}") as channel:
+    async with grpc.aio.insecure_channel(targets["leads"]) as channel:
         stub = leads_service_pb2_grpc.LeadsServiceStub(channel)
         for rep in REPS:
             await stub.UpdateRepProfile(
@@ -131,7 +126,8 @@ def _run(lab: netns.Lab, capsys: pytest.CaptureFixture[str]) -> None:
     for h, started in procs.items():
         hosts.wait_app_host(lab, h, started, 180)
     tokens = demo_tokens(AuthConfig.from_env(svc_env))
-    asyncio.run(_seed(lab.hosts["b"].address, tokens))
+    b = lab.hosts["b"].address
+    asyncio.run(_seed({n: lab.target(b, p) for n, p in hosts.API_PORTS.items()}, tokens))
     gateway = hosts.start_gateway(lab, "gw", svc_env, ("a", "b"))
     _report(capsys, f"FAILOVER: stack up in {time.monotonic() - t0:.1f}s")
 
@@ -176,7 +172,8 @@ def _run(lab: netns.Lab, capsys: pytest.CaptureFixture[str]) -> None:
     owners = {o.lead_id: o.owner for o in [*outcomes.values(), *retried.values()] if o.ok}
 
     # Every create is exactly one lead: one row, one intake, its own phone (no copy under another id).
-    records = asyncio.run(checks.lead_records(infra.address, hosts.PG_PORT, TENANT, f"mh-{lab.run_id}-"))
+    pg_host, pg_port = lab.relays.forward(infra.address, hosts.PG_PORT)
+    records = asyncio.run(checks.lead_records(pg_host, pg_port, TENANT, f"mh-{lab.run_id}-"))
     by_id = {r.lead_id: r for r in records}
     assert len(records) == TOTAL and set(by_id) == set(ids), f"{len(records)} leads for {TOTAL} creates"
     assert all(r.intakes == 1 for r in records), [r for r in records if r.intakes != 1][:5]
@@ -187,8 +184,10 @@ def _run(lab: netns.Lab, capsys: pytest.CaptureFixture[str]) -> None:
     assert all(by_id[i].sla_due is not None for i in owned), "an owned lead has no SLA due time"
 
     # Every owned lead has its SLA watch running in Temporal.
+    temporal = lab.target(infra.address, hosts.TEMPORAL_PORT)
+
     def watches_missing() -> set[str]:
-        return set(owned) - asyncio.run(checks.running_watches(infra.temporal_address, TENANT, set(owned)))
+        return set(owned) - asyncio.run(checks.running_watches(temporal, TENANT, set(owned)))
 
     missing: set[str] = set(owned)
     deadline = time.monotonic() + CONVERGE_SECONDS
@@ -196,9 +195,7 @@ def _run(lab: netns.Lab, capsys: pytest.CaptureFixture[str]) -> None:
         missing = watches_missing()
         if missing:
             time.sleep(2)
-    sample = {
-        i: asyncio.run(checks.watch_status(infra.temporal_address, TENANT, i)) for i in sorted(missing)[:3]
-    }
+    sample = {i: asyncio.run(checks.watch_status(temporal, TENANT, i)) for i in sorted(missing)[:3]}
     assert not missing, f"{len(missing)} owned leads have no running SLA watch, e.g. {sample}"
     watches_at = time.monotonic() - result.ended
 

@@ -1,8 +1,10 @@
-"""The test hosts themselves: hosts reach each other, a killed host is gone and unreachable, and
+"""The test hosts themselves: hosts reach each other and the test process reaches them without a
+link, address or route of the lab in the root namespace, a killed host is gone and unreachable, and
 closing the lab (also after a failure, also from atexit) leaves no namespace, link, process or file."""
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import subprocess
 import sys
@@ -28,12 +30,26 @@ while True:
 """
 
 
-def _reachable(address: str, timeout: float = 1.0) -> bool:
-    try:
-        socket.create_connection((address, 7000), timeout=timeout).close()
-    except OSError:
+def _in_root(lab: netns.Lab) -> list[str]:
+    """What of the lab the root namespace shows: links named like it, addresses and routes in its subnet."""
+
+    def ip(*args: str) -> list[str]:
+        out = subprocess.run(["ip", *args], capture_output=True, text=True, check=True).stdout
+        return out.splitlines()
+
+    def in_subnet(line: str) -> bool:
+        for word in line.replace("/", " ").split():
+            try:
+                if ipaddress.ip_address(word) in lab.subnet:
+                    return True
+            except ValueError:
+                continue
         return False
-    return True
+
+    found = [line for line in ip("-br", "link") if lab.run_id.rsplit("-", 1)[1] in line]
+    return found + [
+        line for line in ip("-br", "addr") + ip("route", "show", "table", "all") if in_subnet(line)
+    ]
 
 
 def _in_host(lab: netns.Lab, host: str, target: str) -> bool:
@@ -48,7 +64,7 @@ def _leftovers(lab: netns.Lab) -> list[str]:
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
     links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True, check=True).stdout
     left = [line for line in names.splitlines() if lab.run_id in line]
-    left += [line for line in links.splitlines() if line.startswith(lab._client_iface)]
+    left += [line for line in links.splitlines() if lab.run_id.rsplit("-", 1)[1] in line]
     left += [f"pid {p.popen.pid}" for p in lab.procs if p.popen.poll() is None]
     if lab.workdir.exists():
         left.append(str(lab.workdir))
@@ -70,15 +86,21 @@ def test_hosts_talk_a_killed_host_is_gone_and_closing_leaves_nothing(lab: netns.
         host = lab.add_host(name, index)
         lab.spawn(name, "server", [sys.executable, "-c", SERVER, host.address], {})
     a, b = lab.hosts["a"].address, lab.hosts["b"].address
-    until("both servers", lambda: _reachable(a) and _reachable(b), 60, lab)
+    until("both servers", lambda: lab.reachable(a, 7000) and lab.reachable(b, 7000), 60, lab)
     assert _in_host(lab, "b", a) and _in_host(lab, "a", b)
+    # The test process's way in is a relay on loopback, not a link of the root namespace.
+    assert _in_root(lab) == []
+    relayed = lab.relays.forward(a, 7000)
+    with socket.create_connection(relayed, timeout=5) as conn:
+        conn.settimeout(5)
+        assert conn.recv(1) == b""  # the server accepted and closed: the relay carried both ways
     assert len(netns.namespace_pids(lab.hosts["a"].ns)) == 2  # the server and its child
 
     lab.kill_host("a")
     lab.cut_link("a")
     assert netns.namespace_pids(lab.hosts["a"].ns) == []
-    assert not _reachable(a) and not _in_host(lab, "b", a)
-    assert _reachable(b)
+    assert not lab.reachable(a, 7000) and not _in_host(lab, "b", a)
+    assert lab.reachable(b, 7000)
 
     lab.close()
     assert _leftovers(lab) == []
