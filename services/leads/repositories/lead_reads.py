@@ -16,20 +16,15 @@ token, that the two paths agree.
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    JSON,
     BindParameter,
-    Boolean,
     ColumnElement,
-    DateTime,
-    Dialect,
+    Engine,
     Integer,
     Select,
     Table,
@@ -46,14 +41,11 @@ from sqlalchemy import (
 )
 
 from kit.auth import Principal
-from kit.db import is_lock_timeout
-from kit.db_sqlite import Connection as SqliteConnection
-from kit.db_sqlite import OneCallCursor
-from kit.errors import NotFound, Unavailable
+from kit.errors import NotFound
 from kit.resources import Page, PageRequest, Repository, Sort, escape_like
 from services.leads import access
 from services.leads.domain import status
-from services.leads.repositories import lead_scope, read_memos
+from services.leads.repositories import lead_scope, read_memos, sqlite_driven
 from services.leads.repositories.leads import COUNT_CAP, LeadSearch
 from services.leads.store import DuplicateRow, LeadRow
 
@@ -320,57 +312,8 @@ def _bounded_count(where: list[ColumnElement[bool]]) -> Any:
     return select(func.count()).select_from(ids.subquery()).scalar_subquery()
 
 
-class _Driven(NamedTuple):
-    """A statement compiled once for SQLite, run on the driver's connection itself.
-
-    SQLAlchemy's execution of a cached statement made its cache key (a walk of the whole select),
-    an execution context and a result per call, and ran a result processor per typed value: on
-    SQLite more CPU than the SQL itself. Here a call only orders its values and converts the few
-    columns whose stored value is not the Python one (`_converters`)."""
-
-    sql: str
-    names: tuple[str, ...]  # the positional parameters' names, in order
-    fixed: dict[str, Any]  # the values compiled into the statement (status 'MERGED', the count cap)
-    binds: dict[str, Callable[[Any], Any]]  # the dialect's conversion of a value bound (datetimes)
-    columns: tuple[tuple[int, Callable[[Any], Any]], ...]  # (index, conversion) of the row's values
-
-
-def _converters(stmt: Any) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
-    """What SQLAlchemy's SQLite result processors do for these columns: JSON decoded from its text,
-    datetimes from theirs (stored "YYYY-MM-DD HH:MM:SS.ffffff", naive, as SQLAlchemy reads
-    them), booleans from 0/1. Strings and numbers come from sqlite3 as they are; so does a lead's
-    `body`, decoded (or not at all) by the presenter."""
-    out: list[tuple[int, Callable[[Any], Any]]] = []
-    for i, column in enumerate(stmt.selected_columns):
-        if isinstance(column.type, JSON):
-            if column.name != "body":  # a lead's body stays its text: the presenter's memo key
-                out.append((i, json.loads))
-        elif isinstance(column.type, DateTime):
-            out.append((i, read_memos.parsed_datetime))
-        elif isinstance(column.type, Boolean):
-            out.append((i, bool))
-    return tuple(out)
-
-
-def _drive(stmt: Any, dialect: Dialect) -> _Driven | None:
-    """`stmt` compiled for SQLite, or None where a parameter is rendered at execution (none of
-    these statements has one: checked, not assumed)."""
-    compiled: Any = stmt.compile(dialect=dialect)
-    if compiled.literal_execute_params or compiled.post_compile_params or compiled.positiontup is None:
-        return None
-    return _Driven(
-        str(compiled),
-        tuple(compiled.positiontup),
-        compiled.construct_params(_check=False),
-        dict(compiled._bind_processors),  # the dialect's own bind conversions (no public accessor)
-        _converters(stmt),
-    )
-
-
 # Statements by shape. Shapes are few (a filter form's combinations), each a few kB; bounded anyway.
 _STATEMENTS: dict[tuple[Any, ...], Any] = {}
-# Each statement of _STATEMENTS compiled for SQLite, by its id (the entry keeps the statement alive).
-_DRIVEN: dict[int, tuple[Any, _Driven | None]] = {}
 _STATEMENTS_MAX = 2000
 
 
@@ -379,7 +322,7 @@ def _cached(shape: tuple[Any, ...], build: Any) -> Any:
     if found is None:
         if len(_STATEMENTS) >= _STATEMENTS_MAX:
             _STATEMENTS.clear()
-            _DRIVEN.clear()
+            sqlite_driven.forget()
         found = _STATEMENTS[shape] = build()
     return found
 
@@ -404,33 +347,22 @@ class LeadReads(Repository[LeadRow]):
 
     async def _rows(self, stmt: Any, params: dict[str, Any]) -> list[Any]:
         """The rows of a cached statement (from `_cached`): on SQLite run on the driver itself
-        (`_Driven`), elsewhere by SQLAlchemy (asyncpg's rows need no conversion to speak of)."""
-        conn = await self.session.connection()  # the unit of work's transaction
+        (sqlite_driven: on the loop's thread, else on the connection's), elsewhere by SQLAlchemy
+        (asyncpg's rows need no conversion to speak of)."""
         params = params | {"tenant": self.uow.tenant}
-        if conn.dialect.name != "sqlite":
-            return list((await conn.execute(stmt, params)).all())
-        found = _DRIVEN.get(id(stmt))
-        if found is None or found[0] is not stmt:  # the entry holds its statement: its id is not reused
-            found = _DRIVEN[id(stmt)] = (stmt, _drive(stmt, conn.dialect))
-        driven = found[1]
-        if driven is None:
-            return list((await conn.execute(stmt, params)).all())
-        values, binds = driven.fixed | params, driven.binds
-        args = [binds[n](values[n]) if n in binds else values[n] for n in driven.names]
-        raw = await conn.get_raw_connection()
-        cursor = OneCallCursor(cast(SqliteConnection, raw.driver_connection))  # kit.db's SQLite driver
-        try:
-            await cursor.execute(driven.sql, args)
-        except sqlite3.OperationalError as exc:  # as kit.db answers it for SQLAlchemy's statements
-            if is_lock_timeout(exc):
-                raise Unavailable("the database is busy; retry", reason="DATABASE_BUSY") from exc
-            raise
-        rows = [list(r) for r in await cursor.fetchall()]
-        for row in rows:
-            for i, convert in driven.columns:
-                if row[i] is not None:
-                    row[i] = convert(row[i])
-        return rows
+        bind = self.session.get_bind()
+        if bind.dialect.name == "sqlite":
+            run = sqlite_driven.driven(stmt, bind.dialect)
+            if run is not None:
+                # A writer's unit of work, or a session bound to one connection, may see what it
+                # has not committed yet: only its own connection answers it.
+                if isinstance(bind, Engine) and not self.uow.writable:
+                    rows = sqlite_driven.on_loop(bind, run, params)
+                    if rows is not None:
+                        return rows
+                return await sqlite_driven.on_thread(await self.session.connection(), run, params)
+        conn = await self.session.connection()  # the unit of work's transaction
+        return list((await conn.execute(stmt, params)).all())
 
     async def get(self, who: Principal, lead_id: str) -> FoundLead:  # type: ignore[override]
         """The lead and its candidates the viewer may see, in one statement. A lead the viewer may

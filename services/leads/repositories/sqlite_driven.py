@@ -1,0 +1,186 @@
+"""lead_reads' statements on SQLite without SQLAlchemy's execution: compiled once, run on the driver.
+
+Two ways to run one, in this order:
+- on the event loop's own thread (`on_loop`), on a query-only sqlite3 connection kept per engine
+  and thread, within a budget of VM steps. A GetLead's statement is ~30 us of SQLite; the session's
+  connection checkout (~60 us) and the hand-off to aiosqlite's thread and back (a queue, a futex,
+  a loop wake-up, GIL hand-overs: ~100 us in the server) cost several times that. A statement past
+  its budget (a text search over a whole tenant) is interrupted and not blocking the loop any
+  longer; so is one meeting a busy database or any other error: the caller then runs it
+- on the unit of work's connection (`on_thread`), on aiosqlite's thread, as before.
+Both read outside any transaction (the reads are snapshot=False: each statement sees the database
+as of its own start), so the two see the same committed data.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any, NamedTuple, cast
+from urllib.parse import quote
+
+from sqlalchemy import JSON, Boolean, DateTime, Dialect, Engine
+
+from kit.db import is_lock_timeout
+from kit.db_sqlite import Connection as SqliteConnection
+from kit.db_sqlite import OneCallCursor
+from kit.errors import Unavailable
+from services.leads.repositories import read_memos
+
+# The loop's budget of a statement: BUDGET_TICKS x TICK_STEPS SQLite VM steps (~1-2 ms). A
+# ListLeads page of region + grade with its bounded count takes a few ticks.
+TICK_STEPS = 1000
+BUDGET_TICKS = 100
+
+
+class Driven(NamedTuple):
+    """A statement compiled once for SQLite, run on a driver connection itself.
+
+    SQLAlchemy's execution of a cached statement made its cache key (a walk of the whole select),
+    an execution context and a result per call, and ran a result processor per typed value: on
+    SQLite more CPU than the SQL itself. Here a call only orders its values and converts the few
+    columns whose stored value is not the Python one (`_converters`)."""
+
+    sql: str
+    names: tuple[str, ...]  # the positional parameters' names, in order
+    fixed: dict[str, Any]  # the values compiled into the statement (status 'MERGED', the count cap)
+    binds: dict[str, Callable[[Any], Any]]  # the dialect's conversion of a value bound (datetimes)
+    columns: tuple[tuple[int, Callable[[Any], Any]], ...]  # (index, conversion) of the row's values
+
+    def args(self, params: dict[str, Any]) -> list[Any]:
+        values, binds = self.fixed | params, self.binds
+        return [binds[n](values[n]) if n in binds else values[n] for n in self.names]
+
+    def converted(self, raw: list[Any]) -> list[list[Any]]:
+        rows = [list(r) for r in raw]
+        for row in rows:
+            for i, convert in self.columns:
+                if row[i] is not None:
+                    row[i] = convert(row[i])
+        return rows
+
+
+def _converters(stmt: Any) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+    """What SQLAlchemy's SQLite result processors do for these columns: JSON decoded from its text,
+    datetimes from theirs (stored "YYYY-MM-DD HH:MM:SS.ffffff", naive, as SQLAlchemy reads
+    them), booleans from 0/1. Strings and numbers come from sqlite3 as they are; so does a lead's
+    `body`, decoded (or not at all) by the presenter."""
+    out: list[tuple[int, Callable[[Any], Any]]] = []
+    for i, column in enumerate(stmt.selected_columns):
+        if isinstance(column.type, JSON):
+            if column.name != "body":  # a lead's body stays its text: the presenter's memo key
+                out.append((i, json.loads))
+        elif isinstance(column.type, DateTime):
+            out.append((i, read_memos.parsed_datetime))
+        elif isinstance(column.type, Boolean):
+            out.append((i, bool))
+    return tuple(out)
+
+
+def _drive(stmt: Any, dialect: Dialect) -> Driven | None:
+    """`stmt` compiled for SQLite, or None where a parameter is rendered at execution (none of
+    these statements has one: checked, not assumed)."""
+    compiled: Any = stmt.compile(dialect=dialect)
+    if compiled.literal_execute_params or compiled.post_compile_params or compiled.positiontup is None:
+        return None
+    return Driven(
+        str(compiled),
+        tuple(compiled.positiontup),
+        compiled.construct_params(_check=False),
+        dict(compiled._bind_processors),  # the dialect's own bind conversions (no public accessor)
+        _converters(stmt),
+    )
+
+
+# Each cached statement of lead_reads compiled for SQLite, by its id (the entry keeps the statement
+# alive, so its id is not reused while it is here).
+_DRIVEN: dict[int, tuple[Any, Driven | None]] = {}
+
+
+def driven(stmt: Any, dialect: Dialect) -> Driven | None:
+    found = _DRIVEN.get(id(stmt))
+    if found is None or found[0] is not stmt:
+        found = _DRIVEN[id(stmt)] = (stmt, _drive(stmt, dialect))
+    return found[1]
+
+
+def forget() -> None:
+    """lead_reads' statement cache was cleared: so is their compiled form."""
+    _DRIVEN.clear()
+
+
+async def on_thread(conn: Any, run: Driven, params: dict[str, Any]) -> list[list[Any]]:
+    """`run` on the unit of work's connection (SQLAlchemy's AsyncConnection): aiosqlite's thread."""
+    raw = await conn.get_raw_connection()
+    cursor = OneCallCursor(cast(SqliteConnection, raw.driver_connection))  # kit.db's SQLite driver
+    try:
+        await cursor.execute(run.sql, run.args(params))
+    except sqlite3.OperationalError as exc:  # as kit.db answers it for SQLAlchemy's statements
+        if is_lock_timeout(exc):
+            raise Unavailable("the database is busy; retry", reason="DATABASE_BUSY") from exc
+        raise
+    return run.converted(await cursor.fetchall())
+
+
+class _LoopReader:
+    """A query-only connection to the database file, used on one thread (the event loop's)."""
+
+    def __init__(self, path: str) -> None:
+        # mode=rw: a database file that is not there is an error here, never made empty.
+        uri = f"file:{quote(path)}?mode=rw"
+        self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=True)
+        self.conn.execute("PRAGMA query_only=1")  # never a writer, whatever a bug would send
+        self.conn.execute("PRAGMA busy_timeout=0")  # busy: answered by the thread path, not slept on
+        self.ticks = 0
+        self.conn.set_progress_handler(self._tick, TICK_STEPS)
+
+    def _tick(self) -> int:
+        self.ticks += 1
+        return 1 if self.ticks > BUDGET_TICKS else 0  # non-zero interrupts the statement
+
+    def rows(self, sql: str, args: list[Any]) -> list[Any] | None:
+        self.ticks = 0
+        try:
+            cursor = self.conn.execute(sql, args)
+            try:
+                return cursor.fetchall()  # run to its end: no read transaction stays open
+            finally:
+                cursor.close()
+        except sqlite3.Error:  # interrupted, busy, or anything else: the thread path answers
+            return None
+
+
+# Per engine (a Database), per thread: dropped with the engine. None: no file to open (":memory:").
+_READERS: weakref.WeakKeyDictionary[Engine, dict[int, _LoopReader | None]] = weakref.WeakKeyDictionary()
+
+
+def _reader(engine: Engine) -> _LoopReader | None:
+    by_thread = _READERS.get(engine)
+    if by_thread is None:
+        by_thread = _READERS[engine] = {}
+    thread = threading.get_ident()
+    if thread not in by_thread:
+        path = engine.url.database
+        if not path or path == ":memory:":
+            by_thread[thread] = None
+        else:
+            try:
+                by_thread[thread] = _LoopReader(path)
+            except sqlite3.Error:  # not openable now: the thread path this time, tried again next
+                return None
+    return by_thread[thread]
+
+
+def on_loop(engine: Engine, run: Driven, params: dict[str, Any]) -> list[list[Any]] | None:
+    """`run` on this thread within its budget, or None: the caller runs it `on_thread`."""
+    reader = _reader(engine)
+    if reader is None:
+        return None
+    raw = reader.rows(run.sql, run.args(params))
+    return None if raw is None else run.converted(raw)
+
+
+__all__ = ["BUDGET_TICKS", "TICK_STEPS", "Driven", "driven", "forget", "on_loop", "on_thread"]
