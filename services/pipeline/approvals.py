@@ -29,8 +29,6 @@ from services.pipeline.repositories.approvals import ApprovalClaims, ApprovalFlo
 from services.pipeline.repositories.deals import OPEN, Deals
 from services.pipeline.store import DealRow
 from services.pipeline.store_approvals import (
-    ApprovalActionRow,
-    ApprovalAssignmentRow,
     ApprovalClaimRow,
     ApprovalRow,
 )
@@ -330,7 +328,7 @@ async def project(uow: UnitOfWork, run: d.Run, events: list[EventSpec], *, fresh
     repo = Approvals(uow)
     if fresh:
         await _insert_new(repo, run, document(run))
-    elif not await _update(uow, repo, run):
+    elif not await _update(repo, run):
         return  # written before (a retried activity)
     async with uow.gathered_events():  # one outbox statement for all of them (a start has 1 + a step each)
         for e in events:
@@ -388,48 +386,55 @@ def _action_values(run: d.Run, seq: int, x: d.Action) -> dict[str, object]:
     }
 
 
-async def _update(uow: UnitOfWork, repo: Approvals, run: d.Run) -> bool:
-    """The run's rows brought up to `run` (False: they are at its sequence number or past it)."""
-    row = await repo.find(run.approval_id)
-    if row is not None and row.seq >= run.seq:
+async def _update(repo: Approvals, run: d.Run) -> bool:
+    """The run's rows brought up to `run` (False: they are at its sequence number or past it), written as
+    values (no ORM rows loaded and flushed: the ORM's work was most of a last approve's record)."""
+    stored = await repo.progress(run.approval_id)
+    if stored is None:  # never projected (its rows are only ever written with it): all of it is new
+        await _insert_new(repo, run, document(run))
+        return True
+    seq, body = stored
+    if seq >= run.seq:
         return False
     # Every write here stores the body with the action rows of its whole history, so the stored body's
     # history length says which action rows exist (no read of them inside the write lock).
-    written = 0 if row is None else len(ap.Approval.FromString(row.body).history)
-    first = row is None
-    if row is None:
-        row = ApprovalRow(tenant_id=uow.tenant, approval_id=run.approval_id, submit_time=_t(run.submit_time))
-        uow.session.add(row)
-    row.flow_id, row.flow_version, row.kind = run.flow_id, run.flow_version, run.kind
-    row.deal_id, row.deal_owner_user_id, row.org_path = run.deal_id, run.deal_owner, run.org_path
-    row.requester_user_id, row.state, row.revision, row.seq = run.requester, run.state, run.revision, run.seq
-    row.complete_time = _t(run.complete_time)
-    row.body = document(run).SerializeToString(deterministic=True)
-    # A new row has no assignment or action rows yet: they are only ever written with it, here.
-    have = {} if first else {(a.step_key, a.user_id): a for a in await repo.all_assignments(run.approval_id)}
+    written = len(ap.Approval.FromString(body).history)
+    approval = {
+        "flow_id": run.flow_id,
+        "flow_version": run.flow_version,
+        "kind": run.kind,
+        "deal_id": run.deal_id,
+        "deal_owner_user_id": run.deal_owner,
+        "org_path": run.org_path,
+        "requester_user_id": run.requester,
+        "state": run.state,
+        "revision": run.revision,
+        "seq": run.seq,
+        "complete_time": _t(run.complete_time),
+        "body": document(run).SerializeToString(deterministic=True),
+    }
+    stored_assignments = await repo.assignment_values(run.approval_id)
+    have = {k: dict(v) for k, v in stored_assignments.items()}
     for s in run.steps:
         for u in s.assignees:
             a = have.get((s.key, u))
-            if a is None:
-                a = ApprovalAssignmentRow(
-                    tenant_id=uow.tenant,
-                    approval_id=run.approval_id,
-                    step_key=s.key,
-                    user_id=u,
-                    since=_t(s.activate_time),
-                )
-                uow.session.add(a)
-                have[(s.key, u)] = a
-            if s.state == d.ACTIVE and a.active is not True:
-                a.since = _t(s.activate_time) or a.since
+            if a is None:  # active None: not yet decided, as a new row before its first write
+                a = have[(s.key, u)] = {"active": None, "since": _t(s.activate_time)}
+            if s.state == d.ACTIVE and a["active"] is not True:
+                a["since"] = _t(s.activate_time) or a["since"]
     for (key, u), a in have.items():
         s = run.step(key)
-        a.active = s.state == d.ACTIVE and run.state == d.IN_PROGRESS and u in s.assignees
-        a.due_time = _t(s.due_time)
-        a.indirect = u in s.indirect
-    for i, x in enumerate(run.history):
-        if i >= written:
-            uow.session.add(ApprovalActionRow(tenant_id=uow.tenant, **_action_values(run, i, x)))
+        a["active"] = s.state == d.ACTIVE and run.state == d.IN_PROGRESS and u in s.assignees
+        a["due_time"] = _t(s.due_time)
+        a["indirect"] = u in s.indirect
+    changed = {k: a for k, a in have.items() if k in stored_assignments and a != stored_assignments[k]}
+    added = [
+        {"approval_id": run.approval_id, "step_key": key, "user_id": u, **a}
+        for (key, u), a in have.items()
+        if (key, u) not in stored_assignments
+    ]
+    actions = [_action_values(run, i, x) for i, x in enumerate(run.history) if i >= written]
+    await repo.write_progress(run.approval_id, approval, changed, added, actions)
     return True
 
 

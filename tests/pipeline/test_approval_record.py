@@ -4,6 +4,7 @@ of that write (the first one committed, its answer lost) finds the row and write
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import text
@@ -11,12 +12,18 @@ from temporalio.client import WorkflowHistory
 
 from kit.db import Database
 from kit.migrations import upgrade_to_head
+from kit.resources import UnitOfWork
 from salesops.pipeline.v1 import approval_pb2 as ap
+from services.pipeline import approvals
 from services.pipeline.approval_activities import ApprovalActivities
 from services.pipeline.approval_codec import decode, encode
 from services.pipeline.approval_messages import EventSpec, RecordInput
 from services.pipeline.approval_workflows import ApprovalInput
+from services.pipeline.approvals import _action_values, _t
 from services.pipeline.domain import approvals as d
+from services.pipeline.repositories.approvals import Approvals
+from services.pipeline.store import transactions
+from services.pipeline.store_approvals import ApprovalActionRow, ApprovalAssignmentRow
 
 RECORDED = Path(__file__).parent / "histories" / "approval_steady_timer.json"
 AT = "2026-01-01T00:00:00.000000+00:00"
@@ -100,5 +107,89 @@ async def test_the_fresh_insert_writes_the_rows_the_orm_path_writes(database_url
         await record(encode(RecordInput(fresh, [], fresh=True)))
         await record(encode(RecordInput(read_first, [])))
         assert await _rows(db, fresh.approval_id) == await _rows(db, "other")
+    finally:
+        await db.dispose()
+
+
+async def _orm_update(uow: UnitOfWork, run: d.Run) -> None:
+    """The record's update as the ORM wrote it before its Core statements (the reference they must match)."""
+    repo = Approvals(uow)
+    row = await repo.find(run.approval_id)
+    assert row is not None and row.seq < run.seq
+    written = len(ap.Approval.FromString(row.body).history)
+    row.flow_id, row.flow_version, row.kind = run.flow_id, run.flow_version, run.kind
+    row.deal_id, row.deal_owner_user_id, row.org_path = run.deal_id, run.deal_owner, run.org_path
+    row.requester_user_id, row.state, row.revision, row.seq = run.requester, run.state, run.revision, run.seq
+    row.complete_time = _t(run.complete_time)
+    row.body = approvals.document(run).SerializeToString(deterministic=True)
+    have = {(a.step_key, a.user_id): a for a in await repo.all_assignments(run.approval_id)}
+    for s in run.steps:
+        for u in s.assignees:
+            a = have.get((s.key, u))
+            if a is None:
+                a = ApprovalAssignmentRow(
+                    tenant_id=uow.tenant,
+                    approval_id=run.approval_id,
+                    step_key=s.key,
+                    user_id=u,
+                    since=_t(s.activate_time),
+                )
+                uow.session.add(a)
+                have[(s.key, u)] = a
+            if s.state == d.ACTIVE and a.active is not True:
+                a.since = _t(s.activate_time) or a.since
+    for (key, u), a in have.items():
+        s = run.step(key)
+        a.active = s.state == d.ACTIVE and run.state == d.IN_PROGRESS and u in s.assignees
+        a.due_time = _t(s.due_time)
+        a.indirect = u in s.indirect
+    for i, x in enumerate(run.history):
+        if i >= written:
+            uow.session.add(ApprovalActionRow(tenant_id=uow.tenant, **_action_values(run, i, x)))
+
+
+def _open_ready(run: d.Run, at: str, users: list[str]) -> None:
+    for key in d.ready(run, at):
+        d.activate(run, key, d.Opening(users), at)
+
+
+async def test_each_update_writes_the_rows_the_orm_update_wrote(database_url: str) -> None:
+    """Two copies of a run through the same actions (delegation, return, resubmission re-activating the
+    steps later, approvals to the end): the record's Core update and the ORM reference leave the same rows
+    after every action."""
+    db = Database(database_url)
+    await upgrade_to_head("pipeline", db)
+    try:
+        record = ApprovalActivities(db).record
+        tx = transactions(db)
+        core, orm = _run(), _run()
+        orm.approval_id = "other"
+        for run in (core, orm):
+            await record(encode(RecordInput(run, [], fresh=True)))
+        later = "2026-01-02T08:30:00.000000+00:00"
+        steps: list[Callable[[d.Run], None]] = [
+            lambda r: d.delegate(r, r.steps[1], "u-1", "u-3", AT, "away", "test", "d-1"),
+            lambda r: d.return_for_changes(r, r.steps[0], "u-2", AT, "fix it", "test", "r-1"),
+            lambda r: (d.resubmit(r, r.facts, r.requester, later, "fixed", True, "test", "s-1"), None)[1],
+            lambda r: _open_ready(r, later, ["u-2", "u-4"]),
+        ]
+        for step in steps:
+            for run in (core, orm):
+                step(run)
+            await record(encode(RecordInput(core, [])))
+            await tx.run(orm.tenant, lambda uow: _orm_update(uow, orm))
+            assert await _rows(db, core.approval_id) == await _rows(db, "other")
+        n = 0
+        while core.state == d.IN_PROGRESS and n < 20:
+            n += 1
+            s = next(s for s in core.steps if s.state == d.ACTIVE)
+            actor = next(u for u in s.assignees if u not in s.approved_slots)
+            for run in (core, orm):
+                d.approve(run, run.step(s.key), actor, later, "", {}, "test", f"a-{n}")
+                _open_ready(run, later, ["u-1"])
+            await record(encode(RecordInput(core, [])))
+            await tx.run(orm.tenant, lambda uow: _orm_update(uow, orm))
+            assert await _rows(db, core.approval_id) == await _rows(db, "other")
+        assert core.state == d.APPROVED
     finally:
         await db.dispose()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, bindparam, exists, func, insert, or_, select, true, update
@@ -107,6 +107,46 @@ class Approvals(Repository[ApprovalRow]):
         for table, rows in ((_ASSIGNMENTS, assignments), (_ACTIONS, actions)):
             if rows:
                 await conn.execute(insert(table), [r | tenant for r in rows])
+
+    async def progress(self, approval_id: str) -> tuple[int, bytes] | None:
+        """The stored sequence number and document, no row object built (what a projection write compares)."""
+        got = (await self.session.execute(_PROGRESS, {"approval_id": approval_id})).first()
+        return None if got is None else (got[0], got[1])
+
+    async def assignment_values(self, approval_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """(step key, user) -> the stored active, since, due_time and indirect (times in UTC), no row objects."""
+        rows = await self.session.execute(_ASSIGNMENT_VALUES, {"approval_id": approval_id})
+        return {
+            (step, user): {
+                "active": active,
+                "since": _utc(since),
+                "due_time": _utc(due),
+                "indirect": indirect,
+            }
+            for step, user, active, since, due, indirect in rows
+        }
+
+    async def write_progress(
+        self,
+        approval_id: str,
+        approval: dict[str, Any],
+        changed: dict[tuple[str, str], dict[str, Any]],
+        added: list[dict[str, Any]],
+        actions: list[dict[str, Any]],
+    ) -> None:
+        """A projection brought forward as Core statements on the session's connection (no ORM objects to
+        load, track and flush): the approval's columns, the changed assignments (active, since, due_time,
+        indirect), the new assignments and action rows; every statement of this unit's tenant."""
+        conn = await self.session.connection()
+        tenant = {"tenant_id": self.uow.tenant}
+        key = {"w_tenant": self.uow.tenant, "w_approval": approval_id}
+        await conn.execute(_SET_APPROVAL, approval | key)  # SET: the parameters named as columns
+        if changed:
+            rows = [v | key | {"w_step": step, "w_user": user} for (step, user), v in changed.items()]
+            await conn.execute(_SET_ASSIGNMENT, rows)
+        for table, new in ((_ASSIGNMENTS, added), (_ACTIONS, actions)):
+            if new:
+                await conn.execute(insert(table), [r | tenant for r in new])
 
     async def sees(self, who: Principal, approval_id: str) -> bool:
         """Whether `who` sees the approval, in one statement (no row or assignments loaded)."""
@@ -274,6 +314,34 @@ class ApprovalDelegations(Repository[ApprovalDelegationRow]):
 _APPROVALS: Table = ApprovalRow.__table__  # type: ignore[assignment]
 _ASSIGNMENTS: Table = ApprovalAssignmentRow.__table__  # type: ignore[assignment]
 _ACTIONS: Table = ApprovalActionRow.__table__  # type: ignore[assignment]
+
+# A projection write's statements, built once (the last approve of an approval runs each of them).
+_PROGRESS = select(ApprovalRow.seq, ApprovalRow.body).where(
+    ApprovalRow.approval_id == bindparam("approval_id")
+)
+_ASSIGNMENT_VALUES = select(
+    ApprovalAssignmentRow.step_key,
+    ApprovalAssignmentRow.user_id,
+    ApprovalAssignmentRow.active,
+    ApprovalAssignmentRow.since,
+    ApprovalAssignmentRow.due_time,
+    ApprovalAssignmentRow.indirect,
+).where(ApprovalAssignmentRow.approval_id == bindparam("approval_id"))
+_SET_APPROVAL = update(_APPROVALS).where(
+    _APPROVALS.c.tenant_id == bindparam("w_tenant"), _APPROVALS.c.approval_id == bindparam("w_approval")
+)
+_SET_ASSIGNMENT = update(_ASSIGNMENTS).where(
+    _ASSIGNMENTS.c.tenant_id == bindparam("w_tenant"),
+    _ASSIGNMENTS.c.approval_id == bindparam("w_approval"),
+    _ASSIGNMENTS.c.step_key == bindparam("w_step"),
+    _ASSIGNMENTS.c.user_id == bindparam("w_user"),
+)
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    """A stored instant as an aware UTC one (SQLite gives them back naive)."""
+    return at if at is None or at.tzinfo is not None else at.replace(tzinfo=UTC)
+
 
 # Built once (every step opening runs it; building it was ~0.5 ms of a CreateApproval); the tenant
 # criterion is added per execution by the session, as for any ORM statement.
