@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
+from ulid import ULID
+
 from kit.resources import UnitOfWork
 from services.leads import decisions, ownership, policies
 from services.leads.domain import pool as pool_rules
@@ -37,11 +39,11 @@ class Roster:
         key = (rule.team_path, rule.include_sub_teams)
         rows = self._teams.get(key)
         if rows is None:
-            repo = RepRepository(self.uow)
-            rows = self._teams[key] = await repo.in_team(*key)
-            missing = [r.user_id for r in rows if r.user_id not in self._loads]
-            counts = await repo.open_counts(missing)
-            self._loads.update({u: counts.get(u, 0) for u in missing})
+            found = await RepRepository(self.uow).in_team_with_loads(*key)
+            rows = self._teams[key] = [r for r, _ in found]
+            # A rep already routed to by this batch (another team's rule) keeps the batch's figure.
+            for r, load in found:
+                self._loads.setdefault(r.user_id, load)
         return rows
 
     def rep(self, row: RepRow, pool_cap: int) -> routing.Rep:
@@ -110,15 +112,18 @@ async def route_new(
         for uid, current in decision.wrr_state.items():
             if uid in rep_rows and rep_rows[uid].wrr_current != current:
                 rep_rows[uid].wrr_current = current
-    msg = decisions.decision_proto(
+    # The stored trace built straight from the decision (no proto made and converted back).
+    body = decisions.decision_body(
         decision,
         row,
+        decision_id=str(ULID()),
         reason="ROUTED",
         actor=ownership.SYSTEM,
         at=at,
         previous_owner="",
         rules_version=tenant.routing_msg.version,
     )
+    msg = decisions.header(body)
     if decision.winner:
         winner = roster.rep(rep_rows[decision.winner], region_pool.private_lead_cap)  # the one routed
         await ownership.apply_owner(
@@ -130,6 +135,7 @@ async def route_new(
             supervisor=winner.supervisor_user_id,
             reason="ROUTED",
             decision=msg,
+            decision_body=body,
             at=at,
             stamp=False,  # roster.stamp, once for the batch
         )
@@ -139,4 +145,4 @@ async def route_new(
     row.pool_entry_reason = "CLAIM_ONLY" if decision.strategy == routing.CLAIM_ONLY else "UNROUTED"
     row.team_path = decision.team_path
     row.last_decision_id = msg.decision_id
-    decisions.record(uow, msg, at)
+    decisions.record(uow, msg, at, body)

@@ -52,9 +52,11 @@ async def apply_owner(
     at: datetime,
     restart_clock: bool = True,
     stamp: bool = True,
+    decision_body: decisions.Body | None = None,
 ) -> None:
-    """`stamp=False`: the caller stamps the rep's last assignment itself, later in the transaction
-    (a batch's routing, RepRepository.stamp_many, once for all its leads)."""
+    """`decision_body`: the decision's stored trace, made already (`decision` is then its header,
+    decisions.header). `stamp=False`: the caller stamps the rep's last assignment itself, later in
+    the transaction (a batch's routing, RepRepository.stamp_many, once for all its leads)."""
     previous = row.owner_user_id or ""
     row.owner_user_id = owner
     row.status = status.owned_status(row.activity_count)
@@ -67,7 +69,7 @@ async def apply_owner(
         start_sla(row, tenant, at)
     row.version += 1
     row.updated_at = at
-    decisions.record(uow, decision, at)
+    decisions.record(uow, decision, at, decision_body)
     if stamp:
         await RepRepository(uow).stamp_assigned(owner, at)
     evt = events_pb2.LeadAssigned(
