@@ -52,6 +52,9 @@ class Relays:
         self._loop = asyncio.new_event_loop()
         self._servers: list[asyncio.Server] = []
         self._forwards: dict[tuple[str, int], int] = {}
+        # The loop keeps only weak references to tasks: a relayed connection whose socket is not
+        # waited on (its peer's side is) would be garbage collected, and its connection dropped.
+        self._conns: set[asyncio.Task[None]] = set()
         self._error: BaseException | None = None
         ready = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(ready,), name=f"relay-{ns}", daemon=True)
@@ -96,15 +99,19 @@ class Relays:
             listener = socket.create_server(("127.0.0.1", 0))  # this thread: the root namespace
 
             async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+                task = asyncio.current_task()
+                assert task is not None
+                self._conns.add(task)
+                task.add_done_callback(self._conns.discard)
                 try:
                     target_r, target_w = await asyncio.open_connection(address, port)
-                except OSError:
-                    client_w.close()
-                    return
-                try:
-                    await asyncio.gather(_pipe(client_r, target_w), _pipe(target_r, client_w))
+                    try:
+                        await asyncio.gather(_pipe(client_r, target_w), _pipe(target_r, client_w))
+                    finally:
+                        target_w.close()
+                except (OSError, asyncio.CancelledError):
+                    pass  # refused, or the relays close (3.11's stream server logs a cancelled task)
                 finally:
-                    target_w.close()
                     client_w.close()
 
             async def serve() -> None:
