@@ -27,7 +27,9 @@ service's worker options (app.SPEC.worker_options):
 The hop split (due -> committed in the leads outbox, p50 / p99) is printed beside the table, and the
 CPU each process spent per burst reminder (the bench's process: worker, local activities, relay; the
 dev server; notify's consumer) from just before the burst until its last reminder, beside the same for
-the bare timers: on a shared machine the burst's wall time is its CPU over the share it gets.
+the bare timers: on a shared machine the burst's wall time is its CPU over the share it gets. Beside
+it, the cores each process used over the burst and how long its threads queued for a CPU: a process
+far below one core that queued little waited on round trips, not on the machine.
 SALESOPS_BENCH_PROFILE=<file.txt|.svg> samples the bench's process with py-spy over that span.
 
     .venv/bin/python -m bench.bench_sla [--quick]
@@ -160,6 +162,24 @@ async def _cpu_at(pids: list[int], at: float) -> list[float]:
     """CPU seconds so far of each of `pids` at epoch `at` (at once if that has passed)."""
     await asyncio.sleep(max(0.0, at - time.time()))
     return [cpu_seconds(p) for p in pids]
+
+
+def _runq_seconds(pid: int) -> float:
+    """Seconds the threads of `pid` (those alive now) spent runnable but waiting for a CPU
+    (/proc/<pid>/task/*/schedstat, second field); 0 where the kernel does not say."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(stat.read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
+async def _runq_at(pids: list[int], at: float) -> list[float]:
+    """_runq_seconds of each of `pids` at epoch `at` (at once if that has passed)."""
+    await asyncio.sleep(max(0.0, at - time.time()))
+    return [_runq_seconds(p) for p in pids]
 
 
 def _aware(t: datetime) -> datetime:
@@ -298,10 +318,16 @@ async def _measure(
         # notify's consumer from just before the burst is due until its last reminder is in the inbox.
         pids = [os.getpid(), server.proc.pid, inbox_path.pid]
         cpu_from = asyncio.create_task(_cpu_at(pids, burst_at.timestamp() - 1.0))
+        runq_from = asyncio.create_task(_runq_at(pids, burst_at.timestamp() - 1.0))
         spy = asyncio.create_task(_profile(burst_at.timestamp() - 1.0))
         await _wait_for(reminders, expected, burst_at.timestamp(), "reminders in the inbox")
         _stop_profile(await spy)
         burst_cpu = [b - a for a, b in zip(await cpu_from, [cpu_seconds(p) for p in pids], strict=True)]
+        # Cores each process used over that span: far below one for the bench's process means its worker
+        # waited (on the server's round trips, or for the machine's CPU), not that it ran out of CPU.
+        burst_span = max(time.time() - (burst_at.timestamp() - 1.0), 1e-3)
+        # ... and how long their threads were runnable but queued for a CPU (the machine's share).
+        burst_runq = [b - a for a, b in zip(await runq_from, [_runq_seconds(p) for p in pids], strict=True)]
         async with inbox_path.db.system_session() as s:
             result = await s.execute(
                 select(InboxItemRow.subject_id, InboxItemRow.created_at).where(
@@ -372,7 +398,11 @@ async def _measure(
             "   CPU per burst reminder (ms; bare timers beside): bench process (worker, relay) "
             f"{burst_cpu[0] * 1e3 / burst:.2f} ({bare_cpu[0] * 1e3 / burst:.2f}), dev server "
             f"{burst_cpu[1] * 1e3 / burst:.2f} ({bare_cpu[1] * 1e3 / burst:.2f}), notify's consumer "
-            f"{burst_cpu[2] * 1e3 / burst:.2f}; load average {os.getloadavg()[0]:.1f}",
+            f"{burst_cpu[2] * 1e3 / burst:.2f}; cores used over the burst's {burst_span:.1f} s: "
+            + " / ".join(f"{c / burst_span:.2f}" for c in burst_cpu)
+            + "; their threads queued for a CPU (s, summed): "
+            + " / ".join(f"{w:.1f}" for w in burst_runq)
+            + f"; load average {os.getloadavg()[0]:.1f}",
             file=sys.stderr,
         )
         bare_late = [t - (bare_at + int(k[1:]) % 1000 / 1000) for k, t in _FIRED.items()]
