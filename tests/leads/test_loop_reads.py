@@ -77,7 +77,7 @@ async def test_a_statement_past_its_budget_is_answered_on_the_connection_thread(
         on_loop = await _reads(leads)
     runs = _count_thread_runs(monkeypatch)
     monkeypatch.setattr(sqlite_driven, "TICK_STEPS", 1)  # read as a loop connection opens
-    monkeypatch.setattr(sqlite_driven, "BUDGET_TICKS", 0)  # every statement interrupted at once
+    monkeypatch.setattr(sqlite_driven, "BUDGET_S", -1.0)  # every statement interrupted at once
     async with serving(sqlite_url) as leads:  # a new engine: a new loop connection
         assert await _reads(leads) == on_loop
     assert len(runs) == 2  # GetLead's statement and ListLeads'
