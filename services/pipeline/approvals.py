@@ -434,8 +434,7 @@ async def _update(repo: Approvals, run: d.Run) -> bool:
         if (key, u) not in stored_assignments
     ]
     actions = [_action_values(run, i, x) for i, x in enumerate(run.history) if i >= written]
-    await repo.write_progress(run.approval_id, approval, changed, added, actions)
-    return True
+    return await repo.write_progress(run.approval_id, approval, changed, added, actions)
 
 
 # ------------------------------------------------------------------ one open approval per deal and flow

@@ -193,3 +193,33 @@ async def test_each_update_writes_the_rows_the_orm_update_wrote(database_url: st
         assert core.state == d.APPROVED
     finally:
         await db.dispose()
+
+
+async def test_a_stale_write_never_overwrites_a_newer_projection(database_url: str) -> None:
+    """The sequence number a write compares with is read unlocked: a stale write (a late retry of an
+    older record) that reaches the row after a newer one writes nothing."""
+    db = Database(database_url)
+    await upgrade_to_head("pipeline", db)
+    try:
+        record = ApprovalActivities(db).record
+        run = _run()
+        await record(encode(RecordInput(run, [EventSpec("REQUESTED")], fresh=True)))
+        older = decode(RecordInput, encode(RecordInput(run, []))).run  # a copy of the run as it stood
+        d.approve(run, run.steps[0], "u-1", AT, "", {}, "test", "a-1")
+        await record(encode(RecordInput(run, [])))
+        d.approve(older, older.steps[0], "u-2", AT, "", {}, "test", "a-2")  # the same seq, another action
+        newer = await _counts(db)
+
+        async def stale(uow: UnitOfWork) -> bool:
+            repo = Approvals(uow)
+            approval = {"state": older.state, "seq": older.seq, "body": b"stale"}
+            # No action row: the one case the action rows' key did not refuse before.
+            return await repo.write_progress(older.approval_id, approval, {}, [], [])
+
+        assert await transactions(db).run(older.tenant, stale) is False
+        assert await _counts(db) == newer
+        async with db.engine.connect() as conn:
+            body = (await conn.execute(text("SELECT body FROM approvals"))).scalar_one()
+        assert body != b"stale"
+    finally:
+        await db.dispose()

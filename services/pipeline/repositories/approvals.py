@@ -133,20 +133,25 @@ class Approvals(Repository[ApprovalRow]):
         changed: dict[tuple[str, str], dict[str, Any]],
         added: list[dict[str, Any]],
         actions: list[dict[str, Any]],
-    ) -> None:
+    ) -> bool:
         """A projection brought forward as Core statements on the session's connection (no ORM objects to
         load, track and flush): the approval's columns, the changed assignments (active, since, due_time,
-        indirect), the new assignments and action rows; every statement of this unit's tenant."""
+        indirect), the new assignments and action rows; every statement of this unit's tenant. False
+        (nothing written): the stored projection had reached `approval["seq"]` meanwhile (a stale retry
+        racing a newer write: the sequence read before is not locked)."""
         conn = await self.session.connection()
         tenant = {"tenant_id": self.uow.tenant}
-        key = {"w_tenant": self.uow.tenant, "w_approval": approval_id}
-        await conn.execute(_SET_APPROVAL, approval | key)  # SET: the parameters named as columns
+        key = {"w_tenant": self.uow.tenant, "w_approval": approval_id, "w_seq": approval["seq"]}
+        done = await conn.execute(_SET_APPROVAL, approval | key)  # SET: the parameters named as columns
+        if done.rowcount == 0:
+            return False
         if changed:
             rows = [v | key | {"w_step": step, "w_user": user} for (step, user), v in changed.items()]
             await conn.execute(_SET_ASSIGNMENT, rows)
         for table, new in ((_ASSIGNMENTS, added), (_ACTIONS, actions)):
             if new:
                 await conn.execute(insert(table), [r | tenant for r in new])
+        return True
 
     async def sees(self, who: Principal, approval_id: str) -> bool:
         """Whether `who` sees the approval, in one statement (no row or assignments loaded)."""
@@ -328,7 +333,9 @@ _ASSIGNMENT_VALUES = select(
     ApprovalAssignmentRow.indirect,
 ).where(ApprovalAssignmentRow.approval_id == bindparam("approval_id"))
 _SET_APPROVAL = update(_APPROVALS).where(
-    _APPROVALS.c.tenant_id == bindparam("w_tenant"), _APPROVALS.c.approval_id == bindparam("w_approval")
+    _APPROVALS.c.tenant_id == bindparam("w_tenant"),
+    _APPROVALS.c.approval_id == bindparam("w_approval"),
+    _APPROVALS.c.seq < bindparam("w_seq"),  # compare-and-set: never a newer projection overwritten
 )
 _SET_ASSIGNMENT = update(_ASSIGNMENTS).where(
     _ASSIGNMENTS.c.tenant_id == bindparam("w_tenant"),
