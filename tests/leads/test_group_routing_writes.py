@@ -63,3 +63,39 @@ async def test_a_group_stamps_and_counts_its_own_tenants_reps_only(
         other_loads = (await s.scalars(select(RepLoadRow))).all()
     assert {r.user_id: aware(r.last_assigned_time) for r in other_reps} == dict.fromkeys(REPS, STAMPED)
     assert {r.user_id: r.open_leads for r in other_loads} == dict.fromkeys(REPS, 7)
+
+
+async def test_a_stamp_never_moves_a_reps_last_assignment_backwards(leads: Leads) -> None:
+    """A batch that commits after another with an earlier time (its leads arrived first) leaves the
+    later stamp, by the batch statement and by the single one alike; a later time moves it on."""
+    from datetime import timedelta
+
+    from services.leads.repositories.reps import RepRepository
+
+    await configure(leads)
+    later, earlier = STAMPED + timedelta(hours=1), STAMPED
+    tx = transactions(leads.db)
+
+    async def stamp(values: dict[str, datetime], single: bool = False) -> None:
+        async def work(uow: object) -> None:
+            repo = RepRepository(uow)  # type: ignore[arg-type]
+            if single:
+                for user, at in values.items():
+                    await repo.stamp_assigned(user, at)
+            else:
+                await repo.stamp_many(values)
+
+        await tx.run("demo", work)
+
+    async def stamps() -> dict[str, datetime | None]:
+        async with tx.read("demo") as uow:
+            rows = (await uow.session.scalars(select(RepRow).where(RepRow.user_id.in_(REPS[:2])))).all()
+            return {r.user_id: aware(r.last_assigned_time) for r in rows}
+
+    await stamp(dict.fromkeys(REPS[:2], later))
+    await stamp({REPS[0]: earlier, REPS[1]: earlier})  # the batch statement (two rows: executemany)
+    await stamp({REPS[0]: earlier}, single=True)
+    assert await stamps() == dict.fromkeys(REPS[:2], later)
+    await stamp({REPS[0]: later + timedelta(seconds=1)})  # one row: a single execute
+    await stamp({REPS[1]: later + timedelta(seconds=2)}, single=True)
+    assert await stamps() == {REPS[0]: later + timedelta(seconds=1), REPS[1]: later + timedelta(seconds=2)}

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.engine import Dialect
 
 from kit.resources import Page, PageRequest, Repository, Sort
@@ -14,8 +14,13 @@ from services.leads.repositories import rep_loads
 from services.leads.repositories.leads import in_team
 from services.leads.store import ClaimRow, CooldownRow, RepLoadRow, RepRow
 
-_STAMP = "UPDATE rep_profiles SET last_assigned_time = {} WHERE tenant_id = {} AND user_id = {}"
-STAMP_SQL = {"sqlite": _STAMP.format("?", "?", "?"), "postgresql": _STAMP.format("$1", "$2", "$3")}
+# Never backwards: a batch that commits after another with an earlier time (its leads arrived first)
+# leaves the later stamp, or least-recently-assigned routing would see the rep as idle longer.
+_STAMP = (
+    "UPDATE rep_profiles SET last_assigned_time = {} WHERE tenant_id = {} AND user_id = {}"
+    " AND (last_assigned_time IS NULL OR last_assigned_time < {})"
+)
+STAMP_SQL = {"sqlite": _STAMP.format("?", "?", "?", "?"), "postgresql": _STAMP.format("$1", "$2", "$3", "$4")}
 
 
 _TS_BINDS: dict[str, Callable[[Any], Any] | None] = {}
@@ -68,7 +73,10 @@ class RepRepository(Repository[RepRow]):
         change, see rep_loads.apply); the statement's autoflush writes the lead's new owner first."""
         await self.session.execute(
             update(RepRow)
-            .where(RepRow.user_id == user_id)
+            .where(
+                RepRow.user_id == user_id,
+                or_(RepRow.last_assigned_time.is_(None), RepRow.last_assigned_time < at),  # _STAMP's why
+            )
             .values(last_assigned_time=at)
             .execution_options(synchronize_session=False)
         )
@@ -85,7 +93,8 @@ class RepRepository(Repository[RepRow]):
         dialect = conn.dialect
         process = _ts_bind(dialect)
         tenant = self.uow.tenant
-        rows = [(process(at) if process else at, tenant, user) for user, at in sorted(stamps.items())]
+        sent = {user: process(at) if process else at for user, at in stamps.items()}
+        rows = [(at, tenant, user, at) for user, at in sorted(sent.items())]
         await conn.exec_driver_sql(STAMP_SQL[dialect.name], rows if len(rows) > 1 else rows[0])
 
     async def add_or_update(self, row: RepRow | None, user_id: str, values: dict[str, Any]) -> RepRow:
