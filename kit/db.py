@@ -26,7 +26,7 @@ from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from kit import db_sqlite
+from kit import db_loop, db_sqlite
 from kit.errors import Unavailable
 from kit.tenancy import SYSTEM_KEY, TENANT_KEY, ScopedSession, TenantScoped, TenantScopeError
 
@@ -44,6 +44,9 @@ READ_ONLY = "salesops_read_only"
 # Execution option of statement reads (`Database.session(..., snapshot=False)`): on SQLite no
 # BEGIN is sent, so each statement reads as of its own start and nothing is left to roll back.
 STATEMENT_READS = "salesops_statement_reads"
+# Execution option of the statement reads' engine on a SQLite file: its `db_loop.LoopReaders`
+# (`loop_readers`), owned by the Database and closed by `Database.dispose`.
+LOOP_READERS = "salesops_loop_readers"
 # How long a SQLite writer waits for its turn in the process before answering UNAVAILABLE.
 WRITER_WAIT_S = 60.0
 
@@ -182,6 +185,10 @@ class Database:
             sync_session_class=ScopedSession,
         )
         statements: dict[str, Any] = {READ_ONLY: True, STATEMENT_READS: True}
+        database = self.url.database or ""
+        self.loop_readers: db_loop.LoopReaders | None = None
+        if self.is_sqlite and database and database != ":memory:" and not database.startswith("file:"):
+            self.loop_readers = statements[LOOP_READERS] = db_loop.LoopReaders(database)
         if not self.is_sqlite:
             # Autocommit: each statement reads on its own, as each of a READ COMMITTED transaction
             # does anyway; no BEGIN and ROLLBACK, two of a one-statement read's three round trips.
@@ -263,7 +270,18 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        # The loop readers first: the pool's last connection to close then checkpoints the WAL and
+        # removes it and -shm, and no connection keeps a file that may be replaced afterwards.
+        if self.loop_readers is not None:
+            self.loop_readers.close()
         await self.engine.dispose()
+
+
+def loop_readers(bind: Any) -> db_loop.LoopReaders | None:
+    """The loop readers of a session's bind: only a statement reads' engine on a SQLite file
+    has them (each statement on its own, as a loop reader reads)."""
+    options = bind.get_execution_options()
+    return options.get(LOOP_READERS) if options.get(STATEMENT_READS) else None
 
 
 async def close_to_completion(session: AsyncSession) -> None:
@@ -423,6 +441,7 @@ __all__ = [
     "TenantScopeError",
     "TenantScoped",
     "is_lock_timeout",
+    "loop_readers",
     "normalise_url",
     "redact_error_detail",
 ]

@@ -1,16 +1,18 @@
 """GetLead's and ListLeads' statements on SQLite run on the event loop's thread (sqlite_driven.on_loop):
 every answer sees each commit at once, a statement past its budget (or failing there) is answered
-on the connection's thread instead, and the loop's connection never writes nor makes a file."""
+on the connection's thread instead (and then skips the loop for a while), a snapshot read is
+answered by its own transaction, and the loop's connections end with the Database."""
 
 from __future__ import annotations
 
-import sqlite3
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 
+from kit import db_loop
 from salesops.leads.v1 import lead_pb2
 from salesops.leads.v1 import leads_service_pb2 as pb
 from services.leads.repositories import sqlite_driven
@@ -76,24 +78,18 @@ async def test_a_statement_past_its_budget_is_answered_on_the_connection_thread(
         await leads.call("CreateLead", pb.CreateLeadRequest(lead=hot_lead("L2", phone="13800000092")))
         on_loop = await _reads(leads)
     runs = _count_thread_runs(monkeypatch)
-    monkeypatch.setattr(sqlite_driven, "TICK_STEPS", 1)  # read as a loop connection opens
-    monkeypatch.setattr(sqlite_driven, "BUDGET_S", -1.0)  # every statement interrupted at once
+    monkeypatch.setattr(db_loop, "TICK_STEPS", 1)  # read as a loop connection opens
+    monkeypatch.setattr(db_loop, "BUDGET_S", -1.0)  # every statement interrupted at once
+    monkeypatch.setattr(db_loop, "BACKOFF_S", 3600.0)
     async with serving(sqlite_url) as leads:  # a new engine: a new loop connection
         assert await _reads(leads) == on_loop
-    assert len(runs) == 2  # GetLead's statement and ListLeads'
-
-
-def test_the_loop_connection_neither_writes_nor_makes_a_database(tmp_path: Path) -> None:
-    missing = tmp_path / "no such.db"
-    with pytest.raises(sqlite3.OperationalError):
-        sqlite_driven._LoopReader(str(missing))
-    assert not missing.exists()
-    path = tmp_path / "x.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE t (a)")
-    reader = sqlite_driven._LoopReader(str(path))
-    assert reader.rows("INSERT INTO t VALUES (1)", []) is None  # query_only: refused, not written
-    assert reader.rows("SELECT count(*) FROM t", []) == [(0,)]
+        assert leads.db.loop_readers is not None and leads.db.loop_readers.interrupted == 2
+        # Each statement interrupted for its budget goes straight to the thread from then on: an
+        # always slow ListLeads is not run twice (on the loop, then on the thread) at every call.
+        for _ in range(3):
+            assert await _reads(leads) == on_loop
+        assert leads.db.loop_readers.interrupted == 2
+    assert len(runs) == 8  # GetLead's statement and ListLeads', four times each
 
 
 async def test_a_writers_unit_of_work_reads_on_its_own_connection(sqlite_url: str) -> None:
@@ -109,3 +105,63 @@ async def test_a_writers_unit_of_work_reads_on_its_own_connection(sqlite_url: st
             return (await LeadReads(uow).get(ADMIN, "L1")).lead.display_name
 
         assert await transactions(leads.db).run("demo", work) == "Renamed"
+
+
+async def test_a_snapshot_read_sees_its_snapshot(sqlite_url: str) -> None:
+    """A LeadReads in a read unit of work with a snapshot (the default) reads that snapshot, not
+    the latest commit (which a loop connection would read)."""
+    async with serving(sqlite_url) as leads:
+        await configure(leads)
+        await leads.call("CreateLead", pb.CreateLeadRequest(lead=hot_lead("L1")))
+        tx = transactions(leads.db)
+
+        async def rename(uow: Any) -> None:
+            await uow.session.execute(
+                update(LeadRow).where(LeadRow.lead_id == "L1").values(display_name="Renamed")
+            )
+
+        async with tx.read("demo") as uow:
+            before = (await LeadReads(uow).get(ADMIN, "L1")).lead.display_name  # the snapshot begins
+            await tx.run("demo", rename)
+            assert (await LeadReads(uow).get(ADMIN, "L1")).lead.display_name == before != "Renamed"
+        async with tx.read("demo", snapshot=False) as uow:
+            assert (await LeadReads(uow).get(ADMIN, "L1")).lead.display_name == "Renamed"
+
+
+def _left(path: Path) -> list[str]:
+    """The database's -wal and -shm files still there."""
+    return [f"{path}{end}" for end in ("-wal", "-shm") if Path(f"{path}{end}").exists()]
+
+
+def _open_files(path: Path) -> list[str]:
+    fds = Path("/proc/self/fd")
+    out = []
+    for fd in os.listdir(fds):
+        try:
+            target = os.readlink(fds / fd)
+        except OSError:  # closed meanwhile (the listing's own descriptor)
+            continue
+        if target.startswith(str(path)):
+            out.append(target)
+    return out
+
+
+async def test_dispose_closes_the_loop_connections(sqlite_url: str, tmp_path: Path) -> None:
+    """After Database.dispose no loop connection holds the file: the last connection closed
+    checkpointed the WAL and removed it, and a file replaced afterwards is read afresh."""
+    path = tmp_path / "test.db"
+    async with serving(sqlite_url) as leads:
+        await configure(leads)
+        await leads.call("CreateLead", pb.CreateLeadRequest(lead=hot_lead("L1")))
+        await _reads(leads)
+        assert leads.db.loop_readers is not None and leads.db.loop_readers._by_thread
+        assert _open_files(path)
+        db = leads.db
+    assert _open_files(path) == []  # not the file, its -wal nor its -shm
+    assert _left(path) == []
+    # A disposed Database still serves (as its engine does): a new loop connection, closed again.
+    async with transactions(db).read("demo", snapshot=False) as uow:
+        assert (await LeadReads(uow).get(ADMIN, "L1")).lead.lead_id == "L1"
+    assert db.loop_readers is not None and db.loop_readers._by_thread
+    await db.dispose()
+    assert _open_files(path) == []

@@ -41,6 +41,7 @@ from sqlalchemy import (
 )
 
 from kit.auth import Principal
+from kit.db import loop_readers
 from kit.errors import NotFound
 from kit.resources import Page, PageRequest, Repository, Sort, escape_like
 from services.leads import access
@@ -354,10 +355,12 @@ class LeadReads(Repository[LeadRow]):
         if bind.dialect.name == "sqlite":
             run = sqlite_driven.driven(stmt, bind.dialect)
             if run is not None:
-                # A writer's unit of work, or a session bound to one connection, may see what it
-                # has not committed yet: only its own connection answers it.
-                if isinstance(bind, Engine) and not self.uow.writable:
-                    rows = sqlite_driven.on_loop(bind, run, params)
+                # Only statement reads (snapshot=False) may read on the loop: a writer's unit of
+                # work sees what it has not committed, a snapshot read its transaction's snapshot,
+                # a session bound to one connection that connection's: only it answers them.
+                readers = loop_readers(bind) if isinstance(bind, Engine) else None
+                if readers is not None and not self.uow.writable:
+                    rows = sqlite_driven.on_loop(readers, run, params)
                     if rows is not None:
                         return rows
                 return await sqlite_driven.on_thread(await self.session.connection(), run, params)

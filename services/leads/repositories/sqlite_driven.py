@@ -1,42 +1,33 @@
 """lead_reads' statements on SQLite without SQLAlchemy's execution: compiled once, run on the driver.
 
 Two ways to run one, in this order:
-- on the event loop's own thread (`on_loop`), on a query-only sqlite3 connection kept per engine
-  and thread, within a budget of time (`BUDGET_S`). A GetLead's statement is ~30 us of SQLite; the session's
-  connection checkout (~60 us) and the hand-off to aiosqlite's thread and back (a queue, a futex,
-  a loop wake-up, GIL hand-overs: ~100 us in the server) cost several times that. A statement past
-  its budget (a text search over a whole tenant) is interrupted and not blocking the loop any
-  longer; so is one meeting a busy database or any other error: the caller then runs it
+- on the event loop's own thread (`on_loop`), on the Database's query-only sqlite3 connection for
+  this thread (kit.db_loop), within a budget of time. A GetLead's statement is ~30 us of SQLite;
+  the session's connection checkout (~60 us) and the hand-off to aiosqlite's thread and back (a
+  queue, a futex, a loop wake-up, GIL hand-overs: ~100 us in the server) cost several times that.
+  A statement past its budget (a text search over a whole tenant) is interrupted (and then skips
+  the loop for a while); one meeting a busy database or any other error fails there: either way
+  the caller then runs it
 - on the unit of work's connection (`on_thread`), on aiosqlite's thread, as before.
-Both read outside any transaction (the reads are snapshot=False: each statement sees the database
-as of its own start), so the two see the same committed data.
+Only statement reads (snapshot=False: each statement sees the database as of its own start) take
+the loop's way, so the two see the same committed data.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-import time
-import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple, cast
-from urllib.parse import quote
 
-from sqlalchemy import JSON, Boolean, DateTime, Dialect, Engine
+from sqlalchemy import JSON, Boolean, DateTime, Dialect
 
 from kit.db import is_lock_timeout
+from kit.db_loop import LoopReaders
 from kit.db_sqlite import Connection as SqliteConnection
 from kit.db_sqlite import OneCallCursor
 from kit.errors import Unavailable
 from services.leads.repositories import read_memos
-
-# The loop's budget of a statement, in wall time, looked at every TICK_STEPS SQLite VM steps (every
-# 20-80 us). A ListLeads page of region + grade with its bounded count takes ~0.2 ms (10,000 leads);
-# a text search over the same tenant's 10,000 leads ~5 ms, in only ~60 x 1,000 steps (each reads a
-# row), so steps alone would not bound it. Preempted past the budget: harmless, the thread answers.
-TICK_STEPS = 1000
-BUDGET_S = 0.002
 
 
 class Driven(NamedTuple):
@@ -128,61 +119,11 @@ async def on_thread(conn: Any, run: Driven, params: dict[str, Any]) -> list[list
     return run.converted(await cursor.fetchall())
 
 
-class _LoopReader:
-    """A query-only connection to the database file, used on one thread (the event loop's)."""
-
-    def __init__(self, path: str) -> None:
-        # mode=rw: a database file that is not there is an error here, never made empty.
-        uri = f"file:{quote(path)}?mode=rw"
-        self.conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=True)
-        self.conn.execute("PRAGMA query_only=1")  # never a writer, whatever a bug would send
-        self.conn.execute("PRAGMA busy_timeout=0")  # busy: answered by the thread path, not slept on
-        self.deadline = 0.0
-        self.conn.set_progress_handler(self._tick, TICK_STEPS)
-
-    def _tick(self) -> int:
-        return 1 if time.perf_counter() > self.deadline else 0  # non-zero interrupts the statement
-
-    def rows(self, sql: str, args: list[Any]) -> list[Any] | None:
-        self.deadline = time.perf_counter() + BUDGET_S
-        try:
-            cursor = self.conn.execute(sql, args)
-            try:
-                return cursor.fetchall()  # run to its end: no read transaction stays open
-            finally:
-                cursor.close()
-        except sqlite3.Error:  # interrupted, busy, or anything else: the thread path answers
-            return None
-
-
-# Per engine (a Database), per thread: dropped with the engine. None: no file to open (":memory:").
-_READERS: weakref.WeakKeyDictionary[Engine, dict[int, _LoopReader | None]] = weakref.WeakKeyDictionary()
-
-
-def _reader(engine: Engine) -> _LoopReader | None:
-    by_thread = _READERS.get(engine)
-    if by_thread is None:
-        by_thread = _READERS[engine] = {}
-    thread = threading.get_ident()
-    if thread not in by_thread:
-        path = engine.url.database
-        if not path or path == ":memory:":
-            by_thread[thread] = None
-        else:
-            try:
-                by_thread[thread] = _LoopReader(path)
-            except sqlite3.Error:  # not openable now: the thread path this time, tried again next
-                return None
-    return by_thread[thread]
-
-
-def on_loop(engine: Engine, run: Driven, params: dict[str, Any]) -> list[list[Any]] | None:
-    """`run` on this thread within its budget, or None: the caller runs it `on_thread`."""
-    reader = _reader(engine)
-    if reader is None:
-        return None
-    raw = reader.rows(run.sql, run.args(params))
+def on_loop(readers: LoopReaders, run: Driven, params: dict[str, Any]) -> list[list[Any]] | None:
+    """`run` on this thread within its budget (kit.db_loop), or None: the caller runs it
+    `on_thread`."""
+    raw = readers.rows(run.sql, run.args(params))
     return None if raw is None else run.converted(raw)
 
 
-__all__ = ["BUDGET_S", "TICK_STEPS", "Driven", "driven", "forget", "on_loop", "on_thread"]
+__all__ = ["Driven", "driven", "forget", "on_loop", "on_thread"]
