@@ -335,10 +335,9 @@ async def project(uow: UnitOfWork, run: d.Run, events: list[EventSpec], *, fresh
             await uow.emit(EVENT_TYPES[e.type], _event(run, e), subject=run.approval_id)  # type: ignore[arg-type]
 
 
-async def _insert_new(repo: Approvals, run: d.Run, doc: ap.Approval) -> None:
-    """A new run's rows as values (no ORM objects): the row, its assignments, its actions."""
-    approval = {
-        "approval_id": run.approval_id,
+def _columns(run: d.Run, doc: ap.Approval) -> dict[str, object]:
+    """The approval row's columns every projection write sets (a new row adds its id and submit time)."""
+    return {
         "flow_id": run.flow_id,
         "flow_version": run.flow_version,
         "kind": run.kind,
@@ -349,9 +348,17 @@ async def _insert_new(repo: Approvals, run: d.Run, doc: ap.Approval) -> None:
         "state": run.state,
         "revision": run.revision,
         "seq": run.seq,
-        "submit_time": _t(run.submit_time),
         "complete_time": _t(run.complete_time),
         "body": doc.SerializeToString(deterministic=True),
+    }
+
+
+async def _insert_new(repo: Approvals, run: d.Run, doc: ap.Approval) -> None:
+    """A new run's rows as values (no ORM objects): the row, its assignments, its actions."""
+    approval = {
+        "approval_id": run.approval_id,
+        "submit_time": _t(run.submit_time),
+        **_columns(run, doc),
     }
     assignments: dict[tuple[str, str], dict[str, object]] = {}
     for s in run.steps:
@@ -399,20 +406,7 @@ async def _update(repo: Approvals, run: d.Run) -> bool:
     # Every write here stores the body with the action rows of its whole history, so the stored body's
     # history length says which action rows exist (no read of them inside the write lock).
     written = len(ap.Approval.FromString(body).history)
-    approval = {
-        "flow_id": run.flow_id,
-        "flow_version": run.flow_version,
-        "kind": run.kind,
-        "deal_id": run.deal_id,
-        "deal_owner_user_id": run.deal_owner,
-        "org_path": run.org_path,
-        "requester_user_id": run.requester,
-        "state": run.state,
-        "revision": run.revision,
-        "seq": run.seq,
-        "complete_time": _t(run.complete_time),
-        "body": document(run).SerializeToString(deterministic=True),
-    }
+    approval = _columns(run, document(run))
     stored_assignments = await repo.assignment_values(run.approval_id)
     have = {k: dict(v) for k, v in stored_assignments.items()}
     for s in run.steps:
