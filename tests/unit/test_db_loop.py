@@ -83,6 +83,8 @@ def test_an_always_slow_statement_is_tried_on_the_loop_once_per_back_off(
 ) -> None:
     now = [1024.0]
     monkeypatch.setattr(db_loop, "_clock", lambda: now[0])
+    spent = itertools.count()  # each read used a second of CPU: slow, never preempted (a busy CI)
+    monkeypatch.setattr(db_loop, "_cpu", lambda: float(next(spent)))
     monkeypatch.setattr(db_loop, "BACKOFF_S", 1.0)
     monkeypatch.setattr(db_loop, "BACKOFF_MAX_S", 4.0)
     readers = db_loop.LoopReaders(str(path))
@@ -152,3 +154,16 @@ async def test_dispose_closes_every_loop_reader(path: Path) -> None:
 def test_no_loop_readers_but_on_a_sqlite_file() -> None:
     db = Database("postgresql://u@localhost/x")
     assert db.loop_readers is None and loop_readers(db._statements.sync_engine) is None
+
+
+def test_a_statement_preempted_before_its_budget_of_cpu_does_not_back_off(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted on wall time having used no CPU (the thread was preempted on a busy machine): the
+    thread path answers it, and the next call is tried on the loop again."""
+    monkeypatch.setattr(db_loop, "_cpu", lambda: 0.0)
+    readers = db_loop.LoopReaders(str(path))
+    for n in range(1, 4):
+        assert readers.rows(SLOW, []) is None
+        assert (readers.interrupted, readers.preempted) == (n, n)
+    assert SLOW not in readers._backoff
