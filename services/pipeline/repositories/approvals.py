@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, bindparam, exists, func, insert, or_, select, true, update
@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Table, bindparam, exists, func, insert, or
 from kit.auth import Principal
 from kit.resources import Page, PageRequest, Repository, Sort, contains
 from services.pipeline import access
+from services.pipeline.convert import aware
 from services.pipeline.repositories.deals import in_org
 from services.pipeline.store import MemberProfileRow
 from services.pipeline.store_approvals import (
@@ -346,8 +347,7 @@ _SET_ASSIGNMENT = update(_ASSIGNMENTS).where(
 
 
 def _utc(at: datetime | None) -> datetime | None:
-    """A stored instant as an aware UTC one (SQLite gives them back naive)."""
-    return at if at is None or at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return None if at is None else aware(at)
 
 
 # Built once (every step opening runs it; building it was ~0.5 ms of a CreateApproval); the tenant
