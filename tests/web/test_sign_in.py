@@ -32,14 +32,16 @@ def test_a_refused_token_returns_to_sign_in_saying_so(browser: Any, stack: Stack
     page.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
     sign_in(page, stack, "rep-a1")
     # A token the server no longer accepts (expired, revoked, re-keyed): the app signs out,
-    # says why, and offers the sign-in again.
+    # says why, and offers the sign-in again. The token is changed on a page of the same origin
+    # without the app (the app's own reads, still loading, would otherwise meet it first).
+    page.goto(f"{stack.gateway}/healthz")
     page.evaluate(
         """() => {
             const [head, body] = localStorage.getItem('salesops.token').split('.');
             localStorage.setItem('salesops.token', head + '.' + body + '.bm90LWEtc2lnbmF0dXJl');
         }"""
     )
-    page.reload()
+    page.goto(stack.app)
     alert = page.get_by_role("alert")
     alert.wait_for(timeout=120_000)  # the 401 comes from a stack that may be busy writing demo history
     assert "过期" in alert.inner_text()

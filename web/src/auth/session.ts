@@ -2,6 +2,9 @@
 // identity provider) and what its claims say. Tokens expire: `expire()` signs out but keeps the
 // offline queue (IndexedDB, src/offline) so queued work is sent after the next sign-in.
 const TOKEN_KEY = "salesops.token";
+// The expiry notice outlives a reload (a 401 can land just before one) until the next sign-in;
+// sessionStorage, so it is this tab's and gone with it.
+const EXPIRED_KEY = "salesops.expired";
 
 export interface Claims {
   sub: string;
@@ -13,7 +16,6 @@ export interface Claims {
 
 type Listener = () => void;
 const listeners = new Set<Listener>();
-let expiredNotice = false;
 
 function decode(token: string): Claims | null {
   const part = token.split(".")[1];
@@ -33,6 +35,10 @@ function storage(): Storage | null {
   return typeof localStorage === "undefined" ? null : localStorage;
 }
 
+function tabStorage(): Storage | null {
+  return typeof sessionStorage === "undefined" ? null : sessionStorage;
+}
+
 export const session = {
   token(): string | null {
     const token = storage()?.getItem(TOKEN_KEY) ?? null;
@@ -49,23 +55,24 @@ export const session = {
     const claims = decode(token);
     if (!claims) throw new Error("not a token this console understands");
     storage()?.setItem(TOKEN_KEY, token);
-    expiredNotice = false;
+    tabStorage()?.removeItem(EXPIRED_KEY);
     notify();
     return claims;
   },
   signOut(): void {
     storage()?.removeItem(TOKEN_KEY);
+    tabStorage()?.removeItem(EXPIRED_KEY);
     notify();
   },
   /** The server refused the token (401) or it ran out: back to sign-in, saying why. */
   expire(): void {
-    expiredNotice = true;
+    tabStorage()?.setItem(EXPIRED_KEY, "1");
     storage()?.removeItem(TOKEN_KEY);
     notify();
   },
-  /** Whether the last sign-out was an expiry (the sign-in page says so once). */
+  /** Whether the last sign-out was an expiry (the sign-in page says so until the next sign-in). */
   expired(): boolean {
-    return expiredNotice;
+    return tabStorage()?.getItem(EXPIRED_KEY) === "1";
   },
   subscribe(listener: Listener): () => void {
     listeners.add(listener);
