@@ -99,14 +99,15 @@ async def test_driver_reads_answer_as_sqlalchemy(leads: Leads) -> None:
     await transactions(leads.db).run("demo", work)
 
 
-async def test_driver_names_near_answers_as_sqlalchemy_on_postgresql(leads: Leads) -> None:
+async def test_driver_reads_answer_as_sqlalchemy_on_postgresql(leads: Leads) -> None:
     if leads.db.is_sqlite:
         pytest.skip("PostgreSQL's driver path")
     blocks = {"acmedat": "ac", "acz": "ac", "zz": "zz"}
 
     async def work(uow: UnitOfWork) -> None:
         await _seed(uow)  # in this transaction, not committed yet: the read must see it
-        near = await ImportRepository(uow).names_near(blocks, 2)
+        repo = ImportRepository(uow)
+        near = await repo.names_near(blocks, 2)
         conn = await uow.session.connection()
         chunk = sorted(blocks)
         params = {"tenant": uow.tenant, "names": chunk, "keys": [blocks[n] for n in chunk]}
@@ -118,6 +119,22 @@ async def test_driver_names_near_answers_as_sqlalchemy_on_postgresql(leads: Lead
         assert near == by_name
         assert near["acmedat"][0] == [("L0", "acmedata", "Acmedata"), ("L1", "acmedatb", "Acmedatb")]
         assert near["acz"] == ([], [("L1", "acmedatb", "Acmedatb"), ("L0", "acmedata", "Acmedata")])
+        # The contact lookups: the driver probe and load by id find what the ORM's UNION finds.
+        for phones, emails, lead_ids in (
+            (["+8613900000001", "none"], ["l3@example.com"], ["L2", "L4", "none"]),
+            ([], [], ["L0"]),
+            (["none"], [], []),
+            (["+8613900000001"], ["l1@example.com", "l2@example.com"], []),  # L1 twice, L2 merged
+        ):
+            keys = (imports._chunks(phones), imports._chunks(emails), imports._chunks(lead_ids))
+            probed = await repo._by_keys_pg(*keys)
+            assert probed == await repo._by_keys_union(*keys)
+            assert all(r in uow.session for r in probed.values())  # the session's own rows
+        contacts, by_id = await repo.by_contacts_and_ids(
+            ["+8613900000001"], ["l3@example.com", "l2@example.com"], ["L2", "L4", "none"]
+        )
+        assert sorted(r.lead_id for r in contacts) == ["L1", "L3"]  # L2 is merged: not a contact
+        assert sorted(by_id) == ["L2", "L4"]
         with pytest.raises(DBAPIError):
             await imports._plain_rows_pg(conn, "SELECT no_such_column FROM leads", ())
 

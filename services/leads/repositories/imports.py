@@ -120,7 +120,7 @@ class ImportRepository:
         lists by the same tests as the lookups' (a lead found twice is one object)."""
         phone_keys, email_keys = _chunks(phones), _chunks(emails)
         id_keys = _chunks(lead_ids)
-        by_keys = self._by_keys_union if self._pg else self._by_keys_sqlite
+        by_keys = self._by_keys_pg if self._pg else self._by_keys_sqlite
         found = await by_keys(phone_keys, email_keys, id_keys)
         return _sorted_back(found, phone_keys, email_keys, id_keys)
 
@@ -139,6 +139,28 @@ class ImportRepository:
         for group in itertools.zip_longest(*parts):  # at most 3 x CHUNK keys a statement
             terms = [p for p in group if p is not None]
             stmt = terms[0] if len(terms) == 1 else select(LeadRow).from_statement(union_all(*terms))
+            found.update({r.lead_id: r for r in await self.session.scalars(stmt)})
+        return found
+
+    async def _by_keys_pg(
+        self, phone_keys: list[list[str]], email_keys: list[list[str]], id_keys: list[list[str]]
+    ) -> dict[str, LeadRow]:
+        """by_contacts_and_ids' leads on PostgreSQL: the three indexed lookups for their lead ids
+        only, one driver statement of constant text (the keys as arrays: `_CONTACT_PROBE_PG`), then
+        the leads found (usually none) loaded as the session's rows by id. The ORM UNION of three
+        selects of whole leads cost its build, cache key and compile (~4% of a grouped CreateLead's
+        server samples at 1,000,000 leads) whatever it found."""
+        conn = await self.session.connection()
+        tenant = self.uow.tenant
+        hits: set[str] = set()
+        no_keys: list[str] = []
+        group: tuple[list[str], list[str], list[str]]
+        for group in itertools.zip_longest(phone_keys, email_keys, id_keys, fillvalue=no_keys):
+            rows = await _plain_rows_pg(conn, _CONTACT_PROBE_PG, (tenant, *group))
+            hits.update(str(r[0]) for r in rows)
+        found: dict[str, LeadRow] = {}
+        for chunk in _chunks(hits):
+            stmt = select(LeadRow).where(LeadRow.tenant_id == tenant, self._among(LeadRow.lead_id, chunk))
             found.update({r.lead_id: r for r in await self.session.scalars(stmt)})
         return found
 
@@ -321,6 +343,17 @@ def _near_sqlite(n: int) -> str:
         for side, op, order in ((0, ">=", "ASC"), (1, "<", "DESC")):
             terms.append(_SIDE_SQLITE.format(pos=pos, side=side, merged=status.MERGED, op=op, order=order))
     return " UNION ALL ".join(terms)
+
+
+# by_contacts_and_ids' three lookups on PostgreSQL ($1 the tenant; $2 phones, $3 e-mails, $4 lead ids,
+# each an array, empty for none): each through its own index, the merged status a constant of the
+# text (a generic plan then knows it, as for _NEAR_PG).
+_CONTACT_PROBE_PG = (
+    f"SELECT lead_id FROM leads WHERE tenant_id = $1 AND phone = ANY($2::text[]) AND status <> '{status.MERGED}'"
+    " UNION ALL SELECT lead_id FROM leads WHERE tenant_id = $1 AND email = ANY($3::text[])"
+    f" AND status <> '{status.MERGED}'"
+    " UNION ALL SELECT lead_id FROM leads WHERE tenant_id = $1 AND lead_id = ANY($4::text[])"
+)
 
 
 # The two range scans of names_near per name, for a list of names: a LATERAL join over the arrays,
