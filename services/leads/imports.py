@@ -151,6 +151,8 @@ async def intake_rows(
         uow, import_id, skip_routing, known, intake_policy, threshold,
         await policies.grading_rules(uow), await TenantPolicies.load(uow), Roster(uow),
     )  # fmt: skip
+    if not skip_routing and len(fresh) > 1:
+        await rows.roster.prefetch(rows.tenant.routing)
     out: list[Outcome] = []
     # Decided in memory and flushed once at the end: the rows are inserted in bulk, not one by one.
     with uow.session.no_autoflush:

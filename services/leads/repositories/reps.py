@@ -57,6 +57,29 @@ class RepRepository(Repository[RepRow]):
         )
         return [(row, max(0, int(n or 0))) for row, n in (await self.session.execute(stmt)).all()]
 
+    async def in_teams_with_loads(
+        self, teams: list[tuple[str, bool]]
+    ) -> dict[tuple[str, bool], list[tuple[RepRow, int]]]:
+        """in_team_with_loads for several (team, include_sub) at once, in one statement: each
+        team's reps in user order (the statement's order, filtered by the same tests as `in_team`),
+        a rep in two of them the same row."""
+        conds = [in_team(RepRow.team_path, t) if sub else RepRow.team_path == t for t, sub in teams]
+        loads = and_(RepLoadRow.tenant_id == RepRow.tenant_id, RepLoadRow.user_id == RepRow.user_id)
+        stmt = (
+            select(RepRow, RepLoadRow.open_leads)
+            .outerjoin(RepLoadRow, loads)
+            .where(or_(*conds))
+            .order_by(RepRow.user_id)
+        )
+        found = [(row, max(0, int(n or 0))) for row, n in (await self.session.execute(stmt)).all()]
+        out: dict[tuple[str, bool], list[tuple[RepRow, int]]] = {}
+        for team, sub in teams:
+            below = team + "/"
+            out[(team, sub)] = [
+                (r, n) for r, n in found if r.team_path == team or (sub and r.team_path.startswith(below))
+            ]
+        return out
+
     async def page_in_team(self, team: str, page: PageRequest, query: str) -> Page[RepRow]:
         where = [in_team(RepRow.team_path, team)] if team else []
         return await self.list(where, [Sort(RepRow.user_id)], page, query)
