@@ -45,7 +45,6 @@ from services.notify.presenters import INBOX_ITEM
 from services.notify.repositories import on_session
 from services.notify.repositories.notifications import NotificationRepository
 from services.notify.repositories.sending import DedupeRepository, FanOutRepository
-from services.notify.store import NotificationRow
 
 log = logging.getLogger("salesops.notify.send")
 
@@ -195,21 +194,21 @@ class Sender:
             accepted.escalation.state = N.ESCALATION_STATE_NOT_REQUIRED
 
         items, deliveries = await self.fan_out(session, accepted, users, level=0, ack_deadline=ack_deadline)
-        session.add(
-            NotificationRow(
-                id=nid,
-                tenant_id=tenant,
-                category=category,
-                priority=accepted.priority,
-                dedupe_key=n.dedupe_key,
-                state=ACTIVE,
-                escalation_state=accepted.escalation.state,
-                source_service=accepted.source.service,
-                payload=accepted.SerializeToString(),
-                created_at=now,
-            )
+        # One Core INSERT, not an ORM object and its flush (a burst of reminders: one per event).
+        await NotificationRepository(on_session(session)).insert(
+            {
+                "id": nid,
+                "tenant_id": tenant,
+                "category": category,
+                "priority": accepted.priority,
+                "dedupe_key": n.dedupe_key,
+                "state": ACTIVE,
+                "escalation_state": accepted.escalation.state,
+                "source_service": accepted.source.service,
+                "payload": accepted.SerializeToString(),
+                "created_at": now,
+            }
         )
-        await session.flush()
         return SendOutcome(accepted, False, items, [d["id"] for d in deliveries])
 
     async def fan_out(

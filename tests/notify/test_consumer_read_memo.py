@@ -13,7 +13,7 @@ from salesops.leads.v1 import events_pb2 as leads_events
 from salesops.notify.v1 import notify_service_pb2 as M
 from salesops.notify.v1 import settings_pb2
 from services.notify import consumers, read_memo, sending, store, tenant_settings
-from services.notify.store import InboxItemRow
+from services.notify.store import InboxItemRow, NotificationRow
 from tests.notify.conftest import ADMIN, TENANT, NotifyStack, auth
 
 
@@ -89,3 +89,23 @@ async def test_a_burst_in_one_transaction_reads_each_owner_once_and_files_each_r
             )
         ).all()
     assert sorted(items) == sorted((owners[i % 2], f"B{i}") for i in range(10))
+    # The notifications are Core INSERTs (no ORM object): one per reminder, with their tenant and the
+    # columns a send does not set at their defaults, each item pointing at its notification.
+    async with db.system_session() as s:
+        rows = (
+            await s.execute(
+                select(
+                    NotificationRow.id,
+                    NotificationRow.tenant_id,
+                    NotificationRow.escalation_level,
+                    NotificationRow.acknowledged_by,
+                    NotificationRow.ack_at,
+                    NotificationRow.escalation_started,
+                ).where(NotificationRow.category == "sla_reminder")
+            )
+        ).all()
+        item_of = set((await s.scalars(select(InboxItemRow.notification_id))).all())
+    assert len(rows) == 10 and {r.id for r in rows} == item_of
+    assert {
+        (r.tenant_id, r.escalation_level, r.acknowledged_by, r.ack_at, r.escalation_started) for r in rows
+    } == {(TENANT, 0, "", None, False)}

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, Table, insert, select, update
 
 from kit.db import Database
 from kit.resources import Page, PageRequest, Repository, Sort, query_key
@@ -15,11 +15,18 @@ from salesops.notify.v1 import notify_service_pb2
 from services.notify import convert
 from services.notify.store import InboxItemRow, NotificationRow
 
+NOTIFICATIONS: Table = NotificationRow.__table__  # type: ignore[assignment]
+
 
 class NotificationRepository(Repository[NotificationRow]):
     model = NotificationRow
     resource = "notify.Notification"
     key = ("id",)
+
+    async def insert(self, row: dict[str, Any]) -> None:
+        """A new notification (its column values, tenant included), written now: one Core INSERT on the
+        table, without an ORM object's unit of work (the columns not given take their defaults)."""
+        await self.session.execute(insert(NOTIFICATIONS), row)
 
     async def addressed_to(self, notification_id: str, user_id: str) -> bool:
         """True when the user has an inbox item of it (an original recipient or reached by escalation)."""
