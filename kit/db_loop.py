@@ -1,14 +1,18 @@
-"""Short SQLite reads on the calling thread (the event loop's), within a budget of wall time.
+"""Short SQLite reads on the calling thread (the event loop's), within a budget of CPU time.
 
 A one-statement read through aiosqlite costs a hand-off to the connection's thread and back (a
 queue, a futex, a loop wake-up, GIL hand-overs: ~100 us in a server), several times what a short
 indexed statement costs SQLite itself. `LoopReaders` keeps a query-only sqlite3 connection per
-database file and thread and runs a statement there, interrupted once it has run `BUDGET_S`
+database file and thread and runs a statement there, interrupted once it has used `BUDGET_S`
 (looked at every `TICK_STEPS` VM steps); interrupted, busy, or failing, it answers None and the
 caller runs the statement on its unit of work's connection instead. A statement interrupted for its
 budget (always slow: a text search over a large tenant) is not tried on the loop again for a while
 (`BACKOFF_S`, doubled while it stays slow): it would block the loop for the budget and then be run
 again on the thread, every time.
+
+The budget is CPU: past `BUDGET_S` of wall time a statement goes on while its thread has used less
+than that of CPU (it was preempted: the loop could not have run meanwhile either, and a retry on
+the thread costs the whole statement again plus the hand-offs), up to `WALL_CAP_S` of wall time.
 
 Not bounded by the budget: a stall inside one VM step, such as a page read from a cold disk (the
 progress handler runs between steps, never during the I/O of one).
@@ -27,22 +31,26 @@ import weakref
 from typing import Any
 from urllib.parse import quote
 
-# The loop's budget of a statement, in wall time, looked at every TICK_STEPS SQLite VM steps (2-8 us
-# of SQLite). A ListLeads page of region + grade with its bounded count takes ~0.2 ms (10,000 leads);
-# a text search over the same tenant ~5 ms in only ~60,000 steps (each reads a row), so steps alone
-# would not bound it. Past the budget it is interrupted: harmless, the caller's thread answers.
+# The loop's budget of a statement, looked at every TICK_STEPS SQLite VM steps (2-8 us of SQLite) on
+# the wall clock, and on the thread's CPU clock once the wall clock is past it. A ListLeads page of
+# region + grade with its bounded count takes ~0.2 ms (10,000 leads); a text search over the same
+# tenant ~5 ms in only ~60,000 steps (each reads a row), so steps alone would not bound it. Past the
+# budget it is interrupted: harmless, the caller's thread answers.
 TICK_STEPS = 100
 BUDGET_S = 0.002
+# Wall time a statement may hold the loop whatever its CPU (a preempted one, one waiting on I/O).
+WALL_CAP_S = 0.010
 # A statement interrupted for its budget goes straight to the thread for this long, then is tried
 # on the loop once again; each further interruption doubles the wait, up to BACKOFF_MAX_S.
 BACKOFF_S = 1.0
 BACKOFF_MAX_S = 32.0
 _BACKOFF_KEYS = 4096  # statements remembered at most (their shapes are few; a bound, not a cache)
 _clock = time.monotonic  # the back-off's (tests move it)
-# The thread's CPU time: a statement interrupted having used less than half its budget of CPU was
-# preempted (a busy machine), not slow, and does not back off. Backing off on wall time alone sent a
-# ListLeads page (~0.2 ms of SQLite) to the thread for up to 32 s after one preemption: under load
-# most of them ran there (leads CPU per ListLeads 703 -> 1,432 us in the reads bench). ~0.5 us a read.
+# The thread's CPU time (~0.5 us a call: one at the start of a read, more only past its wall budget).
+# A statement interrupted on wall time alone was sent to the thread (and at first backed off) after
+# any preemption: under load (the reads bench's 64 in flight, a busy machine) ~9 % of ListLeads pages
+# (~0.2 ms of SQLite) ran twice, once here and once on the thread. Interrupted at the wall cap having
+# used less than half its budget of CPU, a statement was preempted, not slow: no back-off.
 _cpu = time.thread_time
 
 
@@ -50,14 +58,26 @@ class _Budget:
     """The progress handler's state, apart from the reader: the connection holds this, not the
     reader holding the connection (no reference cycle: a dropped reader is freed at once)."""
 
-    __slots__ = ("deadline", "spent")
+    __slots__ = ("cap", "cpu_start", "deadline", "spent")
 
     def __init__(self) -> None:
-        self.deadline = 0.0
+        self.deadline = self.cap = self.cpu_start = 0.0
         self.spent = False
 
+    def start(self) -> None:
+        self.spent = False
+        self.cpu_start = _cpu()
+        now = time.perf_counter()
+        self.deadline, self.cap = now + BUDGET_S, now + WALL_CAP_S
+
     def tick(self) -> int:
-        if time.perf_counter() > self.deadline:
+        now = time.perf_counter()
+        if now > self.deadline:
+            # Past its budget in wall time: the CPU it has not used of it yet is the next deadline's.
+            left = BUDGET_S - (_cpu() - self.cpu_start)
+            if left > 0 and now < self.cap:
+                self.deadline = min(now + left, self.cap)
+                return 0
             self.spent = True
             return 1  # non-zero interrupts the statement
         return 0
@@ -86,8 +106,7 @@ class LoopReader:
     def rows(self, sql: str, args: Any) -> list[Any] | None:
         """All the rows of `sql`, or None: interrupted (`budget.spent`), busy, any other error."""
         with self.lock:
-            self.budget.spent = False
-            self.budget.deadline = time.perf_counter() + BUDGET_S
+            self.budget.start()
             try:
                 cursor = self.conn.execute(sql, args)
                 try:
@@ -135,14 +154,13 @@ class LoopReaders:
         reader = self._reader()
         if reader is None:
             return None
-        cpu = _cpu()
         raw = reader.rows(sql, args)
         if raw is not None:
             if backoff is not None:
                 self._backoff.pop(key, None)
         elif reader.budget.spent:
             self.interrupted += 1
-            if _cpu() - cpu < BUDGET_S / 2:
+            if _cpu() - reader.budget.cpu_start < BUDGET_S / 2:
                 self.preempted += 1  # the thread path answers this once; the next try is on the loop
                 return None
             wait = BACKOFF_S if backoff is None else min(2 * backoff[1], BACKOFF_MAX_S)
@@ -159,4 +177,4 @@ class LoopReaders:
             reader.close()
 
 
-__all__ = ["BACKOFF_MAX_S", "BACKOFF_S", "BUDGET_S", "TICK_STEPS", "LoopReader", "LoopReaders"]
+__all__ = ["BACKOFF_MAX_S", "BACKOFF_S", "BUDGET_S", "TICK_STEPS", "WALL_CAP_S", "LoopReader", "LoopReaders"]

@@ -8,6 +8,7 @@ import itertools
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -167,3 +168,42 @@ def test_a_statement_preempted_before_its_budget_of_cpu_does_not_back_off(
         assert readers.rows(SLOW, []) is None
         assert (readers.interrupted, readers.preempted) == (n, n)
     assert SLOW not in readers._backoff
+
+
+def _napping(readers: db_loop.LoopReaders, seconds: float) -> str:
+    """A statement of ~18,000 VM steps over 1,000 rows, which sleeps `seconds` at every 300th row:
+    wall time with no CPU, as a preempted statement sees it."""
+    reader = readers._reader()
+    assert reader is not None
+
+    def nap(x: int) -> int:
+        if x % 300 == 0:
+            time.sleep(seconds)
+        return x
+
+    reader.conn.create_function("nap", 1, nap)
+    return "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT sum(nap(x)) FROM (SELECT x FROM c LIMIT 1000)"
+
+
+def test_a_statement_preempted_past_its_wall_budget_is_answered_on_the_loop(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past BUDGET_S of wall time but not of CPU (the thread was preempted), a statement goes on:
+    interrupted there, it would run again whole on the thread."""
+    monkeypatch.setattr(db_loop, "_cpu", lambda: 0.0)
+    monkeypatch.setattr(db_loop, "WALL_CAP_S", 60.0)  # however long a busy CI makes the naps
+    readers = db_loop.LoopReaders(str(path))
+    sql = _napping(readers, db_loop.BUDGET_S)
+    assert readers.rows(sql, []) == [(500_500,)]  # 3 budgets of wall time
+    assert readers.interrupted == 0
+
+
+def test_a_statement_past_the_wall_cap_is_interrupted_whatever_its_cpu(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db_loop, "_cpu", lambda: 0.0)
+    readers = db_loop.LoopReaders(str(path))
+    sql = _napping(readers, db_loop.WALL_CAP_S / 2)
+    assert readers.rows(sql, []) is None  # at the third nap
+    assert (readers.interrupted, readers.preempted) == (1, 1)  # no CPU used: no back-off
+    assert sql not in readers._backoff
