@@ -104,11 +104,24 @@ async def test_driver_reads_answer_as_sqlalchemy_on_postgresql(leads: Leads) -> 
         pytest.skip("PostgreSQL's driver path")
     blocks = {"acmedat": "ac", "acz": "ac", "zz": "zz"}
 
+    await configure(leads)  # stored policy documents: versions to read
+
     async def work(uow: UnitOfWork) -> None:
         await _seed(uow)  # in this transaction, not committed yet: the read must see it
         repo = ImportRepository(uow)
-        near = await repo.names_near(blocks, 2)
+        ids = ["I0", "I3", "nope", "I4"]
+        versions, found = await repo.versions_and_intakes(ids)
         conn = await uow.session.connection()
+        expected = {}
+        for key, version, lead_id, outcome in await repo._versions_pg(conn, [sorted(set(ids))]):
+            expected[key] = (version, lead_id, outcome)
+        assert versions == {k: v for k, (v, _, _) in expected.items() if v is not None}
+        assert versions and set(found) == {"I0", "I3", "I4"}
+        assert {k: (r.lead_id, r.outcome) for k, r in found.items()} == {
+            k: (lead, outcome) for k, (v, lead, outcome) in expected.items() if v is None
+        }
+        assert (await repo.versions_and_intakes([]))[0] == versions
+        near = await repo.names_near(blocks, 2)
         chunk = sorted(blocks)
         params = {"tenant": uow.tenant, "names": chunk, "keys": [blocks[n] for n in chunk]}
         by_name: dict[str, tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]] = {

@@ -84,8 +84,8 @@ class ImportRepository:
             keys = chunks[0] if chunks else []
             sql = _versions_sqlite(len(keys))
             rows = await _plain_rows(conn, sql, (tenant, *((tenant, *keys) if keys else ())))
-        else:
-            rows = await self._versions_pg(conn, chunks)
+        else:  # one driver statement of constant text (the ids as an array)
+            rows = await _plain_rows_pg(conn, _VERSIONS_PG, (tenant, chunks[0] if chunks else []))
         for key, version, lead_id, outcome in rows:
             if version is not None:
                 versions[str(key)] = int(version)
@@ -96,6 +96,7 @@ class ImportRepository:
         return versions, found
 
     async def _versions_pg(self, conn: AsyncConnection, chunks: list[list[str]]) -> list[Any]:
+        """versions_and_intakes' rows by SQLAlchemy's execution (what `_VERSIONS_PG` must answer)."""
         t, i = settings.current, IntakeRow
         tenant = self.uow.tenant
         no_text, no_int = null().cast(String), null().cast(Integer)
@@ -344,6 +345,15 @@ def _near_sqlite(n: int) -> str:
             terms.append(_SIDE_SQLITE.format(pos=pos, side=side, merged=status.MERGED, op=op, order=order))
     return " UNION ALL ".join(terms)
 
+
+# versions_and_intakes on PostgreSQL ($1 the tenant, $2 the intake ids as an array, empty for none): the
+# tenant's policy document versions, then the intakes recorded under those ids. The Core UNION it
+# replaces was built, keyed and compiled per CreateLead group (~5% of a group's CPU in a profile).
+_VERSIONS_PG = (
+    f"SELECT document, version, NULL::text, NULL::text FROM {settings.current.name} WHERE tenant_id = $1"
+    f" UNION ALL SELECT intake_id, NULL::integer, lead_id, outcome FROM {IntakeRow.__tablename__}"
+    " WHERE tenant_id = $1 AND intake_id = ANY($2::text[])"
+)
 
 # by_contacts_and_ids' three lookups on PostgreSQL ($1 the tenant; $2 phones, $3 e-mails, $4 lead ids,
 # each an array, empty for none): each through its own index, the merged status a constant of the
