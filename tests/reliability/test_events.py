@@ -543,6 +543,35 @@ async def test_an_idle_relay_polls_less_and_a_commit_still_wakes_it_at_once(
     assert await stream_event_ids(redis) == [envelope.id]
 
 
+async def test_a_busy_relay_woken_again_waits_out_its_coalesce_and_sends_those_commits_together(
+    db: Database, redis: Redis
+) -> None:
+    """After a batch, a commit that wakes the relay starts the next batch no sooner than `coalesce`
+    after the last one started: the commits of that time go out in one batch. A commit after a
+    quiet spell (the first here) is published at once."""
+    relay = OutboxRelay(db, redis, STREAM, table=OUTBOX, poll_interval=5.0, coalesce=1.0)
+    batches: list[int] = []
+    publish_once = relay.publish_once
+
+    async def counted() -> int:
+        sent = await publish_once()
+        if sent:
+            batches.append(sent)
+        return sent
+
+    relay.publish_once = counted  # type: ignore[method-assign]
+    async with running(relay):
+        await asyncio.sleep(0.1)  # asleep after an empty poll
+        first = await produce(db, "t1", "s1")
+        await eventually(lambda: _true(batches == [1]), timeout=2.0, what="the first commit at once")
+        second = await produce(db, "t1", "s2")
+        await asyncio.sleep(0.2)  # the relay, woken by the second, waits for the rest of its second
+        third = await produce(db, "t1", "s3")
+        await eventually(lambda: _is(redis.xlen(STREAM), 3), what="all three published")
+    assert batches == [1, 2]
+    assert await stream_event_ids(redis) == [first.id, second.id, third.id]
+
+
 # -- trimming: only what every group has read and acknowledged --------------------
 
 
