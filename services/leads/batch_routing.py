@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
+from sqlalchemy.orm.attributes import set_committed_value
 from ulid import ULID
 
 from kit.resources import UnitOfWork
@@ -32,6 +33,7 @@ class Roster:
         self._teams: dict[tuple[str, bool], list[RepRow]] = {}
         self._loads: dict[str, int] = {}
         self._assigned: dict[str, datetime] = {}
+        self._wrr: dict[str, int] = {}  # round-robin states the batch moved, by user
         self._reps: dict[tuple[str, int], routing.Rep] = {}  # the profile parsed once per rep and cap
         self._current: dict[tuple[str, int], routing.Rep] = {}  # as the batch left it
         # Each team's reps as the batch left them, per pool cap, and where each rep sits in them: a
@@ -100,10 +102,17 @@ class Roster:
         return found
 
     async def stamp(self) -> None:
-        """Write the reps' last assignments as the batch left them: one statement, after the batch's
-        leads and load counters are written (the lock order of every ownership change: the lead,
-        the counters, then rep profiles), instead of an UPDATE per lead before either."""
-        await RepRepository(self.uow).stamp_many(self._assigned)
+        """Write the reps' last assignments and round-robin states as the batch left them: one
+        statement, after the batch's leads and load counters are written (the lock order of every
+        ownership change: the lead, the counters, then rep profiles), instead of an UPDATE per lead
+        before either and the states' ORM flush."""
+        await RepRepository(self.uow).stamp_many(self._assigned, self._wrr)
+
+    def wrr(self, row: RepRow, current: int) -> None:
+        """The batch moved the rep's round-robin state: kept on the row as if loaded so (later leads
+        read it; the flush leaves it) and written by `stamp` with the rep's stamp, one statement."""
+        set_committed_value(row, "wrr_current", current)
+        self._wrr[row.user_id] = current
 
     def assigned(self, user_id: str, at: datetime) -> None:
         self._loads[user_id] = self._loads.get(user_id, 0) + 1
@@ -138,7 +147,7 @@ async def route_new(
     if wrr:
         for uid, current in decision.wrr_state.items():
             if uid in rep_rows and rep_rows[uid].wrr_current != current:
-                rep_rows[uid].wrr_current = current
+                roster.wrr(rep_rows[uid], current)
     # The stored trace built straight from the decision (no proto made and converted back).
     body = decisions.decision_body(
         decision,

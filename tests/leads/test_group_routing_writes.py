@@ -99,3 +99,40 @@ async def test_a_stamp_never_moves_a_reps_last_assignment_backwards(leads: Leads
     await stamp({REPS[0]: later + timedelta(seconds=1)})  # one row: a single execute
     await stamp({REPS[1]: later + timedelta(seconds=2)}, single=True)
     assert await stamps() == {REPS[0]: later + timedelta(seconds=1), REPS[1]: later + timedelta(seconds=2)}
+
+
+async def test_the_batch_statement_writes_round_robin_states_with_the_stamps(leads: Leads) -> None:
+    """A batch's round-robin states go in the stamps' statement (RepRepository.stamp_many's `wrr`):
+    a moved state is written whether or not the rep's stamp moves, a rep with only a stamp keeps its
+    state, and another tenant's reps of the same ids keep theirs."""
+    from datetime import timedelta
+
+    from services.leads.repositories.reps import RepRepository
+
+    await configure(leads)
+    await _other_tenant_reps(leads)
+    tx = transactions(leads.db)
+    later = STAMPED + timedelta(hours=1)
+
+    async def write(stamps: dict[str, datetime], wrr: dict[str, int]) -> None:
+        async def work(uow: object) -> None:
+            await RepRepository(uow).stamp_many(stamps, wrr)  # type: ignore[arg-type]
+
+        await tx.run("demo", work)
+
+    async def state(tenant: str = "demo") -> dict[str, tuple[int, datetime | None]]:
+        async with tx.read(tenant) as uow:
+            rows = (await uow.session.scalars(select(RepRow).where(RepRow.user_id.in_(REPS)))).all()
+            return {r.user_id: (r.wrr_current, aware(r.last_assigned_time)) for r in rows}
+
+    await write(dict.fromkeys(REPS[:2], later), {})
+    before = await state()
+    await write({REPS[0]: STAMPED, REPS[2]: later}, {REPS[0]: 5, REPS[1]: -3})  # REPS[0]'s stamp is older
+    after = await state()
+    assert after[REPS[0]] == (5, later)
+    assert after[REPS[1]] == (-3, later)
+    assert after[REPS[2]] == (before[REPS[2]][0], later)
+    assert after[REPS[3]] == before[REPS[3]]
+    await write({}, {REPS[3]: 7})  # one row: a single execute
+    assert (await state())[REPS[3]] == (7, before[REPS[3]][1])
+    assert {u: v[0] for u, v in (await state(OTHER)).items()} == dict.fromkeys(REPS, 0)

@@ -14,13 +14,26 @@ from services.leads.repositories import rep_loads
 from services.leads.repositories.leads import in_team
 from services.leads.store import ClaimRow, CooldownRow, RepLoadRow, RepRow
 
-# Never backwards: a batch that commits after another with an earlier time (its leads arrived first)
-# leaves the later stamp, or least-recently-assigned routing would see the rep as idle longer.
+# One statement for a batch's writes to its reps' routing state, a row per rep: the smooth round-robin
+# state (wrr_current, where the batch moved it; NULL: left) and the last-assigned stamp (NULL: left).
+# A stamp never moves backwards: a batch that commits after another with an earlier time (its leads
+# arrived first) leaves the later stamp, or least-recently-assigned routing would see the rep as idle
+# longer; a rep whose stamp would not move and whose state did not change is not written at all.
 _STAMP = (
-    "UPDATE rep_profiles SET last_assigned_time = {} WHERE tenant_id = {} AND user_id = {}"
-    " AND (last_assigned_time IS NULL OR last_assigned_time < {})"
+    "UPDATE rep_profiles SET wrr_current = COALESCE({wrr}, wrr_current),"
+    " last_assigned_time = CASE WHEN last_assigned_time IS NULL OR last_assigned_time < {at}"
+    " THEN COALESCE({at2}, last_assigned_time) ELSE last_assigned_time END"
+    " WHERE tenant_id = {tenant} AND user_id = {user}"
+    " AND ({wrr2} IS NOT NULL OR last_assigned_time IS NULL OR last_assigned_time < {at3})"
 )
-STAMP_SQL = {"sqlite": _STAMP.format("?", "?", "?", "?"), "postgresql": _STAMP.format("$1", "$2", "$3", "$4")}
+STAMP_SQL = {
+    # qmark: each placeholder its own value (wrr, at, at, tenant, user, wrr, at)
+    "sqlite": _STAMP.format(wrr="?", at="?", at2="?", tenant="?", user="?", wrr2="?", at3="?"),
+    # numbered: (wrr, at, tenant, user)
+    "postgresql": _STAMP.format(
+        wrr="$1::integer", at="$2", at2="$2", tenant="$3", user="$4", wrr2="$1::integer", at3="$2"
+    ),
+}
 
 
 _TS_BINDS: dict[str, Callable[[Any], Any] | None] = {}
@@ -104,20 +117,30 @@ class RepRepository(Repository[RepRow]):
             .execution_options(synchronize_session=False)
         )
 
-    async def stamp_many(self, stamps: Mapping[str, datetime]) -> None:
-        """stamp_assigned for a batch's reps (user -> their last assignment) in one statement, the
-        driver's executemany in user order (locks taken in one order). The ORM UPDATE per lead cost
-        its build, cache key and compile each time (~4% of a grouped CreateLead's server CPU). The
-        tenant is a parameter of every row: the session's tenant criterion is not applied to driver
-        SQL. A batch calls it after its leads and counters are written (the lock order above)."""
-        if not stamps:
+    async def stamp_many(self, stamps: Mapping[str, datetime], wrr: Mapping[str, int] | None = None) -> None:
+        """stamp_assigned for a batch's reps (user -> their last assignment), and their round-robin
+        state where the batch moved it (`wrr`: user -> wrr_current), in one statement: the driver's
+        executemany in user order (locks taken in one order). The ORM UPDATE per lead cost its
+        build, cache key and compile each time (~4% of a grouped CreateLead's server CPU), and the
+        state's ORM flush a round trip per batch. The tenant is a parameter of every row: the
+        session's tenant criterion is not applied to driver SQL. A batch calls it after its leads
+        and counters are written (the lock order above)."""
+        wrr = wrr or {}
+        if not stamps and not wrr:
             return
         conn = await self.session.connection()
         dialect = conn.dialect
         process = _ts_bind(dialect)
         tenant = self.uow.tenant
-        sent = {user: process(at) if process else at for user, at in stamps.items()}
-        rows = [(at, tenant, user, at) for user, at in sorted(sent.items())]
+        rows: list[tuple[Any, ...]] = []
+        for user in sorted(stamps.keys() | wrr.keys()):
+            at = stamps.get(user)
+            sent = process(at) if process and at is not None else at
+            state = wrr.get(user)
+            if dialect.name == "sqlite":
+                rows.append((state, sent, sent, tenant, user, state, sent))
+            else:
+                rows.append((state, sent, tenant, user))
         await conn.exec_driver_sql(STAMP_SQL[dialect.name], rows if len(rows) > 1 else rows[0])
 
     async def add_or_update(self, row: RepRow | None, user_id: str, values: dict[str, Any]) -> RepRow:
