@@ -18,6 +18,13 @@ from services.notify.store import ChannelConfigRow, DedupeRow, DeliveryRow, Inbo
 BATCH = 1000
 ITEMS: Table = InboxItemRow.__table__  # type: ignore[assignment]
 DELIVERIES: Table = DeliveryRow.__table__  # type: ignore[assignment]
+DEDUPE: Table = DedupeRow.__table__  # type: ignore[assignment]
+# Built once, its values parameters of each execution: a statement built per send (an ORM INSERT with
+# .values()) paid its construction, the ORM's bulk step and its cache key every time.
+_CLAIM = {
+    "sqlite": sqlite_insert(DEDUPE).on_conflict_do_nothing(),
+    "postgresql": pg_insert(DEDUPE).on_conflict_do_nothing(),
+}
 
 
 class DedupeRepository(Repository[DedupeRow]):
@@ -33,18 +40,15 @@ class DedupeRepository(Repository[DedupeRow]):
 
         On SQLite and PostgreSQL a new key is one INSERT .. ON CONFLICT DO NOTHING (a burst of
         reminders: one statement each instead of a read, a savepoint, the insert and its release)."""
-        dialect = self.session.get_bind().dialect.name
-        if dialect in {"sqlite", "postgresql"}:
-            make = sqlite_insert if dialect == "sqlite" else pg_insert
+        claim = _CLAIM.get(self.session.get_bind().dialect.name)
+        if claim is not None:
             values = {
                 "tenant_id": self.session.info["tenant"],
                 "dedupe_key": key,
                 "notification_id": notification_id,
                 "expires_at": now + window,
             }
-            result: Any = await self.session.execute(
-                make(DedupeRow).values(**values).on_conflict_do_nothing()
-            )
+            result: Any = await self.session.execute(claim, values)
             if result.rowcount == 1:
                 return True, None
         row = await self.find(key)
