@@ -28,5 +28,7 @@ class ApiBase:
         """Run `work` in one transaction; committed once, by the unit of work."""
         return await self.tx.run(who.tenant, work)
 
-    def read(self, who: Principal) -> AbstractAsyncContextManager[UnitOfWork]:
-        return self.tx.read(who.tenant)
+    def read(self, who: Principal, *, snapshot: bool = True) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A read-only unit of work. `snapshot=False` for a read of one statement: no transaction
+        (on SQLite no BEGIN and ROLLBACK, a hand-off to the connection's thread less; kit.db)."""
+        return self.tx.read(who.tenant, snapshot=snapshot)

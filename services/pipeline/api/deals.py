@@ -76,7 +76,7 @@ class DealsApi(ApiBase):
 
     async def GetDeal(self, request: pb.GetDealRequest, context: Ctx) -> pb.GetDealResponse:
         who = call.principal()
-        async with self.read(who) as uow:
+        async with self.read(who, snapshot=False) as uow:  # one statement
             row = await Deals(uow).visible(who, request.deal_id)
             return pb.GetDealResponse(deal=self._present(who, row, request.view or pb.DEAL_VIEW_FULL))
 
@@ -88,7 +88,7 @@ class DealsApi(ApiBase):
         query = query_key(
             "ListDeals", who.user_id, request.filter, (request.order_by or DEFAULT_ORDER).strip()
         )
-        async with self.read(who) as uow:
+        async with self.read(who, snapshot=False) as uow:  # the page and its total: one statement
             found = await Deals(uow).search(who, search, order, page, query)
         view = request.view or pb.DEAL_VIEW_BASIC
         return pb.ListDealsResponse(
