@@ -17,6 +17,10 @@ the thread costs the whole statement again plus the hand-offs), up to `WALL_CAP_
 Not bounded by the budget: a stall inside one VM step, such as a page read from a cold disk (the
 progress handler runs between steps, never during the I/O of one).
 
+`LoopReaders.version` tells a caller whether the database has changed since an earlier read on
+this thread (SQLite's data_version: any other connection's commit, in any process, changes it; a
+reader is query-only), so it may reuse that read's answer instead of running the statement again.
+
 Owned by kit.db.Database, which closes every connection at `dispose` (from any thread: they are
 opened with check_same_thread=False, each used only by its own thread, under its own lock); later
 reads open new ones, as the engine's pool does after a dispose.
@@ -24,6 +28,8 @@ reads open new ones, as the engine's pool does after a dispose.
 
 from __future__ import annotations
 
+import itertools
+import math
 import sqlite3
 import threading
 import time
@@ -52,6 +58,7 @@ _clock = time.monotonic  # the back-off's (tests move it)
 # (~0.2 ms of SQLite) ran twice, once here and once on the thread. Interrupted at the wall cap having
 # used less than half its budget of CPU, a statement was preempted, not slow: no back-off.
 _cpu = time.thread_time
+_SERIALS = itertools.count()  # sets readers apart in `LoopReaders.version`
 
 
 class _Budget:
@@ -97,6 +104,7 @@ class LoopReader:
         except sqlite3.Error:
             self.conn.close()
             raise
+        self.serial = next(_SERIALS)  # a data_version means something only on its own connection
         self.budget = _Budget()
         self.conn.set_progress_handler(self.budget.tick, TICK_STEPS)
         # sqlite3's connection is in a cycle of its own (its statement cache refers back to it): a
@@ -115,6 +123,17 @@ class LoopReader:
                     cursor.close()
             except sqlite3.Error:  # sqlite3.ProgrammingError too: closed by `dispose` meanwhile
                 return None
+
+    def version(self) -> int | None:
+        """PRAGMA data_version (None on any error): equal at two calls only if no other connection
+        committed between them. ~4 us: it begins and ends a read transaction, which looks at the WAL."""
+        with self.lock:
+            self.budget.deadline = self.budget.cap = math.inf  # a few steps: never interrupted
+            try:
+                found = self.conn.execute("PRAGMA data_version").fetchone()
+            except sqlite3.Error:
+                return None
+            return int(found[0]) if found else None
 
     def close(self) -> None:
         with self.lock:
@@ -168,6 +187,18 @@ class LoopReaders:
                 self._backoff.clear()
             self._backoff[key] = (_clock() + wait, wait)
         return raw
+
+    def version(self) -> tuple[int, int] | None:
+        """The database's state as this thread's reader sees it now: two equal answers mean no
+        connection committed to the database in between, so a statement run after the first (on
+        this thread's reader, as `rows` runs it) answers now what it answered then. Read it before
+        the statement whose answer is kept (a commit between the two then only makes it look older).
+        None without a reader."""
+        reader = self._reader()
+        if reader is None:
+            return None
+        found = reader.version()
+        return None if found is None else (reader.serial, found)
 
     def close(self) -> None:
         """Close every thread's reader (the next read opens a new one)."""

@@ -6,6 +6,7 @@ answered by its own transaction, and the loop's connections end with the Databas
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +166,41 @@ async def test_dispose_closes_the_loop_connections(sqlite_url: str, tmp_path: Pa
     assert db.loop_readers is not None and db.loop_readers._by_thread
     await db.dispose()
     assert _open_files(path) == []
+
+
+def _count_loop_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    runs: list[str] = []
+    rows = db_loop.LoopReaders.rows
+
+    def counted(self: db_loop.LoopReaders, sql: str, args: Any, key: Any = None) -> list[Any] | None:
+        runs.append(sql)
+        return rows(self, sql, args, key)
+
+    monkeypatch.setattr(db_loop.LoopReaders, "rows", counted)
+    return runs
+
+
+async def test_a_read_asked_again_before_any_commit_is_answered_without_its_statement(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop keeps a statement's rows while the database's data_version stays the same: any
+    commit by any connection (the service's own writes, another process's) is seen at once."""
+    async with serving(sqlite_url) as leads:
+        await configure(leads)
+        await leads.call("CreateLead", pb.CreateLeadRequest(lead=hot_lead("L1")))
+        await leads.call("CreateLead", pb.CreateLeadRequest(lead=hot_lead("L2", phone="13800000092")))
+        first = await _reads(leads)
+        runs = _count_loop_runs(monkeypatch)
+        for _ in range(3):
+            assert await _reads(leads) == first
+        assert runs == []  # nothing committed since: each answer kept, no statement run
+        # Another connection (as another process would) renames L1: the next reads run again.
+        with sqlite3.connect(tmp_path / "test.db") as other:
+            other.execute("UPDATE leads SET display_name = 'Renamed' WHERE lead_id = 'L1'")
+        other.close()
+        got, listed = await _reads(leads)
+        assert got.display_name == "Renamed" and len(runs) == 2
+        assert await _reads(leads) == (got, listed) and len(runs) == 2
+        # The service's own write: seen at once too.
+        await leads.call("CreateLead", pb.CreateLeadRequest(lead=hot_lead("L3", phone="13800000093")))
+        assert (await _reads(leads))[1].total_size == 3 and len(runs) == 4
