@@ -188,6 +188,12 @@ class LoopReaders:
             self._backoff[key] = (_clock() + wait, wait)
         return raw
 
+    def backing_off(self, key: Any) -> bool:
+        """Whether `rows` of the statement `key` would answer None at once (its back-off): a caller
+        need not prepare for a loop read (its `version`) then."""
+        backoff = self._backoff.get(key)
+        return backoff is not None and _clock() < backoff[0]
+
     def version(self) -> tuple[int, int] | None:
         """The database's state as this thread's reader sees it now: two equal answers mean no
         connection committed to the database in between, so a statement run after the first (on

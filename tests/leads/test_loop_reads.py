@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy import update
 from kit import db_loop
 from salesops.leads.v1 import lead_pb2
 from salesops.leads.v1 import leads_service_pb2 as pb
-from services.leads.repositories import sqlite_driven
+from services.leads.repositories import lead_reads, lead_scope, sqlite_driven
 from services.leads.repositories.lead_reads import LeadReads
 from services.leads.store import LeadRow, transactions
 from tests.leads.conftest import serving
@@ -204,3 +205,78 @@ async def test_a_read_asked_again_before_any_commit_is_answered_without_its_stat
         # The service's own write: seen at once too.
         await leads.call("CreateLead", pb.CreateLeadRequest(lead=hot_lead("L3", phone="13800000093")))
         assert (await _reads(leads))[1].total_size == 3 and len(runs) == 4
+
+
+def _get_run(leads: Any) -> tuple[db_loop.LoopReaders, sqlite_driven.Driven, dict[str, Any]]:
+    """GetLead's statement as LeadReads.get runs it on the loop, with ADMIN's values."""
+    readers = leads.db.loop_readers
+    run = sqlite_driven.driven(lead_reads._get_statement(ADMIN), leads.db.engine.dialect)
+    assert readers is not None and run is not None
+    return readers, run, {"tenant": "demo", **lead_scope.viewer_params(ADMIN)}
+
+
+async def test_kept_empty_answers_count_against_the_bound(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer of no rows (GetLead of an id not there, a search matching nothing) is an entry
+    like any other: distinct ones fill the budget and start it over, never grow past it."""
+    async with serving(sqlite_url) as leads:
+        await configure(leads)
+        readers, run, params = _get_run(leads)
+        sqlite_driven._BUDGET.resize(64 << 10)
+        try:
+            for i in range(2000):
+                rows = sqlite_driven.on_loop(readers, run, params | {"lead_id": f"missing-{i}"})
+                assert rows in ([], None)  # None: the loop was preempted (a busy machine)
+                assert len(sqlite_driven._RESULTS) <= (64 << 10) // 256  # 2000 kept at 0 bytes each
+            assert 0 < sqlite_driven._BUDGET.used <= 64 << 10
+        finally:
+            sqlite_driven._BUDGET.resize(16 << 20)
+
+
+async def test_kept_answers_are_counted_at_no_less_than_their_memory(sqlite_url: str) -> None:
+    """The bytes counted for kept rows (bodies, decoded gradings, names in Chinese, empty answers)
+    are at least what the entries hold (tracemalloc), so the budget bounds the memory."""
+    async with serving(sqlite_url) as leads:
+        await configure(leads)
+        for i in range(40):
+            lead = hot_lead(f"L{i}", phone=f"138000{i:05d}", company="华东贸易有限公司" * 4)
+            lead.contact.name = "张伟" * 10
+            lead.description = "备注 note " * (20 * i)
+            await leads.call("CreateLead", pb.CreateLeadRequest(lead=lead))
+        readers, run, params = _get_run(leads)
+        ids = [f"L{i}" for i in range(40)] + [f"missing-{i}" for i in range(200)]
+        sqlite_driven.on_loop(readers, run, params | {"lead_id": "warm-up"})  # sqlite3's statement cache
+        sqlite_driven._BUDGET.clear()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            kept = [sqlite_driven.on_loop(readers, run, params | {"lead_id": i}) for i in ids]
+            del kept
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert len(sqlite_driven._RESULTS) > 200  # most kept (a preempted one is not)
+        assert sqlite_driven._BUDGET.used >= held, (sqlite_driven._BUDGET.used, held)
+
+
+async def test_a_statement_backing_off_reads_no_version(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a statement goes straight to the thread (its back-off) its answer is not kept: no
+    PRAGMA data_version is read for it."""
+    async with serving(sqlite_url) as leads:
+        await configure(leads)
+        readers, run, params = _get_run(leads)
+        versions: list[int] = []
+        version = db_loop.LoopReaders.version
+
+        def counted(self: db_loop.LoopReaders) -> tuple[int, int] | None:
+            versions.append(1)
+            return version(self)
+
+        monkeypatch.setattr(db_loop.LoopReaders, "version", counted)
+        readers._backoff[run.sql] = (db_loop._clock() + 3600.0, 3600.0)
+        for i in range(5):
+            assert sqlite_driven.on_loop(readers, run, params | {"lead_id": f"x{i}"}) is None
+        assert versions == []

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import JSON, Boolean, DateTime, Dialect
+from sqlalchemy import JSON, Boolean, DateTime, Dialect, Float, Integer, String
 
 from kit.db import is_lock_timeout
 from kit.db_loop import LoopReaders
@@ -50,7 +51,12 @@ class Driven(NamedTuple):
     fixed: dict[str, Any]  # the values compiled into the statement (status 'MERGED', the count cap)
     binds: dict[str, Callable[[Any], Any]]  # the dialect's conversion of a value bound (datetimes)
     columns: tuple[tuple[int, Callable[[Any], Any]], ...]  # (index, conversion) of the row's values
-    texts: tuple[int, ...]  # the indexes of JSON columns (what a kept answer's size is counted by)
+    # What a kept row costs (`_kept_bytes`): `row_bytes` for the list and its values of bounded size,
+    # plus each value of `texts` (strings of no declared bound, a body's JSON text) as it is in
+    # memory, and of `decoded` (JSON decoded to dicts) by its stored text.
+    row_bytes: int
+    texts: tuple[int, ...]
+    decoded: tuple[int, ...]
 
     def args(self, params: dict[str, Any]) -> list[Any]:
         values, binds = self.fixed | params, self.binds
@@ -82,9 +88,42 @@ def _converters(stmt: Any) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
     return tuple(out)
 
 
-def _texts(stmt: Any) -> tuple[int, ...]:
-    """The columns of documents (a lead's body, as its text): most of a row's bytes."""
-    return tuple(i for i, column in enumerate(stmt.selected_columns) if isinstance(column.type, JSON))
+# A value's memory by its column's type (CPython 3.11, 64-bit): an int past the small ones 32, a float
+# 24, a naive datetime 48, a bool a shared singleton. A string of declared length n at most
+# STR_BYTES + 4 n (a header, and 1, 2 or 4 bytes a character: one character past U+FFFF makes every
+# character 4); SQLite does not enforce the length, the service does (ids, enums, names: checked or
+# cut where they are written). Any other type: OTHER_BYTES.
+STR_BYTES = 80
+OTHER_BYTES = 64
+_FIXED = ((Boolean, 0), (Integer, 32), (Float, 24), (DateTime, 48))
+# A decoded JSON document by its stored text: a grading (the service's own GradingResult as a dict:
+# short keys, numbers, names and explanations) measured at 5-7 bytes in memory per character of
+# its text (2,067 bytes for 401 characters, 6,263 for 916), and ~400 bytes for an almost empty one.
+JSON_BYTES_PER_CHAR = 8
+JSON_BYTES = 512
+
+
+def _sizes(stmt: Any) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    """(row_bytes, texts, decoded) of `Driven`: the bound of a row's list and its values of bounded
+    size, the columns measured one by one (texts), the JSON columns decoded (decoded)."""
+    columns = list(stmt.selected_columns)
+    row_bytes, texts, decoded = 56 + 8 * len(columns), [], []  # the row's list: a pointer a value
+    for i, column in enumerate(columns):
+        kind = column.type
+        if isinstance(kind, JSON):
+            if column.name == "body":  # kept as its text (`_converters`)
+                texts.append(i)
+            else:
+                decoded.append(i)
+                row_bytes += JSON_BYTES
+        elif isinstance(kind, String):
+            if kind.length is None:
+                texts.append(i)
+            else:
+                row_bytes += STR_BYTES + 4 * kind.length
+        else:
+            row_bytes += next((n for t, n in _FIXED if isinstance(kind, t)), OTHER_BYTES)
+    return row_bytes, tuple(texts), tuple(decoded)
 
 
 def _drive(stmt: Any, dialect: Dialect) -> Driven | None:
@@ -99,7 +138,7 @@ def _drive(stmt: Any, dialect: Dialect) -> Driven | None:
         compiled.construct_params(_check=False),
         dict(compiled._bind_processors),  # the dialect's own bind conversions (no public accessor)
         _converters(stmt),
-        _texts(stmt),
+        *_sizes(stmt),
     )
 
 
@@ -135,30 +174,46 @@ async def on_thread(conn: Any, run: Driven, params: dict[str, Any]) -> list[list
 
 
 # A statement's answer on the loop, by its SQL and values: (the database's version before it ran,
-# its rows). Callers read the rows, never change them. Bounded in bytes: the text values, and
-# ROW_BYTES for each row's other values.
+# its rows). Bounded in bytes by what each entry holds in memory (`_kept_bytes`), an empty answer
+# too: a GetLead of ids that are not there, a search matching nothing, each kept is an entry.
+# Callers read the rows, never change them: lead_reads copies each into a LeadView; a `grading`
+# dict is shared by every answer of the entry, and only read (presenters' parse_into).
 _BUDGET = ByteBudget(16 << 20)
 _RESULTS: BytesMemo[tuple[str, tuple[Any, ...]], tuple[tuple[int, int], list[list[Any]]]] = BytesMemo(_BUDGET)
-ROW_BYTES = 2048
+# An entry's own objects: its dict slot (~100 bytes with the table's spare room), the key's tuple,
+# the value's, the version's and its ints, the rows' list (~300 measured; the margin is the rest).
+ENTRY_BYTES = 512
+
+
+def _kept_bytes(run: Driven, args: tuple[Any, ...], raw: list[Any]) -> int:
+    """What keeping `raw`'s converted rows under `args` holds: the entry, its values (the SQL text
+    is the Driven's own string, shared), each row's bound and its measured values (`Driven`)."""
+    size = ENTRY_BYTES + sys.getsizeof(args) + sum(map(sys.getsizeof, args)) + len(raw) * run.row_bytes
+    if raw:
+        for i in run.texts:  # the converted row holds the raw value itself
+            size += sum([sys.getsizeof(r[i]) for r in raw if r[i] is not None])
+        for i in run.decoded:
+            size += JSON_BYTES_PER_CHAR * sum([len(r[i]) for r in raw if r[i] is not None])
+    return size
 
 
 def on_loop(readers: LoopReaders, run: Driven, params: dict[str, Any]) -> list[list[Any]] | None:
     """`run`'s rows: kept from an earlier call while the database has not changed since, else run on
     this thread within its budget (kit.db_loop); None: the caller runs it `on_thread`."""
-    args = run.args(params)
+    args = tuple(run.args(params))
+    key = (run.sql, args)
+    found = _RESULTS.get(key)
+    if found is None and readers.backing_off(run.sql):
+        return None  # the thread's answer, which is not kept: no version to read for it
     version = readers.version()
-    key = (run.sql, tuple(args))
-    if version is not None:
-        found = _RESULTS.get(key)
-        if found is not None and found[0] == version:
-            return found[1]
+    if found is not None and version is not None and found[0] == version:
+        return found[1]
     raw = readers.rows(run.sql, args)
     if raw is None:
         return None
     rows = run.converted(raw)
     if version is not None:
-        size = len(rows) * ROW_BYTES + sum(len(r[i]) for r in rows for i in run.texts if r[i])
-        _RESULTS.put(key, (version, rows), size)
+        _RESULTS.put(key, (version, rows), _kept_bytes(run, args, raw))
     return rows
 
 
