@@ -401,15 +401,18 @@ def _near_pg(per_side: int) -> str:
 
 async def _plain_rows_pg(conn: AsyncConnection, sql: str, params: tuple[Any, ...]) -> list[Any]:
     """_plain_rows on PostgreSQL: `sql` ($n parameters) on the session connection's asyncpg
-    connection, in the transaction SQLAlchemy began on it (the group's first read began it),
-    its records as asyncpg returns them. A group's ~2,000 neighbour names as SQLAlchemy rows cost
-    ~4 ms of the event loop's CPU per group of 16 (~250 us a lead, the largest read of a group)."""
+    connection, inside the unit of work's transaction (`_begun`), its records as asyncpg returns
+    them. A group's ~2,000 neighbour names as SQLAlchemy rows cost ~4 ms of the event loop's CPU per
+    group of 16 (~250 us a lead, the largest read of a group)."""
     import asyncpg
 
-    driver: Any = (await conn.get_raw_connection()).driver_connection
+    raw = await conn.get_raw_connection()
+    adapted: Any = raw.dbapi_connection
+    driver: Any = raw.driver_connection
     try:
+        await _begun(adapted)
         return list(await driver.fetch(sql, *params))
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, adapted.dbapi.Error) as exc:
         # As SQLAlchemy's execution raises it: DETAIL hidden (it quotes rows), and a connection the
         # server ended is invalidated and said so, for the unit of work to run once more on a new one.
         redact_error_detail(exc)
@@ -419,3 +422,15 @@ async def _plain_rows_pg(conn: AsyncConnection, sql: str, params: tuple[Any, ...
         raise DBAPIError.instance(
             sql, params, exc, Exception, hide_parameters=True, connection_invalidated=lost
         ) from exc
+
+
+async def _begun(adapted: Any) -> None:
+    """The unit of work's transaction begun on SQLAlchemy's asyncpg adapter (`adapted`), as its own
+    first execute would begin it (its isolation level, read-only and deferrable settings): the
+    adapter sends BEGIN lazily, at its first statement, so a group's first reads (versions_and_intakes,
+    the contact probe), sent on the driver, ran outside the transaction, each in a snapshot of its
+    own. The same BEGIN, sent before them instead of before SQLAlchemy's first statement: no round
+    trip more. A private part of the adapter (SQLAlchemy 2.1): tests/leads/test_intake_plain_reads.py
+    checks each driver read runs in the transaction."""
+    if adapted._transaction is None:
+        await adapted._start_transaction()
