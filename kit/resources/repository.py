@@ -84,26 +84,6 @@ class _Keyset:
     fingerprint: str
 
 
-def escape_like(text: str, escape: str = "\\") -> str:
-    """`text` with LIKE wildcards and the escape character made literal."""
-    return text.replace(escape, escape * 2).replace("%", escape + "%").replace("_", escape + "_")
-
-
-def _like(column: Any, pattern: str, case_sensitive: bool) -> ColumnElement[bool]:
-    if case_sensitive:
-        return column.like(pattern, escape="\\")  # type: ignore[no-any-return]
-    return column.ilike(pattern, escape="\\")  # type: ignore[no-any-return]
-
-
-def contains(column: Any, text: str, *, case_sensitive: bool = False) -> ColumnElement[bool]:
-    """Substring match of literal `text`: `%`, `_` and `\\` in it match only themselves."""
-    return _like(column, f"%{escape_like(text)}%", case_sensitive)
-
-
-def starts_with(column: Any, text: str, *, case_sensitive: bool = False) -> ColumnElement[bool]:
-    return _like(column, f"{escape_like(text)}%", case_sensitive)
-
-
 class Repository(Generic[RowT]):
     """Base of a resource's repository; subclasses set `model`, `resource` and `key`."""
 
@@ -283,7 +263,4 @@ __all__ = [
     "Repository",
     "Sort",
     "after",
-    "contains",
-    "escape_like",
-    "starts_with",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -22,7 +23,7 @@ from kit.errors import NotFound
 from kit.resources import PageRequest, query_key
 from salesops.leads.v1 import enums_pb2, lead_pb2
 from salesops.leads.v1 import leads_service_pb2 as pb
-from services.leads import lead_views
+from services.leads import access, lead_views
 from services.leads.api.leads import DEFAULT_ORDER, lead_order, lead_search
 from services.leads.presenters import LEADS, LeadDetails
 from services.leads.repositories.leads import LeadRepository
@@ -32,7 +33,7 @@ from tests.leads.helpers import configure
 
 VIEWERS = ("admin", "director-east", "sup-a", "sup-b", "rep-a1", "rep-b2")
 OWNERS = (None, "rep-a1", "rep-a2", "rep-b1", "rep-b2", "sup-a")
-TEAMS = ("", "east/team-a", "east/team-b", "west/team-x", "east/team-a/sub")
+TEAMS = ("", "east/team-a", "east/team-b", "west/team-x", "east/team-a/sub", "East/Team-A")  # case counts
 STATUSES = ("IN_POOL", "ASSIGNED", "WORKING", "CONVERTED", "DISQUALIFIED", "MERGED")
 REGIONS = ("east/shanghai", "east/hangzhou", "east", "north/beijing", "")
 GRADES = ("A", "B", "C", "")
@@ -194,9 +195,16 @@ async def _list_by_orm(leads: Leads, who: Principal, request: pb.ListLeadsReques
 
 async def test_get_lead_answers_what_the_orm_path_answers(leads: Leads) -> None:
     ids = await _seed(leads)
+    rows = {r["lead_id"]: SimpleNamespace(**r) for r in _rows(random.Random(20261206))}  # as seeded
     answered = hidden = candidates = masked = 0
     for user in VIEWERS:
         who = _who(user)
+        # The lists' SQL agrees with access.py's rules in Python (team paths match exactly in case:
+        # "East/Team-A" is not below "east" on SQLite either, whose LIKE ignores case).
+        listed = await leads.call("ListLeads", pb.ListLeadsRequest(page_size=100), user)
+        assert {lead.lead_id for lead in listed.leads} == {
+            i for i in ids if access.can_view(who, rows[i]) and rows[i].status != "MERGED"
+        }, user
         for lead_id in [*ids, "nope"]:
             for view in (pb.LEAD_VIEW_FULL, pb.LEAD_VIEW_BASIC):
                 want = await _get_by_orm(leads, who, lead_id, view)

@@ -15,12 +15,14 @@ from services.leads.store import RepLoadRow, RepRow, transactions
 from tests.leads.conftest import Leads
 
 AT = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
-# A team, its sub-team, a sibling whose path starts with the team's (not below it), another team.
+# A team, its sub-team, a sibling whose path starts with the team's (not below it), another team,
+# a team whose path is the first's in another case.
 TEAMS = {
     "east/team-a": ["r-a2", "r-a1", "r-a3"],
     "east/team-a/sub": ["r-s1", "r-a0"],
     "east/team-ab": ["r-b1"],
     "north/team-b": ["r-n2", "r-n1"],
+    "East/Team-A/up": ["r-up"],  # not below "east/team-a": paths match exactly in case
 }
 KEYS = [("east/team-a", True), ("east/team-a", False), ("east/team-ab", False), ("north/team-b", True)]
 

@@ -43,7 +43,16 @@ from sqlalchemy import (
 from kit.auth import Principal
 from kit.db import loop_readers
 from kit.errors import NotFound
-from kit.resources import Page, PageRequest, Repository, Sort, escape_like
+from kit.resources import (
+    CaseSensitiveMatch,
+    Page,
+    PageRequest,
+    Repository,
+    Sort,
+    escape_like,
+    glob_pattern,
+    like_pattern,
+)
 from services.leads import access
 from services.leads.domain import status
 from services.leads.repositories import lead_scope, read_memos, sqlite_driven
@@ -207,7 +216,11 @@ def _search_params(who: Principal, s: LeadSearch, dialect: str) -> tuple[tuple[A
         params |= lead_scope.team_params("team", s.team_path)
     for i, code in enumerate(s.regions):
         if code.endswith("/*"):
-            params[f"region_{i}"], params[f"region_{i}_below"] = code[:-2], escape_like(code[:-1]) + "%"
+            params[f"region_{i}"] = code[:-2]
+            params[f"region_{i}_below"], params[f"region_{i}_glob"] = (
+                like_pattern(code[:-1]),
+                glob_pattern(code[:-1]),
+            )
         else:
             params[f"region_{i}"] = code
     if s.phone:
@@ -248,7 +261,10 @@ def _filters(who: Principal, s: LeadSearch, dialect: str) -> list[ColumnElement[
         for i, code in enumerate(s.regions):
             exact = c.region == bindparam(f"region_{i}")
             if code.endswith("/*"):  # "east/*": east and its sub-territories
-                exact = or_(exact, c.region.like(bindparam(f"region_{i}_below"), escape="\\"))
+                below = CaseSensitiveMatch(
+                    c.region, bindparam(f"region_{i}_below"), bindparam(f"region_{i}_glob")
+                )
+                exact = or_(exact, below)
             regions.append(exact)
         out.append(or_(*regions))
     for key in ("tags", "product_lines"):

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, bindparam, or_, true
 
 from kit.auth import Principal
-from kit.resources import escape_like
+from kit.resources import CaseSensitiveMatch, glob_pattern, like_pattern
 from services.leads import access
 from services.leads.domain import status
 
@@ -31,12 +31,14 @@ def _bind(name: str, values: Values) -> Any:
 
 
 def in_team(column: Any, name: str, values: Values = None) -> ColumnElement[bool]:
-    """`column` is the team bound as `name`, or below it (params from `team_params`)."""
-    return or_(column == _bind(name, values), column.like(_bind(name + "_below", values), escape="\\"))
+    """`column` is the team bound as `name`, or below it, exactly in case ("East/NJ" is not below
+    "east"; params from `team_params`)."""
+    below = CaseSensitiveMatch(column, _bind(name + "_below", values), _bind(name + "_glob", values))
+    return or_(column == _bind(name, values), below)
 
 
 def team_params(name: str, team: str) -> dict[str, str]:
-    return {name: team, name + "_below": escape_like(team + "/") + "%"}
+    return {name: team, name + "_below": like_pattern(team + "/"), name + "_glob": glob_pattern(team + "/")}
 
 
 def visible(who: Principal, c: Any, values: Values = None) -> ColumnElement[bool]:
