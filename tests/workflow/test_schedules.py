@@ -74,11 +74,12 @@ async def test_a_tenant_schedule_is_made_left_alone_updated_and_deleted(temporal
     sid = fam.schedule_id("t1")
     friday = schedules.weekly(5, 20, 0, "Asia/Shanghai")
     assert friday.note == "weekly 5 20:00 Asia/Shanghai"
-    # Two workers starting at once: both see no schedule; the loser's create is not an error.
+    # Two workers starting at once: the loser's create is not an error. Both usually see no schedule
+    # (both say made); on a busy machine the second may look after the first made it (unchanged).
     made = await asyncio.gather(
         *(schedules.ensure(client, sid, schedule(fam, "t1", queue, friday)) for _ in "ab")
     )
-    assert made == [True, True]
+    assert sorted(made) in ([False, True], [True, True]), made
     assert await schedules.ensure(client, sid, schedule(fam, "t1", queue, friday)) is False  # unchanged
     handle = client.get_schedule_handle(sid)
     described = await handle.describe()
