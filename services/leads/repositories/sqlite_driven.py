@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import JSON, Boolean, DateTime, Dialect, Float, Integer, String
+from sqlalchemy import JSON, Boolean, DateTime, Dialect
 
 from kit.db import is_lock_timeout
 from kit.db_loop import LoopReaders
@@ -51,12 +51,7 @@ class Driven(NamedTuple):
     fixed: dict[str, Any]  # the values compiled into the statement (status 'MERGED', the count cap)
     binds: dict[str, Callable[[Any], Any]]  # the dialect's conversion of a value bound (datetimes)
     columns: tuple[tuple[int, Callable[[Any], Any]], ...]  # (index, conversion) of the row's values
-    # What a kept row costs (`_kept_bytes`): `row_bytes` for the list and its values of bounded size,
-    # plus each value of `texts` (strings of no declared bound, a body's JSON text) as it is in
-    # memory, and of `decoded` (JSON decoded to dicts) by its stored text.
-    row_bytes: int
-    texts: tuple[int, ...]
-    decoded: tuple[int, ...]
+    decoded: tuple[int, ...]  # JSON columns held decoded: a kept row counts them by their text
 
     def args(self, params: dict[str, Any]) -> list[Any]:
         values, binds = self.fixed | params, self.binds
@@ -88,14 +83,6 @@ def _converters(stmt: Any) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
     return tuple(out)
 
 
-# A value's memory by its column's type (CPython 3.11, 64-bit): an int past the small ones 32, a float
-# 24, a naive datetime 48, a bool a shared singleton. A string of declared length n at most
-# STR_BYTES + 4 n (a header, and 1, 2 or 4 bytes a character: one character past U+FFFF makes every
-# character 4); SQLite does not enforce the length, the service does (ids, enums, names: checked or
-# cut where they are written). Any other type: OTHER_BYTES.
-STR_BYTES = 80
-OTHER_BYTES = 64
-_FIXED = ((Boolean, 0), (Integer, 32), (Float, 24), (DateTime, 48))
 # A decoded JSON document by its stored text: a grading (the service's own GradingResult as a dict:
 # short keys, numbers, names and explanations) measured at 5-7 bytes in memory per character of
 # its text (2,067 bytes for 401 characters, 6,263 for 916), and ~400 bytes for an almost empty one.
@@ -103,27 +90,13 @@ JSON_BYTES_PER_CHAR = 8
 JSON_BYTES = 512
 
 
-def _sizes(stmt: Any) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
-    """(row_bytes, texts, decoded) of `Driven`: the bound of a row's list and its values of bounded
-    size, the columns measured one by one (texts), the JSON columns decoded (decoded)."""
-    columns = list(stmt.selected_columns)
-    row_bytes, texts, decoded = 56 + 8 * len(columns), [], []  # the row's list: a pointer a value
-    for i, column in enumerate(columns):
-        kind = column.type
-        if isinstance(kind, JSON):
-            if column.name == "body":  # kept as its text (`_converters`)
-                texts.append(i)
-            else:
-                decoded.append(i)
-                row_bytes += JSON_BYTES
-        elif isinstance(kind, String):
-            if kind.length is None:
-                texts.append(i)
-            else:
-                row_bytes += STR_BYTES + 4 * kind.length
-        else:
-            row_bytes += next((n for t, n in _FIXED if isinstance(kind, t)), OTHER_BYTES)
-    return row_bytes, tuple(texts), tuple(decoded)
+def _decoded(stmt: Any) -> tuple[int, ...]:
+    """The JSON columns a row holds decoded (a grading); a body is kept as its text (`_converters`)."""
+    return tuple(
+        i
+        for i, column in enumerate(stmt.selected_columns)
+        if isinstance(column.type, JSON) and column.name != "body"
+    )
 
 
 def _drive(stmt: Any, dialect: Dialect) -> Driven | None:
@@ -138,7 +111,7 @@ def _drive(stmt: Any, dialect: Dialect) -> Driven | None:
         compiled.construct_params(_check=False),
         dict(compiled._bind_processors),  # the dialect's own bind conversions (no public accessor)
         _converters(stmt),
-        *_sizes(stmt),
+        _decoded(stmt),
     )
 
 
@@ -187,13 +160,15 @@ ENTRY_BYTES = 512
 
 def _kept_bytes(run: Driven, args: tuple[Any, ...], raw: list[Any]) -> int:
     """What keeping `raw`'s converted rows under `args` holds: the entry, its values (the SQL text
-    is the Driven's own string, shared), each row's bound and its measured values (`Driven`)."""
-    size = ENTRY_BYTES + sys.getsizeof(args) + sum(map(sys.getsizeof, args)) + len(raw) * run.row_bytes
-    if raw:
-        for i in run.texts:  # the converted row holds the raw value itself
-            size += sum([sys.getsizeof(r[i]) for r in raw if r[i] is not None])
-        for i in run.decoded:
-            size += JSON_BYTES_PER_CHAR * sum([len(r[i]) for r in raw if r[i] is not None])
+    is the Driven's own string, shared), each row's list and its values as measured (a raw text
+    or number is at least what its conversion holds: a datetime's text 70+ bytes against 48),
+    and a decoded JSON by its stored text."""
+    size = ENTRY_BYTES + sys.getsizeof(args) + sum(map(sys.getsizeof, args))
+    getsizeof = sys.getsizeof
+    for r in raw:
+        size += 56 + 8 * len(r) + sum(map(getsizeof, r))  # the row's list: a pointer a value
+    for i in run.decoded:
+        size += sum([JSON_BYTES + JSON_BYTES_PER_CHAR * len(r[i]) for r in raw if r[i] is not None])
     return size
 
 
