@@ -42,8 +42,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,6 +53,7 @@ from typing import Any
 
 from temporalio import activity, workflow
 
+from bench import sla_probes
 from bench.procs import cpu_seconds
 from bench.sla_inbox import InboxPath
 from bench.sla_stages import print_stages
@@ -138,71 +137,6 @@ async def _wait_for(count: Callable[[], Awaitable[int]], expected: int, last_due
         await asyncio.sleep(0.5)
 
 
-async def _profile(at: float) -> subprocess.Popen[bytes] | None:
-    """SALESOPS_BENCH_PROFILE=<file.txt|.svg>: py-spy samples this process (the worker, its local
-    activities, the relay) from epoch `at` (just before the burst is due) until the burst's reminders
-    are all in the inbox, without pausing it (--nonblocking); None when unset."""
-    out = os.environ.get("SALESOPS_BENCH_PROFILE", "")
-    if not out:
-        return None
-    await asyncio.sleep(max(0.0, at - time.time()))
-    fmt = "raw" if out.endswith(".txt") else "flamegraph"
-    spy = Path(sys.executable).parent / "py-spy"
-    cmd = [str(spy), "record", "--pid", str(os.getpid()), "--output", out, "--format", fmt]
-    args = [*cmd, "--rate", "100", "--nonblocking", "--threads"]
-    return await asyncio.to_thread(subprocess.Popen, args, stdout=subprocess.DEVNULL)
-
-
-def _stop_profile(spy: subprocess.Popen[bytes] | None) -> None:
-    if spy is not None:
-        spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
-        spy.wait(30)
-
-
-async def _cpu_at(pids: list[int], at: float) -> list[float]:
-    """CPU seconds so far of each of `pids` at epoch `at` (at once if that has passed)."""
-    await asyncio.sleep(max(0.0, at - time.time()))
-    return [cpu_seconds(p) for p in pids]
-
-
-def _runq_seconds(pid: int) -> float:
-    """Seconds the threads of `pid` (those alive now) spent runnable but waiting for a CPU
-    (/proc/<pid>/task/*/schedstat, second field); 0 where the kernel does not say."""
-    total = 0
-    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
-        try:
-            total += int(stat.read_text().split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-    return total / 1e9
-
-
-async def _runq_at(pids: list[int], at: float) -> list[float]:
-    """_runq_seconds of each of `pids` at epoch `at` (at once if that has passed)."""
-    await asyncio.sleep(max(0.0, at - time.time()))
-    return [_runq_seconds(p) for p in pids]
-
-
-class _GcClock:
-    """The CPU seconds this process's garbage collector has taken so far (gc.callbacks; a collection runs
-    on the thread that triggered it): how much of the burst's CPU in this process it was."""
-
-    def __init__(self) -> None:
-        self.total = 0.0
-        self._began = 0.0
-
-    def __call__(self, phase: str, _info: dict[str, Any]) -> None:
-        if phase == "start":
-            self._began = time.thread_time()
-        else:
-            self.total += time.thread_time() - self._began
-
-
-async def _gc_at(clock: _GcClock, at: float) -> float:
-    await asyncio.sleep(max(0.0, at - time.time()))
-    return clock.total
-
-
 def _aware(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
@@ -262,7 +196,7 @@ async def _measure(
     # As kit.runtime does once a service has started: the startup heap out of every later collection,
     # the young generation collected less often (the leads worker runs so; the bench's process did not).
     tune_gc()
-    gc_clock = _GcClock()
+    gc_clock = sla_probes.GcClock()
     gc.callbacks.append(gc_clock)
     due: dict[str, datetime] = {}
     group: dict[str, str] = {}
@@ -344,19 +278,21 @@ async def _measure(
         # CPU of the bench's process (the worker, its local activities, the relay), the dev server and
         # notify's consumer from just before the burst is due until its last reminder is in the inbox.
         pids = [os.getpid(), server.proc.pid, inbox_path.pid]
-        cpu_from = asyncio.create_task(_cpu_at(pids, burst_at.timestamp() - 1.0))
-        runq_from = asyncio.create_task(_runq_at(pids, burst_at.timestamp() - 1.0))
-        gc_from = asyncio.create_task(_gc_at(gc_clock, burst_at.timestamp() - 1.0))
-        spy = asyncio.create_task(_profile(burst_at.timestamp() - 1.0))
+        cpu_from = asyncio.create_task(sla_probes.cpu_at(pids, burst_at.timestamp() - 1.0))
+        runq_from = asyncio.create_task(sla_probes.runq_at(pids, burst_at.timestamp() - 1.0))
+        gc_from = asyncio.create_task(sla_probes.gc_at(gc_clock, burst_at.timestamp() - 1.0))
+        spy = asyncio.create_task(sla_probes.profile(burst_at.timestamp() - 1.0))
         await _wait_for(reminders, expected, burst_at.timestamp(), "reminders in the inbox")
-        _stop_profile(await spy)
+        sla_probes.stop_profile(await spy)
         burst_cpu = [b - a for a, b in zip(await cpu_from, [cpu_seconds(p) for p in pids], strict=True)]
         burst_gc = gc_clock.total - await gc_from
         # Cores each process used over that span: far below one for the bench's process means its worker
         # waited (on the server's round trips, or for the machine's CPU), not that it ran out of CPU.
         burst_span = max(time.time() - (burst_at.timestamp() - 1.0), 1e-3)
         # ... and how long their threads were runnable but queued for a CPU (the machine's share).
-        burst_runq = [b - a for a, b in zip(await runq_from, [_runq_seconds(p) for p in pids], strict=True)]
+        burst_runq = [
+            b - a for a, b in zip(await runq_from, [sla_probes.runq_seconds(p) for p in pids], strict=True)
+        ]
         async with inbox_path.db.system_session() as s:
             result = await s.execute(
                 select(InboxItemRow.subject_id, InboxItemRow.created_at).where(
@@ -418,7 +354,7 @@ async def _measure(
         async def bare_fired() -> int:
             return len(_FIRED)
 
-        bare_cpu_from = asyncio.create_task(_cpu_at(pids[:2], bare_at - 1.0))
+        bare_cpu_from = asyncio.create_task(sla_probes.cpu_at(pids[:2], bare_at - 1.0))
         await _wait_for(bare_fired, burst, bare_at, "bare timers")
         bare_cpu = [
             b - a for a, b in zip(await bare_cpu_from, [cpu_seconds(p) for p in pids[:2]], strict=True)
