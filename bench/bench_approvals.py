@@ -37,8 +37,8 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
+from bench.procs import GcClock, py_spy
 from bench.procs import cpu_seconds as _cpu_s
-from bench.procs import py_spy
 from bench.verdict import AT_LEAST, AT_MOST, Figure, Goal
 
 CONCURRENCY = 64
@@ -91,21 +91,6 @@ async def _cpu_of(
     before = [_cpu_s(p) for p in pids]
     got = await drive
     return got, [_cpu_s(p) - b for p, b in zip(pids, before, strict=True)]
-
-
-class _GcClock:
-    """The CPU seconds this process's garbage collector has taken so far (gc.callbacks; a collection runs on
-    the thread that triggered it), to say how much of a phase's CPU it was."""
-
-    def __init__(self) -> None:
-        self.total = 0.0
-        self._began = 0.0
-
-    def __call__(self, phase: str, _info: dict[str, Any]) -> None:
-        if phase == "start":
-            self._began = time.thread_time()
-        else:
-            self.total += time.thread_time() - self._began
 
 
 def _stop(spy: tuple[Any, str] | None) -> None:
@@ -221,7 +206,7 @@ async def _measure(url: str, n: int) -> list[Figure]:
     server = GrpcServer("pipeline", settings, TokenVerifier(config), api.registrations(rt))  # type: ignore[arg-type]
     await server.start()
     tune_gc()  # as kit.runtime does once a service has started (the worker's and the server's process)
-    gc_clock = _GcClock()
+    gc_clock = GcClock()
     gc.callbacks.append(gc_clock)
     channel = grpc.aio.insecure_channel(server.address)
     stub = pipeline_service_pb2_grpc.PipelineServiceStub(channel)

@@ -54,7 +54,7 @@ from typing import Any
 from temporalio import activity, workflow
 
 from bench import sla_probes
-from bench.procs import cpu_seconds
+from bench.procs import GcClock, cpu_seconds
 from bench.sla_inbox import InboxPath
 from bench.sla_stages import print_stages
 from bench.verdict import AT_LEAST, AT_MOST, Figure, Goal
@@ -196,7 +196,7 @@ async def _measure(
     # As kit.runtime does once a service has started: the startup heap out of every later collection,
     # the young generation collected less often (the leads worker runs so; the bench's process did not).
     tune_gc()
-    gc_clock = sla_probes.GcClock()
+    gc_clock = GcClock()
     gc.callbacks.append(gc_clock)
     due: dict[str, datetime] = {}
     group: dict[str, str] = {}

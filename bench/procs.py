@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -36,3 +37,18 @@ def py_spy(pid: int) -> tuple[subprocess.Popen[bytes], str] | None:
 
 
 __all__ = ["TICK", "cpu_seconds", "py_spy"]
+
+
+class GcClock:
+    """The CPU seconds this process's garbage collector has taken so far (register it in gc.callbacks;
+    a collection runs on the thread that triggered it): how much of a phase's CPU it was."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._began = 0.0
+
+    def __call__(self, phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began = time.thread_time()
+        else:
+            self.total += time.thread_time() - self._began

@@ -10,9 +10,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from bench.procs import cpu_seconds
+from bench.procs import GcClock, cpu_seconds
 
 
 async def profile(at: float) -> subprocess.Popen[bytes] | None:
@@ -58,21 +57,6 @@ async def runq_at(pids: list[int], at: float) -> list[float]:
     """_runq_seconds of each of `pids` at epoch `at` (at once if that has passed)."""
     await asyncio.sleep(max(0.0, at - time.time()))
     return [runq_seconds(p) for p in pids]
-
-
-class GcClock:
-    """The CPU seconds this process's garbage collector has taken so far (gc.callbacks; a collection runs
-    on the thread that triggered it): how much of the burst's CPU in this process it was."""
-
-    def __init__(self) -> None:
-        self.total = 0.0
-        self._began = 0.0
-
-    def __call__(self, phase: str, _info: dict[str, Any]) -> None:
-        if phase == "start":
-            self._began = time.thread_time()
-        else:
-            self.total += time.thread_time() - self._began
 
 
 async def gc_at(clock: GcClock, at: float) -> float:
