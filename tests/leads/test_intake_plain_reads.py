@@ -86,7 +86,7 @@ async def test_driver_reads_answer_as_sqlalchemy(leads: Leads) -> None:
             (["none"], [], []),
         ):
             keys = (imports._chunks(phones), imports._chunks(emails), imports._chunks(lead_ids))
-            probed = await repo._by_keys_sqlite(*keys)
+            probed = await repo._by_keys_probed(*keys)
             assert probed == await repo._by_keys_union(*keys)
             assert all(r in uow.session for r in probed.values())  # the session's own rows
         contacts, by_id = await repo.by_contacts_and_ids(
@@ -141,7 +141,7 @@ async def test_driver_reads_answer_as_sqlalchemy_on_postgresql(leads: Leads) -> 
             (["+8613900000001"], ["l1@example.com", "l2@example.com"], []),  # L1 twice, L2 merged
         ):
             keys = (imports._chunks(phones), imports._chunks(emails), imports._chunks(lead_ids))
-            probed = await repo._by_keys_pg(*keys)
+            probed = await repo._by_keys_probed(*keys)
             assert probed == await repo._by_keys_union(*keys)
             assert all(r in uow.session for r in probed.values())  # the session's own rows
         contacts, by_id = await repo.by_contacts_and_ids(

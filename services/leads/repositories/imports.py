@@ -121,8 +121,7 @@ class ImportRepository:
         lists by the same tests as the lookups' (a lead found twice is one object)."""
         phone_keys, email_keys = _chunks(phones), _chunks(emails)
         id_keys = _chunks(lead_ids)
-        by_keys = self._by_keys_pg if self._pg else self._by_keys_sqlite
-        found = await by_keys(phone_keys, email_keys, id_keys)
+        found = await self._by_keys_probed(phone_keys, email_keys, id_keys)
         return _sorted_back(found, phone_keys, email_keys, id_keys)
 
     async def _by_keys_union(
@@ -143,51 +142,32 @@ class ImportRepository:
             found.update({r.lead_id: r for r in await self.session.scalars(stmt)})
         return found
 
-    async def _by_keys_pg(
+    async def _by_keys_probed(
         self, phone_keys: list[list[str]], email_keys: list[list[str]], id_keys: list[list[str]]
     ) -> dict[str, LeadRow]:
-        """by_contacts_and_ids' leads on PostgreSQL: the three indexed lookups for their lead ids
-        only, one driver statement of constant text (the keys as arrays: `_CONTACT_PROBE_PG`), then
-        the leads found (usually none) loaded as the session's rows by id. The ORM UNION of three
-        selects of whole leads cost its build, cache key and compile (~4% of a grouped CreateLead's
-        server samples at 1,000,000 leads) whatever it found."""
+        """by_contacts_and_ids' leads: the three indexed lookups for their lead ids only, as driver
+        statements (PostgreSQL: one of constant text, the keys as arrays, `_CONTACT_PROBE_PG`;
+        SQLite: compiled once per key counts, `_contact_probe_sqlite`), then the leads found
+        (usually none) loaded as the session's rows by id. The ORM UNION of three selects of whole
+        leads cost its build, cache key and compile whatever it found (~4% of a grouped
+        CreateLead's server samples on PostgreSQL at 1,000,000 leads; ~0.7 ms of the event loop's
+        CPU per group on SQLite, against ~0.1 ms for the probe)."""
         conn = await self.session.connection()
         tenant = self.uow.tenant
         hits: set[str] = set()
         no_keys: list[str] = []
         group: tuple[list[str], list[str], list[str]]
         for group in itertools.zip_longest(phone_keys, email_keys, id_keys, fillvalue=no_keys):
-            rows = await _plain_rows_pg(conn, _CONTACT_PROBE_PG, (tenant, *group))
+            if self._pg:
+                rows = await _plain_rows_pg(conn, _CONTACT_PROBE_PG, (tenant, *group))
+            else:
+                sql = _contact_probe_sqlite(len(group[0]), len(group[1]), len(group[2]))
+                params = [value for keys in group if keys for value in (tenant, *keys)]
+                rows = await _plain_rows(conn, sql, tuple(params))
             hits.update(str(r[0]) for r in rows)
         found: dict[str, LeadRow] = {}
         for chunk in _chunks(hits):
             stmt = select(LeadRow).where(LeadRow.tenant_id == tenant, self._among(LeadRow.lead_id, chunk))
-            found.update({r.lead_id: r for r in await self.session.scalars(stmt)})
-        return found
-
-    async def _by_keys_sqlite(
-        self, phone_keys: list[list[str]], email_keys: list[list[str]], id_keys: list[list[str]]
-    ) -> dict[str, LeadRow]:
-        """by_contacts_and_ids' leads on SQLite: the same three indexed lookups, for their lead ids
-        only, sent by `_plain_rows` (statements compiled once per key counts), then those leads (if
-        any: usually none) loaded as the session's rows by id. The ORM read of the three lookups
-        cost ~0.7 ms of the event loop's CPU per CreateLead group whatever it found; the probe
-        ~0.1 ms, and a found lead one short read more."""
-        conn = await self.session.connection()
-        tenant = self.uow.tenant
-        hits: set[str] = set()
-        no_keys: list[str] = []
-        group: tuple[list[str], list[str], list[str]]
-        for group in itertools.zip_longest(phone_keys, email_keys, id_keys, fillvalue=no_keys):
-            sql = _contact_probe_sqlite(len(group[0]), len(group[1]), len(group[2]))
-            params: list[str] = []
-            for keys in group:
-                if keys:
-                    params += [tenant, *keys]
-            hits.update(str(r[0]) for r in await _plain_rows(conn, sql, tuple(params)))
-        found: dict[str, LeadRow] = {}
-        for chunk in _chunks(hits):
-            stmt = select(LeadRow).where(LeadRow.tenant_id == tenant, LeadRow.lead_id.in_(chunk))
             found.update({r.lead_id: r for r in await self.session.scalars(stmt)})
         return found
 
