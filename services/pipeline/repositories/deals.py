@@ -17,6 +17,8 @@ from services.pipeline.store import DealRow, EvidenceRow
 from services.pipeline.store_discipline import DwellFlagRow
 
 OPEN = "OPEN"
+# ListDeals' total_size is exact up to this many matches; above it, COUNT_CAP + 1 says "more".
+COUNT_CAP = 1000
 
 # ListDeals' documented orders -> column ("stage" follows the model: base probabilities never decrease).
 ORDERS: dict[str, Any] = {
@@ -127,19 +129,31 @@ class Deals(Repository[DealRow]):
     async def search(
         self, who: Principal, search: DealSearch, order: Sort, page: PageRequest, query: str
     ) -> Page[DealRow]:
-        """A page and the total of every match in one statement (the total a column of each row:
-        an uncorrelated subquery, evaluated once), so even a statement read (no snapshot) answers
-        a total that agrees with its page, and SQLite pays one hand-off to its thread, not three
-        (the count, the page, the rollback). A page with no row (no match, or a token past the
-        last page) has no total to read: without a token it is 0, else it is counted apart."""
+        """A page and the bounded total (ListDealsResponse.total_size) in one statement: the total
+        is an uncorrelated scalar subquery (evaluated once) counting at most COUNT_CAP + 1 matching
+        ids, so a page costs the same over a thousand matches as over a million, and a statement
+        read (no snapshot) still answers a total that agrees with its page. A page with no row (no
+        match, or a token past the last page) has no total to read: without a token it is 0, else
+        it is counted apart, bounded the same way."""
         where = search.clauses(who)
-        total = select(func.count()).select_from(DealRow).where(*where).correlate(None).scalar_subquery()
-        stmt = select(DealRow, total.label("total")).where(*where)
+        stmt = select(DealRow, self._bounded_count(where, COUNT_CAP + 1).label("total")).where(*where)
         paged, keyset = self.keyset_page(stmt, [order], page, query)
         rows = (await self.session.execute(paged)).all()
         items = [r[0] for r in rows[: page.size]]
-        total_size = int(rows[0][1]) if rows else (await self.count(where) if page.token else 0)
-        return Page(items, self.next_token(keyset, items, more=len(rows) > page.size), total_size)
+        if rows:
+            total = int(rows[0][1] or 0)
+        else:
+            total = 0 if not page.token else await self.count_upto(where, COUNT_CAP + 1)
+        return Page(items, self.next_token(keyset, items, more=len(rows) > page.size), total)
+
+    def _bounded_count(self, where: list[ColumnElement[bool]], limit: int) -> Any:
+        # The session's tenant criterion reaches this subquery too (kit.tenancy, include_aliases).
+        ids = select(DealRow.deal_id).where(*where).limit(limit)
+        return select(func.count()).select_from(ids.subquery()).correlate(None).scalar_subquery()
+
+    async def count_upto(self, where: list[ColumnElement[bool]], limit: int) -> int:
+        """How many deals match `where`, counting no further than `limit`."""
+        return int(await self.session.scalar(select(self._bounded_count(where, limit))) or 0)
 
     async def open_counts_by_stage(self) -> dict[str, int]:
         stmt = select(DealRow.stage_id, func.count()).where(DealRow.status == OPEN).group_by(DealRow.stage_id)
@@ -159,4 +173,4 @@ class Deals(Repository[DealRow]):
         return set(await self.session.scalars(stmt))
 
 
-__all__ = ["OPEN", "ORDERS", "DealSearch", "Deals", "in_org", "visible_to", "visible_where"]
+__all__ = ["COUNT_CAP", "OPEN", "ORDERS", "DealSearch", "Deals", "in_org", "visible_to", "visible_where"]
