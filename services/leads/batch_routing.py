@@ -5,6 +5,7 @@ in memory as the batch assigns, so every lead is routed as if the ones before it
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from datetime import datetime
 
 from sqlalchemy.orm.attributes import set_committed_value
@@ -19,9 +20,30 @@ from services.leads.repositories.reps import RepRepository
 from services.leads.reps import rep_for_routing
 from services.leads.store import LeadRow, RepRow
 
-# Reps per (tenant, team, include_sub_teams) as the last batch read them: which teams Roster.prefetch
-# may read together (a size only steers that choice; the reps themselves are always read anew).
-_TEAM_SIZES: dict[tuple[str, str, bool], int] = {}
+TeamKey = tuple[str, str, bool]  # (tenant, team path, include_sub_teams)
+
+
+class TeamSizes(OrderedDict[TeamKey, int]):
+    """Reps per team as the last batch read them, the most recently read TEAM_SIZES_MAX kept.
+    Never invalidated, only overwritten by the next read of the team: a size only steers which
+    teams Roster.prefetch reads together (the reps themselves are always read anew), so a stale or
+    evicted one costs at most a statement. Evicting the least recently read bounds it, as tenants
+    come and go and routing rules name new teams, where a plain dict grew for the process's life."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __setitem__(self, key: TeamKey, size: int) -> None:
+        super().__setitem__(key, size)
+        self.move_to_end(key)
+        while len(self) > self.limit:
+            self.popitem(last=False)
+
+
+# Teams named by the routing rules of the tenants routing lately (a handful a tenant), ~0.3 kB each.
+TEAM_SIZES_MAX = 4096
+_TEAM_SIZES = TeamSizes(TEAM_SIZES_MAX)
 PREFETCH_REPS = 300
 
 

@@ -89,3 +89,21 @@ async def test_prefetch_reads_only_teams_seen_before(leads: Leads) -> None:
         await transactions(leads.db).run("demo", work)
     finally:
         batch_routing._TEAM_SIZES.clear()
+
+
+def test_team_sizes_keep_the_most_recently_read_teams_only() -> None:
+    sizes = batch_routing.TeamSizes(3)
+    for i in range(3):
+        sizes[("t", f"team-{i}", False)] = i
+    sizes[("t", "team-0", False)] = 7  # read again: the most recent, its size overwritten
+    sizes[("t", "team-3", False)] = 3  # over the limit: the least recently read goes
+    assert list(sizes.items()) == [
+        (("t", "team-2", False), 2),
+        (("t", "team-0", False), 7),
+        (("t", "team-3", False), 3),
+    ]
+    for i in range(100):  # tenants come and go: never more than the limit
+        sizes[(f"tenant-{i}", "east", True)] = 1
+    assert len(sizes) == 3 and ("tenant-99", "east", True) in sizes
+    assert isinstance(batch_routing._TEAM_SIZES, batch_routing.TeamSizes)
+    assert batch_routing._TEAM_SIZES.limit == batch_routing.TEAM_SIZES_MAX
