@@ -14,6 +14,12 @@ Baseline: WhoAmI, the cheapest authenticated call, through the same gateway to t
 process in the same run. The ratio says what a webhook costs in WhoAmIs. Beside the rates,
 the CPU time each process (integration, with its relay; the gateway) spent in each kind of
 round, per call answered in it (from /proc): what a call costs where, whatever the load.
+
+Where a webhook's time goes (`_stages`): the backend notes when each delivery's handler started
+and ended (by its webhook-id; one monotonic clock for every process on the machine), the client
+when it sent the request and read the answer; the slowest 1 % are split into before the handler
+(the gateway, the transport, the backend's gRPC accept of the call), in it (verify, the group's
+write), and after it (the answer's way back).
 """
 
 from __future__ import annotations
@@ -47,8 +53,23 @@ CONNECTOR = "bench-finance"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
-async def _serve(port: int, database_url: str, redis_url: str) -> None:
-    """The backend: integration's API + WhoAmI, and its outbox relay."""
+def _noting_stages(servicer: Any, stages: list[tuple[str, float, float]]) -> None:
+    """IngestWebhook of `servicer` notes (webhook-id, start, end) of every call in `stages`."""
+    ingest = servicer.IngestWebhook
+
+    async def noted(request: Any, context: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await ingest(request, context)
+        finally:
+            stages.append((request.headers.get("webhook-id", ""), started, time.perf_counter()))
+
+    servicer.IngestWebhook = noted
+
+
+async def _serve(port: int, database_url: str, redis_url: str, stages_file: str) -> None:
+    """The backend: integration's API + WhoAmI, and its outbox relay; on SIGTERM it writes the
+    handler's stages to `stages_file` and exits."""
     from types import SimpleNamespace
 
     import redis.asyncio as aioredis
@@ -78,7 +99,18 @@ async def _serve(port: int, database_url: str, redis_url: str) -> None:
         keepalive_time_ms=30_000,
         keepalive_timeout_ms=10_000,
     )
-    server = GrpcServer("integration", settings, TokenVerifier(config), api.registrations(rt), partners=guard)
+    registrations = api.registrations(rt)
+    stages: list[tuple[str, float, float]] = []
+    for reg in registrations:
+        if hasattr(reg.servicer, "IngestWebhook"):
+            _noting_stages(reg.servicer, stages)
+
+    def write_stages() -> None:
+        Path(stages_file).write_text(json.dumps(stages))
+        os._exit(0)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, write_stages)
+    server = GrpcServer("integration", settings, TokenVerifier(config), registrations, partners=guard)
     await server.start()
     relay = OutboxRelay(db, redis, service_stream("integration"), table=store.outbox)
     tune_gc()  # as kit.runtime does once a service has started
@@ -122,8 +154,19 @@ def _hook_request(port: int, n: int) -> bytes:
     return head.encode() + body
 
 
-async def _drive(port: int, requests: Iterator[bytes], seconds: float) -> tuple[float, list[float], int]:
-    """Send the requests over CONCURRENCY keep-alive connections for `seconds` (or until they run out)."""
+_HOOK_ID = b"webhook-id: "
+
+
+def _hook_id(request: bytes) -> str:
+    start = request.find(_HOOK_ID) + len(_HOOK_ID)
+    return request[start : request.find(b"\r\n", start)].decode()
+
+
+async def _drive(
+    port: int, requests: Iterator[bytes], seconds: float, marks: dict[str, tuple[float, float]] | None = None
+) -> tuple[float, list[float], int]:
+    """Send the requests over CONCURRENCY keep-alive connections for `seconds` (or until they run out);
+    `marks`: each webhook's (sent, answered) times by its id."""
     conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(CONCURRENCY)]
     latencies: list[float] = []
     errors = 0
@@ -139,7 +182,10 @@ async def _drive(port: int, requests: Iterator[bytes], seconds: float) -> tuple[
             writer.write(request)
             if await _read_response(reader) != 200:
                 errors += 1
-            latencies.append(time.perf_counter() - t0)
+            t1 = time.perf_counter()
+            latencies.append(t1 - t0)
+            if marks is not None:
+                marks[_hook_id(request)] = (t0, t1)
 
     start = time.perf_counter()
     await asyncio.gather(*(worker(r, w) for r, w in conns))
@@ -206,6 +252,29 @@ async def _published(redis_url: str, expected: int, timeout: float) -> tuple[int
         await client.aclose()
 
 
+def _stages(marks: dict[str, tuple[float, float]], handled: list[list[Any]]) -> dict[str, float]:
+    """The slowest 1 % of the measured webhooks (by the client's latency), their mean ms before the
+    backend's handler started, in it, and after it; the same for the median webhook's neighbours
+    (45th-55th percentile)."""
+    by_id = {hook_id: (started, ended) for hook_id, started, ended in handled}
+    split = sorted(
+        (t1 - t0, s - t0, e - s, t1 - e)
+        for hook_id, (t0, t1) in marks.items()
+        if (found := by_id.get(hook_id)) is not None
+        for s, e in (found,)
+    )
+    if len(split) < 100:
+        return {}
+    out: dict[str, float] = {}
+    for label, part in (
+        ("p99", split[len(split) * 99 // 100 :]),
+        ("p50", split[len(split) * 45 // 100 : len(split) * 55 // 100]),
+    ):
+        for i, stage in enumerate(("to_handler", "in_handler", "after"), start=1):
+            out[f"hooks_{label}_{stage}_ms"] = 1000 * statistics.fmean(row[i] for row in part)
+    return out
+
+
 def run(seconds: float = 5.0, rounds: int = 3, database_url: str = "") -> dict[str, float]:
     """One pass; `database_url` empty = a fresh SQLite file (the embedded database)."""
     from kit.auth import AuthConfig, TokenMinter
@@ -219,6 +288,7 @@ def run(seconds: float = 5.0, rounds: int = 3, database_url: str = "") -> dict[s
     # CPU seconds of [backend, gateway] during each kind of round, and the calls answered in them.
     cpu: dict[str, list[float]] = {"hooks": [0.0, 0.0], "whoami": [0.0, 0.0]}
     calls = {"hooks": 0, "whoami": 0}
+    marks: dict[str, tuple[float, float]] = {}  # measured webhooks: sent, answered (client)
     sent = 0
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -236,6 +306,7 @@ def run(seconds: float = 5.0, rounds: int = 3, database_url: str = "") -> dict[s
                     str(grpc_port),
                     database_url,
                     redis_url,
+                    str(Path(tmp) / "stages.json"),
                 ],
                 cwd=ROOT,
             )
@@ -279,7 +350,7 @@ def run(seconds: float = 5.0, rounds: int = 3, database_url: str = "") -> dict[s
                 batch = [
                     _hook_request(gw_port, sent + n) for n in range(int(max(qps["whoami"]) * seconds) + 1000)
                 ]
-                (q, latencies, errors), used = _cpu_round(pids, _drive(gw_port, iter(batch), seconds))
+                (q, latencies, errors), used = _cpu_round(pids, _drive(gw_port, iter(batch), seconds, marks))
                 cpu["hooks"] = [a + b for a, b in zip(cpu["hooks"], used, strict=True)]
                 calls["hooks"] += len(latencies)
                 qps["hooks"].append(q)
@@ -295,6 +366,8 @@ def run(seconds: float = 5.0, rounds: int = 3, database_url: str = "") -> dict[s
                 proc.terminate()
                 proc.wait(10)
             redis.stop()
+        stages_file = Path(tmp) / "stages.json"
+        stages = _stages(marks, json.loads(stages_file.read_text())) if stages_file.exists() else {}
     hooks, who = statistics.median(qps["hooks"]), statistics.median(qps["whoami"])
     return {
         "hooks_per_s": hooks,
@@ -312,6 +385,7 @@ def run(seconds: float = 5.0, rounds: int = 3, database_url: str = "") -> dict[s
         "hooks_gateway_cpu_ms": cpu["hooks"][1] * 1000 / max(1, calls["hooks"]),
         "whoami_backend_cpu_ms": cpu["whoami"][0] * 1000 / max(1, calls["whoami"]),
         "whoami_gateway_cpu_ms": cpu["whoami"][1] * 1000 / max(1, calls["whoami"]),
+        **stages,
         "hooks_failed": float(failed["hooks"] + max(0, sent - published)),
         "whoami_failed": float(failed["whoami"]),
     }
@@ -334,6 +408,16 @@ def run_postgres(seconds: float, rounds: int) -> dict[str, float]:
         return run(seconds, rounds, url.render_as_string(hide_password=False))
     finally:
         asyncio.run(pg_database(admin, name, drop=True))
+
+
+def _split(f: dict[str, float], label: str) -> str:
+    return (
+        " / ".join(
+            f"{f.get(f'hooks_{label}_{stage}_ms', float('nan')):.1f}"
+            for stage in ("to_handler", "in_handler", "after")
+        )
+        + " ms"
+    )
 
 
 def _figures(f: dict[str, float], label: str, rounds: str) -> list[Figure]:
@@ -362,7 +446,8 @@ def _figures(f: dict[str, float], label: str, rounds: str) -> list[Figure]:
             goal=Goal(2.0, AT_MOST),
             failed=["hooks_failed"],
             note=f"p50 {f.get('hooks_p50_ms', float('nan')):.0f} ms at {CONCURRENCY} in flight; "
-            "baseline: WhoAmI p99, same gateway and run",
+            f"the slowest 1 % before / in / after integration's handler {_split(f, 'p99')}, "
+            f"the median's {_split(f, 'p50')}; baseline: WhoAmI p99, same gateway and run",
         ),
     ]
 
@@ -381,9 +466,9 @@ def suite(quick: bool) -> list[Figure]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "serve":
+    if len(sys.argv) == 6 and sys.argv[1] == "serve":
         import uvloop
 
-        uvloop.run(_serve(int(sys.argv[2]), sys.argv[3], sys.argv[4]))
+        uvloop.run(_serve(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]))
     else:
         print(run(2.0, 1))
