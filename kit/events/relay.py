@@ -29,17 +29,23 @@ de-duplicate on the event id. On PostgreSQL the batch is locked with
 `SELECT ... FOR UPDATE SKIP LOCKED` for the whole publish, so several relays
 share the work without sending the same row twice (barring crashes). SQLite
 has one writer: the rows are read in one short transaction and marked in
-another, so producers are never blocked behind a Redis round trip; two relays
-on one SQLite file may duplicate, never lose.
+another, so producers are never blocked behind a Redis round trip. Two relays
+on one SQLite file (replicas, which share a host with it) would both read a
+row before either marked it and send it twice (a third to two thirds of the
+events, measured with two replicas): each batch, from its read to its mark's
+commit, holds an exclusive `flock` on a file beside the database (released by
+the OS if the process dies), so they take turns instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -167,6 +173,9 @@ class OutboxRelay:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._key = database_key(db.engine.sync_engine)
         self._select_stmt, self._select_locked, self._mark_stmt = self._statements()
+        database = (db.url.database or "") if db.is_sqlite else ""
+        file_db = database and database != ":memory:" and not database.startswith("file:")
+        self._batch_lock_path = f"{database}-{self.table.name}-relay.lock" if file_db else ""
 
     # -- control ----------------------------------------------------------------
 
@@ -265,21 +274,42 @@ class OutboxRelay:
     def _mark(self, ids: Sequence[str]) -> tuple[Any, dict[str, Any]]:
         return self._mark_stmt, {"ids": list(ids), "at": datetime.now(UTC)}
 
+    @contextlib.asynccontextmanager
+    async def _batch_turn(self) -> AsyncIterator[None]:
+        """This relay's turn among those on one SQLite file (see the module's docstring): an
+        exclusive flock, tried without blocking the loop and retried every millisecond or so
+        (another relay's batch holds it for a read, an XADD pipeline and a mark: milliseconds)."""
+        if not self._batch_lock_path:
+            yield
+            return
+        fd = os.open(self._batch_lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(0.001)
+            yield  # closing the descriptor releases the lock
+        finally:
+            os.close(fd)
+
     async def publish_once(self) -> int:
         """Publish one batch; returns how many events were sent."""
         if self.db.is_sqlite:
-            # A WAL reader: the select takes no turn of the one writer (each commit wakes the
-            # relay, so a writer's turn here would queue behind, and ahead of, every RPC's write).
-            # One statement, so no snapshot: no BEGIN and ROLLBACK, one hand-off to the
-            # connection's thread instead of two (a batch's four became three).
-            async with self.db.system_session(read_only=True, snapshot=False) as session:
-                rows = (await session.execute(self._select_stmt)).all()
-            if not rows:
-                return 0
-            ids = await self._publish(rows)
-            async with self.db.system_session() as session:
-                await session.execute(*self._mark(ids))
-                await session.commit()
+            async with self._batch_turn():
+                # A WAL reader: the select takes no turn of the one writer (each commit wakes the
+                # relay, so a writer's turn here would queue behind, and ahead of, every RPC's
+                # write). One statement, so no snapshot: no BEGIN and ROLLBACK, one hand-off to
+                # the connection's thread instead of two (a batch's four became three).
+                async with self.db.system_session(read_only=True, snapshot=False) as session:
+                    rows = (await session.execute(self._select_stmt)).all()
+                if not rows:
+                    return 0
+                ids = await self._publish(rows)
+                async with self.db.system_session() as session:
+                    await session.execute(*self._mark(ids))
+                    await session.commit()
         else:
             async with self.db.system_session() as session:
                 rows = (await session.execute(self._select_locked)).all()
