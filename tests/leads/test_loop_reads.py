@@ -280,3 +280,31 @@ async def test_a_statement_backing_off_reads_no_version(
         for i in range(5):
             assert sqlite_driven.on_loop(readers, run, params | {"lead_id": f"x{i}"}) is None
         assert versions == []
+
+
+async def test_only_kept_rows_found_again_are_named(sqlite_url: str) -> None:
+    """`answered_on_loop` names kept rows found again (the page memo's key), never rows just read
+    (a commit between their version and their statement would make the name older than them); a
+    commit gives the next kept rows another name."""
+    async with serving(sqlite_url) as leads:
+        await configure(leads)
+        await leads.call("CreateLead", pb.CreateLeadRequest(lead=hot_lead("L1")))
+        readers, run, params = _get_run(leads)
+        params |= {"lead_id": "L1"}
+        sqlite_driven._BUDGET.clear()
+
+        def answered() -> tuple[list[list[Any]], sqlite_driven.Answer | None]:
+            for _ in range(20):  # None: the loop was preempted (a busy machine); asked again
+                found = sqlite_driven.answered_on_loop(readers, run, params)
+                if found is not None:
+                    return found
+            raise AssertionError("never answered on the loop")
+
+        rows, name = answered()
+        assert rows and name is None
+        again, name = answered()
+        assert again is rows and name is not None and name[:2] == (run.sql, tuple(run.args(params)))
+        await leads.call("CreateLead", pb.CreateLeadRequest(lead=hot_lead("L2", phone="13800000092")))
+        fresh, after = answered()
+        assert after is None and fresh is not rows
+        assert (kept := answered())[0] is fresh and kept[1] is not None and kept[1] != name

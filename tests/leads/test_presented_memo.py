@@ -14,7 +14,8 @@ import pytest
 from kit.auth import Principal
 from kit.memo import BytesMemo
 from salesops.leads.v1 import lead_pb2
-from services.leads import presenters
+from salesops.leads.v1 import leads_service_pb2 as pb
+from services.leads import access, presenters
 from services.leads.presenters import LEADS, LeadDetails
 from services.leads.repositories.lead_reads import LeadView
 
@@ -131,3 +132,42 @@ def test_the_memo_is_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
         LEADS.present(VIEWERS[0], _row(rnd, i))
         assert 0 < memo.used <= memo.budget
     assert len(memo) < 100
+
+
+def _page(viewer: Principal, rows: list[LeadView], full: bool, answer: Any) -> pb.ListLeadsResponse:
+    page = pb.ListLeadsResponse()
+    LEADS.present_page(page, viewer, rows, full=full, answer=answer)
+    return page
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_page_from_the_memo_is_each_lead_as_its_viewer_sees_it(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One answer's page presented to viewers who see its phones differently (the memo's worst case:
+    the same read's name for all of them): each gets the masking decided for them, in both views."""
+    monkeypatch.setattr(presenters, "_PAGES", BytesMemo(1 << 20))
+    rnd = random.Random(seed)
+    rows = [_row(rnd, i) for i in range(20)]
+    answer = ("SELECT ...", ("demo", 21), (1, 5))
+    masked_seen = 0
+    for _ in range(3):  # first built, then from the memo (viewers in a new order each time)
+        for viewer in rnd.sample(VIEWERS, len(VIEWERS)):
+            for full in (False, True):
+                want = [_reference(viewer, row, full, monkeypatch) for row in rows]
+                got = _page(viewer, rows, full, answer)
+                assert list(got.leads) == want, (viewer.user_id, full)
+                assert got == _page(viewer, rows, full, None)  # unnamed: presented lead by lead
+                masked_seen += sum(lead.contact.phone_masked for lead in got.leads)
+    assert masked_seen and len(presenters._PAGES) == 2 * len(
+        {tuple(access.can_see_phone(v, r) for r in rows) for v in VIEWERS}
+    )
+
+
+def test_a_page_of_another_answer_shows_its_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(presenters, "_PAGES", BytesMemo(1 << 20))
+    rows = [_row(random.Random(5), i)._replace(version=1) for i in range(3)]
+    viewer = VIEWERS[0]
+    assert [lead.etag for lead in _page(viewer, rows, False, ("q", (), (1, 1))).leads] == ["1"] * 3
+    changed = [row._replace(version=2) for row in rows]  # after a commit: another version
+    assert [lead.etag for lead in _page(viewer, changed, False, ("q", (), (1, 2))).leads] == ["2"] * 3

@@ -14,7 +14,7 @@ from services.leads import closing, duplicates, lead_edits, lead_views, validati
 from services.leads.api.base import ApiBase, Ctx, me
 from services.leads.convert import enum_name, from_ts, now
 from services.leads.domain import normalize
-from services.leads.presenters import LEADS, LeadDetails
+from services.leads.presenters import LEADS
 from services.leads.repositories.lead_reads import LeadReads
 from services.leads.repositories.leads import ORDERS, LeadSearch
 
@@ -108,12 +108,12 @@ class LeadsApi(ApiBase):
         search, order, query = list_query(who, request)
         full = request.view == pb.LEAD_VIEW_FULL
         async with self.tx.read(who.tenant, snapshot=False) as uow:  # page and total: one statement
-            found = await LeadReads(uow).search(who, search, order, page, query, full=full)
-        response = pb.ListLeadsResponse(
-            total_size=found.total_size or 0, next_page_token=found.next_page_token
-        )
-        for row in found.items:
-            LEADS.present_into(response.leads.add(), who, LeadDetails(row, full=full))
+            reads = LeadReads(uow)
+            found = await reads.search(who, search, order, page, query, full=full)
+        response = pb.ListLeadsResponse()
+        LEADS.present_page(response, who, found.items, full=full, answer=reads.answer)
+        response.total_size = found.total_size or 0
+        response.next_page_token = found.next_page_token
         return response
 
     async def UpdateLead(self, request: pb.UpdateLeadRequest, context: Ctx) -> pb.UpdateLeadResponse:

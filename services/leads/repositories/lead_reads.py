@@ -350,6 +350,9 @@ class LeadReads(Repository[LeadRow]):
     model = LeadRow
     resource = "lead"
     key = ("lead_id",)
+    # The last statement's answer as sqlite_driven names it (None: read otherwise, or unnamed):
+    # ListLeads' page memo (presenters.LeadPresenter.present_page) is keyed by it.
+    answer: sqlite_driven.Answer | None = None
 
     def _keyset(self, order: Sequence[Sort], query: str) -> Any:
         if len(order) != 1:
@@ -367,6 +370,7 @@ class LeadReads(Repository[LeadRow]):
         (sqlite_driven: on the loop's thread, else on the connection's), elsewhere by SQLAlchemy
         (asyncpg's rows need no conversion to speak of)."""
         params = params | {"tenant": self.uow.tenant}
+        self.answer = None
         bind = self.session.get_bind()
         if bind.dialect.name == "sqlite":
             run = sqlite_driven.driven(stmt, bind.dialect)
@@ -376,8 +380,9 @@ class LeadReads(Repository[LeadRow]):
                 # a session bound to one connection that connection's: only it answers them.
                 readers = loop_readers(bind) if isinstance(bind, Engine) else None
                 if readers is not None and not self.uow.writable:
-                    rows = sqlite_driven.on_loop(readers, run, params)
-                    if rows is not None:
+                    found = sqlite_driven.answered_on_loop(readers, run, params)
+                    if found is not None:
+                        rows, self.answer = found
                         return rows
                 return await sqlite_driven.on_thread(await self.session.connection(), run, params)
         conn = await self.session.connection()  # the unit of work's transaction
@@ -433,6 +438,7 @@ class LeadReads(Repository[LeadRow]):
         after_shape = None if last is None else tuple(v is None for v in last)
         key = ("list", shape, tuple((s.name, s.descending) for s in sorts), after_shape, full)
         rows = await self._rows(_cached(key, build), params | {"page_limit": page.size + 1})
+        answer = self.answer  # the page's (a count below is another statement)
         items = [LeadView._make(r[:_N]) for r in rows[: page.size]]
         token = self.next_token(keyset, items, more=len(rows) > page.size)  # type: ignore[arg-type]
         if rows:
@@ -442,6 +448,7 @@ class LeadReads(Repository[LeadRow]):
         else:  # an empty page has no row to carry it (a token past the last match)
             count = _cached(("count", shape), lambda: select(_bounded_count(_filters(who, search, dialect))))
             total = int((await self._rows(count, params))[0][0] or 0)
+        self.answer = answer
         return Page(items, token, total)
 
 

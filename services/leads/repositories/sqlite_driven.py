@@ -175,6 +175,23 @@ def _kept_bytes(run: Driven, args: tuple[Any, ...], raw: list[Any]) -> int:
 def on_loop(readers: LoopReaders, run: Driven, params: dict[str, Any]) -> list[list[Any]] | None:
     """`run`'s rows: kept from an earlier call while the database has not changed since, else run on
     this thread within its budget (kit.db_loop); None: the caller runs it `on_thread`."""
+    found = answered_on_loop(readers, run, params)
+    return None if found is None else found[0]
+
+
+# What names a kept answer found again: its SQL, its values and the database's version. Kept rows
+# are answered only while the version read now is the one read before they ran, so no connection
+# committed since, and every answer of that name is exactly those rows: a value made of them alone
+# may be kept under it (presenters' page memo). Rows just read are not named: a commit between
+# their version and their statement would have them newer than the name says.
+Answer = tuple[str, tuple[Any, ...], tuple[int, int]]
+
+
+def answered_on_loop(
+    readers: LoopReaders, run: Driven, params: dict[str, Any]
+) -> tuple[list[list[Any]], Answer | None] | None:
+    """`on_loop`'s rows and their `Answer` (None unless they are kept rows found again); None: the
+    caller runs the statement `on_thread`."""
     args = tuple(run.args(params))
     key = (run.sql, args)
     found = _RESULTS.get(key)
@@ -182,14 +199,14 @@ def on_loop(readers: LoopReaders, run: Driven, params: dict[str, Any]) -> list[l
         return None  # the thread's answer, which is not kept: no version to read for it
     version = readers.version()
     if found is not None and version is not None and found[0] == version:
-        return found[1]
+        return found[1], (run.sql, args, version)
     raw = readers.rows(run.sql, args)
     if raw is None:
         return None
     rows = run.converted(raw)
     if version is not None:
         _RESULTS.put(key, (version, rows), _kept_bytes(run, args, raw))
-    return rows
+    return rows, None
 
 
-__all__ = ["Driven", "driven", "forget", "on_loop", "on_thread"]
+__all__ = ["Answer", "Driven", "answered_on_loop", "driven", "forget", "on_loop", "on_thread"]
