@@ -409,5 +409,8 @@ CONSUMER = ConsumerSpec(
     types=TYPES,
     role="api",
     # A burst (a thousand SLA reminders due in one second) is a transaction per event without it.
-    options={"group_commit": True},
+    # A consumer that keeps up still read such a burst one or two entries at a time (600 reminders at
+    # 200/s: 287-494 transactions); coalescing reads 50 ms apart makes them ~50 (CPU per event 3.1-3.7
+    # -> 1.9-2.2 ms). An event following another within 50 ms waits up to that long.
+    options={"group_commit": True, "coalesce": 0.05},
 )

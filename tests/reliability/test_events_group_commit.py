@@ -1,32 +1,30 @@
 """StreamConsumer(group_commit=True): one read's entries of a tenant in one transaction, effects once.
 
-Real SQLite/PostgreSQL and Redis, the helpers of test_events.py.
+Real SQLite/PostgreSQL and Redis, the helpers of events_support.py.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 from redis.asyncio import Redis
 from sqlalchemy import select
 
 from kit.db import Database
-from kit.events import dead_letters
-from tests.reliability.test_events import (
+from kit.events import OutboxRelay, dead_letters
+from tests.reliability.events_support import (
     OUTBOX,
     Effect,
     Recorder,
     _is,
-    db,
     effects,
     eventually,
     make_consumer,
     make_relay,
     pending,
     produce,
-    redis,
     running,
 )
-
-__all__ = ["db", "redis"]  # the fixtures of test_events.py
 
 
 async def _published(db: Database, redis: Redis, n: int) -> None:
@@ -38,6 +36,10 @@ async def _published(db: Database, redis: Redis, n: int) -> None:
 
 async def _is_at_least(value: int, n: int) -> bool:
     return value >= n
+
+
+async def _is_at_least_now(relay: OutboxRelay, n: int) -> bool:
+    return relay.published >= n
 
 
 async def test_a_tenants_entries_apply_in_one_transaction_each_once(db: Database, redis: Redis) -> None:
@@ -94,3 +96,19 @@ async def test_an_already_processed_entry_in_a_group_is_skipped(db: Database, re
         await eventually(lambda: _is(pending(redis), 0), what="re-read")
         await eventually(lambda: _is_at_least(second.skipped, 3), what="skipped")
     assert again.calls == [] and await effects(db) == 3
+
+
+async def test_coalesce_reads_entries_arriving_one_by_one_together(db: Database, redis: Redis) -> None:
+    """coalesce: after a read, the next waits that long, so entries published one at a time meanwhile
+    (a burst's producer commits a few at a time) are read and applied in one transaction."""
+    relay = make_relay(db, redis)
+    consumer = make_consumer(db, redis, Recorder(), group_commit=True, coalesce=5.0)
+    async with running(relay, consumer):
+        await produce(db, "t1", "first")
+        await eventually(lambda: _is(effects(db), 1), what="the first, read alone")
+        for i in range(4):  # each published before the next is made: separate XADDs
+            await produce(db, "t1", f"next{i}")
+            await eventually(partial(_is_at_least_now, relay, 2 + i), what="published")
+        await eventually(lambda: _is(effects(db), 5), what="the rest")
+        await eventually(lambda: _is(pending(redis), 0), what="acknowledged")
+    assert consumer.groups == 1 and consumer.handled == 5
