@@ -17,6 +17,7 @@ from tests.reliability.events_support import (
     Effect,
     Recorder,
     _is,
+    applied_once,
     effects,
     eventually,
     make_consumer,
@@ -69,7 +70,7 @@ async def test_a_failing_entry_fails_alone_and_the_rest_of_its_group_applies_onc
     consumer = make_consumer(db, redis, handler, group_commit=True)
     async with running(consumer):
         for e in [*good, *more]:
-            await eventually(lambda e=e: _is(effects(db, e.id), 1), what="the poison's neighbours")
+            await eventually(partial(applied_once, db, e.id), what="the poison's neighbours")
         await eventually(lambda: _is(pending(redis), 0), what="poison dead-lettered")
     [letter] = await dead_letters(redis, "testgroup")
     assert letter.event_id == bad.id and letter.deliveries == 5

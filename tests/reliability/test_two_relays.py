@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from kit.db import Database
 from kit.events import emit
-from tests.reliability.test_events import (
+from tests.reliability.events_support import (
     EVENT_TYPE,
     SOURCE,
     Effect,
@@ -26,6 +26,7 @@ from tests.reliability.test_events import (
     make_consumer,
     make_relay,
     open_db,
+    produce_many,
     running,
     stream_event_ids,
 )
@@ -41,13 +42,6 @@ async def replicas(database_url: str) -> AsyncIterator[tuple[Database, Database]
     yield first, second
     await second.dispose()
     await first.dispose()
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def test_two_replicas_relays_apply_every_event_once(
@@ -80,3 +74,15 @@ async def test_two_replicas_relays_apply_every_event_once(
     assert set(sent.values()) == {1}  # no row taken by both relays
     assert set(effects.values()) == {1}
     assert all(r.published for r in relays)  # both took part
+
+
+async def test_two_relays_publish_every_event(db: Database, redis: Redis) -> None:
+    ids = await produce_many(db, 300)
+    relays = [make_relay(db, redis, batch_size=50), make_relay(db, redis, batch_size=50)]
+    async with running(*relays):
+        await eventually(lambda: _is(relays[0].backlog(), 0), what="all published")
+    sent = await stream_event_ids(redis)
+    assert set(sent) == set(ids)
+    if not db.is_sqlite:  # SKIP LOCKED: no row is taken by both
+        assert len(sent) == len(ids)
+        assert sum(r.published for r in relays) == len(ids)
