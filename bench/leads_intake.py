@@ -14,6 +14,9 @@ The leads vary in those fields (`_intake_lead`); after the run the database must
 ROUTED_MIN_SHARE of them owned by a rep (`_routed`), else the benchmark fails: routing is measured,
 not skipped to the fallback pool.
 
+SALESOPS_BENCH_PROFILE=<file.svg|.txt> records the server's CreateLead calls with py-spy, one file
+per database: <file>-sqlite.svg and <file>-pg.svg (bench.procs.py_spy's label).
+
     .venv/bin/python -m bench.bench_leads intake
 """
 
@@ -300,7 +303,7 @@ async def _intake(url: str, existing: int, requests: int = INTAKE_REQUESTS) -> d
                 cpu0, idle0 = time.process_time(), _cpu_s(server.pid)
                 bare_s, bare_lat, bare_failed = await _bare_commits(db, bare_rows)
                 cpu1, idle = time.process_time(), _cpu_s(server.pid) - idle0
-                spy = py_spy(server.pid)
+                spy = py_spy(server.pid, "sqlite" if db.is_sqlite else "pg")  # a file per database
                 server0 = _cpu_s(server.pid)
                 intake_s, latencies, failed = await _in_flight(len(rows), INTAKE_CONCURRENCY, create)
                 server_cpu = _cpu_s(server.pid) - server0

@@ -22,12 +22,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def py_spy(pid: int) -> tuple[subprocess.Popen[bytes], str] | None:
+def py_spy(pid: int, label: str = "") -> tuple[subprocess.Popen[bytes], str] | None:
     """SALESOPS_BENCH_PROFILE=<file.svg|.txt>: py-spy (not a runtime dependency) records `pid` until
-    it is sent SIGINT (raw collapsed stacks for .txt, a flame graph otherwise); None when unset."""
+    it is sent SIGINT (raw collapsed stacks for .txt, a flame graph otherwise); None when unset.
+    A `label` goes before the extension (<file>-<label>.svg), so a suite profiling several runs
+    (one per database) keeps each instead of overwriting the first with the last."""
     out = os.environ.get("SALESOPS_BENCH_PROFILE", "")
     if not out:
         return None
+    if label:
+        path = Path(out)
+        out = str(path.with_name(f"{path.stem}-{label}{path.suffix}"))
     fmt = "raw" if out.endswith(".txt") else "flamegraph"
     spy = Path(sys.executable).parent / "py-spy"
     cmd = [str(spy), "record", "--pid", str(pid), "--output", out, "--format", fmt, "--rate", "200"]
