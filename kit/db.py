@@ -229,6 +229,25 @@ class Database:
             yield session
 
     @asynccontextmanager
+    async def statement_reads(self, tenant: str) -> AsyncIterator[LazySession]:
+        """`session(tenant, read_only=True, snapshot=False)` opened at its first use (`get`): a read
+        answered without one (a loop read's kept rows) skips the session's making and closing."""
+        if not tenant:
+            raise TenantScopeError("a tenant session needs a tenant")
+        lazy = LazySession(self._statement_factory, {TENANT_KEY: tenant}, self._statements.sync_engine)
+        try:
+            try:
+                yield lazy
+            finally:
+                lazy.ended = True
+                if lazy.session is not None:
+                    await close_to_completion(lazy.session)
+        except OperationalError as exc:  # as `_open`
+            if is_lock_timeout(exc):
+                raise Unavailable("the database is busy; retry", reason="DATABASE_BUSY") from exc
+            raise
+
+    @asynccontextmanager
     async def system_session(
         self, *, read_only: bool = False, snapshot: bool = True
     ) -> AsyncIterator[AsyncSession]:
@@ -275,6 +294,27 @@ class Database:
         if self.loop_readers is not None:
             self.loop_readers.close()
         await self.engine.dispose()
+
+
+class LazySession:
+    """A session made at its first `get` (`Database.statement_reads`); `bind` is what its
+    `get_bind()` answers, known without it."""
+
+    __slots__ = ("_factory", "_info", "bind", "ended", "session")
+
+    def __init__(self, factory: Any, info: dict[str, Any], bind: Any) -> None:
+        self._factory = factory
+        self._info = info
+        self.bind = bind
+        self.session: AsyncSession | None = None
+        self.ended = False
+
+    def get(self) -> AsyncSession:
+        if self.session is None:
+            if self.ended:  # one made now would never be closed: its connection never returned
+                raise RuntimeError("the statement reads' block has ended")
+            self.session = self._factory(info=self._info)
+        return self.session
 
 
 def loop_readers(bind: Any) -> db_loop.LoopReaders | None:
@@ -437,6 +477,7 @@ __all__ = [
     "SYSTEM_KEY",
     "TENANT_KEY",
     "Database",
+    "LazySession",
     "ScopedSession",
     "TenantScopeError",
     "TenantScoped",

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, delete, false, func, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -94,7 +95,11 @@ class Repository(Generic[RowT]):
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
-        self.session = uow.session
+
+    @property
+    def session(self) -> AsyncSession:
+        """The unit of work's session (a statement reads' one is opened here, at its first use)."""
+        return self.uow.session
 
     # --- keys -----------------------------------------------------------------
 

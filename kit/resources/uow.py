@@ -25,14 +25,14 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.db import Database
+from kit.db import Database, LazySession
 from kit.errors import Aborted, Unavailable
 from kit.events.envelope import EventEnvelope, new_envelope
 from kit.events.outbox import add_events
@@ -54,15 +54,18 @@ class UnitOfWork:
 
     def __init__(
         self,
-        session: AsyncSession,
+        session: AsyncSession | None,
         tenant: str,
         *,
         source: str,
         outbox: Table,
         tokens: PageTokens,
         writable: bool = True,
+        lazy: LazySession | None = None,
     ) -> None:
-        self.session = session
+        """`session`, or (None) `lazy`: a statement reads' session opened at its first use."""
+        self._session = session
+        self._lazy = lazy
         self.tenant = tenant
         self.source = source
         self.outbox = outbox
@@ -70,6 +73,25 @@ class UnitOfWork:
         self.writable = writable
         self._after_commit: list[AfterCommit] = []
         self._gathered: list[EventEnvelope] | None = None
+
+    @property
+    def session(self) -> AsyncSession:
+        session = self._session
+        if session is None:
+            assert self._lazy is not None, "a unit of work has a session or a lazy one"
+            session = self._session = self._lazy.get()
+        return session
+
+    @session.setter
+    def session(self, session: AsyncSession) -> None:
+        self._session = session
+
+    @property
+    def bind(self) -> Any:
+        """`session.get_bind()` (the sync Engine or Connection), without opening a lazy session."""
+        if self._session is None and self._lazy is not None:
+            return self._lazy.bind
+        return self.session.get_bind()
 
     async def emit(self, event_type: str, payload: Message, *, subject: str) -> None:
         """Stage an event; it is published only if this unit of work commits."""
@@ -153,9 +175,17 @@ class Transactions:
             self._tokens = PageTokens.from_env()
         return self._tokens
 
-    def _unit(self, session: AsyncSession, tenant: str, *, writable: bool) -> UnitOfWork:
+    def _unit(
+        self, session: AsyncSession | None, tenant: str, *, writable: bool, lazy: LazySession | None = None
+    ) -> UnitOfWork:
         return UnitOfWork(
-            session, tenant, source=self.source, outbox=self.outbox, tokens=self.tokens, writable=writable
+            session,
+            tenant,
+            source=self.source,
+            outbox=self.outbox,
+            tokens=self.tokens,
+            writable=writable,
+            lazy=lazy,
         )
 
     async def run(self, tenant: str, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
@@ -219,11 +249,17 @@ class Transactions:
         Closing the session rolls the transaction back without expiring the rows
         read, so they can still be presented after the block. On SQLite it is a
         deferred transaction (a WAL reader): it never waits for the writer.
-        `snapshot=False`: its statements need not see one snapshot (see `Database.session`).
+        `snapshot=False`: its statements need not see one snapshot (see `Database.session`); its
+        session is opened at its first use (`Database.statement_reads`): a read answered without a
+        statement on the session (leads' loop reads) costs none.
         """
         try:
-            async with self.db.session(tenant, read_only=True, snapshot=snapshot) as session:
-                yield self._unit(session, tenant, writable=False)
+            if snapshot:
+                async with self.db.session(tenant, read_only=True) as session:
+                    yield self._unit(session, tenant, writable=False)
+            else:
+                async with self.db.statement_reads(tenant) as lazy:
+                    yield self._unit(None, tenant, writable=False, lazy=lazy)
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise lost_connection() from exc

@@ -371,7 +371,7 @@ class LeadReads(Repository[LeadRow]):
         (asyncpg's rows need no conversion to speak of)."""
         params = params | {"tenant": self.uow.tenant}
         self.answer = None
-        bind = self.session.get_bind()
+        bind = self.uow.bind  # a loop read opens no session (a statement reads' one is lazy)
         if bind.dialect.name == "sqlite":
             run = sqlite_driven.driven(stmt, bind.dialect)
             if run is not None:
@@ -419,7 +419,7 @@ class LeadReads(Repository[LeadRow]):
         """LeadRepository.search's page, token and bounded total, in one statement. Not `full`:
         the leads' `grading` is not read (None; only the FULL view shows it, a JSON document to
         decode per row)."""
-        dialect = self.session.get_bind().dialect.name
+        dialect = self.uow.bind.dialect.name
         keyset = self._keyset([order], query)
         last = self.last_values(keyset, page)
         shape, params = _search_params(who, search, dialect)
