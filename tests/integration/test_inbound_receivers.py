@@ -129,6 +129,36 @@ async def test_groups_write_what_waits_together_and_a_failed_group_alone() -> No
     assert calls[0] == ["a"] and calls[1] == ["b", "c", "d"] and sorted(calls[2:]) == [["b"], ["c"], ["d"]]
 
 
+async def test_after_a_group_the_next_waits_briefly_for_more() -> None:
+    """Deliveries arriving one by one just after a group go together (the linger), not one alone
+    and the rest behind it; a lone sender's delivery is still written at once."""
+    calls: list[list[str]] = []
+    release = asyncio.Event()
+
+    async def write(tenant: str, deliveries: list[Any]) -> list[Any]:
+        calls.append(list(deliveries))
+        if len(calls) == 1:
+            await release.wait()
+        return [(d, False) for d in deliveries]
+
+    groups: Any = IngestGroups(write, linger=30.0)  # ends early: as many came back as were answered
+    first = asyncio.ensure_future(groups.record("demo", "a"))
+    await asyncio.sleep(0)
+    waiting = [asyncio.ensure_future(groups.record("demo", x)) for x in "bc"]
+    await asyncio.sleep(0)
+    release.set()
+    assert [await t for t in (first, *waiting)] == [("a", False), ("b", False), ("c", False)]
+    later = asyncio.ensure_future(groups.record("demo", "d"))
+    await asyncio.sleep(0.01)
+    assert calls == [["a"], ["b", "c"]]  # "d" waits for a second one (or the linger's end)
+    assert await groups.record("demo", "e") == ("e", False)
+    assert await later == ("d", False)
+    assert calls[2] == ["d", "e"]
+    alone: Any = IngestGroups(write, linger=30.0)
+    assert await asyncio.wait_for(alone.record("other", "f"), 5) == ("f", False)  # no group before it
+    assert calls[3] == ["f"]
+
+
 async def connector_row(integration: Integration) -> ConnectorRow:
     async with integration.db.session("demo") as session:
         return (await session.scalars(select(ConnectorRow).where(ConnectorRow.connector_id == "fin-1"))).one()
