@@ -3,9 +3,9 @@
 
 Group commit (kit's GroupCommit, by tenant): while one write transaction of a tenant's deliveries
 runs, the deliveries that arrive wait, then are written together in the next one (webhooks.record:
-one commit, a few statements for all). A lone delivery is written at once (no added latency); after
-a group of several, the next waits up to LINGER_S for more to arrive. Each caller gets its own
-answer; if a group's transaction fails as a whole, each of its callers is written alone instead.
+one commit, a few statements for all). A lone delivery is written at once (no added latency); on
+SQLite, after a group of several, the next waits up to LINGER_S for more to arrive. Each caller gets
+its own answer; if a group's transaction fails as a whole, each of its callers is written alone.
 
 Receivers: the connector row read, its secret unsealed and its config parsed once per version
 instead of per delivery. A snapshot only ever lets a delivery in together with the write
@@ -24,11 +24,13 @@ from services.integration.webhook_checks import Receiver
 from services.integration.webhooks import Delivery
 
 MAX_GROUP = 100  # deliveries per transaction
-# After a group, up to this long for more deliveries before the next (kit's GroupCommit linger, only
-# when fewer wait than were just answered). Through the gateway a busy sender's deliveries reach the
-# handler one at a time (grpc.aio accepts one call per turn of the event loop), so without it the
-# groups were 2 (median) and a write transaction's fixed cost (~0.6 ms of the loop's CPU on SQLite:
-# session, writer's turn, four hand-offs, commit) was paid every two deliveries.
+# On SQLite (one writer), after a group, up to this long for more deliveries before the next (kit's
+# GroupCommit linger, only when fewer wait than were just answered). Through the gateway a busy
+# sender's deliveries reach the handler one at a time (grpc.aio accepts one call per turn of the
+# event loop), so without it the groups were 2 (median) and a write transaction's fixed cost (~0.6 ms
+# of the loop's CPU: session, the writer's turn, four hand-offs to its thread, commit) was paid every
+# two deliveries. Not on PostgreSQL: there a transaction is mostly round trips the loop need not
+# wait for, and the linger's wait showed in the p99 (3 pairs, each worse).
 LINGER_S = 0.005
 MAX_RECEIVERS = 1024  # snapshots kept (per process), the least recently stored dropped first
 
@@ -39,7 +41,7 @@ Write = Callable[[str, list[Delivery]], Awaitable[list[Recorded]]]
 class IngestGroups:
     """Per tenant: at most one write transaction of deliveries at a time, the rest grouped."""
 
-    def __init__(self, write: Write, max_group: int = MAX_GROUP, linger: float = LINGER_S) -> None:
+    def __init__(self, write: Write, max_group: int = MAX_GROUP, linger: float = 0.0) -> None:
         async def alone(tenant: str, delivery: Delivery) -> Recorded:
             return (await write(tenant, [delivery]))[0]
 

@@ -16,7 +16,7 @@ from services.integration import webhook_checks as checks
 from services.integration import webhooks
 from services.integration.access import require_admin
 from services.integration.api.base import ApiBase, Ctx, now
-from services.integration.api.ingest_groups import IngestGroups, Receivers, Recorded
+from services.integration.api.ingest_groups import LINGER_S, IngestGroups, Receivers, Recorded
 from services.integration.presenters import enum, present_webhook
 from services.integration.repositories.webhooks import ReceivedWebhooks, WebhookSearch
 
@@ -41,7 +41,8 @@ class WebhooksApi(ApiBase):
                 "tenant", "required: the receiver path's tenant ([A-Za-z0-9_-]{1,64})"
             )
         if self._ingest_groups is None or self._receivers is None:
-            self._ingest_groups, self._receivers = IngestGroups(self._record), Receivers()
+            linger = LINGER_S if self.tx.db.serialises_writers else 0.0
+            self._ingest_groups, self._receivers = IngestGroups(self._record, linger=linger), Receivers()
         tenant, at = request.tenant, now()
         verified: checks.Verified | None = None
         kept = self._receivers.get(tenant, request.connector_id)
