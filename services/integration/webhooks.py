@@ -315,11 +315,15 @@ async def record(
     added: list[NewRecord] = []
     answers: dict[int, Recorded] = {}
     notes: dict[str, list[tuple[Health | None, datetime]]] = {}
+    repeated: dict[str, int] = {}  # stored records' re-deliveries in this group, by record id
     for d in live:
         v = d.verified
         twin = earlier.get((v.connector_id, v.event_id))
         if twin is not None:  # a re-delivery, perhaps of one earlier in this very group
-            twin.duplicate_count += 1
+            if isinstance(twin, NewRecord):
+                twin.duplicate_count += 1
+            else:  # counted in SQL: another replica's group may be counting it at the same time
+                repeated[twin.received_webhook_id] = repeated.get(twin.received_webhook_id, 0) + 1
             answers[id(d)] = (twin, True)
             continue
         written = await _written(uow, d, envelopes)
@@ -328,9 +332,13 @@ async def record(
         earlier[(v.connector_id, v.event_id)] = rec
         added.append(rec)
         answers[id(d)] = (rec, False)
+    await received.count_duplicates(repeated)
+    # In key order: concurrent groups inserting the same ids (PostgreSQL) wait for each other in
+    # one order, never in a cycle (a deadlock, found only after deadlock_timeout).
+    added.sort(key=lambda r: (r.connector_id, r.external_event_id))
     await received.insert_new([r.values() for r in added])
     await add_events(uow.session, envelopes, table=uow.outbox)
-    for cid, noted in notes.items():
+    for cid, noted in sorted(notes.items()):  # connector rows locked in one order, as the records
         # The connector row is loaded and rewritten only when its health changes (a failure, or
         # the once-a-minute success refresh), not in every group.
         light = conns[cid]

@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import grpc
@@ -18,14 +19,18 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from google.protobuf.struct_pb2 import Struct
 from sqlalchemy import func, select, update
 
+from kit.auth import TokenVerifier
 from kit.events import EventEnvelope
+from kit.grpc.server import GrpcServer
 from salesops.integration.v1 import connector_pb2 as c
 from salesops.integration.v1 import events_pb2 as ev
 from salesops.integration.v1 import integration_service_pb2 as pb
+from salesops.integration.v1 import integration_service_pb2_grpc
 from salesops.integration.v1 import webhooks_pb2 as wh
+from services.integration import api
 from services.integration.domain import signatures
 from services.integration.store import ReceivedWebhookRow, outbox
-from tests.integration.conftest import Integration, service_token
+from tests.integration.conftest import CONFIG, Integration, grpc_settings, service_token
 from tests.integration.helpers import SECRET, finance_connector, ingest, payment, standard_headers
 
 
@@ -122,6 +127,42 @@ async def test_concurrent_deliveries_of_one_event_apply_once(integration: Integr
         *(send(integration, ingest("fin-1", body, standard_headers("evt_race", body))) for _ in range(5))
     )
     assert sum(not a.duplicate for a in answers) == 1 and len({a.received_webhook_id for a in answers}) == 1
+    assert len(await emitted(integration, "integration.PaymentReceived")) == 1
+
+
+async def test_two_replicas_store_one_event_id_once_and_count_every_duplicate(
+    integration: Integration,
+) -> None:
+    """Two replicas (each its own groups) on one database, one event id delivered to both at once:
+    stored and published once, and every other delivery counted (on PostgreSQL their groups write
+    in parallel; a read-then-write count would lose some)."""
+    await ready(integration)
+    other = GrpcServer(
+        "integration",
+        grpc_settings(),
+        TokenVerifier(CONFIG),
+        api.registrations(SimpleNamespace(db=integration.db)),  # type: ignore[arg-type]
+    )
+    await other.start()
+    channel = grpc.aio.insecure_channel(other.address)
+    try:
+        replica = Integration(
+            integration.db, integration_service_pb2_grpc.IntegrationServiceStub(channel), ""
+        )
+        body = payment("evt_twin")
+        answers = await asyncio.gather(
+            *(
+                send(target, ingest("fin-1", body, standard_headers("evt_twin", body)))
+                for _ in range(12)
+                for target in (integration, replica)
+            )
+        )
+    finally:
+        await channel.close(None)
+        await other.stop(0)
+    assert sum(not a.duplicate for a in answers) == 1 and len({a.received_webhook_id for a in answers}) == 1
+    rows = await stored(integration)
+    assert len(rows) == 1 and rows[0].duplicate_count == 23
     assert len(await emitted(integration, "integration.PaymentReceived")) == 1
 
 

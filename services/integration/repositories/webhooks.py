@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, insert, select
+from sqlalchemy import ColumnElement, Table, insert, select, update
 
 from kit.resources import Page, PageRequest, Repository, Sort, query_key
 from services.integration.store import ReceivedWebhookRow
@@ -88,6 +88,19 @@ class ReceivedWebhooks(Repository[ReceivedWebhookRow]):
             )
         )
         return list(found)
+
+    async def count_duplicates(self, repeated: dict[str, int]) -> None:
+        """Add re-deliveries to stored records' counts (record id: how many), as an increment in
+        SQL: concurrent transactions counting one record both count (a read-then-write loses one)."""
+        for received_webhook_id, n in repeated.items():
+            await self.session.execute(
+                update(ReceivedWebhookRow)
+                .where(
+                    ReceivedWebhookRow.tenant_id == self.uow.tenant,
+                    ReceivedWebhookRow.received_webhook_id == received_webhook_id,
+                )
+                .values(duplicate_count=ReceivedWebhookRow.duplicate_count + n)
+            )
 
     async def insert_new(self, rows: list[dict[str, Any]]) -> None:
         """Insert new records (column values, the tenant's added here) now, in one statement, so a
