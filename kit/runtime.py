@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -297,9 +298,12 @@ STOP_GRACE_SECONDS = 30.0
 
 def _stopper(stop: Callable[[], Awaitable[None]], task: asyncio.Task[None]) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
-        await stop()
-        # A loop gets to finish its current item; one that ignores stop() is cancelled.
-        done, _ = await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
+        # A loop gets to finish its current item; one that ignores stop() (or whose stop() waits on
+        # something that never comes) is cancelled once the grace is over.
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop(), STOP_GRACE_SECONDS)
+        done, _ = await asyncio.wait({task}, timeout=max(0.0, deadline - time.monotonic()))
         if not done:
             log.warning("%s did not stop within %.0f s; cancelling it", task.get_name(), STOP_GRACE_SECONDS)
             task.cancel()

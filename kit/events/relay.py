@@ -66,6 +66,10 @@ DEFAULT_IDLE_INTERVAL = 1.0
 # Shortest time from one batch's start to the next one's when a commit wakes a relay that has just
 # published: the commits of that time go out together (an event waits at most this much longer).
 DEFAULT_COALESCE = 0.02
+# SQLite relays' batch turn (`_batch_turn`): how long a waiter waits for a holder that never lets go,
+# and how many 1 ms polls a holder gives a relay that asked for the next turn to take it.
+LOCK_PATIENCE_S = 30.0
+HAND_OVER_POLLS = 20
 
 # KEYS[1] stream, ARGV[1] length above which to trim. Atomic, so a group created
 # meanwhile is seen before anything is removed. Per group, entries are needed from
@@ -176,6 +180,7 @@ class OutboxRelay:
         database = (db.url.database or "") if db.is_sqlite else ""
         file_db = database and database != ":memory:" and not database.startswith("file:")
         self._batch_lock_path = f"{database}-{self.table.name}-relay.lock" if file_db else ""
+        self._handed_over = False
 
     # -- control ----------------------------------------------------------------
 
@@ -275,29 +280,66 @@ class OutboxRelay:
         return self._mark_stmt, {"ids": list(ids), "at": datetime.now(UTC)}
 
     @contextlib.asynccontextmanager
-    async def _batch_turn(self) -> AsyncIterator[None]:
+    async def _batch_turn(self) -> AsyncIterator[bool]:
         """This relay's turn among those on one SQLite file (see the module's docstring): an
-        exclusive flock, tried without blocking the loop and retried every millisecond or so
-        (another relay's batch holds it for a read, an XADD pipeline and a mark: milliseconds)."""
+        exclusive flock, tried without blocking the loop (every 1 ms, backing off to 10 ms: another
+        relay's batch holds it for a read, an XADD pipeline and a mark, milliseconds). Yields False
+        when `stop()` came while waiting (no batch then).
+
+        flock is not fair, and a holder with a backlog takes it again at once: a waiter writes a
+        byte into the lock file at each try, and the holder that finds it there after its batch
+        waits for the waiter to take the next turn and clear it (`_handed_over`). A holder that
+        never lets go (a frozen, not dead, replica) would stop every relay on the file: after
+        LOCK_PATIENCE_S the waiter publishes without the turn, which costs at most duplicate sends,
+        which consumers already de-duplicate."""
         if not self._batch_lock_path:
-            yield
+            yield True
             return
         fd = os.open(self._batch_lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
+            if self._handed_over:  # until the relay that asked has its turn (cleared the byte)
+                self._handed_over = False
+                for _ in range(HAND_OVER_POLLS):
+                    await asyncio.sleep(0.001)
+                    if os.pread(fd, 1, 0) != b"w":
+                        break
+                else:  # the asker is gone (or slow: a live waiter asks again at each try)
+                    os.pwrite(fd, b"\0", 0)
+            pause, waited, asked = 0.001, 0.0, False
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
-                    await asyncio.sleep(0.001)
-            yield  # closing the descriptor releases the lock
+                    if self._stopping:
+                        if asked:
+                            os.pwrite(fd, b"\0", 0)
+                        yield False
+                        return
+                    if waited >= LOCK_PATIENCE_S:
+                        log.warning(
+                            "outbox relay %s: turn held for %.0f s; publishing anyway", self.stream, waited
+                        )
+                        break
+                    os.pwrite(fd, b"w", 0)
+                    asked = True
+                    await asyncio.sleep(pause)
+                    waited += pause
+                    pause = min(pause * 2, 0.01)
+            if asked:
+                os.pwrite(fd, b"\0", 0)
+            yield True
+            # Another relay asked for a turn while this one held it: let it go first.
+            self._handed_over = os.pread(fd, 1, 0) == b"w"
         finally:
-            os.close(fd)
+            os.close(fd)  # closing the descriptor releases the lock
 
     async def publish_once(self) -> int:
         """Publish one batch; returns how many events were sent."""
         if self.db.is_sqlite:
-            async with self._batch_turn():
+            async with self._batch_turn() as turn:
+                if not turn:
+                    return 0
                 # A WAL reader: the select takes no turn of the one writer (each commit wakes the
                 # relay, so a writer's turn here would queue behind, and ahead of, every RPC's
                 # write). One statement, so no snapshot: no BEGIN and ROLLBACK, one hand-off to

@@ -6,6 +6,9 @@ either marked them; the consumers' processed-event claim still applied them once
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+import os
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -22,6 +25,7 @@ from tests.reliability.events_support import (
     Effect,
     Recorder,
     _is,
+    _true,
     eventually,
     make_consumer,
     make_relay,
@@ -87,3 +91,34 @@ async def test_two_relays_of_one_process_publish_a_backlog_once(db: Database, re
     assert set(sent) == set(ids)
     assert set(sent.values()) == {1}  # no row taken by both
     assert sum(r.published for r in relays) == len(ids)
+
+
+async def test_two_relays_of_one_process_share_a_backlog(db: Database, redis: Redis) -> None:
+    """flock is not fair and a relay with a backlog takes its turn again at once: without the hand
+    over, the first relay published all 2,000 and the second none (and waited all along)."""
+    await produce_many(db, 2_000)
+    relays = [make_relay(db, redis, batch_size=50), make_relay(db, redis, batch_size=50)]
+    async with running(*relays):
+        await eventually(lambda: _is(relays[0].backlog(), 0), timeout=60, what="all published")
+    assert sum(r.published for r in relays) == 2_000
+    assert min(r.published for r in relays) >= 200, [r.published for r in relays]
+
+
+async def test_a_relay_waiting_for_its_turn_stops_at_once(db: Database, redis: Redis) -> None:
+    """stop() while another replica's relay holds the SQLite batch turn returns without a batch
+    (before, it waited for that turn as long as the other held it: shutdown hung)."""
+    if not db.is_sqlite:
+        pytest.skip("the batch turn is SQLite's (PostgreSQL locks the batch's rows)")
+    await produce_many(db, 10)
+    relay = make_relay(db, redis)
+    fd = os.open(relay._batch_lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # the other replica's batch
+        task = asyncio.create_task(relay.run())
+        await eventually(lambda: _true(os.pread(fd, 1, 0) == b"w"), what="the relay asks for a turn")
+        await asyncio.wait_for(relay.stop(), 5)
+        await asyncio.wait_for(task, 5)
+        assert relay.published == 0
+        assert os.pread(fd, 1, 0) == b"\0"  # its request withdrawn
+    finally:
+        os.close(fd)
