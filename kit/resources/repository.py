@@ -168,6 +168,40 @@ class Repository(Generic[RowT]):
         items = rows[: page.size]
         return Page(items, self.next_token(keyset, items, more=len(rows) > page.size), total)
 
+    async def paginate_counted(
+        self,
+        where: Sequence[ColumnElement[bool]],
+        order: Sequence[Sort],
+        page: PageRequest,
+        query: str,
+        *,
+        cap: int,
+    ) -> Page[RowT]:
+        """A page of the rows matching `where` and their total, exact up to `cap` (cap + 1 says
+        "more"), in one statement: the total is an uncorrelated scalar subquery (evaluated once)
+        counting at most cap + 1 ids, so a page costs the same over a thousand matches as over a
+        million, and a statement read (no snapshot) answers a total that agrees with its page. A
+        page with no row has none to carry it: 0 without a token, else counted apart."""
+        stmt = select(self.model, self.bounded_count(where, cap + 1).label("total")).where(*where)
+        paged, keyset = self.keyset_page(stmt, order, page, query)
+        rows = (await self.session.execute(paged)).all()
+        items = [r[0] for r in rows[: page.size]]
+        if rows:
+            total = int(rows[0][1] or 0)
+        else:
+            total = 0 if not page.token else await self.count_upto(where, cap + 1)
+        return Page(items, self.next_token(keyset, items, more=len(rows) > page.size), total)
+
+    def bounded_count(self, where: Sequence[ColumnElement[bool]], limit: int) -> Any:
+        """A scalar subquery: how many rows match `where`, counting no further than `limit` (the
+        session's tenant criterion reaches it as every statement of the session)."""
+        ids = select(*(getattr(self.model, n) for n in self.key_names())).where(*where).limit(limit)
+        return select(func.count()).select_from(ids.subquery()).correlate(None).scalar_subquery()
+
+    async def count_upto(self, where: Sequence[ColumnElement[bool]], limit: int) -> int:
+        """How many rows match `where`, counting no further than `limit`."""
+        return int(await self.session.scalar(select(self.bounded_count(where, limit))) or 0)
+
     def keyset_page(
         self, stmt: SelectT, order: Sequence[Sort], page: PageRequest, query: str
     ) -> tuple[SelectT, _Keyset]:

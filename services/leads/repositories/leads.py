@@ -200,29 +200,10 @@ class LeadRepository(Repository[LeadRow]):
     async def search(
         self, who: Principal, search: LeadSearch, order: Sort, page: PageRequest, query: str
     ) -> Page[LeadRow]:
-        """A page and the bounded total (ListLeadsResponse.total_size) in one statement: the total
-        is a scalar subquery (evaluated once) counting at most COUNT_CAP + 1 matching ids, so a
-        page costs the same over a thousand matches as over a million. Keyset paging as
-        `Repository.paginate` does it, the total read beside each row."""
+        """A page and its total (ListLeadsResponse.total_size, exact up to COUNT_CAP) in one
+        statement (`Repository.paginate_counted`)."""
         where = search.clauses(who, self.session.get_bind().dialect.name)
-        stmt = select(LeadRow, self._bounded_count(where, COUNT_CAP + 1)).where(*where)
-        stmt, keyset = self.keyset_page(stmt, [order], page, query)
-        rows = (await self.session.execute(stmt)).all()
-        items = [r[0] for r in rows[: page.size]]
-        token = self.next_token(keyset, items, more=len(rows) > page.size)
-        if rows:
-            total = int(rows[0][1] or 0)
-        else:  # an empty page has no row to carry it (a token past the last match)
-            total = 0 if not page.token else await self.count_upto(where, COUNT_CAP + 1)
-        return Page(items, token, total)
-
-    def _bounded_count(self, where: list[ColumnElement[bool]], limit: int) -> Any:
-        ids = select(LeadRow.lead_id).where(LeadRow.tenant_id == self.uow.tenant, *where).limit(limit)
-        return select(func.count()).select_from(ids.subquery()).scalar_subquery()
-
-    async def count_upto(self, where: list[ColumnElement[bool]], limit: int) -> int:
-        """How many leads match `where`, counting no further than `limit`."""
-        return int(await self.session.scalar(select(self._bounded_count(where, limit))) or 0)
+        return await self.paginate_counted(where, [order], page, query, cap=COUNT_CAP)
 
     async def by_contact(self, phone: str, email: str) -> list[LeadRow]:
         """Unmerged leads with this phone or e-mail, oldest first (the dedupe candidates)."""

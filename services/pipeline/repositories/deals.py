@@ -129,31 +129,9 @@ class Deals(Repository[DealRow]):
     async def search(
         self, who: Principal, search: DealSearch, order: Sort, page: PageRequest, query: str
     ) -> Page[DealRow]:
-        """A page and the bounded total (ListDealsResponse.total_size) in one statement: the total
-        is an uncorrelated scalar subquery (evaluated once) counting at most COUNT_CAP + 1 matching
-        ids, so a page costs the same over a thousand matches as over a million, and a statement
-        read (no snapshot) still answers a total that agrees with its page. A page with no row (no
-        match, or a token past the last page) has no total to read: without a token it is 0, else
-        it is counted apart, bounded the same way."""
-        where = search.clauses(who)
-        stmt = select(DealRow, self._bounded_count(where, COUNT_CAP + 1).label("total")).where(*where)
-        paged, keyset = self.keyset_page(stmt, [order], page, query)
-        rows = (await self.session.execute(paged)).all()
-        items = [r[0] for r in rows[: page.size]]
-        if rows:
-            total = int(rows[0][1] or 0)
-        else:
-            total = 0 if not page.token else await self.count_upto(where, COUNT_CAP + 1)
-        return Page(items, self.next_token(keyset, items, more=len(rows) > page.size), total)
-
-    def _bounded_count(self, where: list[ColumnElement[bool]], limit: int) -> Any:
-        # The session's tenant criterion reaches this subquery too (kit.tenancy, include_aliases).
-        ids = select(DealRow.deal_id).where(*where).limit(limit)
-        return select(func.count()).select_from(ids.subquery()).correlate(None).scalar_subquery()
-
-    async def count_upto(self, where: list[ColumnElement[bool]], limit: int) -> int:
-        """How many deals match `where`, counting no further than `limit`."""
-        return int(await self.session.scalar(select(self._bounded_count(where, limit))) or 0)
+        """A page and its total (ListDealsResponse.total_size, exact up to COUNT_CAP) in one
+        statement (`Repository.paginate_counted`)."""
+        return await self.paginate_counted(search.clauses(who), [order], page, query, cap=COUNT_CAP)
 
     async def open_counts_by_stage(self) -> dict[str, int]:
         stmt = select(DealRow.stage_id, func.count()).where(DealRow.status == OPEN).group_by(DealRow.stage_id)
