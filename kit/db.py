@@ -15,8 +15,8 @@ import logging
 import re
 import time
 import weakref
-from collections.abc import AsyncIterator, Coroutine, Generator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Coroutine, Generator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -235,17 +235,13 @@ class Database:
         if not tenant:
             raise TenantScopeError("a tenant session needs a tenant")
         lazy = LazySession(self._statement_factory, {TENANT_KEY: tenant}, self._statements.sync_engine)
-        try:
+        with _busy_is_unavailable():
             try:
                 yield lazy
             finally:
                 lazy.ended = True
                 if lazy.session is not None:
                     await close_to_completion(lazy.session)
-        except OperationalError as exc:  # as `_open`
-            if is_lock_timeout(exc):
-                raise Unavailable("the database is busy; retry", reason="DATABASE_BUSY") from exc
-            raise
 
     @asynccontextmanager
     async def system_session(
@@ -262,7 +258,7 @@ class Database:
         self, info: dict[str, Any], read_only: bool, factory: Any = None
     ) -> AsyncIterator[AsyncSession]:
         factory = factory or (self._read_factory if read_only else self._factory)
-        try:
+        with _busy_is_unavailable():
             if read_only or self._writers is None:
                 session = factory(info=info)
                 try:
@@ -276,11 +272,6 @@ class Database:
                         yield session
                     finally:
                         await close_to_completion(session)
-        except OperationalError as exc:
-            if is_lock_timeout(exc):
-                # Another process held the file past the busy timeout: retryable, not a bug.
-                raise Unavailable("the database is busy; retry", reason="DATABASE_BUSY") from exc
-            raise
 
     async def ping(self) -> None:
         # A statement read: on SQLite a writer's BEGIN IMMEDIATE would wait in the busy handler
@@ -294,6 +285,17 @@ class Database:
         if self.loop_readers is not None:
             self.loop_readers.close()
         await self.engine.dispose()
+
+
+@contextmanager
+def _busy_is_unavailable() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        if is_lock_timeout(exc):
+            # Another process held the file past the busy timeout: retryable, not a bug.
+            raise Unavailable("the database is busy; retry", reason="DATABASE_BUSY") from exc
+        raise
 
 
 class LazySession:
