@@ -1,4 +1,4 @@
-"""GetLead's and ListLeads' statements on SQLite run on the event loop's thread (sqlite_driven.on_loop):
+"""GetLead's and ListLeads' statements on SQLite run on the event loop's thread (sqlite_driven.answered_on_loop):
 every answer sees each commit at once, a statement past its budget (or failing there) is answered
 on the connection's thread instead (and then skips the loop for a while), a snapshot read is
 answered by its own transaction, and the loop's connections end with the Database."""
@@ -23,6 +23,12 @@ from services.leads.store import LeadRow, transactions
 from tests.leads.conftest import serving
 from tests.leads.helpers import configure, hot_lead, mask
 from tests.leads.test_sla_workflow import ADMIN
+
+
+def _on_loop(readers: Any, run: Any, params: dict[str, Any]) -> list[list[Any]] | None:
+    """sqlite_driven.answered_on_loop's rows (None: to be run on the connection's thread)."""
+    found = sqlite_driven.answered_on_loop(readers, run, params)
+    return None if found is None else found[0]
 
 
 def _count_thread_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -226,7 +232,7 @@ async def test_kept_empty_answers_count_against_the_bound(
         sqlite_driven._BUDGET.resize(64 << 10)
         try:
             for i in range(2000):
-                rows = sqlite_driven.on_loop(readers, run, params | {"lead_id": f"missing-{i}"})
+                rows = _on_loop(readers, run, params | {"lead_id": f"missing-{i}"})
                 assert rows in ([], None)  # None: the loop was preempted (a busy machine)
                 assert len(sqlite_driven._RESULTS) <= (64 << 10) // 256  # 2000 kept at 0 bytes each
             assert 0 < sqlite_driven._BUDGET.used <= 64 << 10
@@ -246,12 +252,12 @@ async def test_kept_answers_are_counted_at_no_less_than_their_memory(sqlite_url:
             await leads.call("CreateLead", pb.CreateLeadRequest(lead=lead))
         readers, run, params = _get_run(leads)
         ids = [f"L{i}" for i in range(40)] + [f"missing-{i}" for i in range(200)]
-        sqlite_driven.on_loop(readers, run, params | {"lead_id": "warm-up"})  # sqlite3's statement cache
+        _on_loop(readers, run, params | {"lead_id": "warm-up"})  # sqlite3's statement cache
         sqlite_driven._BUDGET.clear()
         tracemalloc.start()
         try:
             before = tracemalloc.get_traced_memory()[0]
-            kept = [sqlite_driven.on_loop(readers, run, params | {"lead_id": i}) for i in ids]
+            kept = [_on_loop(readers, run, params | {"lead_id": i}) for i in ids]
             del kept
             held = tracemalloc.get_traced_memory()[0] - before
         finally:
@@ -278,7 +284,7 @@ async def test_a_statement_backing_off_reads_no_version(
         monkeypatch.setattr(db_loop.LoopReaders, "version", counted)
         readers._backoff[run.sql] = (db_loop._clock() + 3600.0, 3600.0)
         for i in range(5):
-            assert sqlite_driven.on_loop(readers, run, params | {"lead_id": f"x{i}"}) is None
+            assert _on_loop(readers, run, params | {"lead_id": f"x{i}"}) is None
         assert versions == []
 
 

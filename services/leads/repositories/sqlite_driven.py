@@ -1,7 +1,7 @@
 """lead_reads' statements on SQLite without SQLAlchemy's execution: compiled once, run on the driver.
 
 Two ways to run one, in this order:
-- on the event loop's own thread (`on_loop`), on the Database's query-only sqlite3 connection for
+- on the event loop's own thread (`answered_on_loop`), on the Database's query-only sqlite3 connection for
   this thread (kit.db_loop), within a budget of time. A GetLead's statement is ~30 us of SQLite;
   the session's connection checkout (~60 us) and the hand-off to aiosqlite's thread and back (a
   queue, a futex, a loop wake-up, GIL hand-overs: ~100 us in the server) cost several times that.
@@ -172,13 +172,6 @@ def _kept_bytes(run: Driven, args: tuple[Any, ...], raw: list[Any]) -> int:
     return size
 
 
-def on_loop(readers: LoopReaders, run: Driven, params: dict[str, Any]) -> list[list[Any]] | None:
-    """`run`'s rows: kept from an earlier call while the database has not changed since, else run on
-    this thread within its budget (kit.db_loop); None: the caller runs it `on_thread`."""
-    found = answered_on_loop(readers, run, params)
-    return None if found is None else found[0]
-
-
 # What names a kept answer found again: its SQL, its values and the database's version. Kept rows
 # are answered only while the version read now is the one read before they ran, so no connection
 # committed since, and every answer of that name is exactly those rows: a value made of them alone
@@ -190,8 +183,9 @@ Answer = tuple[str, tuple[Any, ...], tuple[int, int]]
 def answered_on_loop(
     readers: LoopReaders, run: Driven, params: dict[str, Any]
 ) -> tuple[list[list[Any]], Answer | None] | None:
-    """`on_loop`'s rows and their `Answer` (None unless they are kept rows found again); None: the
-    caller runs the statement `on_thread`."""
+    """`run`'s rows and their `Answer` (None unless they are kept rows found again): kept from an
+    earlier call while the database has not changed since, else run on this thread within its
+    budget (kit.db_loop). None: the caller runs it `on_thread`."""
     args = tuple(run.args(params))
     key = (run.sql, args)
     found = _RESULTS.get(key)
@@ -209,4 +203,4 @@ def answered_on_loop(
     return rows, None
 
 
-__all__ = ["Answer", "Driven", "answered_on_loop", "driven", "forget", "on_loop", "on_thread"]
+__all__ = ["Answer", "Driven", "answered_on_loop", "driven", "forget", "on_thread"]
